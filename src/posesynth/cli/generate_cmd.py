@@ -1,0 +1,149 @@
+"""``posesynth generate``: a procedural data set, via :func:`posesynth.generate.generate`."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from posesynth.cli.errors import user_errors
+from posesynth.cli.output import print_json, stderr_console, stdout_to_stderr
+
+DEFAULT_OUT = Path("posesynth-data")
+
+
+def generate(
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output folder (a posesynth data set).")
+    ] = DEFAULT_OUT,
+    samples: Annotated[
+        int | None, typer.Option("--samples", "-n", help="Number of poses (overrides the config).")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Random seed (overrides the config).")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="YAML configuration file; options given here win."),
+    ] = None,
+    skeleton: Annotated[
+        str | None, typer.Option("--skeleton", help="Skeleton layout (overrides the config).")
+    ] = None,
+    camera_model: Annotated[
+        str | None,
+        typer.Option(
+            "--camera-model", help="Camera model: pinhole, opencv, fisheye, h36m (overrides)."
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing data set at --out.")
+    ] = False,
+    preview: Annotated[
+        bool, typer.Option("--preview/--no-preview", help="Write a preview PNG beside the data.")
+    ] = True,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the summary as one JSON document on stdout.")
+    ] = False,
+) -> None:
+    """Generate a procedural data set of 3D poses, cameras and 2D projections.
+
+    Shows progress, then a summary (activities, joint-angle coverage in degrees) on stderr.
+
+    With --json the summary is printed on stdout as one JSON document instead.
+    """
+    with user_errors():
+        # imported here: the library is heavy, and --help must work without it
+        library = importlib.import_module("posesynth.generate")
+        cfg = library.load_config(
+            config, samples=samples, seed=seed, skeleton=skeleton, camera_model=camera_model
+        )
+        console = stderr_console()
+        with stdout_to_stderr(json_output):
+            summary = _run_with_progress(library, cfg, out, overwrite, preview, console)
+        if json_output:
+            print_json(summary)
+        else:
+            render_summary(summary, console)
+
+
+def _run_with_progress(
+    library: Any, cfg: Any, out: Path, overwrite: bool, preview: bool, console: Console
+) -> dict:
+    total = getattr(cfg, "samples", None)
+    columns = (
+        TextColumn("generating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("generate", total=total)
+
+        def advance(n_new: int) -> None:
+            bar.advance(task, n_new)
+
+        return library.generate(cfg, out, overwrite=overwrite, progress=advance, preview=preview)
+
+
+def _fmt_deg(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.1f}"
+
+
+def render_summary(summary: Mapping[str, Any], console: Console) -> None:
+    """Print the summary of :func:`posesynth.generate.generate` as rich tables."""
+    overview = Table(title="posesynth generate", show_header=False, title_justify="left")
+    overview.add_column("field", style="bold")
+    overview.add_column("value")
+    seconds = summary.get("seconds")
+    rows = [
+        ("out", summary.get("out")),
+        ("samples", summary.get("samples")),
+        ("cameras", summary.get("cameras")),
+        ("seed", summary.get("seed")),
+        ("skeleton", summary.get("skeleton")),
+        ("camera model", summary.get("camera_model")),
+        ("seconds", None if seconds is None else f"{float(seconds):.2f}"),
+        ("preview", summary.get("preview")),
+    ]
+    for field, value in rows:
+        overview.add_row(field, Text("-" if value is None else str(value)))
+    console.print(overview)
+
+    activities = summary.get("activities") or {}
+    if activities:
+        total = sum(activities.values()) or 1
+        table = Table(title="activities", title_justify="left")
+        table.add_column("activity")
+        table.add_column("samples", justify="right")
+        table.add_column("share", justify="right")
+        for name, count in sorted(activities.items(), key=lambda kv: (-kv[1], kv[0])):
+            table.add_row(Text(str(name)), str(count), f"{100.0 * count / total:.1f} %")
+        console.print(table)
+
+    coverage = summary.get("angle_coverage") or {}
+    if coverage:
+        table = Table(title="joint-angle coverage (degrees)", title_justify="left")
+        table.add_column("angle")
+        for col in ("min", "p5", "p50", "p95", "max"):
+            table.add_column(col, justify="right")
+        for name, stats in coverage.items():
+            table.add_row(
+                Text(str(name)),
+                *(_fmt_deg(stats.get(f"{k}_deg")) for k in ("min", "p5", "p50", "p95", "max")),
+            )
+        console.print(table)

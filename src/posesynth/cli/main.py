@@ -1,0 +1,85 @@
+"""The ``posesynth`` command: ``app`` (the console script ``posesynth = posesynth.cli.main:app``).
+
+Each command lives in its own module and only parses options, calls the library and prints.
+Contract (docs in CONVENTIONS.md, "The command line"): ``--help`` everywhere; exit code 0 on
+success; bad input gives one ``error: ...`` line on stderr and a non-zero exit code, never a
+traceback; ``--json`` prints exactly one JSON document on stdout and nothing else there.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from posesynth import __version__
+from posesynth.cli import generate_cmd, info_cmd
+from posesynth.cli.errors import EXIT_ERROR, EXIT_USAGE, one_line, print_error
+
+
+class PosesynthApp(typer.Typer):
+    """A ``typer.Typer`` whose usage errors (unknown option, missing argument) are one line.
+
+    Typer's default draws a multi-line panel; the public contract asks for one
+    ``error: ...`` line on stderr. Only the console-script path (``app()``) goes through here;
+    ``typer.testing.CliRunner`` calls the underlying command directly.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("standalone_mode", False)
+        kwargs.setdefault("prog_name", "posesynth")  # also under `python -m posesynth.cli.main`
+        try:
+            result = super().__call__(*args, **kwargs)
+        except typer.Abort:
+            print_error("aborted")
+            sys.exit(EXIT_ERROR)
+        except Exception as exc:
+            # click's ClickException/UsageError (vendored or not): format_message + exit_code
+            if not (callable(getattr(exc, "format_message", None)) and hasattr(exc, "exit_code")):
+                raise
+            code = exc.exit_code if isinstance(exc.exit_code, int) else EXIT_USAGE
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                sys.exit(code)  # the help text was printed already
+            message = one_line(exc.format_message())
+            ctx = getattr(exc, "ctx", None)
+            if ctx is not None:
+                message += f" (see '{ctx.command_path} --help')"
+            print_error(message)
+            sys.exit(code)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+app = PosesynthApp(
+    name="posesynth",
+    help="Synthetic 2D/3D human keypoints over the full range of motion, for 2D-to-3D lifting.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"posesynth {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Synthetic 2D/3D human keypoints over the full range of motion, for 2D-to-3D lifting."""
+
+
+app.command("generate")(generate_cmd.generate)
+app.command("info")(info_cmd.info)
+
+
+if __name__ == "__main__":  # python -m posesynth.cli.main
+    app()
