@@ -81,9 +81,11 @@ def segment_distance(p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1: np.ndar
     c = np.sum(d1 * r, -1)
     b = np.sum(d1 * d2, -1)
     denom = a * e - b * b
-    eps = 1e-12
+    eps = 1e-30
     safe = lambda x: np.where(x > eps, x, 1.0)  # noqa: E731
-    s0 = np.where(denom > eps, np.clip((b * f - c * e) / safe(denom), 0.0, 1.0), 0.0)
+    # parallel test relative to the lengths (a e = |d1|² |d2|²), so tiny segments work too
+    nonparallel = denom > 1e-12 * a * e
+    s0 = np.where(nonparallel, np.clip((b * f - c * e) / np.where(nonparallel, denom, 1.0), 0.0, 1.0), 0.0)
     t0 = np.where(e > eps, (b * s0 + f) / safe(e), 0.0)
     # the closest point of the infinite line pair fell off segment q: clamp t, redo s
     s = np.where(t0 < 0.0, np.clip(-c / safe(a), 0.0, 1.0), np.where(t0 > 1.0, np.clip((b - c) / safe(a), 0.0, 1.0), s0))

@@ -14,6 +14,7 @@ import numpy as np
 
 from posesynth.camera import Camera, CameraModel, h36m_camera_intrinsics, orbit
 from posesynth.camera.presets import H36M_CAMERA_IDS
+from posesynth.checks import check_finite, check_shape
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,9 @@ def sample_cameras(
     Returns:
         A :class:`Camera` batch of shape (n,).
     """
+    positions = check_finite(check_shape(positions, (None, 3), "positions"), "positions")
+    if positions.ndim != 3:
+        raise ValueError(f"positions: expected shape (n, J, 3), got {positions.shape}")
     model = CameraModel.parse(model)
     r = ranges or PlacementRanges()
     n = positions.shape[0]

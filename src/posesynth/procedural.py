@@ -27,7 +27,7 @@ from posesynth.angles import angle_names, local_from_angles
 from posesynth.anthropometry import PROPORTION_NAMES, rest_offsets, sample_bodies
 from posesynth.collision import collision_model, colliding
 from posesynth.kinematics import forward_kinematics
-from posesynth.rom import base_angle_name, limits_with_overrides, shoulder_elevation_cap
+from posesynth.rom import base_angle_name, limits_with_overrides, sample_uniform, shoulder_elevation_cap
 from posesynth.skeleton import Skeleton
 
 U, N = "uniform", "normal"
@@ -142,6 +142,37 @@ def _resolve_side(key: str, lead_right: np.ndarray, name: str) -> np.ndarray | N
     return None
 
 
+def _draw_angle(
+    rng: np.random.Generator,
+    activity: str,
+    name: str,
+    lead_right: np.ndarray,
+    bounds: tuple[float, float],
+) -> np.ndarray:
+    """Values (len(lead_right),) of one angle from an activity's prior, inside ``bounds``."""
+    lo, hi = bounds
+    n = len(lead_right)
+    prior = ACTIVITIES[activity]
+    base = base_angle_name(name)
+    specs = [(k, v) for k, v in prior.items() if k.startswith(("lead_", "trail_")) and k.split("_", 1)[1] == base]
+    specs += [(k, v) for k, v in prior.items() if k == base]
+    if activity == "rom":
+        return rng.uniform(lo, hi, n)
+    value = np.clip(np.zeros(n), lo, hi)  # angles an activity does not name stay neutral
+    for key, spec in specs:
+        mask = _resolve_side(key, lead_right, name)
+        sel = np.ones(n, bool) if mask is None else mask
+        value[sel] = _draw(rng, spec, int(sel.sum()))
+        for _ in range(_MAX_REDRAWS):
+            bad = sel & ((value < lo) | (value > hi))
+            if not bad.any():
+                break
+            value[bad] = _draw(rng, spec, int(bad.sum()))
+        bad = sel & ((value < lo) | (value > hi))
+        value[bad] = rng.uniform(lo, hi, int(bad.sum()))
+    return value
+
+
 def sample_angles(
     rng: np.random.Generator,
     activity: str,
@@ -153,42 +184,28 @@ def sample_angles(
 
     Values outside the limits are redrawn from the same prior (up to 64 times, then drawn
     uniformly within the limits), so the prior's shape is kept without piling at a bound.
+    A shoulder whose elevation exceeds the cap of its plane of elevation has both redrawn
+    the same way, then, if still outside, is drawn uniformly from the feasible region.
     """
     if activity not in ACTIVITIES:
         raise ValueError(f"activity: unknown {activity!r}; expected one of {sorted(ACTIVITIES)}")
-    prior = ACTIVITIES[activity]
     lead_right = rng.random(n) < 0.5
-    out: dict[str, np.ndarray] = {}
-    for name in angle_names(skeleton):
-        lo, hi = limits[name]
-        base = base_angle_name(name)
-        specs = [(k, s) for k, s in prior.items() if k.split("_", 1)[-1] == base and k.startswith(("lead_", "trail_"))]
-        specs += [(k, s) for k, s in prior.items() if k == base]
-        if activity == "rom" or not specs:
-            value = rng.uniform(lo, hi, n) if activity == "rom" else np.clip(np.zeros(n), lo, hi)
-            out[name] = value
+    out = {name: _draw_angle(rng, activity, name, lead_right, limits[name]) for name in angle_names(skeleton)}
+    for elev in [a for a in out if base_angle_name(a) == "shoulder_elevation"]:
+        plane = elev.replace("elevation", "plane")
+        if plane not in out:
             continue
-        value = np.zeros(n)
-        for key, spec in specs:
-            mask = _resolve_side(key, lead_right, name)
-            sel = np.ones(n, bool) if mask is None else mask
-            value[sel] = _draw(rng, spec, int(sel.sum()))
-            spec_of = spec
-            for _ in range(_MAX_REDRAWS):
-                bad = sel & ((value < lo) | (value > hi))
-                if not bad.any():
-                    break
-                value[bad] = _draw(rng, spec_of, int(bad.sum()))
-            bad = sel & ((value < lo) | (value > hi))
-            value[bad] = rng.uniform(lo, hi, int(bad.sum()))
-        out[name] = value
-    for name in out:
-        if base_angle_name(name) == "shoulder_elevation":
-            plane = out.get(name.replace("elevation", "plane"))
-            if plane is not None:
-                cap = np.minimum(shoulder_elevation_cap(plane), limits[name][1])
-                over = out[name] > cap
-                out[name][over] = rng.uniform(limits[name][0], np.maximum(cap[over], limits[name][0]))
+        for attempt in range(_MAX_REDRAWS + 1):
+            bad = out[elev] > shoulder_elevation_cap(out[plane]) + 1e-12
+            if not bad.any():
+                break
+            if attempt < _MAX_REDRAWS:
+                out[plane][bad] = _draw_angle(rng, activity, plane, lead_right[bad], limits[plane])
+                out[elev][bad] = _draw_angle(rng, activity, elev, lead_right[bad], limits[elev])
+            else:
+                box = {plane: limits[plane], elev: limits[elev]}
+                uniform = sample_uniform(rng, int(bad.sum()), skeleton, box)
+                out[plane][bad], out[elev][bad] = uniform[plane], uniform[elev]
     return out
 
 

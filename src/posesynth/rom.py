@@ -118,6 +118,13 @@ def limits_with_overrides(
                     f"[{r.min_deg}, {r.max_deg}] deg ({r.source})"
                 )
             out[n] = (float(np.deg2rad(lo)), float(np.deg2rad(hi)))
+    for elev in [a for a in out if base_angle_name(a) == "shoulder_elevation"]:
+        plane = elev.replace("elevation", "plane")
+        if plane in out and not _feasible_planes(out[plane], out[elev][0]):
+            raise ValueError(
+                f"angle limits: {elev} >= {np.rad2deg(out[elev][0]):.1f} deg is impossible for any "
+                f"{plane} in {np.rad2deg(out[plane]).round(1).tolist()} deg (elevation cap by plane)"
+            )
     return out
 
 
@@ -152,6 +159,11 @@ def out_of_range(angles: dict[str, np.ndarray], skeleton: Skeleton, tol: float =
     return np.logical_or.reduce(flags) if flags else np.zeros((), dtype=bool)
 
 
+def _feasible_planes(plane_bounds: tuple[float, float], min_elevation: float) -> bool:
+    planes = np.linspace(*plane_bounds, 721)
+    return bool((shoulder_elevation_cap(planes) >= min_elevation - 1e-12).any())
+
+
 def sample_uniform(
     rng: np.random.Generator,
     n: int,
@@ -160,18 +172,24 @@ def sample_uniform(
 ) -> dict[str, np.ndarray]:
     """``n`` poses' angles (radians, each (n,)) drawn uniformly within ``limits`` (default ROM).
 
-    The shoulder's elevation is drawn within its plane-dependent cap, so no sample is ever
-    out of range.
+    A shoulder's (plane, elevation) pair is drawn uniformly over the part of its box that
+    respects the plane-dependent elevation cap (rejection), so no sample is ever out of range.
     """
     limits = limits or {n_: r.bounds for n_, r in rom_table(skeleton).items()}
-    out = {}
-    for name, (lo, hi) in limits.items():
-        out[name] = rng.uniform(lo, hi, n)
-    for name in limits:
-        plane = out.get(name.replace("elevation", "plane"))
-        if base_angle_name(name) == "shoulder_elevation" and plane is not None:
-            # rescale [lo, hi] onto [lo, cap(plane)]: uniform within the plane's own limit
-            lo, hi = limits[name]
-            cap = np.maximum(np.minimum(hi, shoulder_elevation_cap(plane)), lo)
-            out[name] = lo + (out[name] - lo) * ((cap - lo) / (hi - lo) if hi > lo else 0.0)
+    out = {name: rng.uniform(lo, hi, n) for name, (lo, hi) in limits.items()}
+    for elev in [a for a in limits if base_angle_name(a) == "shoulder_elevation"]:
+        plane = elev.replace("elevation", "plane")
+        if plane not in limits:
+            continue
+        if not _feasible_planes(limits[plane], limits[elev][0]):
+            raise ValueError(
+                f"angle limits: {elev} >= {np.rad2deg(limits[elev][0]):.1f} deg is impossible for any "
+                f"{plane} in {np.rad2deg(limits[plane]).round(1).tolist()} deg (elevation cap by plane)"
+            )
+        for _ in range(10_000):
+            bad = out[elev] > shoulder_elevation_cap(out[plane])
+            if not bad.any():
+                break
+            out[plane][bad] = rng.uniform(*limits[plane], int(bad.sum()))
+            out[elev][bad] = rng.uniform(*limits[elev], int(bad.sum()))
     return out
