@@ -1,0 +1,292 @@
+"""A :class:`PoseDataset` to and from posesynth's own store (see :mod:`posesynth.store`).
+
+Arrays of a pose store (every one ``(N, ...)``, one row per sample)::
+
+    joints_3d_world    (N, J, 3) m, world frame (Z up)      } at least one of the three
+    joints_3d_camera   (N, J, 3) m, camera frame (OpenCV)   }
+    joints_2d          (N, J, 2) px                         }
+    visibility         (N, J)    in [0, 1]
+    subject, action    (N,)      fixed-width unicode (``<U…``), never object dtype
+    frame              (N,)      int
+    camera_index       (N,)      int64 into the camera table in ``meta.cameras.table``
+    camera_intrinsics  (N, 4), camera_distortion (N, D), camera_rotation (N, 3, 3),
+    camera_center (N, 3), camera_image_size (N, 2)     one camera per sample (no table)
+    camera_name        (N,)      unicode, per-sample camera ids (no table)
+    <anything else>    (N, ...)  the dataset's ``extra`` arrays (``angles``, ``activity``...)
+
+``meta``: ``skeleton`` (``Skeleton.to_dict()``), ``cameras`` (``model``, ``count``,
+``per_sample``, and ``table`` = ``Camera.to_dict()`` + ``names`` when there is a table),
+``units``, ``frames``, ``version`` (of the package that wrote it), ``writer`` and ``source``
+(the written dataset's own ``meta``: its provenance). ``posesynth generate`` writes the same
+layout (per-sample cameras, with its config and seed at the top level of ``meta``).
+
+Floats keep their dtype (float64 round trips exactly, float32 stores read back exactly);
+camera tables go through JSON, which holds float64 exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from posesynth import __version__
+from posesynth.camera import Camera, CameraModel
+from posesynth.dataset import PoseDataset
+from posesynth.skeleton import Skeleton
+from posesynth.store import Store, StoreWriter, open_store
+
+__all__ = ["POINT_ARRAYS", "RESERVED_ARRAYS", "is_pose_store", "read_store", "write_store_dataset"]
+
+#: The arrays holding joints; a store with none of them is not a pose store.
+POINT_ARRAYS = ("joints_3d_world", "joints_3d_camera", "joints_2d")
+_CAMERA_FIELDS = {  # store array -> Camera field
+    "camera_intrinsics": "intrinsics",
+    "camera_distortion": "distortion",
+    "camera_rotation": "rotation",
+    "camera_center": "center",
+    "camera_image_size": "image_size",
+}
+_ID_ARRAYS = ("subject", "action", "frame")
+#: Array names with a fixed meaning; any other array of a store is an ``extra`` array.
+RESERVED_ARRAYS = frozenset(
+    (*POINT_ARRAYS, "visibility", *_ID_ARRAYS, "camera_index", "camera_name", *_CAMERA_FIELDS)
+)
+_STRUCTURAL_META = ("skeleton", "cameras")
+_CONVENTION = "X_cam = R (X_world - C); OpenCV camera frame; pixel (0,0) = centre of top-left pixel"
+DEFAULT_SHARD_SIZE = 20_000
+
+
+# ----------------------------------------------------------------------------------- reading
+
+
+def is_pose_store(store: Store) -> bool:
+    """True when ``store`` holds at least one of :data:`POINT_ARRAYS`."""
+    return any(name in store.arrays for name in POINT_ARRAYS)
+
+
+def read_store(path: Path | str, skeleton: Skeleton | None = None) -> PoseDataset:
+    """Read the posesynth store at ``path`` into memory as a :class:`PoseDataset`.
+
+    Args:
+        path: the store's folder (holding ``dataset.json``).
+        skeleton: used only when the store's ``meta`` has no ``skeleton``.
+
+    Returns:
+        The dataset, arrays copied out of the files (not memory maps), float64 points
+        (metres / pixels, as stored). Cameras: the table of ``meta.cameras.table`` with
+        ``camera_index`` when the store has both, else one camera per sample
+        (``camera_index`` None) from the ``camera_*`` arrays, else none. Arrays other than
+        the reserved ones (``angles``, ``activity``, ``height``...) go to ``extra``; ``meta``
+        is the store's ``meta`` without ``skeleton`` and ``cameras`` (now objects), plus
+        ``source_format`` and ``source_path``.
+
+    Raises:
+        ValueError: naming the store and what is wrong (not a store, no joint arrays, no
+            skeleton, a camera array missing, inconsistent shapes).
+    """
+    store = open_store(path)
+    where = store.path
+    if not is_pose_store(store):
+        raise ValueError(
+            f"{where}: a posesynth store without joint arrays (it holds {list(store.arrays)}; "
+            f"expected at least one of {list(POINT_ARRAYS)})"
+        )
+    meta = store.meta
+    skel = _read_skeleton(meta, where, skeleton)
+    arrays = {name: np.array(store.read(name)) for name in store.array_names}  # copies
+    cameras, camera_index, camera_names = _read_cameras(meta, arrays, where)
+    extra = {k: v for k, v in arrays.items() if k not in RESERVED_ARRAYS}
+    out_meta = {k: v for k, v in meta.items() if k not in _STRUCTURAL_META}
+    out_meta.update(source_format="posesynth", source_path=str(where))
+    try:
+        return PoseDataset(
+            skeleton=skel,
+            **{name: arrays.get(name) for name in (*POINT_ARRAYS, "visibility", *_ID_ARRAYS)},
+            cameras=cameras,
+            camera_index=camera_index,
+            camera_names=camera_names,
+            meta=out_meta,
+            extra=extra,
+        )
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def _read_skeleton(meta: Mapping[str, Any], where: Path, fallback: Skeleton | None) -> Skeleton:
+    data = meta.get("skeleton")
+    if data is None:
+        if fallback is None:
+            raise ValueError(f"{where}: meta has no 'skeleton'; pass the skeleton explicitly")
+        return fallback
+    try:
+        return Skeleton.from_dict(data)
+    except ValueError as exc:
+        raise ValueError(f"{where}: meta field 'skeleton': {exc}") from None
+
+
+def _read_cameras(
+    meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray], where: Path
+) -> tuple[Camera | None, np.ndarray | None, np.ndarray | None]:
+    info = meta.get("cameras")
+    info = info if isinstance(info, Mapping) else {}
+    present = [name for name in _CAMERA_FIELDS if name in arrays]
+    table = info.get("table")
+    try:
+        if "camera_index" in arrays:
+            if not isinstance(table, Mapping):
+                raise ValueError(
+                    "has a 'camera_index' array but no camera table in meta field 'cameras.table'"
+                )
+            cameras = Camera.from_dict(table)
+            names = info.get("names")
+            return cameras, arrays["camera_index"], None if names is None else np.array(names, dtype=str)
+        if not present:
+            return None, None, None
+        missing = sorted(set(_CAMERA_FIELDS) - set(present) - {"camera_distortion"})
+        if missing:
+            raise ValueError(f"has per-sample camera arrays {present} but misses {missing}")
+        if "model" not in info:
+            raise ValueError("has camera arrays but no camera model in meta field 'cameras.model'")
+        model = CameraModel.parse(info["model"])
+        fields = {field: arrays[name] for name, field in _CAMERA_FIELDS.items() if name in arrays}
+        fields.setdefault("distortion", None)
+        return Camera(model=model, **fields), None, arrays.get("camera_name")
+    except ValueError as exc:
+        raise ValueError(f"{where}: cameras: {exc}") from None
+
+
+# ----------------------------------------------------------------------------------- writing
+
+
+def write_store_dataset(
+    dataset: PoseDataset,
+    path: Path | str,
+    overwrite: bool = False,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+) -> Path:
+    """Write ``dataset`` as a posesynth store at ``path`` (atomically) and return ``path``.
+
+    Every array keeps its dtype (float64 points stay float64, so :func:`read_store` gives the
+    same values bit for bit); strings become fixed-width unicode ``.npy`` (never pickled
+    object arrays). A camera table (``camera_index`` given) goes to ``meta.cameras.table``
+    as JSON; one camera per sample goes to the ``camera_*`` arrays. ``meta.source`` keeps the
+    dataset's own ``meta`` (converted to JSON types: paths and unknown objects as strings,
+    NaN/inf as null).
+
+    Raises:
+        ValueError: an empty dataset, an ``extra`` name that clashes with a reserved array
+            or is not a valid file name, a non-string object array, or ``path`` existing
+            without ``overwrite`` (see :class:`posesynth.store.StoreWriter`).
+    """
+    if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
+        raise ValueError(f"shard_size: expected an integer >= 1, got {shard_size!r}")
+    n = len(dataset)
+    if n == 0:
+        raise ValueError(f"{path}: the dataset has no samples; a posesynth store needs at least one")
+    arrays = _dataset_arrays(dataset)
+    meta = _dataset_meta(dataset)
+    with StoreWriter(path, meta, overwrite=overwrite) as writer:
+        for start in range(0, n, shard_size):
+            writer.write_shard({k: v[start : start + shard_size] for k, v in arrays.items()})
+        return writer.commit()
+
+
+def _dataset_arrays(dataset: PoseDataset) -> dict[str, np.ndarray]:
+    arrays: dict[str, np.ndarray] = {}
+    for name in (*POINT_ARRAYS, "visibility", *_ID_ARRAYS):
+        value = getattr(dataset, name)
+        if value is not None:
+            arrays[name] = _storable(value, name)
+    cams = dataset.cameras
+    if cams is not None:
+        if dataset.camera_index is not None:
+            arrays["camera_index"] = np.asarray(dataset.camera_index, dtype=np.int64)
+        else:
+            for name, field in _CAMERA_FIELDS.items():
+                arrays[name] = np.asarray(getattr(cams, field))
+            if dataset.camera_names is not None:
+                arrays["camera_name"] = _storable(dataset.camera_names, "camera_names")
+    for name, value in dataset.extra.items():
+        if name in RESERVED_ARRAYS:
+            raise ValueError(
+                f"extra.{name}: the name is reserved for the store's own arrays "
+                f"{sorted(RESERVED_ARRAYS)}; rename it"
+            )
+        arrays[name] = _storable(value, f"extra.{name}")
+    return arrays
+
+
+def _storable(value: Any, name: str) -> np.ndarray:
+    """``value`` as an array the store can hold: object arrays of str become ``<U…``."""
+    arr = np.asarray(value)
+    if arr.dtype.kind != "O":
+        return arr
+    flat = arr.ravel()
+    if not all(isinstance(v, str) for v in flat):
+        kinds = sorted({type(v).__name__ for v in flat if not isinstance(v, str)})
+        raise ValueError(
+            f"{name}: an object array holding {kinds} cannot be stored; expected numbers or str"
+        )
+    width = max((len(v) for v in flat), default=1)
+    return arr.astype(f"<U{max(width, 1)}")
+
+
+def _dataset_meta(dataset: PoseDataset) -> dict[str, Any]:
+    source = _json_safe(dict(dataset.meta))
+    units: dict[str, Any] = {"joints_3d": "m", "joints_2d": "px", "camera_center": "m"}
+    src_units = source.get("units") if isinstance(source, dict) else None
+    if isinstance(src_units, dict):  # units of extra arrays (angles, height...) carry over
+        units.update({k: v for k, v in src_units.items() if k in dataset.extra})
+    meta: dict[str, Any] = {
+        "writer": "posesynth.formats.store_io.write_store_dataset",
+        "version": __version__,
+        "skeleton": dataset.skeleton.to_dict(),
+        "units": units,
+        "frames": {"joints_3d_world": "world, Z up", "joints_3d_camera": "camera (OpenCV)"},
+        "source": source,
+    }
+    for key in ("angle_names", "activity_names"):  # names of generate's extra arrays' columns
+        if key in source:
+            meta[key] = source[key]
+    cams = dataset.cameras
+    if cams is not None:
+        info: dict[str, Any] = {
+            "model": cams.model.value,
+            "count": dataset.num_cameras,
+            "distortion_names": list(cams.model.distortion_names),
+            "convention": _CONVENTION,
+        }
+        if dataset.camera_index is not None:
+            info.update(per_sample=False, arrays=["camera_index"], table=cams.to_dict())
+            if dataset.camera_names is not None:
+                info["names"] = [str(v) for v in np.asarray(dataset.camera_names).tolist()]
+        else:
+            info.update(per_sample=True, arrays=sorted(_CAMERA_FIELDS))
+        meta["cameras"] = info
+    return meta
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` as JSON types; paths and unknown objects become strings, NaN/inf None."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    if isinstance(value, np.ndarray):
+        return _json_safe(value.tolist())
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted((_json_safe(v) for v in value), key=str)
+    return str(value)
