@@ -26,7 +26,7 @@ from posesynth.camera import (
 )
 from posesynth.dataset import PoseDataset
 from posesynth.formats import mmpose
-from posesynth.formats._pickle import dumps_numpy_pickle, load_numpy_pickle
+from posesynth.formats.numpy_pickle import dumps_numpy_pickle, load_numpy_pickle
 from posesynth.formats.mmpose import (
     STATS_FILES,
     format_h36m_imgname,

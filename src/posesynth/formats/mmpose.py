@@ -43,7 +43,7 @@ import numpy as np
 from posesynth.atomic import atomic_path
 from posesynth.camera import H36M_CAMERA_IDS, Camera, CameraModel, stack_cameras
 from posesynth.dataset import PoseDataset
-from posesynth.formats._pickle import dumps_numpy_pickle, load_numpy_pickle
+from posesynth.formats.numpy_pickle import dumps_numpy_pickle, load_numpy_pickle
 from posesynth.skeleton import H36M17
 
 __all__ = [

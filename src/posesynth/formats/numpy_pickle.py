@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["dumps_numpy_pickle", "load_numpy_pickle"]
+__all__ = ["NumpyOnlyUnpickler", "RefusedGlobal", "dumps_numpy_pickle", "load_numpy_pickle"]
 
 
 def _numpy_pickle_globals() -> dict[tuple[str, str], Any]:
@@ -55,11 +55,11 @@ def _latin1_encode(text: str, encoding: str = "latin1", errors: str = "strict") 
 _ALLOWED = _numpy_pickle_globals()
 
 
-class _RefusedGlobal(ValueError):
+class RefusedGlobal(ValueError):
     """A pickle named a global outside the allowed NumPy set."""
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
+class NumpyOnlyUnpickler(pickle.Unpickler):
     def __init__(self, file: io.BytesIO, source: Path) -> None:
         super().__init__(file, encoding="latin1")  # latin1: Python 2 era NumPy pickles
         self._source = source
@@ -67,7 +67,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         obj = _ALLOWED.get((module, name))
         if obj is None:
-            raise _RefusedGlobal(
+            raise RefusedGlobal(
                 f"{self._source}: refusing to unpickle the global {module}.{name}: this file "
                 "may hold only containers of NumPy arrays, dtypes and scalars"
             )
@@ -87,8 +87,8 @@ def load_numpy_pickle(path: Path | str) -> Any:
     except OSError as exc:
         raise ValueError(f"{path}: cannot read the file ({exc})") from exc
     try:
-        return _NumpyOnlyUnpickler(io.BytesIO(data), path).load()
-    except _RefusedGlobal:
+        return NumpyOnlyUnpickler(io.BytesIO(data), path).load()
+    except RefusedGlobal:
         raise
     except Exception as exc:  # truncated or corrupt: EOFError, UnpicklingError, ...
         raise ValueError(
