@@ -72,7 +72,8 @@ class CameraConfig(BaseModel):
         return self
 
     def ranges(self) -> PlacementRanges:
-        return PlacementRanges(**self.model_dump(exclude={"model"}))
+        fields = PlacementRanges.__dataclass_fields__
+        return PlacementRanges(**{k: v for k, v in self.model_dump().items() if k in fields})
 
 
 class GenerateConfig(BaseModel):

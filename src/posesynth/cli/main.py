@@ -14,7 +14,8 @@ from typing import Annotated, Any
 import typer
 
 from posesynth import __version__
-from posesynth.cli import generate_cmd, info_cmd
+from posesynth.cli import augment_cmd, convert_cmd, generate_cmd, info_cmd
+from posesynth.cli import evaluate_cmd, train_cmd
 from posesynth.cli.errors import EXIT_ERROR, EXIT_USAGE, one_line, print_error
 
 
@@ -79,6 +80,10 @@ def main(
 
 app.command("generate")(generate_cmd.generate)
 app.command("info")(info_cmd.info)
+app.command("convert")(convert_cmd.convert)
+app.command("augment")(augment_cmd.augment)
+app.command("train")(train_cmd.train)
+app.command("evaluate")(evaluate_cmd.evaluate)
 
 
 if __name__ == "__main__":  # python -m posesynth.cli.main
