@@ -17,6 +17,22 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+def move_into_place(tmp: Path, path: Path) -> None:
+    """Rename ``tmp`` onto ``path``; an existing file or folder there is replaced, and put back
+    if the rename fails."""
+    if not os.path.lexists(path):
+        os.rename(tmp, path)
+        return
+    old = path.with_name(f"{path.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
+    os.rename(path, old)
+    try:
+        os.rename(tmp, path)
+    except BaseException:
+        os.rename(old, path)
+        raise
+    _remove(old)
+
+
 @contextmanager
 def atomic_path(path: Path | str, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of ``path`` to write a file or folder into.
@@ -34,17 +50,7 @@ def atomic_path(path: Path | str, overwrite: bool = False) -> Iterator[Path]:
     tmp = path.with_name(f"{path.name}.partial-{os.getpid()}-{secrets.token_hex(4)}")
     try:
         yield tmp
-        if os.path.lexists(path):
-            old = path.with_name(f"{path.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
-            os.rename(path, old)
-            try:
-                os.rename(tmp, path)
-            except BaseException:
-                os.rename(old, path)
-                raise
-            _remove(old)
-        else:
-            os.rename(tmp, path)
+        move_into_place(tmp, path)
     except BaseException:
         _remove(tmp)
         raise

@@ -53,6 +53,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from posesynth.atomic import move_into_place
+
 FORMAT_NAME = "posesynth"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "dataset.json"
@@ -293,7 +295,7 @@ class StoreWriter:
         n = next(iter(lengths.values()))
         if any(length != n for length in lengths.values()):
             raise ValueError(
-                f"write_shard: arrays must share their first dimension, got "
+                "write_shard: arrays must share their first dimension, got "
                 + ", ".join(f"'{k}' {prepared[k].shape}" for k in prepared)
             )
         if n == 0:
@@ -355,7 +357,7 @@ class StoreWriter:
         _fsync_dir(self.tmp_path)
 
         _check_replaceable(self.path, self.overwrite)
-        _move_into_place(self.tmp_path, self.path)
+        move_into_place(self.tmp_path, self.path)
         _fsync_dir(self.path.parent)
         self._committed = self.path
         return self.path
@@ -413,21 +415,6 @@ def _check_replaceable(path: Path, overwrite: bool) -> None:
             f"{path}: exists and is not a posesynth data set (no {MANIFEST_NAME}); "
             "refusing to replace it"
         )
-
-
-def _move_into_place(tmp: Path, path: Path) -> None:
-    """Rename ``tmp`` to ``path``, replacing an existing directory there."""
-    if not os.path.lexists(path):
-        os.rename(tmp, path)
-        return
-    old = path.with_name(f"{path.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
-    os.rename(path, old)
-    try:
-        os.rename(tmp, path)
-    except BaseException:
-        os.rename(old, path)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def write_store(

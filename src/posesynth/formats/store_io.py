@@ -26,7 +26,6 @@ camera tables go through JSON, which holds float64 exactly.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ import numpy as np
 
 from posesynth import __version__
 from posesynth.camera import Camera, CameraModel
+from posesynth.jsonable import to_jsonable
 from posesynth.dataset import PoseDataset
 from posesynth.skeleton import Skeleton
 from posesynth.store import Store, StoreWriter, open_store
@@ -236,7 +236,7 @@ def _storable(value: Any, name: str) -> np.ndarray:
 
 
 def _dataset_meta(dataset: PoseDataset) -> dict[str, Any]:
-    source = _json_safe(dict(dataset.meta))
+    source = to_jsonable(dict(dataset.meta))
     units: dict[str, Any] = {"joints_3d": "m", "joints_2d": "px", "camera_center": "m"}
     src_units = source.get("units") if isinstance(source, dict) else None
     if isinstance(src_units, dict):  # units of extra arrays (angles, height...) carry over
@@ -270,23 +270,3 @@ def _dataset_meta(dataset: PoseDataset) -> dict[str, Any]:
     return meta
 
 
-def _json_safe(value: Any) -> Any:
-    """``value`` as JSON types; paths and unknown objects become strings, NaN/inf None."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, (float, np.floating)):
-        f = float(value)
-        return f if math.isfinite(f) else None
-    if isinstance(value, np.ndarray):
-        return _json_safe(value.tolist())
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (set, frozenset)):
-        return sorted((_json_safe(v) for v in value), key=str)
-    return str(value)
