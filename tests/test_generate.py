@@ -15,6 +15,7 @@ import pytest
 from posesynth.angles import angle_names
 from posesynth.camera import Camera
 from posesynth.generate import generate, load_config
+from posesynth.procedural import KNEE_CLEARANCE
 from posesynth.rom import rom_table
 from posesynth.skeleton import get_skeleton
 from posesynth.store import open_store
@@ -65,9 +66,11 @@ def test_store_contents_are_consistent(tmp_path, model):
     for k, name in enumerate(angle_names(skeleton)):
         lo, hi = table[name].bounds
         assert lo - 1e-9 <= angles[:, k].min() and angles[:, k].max() <= hi + 1e-9, name
-    # feet on the ground
+    # on the ground: the feet, or the knees of kneeling poses (at the knee clearance)
     feet = [skeleton.index(n) for n in skeleton.joint_names if n.endswith(("heel", "toe"))]
-    np.testing.assert_allclose(world[:, feet, 2].min(axis=1), 0.0, atol=1e-9)
+    knees = list(skeleton.indices(["right_knee", "left_knee"]))
+    knee_gap = world[:, knees, 2].min(axis=1) - KNEE_CLEARANCE * store.read("height")
+    np.testing.assert_allclose(np.minimum(world[:, feet, 2].min(axis=1), knee_gap), 0.0, atol=1e-9)
 
 
 def test_angle_limits_from_config_file(tmp_path):

@@ -10,13 +10,14 @@ from posesynth import kinematics as K
 from posesynth import rom
 from posesynth.anthropometry import default_proportions, proportion_names
 from posesynth.collision import collision_model, colliding
-from posesynth.procedural import ACTIVITIES, activity_names, sample_poses
+from posesynth.procedural import KNEE_CLEARANCE, ACTIVITIES, activity_names, sample_poses
 from posesynth.skeleton import H36M17, H36M_EXTENDED
 
 SKELETONS = [H36M17, H36M_EXTENDED]
 SKEL_IDS = [s.name for s in SKELETONS]
 TOL = 1e-6  # radians
 DEG = np.pi / 180
+STANDING = {a: 1.0 for a in ("stand", "walk", "reach")}
 ANKLE_HEIGHT = float(default_proportions()[proportion_names().index("ankle_height")])
 
 
@@ -123,19 +124,37 @@ def test_no_sample_collides(skeleton):
 
 
 # ----------------------------------------------------------------------------- ground
-def test_extended_skeleton_feet_touch_the_ground():
+def _lowest_contact(batch, skeleton, feet, foot_gap):
+    """Lowest of the feet (minus their clearance) and the knees (minus the knee clearance)."""
+    p = batch.positions[:, :, 2]
+    knees = list(skeleton.indices(["right_knee", "left_knee"]))
+    knee = p[:, knees].min(axis=1) - KNEE_CLEARANCE * batch.heights
+    return np.minimum((p[:, feet] - foot_gap[:, None]).min(axis=1), knee)
+
+
+def test_extended_skeleton_touches_the_ground():
     batch = sample_poses(np.random.default_rng(13), 300, H36M_EXTENDED)
     contact = [H36M_EXTENDED.index(f"{s}_{k}") for s in ("right", "left") for k in ("heel", "big_toe", "small_toe")]
-    lowest = batch.positions[:, contact, 2].min(axis=1)
+    lowest = _lowest_contact(batch, H36M_EXTENDED, contact, np.zeros(300))
     np.testing.assert_allclose(lowest, 0.0, atol=1e-12)
+    standing = sample_poses(np.random.default_rng(13), 300, H36M_EXTENDED, {"stand": 1})
+    np.testing.assert_allclose(standing.positions[:, contact, 2].min(axis=1), 0.0, atol=1e-12)
+
+
+def test_kneeling_knees_rest_on_the_ground():
+    batch = sample_poses(np.random.default_rng(16), 300, H36M17, {"kneel": 1})
+    knees = list(H36M17.indices(["right_knee", "left_knee"]))
+    gap = batch.positions[:, knees, 2].min(axis=1) - KNEE_CLEARANCE * batch.heights
+    # knees never through the floor; the shins lie low (the ankle may touch first)
+    assert (gap >= -1e-12).all() and np.median(gap) < 0.05 and (np.abs(gap) < 1e-12).mean() > 0.2
 
 
 def test_h36m17_ankles_at_ankle_height():
-    batch = sample_poses(np.random.default_rng(14), 300, H36M17, body_variation=0.0)
+    batch = sample_poses(np.random.default_rng(14), 300, H36M17, STANDING, body_variation=0.0)
     ankles = batch.positions[:, list(H36M17.indices(["right_foot", "left_foot"])), 2].min(axis=1)
     np.testing.assert_allclose(ankles, ANKLE_HEIGHT * batch.heights, atol=1e-9)
     # with varied proportions the clearance stays close to the default fraction of height
-    batch = sample_poses(np.random.default_rng(15), 300, H36M17)
+    batch = sample_poses(np.random.default_rng(15), 300, H36M17, STANDING)
     ankles = batch.positions[:, list(H36M17.indices(["right_foot", "left_foot"])), 2].min(axis=1)
     ratio = ankles / (ANKLE_HEIGHT * batch.heights)
     assert (ratio > 0.8).all() and (ratio < 1.25).all()

@@ -9,8 +9,9 @@ A pose is drawn in five vectorised steps, for a batch at once:
 3. a global orientation (any heading, a few degrees of pitch and roll);
 4. forward kinematics, then a limb–limb collision check (:mod:`posesynth.collision`):
    colliding samples are drawn again;
-5. the feet put on the ground plane z = 0 (lowest contact point: heel/toe where the skeleton
-   has them, else the ankles lifted by the anthropometric ankle height).
+5. the body put on the ground plane z = 0 by its lowest contact point: heel/toe where the
+   skeleton has them, else the ankles lifted by the anthropometric ankle height; or a knee
+   lifted by :data:`KNEE_CLEARANCE` when kneeling.
 
 Asymmetric activities (walk, lunge, kick, reach) name angles of a ``lead`` and a ``trail``
 side; each sample picks which body side leads at random.
@@ -30,7 +31,7 @@ from posesynth.kinematics import forward_kinematics
 from posesynth.rom import base_angle_name, limits_with_overrides, sample_uniform, shoulder_elevation_cap
 from posesynth.skeleton import Skeleton
 
-U, N = "uniform", "normal"
+U, N, F = "uniform", "normal", "follow"
 
 _RELAXED_ARMS = {
     "shoulder_elevation": (N, 8, 6), "shoulder_plane": (U, -20, 100), "shoulder_rotation": (N, 0, 15),
@@ -43,8 +44,9 @@ _NEUTRAL_TRUNK = {
 }
 
 #: Activity priors: angle (base name, or lead_/trail_ + base name) → (kind, a, b) in degrees,
-#: ``uniform`` over [a, b] or ``normal`` with mean a and standard deviation b. Angles not
-#: listed stay at zero; ``rom`` draws every angle uniformly over its full range.
+#: ``uniform`` over [a, b], ``normal`` with mean a and standard deviation b, or ``follow``:
+#: the same side's angle a plus b (± 5°). Angles not listed stay at zero; ``rom`` draws every
+#: angle uniformly over its full range.
 ACTIVITIES: dict[str, dict[str, tuple[str, float, float]]] = {
     "stand": {
         **_NEUTRAL_TRUNK, **_RELAXED_ARMS,
@@ -99,6 +101,21 @@ ACTIVITIES: dict[str, dict[str, tuple[str, float, float]]] = {
         "trail_hip_flexion": (U, -10, 15), "trail_knee_flexion": (U, 0, 30),
         "shoulder_elevation": (U, 20, 100), "shoulder_plane": (U, 40, 120), "elbow_flexion": (U, 0, 90),
     },
+    "quad_stretch": {
+        **_NEUTRAL_TRUNK,
+        "lead_hip_flexion": (U, -25, 10), "lead_knee_flexion": (U, 125, 150), "lead_hip_abduction": (U, -5, 10),
+        "lead_ankle_dorsiflexion": (U, -50, -20),
+        "trail_hip_flexion": (N, 0, 4), "trail_knee_flexion": (U, 0, 10),
+        "lead_shoulder_elevation": (U, 20, 55), "lead_shoulder_plane": (U, 150, 180), "lead_elbow_flexion": (U, 10, 60),
+        "trail_shoulder_elevation": (U, 0, 100), "trail_shoulder_plane": (U, 40, 110), "trail_elbow_flexion": (U, 0, 40),
+    },
+    "kneel": {
+        **_NEUTRAL_TRUNK,
+        # shins on the floor: the shank is level when knee flexion ≈ hip flexion + 90°
+        "hip_flexion": (U, 0, 60), "hip_abduction": (U, 0, 15), "hip_rotation": (N, 0, 8),
+        "knee_flexion": (F, "hip_flexion", 90), "ankle_dorsiflexion": (U, -50, -25),
+        "shoulder_elevation": (U, 0, 60), "shoulder_plane": (U, -20, 90), "elbow_flexion": (U, 0, 90),
+    },
     "rom": {},
 }
 
@@ -122,13 +139,17 @@ class PoseBatch:
     rejected: int  # draws discarded by the collision check
 
 
-def _draw(rng: np.random.Generator, spec: tuple[str, float, float], n: int) -> np.ndarray:
+def _draw(
+    rng: np.random.Generator, spec: tuple, n: int, followed: np.ndarray | None = None
+) -> np.ndarray:
     kind, a, b = spec
+    if kind == F:
+        return followed + np.deg2rad(b + rng.normal(0.0, 5.0, n))
     if kind == U:
         return np.deg2rad(rng.uniform(a, b, n))
     if kind == N:
         return np.deg2rad(rng.normal(a, b, n))
-    raise ValueError(f"activity prior: unknown distribution {kind!r}; expected 'uniform' or 'normal'")
+    raise ValueError(f"activity prior: unknown distribution {kind!r}; expected 'uniform', 'normal' or 'follow'")
 
 
 def _resolve_side(key: str, lead_right: np.ndarray, name: str) -> np.ndarray | None:
@@ -148,8 +169,14 @@ def _draw_angle(
     name: str,
     lead_right: np.ndarray,
     bounds: tuple[float, float],
+    drawn: dict[str, np.ndarray] | None = None,
+    rows: np.ndarray | slice = slice(None),
 ) -> np.ndarray:
-    """Values (len(lead_right),) of one angle from an activity's prior, inside ``bounds``."""
+    """Values (len(lead_right),) of one angle from an activity's prior, inside ``bounds``.
+
+    ``drawn`` holds the angles drawn so far (for ``follow`` priors), ``rows`` which of their
+    samples these are.
+    """
     lo, hi = bounds
     n = len(lead_right)
     prior = ACTIVITIES[activity]
@@ -162,12 +189,15 @@ def _draw_angle(
     for key, spec in specs:
         mask = _resolve_side(key, lead_right, name)
         sel = np.ones(n, bool) if mask is None else mask
-        value[sel] = _draw(rng, spec, int(sel.sum()))
+        followed = None
+        if spec[0] == F:
+            followed = drawn[name.replace(base, spec[1])][rows]
+        value[sel] = _draw(rng, spec, int(sel.sum()), None if followed is None else followed[sel])
         for _ in range(_MAX_REDRAWS):
             bad = sel & ((value < lo) | (value > hi))
             if not bad.any():
                 break
-            value[bad] = _draw(rng, spec, int(bad.sum()))
+            value[bad] = _draw(rng, spec, int(bad.sum()), None if followed is None else followed[bad])
         bad = sel & ((value < lo) | (value > hi))
         value[bad] = rng.uniform(lo, hi, int(bad.sum()))
     return value
@@ -190,7 +220,9 @@ def sample_angles(
     if activity not in ACTIVITIES:
         raise ValueError(f"activity: unknown {activity!r}; expected one of {sorted(ACTIVITIES)}")
     lead_right = rng.random(n) < 0.5
-    out = {name: _draw_angle(rng, activity, name, lead_right, limits[name]) for name in angle_names(skeleton)}
+    out: dict[str, np.ndarray] = {}
+    for name in angle_names(skeleton):  # hips before knees: a knee may follow its hip
+        out[name] = _draw_angle(rng, activity, name, lead_right, limits[name], out)
     for elev in [a for a in out if base_angle_name(a) == "shoulder_elevation"]:
         plane = elev.replace("elevation", "plane")
         if plane not in out:
@@ -218,13 +250,27 @@ def _root_rotation(rng: np.random.Generator, n: int, tilt_sd_deg: float) -> np.n
     return rot.quat_multiply(q, rot.axis_angle_to_quat(ey, roll))
 
 
-def _ground_offsets(skeleton: Skeleton, proportions: np.ndarray, heights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Contact joints and their clearance above the floor at rest (n,) metres."""
+#: Half the thickness of the knee in front of its joint centre, as a fraction of height: the
+#: clearance of a kneeling knee above the floor (≈ 5 cm at 1.70 m).
+KNEE_CLEARANCE = 0.03
+
+
+def _ground_contacts(skeleton: Skeleton, proportions: np.ndarray, heights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Joints that can touch the floor (K,) and their clearance above it (n, K), metres.
+
+    Feet: heel and toes (clearance 0) where the skeleton has them, else the ankles at the
+    anthropometric ankle height; knees, for kneeling, at :data:`KNEE_CLEARANCE` × height.
+    """
     feet = [n for n in skeleton.joint_names if n.endswith(("_heel", "_big_toe", "_small_toe"))]
+    knees = list(skeleton.indices(["right_knee", "left_knee"]))
+    knee_gap = np.repeat((KNEE_CLEARANCE * heights)[:, None], 2, axis=1)
     if feet:
-        return np.array(skeleton.indices(feet)), np.zeros_like(heights)
-    ankles = np.array(skeleton.indices(["right_foot", "left_foot"]))
-    return ankles, proportions[:, PROPORTION_NAMES.index("ankle_height")] * heights
+        foot_idx, foot_gap = list(skeleton.indices(feet)), np.zeros((len(heights), len(feet)))
+    else:
+        foot_idx = list(skeleton.indices(["right_foot", "left_foot"]))
+        ankle = proportions[:, PROPORTION_NAMES.index("ankle_height")] * heights
+        foot_gap = np.repeat(ankle[:, None], 2, axis=1)
+    return np.array(foot_idx + knees), np.concatenate([foot_gap, knee_gap], axis=1)
 
 
 def sample_poses(
@@ -293,8 +339,8 @@ def sample_poses(
             "the angle limits or activity mix leave too little room"
         )
 
-    contact, clearance = _ground_offsets(skeleton, proportions, heights)
-    lift = clearance - positions[:, contact, 2].min(axis=1)
+    contact, clearance = _ground_contacts(skeleton, proportions, heights)
+    lift = -(positions[:, contact, 2] - clearance).min(axis=1)
     positions[:, :, 2] += lift[:, None]
     bone_offsets = rest.copy()
     bone_offsets[:, 0, 2] += lift
