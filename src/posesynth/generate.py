@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from posesynth import __version__
 from posesynth.angles import angle_names
-from posesynth.camera import CameraModel
+from posesynth.camera import Camera, CameraModel
+from posesynth.dataset import PoseDataset
 from posesynth.placement import PlacementRanges, sample_cameras
 from posesynth.procedural import ACTIVITIES, DEFAULT_ACTIVITY_WEIGHTS, activity_names, sample_poses
 from posesynth.rom import limits_with_overrides
@@ -200,6 +201,24 @@ def iter_shards(config: GenerateConfig) -> Iterator[dict[str, np.ndarray]]:
     sizes = shard_sizes(config.samples, config.shard_size)
     for seq, n in zip(np.random.SeedSequence(config.seed).spawn(len(sizes)), sizes):
         yield generate_shard(config, seq, n)
+
+
+def generate_dataset(config: GenerateConfig) -> PoseDataset:
+    """The data set of ``config`` in memory (same values as :func:`generate` writes)."""
+    parts = list(iter_shards(config))
+    arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    cameras = Camera(
+        model=config.camera.model, intrinsics=arrays["camera_intrinsics"],
+        distortion=arrays["camera_distortion"], rotation=arrays["camera_rotation"],
+        center=arrays["camera_center"], image_size=arrays["camera_image_size"],
+    )
+    f64 = lambda k: arrays[k].astype(np.float64)  # noqa: E731
+    return PoseDataset(
+        skeleton=get_skeleton(config.skeleton), joints_3d_world=f64("joints_3d_world"),
+        joints_3d_camera=f64("joints_3d_camera"), joints_2d=f64("joints_2d"),
+        visibility=f64("visibility"), cameras=cameras,
+        extra={k: arrays[k] for k in ("angles", "activity", "height")}, meta=dataset_meta(config),
+    )
 
 
 def dataset_meta(config: GenerateConfig) -> dict[str, Any]:

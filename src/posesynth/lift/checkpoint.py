@@ -85,8 +85,12 @@ def save_checkpoint(
     stats: NormStats,
     meta: Mapping[str, Any],
     train_state: Mapping[str, Any] | None = None,
+    *,
+    half: bool = False,
 ) -> Path:
     """Write the checkpoint folder ``path`` atomically, replacing an existing checkpoint there.
+
+    ``half`` stores the floating-point tensors as float16 (for the shipped checkpoints).
 
     ``meta`` (training config, data provenance, history, metrics...) is added to the keys this
     function writes itself (format, model config, skeleton, normalisation, versions), which
@@ -110,6 +114,8 @@ def save_checkpoint(
     doc = {**structural, **{k: v for k, v in meta.items() if k not in structural}}
     text = json.dumps(to_jsonable(doc), indent=2, allow_nan=False)  # NaN (a diverged loss) -> null
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if half:  # floating tensors to float16 (halves the file); loading casts them back
+        tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
     with atomic_path(path, overwrite=True) as tmp:
         tmp.mkdir()
         save_file(tensors, str(tmp / MODEL_FILE), metadata={"format": "pt", "posesynth": FORMAT})
@@ -120,6 +126,41 @@ def save_checkpoint(
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
     return path
+
+
+#: Checkpoints shipped inside the package, usable by name wherever a checkpoint path goes.
+SHIPPED = ("everyday", "rom")
+
+
+def shipped_dir() -> Path:
+    """The package folder holding the shipped checkpoints (``everyday/``, ``rom/``)."""
+    return Path(__file__).resolve().parent / "checkpoints"
+
+
+def resolve_checkpoint(spec: Path | str) -> Path:
+    """A checkpoint folder: ``spec`` itself if it exists, else the shipped one of that name.
+
+    Raises:
+        ValueError: neither a folder nor a shipped name (``everyday``, ``rom``).
+    """
+    path = Path(spec)
+    if path.exists() or str(spec) not in SHIPPED:
+        return path
+    shipped = shipped_dir() / str(spec)
+    if not (shipped / MODEL_FILE).is_file():
+        raise ValueError(f"shipped checkpoint {str(spec)!r} is not in this installation ({shipped} has no weights)")
+    return shipped
+
+
+def export_shipped(source: Path | str, name: str) -> Path:
+    """Copy checkpoint ``source`` into the package as shipped checkpoint ``name``, float16,
+    without its training state. Returns the new folder."""
+    if name not in SHIPPED:
+        raise ValueError(f"name: expected one of {list(SHIPPED)}, got {name!r}")
+    model, stats, meta = load_checkpoint(source)
+    shipped_dir().mkdir(exist_ok=True)
+    meta = {**meta, "shipped_as": name, "stored_dtype": "float16"}
+    return save_checkpoint(shipped_dir() / name, model, stats, meta, half=True)
 
 
 def read_meta(path: Path | str) -> dict[str, Any]:
@@ -267,10 +308,12 @@ class Lifter:
 
 
 def load_lifter(path: Path | str) -> Lifter:
-    """The :class:`Lifter` stored in checkpoint folder ``path`` (see the module docstring).
+    """The :class:`Lifter` stored in checkpoint folder ``path``, or a shipped one by name
+    (``everyday``, ``rom``; see :func:`resolve_checkpoint`).
 
     Raises:
         ValueError: ``path`` is no checkpoint, misses keys or tensors, or is for another skeleton.
     """
+    path = resolve_checkpoint(path)
     model, stats, meta = load_checkpoint(path)
-    return Lifter(model=model, stats=stats, meta=meta, path=Path(path))
+    return Lifter(model=model, stats=stats, meta=meta, path=path)

@@ -1,0 +1,68 @@
+"""``posesynth experiment rom``: train an everyday and a ROM-augmented lifter, compare them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from posesynth.cli.errors import user_errors
+from posesynth.cli.output import print_json, stderr_console, stdout_to_stderr
+
+app = typer.Typer(help="Experiments that measure what posesynth's data does for a lifter.", no_args_is_help=True)
+
+
+@app.command("rom")
+def rom(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the two checkpoints (everyday/, rom/) and result.json.")] = Path("rom-experiment"),
+    samples: Annotated[int | None, typer.Option("--samples", help="Everyday training poses.")] = None,
+    test_samples: Annotated[int | None, typer.Option("--test-samples", help="Poses per test set.")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs of model A (B gets as many steps).")] = None,
+    width: Annotated[int | None, typer.Option("--width", help="Hidden width of the lifters.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
+    ship: Annotated[bool, typer.Option("--ship", help="Store both models in the package as the shipped checkpoints 'everyday' and 'rom' (float16).")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as one JSON document on stdout.")] = False,
+) -> None:
+    """Model A trains on everyday poses, model B on the same plus ROM augmentation; both are
+    evaluated on held-out everyday poses and on uncommon ones (squat, lunge, kick, quad
+    stretch, kneeling). Prints the table and writes OUT/result.json."""
+    with user_errors():
+        from posesynth.lift import require_torch
+
+        require_torch()
+        from posesynth.lift.experiment import ExperimentConfig, run_experiment
+        from posesynth.jsonable import to_jsonable
+
+        overrides = dict(samples=samples, test_samples=test_samples, epochs=epochs, width=width, seed=seed)
+        config = ExperimentConfig(**{k: v for k, v in overrides.items() if v is not None})
+        console = stderr_console()
+        with stdout_to_stderr(json_output):
+            result = run_experiment(config, out, log=lambda m: console.print(f"[dim]{m}[/dim]"), ship=ship)
+        import json
+
+        (out / "result.json").write_text(json.dumps(to_jsonable(result), indent=2) + "\n")
+        if json_output:
+            print_json(result)
+        else:
+            render(result, console)
+
+
+def render(result: Mapping[str, Any], console: Any) -> None:
+    """The comparison table: MPJPE / P-MPJPE of A and B on each test set, and the change."""
+    table = Table(title="ROM experiment (mm; change = B / A - 1)", title_justify="left")
+    for col in ("test set", "A everyday MPJPE", "B rom MPJPE", "change", "A P-MPJPE", "B P-MPJPE"):
+        table.add_column(col, justify="right")
+    for name, row in result["table"].items():
+        m, p = row["mpjpe_mm"], row["p_mpjpe_mm"]
+        table.add_row(name, f"{m['a_everyday']:.1f}", f"{m['b_rom']:.1f}", f"{100 * row['mpjpe_change']:+.1f} %",
+                      f"{p['a_everyday']:.1f}", f"{p['b_rom']:.1f}")
+    console.print(table)
+    for goal, met in result["goals"].items():
+        console.print(f"{goal.replace('_', ' ')}: {'met' if met else 'NOT met'}")
+    console.print(f"{result['seconds']} s; checkpoints {result['checkpoints']['a']} and {result['checkpoints']['b']}")
+    for name, info in (result.get("shipped") or {}).items():
+        change = ", ".join(f"{t} {d:+.2f} mm" for t, d in info["float16_change_mm"].items())
+        console.print(f"shipped '{name}' ({info['bytes'] / 1e6:.1f} MB, float16; MPJPE change {change})")

@@ -1,0 +1,163 @@
+"""The ROM experiment: does range-of-motion augmentation help a lifter on uncommon postures?
+
+Protocol (``posesynth experiment rom``; every number comes from this run):
+
+1. **Everyday training poses**: procedural stand / walk / sit / reach with knee flexion ≤ 60°
+   and hip flexion ≤ 60° — the ordinary movement that fills data sets such as Human3.6M.
+2. **Model A** (``everyday``) trains on them.
+3. **Model B** (``rom``) trains on the same poses plus one reposed copy of each
+   (:func:`posesynth.augment.augment` with the ``full-rom`` motions: hips, knees, shoulders,
+   elbows and spine over their full range, ROM and collision checks on), seen by new random
+   cameras. Both models get the same number of optimiser steps (B: proportionally fewer
+   epochs), architecture, noise and seed.
+4. **Test sets**, drawn with other seeds: held-out everyday poses, and uncommon ones (deep
+   squat, lunge, kick, quad stretch, kneeling) over their full ranges.
+5. MPJPE / P-MPJPE of both models on both sets, and the relative change of B against A.
+
+The goals (issue 5): B's MPJPE on uncommon poses ≥ 40 % lower than A's, and on everyday poses
+at most 5 % higher. The result says whether they were met; nothing is tuned to them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from posesynth.augment import CamerasConfig, augment
+from posesynth.dataset import PoseDataset
+from posesynth.generate import generate_dataset, load_config
+from posesynth.lift.checkpoint import export_shipped, load_lifter
+from posesynth.lift.evaluate import evaluate_lifter
+from posesynth.lift.noise import NoiseConfig
+from posesynth.lift.train import TrainConfig, train_lifter
+from posesynth.motions_file import load_motions
+from posesynth.skeleton import H36M17
+
+EVERYDAY = {"stand": 1.0, "walk": 1.0, "sit": 1.0, "reach": 1.0}
+EVERYDAY_LIMITS_DEG = {"knee_flexion": (-10.0, 60.0), "hip_flexion": (-30.0, 60.0)}
+UNCOMMON = {"squat": 1.0, "lunge": 1.0, "kick": 1.0, "quad_stretch": 1.0, "kneel": 1.0}
+
+
+class ExperimentConfig(BaseModel):
+    """Sizes and training budget; defaults finish in about a quarter of an hour on 2 cores."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    samples: int = Field(40_000, gt=0, description="everyday training poses")
+    test_samples: int = Field(5_000, gt=0, description="poses per test set")
+    epochs: int = Field(16, ge=1, description="epochs of model A; B gets the same number of steps")
+    batch_size: int = Field(256, ge=2)
+    width: int = Field(1024, ge=8)
+    noise_sigma_px: float = Field(1.0, ge=0)
+    motions: str = "full-rom"
+    seed: int = Field(0, ge=0)
+
+
+def _everyday(samples: int, seed: int) -> PoseDataset:
+    cfg = load_config(samples=samples, seed=seed, activities=EVERYDAY, angle_limits_deg=EVERYDAY_LIMITS_DEG)
+    return generate_dataset(cfg)
+
+
+def _uncommon(samples: int, seed: int) -> PoseDataset:
+    return generate_dataset(load_config(samples=samples, seed=seed, activities=UNCOMMON))
+
+
+def _lift_view(ds: PoseDataset) -> PoseDataset:
+    """Only what the lifter reads: 2D and camera-frame 3D."""
+    ds = ds.complete()
+    return PoseDataset(skeleton=ds.skeleton, joints_3d_camera=ds.joints_3d_camera, joints_2d=ds.joints_2d)
+
+
+def _concat(a: PoseDataset, b: PoseDataset) -> PoseDataset:
+    a, b = _lift_view(a), _lift_view(b)
+    return PoseDataset(
+        skeleton=H36M17,
+        joints_3d_camera=np.concatenate([a.joints_3d_camera, b.joints_3d_camera]),
+        joints_2d=np.concatenate([a.joints_2d, b.joints_2d]),
+        meta={"parts": ["everyday", "rom-augmented everyday"], "samples": [len(a), len(b)]},
+    )
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    out: Path | str,
+    log: Callable[[str], None] = lambda _: None,
+    *,
+    ship: bool = False,
+) -> dict[str, Any]:
+    """Run the protocol of the module docstring; checkpoints go to ``out/everyday`` and ``out/rom``.
+
+    With ``ship``, both are also stored in the package as the shipped checkpoints ``everyday``
+    and ``rom`` (float16), and evaluated again in that form to measure what float16 costs.
+
+    Returns a document with the data sizes, both models' metrics on both test sets, the
+    relative changes and whether each goal was met.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    seed = config.seed
+    log(f"everyday training poses: {config.samples}")
+    everyday = _everyday(config.samples, seed)
+    motions = load_motions(config.motions, H36M17).model_copy(update={"variants": 1})
+    log(f"augmenting them with '{config.motions}' (new random cameras)")
+    rom = augment(everyday, motions, CamerasConfig(), seed=seed + 1)
+    data_a, data_b = _lift_view(everyday), _concat(everyday, rom.dataset)
+    tests = {"everyday": _everyday(config.test_samples, seed + 1000), "uncommon": _uncommon(config.test_samples, seed + 2000)}
+
+    base = dict(batch_size=config.batch_size, width=config.width, seed=seed, val_fraction=0.05,
+                noise=NoiseConfig(sigma_px=config.noise_sigma_px))
+    steps = int(np.ceil(len(data_a) * 0.95 / config.batch_size)) * config.epochs
+    per_epoch_b = int(np.ceil(len(data_b) * 0.95 / config.batch_size))
+    epochs_b = max(1, round(steps / per_epoch_b))
+    runs = {"everyday": (data_a, config.epochs), "rom": (data_b, epochs_b)}
+    results: dict[str, Any] = {}
+    for name, (data, epochs) in runs.items():
+        log(f"training model '{name}' on {len(data)} samples for {epochs} epochs")
+        summary = train_lifter(data, out / name, TrainConfig(epochs=epochs, **base), overwrite=True)
+        lifter = load_lifter(out / name)
+        results[name] = {
+            "train_samples": len(data), "epochs": epochs, "train_seconds": summary.get("seconds"),
+            "tests": {t: evaluate_lifter(lifter, _lift_view(ds)) for t, ds in tests.items()},
+        }
+    table = {}
+    for t in tests:
+        a = results["everyday"]["tests"][t]
+        b = results["rom"]["tests"][t]
+        table[t] = {
+            "mpjpe_mm": {"a_everyday": a["mpjpe_mm"], "b_rom": b["mpjpe_mm"]},
+            "p_mpjpe_mm": {"a_everyday": a["p_mpjpe_mm"], "b_rom": b["p_mpjpe_mm"]},
+            "mpjpe_change": b["mpjpe_mm"] / a["mpjpe_mm"] - 1.0,
+        }
+    shipped = {}
+    if ship:
+        for name in ("everyday", "rom"):
+            folder = export_shipped(out / name, name)
+            lifter = load_lifter(folder)
+            fp16 = {t: evaluate_lifter(lifter, _lift_view(ds))["mpjpe_mm"] for t, ds in tests.items()}
+            shipped[name] = {
+                "path": str(folder),
+                "bytes": sum(f.stat().st_size for f in folder.iterdir()),
+                "mpjpe_mm_float16": fp16,
+                "float16_change_mm": {t: fp16[t] - results[name]["tests"][t]["mpjpe_mm"] for t in tests},
+            }
+    return {
+        "config": config.model_dump(),
+        "shipped": shipped,
+        "data": {"everyday_train": len(data_a), "rom_augmented": len(rom.dataset), "b_train": len(data_b),
+                 "augment": {k: v for k, v in rom.summary.items() if k != "angles"},
+                 "test_samples": {t: len(ds) for t, ds in tests.items()}},
+        "models": results,
+        "table": table,
+        "goals": {
+            "uncommon_mpjpe_cut_at_least_40pct": table["uncommon"]["mpjpe_change"] <= -0.40,
+            "everyday_mpjpe_at_most_5pct_worse": table["everyday"]["mpjpe_change"] <= 0.05,
+        },
+        "seconds": round(time.perf_counter() - start, 1),
+        "checkpoints": {"a": str(out / "everyday"), "b": str(out / "rom")},
+    }

@@ -1,0 +1,80 @@
+"""The ROM experiment end to end at toy size, shipped-checkpoint resolution and float16 export."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from posesynth.generate import generate_dataset, load_config  # noqa: E402
+from posesynth.lift import checkpoint  # noqa: E402
+from posesynth.lift.experiment import ExperimentConfig, run_experiment  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    out = tmp_path_factory.mktemp("exp")
+    cfg = ExperimentConfig(samples=600, test_samples=200, epochs=2, width=32, batch_size=64)
+    return out, run_experiment(cfg, out)
+
+
+def test_experiment_reports_both_models_on_both_test_sets(toy):
+    out, result = toy
+    assert set(result["table"]) == {"everyday", "uncommon"}
+    for row in result["table"].values():
+        a, b = row["mpjpe_mm"]["a_everyday"], row["mpjpe_mm"]["b_rom"]
+        assert a > 0 and b > 0 and row["mpjpe_change"] == pytest.approx(b / a - 1)
+    data = result["data"]
+    assert data["b_train"] == data["everyday_train"] + data["rom_augmented"]
+    assert 0 < data["rom_augmented"] <= data["everyday_train"]
+    # the same number of optimiser steps (up to one epoch's rounding)
+    per_epoch = lambda n: int(np.ceil(n * 0.95 / 64))  # noqa: E731
+    steps_a = per_epoch(data["everyday_train"]) * result["models"]["everyday"]["epochs"]
+    steps_b = per_epoch(data["b_train"]) * result["models"]["rom"]["epochs"]
+    assert abs(steps_b - steps_a) <= per_epoch(data["b_train"])
+    assert set(result["goals"]) == {"uncommon_mpjpe_cut_at_least_40pct", "everyday_mpjpe_at_most_5pct_worse"}
+    for name in ("everyday", "rom"):
+        assert (out / name / "model.safetensors").is_file()
+
+
+def test_uncommon_test_set_holds_deep_knees_and_everyday_does_not():
+    everyday = generate_dataset(load_config(samples=300, seed=1, activities={"stand": 1, "walk": 1, "sit": 1, "reach": 1},
+                                            angle_limits_deg={"knee_flexion": (-10, 60)}))
+    names = everyday.meta["angle_names"]
+    knees = [names.index("right_knee_flexion"), names.index("left_knee_flexion")]
+    assert np.rad2deg(everyday.extra["angles"][:, knees]).max() <= 60 + 1e-4
+
+
+def test_shipped_names_resolve_and_float16_export_predicts_the_same(toy, tmp_path, monkeypatch):
+    out, _ = toy
+    monkeypatch.setattr(checkpoint, "shipped_dir", lambda: tmp_path / "shipped")
+    with pytest.raises(ValueError, match="not in this installation"):
+        checkpoint.resolve_checkpoint("rom")
+    folder = checkpoint.export_shipped(out / "rom", "rom")
+    assert checkpoint.resolve_checkpoint("rom") == folder
+    assert checkpoint.resolve_checkpoint(out / "rom") == out / "rom"  # a real path wins
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(folder / "model.safetensors"))
+    assert all(t.dtype.is_floating_point is False or str(t.dtype) == "torch.float16" for t in tensors.values())
+    assert not (folder / "train_state.pt").exists()
+    full, half = checkpoint.load_lifter(out / "rom"), checkpoint.load_lifter("rom")
+    uv = generate_dataset(load_config(samples=50, seed=9)).joints_2d
+    assert np.abs(full.predict(uv) - half.predict(uv)).max() < 5e-3  # metres
+    with pytest.raises(ValueError, match="expected one of"):
+        checkpoint.export_shipped(out / "rom", "best")
+
+
+def test_cli_experiment_json(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "posesynth.cli.main", "experiment", "rom", "--out", str(tmp_path / "e"),
+         "--samples", "300", "--test-samples", "100", "--epochs", "1", "--width", "16", "--json"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["table"]["uncommon"]["mpjpe_mm"]["a_everyday"] > 0
+    assert json.loads((tmp_path / "e" / "result.json").read_text())["table"] == doc["table"]
