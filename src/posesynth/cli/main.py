@@ -15,7 +15,7 @@ import typer
 
 from posesynth import __version__
 from posesynth.cli import augment_cmd, convert_cmd, generate_cmd, info_cmd
-from posesynth.cli import evaluate_cmd, experiment_cmd, train_cmd
+from posesynth.cli import evaluate_cmd, experiment_cmd, import_cmd, train_cmd
 from posesynth.cli.errors import EXIT_ERROR, EXIT_USAGE, one_line, print_error
 
 
@@ -85,6 +85,7 @@ app.command("augment")(augment_cmd.augment)
 app.command("train")(train_cmd.train)
 app.command("evaluate")(evaluate_cmd.evaluate)
 app.add_typer(experiment_cmd.app, name="experiment")
+app.command("import-mmpose")(import_cmd.import_mmpose)
 
 
 if __name__ == "__main__":  # python -m posesynth.cli.main

@@ -301,7 +301,8 @@ class Lifter:
         self.model.eval()
         out = np.zeros((len(uv), 17, 3))
         for start in range(0, len(uv), batch_size):
-            x = normalise_inputs(torch.as_tensor(uv[start : start + batch_size], dtype=torch.float32), t["input_mean"], t["input_std"])
+            batch = torch.as_tensor(uv[start : start + batch_size], dtype=torch.float32)
+            x = normalise_inputs(batch, t["input_mean"], t["input_std"], self.stats.method)
             y = self.model(x) * t["target_std"] + t["target_mean"]
             out[start : start + batch_size, 1:] = y.reshape(-1, 16, 3).double().numpy()
         return out[0] if single else out

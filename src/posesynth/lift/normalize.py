@@ -14,6 +14,11 @@ Input (CONVENTIONS.md, "Lifting from any camera"), method ``"root_bbox"``:
 The input keeps all 17 joints (34 numbers, root included) like MMPose's SimpleBaseline, so
 imported MMPose weights fit the same layer shapes.
 
+Method ``"mmpose_pixels"`` exists only to run imported MMPose checkpoints
+(:mod:`posesynth.lift.mmpose_import`): the raw pixel coordinates standardised by MMPose's
+``keypoints_mean`` / ``keypoints_std`` (its ``ImagePoseLifting`` codec), which ties such a model
+to Human3.6M's cameras and image size.
+
 Targets: camera-frame 3D (OpenCV axes), metres, root-relative, joints 1..16 (the root is 0
 and dropped: 48 numbers), standardised per coordinate by the training set's mean and standard
 deviation. Both statistics are stored in the checkpoint's ``meta.json``
@@ -48,6 +53,15 @@ METHOD_DESCRIPTION = (
     "box, then per-coordinate (x - input_mean) / input_std of the training set; targets: "
     "camera-frame metres of joints 1..16 minus joint 0, (y - target_mean) / target_std"
 )
+MMPOSE_METHOD = "mmpose_pixels"
+#: Every input normalisation a checkpoint may name, with its description.
+METHODS = {
+    METHOD: METHOD_DESCRIPTION,
+    MMPOSE_METHOD: (
+        "MMPose ImagePoseLifting: 2D px, per-coordinate (x - keypoints_mean) / keypoints_std "
+        "(no centring or scaling: tied to the training cameras); targets as root_bbox"
+    ),
+}
 #: Standard deviations below this are replaced by 1 (constant coordinates, e.g. the root).
 STD_FLOOR = 1e-8
 #: Bounding boxes smaller than this (in the input's unit) are treated as this size, so a pose
@@ -86,8 +100,11 @@ class NormStats:
     input_std: np.ndarray
     target_mean: np.ndarray
     target_std: np.ndarray
+    method: str = METHOD
 
     def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"normalization.method: expected one of {list(METHODS)}, got {self.method!r}")
         for name, size in (("input_mean", 34), ("input_std", 34), ("target_mean", 48), ("target_std", 48)):
             arr = np.asarray(getattr(self, name), dtype=np.float64)
             if arr.shape != (size,):
@@ -101,8 +118,8 @@ class NormStats:
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe: the method, its description and the four statistics as float lists."""
         return {
-            "method": METHOD,
-            "description": METHOD_DESCRIPTION,
+            "method": self.method,
+            "description": METHODS[self.method],
             "input_mean": self.input_mean.tolist(),
             "input_std": self.input_std.tolist(),
             "target_mean": self.target_mean.tolist(),
@@ -117,8 +134,8 @@ class NormStats:
         if not isinstance(data, Mapping):
             raise ValueError(f"normalization: expected a mapping, got {type(data).__name__}")
         method = data.get("method")
-        if method != METHOD:
-            raise ValueError(f"normalization.method: expected {METHOD!r}, got {method!r}")
+        if method not in METHODS:
+            raise ValueError(f"normalization.method: expected one of {list(METHODS)}, got {method!r}")
         missing = [k for k in ("input_mean", "input_std", "target_mean", "target_std") if k not in data]
         if missing:
             raise ValueError(f"normalization: missing field(s) {missing}")
@@ -126,7 +143,7 @@ class NormStats:
             arrays = {k: np.asarray(data[k], dtype=np.float64) for k in ("input_mean", "input_std", "target_mean", "target_std")}
         except (TypeError, ValueError) as exc:
             raise ValueError(f"normalization: expected lists of numbers ({exc})") from None
-        return cls(**arrays)
+        return cls(**arrays, method=method)
 
     def tensors(self, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
         """The four statistics as tensors of ``dtype`` on ``device``."""
@@ -151,7 +168,13 @@ def compute_stats(uv_px: np.ndarray, p_cam: np.ndarray) -> NormStats:
     return NormStats(x.mean(axis=0), _std(x), y.mean(axis=0), _std(y))
 
 
-def normalise_inputs(uv: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """All input steps: (B, 17, 2) px → (B, 34) network input (``mean``/``std`` (34,))."""
-    x = centre_and_scale(uv).reshape(uv.shape[0], -1)
-    return (x - mean) / std
+def normalise_inputs(
+    uv: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, method: str = METHOD
+) -> torch.Tensor:
+    """All input steps: (B, 17, 2) px → (B, 34) network input (``mean``/``std`` (34,)).
+
+    ``method`` is the checkpoint's normalisation (``root_bbox``, or ``mmpose_pixels`` for
+    imported MMPose weights).
+    """
+    x = uv if method == MMPOSE_METHOD else centre_and_scale(uv)
+    return (x.reshape(uv.shape[0], -1) - mean) / std
