@@ -78,3 +78,17 @@ def test_cli_experiment_json(tmp_path):
     doc = json.loads(proc.stdout)
     assert doc["table"]["uncommon"]["mpjpe_mm"]["a_everyday"] > 0
     assert json.loads((tmp_path / "e" / "result.json").read_text())["table"] == doc["table"]
+
+
+@pytest.mark.parametrize("name", ["everyday", "rom"])
+def test_shipped_checkpoints_load_by_name_and_lift(name):
+    from posesynth.lift.evaluate import evaluate_lifter
+    from posesynth.lift.experiment import EVERYDAY, EVERYDAY_LIMITS_DEG
+
+    lifter = checkpoint.load_lifter(name)
+    assert lifter.meta["shipped_as"] == name and lifter.meta["stored_dtype"] == "float16"
+    assert lifter.meta["provenance"]["made_by"] == "posesynth experiment rom --ship"
+    data = generate_dataset(load_config(samples=300, seed=77, activities=EVERYDAY, angle_limits_deg=EVERYDAY_LIMITS_DEG))
+    assert evaluate_lifter(lifter, data)["mpjpe_mm"] < 90.0  # the experiment measured ~51 mm
+    size = sum(f.stat().st_size for f in checkpoint.shipped_dir().glob("*/*"))
+    assert size <= 20e6

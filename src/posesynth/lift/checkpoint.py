@@ -152,15 +152,19 @@ def resolve_checkpoint(spec: Path | str) -> Path:
     return shipped
 
 
-def export_shipped(source: Path | str, name: str) -> Path:
+def export_shipped(source: Path | str, name: str, provenance: Mapping[str, Any] | None = None) -> Path:
     """Copy checkpoint ``source`` into the package as shipped checkpoint ``name``, float16,
-    without its training state. Returns the new folder."""
+    without its training state; ``provenance`` (how it was made) goes into its meta.
+    Returns the new folder."""
     if name not in SHIPPED:
         raise ValueError(f"name: expected one of {list(SHIPPED)}, got {name!r}")
     model, stats, meta = load_checkpoint(source)
     shipped_dir().mkdir(exist_ok=True)
-    meta = {**meta, "shipped_as": name, "stored_dtype": "float16"}
-    return save_checkpoint(shipped_dir() / name, model, stats, meta, half=True)
+    meta = {**meta, "shipped_as": name, "stored_dtype": "float16", "provenance": dict(provenance or {})}
+    folder = save_checkpoint(shipped_dir() / name, model, stats, meta, half=True)
+    for f in folder.iterdir():  # package data: readable by everyone
+        f.chmod(0o644)
+    return folder
 
 
 def read_meta(path: Path | str) -> dict[str, Any]:

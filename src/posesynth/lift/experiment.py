@@ -137,7 +137,12 @@ def run_experiment(
     shipped = {}
     if ship:
         for name in ("everyday", "rom"):
-            folder = export_shipped(out / name, name)
+            folder = export_shipped(out / name, name, {
+                "made_by": "posesynth experiment rom --ship",
+                "experiment_config": config.model_dump(),
+                "role": "model A: everyday poses only" if name == "everyday" else "model B: everyday + ROM augmentation",
+                "table": table,
+            })
             lifter = load_lifter(folder)
             fp16 = {t: evaluate_lifter(lifter, _lift_view(ds))["mpjpe_mm"] for t, ds in tests.items()}
             shipped[name] = {
