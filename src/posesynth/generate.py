@@ -2,12 +2,15 @@
 
 The job is a list of pure stages applied per shard: procedural poses → cameras → projection
 → visibility. Shard ``k`` draws from its own stream ``SeedSequence(seed).spawn(n_shards)[k]``,
-so the bytes do not depend on how many shards run at once or in which order. The store is
-written under a temporary name and renamed when complete (see :mod:`posesynth.store`).
+so the bytes do not depend on how many shards run at once or in which order. Shards run on
+any executor (:mod:`posesynth.executors`: in this process, local processes, Dask) and stream
+into ``<out>.partial-job``, renamed to ``out`` when complete; a killed job rerun with the same
+configuration makes only the missing shards (see :mod:`posesynth.shards`).
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,11 +24,17 @@ from posesynth import __version__
 from posesynth.angles import angle_names
 from posesynth.camera import Camera, CameraModel
 from posesynth.dataset import PoseDataset
+from posesynth.executors import Executor
 from posesynth.placement import PlacementRanges, sample_cameras
 from posesynth.procedural import ACTIVITIES, DEFAULT_ACTIVITY_WEIGHTS, activity_names, sample_poses
 from posesynth.rom import limits_with_overrides
+from posesynth.shards import ShardedJob, read_shard_array, run_sharded, shard_sizes
 from posesynth.skeleton import get_skeleton, skeleton_names
-from posesynth.store import StoreWriter
+
+#: Up to this many samples the summary's angle percentiles are exact; above, they come from
+#: this many samples spread evenly over the shards (min and max stay exact), so the summary
+#: costs bounded memory whatever the size of the job.
+COVERAGE_SAMPLES = 200_000
 
 Range2 = tuple[float, float]
 
@@ -158,12 +167,6 @@ def load_config(path: Path | str | None = None, **overrides: Any) -> GenerateCon
         raise ValueError(_format_validation_error(err, source)) from None
 
 
-def shard_sizes(samples: int, shard_size: int) -> list[int]:
-    """Sizes of the shards a job of ``samples`` is cut into (all ``shard_size`` but the last)."""
-    full, rest = divmod(samples, shard_size)
-    return [shard_size] * full + ([rest] if rest else [])
-
-
 def generate_shard(config: GenerateConfig, seed: np.random.SeedSequence, n: int) -> dict[str, np.ndarray]:
     """The arrays of one shard of ``n`` samples (a pure function of config, seed and n)."""
     rng = np.random.default_rng(seed)
@@ -196,11 +199,21 @@ def generate_shard(config: GenerateConfig, seed: np.random.SeedSequence, n: int)
     }
 
 
+def generate_job(config: GenerateConfig) -> ShardedJob:
+    """The generate job of ``config`` as a :class:`~posesynth.shards.ShardedJob` (meta =
+    :func:`dataset_meta`, shards of ``config.shard_size``, made by :func:`generate_shard`)."""
+    return ShardedJob(
+        meta=dataset_meta(config),
+        sizes=tuple(shard_sizes(config.samples, config.shard_size)),
+        seed=config.seed,
+        make_shard=functools.partial(generate_shard, config),
+    )
+
+
 def iter_shards(config: GenerateConfig) -> Iterator[dict[str, np.ndarray]]:
-    """Every shard of the job, in order."""
-    sizes = shard_sizes(config.samples, config.shard_size)
-    for seq, n in zip(np.random.SeedSequence(config.seed).spawn(len(sizes)), sizes):
-        yield generate_shard(config, seq, n)
+    """Every shard of the job, in order, in memory."""
+    for task in generate_job(config).tasks():
+        yield generate_shard(config, task.seed, task.samples)
 
 
 def generate_dataset(config: GenerateConfig) -> PoseDataset:
@@ -246,11 +259,36 @@ def dataset_meta(config: GenerateConfig) -> dict[str, Any]:
     }
 
 
-def _coverage(angles: np.ndarray, names: list[str]) -> dict[str, dict[str, float]]:
+def _coverage(angles: np.ndarray, names: list[str], lo: np.ndarray, hi: np.ndarray) -> dict[str, dict[str, float]]:
+    """Per-angle min, 5th, 50th and 95th percentile and max in degrees; ``angles`` (m, A)
+    radians gives the percentiles, ``lo``/``hi`` (A,) degrees the exact min and max."""
     deg = np.rad2deg(angles.astype(np.float64))
     q = np.percentile(deg, [0, 5, 50, 95, 100], axis=0)
+    q[0], q[4] = lo, hi
     keys = ("min_deg", "p5_deg", "p50_deg", "p95_deg", "max_deg")
     return {n: {k: round(float(q[i, j]), 2) for i, k in enumerate(keys)} for j, n in enumerate(names)}
+
+
+def _summarize(root: Path, sizes: tuple[int, ...], n_activities: int, names: list[str]) -> dict[str, Any]:
+    """Activity counts and angle coverage of the store at ``root``, shard by shard.
+
+    Memory is bounded: one shard's angles at a time, plus at most about
+    :data:`COVERAGE_SAMPLES` rows (the first rows of every shard, in proportion) for the
+    percentiles; with fewer samples in all, every sample is used.
+    """
+    total = sum(sizes)
+    counts = np.zeros(n_activities, dtype=np.int64)
+    lo = np.full(len(names), np.inf)
+    hi = np.full(len(names), -np.inf)
+    kept: list[np.ndarray] = []
+    for index, n in enumerate(sizes):
+        counts += np.bincount(read_shard_array(root, index, "activity"), minlength=n_activities)
+        angles = read_shard_array(root, index, "angles")
+        deg = np.rad2deg(angles.astype(np.float64))
+        lo, hi = np.minimum(lo, deg.min(axis=0)), np.maximum(hi, deg.max(axis=0))
+        rows = n if total <= COVERAGE_SAMPLES else -(-n * COVERAGE_SAMPLES // total)
+        kept.append(angles[:rows].copy())
+    return {"activities": counts, "coverage": _coverage(np.concatenate(kept), names, lo, hi)}
 
 
 def generate(
@@ -260,45 +298,56 @@ def generate(
     overwrite: bool = False,
     progress: Callable[[int], None] | None = None,
     preview: bool = True,
+    executor: Executor | None = None,
+    max_in_flight: int | None = None,
 ) -> dict[str, Any]:
     """Write the procedural data set of ``config`` to ``out`` and return a summary.
 
-    Nothing appears at ``out`` unless the job completes. The summary holds the sample and
-    camera counts, the activity mix and each angle's coverage in degrees.
+    Nothing appears at ``out`` unless the job completes. Shards run on ``executor``
+    (default: in this process; see :mod:`posesynth.executors`), at most ``max_in_flight``
+    at once (default twice the workers); the bytes written are the same on every executor.
+    A partial folder ``<out>.partial-job`` left by a killed run of the same configuration is
+    resumed; one of another configuration is refused (see :func:`posesynth.shards.run_sharded`).
+
+    The summary holds the sample and camera counts, the activity mix, each angle's coverage
+    in degrees (min and max exact; percentiles exact up to :data:`COVERAGE_SAMPLES` samples,
+    from an even subsample above), the shard count and how many shards were resumed.
     """
     out = Path(out)
     start = time.perf_counter()
-    meta = dataset_meta(config)
-    names = meta["angle_names"]
-    activity_counts = np.zeros(len(meta["activity_names"]), dtype=np.int64)
-    angle_parts: list[np.ndarray] = []
-    first: dict[str, np.ndarray] | None = None
-    with StoreWriter(out, meta, overwrite=overwrite) as writer:
-        for shard in iter_shards(config):
-            writer.write_shard(shard)
-            activity_counts += np.bincount(shard["activity"], minlength=len(activity_counts))
-            angle_parts.append(shard["angles"])
-            first = first if first is not None else {k: shard[k][:8] for k in ("joints_2d", "joints_3d_world", "camera_image_size")}
-            if progress is not None:
-                progress(len(shard["activity"]))
-        if preview and first is not None:
-            from posesynth.viz.preview import save_preview
+    job = generate_job(config)
+    meta = job.meta
+    skeleton = get_skeleton(config.skeleton)
 
-            skeleton = get_skeleton(config.skeleton)
-            save_preview(
-                writer.tmp_path / "preview.png", first["joints_2d"], first["joints_3d_world"],
-                skeleton.parents_array, first["camera_image_size"], skeleton.left, skeleton.right,
-            )
-        path = writer.commit()
+    def write_preview(root: Path) -> None:
+        if not preview:
+            return
+        from posesynth.viz.preview import save_preview
+
+        first = {k: read_shard_array(root, 0, k, 8) for k in ("joints_2d", "joints_3d_world", "camera_image_size")}
+        save_preview(
+            root / "preview.png", first["joints_2d"], first["joints_3d_world"],
+            skeleton.parents_array, first["camera_image_size"], skeleton.left, skeleton.right,
+        )
+
+    result = run_sharded(
+        job, out, executor, overwrite=overwrite, progress=progress, before_commit=write_preview,
+        max_in_flight=max_in_flight,
+    )
+    stats = _summarize(result.path, job.sizes, len(meta["activity_names"]), meta["angle_names"])
     return {
-        "out": str(path),
+        "out": str(result.path),
         "samples": config.samples,
         "cameras": config.samples,
         "seed": config.seed,
         "skeleton": config.skeleton,
         "camera_model": config.camera.model,
         "seconds": round(time.perf_counter() - start, 3),
-        "activities": {a: int(c) for a, c in zip(meta["activity_names"], activity_counts)},
-        "angle_coverage": _coverage(np.concatenate(angle_parts), names),
-        "preview": str(path / "preview.png") if preview else None,
+        "activities": {a: int(c) for a, c in zip(meta["activity_names"], stats["activities"])},
+        "angle_coverage": stats["coverage"],
+        "preview": str(result.path / "preview.png") if preview else None,
+        "shards": result.shards,
+        "resumed_shards": result.resumed,
+        "redone_shards": len(result.redone),
+        "executor": result.executor,
     }

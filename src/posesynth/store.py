@@ -26,7 +26,9 @@ Properties:
 - **Atomic.** :class:`StoreWriter` writes into a sibling ``<path>.partial-<pid>-<random>``
   directory and renames it to ``path`` only in :meth:`StoreWriter.commit`; an exception
   (``KeyboardInterrupt`` included) inside its ``with`` block removes the temporary directory, so
-  nothing half-written is ever at ``path``.
+  nothing half-written is ever at ``path``. (Sharded jobs, :mod:`posesynth.shards`, write the
+  same layout through a resumable ``<path>.partial-job`` folder instead, with these helpers:
+  :func:`write_shard_files`, :func:`build_manifest`, :func:`write_manifest`.)
 - **Lazy.** :class:`Store` reads arrays as read-only memory maps; :meth:`Store.read` copies only
   the requested slice when it spans several shards.
 - **Checked.** Opening a store validates the manifest and every shard file's ``.npy`` header and
@@ -204,6 +206,190 @@ class ShardInfo:
 # --------------------------------------------------------------------------------------------
 
 
+def prepare_shard(arrays: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
+    """Check one shard's arrays and return them C-contiguous, sorted by name, with ``n``.
+
+    Args:
+        arrays: ``{name: (n, ...) array}`` sharing the leading dimension ``n >= 1``.
+
+    Raises:
+        ValueError: naming the array and what was wrong (name, dtype, shape, length).
+    """
+    if not arrays:
+        raise ValueError("write_shard: expected at least one array, got none")
+    prepared: dict[str, np.ndarray] = {}
+    for name in sorted(arrays):
+        _check_array_name(name)
+        arr = np.ascontiguousarray(arrays[name])
+        _check_dtype(arr.dtype, f"array '{name}'")
+        if arr.ndim == 0:
+            raise ValueError(f"array '{name}': expected shape (n, ...), got a scalar")
+        prepared[name] = arr
+    lengths = {name: arr.shape[0] for name, arr in prepared.items()}
+    n = next(iter(lengths.values()))
+    if any(length != n for length in lengths.values()):
+        raise ValueError(
+            "write_shard: arrays must share their first dimension, got "
+            + ", ".join(f"'{k}' {prepared[k].shape}" for k in prepared)
+        )
+    if n == 0:
+        raise ValueError("write_shard: expected at least one sample, got arrays of length 0")
+    return prepared, int(n)
+
+
+def check_same_layout(
+    first: Mapping[str, ArraySpec], specs: Mapping[str, ArraySpec], index: int
+) -> None:
+    """Raise ``ValueError`` unless shard ``index``'s arrays have the names, dtypes and
+    trailing shapes of the first shard's (``first``)."""
+    if set(specs) != set(first):
+        missing = sorted(set(first) - set(specs))
+        extra = sorted(set(specs) - set(first))
+        raise ValueError(
+            f"shard {index}: arrays must be the first shard's {sorted(first)}; "
+            f"missing {missing}, unexpected {extra}"
+        )
+    for name, spec in specs.items():
+        want = first[name]
+        if spec.dtype != want.dtype:
+            raise ValueError(
+                f"shard {index}, array '{name}': expected dtype {want.dtype.str}, "
+                f"got {spec.dtype.str}"
+            )
+        if spec.trailing != want.trailing:
+            pattern = "(" + ", ".join(["n", *map(str, want.trailing)])
+            pattern += ",)" if not want.trailing else ")"
+            raise ValueError(
+                f"shard {index}, array '{name}': expected shape {pattern}, got {spec.shape}"
+            )
+
+
+def _save_shard(shard_dir: Path, prepared: Mapping[str, np.ndarray]) -> dict[str, str]:
+    """Write each array as ``shard_dir/<name>.npy`` (fsynced); return ``{name: sha256}``.
+
+    ``shard_dir`` must not exist (its parent must). On any failure (a full disk, an
+    interrupt) ``shard_dir`` is removed again, so no half-written shard is left behind.
+    """
+    shard_dir.mkdir()
+    try:
+        files: dict[str, str] = {}
+        for name, arr in prepared.items():
+            with open(shard_dir / f"{name}.npy", "wb") as fh:
+                writer = _HashingWriter(fh)
+                np.save(writer, arr, allow_pickle=False)  # type: ignore[arg-type]
+                fh.flush()
+                os.fsync(fh.fileno())
+            files[name] = writer.sha256.hexdigest()
+        _fsync_dir(shard_dir)
+    except BaseException:
+        shutil.rmtree(shard_dir, ignore_errors=True)
+        raise
+    return files
+
+
+@dataclass(frozen=True)
+class WrittenShard:
+    """What :func:`write_shard_files` wrote: sample count, ``{name: sha256}`` and each
+    array's dtype and shape."""
+
+    samples: int
+    files: Mapping[str, str]
+    specs: Mapping[str, ArraySpec]
+
+
+def write_shard_files(shard_dir: Path | str, arrays: Mapping[str, np.ndarray]) -> WrittenShard:
+    """Write one shard's arrays into the new folder ``shard_dir`` as raw ``.npy`` files.
+
+    The same bytes as :meth:`StoreWriter.write_shard` writes. ``shard_dir`` must not exist;
+    on failure it is removed (see :func:`prepare_shard` for the checks).
+    """
+    prepared, n = prepare_shard(arrays)
+    files = _save_shard(Path(shard_dir), prepared)
+    specs = {name: ArraySpec(arr.dtype, arr.shape) for name, arr in prepared.items()}
+    return WrittenShard(n, files, specs)
+
+
+def shard_problem(root: Path | str, index: int, files: Mapping[str, str]) -> str | None:
+    """Why shard ``index`` under ``root`` does not match ``files`` (``{name: sha256}``):
+    a missing, unreadable, extra or changed file; ``None`` if every file matches."""
+    shard_dir = Path(root) / SHARDS_DIR / shard_dir_name(index)
+    try:
+        present = {p.name for p in shard_dir.iterdir()}
+    except OSError as exc:
+        return f"{shard_dir}: cannot list ({exc.strerror or exc})"
+    expected = {f"{name}.npy" for name in files}
+    if present != expected:
+        return f"{shard_dir}: holds {sorted(present)}, expected {sorted(expected)}"
+    for name, digest in sorted(files.items()):
+        file = _shard_file(Path(root), index, name)
+        try:
+            got = _sha256_file(file)
+        except OSError as exc:
+            return f"{file}: cannot read ({exc.strerror or exc})"
+        if got != digest:
+            return f"{file}: checksum mismatch (expected sha256 {digest[:16]}..., got {got[:16]}...)"
+    return None
+
+
+def build_manifest(
+    meta: Mapping[str, Any],
+    specs: Mapping[str, ArraySpec],
+    shards: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """The ``dataset.json`` document of a store.
+
+    Args:
+        meta: JSON-compatible meta (already passed through the JSON check).
+        specs: ``{name: ArraySpec}`` of any shard (only dtype and trailing shape are used).
+        shards: ``[{"index": i, "samples": n, "files": {name: sha256}}]`` in index order.
+    """
+    samples = sum(int(entry["samples"]) for entry in shards)
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "meta": meta,
+        "arrays": {
+            name: {"dtype": spec.dtype.str, "shape": [samples, *spec.trailing]}
+            for name, spec in specs.items()
+        },
+        "shards": [
+            {"index": int(e["index"]), "samples": int(e["samples"]), "files": dict(e["files"])}
+            for e in shards
+        ],
+        "samples": samples,
+    }
+
+
+def write_json_atomic(file: Path, document: Mapping[str, Any]) -> None:
+    """Write ``document`` (sorted keys, ASCII) to ``file`` via a fsynced temporary + rename."""
+    data = _manifest_bytes(document)
+    tmp = file.with_name(f"{file.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, file)
+
+
+def write_manifest(root: Path, manifest: Mapping[str, Any]) -> None:
+    """Write ``root/dataset.json`` atomically and flush ``root`` and its shards to disk."""
+    write_json_atomic(root / MANIFEST_NAME, manifest)
+    _fsync_dir(root / SHARDS_DIR)
+    _fsync_dir(root)
+
+
+def meta_to_json(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """``meta`` as plain JSON types, as a store's manifest holds it (see :class:`StoreWriter`)."""
+    return _jsonable(dict(meta), "meta")
+
+
+def check_replaceable(path: Path | str, overwrite: bool) -> None:
+    """Raise ``ValueError`` if ``path`` exists and may not be replaced: without
+    ``overwrite``, or when it is neither a posesynth store nor an empty folder."""
+    _check_replaceable(Path(path), overwrite)
+
+
+
 class StoreWriter:
     """Write a posesynth store shard by shard, atomically.
 
@@ -281,45 +467,17 @@ class StoreWriter:
             ValueError: naming the array and the expected and received shape or dtype.
         """
         self._check_open()
-        if not arrays:
-            raise ValueError("write_shard: expected at least one array, got none")
-        prepared: dict[str, np.ndarray] = {}
-        for name in sorted(arrays):
-            _check_array_name(name)
-            arr = np.ascontiguousarray(arrays[name])
-            _check_dtype(arr.dtype, f"array '{name}'")
-            if arr.ndim == 0:
-                raise ValueError(f"array '{name}': expected shape (n, ...), got a scalar")
-            prepared[name] = arr
-        lengths = {name: arr.shape[0] for name, arr in prepared.items()}
-        n = next(iter(lengths.values()))
-        if any(length != n for length in lengths.values()):
-            raise ValueError(
-                "write_shard: arrays must share their first dimension, got "
-                + ", ".join(f"'{k}' {prepared[k].shape}" for k in prepared)
-            )
-        if n == 0:
-            raise ValueError("write_shard: expected at least one sample, got arrays of length 0")
+        prepared, n = prepare_shard(arrays)
         specs = {name: ArraySpec(arr.dtype, arr.shape) for name, arr in prepared.items()}
+        index = len(self._shards)
         if self._specs is None:
             self._specs = specs
         else:
-            self._check_same_layout(specs)
-
-        index = len(self._shards)
+            check_same_layout(self._specs, specs, index)
         shard_dir = self.tmp_path / SHARDS_DIR / shard_dir_name(index)
-        shard_dir.mkdir()
-        files: dict[str, str] = {}
-        for name, arr in prepared.items():
-            with open(shard_dir / f"{name}.npy", "wb") as fh:
-                writer = _HashingWriter(fh)
-                np.save(writer, arr, allow_pickle=False)  # type: ignore[arg-type]
-                fh.flush()
-                os.fsync(fh.fileno())
-            files[name] = writer.sha256.hexdigest()
-        _fsync_dir(shard_dir)
-        self._shards.append({"index": index, "samples": int(n), "files": files})
-        self._samples += int(n)
+        files = _save_shard(shard_dir, prepared)
+        self._shards.append({"index": index, "samples": n, "files": files})
+        self._samples += n
 
     def commit(self) -> Path:
         """Write ``dataset.json`` and move the store to ``path``; return ``path``.
@@ -335,26 +493,8 @@ class StoreWriter:
         self._check_open()
         if self._specs is None:
             raise ValueError(f"{self.path}: nothing to commit, write at least one shard first")
-        manifest = {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "meta": self.meta,
-            "arrays": {
-                name: {"dtype": spec.dtype.str, "shape": [self._samples, *spec.trailing]}
-                for name, spec in self._specs.items()
-            },
-            "shards": self._shards,
-            "samples": self._samples,
-        }
-        data = _manifest_bytes(manifest)
-        tmp_manifest = self.tmp_path / f"{MANIFEST_NAME}.tmp"
-        with open(tmp_manifest, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_manifest, self.tmp_path / MANIFEST_NAME)
-        _fsync_dir(self.tmp_path / SHARDS_DIR)
-        _fsync_dir(self.tmp_path)
+        manifest = build_manifest(self.meta, self._specs, self._shards)
+        write_manifest(self.tmp_path, manifest)
 
         _check_replaceable(self.path, self.overwrite)
         move_into_place(self.tmp_path, self.path)
@@ -375,30 +515,6 @@ class StoreWriter:
             raise ValueError(f"{self.path}: store already committed")
         if self._aborted:
             raise ValueError(f"{self.path}: store writer was aborted")
-
-    def _check_same_layout(self, specs: dict[str, ArraySpec]) -> None:
-        first = self._specs or {}
-        index = len(self._shards)
-        if set(specs) != set(first):
-            missing = sorted(set(first) - set(specs))
-            extra = sorted(set(specs) - set(first))
-            raise ValueError(
-                f"shard {index}: arrays must be the first shard's {sorted(first)}; "
-                f"missing {missing}, unexpected {extra}"
-            )
-        for name, spec in specs.items():
-            want = first[name]
-            if spec.dtype != want.dtype:
-                raise ValueError(
-                    f"shard {index}, array '{name}': expected dtype {want.dtype.str}, "
-                    f"got {spec.dtype.str}"
-                )
-            if spec.trailing != want.trailing:
-                pattern = "(" + ", ".join(["n", *map(str, want.trailing)])
-                pattern += ",)" if not want.trailing else ")"
-                raise ValueError(
-                    f"shard {index}, array '{name}': expected shape {pattern}, got {spec.shape}"
-                )
 
 
 def _is_store_or_empty_dir(path: Path) -> bool:

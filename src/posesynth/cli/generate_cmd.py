@@ -1,7 +1,13 @@
-"""``posesynth generate``: a procedural data set, via :func:`posesynth.generate.generate`."""
+"""``posesynth generate``: a procedural data set, via :func:`posesynth.generate.generate`.
+
+Shards run in this process by default, or on ``--workers N`` local processes, a loopback Dask
+cluster (``--dask-local N``) or a running Dask scheduler (``--scheduler ADDR``); the output is
+byte-identical on all of them. A killed run, rerun with the same command, finishes the job.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -58,22 +64,68 @@ def generate(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the summary as one JSON document on stdout.")
     ] = False,
+    shard_size: Annotated[
+        int | None,
+        typer.Option(
+            "--shard-size", min=1, help="Samples per shard (overrides the config; changes the data)."
+        ),
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option("--workers", "-w", min=1, help="Local worker processes (1: in this process)."),
+    ] = 1,
+    dask_local: Annotated[
+        int | None,
+        typer.Option(
+            "--dask-local",
+            min=1,
+            help="Start a Dask LocalCluster of N single-threaded workers on loopback (needs dask).",
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Run on the Dask scheduler at ADDR (tcp://HOST:PORT); --out must be on a file "
+            "system the workers share.",
+        ),
+    ] = None,
+    connect_timeout: Annotated[
+        float,
+        typer.Option("--connect-timeout", min=0.1, help="Seconds to wait for the Dask scheduler."),
+    ] = 10.0,
 ) -> None:
     """Generate a procedural data set of 3D poses, cameras and 2D projections.
 
     Shows progress, then a summary (activities, joint-angle coverage in degrees) on stderr.
 
     With --json the summary is printed on stdout as one JSON document instead.
+
+    The same seed gives the same bytes with any number of workers. Shards stream into
+    OUT.partial-job; if the job is killed, rerun the same command to make only the missing
+    shards. Ctrl-C abandons the job and removes the partial folder.
     """
     with user_errors():
         # imported here: the library is heavy, and --help must work without it
         library = importlib.import_module("posesynth.generate")
-        cfg = library.load_config(
-            config, samples=samples, seed=seed, skeleton=skeleton, camera_model=camera_model
-        )
+        overrides: dict[str, Any] = {
+            "samples": samples, "seed": seed, "skeleton": skeleton, "camera_model": camera_model
+        }  # fmt: skip
+        if shard_size is not None:
+            overrides["shard_size"] = shard_size
+        cfg = library.load_config(config, **overrides)
         console = stderr_console()
-        with stdout_to_stderr(json_output):
-            summary = _run_with_progress(library, cfg, out, overwrite, preview, console)
+        with stdout_to_stderr(json_output), contextlib.ExitStack() as stack:
+            options: dict[str, Any] = {}  # only what is asked for: the default path is unchanged
+            if workers != 1 or dask_local is not None or scheduler is not None:
+                executors = importlib.import_module("posesynth.executors")
+                options["executor"] = stack.enter_context(
+                    executors.make_executor(
+                        workers, dask_local=dask_local, scheduler=scheduler,
+                        timeout_s=connect_timeout,
+                    )
+                )  # fmt: skip
+            summary = _run_with_progress(library, cfg, out, overwrite, preview, console, options)
         if json_output:
             print_json(summary)
         else:
@@ -81,7 +133,13 @@ def generate(
 
 
 def _run_with_progress(
-    library: Any, cfg: Any, out: Path, overwrite: bool, preview: bool, console: Console
+    library: Any,
+    cfg: Any,
+    out: Path,
+    overwrite: bool,
+    preview: bool,
+    console: Console,
+    options: Mapping[str, Any],
 ) -> dict:
     total = getattr(cfg, "samples", None)
     columns = (
@@ -97,7 +155,9 @@ def _run_with_progress(
         def advance(n_new: int) -> None:
             bar.advance(task, n_new)
 
-        return library.generate(cfg, out, overwrite=overwrite, progress=advance, preview=preview)
+        return library.generate(
+            cfg, out, overwrite=overwrite, progress=advance, preview=preview, **options
+        )
 
 
 def _fmt_deg(value: Any) -> str:
@@ -120,6 +180,16 @@ def render_summary(summary: Mapping[str, Any], console: Console) -> None:
         ("seconds", None if seconds is None else f"{float(seconds):.2f}"),
         ("preview", summary.get("preview")),
     ]
+    if summary.get("executor"):
+        rows.append(("ran on", summary["executor"]))
+    if summary.get("shards") is not None:
+        resumed = summary.get("resumed_shards") or 0
+        redone = summary.get("redone_shards") or 0
+        text = str(summary["shards"])
+        if resumed:
+            text += f" ({resumed} resumed from an earlier run"
+            text += f", {redone} made again after failing their checks)" if redone else ")"
+        rows.append(("shards", text))
     for field, value in rows:
         overview.add_row(field, Text("-" if value is None else str(value)))
     console.print(overview)
