@@ -22,6 +22,7 @@ def rom(
     test_samples: Annotated[int | None, typer.Option("--test-samples", help="Poses per test set.")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs of model A (B gets as many steps).")] = None,
     width: Annotated[int | None, typer.Option("--width", help="Hidden width of the lifters.")] = None,
+    variants: Annotated[int | None, typer.Option("--variants", help="Augmented copies of each everyday pose in B's data.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
     ship: Annotated[bool, typer.Option("--ship", help="Store both models in the package as the shipped checkpoints 'everyday' and 'rom' (float16).")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as one JSON document on stdout.")] = False,
@@ -36,7 +37,7 @@ def rom(
         from posesynth.lift.experiment import ExperimentConfig, run_experiment
         from posesynth.jsonable import to_jsonable
 
-        overrides = dict(samples=samples, test_samples=test_samples, epochs=epochs, width=width, seed=seed)
+        overrides = dict(samples=samples, test_samples=test_samples, epochs=epochs, width=width, seed=seed, variants=variants)
         config = ExperimentConfig(**{k: v for k, v in overrides.items() if v is not None})
         console = stderr_console()
         with stdout_to_stderr(json_output):

@@ -5,7 +5,7 @@ Protocol (``posesynth experiment rom``; every number comes from this run):
 1. **Everyday training poses**: procedural stand / walk / sit / reach with knee flexion ≤ 60°
    and hip flexion ≤ 60° — the ordinary movement that fills data sets such as Human3.6M.
 2. **Model A** (``everyday``) trains on them.
-3. **Model B** (``rom``) trains on the same poses plus one reposed copy of each
+3. **Model B** (``rom``) trains on the same poses plus ``variants`` (default 1) reposed copies of each
    (:func:`posesynth.augment.augment` with the ``full-rom`` motions: hips, knees, shoulders,
    elbows and spine over their full range, ROM and collision checks on), seen by new random
    cameras. Both models get the same number of optimiser steps (B: proportionally fewer
@@ -55,6 +55,7 @@ class ExperimentConfig(BaseModel):
     width: int = Field(1024, ge=8)
     noise_sigma_px: float = Field(1.0, ge=0)
     motions: str = "full-rom"
+    variants: int = Field(1, ge=1, le=16, description="augmented copies of each everyday pose in B's data")
     seed: int = Field(0, ge=0)
 
 
@@ -104,7 +105,7 @@ def run_experiment(
     seed = config.seed
     log(f"everyday training poses: {config.samples}")
     everyday = _everyday(config.samples, seed)
-    motions = load_motions(config.motions, H36M17).model_copy(update={"variants": 1})
+    motions = load_motions(config.motions, H36M17).model_copy(update={"variants": config.variants})
     log(f"augmenting them with '{config.motions}' (new random cameras)")
     rom = augment(everyday, motions, CamerasConfig(), seed=seed + 1)
     data_a, data_b = _lift_view(everyday), _concat(everyday, rom.dataset)
