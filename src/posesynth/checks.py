@@ -48,3 +48,11 @@ def check_positive(x: np.ndarray | float, name: str) -> np.ndarray:
     if (arr <= 0).any():
         raise ValueError(f"{name}: expected values > 0, got {arr[arr <= 0].ravel()[:5].tolist()}")
     return arr
+
+
+def as_finite_float(x: np.ndarray, name: str) -> np.ndarray:
+    """``x`` as float64 after checking its dtype is numeric and every value is finite."""
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "fiu":
+        raise ValueError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
+    return check_finite(arr.astype(np.float64), name)

@@ -42,6 +42,7 @@ import numpy as np
 
 from posesynth.atomic import atomic_path
 from posesynth.camera import H36M_CAMERA_IDS, Camera, CameraModel, stack_cameras
+from posesynth.checks import as_finite_float
 from posesynth.dataset import PoseDataset
 from posesynth.formats.numpy_pickle import dumps_numpy_pickle, load_numpy_pickle
 from posesynth.skeleton import H36M17
@@ -252,18 +253,8 @@ def _strings(arr: np.ndarray, path: Path, field: str) -> list[str]:
     return out
 
 
-def _numeric(arr: np.ndarray, path: Path, field: str) -> np.ndarray:
-    if arr.dtype.kind not in "fiu":
-        raise ValueError(f"{path}: {field}: expected a numeric array, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(
-            f"{path}: {field}: expected finite values, got {int(bad.sum())} NaN/inf "
-            f"(first at index {first})"
-        )
-    return arr
+def _numeric(arr: Any, path: Path, field: str) -> np.ndarray:
+    return as_finite_float(arr, f"{path}: {field}")
 
 
 def _rows(

@@ -54,6 +54,7 @@ from posesynth.camera import (
     h36m_camera_intrinsics,
     stack_cameras,
 )
+from posesynth.checks import as_finite_float
 from posesynth.dataset import PoseDataset
 from posesynth.formats.mmpose import parse_h36m_imgname
 from posesynth.skeleton import H36M17
@@ -242,18 +243,7 @@ def _read_mat(path: Path) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------ checks
 def _numeric(arr: Any, path: Path, field: str) -> np.ndarray:
-    arr = np.asarray(arr)
-    if arr.dtype.kind not in "fiu":
-        raise ValueError(f"{path}: {field}: expected a numeric array, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(
-            f"{path}: {field}: expected finite values, got {int(bad.sum())} NaN/inf "
-            f"(first at index {first})"
-        )
-    return arr
+    return as_finite_float(arr, f"{path}: {field}")
 
 
 def _same_count(arr: np.ndarray, n: int, path: Path, field: str, other: str = "S") -> None:
