@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from posesynth.camera import Camera, CameraModel, orbit, project, stack_cameras, world_to_camera
+from posesynth.camera import (
+    Camera,
+    CameraModel,
+    orbit,
+    project,
+    stack_cameras,
+    world_to_camera,
+)
 
 INTR = np.array([1000.0, 990.0, 640.0, 360.0])
 DIST = np.array([-0.1, 0.02, 0.001, -0.002, 0.003])

@@ -10,7 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from posesynth.camera import CameraModel, fisheye, h36m, opencv, pinhole, project, unproject
+from posesynth.camera import (
+    CameraModel,
+    fisheye,
+    h36m,
+    opencv,
+    pinhole,
+    project,
+    unproject,
+)
 from posesynth.camera.models import model_module, validate
 
 N_POINTS = 2000

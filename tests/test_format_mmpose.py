@@ -26,7 +26,6 @@ from posesynth.camera import (
 )
 from posesynth.dataset import PoseDataset
 from posesynth.formats import mmpose
-from posesynth.formats.numpy_pickle import dumps_numpy_pickle, load_numpy_pickle
 from posesynth.formats.mmpose import (
     STATS_FILES,
     format_h36m_imgname,
@@ -34,6 +33,7 @@ from posesynth.formats.mmpose import (
     read_mmpose,
     write_mmpose,
 )
+from posesynth.formats.numpy_pickle import dumps_numpy_pickle, load_numpy_pickle
 from posesynth.skeleton import H36M17, H36M_EXTENDED
 
 # Human3.6M metadata for subject S1: rotation angles (rad), centre (mm); intrinsics

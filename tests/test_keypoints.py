@@ -12,7 +12,8 @@ from posesynth.keypoints import add_extra_keypoints, estimate_height
 from posesynth.motions import rotate_about_vertical
 from posesynth.procedural import ACTIVITIES, sample_poses
 from posesynth.rom import rom_table
-from posesynth.skeleton import H36M17, H36M_EXTENDED as EXT
+from posesynth.skeleton import H36M17
+from posesynth.skeleton import H36M_EXTENDED as EXT
 
 DEG = np.pi / 180
 FEET = {

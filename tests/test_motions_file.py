@@ -9,7 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posesynth.motions_file import PRESETS, SEGMENTS, Motion, MotionsConfig, load_motions
+from posesynth.motions_file import (
+    PRESETS,
+    SEGMENTS,
+    Motion,
+    MotionsConfig,
+    load_motions,
+)
 from posesynth.procedural import ACTIVITIES
 from posesynth.rom import rom_table
 from posesynth.skeleton import H36M17, H36M_EXTENDED

@@ -9,8 +9,13 @@ from posesynth import angles as A
 from posesynth import kinematics as K
 from posesynth import rom
 from posesynth.anthropometry import default_proportions, proportion_names
-from posesynth.collision import collision_model, colliding
-from posesynth.procedural import KNEE_CLEARANCE, ACTIVITIES, activity_names, sample_poses
+from posesynth.collision import colliding, collision_model
+from posesynth.procedural import (
+    ACTIVITIES,
+    KNEE_CLEARANCE,
+    activity_names,
+    sample_poses,
+)
 from posesynth.skeleton import H36M17, H36M_EXTENDED
 
 SKELETONS = [H36M17, H36M_EXTENDED]

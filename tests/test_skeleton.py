@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from posesynth.skeleton import H36M17, H36M_EXTENDED, Skeleton, get_skeleton, skeleton_names
+from posesynth.skeleton import (
+    H36M17,
+    H36M_EXTENDED,
+    Skeleton,
+    get_skeleton,
+    skeleton_names,
+)
 
 # The table of shared/CONVENTIONS.md, typed in independently of the module.
 CONVENTIONS_NAMES = [

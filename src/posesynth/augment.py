@@ -23,17 +23,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
-from pydantic import ValidationError
 
 from posesynth import __version__
 from posesynth.angles import angles_from_local, local_from_angles, skeleton_dofs
 from posesynth.camera import Camera, h36m_subject_cameras, stack_cameras
-from posesynth.collision import collision_model, colliding
+from posesynth.collision import colliding, collision_model
 from posesynth.dataset import PoseDataset
 from posesynth.generate import CameraConfig
 from posesynth.keypoints import add_extra_keypoints, estimate_height
-from posesynth.kinematics import default_rest_offsets, forward_kinematics, inverse_kinematics
+from posesynth.kinematics import (
+    default_rest_offsets,
+    forward_kinematics,
+    inverse_kinematics,
+)
 from posesynth.motions import (
     HINGE_FLEXION_SIGN,
     descendants,
@@ -46,6 +48,7 @@ from posesynth.motions_file import SEGMENTS, MotionsConfig
 from posesynth.placement import sample_cameras
 from posesynth.rom import out_of_range, rom_table, shoulder_elevation_cap
 from posesynth.skeleton import H36M_EXTENDED, Skeleton
+from posesynth.yaml_config import load_model
 
 # camera frame (x right, y down, z forward) → a Z-up frame (x right, y forward, z up)
 _CAM_TO_ZUP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
@@ -62,19 +65,7 @@ def load_cameras_config(path: Path | str | None) -> CamerasConfig | None:
     """A validated :class:`CamerasConfig` from YAML (None → keep the source cameras)."""
     if path is None:
         return None
-    try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read the cameras file ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping of settings at the top level")
-    try:
-        cfg = CamerasConfig(**data)
-    except ValidationError as err:
-        first = err.errors()[0]
-        raise ValueError(f"{path}: field '{'.'.join(map(str, first['loc']))}': {first['msg']}") from None
+    cfg = load_model(CamerasConfig, path, what="cameras")
     if cfg.count < 1:
         raise ValueError(f"{path}: field 'count': expected >= 1, got {cfg.count}")
     return cfg

@@ -17,8 +17,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from posesynth import __version__
 from posesynth.angles import angle_names
@@ -26,10 +31,16 @@ from posesynth.camera import Camera, CameraModel
 from posesynth.dataset import PoseDataset
 from posesynth.executors import Executor
 from posesynth.placement import PlacementRanges, sample_cameras
-from posesynth.procedural import ACTIVITIES, DEFAULT_ACTIVITY_WEIGHTS, activity_names, sample_poses
+from posesynth.procedural import (
+    ACTIVITIES,
+    DEFAULT_ACTIVITY_WEIGHTS,
+    activity_names,
+    sample_poses,
+)
 from posesynth.rom import limits_with_overrides
 from posesynth.shards import ShardedJob, read_shard_array, run_sharded, shard_sizes
 from posesynth.skeleton import get_skeleton, skeleton_names
+from posesynth.yaml_config import load_model, read_mapping
 
 #: Up to this many samples the summary's angle percentiles are exact; above, they come from
 #: this many samples spread evenly over the shards (min and max stay exact), so the summary
@@ -128,43 +139,18 @@ class GenerateConfig(BaseModel):
         return self
 
 
-def _format_validation_error(err: ValidationError, source: str) -> str:
-    first = err.errors()[0]
-    field = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    value = first.get("input")
-    got = "" if isinstance(value, dict) else f", got {value!r}"
-    return f"{source}: field '{field}': {first['msg']}{got}"
-
-
 def load_config(path: Path | str | None = None, **overrides: Any) -> GenerateConfig:
     """A validated :class:`GenerateConfig` from a YAML file plus keyword overrides.
 
     Overrides whose value is ``None`` are ignored; ``camera_model`` sets ``camera.model``.
-    Errors raise ``ValueError`` naming the file and the field.
+    Errors raise ``ValueError`` naming the file, the line and the field.
     """
-    data: dict[str, Any] = {}
-    source = "config"
-    if path is not None:
-        source = str(path)
-        try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise ValueError(f"{path}: cannot read the config file ({exc.strerror})") from None
-        try:
-            loaded = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ValueError(f"{path}: expected a mapping of settings at the top level, got {type(loaded).__name__}")
-        data = dict(loaded or {})
+    data = read_mapping(path)[0] if path is not None else {}
     camera_model = overrides.pop("camera_model", None)
-    data.update({k: v for k, v in overrides.items() if v is not None})
     if camera_model is not None:
-        data["camera"] = {**dict(data.get("camera") or {}), "model": camera_model}
-    try:
-        return GenerateConfig(**data)
-    except ValidationError as err:
-        raise ValueError(_format_validation_error(err, source)) from None
+        base = overrides.get("camera") or data.get("camera") or {}
+        overrides["camera"] = {**dict(base), "model": camera_model}
+    return load_model(GenerateConfig, path, overrides)
 
 
 def generate_shard(config: GenerateConfig, seed: np.random.SeedSequence, n: int) -> dict[str, np.ndarray]:

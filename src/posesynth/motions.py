@@ -25,7 +25,13 @@ import numpy as np
 from posesynth import rotations as rot
 from posesynth.angles import angles_from_local, local_from_angles, skeleton_dofs
 from posesynth.checks import check_finite, check_shape
-from posesynth.kinematics import HINGE_AXIS_REST, build_rig, default_rest_offsets, forward_kinematics, inverse_kinematics
+from posesynth.kinematics import (
+    HINGE_AXIS_REST,
+    build_rig,
+    default_rest_offsets,
+    forward_kinematics,
+    inverse_kinematics,
+)
 from posesynth.skeleton import Skeleton
 
 #: Sign turning the signed angle (parent bone → bone, about the hinge axis) into flexion.

@@ -29,12 +29,20 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-import yaml
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from posesynth.procedural import ACTIVITIES
 from posesynth.rom import base_angle_name, rom_table
 from posesynth.skeleton import Skeleton
+from posesynth.yaml_config import describe, line_of, read_mapping
 
 #: Bone-scale segment name → the joints whose incoming bone it scales.
 SEGMENTS: dict[str, tuple[str, ...]] = {
@@ -192,24 +200,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """1-based line of the YAML node at pydantic error location ``loc`` (deepest one found)."""
-    line = None
-    for key in loc:
-        if node is None:
-            break
-        line = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == key), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            node = node.value[key]
-        else:
-            node = None
-    if node is not None:
-        line = node.start_mark.line + 1
-    return line
-
-
 def load_motions(spec: str | Path, skeleton: Skeleton) -> MotionsConfig:
     """A validated :class:`MotionsConfig` from a preset name or a YAML file."""
     source = str(spec)
@@ -217,40 +207,23 @@ def load_motions(spec: str | Path, skeleton: Skeleton) -> MotionsConfig:
     if source in PRESETS:
         data = PRESETS[source]
     else:
-        path = Path(spec)
         try:
-            text = path.read_text()
-        except OSError as exc:
-            raise ValueError(
-                f"{spec}: cannot read the motions file ({exc.strerror}); presets are {sorted(PRESETS)}"
-            ) from None
-        try:
-            node = yaml.compose(text)
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{spec}, line {mark.line + 1}" if mark is not None else str(spec)
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise ValueError(f"{where}: not valid YAML ({problem})") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"{spec}: expected a mapping of settings at the top level")
+            data, node = read_mapping(spec, "motions")
+        except ValueError as exc:
+            raise ValueError(f"{exc}; presets are {sorted(PRESETS)}") from None
+        if not data:
+            raise ValueError(f"{spec}: expected a mapping of motions settings at the top level, got an empty file")
     try:
         config = MotionsConfig(**data)
     except ValidationError as err:
-        first = err.errors()[0]
-        loc = tuple(first["loc"])
-        line = _line_of(node, loc)
-        where = f"{source}, line {line}" if line else source
-        field = ".".join(str(p) for p in loc) or "(top level)"
-        raise ValueError(f"{where}: field '{field}': {first['msg']}") from None
+        raise ValueError(describe(err, source, node)) from None
     try:
         config.check(skeleton)
     except ValueError as exc:
         msg = str(exc)
         line = None
         if msg.startswith("motions[") and node is not None:
-            k = int(msg[len("motions["):msg.index("]")])
-            line = _line_of(node, ("motions", k))
+            line = line_of(node, ("motions", int(msg[len("motions["):msg.index("]")])))
         where = f"{source}, line {line}" if line else source
         raise ValueError(f"{where}: {msg}") from None
     return config

@@ -26,9 +26,14 @@ import numpy as np
 from posesynth import rotations as rot
 from posesynth.angles import angle_names, local_from_angles
 from posesynth.anthropometry import PROPORTION_NAMES, rest_offsets, sample_bodies
-from posesynth.collision import collision_model, colliding
+from posesynth.collision import colliding, collision_model
 from posesynth.kinematics import forward_kinematics
-from posesynth.rom import base_angle_name, limits_with_overrides, sample_uniform, shoulder_elevation_cap
+from posesynth.rom import (
+    base_angle_name,
+    limits_with_overrides,
+    sample_uniform,
+    shoulder_elevation_cap,
+)
 from posesynth.skeleton import Skeleton
 
 U, N, F = "uniform", "normal", "follow"

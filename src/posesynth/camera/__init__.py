@@ -17,7 +17,15 @@ Models (one module each, with ``validate``, ``project``, ``unproject``): ``pinho
 p2, k3). Dispatch by :class:`CameraModel` with :func:`project` / :func:`unproject`.
 """
 
-from posesynth.camera import extrinsics, fisheye, h36m, opencv, pinhole, presets, visibility
+from posesynth.camera import (
+    extrinsics,
+    fisheye,
+    h36m,
+    opencv,
+    pinhole,
+    presets,
+    visibility,
+)
 from posesynth.camera.camera import Camera, stack_cameras
 from posesynth.camera.extrinsics import (
     camera_to_world,
@@ -27,7 +35,13 @@ from posesynth.camera.extrinsics import (
     rotation_translation,
     world_to_camera,
 )
-from posesynth.camera.models import CameraModel, model_module, project, unproject, validate
+from posesynth.camera.models import (
+    CameraModel,
+    model_module,
+    project,
+    unproject,
+    validate,
+)
 from posesynth.camera.presets import (
     H36M_CAMERA_IDS,
     H36M_SUBJECTS,

@@ -34,8 +34,8 @@ def rom(
         from posesynth.lift import require_torch
 
         require_torch()
-        from posesynth.lift.experiment import ExperimentConfig, run_experiment
         from posesynth.jsonable import to_jsonable
+        from posesynth.lift.experiment import ExperimentConfig, run_experiment
 
         overrides = dict(samples=samples, test_samples=test_samples, epochs=epochs, width=width, seed=seed, variants=variants)
         config = ExperimentConfig(**{k: v for k, v in overrides.items() if v is not None})

@@ -22,7 +22,12 @@ from rich.table import Table
 from rich.text import Text
 
 from posesynth.cli.errors import user_errors
-from posesynth.cli.output import print_json, stdout_console, stdout_to_stderr, to_jsonable
+from posesynth.cli.output import (
+    print_json,
+    stdout_console,
+    stdout_to_stderr,
+    to_jsonable,
+)
 
 if TYPE_CHECKING:
     from posesynth.dataset import PoseDataset

@@ -14,8 +14,16 @@ from typing import Annotated, Any
 import typer
 
 from posesynth import __version__
-from posesynth.cli import augment_cmd, convert_cmd, generate_cmd, info_cmd
-from posesynth.cli import evaluate_cmd, experiment_cmd, import_cmd, train_cmd
+from posesynth.cli import (
+    augment_cmd,
+    convert_cmd,
+    evaluate_cmd,
+    experiment_cmd,
+    generate_cmd,
+    import_cmd,
+    info_cmd,
+    train_cmd,
+)
 from posesynth.cli.errors import EXIT_ERROR, EXIT_USAGE, one_line, print_error
 
 

@@ -41,7 +41,12 @@ import numpy as np
 
 from posesynth.atomic import atomic_path
 from posesynth.camera import Camera, CameraModel, rotation_center, rotation_translation
-from posesynth.rotations import matrix_to_quat, quat_to_matrix, quat_to_rotvec, rotvec_to_quat
+from posesynth.rotations import (
+    matrix_to_quat,
+    quat_to_matrix,
+    quat_to_rotvec,
+    rotvec_to_quat,
+)
 
 __all__ = ["NON_CAMERA_TABLES", "read_calib_toml", "write_calib_toml"]
 

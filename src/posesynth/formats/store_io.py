@@ -34,8 +34,8 @@ import numpy as np
 
 from posesynth import __version__
 from posesynth.camera import Camera, CameraModel
-from posesynth.jsonable import to_jsonable
 from posesynth.dataset import PoseDataset
+from posesynth.jsonable import to_jsonable
 from posesynth.skeleton import Skeleton
 from posesynth.store import Store, StoreWriter, open_store
 

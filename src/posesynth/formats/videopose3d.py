@@ -56,7 +56,11 @@ from posesynth.camera import (
     h36m_subject_cameras,
 )
 from posesynth.dataset import PoseDataset
-from posesynth.formats.numpy_pickle import NumpyOnlyUnpickler, RefusedGlobal, dumps_numpy_pickle
+from posesynth.formats.numpy_pickle import (
+    NumpyOnlyUnpickler,
+    RefusedGlobal,
+    dumps_numpy_pickle,
+)
 from posesynth.mappings import H36M32_TO_17, convert_keypoints, layout_joint_names
 from posesynth.skeleton import H36M17
 

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from posesynth.lift.normalize import bbox_size
+from posesynth.yaml_config import load_model
 
 __all__ = ["NoiseConfig", "apply_noise", "load_noise_config"]
 
@@ -59,26 +59,7 @@ def load_noise_config(path: Path | str | None = None, **overrides: Any) -> Noise
         outlier_prob: 0.02
         drop_prob: 0.01
     """
-    data: dict[str, Any] = {}
-    source = "noise"
-    if path is not None:
-        source = str(path)
-        try:
-            loaded = yaml.safe_load(Path(path).read_text())
-        except OSError as exc:
-            raise ValueError(f"{path}: cannot read the noise file ({exc.strerror})") from None
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ValueError(f"{path}: expected a mapping of noise settings, got {type(loaded).__name__}")
-        data = dict(loaded or {})
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return NoiseConfig(**data)
-    except ValidationError as err:
-        first = err.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise ValueError(f"{source}: field '{field}': {first['msg']}, got {first.get('input')!r}") from None
+    return load_model(NoiseConfig, path, overrides, what="noise")
 
 
 def apply_noise(uv_px: torch.Tensor, config: NoiseConfig, generator: torch.Generator) -> torch.Tensor:

@@ -38,7 +38,6 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from posesynth.dataset import PoseDataset
@@ -59,6 +58,7 @@ from posesynth.lift.normalize import (
     targets_from_3d,
 )
 from posesynth.skeleton import H36M17
+from posesynth.yaml_config import load_model
 
 __all__ = [
     "TrainCallbacks",
@@ -106,26 +106,7 @@ class TrainConfig(BaseModel):
 def load_train_config(path: Path | str | None = None, **overrides: Any) -> TrainConfig:
     """A :class:`TrainConfig` from an optional YAML file plus overrides (``None`` ignored);
     a ``noise`` override (a :class:`NoiseConfig` or mapping) replaces the file's noise."""
-    data: dict[str, Any] = {}
-    source = "train config"
-    if path is not None:
-        source = str(path)
-        try:
-            loaded = yaml.safe_load(Path(path).read_text())
-        except OSError as exc:
-            raise ValueError(f"{path}: cannot read the config file ({exc.strerror})") from None
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ValueError(f"{path}: expected a mapping of settings, got {type(loaded).__name__}")
-        data = dict(loaded or {})
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return TrainConfig(**data)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise ValueError(f"{source}: field '{where}': {first['msg']}, got {first.get('input')!r}") from None
+    return load_model(TrainConfig, path, overrides, what="train config")
 
 
 class TrainCallbacks:
