@@ -19,9 +19,11 @@ def import_mmpose(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing checkpoint.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
 ) -> None:
-    """Convert an MMPose SimpleBaseline checkpoint and its codec statistics into a posesynth
-    checkpoint, usable by `posesynth evaluate` and the demo (it keeps MMPose's pixel
-    normalisation, so it expects Human3.6M-like cameras)."""
+    """Convert an MMPose SimpleBaseline checkpoint and its codec statistics to a posesynth checkpoint.
+
+    The result works with `posesynth evaluate`; it keeps MMPose's pixel normalisation, so it
+    expects Human3.6M-like cameras and image sizes.
+    """
     with user_errors():
         from posesynth.lift import require_torch
 
