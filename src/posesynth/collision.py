@@ -74,12 +74,11 @@ def segment_distance(p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1: np.ndar
     Closest points by clamped parameters (Ericson, *Real-Time Collision Detection*, 5.1.9);
     degenerate (zero-length) segments are handled.
     """
+    # components first: every dot product below is three passes over contiguous rows
+    p0, p1, q0, q1 = (np.moveaxis(np.asarray(v, dtype=np.float64), -1, 0) for v in np.broadcast_arrays(p0, p1, q0, q1))
     d1, d2, r = p1 - p0, q1 - q0, p0 - q0
-    a = np.sum(d1 * d1, -1)
-    e = np.sum(d2 * d2, -1)
-    f = np.sum(d2 * r, -1)
-    c = np.sum(d1 * r, -1)
-    b = np.sum(d1 * d2, -1)
+    dot = lambda u, v: u[0] * v[0] + u[1] * v[1] + u[2] * v[2]  # noqa: E731
+    a, e, f, c, b = dot(d1, d1), dot(d2, d2), dot(d2, r), dot(d1, r), dot(d1, d2)
     denom = a * e - b * b
     eps = 1e-30
     safe = lambda x: np.where(x > eps, x, 1.0)  # noqa: E731
@@ -93,8 +92,8 @@ def segment_distance(p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1: np.ndar
     s = np.where(e > eps, s, np.clip(-c / safe(a), 0.0, 1.0))  # q is a point
     t = np.where(a > eps, t, np.clip(f / safe(e), 0.0, 1.0))  # p is a point
     s = np.where(a > eps, s, 0.0)
-    diff = (p0 + d1 * s[..., None]) - (q0 + d2 * t[..., None])
-    return np.linalg.norm(diff, axis=-1)
+    diff = (r + d1 * s) - d2 * t
+    return np.sqrt(dot(diff, diff))
 
 
 def penetration(
