@@ -23,6 +23,7 @@ from posesynth.cli import (
     import_cmd,
     info_cmd,
     train_cmd,
+    view_cmd,
 )
 from posesynth.cli.errors import EXIT_ERROR, EXIT_USAGE, one_line, print_error
 
@@ -94,6 +95,7 @@ app.command("train")(train_cmd.train)
 app.command("evaluate")(evaluate_cmd.evaluate)
 app.add_typer(experiment_cmd.app, name="experiment")
 app.command("import-mmpose")(import_cmd.import_mmpose)
+app.command("view")(view_cmd.view)
 
 
 if __name__ == "__main__":  # python -m posesynth.cli.main
