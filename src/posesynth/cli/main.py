@@ -17,6 +17,7 @@ from posesynth import __version__
 from posesynth.cli import (
     augment_cmd,
     convert_cmd,
+    demo_cmd,
     evaluate_cmd,
     experiment_cmd,
     generate_cmd,
@@ -96,6 +97,7 @@ app.command("evaluate")(evaluate_cmd.evaluate)
 app.add_typer(experiment_cmd.app, name="experiment")
 app.command("import-mmpose")(import_cmd.import_mmpose)
 app.command("view")(view_cmd.view)
+app.command("demo")(demo_cmd.demo)
 
 
 if __name__ == "__main__":  # python -m posesynth.cli.main

@@ -1,0 +1,75 @@
+"""``posesynth demo IMAGE [--model-a CKPT] [--model-b CKPT] [--keypoints FILE] [--figure FILE] [--json]``.
+
+Photo → 2D (MediaPipe BlazePose, the ``demo`` extra) → 3D with two lifters and MediaPipe's
+own world landmarks; prints hip–knee and hip–ankle distances (m) and knee flexion (°) per
+leg, and elbow flexion per arm, for each model. See :mod:`posesynth.demo`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from posesynth.cli.errors import user_errors
+from posesynth.cli.output import (
+    print_json,
+    stderr_console,
+    stdout_console,
+    stdout_to_stderr,
+)
+
+
+def demo(
+    image: Annotated[Path, typer.Argument(help="Photo with one person (JPEG, PNG, ...).")],
+    model_a: Annotated[str, typer.Option("--model-a", help="Model A: lifter checkpoint folder or shipped name.")] = "everyday",
+    model_b: Annotated[str, typer.Option("--model-b", help="Model B: lifter checkpoint folder or shipped name.")] = "rom",
+    keypoints: Annotated[Path | None, typer.Option("--keypoints", help="Your own 2D: Human3.6M-17 (17, 2) px as .npy or .json; skips the detector.")] = None,
+    figure: Annotated[Path | None, typer.Option("--figure", help="Write a PNG: photo + 2D, and each model's 3D skeleton.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as one JSON document on stdout.")] = False,
+) -> None:
+    """Find the person in IMAGE, lift to 3D with models A and B (and MediaPipe), measure legs and arms."""
+    with user_errors():
+        from posesynth.demo import run_demo
+
+        with stdout_to_stderr(json_output):
+            doc = run_demo(image, model_a=model_a, model_b=model_b, keypoints=keypoints, figure=figure)
+        if json_output:
+            print_json(doc)
+        else:
+            render_demo(doc, stdout_console())
+            if doc.get("figure"):
+                stderr_console().print(Text(f"figure: {doc['figure']}"))
+
+
+def _f(value: Any, spec: str) -> str:
+    return "-" if value is None else format(float(value), spec)
+
+
+def render_demo(doc: Mapping[str, Any], console: Console) -> None:
+    """Print :func:`posesynth.demo.run_demo`'s document: one table per model."""
+    console.print(Text(f"{doc['image']}: 2D from {doc['source']}"))
+    for key, entry in doc["models"].items():
+        table = Table(title=f"model {key}: {entry['name']}", title_justify="left")
+        table.add_column("side")
+        table.add_column("hip-knee (m)", justify="right")
+        table.add_column("hip-ankle (m)", justify="right")
+        table.add_column("knee flexion (°)", justify="right")
+        table.add_column("shoulder-elbow (m)", justify="right")
+        table.add_column("elbow flexion (°)", justify="right")
+        for side in ("left", "right"):
+            leg, arm = entry["legs"][side], entry["arms"][side]
+            table.add_row(
+                side,
+                _f(leg["hip_knee_m"], ".3f"),
+                _f(leg["hip_ankle_m"], ".3f"),
+                _f(leg["knee_flexion_deg"], ".1f"),
+                _f(arm["shoulder_elbow_m"], ".3f"),
+                _f(arm["elbow_flexion_deg"], ".1f"),
+            )
+        console.print(table)

@@ -1,0 +1,269 @@
+"""MediaPipe BlazePose (pose detector + full landmark model) on LiteRT, without ``mediapipe``.
+
+Needs the ``demo`` extra (``pip install 'posesynth[demo]'``: ``ai-edge-litert``). The two
+models ship in ``posesynth/detect/models`` (Apache-2.0, see the ``NOTICE`` there).
+
+Pipeline, as MediaPipe's single-image ("static image mode") pose graph does it:
+
+1. :func:`detect_person`: letterbox the image to 224 × 224, run the SSD detector, decode its
+   2254 anchors and keep the best-scoring one (one person). Its four keypoints are, in pixels,
+   the hip centre, a point on the full-body circle, the shoulder centre and a point on the
+   upper-body circle.
+2. :func:`roi_from_detection`: a square region of interest centred on the hip centre, side
+   2 × 1.25 × radius, rotated so the hip→circle-point direction points up.
+3. :func:`run_landmarks`: crop that region to 256 × 256, run the landmark model, map the 33
+   landmarks back to image pixels and rotate the world landmarks by the region's rotation.
+
+Frames. Image landmarks: pixels, (0, 0) the centre of the top-left pixel, x right, y down.
+World landmarks: metres, origin at the hip centre, x right and y down as in the image, z away
+from the camera (MediaPipe: "smaller z is closer to the camera"), i.e. the OpenCV camera axes
+up to a translation; MediaPipe estimates them with a weak-perspective model, so they are not
+metrically exact.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "DETECTOR_INPUT",
+    "LANDMARK_INPUT",
+    "BlazePose",
+    "PoseResult",
+    "detect_person",
+    "load_blazepose",
+    "model_paths",
+    "roi_from_detection",
+    "run_landmarks",
+    "ssd_anchors",
+]
+
+DETECTOR_INPUT = 224
+LANDMARK_INPUT = 256
+NUM_LANDMARKS = 33
+_EXTRA_HINT = "pip install 'posesynth[demo]'"
+
+
+def model_paths() -> tuple[Path, Path]:
+    """Paths of the shipped ``pose_detection.tflite`` and ``pose_landmark_full.tflite``."""
+    base = Path(str(resources.files("posesynth.detect") / "models"))
+    return base / "pose_detection.tflite", base / "pose_landmark_full.tflite"
+
+
+def ssd_anchors(input_size: int = DETECTOR_INPUT, strides: tuple[int, ...] = (8, 16, 32, 32, 32)) -> np.ndarray:
+    """Anchor centres of MediaPipe's pose detector (``SsdAnchorsCalculator`` options).
+
+    Fixed-size anchors, two per layer and cell; consecutive layers with the same stride share
+    one feature map. Returns (2254, 2) float32, normalised [0, 1] (x, y) in the 224 × 224 input.
+    """
+    out: list[tuple[float, float]] = []
+    i = 0
+    while i < len(strides):
+        per_cell = 0
+        j = i
+        while j < len(strides) and strides[j] == strides[i]:
+            per_cell += 2
+            j += 1
+        fm = math.ceil(input_size / strides[i])
+        for y in range(fm):
+            for x in range(fm):
+                out.extend([((x + 0.5) / fm, (y + 0.5) / fm)] * per_cell)
+        i = j
+    return np.asarray(out, np.float32)
+
+
+_ANCHORS = ssd_anchors()
+
+
+def _interpreter(path: Path, threads: int) -> Any:
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ModuleNotFoundError:
+        raise ValueError(f"the pose detector needs the 'demo' extra (ai-edge-litert): {_EXTRA_HINT}") from None
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: model file missing (reinstall posesynth)")
+    # LiteRT's C++ logs "INFO: Created TensorFlow Lite XNNPACK delegate" straight to fd 2;
+    # keep stderr to posesynth's own one-line messages.
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        interp = Interpreter(model_path=str(path), num_threads=threads)
+        interp.allocate_tensors()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    return interp
+
+
+def _run(interp: Any, x: np.ndarray) -> dict[str, np.ndarray]:
+    interp.set_tensor(interp.get_input_details()[0]["index"], x)
+    interp.invoke()
+    return {t["name"]: interp.get_tensor(t["index"]) for t in interp.get_output_details()}
+
+
+def _sigmoid(v: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(np.asarray(v, np.float64), -100.0, 100.0)))
+
+
+def detect_person(detector: Any, rgb: np.ndarray, threshold: float = 0.5) -> tuple[float, np.ndarray] | None:
+    """The best person detection in an image.
+
+    Args:
+        detector: a LiteRT interpreter of ``pose_detection.tflite``.
+        rgb: (H, W, 3) uint8 RGB image.
+        threshold: minimum detection score (0–1).
+
+    Returns:
+        ``(score, keypoints (4, 2) px)`` — hip centre, full-body circle point, shoulder centre,
+        upper-body circle point — or ``None`` if no anchor scores ``threshold`` or more.
+    """
+    h, w = rgb.shape[:2]
+    side = max(h, w)
+    top, left = (side - h) // 2, (side - w) // 2
+    square = cv2.copyMakeBorder(rgb, top, side - h - top, left, side - w - left, cv2.BORDER_CONSTANT, value=0)
+    x = cv2.resize(square, (DETECTOR_INPUT, DETECTOR_INPUT), interpolation=cv2.INTER_LINEAR)
+    x = x.astype(np.float32)[None] / 127.5 - 1.0
+    out = _run(detector, x)
+    regression = out["Identity"][0]  # (2254, 12): box cx, cy, w, h + 4 keypoints (x, y), in input px
+    scores = _sigmoid(out["Identity_1"][0, :, 0])
+    k = int(np.argmax(scores))
+    if scores[k] < threshold:
+        return None
+    kps = regression[k, 4:].reshape(4, 2) / DETECTOR_INPUT + _ANCHORS[k]
+    kps = kps * side - np.array([left, top], np.float32)
+    return float(scores[k]), kps.astype(np.float64)
+
+
+def roi_from_detection(keypoints: np.ndarray, scale: float = 1.25) -> tuple[np.ndarray, float, float]:
+    """The landmark model's square region (``AlignmentPointsRects`` + ``RectTransformation``).
+
+    Args:
+        keypoints: (4, 2) px from :func:`detect_person`.
+        scale: enlargement of the full-body circle's diameter.
+
+    Returns:
+        ``(centre (2,) px, side px, rotation rad)``; the rotation (in (−π, π]) turns the
+        crop so the hip→circle-point direction is up.
+    """
+    c, e = keypoints[0], keypoints[1]
+    side = 2.0 * float(np.linalg.norm(e - c)) * scale
+    rot = math.pi / 2 - math.atan2(-(e[1] - c[1]), e[0] - c[0])
+    rot -= 2 * math.pi * math.floor((rot + math.pi) / (2 * math.pi))
+    return np.asarray(c, np.float64), side, rot
+
+
+@dataclass(frozen=True)
+class PoseResult:
+    """One person's BlazePose landmarks (MediaPipe ``PoseLandmark`` order, 33 joints).
+
+    Attributes:
+        keypoints_2d: (33, 2) px, image frame (x right, y down).
+        visibility: (33,) 0–1, likelihood of being visible (not occluded).
+        presence: (33,) 0–1, likelihood of being inside the image.
+        world: (33, 3) metres, origin the hip centre; x right, y down, z away from the camera.
+        depth: (33,) px-scaled relative depth of the image landmarks (MediaPipe's ``z``).
+        score: landmark model's pose-presence score (0–1).
+        detection_score: detector score (0–1).
+    """
+
+    keypoints_2d: np.ndarray
+    visibility: np.ndarray
+    presence: np.ndarray
+    world: np.ndarray
+    depth: np.ndarray
+    score: float
+    detection_score: float
+
+
+def run_landmarks(landmarker: Any, rgb: np.ndarray, centre: np.ndarray, side: float, rot: float) -> dict[str, Any]:
+    """Run the landmark model on a rotated square crop.
+
+    Args:
+        landmarker: a LiteRT interpreter of ``pose_landmark_full.tflite``.
+        rgb: (H, W, 3) uint8 RGB image.
+        centre, side, rot: the region from :func:`roi_from_detection` (px, px, rad).
+
+    Returns:
+        dict with ``keypoints_2d`` (33, 2) px, ``depth`` (33,), ``visibility`` (33,),
+        ``presence`` (33,), ``world`` (33, 3) m, ``score`` float (see :class:`PoseResult`).
+    """
+    cs, sn = math.cos(rot), math.sin(rot)
+    k = side / LANDMARK_INPUT
+    # crop pixel (u, v) -> image pixel: p = centre + R(rot) @ ((u, v) - 128) * side / 256
+    affine = np.array([[cs * k, -sn * k, 0.0], [sn * k, cs * k, 0.0]])
+    half = LANDMARK_INPUT / 2
+    affine[:, 2] = centre - affine[:, :2] @ np.array([half, half])
+    crop = cv2.warpAffine(
+        rgb, affine, (LANDMARK_INPUT, LANDMARK_INPUT),
+        flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+    )
+    out = _run(landmarker, crop.astype(np.float32)[None] / 255.0)
+    lm = out["Identity"][0].reshape(39, 5)[:NUM_LANDMARKS].astype(np.float64)
+    world_crop = out["Identity_4"][0].reshape(39, 3)[:NUM_LANDMARKS].astype(np.float64)
+    rz = np.array([[cs, -sn, 0.0], [sn, cs, 0.0], [0.0, 0.0, 1.0]])
+    return {
+        "keypoints_2d": np.c_[lm[:, :2], np.ones(NUM_LANDMARKS)] @ affine.T,
+        "depth": lm[:, 2] * k,
+        "visibility": _sigmoid(lm[:, 3]),
+        "presence": _sigmoid(lm[:, 4]),
+        "world": world_crop @ rz.T,
+        "score": float(out["Identity_1"].reshape(-1)[0]),
+    }
+
+
+class BlazePose:
+    """Detector + landmark model; call it on an RGB image.
+
+    Args:
+        detector_path, landmark_path: ``.tflite`` files (default: the shipped ones).
+        threads: CPU threads per interpreter.
+        detection_threshold: minimum detector score.
+        presence_threshold: minimum landmark-model pose score.
+    """
+
+    def __init__(
+        self,
+        detector_path: Path | str | None = None,
+        landmark_path: Path | str | None = None,
+        threads: int = 2,
+        detection_threshold: float = 0.5,
+        presence_threshold: float = 0.5,
+    ) -> None:
+        det_default, lmk_default = model_paths()
+        self.detector = _interpreter(Path(detector_path or det_default), threads)
+        self.landmarker = _interpreter(Path(landmark_path or lmk_default), threads)
+        self.detection_threshold = detection_threshold
+        self.presence_threshold = presence_threshold
+
+    def __call__(self, rgb: np.ndarray) -> PoseResult | None:
+        """Landmarks of the most confident person in ``rgb`` ((H, W, 3) uint8 RGB), or ``None``."""
+        arr = np.asarray(rgb)
+        if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
+            raise ValueError(f"rgb: expected an (H, W, 3) uint8 image, got {arr.shape} {arr.dtype}")
+        det = detect_person(self.detector, arr, self.detection_threshold)
+        if det is None:
+            return None
+        centre, side, rot = roi_from_detection(det[1])
+        r = run_landmarks(self.landmarker, arr, centre, side, rot)
+        if r["score"] < self.presence_threshold:
+            return None
+        return PoseResult(detection_score=det[0], **r)
+
+
+@lru_cache(maxsize=1)
+def load_blazepose() -> BlazePose:
+    """A shared :class:`BlazePose` with the shipped models (loaded once per process)."""
+    return BlazePose()

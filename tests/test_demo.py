@@ -1,0 +1,188 @@
+"""``posesynth demo``: BlazePose on LiteRT → Human3.6M-17 → lifters A/B + MediaPipe's world landmarks.
+
+The real photo comes from the Sports2D package (BSD-3): ``pip download --no-deps
+sports2d==0.8.34``, ``Sports2D/Demo/demo.mp4``, frame 60, cropped to the walking woman. The
+tests that need it skip when the download fails (no network).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("torch")
+pytest.importorskip("ai_edge_litert")
+cv2 = pytest.importorskip("cv2")
+
+from posesynth.cli.main import app
+from posesynth.demo import flexion_deg, limb_measures, read_keypoints, run_demo
+
+runner = CliRunner()
+WOMAN = (slice(450, 994), slice(1100, 1700))
+
+
+@pytest.fixture(scope="module")
+def woman_jpg(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("sports2d")
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "sports2d==0.8.34", "-d", str(tmp), "-q"],
+            check=False, capture_output=True, text=True, timeout=180,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pytest.skip(f"cannot download sports2d: {exc}")
+    wheels = list(tmp.glob("sports2d-0.8.34*.whl"))
+    if proc.returncode != 0 or not wheels:
+        pytest.skip(f"cannot download sports2d (no network?): {proc.stderr.strip()[-200:]}")
+    video = tmp / "demo.mp4"
+    with zipfile.ZipFile(wheels[0]) as zf:
+        name = next((n for n in zf.namelist() if n.endswith("Sports2D/Demo/demo.mp4")), None)
+        if name is None:
+            pytest.skip("Sports2D/Demo/demo.mp4 not in the wheel")
+        video.write_bytes(zf.read(name))
+    cap = cv2.VideoCapture(str(video))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 60)
+    ok, frame = cap.read()
+    cap.release()
+    if not ok:
+        pytest.skip("OpenCV cannot decode demo.mp4 here")
+    out = tmp / "woman.jpg"
+    cv2.imwrite(str(out), np.ascontiguousarray(frame[WOMAN]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def woman_doc(woman_jpg: Path) -> dict:
+    return run_demo(woman_jpg)
+
+
+def test_landmarks_found(woman_doc: dict) -> None:
+    mp = woman_doc["mediapipe33"]
+    assert np.asarray(mp["keypoints_2d"]).shape == (33, 2)
+    assert np.asarray(mp["world"]).shape == (33, 3)
+    assert np.isfinite(mp["keypoints_2d"]).all()
+    assert mp["found"]["knees"] == {"left": True, "right": True}
+    # the landmarks lie on the person, inside the 600 x 544 crop
+    kp = np.asarray(mp["keypoints_2d"])
+    assert (kp[:, 0] > 0).all() and (kp[:, 0] < 600).all() and (kp[:, 1] > 0).all() and (kp[:, 1] < 544).all()
+
+
+def test_thigh_lengths_human(woman_doc: dict) -> None:
+    for key in ("a", "b", "mediapipe"):
+        for side in ("left", "right"):
+            leg = woman_doc["models"][key]["legs"][side]
+            assert 0.3 <= leg["hip_knee_m"] <= 0.6, (key, side, leg)
+            assert 0.6 <= leg["hip_ankle_m"] <= 1.1, (key, side, leg)
+            assert 0.0 <= leg["knee_flexion_deg"] <= 90.0, (key, side, leg)
+
+
+def test_mediapipe_world_is_camera_frame(woman_doc: dict) -> None:
+    """MediaPipe's world landmarks, mapped, agree with lifter A's camera-frame output in axes."""
+    a = np.asarray(woman_doc["models"]["a"]["keypoints_3d"])
+    m = np.asarray(woman_doc["models"]["mediapipe"]["keypoints_3d"])
+    np.testing.assert_allclose(m[0], 0.0, atol=1e-12)
+    for axis in range(3):
+        assert np.corrcoef(a[:, axis], m[:, axis])[0, 1] > 0.5
+
+
+def test_cli_json_keys(woman_jpg: Path, tmp_path: Path) -> None:
+    fig = tmp_path / "fig.png"
+    res = runner.invoke(app, ["demo", str(woman_jpg), "--json", "--figure", str(fig)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert np.asarray(doc["keypoints_2d"]).shape == (17, 2)
+    assert set(doc["models"]) == {"a", "b", "mediapipe"}
+    for entry in doc["models"].values():
+        assert np.asarray(entry["keypoints_3d"]).shape == (17, 3)
+        for side in ("left", "right"):
+            assert {"hip_knee_m", "hip_ankle_m", "knee_flexion_deg"} <= set(entry["legs"][side])
+            assert "elbow_flexion_deg" in entry["arms"][side]
+    assert fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_table(woman_jpg: Path) -> None:
+    res = runner.invoke(app, ["demo", str(woman_jpg)])
+    assert res.exit_code == 0, res.output
+    assert "model a" in res.stdout and "model mediapipe" in res.stdout and "hip-knee" in res.stdout
+
+
+def test_no_person(tmp_path: Path) -> None:
+    grey = tmp_path / "grey.png"
+    cv2.imwrite(str(grey), np.full((480, 640, 3), 128, np.uint8))
+    res = runner.invoke(app, ["demo", str(grey)])
+    assert res.exit_code != 0
+    assert "no person found" in res.output
+
+
+def test_unreadable_image(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("not an image")
+    res = runner.invoke(app, ["demo", str(bad)])
+    assert res.exit_code != 0
+    assert "cannot read it as an image" in res.output
+    res = runner.invoke(app, ["demo", str(tmp_path / "missing.jpg")])
+    assert res.exit_code != 0 and "no such image file" in res.output
+
+
+def test_wrong_checkpoint(tmp_path: Path) -> None:
+    img = tmp_path / "x.png"
+    cv2.imwrite(str(img), np.zeros((64, 64, 3), np.uint8))
+    kp = tmp_path / "kp.npy"
+    np.save(kp, np.random.default_rng(0).uniform(10, 50, (17, 2)))
+    res = runner.invoke(app, ["demo", str(img), "--keypoints", str(kp), "--model-a", str(tmp_path)])
+    assert res.exit_code != 0
+    assert "checkpoint" in res.output
+
+
+def _h36m_2d() -> np.ndarray:
+    """A standing person's Human3.6M-17 2D in px (x right, y down)."""
+    return np.array([
+        [300, 300], [270, 300], [268, 400], [266, 500], [330, 300], [332, 400], [334, 500],
+        [300, 250], [300, 200], [300, 180], [300, 150], [340, 205], [355, 260], [365, 310],
+        [260, 205], [245, 260], [235, 310],
+    ], float)
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".json"])
+def test_keypoints_file_skips_detector(tmp_path: Path, suffix: str) -> None:
+    img = tmp_path / "blank.png"
+    cv2.imwrite(str(img), np.full((600, 600, 3), 128, np.uint8))  # no person: detector must not run
+    kp = tmp_path / f"kp{suffix}"
+    if suffix == ".npy":
+        np.save(kp, _h36m_2d())
+    else:
+        kp.write_text(json.dumps({"keypoints_2d": _h36m_2d().tolist()}))
+    res = runner.invoke(app, ["demo", str(img), "--keypoints", str(kp), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert set(doc["models"]) == {"a", "b"}
+    np.testing.assert_allclose(doc["keypoints_2d"], _h36m_2d())
+    for key in ("a", "b"):
+        assert 0.2 < doc["models"][key]["legs"]["left"]["hip_knee_m"] < 0.7
+
+
+def test_read_keypoints_shape_error(tmp_path: Path) -> None:
+    kp = tmp_path / "kp.npy"
+    np.save(kp, np.zeros((33, 2)))
+    with pytest.raises(ValueError, match=r"\(17, 2\)"):
+        read_keypoints(kp)
+
+
+def test_flexion_and_measures() -> None:
+    assert flexion_deg(np.zeros(3), np.array([0, 1.0, 0]), np.array([0, 2.0, 0])) == pytest.approx(0.0)
+    assert flexion_deg(np.zeros(3), np.array([0, 1.0, 0]), np.array([1, 1.0, 0])) == pytest.approx(90.0)
+    p = np.zeros((17, 3))
+    p[4] = [0.1, 0, 0]
+    p[5] = [0.1, 0.4, 0]
+    p[6] = [0.1, 0.4, 0.4]  # shank forward: 90 deg
+    legs = limb_measures(p)["legs"]["left"]
+    assert legs["hip_knee_m"] == pytest.approx(0.4)
+    assert legs["hip_ankle_m"] == pytest.approx(np.sqrt(0.32))
+    assert legs["knee_flexion_deg"] == pytest.approx(90.0)
