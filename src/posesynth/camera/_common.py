@@ -173,3 +173,23 @@ def newton_2d(
             x = x - (d * ex - b * ey) * inv_det
             y = y - (a * ey - c * ex) * inv_det
     return x, y
+
+
+def apply_model(
+    kernel: Callable[..., np.ndarray],
+    validate: Callable[..., tuple[np.ndarray, np.ndarray]],
+    points: np.ndarray,
+    name: str,
+    point_size: int,
+    intrinsics: np.ndarray,
+    distortion: np.ndarray | None,
+    out_size: int,
+) -> np.ndarray:
+    """Check ``points`` (..., J, point_size) and a distorted model's parameters, then run
+    ``kernel(points, intrinsics, distortion)`` block by block; returns (..., J, out_size)."""
+    points = check_points(points, point_size, name)
+    intrinsics, distortion = validate(intrinsics, distortion)
+    check_batch(points, name, intrinsics=intrinsics, distortion=distortion)
+    return map_blocks(
+        kernel, [(points, 2), (intrinsics, 1), (distortion, 1)], points.shape[-2:-1] + (out_size,)
+    )

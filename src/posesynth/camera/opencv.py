@@ -99,12 +99,7 @@ def project(
         ``uv_px (..., J, 2)`` pixels, as ``cv2.projectPoints``. Z = 0 gives inf/NaN; points
         behind the camera are mirrored through the centre - use ``visibility.in_front``.
     """
-    p_cam = _common.check_points(p_cam, 3, "p_cam")
-    intrinsics, distortion = validate(intrinsics, distortion)
-    _common.check_batch(p_cam, "p_cam", intrinsics=intrinsics, distortion=distortion)
-    return _common.map_blocks(
-        _project, [(p_cam, 2), (intrinsics, 1), (distortion, 1)], p_cam.shape[-2:-1] + (2,)
-    )
+    return _common.apply_model(_project, validate, p_cam, "p_cam", 3, intrinsics, distortion, 2)
 
 
 def unproject(
@@ -121,12 +116,7 @@ def unproject(
         ``rays_cam (..., J, 3)`` unit vectors in the camera frame (z > 0). Exact to round-off
         where the distortion is invertible (the image region of a real lens).
     """
-    uv_px = _common.check_points(uv_px, 2, "uv_px")
-    intrinsics, distortion = validate(intrinsics, distortion)
-    _common.check_batch(uv_px, "uv_px", intrinsics=intrinsics, distortion=distortion)
-    return _common.map_blocks(
-        _unproject, [(uv_px, 2), (intrinsics, 1), (distortion, 1)], uv_px.shape[-2:-1] + (3,)
-    )
+    return _common.apply_model(_unproject, validate, uv_px, "uv_px", 2, intrinsics, distortion, 3)
 
 
 def _project(p_cam: np.ndarray, intrinsics: np.ndarray, distortion: np.ndarray) -> np.ndarray:
