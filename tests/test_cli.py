@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pydantic
 import pytest
+from helpers import assert_one_error_line
 from typer.testing import CliRunner
 
 from posesynth.cli.main import app
@@ -35,16 +36,6 @@ META = {
     "version": "0.1.0",
     "units": {"joints_3d": "m", "joints_2d": "px", "angles": "rad"},
 }
-
-
-def assert_one_error_line(result: Any, pattern: str) -> None:
-    assert result.exit_code != 0
-    assert "Traceback" not in result.output
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    assert re.search(pattern, lines[0]), lines[0]
 
 
 @pytest.fixture()

@@ -14,6 +14,7 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
+from helpers import assert_one_error_line
 from typer.testing import CliRunner
 
 from posesynth import angles as A
@@ -37,16 +38,6 @@ REQUIRED_INFO_KEYS = {"format", "samples", "joints", "skeleton", "cameras", "uni
 
 def invoke(*args: Any) -> Any:
     return runner.invoke(app, [str(a) for a in args])
-
-
-def assert_one_error_line(result: Any, pattern: str) -> None:
-    assert result.exit_code != 0
-    assert "Traceback" not in result.output
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    assert re.search(pattern, lines[0]), lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
+from helpers import assert_one_error_line
 from typer.testing import CliRunner
 
 from posesynth.cli.main import app
@@ -21,16 +20,6 @@ runner = CliRunner()
 EVAL_KEYS = ("samples", "mpjpe_mm", "p_mpjpe_mm", "n_mpjpe_mm", "pck3d_150", "auc",
              "per_joint_mpjpe_mm", "bone_length_error_mm", "by_knee_flexion")  # fmt: skip
 TINY = ["--width", "32", "--epochs", "2", "--seed", "1"]
-
-
-def assert_one_error_line(result: Any, pattern: str) -> None:
-    assert result.exit_code != 0
-    assert "Traceback" not in result.output
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    assert re.search(pattern, lines[0]), lines[0]
 
 
 @pytest.fixture(scope="module")
