@@ -1,13 +1,19 @@
-"""Scale of ``posesynth generate``: samples/s on 1 and 2 workers, peak memory at 1 M and 10 M.
+"""Scale of ``posesynth generate`` and ``posesynth augment``: samples/s on 1 and 2 workers,
+peak memory at 1 M and 10 M samples.
 
-Run:  .venv/bin/python benchmarks/bench_scale.py [--rate-samples N] [--workers 1 2]
-                                                 [--rss-samples 1000000 10000000]
+Run:  .venv/bin/python benchmarks/bench_scale.py [--job generate|augment] [--rate-samples N]
+                                                 [--workers 1 2] [--rss-samples 1000000 10000000]
                                                  [--rss-workers W] [--dir DIR]
 
 Every figure comes from the real command, ``python -m posesynth.cli.main generate ...
---no-preview --json``, run as a child process, writing to a real store under ``--dir``
-(default: a temporary folder beside the repository; 10 M samples take about 9 GB of disk,
-removed afterwards).
+--no-preview --json`` (or ``augment SOURCE --motions FILE ... --no-figure --json``), run as a
+child process, writing to a real store under ``--dir`` (default: a temporary folder beside
+the repository; 10 M samples take about 9 GB of disk, removed afterwards).
+
+``--job augment`` first generates a source of ``--source-frames`` poses (default 250,000)
+and reposes it with the ``full-rom`` motions, their ``variants`` set so that the output has
+the asked number of samples (before the ROM and collision rejections, about a tenth); the
+rates count written samples.
 
 - samples/s: ``--rate-samples`` samples with each ``--workers`` count, from the job time the
   command reports (worker start-up excluded) and from the wall clock (included); goal: 2
@@ -61,12 +67,28 @@ def _tree_rss_bytes(pid: int) -> int:
     return total
 
 
-def run_generate(out: Path, samples: int, workers: int, shard_size: int | None) -> dict:
-    """Run the command; return its summary plus wall seconds and peak memory figures."""
+def generate_cmd(out: Path, samples: int, workers: int, shard_size: int | None) -> list[str]:
     cmd = [sys.executable, "-m", "posesynth.cli.main", "generate", "--out", str(out),
            "--samples", str(samples), "--workers", str(workers), "--no-preview", "--json"]  # fmt: skip
-    if shard_size is not None:
-        cmd += ["--shard-size", str(shard_size)]
+    return cmd + (["--shard-size", str(shard_size)] if shard_size is not None else [])
+
+
+def augment_cmd(source: Path, frames: int, out: Path, samples: int, workers: int, shard_size: int | None) -> list[str]:
+    """``posesynth augment`` of ``source`` (``frames`` poses) with ``full-rom`` motions of
+    ``samples / frames`` variants, written beside ``out`` as a motions file."""
+    import yaml
+
+    from posesynth.motions_file import PRESETS
+
+    motions = out.with_name(out.name + "-motions.yaml")
+    motions.write_text(yaml.safe_dump({**PRESETS["full-rom"], "variants": max(1, samples // frames)}))
+    cmd = [sys.executable, "-m", "posesynth.cli.main", "augment", str(source), "--motions", str(motions),
+           "--out", str(out), "--workers", str(workers), "--no-figure", "--json"]  # fmt: skip
+    return cmd + (["--shard-size", str(shard_size)] if shard_size is not None else [])
+
+
+def run_job(cmd: list[str]) -> dict:
+    """Run the command; return its summary plus wall seconds and peak memory figures."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=ENV, cwd=ROOT)
     peak_tree = 0
@@ -86,7 +108,7 @@ def run_generate(out: Path, samples: int, workers: int, shard_size: int | None) 
     stop.set()
     wall = time.perf_counter() - start
     if proc.returncode != 0:
-        raise SystemExit(f"generate failed with exit code {proc.returncode}: {' '.join(cmd)}")
+        raise SystemExit(f"the job failed with exit code {proc.returncode}: {' '.join(cmd)}")
     summary = json.loads(stdout)
     summary["wall_seconds"] = wall
     summary["peak_rss_largest_process_mb"] = usage.ru_maxrss / 1024  # Linux: kilobytes
@@ -96,6 +118,8 @@ def run_generate(out: Path, samples: int, workers: int, shard_size: int | None) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--job", choices=["generate", "augment"], default="generate")
+    parser.add_argument("--source-frames", type=int, default=250_000, help="augment: poses of the source")
     parser.add_argument("--rate-samples", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2], help="none: skip the rate runs")
     parser.add_argument("--rss-samples", type=int, nargs="*", default=[1_000_000, 10_000_000], help="none: skip")
@@ -106,16 +130,25 @@ def main() -> None:
 
     base = Path(tempfile.mkdtemp(prefix="posesynth-bench-scale-", dir=args.dir or ROOT.parent))
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"posesynth generate, {cores} cores available, writing under {base}")
+    print(f"posesynth {args.job}, {cores} cores available, writing under {base}")
+
+    def command(out: Path, samples: int, workers: int) -> list[str]:
+        if args.job == "generate":
+            return generate_cmd(out, samples, workers, args.shard_size)
+        return augment_cmd(source, args.source_frames, out, samples, workers, args.shard_size)
+
     try:
+        source = base / "source"
+        if args.job == "augment":
+            run_job(generate_cmd(source, args.source_frames, 2, None))
         rates: dict[int, float] = {}
         for workers in args.workers:
-            s = run_generate(base / f"rate-{workers}", args.rate_samples, workers, args.shard_size)
-            rates[workers] = args.rate_samples / s["seconds"]
+            s = run_job(command(base / f"rate-{workers}", args.rate_samples, workers))
+            rates[workers] = s["samples"] / s["seconds"]
             print(
                 f"samples/s, {workers} worker{'s' if workers > 1 else ' '}: {rates[workers]:>9,.0f} "
                 f"(job {s['seconds']:.1f} s; wall clock incl. start-up {s['wall_seconds']:.1f} s = "
-                f"{args.rate_samples / s['wall_seconds']:,.0f}/s; {args.rate_samples:,} samples, "
+                f"{s['samples'] / s['wall_seconds']:,.0f}/s; {s['samples']:,} samples, "
                 f"{s['shards']} shards)"
             )
             shutil.rmtree(base / f"rate-{workers}")
@@ -124,13 +157,13 @@ def main() -> None:
                 if workers != 1:
                     print(f"speed-up {workers} workers / 1 worker: {rate / rates[1]:.2f}x")
         for samples in args.rss_samples:
-            s = run_generate(base / f"rss-{samples}", samples, args.rss_workers, args.shard_size)
+            s = run_job(command(base / f"rss-{samples}", samples, args.rss_workers))
             tree = s["peak_rss_process_tree_mb"]
             print(
-                f"peak RSS, {samples:>11,} samples, {args.rss_workers} worker(s): largest process "
+                f"peak RSS, {s['samples']:>11,} samples, {args.rss_workers} worker(s): largest process "
                 f"{s['peak_rss_largest_process_mb']:,.0f} MB, whole process tree "
                 f"{'n/a' if tree is None else f'{tree:,.0f} MB'} "
-                f"(job {s['seconds']:.0f} s, {samples / s['seconds']:,.0f} samples/s)"
+                f"(job {s['seconds']:.0f} s, {s['samples'] / s['seconds']:,.0f} samples/s)"
             )
             shutil.rmtree(base / f"rss-{samples}")
     finally:

@@ -1,7 +1,15 @@
-"""Assertions shared by the CLI tests."""
+"""Assertions and fixtures' helpers shared by the tests."""
 
+import errno
+import hashlib
+import os
 import re
+from pathlib import Path
 from typing import Any
+
+import pytest
+
+from posesynth import store as store_module
 
 
 def assert_one_error_line(result: Any, pattern: str) -> None:
@@ -13,3 +21,29 @@ def assert_one_error_line(result: Any, pattern: str) -> None:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ")
     assert re.search(pattern, lines[0]), lines[0]
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """``{relative path: sha256}`` of every file under ``root``."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def enospc_after(monkeypatch: pytest.MonkeyPatch, good_shards: int) -> None:
+    """Make every ``.npy`` write fail with ENOSPC once ``good_shards`` shards are written."""
+    original = store_module._save_shard
+    calls = {"n": 0}
+
+    def failing_write(self, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def save_shard(shard_dir, prepared):
+        calls["n"] += 1
+        if calls["n"] > good_shards:
+            monkeypatch.setattr(store_module._HashingWriter, "write", failing_write)
+        return original(shard_dir, prepared)
+
+    monkeypatch.setattr(store_module, "_save_shard", save_shard)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import hashlib
 import json
 import os
 import signal
@@ -15,23 +14,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import enospc_after, tree_digest
 
 from posesynth import shards as shards_module
-from posesynth import store as store_module
 from posesynth.executors import DaskExecutor, ProcessExecutor
 from posesynth.generate import generate, load_config
-from posesynth.shards import ShardedJob, partial_path, run_sharded, shard_sizes
+from posesynth.shards import (
+    ShardedJob,
+    ShardTask,
+    partial_path,
+    run_sharded,
+    shard_sizes,
+)
 from posesynth.store import open_store
 
 CFG = {"samples": 1300, "seed": 11, "shard_size": 250}  # 6 shards, the last one short
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture(scope="module")
@@ -82,23 +79,6 @@ def test_summary_is_bounded_and_exact_where_it_matters(tmp_path: Path, monkeypat
 
 
 # -- resume ------------------------------------------------------------------------------------
-
-
-def enospc_after(monkeypatch: pytest.MonkeyPatch, good_shards: int) -> None:
-    """Make every ``.npy`` write fail with ENOSPC once ``good_shards`` shards are written."""
-    original = store_module._save_shard
-    calls = {"n": 0}
-
-    def failing_write(self, data):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    def save_shard(shard_dir, prepared):
-        calls["n"] += 1
-        if calls["n"] > good_shards:
-            monkeypatch.setattr(store_module._HashingWriter, "write", failing_write)
-        return original(shard_dir, prepared)
-
-    monkeypatch.setattr(store_module, "_save_shard", save_shard)
 
 
 def test_disk_full_removes_the_partial_shard_and_a_rerun_finishes(
@@ -216,9 +196,10 @@ def test_existing_output_is_refused_before_any_work(tmp_path: Path) -> None:
 # -- any job -----------------------------------------------------------------------------------
 
 
-def toy_shard(scale: float, seed: np.random.SeedSequence, n: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return {"x": scale * rng.normal(size=(n, 2)), "k": np.arange(n, dtype=np.int32)}
+def toy_shard(scale: float, task: ShardTask) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(task.seed)
+    n = task.samples
+    return {"x": scale * rng.normal(size=(n, 2)), "k": np.arange(task.start, task.start + n, dtype=np.int32)}
 
 
 def test_any_job_runs_sharded(tmp_path: Path) -> None:
@@ -228,11 +209,13 @@ def test_any_job_runs_sharded(tmp_path: Path) -> None:
     store.verify()
     assert store.samples == 9 and store.meta == {"toy": True}
     seeds = np.random.SeedSequence(3).spawn(3)
-    np.testing.assert_array_equal(store.read("x", 4, 8), toy_shard(2.0, seeds[1], 4)["x"])
+    np.testing.assert_array_equal(store.read("x", 4, 8), toy_shard(2.0, ShardTask(1, 4, seeds[1], 4))["x"])
+    np.testing.assert_array_equal(store.read("k"), np.arange(9))
 
 
 def test_a_shard_of_the_wrong_layout_is_an_error(tmp_path: Path) -> None:
-    def uneven(seed, n):
+    def uneven(task):
+        n = task.samples
         return {"x": np.zeros((n, 2 if n > 1 else 3))}
 
     job = ShardedJob(meta={}, sizes=(2, 1), seed=0, make_shard=uneven)

@@ -17,16 +17,18 @@ Only keypoints are produced: images are not re-rendered.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from posesynth import __version__
 from posesynth.angles import angles_from_local, local_from_angles, skeleton_dofs
-from posesynth.camera import Camera, h36m_subject_cameras, stack_cameras
+from posesynth.camera import Camera, CameraModel, h36m_subject_cameras, stack_cameras
 from posesynth.collision import colliding, collision_model
 from posesynth.dataset import PoseDataset
 from posesynth.generate import CameraConfig
@@ -47,6 +49,7 @@ from posesynth.motions import (
 from posesynth.motions_file import SEGMENTS, MotionsConfig
 from posesynth.placement import sample_cameras
 from posesynth.rom import out_of_range, rom_table, shoulder_elevation_cap
+from posesynth.shards import ShardedJob, ShardOutput, ShardTask, shard_sizes
 from posesynth.skeleton import H36M_EXTENDED, Skeleton
 from posesynth.yaml_config import load_model
 
@@ -167,23 +170,304 @@ def repose(
     return out, rom_ok, before, new
 
 
-def _rig_cameras(cfg: CamerasConfig, subjects: np.ndarray | None, n: int) -> tuple[Camera, np.ndarray, int]:
-    """(camera table, per-sample index (n·K,), K cameras per pose) of a fixed rig."""
+# ------------------------------------------------------------------------------ the shard job
+
+#: Variants per shard by default (rounded down to whole source frames).
+DEFAULT_SHARD_SIZE = 20_000
+#: Histogram bins of the summary, degrees (on a fixed grid, so shards add up).
+BIN_DEG = 15.0
+
+CameraMode = Literal["new", "rig", "table", "per_sample", "none"]
+
+
+@dataclass(frozen=True)
+class AugmentPlan:
+    """Everything a shard of an augment job needs (small and picklable but for ``rows``).
+
+    Attributes:
+        skeleton: the source poses' layout; ``out_skeleton`` the output's (extended when
+            extra keypoints are added).
+        motions, cameras: the validated configuration.
+        camera_mode: ``new`` (random cameras, ``cameras.count`` per pose, per sample),
+            ``rig`` (every pose seen by each of a subject's ``rig_size`` cameras of
+            ``table``), ``table`` (each pose keeps its source camera of ``table``),
+            ``per_sample`` (each keeps its own source camera), ``none`` (no cameras).
+        table: the camera table of ``rig`` and ``table`` modes, else None.
+        rows: the usable source frames (see :func:`source_rows`), in memory, or the folder
+            holding them as ``<name>.npy`` (staged for worker processes; memory-mapped).
+    """
+
+    skeleton: Skeleton
+    out_skeleton: Skeleton
+    motions: MotionsConfig
+    cameras: CamerasConfig | None
+    camera_mode: CameraMode
+    table: Camera | None
+    camera_names: np.ndarray | None
+    per_sample_model: str | None
+    rig_size: int
+    rows: Mapping[str, np.ndarray] | str
+
+
+def source_rows(
+    dataset: PoseDataset, motions: MotionsConfig, cameras: CamerasConfig | None
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The usable frames of ``dataset`` as arrays of one row per frame, and the plan fields.
+
+    Rows: ``frame_index`` (int64 index into ``dataset``), ``positions`` (U, J, 3) metres in
+    a Z-up frame, ``subject``/``action``/``frame`` where the dataset has them (fixed-width
+    strings), ``subject_code`` (int64 into the sorted subjects; ``rig`` mode),
+    ``camera_index`` (``table`` mode), ``camera_<field>`` arrays (``per_sample`` mode).
+
+    Raises:
+        ValueError: no usable frame; the input has no 3D; rig ``h36m`` without subjects.
+    """
+    from posesynth.formats.store_io import storable
+
+    skeleton = dataset.skeleton
+    motions.check(skeleton)
+    p_src = source_positions(dataset)
+    ok = _usable(dataset, p_src)
+    if not ok.any():
+        raise ValueError(f"augment: no usable frames (all {len(dataset)} have NaN or invisible joints)")
+    keep = np.flatnonzero(ok)
+    rows: dict[str, np.ndarray] = {"frame_index": keep.astype(np.int64), "positions": p_src[keep]}
+    for name in ("subject", "action", "frame"):
+        value = getattr(dataset, name)
+        if value is not None:
+            rows[name] = storable(np.asarray(value)[keep], name)
+    plan: dict[str, Any] = {"table": None, "camera_names": None, "per_sample_model": None, "rig_size": 1}
+    if cameras is not None and cameras.rig is not None:
+        plan["camera_mode"] = "rig"
+        plan["table"], plan["rig_size"], codes = _rig_table(cameras, rows.get("subject"))
+        if codes is not None:
+            rows["subject_code"] = codes
+    elif cameras is not None:
+        plan["camera_mode"] = "new"
+    elif dataset.cameras is not None and dataset.joints_3d_world is not None:
+        if dataset.camera_index is not None:
+            plan.update(camera_mode="table", table=dataset.cameras, camera_names=dataset.camera_names)
+            rows["camera_index"] = np.asarray(dataset.camera_index, dtype=np.int64)[keep]
+        else:
+            plan.update(camera_mode="per_sample", per_sample_model=dataset.cameras.model.value)
+            for name, field in _CAMERA_ARRAYS.items():
+                rows[name] = np.asarray(getattr(dataset.cameras, field))[keep]
+    else:
+        plan["camera_mode"] = "none"
+    return rows, plan
+
+
+_CAMERA_ARRAYS = {
+    "camera_intrinsics": "intrinsics", "camera_distortion": "distortion", "camera_rotation": "rotation",
+    "camera_center": "center", "camera_image_size": "image_size",
+}  # fmt: skip
+
+
+def _rig_table(cfg: CamerasConfig, subjects: np.ndarray | None) -> tuple[Camera, int, np.ndarray | None]:
+    """(camera table, K cameras per pose, per-row subject codes or None) of a fixed rig."""
     if cfg.rig == "h36m":
         if subjects is None:
             raise ValueError("cameras: rig 'h36m' needs subject ids (S1, S5, ...) in the input")
-        names = sorted(set(subjects.tolist()))
-        tables = [h36m_subject_cameras(s) for s in names]
+        names, codes = np.unique(subjects, return_inverse=True)
+        tables = [h36m_subject_cameras(str(s)) for s in names]
         k = len(tables[0])
-        table = stack_cameras([t[i] for t in tables for i in range(k)])
-        base = np.array([names.index(s) for s in subjects]) * k
-        return table, (base[:, None] + np.arange(k)).ravel(), k
+        return stack_cameras([t[i] for t in tables for i in range(k)]), k, codes.astype(np.int64)
     from posesynth.formats.calib_toml import read_calib_toml
 
     cams, _ = read_calib_toml(cfg.rig)
     table = cams if isinstance(cams, Camera) else stack_cameras(list(cams))
-    k = table.batch_shape[0]
-    return table, np.tile(np.arange(k), n), k
+    return table, table.batch_shape[0], None
+
+
+def make_plan(
+    dataset: PoseDataset, motions: MotionsConfig, cameras: CamerasConfig | None
+) -> tuple[AugmentPlan, dict[str, np.ndarray]]:
+    """The plan of augmenting ``dataset`` (its ``rows`` in memory) and those rows."""
+    rows, fields = source_rows(dataset, motions, cameras)
+    skeleton = dataset.skeleton
+    extended = motions.extra_keypoints and skeleton.num_joints == 17
+    plan = AugmentPlan(
+        skeleton=skeleton, out_skeleton=H36M_EXTENDED if extended else skeleton, motions=motions,
+        cameras=cameras, rows=rows, **fields,
+    )  # fmt: skip
+    return plan, rows
+
+
+def frames_per_shard(shard_size: int, variants: int) -> int:
+    """Source frames per shard: ``shard_size`` variants, in whole frames (at least one)."""
+    if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
+        raise ValueError(f"shard_size: expected an integer >= 1, got {shard_size!r}")
+    return max(1, shard_size // variants)
+
+
+def rows_checksum(rows: Mapping[str, np.ndarray]) -> str:
+    """SHA-256 of the rows (names, dtypes, shapes and bytes): a resumed job must see the same input."""
+    digest = hashlib.sha256()
+    for name in sorted(rows):
+        arr = np.ascontiguousarray(rows[name])
+        digest.update(f"{name}:{arr.dtype.str}:{arr.shape};".encode())
+        digest.update(arr.reshape(-1).view(np.uint8) if arr.size else b"")
+    return digest.hexdigest()
+
+
+def augment_meta(
+    plan: AugmentPlan, dataset_meta: Mapping[str, Any], seed: int, shard_size: int, checksum: str
+) -> dict[str, Any]:
+    """The store ``meta`` of the augment job (also its identity when resuming)."""
+    from posesynth.formats.store_io import pose_store_meta
+
+    provenance = {
+        "generator": "posesynth augment", "version": __version__, "seed": seed, "shard_size": shard_size,
+        "motions": plan.motions.model_dump(mode="json"),
+        "cameras": None if plan.cameras is None else plan.cameras.model_dump(mode="json"),
+        "source": dict(dataset_meta), "source_rows_sha256": checksum,
+    }  # fmt: skip
+    model = plan.per_sample_model
+    if plan.camera_mode == "new":
+        model = CameraModel.parse(plan.cameras.model).value  # type: ignore[union-attr]
+    return pose_store_meta(
+        plan.out_skeleton, provenance, extra=("source_index", "variant"), camera_model=model,
+        camera_table=plan.table, camera_names=plan.camera_names,
+    )  # fmt: skip
+
+
+def augment_job(
+    plan: AugmentPlan, meta: Mapping[str, Any], frames: int, seed: int, shard_size: int
+) -> ShardedJob:
+    """The augment of ``frames`` usable source frames as a sharded job: shard ``k`` reposes
+    a block of consecutive frames (all their variants) from its own random stream."""
+    return ShardedJob(
+        meta=meta, sizes=tuple(shard_sizes(frames, frames_per_shard(shard_size, plan.motions.variants))),
+        seed=seed, make_shard=functools.partial(augment_shard, plan), exact_sizes=False,
+    )  # fmt: skip
+
+
+def _load_rows(plan: AugmentPlan, start: int, stop: int) -> dict[str, np.ndarray]:
+    if isinstance(plan.rows, str):
+        folder = Path(plan.rows)
+        return {
+            f.stem: np.array(np.load(f, mmap_mode="r", allow_pickle=False)[start:stop])
+            for f in sorted(folder.glob("*.npy"))
+        }
+    return {k: np.asarray(v)[start:stop] for k, v in plan.rows.items()}
+
+
+def augment_shard(plan: AugmentPlan, task: ShardTask) -> ShardOutput:
+    """Shard ``task`` of an augment job: the store arrays of the variants of source frames
+    ``task.start .. task.start + task.samples`` that pass the checks, and the shard's counts
+    (``variants``, ``rejected_rom``, ``rejected_collision``) and angle histograms."""
+    from posesynth.formats.store_io import dataset_store_arrays
+
+    rng = np.random.default_rng(task.seed)
+    rows = _load_rows(plan, task.start, task.start + task.samples)
+    motions, skeleton = plan.motions, plan.skeleton
+    n = len(rows["frame_index"])
+    local = np.repeat(np.arange(n), motions.variants)
+    p, rom_ok, before, after = repose(rng, rows["positions"][local], skeleton, motions)
+    for seg, (lo, hi) in motions.bone_scale.items():
+        f = rng.uniform(lo, hi, len(local))
+        p = scale_bones(p, skeleton, {j: f for j in SEGMENTS[seg] if j in skeleton.joint_names})
+    yaw_lo, yaw_hi = np.deg2rad(motions.global_rotation.yaw_deg)
+    if yaw_hi > yaw_lo or yaw_lo != 0:
+        p = rotate_about_vertical(p, rng.uniform(yaw_lo, yaw_hi, len(local)))
+    keep = rom_ok.copy()
+    stats: dict[str, Any] = {"variants": len(local), "rejected_rom": int((~rom_ok).sum()), "rejected_collision": 0}
+    if motions.collisions == "reject":
+        hit = colliding(p, estimate_height(p[:, :17]), collision_model(skeleton)) & keep
+        stats["rejected_collision"] = int(hit.sum())
+        keep &= ~hit
+    stats["angles"] = _angle_counts({k: v[keep] for k, v in before.items()}, {k: v[keep] for k, v in after.items()})
+    stats["samples"] = int(keep.sum()) * (plan.cameras.count if plan.camera_mode == "new" else plan.rig_size)  # type: ignore[union-attr]
+    if not keep.any():
+        return ShardOutput({"joints_3d_world": np.zeros((0, plan.out_skeleton.num_joints, 3))}, stats)
+    positions, local = p[keep], local[keep]
+    # kept variants of each frame are numbered 0, 1, ... (rows of a frame are adjacent)
+    _, first = np.unique(local, return_index=True)
+    variant = np.arange(len(local)) - np.repeat(first, np.diff(np.append(first, len(local))))
+    if plan.out_skeleton is not skeleton:
+        positions = add_extra_keypoints(positions)
+
+    cameras, camera_index, per_pose = None, None, 1
+    if plan.camera_mode == "new":
+        per_pose = plan.cameras.count  # type: ignore[union-attr]
+        reps = np.repeat(positions, per_pose, axis=0)
+        cameras = sample_cameras(rng, reps, plan.cameras.model, plan.cameras.ranges())  # type: ignore[union-attr]
+    elif plan.camera_mode == "rig":
+        per_pose, cameras = plan.rig_size, plan.table
+        base = rows["subject_code"][local] * per_pose if "subject_code" in rows else np.zeros(len(local), np.int64)
+        camera_index = (base[:, None] + np.arange(per_pose)).ravel()
+    elif plan.camera_mode == "table":
+        cameras, camera_index = plan.table, rows["camera_index"][local]
+    elif plan.camera_mode == "per_sample":
+        fields = {field: rows[name][local] for name, field in _CAMERA_ARRAYS.items()}
+        cameras = Camera(model=plan.per_sample_model, **fields)
+    rep = lambda a: np.repeat(a, per_pose, axis=0)  # noqa: E731
+    ds = PoseDataset(
+        skeleton=plan.out_skeleton, joints_3d_world=rep(positions), cameras=cameras, camera_index=camera_index,
+        camera_names=plan.camera_names if plan.camera_mode == "table" else None,
+        **{k: rep(rows[k][local]) for k in ("subject", "action", "frame") if k in rows},
+        extra={"source_index": rep(rows["frame_index"][local]), "variant": rep(variant.astype(np.int64))},
+    ).complete()  # fmt: skip
+    if ds.cameras is not None:
+        ds = replace(ds, visibility=ds.sample_cameras().visible(ds.joints_3d_world).astype(np.float64))
+    return ShardOutput(dataset_store_arrays(ds), stats)
+
+
+def _angle_counts(before: Mapping[str, np.ndarray], after: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """Per angle: counts over :data:`BIN_DEG` bins of a fixed grid (from bin ``lo_bin``),
+    before and after, their exact ranges in degrees and whether any value changed."""
+    out: dict[str, Any] = {}
+    for name, a_rad in after.items():
+        if len(a_rad) == 0:
+            continue
+        b, a = np.rad2deg(before[name]), np.rad2deg(a_rad)
+        bins_b, bins_a = np.floor(b / BIN_DEG).astype(np.int64), np.floor(a / BIN_DEG).astype(np.int64)
+        lo = int(min(bins_b.min(), bins_a.min()))
+        hi = int(max(bins_b.max(), bins_a.max()))
+        out[name] = {
+            "lo_bin": lo,
+            "before": np.bincount(bins_b - lo, minlength=hi - lo + 1).tolist(),
+            "after": np.bincount(bins_a - lo, minlength=hi - lo + 1).tolist(),
+            "before_range_deg": [float(b.min()), float(b.max())],
+            "after_range_deg": [float(a.min()), float(a.max())],
+            "changed": not np.array_equal(a, b),
+        }
+    return out
+
+
+def merge_shard_stats(stats: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The counts and angle histograms of a whole job from those of its shards (any order)."""
+    merged: dict[str, Any] = {
+        key: sum(int(s[key]) for s in stats) for key in ("variants", "rejected_rom", "rejected_collision", "samples")
+    }
+    per_name: dict[str, list[Mapping[str, Any]]] = {}
+    for s in stats:
+        for name, h in s["angles"].items():
+            per_name.setdefault(name, []).append(h)
+    angles: dict[str, Any] = {}
+    for name, hs in per_name.items():
+        if not any(h["changed"] for h in hs):
+            continue
+        lo = min(h["lo_bin"] for h in hs)
+        hi = max(h["lo_bin"] + len(h["before"]) for h in hs)
+        counts = {"before": np.zeros(hi - lo, np.int64), "after": np.zeros(hi - lo, np.int64)}
+        for h in hs:
+            for key, total in counts.items():
+                total[h["lo_bin"] - lo : h["lo_bin"] - lo + len(h[key])] += h[key]
+        angles[name] = {
+            "bin_edges_deg": [BIN_DEG * k for k in range(lo, hi + 1)],
+            "before": counts["before"].tolist(),
+            "after": counts["after"].tolist(),
+            **{
+                f"{key}_range_deg": [
+                    round(min(h[f"{key}_range_deg"][0] for h in hs), 2),
+                    round(max(h[f"{key}_range_deg"][1] for h in hs), 2),
+                ]
+                for key in ("before", "after")
+            },
+        }
+    merged["angles"] = angles
+    return merged
 
 
 def augment(
@@ -191,113 +475,54 @@ def augment(
     motions: MotionsConfig,
     cameras: CamerasConfig | None = None,
     seed: int = 0,
-    chunk: int = 50_000,
+    shard_size: int = DEFAULT_SHARD_SIZE,
     progress: Callable[[int], None] | None = None,
 ) -> AugmentResult:
-    """Repose every usable frame of ``dataset`` ``motions.variants`` times; see the module docstring.
+    """Repose every usable frame of ``dataset`` ``motions.variants`` times, in memory.
 
-    ``progress`` is called with the number of variants done after each chunk (skipped
-    frames count as done at once), adding up to ``len(dataset) * variants``.
+    The same shards as :func:`posesynth.augment_job.augment_to_store` writes (same
+    ``seed`` and ``shard_size``: the same samples), run one after the other here.
+    ``progress`` is called with the number of source frames done after each shard
+    (skipped frames count as done at once), adding up to ``len(dataset)``.
     """
-    rng = np.random.default_rng(seed)
-    skeleton = dataset.skeleton
-    motions.check(skeleton)
-    p_src = source_positions(dataset)
-    ok = _usable(dataset, p_src)
-    src_idx = np.repeat(np.flatnonzero(ok), motions.variants)
-    summary: dict[str, Any] = {
-        "source_frames": len(dataset), "skipped_frames": int((~ok).sum()),
-        "variants": motions.variants, "rejected_rom": 0, "rejected_collision": 0,
-    }
-    if progress is not None and summary["skipped_frames"]:
-        progress(summary["skipped_frames"] * motions.variants)
-    if len(src_idx) == 0:
-        raise ValueError(f"augment: no usable frames (all {len(dataset)} have NaN or invisible joints)")
+    from posesynth.formats.store_io import dataset_from_store_arrays
 
-    parts, keep_parts, before_parts, after_parts = [], [], [], []
-    for start in range(0, len(src_idx), chunk):
-        idx = src_idx[start:start + chunk]
-        p, rom_ok, before, after = repose(rng, p_src[idx], skeleton, motions)
-        for seg, (lo, hi) in motions.bone_scale.items():
-            f = rng.uniform(lo, hi, len(idx))
-            p = scale_bones(p, skeleton, {j: f for j in SEGMENTS[seg] if j in skeleton.joint_names})
-        yaw_lo, yaw_hi = np.deg2rad(motions.global_rotation.yaw_deg)
-        if yaw_hi > yaw_lo or yaw_lo != 0:
-            p = rotate_about_vertical(p, rng.uniform(yaw_lo, yaw_hi, len(idx)))
-        keep = rom_ok.copy()
-        summary["rejected_rom"] += int((~rom_ok).sum())
-        if motions.collisions == "reject":
-            hit = colliding(p, estimate_height(p[:, :17]), collision_model(skeleton)) & keep
-            summary["rejected_collision"] += int(hit.sum())
-            keep &= ~hit
-        parts.append(p[keep]), keep_parts.append(idx[keep])
-        before_parts.append({k: v[keep] for k, v in before.items()})
-        after_parts.append({k: v[keep] for k, v in after.items()})
+    plan, rows = make_plan(dataset, motions, cameras)
+    meta = augment_meta(plan, dataset.meta, seed, shard_size, rows_checksum(rows))
+    job = augment_job(plan, meta, len(rows["frame_index"]), seed, shard_size)
+    skipped = len(dataset) - len(rows["frame_index"])
+    if progress is not None and skipped:
+        progress(skipped)
+    parts, stats = [], []
+    for task in job.tasks():
+        made = augment_shard(plan, task)
+        stats.append(made.stats)
+        if len(next(iter(made.arrays.values()))):
+            parts.append(made.arrays)
         if progress is not None:
-            progress(len(idx))
-    positions = np.concatenate(parts)
-    src = np.concatenate(keep_parts)
-    if len(src) == 0:
+            progress(task.samples)
+    if not parts:
         raise ValueError("augment: every variant was rejected by the ROM or collision checks")
-    out_skeleton = skeleton
-    if motions.extra_keypoints and skeleton.num_joints == 17:
-        positions, out_skeleton = add_extra_keypoints(positions), H36M_EXTENDED
-    # variant numbers of the kept samples: position within each source frame's block
-    _, first = np.unique(src, return_index=True)
-    variant = np.arange(len(src)) - np.repeat(first, np.diff(np.append(first, len(src))))
-
-    ids = {k: None if getattr(dataset, k) is None else getattr(dataset, k)[src] for k in ("subject", "action", "frame")}
-    source_p = p_src[src]
-    table, cam_index, per_pose = None, None, 1
-    if cameras is not None and cameras.rig is not None:
-        table, cam_index, per_pose = _rig_cameras(cameras, ids["subject"], len(src))
-    elif cameras is not None:
-        per_pose = cameras.count
-        reps = np.repeat(positions, per_pose, axis=0)
-        table = sample_cameras(rng, reps, cameras.model, cameras.ranges())
-    elif dataset.cameras is not None and dataset.joints_3d_world is not None:
-        table = dataset.sample_cameras()[src]
-    if per_pose > 1:
-        positions = np.repeat(positions, per_pose, axis=0)
-        src, variant, source_p = (np.repeat(a, per_pose, axis=0) for a in (src, variant, source_p))
-        ids = {k: None if v is None else np.repeat(v, per_pose) for k, v in ids.items()}
-    out = PoseDataset(
-        skeleton=out_skeleton, joints_3d_world=positions, cameras=table, camera_index=cam_index,
-        subject=ids["subject"], action=ids["action"], frame=ids["frame"],
-        extra={"source_index": src.astype(np.int64), "variant": variant.astype(np.int64)},
-        meta={
-            "generator": "posesynth augment", "version": __version__, "seed": seed,
-            "motions": motions.model_dump(mode="json"),
-            "cameras": None if cameras is None else cameras.model_dump(mode="json"),
-            "source": dict(dataset.meta),
-        },
-    ).complete()
-    if out.cameras is not None:
-        vis = out.sample_cameras().visible(out.joints_3d_world)
-        out = replace(out, visibility=vis.astype(np.float64))
-    summary.update(samples=len(out), cameras=out.num_cameras, skeleton=out_skeleton.name)
-    summary["angles"] = _histograms(before_parts, after_parts)
-    return AugmentResult(out, summary, source_p)
+    arrays = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
+    out = dataset_from_store_arrays(meta, arrays, "augment")
+    out = replace(out, meta=dict(meta["source"]))
+    summary = augment_summary(plan, len(dataset), skipped, stats)
+    return AugmentResult(out, summary, rows["positions"][np.searchsorted(rows["frame_index"], out.extra["source_index"])])
 
 
-def _histograms(before_parts: list[dict], after_parts: list[dict]) -> dict[str, dict[str, Any]]:
-    """Per angle that any motion moved: 15° histograms before and after (counts)."""
-    if not after_parts or not after_parts[0]:
-        return {}
-    out = {}
-    for name in after_parts[0]:
-        b = np.rad2deg(np.concatenate([d[name] for d in before_parts]))
-        a = np.rad2deg(np.concatenate([d[name] for d in after_parts]))
-        if np.array_equal(a, b):
-            continue
-        lo = float(np.floor(min(a.min(), b.min()) / 15.0) * 15.0)
-        hi = float(np.ceil(max(a.max(), b.max()) / 15.0) * 15.0 + 1e-9)
-        edges = np.arange(lo, hi + 15.0, 15.0)
-        out[name] = {
-            "bin_edges_deg": edges.tolist(),
-            "before": np.histogram(b, edges)[0].tolist(),
-            "after": np.histogram(a, edges)[0].tolist(),
-            "before_range_deg": [round(float(b.min()), 2), round(float(b.max()), 2)],
-            "after_range_deg": [round(float(a.min()), 2), round(float(a.max()), 2)],
-        }
-    return out
+def augment_summary(
+    plan: AugmentPlan, source_frames: int, skipped: int, stats: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The summary of an augment job from its shards' statistics: counts (frames, skipped,
+    rejected, samples written, distinct cameras), then the moved angles' histograms."""
+    merged = merge_shard_stats(stats)
+    samples = merged["samples"]
+    if plan.table is not None:
+        cameras = plan.table.batch_shape[0]
+    else:
+        cameras = samples if plan.camera_mode in ("new", "per_sample") else 0
+    return {
+        "source_frames": source_frames, "skipped_frames": skipped, "variants": plan.motions.variants,
+        "rejected_rom": merged["rejected_rom"], "rejected_collision": merged["rejected_collision"],
+        "samples": samples, "cameras": cameras, "skeleton": plan.out_skeleton.name, "angles": merged["angles"],
+    }  # fmt: skip

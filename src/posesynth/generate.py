@@ -38,7 +38,13 @@ from posesynth.procedural import (
     sample_poses,
 )
 from posesynth.rom import limits_with_overrides
-from posesynth.shards import ShardedJob, read_shard_array, run_sharded, shard_sizes
+from posesynth.shards import (
+    ShardedJob,
+    ShardTask,
+    read_shard_array,
+    run_sharded,
+    shard_sizes,
+)
 from posesynth.skeleton import get_skeleton, skeleton_names
 from posesynth.yaml_config import load_model, read_mapping
 
@@ -192,8 +198,13 @@ def generate_job(config: GenerateConfig) -> ShardedJob:
         meta=dataset_meta(config),
         sizes=tuple(shard_sizes(config.samples, config.shard_size)),
         seed=config.seed,
-        make_shard=functools.partial(generate_shard, config),
+        make_shard=functools.partial(generate_task, config),
     )
+
+
+def generate_task(config: GenerateConfig, task: ShardTask) -> dict[str, np.ndarray]:
+    """The arrays of the shard ``task`` of the generate job of ``config``."""
+    return generate_shard(config, task.seed, task.samples)
 
 
 def iter_shards(config: GenerateConfig) -> Iterator[dict[str, np.ndarray]]:
@@ -305,7 +316,7 @@ def generate(
     meta = job.meta
     skeleton = get_skeleton(config.skeleton)
 
-    def write_preview(root: Path) -> None:
+    def write_preview(root: Path, _stats: Any) -> None:
         if not preview:
             return
         from posesynth.viz.preview import save_preview

@@ -19,6 +19,12 @@ the same command, finds it and makes only the missing shards::
         progress/tmp/NNNNNN-<token>/      shards being written
         progress/lock                     held (flock) by the running job
 
+A job whose shards keep a variable share of their input (``exact_sizes=False``, e.g.
+``posesynth augment``, which rejects poses) counts its shards' sizes in input units; each
+shard writes as many samples as it keeps, possibly none. Empty shards write no folder and
+the commit numbers the others consecutively. A shard may also return statistics
+(:class:`ShardOutput`), kept in its record and handed to ``before_commit``.
+
 A shard counts as done only once its record exists (each record is written to a temporary
 file and renamed). On resume every recorded shard's files are checked against its SHA-256s
 (one that fails is deleted and made again); unrecorded shard folders and temporaries are
@@ -45,7 +51,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +88,14 @@ LOCK_FILE = "lock"
 JOB_FORMAT = "posesynth-partial-job"
 JOB_FORMAT_VERSION = 1
 
-#: ``make_shard(seed_sequence, n) -> {name: (n, ...) array}``; a pure function, picklable.
-MakeShard = Callable[[np.random.SeedSequence, int], Mapping[str, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class ShardOutput:
+    """What a shard made: its arrays and JSON-compatible statistics kept in its record."""
+
+    arrays: Mapping[str, np.ndarray]
+    stats: Any = None
 
 
 def shard_sizes(samples: int, shard_size: int) -> list[int]:
@@ -96,11 +108,18 @@ def shard_sizes(samples: int, shard_size: int) -> list[int]:
 
 @dataclass(frozen=True)
 class ShardTask:
-    """Shard ``index`` of a job: ``samples`` samples from the random stream ``seed``."""
+    """Shard ``index`` of a job: ``samples`` units (samples, or input rows of a job with
+    ``exact_sizes=False``) starting at unit ``start``, from the random stream ``seed``."""
 
     index: int
     samples: int
     seed: np.random.SeedSequence
+    start: int = 0
+
+
+#: ``make_shard(task) -> {name: (n, ...) array}`` or a :class:`ShardOutput`; a pure
+#: function of the task, picklable (top-level or a :func:`functools.partial` of one).
+MakeShard = Callable[[ShardTask], "Mapping[str, np.ndarray] | ShardOutput"]
 
 
 @dataclass(frozen=True)
@@ -110,21 +129,25 @@ class ShardedJob:
     Attributes:
         meta: JSON-compatible provenance stored as the store's ``meta`` (configuration,
             seed, package version, ...); a partial job resumes only under identical meta.
-        sizes: samples per shard, in order.
+        sizes: samples per shard, in order (input units when not ``exact_sizes``).
         seed: the root seed; shard ``k`` gets ``SeedSequence(seed).spawn(len(sizes))[k]``.
         make_shard: the pure function making one shard (top-level or a
             :func:`functools.partial` of one, so that worker processes can unpickle it).
+        exact_sizes: True when shard ``k`` writes exactly ``sizes[k]`` samples; False when
+            it writes any number (zero included) made from ``sizes[k]`` input units.
     """
 
     meta: Mapping[str, Any]
     sizes: tuple[int, ...]
     seed: int
     make_shard: MakeShard
+    exact_sizes: bool = True
 
     def tasks(self) -> list[ShardTask]:
         """One task per shard, in index order."""
         seeds = np.random.SeedSequence(self.seed).spawn(len(self.sizes))
-        return [ShardTask(k, n, s) for k, (n, s) in enumerate(zip(self.sizes, seeds))]
+        starts = np.concatenate([[0], np.cumsum(self.sizes, dtype=np.int64)[:-1]]).tolist()
+        return [ShardTask(k, n, s, int(a)) for k, (n, s, a) in enumerate(zip(self.sizes, seeds, starts))]
 
     @property
     def samples(self) -> int:
@@ -133,12 +156,14 @@ class ShardedJob:
 
 @dataclass(frozen=True)
 class ShardRecord:
-    """A complete shard: its index, samples, ``{array: sha256}`` and ``{array: spec}``."""
+    """A complete shard: its index, samples, ``{array: sha256}``, ``{array: spec}`` and
+    the statistics it returned (an empty shard has no files and no specs)."""
 
     index: int
     samples: int
     files: Mapping[str, str]
     specs: Mapping[str, ArraySpec]
+    stats: Any = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -149,6 +174,7 @@ class ShardRecord:
                 name: {"dtype": spec.dtype.str, "trailing": list(spec.trailing)}
                 for name, spec in self.specs.items()
             },
+            "stats": self.stats,
         }
 
     @classmethod
@@ -159,9 +185,9 @@ class ShardRecord:
             for name, spec in doc["arrays"].items()
         }
         files = {str(k): str(v) for k, v in doc["files"].items()}
-        if set(files) != set(specs):
+        if set(files) != set(specs) or (int(doc["samples"]) == 0) != (not files):
             raise ValueError("files and arrays differ")
-        return cls(int(doc["index"]), int(doc["samples"]), files, specs)
+        return cls(int(doc["index"]), int(doc["samples"]), files, specs, doc.get("stats"))
 
 
 @dataclass
@@ -184,24 +210,35 @@ def partial_path(out: Path | str) -> Path:
     return out.with_name(out.name + PARTIAL_SUFFIX)
 
 
+def staging_path(out: Path | str) -> Path:
+    """Where a job writing ``out`` may stage input for its workers (absolute; inside the
+    partial folder's ``progress/``, so it is kept across resumes and removed by the commit)."""
+    return partial_path(Path(out).absolute()).resolve() / PROGRESS_DIR / "input"
+
+
 # --------------------------------------------------------------------------------------------
 # worker side
 # --------------------------------------------------------------------------------------------
 
 
-def produce_shard(make_shard: MakeShard, partial: str, task: ShardTask) -> ShardRecord:
+def produce_shard(make_shard: MakeShard, partial: str, task: ShardTask, exact_sizes: bool = True) -> ShardRecord:
     """Make shard ``task.index`` and move it, complete, to ``partial/shards/NNNNNN``.
 
     Runs on a worker: the arrays are written there and only the record travels back.
     Written first to ``partial/progress/tmp/NNNNNN-<token>/`` (removed again on any failure,
     e.g. a full disk), then renamed. If the shard folder exists already (the same shard made
-    twice, e.g. a task a Dask worker ran again), it must hold the same bytes.
+    twice, e.g. a task a Dask worker ran again), it must hold the same bytes. Without
+    ``exact_sizes`` a shard of no samples writes nothing and returns an empty record.
     """
     root = Path(partial)
-    arrays = make_shard(task.seed, task.samples)
+    made = make_shard(task)
+    arrays, stats = (made.arrays, made.stats) if isinstance(made, ShardOutput) else (made, None)
+    n_rows = {int(np.shape(a)[0]) for a in arrays.values() if np.ndim(a) > 0}
+    if not exact_sizes and n_rows == {0}:
+        return ShardRecord(task.index, 0, {}, {}, stats)
     tmp = root / PROGRESS_DIR / TMP_DIR / f"{shard_dir_name(task.index)}-{os.getpid()}-{secrets.token_hex(4)}"
     written = write_shard_files(tmp, arrays)
-    if written.samples != task.samples:
+    if exact_sizes and written.samples != task.samples:
         shutil.rmtree(tmp, ignore_errors=True)
         raise ValueError(f"shard {task.index}: expected {task.samples} samples, got {written.samples}")
     final = root / SHARDS_DIR / shard_dir_name(task.index)
@@ -214,7 +251,7 @@ def produce_shard(make_shard: MakeShard, partial: str, task: ShardTask) -> Shard
         problem = shard_problem(root, task.index, written.files)
         if problem is not None:
             raise ValueError(f"shard {task.index} was made twice with different bytes: {problem}") from None
-    return ShardRecord(task.index, written.samples, dict(written.files), dict(written.specs))
+    return ShardRecord(task.index, written.samples, dict(written.files), dict(written.specs), stats)
 
 
 # --------------------------------------------------------------------------------------------
@@ -248,10 +285,13 @@ def _short(value: Any) -> str:
 class _PartialJob:
     """The partial folder of one job, opened (locked, checked, cleaned) for writing."""
 
-    def __init__(self, root: Path, identity: dict[str, Any], sizes: Sequence[int]) -> None:
+    def __init__(self, root: Path, identity: dict[str, Any], sizes: Sequence[int], exact_sizes: bool = True) -> None:
         self.root = root
         self.identity = identity
         self.sizes = list(sizes)
+        self.exact_sizes = exact_sizes
+        #: an interrupted commit was found: every shard is made, only the renaming is left
+        self.committing = False
         self.progress = root / PROGRESS_DIR
         self.done: dict[int, ShardRecord] = {}
         self.redone: list[str] = []
@@ -349,12 +389,13 @@ class _PartialJob:
             except (OSError, ValueError, KeyError, TypeError, AttributeError):
                 reason = f"{file.name}: unreadable record"
             if record is not None:
-                if file.name != f"{shard_dir_name(record.index)}.json" or not (
-                    0 <= record.index < len(self.sizes) and record.samples == self.sizes[record.index]
-                ):
+                fits = 0 <= record.index < len(self.sizes) and (
+                    record.samples == self.sizes[record.index] if self.exact_sizes else record.samples >= 0
+                )
+                if file.name != f"{shard_dir_name(record.index)}.json" or not fits:
                     reason = f"{file.name}: record does not fit the job"
                     record = None
-                else:
+                elif record.samples > 0:
                     problem = shard_problem(self.root, record.index, record.files)
                     if problem is not None:
                         reason = problem
@@ -370,9 +411,11 @@ class _PartialJob:
                 file.unlink()
                 continue
             self.done[record.index] = record
-        # shard folders without a (valid) record are incomplete work: make them again
+        # shard folders without a (valid) record are incomplete work: make them again; an
+        # empty shard has no folder (one there is left from a renumbering cut short)
         for entry in (self.root / SHARDS_DIR).iterdir():
-            if not (entry.name.isdigit() and int(entry.name) in self.done):
+            record = self.done.get(int(entry.name)) if entry.name.isdigit() else None
+            if record is None or record.samples == 0:
                 _remove(entry)
 
     def _adopt_committing(self) -> None:
@@ -381,12 +424,16 @@ class _PartialJob:
         manifest = self._read_json(manifest_file)
         if not isinstance(manifest, dict) or not isinstance(manifest.get("shards"), list):
             raise ValueError(f"{manifest_file}: not a posesynth manifest; remove {self.root}")
+        # a job of variable shard sizes cannot be checked against the store's sizes (empty
+        # shards were dropped, the rest renumbered): its meta must match alone
+        sizes = [e.get("samples") for e in manifest["shards"] if isinstance(e, dict)]
         stored = {
             "format": JOB_FORMAT,
             "format_version": JOB_FORMAT_VERSION,
             "meta": manifest.get("meta"),
-            "shards": [e.get("samples") for e in manifest["shards"] if isinstance(e, dict)],
+            "shards": sizes if self.exact_sizes else self.sizes,
         }
+        self.committing = True
         self.progress.mkdir(exist_ok=True)
         self._lock()
         self._check_identity(stored)
@@ -413,6 +460,8 @@ class _PartialJob:
     # -- recording --------------------------------------------------------------------------
 
     def _check_layout(self, record: ShardRecord) -> None:
+        if record.samples == 0:
+            return
         if self._specs is None:
             self._specs = dict(record.specs)
         else:
@@ -436,7 +485,10 @@ class _PartialJob:
     # -- committing -------------------------------------------------------------------------
 
     def commit(self, out: Path, overwrite: bool, meta: Mapping[str, Any]) -> Path:
-        records = [self.done[k] for k in range(len(self.sizes))]
+        if self.committing:  # made and numbered by the interrupted commit
+            records = [self.done[k] for k in sorted(self.done)]
+        else:
+            records = self._renumber([self.done[k] for k in range(len(self.sizes))])
         specs = self._specs or {}
         manifest = build_manifest(
             meta, specs, [{"index": r.index, "samples": r.samples, "files": r.files} for r in records]
@@ -447,6 +499,22 @@ class _PartialJob:
         check_replaceable(out, overwrite)
         move_into_place(self.root, out)
         _fsync_dir(out.parent)
+        return out
+
+
+    def _renumber(self, records: list[ShardRecord]) -> list[ShardRecord]:
+        """The non-empty shards, their folders renamed to consecutive indices (a store's
+        shards are numbered 0, 1, ... and hold at least one sample each)."""
+        kept = [r for r in records if r.samples > 0]
+        if not kept:
+            raise ValueError("every shard of the job came out empty: there are no samples to write")
+        shards = self.root / SHARDS_DIR
+        out = []
+        for new, record in enumerate(kept):
+            if record.index != new:
+                os.rename(shards / shard_dir_name(record.index), shards / shard_dir_name(new))
+                record = replace(record, index=new)
+            out.append(record)
         return out
 
 
@@ -482,15 +550,21 @@ def run_sharded(
     *,
     overwrite: bool = False,
     progress: Callable[[int], None] | None = None,
-    before_commit: Callable[[Path], None] | None = None,
+    before_commit: Callable[[Path, Mapping[int, Any]], None] | None = None,
+    before_run: Callable[[Path], None] | None = None,
     max_in_flight: int | None = None,
 ) -> RunResult:
     """Run ``job`` on ``executor`` (default: in this process) into the store ``out``.
 
     Resumes the partial folder ``<out>.partial-job`` of an earlier run of the same job (see
-    the module docstring). ``progress(n)`` is called with the samples of each finished shard
-    (first with those of the shards resumed). ``before_commit(folder)`` may add files
-    (a preview) to the finished store before it is renamed to ``out``.
+    the module docstring). ``progress(n)`` is called with the size (``job.sizes``) of each
+    finished shard (first with those of the shards resumed). ``before_commit(folder,
+    stats)`` may add files (a preview, a summary) to the finished store before it is renamed
+    to ``out``; ``stats`` maps each shard index to the statistics it returned (absent for
+    shards whose records an interrupted commit had already removed). ``before_run(folder)``
+    is called once the partial folder is open and locked, before any shard is made: a job
+    may stage its input for the workers under ``folder/progress/`` (see
+    :func:`staging_path`), which the commit removes.
 
     Raises:
         ValueError: ``out`` exists (without ``overwrite``), the partial folder belongs to
@@ -510,21 +584,23 @@ def run_sharded(
         out.parent.mkdir(parents=True, exist_ok=True)
     root = partial_path(out)
     identity = {"format": JOB_FORMAT, "format_version": JOB_FORMAT_VERSION, "meta": meta, "shards": sizes}
-    state = _PartialJob(root, identity, sizes)
+    state = _PartialJob(root, identity, sizes, job.exact_sizes)
     state.open()
     result = RunResult(out, len(sizes), sum(sizes), len(state.done), list(state.redone), executor.description)
     try:
         if progress is not None and state.done:
-            progress(sum(r.samples for r in state.done.values()))
-        todo = [t for t in job.tasks() if t.index not in state.done]
-        fn = functools.partial(produce_shard, job.make_shard, str(root.resolve()))
+            progress(sum(sizes) if state.committing else sum(sizes[k] for k in state.done))
+        todo = [] if state.committing else [t for t in job.tasks() if t.index not in state.done]
+        if before_run is not None and todo:
+            before_run(root)
+        fn = functools.partial(produce_shard, job.make_shard, str(root.resolve()), exact_sizes=job.exact_sizes)
         with contextlib.closing(executor.map_unordered(fn, todo, max_in_flight)) as finished:
             for _, record in finished:
                 state.record(record)
                 if progress is not None:
-                    progress(record.samples)
+                    progress(sizes[record.index])
         if before_commit is not None:
-            before_commit(root)
+            before_commit(root, {k: r.stats for k, r in state.done.items() if r.stats is not None})
         state.commit(out, overwrite, meta)
         return result
     except KeyboardInterrupt:

@@ -1,7 +1,14 @@
-"""``posesynth augment INPUT --motions FILE [--cameras FILE] --out OUT``: repose real data."""
+"""``posesynth augment INPUT --motions FILE [--cameras FILE] --out OUT``: repose real data.
+
+Into a posesynth store (the default ``--to``) the job is sharded and resumable and runs
+here, on ``--workers N`` local processes or on Dask, with the same bytes on each
+(:func:`posesynth.augment_store.augment_to_store`); the other formats are written from
+memory (:func:`posesynth.augment.augment`), with the same samples.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,6 +25,15 @@ from rich.progress import (
 from rich.table import Table
 
 from posesynth.cli.errors import user_errors
+from posesynth.cli.executor_options import (
+    ConnectTimeout,
+    DaskLocal,
+    Scheduler,
+    ShardSize,
+    Workers,
+    enter_executor,
+    wants_executor,
+)
 from posesynth.cli.output import print_json, stderr_console, stdout_to_stderr
 
 _BARS = " ▁▂▃▄▅▆▇█"
@@ -44,36 +60,62 @@ def augment(
         bool, typer.Option("--figure/--no-figure", help="Write augment-pairs.png (source/augmented pairs) beside the output.")
     ] = True,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON document on stdout.")] = False,
+    shard_size: ShardSize = None,
+    workers: Workers = 1,
+    dask_local: DaskLocal = None,
+    scheduler: Scheduler = None,
+    connect_timeout: ConnectTimeout = 10.0,
 ) -> None:
     """Repose the poses of a data set over the range of motion, view them from new cameras, write them.
 
     Only keypoints are produced: images are not re-rendered.
+
+    Into a posesynth store the job runs in shards (--workers, --dask-local, --scheduler),
+    the same bytes on any of them; a killed run, rerun with the same command, makes only
+    the missing shards.
     """
     with user_errors():
-        from posesynth.augment import augment as run_augment
-        from posesynth.augment import load_cameras_config
-        from posesynth.formats.detect import WRITERS, read_any, write_any
+        from posesynth.augment import (
+            DEFAULT_SHARD_SIZE,
+            load_cameras_config,
+            source_positions,
+        )
+        from posesynth.formats.detect import WRITERS, read_any
         from posesynth.motions_file import load_motions
 
         if to not in WRITERS:
             raise ValueError(f"--to: expected one of {list(WRITERS)}, got {to!r}")
+        if to != "posesynth" and wants_executor(workers, dask_local, scheduler):
+            raise ValueError(
+                f"--workers/--dask-local/--scheduler: need --to posesynth ({to} files are written "
+                "from memory); augment into a store, then `posesynth convert` it"
+            )
         if out.exists() and not overwrite:
             raise ValueError(f"{out}: already exists; pass --overwrite to replace it")
         dataset = read_any(source)
         motions_cfg = load_motions(motions, dataset.skeleton)
         cameras_cfg = load_cameras_config(cameras)
         console = stderr_console()
-        with stdout_to_stderr(json_output):
-            total = len(dataset) * motions_cfg.variants
+        options = {"seed": seed, "shard_size": DEFAULT_SHARD_SIZE if shard_size is None else shard_size}
+        with stdout_to_stderr(json_output), contextlib.ExitStack() as stack:
             columns = (TextColumn("augmenting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
             with Progress(*columns, console=console) as bar:
-                task = bar.add_task("augment", total=total)
-                result = run_augment(dataset, motions_cfg, cameras_cfg, seed=seed,
-                                     progress=lambda n: bar.advance(task, n))
-            written = write_any(result.dataset, out, to, overwrite=overwrite)
-            summary: dict[str, Any] = {"out": str(out), "format": to, **result.summary}
-            if figure:
-                summary["figure"] = str(_save_figure(result, out))
+                task = bar.add_task("augment (source frames)", total=len(dataset))
+                advance = lambda n: bar.advance(task, n)  # noqa: E731
+                if to == "posesynth":
+                    from posesynth.augment_store import augment_to_store
+
+                    options.update(enter_executor(stack, workers, dask_local, scheduler, connect_timeout))
+                    done = augment_to_store(dataset, motions_cfg, cameras_cfg, out, overwrite=overwrite,
+                                            progress=advance, **options)
+                    summary: dict[str, Any] = {"format": to, **done, "out": str(out)}
+                    written: Any = [str(out)]
+                    pairs = _store_pairs(out) if figure else None
+                else:
+                    summary, written, pairs = _augment_in_memory(dataset, motions_cfg, cameras_cfg, out, to,
+                                                                 overwrite, advance, options)
+            if pairs is not None:
+                summary["figure"] = str(_save_figure(source_positions(dataset), *pairs, out))
         summary["written"] = written
         if json_output:
             print_json(summary)
@@ -81,15 +123,43 @@ def augment(
             render_summary(summary, console)
 
 
-def _save_figure(result: Any, out: Path) -> Path:
+def _augment_in_memory(dataset: Any, motions: Any, cameras: Any, out: Path, to: str, overwrite: bool,
+                       progress: Any, options: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:  # fmt: skip
+    from posesynth.augment import augment as run_augment
+    from posesynth.formats.detect import write_any
+
+    result = run_augment(dataset, motions, cameras, progress=progress, **options)
+    written = write_any(result.dataset, out, to, overwrite=overwrite)
+    ds = result.dataset
+    pick = _picks(len(ds))
+    pairs = (pick, ds.extra["source_index"][pick], ds.joints_3d_world[pick], ds.skeleton)
+    return {"out": str(out), "format": to, **result.summary}, written, pairs
+
+
+def _picks(n: int) -> np.ndarray:
+    return np.linspace(0, n - 1, min(6, n)).astype(int)
+
+
+def _store_pairs(out: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+    """The figure's samples read from the store, row by row (never the whole store)."""
+    from posesynth.skeleton import Skeleton
+    from posesynth.store import open_store
+
+    store = open_store(out)
+    pick = _picks(store.samples)
+    rows = lambda name: np.concatenate([store.read(name, i, i + 1) for i in pick])  # noqa: E731
+    return pick, rows("source_index"), rows("joints_3d_world"), Skeleton.from_dict(store.meta["skeleton"])
+
+
+def _save_figure(p_source: np.ndarray, pick: np.ndarray, source_index: np.ndarray, p_out: np.ndarray,
+                 skeleton: Any, out: Path) -> Path:  # fmt: skip
+    """``augment-pairs.png`` beside (or in) the output: the picked samples beside their
+    source poses."""
     from posesynth.viz.pairs import save_pairs
 
-    ds = result.dataset
-    pick = np.linspace(0, len(ds) - 1, min(6, len(ds))).astype(int)
-    skeleton = ds.skeleton
     folder = out if out.is_dir() else out.parent
     return save_pairs(
-        folder / "augment-pairs.png", result.source_positions[pick], ds.joints_3d_world[pick],
+        folder / "augment-pairs.png", p_source[source_index], p_out,
         skeleton.parents_array, skeleton.left, skeleton.right,
         titles=[f"sample {i}" for i in pick],
     )
@@ -101,7 +171,8 @@ def render_summary(summary: Mapping[str, Any], console: Any) -> None:
     overview.add_column("field", style="bold")
     overview.add_column("value")
     for key in ("out", "format", "source_frames", "skipped_frames", "variants", "rejected_rom",
-                "rejected_collision", "samples", "cameras", "skeleton", "figure"):
+                "rejected_collision", "samples", "cameras", "skeleton", "shards", "resumed_shards",
+                "executor", "figure"):
         if key in summary:
             overview.add_row(key.replace("_", " "), str(summary[key]))
     console.print(overview)

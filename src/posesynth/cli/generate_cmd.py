@@ -27,6 +27,14 @@ from rich.table import Table
 from rich.text import Text
 
 from posesynth.cli.errors import user_errors
+from posesynth.cli.executor_options import (
+    ConnectTimeout,
+    DaskLocal,
+    Scheduler,
+    ShardSize,
+    Workers,
+    enter_executor,
+)
 from posesynth.cli.output import print_json, stderr_console, stdout_to_stderr
 
 DEFAULT_OUT = Path("posesynth-data")
@@ -64,36 +72,11 @@ def generate(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the summary as one JSON document on stdout.")
     ] = False,
-    shard_size: Annotated[
-        int | None,
-        typer.Option(
-            "--shard-size", min=1, help="Samples per shard (overrides the config; changes the data)."
-        ),
-    ] = None,
-    workers: Annotated[
-        int,
-        typer.Option("--workers", "-w", min=1, help="Local worker processes (1: in this process)."),
-    ] = 1,
-    dask_local: Annotated[
-        int | None,
-        typer.Option(
-            "--dask-local",
-            min=1,
-            help="Start a Dask LocalCluster of N single-threaded workers on loopback (needs dask).",
-        ),
-    ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            "--scheduler",
-            help="Run on the Dask scheduler at ADDR (tcp://HOST:PORT); --out must be on a file "
-            "system the workers share.",
-        ),
-    ] = None,
-    connect_timeout: Annotated[
-        float,
-        typer.Option("--connect-timeout", min=0.1, help="Seconds to wait for the Dask scheduler."),
-    ] = 10.0,
+    shard_size: ShardSize = None,
+    workers: Workers = 1,
+    dask_local: DaskLocal = None,
+    scheduler: Scheduler = None,
+    connect_timeout: ConnectTimeout = 10.0,
 ) -> None:
     """Generate a procedural data set of 3D poses, cameras and 2D projections.
 
@@ -116,15 +99,7 @@ def generate(
         cfg = library.load_config(config, **overrides)
         console = stderr_console()
         with stdout_to_stderr(json_output), contextlib.ExitStack() as stack:
-            options: dict[str, Any] = {}  # only what is asked for: the default path is unchanged
-            if workers != 1 or dask_local is not None or scheduler is not None:
-                executors = importlib.import_module("posesynth.executors")
-                options["executor"] = stack.enter_context(
-                    executors.make_executor(
-                        workers, dask_local=dask_local, scheduler=scheduler,
-                        timeout_s=connect_timeout,
-                    )
-                )  # fmt: skip
+            options = enter_executor(stack, workers, dask_local, scheduler, connect_timeout)
             summary = _run_with_progress(library, cfg, out, overwrite, preview, console, options)
         if json_output:
             print_json(summary)

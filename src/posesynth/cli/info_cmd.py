@@ -133,6 +133,8 @@ def describe_store(store: Store, verified: bool = False) -> dict[str, Any]:
                 joints = spec.shape[-2]
                 break
     count = cameras.get("count")
+    if not isinstance(count, int) and cameras.get("per_sample") is True:
+        count = store.samples  # one camera per sample, counted only once written (augment)
     return {
         "path": str(store.path),
         "format": "posesynth",

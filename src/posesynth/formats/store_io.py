@@ -26,7 +26,8 @@ camera tables go through JSON, which holds float64 exactly.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,17 @@ from posesynth.jsonable import to_jsonable
 from posesynth.skeleton import Skeleton
 from posesynth.store import Store, StoreWriter, open_store
 
-__all__ = ["POINT_ARRAYS", "RESERVED_ARRAYS", "is_pose_store", "read_store", "write_store_dataset"]
+__all__ = [
+    "POINT_ARRAYS",
+    "RESERVED_ARRAYS",
+    "dataset_from_store_arrays",
+    "dataset_store_arrays",
+    "is_pose_store",
+    "pose_store_meta",
+    "read_store",
+    "storable",
+    "write_store_dataset",
+]
 
 #: The arrays holding joints; a store with none of them is not a pose store.
 POINT_ARRAYS = ("joints_3d_world", "joints_3d_camera", "joints_2d")
@@ -95,13 +106,24 @@ def read_store(path: Path | str, skeleton: Skeleton | None = None) -> PoseDatase
             f"{where}: a posesynth store without joint arrays (it holds {list(store.arrays)}; "
             f"expected at least one of {list(POINT_ARRAYS)})"
         )
-    meta = store.meta
-    skel = _read_skeleton(meta, where, skeleton)
     arrays = {name: np.array(store.read(name)) for name in store.array_names}  # copies
+    dataset = dataset_from_store_arrays(store.meta, arrays, where, skeleton)
+    return replace(dataset, meta={**dataset.meta, "source_format": "posesynth", "source_path": str(where)})
+
+
+def dataset_from_store_arrays(
+    meta: Mapping[str, Any],
+    arrays: Mapping[str, np.ndarray],
+    where: Path | str,
+    skeleton: Skeleton | None = None,
+) -> PoseDataset:
+    """The :class:`PoseDataset` of a pose store's ``meta`` and whole arrays (see
+    :func:`read_store`; ``where`` names the data in error messages)."""
+    where = Path(where)
+    skel = _read_skeleton(meta, where, skeleton)
     cameras, camera_index, camera_names = _read_cameras(meta, arrays, where)
     extra = {k: v for k, v in arrays.items() if k not in RESERVED_ARRAYS}
     out_meta = {k: v for k, v in meta.items() if k not in _STRUCTURAL_META}
-    out_meta.update(source_format="posesynth", source_path=str(where))
     try:
         return PoseDataset(
             skeleton=skel,
@@ -187,7 +209,7 @@ def write_store_dataset(
     n = len(dataset)
     if n == 0:
         raise ValueError(f"{path}: the dataset has no samples; a posesynth store needs at least one")
-    arrays = _dataset_arrays(dataset)
+    arrays = dataset_store_arrays(dataset)
     meta = _dataset_meta(dataset)
     with StoreWriter(path, meta, overwrite=overwrite) as writer:
         for start in range(0, n, shard_size):
@@ -195,12 +217,14 @@ def write_store_dataset(
         return writer.commit()
 
 
-def _dataset_arrays(dataset: PoseDataset) -> dict[str, np.ndarray]:
+def dataset_store_arrays(dataset: PoseDataset) -> dict[str, np.ndarray]:
+    """The store arrays of ``dataset`` (see the module docstring): a camera table becomes
+    ``camera_index`` (the table goes to ``meta``), per-sample cameras the ``camera_*`` arrays."""
     arrays: dict[str, np.ndarray] = {}
     for name in (*POINT_ARRAYS, "visibility", *_ID_ARRAYS):
         value = getattr(dataset, name)
         if value is not None:
-            arrays[name] = _storable(value, name)
+            arrays[name] = storable(value, name)
     cams = dataset.cameras
     if cams is not None:
         if dataset.camera_index is not None:
@@ -209,18 +233,18 @@ def _dataset_arrays(dataset: PoseDataset) -> dict[str, np.ndarray]:
             for name, field in _CAMERA_FIELDS.items():
                 arrays[name] = np.asarray(getattr(cams, field))
             if dataset.camera_names is not None:
-                arrays["camera_name"] = _storable(dataset.camera_names, "camera_names")
+                arrays["camera_name"] = storable(dataset.camera_names, "camera_names")
     for name, value in dataset.extra.items():
         if name in RESERVED_ARRAYS:
             raise ValueError(
                 f"extra.{name}: the name is reserved for the store's own arrays "
                 f"{sorted(RESERVED_ARRAYS)}; rename it"
             )
-        arrays[name] = _storable(value, f"extra.{name}")
+        arrays[name] = storable(value, f"extra.{name}")
     return arrays
 
 
-def _storable(value: Any, name: str) -> np.ndarray:
+def storable(value: Any, name: str) -> np.ndarray:
     """``value`` as an array the store can hold: object arrays of str become ``<U…``."""
     arr = np.asarray(value)
     if arr.dtype.kind != "O":
@@ -236,15 +260,48 @@ def _storable(value: Any, name: str) -> np.ndarray:
 
 
 def _dataset_meta(dataset: PoseDataset) -> dict[str, Any]:
-    source = to_jsonable(dict(dataset.meta))
+    cams = dataset.cameras
+    table = cams if cams is not None and dataset.camera_index is not None else None
+    return pose_store_meta(
+        dataset.skeleton, dataset.meta, extra=dataset.extra,
+        camera_model=None if cams is None else cams.model, camera_table=table,
+        camera_names=dataset.camera_names if table is not None else None,
+        cameras_count=dataset.num_cameras,
+    )  # fmt: skip
+
+
+def pose_store_meta(
+    skeleton: Skeleton,
+    source_meta: Mapping[str, Any],
+    *,
+    extra: Iterable[str] = (),
+    camera_model: CameraModel | str | None = None,
+    camera_table: Camera | None = None,
+    camera_names: Any = None,
+    cameras_count: int | None = None,
+) -> dict[str, Any]:
+    """The ``meta`` of a pose store, known before any array is written.
+
+    Args:
+        skeleton: the joint layout.
+        source_meta: the data set's own provenance (stored as ``meta.source``).
+        extra: names of its ``extra`` arrays (their units carry over from the source's).
+        camera_model: the model of per-sample cameras (``camera_*`` arrays), or None.
+        camera_table: a camera table (K,) the ``camera_index`` array points into, or None.
+        camera_names: (K,) ids of the table's cameras, or None.
+        cameras_count: distinct cameras; for per-sample cameras it may be unknown
+            (None: readers take the sample count).
+    """
+    source = to_jsonable(dict(source_meta))
+    extra = set(extra)
     units: dict[str, Any] = {"joints_3d": "m", "joints_2d": "px", "camera_center": "m"}
     src_units = source.get("units") if isinstance(source, dict) else None
     if isinstance(src_units, dict):  # units of extra arrays (angles, height...) carry over
-        units.update({k: v for k, v in src_units.items() if k in dataset.extra})
+        units.update({k: v for k, v in src_units.items() if k in extra})
     meta: dict[str, Any] = {
         "writer": "posesynth.formats.store_io.write_store_dataset",
         "version": __version__,
-        "skeleton": dataset.skeleton.to_dict(),
+        "skeleton": skeleton.to_dict(),
         "units": units,
         "frames": {"joints_3d_world": "world, Z up", "joints_3d_camera": "camera (OpenCV)"},
         "source": source,
@@ -252,18 +309,19 @@ def _dataset_meta(dataset: PoseDataset) -> dict[str, Any]:
     for key in ("angle_names", "activity_names"):  # names of generate's extra arrays' columns
         if key in source:
             meta[key] = source[key]
-    cams = dataset.cameras
-    if cams is not None:
-        info: dict[str, Any] = {
-            "model": cams.model.value,
-            "count": dataset.num_cameras,
-            "distortion_names": list(cams.model.distortion_names),
-            "convention": _CONVENTION,
-        }
-        if dataset.camera_index is not None:
-            info.update(per_sample=False, arrays=["camera_index"], table=cams.to_dict())
-            if dataset.camera_names is not None:
-                info["names"] = [str(v) for v in np.asarray(dataset.camera_names).tolist()]
+    model = camera_table.model if camera_table is not None else camera_model
+    if model is not None:
+        model = CameraModel.parse(model)
+        info: dict[str, Any] = {"model": model.value}
+        if camera_table is not None:
+            info["count"] = camera_table.batch_shape[0]
+        elif cameras_count is not None:
+            info["count"] = int(cameras_count)
+        info.update(distortion_names=list(model.distortion_names), convention=_CONVENTION)
+        if camera_table is not None:
+            info.update(per_sample=False, arrays=["camera_index"], table=camera_table.to_dict())
+            if camera_names is not None:
+                info["names"] = [str(v) for v in np.asarray(camera_names).tolist()]
         else:
             info.update(per_sample=True, arrays=sorted(_CAMERA_FIELDS))
         meta["cameras"] = info

@@ -1,0 +1,56 @@
+"""The command-line options that choose where a sharded job runs (generate, augment)."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from typing import Annotated, Any
+
+import typer
+
+ShardSize = Annotated[
+    int | None,
+    typer.Option("--shard-size", min=1, help="Samples per shard (changes the data; default 20,000)."),
+]
+Workers = Annotated[
+    int, typer.Option("--workers", "-w", min=1, help="Local worker processes (1: in this process).")
+]
+DaskLocal = Annotated[
+    int | None,
+    typer.Option(
+        "--dask-local", min=1,
+        help="Start a Dask LocalCluster of N single-threaded workers on loopback (needs dask).",
+    ),
+]  # fmt: skip
+Scheduler = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="Run on the Dask scheduler at ADDR (tcp://HOST:PORT); --out must be on a file "
+        "system the workers share.",
+    ),
+]
+ConnectTimeout = Annotated[
+    float, typer.Option("--connect-timeout", min=0.1, help="Seconds to wait for the Dask scheduler.")
+]
+
+
+def wants_executor(workers: int, dask_local: int | None, scheduler: str | None) -> bool:
+    """True when the options ask for anything but this process."""
+    return workers != 1 or dask_local is not None or scheduler is not None
+
+
+def enter_executor(
+    stack: contextlib.ExitStack,
+    workers: int,
+    dask_local: int | None,
+    scheduler: str | None,
+    connect_timeout: float,
+) -> dict[str, Any]:
+    """``{"executor": ...}`` opened on ``stack`` when the options ask for one, else ``{}``
+    (the default path runs in this process and imports nothing more)."""
+    if not wants_executor(workers, dask_local, scheduler):
+        return {}
+    executors = importlib.import_module("posesynth.executors")
+    executor = executors.make_executor(workers, dask_local=dask_local, scheduler=scheduler, timeout_s=connect_timeout)
+    return {"executor": stack.enter_context(executor)}

@@ -1,0 +1,203 @@
+"""``posesynth augment`` into a store, sharded (:mod:`posesynth.augment_store`): the same bytes
+on every executor and as in memory, resume after SIGKILL, refusal of another source or
+configuration, an interrupted commit finished, the summary kept in the store."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import enospc_after, tree_digest
+
+from posesynth import shards as shards_module
+from posesynth.augment import CamerasConfig, augment
+from posesynth.augment_store import SUMMARY_NAME, augment_to_store
+from posesynth.executors import DaskExecutor, ProcessExecutor
+from posesynth.formats.store_io import read_store, write_store_dataset
+from posesynth.generate import generate_dataset, load_config
+from posesynth.motions_file import load_motions
+from posesynth.shards import partial_path
+from posesynth.skeleton import H36M17
+from posesynth.store import open_store
+
+SHARD = 160  # variants per shard: 40 frames of 4 full-rom variants; 600 frames make 15 shards
+
+
+@pytest.fixture(scope="module")
+def source():
+    """600 procedural poses with their own (per-sample) cameras and subject ids."""
+    ds = generate_dataset(load_config(samples=600, seed=3, shard_size=200))
+    return replace(ds, subject=np.array(["S1", "S5", "S11"] * 200))
+
+
+@pytest.fixture(scope="module")
+def motions():
+    return load_motions("full-rom", H36M17)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, source, motions) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("ref") / "aug"
+    summary = augment_to_store(source, motions, None, out, seed=9, shard_size=SHARD)
+    return out, summary
+
+
+def test_the_store_holds_the_job_and_its_summary(reference, motions) -> None:
+    out, summary = reference
+    store = open_store(out)
+    store.verify()
+    assert summary["shards"] == 15 and summary["resumed_shards"] == 0
+    assert summary["rejected_rom"] > 0 and summary["rejected_collision"] >= 0
+    kept = 600 * motions.variants - summary["rejected_rom"] - summary["rejected_collision"]
+    assert store.samples == summary["samples"] == kept == summary["cameras"]
+    on_disk = json.loads((out / SUMMARY_NAME).read_text())
+    assert on_disk == {k: v for k, v in summary.items() if k in on_disk}
+    for h in summary["angles"].values():
+        assert sum(h["before"]) == sum(h["after"]) == kept
+        assert len(h["bin_edges_deg"]) == len(h["before"]) + 1
+    meta = store.meta
+    assert meta["source"]["generator"] == "posesynth augment" and meta["source"]["seed"] == 9
+    assert len(meta["source"]["source_rows_sha256"]) == 64
+    assert meta["cameras"]["per_sample"] is True and "count" not in meta["cameras"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["aug"]  # no partial folder, no staging
+
+
+def test_in_memory_augment_gives_the_same_samples(reference, source, motions) -> None:
+    out, summary = reference
+    stored = read_store(out)
+    mem = augment(source, motions, None, seed=9, shard_size=SHARD)
+    for key in ("joints_3d_world", "joints_3d_camera", "joints_2d", "visibility", "subject"):
+        np.testing.assert_array_equal(getattr(stored, key), getattr(mem.dataset, key), err_msg=key)
+    for key in ("source_index", "variant"):
+        np.testing.assert_array_equal(stored.extra[key], mem.dataset.extra[key])
+    np.testing.assert_array_equal(stored.cameras.center, mem.dataset.cameras.center)
+    assert {k: v for k, v in mem.summary.items()} == {k: summary[k] for k in mem.summary}
+
+
+def test_two_processes_and_dask_give_the_same_bytes(tmp_path: Path, reference, source, motions) -> None:
+    pytest.importorskip("distributed")
+    ref = tree_digest(reference[0])
+    with ProcessExecutor(2) as ex:
+        summary = augment_to_store(source, motions, None, tmp_path / "p", seed=9, shard_size=SHARD, executor=ex)
+    assert summary["executor"].startswith("2 local processes")
+    assert tree_digest(tmp_path / "p") == ref
+    with DaskExecutor(local_workers=2) as ex:
+        augment_to_store(source, motions, None, tmp_path / "d", seed=9, shard_size=SHARD, executor=ex)
+    assert tree_digest(tmp_path / "d") == ref
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "p"]
+
+
+@pytest.mark.parametrize(
+    "cameras", [CamerasConfig(model="fisheye", count=2), CamerasConfig(rig="h36m")], ids=["fisheye2", "h36m-rig"]
+)
+def test_new_cameras_and_rigs_match_in_memory(tmp_path: Path, source, cameras) -> None:
+    motions = load_motions("seed-knee", H36M17)
+    summary = augment_to_store(source, motions, cameras, tmp_path / "a", seed=1, shard_size=100)
+    stored = read_store(tmp_path / "a")
+    mem = augment(source, motions, cameras, seed=1, shard_size=100).dataset
+    assert len(stored) == summary["samples"] == len(mem)
+    np.testing.assert_array_equal(stored.joints_2d, mem.joints_2d)
+    np.testing.assert_array_equal(stored.sample_cameras().center, mem.sample_cameras().center)
+    if cameras.rig == "h36m":  # 3 subjects x 4 cameras in one table, indexed per sample
+        assert stored.num_cameras == 12 == summary["cameras"] and stored.camera_index is not None
+        assert open_store(tmp_path / "a").meta["cameras"]["count"] == 12
+
+
+def test_empty_shards_are_dropped_and_the_rest_renumbered(tmp_path: Path, source) -> None:
+    """Knees bent 139-140 deg further under ``rom: reject``: only poses with nearly straight
+    knees stay in range; sorted most bent first, the first shards come out empty."""
+    from posesynth.angles import pose_angles
+    from posesynth.motions_file import Motion, MotionsConfig
+
+    knees = pose_angles(source.joints_3d_world, H36M17)
+    bent = np.maximum(knees["right_knee_flexion"], knees["left_knee_flexion"])
+    ds = source.select(np.argsort(-bent))
+    motions = MotionsConfig(
+        rom="reject", collisions="off",
+        motions=[Motion(angle="knee_flexion", range_deg=(139.0, 140.0), mode="add")],
+    )  # fmt: skip
+    summary = augment_to_store(ds, motions, None, tmp_path / "e", seed=0, shard_size=50)
+    store = open_store(tmp_path / "e")
+    store.verify()
+    assert summary["shards"] == 12 and len(store.shards) < 12
+    assert 0 < store.samples == summary["samples"] < len(ds)
+    assert store.read("source_index").min() > 50  # the first shard held only bent knees
+    mem = augment(ds, motions, None, seed=0, shard_size=50).dataset
+    np.testing.assert_array_equal(read_store(tmp_path / "e").joints_3d_world, mem.joints_3d_world)
+
+
+def test_disk_full_then_rerun_finishes_and_another_source_is_refused(
+    tmp_path: Path, monkeypatch, reference, source, motions
+) -> None:
+    out = tmp_path / "aug"
+    enospc_after(monkeypatch, good_shards=3)
+    with pytest.raises(OSError, match="3 of 15 shards are complete"):
+        augment_to_store(source, motions, None, out, seed=9, shard_size=SHARD)
+    monkeypatch.undo()
+    partial = partial_path(out)
+    before = tree_digest(partial)
+    moved = replace(source, joints_3d_world=source.joints_3d_world + 0.001, joints_3d_camera=None, joints_2d=None)
+    with pytest.raises(ValueError, match=r"refusing to resume.*source_rows_sha256"):
+        augment_to_store(moved, motions, None, out, seed=9, shard_size=SHARD)
+    with pytest.raises(ValueError, match=r"meta\.source\.seed: 9 in the partial job, 10 now"):
+        augment_to_store(source, motions, None, out, seed=10, shard_size=SHARD)
+    assert tree_digest(partial) == before
+    summary = augment_to_store(source, motions, None, out, seed=9, shard_size=SHARD)
+    assert summary["resumed_shards"] == 3
+    assert tree_digest(out) == tree_digest(reference[0])
+
+
+def test_a_commit_cut_short_is_finished(tmp_path: Path, monkeypatch, reference, source, motions) -> None:
+    out = tmp_path / "aug"
+
+    def no_rename(tmp, path):
+        raise OSError(errno.EIO, "simulated crash during the rename")
+
+    monkeypatch.setattr(shards_module, "move_into_place", no_rename)
+    with pytest.raises(OSError, match="15 of 15 shards are complete"):
+        augment_to_store(source, motions, None, out, seed=9, shard_size=SHARD)
+    monkeypatch.undo()
+    assert not (partial_path(out) / "progress").exists()
+    summary = augment_to_store(source, motions, None, out, seed=9, shard_size=SHARD)
+    assert tree_digest(out) == tree_digest(reference[0])
+    assert summary["samples"] == reference[1]["samples"]
+
+
+def test_killed_augment_resumes_to_the_same_bytes(tmp_path: Path, source, motions) -> None:
+    src = write_store_dataset(source, tmp_path / "src")
+    out = tmp_path / "aug"
+    cmd = [sys.executable, "-m", "posesynth.cli.main", "augment", str(src), "--motions", "full-rom",
+           "--out", str(out), "--seed", "4", "--shard-size", "20", "--workers", "2", "--no-figure"]  # fmt: skip
+    done = partial_path(out) / "progress" / "done"
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline and proc.poll() is None:
+            if done.is_dir() and len(list(done.glob("*.json"))) >= 3:
+                break
+            time.sleep(0.01)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # driver and workers, no cleanup
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, "the job ended before it could be killed"
+    recorded = len(list(done.glob("*.json")))
+    assert not out.exists() and 3 <= recorded < 120
+    assert (partial_path(out) / "progress" / "input" / "positions.npy").is_file()  # staged for the workers
+
+    rerun = subprocess.run([*cmd, "--json"], capture_output=True, text=True, timeout=180, check=False)
+    assert rerun.returncode == 0, rerun.stderr
+    summary = json.loads(rerun.stdout)
+    assert summary["resumed_shards"] >= recorded and summary["shards"] == 120
+
+    augment_to_store(read_store(src), motions, None, tmp_path / "ref", seed=4, shard_size=20)
+    assert tree_digest(out) == tree_digest(tmp_path / "ref")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["aug", "ref", "src"]
