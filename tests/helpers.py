@@ -4,6 +4,9 @@ import errno
 import hashlib
 import os
 import re
+import signal
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +50,20 @@ def enospc_after(monkeypatch: pytest.MonkeyPatch, good_shards: int) -> None:
         return original(shard_dir, prepared)
 
     monkeypatch.setattr(store_module, "_save_shard", save_shard)
+
+
+def kill_after_shards(cmd: list[str], done: Path, shards: int, timeout: float) -> int:
+    """Run ``cmd`` in its own session, SIGKILL it and its workers once ``shards`` shard records
+    are in ``done`` (no cleanup can run) and return how many records there are then."""
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + timeout
+        while time.time() < deadline and proc.poll() is None:
+            if done.is_dir() and len(list(done.glob("*.json"))) >= shards:
+                break
+            time.sleep(0.01)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, "the job ended before it could be killed"
+    return len(list(done.glob("*.json")))

@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import errno
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import enospc_after, tree_digest
+from helpers import enospc_after, kill_after_shards, tree_digest
 
 from posesynth import shards as shards_module
 from posesynth.augment import CamerasConfig, augment
@@ -178,18 +175,7 @@ def test_killed_augment_resumes_to_the_same_bytes(tmp_path: Path, source, motion
     cmd = [sys.executable, "-m", "posesynth.cli.main", "augment", str(src), "--motions", "full-rom",
            "--out", str(out), "--seed", "4", "--shard-size", "20", "--workers", "2", "--no-figure"]  # fmt: skip
     done = partial_path(out) / "progress" / "done"
-    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 90
-        while time.time() < deadline and proc.poll() is None:
-            if done.is_dir() and len(list(done.glob("*.json"))) >= 3:
-                break
-            time.sleep(0.01)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # driver and workers, no cleanup
-        proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL, "the job ended before it could be killed"
-    recorded = len(list(done.glob("*.json")))
+    recorded = kill_after_shards(cmd, done, 3, timeout=90)
     assert not out.exists() and 3 <= recorded < 120
     assert (partial_path(out) / "progress" / "input" / "positions.npy").is_file()  # staged for the workers
 

@@ -40,6 +40,19 @@ def test_experiment_reports_both_models_on_both_test_sets(toy):
         assert (out / name / "model.safetensors").is_file()
 
 
+def test_per_activity_rows_cover_the_uncommon_set(toy):
+    _, result = toy
+    rows = result["uncommon_by_activity"]
+    assert set(rows) == {"squat", "lunge", "kick", "quad_stretch", "kneel"}
+    assert sum(r["poses"] for r in rows.values()) == result["data"]["test_samples"]["uncommon"]
+    # the poses' mean of the per-activity errors is the whole set's error
+    for model in ("a_everyday", "b_rom"):
+        mean = sum(r["poses"] * r["mpjpe_mm"][model] for r in rows.values()) / 200
+        assert mean == pytest.approx(result["table"]["uncommon"]["mpjpe_mm"][model], rel=1e-9)
+    for r in rows.values():
+        assert r["mpjpe_change"] == pytest.approx(r["mpjpe_mm"]["b_rom"] / r["mpjpe_mm"]["a_everyday"] - 1)
+
+
 def test_uncommon_test_set_holds_deep_knees_and_everyday_does_not():
     everyday = generate_dataset(load_config(samples=300, seed=1, activities={"stand": 1, "walk": 1, "sit": 1, "reach": 1},
                                             angle_limits_deg={"knee_flexion": (-10, 60)}))
@@ -78,6 +91,25 @@ def test_cli_experiment_json(tmp_path):
     doc = json.loads(proc.stdout)
     assert doc["table"]["uncommon"]["mpjpe_mm"]["a_everyday"] > 0
     assert json.loads((tmp_path / "e" / "result.json").read_text())["table"] == doc["table"]
+
+
+def test_cli_experiment_motions_file_is_used_and_a_bad_one_fails_before_any_work(tmp_path):
+    cmd = [sys.executable, "-m", "posesynth.cli.main", "experiment", "rom", "--samples", "200",
+           "--test-samples", "50", "--epochs", "1", "--width", "16", "--json"]  # fmt: skip
+    motions = tmp_path / "knees.yaml"
+    motions.write_text("motions:\n  - angle: knee_flexion\n    range_deg: [0, 150]\n")
+    proc = subprocess.run([*cmd, "--out", str(tmp_path / "e"), "--motions", str(motions)],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["config"]["motions"] == str(motions)
+    assert doc["data"]["augment"]["rejected_rom"] == 0  # knees within their range; full-rom rejects some
+    motions.write_text("motions:\n  - angle: knee_flexion\n    range_deg: [0, 170]\n")
+    proc = subprocess.run([*cmd, "--out", str(tmp_path / "f"), "--motions", str(motions)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "knee_flexion range [0.0, 170.0] deg leaves the range of motion" in proc.stderr
+    assert not (tmp_path / "f").exists()  # refused before any training
 
 
 @pytest.mark.parametrize("name", ["everyday", "rom"])

@@ -5,8 +5,6 @@ from __future__ import annotations
 import errno
 import functools
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import enospc_after, tree_digest
+from helpers import enospc_after, kill_after_shards, tree_digest
 
 from posesynth import shards as shards_module
 from posesynth.executors import DaskExecutor, ProcessExecutor
@@ -236,22 +234,8 @@ def test_killed_job_resumes_to_the_same_bytes(tmp_path: Path) -> None:
     args = ("--out", str(out), "--samples", "30000", "--seed", "5", "--shard-size", "250",
             "--workers", "2")  # fmt: skip
     done = partial_path(out) / "progress" / "done"
-    proc = subprocess.Popen(
-        cli(*args), start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline and proc.poll() is None:
-            if done.is_dir() and len(list(done.glob("*.json"))) >= 3:
-                break
-            time.sleep(0.01)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the whole job: driver and workers, no cleanup
-        proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL, "the job ended before it could be killed"
+    recorded = kill_after_shards(cli(*args), done, 3, timeout=60)
     assert not out.exists()
-    recorded = len(list(done.glob("*.json")))
     assert 3 <= recorded < 120
 
     rerun = subprocess.run(  # the same command again

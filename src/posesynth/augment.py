@@ -281,8 +281,8 @@ def _rig_table(cfg: CamerasConfig, subjects: np.ndarray | None) -> tuple[Camera,
 
 def make_plan(
     dataset: PoseDataset, motions: MotionsConfig, cameras: CamerasConfig | None
-) -> tuple[AugmentPlan, dict[str, np.ndarray]]:
-    """The plan of augmenting ``dataset`` (its ``rows`` in memory) and those rows."""
+) -> AugmentPlan:
+    """The plan of augmenting ``dataset``, its usable ``rows`` held in memory."""
     rows, fields = source_rows(dataset, motions, cameras)
     skeleton = dataset.skeleton
     extended = motions.extra_keypoints and skeleton.num_joints == 17
@@ -290,7 +290,7 @@ def make_plan(
         skeleton=skeleton, out_skeleton=H36M_EXTENDED if extended else skeleton, motions=motions,
         cameras=cameras, rows=rows, **fields,
     )  # fmt: skip
-    return plan, rows
+    return plan
 
 
 def frames_per_shard(shard_size: int, variants: int) -> int:
@@ -487,7 +487,8 @@ def augment(
     """
     from posesynth.formats.store_io import dataset_from_store_arrays
 
-    plan, rows = make_plan(dataset, motions, cameras)
+    plan = make_plan(dataset, motions, cameras)
+    rows = plan.rows
     meta = augment_meta(plan, dataset.meta, seed, shard_size, rows_checksum(rows))
     job = augment_job(plan, meta, len(rows["frame_index"]), seed, shard_size)
     skipped = len(dataset) - len(rows["frame_index"])

@@ -24,6 +24,7 @@ def rom(
     width: Annotated[int | None, typer.Option("--width", help="Hidden width of the lifters.")] = None,
     variants: Annotated[int | None, typer.Option("--variants", help="Augmented copies of each everyday pose in B's data.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
+    motions: Annotated[str | None, typer.Option("--motions", help="Motions of B's augmentation: a preset name or a YAML file.")] = None,
     ship: Annotated[bool, typer.Option("--ship", help="Store both models in the package as the shipped checkpoints 'everyday' and 'rom' (float16).")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as one JSON document on stdout.")] = False,
 ) -> None:
@@ -37,7 +38,8 @@ def rom(
         from posesynth.jsonable import to_jsonable
         from posesynth.lift.experiment import ExperimentConfig, run_experiment
 
-        overrides = dict(samples=samples, test_samples=test_samples, epochs=epochs, width=width, seed=seed, variants=variants)
+        overrides = dict(samples=samples, test_samples=test_samples, epochs=epochs, width=width, seed=seed, variants=variants,
+                         motions=motions)
         config = ExperimentConfig(**{k: v for k, v in overrides.items() if v is not None})
         console = stderr_console()
         with stdout_to_stderr(json_output):
@@ -61,6 +63,16 @@ def render(result: Mapping[str, Any], console: Any) -> None:
         table.add_row(name, f"{m['a_everyday']:.1f}", f"{m['b_rom']:.1f}", f"{100 * row['mpjpe_change']:+.1f} %",
                       f"{p['a_everyday']:.1f}", f"{p['b_rom']:.1f}")
     console.print(table)
+    activities = result.get("uncommon_by_activity") or {}
+    if activities:
+        per = Table(title="uncommon test set per activity (MPJPE, mm)", title_justify="left")
+        for col in ("activity", "poses", "A everyday", "B rom", "change"):
+            per.add_column(col, justify="right")
+        for name, row in activities.items():
+            m = row["mpjpe_mm"]
+            per.add_row(name, str(row["poses"]), f"{m['a_everyday']:.1f}", f"{m['b_rom']:.1f}",
+                        f"{100 * row['mpjpe_change']:+.1f} %")
+        console.print(per)
     for goal, met in result["goals"].items():
         console.print(f"{goal.replace('_', ' ')}: {'met' if met else 'NOT met'}")
     console.print(f"{result['seconds']} s; checkpoints {result['checkpoints']['a']} and {result['checkpoints']['b']}")
