@@ -183,7 +183,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "collisions": "off",
         "motions": [{"angle": "knee_flexion", "side": "both", "distribution": "uniform", "range_deg": [0, 150]}],
     },
-    # Every leg and arm angle over its full range, both sides, with ROM and collision checks.
+    # Hip flexion and abduction, knee, shoulder elevation, elbow and spine flexion over their full
+    # ranges, both sides, with ROM and collision checks (hip and shoulder rotation and the shoulder
+    # plane stay as in the source pose).
     "full-rom": {
         "variants": 4,
         "rom": "reject",

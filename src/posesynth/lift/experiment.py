@@ -6,8 +6,9 @@ Protocol (``posesynth experiment rom``; every number comes from this run):
    and hip flexion ≤ 60° — the ordinary movement that fills data sets such as Human3.6M.
 2. **Model A** (``everyday``) trains on them.
 3. **Model B** (``rom``) trains on the same poses plus ``variants`` (default 1) reposed copies of each
-   (:func:`posesynth.augment.augment` with the ``full-rom`` motions: hips, knees, shoulders,
-   elbows and spine over their full range, ROM and collision checks on), seen by new random
+   (:func:`posesynth.augment.augment` with the ``full-rom`` motions: hip flexion and abduction,
+   knees, shoulder elevation, elbows and spine flexion over their full range, ROM and
+   collision checks on; another preset or file with ``--motions``), seen by new random
    cameras. Both models get the same number of optimiser steps (B: proportionally fewer
    epochs), architecture, noise and seed.
 4. **Test sets**, drawn with other seeds: held-out everyday poses, and uncommon ones (deep
