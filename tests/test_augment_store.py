@@ -16,8 +16,9 @@ import pytest
 from helpers import enospc_after, kill_after_shards, tree_digest
 
 from posesynth import shards as shards_module
-from posesynth.augment import CamerasConfig, augment
+from posesynth.augment import CamerasConfig, augment, read_source
 from posesynth.augment_store import SUMMARY_NAME, augment_to_store
+from posesynth.formats.detect import read_any
 from posesynth.executors import DaskExecutor, ProcessExecutor
 from posesynth.formats.store_io import read_store, write_store_dataset
 from posesynth.generate import generate_dataset, load_config
@@ -187,3 +188,23 @@ def test_killed_augment_resumes_to_the_same_bytes(tmp_path: Path, source, motion
     augment_to_store(read_store(src), motions, None, tmp_path / "ref", seed=4, shard_size=20)
     assert tree_digest(out) == tree_digest(tmp_path / "ref")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["aug", "ref", "src"]
+
+
+def test_a_store_source_is_read_lean_and_gives_the_same_bytes(tmp_path: Path, source, motions) -> None:
+    src = write_store_dataset(source, tmp_path / "src")
+    lean = read_source(src)
+    assert lean.joints_3d_camera is None and lean.joints_2d is None and lean.extra == {}
+    full = read_any(src)
+    np.testing.assert_array_equal(lean.joints_3d_world, full.joints_3d_world)
+    assert lean.meta == full.meta
+    augment_to_store(full, motions, None, tmp_path / "from-full", seed=9, shard_size=SHARD)
+    augment_to_store(lean, motions, None, tmp_path / "from-lean", seed=9, shard_size=SHARD)
+    assert tree_digest(tmp_path / "from-lean") == tree_digest(tmp_path / "from-full")
+
+
+def test_read_store_selects_arrays_and_needs_joints(tmp_path: Path, source) -> None:
+    src = write_store_dataset(source, tmp_path / "src")
+    part = read_store(src, arrays={"joints_2d", "activity", "no_such_array"})
+    assert part.joints_3d_world is None and part.joints_2d is not None and set(part.extra) == {"activity"}
+    with pytest.raises(ValueError, match=r"src: none of the arrays asked for \(\['angles'\]\) holds joints"):
+        read_store(src, arrays={"angles"})

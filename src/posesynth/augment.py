@@ -82,13 +82,39 @@ class AugmentResult:
 
 
 def source_positions(dataset: PoseDataset) -> np.ndarray:
-    """Source 3D (N, J, 3) in a Z-up frame: world 3D, else camera 3D turned Z-up."""
-    ds = dataset.complete()
-    if ds.joints_3d_world is not None:
-        return ds.joints_3d_world
-    if ds.joints_3d_camera is not None:
-        return ds.joints_3d_camera @ _CAM_TO_ZUP.T
+    """Source 3D (N, J, 3) in a Z-up frame: world 3D, else camera 3D taken to the world by
+    the cameras, else camera 3D turned Z-up."""
+    if dataset.joints_3d_world is not None:
+        return dataset.joints_3d_world
+    if dataset.joints_3d_camera is not None:
+        if dataset.cameras is not None:
+            return dataset.complete().joints_3d_world
+        return dataset.joints_3d_camera @ _CAM_TO_ZUP.T
     raise ValueError("augment: the input has no 3D joints (2D only); expected world or camera 3D")
+
+
+#: What augment reads of a posesynth store: 3D, visibility, ids and cameras (not 2D, angles...).
+SOURCE_ARRAYS = frozenset(
+    ("joints_3d_world", "joints_3d_camera", "visibility", "subject", "action", "frame", "camera_index",
+     "camera_name", "camera_intrinsics", "camera_distortion", "camera_rotation", "camera_center",
+     "camera_image_size")
+)  # fmt: skip
+
+
+def read_source(path: Path | str) -> PoseDataset:
+    """The input of an augment job from ``path`` in any readable format; from a posesynth
+    store only :data:`SOURCE_ARRAYS` are read (camera 3D only when it has no world 3D), so
+    memory holds what augment uses."""
+    from posesynth.formats.detect import detect_format, read_any
+    from posesynth.formats.store_io import read_store
+    from posesynth.store import open_store
+
+    if detect_format(path) != "posesynth":
+        return read_any(path)
+    names = set(open_store(path).array_names) & SOURCE_ARRAYS
+    if "joints_3d_world" in names:
+        names.discard("joints_3d_camera")
+    return read_store(path, arrays=names)
 
 
 def _usable(dataset: PoseDataset, p: np.ndarray) -> np.ndarray:

@@ -78,9 +78,10 @@ def augment(
         from posesynth.augment import (
             DEFAULT_SHARD_SIZE,
             load_cameras_config,
+            read_source,
             source_positions,
         )
-        from posesynth.formats.detect import WRITERS, read_any
+        from posesynth.formats.detect import WRITERS
         from posesynth.motions_file import load_motions
 
         if to not in WRITERS:
@@ -92,7 +93,7 @@ def augment(
             )
         if out.exists() and not overwrite:
             raise ValueError(f"{out}: already exists; pass --overwrite to replace it")
-        dataset = read_any(source)
+        dataset = read_source(source)
         motions_cfg = load_motions(motions, dataset.skeleton)
         cameras_cfg = load_cameras_config(cameras)
         console = stderr_console()

@@ -26,7 +26,7 @@ camera tables go through JSON, which holds float64 exactly.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -79,12 +79,16 @@ def is_pose_store(store: Store) -> bool:
     return any(name in store.arrays for name in POINT_ARRAYS)
 
 
-def read_store(path: Path | str, skeleton: Skeleton | None = None) -> PoseDataset:
+def read_store(
+    path: Path | str, skeleton: Skeleton | None = None, arrays: Collection[str] | None = None
+) -> PoseDataset:
     """Read the posesynth store at ``path`` into memory as a :class:`PoseDataset`.
 
     Args:
         path: the store's folder (holding ``dataset.json``).
         skeleton: used only when the store's ``meta`` has no ``skeleton``.
+        arrays: read only these of the store's arrays (names it lacks are ignored), e.g.
+            to leave out 2D and ``angles`` when only 3D is needed; default all.
 
     Returns:
         The dataset, arrays copied out of the files (not memory maps), float64 points
@@ -106,8 +110,14 @@ def read_store(path: Path | str, skeleton: Skeleton | None = None) -> PoseDatase
             f"{where}: a posesynth store without joint arrays (it holds {list(store.arrays)}; "
             f"expected at least one of {list(POINT_ARRAYS)})"
         )
-    arrays = {name: np.array(store.read(name)) for name in store.array_names}  # copies
-    dataset = dataset_from_store_arrays(store.meta, arrays, where, skeleton)
+    names = [n for n in store.array_names if arrays is None or n in arrays]
+    if not any(n in POINT_ARRAYS for n in names):
+        raise ValueError(f"{where}: none of the arrays asked for ({sorted(arrays or ())}) holds joints")
+    data = {}
+    for name in names:
+        arr = store.read(name)  # one shard: a memory map, to copy; several: already a new array
+        data[name] = np.array(arr) if isinstance(arr, np.memmap) else arr
+    dataset = dataset_from_store_arrays(store.meta, data, where, skeleton)
     return replace(dataset, meta={**dataset.meta, "source_format": "posesynth", "source_path": str(where)})
 
 
