@@ -16,7 +16,7 @@ import pytest
 from helpers import enospc_after, kill_after_shards, tree_digest
 
 from posesynth import shards as shards_module
-from posesynth.augment import CamerasConfig, augment, read_source
+from posesynth.augment import CamerasConfig, augment, read_source, source_positions
 from posesynth.augment_store import SUMMARY_NAME, augment_to_store
 from posesynth.formats.detect import read_any
 from posesynth.executors import DaskExecutor, ProcessExecutor
@@ -208,3 +208,17 @@ def test_read_store_selects_arrays_and_needs_joints(tmp_path: Path, source) -> N
     assert part.joints_3d_world is None and part.joints_2d is not None and set(part.extra) == {"activity"}
     with pytest.raises(ValueError, match=r"src: none of the arrays asked for \(\['angles'\]\) holds joints"):
         read_store(src, arrays={"angles"})
+
+
+def test_a_2d_only_store_is_refused_by_name(tmp_path: Path, source) -> None:
+    flat = replace(source, joints_3d_world=None, joints_3d_camera=None)
+    src = write_store_dataset(flat, tmp_path / "flat")
+    with pytest.raises(ValueError, match=r"flat: augment: the store has no 3D joints \(2D only\)"):
+        read_source(src)
+
+
+def test_a_camera_3d_store_gives_world_3d_through_its_cameras(tmp_path: Path, source) -> None:
+    cam_only = replace(source, joints_3d_world=None, joints_2d=None)
+    lean = read_source(write_store_dataset(cam_only, tmp_path / "cam"))
+    assert lean.joints_3d_world is None and lean.joints_3d_camera is not None
+    np.testing.assert_allclose(source_positions(lean), source.joints_3d_world, atol=1e-6)  # float32 storage

@@ -114,6 +114,8 @@ def read_source(path: Path | str) -> PoseDataset:
     names = set(open_store(path).array_names) & SOURCE_ARRAYS
     if "joints_3d_world" in names:
         names.discard("joints_3d_camera")
+    elif "joints_3d_camera" not in names:
+        raise ValueError(f"{path}: augment: the store has no 3D joints (2D only); expected world or camera 3D")
     return read_store(path, arrays=names)
 
 
