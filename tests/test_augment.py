@@ -172,12 +172,13 @@ def test_seed_knee_on_the_extended_skeleton_moves_the_feet_rigidly():
 
 
 # ----------------------------------------------------------------------------- ROM policies
-ROM_SPECS = ["full-rom", str(EXAMPLES / "sport.yaml"), str(EXAMPLES / "knee-rom.yaml")]
+ROM_SPECS = ["full-rom", str(EXAMPLES / "sport.yaml"), str(EXAMPLES / "knee-rom.yaml"),
+             str(EXAMPLES / "full-rom-rotations.yaml")]  # fmt: skip
 
 
 @pytest.mark.parametrize("skeleton", SKELETONS, ids=SKEL_IDS)
 @pytest.mark.parametrize("policy", ["reject", "clamp"])
-@pytest.mark.parametrize("spec", ROM_SPECS, ids=["full-rom", "sport", "knee-rom"])
+@pytest.mark.parametrize("spec", ROM_SPECS, ids=["full-rom", "sport", "knee-rom", "full-rom-rotations"])
 def test_rom_enforced_outputs_are_never_out_of_range(skeleton, policy, spec):
     src = mixed_sources(skeleton)
     assert rom_problems(src, skeleton)  # the sources do leave the ROM

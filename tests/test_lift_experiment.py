@@ -53,6 +53,15 @@ def test_per_activity_rows_cover_the_uncommon_set(toy):
         assert r["mpjpe_change"] == pytest.approx(r["mpjpe_mm"]["b_rom"] / r["mpjpe_mm"]["a_everyday"] - 1)
 
 
+def test_b_seed_redraws_b_alone(toy, tmp_path):
+    out, result = toy
+    cfg = ExperimentConfig(samples=600, test_samples=200, epochs=2, width=32, batch_size=64, b_seed=1)
+    other = run_experiment(cfg, tmp_path / "b1")
+    assert other["models"]["everyday"]["tests"] == result["models"]["everyday"]["tests"]  # the same A
+    assert other["table"]["uncommon"]["mpjpe_mm"]["b_rom"] != result["table"]["uncommon"]["mpjpe_mm"]["b_rom"]
+    assert other["data"]["augment"] != result["data"]["augment"]  # another augmentation draw
+
+
 def test_uncommon_test_set_holds_deep_knees_and_everyday_does_not():
     everyday = generate_dataset(load_config(samples=300, seed=1, activities={"stand": 1, "walk": 1, "sit": 1, "reach": 1},
                                             angle_limits_deg={"knee_flexion": (-10, 60)}))

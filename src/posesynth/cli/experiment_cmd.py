@@ -24,6 +24,7 @@ def rom(
     width: Annotated[int | None, typer.Option("--width", help="Hidden width of the lifters.")] = None,
     variants: Annotated[int | None, typer.Option("--variants", help="Augmented copies of each everyday pose in B's data.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
+    b_seed: Annotated[int | None, typer.Option("--b-seed", help="Another draw of model B alone (augmentation and training); A stays the same.")] = None,
     motions: Annotated[str | None, typer.Option("--motions", help="Motions of B's augmentation: a preset name or a YAML file.")] = None,
     ship: Annotated[bool, typer.Option("--ship", help="Store both models in the package as the shipped checkpoints 'everyday' and 'rom' (float16).")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as one JSON document on stdout.")] = False,
@@ -39,7 +40,7 @@ def rom(
         from posesynth.lift.experiment import ExperimentConfig, run_experiment
 
         overrides = dict(samples=samples, test_samples=test_samples, epochs=epochs, width=width, seed=seed, variants=variants,
-                         motions=motions)
+                         motions=motions, b_seed=b_seed)
         config = ExperimentConfig(**{k: v for k, v in overrides.items() if v is not None})
         console = stderr_console()
         with stdout_to_stderr(json_output):

@@ -60,6 +60,9 @@ class ExperimentConfig(BaseModel):
     motions: str = Field("full-rom", description="motions preset or YAML file of B's augmentation")
     variants: int = Field(1, ge=1, le=16, description="augmented copies of each everyday pose in B's data")
     seed: int = Field(0, ge=0)
+    b_seed: int = Field(
+        0, ge=0, description="another draw of B alone (its augmentation and training); 0: the seed's own"
+    )
 
 
 def _everyday(samples: int, seed: int) -> PoseDataset:
@@ -121,7 +124,7 @@ def run_experiment(
     log(f"everyday training poses: {config.samples}")
     everyday = _everyday(config.samples, seed)
     log(f"augmenting them with '{config.motions}' (new random cameras)")
-    rom = augment(everyday, motions, CamerasConfig(), seed=seed + 1)
+    rom = augment(everyday, motions, CamerasConfig(), seed=seed + 1 + 100 * config.b_seed)
     data_a, data_b = _lift_view(everyday), _concat(everyday, rom.dataset)
     tests = {"everyday": _everyday(config.test_samples, seed + 1000), "uncommon": _uncommon(config.test_samples, seed + 2000)}
 
@@ -130,11 +133,12 @@ def run_experiment(
     steps = int(np.ceil(len(data_a) * 0.95 / config.batch_size)) * config.epochs
     per_epoch_b = int(np.ceil(len(data_b) * 0.95 / config.batch_size))
     epochs_b = max(1, round(steps / per_epoch_b))
-    runs = {"everyday": (data_a, config.epochs), "rom": (data_b, epochs_b)}
+    runs = {"everyday": (data_a, config.epochs, seed), "rom": (data_b, epochs_b, seed + config.b_seed)}
     results: dict[str, Any] = {}
-    for name, (data, epochs) in runs.items():
+    for name, (data, epochs, train_seed) in runs.items():
         log(f"training model '{name}' on {len(data)} samples for {epochs} epochs")
-        summary = train_lifter(data, out / name, TrainConfig(epochs=epochs, **base), overwrite=True)
+        train = TrainConfig(epochs=epochs, **{**base, "seed": train_seed})
+        summary = train_lifter(data, out / name, train, overwrite=True)
         lifter = load_lifter(out / name)
         results[name] = {
             "train_samples": len(data), "epochs": epochs, "train_seconds": summary.get("seconds"),
