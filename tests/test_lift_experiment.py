@@ -53,6 +53,18 @@ def test_per_activity_rows_cover_the_uncommon_set(toy):
         assert r["mpjpe_change"] == pytest.approx(r["mpjpe_mm"]["b_rom"] / r["mpjpe_mm"]["a_everyday"] - 1)
 
 
+def test_body_part_rows_come_from_each_models_per_joint_errors(toy):
+    _, result = toy
+    for test, row in result["table"].items():
+        assert set(row["by_body_part_mm"]) == {"legs", "trunk_head", "arms"}
+        for model, key in (("everyday", "a_everyday"), ("rom", "b_rom")):
+            joints = result["models"][model]["tests"][test]["per_joint_mpjpe_mm"]
+            arms = np.mean([joints[n] for n in ("left_elbow", "left_wrist", "right_elbow", "right_wrist")])
+            assert row["by_body_part_mm"]["arms"][key] == pytest.approx(arms)
+        for part in row["by_body_part_mm"].values():
+            assert part["mpjpe_change"] == pytest.approx(part["b_rom"] / part["a_everyday"] - 1)
+
+
 def test_b_seed_redraws_b_alone(toy, tmp_path):
     out, result = toy
     cfg = ExperimentConfig(samples=600, test_samples=200, epochs=2, width=32, batch_size=64, b_seed=1)
@@ -133,3 +145,41 @@ def test_shipped_checkpoints_load_by_name_and_lift(name):
     assert evaluate_lifter(lifter, data)["mpjpe_mm"] < 90.0  # the experiment measured ~51 mm
     size = sum(f.stat().st_size for f in checkpoint.shipped_dir().glob("*/*"))
     assert size <= 20e6
+
+
+def test_render_prints_every_table(toy):
+    from rich.console import Console
+
+    from posesynth.cli.experiment_cmd import render
+
+    _, result = toy
+    console = Console(record=True, width=200)
+    render(result, console)
+    text = console.export_text()
+    assert "ROM experiment" in text and "MPJPE by body part" in text and "per activity" in text
+    arms = result["table"]["uncommon"]["by_body_part_mm"]["arms"]
+    assert f"{arms['a_everyday']:.1f}" in text and f"{100 * arms['mpjpe_change']:+.1f} %" in text
+    assert "trunk & head" in text and "quad_stretch" in text
+
+
+def test_reference_model_c_trains_on_uncommon_poses(toy, tmp_path):
+    from rich.console import Console
+
+    from posesynth.cli.experiment_cmd import render
+
+    _, plain = toy
+    assert plain["reference"] == {} and "c" not in plain["checkpoints"]
+    cfg = ExperimentConfig(samples=600, test_samples=200, epochs=2, width=32, batch_size=64, reference=True)
+    result = run_experiment(cfg, tmp_path / "ref")
+    assert result["table"] == plain["table"]  # A and B untouched by C
+    ref, c = result["reference"], result["models"]["uncommon"]
+    assert result["data"]["c_train"] == 600 and (tmp_path / "ref" / "uncommon" / "model.safetensors").is_file()
+    for test in ("everyday", "uncommon"):
+        assert ref["mpjpe_mm"][test] == c["tests"][test]["mpjpe_mm"]
+        a = result["models"]["everyday"]["tests"][test]["mpjpe_mm"]
+        assert ref["mpjpe_change_vs_a"][test] == pytest.approx(ref["mpjpe_mm"][test] / a - 1)
+    assert set(ref["uncommon_by_activity_mm"]) == {"squat", "lunge", "kick", "quad_stretch", "kneel"}
+    console = Console(record=True, width=200)
+    render(result, console)
+    text = console.export_text()
+    assert "reference model C" in text and f"{ref['mpjpe_mm']['uncommon']:.1f}" in text

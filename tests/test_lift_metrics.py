@@ -104,6 +104,34 @@ def test_lift_metrics_document(poses: np.ndarray) -> None:
     assert sum(b["samples"] for b in bins.values()) == 2 * len(poses)  # one entry per leg
 
 
+def test_body_parts_partition_the_non_root_joints() -> None:
+    from posesynth.skeleton import H36M_EXTENDED
+
+    parts = m.body_parts(H36M17)
+    names = {p: [H36M17.joint_names[j] for j in idx] for p, idx in parts.items()}
+    assert names["arms"] == ["left_elbow", "left_wrist", "right_elbow", "right_wrist"]
+    assert names["legs"] == ["right_hip", "right_knee", "right_foot", "left_hip", "left_knee", "left_foot"]
+    assert names["trunk_head"] == ["spine", "thorax", "neck_base", "head", "left_shoulder", "right_shoulder"]
+    for skeleton in (H36M17, H36M_EXTENDED):
+        joined = sorted(j for idx in m.body_parts(skeleton).values() for j in idx)
+        assert joined == list(range(1, skeleton.num_joints))  # each joint once, root left out
+    ext = {H36M_EXTENDED.joint_names[j] for j in m.body_parts(H36M_EXTENDED)["legs"]}
+    assert {"left_big_toe", "right_heel"} <= ext
+
+
+def test_by_body_part_means(poses: np.ndarray) -> None:
+    pred = poses.copy()
+    wrist = H36M17.index("left_wrist")
+    pred[:, wrist, 2] += 0.08  # 80 mm on one of the 4 arm joints, nothing elsewhere
+    doc = m.lift_metrics(pred, poses, H36M17)
+    assert doc["by_body_part_mm"] == pytest.approx({"legs": 0.0, "trunk_head": 0.0, "arms": 20.0})
+    errors = np.arange(17.0)[None].repeat(3, axis=0)
+    got = m.by_body_part(errors, H36M17)
+    assert got["arms"] == pytest.approx(np.mean([12, 13, 15, 16]))
+    with pytest.raises(ValueError, match=r"errors: expected shape \(\.\.\., 17\)"):
+        m.by_body_part(errors[:, :16], H36M17)
+
+
 def test_by_knee_flexion_bins() -> None:
     from posesynth.angles import local_from_angles
     from posesynth.kinematics import default_rest_offsets, forward_kinematics

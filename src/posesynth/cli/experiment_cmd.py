@@ -26,6 +26,7 @@ def rom(
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
     b_seed: Annotated[int | None, typer.Option("--b-seed", help="Another draw of model B alone (augmentation and training); A stays the same.")] = None,
     motions: Annotated[str | None, typer.Option("--motions", help="Motions of B's augmentation: a preset name or a YAML file.")] = None,
+    reference: Annotated[bool, typer.Option("--reference", help="Also train model C on uncommon poses themselves: what a lifter that has seen them reaches (a bound for B).")] = False,
     ship: Annotated[bool, typer.Option("--ship", help="Store both models in the package as the shipped checkpoints 'everyday' and 'rom' (float16).")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as one JSON document on stdout.")] = False,
 ) -> None:
@@ -40,7 +41,7 @@ def rom(
         from posesynth.lift.experiment import ExperimentConfig, run_experiment
 
         overrides = dict(samples=samples, test_samples=test_samples, epochs=epochs, width=width, seed=seed, variants=variants,
-                         motions=motions, b_seed=b_seed)
+                         motions=motions, b_seed=b_seed, reference=reference or None)
         config = ExperimentConfig(**{k: v for k, v in overrides.items() if v is not None})
         console = stderr_console()
         with stdout_to_stderr(json_output):
@@ -64,6 +65,15 @@ def render(result: Mapping[str, Any], console: Any) -> None:
         table.add_row(name, f"{m['a_everyday']:.1f}", f"{m['b_rom']:.1f}", f"{100 * row['mpjpe_change']:+.1f} %",
                       f"{p['a_everyday']:.1f}", f"{p['b_rom']:.1f}")
     console.print(table)
+    parts = Table(title="MPJPE by body part (mm; root left out)", title_justify="left")
+    for col in ("test set", "part", "A everyday", "B rom", "change"):
+        parts.add_column(col, justify="right")
+    for name, row in result["table"].items():
+        for part, m in (row.get("by_body_part_mm") or {}).items():
+            parts.add_row(name, part.replace("_", " & "), f"{m['a_everyday']:.1f}", f"{m['b_rom']:.1f}",
+                          f"{100 * m['mpjpe_change']:+.1f} %")
+    if parts.row_count:
+        console.print(parts)
     activities = result.get("uncommon_by_activity") or {}
     if activities:
         per = Table(title="uncommon test set per activity (MPJPE, mm)", title_justify="left")
@@ -74,9 +84,19 @@ def render(result: Mapping[str, Any], console: Any) -> None:
             per.add_row(name, str(row["poses"]), f"{m['a_everyday']:.1f}", f"{m['b_rom']:.1f}",
                         f"{100 * row['mpjpe_change']:+.1f} %")
         console.print(per)
+    ref = result.get("reference") or {}
+    if ref:
+        c = Table(title="reference model C, trained on uncommon poses (MPJPE, mm)", title_justify="left")
+        part_names = list(ref["by_body_part_mm"]["uncommon"])
+        for col in ("test set", "C MPJPE", "change vs A", *(n.replace("_", " & ") for n in part_names)):
+            c.add_column(col, justify="right")
+        for name, mm in ref["mpjpe_mm"].items():
+            c.add_row(name, f"{mm:.1f}", f"{100 * ref['mpjpe_change_vs_a'][name]:+.1f} %",
+                      *(f"{ref['by_body_part_mm'][name][n]:.1f}" for n in part_names))
+        console.print(c)
     for goal, met in result["goals"].items():
         console.print(f"{goal.replace('_', ' ')}: {'met' if met else 'NOT met'}")
-    console.print(f"{result['seconds']} s; checkpoints {result['checkpoints']['a']} and {result['checkpoints']['b']}")
+    console.print(f"{result['seconds']} s; checkpoints {', '.join(result['checkpoints'].values())}")
     for name, info in (result.get("shipped") or {}).items():
         change = ", ".join(f"{t} {d:+.2f} mm" for t, d in info["float16_change_mm"].items())
         console.print(f"shipped '{name}' ({info['bytes'] / 1e6:.1f} MB, float16; MPJPE change {change})")

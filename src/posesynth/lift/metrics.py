@@ -18,6 +18,9 @@ Definitions (as in the Human3.6M literature, e.g. VideoPose3D and MMPose):
   over the non-root joints (the root's error is 0 by construction and would inflate it).
 * **AUC**: the mean PCK3D over ``AUC_THRESHOLDS_M`` (0, 5, ..., 150 mm: 31 thresholds).
 * **Bone-length error**: mean absolute difference of bone lengths, over bones and samples.
+* **MPJPE by body part**: MPJPE over the joints of one part (:func:`body_parts`: legs, trunk
+  and head, arms), the root left out. It tells depth-ambiguous limbs apart from the rest:
+  a forearm seen end-on in 2D may point towards or away from the camera.
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ __all__ = [
     "KNEE_BIN_LABELS",
     "PCK_THRESHOLD_M",
     "auc",
+    "body_parts",
     "bone_length_error",
+    "by_body_part",
     "by_knee_flexion",
     "joint_errors",
     "lift_metrics",
@@ -167,6 +172,33 @@ def auc(errors: np.ndarray, thresholds: Sequence[float] | np.ndarray = AUC_THRES
     return float((errors.reshape(-1)[None, :] < thr.reshape(-1)[:, None]).mean())
 
 
+#: Joint-name suffixes of each body part (a joint belongs to the first part it matches).
+_PART_SUFFIXES = {
+    "legs": ("_hip", "_knee", "_foot", "_toe", "_heel"),
+    "arms": ("_elbow", "_wrist", "_hand_tip", "_thumb_tip"),
+}
+
+
+def body_parts(skeleton: Skeleton) -> dict[str, list[int]]:
+    """Joint indices of each body part: ``legs`` (hips, knees, ankles, feet), ``arms``
+    (elbows, wrists, hands) and ``trunk_head`` (every other joint but the root: spine,
+    thorax, neck, head, shoulders, face)."""
+    parts: dict[str, list[int]] = {"legs": [], "trunk_head": [], "arms": []}
+    for j, name in enumerate(skeleton.joint_names[1:], start=1):
+        part = next((p for p, ends in _PART_SUFFIXES.items() if name.endswith(ends)), "trunk_head")
+        parts[part].append(j)
+    return parts
+
+
+def by_body_part(errors: np.ndarray, skeleton: Skeleton) -> dict[str, float]:
+    """Mean error of each body part (:func:`body_parts`) of per-joint ``errors`` (..., J).
+
+    Parts without a joint in ``skeleton`` are left out.
+    """
+    errors = check_shape(errors, (skeleton.num_joints,), "errors")
+    return {part: float(errors[..., idx].mean()) for part, idx in body_parts(skeleton).items() if idx}
+
+
 def bone_length_error(pred: np.ndarray, gt: np.ndarray, parents: Sequence[int] | np.ndarray) -> float:
     """Mean |length(pred bone) − length(gt bone)| over every bone and pose, input unit.
 
@@ -238,7 +270,8 @@ def lift_metrics(pred: np.ndarray, gt: np.ndarray, skeleton: Skeleton) -> dict[s
 
     Returns a JSON-ready dict, errors in millimetres: ``samples``, ``mpjpe_mm``,
     ``p_mpjpe_mm``, ``n_mpjpe_mm``, ``pck3d_150`` (fraction), ``auc`` (fraction),
-    ``bone_length_error_mm``, ``per_joint_mpjpe_mm`` (joint name → mm) and
+    ``bone_length_error_mm``, ``per_joint_mpjpe_mm`` (joint name → mm),
+    ``by_body_part_mm`` (see :func:`by_body_part`) and
     ``by_knee_flexion`` (see :func:`by_knee_flexion`; absent without both knees).
     """
     pred, gt = _pair(pred, gt)
@@ -262,6 +295,7 @@ def lift_metrics(pred: np.ndarray, gt: np.ndarray, skeleton: Skeleton) -> dict[s
         "per_joint_mpjpe_mm": {
             name: float(v) for name, v in zip(skeleton.joint_names, err.mean(axis=0), strict=True)
         },
+        "by_body_part_mm": by_body_part(err, skeleton),
     }
     if {"left_knee", "right_knee"} <= set(skeleton.joint_names):
         knees = {side: err[:, skeleton.index(f"{side}_knee")] for side in ("left", "right")}
