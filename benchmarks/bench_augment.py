@@ -6,7 +6,7 @@ Pinned to one core. Both sides do the same job on the same everyday frames: set 
 knees to a random flexion in [0°, 150°] with the feet following, then project the 17 joints
 through the frame's camera.
 
-* posesynth: :func:`posesynth.motions.set_hinge_flexion` on whole arrays (knee axis from the
+* posesynth: :func:`posesynth.poses.motions.set_hinge_flexion` on whole arrays (knee axis from the
   hip–knee–ankle plane, bone lengths kept) and :meth:`Camera.project_world` (OpenCV model).
 * seed-style loop: per frame, guess the body's yaw from the hips, build the knee's rotation
   plane from it, swing a shank of thigh length about the knee, then ``cv2.projectPoints``.
@@ -27,11 +27,11 @@ import time  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from posesynth.camera import rotation_translation  # noqa: E402
-from posesynth.motions import set_hinge_flexion  # noqa: E402
-from posesynth.placement import sample_cameras  # noqa: E402
-from posesynth.procedural import sample_poses  # noqa: E402
-from posesynth.skeleton import H36M17  # noqa: E402
+from posesynth.geometry.camera import rotation_translation  # noqa: E402
+from posesynth.poses.motions import set_hinge_flexion  # noqa: E402
+from posesynth.geometry.placement import sample_cameras  # noqa: E402
+from posesynth.poses.procedural import sample_poses  # noqa: E402
+from posesynth.body.skeleton import H36M17  # noqa: E402
 
 KNEES = (("right_hip", "right_knee", "right_foot"), ("left_hip", "left_knee", "left_foot"))
 

@@ -19,9 +19,9 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from posesynth.placement import sample_cameras  # noqa: E402
-from posesynth.procedural import sample_poses  # noqa: E402
-from posesynth.skeleton import get_skeleton  # noqa: E402
+from posesynth.geometry.placement import sample_cameras  # noqa: E402
+from posesynth.poses.procedural import sample_poses  # noqa: E402
+from posesynth.body.skeleton import get_skeleton  # noqa: E402
 
 
 def pipeline(rng: np.random.Generator, n: int, skeleton, model: str) -> np.ndarray:

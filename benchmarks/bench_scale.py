@@ -78,7 +78,7 @@ def augment_cmd(source: Path, frames: int, out: Path, samples: int, workers: int
     ``samples / frames`` variants, written beside ``out`` as a motions file."""
     import yaml
 
-    from posesynth.motions_file import PRESETS
+    from posesynth.poses.motion_spec import PRESETS
 
     motions = out.with_name(out.name + "-motions.yaml")
     motions.write_text(yaml.safe_dump({**PRESETS["full-rom"], "variants": max(1, samples // frames)}))

@@ -27,8 +27,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from posesynth.formats.detect import read_any
-from posesynth.generate import generate, load_config
+from posesynth.data.formats.registry import read_any
+from posesynth.jobs.generate import generate, load_config
 from posesynth.lift.data import lift_arrays
 from posesynth.lift.noise import NoiseConfig
 from posesynth.lift.normalize import normalise_inputs

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from posesynth import store as store_module
+from posesynth.data import store as store_module
 
 
 def assert_one_error_line(result: Any, pattern: str) -> None:

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from posesynth import angles as A
-from posesynth import kinematics as K
-from posesynth import rom
-from posesynth.anthropometry import rest_positions
-from posesynth.procedural import sample_poses
-from posesynth.skeleton import H36M17, H36M_EXTENDED
+from posesynth.body import angles as A
+from posesynth.body import kinematics as K
+from posesynth.body import rom
+from posesynth.body.anthropometry import rest_positions
+from posesynth.poses.procedural import sample_poses
+from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 
 SKELETONS = [H36M17, H36M_EXTENDED]
 SKEL_IDS = [s.name for s in SKELETONS]

@@ -1,4 +1,4 @@
-"""Tests for posesynth.anthropometry: rest geometry, proportions, body sampling."""
+"""Tests for posesynth.body.anthropometry: rest geometry, proportions, body sampling."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from posesynth.anthropometry import (
+from posesynth.body.anthropometry import (
     PROPORTION_NAMES,
     bone_lengths,
     default_proportions,
@@ -16,7 +16,7 @@ from posesynth.anthropometry import (
     rest_positions,
     sample_bodies,
 )
-from posesynth.skeleton import H36M17, H36M_EXTENDED, Skeleton
+from posesynth.body.skeleton import H36M17, H36M_EXTENDED, Skeleton
 
 EXT = H36M_EXTENDED
 P = len(PROPORTION_NAMES)

@@ -1,4 +1,4 @@
-"""``augment`` (:mod:`posesynth.augment`) and ``posesynth augment``: the seed's knee experiment,
+"""``augment`` (:mod:`posesynth.jobs.augment`) and ``posesynth augment``: the seed's knee experiment,
 ROM policies, skipped frames, bookkeeping extras, seeds, cameras, extra keypoints, bone scaling,
 turning, and the command line."""
 
@@ -13,17 +13,17 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from posesynth.angles import local_from_angles, pose_angles
-from posesynth.anthropometry import rest_offsets, sample_bodies
-from posesynth.augment import CamerasConfig, augment, load_cameras_config
-from posesynth.camera import CameraModel, h36m_subject_cameras
-from posesynth.dataset import PoseDataset
-from posesynth.kinematics import forward_kinematics
-from posesynth.motions import set_angles
-from posesynth.motions_file import SEGMENTS, Motion, MotionsConfig, load_motions
-from posesynth.procedural import ACTIVITIES, sample_poses
-from posesynth.rom import rom_table, shoulder_elevation_cap
-from posesynth.skeleton import H36M17, H36M_EXTENDED
+from posesynth.body.angles import local_from_angles, pose_angles
+from posesynth.body.anthropometry import rest_offsets, sample_bodies
+from posesynth.jobs.augment import CamerasConfig, augment, load_cameras_config
+from posesynth.geometry.camera import CameraModel, h36m_subject_cameras
+from posesynth.data.dataset import PoseDataset
+from posesynth.body.kinematics import forward_kinematics
+from posesynth.poses.motions import set_angles
+from posesynth.poses.motion_spec import SEGMENTS, Motion, MotionsConfig, load_motions
+from posesynth.poses.procedural import ACTIVITIES, sample_poses
+from posesynth.body.rom import rom_table, shoulder_elevation_cap
+from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 
 SKELETONS = [H36M17, H36M_EXTENDED]
 SKEL_IDS = [s.name for s in SKELETONS]
@@ -450,7 +450,7 @@ def run_cli(*args, cwd):
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    from posesynth.generate import generate, load_config
+    from posesynth.jobs.generate import generate, load_config
 
     path = tmp_path_factory.mktemp("augment-cli") / "source"
     generate(load_config(samples=200, seed=1, shard_size=100), path, preview=False)
@@ -458,7 +458,7 @@ def store(tmp_path_factory):
 
 
 def test_cli_augment_seed_knee_json(store, tmp_path):
-    from posesynth.formats.detect import read_any
+    from posesynth.data.formats.registry import read_any
 
     out = tmp_path / "out"
     proc = run_cli(store, "--motions", "seed-knee", "--out", out, "--json", cwd=tmp_path)

@@ -1,4 +1,4 @@
-"""``posesynth augment`` into a store, sharded (:mod:`posesynth.augment_store`): the same bytes
+"""``posesynth augment`` into a store, sharded (:mod:`posesynth.jobs.augment_store`): the same bytes
 on every executor and as in memory, resume after SIGKILL, refusal of another source or
 configuration, an interrupted commit finished, the summary kept in the store."""
 
@@ -15,17 +15,17 @@ import numpy as np
 import pytest
 from helpers import enospc_after, kill_after_shards, tree_digest
 
-from posesynth import shards as shards_module
-from posesynth.augment import CamerasConfig, augment, read_source, source_positions
-from posesynth.augment_store import SUMMARY_NAME, augment_to_store
-from posesynth.formats.detect import read_any
-from posesynth.executors import DaskExecutor, ProcessExecutor
-from posesynth.formats.store_io import read_store, write_store_dataset
-from posesynth.generate import generate_dataset, load_config
-from posesynth.motions_file import load_motions
-from posesynth.shards import partial_path
-from posesynth.skeleton import H36M17
-from posesynth.store import open_store
+from posesynth.jobs import shards as shards_module
+from posesynth.jobs.augment import CamerasConfig, augment, read_source, source_positions
+from posesynth.jobs.augment_store import SUMMARY_NAME, augment_to_store
+from posesynth.data.formats.registry import read_any
+from posesynth.jobs.executors import DaskExecutor, ProcessExecutor
+from posesynth.data.formats.store_io import read_store, write_store_dataset
+from posesynth.jobs.generate import generate_dataset, load_config
+from posesynth.poses.motion_spec import load_motions
+from posesynth.jobs.shards import partial_path
+from posesynth.body.skeleton import H36M17
+from posesynth.data.store import open_store
 
 SHARD = 160  # variants per shard: 40 frames of 4 full-rom variants; 600 frames make 15 shards
 
@@ -113,8 +113,8 @@ def test_new_cameras_and_rigs_match_in_memory(tmp_path: Path, source, cameras) -
 def test_empty_shards_are_dropped_and_the_rest_renumbered(tmp_path: Path, source) -> None:
     """Knees bent 139-140 deg further under ``rom: reject``: only poses with nearly straight
     knees stay in range; sorted most bent first, the first shards come out empty."""
-    from posesynth.angles import pose_angles
-    from posesynth.motions_file import Motion, MotionsConfig
+    from posesynth.body.angles import pose_angles
+    from posesynth.poses.motion_spec import Motion, MotionsConfig
 
     knees = pose_angles(source.joints_3d_world, H36M17)
     bent = np.maximum(knees["right_knee_flexion"], knees["left_knee_flexion"])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from posesynth.camera import (
+from posesynth.geometry.camera import (
     Camera,
     CameraModel,
     orbit,

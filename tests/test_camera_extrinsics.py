@@ -11,7 +11,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from posesynth.camera import (
+from posesynth.geometry.camera import (
     Camera,
     CameraModel,
     camera_to_world,

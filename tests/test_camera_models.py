@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from posesynth.camera import (
+from posesynth.geometry.camera import (
     CameraModel,
     fisheye,
     h36m,
@@ -19,7 +19,7 @@ from posesynth.camera import (
     project,
     unproject,
 )
-from posesynth.camera.models import model_module, validate
+from posesynth.geometry.camera.models import model_module, validate
 
 N_POINTS = 2000
 PX_TOL = 1e-6  # against OpenCV
@@ -433,7 +433,7 @@ def test_camera_model_enum():
     [((7,), (7,)), ((7, 3), (7, 1)), ((7, 3), ()), ((), (7,)), ((1, 3), (7, 3)), ((7, 3), (3,))],
 )
 def test_blocked_evaluation_equals_one_shot(monkeypatch, model, point_batch, param_batch):
-    from posesynth.camera import _common, camera_to_world, world_to_camera
+    from posesynth.geometry.camera import _common, camera_to_world, world_to_camera
 
     rng = np.random.default_rng(11)
     n_joints = 5

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from posesynth.camera import (
+from posesynth.geometry.camera import (
     H36M_CAMERA_IDS,
     H36M_SUBJECTS,
     CameraModel,

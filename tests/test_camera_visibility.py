@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from posesynth.camera import CameraModel, fisheye, in_front, in_image, pinhole, visible
+from posesynth.geometry.camera import CameraModel, fisheye, in_front, in_image, pinhole, visible
 
 
 def at_angle(theta: float, distance: float = 2.0) -> np.ndarray:

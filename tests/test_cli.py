@@ -17,7 +17,7 @@ from helpers import assert_one_error_line
 from typer.testing import CliRunner
 
 from posesynth.cli.main import app
-from posesynth.store import write_store
+from posesynth.data.store import write_store
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -138,7 +138,7 @@ class FakeConfig(pydantic.BaseModel):
 
 
 def fake_library(calls: dict, fail: BaseException | None = None) -> types.ModuleType:
-    module = types.ModuleType("posesynth.generate")
+    module = types.ModuleType("posesynth.jobs.generate")
 
     def load_config(path: Path | None, **overrides: Any) -> FakeConfig:
         calls["load_config"] = (path, overrides)
@@ -177,7 +177,7 @@ def fake_library(calls: dict, fail: BaseException | None = None) -> types.Module
 @pytest.fixture()
 def calls(monkeypatch: pytest.MonkeyPatch) -> dict:
     recorded: dict = {}
-    monkeypatch.setitem(sys.modules, "posesynth.generate", fake_library(recorded))
+    monkeypatch.setitem(sys.modules, "posesynth.jobs.generate", fake_library(recorded))
     return recorded
 
 
@@ -235,7 +235,7 @@ def test_generate_invalid_config_is_one_line(calls: dict) -> None:
 def test_generate_errors(
     monkeypatch: pytest.MonkeyPatch, error: BaseException, pattern: str, code: int
 ) -> None:
-    monkeypatch.setitem(sys.modules, "posesynth.generate", fake_library({}, fail=error))
+    monkeypatch.setitem(sys.modules, "posesynth.jobs.generate", fake_library({}, fail=error))
     result = runner.invoke(app, ["generate", "--json"])
     assert result.exit_code == code
     assert "Traceback" not in result.output

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from posesynth import collision as C
-from posesynth.anthropometry import rest_positions, sample_bodies
-from posesynth.skeleton import H36M17, H36M_EXTENDED
+from posesynth.body import collision as C
+from posesynth.body.anthropometry import rest_positions, sample_bodies
+from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 
 SKELETONS = [H36M17, H36M_EXTENDED]
 SKEL_IDS = [s.name for s in SKELETONS]

@@ -17,16 +17,16 @@ import pytest
 from helpers import assert_one_error_line
 from typer.testing import CliRunner
 
-from posesynth import angles as A
-from posesynth import kinematics as K
+from posesynth.body import angles as A
+from posesynth.body import kinematics as K
 from posesynth.cli.convert_cmd import MPJPE_TOLERANCE_MM, roundtrip_error
 from posesynth.cli.main import app
-from posesynth.dataset import PoseDataset
-from posesynth.formats.detect import detect_format, read_any
-from posesynth.formats.store_io import read_store, write_store_dataset
-from posesynth.generate import generate, load_config
-from posesynth.skeleton import H36M17
-from posesynth.store import open_store, write_store
+from posesynth.data.dataset import PoseDataset
+from posesynth.data.formats.registry import detect_format, read_any
+from posesynth.data.formats.store_io import read_store, write_store_dataset
+from posesynth.jobs.generate import generate, load_config
+from posesynth.body.skeleton import H36M17
+from posesynth.data.store import open_store, write_store
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_format_store import assert_same_dataset, camera_batch  # noqa: E402
@@ -108,7 +108,7 @@ def test_convert_usage_errors(generated: Path, tmp_path: Path) -> None:
 
 # A stand-in for an MMPose writer/reader: S carries camera-frame 3D, cameras.pkl a dummy.
 def fake_mmpose(calls: dict, shift_m: float = 0.0) -> types.ModuleType:
-    module = types.ModuleType("posesynth.formats.mmpose")
+    module = types.ModuleType("posesynth.data.formats.mmpose")
 
     def write_mmpose(dataset, out_dir, name="h36m_train.npz", overwrite=False):  # noqa: ANN001
         calls["write"] = {"name": name, "overwrite": overwrite}
@@ -139,7 +139,7 @@ def test_convert_to_mmpose_with_a_faithful_writer(
     generated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: dict = {}
-    monkeypatch.setitem(sys.modules, "posesynth.formats.mmpose", fake_mmpose(calls))
+    monkeypatch.setitem(sys.modules, "posesynth.data.formats.mmpose", fake_mmpose(calls))
     out = tmp_path / "mm"
     result = invoke("convert", generated, out, "--to", "mmpose", "--name", "h36m_x.npz", "--json")
     assert result.exit_code == 0, result.output
@@ -167,7 +167,7 @@ def test_convert_fails_when_the_writer_moves_joints(
         return write(replace(dataset, joints_3d_camera=cam), out_dir, **kw)
 
     bent.write_mmpose = write_moved
-    monkeypatch.setitem(sys.modules, "posesynth.formats.mmpose", bent)
+    monkeypatch.setitem(sys.modules, "posesynth.data.formats.mmpose", bent)
     result = invoke("convert", generated, tmp_path / "mm", "--to", "mmpose")
     mpjpe = 2.0 / J
     assert_one_error_line(result, rf"mm: written, but its joints differ .*MPJPE {mpjpe:.4f}")
@@ -177,7 +177,7 @@ def test_convert_fails_when_the_writer_moves_joints(
 
 def fake_videopose3d(calls: dict) -> types.ModuleType:
     """Writes one row per sample in reversed order, keyed by subject/action/frame."""
-    module = types.ModuleType("posesynth.formats.videopose3d")
+    module = types.ModuleType("posesynth.data.formats.videopose3d")
 
     def write_videopose3d(dataset, out_dir, name="custom", overwrite=False):  # noqa: ANN001
         out_dir = Path(out_dir)
@@ -206,7 +206,7 @@ def test_convert_matches_reordered_samples_by_keys(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: dict = {}
-    monkeypatch.setitem(sys.modules, "posesynth.formats.videopose3d", fake_videopose3d(calls))
+    monkeypatch.setitem(sys.modules, "posesynth.data.formats.videopose3d", fake_videopose3d(calls))
     src = write_store_dataset(sequence_dataset().select(slice(0, 8)), tmp_path / "src")  # S1 only
     result = invoke("convert", src, tmp_path / "vp", "--to", "videopose3d", "--json")
     assert result.exit_code == 0, result.output
@@ -246,7 +246,7 @@ def test_roundtrip_error_by_joint_names_and_repeated_keys() -> None:
 
 
 def test_real_mmpose_round_trip(generated: Path, tmp_path: Path) -> None:
-    pytest.importorskip("posesynth.formats.mmpose")
+    pytest.importorskip("posesynth.data.formats.mmpose")
     result = invoke("convert", generated, tmp_path / "mm", "--to", "mmpose", "--json")
     assert result.exit_code == 0, result.output
     check = json.loads(result.stdout)["check"]
@@ -258,7 +258,7 @@ def test_real_mmpose_round_trip(generated: Path, tmp_path: Path) -> None:
 
 
 def test_real_videopose3d_round_trip(tmp_path: Path) -> None:
-    pytest.importorskip("posesynth.formats.videopose3d")
+    pytest.importorskip("posesynth.data.formats.videopose3d")
     ds = sequence_dataset()
     shuffled = ds.select(np.random.default_rng(1).permutation(len(ds)))
     src = write_store_dataset(shuffled, tmp_path / "src")
@@ -394,7 +394,7 @@ def fake_readers(monkeypatch: pytest.MonkeyPatch) -> list:
         ("mmpose", "read_mmpose"), ("videopose3d", "read_videopose3d"), ("seed_h5", "read_seed_h5"),
         ("h36m_raw", "read_h36m_cdf"), ("trc", "read_trc"),
     ):  # fmt: skip
-        name = f"posesynth.formats.{module}"
+        name = f"posesynth.data.formats.{module}"
         monkeypatch.setitem(sys.modules, name, fake_reader_module(name, func, calls))
     return calls
 
@@ -429,13 +429,13 @@ def test_read_any_dispatches_to_each_reader(tmp_path: Path, fake_readers: list) 
 
 
 def test_read_any_reports_a_damaged_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    module = types.ModuleType("posesynth.formats.seed_h5")
+    module = types.ModuleType("posesynth.data.formats.seed_h5")
 
     def read_seed_h5(path: Path, mat_path: Path | None = None) -> PoseDataset:
         raise KeyError("S")
 
     module.read_seed_h5 = read_seed_h5
-    monkeypatch.setitem(sys.modules, "posesynth.formats.seed_h5", module)
+    monkeypatch.setitem(sys.modules, "posesynth.data.formats.seed_h5", module)
     path = make_h5(tmp_path / "train.h5")
     with pytest.raises(ValueError, match=r"train\.h5: cannot read as seed_h5 \(KeyError: 'S'\)"):
         read_any(path)
@@ -513,7 +513,7 @@ def test_info_counts_rom_violations(tmp_path: Path) -> None:
 
 
 def test_info_on_other_formats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "posesynth.formats.mmpose", fake_mmpose({}))
+    monkeypatch.setitem(sys.modules, "posesynth.data.formats.mmpose", fake_mmpose({}))
     src = write_store_dataset(sequence_dataset(), tmp_path / "src")
     assert invoke("convert", src, tmp_path / "mm", "--to", "mmpose").exit_code == 0
     result = invoke("info", tmp_path / "mm", "--json")

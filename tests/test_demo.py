@@ -29,7 +29,7 @@ pytest.importorskip("ai_edge_litert")
 cv2 = pytest.importorskip("cv2")
 
 from posesynth.cli.main import app
-from posesynth.demo import flexion_deg, limb_measures, read_keypoints, run_demo
+from posesynth.apps.demo import flexion_deg, limb_measures, read_keypoints, run_demo
 
 runner = CliRunner()
 WOMAN = (slice(450, 994), slice(1100, 1700))

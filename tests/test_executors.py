@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from posesynth.executors import (
+from posesynth.jobs.executors import (
     DaskExecutor,
     InProcessExecutor,
     ProcessExecutor,
@@ -127,7 +127,7 @@ def test_dask_local_cluster() -> None:
 
 def test_the_core_imports_without_dask() -> None:
     code = (
-        "import sys, posesynth.generate, posesynth.shards, posesynth.executors, posesynth.cli.main; "
+        "import sys, posesynth.jobs.generate, posesynth.jobs.shards, posesynth.jobs.executors, posesynth.cli.main; "
         "assert not {'dask', 'distributed'} & set(sys.modules), 'dask imported'"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)

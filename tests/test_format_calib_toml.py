@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from posesynth.camera import Camera, look_at, rotation_translation
-from posesynth.formats.calib_toml import read_calib_toml, write_calib_toml
-from posesynth.formats.trc import TRC_TO_WORLD, read_trc
+from posesynth.geometry.camera import Camera, look_at, rotation_translation
+from posesynth.data.formats.calib_toml import read_calib_toml, write_calib_toml
+from posesynth.data.formats.trc import TRC_TO_WORLD, read_trc
 
 CENTERS = np.array([[3.2, 0.4, 1.5], [-2.5, 2.8, 1.1], [0.3, -3.9, 2.4]])
 
@@ -217,7 +217,7 @@ def test_no_camera(tmp_path):
 
 
 def test_writer_refuses_what_it_cannot_write(tmp_path):
-    from posesynth.camera import h36m_subject_cameras
+    from posesynth.geometry.camera import h36m_subject_cameras
 
     with pytest.raises(ValueError, match="h36m model"):
         write_calib_toml(h36m_subject_cameras("S1"), ["a", "b", "c", "d"], tmp_path / "x.toml")

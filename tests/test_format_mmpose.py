@@ -17,24 +17,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posesynth.camera import (
+from posesynth.geometry.camera import (
     Camera,
     CameraModel,
     h36m_camera_extrinsics,
     h36m_subject_cameras,
     project,
 )
-from posesynth.dataset import PoseDataset
-from posesynth.formats import mmpose
-from posesynth.formats.mmpose import (
+from posesynth.data.dataset import PoseDataset
+from posesynth.data.formats import mmpose
+from posesynth.data.formats.mmpose import (
     STATS_FILES,
     format_h36m_imgname,
     parse_h36m_imgname,
     read_mmpose,
     write_mmpose,
 )
-from posesynth.formats.numpy_pickle import dumps_numpy_pickle, load_numpy_pickle
-from posesynth.skeleton import H36M17, H36M_EXTENDED
+from posesynth.data.formats.numpy_pickle import dumps_numpy_pickle, load_numpy_pickle
+from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 
 # Human3.6M metadata for subject S1: rotation angles (rad), centre (mm); intrinsics
 # f, c (px), k = (k1, k2, k3), p = (p1, p2); image width, height.

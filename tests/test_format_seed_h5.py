@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import scipy.io
 
-from posesynth.camera import CameraModel, h36m_camera_extrinsics, h36m_camera_intrinsics
-from posesynth.formats.mmpose import read_mmpose, write_mmpose
-from posesynth.formats.seed_h5 import read_seed_h5
-from posesynth.skeleton import H36M17
+from posesynth.geometry.camera import CameraModel, h36m_camera_extrinsics, h36m_camera_intrinsics
+from posesynth.data.formats.mmpose import read_mmpose, write_mmpose
+from posesynth.data.formats.seed_h5 import read_seed_h5
+from posesynth.body.skeleton import H36M17
 
 CAMERA = "55011271"
 K_55011271 = np.array(

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from posesynth import __version__
-from posesynth.camera import Camera, look_at
-from posesynth.dataset import PoseDataset
-from posesynth.formats.store_io import is_pose_store, read_store, write_store_dataset
-from posesynth.generate import generate, load_config
-from posesynth.skeleton import H36M17
-from posesynth.store import open_store, write_store
+from posesynth.geometry.camera import Camera, look_at
+from posesynth.data.dataset import PoseDataset
+from posesynth.data.formats.store_io import is_pose_store, read_store, write_store_dataset
+from posesynth.jobs.generate import generate, load_config
+from posesynth.body.skeleton import H36M17
+from posesynth.data.store import open_store, write_store
 
 J = 17
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posesynth.dataset import PoseDataset
-from posesynth.formats.trc import TRC_TO_WORLD, read_trc, trc_marker_name, write_trc
-from posesynth.skeleton import H36M17, H36M_EXTENDED
+from posesynth.data.dataset import PoseDataset
+from posesynth.data.formats.trc import TRC_TO_WORLD, read_trc, trc_marker_name, write_trc
+from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 
 # Pose2Sim's HALPE_26 markers, in the order its triangulation writes them (tree order).
 HALPE26 = [

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posesynth.camera import H36M_CAMERA_IDS, Camera, h36m_subject_cameras, look_at
-from posesynth.dataset import PoseDataset
-from posesynth.formats.videopose3d import read_videopose3d, write_videopose3d
-from posesynth.mappings import H36M32_TO_17
-from posesynth.skeleton import H36M17, H36M_EXTENDED
+from posesynth.geometry.camera import H36M_CAMERA_IDS, Camera, h36m_subject_cameras, look_at
+from posesynth.data.dataset import PoseDataset
+from posesynth.data.formats.videopose3d import read_videopose3d, write_videopose3d
+from posesynth.body.mappings import H36M32_TO_17
+from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 
 KEEP = list(H36M32_TO_17)
 H36M_META = {"num_joints": 17, "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]}

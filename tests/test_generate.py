@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posesynth.angles import angle_names
-from posesynth.camera import Camera
-from posesynth.generate import generate, load_config
-from posesynth.procedural import KNEE_CLEARANCE
-from posesynth.rom import rom_table
-from posesynth.skeleton import get_skeleton
-from posesynth.store import open_store
+from posesynth.body.angles import angle_names
+from posesynth.geometry.camera import Camera
+from posesynth.jobs.generate import generate, load_config
+from posesynth.poses.procedural import KNEE_CLEARANCE
+from posesynth.body.rom import rom_table
+from posesynth.body.skeleton import get_skeleton
+from posesynth.data.store import open_store
 
 
 def tree_digest(root: Path) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Extra keypoints for 17-joint poses (:mod:`posesynth.keypoints`): the 17 copied, feet on the
+"""Extra keypoints for 17-joint poses (:mod:`posesynth.poses.keypoints`): the 17 copied, feet on the
 floor, the documented orientation rules, height from the limb bones, bad input refused."""
 
 from __future__ import annotations
@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from posesynth.angles import pose_angles
-from posesynth.anthropometry import rest_offsets, rest_positions
-from posesynth.keypoints import add_extra_keypoints, estimate_height
-from posesynth.motions import rotate_about_vertical
-from posesynth.procedural import ACTIVITIES, sample_poses
-from posesynth.rom import rom_table
-from posesynth.skeleton import H36M17
-from posesynth.skeleton import H36M_EXTENDED as EXT
+from posesynth.body.angles import pose_angles
+from posesynth.body.anthropometry import rest_offsets, rest_positions
+from posesynth.poses.keypoints import add_extra_keypoints, estimate_height
+from posesynth.poses.motions import rotate_about_vertical
+from posesynth.poses.procedural import ACTIVITIES, sample_poses
+from posesynth.body.rom import rom_table
+from posesynth.body.skeleton import H36M17
+from posesynth.body.skeleton import H36M_EXTENDED as EXT
 
 DEG = np.pi / 180
 FEET = {

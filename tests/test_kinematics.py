@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.spatial.transform import Rotation
 
-from posesynth import kinematics as K
-from posesynth.anthropometry import rest_offsets, rest_positions, sample_bodies
-from posesynth.procedural import sample_poses
-from posesynth.skeleton import H36M17, H36M_EXTENDED
+from posesynth.body import kinematics as K
+from posesynth.body.anthropometry import rest_offsets, rest_positions, sample_bodies
+from posesynth.poses.procedural import sample_poses
+from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 
 SKELETONS = [H36M17, H36M_EXTENDED]
 SKEL_IDS = [s.name for s in SKELETONS]

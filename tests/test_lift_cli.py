@@ -11,7 +11,7 @@ from helpers import assert_one_error_line
 from typer.testing import CliRunner
 
 from posesynth.cli.main import app
-from posesynth.generate import generate, load_config
+from posesynth.jobs.generate import generate, load_config
 
 pytest.importorskip("torch")
 pytest.importorskip("safetensors")

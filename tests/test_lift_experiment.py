@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from posesynth.generate import generate_dataset, load_config  # noqa: E402
+from posesynth.jobs.generate import generate_dataset, load_config  # noqa: E402
 from posesynth.lift import checkpoint  # noqa: E402
-from posesynth.lift.experiment import ExperimentConfig, run_experiment  # noqa: E402
+from posesynth.apps.experiment import ExperimentConfig, run_experiment  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +136,7 @@ def test_cli_experiment_motions_file_is_used_and_a_bad_one_fails_before_any_work
 @pytest.mark.parametrize("name", ["everyday", "rom"])
 def test_shipped_checkpoints_load_by_name_and_lift(name):
     from posesynth.lift.evaluate import evaluate_lifter
-    from posesynth.lift.experiment import EVERYDAY, EVERYDAY_LIMITS_DEG
+    from posesynth.apps.experiment import EVERYDAY, EVERYDAY_LIMITS_DEG
 
     lifter = checkpoint.load_lifter(name)
     assert lifter.meta["shipped_as"] == name and lifter.meta["stored_dtype"] == "float16"

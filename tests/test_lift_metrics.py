@@ -11,7 +11,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from posesynth.lift import metrics as m
-from posesynth.skeleton import H36M17
+from posesynth.body.skeleton import H36M17
 
 
 @pytest.fixture()
@@ -105,7 +105,7 @@ def test_lift_metrics_document(poses: np.ndarray) -> None:
 
 
 def test_body_parts_partition_the_non_root_joints() -> None:
-    from posesynth.skeleton import H36M_EXTENDED
+    from posesynth.body.skeleton import H36M_EXTENDED
 
     parts = m.body_parts(H36M17)
     names = {p: [H36M17.joint_names[j] for j in idx] for p, idx in parts.items()}
@@ -133,8 +133,8 @@ def test_by_body_part_means(poses: np.ndarray) -> None:
 
 
 def test_by_knee_flexion_bins() -> None:
-    from posesynth.angles import local_from_angles
-    from posesynth.kinematics import default_rest_offsets, forward_kinematics
+    from posesynth.body.angles import local_from_angles
+    from posesynth.body.kinematics import default_rest_offsets, forward_kinematics
 
     flex = np.deg2rad([10.0, 45.0, 100.0, 160.0])
     local = local_from_angles({"right_knee_flexion": flex, "left_knee_flexion": np.zeros(4)}, H36M17)

@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
-from posesynth.formats.numpy_pickle import dumps_numpy_pickle  # noqa: E402
+from posesynth.data.formats.numpy_pickle import dumps_numpy_pickle  # noqa: E402
 from posesynth.lift import load_lifter  # noqa: E402
 from posesynth.lift.mmpose_import import convert_state_dict, import_mmpose  # noqa: E402
 

@@ -12,9 +12,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
-from posesynth.dataset import PoseDataset
-from posesynth.formats.detect import read_any
-from posesynth.generate import generate, load_config
+from posesynth.data.dataset import PoseDataset
+from posesynth.data.formats.registry import read_any
+from posesynth.jobs.generate import generate, load_config
 from posesynth.lift.checkpoint import Lifter, load_lifter, save_checkpoint
 from posesynth.lift.data import lift_arrays
 from posesynth.lift.evaluate import evaluate_lifter, evaluate_path, save_knee_figure
@@ -29,7 +29,7 @@ from posesynth.lift.train import (
     split_indices,
     train_lifter,
 )
-from posesynth.skeleton import H36M17, H36M_EXTENDED
+from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 
 TINY = TrainConfig(width=64, epochs=2, seed=3, batch_size=64)
 EVAL_KEYS = ("samples", "mpjpe_mm", "p_mpjpe_mm", "n_mpjpe_mm", "pck3d_150", "auc",

@@ -1,4 +1,4 @@
-"""Tests for posesynth.mappings: layouts, weight tables, conversion, errors."""
+"""Tests for posesynth.body.mappings: layouts, weight tables, conversion, errors."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from posesynth.anthropometry import rest_positions
-from posesynth.mappings import (
+from posesynth.body.anthropometry import rest_positions
+from posesynth.body.mappings import (
     H36M32_TO_17,
     apply_mapping,
     convert_keypoints,
@@ -18,7 +18,7 @@ from posesynth.mappings import (
     mmpose_coco17_to_h36m17,
     supported_pairs,
 )
-from posesynth.skeleton import H36M17, H36M_EXTENDED
+from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 
 KEPT_32 = [0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27]
 

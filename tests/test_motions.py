@@ -1,7 +1,7 @@
-"""Reposing (:mod:`posesynth.motions`): bones kept, angles read back, upstream joints untouched.
+"""Reposing (:mod:`posesynth.poses.motions`): bones kept, angles read back, upstream joints untouched.
 
 Layers: the hinge fast path against the inverse-kinematics path; every settable angle read
-back by :func:`posesynth.angles.pose_angles`; the singular cases (a straight limb, a
+back by :func:`posesynth.body.angles.pose_angles`; the singular cases (a straight limb, a
 hyperextended one); batch shapes ``()``, ``(B,)``, ``(B, T)``; bad input.
 Source poses: procedural poses of every activity and random forward-kinematics poses (random
 bodies, any root orientation, angles over and beyond the range of motion).
@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from posesynth.angles import local_from_angles, pose_angles
-from posesynth.anthropometry import rest_offsets, rest_positions, sample_bodies
-from posesynth.kinematics import forward_kinematics
-from posesynth.motions import (
+from posesynth.body.angles import local_from_angles, pose_angles
+from posesynth.body.anthropometry import rest_offsets, rest_positions, sample_bodies
+from posesynth.body.kinematics import forward_kinematics
+from posesynth.poses.motions import (
     descendants,
     hinge_axis,
     hinge_flexion,
@@ -25,9 +25,9 @@ from posesynth.motions import (
     set_angles,
     set_hinge_flexion,
 )
-from posesynth.procedural import ACTIVITIES, sample_poses
-from posesynth.rom import rom_table
-from posesynth.skeleton import H36M17, H36M_EXTENDED
+from posesynth.poses.procedural import ACTIVITIES, sample_poses
+from posesynth.body.rom import rom_table
+from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 
 SKELETONS = [H36M17, H36M_EXTENDED]
 SKEL_IDS = [s.name for s in SKELETONS]
@@ -294,7 +294,7 @@ MOVED_ANGLES = (
 
 def joint_of(skeleton, name):
     """The joint whose local rotation carries angle ``name``."""
-    from posesynth.angles import skeleton_dofs
+    from posesynth.body.angles import skeleton_dofs
 
     (joint,) = [d.joint for d in skeleton_dofs(skeleton) if name in d.names]
     return skeleton.index(joint)

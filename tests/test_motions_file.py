@@ -1,4 +1,4 @@
-"""The motions file (:mod:`posesynth.motions_file`): presets, examples, draws, and errors that
+"""The motions file (:mod:`posesynth.poses.motion_spec`): presets, examples, draws, and errors that
 name the file and the line."""
 
 from __future__ import annotations
@@ -9,16 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posesynth.motions_file import (
+from posesynth.poses.motion_spec import (
     PRESETS,
     SEGMENTS,
     Motion,
     MotionsConfig,
     load_motions,
 )
-from posesynth.procedural import ACTIVITIES
-from posesynth.rom import rom_table
-from posesynth.skeleton import H36M17, H36M_EXTENDED
+from posesynth.poses.procedural import ACTIVITIES
+from posesynth.body.rom import rom_table
+from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 
 SKELETONS = [H36M17, H36M_EXTENDED]
 SKEL_IDS = [s.name for s in SKELETONS]

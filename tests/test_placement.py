@@ -7,10 +7,10 @@ import re
 import numpy as np
 import pytest
 
-from posesynth.camera import Camera, CameraModel
-from posesynth.placement import PlacementRanges, sample_cameras
-from posesynth.procedural import sample_poses
-from posesynth.skeleton import H36M17, H36M_EXTENDED
+from posesynth.geometry.camera import Camera, CameraModel
+from posesynth.geometry.placement import PlacementRanges, sample_cameras
+from posesynth.poses.procedural import sample_poses
+from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 
 MODELS = ["pinhole", "opencv", "fisheye", "h36m"]
 SKELETONS = [H36M17, H36M_EXTENDED]

@@ -5,18 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from posesynth import angles as A
-from posesynth import kinematics as K
-from posesynth import rom
-from posesynth.anthropometry import default_proportions, proportion_names
-from posesynth.collision import colliding, collision_model
-from posesynth.procedural import (
+from posesynth.body import angles as A
+from posesynth.body import kinematics as K
+from posesynth.body import rom
+from posesynth.body.anthropometry import default_proportions, proportion_names
+from posesynth.body.collision import colliding, collision_model
+from posesynth.poses.procedural import (
     ACTIVITIES,
     KNEE_CLEARANCE,
     activity_names,
     sample_poses,
 )
-from posesynth.skeleton import H36M17, H36M_EXTENDED
+from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 
 SKELETONS = [H36M17, H36M_EXTENDED]
 SKEL_IDS = [s.name for s in SKELETONS]

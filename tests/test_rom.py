@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from posesynth import angles as A
-from posesynth import kinematics as K
-from posesynth import rom
-from posesynth.skeleton import H36M17, H36M_EXTENDED
+from posesynth.body import angles as A
+from posesynth.body import kinematics as K
+from posesynth.body import rom
+from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 
 SKELETONS = [H36M17, H36M_EXTENDED]
 SKEL_IDS = [s.name for s in SKELETONS]

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.spatial.transform import Rotation
 
-from posesynth import rotations as rot
+from posesynth.geometry import rotations as rot
 
 
 def random_quats(rng, shape):

@@ -14,17 +14,17 @@ import numpy as np
 import pytest
 from helpers import enospc_after, kill_after_shards, tree_digest
 
-from posesynth import shards as shards_module
-from posesynth.executors import DaskExecutor, ProcessExecutor
-from posesynth.generate import generate, load_config
-from posesynth.shards import (
+from posesynth.jobs import shards as shards_module
+from posesynth.jobs.executors import DaskExecutor, ProcessExecutor
+from posesynth.jobs.generate import generate, load_config
+from posesynth.jobs.shards import (
     ShardedJob,
     ShardTask,
     partial_path,
     run_sharded,
     shard_sizes,
 )
-from posesynth.store import open_store
+from posesynth.data.store import open_store
 
 CFG = {"samples": 1300, "seed": 11, "shard_size": 250}  # 6 shards, the last one short
 
@@ -64,7 +64,7 @@ def test_dask_local_cluster_gives_the_same_bytes(tmp_path: Path, reference) -> N
 
 
 def test_summary_is_bounded_and_exact_where_it_matters(tmp_path: Path, monkeypatch) -> None:
-    from posesynth import generate as generate_module
+    from posesynth.jobs import generate as generate_module
 
     full = generate(load_config(**CFG), tmp_path / "a", preview=False)
     monkeypatch.setattr(generate_module, "COVERAGE_SAMPLES", 300)  # subsample the percentiles

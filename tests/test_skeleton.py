@@ -1,4 +1,4 @@
-"""Tests for posesynth.skeleton: layouts, validation, tree views, subset, serialisation."""
+"""Tests for posesynth.body.skeleton: layouts, validation, tree views, subset, serialisation."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from posesynth.skeleton import (
+from posesynth.body.skeleton import (
     H36M17,
     H36M_EXTENDED,
     Skeleton,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from posesynth.store import StoreWriter, open_store, write_store
+from posesynth.data.store import StoreWriter, open_store, write_store
 
 SHARD_SIZES = (3, 5, 1, 4)
 

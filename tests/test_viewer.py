@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 pytest.importorskip("plotly")
 
 from posesynth.cli.main import app
-from posesynth.dataset import PoseDataset
-from posesynth.formats.store_io import write_store_dataset
-from posesynth.skeleton import H36M17
+from posesynth.data.dataset import PoseDataset
+from posesynth.data.formats.store_io import write_store_dataset
+from posesynth.body.skeleton import H36M17
 from posesynth.viz.viewer import DIV_ID, choose_samples, view_html, write_view
 
 runner = CliRunner()

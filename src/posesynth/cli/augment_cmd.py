@@ -2,8 +2,8 @@
 
 Into a posesynth store (the default ``--to``) the job is sharded and resumable and runs
 here, on ``--workers N`` local processes or on Dask, with the same bytes on each
-(:func:`posesynth.augment_store.augment_to_store`); the other formats are written from
-memory (:func:`posesynth.augment.augment`), with the same samples.
+(:func:`posesynth.jobs.augment_store.augment_to_store`); the other formats are written from
+memory (:func:`posesynth.jobs.augment.augment`), with the same samples.
 """
 
 from __future__ import annotations
@@ -75,14 +75,14 @@ def augment(
     the missing shards.
     """
     with user_errors():
-        from posesynth.augment import (
+        from posesynth.jobs.augment import (
             DEFAULT_SHARD_SIZE,
             load_cameras_config,
             read_source,
             source_positions,
         )
-        from posesynth.formats.detect import WRITERS
-        from posesynth.motions_file import load_motions
+        from posesynth.data.formats.registry import WRITERS
+        from posesynth.poses.motion_spec import load_motions
 
         if to not in WRITERS:
             raise ValueError(f"--to: expected one of {list(WRITERS)}, got {to!r}")
@@ -104,7 +104,7 @@ def augment(
                 task = bar.add_task("augment (source frames)", total=len(dataset))
                 advance = lambda n: bar.advance(task, n)  # noqa: E731
                 if to == "posesynth":
-                    from posesynth.augment_store import augment_to_store
+                    from posesynth.jobs.augment_store import augment_to_store
 
                     options.update(enter_executor(stack, workers, dask_local, scheduler, connect_timeout))
                     done = augment_to_store(dataset, motions_cfg, cameras_cfg, out, overwrite=overwrite,
@@ -126,8 +126,8 @@ def augment(
 
 def _augment_in_memory(dataset: Any, motions: Any, cameras: Any, out: Path, to: str, overwrite: bool,
                        progress: Any, options: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:  # fmt: skip
-    from posesynth.augment import augment as run_augment
-    from posesynth.formats.detect import write_any
+    from posesynth.jobs.augment import augment as run_augment
+    from posesynth.data.formats.registry import write_any
 
     result = run_augment(dataset, motions, cameras, progress=progress, **options)
     written = write_any(result.dataset, out, to, overwrite=overwrite)
@@ -143,8 +143,8 @@ def _picks(n: int) -> np.ndarray:
 
 def _store_pairs(out: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
     """The figure's samples read from the store, row by row (never the whole store)."""
-    from posesynth.skeleton import Skeleton
-    from posesynth.store import open_store
+    from posesynth.body.skeleton import Skeleton
+    from posesynth.data.store import open_store
 
     store = open_store(out)
     pick = _picks(store.samples)

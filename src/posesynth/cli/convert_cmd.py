@@ -1,7 +1,7 @@
 """``posesynth convert IN OUT --to FORMAT``: read any format, write another, check nothing moved.
 
-Reading and writing go through :func:`posesynth.formats.detect.read_any` /
-:func:`~posesynth.formats.detect.write_any`. Unless ``--no-check``, the output is read back
+Reading and writing go through :func:`posesynth.data.formats.registry.read_any` /
+:func:`~posesynth.data.formats.registry.write_any`. Unless ``--no-check``, the output is read back
 and compared with the input (:func:`roundtrip_error`): a root-aligned MPJPE above
 :data:`MPJPE_TOLERANCE_MM` is an error (the output stays where it was written).
 """
@@ -20,7 +20,7 @@ from posesynth.cli.errors import fail, user_errors
 from posesynth.cli.output import print_json, stdout_to_stderr, to_jsonable
 
 if TYPE_CHECKING:
-    from posesynth.dataset import PoseDataset
+    from posesynth.data.dataset import PoseDataset
 
 #: Largest root-aligned MPJPE (mm) between input and output that counts as "unchanged"
 #: (float32 files hold metres to ~0.5 µm).
@@ -28,7 +28,7 @@ MPJPE_TOLERANCE_MM = 1e-3
 
 
 class Target(str, enum.Enum):
-    """Formats ``convert`` writes (names as in :data:`posesynth.formats.detect.WRITERS`)."""
+    """Formats ``convert`` writes (names as in :data:`posesynth.data.formats.registry.WRITERS`)."""
 
     posesynth = "posesynth"
     mmpose = "mmpose"
@@ -36,7 +36,7 @@ class Target(str, enum.Enum):
 
 
 class Source(str, enum.Enum):
-    """Formats ``convert`` reads (names as in :data:`posesynth.formats.detect.READERS`)."""
+    """Formats ``convert`` reads (names as in :data:`posesynth.data.formats.registry.READERS`)."""
 
     posesynth = "posesynth"
     mmpose = "mmpose"
@@ -84,7 +84,7 @@ def convert(
 ) -> None:
     """Convert a data set between formats; the 3D joints are checked to be unchanged."""
     with user_errors():
-        from posesynth.formats.detect import detect_format, read_any, write_any
+        from posesynth.data.formats.registry import detect_format, read_any, write_any
 
         if name is not None and to is Target.posesynth:
             raise ValueError("--name: applies to --to mmpose and videopose3d, not posesynth")

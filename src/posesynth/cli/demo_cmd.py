@@ -2,7 +2,7 @@
 
 Photo → 2D (MediaPipe BlazePose, the ``demo`` extra) → 3D with two lifters and MediaPipe's
 own world landmarks; prints hip–knee and hip–ankle distances (m) and knee flexion (°) per
-leg, and elbow flexion per arm, for each model. See :mod:`posesynth.demo`.
+leg, and elbow flexion per arm, for each model. See :mod:`posesynth.apps.demo`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def demo(
 ) -> None:
     """Find the person in IMAGE, lift to 3D with models A and B (and MediaPipe), measure legs and arms."""
     with user_errors():
-        from posesynth.demo import run_demo
+        from posesynth.apps.demo import run_demo
 
         with stdout_to_stderr(json_output):
             doc = run_demo(image, model_a=model_a, model_b=model_b, keypoints=keypoints, figure=figure)
@@ -52,7 +52,7 @@ def _f(value: Any, spec: str) -> str:
 
 
 def render_demo(doc: Mapping[str, Any], console: Console) -> None:
-    """Print :func:`posesynth.demo.run_demo`'s document: one table per model."""
+    """Print :func:`posesynth.apps.demo.run_demo`'s document: one table per model."""
     console.print(Text(f"{doc['image']}: 2D from {doc['source']}"))
     for key, entry in doc["models"].items():
         table = Table(title=f"model {key}: {entry['name']}", title_justify="left")

@@ -51,6 +51,6 @@ def enter_executor(
     (the default path runs in this process and imports nothing more)."""
     if not wants_executor(workers, dask_local, scheduler):
         return {}
-    executors = importlib.import_module("posesynth.executors")
+    executors = importlib.import_module("posesynth.jobs.executors")
     executor = executors.make_executor(workers, dask_local=dask_local, scheduler=scheduler, timeout_s=connect_timeout)
     return {"executor": stack.enter_context(executor)}

@@ -1,4 +1,4 @@
-"""``posesynth generate``: a procedural data set, via :func:`posesynth.generate.generate`.
+"""``posesynth generate``: a procedural data set, via :func:`posesynth.jobs.generate.generate`.
 
 Shards run in this process by default, or on ``--workers N`` local processes, a loopback Dask
 cluster (``--dask-local N``) or a running Dask scheduler (``--scheduler ADDR``); the output is
@@ -90,7 +90,7 @@ def generate(
     """
     with user_errors():
         # imported here: the library is heavy, and --help must work without it
-        library = importlib.import_module("posesynth.generate")
+        library = importlib.import_module("posesynth.jobs.generate")
         overrides: dict[str, Any] = {
             "samples": samples, "seed": seed, "skeleton": skeleton, "camera_model": camera_model
         }  # fmt: skip
@@ -140,7 +140,7 @@ def _fmt_deg(value: Any) -> str:
 
 
 def render_summary(summary: Mapping[str, Any], console: Console) -> None:
-    """Print the summary of :func:`posesynth.generate.generate` as rich tables."""
+    """Print the summary of :func:`posesynth.jobs.generate.generate` as rich tables."""
     overview = Table(title="posesynth generate", show_header=False, title_justify="left")
     overview.add_column("field", style="bold")
     overview.add_column("value")

@@ -1,10 +1,10 @@
 """``posesynth info PATH``: what a data set holds, in any readable format.
 
-The format is detected (:func:`posesynth.formats.detect.detect_format`); a posesynth store is
+The format is detected (:func:`posesynth.data.formats.registry.detect_format`); a posesynth store is
 described from its manifest (arrays, shards, config, seed) and, when it holds joints, from its
-data too; every other format is read with :func:`~posesynth.formats.detect.read_any`. The
+data too; every other format is read with :func:`~posesynth.data.formats.registry.read_any`. The
 data's description (:func:`describe_dataset`) gives counts, value ranges, NaNs and how many
-poses leave the normal range of motion (:mod:`posesynth.rom`).
+poses leave the normal range of motion (:mod:`posesynth.body.rom`).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from posesynth.cli.output import (
 )
 
 if TYPE_CHECKING:
-    from posesynth.dataset import PoseDataset
-    from posesynth.store import Store
+    from posesynth.data.dataset import PoseDataset
+    from posesynth.data.store import Store
 
 #: Angles within this many degrees outside their range count as in range (float32 rounding).
 ROM_TOLERANCE_DEG = 0.1
@@ -81,9 +81,9 @@ def describe_path(path: Path, verify: bool = False, rom: bool = True) -> dict[st
     described from its manifest only, with the reason in ``note``.
     Raises ``ValueError`` (one line) for a missing, unknown or damaged input.
     """
-    from posesynth.formats.detect import detect_format, read_any
-    from posesynth.formats.store_io import is_pose_store, read_store
-    from posesynth.store import open_store
+    from posesynth.data.formats.registry import detect_format, read_any
+    from posesynth.data.formats.store_io import is_pose_store, read_store
+    from posesynth.data.store import open_store
 
     fmt = detect_format(path)
     if fmt != "posesynth":
@@ -218,10 +218,10 @@ def rom_summary(
 ) -> dict[str, Any]:
     """How many poses leave the normal range of motion, and which angles most often.
 
-    Angles come from :func:`posesynth.angles.pose_angles` (inverse kinematics) on the world
+    Angles come from :func:`posesynth.body.angles.pose_angles` (inverse kinematics) on the world
     3D joints, else the camera-frame ones (angles do not depend on the frame); poses with a
     non-finite joint are skipped and counted. An angle more than ``tolerance_deg`` outside
-    its range (:func:`posesynth.rom.rom_violations`) is a violation.
+    its range (:func:`posesynth.body.rom.rom_violations`) is a violation.
 
     Returns:
         ``{"source"`` (array used), ``"checked"``, ``"skipped_non_finite"``,
@@ -230,8 +230,8 @@ def rom_summary(
         ``"most_violated"`` (up to ``top`` of ``{"angle", "samples", "limits_deg",
         "min_deg", "max_deg"}``, the extremes over the violating poses), ``"note"``}.
     """
-    from posesynth.angles import pose_angles
-    from posesynth.rom import rom_table, rom_violations
+    from posesynth.body.angles import pose_angles
+    from posesynth.body.rom import rom_table, rom_violations
 
     source = "joints_3d_world" if dataset.joints_3d_world is not None else "joints_3d_camera"
     p = getattr(dataset, source)

@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.console import Console
 
-from posesynth.jsonable import to_jsonable
+from posesynth.util.jsonable import to_jsonable
 
 
 def stderr_console() -> Console:

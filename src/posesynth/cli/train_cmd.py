@@ -70,7 +70,7 @@ def train(
             raise ValueError("--resume and --overwrite exclude each other")
         train_lib = import_lift("train")
         noise_lib = import_lift("noise")
-        from posesynth.formats.detect import read_any
+        from posesynth.data.formats.registry import read_any
 
         flags = {
             "epochs": epochs, "batch_size": batch_size, "lr": lr, "lr_decay": lr_decay,

@@ -46,7 +46,7 @@ def view(
             import plotly  # noqa: F401  (an optional dependency)
         except ModuleNotFoundError:
             fail("posesynth view needs plotly: pip install 'posesynth[view]'")
-        from posesynth.formats.detect import read_any
+        from posesynth.data.formats.registry import read_any
         from posesynth.viz.viewer import choose_samples, write_view
 
         with stdout_to_stderr(json_output):

@@ -13,7 +13,7 @@ Modules (one job each):
 model          :class:`SimpleBaseline` (Martinez et al. 2017, as MMPose defines it)
 normalize      image-size- and position-independent 2D input normalisation, target scaling
 noise          2D noise models applied to training inputs on the fly (:class:`NoiseConfig`)
-data           a :class:`~posesynth.dataset.PoseDataset` → lifter arrays (2D px, 3D metres)
+data           a :class:`~posesynth.data.dataset.PoseDataset` → lifter arrays (2D px, 3D metres)
 train          :func:`train_lifter` (:class:`TrainConfig`), the batched training loop
 checkpoint     checkpoint folders: ``model.safetensors`` + ``meta.json`` (+ ``train_state.pt``),
                :func:`load_lifter` → :class:`Lifter`

@@ -32,12 +32,12 @@ import numpy as np
 import torch
 
 from posesynth import __version__
-from posesynth.atomic import atomic_path
-from posesynth.jsonable import to_jsonable
+from posesynth.util.atomic import atomic_path
+from posesynth.util.jsonable import to_jsonable
 from posesynth.lift.data import check_joints_2d
 from posesynth.lift.model import SimpleBaseline
 from posesynth.lift.normalize import NormStats, normalise_inputs
-from posesynth.skeleton import H36M17, Skeleton
+from posesynth.body.skeleton import H36M17, Skeleton
 
 __all__ = [
     "FORMAT",

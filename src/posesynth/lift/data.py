@@ -1,4 +1,4 @@
-"""From a :class:`~posesynth.dataset.PoseDataset` to the arrays a lifter trains and is scored on.
+"""From a :class:`~posesynth.data.dataset.PoseDataset` to the arrays a lifter trains and is scored on.
 
 A lifter of this package works on the Human3.6M-17 skeleton. A data set qualifies when its
 first 17 joints are H36M17's (same names and parents), so the extended skeleton
@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from posesynth.dataset import PoseDataset
-from posesynth.skeleton import H36M17, Skeleton
+from posesynth.data.dataset import PoseDataset
+from posesynth.body.skeleton import H36M17, Skeleton
 
 __all__ = ["LiftData", "check_h36m17", "check_joints_2d", "lift_arrays", "provenance"]
 

@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from posesynth.atomic import atomic_path
-from posesynth.dataset import PoseDataset
+from posesynth.util.atomic import atomic_path
+from posesynth.data.dataset import PoseDataset
 from posesynth.lift.checkpoint import Lifter, load_lifter
 from posesynth.lift.data import lift_arrays
 from posesynth.lift.metrics import KNEE_BIN_LABELS, lift_metrics
-from posesynth.skeleton import H36M17
+from posesynth.body.skeleton import H36M17
 
 __all__ = ["evaluate_lifter", "evaluate_path", "save_knee_figure"]
 
@@ -46,7 +46,7 @@ def evaluate_path(
 
     Returns :func:`evaluate_lifter`'s document plus ``checkpoint``, ``data`` and ``figure``.
     """
-    from posesynth.formats.detect import read_any
+    from posesynth.data.formats.registry import read_any
 
     if figure is not None:
         _check_png(Path(figure))

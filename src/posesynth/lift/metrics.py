@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from posesynth.checks import check_shape
-from posesynth.skeleton import Skeleton
+from posesynth.util.checks import check_shape
+from posesynth.body.skeleton import Skeleton
 
 __all__ = [
     "AUC_THRESHOLDS_M",
@@ -227,7 +227,7 @@ def by_knee_flexion(
     """Errors binned by the ground truth's knee flexion, per leg.
 
     Each leg of each pose enters the bin of its own knee flexion (from
-    :func:`posesynth.angles.pose_angles` on ``gt``), so a pose counts twice, once per leg, and
+    :func:`posesynth.body.angles.pose_angles` on ``gt``), so a pose counts twice, once per leg, and
     ``samples`` counts legs. Per bin: ``mpjpe_mm`` is the mean pose MPJPE of those entries and
     ``knee_mm`` the mean error of that leg's own knee. Legs whose angle cannot be computed
     (non-finite) are left out. Empty bins have ``samples`` 0 and ``None`` errors.
@@ -238,7 +238,7 @@ def by_knee_flexion(
         knee_errors: ``{"left": (N,), "right": (N,)}`` knee error in mm.
         skeleton: the skeleton of ``gt`` (needs ``left_knee`` / ``right_knee``).
     """
-    from posesynth.angles import pose_angles
+    from posesynth.body.angles import pose_angles
 
     with np.errstate(all="ignore"):
         angles = pose_angles(gt, skeleton)

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from posesynth.formats.numpy_pickle import load_numpy_pickle
+from posesynth.data.formats.numpy_pickle import load_numpy_pickle
 from posesynth.lift.checkpoint import save_checkpoint
 from posesynth.lift.model import SimpleBaseline
 from posesynth.lift.normalize import MMPOSE_METHOD, NormStats

@@ -28,7 +28,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from posesynth.lift.normalize import bbox_size
-from posesynth.yaml_config import load_model
+from posesynth.util.yaml_config import load_model
 
 __all__ = ["NoiseConfig", "apply_noise", "load_noise_config"]
 

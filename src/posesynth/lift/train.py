@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from posesynth.dataset import PoseDataset
+from posesynth.data.dataset import PoseDataset
 from posesynth.lift.checkpoint import (
     check_out,
     load_checkpoint,
@@ -57,8 +57,8 @@ from posesynth.lift.normalize import (
     normalise_inputs,
     targets_from_3d,
 )
-from posesynth.skeleton import H36M17
-from posesynth.yaml_config import load_model
+from posesynth.body.skeleton import H36M17
+from posesynth.util.yaml_config import load_model
 
 __all__ = [
     "TrainCallbacks",

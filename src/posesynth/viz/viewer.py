@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from posesynth.atomic import atomic_path
+from posesynth.util.atomic import atomic_path
 from posesynth.viz.preview import CENTRE_COLOUR, LEFT_COLOUR, RIGHT_COLOUR
 
 if TYPE_CHECKING:
-    from posesynth.dataset import PoseDataset
+    from posesynth.data.dataset import PoseDataset
 
 __all__ = ["DEFAULT_SAMPLES", "DIV_ID", "choose_samples", "view_html", "write_view"]
 
@@ -138,7 +138,7 @@ def write_view(
     dataset: PoseDataset, path: Path | str, samples: int = DEFAULT_SAMPLES,
     seed: int | None = None, overwrite: bool = False, title: str | None = None,
 ) -> Path:  # fmt: skip
-    """Write :func:`view_html` to ``path`` atomically (see :func:`posesynth.atomic.atomic_path`).
+    """Write :func:`view_html` to ``path`` atomically (see :func:`posesynth.util.atomic.atomic_path`).
 
     Raises:
         ValueError: as :func:`view_html`; ``path`` exists and not ``overwrite``; its folder

@@ -1,0 +1,227 @@
+"""The ROM experiment: does range-of-motion augmentation help a lifter on uncommon postures?
+
+Protocol (``posesynth experiment rom``; every number comes from this run):
+
+1. **Everyday training poses**: procedural stand / walk / sit / reach with knee flexion ≤ 60°
+   and hip flexion ≤ 60° — the ordinary movement that fills data sets such as Human3.6M.
+2. **Model A** (``everyday``) trains on them.
+3. **Model B** (``rom``) trains on the same poses plus ``variants`` (default 1) reposed copies of each
+   (:func:`posesynth.jobs.augment.augment` with the ``full-rom`` motions: hip flexion and abduction,
+   knees, shoulder elevation, elbows and spine flexion over their full range, ROM and
+   collision checks on; another preset or file with ``--motions``), seen by new random
+   cameras. Both models get the same number of optimiser steps (B: proportionally fewer
+   epochs), architecture, noise and seed.
+4. **Test sets**, drawn with other seeds: held-out everyday poses, and uncommon ones (deep
+   squat, lunge, kick, quad stretch, kneeling) over their full ranges.
+5. MPJPE / P-MPJPE of both models on both sets, and the relative change of B against A;
+   MPJPE per body part (legs, trunk and head, arms) of both sets and per activity of the
+   uncommon set.
+6. Optionally (``reference``), **model C** trains on uncommon poses themselves (as many as A's
+   everyday ones, drawn with yet another seed; A's number of steps): a lifter that has seen
+   these postures and their activities' arm and trunk priors, which no augmentation of
+   everyday poses knows. It bounds what B can be expected to reach on the uncommon set.
+
+The goals (issue 5): B's MPJPE on uncommon poses ≥ 40 % lower than A's, and on everyday poses
+at most 5 % higher. The result says whether they were met; nothing is tuned to them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from posesynth.jobs.augment import CamerasConfig, augment
+from posesynth.data.dataset import PoseDataset
+from posesynth.jobs.generate import generate_dataset, load_config
+from posesynth.lift.checkpoint import export_shipped, load_lifter
+from posesynth.lift.evaluate import evaluate_lifter
+from posesynth.lift.noise import NoiseConfig
+from posesynth.lift.train import TrainConfig, train_lifter
+from posesynth.poses.motion_spec import load_motions
+from posesynth.poses.procedural import activity_names
+from posesynth.body.skeleton import H36M17
+
+EVERYDAY = {"stand": 1.0, "walk": 1.0, "sit": 1.0, "reach": 1.0}
+EVERYDAY_LIMITS_DEG = {"knee_flexion": (-10.0, 60.0), "hip_flexion": (-30.0, 60.0)}
+UNCOMMON = {"squat": 1.0, "lunge": 1.0, "kick": 1.0, "quad_stretch": 1.0, "kneel": 1.0}
+
+
+class ExperimentConfig(BaseModel):
+    """Sizes and training budget; defaults finish in about a quarter of an hour on 2 cores."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    samples: int = Field(40_000, gt=0, description="everyday training poses")
+    test_samples: int = Field(5_000, gt=0, description="poses per test set")
+    epochs: int = Field(16, ge=1, description="epochs of model A; B gets the same number of steps")
+    batch_size: int = Field(256, ge=2)
+    width: int = Field(1024, ge=8)
+    noise_sigma_px: float = Field(1.0, ge=0)
+    motions: str = Field("full-rom", description="motions preset or YAML file of B's augmentation")
+    variants: int = Field(1, ge=1, le=16, description="augmented copies of each everyday pose in B's data")
+    seed: int = Field(0, ge=0)
+    b_seed: int = Field(
+        0, ge=0, description="another draw of B alone (its augmentation and training); 0: the seed's own"
+    )
+    reference: bool = Field(False, description="also train model C on uncommon poses (a bound for B)")
+
+
+def _everyday(samples: int, seed: int) -> PoseDataset:
+    cfg = load_config(samples=samples, seed=seed, activities=EVERYDAY, angle_limits_deg=EVERYDAY_LIMITS_DEG)
+    return generate_dataset(cfg)
+
+
+def _uncommon(samples: int, seed: int) -> PoseDataset:
+    return generate_dataset(load_config(samples=samples, seed=seed, activities=UNCOMMON))
+
+
+def _lift_view(ds: PoseDataset) -> PoseDataset:
+    """Only what the lifter reads: 2D and camera-frame 3D."""
+    ds = ds.complete()
+    return PoseDataset(skeleton=ds.skeleton, joints_3d_camera=ds.joints_3d_camera, joints_2d=ds.joints_2d)
+
+
+def _concat(a: PoseDataset, b: PoseDataset) -> PoseDataset:
+    a, b = _lift_view(a), _lift_view(b)
+    return PoseDataset(
+        skeleton=H36M17,
+        joints_3d_camera=np.concatenate([a.joints_3d_camera, b.joints_3d_camera]),
+        joints_2d=np.concatenate([a.joints_2d, b.joints_2d]),
+        meta={"parts": ["everyday", "rom-augmented everyday"], "samples": [len(a), len(b)]},
+    )
+
+
+def by_activity(lifter: Any, dataset: PoseDataset) -> dict[str, dict[str, float | int]]:
+    """MPJPE (mm) and pose count of ``lifter`` per activity of a generated ``dataset``."""
+    names = activity_names()
+    codes = np.asarray(dataset.extra["activity"])
+    out = {}
+    for code in np.unique(codes):
+        part = _lift_view(dataset.select(codes == code))
+        out[names[int(code)]] = {"poses": len(part), "mpjpe_mm": evaluate_lifter(lifter, part)["mpjpe_mm"]}
+    return out
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    out: Path | str,
+    log: Callable[[str], None] = lambda _: None,
+    *,
+    ship: bool = False,
+) -> dict[str, Any]:
+    """Run the protocol of the module docstring; checkpoints go to ``out/everyday``, ``out/rom``
+    (and ``out/uncommon`` for the reference model C).
+
+    With ``ship``, both are also stored in the package as the shipped checkpoints ``everyday``
+    and ``rom`` (float16), and evaluated again in that form to measure what float16 costs.
+
+    Returns a document with the data sizes, both models' metrics on both test sets, the
+    relative changes and whether each goal was met.
+    """
+    motions = load_motions(config.motions, H36M17).model_copy(update={"variants": config.variants})
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    seed = config.seed
+    log(f"everyday training poses: {config.samples}")
+    everyday = _everyday(config.samples, seed)
+    log(f"augmenting them with '{config.motions}' (new random cameras)")
+    rom = augment(everyday, motions, CamerasConfig(), seed=seed + 1 + 100 * config.b_seed)
+    data_a, data_b = _lift_view(everyday), _concat(everyday, rom.dataset)
+    tests = {"everyday": _everyday(config.test_samples, seed + 1000), "uncommon": _uncommon(config.test_samples, seed + 2000)}
+
+    base = dict(batch_size=config.batch_size, width=config.width, seed=seed, val_fraction=0.05,
+                noise=NoiseConfig(sigma_px=config.noise_sigma_px))
+    steps = int(np.ceil(len(data_a) * 0.95 / config.batch_size)) * config.epochs
+    per_epoch_b = int(np.ceil(len(data_b) * 0.95 / config.batch_size))
+    epochs_b = max(1, round(steps / per_epoch_b))
+    runs = {"everyday": (data_a, config.epochs, seed), "rom": (data_b, epochs_b, seed + config.b_seed)}
+    if config.reference:
+        log(f"uncommon training poses of reference model C: {config.samples}")
+        runs["uncommon"] = (_lift_view(_uncommon(config.samples, seed + 3000)), config.epochs, seed)
+    results: dict[str, Any] = {}
+    for name, (data, epochs, train_seed) in runs.items():
+        log(f"training model '{name}' on {len(data)} samples for {epochs} epochs")
+        train = TrainConfig(epochs=epochs, **{**base, "seed": train_seed})
+        summary = train_lifter(data, out / name, train, overwrite=True)
+        lifter = load_lifter(out / name)
+        results[name] = {
+            "train_samples": len(data), "epochs": epochs, "train_seconds": summary.get("seconds"),
+            "tests": {t: evaluate_lifter(lifter, _lift_view(ds)) for t, ds in tests.items()},
+            "uncommon_by_activity": by_activity(lifter, tests["uncommon"]),
+        }
+    table = {}
+    for t in tests:
+        a = results["everyday"]["tests"][t]
+        b = results["rom"]["tests"][t]
+        table[t] = {
+            "mpjpe_mm": {"a_everyday": a["mpjpe_mm"], "b_rom": b["mpjpe_mm"]},
+            "p_mpjpe_mm": {"a_everyday": a["p_mpjpe_mm"], "b_rom": b["p_mpjpe_mm"]},
+            "mpjpe_change": b["mpjpe_mm"] / a["mpjpe_mm"] - 1.0,
+            "by_body_part_mm": {
+                part: {"a_everyday": mm, "b_rom": b["by_body_part_mm"][part],
+                       "mpjpe_change": b["by_body_part_mm"][part] / mm - 1.0}
+                for part, mm in a["by_body_part_mm"].items()
+            },
+        }
+    per_activity = {
+        name: {
+            "poses": a["poses"], "mpjpe_mm": {"a_everyday": a["mpjpe_mm"], "b_rom": b["mpjpe_mm"]},
+            "mpjpe_change": b["mpjpe_mm"] / a["mpjpe_mm"] - 1.0,
+        }
+        for (name, a), b in zip(
+            results["everyday"]["uncommon_by_activity"].items(),
+            results["rom"]["uncommon_by_activity"].values(), strict=True,
+        )
+    }  # fmt: skip
+    reference = {}
+    if "uncommon" in results:
+        c = results["uncommon"]
+        reference = {
+            "mpjpe_mm": {t: c["tests"][t]["mpjpe_mm"] for t in tests},
+            "mpjpe_change_vs_a": {t: c["tests"][t]["mpjpe_mm"] / results["everyday"]["tests"][t]["mpjpe_mm"] - 1.0
+                                  for t in tests},
+            "by_body_part_mm": {t: c["tests"][t]["by_body_part_mm"] for t in tests},
+            "uncommon_by_activity_mm": {k: v["mpjpe_mm"] for k, v in c["uncommon_by_activity"].items()},
+        }
+    shipped = {}
+    if ship:
+        for name in ("everyday", "rom"):
+            folder = export_shipped(out / name, name, {
+                "made_by": "posesynth experiment rom --ship",
+                "experiment_config": config.model_dump(),
+                "role": "model A: everyday poses only" if name == "everyday" else "model B: everyday + ROM augmentation",
+                "table": table,
+            })
+            lifter = load_lifter(folder)
+            fp16 = {t: evaluate_lifter(lifter, _lift_view(ds))["mpjpe_mm"] for t, ds in tests.items()}
+            shipped[name] = {
+                "path": str(folder),
+                "bytes": sum(f.stat().st_size for f in folder.iterdir()),
+                "mpjpe_mm_float16": fp16,
+                "float16_change_mm": {t: fp16[t] - results[name]["tests"][t]["mpjpe_mm"] for t in tests},
+            }
+    return {
+        "config": config.model_dump(),
+        "shipped": shipped,
+        "data": {"everyday_train": len(data_a), "rom_augmented": len(rom.dataset), "b_train": len(data_b),
+                 "augment": {k: v for k, v in rom.summary.items() if k != "angles"},
+                 "test_samples": {t: len(ds) for t, ds in tests.items()},
+                 **({"c_train": results["uncommon"]["train_samples"]} if reference else {})},
+        "models": results,
+        "table": table,
+        "uncommon_by_activity": per_activity,
+        "reference": reference,
+        "goals": {
+            "uncommon_mpjpe_cut_at_least_40pct": table["uncommon"]["mpjpe_change"] <= -0.40,
+            "everyday_mpjpe_at_most_5pct_worse": table["everyday"]["mpjpe_change"] <= 0.05,
+        },
+        "seconds": round(time.perf_counter() - start, 1),
+        "checkpoints": {"a": str(out / "everyday"), "b": str(out / "rom"),
+                        **({"c": str(out / "uncommon")} if reference else {})},
+    }

@@ -1,0 +1,664 @@
+"""MMPose's Human3.6M annotations: ``h36m_*.npz`` + ``cameras.pkl`` (+ joint statistics).
+
+The layout is that of MMPose 1.x's ``tools/dataset_converters/preprocess_h36m.py`` and what
+its ``Human36mDataset`` / ``BaseMocapDataset`` load (``np.load`` without pickles, camera file
+through ``mmengine.load``):
+
+``h36m_<split>.npz`` (N samples, 17 joints in the H36M-17 order of CONVENTIONS.md)
+    ``imgname`` (N,) str ``S1/S1_Directions_1.54138969/S1_Directions_1.54138969_000001.jpg``:
+    subject / ``<subject>_<action>.<camera>`` / same stem ``_<frame>.jpg`` with the video frame
+    **1-based**; ``center`` (N, 2) px, the centre of the 2D keypoints' bounding box; ``scale``
+    (N,) = 1.2 x its longest side / 200; ``part`` (N, 17, 3) pixels + visibility; ``S``
+    (N, 17, 4) **camera-frame metres** (OpenCV axes) + visibility.
+``cameras.pkl``
+    dict ``(subject, camera_id) -> {R (3, 3), T (3, 1) m, c (2, 1) px, f (2, 1) px,
+    k (3, 1), p (2, 1), w, h, name, id}`` with ``X_cam = R.T @ (X_world - T)``: ``R`` is
+    camera->world (the transpose of ours) and ``T`` the camera centre in metres. Distortion
+    is Human3.6M's (model ``h36m`` here), with ``k = (k1, k2, k3)``, ``p = (p1, p2)``.
+``joint2d_stats.pkl``, ``joint3d_stats.pkl``, ``joint2d_rel_stats.pkl``, ``joint3d_rel_stats.pkl``
+    ``{'mean': (J, D), 'std': (J, D)}`` over the file's samples, as ``preprocess_h36m.py``
+    writes them (``*_rel``: joints 1..16 minus the root, shape (16, D)). MMPose's
+    ``pose-lift_simplebaseline3d_8xb64-200e_h36m.py`` pastes ``joint2d_stats`` into the
+    ``ImagePoseLifting`` codec as ``keypoints_mean``/``keypoints_std`` (17, 2) px and
+    ``joint3d_rel_stats`` as ``target_mean``/``target_std`` (16, 3) m (with
+    ``remove_root=True``); the codec asserts exactly these shapes.
+
+Inside posesynth: metres, pixels with (0, 0) the centre of the top-left pixel, frames
+**0-based** (imgname number - 1), camera names ``"<subject>/<camera id>"``.
+
+A note on MMPose's own projection: ``mmpose.utils.camera.SimpleCamera.camera_to_pixel``
+doubles the tangential term (``2 (p2 x + p1 y)``); Human3.6M's code, and the ``h36m`` model
+here, do not. The annotations follow Human3.6M's code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from posesynth.util.atomic import atomic_path
+from posesynth.geometry.camera import H36M_CAMERA_IDS, Camera, CameraModel, stack_cameras
+from posesynth.util.checks import as_finite_float
+from posesynth.data.dataset import PoseDataset
+from posesynth.data.formats.numpy_pickle import dumps_numpy_pickle, load_numpy_pickle
+from posesynth.body.skeleton import H36M17
+
+__all__ = [
+    "CAMERAS_FILE",
+    "STATS_FILES",
+    "format_h36m_imgname",
+    "parse_h36m_imgname",
+    "read_mmpose",
+    "write_mmpose",
+]
+
+#: Name of the camera file beside (or one folder above) the annotations.
+CAMERAS_FILE = "cameras.pkl"
+#: Statistics files written beside the annotations (names as MMPose's preprocess_h36m.py).
+STATS_FILES = (
+    "joint2d_stats.pkl",
+    "joint3d_stats.pkl",
+    "joint2d_rel_stats.pkl",
+    "joint3d_rel_stats.pkl",
+)
+
+#: Subject written when a dataset has none (an "S<number>" that is no Human3.6M subject).
+DEFAULT_SUBJECT = "S0"
+#: Action written when a dataset has none.
+DEFAULT_ACTION = "posesynth"
+#: Padding of the bounding box in ``scale``, and MMPose's 200-pixel unit.
+BBOX_PADDING = 1.2
+SCALE_UNIT_PX = 200.0
+
+_NUM_JOINTS = 17
+# Basename: <subject>_<action>.<camera>_<frame>[.ext]; MMPose's Human36mDataset splits the
+# same way (first "_", then first ".", then first "_").
+_IMGNAME = re.compile(
+    r"^(?P<subject>[^_/\\.]+)_(?P<action>[^./\\]+)\.(?P<camera>[^_./\\]+)_(?P<frame>\d+)"
+    r"(?:\.[A-Za-z0-9]+)?$"
+)
+_UNSAFE_ID = re.compile(r"[^A-Za-z0-9-]")
+_UNSAFE_ACTION = re.compile(r"[^A-Za-z0-9_-]")
+
+
+# ------------------------------------------------------------------------------ imgname
+def parse_h36m_imgname(imgname: str) -> tuple[str, str, str, int]:
+    """Split a Human3.6M image name into ``(subject, action, camera_id, frame)``.
+
+    Accepts MMPose's ``S1/S1_Directions_1.54138969/S1_Directions_1.54138969_000001.jpg``, its
+    basename, or the extension-less ``S9_Posing_1.55011271_000001`` of other tools. ``frame``
+    is returned **0-based** (the file's number is 1-based).
+
+    Raises:
+        ValueError: naming the name when it does not have that form or its number is 0.
+    """
+    base = re.split(r"[/\\]", str(imgname).strip())[-1]
+    match = _IMGNAME.match(base)
+    if match is None or int(match["frame"]) < 1:
+        raise ValueError(
+            f"imgname: expected '<subject>_<action>.<camera>_<frame, 1-based>[.jpg]' such as "
+            f"'S1_Directions_1.54138969_000001.jpg', got {str(imgname)!r}"
+        )
+    return match["subject"], match["action"], match["camera"], int(match["frame"]) - 1
+
+
+def format_h36m_imgname(subject: str, action: str, camera_id: str, frame: int) -> str:
+    """MMPose's image path of ``frame`` (0-based); the inverse of :func:`parse_h36m_imgname`.
+
+    ``("S1", "Directions_1", "54138969", 0)`` ->
+    ``"S1/S1_Directions_1.54138969/S1_Directions_1.54138969_000001.jpg"``.
+    """
+    stem = f"{subject}_{action}.{camera_id}"
+    name = f"{subject}/{stem}/{stem}_{int(frame) + 1:06d}.jpg"
+    if parse_h36m_imgname(name) != (subject, action, camera_id, int(frame)):
+        raise ValueError(
+            f"imgname: subject {subject!r}, action {action!r}, camera {camera_id!r} and frame "
+            f"{frame!r} do not make a parseable name (subject and camera without '_', '.', '/'; "
+            "action without '.', '/'; frame >= 0)"
+        )
+    return name
+
+
+# ----------------------------------------------------------------------------- reading
+def read_mmpose(npz_path: Path | str, cameras_path: Path | str | None = None) -> PoseDataset:
+    """Read MMPose Human3.6M annotations (and their cameras) into a :class:`PoseDataset`.
+
+    Args:
+        npz_path: ``h36m_<split>.npz`` with ``imgname``, ``S`` and ``part`` (``center`` and
+            ``scale`` optional). ``imgname`` may be str or byte strings, (N,) or (N, 1);
+            ``S`` may be (N, 17, 3) without visibility, ``part`` (N, 17, 2).
+        cameras_path: ``cameras.pkl``. ``None`` looks for ``<npz folder>/cameras.pkl``, then
+            ``<npz folder>/../cameras.pkl`` (MMPose keeps it in ``annotation_body3d/`` above
+            ``fps50/``); when neither exists the dataset has no cameras. The pickle is
+            loaded with a restricted unpickler (NumPy arrays and plain containers only).
+
+    Returns:
+        Skeleton H36M17; ``joints_3d_camera`` (N, 17, 3) m = ``S[..., :3]``; ``joints_2d``
+        (N, 17, 2) px = ``part[..., :2]``; ``visibility`` (N, 17) = ``part[..., 2]`` (else
+        ``S[..., 3]``, else None); with cameras, model ``h36m`` cameras (K,) named
+        ``"S1/54138969"``, one per (subject, camera) used, world 3D (Z up, m) derived from
+        them, and ``camera_index``; ``subject``, ``action`` (e.g. ``"Directions_1"``) and
+        ``frame`` (0-based) from ``imgname``; ``extra``: ``center`` (N, 2) px, ``scale``
+        (N,), ``visibility_3d`` (N, 17) when ``S``'s visibility differs from ``part``'s, and
+        without cameras ``camera_id`` (N,) str.
+
+    Raises:
+        ValueError: naming the file and field for a missing/unreadable/corrupt file, missing
+            keys, wrong shapes, NaN/inf, mismatched sample counts, unparseable image names,
+            a (subject, camera) absent from ``cameras.pkl``, a bad camera entry, or a pickle
+            that names anything but NumPy arrays.
+    """
+    npz_path = Path(npz_path)
+    arrays = _load_npz(npz_path, required=("imgname", "S", "part"), optional=("center", "scale"))
+    names = _strings(arrays["imgname"], npz_path, "imgname")
+    n = len(names)
+    s = _points(arrays["S"], npz_path, "S", n, (3, 4))
+    part = _points(arrays["part"], npz_path, "part", n, (2, 3))
+    extra: dict[str, np.ndarray] = {}
+    if "center" in arrays:
+        extra["center"] = _rows(arrays["center"], npz_path, "center", n, [(2,)])
+    if "scale" in arrays:
+        extra["scale"] = _rows(arrays["scale"], npz_path, "scale", n, [(), (1,)]).reshape(n)
+
+    visibility = part[..., 2] if part.shape[-1] == 3 else (s[..., 3] if s.shape[-1] == 4 else None)
+    if visibility is not None and s.shape[-1] == 4 and not np.array_equal(s[..., 3], visibility):
+        extra["visibility_3d"] = s[..., 3]
+
+    subject, action, camera_id, frame = _parse_names(names, npz_path)
+    cams_file = _find_cameras_file(npz_path, cameras_path)
+    cameras = camera_index = camera_names = None
+    if cams_file is not None:
+        cameras, camera_index, camera_names = _cameras_for(
+            load_numpy_pickle(cams_file), cams_file, npz_path, names, subject, camera_id
+        )
+    else:
+        extra["camera_id"] = camera_id  # keep the camera of each sample without a camera table
+    dataset = PoseDataset(
+        skeleton=H36M17,
+        joints_3d_camera=s[..., :3],
+        joints_2d=part[..., :2],
+        visibility=visibility,
+        cameras=cameras,
+        camera_index=camera_index,
+        camera_names=camera_names,
+        subject=subject,
+        action=action,
+        frame=frame,
+        meta={
+            "format": "mmpose",
+            "source": str(npz_path),
+            "cameras_file": None if cams_file is None else str(cams_file),
+            "frame_base": 0,
+        },
+        extra=extra,
+    )
+    return dataset.complete()
+
+
+def _load_npz(
+    path: Path, required: Sequence[str], optional: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """The named members of an ``.npz`` (object arrays refused), as NumPy arrays."""
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except Exception as exc:  # BadZipFile, EOFError, OSError, ValueError (pickled data)
+        raise ValueError(
+            f"{path}: not a readable .npz archive ({type(exc).__name__}: {exc})"
+        ) from exc
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(
+            f"{path}: expected an .npz archive of named arrays, got a single .npy array"
+        )
+    with archive:
+        missing = [k for k in required if k not in archive.files]
+        if missing:
+            raise ValueError(
+                f"{path}: missing key(s) {missing}; the file has {sorted(archive.files)}"
+            )
+        out = {}
+        for key in [*required, *(k for k in optional if k in archive.files)]:
+            try:
+                out[key] = np.asarray(archive[key])
+            except Exception as exc:  # truncated member, CRC error, object array
+                raise ValueError(
+                    f"{path}: {key}: cannot read ({type(exc).__name__}: {exc})"
+                ) from exc
+    return out
+
+
+def _strings(arr: np.ndarray, path: Path, field: str) -> list[str]:
+    """(N,) or (N, 1) str/bytes array -> list of N str."""
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1 or arr.dtype.kind not in "USO":
+        raise ValueError(
+            f"{path}: {field}: expected (N,) or (N, 1) strings, got {arr.shape} {arr.dtype}"
+        )
+    out = []
+    for i, item in enumerate(arr.tolist()):
+        if isinstance(item, bytes):
+            try:
+                item = item.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"{path}: {field}[{i}]: not UTF-8 text ({exc})") from exc
+        if not isinstance(item, str):
+            raise ValueError(f"{path}: {field}[{i}]: expected a string, got {type(item).__name__}")
+        out.append(item.strip())
+    return out
+
+
+def _numeric(arr: Any, path: Path, field: str) -> np.ndarray:
+    return as_finite_float(arr, f"{path}: {field}")
+
+
+def _rows(
+    arr: np.ndarray, path: Path, field: str, n: int, options: Sequence[tuple[int, ...]]
+) -> np.ndarray:
+    """Numeric, finite, ``n`` rows whose trailing shape is one of ``options``."""
+    arr = _numeric(arr, path, field)
+    if arr.shape[1:] not in [tuple(t) for t in options]:
+        want = " or ".join(str(("N", *t)).replace("'", "").replace(",)", ")") for t in options)
+        raise ValueError(f"{path}: {field}: expected shape {want}, got {arr.shape}")
+    if arr.shape[0] != n:
+        raise ValueError(f"{path}: {field}: expected {n} samples (as imgname), got {arr.shape[0]}")
+    return arr
+
+
+def _points(arr: np.ndarray, path: Path, field: str, n: int, dims: tuple[int, ...]) -> np.ndarray:
+    return _rows(arr, path, field, n, [(_NUM_JOINTS, d) for d in dims])
+
+
+def _parse_names(
+    names: list[str], path: Path
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    parsed = []
+    for i, name in enumerate(names):
+        try:
+            parsed.append(parse_h36m_imgname(name))
+        except ValueError as exc:
+            raise ValueError(f"{path}: imgname[{i}]: {exc}") from None
+    if not parsed:
+        empty = np.array([], dtype=str)
+        return empty, empty, empty, np.array([], dtype=np.int64)
+    subject, action, camera_id, frame = zip(*parsed)
+    return np.array(subject), np.array(action), np.array(camera_id), np.array(frame, dtype=np.int64)
+
+
+def _find_cameras_file(npz_path: Path, cameras_path: Path | str | None) -> Path | None:
+    if cameras_path is not None:
+        path = Path(cameras_path)
+        if not path.is_file():
+            raise ValueError(f"{path}: no such camera file (cameras_path)")
+        return path
+    for candidate in (npz_path.parent / CAMERAS_FILE, npz_path.parent.parent / CAMERAS_FILE):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _cameras_for(
+    table: Any,
+    cams_file: Path,
+    npz_path: Path,
+    names: list[str],
+    subject: np.ndarray,
+    camera_id: np.ndarray,
+) -> tuple[Camera, np.ndarray, np.ndarray]:
+    """Cameras (K,) of the (subject, camera) pairs used, the per-sample index and the names."""
+    if not isinstance(table, Mapping):
+        raise ValueError(
+            f"{cams_file}: expected a dict keyed (subject, camera_id), got {type(table).__name__}"
+        )
+    by_key: dict[tuple[str, str], Any] = {}
+    for key, value in table.items():
+        if not (isinstance(key, tuple) and len(key) == 2):
+            raise ValueError(f"{cams_file}: expected keys (subject, camera_id), got {key!r}")
+        by_key[(_text(key[0]), _text(key[1]))] = value
+    keys = list(zip(subject.tolist(), camera_id.tolist()))
+    used = sorted(set(keys))
+    for key in used:
+        if key not in by_key:
+            i = keys.index(key)
+            raise ValueError(
+                f"{cams_file}: no camera {key} (subject, camera_id), needed by sample {i} "
+                f"({names[i]!r}) of {npz_path}; the file has {len(by_key)} cameras"
+            )
+    cameras = stack_cameras([_camera_from_entry(by_key[key], key, cams_file) for key in used])
+    slot = {key: k for k, key in enumerate(used)}
+    index = np.array([slot[key] for key in keys], dtype=np.int64)
+    return cameras, index, np.array([f"{s}/{c}" for s, c in used])
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _camera_from_entry(entry: Any, key: tuple[str, str], path: Path) -> Camera:
+    """One ``cameras.pkl`` entry -> a ``Camera`` of model ``h36m`` (our extrinsics convention)."""
+    where = f"{path}: camera {key}"
+    if not isinstance(entry, Mapping):
+        raise ValueError(f"{where}: expected a dict of parameters, got {type(entry).__name__}")
+    entry = {_text(k): v for k, v in entry.items()}
+    missing = [k for k in ("R", "T", "c", "f", "w", "h") if k not in entry]
+    if missing:
+        raise ValueError(f"{where}: missing field(s) {missing}")
+
+    def vec(field: str, size: int, default: np.ndarray | None = None) -> np.ndarray:
+        if field not in entry:
+            return default
+        arr = np.asarray(entry[field])
+        if arr.shape not in ((size,), (size, 1), (1, size)):
+            raise ValueError(f"{where}: {field}: expected shape ({size}, 1), got {arr.shape}")
+        return _numeric(arr, path, f"camera {key}: {field}").reshape(size)
+
+    r_pkl = np.asarray(entry["R"])
+    if r_pkl.shape != (3, 3):
+        raise ValueError(f"{where}: R: expected shape (3, 3), got {r_pkl.shape}")
+    r_pkl = _numeric(r_pkl, path, f"camera {key}: R")
+    if "k" in entry and np.asarray(entry["k"]).size == 6:
+        raise ValueError(
+            f"{where}: k: 6 radial coefficients (rational model) are not supported; expected 3"
+        )
+    k = vec("k", 3, np.zeros(3))
+    p = vec("p", 2, np.zeros(2))
+    f, c = vec("f", 2), vec("c", 2)
+    size = []
+    for field in ("w", "h"):
+        value = np.asarray(entry[field])
+        if (
+            value.shape not in ((), (1,))
+            or value.dtype.kind not in "fiu"
+            or float(value.ravel()[0]) % 1
+        ):
+            raise ValueError(
+                f"{where}: {field}: expected an integer image size in pixels, got {entry[field]!r}"
+            )
+        size.append(int(value.ravel()[0]))
+    try:
+        return Camera(
+            model=CameraModel.H36M,
+            intrinsics=np.array([f[0], f[1], c[0], c[1]]),
+            distortion=np.array([k[0], k[1], p[0], p[1], k[2]]),
+            rotation=r_pkl.T,  # R_pkl is camera->world
+            center=vec("T", 3),  # T is the camera centre, metres
+            image_size=np.array(size),
+        )
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+# ----------------------------------------------------------------------------- writing
+def write_mmpose(
+    dataset: PoseDataset,
+    out_dir: Path | str,
+    name: str = "h36m_train.npz",
+    overwrite: bool = False,
+) -> Path:
+    """Write ``dataset`` as MMPose Human3.6M annotations into the folder ``out_dir``.
+
+    Writes ``out_dir/<name>``, ``out_dir/cameras.pkl`` and the four statistics pickles
+    (:data:`STATS_FILES`) in the layout of the module docstring, so that MMPose 1.x's
+    ``Human36mDataset`` (``ann_file=<name>``, ``camera_param_file=cameras.pkl``) and the
+    ``ImagePoseLifting`` codec (statistics pasted from the pickles) take them. The folder
+    is built under a temporary name and renamed: on any error nothing is left behind.
+
+    Args:
+        dataset: needs camera-frame 3D (or world 3D and cameras), 2D (or cameras to project
+            with) and cameras. Its skeleton is H36M17, or one whose first 17 joints are
+            H36M17's (H36M_EXTENDED: the rest are dropped). Cameras must be expressible in
+            Human3.6M's model: ``h36m``, ``pinhole``, or ``opencv`` with p1 = p2 = 0.
+        out_dir: the folder to create (its parent must exist). An existing empty folder is
+            used; a non-empty one only with ``overwrite``, and only if it holds nothing but
+            ``.npz``/``.pkl`` files (a previous export), which are then all replaced.
+        name: file name of the annotations, ending in ``.npz``.
+        overwrite: replace an existing export folder.
+
+    What is written per sample: ``imgname`` from ``subject`` (default ``"S0"``), ``action``
+    (default ``"posesynth"``; spaces become ``_``, other characters outside ``[A-Za-z0-9_-]``
+    become ``-``), the camera id (the part after ``/`` of ``camera_names``, or ``cam<k>``
+    for camera ``k``; characters outside ``[A-Za-z0-9-]`` become ``-``) and ``frame + 1``
+    (without frames: 1, 2, ... within each subject/action/camera); when the dataset has no
+    ``subject`` but camera names ``"<subject>/<id>"``, that subject. ``center``/``scale``
+    from the bounding box of the visible 2D joints (all joints if none is visible);
+    ``part = [joints_2d, visibility]``; ``S = [joints_3d_camera, visibility_3d or
+    visibility]`` (visibility 1 when absent). ``cameras.pkl`` holds each (subject, camera
+    id) used, with ``R`` = our rotation transposed, ``T`` = centre (3, 1) m. Arrays are
+    float64. Pickles are protocol 3 with ``numpy.core`` names, loadable by NumPy 1.x and 2.x.
+
+    Returns:
+        The path of the ``.npz``.
+
+    Raises:
+        ValueError: for a dataset that lacks what MMPose needs (naming it), non-finite
+            values, unrepresentable cameras, a bad ``name``, or an ``out_dir`` that exists
+            without ``overwrite`` (or holds other files).
+    """
+    out_dir = Path(out_dir)
+    if Path(name).name != name or not name.endswith(".npz") or name == ".npz":
+        raise ValueError(f"name: expected a plain file name ending in '.npz', got {name!r}")
+    annotations, cameras_pkl = _mmpose_payload(dataset)
+    stats = _joint_stats(annotations["part"][..., :2], annotations["S"][..., :3])
+    replace = _check_out_dir(out_dir, overwrite)
+    with atomic_path(out_dir, overwrite=replace) as tmp:
+        tmp.mkdir()
+        with open(tmp / name, "wb") as fh:
+            np.savez(fh, **annotations)
+        (tmp / CAMERAS_FILE).write_bytes(dumps_numpy_pickle(cameras_pkl))
+        for file_name, stat in stats.items():
+            (tmp / file_name).write_bytes(dumps_numpy_pickle(stat))
+    return out_dir / name
+
+
+def _check_out_dir(out_dir: Path, overwrite: bool) -> bool:
+    """Whether ``atomic_path`` may replace ``out_dir``; raises when it must not."""
+    if not out_dir.exists() and not out_dir.is_symlink():
+        return False
+    if not out_dir.is_dir() or out_dir.is_symlink():
+        raise ValueError(f"{out_dir}: exists and is not a folder; MMPose export writes a folder")
+    entries = list(out_dir.iterdir())
+    if not entries:
+        return True
+    if not overwrite:
+        raise ValueError(
+            f"{out_dir}: already exists; pass overwrite=True (--overwrite) to replace it"
+        )
+    foreign = [e.name for e in entries if not (e.is_file() and e.suffix in (".npz", ".pkl"))]
+    if foreign:
+        raise ValueError(
+            f"{out_dir}: refusing to replace a folder holding more than an MMPose export "
+            f"(.npz/.pkl files): found {sorted(foreign)[:5]}"
+        )
+    return True
+
+
+def _mmpose_payload(
+    dataset: PoseDataset,
+) -> tuple[dict[str, np.ndarray], dict[tuple[str, str], dict]]:
+    """The ``.npz`` arrays and the ``cameras.pkl`` dict for ``dataset`` (no disk access)."""
+    names = dataset.skeleton.joint_names
+    if tuple(names[:_NUM_JOINTS]) != tuple(H36M17.joint_names):
+        raise ValueError(
+            f"dataset.skeleton: expected H36M17 (or a skeleton starting with its 17 joints), "
+            f"got {dataset.skeleton.name!r} with joints {list(names[:4])}..."
+        )
+    if dataset.cameras is None:
+        raise ValueError("dataset: MMPose export needs cameras (for cameras.pkl), got none")
+    ds = dataset.complete()
+    if ds.joints_3d_camera is None or ds.joints_2d is None:
+        raise ValueError(
+            "dataset: MMPose export needs camera-frame 3D and 2D keypoints (or world 3D)"
+        )
+    n = len(ds)
+    j = slice(0, _NUM_JOINTS)
+    p_cam = np.asarray(ds.joints_3d_camera)[:, j]
+    uv_px = np.asarray(ds.joints_2d)[:, j]
+    vis = np.ones((n, _NUM_JOINTS)) if ds.visibility is None else np.asarray(ds.visibility)[:, j]
+    vis_3d = ds.extra.get("visibility_3d")
+    vis_3d = vis if vis_3d is None else np.asarray(vis_3d, dtype=np.float64)[:, j]
+    for field, arr in (("joints_3d_camera", p_cam), ("joints_2d", uv_px), ("visibility", vis)):
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"dataset.{field}: expected finite values for MMPose export, got "
+                f"{int(bad.sum())} NaN/inf (first at index {first})"
+            )
+
+    k_cams = ds.num_cameras
+    cam_of_sample = np.arange(n) if ds.camera_index is None else np.asarray(ds.camera_index)
+    cam_subject, cam_id = _camera_ids(ds.camera_names, k_cams)
+    subjects = _sample_subjects(ds.subject, cam_subject, cam_of_sample, n)
+    actions = [
+        _clean_action(a) for a in (ds.action if ds.action is not None else [DEFAULT_ACTION] * n)
+    ]
+    frames = _sample_frames(ds.frame, subjects, actions, [cam_id[k] for k in cam_of_sample])
+
+    imgname = [
+        format_h36m_imgname(subjects[i], actions[i], cam_id[cam_of_sample[i]], frames[i])
+        for i in range(n)
+    ]
+    center, scale = _bbox_center_scale(uv_px, vis)
+    annotations = {
+        "imgname": np.array(imgname, dtype=str) if n else np.array([], dtype="<U1"),
+        "center": center,
+        "scale": scale,
+        "part": np.concatenate([uv_px, vis[..., None]], axis=-1),
+        "S": np.concatenate([p_cam, vis_3d[..., None]], axis=-1),
+    }
+    cameras_pkl: dict[tuple[str, str], dict] = {}
+    for i in range(n):
+        k = int(cam_of_sample[i])
+        key = (subjects[i], cam_id[k])
+        if key not in cameras_pkl:
+            cameras_pkl[key] = _camera_entry(ds.cameras[k], cam_id[k], k)
+    return annotations, cameras_pkl
+
+
+def _camera_ids(camera_names: np.ndarray | None, k_cams: int) -> tuple[list[str | None], list[str]]:
+    """Per camera: the subject prefix of its name (or None) and a unique MMPose-safe id."""
+    subjects: list[str | None] = [None] * k_cams
+    ids = [f"cam{k}" for k in range(k_cams)]
+    if camera_names is not None:
+        for k, raw in enumerate(np.asarray(camera_names).tolist()):
+            text = _text(raw)
+            head, sep, tail = text.rpartition("/")
+            if sep and head:
+                subjects[k] = _clean_id(head) or None
+            ids[k] = _clean_id(tail) or f"cam{k}"
+    seen: dict[str, int] = {}
+    for k, cid in enumerate(ids):
+        if cid in seen:
+            ids[k] = f"{cid}-{k}"
+        seen[ids[k]] = k
+    return subjects, ids
+
+
+def _clean_id(text: str) -> str:
+    return _UNSAFE_ID.sub("-", str(text).strip())
+
+
+def _clean_action(text: Any) -> str:
+    cleaned = _UNSAFE_ACTION.sub("-", _text(text).strip().replace(" ", "_"))
+    return cleaned or DEFAULT_ACTION
+
+
+def _sample_subjects(
+    subject: np.ndarray | None, cam_subject: list[str | None], cam_of_sample: np.ndarray, n: int
+) -> list[str]:
+    if subject is not None:
+        out = [_clean_id(_text(s)) for s in np.asarray(subject).tolist()]
+    else:
+        out = [cam_subject[k] or DEFAULT_SUBJECT for k in cam_of_sample.tolist()]
+    return [s or DEFAULT_SUBJECT for s in out]
+
+
+def _sample_frames(
+    frame: np.ndarray | None, subjects: list[str], actions: list[str], cams: list[str]
+) -> list[int]:
+    if frame is not None:
+        arr = np.asarray(frame)
+        if arr.dtype.kind not in "iu" or (arr.size and arr.min() < 0):
+            raise ValueError(
+                f"dataset.frame: expected integers >= 0 (0-based), got {arr.dtype} {arr[:5]}"
+            )
+        return arr.astype(np.int64).tolist()
+    counters: dict[tuple[str, str, str], int] = {}
+    out = []
+    for key in zip(subjects, actions, cams):
+        out.append(counters.get(key, 0))
+        counters[key] = out[-1] + 1
+    return out
+
+
+def _bbox_center_scale(uv_px: np.ndarray, vis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``center (N, 2)`` px and ``scale (N,)`` = 1.2 x longest side / 200 of the visible joints."""
+    use = vis > 0
+    use[~use.any(axis=1)] = True  # no visible joint: use them all
+    lo = np.where(use[..., None], uv_px, np.inf).min(axis=1)
+    hi = np.where(use[..., None], uv_px, -np.inf).max(axis=1)
+    center = (lo + hi) / 2.0
+    scale = BBOX_PADDING * np.max(hi - lo, axis=1) / SCALE_UNIT_PX
+    return center, scale
+
+
+def _camera_entry(cam: Camera, cam_id: str, k: int) -> dict[str, Any]:
+    """A ``cameras.pkl`` entry for one (unbatched) camera; raises if not expressible."""
+    dist = np.asarray(cam.distortion, dtype=np.float64)
+    if cam.model in (CameraModel.H36M, CameraModel.OPENCV):
+        k1, k2, p1, p2, k3 = dist.tolist()
+        if cam.model is CameraModel.OPENCV and (p1 or p2):
+            raise ValueError(
+                f"cameras[{k}]: an opencv camera with tangential distortion (p1={p1}, p2={p2}) "
+                "cannot be written in Human3.6M's model; MMPose's cameras.pkl needs h36m, "
+                "pinhole, or opencv with p1 = p2 = 0"
+            )
+    elif cam.model is CameraModel.PINHOLE:
+        k1 = k2 = p1 = p2 = k3 = 0.0
+    else:
+        raise ValueError(
+            f"cameras[{k}]: model {cam.model.value!r} cannot be written in Human3.6M's model; "
+            "MMPose's cameras.pkl needs h36m, pinhole, or opencv with p1 = p2 = 0"
+        )
+    fx, fy, cx, cy = np.asarray(cam.intrinsics, dtype=np.float64).tolist()
+    width, height = (int(v) for v in np.asarray(cam.image_size).tolist())
+    name = (
+        f"camera{H36M_CAMERA_IDS.index(cam_id) + 1}"
+        if cam_id in H36M_CAMERA_IDS
+        else f"camera{k + 1}"
+    )
+    return {
+        "R": np.array(
+            cam.rotation, dtype=np.float64
+        ).T.copy(),  # camera->world, as MMPose stores it
+        "T": np.array(cam.center, dtype=np.float64).reshape(3, 1),
+        "c": np.array([[cx], [cy]]),
+        "f": np.array([[fx], [fy]]),
+        "k": np.array([[k1], [k2], [k3]]),
+        "p": np.array([[p1], [p2]]),
+        "w": width,
+        "h": height,
+        "name": name,
+        "id": cam_id,
+    }
+
+
+def _joint_stats(uv_px: np.ndarray, p_cam: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+    """MMPose's four statistics files: mean/std over samples, absolute and root-relative."""
+
+    def stats(x: np.ndarray) -> dict[str, np.ndarray]:
+        if len(x) == 0:
+            return {"mean": np.full(x.shape[1:], np.nan), "std": np.full(x.shape[1:], np.nan)}
+        return {"mean": x.mean(axis=0), "std": x.std(axis=0)}
+
+    return {
+        "joint2d_stats.pkl": stats(uv_px),
+        "joint3d_stats.pkl": stats(p_cam),
+        "joint2d_rel_stats.pkl": stats(uv_px[:, 1:] - uv_px[:, :1]),
+        "joint3d_rel_stats.pkl": stats(p_cam[:, 1:] - p_cam[:, :1]),
+    }

@@ -1,0 +1,375 @@
+"""Which format a file or folder holds, and reading/writing any of them by name.
+
+:func:`detect_format` looks at the content (magic bytes, archive keys, HDF5 datasets), not
+only at the name, so a corrupt file is reported as corrupt, not as "unknown". Readers and
+writers are dispatched through the explicit tables :data:`READERS` and :data:`WRITERS`
+(format name -> function); the format modules are imported when first used.
+
+Formats (names as used by ``posesynth convert --to`` and ``posesynth info``):
+
+=============  =========================================================================
+posesynth      a folder with ``dataset.json`` (:mod:`posesynth.data.formats.store_io`)
+mmpose         ``*.npz`` with ``imgname`` and ``part``/``S``, or a folder holding one such
+               ``.npz`` and ``cameras.pkl`` (:mod:`posesynth.data.formats.mmpose`)
+videopose3d    ``data_3d_*.npz`` (``positions_3d``) / ``data_2d_*.npz`` (``positions_2d``),
+               or a folder holding one of each or either (:mod:`posesynth.data.formats.videopose3d`)
+seed_h5        ``*.h5`` with ``S`` / ``part`` (:mod:`posesynth.data.formats.seed_h5`)
+h36m_cdf       a Human3.6M ``*.cdf`` (:mod:`posesynth.data.formats.h36m_raw`)
+trc            an OpenSim / Mocap ``*.trc`` (:mod:`posesynth.data.formats.trc`)
+=============  =========================================================================
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from posesynth.data.dataset import PoseDataset
+
+__all__ = [
+    "READERS",
+    "READ_FORMATS",
+    "WRITERS",
+    "WRITE_FORMATS",
+    "detect_format",
+    "read_any",
+    "write_any",
+]
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_EMPTY_ZIP_MAGIC = b"PK\x05\x06"
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+# CDF magic number 1: v3.x, v2.6/2.7, v2.5 and older
+_CDF_MAGICS = (b"\xcd\xf3\x00\x01", b"\xcd\xf2\x60\x02", b"\x00\x00\xff\xff")
+_TRC_MAGIC = b"PathFileType"
+_SUFFIX_KIND = {".npz": "zip", ".h5": "hdf5", ".hdf5": "hdf5", ".cdf": "cdf", ".trc": "trc"}
+_KIND_LABEL = {
+    "zip": ".npz (zip) archive",
+    "hdf5": "HDF5 file",
+    "cdf": "CDF file",
+    "trc": "TRC file (first line 'PathFileType')",
+}
+_EXPECTED = (
+    "expected a posesynth store (folder with dataset.json), an MMPose .npz (or folder with "
+    "it and cameras.pkl), a VideoPose3D data_3d_*/data_2d_*.npz, a seed .h5, a Human3.6M "
+    ".cdf or a .trc"
+)
+#: Exceptions a reader raises on a damaged file; :func:`read_any` reports them as ValueError.
+_CORRUPT_FILE_ERRORS = (
+    KeyError, IndexError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, struct.error,
+)
+
+
+# --------------------------------------------------------------------------------- detection
+
+
+def detect_format(path: Path | str) -> str:
+    """The format of ``path``: ``"posesynth"``, ``"mmpose"``, ``"videopose3d"``,
+    ``"seed_h5"``, ``"h36m_cdf"`` or ``"trc"`` (see the module docstring).
+
+    Only headers and key lists are read (no pickles are loaded).
+
+    Raises:
+        ValueError: ``path`` is missing, damaged (e.g. a ``.npz`` that is not a zip
+            archive) or none of the formats; the message names the path and what was found.
+    """
+    p = Path(path)
+    if p.is_dir():
+        return _detect_dir(p)
+    if not p.exists():
+        raise ValueError(f"{p}: no such data set (the path does not exist)")
+    head = _head(p)
+    kind = _sniff(head)
+    suffix = p.suffix.lower()
+    expected = _SUFFIX_KIND.get(suffix)
+    if expected is not None and kind != expected:
+        raise ValueError(
+            f"{p}: not a valid {_KIND_LABEL[expected]} (starts with {head[:12]!r}); "
+            "the file is damaged or misnamed"
+        )
+    if kind == "zip":
+        return _npz_format(p)
+    if kind == "hdf5":
+        return _h5_format(p)
+    if kind == "cdf":
+        return "h36m_cdf"
+    if kind == "trc":
+        return "trc"
+    raise ValueError(
+        f"{p}: unknown file type (suffix {suffix or 'none'!r}, starts with {head[:12]!r}); "
+        + _EXPECTED
+    )
+
+
+def _head(p: Path) -> bytes:
+    try:
+        with open(p, "rb") as fh:
+            return fh.read(16)
+    except OSError as exc:
+        raise ValueError(f"{p}: cannot read ({exc.strerror or exc})") from None
+
+
+def _sniff(head: bytes) -> str | None:
+    if head.startswith((_ZIP_MAGIC, _EMPTY_ZIP_MAGIC)):
+        return "zip"
+    if head.startswith(_HDF5_MAGIC):
+        return "hdf5"
+    if head[:4] in _CDF_MAGICS:
+        return "cdf"
+    if head.lstrip(b"\xef\xbb\xbf").startswith(_TRC_MAGIC):
+        return "trc"
+    return None
+
+
+def _npz_keys(p: Path) -> list[str]:
+    try:
+        with np.load(p, allow_pickle=False) as npz:
+            return list(npz.files)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise ValueError(f"{p}: not a valid .npz archive ({exc})") from None
+
+
+def _npz_kind(keys: list[str]) -> str | None:
+    if "imgname" in keys and ("part" in keys or "S" in keys):
+        return "mmpose"
+    if "positions_3d" in keys or "positions_2d" in keys:
+        return "videopose3d"
+    return None
+
+
+def _npz_format(p: Path) -> str:
+    keys = _npz_keys(p)
+    kind = _npz_kind(keys)
+    if kind is None:
+        raise ValueError(
+            f"{p}: an .npz with keys {sorted(keys)}; expected MMPose (imgname with part and/or "
+            "S) or VideoPose3D (positions_3d or positions_2d)"
+        )
+    return kind
+
+
+def _h5_format(p: Path) -> str:
+    import h5py
+
+    try:
+        with h5py.File(p, "r") as fh:
+            keys = sorted(fh.keys())
+    except OSError as exc:
+        raise ValueError(f"{p}: not a valid HDF5 file ({exc})") from None
+    if "S" in keys or "part" in keys:
+        return "seed_h5"
+    raise ValueError(f"{p}: an HDF5 file with datasets {keys}; expected the seed's S and/or part")
+
+
+def _detect_dir(p: Path) -> str:
+    if (p / "dataset.json").is_file():
+        return "posesynth"
+    npz = sorted(f for f in p.iterdir() if f.suffix.lower() == ".npz" and f.is_file())
+    if not npz and not (p / "cameras.pkl").exists():
+        # most likely meant as a posesynth store: say what it lacks
+        raise ValueError(f"{p / 'dataset.json'}: missing; {p} is not a posesynth data set")
+    kinds = {f: _npz_kind(_npz_keys(f)) for f in npz}
+    mmpose = [f for f, k in kinds.items() if k == "mmpose"]
+    vp3d = [f for f, k in kinds.items() if k == "videopose3d"]
+    if mmpose and (p / "cameras.pkl").is_file():
+        if len(mmpose) == 1:
+            return "mmpose"
+        raise ValueError(
+            f"{p}: holds {len(mmpose)} MMPose .npz files {[f.name for f in mmpose]}; "
+            "pass one of them"
+        )
+    if vp3d and not mmpose:
+        _videopose3d_pair(p)  # raises when ambiguous
+        return "videopose3d"
+    found = [f.name for f in npz] + (["cameras.pkl"] if (p / "cameras.pkl").exists() else [])
+    raise ValueError(
+        f"{p}: a folder holding {found}, no dataset.json; expected a posesynth store, an MMPose "
+        "folder (one MMPose .npz with cameras.pkl) or a VideoPose3D folder "
+        "(data_3d_*.npz and/or data_2d_*.npz)"
+    )
+
+
+def _videopose3d_pair(folder: Path) -> tuple[Path | None, Path | None]:
+    files3 = sorted(folder.glob("data_3d_*.npz"))
+    files2 = sorted(folder.glob("data_2d_*.npz"))
+    if len(files3) > 1 or len(files2) > 1 or not (files3 or files2):
+        raise ValueError(
+            f"{folder}: expected at most one data_3d_*.npz and one data_2d_*.npz, found "
+            f"{[f.name for f in files3 + files2]}; pass the files to read"
+        )
+    return (files3[0] if files3 else None), (files2[0] if files2 else None)
+
+
+# ----------------------------------------------------------------------------------- readers
+
+
+def _read_posesynth(path: Path, **kw: Any) -> PoseDataset:
+    from posesynth.data.formats.store_io import read_store
+
+    return read_store(path, **kw)
+
+
+def _read_mmpose(path: Path, **kw: Any) -> PoseDataset:
+    from posesynth.data.formats.mmpose import read_mmpose
+
+    if path.is_dir():
+        npz = [f for f in sorted(path.glob("*.npz")) if _npz_kind(_npz_keys(f)) == "mmpose"]
+        if len(npz) != 1:
+            raise ValueError(f"{path}: expected one MMPose .npz in the folder, found {len(npz)}")
+        kw.setdefault("cameras_path", path / "cameras.pkl")
+        path = npz[0]
+    elif "cameras_path" not in kw and (path.parent / "cameras.pkl").is_file():
+        kw["cameras_path"] = path.parent / "cameras.pkl"
+    return read_mmpose(path, **kw)
+
+
+def _read_videopose3d(path: Path, **kw: Any) -> PoseDataset:
+    from posesynth.data.formats.videopose3d import read_videopose3d
+
+    if path.is_dir():
+        path_3d, path_2d = _videopose3d_pair(path)
+    elif "positions_3d" in _npz_keys(path):
+        path_3d, path_2d = path, _videopose3d_twin_2d(path)
+    else:
+        path_3d, path_2d = _videopose3d_twin_3d(path), path
+    kw.setdefault("path_3d", path_3d)
+    kw.setdefault("path_2d", path_2d)
+    return read_videopose3d(**kw)
+
+
+def _videopose3d_twin_2d(path_3d: Path) -> Path | None:
+    """``data_2d_X.npz`` or the only ``data_2d_X_*.npz`` beside ``data_3d_X.npz``, if any."""
+    if not path_3d.name.startswith("data_3d_"):
+        return None
+    stem = path_3d.name[len("data_3d_") : -len(".npz")]
+    exact = path_3d.with_name(f"data_2d_{stem}.npz")
+    if exact.is_file():
+        return exact
+    found = sorted(path_3d.parent.glob(f"data_2d_{stem}_*.npz"))
+    return found[0] if len(found) == 1 else None
+
+
+def _videopose3d_twin_3d(path_2d: Path) -> Path | None:
+    """``data_3d_X.npz`` beside ``data_2d_X[_source].npz`` (the longest such ``X``), if any."""
+    if not path_2d.name.startswith("data_2d_"):
+        return None
+    parts = path_2d.name[len("data_2d_") : -len(".npz")].split("_")
+    for k in range(len(parts), 0, -1):
+        twin = path_2d.with_name(f"data_3d_{'_'.join(parts[:k])}.npz")
+        if twin.is_file():
+            return twin
+    return None
+
+
+def _read_seed_h5(path: Path, **kw: Any) -> PoseDataset:
+    from posesynth.data.formats.seed_h5 import read_seed_h5
+
+    return read_seed_h5(path, **kw)
+
+
+def _read_h36m_cdf(path: Path, **kw: Any) -> PoseDataset:
+    from posesynth.data.formats.h36m_raw import read_h36m_cdf
+
+    return read_h36m_cdf(path, **kw)
+
+
+def _read_trc(path: Path, **kw: Any) -> PoseDataset:
+    from posesynth.data.formats.trc import read_trc
+
+    return read_trc(path, **kw)
+
+
+#: Format name -> reader ``(path, **options) -> PoseDataset``. The one table of readers.
+READERS: dict[str, Callable[..., PoseDataset]] = {
+    "posesynth": _read_posesynth,
+    "mmpose": _read_mmpose,
+    "videopose3d": _read_videopose3d,
+    "seed_h5": _read_seed_h5,
+    "h36m_cdf": _read_h36m_cdf,
+    "trc": _read_trc,
+}
+READ_FORMATS = tuple(READERS)
+
+
+def read_any(path: Path | str, format: str | None = None, **kw: Any) -> PoseDataset:
+    """Read ``path`` in whatever format it holds (or ``format``) as a :class:`PoseDataset`.
+
+    ``kw`` goes to the format's reader (e.g. ``cameras_path`` for MMPose, ``mat_path`` for
+    the seed's ``.h5``, ``skeleton`` for TRC). MMPose: a ``cameras.pkl`` beside the ``.npz``
+    is used unless ``cameras_path`` is given. VideoPose3D: ``data_3d_X.npz`` is paired with
+    the ``data_2d_X.npz`` or the only ``data_2d_X_<source>.npz`` beside it, and a 2D file
+    with the ``data_3d_X.npz`` whose ``X`` starts its name (``path_3d`` / ``path_2d``
+    override).
+
+    Raises:
+        ValueError: the format is unknown or the file is damaged; one line naming the path.
+    """
+    p = Path(path)
+    fmt = detect_format(p) if format is None else format
+    reader = READERS.get(fmt)
+    if reader is None:
+        raise ValueError(f"format: expected one of {list(READERS)}, got {fmt!r}")
+    try:
+        return reader(p, **kw)
+    except ModuleNotFoundError as exc:
+        raise ValueError(f"{p}: reading {fmt} needs the module {exc.name!r}, which is not available") from exc
+    except _CORRUPT_FILE_ERRORS as exc:
+        what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise ValueError(f"{p}: cannot read as {fmt} ({what}); the file may be damaged") from exc
+
+
+# ----------------------------------------------------------------------------------- writers
+
+
+def _write_posesynth(dataset: PoseDataset, out: Path, *, overwrite: bool = False, **kw: Any) -> Any:
+    from posesynth.data.formats.store_io import write_store_dataset
+
+    return write_store_dataset(dataset, out, overwrite=overwrite, **kw)
+
+
+def _write_mmpose(dataset: PoseDataset, out: Path, *, overwrite: bool = False, **kw: Any) -> Any:
+    from posesynth.data.formats.mmpose import write_mmpose
+
+    return write_mmpose(dataset, out, overwrite=overwrite, **kw)
+
+
+def _write_videopose3d(
+    dataset: PoseDataset, out: Path, *, overwrite: bool = False, **kw: Any
+) -> Any:
+    from posesynth.data.formats.videopose3d import write_videopose3d
+
+    return write_videopose3d(dataset, out, overwrite=overwrite, **kw)
+
+
+#: Format name -> writer ``(dataset, out, *, overwrite, **options)``. The one table of writers.
+#: ``out`` is the store folder (posesynth) or the folder to hold the files (MMPose: the
+#: ``.npz`` and ``cameras.pkl``; VideoPose3D: ``data_3d_*.npz`` and ``data_2d_*.npz``).
+WRITERS: dict[str, Callable[..., Any]] = {
+    "posesynth": _write_posesynth,
+    "mmpose": _write_mmpose,
+    "videopose3d": _write_videopose3d,
+}
+WRITE_FORMATS = tuple(WRITERS)
+
+
+def write_any(
+    dataset: PoseDataset, out: Path | str, format: str, *, overwrite: bool = False, **kw: Any
+) -> Any:
+    """Write ``dataset`` to ``out`` as ``format`` (one of :data:`WRITE_FORMATS`).
+
+    ``kw`` goes to the writer (e.g. ``name`` for MMPose / VideoPose3D, ``shard_size`` for
+    the store). Returns what the writer returns (the store path for ``posesynth``).
+    """
+    writer = WRITERS.get(format)
+    if writer is None:
+        raise ValueError(f"format: expected one of {list(WRITERS)} to write, got {format!r}")
+    try:
+        return writer(dataset, Path(out), overwrite=overwrite, **kw)
+    except ModuleNotFoundError as exc:
+        raise ValueError(f"{out}: writing {format} needs the module {exc.name!r}, which is not available") from exc

@@ -1,0 +1,447 @@
+"""OpenSim / Pose2Sim marker files (``.trc``): read and write.
+
+A TRC file is tab-separated text::
+
+    PathFileType<TAB>4<TAB>(X/Y/Z)<TAB>walk.trc
+    DataRate<TAB>CameraRate<TAB>NumFrames<TAB>NumMarkers<TAB>Units<TAB>OrigDataRate<TAB>...
+    60<TAB>60<TAB>120<TAB>22<TAB>m<TAB>60<TAB>...
+    Frame#<TAB>Time<TAB>RHip<TAB><TAB><TAB>RKnee<TAB><TAB><TAB>...
+    <TAB><TAB>X1<TAB>Y1<TAB>Z1<TAB>X2<TAB>Y2<TAB>Z2...
+    (optional blank line)
+    0<TAB>0.0<TAB>x<TAB>y<TAB>z<TAB>...
+
+An empty cell (or ``NaN``) is a missing marker. ``Units`` is ``m``, ``cm`` or ``mm``.
+
+Axes. OpenSim's ground frame is **Y up** (X forward, Z to the right). Pose2Sim computes in its
+calibration's Z-up world and writes TRC files with ``zup2yup``, i.e. ``(X, Y, Z)_trc = (Y, Z,
+X)_world`` (and reads them back with ``yup2zup``). posesynth's world is Z up too, so the
+reader applies Pose2Sim's ``yup2zup``::
+
+    X_world = Z_trc,   Y_world = X_trc,   Z_world = Y_trc
+
+a cyclic permutation of the axes (a proper rotation, determinant +1, so right-handed frames
+stay right-handed: OpenSim's forward X becomes world +Y, its up Y world +Z, its right Z world
++X). The writer applies the inverse. Points read from a Pose2Sim TRC therefore lie in the same
+world as the cameras of its ``Calib*.toml`` (:mod:`posesynth.data.formats.calib_toml`).
+
+Markers are mapped to ``h36m_extended`` (or its first 17 joints, ``h36m17``). For each joint
+the first rule whose markers all exist in the file is used, for the whole file (names match
+case-insensitively). posesynth's own joint name always comes first, so files written by
+:func:`write_trc` read back exactly; then Pose2Sim's names (HALPE_26, COCO_133, BODY_25):
+
+- limbs: ``RHip RKnee RAnkle LHip LKnee LAnkle RShoulder RElbow RWrist LShoulder LElbow
+  LWrist`` (H36M ``*_foot`` is the ankle);
+- feet and face: ``RBigToe RSmallToe RHeel LBigToe LSmallToe LHeel Nose LEye REye LEar REar``;
+  hand tips: ``LMiddle4``/``RMiddle4`` (middle fingertip), ``LThumb4``/``RThumb4``;
+- ``root`` = hip midpoint ``(RHip + LHip) / 2``, else a ``Hip``/``CHip``/``Pelvis`` marker;
+- ``thorax`` = shoulder midpoint, else ``Neck`` (as :mod:`posesynth.body.mappings`; Pose2Sim's
+  ``Neck`` keypoint is not used when both shoulders exist);
+- ``spine`` = ``(root + thorax) / 2``;
+- ``head`` (H36M's head end-site, the head top) = ``Head``, else derived from the face as in
+  :mod:`posesynth.body.mappings` (``-0.8 nose + 1.1 eye midpoint + 0.7 ear midpoint``);
+- ``neck_base`` = ``0.4 thorax + 0.15 nose + 0.45 ear midpoint`` (as
+  :mod:`posesynth.body.mappings`), else the midpoint of ``Neck`` and ``Head`` (HALPE_26 has no
+  ears), else undefined.
+
+Joints without a rule stay NaN with visibility 0. A derived joint is missing in a frame if one
+of its markers is.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from posesynth.util.atomic import atomic_path
+from posesynth.data.dataset import PoseDataset
+from posesynth.body.mappings import Mapping, apply_mapping
+from posesynth.body.skeleton import H36M17, H36M_EXTENDED, Skeleton
+
+__all__ = [
+    "TRC_TO_WORLD",
+    "UNITS_TO_METRES",
+    "read_trc",
+    "trc_marker_name",
+    "write_trc",
+]
+
+#: ``p_world = TRC_TO_WORLD @ p_trc`` (Pose2Sim's ``yup2zup``); its transpose maps back.
+TRC_TO_WORLD = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+TRC_TO_WORLD.setflags(write=False)
+
+#: Metres per file unit for the ``Units`` values accepted (case-insensitive).
+UNITS_TO_METRES = {"m": 1.0, "cm": 0.01, "mm": 0.001}
+
+_Rule = dict[str, float]  # marker or joint name (lower case) -> weight
+
+# Pose2Sim's name for the joints that have one marker of their own (writer and reader).
+_POSE2SIM_NAMES = {
+    "right_hip": "RHip", "right_knee": "RKnee", "right_foot": "RAnkle",
+    "left_hip": "LHip", "left_knee": "LKnee", "left_foot": "LAnkle",
+    "head": "Head",
+    "left_shoulder": "LShoulder", "left_elbow": "LElbow", "left_wrist": "LWrist",
+    "right_shoulder": "RShoulder", "right_elbow": "RElbow", "right_wrist": "RWrist",
+    "right_big_toe": "RBigToe", "right_small_toe": "RSmallToe", "right_heel": "RHeel",
+    "left_big_toe": "LBigToe", "left_small_toe": "LSmallToe", "left_heel": "LHeel",
+    "left_hand_tip": "LMiddle4", "left_thumb_tip": "LThumb4",
+    "right_hand_tip": "RMiddle4", "right_thumb_tip": "RThumb4",
+    "nose": "Nose", "left_eye": "LEye", "right_eye": "REye",
+    "left_ear": "LEar", "right_ear": "REar",
+}
+
+_EAR_MID = {"lear": 0.5, "rear": 0.5}
+# Derived joints: candidate rules in order of preference. Names in rules are marker names or,
+# prefixed with "@", already-resolved joints (root, thorax).
+_DERIVED: dict[str, list[_Rule]] = {
+    "root": [{"rhip": 0.5, "lhip": 0.5}, {"hip": 1.0}, {"chip": 1.0}, {"pelvis": 1.0}],
+    "thorax": [{"rshoulder": 0.5, "lshoulder": 0.5}, {"neck": 1.0}],
+    "spine": [{"@root": 0.5, "@thorax": 0.5}],
+    "head": [
+        {"head": 1.0},
+        {"nose": -0.8, "leye": 0.55, "reye": 0.55, "lear": 0.35, "rear": 0.35},
+    ],
+    "neck_base": [
+        {"@thorax": 0.4, "nose": 0.15, **{k: 0.45 * v for k, v in _EAR_MID.items()}},
+        {"neck": 0.5, "head": 0.5},
+    ],
+}
+# Joints resolved in this order so "@" references exist when used.
+_ORDER = ("root", "thorax") + tuple(
+    n for n in H36M_EXTENDED.joint_names if n not in ("root", "thorax")
+)
+
+
+def trc_marker_name(joint: str) -> str:
+    """The marker name :func:`write_trc` uses for a posesynth joint: Pose2Sim's where it has
+    one (``right_hip`` -> ``RHip``), else the posesynth name (``root``, ``spine``,
+    ``thorax``, ``neck_base``)."""
+    return _POSE2SIM_NAMES.get(joint, joint)
+
+
+def _rules_for(joint: str) -> list[_Rule]:
+    """Candidate rules for ``joint``: its own name, Pose2Sim's name, then derivations."""
+    rules: list[_Rule] = [{joint: 1.0}]
+    if joint in _POSE2SIM_NAMES:
+        rules.append({_POSE2SIM_NAMES[joint].lower(): 1.0})
+    rules += _DERIVED.get(joint, [])
+    out: list[_Rule] = []
+    for r in rules:
+        if r not in out:
+            out.append(r)
+    return out
+
+
+def _build_mapping(markers: list[str]) -> tuple[Mapping, dict[str, str]]:
+    """Weights ``(32, M)`` from the file's markers to ``h36m_extended``, and the rule used."""
+    index = {m.lower(): i for i, m in enumerate(markers)}
+    resolved: dict[str, np.ndarray] = {}
+    used: dict[str, str] = {}
+    for joint in _ORDER:
+        for rule in _rules_for(joint):
+            names = [k[1:] if k.startswith("@") else k for k in rule]
+            ok = all(
+                (n in resolved) if k.startswith("@") else (n in index)
+                for k, n in zip(rule, names, strict=True)
+            )
+            if not ok:
+                continue
+            row = np.zeros(len(markers))
+            for k, w in rule.items():
+                if k.startswith("@"):
+                    row += w * resolved[k[1:]]
+                else:
+                    row[index[k]] += w
+            resolved[joint] = row
+            used[joint] = " + ".join(
+                f"{w:g}*{k[1:] if k.startswith('@') else markers[index[k]]}"
+                for k, w in rule.items()
+            )
+            break
+    weights = np.zeros((H36M_EXTENDED.num_joints, len(markers)))
+    for j, joint in enumerate(H36M_EXTENDED.joint_names):
+        if joint in resolved:
+            weights[j] = resolved[joint]
+    weights = np.where(np.abs(weights) < 1e-12, 0.0, weights)
+    defined = np.any(weights != 0.0, axis=1)
+    return (
+        Mapping(weights=weights, defined=defined, src="trc", dst="h36m_extended", notes=""),
+        used,
+    )
+
+
+def _header_fields(path: Path, lines: list[str]) -> dict[str, str]:
+    if len(lines) < 5:
+        raise ValueError(
+            f"{path}: truncated TRC header: expected 5 header lines, got {len(lines)}"
+        )
+    if not lines[0].startswith("PathFileType"):
+        raise ValueError(
+            f"{path}: line 1: expected a TRC header starting with 'PathFileType', got "
+            f"{lines[0][:40]!r}"
+        )
+    keys = lines[1].split("\t")
+    values = lines[2].split("\t")
+    fields = {k.strip(): v.strip() for k, v in zip(keys, values, strict=False) if k.strip()}
+    for key in ("DataRate", "NumFrames", "NumMarkers", "Units"):
+        if key not in fields or fields[key] == "":
+            raise ValueError(f"{path}: line 2-3: missing header field {key!r}")
+    return fields
+
+
+def _header_int(path: Path, fields: dict[str, str], key: str) -> int:
+    try:
+        value = float(fields[key])
+    except ValueError:
+        raise ValueError(
+            f"{path}: header field {key!r}: expected a number, got {fields[key]!r}"
+        ) from None
+    if not value.is_integer() or value < 0:
+        raise ValueError(f"{path}: header field {key!r}: expected a count, got {fields[key]!r}")
+    return int(value)
+
+
+def _parse_rows(
+    path: Path, rows: list[tuple[int, str]], markers: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(frame (T,) int, time (T,), values (T, M, 3))`` with NaN for missing cells."""
+    m = len(markers)
+    t = len(rows)
+    values = np.full((t, m * 3), np.nan)
+    frame = np.zeros(t, dtype=np.int64)
+    time = np.zeros(t)
+    for r, (lineno, line) in enumerate(rows):
+        cells = line.split("\t")
+        while len(cells) > 2 + 3 * m and cells[-1].strip() == "":
+            cells.pop()
+        if len(cells) != 2 + 3 * m:
+            raise ValueError(
+                f"{path}: line {lineno}: expected {2 + 3 * m} tab-separated cells (Frame#, "
+                f"Time, X/Y/Z of {m} markers), got {len(cells)}"
+            )
+        try:
+            f = float(cells[0])
+            if not f.is_integer():
+                raise ValueError
+            frame[r] = int(f)
+            time[r] = float(cells[1])
+        except ValueError:
+            raise ValueError(
+                f"{path}: line {lineno}: expected a frame number and a time, got "
+                f"{cells[0]!r}, {cells[1]!r}"
+            ) from None
+        for c, cell in enumerate(cells[2:]):
+            text = cell.strip()
+            if text == "" or text.lower() == "nan":
+                continue
+            try:
+                v = float(text)
+            except ValueError:
+                v = math.inf
+            if not math.isfinite(v):
+                axis = "XYZ"[c % 3]
+                raise ValueError(
+                    f"{path}: line {lineno}: marker {markers[c // 3]!r} {axis}: expected a "
+                    f"number or an empty cell, got {text!r}"
+                )
+            values[r, c] = v
+    return frame, time, values.reshape(t, m, 3)
+
+
+def read_trc(path: str | Path, skeleton: str | Skeleton = "h36m_extended") -> PoseDataset:
+    """Read a TRC marker file as posesynth joints, world frame Z up, metres.
+
+    Args:
+        path: the ``.trc`` file.
+        skeleton: ``"h36m_extended"`` (default) or ``"h36m17"`` (or those Skeletons).
+
+    Returns:
+        A :class:`PoseDataset` with one sample per data row: ``joints_3d_world (T, J, 3)``
+        metres, world frame (the TRC's Y-up frame mapped with :data:`TRC_TO_WORLD`; see the
+        module docstring), ``visibility (T, J)`` (0 where the marker is missing or the joint
+        has no rule; None when nothing is missing), ``frame`` from the ``Frame#`` column,
+        ``subject`` the file stem, ``extra["time"]`` seconds, and ``meta`` with the markers,
+        the rule used per joint, the rate (``frame_rate_hz``) and the count of missing
+        marker values (``missing_markers``).
+
+    Raises:
+        ValueError: naming the file (and line, marker or header field) for a malformed
+            header, unknown ``Units``, a marker count other than ``NumMarkers``, a row count
+            other than ``NumFrames``, rows with the wrong number of cells, text or inf where
+            a number belongs, or no marker usable for the skeleton.
+            ``FileNotFoundError`` for a missing file.
+    """
+    path = Path(path)
+    skel = _skeleton(skeleton)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except IsADirectoryError:
+        raise ValueError(f"{path}: expected a .trc file, got a directory") from None
+    lines = [ln.rstrip("\r\n") for ln in text.split("\n")]
+    fields = _header_fields(path, lines)
+    units = fields["Units"].strip().lower()
+    if units not in UNITS_TO_METRES:
+        raise ValueError(
+            f"{path}: header field 'Units': expected one of {list(UNITS_TO_METRES)}, got "
+            f"{fields['Units']!r}"
+        )
+    num_frames = _header_int(path, fields, "NumFrames")
+    num_markers = _header_int(path, fields, "NumMarkers")
+    try:
+        rate = float(fields["DataRate"])
+    except ValueError:
+        raise ValueError(
+            f"{path}: header field 'DataRate': expected a number, got {fields['DataRate']!r}"
+        ) from None
+    names_line = lines[3].split("\t")
+    if len(names_line) < 2 or names_line[0].strip() != "Frame#":
+        raise ValueError(f"{path}: line 4: expected 'Frame#', 'Time' and marker names")
+    markers = [c.strip() for c in names_line[2:] if c.strip()]
+    if len(markers) != num_markers:
+        raise ValueError(
+            f"{path}: line 4: NumMarkers says {num_markers}, found {len(markers)} marker names"
+        )
+    lowered = [m.lower() for m in markers]
+    dup = sorted({m for m in lowered if lowered.count(m) > 1})
+    if dup:
+        raise ValueError(f"{path}: line 4: duplicate marker names {dup}")
+    rows = [(i + 1, ln) for i, ln in enumerate(lines[5:], start=5) if ln.strip()]
+    if len(rows) != num_frames:
+        raise ValueError(
+            f"{path}: NumFrames says {num_frames}, found {len(rows)} data rows (truncated or "
+            "damaged file?)"
+        )
+    frame, time, values = _parse_rows(path, rows, markers)
+    p_trc = values * UNITS_TO_METRES[units]
+    p_world = p_trc @ TRC_TO_WORLD.T
+    mapping, used = _build_mapping(markers)
+    if not mapping.defined.any():
+        raise ValueError(
+            f"{path}: none of the markers {markers} matches a posesynth joint; expected "
+            f"Pose2Sim names such as {sorted(set(_POSE2SIM_NAMES.values()))[:8]}... or "
+            "posesynth joint names"
+        )
+    points, vis = apply_mapping(mapping, p_world)
+    points, vis = points[:, : skel.num_joints], vis[:, : skel.num_joints]
+    meta: dict[str, Any] = {
+        "format": "trc",
+        "file": str(path),
+        "frame_rate_hz": rate,
+        "units_in_file": units,
+        "axes": "world (X, Y, Z) = trc (Z, X, Y) (Pose2Sim yup2zup)",
+        "markers": markers,
+        "rules": {j: used[j] for j in skel.joint_names if j in used},
+        "undefined_joints": [j for j in skel.joint_names if j not in used],
+        "missing_markers": int(np.isnan(values).any(axis=-1).sum()),
+        "header": fields,
+    }
+    n = len(frame)
+    return PoseDataset(
+        skeleton=skel,
+        joints_3d_world=points,
+        visibility=None if (vis == 1).all() else vis,
+        subject=np.full(n, path.stem),
+        frame=frame,
+        meta=meta,
+        extra={"time": time},
+    )
+
+
+def _skeleton(skeleton: str | Skeleton) -> Skeleton:
+    name = skeleton.name if isinstance(skeleton, Skeleton) else skeleton
+    for s in (H36M_EXTENDED, H36M17):
+        if name == s.name:
+            return s
+    raise ValueError(f"skeleton: expected 'h36m_extended' or 'h36m17', got {skeleton!r}")
+
+
+def _format(v: float) -> str:
+    return "" if not math.isfinite(v) else repr(v)
+
+
+def write_trc(
+    dataset: PoseDataset,
+    path: str | Path,
+    rate: float | None = None,
+    *,
+    units: str = "m",
+    overwrite: bool = False,
+) -> Path:
+    """Write the dataset's world 3D as a TRC file (Y up, as OpenSim and Pose2Sim write it).
+
+    One row per sample, in order; markers are the skeleton's joints named by
+    :func:`trc_marker_name` (Pose2Sim's names where they exist). Points that are not finite
+    are written as empty cells (missing markers); visibility is not used otherwise (a TRC has
+    no visibility).
+
+    Args:
+        dataset: skeleton ``h36m17`` or ``h36m_extended``; world 3D, or camera-frame 3D with
+            cameras (:meth:`PoseDataset.complete`).
+        path: the ``.trc`` file to write (atomically).
+        rate: frame rate in Hz; default ``dataset.meta["frame_rate_hz"]``.
+        units: ``"m"``, ``"cm"`` or ``"mm"``.
+        overwrite: replace an existing file.
+
+    Returns:
+        ``path``. ``Frame#`` is ``dataset.frame`` (default 0, 1, ...); ``Time`` is
+        ``extra["time"]`` when present, else ``frame / rate`` (as Pose2Sim writes it).
+
+    Raises:
+        ValueError: other skeletons, no world 3D, no or non-positive rate, unknown units,
+            repeated frame ids, or an existing ``path`` without ``overwrite``.
+    """
+    path = Path(path)
+    skel = _skeleton(dataset.skeleton)
+    if skel.joint_names != dataset.skeleton.joint_names:
+        raise ValueError(f"dataset.skeleton: expected {skel.name}'s joint order")
+    if units not in UNITS_TO_METRES:
+        raise ValueError(f"units: expected one of {list(UNITS_TO_METRES)}, got {units!r}")
+    if rate is None:
+        rate = dataset.meta.get("frame_rate_hz")
+        if rate is None:
+            raise ValueError("rate: not given and dataset.meta has no 'frame_rate_hz'")
+    rate = float(rate)
+    if not math.isfinite(rate) or rate <= 0:
+        raise ValueError(f"rate: expected a positive frame rate in Hz, got {rate}")
+    world = dataset.complete().joints_3d_world
+    if world is None:
+        raise ValueError("dataset: has no world 3D (and no cameras to derive it); TRC needs it")
+    n, j = world.shape[:2]
+    frame = np.arange(n) if dataset.frame is None else np.asarray(dataset.frame)
+    if frame.dtype.kind not in "iu":
+        raise ValueError(f"dataset.frame: expected integers, got dtype {frame.dtype}")
+    if np.unique(frame).size != n:
+        raise ValueError(
+            "dataset.frame: repeated frame ids; a TRC holds one pose per frame (select one "
+            "camera's samples, e.g. dataset.select(dataset.camera_index == 0))"
+        )
+    time = dataset.extra.get("time")
+    time = frame / rate if time is None else np.asarray(time, dtype=np.float64)
+    p_trc = (world @ TRC_TO_WORLD) / UNITS_TO_METRES[units]  # row vectors: p @ M == M.T @ p
+    markers = [trc_marker_name(n_) for n_ in skel.joint_names]
+    header = [
+        f"PathFileType\t4\t(X/Y/Z)\t{path.name}",
+        "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\t"
+        "OrigDataStartFrame\tOrigNumFrames",
+        "\t".join(
+            str(v)
+            for v in (_num(rate), _num(rate), n, j, units, _num(rate), int(frame[0]) if n else 0, n)
+        ),
+        "Frame#\tTime\t" + "\t\t\t".join(markers) + "\t\t",
+        "\t\t" + "\t".join(f"X{i + 1}\tY{i + 1}\tZ{i + 1}" for i in range(j)),
+        "",
+    ]
+    flat = p_trc.reshape(n, j * 3)
+    body = [
+        f"{int(frame[r])}\t{float(time[r])!r}\t" + "\t".join(map(_format, flat[r].tolist()))
+        for r in range(n)
+    ]
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        tmp.write_text("\n".join(header + body) + "\n", encoding="utf-8")
+    return path
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else repr(float(v))

@@ -1,0 +1,695 @@
+"""VideoPose3D's data files: ``data_3d_<name>.npz`` and ``data_2d_<name>_<source>.npz``.
+
+The layout is the one VideoPose3D's ``data/prepare_data_h36m.py`` and
+``data/prepare_data_2d_custom.py`` write with ``np.savez_compressed`` (each field a pickled
+dict stored as a 0-d object array) and its ``run.py`` reads back:
+
+``data_3d_*.npz``
+    ``positions_3d = {subject: {action: (T, J, 3)}}``, world frame, **metres**, float32.
+    VideoPose3D's Human3.6M file keeps the raw **32** mocap joints (its loader drops 15 of
+    them); 17-joint files are read too.
+``data_2d_*.npz``
+    ``positions_2d = {subject: {action: [(T, J, 2) per camera]}}``, **pixels**, and
+    ``metadata = {"layout_name": ..., "num_joints": J, "keypoints_symmetry": [left, right]}``
+    (``layout_name`` is absent from the ground-truth Human3.6M file; ``video_metadata =
+    {video: {"w": ..., "h": ...}}`` is added by ``prepare_data_2d_custom``). Layouts read:
+    ``h36m`` (17 joints, also when ``layout_name`` is absent), ``coco`` (17), ``mpii`` (16)
+    and the raw 32-joint Human3.6M layout; ``keypoints_symmetry`` must match the layout.
+
+Everything is returned as Human3.6M-17 (:data:`posesynth.body.skeleton.H36M17`): 32-joint data
+keeps the joints ``[0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27]``; COCO and
+MPII 2D are converted by :mod:`posesynth.body.mappings` (with its documented approximations).
+
+Cameras: the files hold none. VideoPose3D pairs the 2D list of a Human3.6M subject with its
+four calibrated cameras in the order of its ``h36m_cameras_intrinsic_params`` - 54138969,
+55011271, 58860488, 60457274, i.e. :data:`posesynth.geometry.camera.H36M_CAMERA_IDS`. So when every
+subject has published calibration (:data:`posesynth.geometry.camera.H36M_SUBJECTS`: S1, S5-S9, S11)
+and every action has exactly four 2D sequences, the samples get the Human3.6M presets
+(:func:`posesynth.geometry.camera.h36m_subject_cameras`, model ``h36m``); otherwise they get no
+cameras. ``extra["camera"]`` always holds the index in
+the file's camera list.
+
+Security: the fields are pickles, and ``np.load(..., allow_pickle=True)`` would run any code a
+pickle names. The reader never calls it: it opens the zip itself and unpickles each field with
+the NumPy-only unpickler of :mod:`posesynth.data.formats.numpy_pickle` (containers, arrays, dtypes and
+scalars load; any other global is refused, naming the file, before anything runs). The writer
+writes what ``np.savez_compressed`` writes, with pickles that NumPy 1.x loads too.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.lib import format as npy_format
+
+from posesynth.util.atomic import atomic_path
+from posesynth.geometry.camera import (
+    H36M_CAMERA_IDS,
+    H36M_SUBJECTS,
+    Camera,
+    CameraModel,
+    h36m_subject_cameras,
+)
+from posesynth.data.dataset import PoseDataset
+from posesynth.data.formats.numpy_pickle import (
+    NumpyOnlyUnpickler,
+    RefusedGlobal,
+    dumps_numpy_pickle,
+)
+from posesynth.body.mappings import H36M32_TO_17, convert_keypoints, layout_joint_names
+from posesynth.body.skeleton import H36M17
+
+__all__ = ["H36M32_PARENTS", "read_videopose3d", "write_videopose3d"]
+
+#: Parents of the raw 32-joint Human3.6M skeleton (VideoPose3D's ``h36m_skeleton``).
+H36M32_PARENTS: tuple[int, ...] = (
+    -1, 0, 1, 2, 3, 4, 0, 6, 7, 8, 9, 0, 11, 12, 13, 14,
+    12, 16, 17, 18, 19, 20, 19, 22, 12, 24, 25, 26, 27, 28, 27, 30,
+)
+
+# VideoPose3D's ``layout_name`` -> posesynth keypoint layout.
+_LAYOUT_NAMES = {"h36m": "h36m17", "coco": "coco17", "mpii": "mpii16"}
+# Layout to assume from the joint count when ``layout_name`` is absent.
+_LAYOUT_BY_COUNT = {17: "h36m17", 32: "h36m32"}
+_ZIP_MAGIC = b"PK\x03\x04"
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+# --------------------------------------------------------------------------------------------
+# reading
+# --------------------------------------------------------------------------------------------
+
+
+def _load_fields(path: Path, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict:
+    """The pickled dicts stored as 0-d object arrays in an ``.npz``, unpickled safely.
+
+    Each member ``<key>.npy`` is an ``.npy`` header (object dtype, shape ``()``) followed by a
+    pickle, which is loaded with the NumPy-only unpickler of :mod:`posesynth.data.formats.numpy_pickle`:
+    containers, NumPy arrays, dtypes and scalars load; any other global is refused before
+    anything runs.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(2, "No such file", str(path))
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != _ZIP_MAGIC:
+        raise ValueError(f"{path}: not an .npz (zip) archive (starts with {magic!r})")
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise ValueError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from exc
+    out: dict[str, Any] = {}
+    with archive:
+        members = {n[: -len(".npy")]: n for n in archive.namelist() if n.endswith(".npy")}
+        for key in required + optional:
+            if key not in members:
+                if key in required:
+                    raise ValueError(
+                        f"{path}: missing field {key!r} (fields present: {sorted(members)})"
+                    )
+                continue
+            value = _load_member(path, archive, members[key], key)
+            if not isinstance(value, dict):
+                raise ValueError(
+                    f"{path}: field {key!r}: expected a dict, got {type(value).__name__}"
+                )
+            out[key] = value
+    return out
+
+
+def _load_member(path: Path, archive: zipfile.ZipFile, member: str, key: str) -> Any:
+    try:
+        with archive.open(member) as fp:
+            version = npy_format.read_magic(fp)
+            if version == (1, 0):
+                shape, _, dtype = npy_format.read_array_header_1_0(fp)
+            elif version == (2, 0):
+                shape, _, dtype = npy_format.read_array_header_2_0(fp)
+            else:
+                raise ValueError(f"unsupported .npy version {version}")
+            if dtype != object or shape != ():
+                raise _NotADict(
+                    f"{path}: field {key!r}: expected a pickled dict (0-d object array), got "
+                    f"{dtype} array of shape {shape}"
+                )
+            holder = NumpyOnlyUnpickler(fp, f"{path} (field {key!r})").load()
+    except (_NotADict, RefusedGlobal):
+        raise
+    except Exception as exc:  # CRC errors, truncated members, broken pickles
+        raise ValueError(
+            f"{path}: field {key!r} cannot be read ({type(exc).__name__}: {exc})"
+        ) from exc
+    if not isinstance(holder, np.ndarray) or holder.shape != ():
+        raise ValueError(f"{path}: field {key!r}: expected a 0-d object array in the pickle")
+    return holder.item()
+
+
+class _NotADict(ValueError):
+    """A field that is an ordinary array rather than a pickled dict."""
+
+
+def _numeric(path: Path, where: str, value: Any, dims: tuple[int, ...]) -> np.ndarray:
+    """``value`` as float64 ``(T, J, D)`` with ``D`` in ``dims``; finite or NaN (missing)."""
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:
+        raise ValueError(f"{path}: {where}: not an array ({exc})") from exc
+    if arr.dtype.kind not in "fiu":
+        raise ValueError(f"{path}: {where}: expected a numeric array, got dtype {arr.dtype}")
+    if arr.ndim != 3 or arr.shape[-1] not in dims:
+        want = " or ".join(f"(T, J, {d})" for d in dims)
+        raise ValueError(f"{path}: {where}: expected shape {want}, got {arr.shape}")
+    arr = arr.astype(np.float64)
+    if np.isinf(arr).any():
+        first = tuple(int(i) for i in np.argwhere(np.isinf(arr))[0])
+        raise ValueError(
+            f"{path}: {where}: expected finite values (NaN marks a missing point), got "
+            f"{int(np.isinf(arr).sum())} inf (first at index {first})"
+        )
+    return arr
+
+
+def _nested(path: Path, field: str, data: dict) -> list[tuple[str, str, Any]]:
+    """Flatten ``{subject: {action: value}}`` into ``(subject, action, value)``, checked."""
+    out = []
+    for subject, actions in data.items():
+        if not isinstance(subject, str):
+            raise ValueError(f"{path}: {field}: expected subject names (str), got {subject!r}")
+        if not isinstance(actions, dict):
+            raise ValueError(
+                f"{path}: {field}[{subject!r}]: expected a dict of actions, got "
+                f"{type(actions).__name__}"
+            )
+        for action, value in actions.items():
+            if not isinstance(action, str):
+                raise ValueError(
+                    f"{path}: {field}[{subject!r}]: expected action names (str), got {action!r}"
+                )
+            out.append((subject, action, value))
+    return out
+
+
+def _read_3d(path: Path) -> tuple[list[tuple[str, str, np.ndarray]], str]:
+    data = _load_fields(path, ("positions_3d",))["positions_3d"]
+    seqs = []
+    joints = None
+    for subject, action, value in _nested(path, "positions_3d", data):
+        where = f"positions_3d[{subject!r}][{action!r}]"
+        arr = _numeric(path, where, value, (3,))
+        if joints is None:
+            joints = arr.shape[1]
+            if joints not in _LAYOUT_BY_COUNT:
+                raise ValueError(
+                    f"{path}: {where}: expected 17 (Human3.6M-17) or 32 (raw Human3.6M) "
+                    f"joints, got {joints}"
+                )
+        elif arr.shape[1] != joints:
+            raise ValueError(
+                f"{path}: {where}: expected {joints} joints like the other sequences, got "
+                f"{arr.shape[1]}"
+            )
+        seqs.append((subject, action, arr))
+    if not seqs:
+        raise ValueError(f"{path}: positions_3d: expected at least one sequence, got none")
+    return seqs, _LAYOUT_BY_COUNT[joints]
+
+
+def _expected_symmetry(layout: str) -> tuple[set[int], set[int]]:
+    names = layout_joint_names(layout)
+    left = {i for i, n in enumerate(names) if n.startswith("left_")}
+    right = {i for i, n in enumerate(names) if n.startswith("right_")}
+    return left, right
+
+
+def _layout_2d(path: Path, metadata: dict, joints: int) -> str:
+    name = metadata.get("layout_name")
+    if name is None:
+        layout = _LAYOUT_BY_COUNT.get(joints)
+        if layout is None:
+            raise ValueError(
+                f"{path}: metadata has no 'layout_name' and {joints} joints; expected 17 "
+                "(Human3.6M-17) or 32 joints, or a layout_name among "
+                f"{sorted(_LAYOUT_NAMES)}"
+            )
+    else:
+        layout = _LAYOUT_NAMES.get(str(name))
+        if layout is None:
+            raise ValueError(
+                f"{path}: metadata.layout_name: expected one of {sorted(_LAYOUT_NAMES)}, got "
+                f"{name!r}"
+            )
+    expected_joints = len(layout_joint_names(layout))
+    if joints != expected_joints:
+        raise ValueError(
+            f"{path}: positions_2d: layout {layout!r} has {expected_joints} joints, got {joints}"
+        )
+    num = metadata.get("num_joints")
+    if num is None:
+        raise ValueError(f"{path}: metadata: missing field 'num_joints'")
+    if int(num) != joints:
+        raise ValueError(
+            f"{path}: metadata.num_joints: says {num}, the arrays have {joints} joints"
+        )
+    sym = metadata.get("keypoints_symmetry")
+    if sym is None:
+        raise ValueError(f"{path}: metadata: missing field 'keypoints_symmetry'")
+    try:
+        left, right = ({int(i) for i in side} for side in sym)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{path}: metadata.keypoints_symmetry: expected [left indices, right indices], "
+            f"got {sym!r}"
+        ) from None
+    want_left, want_right = _expected_symmetry(layout)
+    if (left, right) != (want_left, want_right):
+        raise ValueError(
+            f"{path}: metadata.keypoints_symmetry: expected "
+            f"{[sorted(want_left), sorted(want_right)]} for layout {layout!r}, got "
+            f"{[sorted(left), sorted(right)]}"
+        )
+    return layout
+
+
+def _read_2d(path: Path) -> tuple[dict[tuple[str, str], list[np.ndarray]], str]:
+    fields = _load_fields(path, ("positions_2d", "metadata"))
+    seqs: dict[tuple[str, str], list[np.ndarray]] = {}
+    joints = None
+    for subject, action, value in _nested(path, "positions_2d", fields["positions_2d"]):
+        where = f"positions_2d[{subject!r}][{action!r}]"
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ValueError(
+                f"{path}: {where}: expected a non-empty list of per-camera (T, J, 2) arrays, "
+                f"got {type(value).__name__}"
+            )
+        cams = []
+        for c, item in enumerate(value):
+            arr = _numeric(path, f"{where}[{c}]", item, (2, 3))
+            if joints is None:
+                joints = arr.shape[1]
+            elif arr.shape[1] != joints:
+                raise ValueError(
+                    f"{path}: {where}[{c}]: expected {joints} joints like the other sequences, "
+                    f"got {arr.shape[1]}"
+                )
+            cams.append(arr)
+        seqs[(subject, action)] = cams
+    if not seqs:
+        raise ValueError(f"{path}: positions_2d: expected at least one sequence, got none")
+    return seqs, _layout_2d(path, fields["metadata"], joints)
+
+
+def _to_h36m17(points: np.ndarray, layout: str, conf: np.ndarray | None = None):
+    if layout == "h36m17":
+        vis = np.isfinite(points).all(axis=-1).astype(np.float64)
+        if conf is not None:
+            vis = np.minimum(vis, conf)
+        return points, vis
+    return convert_keypoints(points, layout, "h36m17", conf)
+
+
+def _h36m_cameras(subjects: list[str]) -> tuple[Camera, np.ndarray]:
+    cams = [h36m_subject_cameras(s) for s in subjects]
+    camera = Camera(
+        model=CameraModel.H36M,
+        intrinsics=np.concatenate([c.intrinsics for c in cams]),
+        distortion=np.concatenate([c.distortion for c in cams]),
+        rotation=np.concatenate([c.rotation for c in cams]),
+        center=np.concatenate([c.center for c in cams]),
+        image_size=np.concatenate([c.image_size for c in cams]),
+    )
+    names = np.array([f"{s}/{cid}" for s in subjects for cid in H36M_CAMERA_IDS])
+    return camera, names
+
+
+def read_videopose3d(
+    path_3d: str | Path | None = None, path_2d: str | Path | None = None
+) -> PoseDataset:
+    """Read VideoPose3D's 3D file, 2D file, or both, as Human3.6M-17 samples.
+
+    Args:
+        path_3d: ``data_3d_*.npz`` (``positions_3d``: world metres), or None.
+        path_2d: ``data_2d_*.npz`` (``positions_2d``: pixels, and ``metadata``), or None.
+
+    Returns:
+        A :class:`PoseDataset` with skeleton ``H36M17``:
+
+        - 3D only: one sample per (subject, action, frame); ``joints_3d_world (N, 17, 3)``
+          metres, world frame as stored (Human3.6M's is Z up); no cameras.
+        - 2D only: one sample per (subject, action, camera, frame); ``joints_2d (N, 17, 2)``
+          pixels.
+        - both: one sample per (subject, action, camera, frame) of the 3D file, the world 3D
+          repeated for each camera. As VideoPose3D's ``run.py`` does, a 2D sequence longer
+          than its 3D sequence is cut to the 3D length (Human3.6M videos have a few extra
+          frames; recorded in ``meta["trimmed_2d"]``); a shorter one is an error. 2D
+          sequences without 3D are left out (``meta["unmatched_2d"]``).
+
+        ``frame`` is the index in the sequence (0-based), ``extra["camera"]`` the index in
+        the file's camera list (when 2D is read). ``visibility (N, 17)`` is 0 where a point
+        is missing (NaN in the file) and otherwise 1 or, for 2D with a third (score)
+        column, that score; it is None when nothing is missing. Cameras: Human3.6M presets
+        when the module's rule applies (see the module docstring), else None.
+
+    Raises:
+        ValueError: naming the file and the field for anything malformed: not a zip, a
+            missing field, an unreadable pickle, a wrong shape or joint count, inf values,
+            metadata that contradicts the arrays, a 3D sequence with no 2D, or 2D shorter
+            than 3D. ``FileNotFoundError`` for a missing file.
+    """
+    if path_3d is None and path_2d is None:
+        raise ValueError("read_videopose3d: expected path_3d, path_2d or both, got neither")
+    p3 = None if path_3d is None else Path(path_3d)
+    p2 = None if path_2d is None else Path(path_2d)
+    seqs_3d, layout_3d = _read_3d(p3) if p3 is not None else (None, None)
+    seqs_2d, layout_2d = _read_2d(p2) if p2 is not None else (None, None)
+
+    meta: dict[str, Any] = {
+        "format": "videopose3d",
+        "files": {k: str(v) for k, v in (("3d", p3), ("2d", p2)) if v is not None},
+        "layout_3d": layout_3d,
+        "layout_2d": layout_2d,
+        "units": {"joints_3d_world": "m", "joints_2d": "px"},
+    }
+
+    # (subject, action, world (T, J3, 3) or None, per camera 2D (T, J2, D) or None)
+    rows: list[tuple[str, str, np.ndarray | None, list[np.ndarray] | None]] = []
+    if seqs_3d is not None and seqs_2d is not None:
+        trimmed = []
+        for subject, action, world in seqs_3d:
+            cams = seqs_2d.get((subject, action))
+            if cams is None:
+                raise ValueError(
+                    f"{p2}: positions_2d: missing {subject}/{action}, which {p3} has "
+                    f"(positions_3d[{subject!r}][{action!r}])"
+                )
+            t3 = world.shape[0]
+            kept = []
+            for c, uv in enumerate(cams):
+                if uv.shape[0] < t3:
+                    raise ValueError(
+                        f"{p2}: positions_2d[{subject!r}][{action!r}][{c}]: {uv.shape[0]} "
+                        f"frames, fewer than the {t3} frames of {p3} "
+                        f"(positions_3d[{subject!r}][{action!r}])"
+                    )
+                if uv.shape[0] > t3:
+                    trimmed.append(
+                        {"subject": subject, "action": action, "camera": c,
+                         "frames_2d": int(uv.shape[0]), "frames_3d": int(t3)}
+                    )
+                kept.append(uv[:t3])
+            rows.append((subject, action, world, kept))
+        meta["trimmed_2d"] = trimmed
+        used = {(s, a) for s, a, _ in seqs_3d}
+        meta["unmatched_2d"] = [f"{s}/{a}" for (s, a) in seqs_2d if (s, a) not in used]
+    elif seqs_3d is not None:
+        rows = [(s, a, w, None) for s, a, w in seqs_3d]
+    else:
+        rows = [(s, a, None, cams) for (s, a), cams in seqs_2d.items()]
+
+    subjects: list[str] = []
+    for s, _, _, _ in rows:
+        if s not in subjects:
+            subjects.append(s)
+    with_2d = seqs_2d is not None
+    use_presets = (
+        with_2d
+        and all(s in H36M_SUBJECTS for s in subjects)
+        and all(len(cams) == len(H36M_CAMERA_IDS) for _, _, _, cams in rows)
+    )
+
+    world_parts, uv_parts, vis_parts = [], [], []
+    subj_parts, act_parts, frame_parts, cam_parts, cidx_parts = [], [], [], [], []
+    for subject, action, world, cams in rows:
+        w17 = v3 = None
+        if world is not None:
+            w17, v3 = _to_h36m17(world, layout_3d)
+        n_cams = 1 if cams is None else len(cams)
+        for c in range(n_cams):
+            if cams is not None:
+                uv = cams[c]
+                conf = uv[..., 2] if uv.shape[-1] == 3 else None
+                uv17, v2 = _to_h36m17(uv[..., :2], layout_2d, conf)
+                uv_parts.append(uv17)
+                t = uv.shape[0]
+                vis = v2 if v3 is None else np.minimum(v2, v3)
+            else:
+                t = world.shape[0]
+                vis = v3
+            if w17 is not None:
+                world_parts.append(w17)
+            vis_parts.append(vis)
+            subj_parts.append(np.full(t, subject, dtype=object))
+            act_parts.append(np.full(t, action, dtype=object))
+            frame_parts.append(np.arange(t, dtype=np.int64))
+            if cams is not None:
+                cam_parts.append(np.full(t, c, dtype=np.int64))
+                if use_presets:
+                    k = subjects.index(subject) * len(H36M_CAMERA_IDS) + c
+                    cidx_parts.append(np.full(t, k, dtype=np.int64))
+
+    def cat(parts: list[np.ndarray], trailing: tuple[int, ...]) -> np.ndarray:
+        return np.concatenate(parts) if parts else np.zeros((0,) + trailing)
+
+    visibility = cat(vis_parts, (17,))
+    missing = int((visibility == 0).sum())
+    meta["missing_points"] = missing
+    cameras = camera_index = camera_names = None
+    if use_presets:
+        cameras, camera_names = _h36m_cameras(subjects)
+        camera_index = cat(cidx_parts, ()).astype(np.int64)
+        meta["cameras"] = "human3.6m presets (VideoPose3D camera order)"
+    else:
+        meta["cameras"] = None
+    extra = {"camera": cat(cam_parts, ()).astype(np.int64)} if with_2d else {}
+    return PoseDataset(
+        skeleton=H36M17,
+        joints_3d_world=cat(world_parts, (17, 3)) if seqs_3d is not None else None,
+        joints_2d=cat(uv_parts, (17, 2)) if with_2d else None,
+        visibility=None if (visibility == 1).all() else visibility,
+        cameras=cameras,
+        camera_index=camera_index,
+        camera_names=camera_names,
+        subject=cat(subj_parts, ()).astype(str),
+        action=cat(act_parts, ()).astype(str),
+        frame=cat(frame_parts, ()).astype(np.int64),
+        meta=meta,
+        extra=extra,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# writing
+# --------------------------------------------------------------------------------------------
+
+
+def _write_npz(path: Path, fields: dict[str, Any]) -> None:
+    """What ``np.savez_compressed(path, **fields)`` writes for dict fields (0-d object
+    arrays), with pickles NumPy 1.x can load too (:func:`dumps_numpy_pickle`; NumPy 2 would
+    name ``numpy._core`` modules, which VideoPose3D environments on NumPy 1.x lack)."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+        for key, value in fields.items():
+            holder = np.empty((), dtype=object)
+            holder[()] = value
+            buf = io.BytesIO()
+            npy_format.write_array_header_1_0(buf, npy_format.header_data_from_array_1_0(holder))
+            buf.write(dumps_numpy_pickle(holder))
+            zf.writestr(f"{key}.npy", buf.getvalue())
+
+
+def _h36m17_to_h36m32(p17: np.ndarray) -> np.ndarray:
+    """``(T, 17, 3)`` -> ``(T, 32, 3)``; the 15 joints H36M-17 lacks copy their nearest kept
+    ancestor (VideoPose3D's loader drops them, so only their presence matters)."""
+    out = np.zeros(p17.shape[:1] + (32, 3), dtype=p17.dtype)
+    out[:, list(H36M32_TO_17)] = p17
+    kept = set(H36M32_TO_17)
+    for j in range(32):
+        if j not in kept:
+            out[:, j] = out[:, H36M32_PARENTS[j]]
+    return out
+
+
+def _camera_keys(ds: PoseDataset) -> np.ndarray:
+    """One integer per sample naming its camera (distinct cameras, distinct keys)."""
+    n = len(ds)
+    if ds.cameras is not None:
+        if ds.camera_index is not None:
+            return np.asarray(ds.camera_index, dtype=np.int64)
+        c = ds.cameras
+        params = np.concatenate(
+            [c.intrinsics, c.distortion, c.rotation.reshape(n, 9), c.center,
+             c.image_size.astype(np.float64)],
+            axis=1,
+        )
+        _, first, inverse = np.unique(params, axis=0, return_index=True, return_inverse=True)
+        # Number cameras by first appearance, so the list order follows the data.
+        rank = np.argsort(np.argsort(first))
+        return rank[inverse.ravel()].astype(np.int64)
+    if "camera" in ds.extra:
+        keys = np.asarray(ds.extra["camera"])
+        if keys.dtype.kind in "iu" and keys.shape == (n,):
+            return keys.astype(np.int64)
+    return np.zeros(n, dtype=np.int64)
+
+
+def _frames(ds: PoseDataset, groups: np.ndarray, cams: np.ndarray) -> np.ndarray:
+    """Frame ids: ``ds.frame``, or the running index within each (sequence, camera)."""
+    if ds.frame is not None:
+        frame = np.asarray(ds.frame)
+        if frame.dtype.kind not in "iu":
+            raise ValueError(f"dataset.frame: expected integers, got dtype {frame.dtype}")
+        return frame.astype(np.int64)
+    out = np.zeros(len(ds), dtype=np.int64)
+    keys = groups.astype(np.int64) * (int(cams.max(initial=0)) + 1) + cams
+    for key in np.unique(keys):
+        sel = np.flatnonzero(keys == key)
+        out[sel] = np.arange(sel.size)
+    return out
+
+
+def _to_17(ds: PoseDataset, points: np.ndarray) -> np.ndarray:
+    if ds.skeleton.joint_names == H36M17.joint_names:
+        return points
+    if ds.skeleton.joint_names[:17] == H36M17.joint_names:
+        return points[:, :17]
+    return convert_keypoints(points, ds.skeleton.name, "h36m17")[0]
+
+
+def write_videopose3d(
+    dataset: PoseDataset,
+    out_dir: str | Path,
+    name: str = "custom",
+    overwrite: bool = False,
+    *,
+    layout_3d: str = "h36m32",
+    dtype: type = np.float32,
+) -> tuple[Path | None, Path | None]:
+    """Write ``data_3d_<name>.npz`` and ``data_2d_<name>_gt.npz`` in VideoPose3D's layout.
+
+    Samples are grouped into sequences by (subject, action) - missing ids default to
+    ``subject = name`` and ``action = "custom"`` as in VideoPose3D's custom data sets - and
+    within a sequence ordered by ``frame`` (or kept in order when ``frame`` is None). Frame
+    ids themselves are not stored: a sequence is written as consecutive rows. Cameras are
+    told apart by ``camera_index``, by their parameters when each sample has its own camera,
+    or by ``extra["camera"]``; the 2D list of a sequence has one entry per camera, in camera
+    order.
+
+    Args:
+        dataset: a skeleton of ``h36m17`` or ``h36m_extended`` (written as its first 17
+            joints) or any layout :func:`posesynth.body.mappings.convert_keypoints` maps to
+            ``h36m17``. World 3D and 2D are filled from the cameras where missing
+            (:meth:`PoseDataset.complete`).
+        out_dir: folder (created if needed).
+        name: the ``<name>`` in the file names.
+        overwrite: replace existing files; otherwise an existing file is an error.
+        layout_3d: ``"h36m32"`` (default) writes the raw 32-joint layout VideoPose3D's
+            ``Human36mDataset`` expects (the 15 joints H36M-17 lacks copy their nearest kept
+            ancestor; VideoPose3D drops them on load); ``"h36m17"`` writes 17 joints.
+        dtype: float type of the arrays (VideoPose3D writes float32).
+
+    Returns:
+        ``(path_3d, path_2d)``; either is None when the dataset has no world 3D / no 2D.
+        3D is world metres, 2D pixels; ``metadata`` is ``{"layout_name": "h36m",
+        "num_joints": 17, "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15,
+        16]]}``, plus ``video_metadata = {subject: {"w", "h"}}`` when there are cameras.
+        Values are written as they are (NaN stays NaN; VideoPose3D has no visibility).
+        Both files are written atomically.
+
+    Raises:
+        ValueError: when neither world 3D nor 2D is available, for an invalid ``name`` or
+            ``layout_3d``, existing files without ``overwrite``, samples of one frame with
+            different world poses, a camera seen twice at one frame, or cameras whose frames
+            differ from the sequence's 3D frames.
+    """
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ValueError(f"name: expected letters, digits, '_', '-' or '.', got {name!r}")
+    if layout_3d not in ("h36m32", "h36m17"):
+        raise ValueError(f"layout_3d: expected 'h36m32' or 'h36m17', got {layout_3d!r}")
+    ds = dataset.complete()
+    if ds.joints_3d_world is None and ds.joints_2d is None:
+        raise ValueError(
+            "dataset: VideoPose3D stores world 3D and 2D; this dataset has neither (camera-"
+            "frame 3D without cameras cannot be placed in a world)"
+        )
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path_3d = out_dir / f"data_3d_{name}.npz" if ds.joints_3d_world is not None else None
+    path_2d = out_dir / f"data_2d_{name}_gt.npz" if ds.joints_2d is not None else None
+    for p in (path_3d, path_2d):
+        if p is not None and p.exists() and not overwrite:
+            raise ValueError(f"{p}: already exists; pass overwrite=True to replace it")
+
+    n = len(ds)
+    subject = np.full(n, name) if ds.subject is None else np.asarray(ds.subject).astype(str)
+    action = np.full(n, "custom") if ds.action is None else np.asarray(ds.action).astype(str)
+    pairs = np.char.add(np.char.add(subject, "\x00"), action)
+    _, first, groups = np.unique(pairs, return_index=True, return_inverse=True)
+    groups = groups.ravel()
+    cams = _camera_keys(ds)
+    frames = _frames(ds, groups, cams)
+    world = None if ds.joints_3d_world is None else _to_17(ds, ds.joints_3d_world)
+    uv = None if ds.joints_2d is None else _to_17(ds, ds.joints_2d)
+
+    positions_3d: dict[str, dict[str, np.ndarray]] = {}
+    positions_2d: dict[str, dict[str, list[np.ndarray]]] = {}
+    video_metadata: dict[str, dict[str, int]] = {}
+    for g in np.argsort(first):  # sequences in order of first appearance
+        idx = np.flatnonzero(groups == g)
+        s, a = str(subject[idx[0]]), str(action[idx[0]])
+        where = f"dataset: sequence {s}/{a}"
+        seq_frames = np.unique(frames[idx])
+        if world is not None:
+            order = idx[np.argsort(frames[idx], kind="stable")]
+            _, first_of_frame, inv = np.unique(
+                frames[order], return_index=True, return_inverse=True
+            )
+            seq = world[order[first_of_frame]]
+            same = np.allclose(world[order], seq[inv.ravel()], rtol=0.0, atol=1e-9, equal_nan=True)
+            if not same:
+                raise ValueError(
+                    f"{where}: samples of the same frame have different world 3D poses; "
+                    "VideoPose3D stores one 3D pose per frame (give them distinct subject, "
+                    "action or frame ids)"
+                )
+            p3 = _h36m17_to_h36m32(seq) if layout_3d == "h36m32" else seq
+            positions_3d.setdefault(s, {})[a] = p3.astype(dtype)
+        if uv is not None:
+            per_cam = []
+            for c in np.unique(cams[idx]):
+                sel = idx[cams[idx] == c]
+                f = frames[sel]
+                sel = sel[np.argsort(f, kind="stable")]
+                f = frames[sel]
+                if np.any(np.diff(f) == 0):
+                    dup = int(f[np.flatnonzero(np.diff(f) == 0)[0]])
+                    raise ValueError(f"{where}: camera {int(c)} has two samples of frame {dup}")
+                if world is not None and not np.array_equal(f, seq_frames):
+                    raise ValueError(
+                        f"{where}: camera {int(c)} sees {f.size} frames but the sequence's 3D "
+                        f"has {seq_frames.size}; VideoPose3D needs every camera to see every "
+                        "3D frame"
+                    )
+                per_cam.append(uv[sel].astype(dtype))
+            positions_2d.setdefault(s, {})[a] = per_cam
+        if ds.cameras is not None and s not in video_metadata:
+            k = int(idx[0]) if ds.camera_index is None else int(ds.camera_index[idx[0]])
+            w, h = (int(v) for v in ds.cameras.image_size[k])
+            video_metadata[s] = {"w": w, "h": h}
+
+    if path_3d is not None:
+        with atomic_path(path_3d, overwrite=overwrite) as tmp:
+            _write_npz(tmp, {"positions_3d": positions_3d})
+    if path_2d is not None:
+        metadata: dict[str, Any] = {
+            "layout_name": "h36m",
+            "num_joints": 17,
+            "keypoints_symmetry": [list(H36M17.left), list(H36M17.right)],
+        }
+        if video_metadata:
+            metadata["video_metadata"] = video_metadata
+        with atomic_path(path_2d, overwrite=overwrite) as tmp:
+            _write_npz(tmp, {"positions_2d": positions_2d, "metadata": metadata})
+    return path_3d, path_2d

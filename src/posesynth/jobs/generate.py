@@ -1,0 +1,350 @@
+"""``posesynth generate``: a procedural data set, written shard by shard to a posesynth store.
+
+The job is a list of pure stages applied per shard: procedural poses → cameras → projection
+→ visibility. Shard ``k`` draws from its own stream ``SeedSequence(seed).spawn(n_shards)[k]``,
+so the bytes do not depend on how many shards run at once or in which order. Shards run on
+any executor (:mod:`posesynth.jobs.executors`: in this process, local processes, Dask) and stream
+into ``<out>.partial-job``, renamed to ``out`` when complete; a killed job rerun with the same
+configuration makes only the missing shards (see :mod:`posesynth.jobs.shards`).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from posesynth import __version__
+from posesynth.body.angles import angle_names
+from posesynth.geometry.camera import Camera, CameraModel
+from posesynth.data.dataset import PoseDataset
+from posesynth.jobs.executors import Executor
+from posesynth.geometry.placement import PlacementRanges, sample_cameras
+from posesynth.poses.procedural import (
+    ACTIVITIES,
+    DEFAULT_ACTIVITY_WEIGHTS,
+    activity_names,
+    sample_poses,
+)
+from posesynth.body.rom import limits_with_overrides
+from posesynth.jobs.shards import (
+    ShardedJob,
+    ShardTask,
+    read_shard_array,
+    run_sharded,
+    shard_sizes,
+)
+from posesynth.body.skeleton import get_skeleton, skeleton_names
+from posesynth.util.yaml_config import load_model, read_mapping
+
+#: Up to this many samples the summary's angle percentiles are exact; above, they come from
+#: this many samples spread evenly over the shards (min and max stay exact), so the summary
+#: costs bounded memory whatever the size of the job.
+COVERAGE_SAMPLES = 200_000
+
+Range2 = tuple[float, float]
+
+
+class CameraConfig(BaseModel):
+    """Where the virtual cameras come from; angles in degrees, distances in metres."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: Literal["pinhole", "opencv", "fisheye", "h36m"] = "pinhole"
+    image_size: tuple[int, int] = (1000, 1000)
+    fov_deg: Range2 = (40.0, 75.0)
+    fisheye_fov_deg: Range2 = (120.0, 190.0)
+    azimuth_deg: Range2 = (-180.0, 180.0)
+    elevation_deg: Range2 = (-10.0, 45.0)
+    roll_sd_deg: float = Field(3.0, ge=0)
+    distance_scale: Range2 = (1.05, 2.5)
+    principal_jitter: float = Field(0.03, ge=0, le=0.4)
+    target_jitter_m: float = Field(0.1, ge=0)
+
+    @field_validator("fov_deg", "fisheye_fov_deg", "azimuth_deg", "elevation_deg", "distance_scale")
+    @classmethod
+    def _ordered(cls, v: Range2) -> Range2:
+        if v[0] > v[1]:
+            raise ValueError(f"expected [min, max] with min <= max, got {list(v)}")
+        return v
+
+    @field_validator("image_size")
+    @classmethod
+    def _size(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if min(v) < 16:
+            raise ValueError(f"expected width and height >= 16 px, got {list(v)}")
+        return v
+
+    @model_validator(mode="after")
+    def _fov(self) -> CameraConfig:
+        if not (1.0 <= self.fov_deg[0] and self.fov_deg[1] < 170.0):
+            raise ValueError(f"fov_deg: expected within [1, 170) degrees, got {list(self.fov_deg)}")
+        if not (10.0 <= self.fisheye_fov_deg[0] and self.fisheye_fov_deg[1] <= 240.0):
+            raise ValueError(f"fisheye_fov_deg: expected within [10, 240] degrees, got {list(self.fisheye_fov_deg)}")
+        if self.distance_scale[0] < 1.0:
+            raise ValueError(f"distance_scale: expected >= 1 (the body must fit), got {list(self.distance_scale)}")
+        if not (-90 <= self.elevation_deg[0] and self.elevation_deg[1] <= 90):
+            raise ValueError(f"elevation_deg: expected within [-90, 90], got {list(self.elevation_deg)}")
+        return self
+
+    def ranges(self) -> PlacementRanges:
+        fields = PlacementRanges.__dataclass_fields__
+        return PlacementRanges(**{k: v for k, v in self.model_dump().items() if k in fields})
+
+
+class GenerateConfig(BaseModel):
+    """Everything that determines a generated data set (with the package version)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    samples: int = Field(100_000, gt=0)
+    seed: int = Field(0, ge=0)
+    skeleton: str = "h36m17"
+    shard_size: int = Field(20_000, gt=0)
+    activities: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_ACTIVITY_WEIGHTS))
+    angle_limits_deg: dict[str, Range2] = Field(default_factory=dict)
+    height_mean_m: float = Field(1.70, gt=0.5, lt=2.5)
+    height_sd_m: float = Field(0.09, ge=0, lt=0.5)
+    body_variation: float = Field(0.04, ge=0, lt=0.3)
+    tilt_sd_deg: float = Field(4.0, ge=0, le=45)
+    collision_tolerance: float = Field(0.3, ge=0, le=1)
+    dtype: Literal["float32", "float64"] = "float32"
+    camera: CameraConfig = Field(default_factory=CameraConfig)
+
+    @field_validator("skeleton")
+    @classmethod
+    def _skeleton(cls, v: str) -> str:
+        if v not in skeleton_names():
+            raise ValueError(f"unknown skeleton {v!r}; expected one of {list(skeleton_names())}")
+        return v
+
+    @field_validator("activities")
+    @classmethod
+    def _activities(cls, v: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(v) - set(ACTIVITIES))
+        if unknown:
+            raise ValueError(f"unknown activities {unknown}; expected some of {sorted(ACTIVITIES)}")
+        if any(w < 0 for w in v.values()) or sum(v.values()) <= 0:
+            raise ValueError(f"expected non-negative weights with a positive sum, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _limits(self) -> GenerateConfig:
+        limits_with_overrides(get_skeleton(self.skeleton), self.angle_limits_deg)
+        return self
+
+
+def load_config(path: Path | str | None = None, **overrides: Any) -> GenerateConfig:
+    """A validated :class:`GenerateConfig` from a YAML file plus keyword overrides.
+
+    Overrides whose value is ``None`` are ignored; ``camera_model`` sets ``camera.model``.
+    Errors raise ``ValueError`` naming the file, the line and the field.
+    """
+    data = read_mapping(path)[0] if path is not None else {}
+    camera_model = overrides.pop("camera_model", None)
+    if camera_model is not None:
+        base = overrides.get("camera") or data.get("camera") or {}
+        overrides["camera"] = {**dict(base), "model": camera_model}
+    return load_model(GenerateConfig, path, overrides)
+
+
+def generate_shard(config: GenerateConfig, seed: np.random.SeedSequence, n: int) -> dict[str, np.ndarray]:
+    """The arrays of one shard of ``n`` samples (a pure function of config, seed and n)."""
+    rng = np.random.default_rng(seed)
+    skeleton = get_skeleton(config.skeleton)
+    poses = sample_poses(
+        rng, n, skeleton, config.activities, config.angle_limits_deg,
+        height_mean=config.height_mean_m, height_sd=config.height_sd_m,
+        body_variation=config.body_variation, tilt_sd_deg=config.tilt_sd_deg,
+        collision_tolerance=config.collision_tolerance,
+    )
+    cameras = sample_cameras(rng, poses.positions, config.camera.model, config.camera.ranges())
+    p_cam = cameras.world_to_camera(poses.positions)
+    uv = cameras.project_world(poses.positions)
+    visible = cameras.visible(poses.positions)
+    f = np.dtype(config.dtype)
+    names = angle_names(skeleton)
+    return {
+        "joints_3d_world": poses.positions.astype(f),
+        "joints_3d_camera": p_cam.astype(f),
+        "joints_2d": uv.astype(f),
+        "visibility": visible.astype(np.uint8),
+        "angles": np.stack([poses.angles[a] for a in names], axis=1).astype(f),
+        "activity": poses.activity.astype(np.uint8),
+        "height": poses.heights.astype(f),
+        "camera_intrinsics": np.asarray(cameras.intrinsics, dtype=np.float64),
+        "camera_distortion": np.asarray(cameras.distortion, dtype=np.float64),
+        "camera_rotation": np.asarray(cameras.rotation, dtype=np.float64),
+        "camera_center": np.asarray(cameras.center, dtype=np.float64),
+        "camera_image_size": np.asarray(cameras.image_size, dtype=np.int32),
+    }
+
+
+def generate_job(config: GenerateConfig) -> ShardedJob:
+    """The generate job of ``config`` as a :class:`~posesynth.jobs.shards.ShardedJob` (meta =
+    :func:`dataset_meta`, shards of ``config.shard_size``, made by :func:`generate_shard`)."""
+    return ShardedJob(
+        meta=dataset_meta(config),
+        sizes=tuple(shard_sizes(config.samples, config.shard_size)),
+        seed=config.seed,
+        make_shard=functools.partial(generate_task, config),
+    )
+
+
+def generate_task(config: GenerateConfig, task: ShardTask) -> dict[str, np.ndarray]:
+    """The arrays of the shard ``task`` of the generate job of ``config``."""
+    return generate_shard(config, task.seed, task.samples)
+
+
+def iter_shards(config: GenerateConfig) -> Iterator[dict[str, np.ndarray]]:
+    """Every shard of the job, in order, in memory."""
+    for task in generate_job(config).tasks():
+        yield generate_shard(config, task.seed, task.samples)
+
+
+def generate_dataset(config: GenerateConfig) -> PoseDataset:
+    """The data set of ``config`` in memory (same values as :func:`generate` writes)."""
+    parts = list(iter_shards(config))
+    arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    cameras = Camera(
+        model=config.camera.model, intrinsics=arrays["camera_intrinsics"],
+        distortion=arrays["camera_distortion"], rotation=arrays["camera_rotation"],
+        center=arrays["camera_center"], image_size=arrays["camera_image_size"],
+    )
+    f64 = lambda k: arrays[k].astype(np.float64)  # noqa: E731
+    return PoseDataset(
+        skeleton=get_skeleton(config.skeleton), joints_3d_world=f64("joints_3d_world"),
+        joints_3d_camera=f64("joints_3d_camera"), joints_2d=f64("joints_2d"),
+        visibility=f64("visibility"), cameras=cameras,
+        extra={k: arrays[k] for k in ("angles", "activity", "height")}, meta=dataset_meta(config),
+    )
+
+
+def dataset_meta(config: GenerateConfig) -> dict[str, Any]:
+    """What the store carries beside the arrays, so any sample can be regenerated."""
+    skeleton = get_skeleton(config.skeleton)
+    model = CameraModel.parse(config.camera.model)
+    return {
+        "generator": "posesynth generate",
+        "version": __version__,
+        "seed": config.seed,
+        "config": config.model_dump(mode="json"),
+        "skeleton": skeleton.to_dict(),
+        "angle_names": list(angle_names(skeleton)),
+        "activity_names": list(activity_names()),
+        "cameras": {
+            "model": model.value,
+            "count": config.samples,
+            "per_sample": True,
+            "distortion_names": list(model.distortion_names),
+            "arrays": ["camera_intrinsics", "camera_distortion", "camera_rotation", "camera_center", "camera_image_size"],
+            "convention": "X_cam = R (X_world - C); OpenCV camera frame; pixel (0,0) = centre of top-left pixel",
+        },
+        "units": {"joints_3d": "m", "joints_2d": "px", "angles": "rad", "height": "m"},
+        "frames": {"joints_3d_world": "world, Z up", "joints_3d_camera": "camera (OpenCV)"},
+    }
+
+
+def _coverage(angles: np.ndarray, names: list[str], lo: np.ndarray, hi: np.ndarray) -> dict[str, dict[str, float]]:
+    """Per-angle min, 5th, 50th and 95th percentile and max in degrees; ``angles`` (m, A)
+    radians gives the percentiles, ``lo``/``hi`` (A,) degrees the exact min and max."""
+    deg = np.rad2deg(angles.astype(np.float64))
+    q = np.percentile(deg, [0, 5, 50, 95, 100], axis=0)
+    q[0], q[4] = lo, hi
+    keys = ("min_deg", "p5_deg", "p50_deg", "p95_deg", "max_deg")
+    return {n: {k: round(float(q[i, j]), 2) for i, k in enumerate(keys)} for j, n in enumerate(names)}
+
+
+def _summarize(root: Path, sizes: tuple[int, ...], n_activities: int, names: list[str]) -> dict[str, Any]:
+    """Activity counts and angle coverage of the store at ``root``, shard by shard.
+
+    Memory is bounded: one shard's angles at a time, plus at most about
+    :data:`COVERAGE_SAMPLES` rows (the first rows of every shard, in proportion) for the
+    percentiles; with fewer samples in all, every sample is used.
+    """
+    total = sum(sizes)
+    counts = np.zeros(n_activities, dtype=np.int64)
+    lo = np.full(len(names), np.inf)
+    hi = np.full(len(names), -np.inf)
+    kept: list[np.ndarray] = []
+    for index, n in enumerate(sizes):
+        counts += np.bincount(read_shard_array(root, index, "activity"), minlength=n_activities)
+        angles = read_shard_array(root, index, "angles")
+        deg = np.rad2deg(angles.astype(np.float64))
+        lo, hi = np.minimum(lo, deg.min(axis=0)), np.maximum(hi, deg.max(axis=0))
+        rows = n if total <= COVERAGE_SAMPLES else -(-n * COVERAGE_SAMPLES // total)
+        kept.append(angles[:rows].copy())
+    return {"activities": counts, "coverage": _coverage(np.concatenate(kept), names, lo, hi)}
+
+
+def generate(
+    config: GenerateConfig,
+    out: Path | str,
+    *,
+    overwrite: bool = False,
+    progress: Callable[[int], None] | None = None,
+    preview: bool = True,
+    executor: Executor | None = None,
+    max_in_flight: int | None = None,
+) -> dict[str, Any]:
+    """Write the procedural data set of ``config`` to ``out`` and return a summary.
+
+    Nothing appears at ``out`` unless the job completes. Shards run on ``executor``
+    (default: in this process; see :mod:`posesynth.jobs.executors`), at most ``max_in_flight``
+    at once (default twice the workers); the bytes written are the same on every executor.
+    A partial folder ``<out>.partial-job`` left by a killed run of the same configuration is
+    resumed; one of another configuration is refused (see :func:`posesynth.jobs.shards.run_sharded`).
+
+    The summary holds the sample and camera counts, the activity mix, each angle's coverage
+    in degrees (min and max exact; percentiles exact up to :data:`COVERAGE_SAMPLES` samples,
+    from an even subsample above), the shard count and how many shards were resumed.
+    """
+    out = Path(out)
+    start = time.perf_counter()
+    job = generate_job(config)
+    meta = job.meta
+    skeleton = get_skeleton(config.skeleton)
+
+    def write_preview(root: Path, _stats: Any) -> None:
+        if not preview:
+            return
+        from posesynth.viz.preview import save_preview
+
+        first = {k: read_shard_array(root, 0, k, 8) for k in ("joints_2d", "joints_3d_world", "camera_image_size")}
+        save_preview(
+            root / "preview.png", first["joints_2d"], first["joints_3d_world"],
+            skeleton.parents_array, first["camera_image_size"], skeleton.left, skeleton.right,
+        )
+
+    result = run_sharded(
+        job, out, executor, overwrite=overwrite, progress=progress, before_commit=write_preview,
+        max_in_flight=max_in_flight,
+    )
+    stats = _summarize(result.path, job.sizes, len(meta["activity_names"]), meta["angle_names"])
+    return {
+        "out": str(result.path),
+        "samples": config.samples,
+        "cameras": config.samples,
+        "seed": config.seed,
+        "skeleton": config.skeleton,
+        "camera_model": config.camera.model,
+        "seconds": round(time.perf_counter() - start, 3),
+        "activities": {a: int(c) for a, c in zip(meta["activity_names"], stats["activities"])},
+        "angle_coverage": stats["coverage"],
+        "preview": str(result.path / "preview.png") if preview else None,
+        "shards": result.shards,
+        "resumed_shards": result.resumed,
+        "redone_shards": len(result.redone),
+        "executor": result.executor,
+    }

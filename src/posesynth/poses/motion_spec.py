@@ -1,0 +1,231 @@
+"""The declarative motions file (YAML) of ``posesynth augment``: schema, validation, presets.
+
+Example (``examples/motions/knee-rom.yaml``)::
+
+    variants: 4            # augmented copies of every source frame
+    rom: reject            # reject | clamp | off: what to do with poses outside the ROM
+                           # (clamp: angles clamped into range; a pose that still reads
+                           # out of range, e.g. a limb clamped straight, is rejected)
+    collisions: reject     # reject | off: limb-limb interpenetration check
+    motions:               # applied in this order
+      - angle: knee_flexion          # base name (both sides) or sided (right_knee_flexion)
+        side: both                   # both | left | right (sided angles only)
+        distribution: uniform        # uniform | normal | activity
+        range_deg: [0, 150]
+        probability: 1.0
+        mode: set                    # set | add (relative to the source angle)
+    bone_scale:            # per segment: uniform factor range, both sides alike
+      thigh: [0.95, 1.05]
+    global_rotation:
+      yaw_deg: [-180, 180]
+
+Errors name the file, the line and the field. With ``rom`` other than ``off``, a motion that
+asks for angles outside the range of motion is refused up front.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from posesynth.poses.procedural import ACTIVITIES
+from posesynth.body.rom import base_angle_name, rom_table
+from posesynth.body.skeleton import Skeleton
+from posesynth.util.yaml_config import describe, line_of, read_mapping
+
+#: Bone-scale segment name → the joints whose incoming bone it scales.
+SEGMENTS: dict[str, tuple[str, ...]] = {
+    "thigh": ("right_knee", "left_knee"),
+    "shank": ("right_foot", "left_foot"),
+    "upper_arm": ("right_elbow", "left_elbow"),
+    "forearm": ("right_wrist", "left_wrist"),
+    "pelvis": ("right_hip", "left_hip"),
+    "shoulders": ("right_shoulder", "left_shoulder"),
+    "lower_trunk": ("spine",),
+    "upper_trunk": ("thorax",),
+    "neck": ("neck_base",),
+    "head": ("head",),
+}
+
+
+class Motion(BaseModel):
+    """One angle change, drawn per augmented pose."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    angle: str
+    side: Literal["both", "left", "right"] = "both"
+    distribution: Literal["uniform", "normal", "activity"] = "uniform"
+    range_deg: tuple[float, float] | None = None
+    mean_deg: float | None = None
+    sd_deg: float | None = Field(None, ge=0)
+    activity: str | None = None
+    probability: float = Field(1.0, ge=0, le=1)
+    mode: Literal["set", "add"] = "set"
+
+    @model_validator(mode="after")
+    def _parameters(self) -> Motion:
+        if self.distribution == "uniform":
+            if self.range_deg is None:
+                raise ValueError("distribution 'uniform' needs range_deg: [min, max]")
+            if self.range_deg[0] > self.range_deg[1]:
+                raise ValueError(f"range_deg: expected [min, max] with min <= max, got {list(self.range_deg)}")
+        elif self.distribution == "normal":
+            if self.mean_deg is None or self.sd_deg is None:
+                raise ValueError("distribution 'normal' needs mean_deg and sd_deg")
+        elif self.activity not in ACTIVITIES or self.activity == "rom":
+            raise ValueError(f"activity: expected one of {sorted(set(ACTIVITIES) - {'rom'})}, got {self.activity!r}")
+        return self
+
+    def targets(self, skeleton: Skeleton) -> list[str]:
+        """The sided angle names this motion moves on ``skeleton``."""
+        table = rom_table(skeleton)
+        if self.angle in table:
+            return [self.angle]
+        names = [n for n in table if base_angle_name(n) == self.angle]
+        if not names:
+            raise ValueError(f"angle: unknown {self.angle!r} for skeleton {skeleton.name!r}; expected one of {sorted(set(map(base_angle_name, table)))}")
+        if self.side != "both":
+            names = [n for n in names if n.startswith(self.side + "_")] or names
+        return names
+
+    def draw(self, rng: np.random.Generator, n: int, name: str) -> np.ndarray:
+        """``n`` values (radians) for angle ``name``."""
+        if self.distribution == "uniform":
+            return np.deg2rad(rng.uniform(self.range_deg[0], self.range_deg[1], n))
+        if self.distribution == "normal":
+            return np.deg2rad(rng.normal(self.mean_deg, self.sd_deg, n))
+        prior = ACTIVITIES[self.activity]
+        base = base_angle_name(name)
+        spec = prior.get(base) or prior.get(f"lead_{base}") or prior.get(f"trail_{base}")
+        if spec is None:
+            return np.zeros(n)
+        kind, a, b = spec
+        return np.deg2rad(rng.uniform(a, b, n) if kind == "uniform" else rng.normal(a, b, n))
+
+    def support_deg(self) -> tuple[float, float] | None:
+        """Smallest and largest value (degrees) the motion can ask for, if bounded."""
+        if self.mode == "add":
+            return None
+        if self.distribution == "uniform":
+            return self.range_deg
+        return None
+
+
+class GlobalRotation(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    yaw_deg: tuple[float, float] = (0.0, 0.0)
+
+
+def _factor_range(v: tuple[float, float]) -> tuple[float, float]:
+    if not 0 < v[0] <= v[1]:
+        raise ValueError(f"expected 0 < min <= max, got {list(v)}")
+    return v
+
+
+def _off_is_not_false(v: Any) -> Any:
+    """YAML 1.1 reads an unquoted ``off`` as false; take it as the word that was written."""
+    return "off" if v is False else v
+
+
+Segment = Literal[tuple(SEGMENTS)]  # type: ignore[valid-type]
+FactorRange = Annotated[tuple[float, float], AfterValidator(_factor_range)]
+
+
+class MotionsConfig(BaseModel):
+    """A whole motions file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    variants: int = Field(1, ge=1, le=10_000)
+    rom: Annotated[Literal["reject", "clamp", "off"], BeforeValidator(_off_is_not_false)] = "reject"
+    collisions: Annotated[Literal["reject", "off"], BeforeValidator(_off_is_not_false)] = "reject"
+    motions: list[Motion] = Field(default_factory=list)
+    bone_scale: dict[Segment, FactorRange] = Field(default_factory=dict)
+    global_rotation: GlobalRotation = Field(default_factory=GlobalRotation)
+    extra_keypoints: bool = False
+
+    def check(self, skeleton: Skeleton) -> None:
+        """Raise if a motion names an unknown angle, or leaves the ROM while ``rom`` is enforced."""
+        table = rom_table(skeleton)
+        for k, m in enumerate(self.motions):
+            try:
+                names = m.targets(skeleton)
+            except ValueError as exc:
+                raise ValueError(f"motions[{k}]: {exc}") from None
+            for name in names:
+                support = m.support_deg()
+                r = table[name]
+                if self.rom != "off" and support and (support[0] < r.min_deg - 1e-9 or support[1] > r.max_deg + 1e-9):
+                    raise ValueError(
+                        f"motions[{k}]: {name} range {list(support)} deg leaves the range of motion "
+                        f"[{r.min_deg}, {r.max_deg}] deg while rom is {self.rom!r}"
+                    )
+
+
+#: Built-in presets usable as ``--motions NAME``.
+PRESETS: dict[str, dict[str, Any]] = {
+    # The seed's experiment: both knees over 0-150 deg of flexion, feet following.
+    "seed-knee": {
+        "variants": 1,
+        "rom": "off",
+        "collisions": "off",
+        "motions": [{"angle": "knee_flexion", "side": "both", "distribution": "uniform", "range_deg": [0, 150]}],
+    },
+    # Hip flexion and abduction, knee, shoulder elevation, elbow and spine flexion over their full
+    # ranges, both sides, with ROM and collision checks (hip and shoulder rotation and the shoulder
+    # plane stay as in the source pose).
+    "full-rom": {
+        "variants": 4,
+        "rom": "reject",
+        "collisions": "reject",
+        "motions": [
+            {"angle": "hip_flexion", "distribution": "uniform", "range_deg": [-30, 120], "probability": 0.7},
+            {"angle": "hip_abduction", "distribution": "uniform", "range_deg": [-20, 45], "probability": 0.5},
+            {"angle": "knee_flexion", "distribution": "uniform", "range_deg": [0, 150]},
+            {"angle": "shoulder_elevation", "distribution": "uniform", "range_deg": [0, 180], "probability": 0.5},
+            {"angle": "elbow_flexion", "distribution": "uniform", "range_deg": [0, 150], "probability": 0.5},
+            {"angle": "spine_flexion", "distribution": "uniform", "range_deg": [-15, 50], "probability": 0.5},
+        ],
+    },
+}
+
+
+def load_motions(spec: str | Path, skeleton: Skeleton) -> MotionsConfig:
+    """A validated :class:`MotionsConfig` from a preset name or a YAML file."""
+    source = str(spec)
+    node = None
+    if source in PRESETS:
+        data = PRESETS[source]
+    else:
+        try:
+            data, node = read_mapping(spec, "motions")
+        except ValueError as exc:
+            raise ValueError(f"{exc}; presets are {sorted(PRESETS)}") from None
+        if not data:
+            raise ValueError(f"{spec}: expected a mapping of motions settings at the top level, got an empty file")
+    try:
+        config = MotionsConfig(**data)
+    except ValidationError as err:
+        raise ValueError(describe(err, source, node)) from None
+    try:
+        config.check(skeleton)
+    except ValueError as exc:
+        msg = str(exc)
+        line = None
+        if msg.startswith("motions[") and node is not None:
+            line = line_of(node, ("motions", int(msg[len("motions["):msg.index("]")])))
+        where = f"{source}, line {line}" if line else source
+        raise ValueError(f"{where}: {msg}") from None
+    return config

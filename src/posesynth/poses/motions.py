@@ -1,0 +1,207 @@
+"""Reposing real or generated poses: set anatomical angles, scale bones, turn the body.
+
+Every operation takes joint positions (N, J, 3) in metres (any frame whose z is up, e.g. the
+world frame of Human3.6M) and returns new positions in the same frame, in which
+
+* every bone keeps its length exactly (rotations only; scaling only where asked),
+* joints that are not downstream of a moved joint are copied bit for bit,
+* the angle read back by :func:`posesynth.body.angles.pose_angles` is the angle that was set.
+
+Two paths give the same result (tested against each other):
+
+* :func:`set_hinge_flexion` — knees and elbows: swing everything below the joint about the
+  hinge axis. The axis is the normal of the limb's plane (hip–knee–ankle), oriented by the
+  parent's lateral axis carried along the thigh, and that carried lateral axis itself when the
+  limb is straight, so the motion is defined for a straight leg too. No inverse kinematics: it
+  is the fast path of the seed's knee experiment.
+* :func:`set_angles` — any anatomical angle (:mod:`posesynth.body.angles`): inverse kinematics,
+  replace the local rotation of the joints whose angles change, forward kinematics.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from posesynth.geometry import rotations as rot
+from posesynth.body.angles import angles_from_local, local_from_angles, skeleton_dofs
+from posesynth.util.checks import check_finite, check_shape
+from posesynth.body.kinematics import (
+    HINGE_AXIS_REST,
+    build_rig,
+    default_rest_offsets,
+    forward_kinematics,
+    inverse_kinematics,
+)
+from posesynth.body.skeleton import Skeleton
+
+#: Sign turning the signed angle (parent bone → bone, about the hinge axis) into flexion.
+HINGE_FLEXION_SIGN = {"knee": -1.0, "elbow": 1.0}
+
+
+def descendants(skeleton: Skeleton, joint: int) -> np.ndarray:
+    """Boolean (J,) mask of the joints strictly below ``joint`` in the tree."""
+    mask = np.zeros(skeleton.num_joints, dtype=bool)
+    parents = skeleton.parents_array
+    for j in range(joint + 1, skeleton.num_joints):  # parents precede children
+        p = parents[j]
+        mask[j] = p == joint or (p >= 0 and mask[p])
+    return mask
+
+
+def _frame_joint_frame(positions: np.ndarray, skeleton: Skeleton, rest: np.ndarray, joint: int) -> np.ndarray:
+    """Global frame (N, 3, 3) of a frame joint (pelvis, thorax) as inverse kinematics builds it.
+
+    A frame joint's frame depends only on its own children, not on its parents' frames.
+    """
+    rig = build_rig(skeleton)
+    if rig.kind[joint] != "frame":
+        raise ValueError(f"joint {skeleton.joint_names[joint]!r}: expected a joint with a frame rule")
+    a, (b, c) = rig.primary[joint], rig.secondary[joint]
+    p = positions
+    cur = rot.frame_from_two_vectors(p[..., a, :] - p[..., joint, :], p[..., c, :] - p[..., b, :])
+    ref = rot.frame_from_two_vectors(rest[a], rest[c] - rest[b])
+    return cur @ ref.T
+
+
+def _hinge_geometry(
+    positions: np.ndarray, skeleton: Skeleton, joint: str, rest_offsets: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(unit hinge axes (N, 3), flexion (N,) radians) of a knee or elbow."""
+    if joint.split("_")[-1] not in HINGE_FLEXION_SIGN:
+        raise ValueError(f"joint: expected a knee or elbow, got {joint!r}")
+    rest = default_rest_offsets(skeleton) if rest_offsets is None else np.asarray(rest_offsets)
+    j = skeleton.index(joint)
+    upper = skeleton.parents_array[j]  # hip or shoulder
+    trunk = skeleton.parents_array[upper]  # root or thorax
+    (child,) = skeleton.children(j)
+    bone = positions[..., j, :] - positions[..., upper, :]
+    lower = positions[..., child, :] - positions[..., j, :]
+    g_trunk = _frame_joint_frame(positions, skeleton, rest, trunk)
+    # the lateral axis carried along the upper bone by the shortest arc (zero twist)
+    r_up = rest[j] / np.linalg.norm(rest[j])
+    h_rest = HINGE_AXIS_REST - (HINGE_AXIS_REST @ r_up) * r_up
+    carried = rot.quat_between(g_trunk @ r_up, bone)
+    lateral = rot.quat_apply(carried, g_trunk @ (h_rest / np.linalg.norm(h_rest)))
+    normal = np.cross(bone, lower)
+    n_len = np.linalg.norm(normal, axis=-1)
+    bent = n_len > 1e-9 * np.linalg.norm(bone, axis=-1) * np.linalg.norm(lower, axis=-1)
+    sign = np.where(np.sum(normal * lateral, axis=-1) < 0, -1.0, 1.0)
+    axis = np.where(bent[..., None], sign[..., None] * normal / np.where(bent, n_len, 1.0)[..., None], lateral)
+    axis /= np.linalg.norm(axis, axis=-1, keepdims=True)
+    flexion = HINGE_FLEXION_SIGN[joint.split("_")[-1]] * _signed_angle(bone, lower, axis)
+    return axis, flexion
+
+
+def hinge_axis(
+    positions: np.ndarray, skeleton: Skeleton, joint: str, rest_offsets: np.ndarray | None = None
+) -> np.ndarray:
+    """Unit hinge axes (N, 3) of a knee or elbow, in the frame of ``positions``.
+
+    The normal of the plane (upper bone, lower bone), signed to agree with the lateral axis
+    of the parent segment's frame carried along the upper bone; for a straight limb, that
+    carried lateral axis. Only the pelvis frame (thorax for elbows) is solved, not the whole
+    skeleton.
+    """
+    return _hinge_geometry(positions, skeleton, joint, rest_offsets)[0]
+
+
+def _signed_angle(u: np.ndarray, v: np.ndarray, axis: np.ndarray) -> np.ndarray:
+    """Angle (radians) rotating ``u`` onto ``v`` about ``axis`` (both ⟂ axis), in (−π, π]."""
+    return np.arctan2(np.sum(np.cross(u, v) * axis, axis=-1), np.sum(u * v, axis=-1))
+
+
+def hinge_flexion(
+    positions: np.ndarray, skeleton: Skeleton, joint: str, rest_offsets: np.ndarray | None = None
+) -> np.ndarray:
+    """Flexion (N,) radians of a knee or elbow, as :func:`posesynth.body.angles.pose_angles` reads it."""
+    return _hinge_geometry(positions, skeleton, joint, rest_offsets)[1]
+
+
+def rotate_subtree(
+    positions: np.ndarray, mask: np.ndarray, pivot: np.ndarray, axis: np.ndarray, angle: np.ndarray
+) -> np.ndarray:
+    """Rotate the joints ``mask`` (J,) of each pose about ``axis`` (N, 3) through ``pivot`` (N, 3).
+
+    Returns new positions (N, J, 3); the other joints are copied exactly.
+    """
+    q = rot.axis_angle_to_quat(axis, angle)
+    out = positions.copy()
+    moved = positions[..., mask, :] - pivot[..., None, :]
+    out[..., mask, :] = rot.quat_apply(q[..., None, :], moved) + pivot[..., None, :]
+    return out
+
+
+def set_hinge_flexion(
+    positions: np.ndarray,
+    skeleton: Skeleton,
+    joint: str,
+    flexion: np.ndarray,
+    rest_offsets: np.ndarray | None = None,
+) -> np.ndarray:
+    """Positions (N, J, 3) with the knee/elbow ``joint`` at ``flexion`` (N,) radians; all below follow."""
+    positions = check_finite(check_shape(positions, (skeleton.num_joints, 3), "positions"), "positions")
+    j = skeleton.index(joint)
+    axis, current = _hinge_geometry(positions, skeleton, joint, rest_offsets)
+    delta = HINGE_FLEXION_SIGN[joint.split("_")[-1]] * (np.asarray(flexion, dtype=np.float64) - current)
+    return rotate_subtree(positions, descendants(skeleton, j), positions[..., j, :], axis, delta)
+
+
+def set_angles(
+    positions: np.ndarray,
+    skeleton: Skeleton,
+    angles: dict[str, np.ndarray],
+    rest_offsets: np.ndarray | None = None,
+    *,
+    add: bool = False,
+) -> np.ndarray:
+    """Positions (N, J, 3) with the named anatomical ``angles`` (each (N,) radians) set.
+
+    With ``add``, the values are added to the current angles instead. Angles of a joint that
+    are not named keep their current value; joints that no named angle moves keep their local
+    rotation, and joints outside the moved subtrees are copied exactly.
+    """
+    positions = check_finite(check_shape(positions, (skeleton.num_joints, 3), "positions"), "positions")
+    rest = default_rest_offsets(skeleton) if rest_offsets is None else rest_offsets
+    local, offsets = inverse_kinematics(positions, skeleton, rest)
+    current = angles_from_local(local, skeleton, rest)
+    unknown = sorted(set(angles) - set(current))
+    if unknown:
+        raise ValueError(f"angles: unknown for skeleton {skeleton.name!r}: {unknown}; expected some of {sorted(current)}")
+    new = dict(current)
+    for name, value in angles.items():
+        new[name] = current[name] + value if add else np.broadcast_to(np.asarray(value, dtype=np.float64), current[name].shape)
+    rebuilt = local_from_angles(new, skeleton, rest, shape=positions.shape[:-2])
+    moved = np.zeros(skeleton.num_joints, dtype=bool)
+    for dofs in skeleton_dofs(skeleton):
+        if any(n in angles for n in dofs.names):
+            j = skeleton.index(dofs.joint)
+            local[..., j, :] = rebuilt[..., j, :]
+            moved |= descendants(skeleton, j)
+    out = positions.copy()
+    out[..., moved, :] = forward_kinematics(local, offsets, skeleton)[..., moved, :]
+    return out
+
+
+def scale_bones(positions: np.ndarray, skeleton: Skeleton, factors: dict[str, np.ndarray]) -> np.ndarray:
+    """Scale the bones ending at the named joints (each factor (N,) or scalar, > 0); children follow."""
+    positions = check_shape(positions, (skeleton.num_joints, 3), "positions")
+    parents = skeleton.parents_array
+    bones = positions[..., 1:, :] - positions[..., parents[1:], :]
+    scale = np.ones(positions.shape[:-1])
+    for name, f in factors.items():
+        f = np.asarray(f, dtype=np.float64)
+        if (f <= 0).any() or not np.isfinite(f).all():
+            raise ValueError(f"bone scale {name!r}: expected finite factors > 0, got {f.ravel()[:3].tolist()}")
+        scale[..., skeleton.index(name)] = f
+    out = np.empty_like(positions)
+    out[..., 0, :] = positions[..., 0, :]
+    for j in range(1, skeleton.num_joints):
+        out[..., j, :] = out[..., parents[j], :] + scale[..., j, None] * bones[..., j - 1, :]
+    return out
+
+
+def rotate_about_vertical(positions: np.ndarray, yaw: np.ndarray, pivot_joint: int = 0) -> np.ndarray:
+    """Turn whole poses (N, J, 3) by ``yaw`` (N,) radians about the vertical (z) axis through a joint."""
+    pivot = positions[..., pivot_joint, :]
+    axis = np.broadcast_to(np.array([0.0, 0.0, 1.0]), pivot.shape)
+    return rotate_subtree(positions, np.ones(positions.shape[-2], dtype=bool), pivot, axis, yaw)

@@ -1,0 +1,357 @@
+"""Procedural whole-body poses: the embedded default that needs no data set.
+
+A pose is drawn in five vectorised steps, for a batch at once:
+
+1. a body: height and per-segment proportions (:func:`posesynth.body.anthropometry.sample_bodies`);
+2. an activity per sample, then every anatomical angle from that activity's prior
+   (:data:`ACTIVITIES`, degrees), redrawn until it lies inside the range of motion (or the
+   narrower limits asked for), so no angle is ever out of range and none piles up at a limit;
+3. a global orientation (any heading, a few degrees of pitch and roll);
+4. forward kinematics, then a limb–limb collision check (:mod:`posesynth.body.collision`):
+   colliding samples are drawn again;
+5. the body put on the ground plane z = 0 by its lowest contact point: heel/toe where the
+   skeleton has them, else the ankles lifted by the anthropometric ankle height; or a knee
+   lifted by :data:`KNEE_CLEARANCE` when kneeling.
+
+Asymmetric activities (walk, lunge, kick, reach) name angles of a ``lead`` and a ``trail``
+side; each sample picks which body side leads at random.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from posesynth.geometry import rotations as rot
+from posesynth.body.angles import angle_names, local_from_angles
+from posesynth.body.anthropometry import PROPORTION_NAMES, rest_offsets, sample_bodies
+from posesynth.body.collision import colliding, collision_model
+from posesynth.body.kinematics import forward_kinematics
+from posesynth.body.rom import (
+    base_angle_name,
+    limits_with_overrides,
+    sample_uniform,
+    shoulder_elevation_cap,
+)
+from posesynth.body.skeleton import Skeleton
+
+U, N, F = "uniform", "normal", "follow"
+
+_RELAXED_ARMS = {
+    "shoulder_elevation": (N, 8, 6), "shoulder_plane": (U, -20, 100), "shoulder_rotation": (N, 0, 15),
+    "elbow_flexion": (N, 15, 10), "wrist_flexion": (N, 0, 10), "forearm_pronation": (N, 0, 20),
+}
+_NEUTRAL_TRUNK = {
+    "spine_flexion": (N, 3, 5), "spine_lateral_flexion": (N, 0, 3),
+    "thorax_flexion": (N, 2, 4), "thorax_lateral_flexion": (N, 0, 3), "thorax_rotation": (N, 0, 8),
+    "neck_flexion": (N, 5, 10), "neck_lateral_flexion": (N, 0, 5), "head_rotation": (N, 0, 20),
+}
+
+#: Activity priors: angle (base name, or lead_/trail_ + base name) → (kind, a, b) in degrees,
+#: ``uniform`` over [a, b], ``normal`` with mean a and standard deviation b, or ``follow``:
+#: the same side's angle a plus b (± 5°). Angles not listed stay at zero; ``rom`` draws every
+#: angle uniformly over its full range.
+ACTIVITIES: dict[str, dict[str, tuple[str, float, float]]] = {
+    "stand": {
+        **_NEUTRAL_TRUNK, **_RELAXED_ARMS,
+        "hip_flexion": (N, 2, 5), "hip_abduction": (N, 4, 3), "hip_rotation": (N, -5, 8),
+        "knee_flexion": (N, 4, 4), "ankle_dorsiflexion": (N, 0, 4),
+    },
+    "walk": {
+        **_NEUTRAL_TRUNK,
+        "lead_hip_flexion": (U, 5, 35), "trail_hip_flexion": (U, -20, 5),
+        "hip_abduction": (N, 2, 3), "hip_rotation": (N, -5, 6),
+        "lead_knee_flexion": (U, 0, 30), "trail_knee_flexion": (U, 5, 65),
+        "lead_ankle_dorsiflexion": (U, -10, 15), "trail_ankle_dorsiflexion": (U, -20, 10),
+        "lead_shoulder_elevation": (U, 0, 30), "lead_shoulder_plane": (N, 170, 10),
+        "trail_shoulder_elevation": (U, 0, 35), "trail_shoulder_plane": (N, 5, 10),
+        "shoulder_rotation": (N, 10, 10), "elbow_flexion": (U, 5, 45),
+    },
+    "sit": {
+        **_NEUTRAL_TRUNK,
+        "spine_flexion": (U, -5, 30), "hip_flexion": (U, 70, 105), "hip_abduction": (U, 0, 20),
+        "hip_rotation": (N, -5, 10), "knee_flexion": (U, 60, 115), "ankle_dorsiflexion": (U, -20, 15),
+        "shoulder_elevation": (U, 0, 45), "shoulder_plane": (U, -20, 60), "shoulder_rotation": (N, 20, 15),
+        "elbow_flexion": (U, 20, 110),
+    },
+    "squat": {
+        **_NEUTRAL_TRUNK,
+        "spine_flexion": (U, 5, 45), "thorax_flexion": (U, 0, 25),
+        "hip_flexion": (U, 75, 120), "hip_abduction": (U, 5, 35), "hip_rotation": (U, -30, 5),
+        "knee_flexion": (U, 95, 150), "ankle_dorsiflexion": (U, 5, 20),
+        "shoulder_elevation": (U, 20, 100), "shoulder_plane": (U, -20, 40), "elbow_flexion": (U, 0, 100),
+    },
+    "lunge": {
+        **_NEUTRAL_TRUNK,
+        "spine_flexion": (U, -10, 20),
+        "lead_hip_flexion": (U, 55, 100), "lead_knee_flexion": (U, 60, 115), "lead_hip_abduction": (U, 0, 15),
+        "trail_hip_flexion": (U, -30, -5), "trail_knee_flexion": (U, 10, 110), "trail_hip_abduction": (U, 0, 10),
+        "lead_ankle_dorsiflexion": (U, 0, 20), "trail_ankle_dorsiflexion": (U, -40, 10),
+        "shoulder_elevation": (U, 0, 180), "shoulder_plane": (U, -20, 100), "elbow_flexion": (U, 0, 90),
+    },
+    "reach": {
+        **_NEUTRAL_TRUNK,
+        "spine_flexion": (U, -10, 45), "spine_lateral_flexion": (U, -20, 20), "thorax_rotation": (U, -40, 40),
+        "hip_flexion": (U, -5, 40), "hip_abduction": (U, 0, 25), "knee_flexion": (U, 0, 40),
+        "lead_shoulder_elevation": (U, 80, 180), "lead_shoulder_plane": (U, -40, 120), "lead_elbow_flexion": (U, 0, 40),
+        "trail_shoulder_elevation": (U, 0, 180), "trail_shoulder_plane": (U, -20, 120), "trail_elbow_flexion": (U, 0, 120),
+        "shoulder_rotation": (U, -40, 60),
+    },
+    "kick": {
+        **_NEUTRAL_TRUNK,
+        "spine_flexion": (U, -15, 25),
+        "lead_hip_flexion": (U, 40, 120), "lead_knee_flexion": (U, 0, 70), "lead_hip_abduction": (U, 0, 40),
+        "lead_hip_rotation": (U, -40, 20), "lead_ankle_dorsiflexion": (U, -50, 10),
+        "trail_hip_flexion": (U, -10, 15), "trail_knee_flexion": (U, 0, 30),
+        "shoulder_elevation": (U, 20, 100), "shoulder_plane": (U, 40, 120), "elbow_flexion": (U, 0, 90),
+    },
+    "quad_stretch": {
+        **_NEUTRAL_TRUNK,
+        "lead_hip_flexion": (U, -25, 10), "lead_knee_flexion": (U, 125, 150), "lead_hip_abduction": (U, -5, 10),
+        "lead_ankle_dorsiflexion": (U, -50, -20),
+        "trail_hip_flexion": (N, 0, 4), "trail_knee_flexion": (U, 0, 10),
+        "lead_shoulder_elevation": (U, 20, 55), "lead_shoulder_plane": (U, 150, 180), "lead_elbow_flexion": (U, 10, 60),
+        "trail_shoulder_elevation": (U, 0, 100), "trail_shoulder_plane": (U, 40, 110), "trail_elbow_flexion": (U, 0, 40),
+    },
+    "kneel": {
+        **_NEUTRAL_TRUNK,
+        # shins on the floor: the shank is level when knee flexion ≈ hip flexion + 90°
+        "hip_flexion": (U, 0, 60), "hip_abduction": (U, 0, 15), "hip_rotation": (N, 0, 8),
+        "knee_flexion": (F, "hip_flexion", 90), "ankle_dorsiflexion": (U, -50, -25),
+        "shoulder_elevation": (U, 0, 60), "shoulder_plane": (U, -20, 90), "elbow_flexion": (U, 0, 90),
+    },
+    "rom": {},
+}
+
+#: Default activity mixture of ``posesynth generate``.
+DEFAULT_ACTIVITY_WEIGHTS: dict[str, float] = {name: 1.0 for name in ACTIVITIES}
+
+_MAX_REDRAWS = 64
+
+
+@dataclass(frozen=True)
+class PoseBatch:
+    """A batch of procedural poses; all arrays share the leading dimension ``n``."""
+
+    positions: np.ndarray  # (n, J, 3) metres, world frame, Z up, feet on z = 0
+    local_rotations: np.ndarray  # (n, J, 4) XYZW, relative to the parent
+    bone_offsets: np.ndarray  # (n, J, 3) metres, parent frames (row 0: root position)
+    rest_offsets: np.ndarray  # (n, J, 3) the body's rest pose, parent frames
+    angles: dict[str, np.ndarray]  # name → (n,) radians
+    heights: np.ndarray  # (n,) metres
+    activity: np.ndarray  # (n,) index into the activity names
+    rejected: int  # draws discarded by the collision check
+
+
+def _draw(
+    rng: np.random.Generator, spec: tuple, n: int, followed: np.ndarray | None = None
+) -> np.ndarray:
+    kind, a, b = spec
+    if kind == F:
+        return followed + np.deg2rad(b + rng.normal(0.0, 5.0, n))
+    if kind == U:
+        return np.deg2rad(rng.uniform(a, b, n))
+    if kind == N:
+        return np.deg2rad(rng.normal(a, b, n))
+    raise ValueError(f"activity prior: unknown distribution {kind!r}; expected 'uniform', 'normal' or 'follow'")
+
+
+def _resolve_side(key: str, lead_right: np.ndarray, name: str) -> np.ndarray | None:
+    """Mask of samples for which prior ``key`` applies to sided angle ``name`` (None: all or none)."""
+    side = "right" if name.startswith("right_") else "left" if name.startswith("left_") else None
+    if key.startswith(("lead_", "trail_")):
+        if side is None:
+            return np.zeros_like(lead_right)
+        lead = key.startswith("lead_")
+        return lead_right == (lead == (side == "right"))
+    return None
+
+
+def _draw_angle(
+    rng: np.random.Generator,
+    activity: str,
+    name: str,
+    lead_right: np.ndarray,
+    bounds: tuple[float, float],
+    drawn: dict[str, np.ndarray] | None = None,
+    rows: np.ndarray | slice = slice(None),
+) -> np.ndarray:
+    """Values (len(lead_right),) of one angle from an activity's prior, inside ``bounds``.
+
+    ``drawn`` holds the angles drawn so far (for ``follow`` priors), ``rows`` which of their
+    samples these are.
+    """
+    lo, hi = bounds
+    n = len(lead_right)
+    prior = ACTIVITIES[activity]
+    base = base_angle_name(name)
+    specs = [(k, v) for k, v in prior.items() if k.startswith(("lead_", "trail_")) and k.split("_", 1)[1] == base]
+    specs += [(k, v) for k, v in prior.items() if k == base]
+    if activity == "rom":
+        return rng.uniform(lo, hi, n)
+    value = np.clip(np.zeros(n), lo, hi)  # angles an activity does not name stay neutral
+    for key, spec in specs:
+        mask = _resolve_side(key, lead_right, name)
+        sel = np.ones(n, bool) if mask is None else mask
+        followed = None
+        if spec[0] == F:
+            followed = drawn[name.replace(base, spec[1])][rows]
+        value[sel] = _draw(rng, spec, int(sel.sum()), None if followed is None else followed[sel])
+        for _ in range(_MAX_REDRAWS):
+            bad = sel & ((value < lo) | (value > hi))
+            if not bad.any():
+                break
+            value[bad] = _draw(rng, spec, int(bad.sum()), None if followed is None else followed[bad])
+        bad = sel & ((value < lo) | (value > hi))
+        value[bad] = rng.uniform(lo, hi, int(bad.sum()))
+    return value
+
+
+def sample_angles(
+    rng: np.random.Generator,
+    activity: str,
+    n: int,
+    skeleton: Skeleton,
+    limits: dict[str, tuple[float, float]],
+) -> dict[str, np.ndarray]:
+    """Angles (radians, each (n,)) of ``n`` poses of one activity, all inside ``limits``.
+
+    Values outside the limits are redrawn from the same prior (up to 64 times, then drawn
+    uniformly within the limits), so the prior's shape is kept without piling at a bound.
+    A shoulder whose elevation exceeds the cap of its plane of elevation has both redrawn
+    the same way, then, if still outside, is drawn uniformly from the feasible region.
+    """
+    if activity not in ACTIVITIES:
+        raise ValueError(f"activity: unknown {activity!r}; expected one of {sorted(ACTIVITIES)}")
+    lead_right = rng.random(n) < 0.5
+    out: dict[str, np.ndarray] = {}
+    for name in angle_names(skeleton):  # hips before knees: a knee may follow its hip
+        out[name] = _draw_angle(rng, activity, name, lead_right, limits[name], out)
+    for elev in [a for a in out if base_angle_name(a) == "shoulder_elevation"]:
+        plane = elev.replace("elevation", "plane")
+        if plane not in out:
+            continue
+        for attempt in range(_MAX_REDRAWS + 1):
+            bad = out[elev] > shoulder_elevation_cap(out[plane]) + 1e-12
+            if not bad.any():
+                break
+            if attempt < _MAX_REDRAWS:
+                out[plane][bad] = _draw_angle(rng, activity, plane, lead_right[bad], limits[plane])
+                out[elev][bad] = _draw_angle(rng, activity, elev, lead_right[bad], limits[elev])
+            else:
+                box = {plane: limits[plane], elev: limits[elev]}
+                uniform = sample_uniform(rng, int(bad.sum()), skeleton, box)
+                out[plane][bad], out[elev][bad] = uniform[plane], uniform[elev]
+    return out
+
+
+def _root_rotation(rng: np.random.Generator, n: int, tilt_sd_deg: float) -> np.ndarray:
+    yaw = rng.uniform(-np.pi, np.pi, n)
+    pitch = np.deg2rad(rng.normal(0.0, tilt_sd_deg, n))
+    roll = np.deg2rad(rng.normal(0.0, tilt_sd_deg, n))
+    ex, ey, ez = np.eye(3)
+    q = rot.quat_multiply(rot.axis_angle_to_quat(ez, yaw), rot.axis_angle_to_quat(ex, pitch))
+    return rot.quat_multiply(q, rot.axis_angle_to_quat(ey, roll))
+
+
+#: Half the thickness of the knee in front of its joint centre, as a fraction of height: the
+#: clearance of a kneeling knee above the floor (≈ 5 cm at 1.70 m).
+KNEE_CLEARANCE = 0.03
+
+
+def _ground_contacts(skeleton: Skeleton, proportions: np.ndarray, heights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Joints that can touch the floor (K,) and their clearance above it (n, K), metres.
+
+    Feet: heel and toes (clearance 0) where the skeleton has them, else the ankles at the
+    anthropometric ankle height; knees, for kneeling, at :data:`KNEE_CLEARANCE` × height.
+    """
+    feet = [n for n in skeleton.joint_names if n.endswith(("_heel", "_big_toe", "_small_toe"))]
+    knees = list(skeleton.indices(["right_knee", "left_knee"]))
+    knee_gap = np.repeat((KNEE_CLEARANCE * heights)[:, None], 2, axis=1)
+    if feet:
+        foot_idx, foot_gap = list(skeleton.indices(feet)), np.zeros((len(heights), len(feet)))
+    else:
+        foot_idx = list(skeleton.indices(["right_foot", "left_foot"]))
+        ankle = proportions[:, PROPORTION_NAMES.index("ankle_height")] * heights
+        foot_gap = np.repeat(ankle[:, None], 2, axis=1)
+    return np.array(foot_idx + knees), np.concatenate([foot_gap, knee_gap], axis=1)
+
+
+def sample_poses(
+    rng: np.random.Generator,
+    n: int,
+    skeleton: Skeleton,
+    activity_weights: dict[str, float] | None = None,
+    angle_limits_deg: dict[str, tuple[float, float]] | None = None,
+    *,
+    height_mean: float = 1.70,
+    height_sd: float = 0.09,
+    body_variation: float = 0.04,
+    tilt_sd_deg: float = 4.0,
+    collision_tolerance: float = 0.3,
+) -> PoseBatch:
+    """Draw ``n`` plausible whole-body poses on the ground plane (see the module docstring).
+
+    Args:
+        rng: the only source of randomness; same state → same poses.
+        n: number of poses (> 0).
+        skeleton: joint layout (h36m17 or h36m_extended).
+        activity_weights: activity name → relative weight (default: all equal).
+        angle_limits_deg: narrower per-angle limits in degrees (e.g. ``{"knee_flexion": (0, 60)}``).
+    """
+    if n <= 0:
+        raise ValueError(f"samples: expected a positive count, got {n}")
+    weights = dict(DEFAULT_ACTIVITY_WEIGHTS if activity_weights is None else activity_weights)
+    unknown = sorted(set(weights) - set(ACTIVITIES))
+    if unknown:
+        raise ValueError(f"activities: unknown {unknown}; expected some of {sorted(ACTIVITIES)}")
+    names = list(ACTIVITIES)
+    w = np.array([max(float(weights.get(a, 0.0)), 0.0) for a in names])
+    if any(float(v) < 0 for v in weights.values()) or w.sum() <= 0:
+        raise ValueError(f"activities: expected non-negative weights with a positive sum, got {weights}")
+    limits = limits_with_overrides(skeleton, angle_limits_deg)
+    model = collision_model(skeleton)
+
+    heights, proportions = sample_bodies(rng, n, height_mean=height_mean, height_sd=height_sd, variation=body_variation)
+    rest = rest_offsets(skeleton, heights, proportions)
+    activity = rng.choice(len(names), size=n, p=w / w.sum())
+    angles = {a: np.zeros(n) for a in angle_names(skeleton)}
+    local = np.empty((n, skeleton.num_joints, 4))
+    positions = np.empty((n, skeleton.num_joints, 3))
+    todo = np.arange(n)
+    rejected = 0
+    for _ in range(_MAX_REDRAWS):
+        for k in np.unique(activity[todo]):
+            idx = todo[activity[todo] == k]
+            drawn = sample_angles(rng, names[k], len(idx), skeleton, limits)
+            for a, v in drawn.items():
+                angles[a][idx] = v
+        sub = {a: v[todo] for a, v in angles.items()}
+        local_t = local_from_angles(sub, skeleton, rest[todo], shape=(len(todo),))
+        local_t[:, 0] = _root_rotation(rng, len(todo), tilt_sd_deg)
+        offsets = rest[todo].copy()
+        pos_t = forward_kinematics(local_t, offsets, skeleton)
+        local[todo], positions[todo] = local_t, pos_t
+        bad = colliding(pos_t, heights[todo], model, collision_tolerance)
+        rejected += int(bad.sum())
+        todo = todo[bad]
+        if len(todo) == 0:
+            break
+    else:
+        raise ValueError(
+            f"procedural poses: {len(todo)} of {n} samples still collide after {_MAX_REDRAWS} redraws; "
+            "the angle limits or activity mix leave too little room"
+        )
+
+    contact, clearance = _ground_contacts(skeleton, proportions, heights)
+    lift = -(positions[:, contact, 2] - clearance).min(axis=1)
+    positions[:, :, 2] += lift[:, None]
+    bone_offsets = rest.copy()
+    bone_offsets[:, 0, 2] += lift
+    return PoseBatch(positions, local, bone_offsets, rest, angles, heights, activity, rejected)
+
+
+def activity_names() -> tuple[str, ...]:
+    """Activity names in the order of :attr:`PoseBatch.activity` indices."""
+    return tuple(ACTIVITIES)
