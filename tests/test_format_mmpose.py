@@ -622,21 +622,103 @@ def test_pinhole_and_radial_opencv_cameras_are_written(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("model", "dist", "message"),
-    [("opencv", [0.1, 0.0, 0.001, 0.0, 0.0], "tangential"), ("fisheye", None, "fisheye")],
+    ("model", "dist"),
+    [
+        ("opencv", [0.1, -0.05, 0.001, -0.002, 0.01]),
+        ("opencv", [0.1, -0.05, 0.0, 0.0, 0.01]),
+        ("fisheye", [0.03, -0.01, 0.004, -0.001]),
+    ],
 )
-def test_unrepresentable_cameras_are_refused(tmp_path, model, dist, message):
-    base = h36m_subject_cameras("S1")[np.array([0])]
-    cam = Camera(model, base.intrinsics, dist, base.rotation, base.center, base.image_size)
+def test_opencv_and_fisheye_round_trip_exactly_through_the_sidecar(tmp_path, model, dist):
+    base = h36m_subject_cameras("S1")[np.array([0, 1])]
+    cam = Camera(model, base.intrinsics, np.array([dist, dist]), base.rotation, base.center, base.image_size)
     ds = PoseDataset(
         skeleton=H36M17,
-        joints_3d_world=world_poses(2),
+        joints_3d_world=world_poses(4),
         cameras=cam,
-        camera_index=np.zeros(2, dtype=int),
+        camera_index=np.array([0, 1, 1, 0]),
     ).complete()
-    with pytest.raises(ValueError, match=message):
-        write_mmpose(ds, tmp_path / "x")
-    assert not (tmp_path / "x").exists()
+    out = write_mmpose(ds, tmp_path / "x")
+    # part is the true projection: cv2's own model of each camera, independently of posesynth
+    cv2 = pytest.importorskip("cv2")
+    part = np.load(out)["part"][..., :2]
+    for i, k in enumerate([0, 1, 1, 0]):
+        rvec = cv2.Rodrigues(cam.rotation[k])[0]
+        tvec = -cam.rotation[k] @ cam.center[k]
+        fx, fy, cx, cy = cam.intrinsics[k]
+        K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]])
+        pts = ds.joints_3d_world[i].reshape(-1, 1, 3)
+        if model == "fisheye":
+            uv = cv2.fisheye.projectPoints(pts, rvec, tvec, K, np.array(dist))[0]
+        else:
+            uv = cv2.projectPoints(pts, rvec, tvec, K, np.array(dist))[0]
+        np.testing.assert_allclose(part[i], uv.reshape(-1, 2), atol=1e-6)
+    # cameras.pkl holds the exact pose and intrinsics, as MMPose reads them
+    pkl = load_numpy_pickle(out.parent / "cameras.pkl")
+    entry = pkl[("S0", "cam1")]
+    np.testing.assert_array_equal(entry["R"].T, cam.rotation[1])
+    np.testing.assert_array_equal(entry["T"].ravel(), cam.center[1])
+    np.testing.assert_array_equal(entry["f"].ravel(), cam.intrinsics[1, :2])
+    assert (out.parent / mmpose.SIDECAR_FILE).is_file()
+    back = read_mmpose(out)
+    got = back.sample_cameras()
+    assert got.model.value == model
+    for field in ("intrinsics", "distortion", "rotation", "center", "image_size"):
+        np.testing.assert_array_equal(getattr(got, field), getattr(ds.sample_cameras(), field))
+    np.testing.assert_allclose(back.joints_2d, ds.joints_2d, atol=0)
+    np.testing.assert_allclose(back.joints_3d_world, ds.joints_3d_world, atol=1e-12)
+
+
+def test_pinhole_and_h36m_need_no_sidecar(tmp_path):
+    ds = preset_dataset()
+    out = write_mmpose(ds, tmp_path / "x")
+    assert not (out.parent / mmpose.SIDECAR_FILE).exists()
+
+
+def test_stale_or_foreign_sidecar_is_refused(tmp_path):
+    base = h36m_subject_cameras("S1")[np.array([0])]
+    cam = Camera("fisheye", base.intrinsics, [0.01, 0, 0, 0], base.rotation, base.center, base.image_size)
+    ds = PoseDataset(
+        skeleton=H36M17, joints_3d_world=world_poses(2), cameras=cam, camera_index=np.zeros(2, dtype=int)
+    ).complete()
+    out = write_mmpose(ds, tmp_path / "x")
+    side = out.parent / mmpose.SIDECAR_FILE
+    import json
+
+    doc = json.loads(side.read_text())
+    doc["cameras"]["center"][0][0] += 0.5
+    side.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=r"posesynth_cameras\.json: camera \('S0', 'cam0'\): center differs"):
+        read_mmpose(out)
+    doc["keys"] = [["S9", "cam0"]]
+    side.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=r"posesynth_cameras\.json: no exact model for camera \('S0', 'cam0'\)"):
+        read_mmpose(out)
+    side.write_text("{")
+    with pytest.raises(ValueError, match=r"posesynth_cameras\.json: not a readable JSON"):
+        read_mmpose(out)
+
+
+def test_reader_builds_one_camera_batch_not_one_per_sample(tmp_path, monkeypatch):
+    """100 samples with 100 cameras: the Camera constructor runs once, not per sample."""
+    base = h36m_subject_cameras("S1")
+    n = 100
+    pick = np.arange(n) % 4
+    cams = Camera("pinhole", base.intrinsics[pick], None, base.rotation[pick], base.center[pick], base.image_size[pick])
+    ds = PoseDataset(skeleton=H36M17, joints_3d_world=world_poses(n), cameras=cams).complete()
+    out = write_mmpose(ds, tmp_path / "x")
+    calls = {"n": 0}
+    real_init = Camera.__post_init__
+
+    def counting(self):
+        calls["n"] += 1
+        real_init(self)
+
+    monkeypatch.setattr(Camera, "__post_init__", counting)
+    back = read_mmpose(out)
+    assert back.num_cameras == n
+    assert calls["n"] <= 3  # the table, the per-sample view in complete(), nothing per sample
+    np.testing.assert_allclose(back.joints_2d, ds.joints_2d, atol=1e-9)
 
 
 def test_writer_rejects_bad_datasets(tmp_path):
@@ -706,3 +788,22 @@ def test_failure_midway_leaves_nothing(tmp_path, monkeypatch):
         write_mmpose(ds.select(slice(0, 3)), tmp_path / "export", overwrite=True)
     assert {p.name: p.read_bytes() for p in out.parent.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["export"]
+
+
+def test_augmented_fisheye_data_round_trips_through_mmpose(tmp_path):
+    """The front door's example: augment with 2 fisheye cameras, write MMPose, read it back."""
+    from posesynth.data.formats.registry import read_any, write_any
+    from posesynth.jobs.augment import augment
+    from posesynth.jobs.camera_config import CamerasConfig
+    from posesynth.poses.motion_spec import load_motions
+
+    src = preset_dataset(n=6)
+    aug = augment(src, load_motions("seed-knee", src.skeleton), CamerasConfig(model="fisheye", count=2), seed=1).dataset
+    assert aug.cameras.model.value == "fisheye"
+    write_any(aug, tmp_path / "mm", format="mmpose")
+    back = read_any(tmp_path / "mm")
+    want, got = aug.sample_cameras(), back.sample_cameras()
+    assert got.model.value == "fisheye"
+    for field in ("intrinsics", "distortion", "rotation", "center", "image_size"):
+        np.testing.assert_array_equal(getattr(got, field), getattr(want, field))
+    np.testing.assert_allclose(back.joints_2d, aug.complete().joints_2d[:, :17], atol=1e-9)

@@ -33,6 +33,7 @@ here, do not. The annotations follow Human3.6M's code.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -41,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from posesynth.util.atomic import atomic_path
-from posesynth.geometry.camera import H36M_CAMERA_IDS, Camera, CameraModel, stack_cameras
+from posesynth.geometry.camera import H36M_CAMERA_IDS, Camera, CameraModel
 from posesynth.util.checks import as_finite_float
 from posesynth.data.dataset import PoseDataset
 from posesynth.data.formats.numpy_pickle import dumps_numpy_pickle, load_numpy_pickle
@@ -49,6 +50,7 @@ from posesynth.body.skeleton import H36M17
 
 __all__ = [
     "CAMERAS_FILE",
+    "SIDECAR_FILE",
     "STATS_FILES",
     "format_h36m_imgname",
     "parse_h36m_imgname",
@@ -58,6 +60,10 @@ __all__ = [
 
 #: Name of the camera file beside (or one folder above) the annotations.
 CAMERAS_FILE = "cameras.pkl"
+#: The exact camera models, beside ``cameras.pkl``, for cameras its Human3.6M model cannot hold.
+SIDECAR_FILE = "posesynth_cameras.json"
+SIDECAR_FORMAT = "posesynth-mmpose-cameras"
+SIDECAR_VERSION = 1
 #: Statistics files written beside the annotations (names as MMPose's preprocess_h36m.py).
 STATS_FILES = (
     "joint2d_stats.pkl",
@@ -310,7 +316,14 @@ def _cameras_for(
     subject: np.ndarray,
     camera_id: np.ndarray,
 ) -> tuple[Camera, np.ndarray, np.ndarray]:
-    """Cameras (K,) of the (subject, camera) pairs used, the per-sample index and the names."""
+    """Cameras (K,) of the (subject, camera) pairs used, the per-sample index and the names.
+
+    The table is built once per distinct (subject, camera) as arrays and made into one batched
+    :class:`Camera`; samples index it (no per-sample objects: a generated data set has one
+    camera per sample, and building ``Camera`` objects one by one dominated reading). When
+    :data:`SIDECAR_FILE` lies beside ``cams_file`` its exact models replace the Human3.6M
+    approximations of the pickle.
+    """
     if not isinstance(table, Mapping):
         raise ValueError(
             f"{cams_file}: expected a dict keyed (subject, camera_id), got {type(table).__name__}"
@@ -320,27 +333,31 @@ def _cameras_for(
         if not (isinstance(key, tuple) and len(key) == 2):
             raise ValueError(f"{cams_file}: expected keys (subject, camera_id), got {key!r}")
         by_key[(_text(key[0]), _text(key[1]))] = value
-    keys = list(zip(subject.tolist(), camera_id.tolist()))
-    used = sorted(set(keys))
-    for key in used:
+    pair = np.char.add(np.char.add(subject.astype(str), "\x00"), camera_id.astype(str))
+    uniq, first, index = np.unique(pair, return_index=True, return_inverse=True)
+    used = [(str(subject[i]), str(camera_id[i])) for i in first]
+    for j, key in enumerate(used):
         if key not in by_key:
-            i = keys.index(key)
+            i = int(first[j])
             raise ValueError(
                 f"{cams_file}: no camera {key} (subject, camera_id), needed by sample {i} "
                 f"({names[i]!r}) of {npz_path}; the file has {len(by_key)} cameras"
             )
-    cameras = stack_cameras([_camera_from_entry(by_key[key], key, cams_file) for key in used])
-    slot = {key: k for k, key in enumerate(used)}
-    index = np.array([slot[key] for key in keys], dtype=np.int64)
-    return cameras, index, np.array([f"{s}/{c}" for s, c in used])
+    fields = [_entry_fields(by_key[key], key, cams_file) for key in used]
+    cameras = _camera_batch(fields, used, cams_file)
+    sidecar = cams_file.parent / SIDECAR_FILE
+    if sidecar.is_file():
+        cameras = _exact_cameras(sidecar, used, cameras, cams_file)
+    camera_names = np.array([f"{s}/{c}" for s, c in used]) if used else np.array([], dtype=str)
+    return cameras, index.ravel().astype(np.int64), camera_names
 
 
 def _text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def _camera_from_entry(entry: Any, key: tuple[str, str], path: Path) -> Camera:
-    """One ``cameras.pkl`` entry -> a ``Camera`` of model ``h36m`` (our extrinsics convention)."""
+def _entry_fields(entry: Any, key: tuple[str, str], path: Path) -> dict[str, np.ndarray]:
+    """One ``cameras.pkl`` entry, checked, as ``Camera`` fields of model ``h36m`` (our extrinsics)."""
     where = f"{path}: camera {key}"
     if not isinstance(entry, Mapping):
         raise ValueError(f"{where}: expected a dict of parameters, got {type(entry).__name__}")
@@ -380,17 +397,83 @@ def _camera_from_entry(entry: Any, key: tuple[str, str], path: Path) -> Camera:
                 f"{where}: {field}: expected an integer image size in pixels, got {entry[field]!r}"
             )
         size.append(int(value.ravel()[0]))
+    return {
+        "intrinsics": np.array([f[0], f[1], c[0], c[1]]),
+        "distortion": np.array([k[0], k[1], p[0], p[1], k[2]]),
+        "rotation": r_pkl.T,  # R_pkl is camera->world
+        "center": vec("T", 3),  # T is the camera centre, metres
+        "image_size": np.array(size),
+    }
+
+
+def _camera_batch(
+    fields: list[dict[str, np.ndarray]], keys: list[tuple[str, str]], path: Path
+) -> Camera:
+    """One ``h36m`` :class:`Camera` batch (K,) from checked entry fields; errors name the key."""
+    names = ("intrinsics", "distortion", "rotation", "center", "image_size")
+    trailing = {"intrinsics": (4,), "distortion": (5,), "rotation": (3, 3), "center": (3,), "image_size": (2,)}
+    stacked = {
+        n: np.stack([f[n] for f in fields]) if fields else np.zeros((0, *trailing[n])) for n in names
+    }
     try:
-        return Camera(
-            model=CameraModel.H36M,
-            intrinsics=np.array([f[0], f[1], c[0], c[1]]),
-            distortion=np.array([k[0], k[1], p[0], p[1], k[2]]),
-            rotation=r_pkl.T,  # R_pkl is camera->world
-            center=vec("T", 3),  # T is the camera centre, metres
-            image_size=np.array(size),
-        )
+        return Camera(model=CameraModel.H36M, **stacked)
+    except ValueError:
+        # Find the entry at fault (only on this error path: one object per camera).
+        for fld, key in zip(fields, keys):
+            try:
+                Camera(model=CameraModel.H36M, **fld)
+            except ValueError as exc:
+                raise ValueError(f"{path}: camera {key}: {exc}") from None
+        raise
+
+
+def _exact_cameras(
+    sidecar: Path, used: list[tuple[str, str]], approx: Camera, cams_file: Path
+) -> Camera:
+    """The exact cameras of ``used`` from :data:`SIDECAR_FILE`, checked against ``cameras.pkl``."""
+    try:
+        doc = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{sidecar}: not a readable JSON file ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != SIDECAR_FORMAT:
+        raise ValueError(f"{sidecar}: format: expected {SIDECAR_FORMAT!r}, got {_get(doc, 'format')!r}")
+    if doc.get("version") != SIDECAR_VERSION:
+        raise ValueError(f"{sidecar}: version: expected {SIDECAR_VERSION}, got {doc.get('version')!r}")
+    keys = doc.get("keys")
+    if not isinstance(keys, list) or not all(
+        isinstance(k, list) and len(k) == 2 and all(isinstance(x, str) for x in k) for k in keys
+    ):
+        raise ValueError(f"{sidecar}: keys: expected a list of [subject, camera_id] strings")
+    try:
+        cams = Camera.from_dict(doc.get("cameras") if isinstance(doc.get("cameras"), dict) else {})
     except ValueError as exc:
-        raise ValueError(f"{where}: {exc}") from None
+        raise ValueError(f"{sidecar}: cameras: {exc}") from None
+    if cams.batch_shape != (len(keys),):
+        raise ValueError(
+            f"{sidecar}: cameras: expected a batch of {len(keys)} cameras (one per key), got "
+            f"batch shape {cams.batch_shape}"
+        )
+    slot = {(s, c): i for i, (s, c) in enumerate(keys)}
+    missing = [key for key in used if key not in slot]
+    if missing:
+        raise ValueError(
+            f"{sidecar}: no exact model for camera {missing[0]} of {cams_file} "
+            f"({len(missing)} missing); the sidecar and cameras.pkl are from different exports"
+        )
+    exact = cams[np.array([slot[key] for key in used], dtype=np.int64)]
+    for name in ("rotation", "center", "intrinsics", "image_size"):
+        a, b = np.asarray(getattr(exact, name)), np.asarray(getattr(approx, name))
+        bad = ~np.isclose(a, b, rtol=1e-12, atol=1e-12).reshape(len(used), -1).all(axis=1)
+        if bad.any():
+            raise ValueError(
+                f"{sidecar}: camera {used[int(np.argmax(bad))]}: {name} differs from {cams_file}; "
+                "the sidecar is stale (re-export, or delete it to use cameras.pkl alone)"
+            )
+    return exact
+
+
+def _get(doc: Any, key: str) -> Any:
+    return doc.get(key) if isinstance(doc, dict) else None
 
 
 # ----------------------------------------------------------------------------- writing
@@ -411,11 +494,13 @@ def write_mmpose(
     Args:
         dataset: needs camera-frame 3D (or world 3D and cameras), 2D (or cameras to project
             with) and cameras. Its skeleton is H36M17, or one whose first 17 joints are
-            H36M17's (H36M_EXTENDED: the rest are dropped). Cameras must be expressible in
-            Human3.6M's model: ``h36m``, ``pinhole``, or ``opencv`` with p1 = p2 = 0.
+            H36M17's (H36M_EXTENDED: the rest are dropped). Any camera model: ``h36m`` and
+            ``pinhole`` cameras are exact in ``cameras.pkl``; ``opencv`` and ``fisheye``
+            cameras also get the sidecar :data:`SIDECAR_FILE` (see below).
         out_dir: the folder to create (its parent must exist). An existing empty folder is
             used; a non-empty one only with ``overwrite``, and only if it holds nothing but
-            ``.npz``/``.pkl`` files (a previous export), which are then all replaced.
+            ``.npz``/``.pkl`` files and the sidecar (a previous export), which are then all
+            replaced.
         name: file name of the annotations, ending in ``.npz``.
         overwrite: replace an existing export folder.
 
@@ -431,6 +516,17 @@ def write_mmpose(
     id) used, with ``R`` = our rotation transposed, ``T`` = centre (3, 1) m. Arrays are
     float64. Pickles are protocol 3 with ``numpy.core`` names, loadable by NumPy 1.x and 2.x.
 
+    Cameras that Human3.6M's model cannot hold: ``part`` is always the true projection (the
+    dataset's own model). ``cameras.pkl`` holds what MMPose can represent - the exact pose
+    (``R``, ``T``), ``f``, ``c``, ``w``, ``h`` and, for ``opencv``, the radial ``k`` and the
+    ``p`` as given (Human3.6M's tangential formula differs from OpenCV's), for ``fisheye``
+    ``k = p = 0`` (a pinhole approximation). The exact models go into
+    ``posesynth_cameras.json`` beside it: ``{"format": "posesynth-mmpose-cameras",
+    "version": 1, "keys": [[subject, camera_id], ...], "cameras": Camera.to_dict() of the
+    (K,) batch in key order}``, written for every ``opencv`` and ``fisheye`` data set, which
+    :func:`read_mmpose` uses instead of the pickle's approximation (after checking that
+    pose, intrinsics and image size agree with the pickle). MMPose ignores the file.
+
     Returns:
         The path of the ``.npz``.
 
@@ -442,7 +538,7 @@ def write_mmpose(
     out_dir = Path(out_dir)
     if Path(name).name != name or not name.endswith(".npz") or name == ".npz":
         raise ValueError(f"name: expected a plain file name ending in '.npz', got {name!r}")
-    annotations, cameras_pkl = _mmpose_payload(dataset)
+    annotations, cameras_pkl, sidecar = _mmpose_payload(dataset)
     stats = _joint_stats(annotations["part"][..., :2], annotations["S"][..., :3])
     replace = _check_out_dir(out_dir, overwrite)
     with atomic_path(out_dir, overwrite=replace) as tmp:
@@ -450,6 +546,9 @@ def write_mmpose(
         with open(tmp / name, "wb") as fh:
             np.savez(fh, **annotations)
         (tmp / CAMERAS_FILE).write_bytes(dumps_numpy_pickle(cameras_pkl))
+        if sidecar is not None:
+            text = json.dumps(sidecar, sort_keys=True, separators=(",", ":"))
+            (tmp / SIDECAR_FILE).write_text(text + "\n", encoding="utf-8")
         for file_name, stat in stats.items():
             (tmp / file_name).write_bytes(dumps_numpy_pickle(stat))
     return out_dir / name
@@ -468,19 +567,24 @@ def _check_out_dir(out_dir: Path, overwrite: bool) -> bool:
         raise ValueError(
             f"{out_dir}: already exists; pass overwrite=True (--overwrite) to replace it"
         )
-    foreign = [e.name for e in entries if not (e.is_file() and e.suffix in (".npz", ".pkl"))]
+    foreign = [
+        e.name
+        for e in entries
+        if not (e.is_file() and (e.suffix in (".npz", ".pkl") or e.name == SIDECAR_FILE))
+    ]
     if foreign:
         raise ValueError(
             f"{out_dir}: refusing to replace a folder holding more than an MMPose export "
-            f"(.npz/.pkl files): found {sorted(foreign)[:5]}"
+            f"(.npz/.pkl files and {SIDECAR_FILE}): found {sorted(foreign)[:5]}"
         )
     return True
 
 
 def _mmpose_payload(
     dataset: PoseDataset,
-) -> tuple[dict[str, np.ndarray], dict[tuple[str, str], dict]]:
-    """The ``.npz`` arrays and the ``cameras.pkl`` dict for ``dataset`` (no disk access)."""
+) -> tuple[dict[str, np.ndarray], dict[tuple[str, str], dict], dict[str, Any] | None]:
+    """The ``.npz`` arrays, the ``cameras.pkl`` dict and the sidecar document (or None)
+    for ``dataset`` (no disk access)."""
     names = dataset.skeleton.joint_names
     if tuple(names[:_NUM_JOINTS]) != tuple(H36M17.joint_names):
         raise ValueError(
@@ -531,13 +635,26 @@ def _mmpose_payload(
         "part": np.concatenate([uv_px, vis[..., None]], axis=-1),
         "S": np.concatenate([p_cam, vis_3d[..., None]], axis=-1),
     }
-    cameras_pkl: dict[tuple[str, str], dict] = {}
-    for i in range(n):
-        k = int(cam_of_sample[i])
-        key = (subjects[i], cam_id[k])
-        if key not in cameras_pkl:
-            cameras_pkl[key] = _camera_entry(ds.cameras[k], cam_id[k], k)
-    return annotations, cameras_pkl
+    # One entry per (subject, camera) in order of first appearance among the samples.
+    subject_code = np.unique(np.array(subjects, dtype=str), return_inverse=True)[1].ravel() if n else np.zeros(0, np.int64)
+    pair = subject_code.astype(np.int64) * max(k_cams, 1) + cam_of_sample.astype(np.int64)
+    _, first = np.unique(pair, return_index=True)
+    first = np.sort(first)
+    ks = cam_of_sample[first].astype(np.int64)
+    keys = [(subjects[i], cam_id[int(k)]) for i, k in zip(first.tolist(), ks.tolist())]
+    entries = _camera_entries(ds.cameras, ks, [cam_id[int(k)] for k in ks])
+    cameras_pkl = dict(zip(keys, entries))
+    sidecar = None
+    if ds.cameras.model in (CameraModel.OPENCV, CameraModel.FISHEYE):
+        sidecar = {
+            "format": SIDECAR_FORMAT,
+            "version": SIDECAR_VERSION,
+            "about": "exact camera models of cameras.pkl's entries (which hold Human3.6M's "
+            "distortion model only); read by posesynth, ignored by MMPose",
+            "keys": [list(key) for key in keys],
+            "cameras": ds.cameras[ks].to_dict(),
+        }
+    return annotations, cameras_pkl, sidecar
 
 
 def _camera_ids(camera_names: np.ndarray | None, k_cams: int) -> tuple[list[str | None], list[str]]:
@@ -607,45 +724,43 @@ def _bbox_center_scale(uv_px: np.ndarray, vis: np.ndarray) -> tuple[np.ndarray, 
     return center, scale
 
 
-def _camera_entry(cam: Camera, cam_id: str, k: int) -> dict[str, Any]:
-    """A ``cameras.pkl`` entry for one (unbatched) camera; raises if not expressible."""
-    dist = np.asarray(cam.distortion, dtype=np.float64)
-    if cam.model in (CameraModel.H36M, CameraModel.OPENCV):
-        k1, k2, p1, p2, k3 = dist.tolist()
-        if cam.model is CameraModel.OPENCV and (p1 or p2):
-            raise ValueError(
-                f"cameras[{k}]: an opencv camera with tangential distortion (p1={p1}, p2={p2}) "
-                "cannot be written in Human3.6M's model; MMPose's cameras.pkl needs h36m, "
-                "pinhole, or opencv with p1 = p2 = 0"
-            )
-    elif cam.model is CameraModel.PINHOLE:
-        k1 = k2 = p1 = p2 = k3 = 0.0
-    else:
-        raise ValueError(
-            f"cameras[{k}]: model {cam.model.value!r} cannot be written in Human3.6M's model; "
-            "MMPose's cameras.pkl needs h36m, pinhole, or opencv with p1 = p2 = 0"
+def _camera_entries(cams: Camera, ks: np.ndarray, ids: list[str]) -> list[dict[str, Any]]:
+    """``cameras.pkl`` entries for the cameras ``ks`` of the batch ``cams`` (K,).
+
+    ``h36m``, ``pinhole`` and radial-only ``opencv`` cameras are exact; other ``opencv`` and
+    all ``fisheye`` cameras get what Human3.6M's model can hold (see :func:`write_mmpose`).
+    """
+    dist = np.asarray(cams.distortion, dtype=np.float64)[ks]
+    m = len(ks)
+    if cams.model in (CameraModel.H36M, CameraModel.OPENCV):
+        k1, k2, p1, p2, k3 = dist.T
+    else:  # pinhole: no distortion; fisheye: Kannala-Brandt has no Human3.6M counterpart
+        k1 = k2 = p1 = p2 = k3 = np.zeros(m)
+    intr = np.asarray(cams.intrinsics, dtype=np.float64)[ks]
+    rot_pkl = np.swapaxes(np.asarray(cams.rotation, dtype=np.float64)[ks], -1, -2)  # camera->world
+    centre = np.asarray(cams.center, dtype=np.float64)[ks]
+    size = np.asarray(cams.image_size)[ks].tolist()
+    out = []
+    for j, k in enumerate(ks.tolist()):
+        cam_id = ids[j]
+        name = (
+            f"camera{H36M_CAMERA_IDS.index(cam_id) + 1}"
+            if cam_id in H36M_CAMERA_IDS
+            else f"camera{k + 1}"
         )
-    fx, fy, cx, cy = np.asarray(cam.intrinsics, dtype=np.float64).tolist()
-    width, height = (int(v) for v in np.asarray(cam.image_size).tolist())
-    name = (
-        f"camera{H36M_CAMERA_IDS.index(cam_id) + 1}"
-        if cam_id in H36M_CAMERA_IDS
-        else f"camera{k + 1}"
-    )
-    return {
-        "R": np.array(
-            cam.rotation, dtype=np.float64
-        ).T.copy(),  # camera->world, as MMPose stores it
-        "T": np.array(cam.center, dtype=np.float64).reshape(3, 1),
-        "c": np.array([[cx], [cy]]),
-        "f": np.array([[fx], [fy]]),
-        "k": np.array([[k1], [k2], [k3]]),
-        "p": np.array([[p1], [p2]]),
-        "w": width,
-        "h": height,
-        "name": name,
-        "id": cam_id,
-    }
+        out.append({
+            "R": rot_pkl[j].copy(),
+            "T": centre[j].reshape(3, 1).copy(),
+            "c": intr[j, 2:4].reshape(2, 1).copy(),
+            "f": intr[j, 0:2].reshape(2, 1).copy(),
+            "k": np.array([[k1[j]], [k2[j]], [k3[j]]]),
+            "p": np.array([[p1[j]], [p2[j]]]),
+            "w": int(size[j][0]),
+            "h": int(size[j][1]),
+            "name": name,
+            "id": cam_id,
+        })
+    return out
 
 
 def _joint_stats(uv_px: np.ndarray, p_cam: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
