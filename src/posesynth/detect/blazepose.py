@@ -40,6 +40,7 @@ __all__ = [
     "LANDMARK_INPUT",
     "BlazePose",
     "PoseResult",
+    "detect_people",
     "detect_person",
     "load_blazepose",
     "model_paths",
@@ -145,6 +146,74 @@ def detect_person(detector: Any, rgb: np.ndarray, threshold: float = 0.5) -> tup
     kps = regression[k, 4:].reshape(4, 2) / DETECTOR_INPUT + _ANCHORS[k]
     kps = kps * side - np.array([left, top], np.float32)
     return float(scores[k]), kps.astype(np.float64)
+
+
+def _box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of ``box (4,)`` with ``boxes (N, 4)``, both ``(x0, y0, x1, y1)``."""
+    lo = np.maximum(box[:2], boxes[:, :2])
+    hi = np.minimum(box[2:], boxes[:, 2:])
+    inter = np.prod(np.clip(hi - lo, 0.0, None), axis=-1)
+    area = np.prod(box[2:] - box[:2]) + np.prod(boxes[:, 2:] - boxes[:, :2], axis=-1) - inter
+    return inter / np.maximum(area, 1e-12)
+
+
+def detect_people(
+    detector: Any,
+    rgb: np.ndarray,
+    threshold: float = 0.5,
+    max_people: int = 4,
+    iou_threshold: float = 0.3,
+) -> list[tuple[float, np.ndarray]]:
+    """Every person the detector finds in an image, best score first.
+
+    Anchors scoring ``threshold`` or more are grouped by weighted non-maximum suppression, as
+    MediaPipe's pose graph does (``NonMaxSuppressionCalculator``, WEIGHTED, overlap 0.3): the
+    best remaining anchor takes every anchor whose box overlaps it by ``iou_threshold`` or more,
+    and its keypoints are their score-weighted mean.
+
+    Args:
+        detector: a LiteRT interpreter of ``pose_detection.tflite``.
+        rgb: (H, W, 3) uint8 RGB image.
+        threshold: minimum detection score (0–1).
+        max_people: most detections returned.
+        iou_threshold: box overlap (IoU) above which two anchors are one person.
+
+    Returns:
+        Up to ``max_people`` ``(score, keypoints (4, 2) px)`` as :func:`detect_person` returns.
+    """
+    h, w = rgb.shape[:2]
+    side = max(h, w)
+    top, left = (side - h) // 2, (side - w) // 2
+    square = cv2.copyMakeBorder(rgb, top, side - h - top, left, side - w - left, cv2.BORDER_CONSTANT, value=0)
+    x = cv2.resize(square, (DETECTOR_INPUT, DETECTOR_INPUT), interpolation=cv2.INTER_LINEAR)
+    x = x.astype(np.float32)[None] / 127.5 - 1.0
+    out = _run(detector, x)
+    regression = out["Identity"][0].astype(np.float64)  # (2254, 12), input px, anchor-relative
+    scores = _sigmoid(out["Identity_1"][0, :, 0])
+    cand = np.flatnonzero(scores >= threshold)
+    cand = cand[np.argsort(-scores[cand], kind="stable")]
+    if cand.size == 0:
+        return []
+    anchors = _ANCHORS[cand].astype(np.float64)
+    centre = regression[cand, :2] / DETECTOR_INPUT + anchors
+    half = regression[cand, 2:4] / DETECTOR_INPUT / 2.0
+    boxes = np.concatenate([centre - half, centre + half], axis=-1)  # normalised input
+    kps = regression[cand, 4:].reshape(-1, 4, 2) / DETECTOR_INPUT + anchors[:, None]
+    offset = np.array([left, top], np.float64)
+    alive = np.ones(cand.size, bool)
+    found: list[tuple[float, np.ndarray]] = []
+    for i in range(cand.size):
+        if not alive[i]:
+            continue
+        group = alive & (_box_iou(boxes[i], boxes) >= iou_threshold)
+        group[i] = True
+        alive &= ~group
+        wts = scores[cand][group]
+        mean_kps = np.tensordot(wts, kps[group], axes=1) / wts.sum()
+        found.append((float(scores[cand[i]]), mean_kps * side - offset))
+        if len(found) >= max_people:
+            break
+    return found
 
 
 def roi_from_detection(keypoints: np.ndarray, scale: float = 1.25) -> tuple[np.ndarray, float, float]:
@@ -261,6 +330,24 @@ class BlazePose:
         if r["score"] < self.presence_threshold:
             return None
         return PoseResult(detection_score=det[0], **r)
+
+
+    def detect_all(self, rgb: np.ndarray, max_people: int = 4) -> list[PoseResult]:
+        """Landmarks of every person in ``rgb`` ((H, W, 3) uint8 RGB), best detection first.
+
+        One landmark run per detection of :func:`detect_people` (up to ``max_people``);
+        results under ``presence_threshold`` are left out.
+        """
+        arr = np.asarray(rgb)
+        if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
+            raise ValueError(f"rgb: expected an (H, W, 3) uint8 image, got {arr.shape} {arr.dtype}")
+        results = []
+        for score, kps in detect_people(self.detector, arr, self.detection_threshold, max_people):
+            centre, side, rot = roi_from_detection(kps)
+            r = run_landmarks(self.landmarker, arr, centre, side, rot)
+            if r["score"] >= self.presence_threshold:
+                results.append(PoseResult(detection_score=score, **r))
+        return results
 
 
 @lru_cache(maxsize=1)
