@@ -15,7 +15,8 @@ from scipy.spatial.transform import Rotation
 
 from posesynth.body.angles import local_from_angles, pose_angles
 from posesynth.body.anthropometry import rest_offsets, sample_bodies
-from posesynth.jobs.augment import CamerasConfig, augment, load_cameras_config
+from posesynth.jobs.augment import augment
+from posesynth.jobs.camera_config import CamerasConfig, load_cameras_config
 from posesynth.geometry.camera import CameraModel, h36m_subject_cameras
 from posesynth.data.dataset import PoseDataset
 from posesynth.body.kinematics import forward_kinematics

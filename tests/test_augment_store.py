@@ -16,7 +16,9 @@ import pytest
 from helpers import enospc_after, kill_after_shards, tree_digest
 
 from posesynth.jobs import shards as shards_module
-from posesynth.jobs.augment import CamerasConfig, augment, read_source, source_positions
+from posesynth.jobs.augment import augment
+from posesynth.jobs.augment_source import read_source, source_positions
+from posesynth.jobs.camera_config import CamerasConfig
 from posesynth.jobs.augment_store import SUMMARY_NAME, augment_to_store
 from posesynth.data.formats.registry import read_any
 from posesynth.jobs.executors import DaskExecutor, ProcessExecutor

@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from posesynth.jobs.augment import CamerasConfig, augment
+from posesynth.jobs.augment import augment
+from posesynth.jobs.camera_config import CamerasConfig
 from posesynth.data.dataset import PoseDataset
 from posesynth.jobs.generate import generate_dataset, load_config
 from posesynth.lift.checkpoint import export_shipped, load_lifter
@@ -44,6 +45,7 @@ from posesynth.lift.noise import NoiseConfig
 from posesynth.lift.train import TrainConfig, train_lifter
 from posesynth.poses.motion_spec import load_motions
 from posesynth.poses.procedural import activity_names
+from posesynth.body.definitions import KeypointDefinition, apply_definition, get_definition
 from posesynth.body.skeleton import H36M17
 
 EVERYDAY = {"stand": 1.0, "walk": 1.0, "sit": 1.0, "reach": 1.0}
@@ -71,13 +73,47 @@ class ExperimentConfig(BaseModel):
     reference: bool = Field(False, description="also train model C on uncommon poses (a bound for B)")
 
 
-def _everyday(samples: int, seed: int) -> PoseDataset:
-    cfg = load_config(samples=samples, seed=seed, activities=EVERYDAY, angle_limits_deg=EVERYDAY_LIMITS_DEG)
+def _everyday(samples: int, seed: int, activities: dict[str, float] | None = None) -> PoseDataset:
+    cfg = load_config(samples=samples, seed=seed, activities=activities or EVERYDAY, angle_limits_deg=EVERYDAY_LIMITS_DEG)
     return generate_dataset(cfg)
 
 
 def _uncommon(samples: int, seed: int) -> PoseDataset:
     return generate_dataset(load_config(samples=samples, seed=seed, activities=UNCOMMON))
+
+
+def everyday_test_set(samples: int, seed: int, activities: dict[str, float] | None = None) -> PoseDataset:
+    """Held-out everyday poses (2D and camera 3D only): ``activities`` (default: the legacy
+    :data:`EVERYDAY` mix) with knees and hips within :data:`EVERYDAY_LIMITS_DEG`."""
+    return _lift_view(_everyday(samples, seed, activities))
+
+
+def uncommon_test_set(samples: int, seed: int) -> PoseDataset:
+    """Uncommon poses (:data:`UNCOMMON`, full ranges; 2D and camera 3D only)."""
+    return _lift_view(_uncommon(samples, seed))
+
+
+def in_definition(dataset: PoseDataset, definition: str | KeypointDefinition, *, output_3d: bool = False) -> PoseDataset:
+    """A generated data set with its 2D (and, with ``output_3d``, its camera-frame 3D) in another
+    keypoint definition (:mod:`posesynth.body.definitions`), seen by the same cameras.
+
+    Args:
+        dataset: Human3.6M-17 poses with world 3D and per-sample cameras (``posesynth generate``).
+        definition: a name or a :class:`KeypointDefinition`.
+        output_3d: also move the 3D targets (a lifter trained on it outputs that definition);
+            else the 3D stays in posesynth's joint centres.
+    """
+    if dataset.joints_3d_world is None or dataset.cameras is None:
+        raise ValueError("keypoint definition: expected a data set with world 3D and cameras (posesynth generate's)")
+    heights = dataset.extra.get("height") if dataset.extra else None
+    moved = apply_definition(dataset.joints_3d_world, definition, None if heights is None else np.asarray(heights, np.float64))
+    cams = dataset.cameras
+    return PoseDataset(
+        skeleton=dataset.skeleton,
+        joints_3d_camera=cams.world_to_camera(moved if output_3d else dataset.joints_3d_world),
+        joints_2d=cams.project_world(moved),
+        meta={"keypoint_definition": {"name": get_definition(definition).name, "input_2d": True, "output_3d": output_3d}},
+    )
 
 
 def _lift_view(ds: PoseDataset) -> PoseDataset:

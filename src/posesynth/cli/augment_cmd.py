@@ -75,12 +75,9 @@ def augment(
     the missing shards.
     """
     with user_errors():
-        from posesynth.jobs.augment import (
-            DEFAULT_SHARD_SIZE,
-            load_cameras_config,
-            read_source,
-            source_positions,
-        )
+        from posesynth.data.formats.store_io import DEFAULT_SHARD_SIZE
+        from posesynth.jobs.augment_source import read_source, source_positions
+        from posesynth.jobs.camera_config import load_cameras_config
         from posesynth.data.formats.registry import WRITERS
         from posesynth.poses.motion_spec import load_motions
 
@@ -91,8 +88,11 @@ def augment(
                 f"--workers/--dask-local/--scheduler: need --to posesynth ({to} files are written "
                 "from memory); augment into a store, then `posesynth convert` it"
             )
-        if out.exists() and not overwrite:
-            raise ValueError(f"{out}: already exists; pass --overwrite to replace it")
+        from posesynth.util.outputs import check_output
+
+        # before any work: never a file for a store, one of the inputs, or unasked
+        check_output(out, kind="dir" if to == "posesynth" else None, overwrite=overwrite,
+                     inputs=[source, motions if Path(motions).exists() else None, cameras], what="--out")
         dataset = read_source(source)
         motions_cfg = load_motions(motions, dataset.skeleton)
         cameras_cfg = load_cameras_config(cameras)

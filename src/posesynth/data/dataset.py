@@ -11,13 +11,13 @@ Units and frames follow CONVENTIONS.md: metres, world Z up, OpenCV camera frame,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from posesynth.geometry.camera import Camera
+from posesynth.geometry.camera import Camera, concat_cameras
 from posesynth.util.checks import check_shape
 from posesynth.body.skeleton import Skeleton
 
@@ -165,3 +165,49 @@ class PoseDataset:
             frame=take(self.frame), extra={k: np.asarray(v)[index] for k, v in self.extra.items()},
             camera_names=self.camera_names if cidx is not None else take(self.camera_names),
         )
+
+
+def concat_datasets(parts: Sequence[PoseDataset], meta: Mapping[str, Any] | None = None) -> PoseDataset:
+    """The samples of ``parts`` one after the other, as one :class:`PoseDataset`.
+
+    Every part must have the same skeleton (by name and parents), the same arrays, the same
+    ``extra`` names, and cameras of one kind: one camera per sample (concatenated) or the same
+    camera table object (its ``camera_index`` arrays concatenated). ``meta`` defaults to the
+    first part's.
+
+    Raises:
+        ValueError: for no parts or parts that differ in any of the above.
+    """
+    parts = list(parts)
+    if not parts:
+        raise ValueError("datasets: expected at least one PoseDataset to concatenate")
+    first = parts[0]
+    for i, part in enumerate(parts[1:], 1):
+        if part.skeleton.to_dict() != first.skeleton.to_dict():
+            raise ValueError(f"datasets[{i}]: skeleton {part.skeleton.name!r} differs from {first.skeleton.name!r}")
+        if sorted(part.extra) != sorted(first.extra):
+            raise ValueError(f"datasets[{i}]: extra arrays {sorted(part.extra)} differ from {sorted(first.extra)}")
+        for name in (*_POINT_ARRAYS, "visibility", *_ID_ARRAYS, "camera_index"):
+            if (getattr(part, name) is None) != (getattr(first, name) is None):
+                raise ValueError(f"datasets[{i}]: {name} is present in some parts and missing in others")
+        if (part.cameras is None) != (first.cameras is None) or (
+            first.camera_index is not None and part.cameras is not first.cameras
+        ):
+            raise ValueError(f"datasets[{i}]: cameras differ (expected per-sample cameras or one shared table)")
+
+    def cat(name: str) -> np.ndarray | None:
+        values = [getattr(p, name) for p in parts]
+        return None if values[0] is None else np.concatenate(values)
+
+    cameras, names = first.cameras, first.camera_names
+    if cameras is not None and first.camera_index is None:
+        cameras = concat_cameras([p.cameras for p in parts])  # type: ignore[misc]
+        names = cat("camera_names")
+    return PoseDataset(
+        skeleton=first.skeleton,
+        **{name: cat(name) for name in (*_POINT_ARRAYS, "visibility", *_ID_ARRAYS, "camera_index")},
+        cameras=cameras,
+        camera_names=names,
+        meta=dict(first.meta if meta is None else meta),
+        extra={k: np.concatenate([p.extra[k] for p in parts]) for k in first.extra},
+    )

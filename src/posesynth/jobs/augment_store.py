@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from posesynth.data.formats.store_io import DEFAULT_SHARD_SIZE
+from posesynth.jobs.camera_config import CamerasConfig
 from posesynth.jobs.augment import (
-    DEFAULT_SHARD_SIZE,
-    CamerasConfig,
     augment_job,
     augment_meta,
     augment_summary,

@@ -27,10 +27,12 @@ from pydantic import (
 
 from posesynth import __version__
 from posesynth.body.angles import angle_names
-from posesynth.geometry.camera import Camera, CameraModel
-from posesynth.data.dataset import PoseDataset
+from posesynth.geometry.camera import CameraModel
+from posesynth.data.dataset import PoseDataset, concat_datasets
+from posesynth.data.formats.store_io import DEFAULT_SHARD_SIZE, compact_dtypes, dataset_store_arrays
 from posesynth.jobs.executors import Executor
-from posesynth.geometry.placement import PlacementRanges, sample_cameras
+from posesynth.geometry.placement import sample_cameras
+from posesynth.jobs.camera_config import CameraConfig
 from posesynth.poses.procedural import (
     ACTIVITIES,
     DEFAULT_ACTIVITY_WEIGHTS,
@@ -56,53 +58,6 @@ COVERAGE_SAMPLES = 200_000
 Range2 = tuple[float, float]
 
 
-class CameraConfig(BaseModel):
-    """Where the virtual cameras come from; angles in degrees, distances in metres."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    model: Literal["pinhole", "opencv", "fisheye", "h36m"] = "pinhole"
-    image_size: tuple[int, int] = (1000, 1000)
-    fov_deg: Range2 = (40.0, 75.0)
-    fisheye_fov_deg: Range2 = (120.0, 190.0)
-    azimuth_deg: Range2 = (-180.0, 180.0)
-    elevation_deg: Range2 = (-10.0, 45.0)
-    roll_sd_deg: float = Field(3.0, ge=0)
-    distance_scale: Range2 = (1.05, 2.5)
-    principal_jitter: float = Field(0.03, ge=0, le=0.4)
-    target_jitter_m: float = Field(0.1, ge=0)
-
-    @field_validator("fov_deg", "fisheye_fov_deg", "azimuth_deg", "elevation_deg", "distance_scale")
-    @classmethod
-    def _ordered(cls, v: Range2) -> Range2:
-        if v[0] > v[1]:
-            raise ValueError(f"expected [min, max] with min <= max, got {list(v)}")
-        return v
-
-    @field_validator("image_size")
-    @classmethod
-    def _size(cls, v: tuple[int, int]) -> tuple[int, int]:
-        if min(v) < 16:
-            raise ValueError(f"expected width and height >= 16 px, got {list(v)}")
-        return v
-
-    @model_validator(mode="after")
-    def _fov(self) -> CameraConfig:
-        if not (1.0 <= self.fov_deg[0] and self.fov_deg[1] < 170.0):
-            raise ValueError(f"fov_deg: expected within [1, 170) degrees, got {list(self.fov_deg)}")
-        if not (10.0 <= self.fisheye_fov_deg[0] and self.fisheye_fov_deg[1] <= 240.0):
-            raise ValueError(f"fisheye_fov_deg: expected within [10, 240] degrees, got {list(self.fisheye_fov_deg)}")
-        if self.distance_scale[0] < 1.0:
-            raise ValueError(f"distance_scale: expected >= 1 (the body must fit), got {list(self.distance_scale)}")
-        if not (-90 <= self.elevation_deg[0] and self.elevation_deg[1] <= 90):
-            raise ValueError(f"elevation_deg: expected within [-90, 90], got {list(self.elevation_deg)}")
-        return self
-
-    def ranges(self) -> PlacementRanges:
-        fields = PlacementRanges.__dataclass_fields__
-        return PlacementRanges(**{k: v for k, v in self.model_dump().items() if k in fields})
-
-
 class GenerateConfig(BaseModel):
     """Everything that determines a generated data set (with the package version)."""
 
@@ -111,7 +66,7 @@ class GenerateConfig(BaseModel):
     samples: int = Field(100_000, gt=0)
     seed: int = Field(0, ge=0)
     skeleton: str = "h36m17"
-    shard_size: int = Field(20_000, gt=0)
+    shard_size: int = Field(DEFAULT_SHARD_SIZE, gt=0)
     activities: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_ACTIVITY_WEIGHTS))
     angle_limits_deg: dict[str, Range2] = Field(default_factory=dict)
     height_mean_m: float = Field(1.70, gt=0.5, lt=2.5)
@@ -159,8 +114,10 @@ def load_config(path: Path | str | None = None, **overrides: Any) -> GenerateCon
     return load_model(GenerateConfig, path, overrides)
 
 
-def generate_shard(config: GenerateConfig, seed: np.random.SeedSequence, n: int) -> dict[str, np.ndarray]:
-    """The arrays of one shard of ``n`` samples (a pure function of config, seed and n)."""
+def generate_shard(config: GenerateConfig, seed: np.random.SeedSequence, n: int) -> PoseDataset:
+    """One shard of ``n`` samples as a :class:`PoseDataset` (a pure function of config, seed
+    and n). Joints, angles and heights are already rounded to ``config.dtype`` (the arrays
+    are float64 holding those values), so the dataset equals what the store holds."""
     rng = np.random.default_rng(seed)
     skeleton = get_skeleton(config.skeleton)
     poses = sample_poses(
@@ -170,25 +127,22 @@ def generate_shard(config: GenerateConfig, seed: np.random.SeedSequence, n: int)
         collision_tolerance=config.collision_tolerance,
     )
     cameras = sample_cameras(rng, poses.positions, config.camera.model, config.camera.ranges())
-    p_cam = cameras.world_to_camera(poses.positions)
-    uv = cameras.project_world(poses.positions)
-    visible = cameras.visible(poses.positions)
     f = np.dtype(config.dtype)
-    names = angle_names(skeleton)
-    return {
-        "joints_3d_world": poses.positions.astype(f),
-        "joints_3d_camera": p_cam.astype(f),
-        "joints_2d": uv.astype(f),
-        "visibility": visible.astype(np.uint8),
-        "angles": np.stack([poses.angles[a] for a in names], axis=1).astype(f),
-        "activity": poses.activity.astype(np.uint8),
-        "height": poses.heights.astype(f),
-        "camera_intrinsics": np.asarray(cameras.intrinsics, dtype=np.float64),
-        "camera_distortion": np.asarray(cameras.distortion, dtype=np.float64),
-        "camera_rotation": np.asarray(cameras.rotation, dtype=np.float64),
-        "camera_center": np.asarray(cameras.center, dtype=np.float64),
-        "camera_image_size": np.asarray(cameras.image_size, dtype=np.int32),
-    }
+    rounded = lambda a: a.astype(f).astype(np.float64)  # noqa: E731
+    return PoseDataset(
+        skeleton=skeleton,
+        joints_3d_world=rounded(poses.positions),
+        joints_3d_camera=rounded(cameras.world_to_camera(poses.positions)),
+        joints_2d=rounded(cameras.project_world(poses.positions)),
+        visibility=cameras.visible(poses.positions).astype(np.float64),
+        cameras=cameras,
+        extra={
+            "angles": np.stack([poses.angles[a] for a in angle_names(skeleton)], axis=1).astype(f),
+            "activity": poses.activity.astype(np.uint8),
+            "height": poses.heights.astype(f),
+        },
+        meta=dataset_meta(config),
+    )
 
 
 def generate_job(config: GenerateConfig) -> ShardedJob:
@@ -203,32 +157,19 @@ def generate_job(config: GenerateConfig) -> ShardedJob:
 
 
 def generate_task(config: GenerateConfig, task: ShardTask) -> dict[str, np.ndarray]:
-    """The arrays of the shard ``task`` of the generate job of ``config``."""
-    return generate_shard(config, task.seed, task.samples)
+    """The store arrays of the shard ``task`` of the generate job of ``config``."""
+    return dataset_store_arrays(generate_shard(config, task.seed, task.samples), compact_dtypes(config.dtype))
 
 
-def iter_shards(config: GenerateConfig) -> Iterator[dict[str, np.ndarray]]:
+def iter_shards(config: GenerateConfig) -> Iterator[PoseDataset]:
     """Every shard of the job, in order, in memory."""
     for task in generate_job(config).tasks():
         yield generate_shard(config, task.seed, task.samples)
 
 
 def generate_dataset(config: GenerateConfig) -> PoseDataset:
-    """The data set of ``config`` in memory (same values as :func:`generate` writes)."""
-    parts = list(iter_shards(config))
-    arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    cameras = Camera(
-        model=config.camera.model, intrinsics=arrays["camera_intrinsics"],
-        distortion=arrays["camera_distortion"], rotation=arrays["camera_rotation"],
-        center=arrays["camera_center"], image_size=arrays["camera_image_size"],
-    )
-    f64 = lambda k: arrays[k].astype(np.float64)  # noqa: E731
-    return PoseDataset(
-        skeleton=get_skeleton(config.skeleton), joints_3d_world=f64("joints_3d_world"),
-        joints_3d_camera=f64("joints_3d_camera"), joints_2d=f64("joints_2d"),
-        visibility=f64("visibility"), cameras=cameras,
-        extra={k: arrays[k] for k in ("angles", "activity", "height")}, meta=dataset_meta(config),
-    )
+    """The data set of ``config`` in memory (the same values as :func:`generate` writes)."""
+    return concat_datasets(list(iter_shards(config)))
 
 
 def dataset_meta(config: GenerateConfig) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from posesynth import __version__
 from posesynth.geometry.camera import Camera, CameraModel
@@ -44,6 +45,7 @@ __all__ = [
     "POINT_ARRAYS",
     "RESERVED_ARRAYS",
     "dataset_from_store_arrays",
+    "compact_dtypes",
     "dataset_store_arrays",
     "is_pose_store",
     "pose_store_meta",
@@ -227,9 +229,28 @@ def write_store_dataset(
         return writer.commit()
 
 
-def dataset_store_arrays(dataset: PoseDataset) -> dict[str, np.ndarray]:
+def compact_dtypes(float_dtype: DTypeLike) -> dict[str, np.dtype]:
+    """Storage dtypes of a compact store (``generate``'s): joints in ``float_dtype``,
+    visibility as ``uint8`` 0/1, image sizes as ``int32``; cameras stay float64."""
+    f = np.dtype(float_dtype)
+    return {**{name: f for name in POINT_ARRAYS}, "visibility": np.dtype(np.uint8), "camera_image_size": np.dtype(np.int32)}
+
+
+def dataset_store_arrays(dataset: PoseDataset, dtypes: Mapping[str, DTypeLike] | None = None) -> dict[str, np.ndarray]:
     """The store arrays of ``dataset`` (see the module docstring): a camera table becomes
-    ``camera_index`` (the table goes to ``meta``), per-sample cameras the ``camera_*`` arrays."""
+    ``camera_index`` (the table goes to ``meta``), per-sample cameras the ``camera_*`` arrays.
+
+    ``dtypes`` maps store array names to the dtype they are written in (e.g.
+    :func:`compact_dtypes`); arrays it does not name keep the dataset's dtype.
+    """
+    arrays = _dataset_store_arrays(dataset)
+    for name, dtype in (dtypes or {}).items():
+        if name in arrays:
+            arrays[name] = arrays[name].astype(dtype, copy=False)
+    return arrays
+
+
+def _dataset_store_arrays(dataset: PoseDataset) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
     for name in (*POINT_ARRAYS, "visibility", *_ID_ARRAYS):
         value = getattr(dataset, name)

@@ -26,7 +26,7 @@ from posesynth.geometry.camera import (
     presets,
     visibility,
 )
-from posesynth.geometry.camera.camera import Camera, stack_cameras
+from posesynth.geometry.camera.camera import Camera, concat_cameras, stack_cameras
 from posesynth.geometry.camera.extrinsics import (
     camera_to_world,
     look_at,
@@ -76,6 +76,7 @@ __all__ = [
     "project",
     "rotation_center",
     "rotation_translation",
+    "concat_cameras",
     "stack_cameras",
     "unproject",
     "validate",

@@ -214,6 +214,26 @@ def stack_cameras(cameras: Sequence[Camera]) -> Camera:
     )
 
 
+def concat_cameras(cameras: Sequence[Camera]) -> Camera:
+    """Concatenate 1-D camera batches ``(K_i,)`` of one model into one batch ``(sum K_i,)``.
+
+    Raises:
+        ValueError: for an empty sequence, mixed models or a batch that is not 1-D.
+    """
+    cameras = list(cameras)
+    if not cameras:
+        raise ValueError("cameras: expected at least one Camera, got an empty sequence")
+    models = {c.model for c in cameras}
+    if len(models) > 1:
+        raise ValueError(f"cameras: expected one model, got {sorted(m.value for m in models)}")
+    if any(len(c.batch_shape) != 1 for c in cameras):
+        raise ValueError(f"cameras: expected 1-D batches, got {[c.batch_shape for c in cameras]}")
+    return Camera(
+        model=cameras[0].model,
+        **{f: np.concatenate([getattr(c, f) for c in cameras]) for f in ("intrinsics", "distortion", "rotation", "center", "image_size")},
+    )
+
+
 def _check_image_size(image_size: np.ndarray) -> np.ndarray:
     arr = check_finite(check_shape(image_size, (2,), "image_size"), "image_size")
     if (arr != np.round(arr)).any() or (arr <= 0).any():

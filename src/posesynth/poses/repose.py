@@ -1,0 +1,92 @@
+"""Reposing: apply a motions file's angle changes to batches of 3D poses.
+
+One inverse kinematics, every angle change in file order, the ROM policy (reject or clamp),
+one forward kinematics, and only the moved joints' descendants rewritten. Knee/elbow-only
+files with the ROM check off take the hinge shortcut (:func:`posesynth.poses.motions.set_hinge_flexion`,
+no IK). Positions are metres in a Z-up frame, angles radians.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from posesynth.body.angles import angles_from_local, local_from_angles, skeleton_dofs
+from posesynth.body.kinematics import default_rest_offsets, forward_kinematics, inverse_kinematics
+from posesynth.body.rom import out_of_range, rom_table, shoulder_elevation_cap
+from posesynth.body.skeleton import Skeleton
+from posesynth.poses.motion_spec import MotionsConfig
+from posesynth.poses.motions import HINGE_FLEXION_SIGN, descendants, hinge_flexion, set_hinge_flexion
+
+__all__ = ["repose"]
+
+
+def _hinge_only(motions: MotionsConfig, skeleton: Skeleton) -> bool:
+    """True when every motion sets a knee/elbow flexion and nothing needs the full angle set."""
+    if motions.rom != "off":
+        return False
+    for m in motions.motions:
+        if m.mode != "set" or any(n.split("_")[1] not in HINGE_FLEXION_SIGN for n in m.targets(skeleton)):
+            return False
+    return True
+
+
+def _clamp_to_rom(angles: dict[str, np.ndarray], skeleton: Skeleton) -> dict[str, np.ndarray]:
+    table = rom_table(skeleton)
+    out = {}
+    for name, v in angles.items():
+        lo, hi = table[name].bounds
+        out[name] = np.clip(v, lo, hi)
+    for name in out:
+        plane = out.get(name.replace("elevation", "plane"))
+        if name.endswith("shoulder_elevation") and plane is not None:
+            out[name] = np.minimum(out[name], shoulder_elevation_cap(plane))
+    return out
+
+
+def repose(
+    rng: np.random.Generator, positions: np.ndarray, skeleton: Skeleton, motions: MotionsConfig
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Apply the motions to poses (M, J, 3); returns (positions, rom_ok (M,), angles before, after)."""
+    m = positions.shape[0]
+    rest = default_rest_offsets(skeleton)
+    if _hinge_only(motions, skeleton):
+        out = positions
+        before, after = {}, {}
+        for motion in motions.motions:
+            for name in motion.targets(skeleton):
+                joint = name[: -len("_flexion")]
+                value = motion.draw(rng, m, name)
+                take = rng.random(m) < motion.probability
+                cur = hinge_flexion(out, skeleton, joint, rest)
+                before.setdefault(name, cur)
+                after[name] = np.where(take, value, cur)
+                out = set_hinge_flexion(out, skeleton, joint, after[name], rest)
+        return out, np.ones(m, dtype=bool), before, after
+
+    local, offsets = inverse_kinematics(positions, skeleton, rest)
+    before = angles_from_local(local, skeleton, rest)
+    new = dict(before)
+    for motion in motions.motions:
+        for name in motion.targets(skeleton):
+            value = motion.draw(rng, m, name)
+            take = rng.random(m) < motion.probability
+            new[name] = np.where(take, new[name] + value if motion.mode == "add" else value, new[name])
+    if motions.rom == "clamp":
+        new = _clamp_to_rom(new, skeleton)
+    rebuilt = local_from_angles(new, skeleton, rest, shape=(m,))
+    moved = np.zeros(skeleton.num_joints, dtype=bool)
+    for dofs in skeleton_dofs(skeleton):
+        changed = any(not np.array_equal(new[n], before[n]) for n in dofs.names)
+        if changed:
+            j = skeleton.index(dofs.joint)
+            local[:, j] = rebuilt[:, j]
+            moved |= descendants(skeleton, j)
+    out = positions.copy()
+    out[:, moved] = forward_kinematics(local, offsets, skeleton)[:, moved]
+    rom_ok = np.ones(m, dtype=bool)
+    if motions.rom != "off":
+        # judge the pose that was made, as pose_angles reads it: a limb clamped straight hands
+        # its unobservable twist to the next joint, which may then leave its range
+        new = angles_from_local(inverse_kinematics(out, skeleton, rest)[0], skeleton, rest)
+        rom_ok = ~out_of_range(new, skeleton, tol=1e-9)
+    return out, rom_ok, before, new
