@@ -17,7 +17,7 @@ from posesynth.body.skeleton import (
     skeleton_names,
 )
 
-# The table of shared/CONVENTIONS.md, typed in independently of the module.
+# The table of docs/CONVENTIONS.md, typed in independently of the module.
 CONVENTIONS_NAMES = [
     "root", "right_hip", "right_knee", "right_foot", "left_hip", "left_knee", "left_foot",
     "spine", "thorax", "neck_base", "head", "left_shoulder", "left_elbow", "left_wrist",

@@ -6,7 +6,7 @@ order (or one vectorised step per tree level, see :attr:`Skeleton.levels`) visit
 before children. ``left`` and ``right`` list mirrored joints pairwise (``left[i]`` mirrors
 ``right[i]``); :attr:`Skeleton.flip_permutation` swaps them.
 
-Two layouts ship with the package (see ``shared/CONVENTIONS.md``):
+Two layouts ship with the package (see ``docs/CONVENTIONS.md``):
 
 ``H36M17``
     The Human3.6M 17-joint skeleton in MMPose / VideoPose3D order. Joints 1-3 are the

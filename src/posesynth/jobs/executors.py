@@ -370,3 +370,36 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
+
+
+def executor_from_spec(spec: str | Executor | None) -> Executor:
+    """An executor from a short text spec (the Python API's ``executor=`` argument).
+
+    ``None``, ``"inprocess"`` or ``"processes:1"``: this process; ``"processes:N"``: N local
+    worker processes; ``"dask-local:N"``: a loopback Dask ``LocalCluster`` of N workers;
+    ``"tcp://HOST:PORT"`` (or ``"dask:tcp://HOST:PORT"``): a running Dask scheduler. An
+    :class:`Executor` is returned as it is. Use the result as a context manager.
+
+    Raises:
+        ValueError: an unknown spec or a count that is not an integer >= 1.
+    """
+    if spec is None or spec == "inprocess":
+        return InProcessExecutor()
+    if not isinstance(spec, str):
+        return spec
+    kind, _, arg = spec.partition(":")
+    if kind in ("processes", "dask-local"):
+        try:
+            count = int(arg)
+        except ValueError:
+            raise ValueError(f"executor: expected {kind}:N with an integer N >= 1, got {spec!r}") from None
+        if count < 1:
+            raise ValueError(f"executor: expected {kind}:N with N >= 1, got {spec!r}")
+        return make_executor(count) if kind == "processes" else make_executor(dask_local=count)
+    if kind == "dask" and arg.startswith("tcp://"):
+        return make_executor(scheduler=arg)
+    if kind == "tcp":
+        return make_executor(scheduler=spec)
+    raise ValueError(
+        f"executor: expected 'inprocess', 'processes:N', 'dask-local:N' or 'tcp://HOST:PORT', got {spec!r}"
+    )

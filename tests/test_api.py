@@ -1,0 +1,73 @@
+"""The front door: ``import posesynth as ps`` and one function per stage (``posesynth.api``)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import posesynth as ps
+from posesynth.data.dataset import PoseDataset
+
+
+def test_import_is_light() -> None:
+    """Importing posesynth (and touching its names) loads no torch, Dask, plotly or LiteRT."""
+    code = (
+        "import sys, posesynth as ps; ps.generate; ps.CameraConfig; ps.PoseDataset; "
+        "print(sorted(m for m in ('torch', 'dask', 'distributed', 'plotly', 'ai_edge_litert') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'generat'"):
+        ps.generat  # noqa: B018
+
+
+def test_the_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's Python session, with small sizes: every stage passes a PoseDataset."""
+    monkeypatch.chdir(tmp_path)
+    ds = ps.generate(samples=300, seed=0)
+    assert isinstance(ds, PoseDataset) and len(ds) == 300
+    summary = ps.generate(samples=300, seed=0, out="big", executor="processes:2", preview=False)
+    assert summary["samples"] == 300
+    on_disk = ps.read("big")
+    np.testing.assert_array_equal(on_disk.joints_3d_world, ds.joints_3d_world)  # same seed, same values
+    np.testing.assert_array_equal(on_disk.joints_2d, ds.joints_2d)
+
+    aug = ps.augment(ds, motions="seed-knee", cameras=ps.CameraConfig(model="fisheye", count=2))
+    assert isinstance(aug, PoseDataset) and len(aug) == 2 * len(ds)
+    assert aug.cameras is not None and aug.cameras.model.value == "fisheye"
+    ps.write(aug, "mm", format="mmpose")
+    back = ps.read("mm")
+    assert len(back) == len(aug) and back.cameras is not None and back.cameras.model.value == "fisheye"
+    np.testing.assert_allclose(back.joints_2d, aug.joints_2d, atol=1e-3)
+
+    report = ps.info(back)
+    assert report["samples"] == len(aug) and report["joints"] == 17
+
+    pytest.importorskip("torch")
+    lifter = ps.load_lifter("rom")
+    assert lifter.predict(back.joints_2d[:5]).shape == (5, 17, 3)
+    metrics = ps.evaluate(lifter, back)
+    assert metrics["samples"] == len(aug) and 0 < metrics["p_mpjpe_mm"] < metrics["mpjpe_mm"]
+
+
+def test_generate_takes_a_camera_and_config_fields() -> None:
+    ds = ps.generate(samples=50, seed=1, camera="opencv", activities={"squat": 1.0})
+    assert ds.cameras is not None and ds.cameras.model.value == "opencv"
+    assert set(ds.extra["activity"].tolist()) == {list(ds.meta["activity_names"]).index("squat")}
+
+
+def test_executor_without_out_is_refused() -> None:
+    with pytest.raises(ValueError, match="executor: only used when writing"):
+        ps.generate(samples=10, executor="processes:2")
+
+
+def test_bad_executor_spec_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="executor: expected"):
+        ps.generate(samples=10, out=tmp_path / "x", executor="gpu:9")
