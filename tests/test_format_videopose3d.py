@@ -370,8 +370,23 @@ def test_writer_refuses_inconsistent_sequences(tmp_path):
     with pytest.raises(ValueError, match="same frame have different world 3D"):
         write_videopose3d(bad, tmp_path)
     keep = ~((ds.camera_index == 1) & (ds.frame == 2))  # camera 1 misses frame 2
-    with pytest.raises(ValueError, match="camera 1 sees 4 frames"):
-        write_videopose3d(ds.select(keep), tmp_path / "b")
+    no_cams = PoseDataset(
+        skeleton=ds.skeleton, joints_2d=ds.joints_2d[keep], subject=ds.subject[keep],
+        action=ds.action[keep], frame=ds.frame[keep], extra={"camera": ds.camera_index[keep]},
+    )
+    with pytest.raises(ValueError, match=r"camera cam1 .* no 2D for 1 of 5 frames \(first: frame 2\).*cannot be projected"):
+        write_videopose3d(no_cams, tmp_path / "b")
+    assert not (tmp_path / "b").exists()  # F10: no empty folder left on error
+
+
+def test_a_missing_view_is_projected_through_its_camera(tmp_path):
+    ds = synthetic()
+    keep = ~((ds.camera_index == 1) & (ds.frame == 2))  # camera 1 misses frame 2
+    _, q2 = write_videopose3d(ds.select(keep), tmp_path, layout_3d="h36m17", dtype=np.float64)
+    with np.load(q2, allow_pickle=True) as f:
+        jump = f["positions_2d"].item()["S9"]["Jump"]
+    sel = (ds.camera_index == 1) & (ds.frame == 2) & (ds.action == "Jump")
+    np.testing.assert_allclose(jump[1][2], ds.joints_2d[sel][0, :17], atol=1e-9)
 
 
 def test_writer_does_not_overwrite_unless_asked(tmp_path):
@@ -380,4 +395,110 @@ def test_writer_does_not_overwrite_unless_asked(tmp_path):
     with pytest.raises(ValueError, match="already exists"):
         write_videopose3d(ds, tmp_path)
     write_videopose3d(ds, tmp_path, overwrite=True)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["data_2d_custom_gt.npz", "data_3d_custom.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "cameras_custom.json", "data_2d_custom_gt.npz", "data_3d_custom.npz"
+    ]
+
+
+# ------------------------------------------------------------------ VideoPose3D's pairing rule
+# VideoPose3D's common/h36m_dataset.py lists each Human3.6M subject's cameras in this order,
+# and run.py pairs keypoints[subject][action][i] with dataset.cameras()[subject][i].
+VIDEOPOSE3D_CAMERA_ORDER = ["54138969", "55011271", "58860488", "60457274"]
+
+
+def _vp3d_qrot(q_wxyz: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """VideoPose3D's common/quaternion.py qrot: rotate v (..., 3) by q (w, x, y, z)."""
+    qvec = q_wxyz[1:]
+    uv = np.cross(qvec, v)
+    uuv = np.cross(qvec, uv)
+    return v + 2 * (q_wxyz[0] * uv + uuv)
+
+
+def _vp3d_project(world: np.ndarray, cam: dict) -> np.ndarray:
+    """VideoPose3D's world_to_camera then project_to_2d (common/camera.py), on raw pixel
+    intrinsics; its tangential_distortion is listed (p2, p1) of Human3.6M's metadata."""
+    q = np.asarray(cam["orientation"])
+    q_inv = q * np.array([1, -1, -1, -1])
+    x = _vp3d_qrot(q_inv, world - np.asarray(cam["translation"]))
+    xx = x[..., :2] / x[..., 2:]
+    r2 = np.sum(xx**2, axis=-1, keepdims=True)
+    k = np.asarray(cam["radial_distortion"])
+    p = np.asarray(cam["tangential_distortion"])
+    radial = 1 + k[0] * r2 + k[1] * r2**2 + k[2] * r2**3
+    tan = np.sum(p * xx, axis=-1, keepdims=True)
+    xxx = xx * (radial + tan) + p * r2
+    return np.asarray(cam["focal_length"]) * xxx + np.asarray(cam["center"])
+
+
+def _preset_as_vp3d(subject: str, cid: str) -> dict:
+    """A Human3.6M camera in VideoPose3D's dict form, from the presets (which
+    tests/test_camera_presets.py checks against VideoPose3D's own numbers)."""
+    from scipy.spatial.transform import Rotation
+
+    cam = h36m_subject_cameras(subject)[VIDEOPOSE3D_CAMERA_ORDER.index(cid)]
+    x, y, z, w = Rotation.from_matrix(cam.rotation.T).as_quat()
+    fx, fy, cx, cy = cam.intrinsics
+    k1, k2, p1, p2, k3 = cam.distortion
+    return {"orientation": [w, x, y, z], "translation": cam.center, "center": [cx, cy],
+            "focal_length": [fx, fy], "radial_distortion": [k1, k2, k3],
+            "tangential_distortion": [p2, p1]}
+
+
+def test_every_2d_array_sits_at_the_index_of_the_camera_videopose3d_pairs_it_with(tmp_path):
+    """Human3.6M frames with one camera each, from several subjects (S7 and S8 hold camera
+    55011271 alone, the case that used to shift onto 54138969)."""
+    views = {"S1": "54138969", "S5": "58860488", "S7": "55011271", "S8": "55011271"}
+    rng = np.random.default_rng(0)
+    cams, names, world, cidx, subj, frame = [], [], [], [], [], []
+    for k, (s, cid) in enumerate(views.items()):
+        cams.append(h36m_subject_cameras(s)[np.array([H36M_CAMERA_IDS.index(cid)])])
+        names.append(f"{s}/{cid}")
+        for f in range(3):
+            world.append(rng.normal(scale=0.25, size=(17, 3)) + [0.0, 0.0, 1.0])
+            cidx.append(k), subj.append(s), frame.append(f)
+    from posesynth.geometry.camera import concat_cameras
+
+    ds = PoseDataset(
+        skeleton=H36M17, joints_3d_world=np.array(world), cameras=concat_cameras(cams),
+        camera_index=np.array(cidx), camera_names=np.array(names), subject=np.array(subj),
+        action=np.full(len(world), "Directions_1"), frame=np.array(frame),
+    ).complete()
+    q3, q2 = write_videopose3d(ds, tmp_path / "vp", name="h36m", layout_3d="h36m17", dtype=np.float64)
+    with np.load(q3, allow_pickle=True) as f3, np.load(q2, allow_pickle=True) as f2:
+        p3, p2 = f3["positions_3d"].item(), f2["positions_2d"].item()
+    for s, cid in views.items():
+        seq3 = p3[s]["Directions_1"]
+        seq2 = p2[s]["Directions_1"]
+        assert len(seq2) == 4  # one array per camera of the subject, in VideoPose3D's order
+        for i, cam_id in enumerate(VIDEOPOSE3D_CAMERA_ORDER):
+            expected = _vp3d_project(seq3, _preset_as_vp3d(s, cam_id))
+            np.testing.assert_allclose(seq2[i], expected, atol=1e-6, err_msg=f"{s} camera {i}")
+        # the source's own view is stored as is, at its camera's index
+        i = VIDEOPOSE3D_CAMERA_ORDER.index(cid)
+        np.testing.assert_array_equal(seq2[i], ds.joints_2d[ds.subject == s])
+    back = read_videopose3d(q3, q2)
+    assert len(back) == 4 * len(ds)  # every view, the projected ones included
+
+
+@pytest.mark.parametrize("model", ["pinhole", "opencv", "fisheye", "h36m"])
+def test_generated_data_round_trips(tmp_path, model):
+    """Generated data: one subject per rig (here per pose), action = activity, its cameras."""
+    from posesynth.data.formats.registry import read_any, write_any
+    from posesynth.jobs.generate import GenerateConfig, generate_dataset
+
+    ds = generate_dataset(GenerateConfig(samples=12, seed=2, camera={"model": model}))
+    out = tmp_path / "vp"
+    write_any(ds, out, format="videopose3d", name="gen")
+    assert (out / "cameras_gen.json").is_file()
+    back = read_any(out)
+    assert len(back) == len(ds)
+    assert back.cameras.model.value == model
+    order = np.argsort(np.array([int(s.rsplit("_", 1)[1]) for s in back.subject]), kind="stable")
+    back = back.select(order)
+    np.testing.assert_allclose(back.joints_3d_world, ds.joints_3d_world, atol=1e-5)  # float32
+    np.testing.assert_allclose(back.joints_2d, ds.joints_2d, atol=1e-3)
+    for field in ("intrinsics", "distortion", "rotation", "center", "image_size"):
+        np.testing.assert_array_equal(getattr(back.sample_cameras(), field), getattr(ds.sample_cameras(), field))
+    from posesynth.poses.procedural import activity_names
+
+    assert list(back.action) == [activity_names()[a] for a in ds.extra["activity"]]

@@ -334,7 +334,7 @@ def _cameras_for(
             raise ValueError(f"{cams_file}: expected keys (subject, camera_id), got {key!r}")
         by_key[(_text(key[0]), _text(key[1]))] = value
     pair = np.char.add(np.char.add(subject.astype(str), "\x00"), camera_id.astype(str))
-    uniq, first, index = np.unique(pair, return_index=True, return_inverse=True)
+    _, first, index = np.unique(pair, return_index=True, return_inverse=True)
     used = [(str(subject[i]), str(camera_id[i])) for i in first]
     for j, key in enumerate(used):
         if key not in by_key:

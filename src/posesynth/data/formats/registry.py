@@ -240,7 +240,7 @@ def _read_videopose3d(path: Path, **kw: Any) -> PoseDataset:
         path_3d, path_2d = _videopose3d_twin_3d(path), path
     kw.setdefault("path_3d", path_3d)
     kw.setdefault("path_2d", path_2d)
-    return read_videopose3d(**kw)
+    return read_videopose3d(**kw)  # finds cameras_<name>.json beside the files itself
 
 
 def _videopose3d_twin_2d(path_3d: Path) -> Path | None:

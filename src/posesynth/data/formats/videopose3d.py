@@ -39,6 +39,7 @@ writes what ``np.savez_compressed`` writes, with pickles that NumPy 1.x loads to
 from __future__ import annotations
 
 import io
+import json
 import re
 import zipfile
 from pathlib import Path
@@ -47,7 +48,14 @@ from typing import Any
 import numpy as np
 from numpy.lib import format as npy_format
 
-from posesynth.util.atomic import atomic_path
+from posesynth.body.mappings import H36M32_TO_17, convert_keypoints, layout_joint_names
+from posesynth.body.skeleton import H36M17
+from posesynth.data.dataset import PoseDataset
+from posesynth.data.formats.numpy_pickle import (
+    NumpyOnlyUnpickler,
+    RefusedGlobal,
+    dumps_numpy_pickle,
+)
 from posesynth.geometry.camera import (
     H36M_CAMERA_IDS,
     H36M_SUBJECTS,
@@ -55,14 +63,7 @@ from posesynth.geometry.camera import (
     CameraModel,
     h36m_subject_cameras,
 )
-from posesynth.data.dataset import PoseDataset
-from posesynth.data.formats.numpy_pickle import (
-    NumpyOnlyUnpickler,
-    RefusedGlobal,
-    dumps_numpy_pickle,
-)
-from posesynth.body.mappings import H36M32_TO_17, convert_keypoints, layout_joint_names
-from posesynth.body.skeleton import H36M17
+from posesynth.util.atomic import atomic_path
 
 __all__ = ["H36M32_PARENTS", "read_videopose3d", "write_videopose3d"]
 
@@ -312,6 +313,55 @@ def _to_h36m17(points: np.ndarray, layout: str, conf: np.ndarray | None = None):
     return convert_keypoints(points, layout, "h36m17", conf)
 
 
+def _read_cameras_file(
+    path: Path, subjects: list[str], rows: list
+) -> tuple[Camera, np.ndarray, dict[str, int]]:
+    """The cameras of ``subjects`` from a ``cameras_<name>.json``: table (K,), names, offsets."""
+    from posesynth.geometry.camera import concat_cameras
+
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not a readable JSON file ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != CAMERAS_FORMAT:
+        got = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise ValueError(f"{path}: format: expected {CAMERAS_FORMAT!r}, got {got!r}")
+    if doc.get("version") != CAMERAS_VERSION:
+        raise ValueError(f"{path}: version: expected {CAMERAS_VERSION}, got {doc.get('version')!r}")
+    table = doc.get("cameras")
+    if not isinstance(table, dict):
+        raise ValueError(f"{path}: cameras: expected a dict subject -> {{ids, cameras}}")
+    parts, names, offsets, k = [], [], {}, 0
+    for s in subjects:
+        entry = table.get(s)
+        if not isinstance(entry, dict) or not isinstance(entry.get("ids"), list):
+            raise ValueError(f"{path}: cameras: no camera list for subject {s!r}")
+        try:
+            cams = Camera.from_dict(entry.get("cameras") or {})
+        except ValueError as exc:
+            raise ValueError(f"{path}: cameras[{s!r}]: {exc}") from None
+        if cams.batch_shape != (len(entry["ids"]),):
+            raise ValueError(
+                f"{path}: cameras[{s!r}]: {len(entry['ids'])} ids but camera batch {cams.batch_shape}"
+            )
+        for subject, action, _, views in rows:
+            if subject == s and views is not None and len(views) != len(entry["ids"]):
+                raise ValueError(
+                    f"{path}: subject {s!r} has {len(entry['ids'])} cameras but "
+                    f"positions_2d[{s!r}][{action!r}] has {len(views)} arrays; VideoPose3D pairs "
+                    "them by index, so the counts must agree"
+                )
+        offsets[s] = k
+        k += len(entry["ids"])
+        parts.append(cams)
+        names += [f"{s}/{cid}" for cid in entry["ids"]]
+    try:
+        cameras = concat_cameras(parts)
+    except ValueError as exc:
+        raise ValueError(f"{path}: cameras: {exc}") from None
+    return cameras, np.array(names), offsets
+
+
 def _h36m_cameras(subjects: list[str]) -> tuple[Camera, np.ndarray]:
     cams = [h36m_subject_cameras(s) for s in subjects]
     camera = Camera(
@@ -327,13 +377,19 @@ def _h36m_cameras(subjects: list[str]) -> tuple[Camera, np.ndarray]:
 
 
 def read_videopose3d(
-    path_3d: str | Path | None = None, path_2d: str | Path | None = None
+    path_3d: str | Path | None = None,
+    path_2d: str | Path | None = None,
+    cameras_path: str | Path | None = None,
 ) -> PoseDataset:
     """Read VideoPose3D's 3D file, 2D file, or both, as Human3.6M-17 samples.
 
     Args:
         path_3d: ``data_3d_*.npz`` (``positions_3d``: world metres), or None.
         path_2d: ``data_2d_*.npz`` (``positions_2d``: pixels, and ``metadata``), or None.
+        cameras_path: posesynth's ``cameras_<name>.json`` (each subject's camera list, see
+            :func:`write_videopose3d`); None looks for it beside the files
+            (:func:`cameras_file_for`). With it, sample ``c`` of a subject's 2D list gets
+            that subject's camera ``c`` (exact model), named ``"<subject>/<id>"``.
 
     Returns:
         A :class:`PoseDataset` with skeleton ``H36M17``:
@@ -415,7 +471,14 @@ def read_videopose3d(
         if s not in subjects:
             subjects.append(s)
     with_2d = seqs_2d is not None
-    use_presets = (
+    if cameras_path is None:
+        for p in (p3, p2):
+            if p is not None and cameras_path is None:
+                cameras_path = cameras_file_for(p)
+    own = None
+    if cameras_path is not None and with_2d:
+        own = _read_cameras_file(Path(cameras_path), subjects, rows)
+    use_presets = own is None and (
         with_2d
         and all(s in H36M_SUBJECTS for s in subjects)
         and all(len(cams) == len(H36M_CAMERA_IDS) for _, _, _, cams in rows)
@@ -450,6 +513,8 @@ def read_videopose3d(
                 if use_presets:
                     k = subjects.index(subject) * len(H36M_CAMERA_IDS) + c
                     cidx_parts.append(np.full(t, k, dtype=np.int64))
+                elif own is not None:
+                    cidx_parts.append(np.full(t, own[2][subject] + c, dtype=np.int64))
 
     def cat(parts: list[np.ndarray], trailing: tuple[int, ...]) -> np.ndarray:
         return np.concatenate(parts) if parts else np.zeros((0,) + trailing)
@@ -462,6 +527,10 @@ def read_videopose3d(
         cameras, camera_names = _h36m_cameras(subjects)
         camera_index = cat(cidx_parts, ()).astype(np.int64)
         meta["cameras"] = "human3.6m presets (VideoPose3D camera order)"
+    elif own is not None:
+        cameras, camera_names = own[0], own[1]
+        camera_index = cat(cidx_parts, ()).astype(np.int64)
+        meta["cameras"] = str(cameras_path)
     else:
         meta["cameras"] = None
     extra = {"camera": cat(cam_parts, ()).astype(np.int64)} if with_2d else {}
@@ -512,42 +581,85 @@ def _h36m17_to_h36m32(p17: np.ndarray) -> np.ndarray:
     return out
 
 
-def _camera_keys(ds: PoseDataset) -> np.ndarray:
-    """One integer per sample naming its camera (distinct cameras, distinct keys)."""
+def _camera_table(ds: PoseDataset) -> tuple[np.ndarray, Camera | None]:
+    """``(key (N,), table)``: one integer per sample naming its distinct camera, and the
+    cameras of those keys as a batch ``(K,)`` (None without cameras).
+
+    A camera table (``camera_index``) gives the keys directly; per-sample cameras are told
+    apart by their parameters (numbered by first appearance, so the order follows the data);
+    without cameras ``extra["camera"]`` (a VideoPose3D list index) or a single camera 0.
+    """
     n = len(ds)
     if ds.cameras is not None:
         if ds.camera_index is not None:
-            return np.asarray(ds.camera_index, dtype=np.int64)
+            return np.asarray(ds.camera_index, dtype=np.int64), ds.cameras
         c = ds.cameras
         params = np.concatenate(
             [c.intrinsics, c.distortion, c.rotation.reshape(n, 9), c.center,
              c.image_size.astype(np.float64)],
             axis=1,
         )
+        if n == 0:
+            return np.zeros(0, dtype=np.int64), c
         _, first, inverse = np.unique(params, axis=0, return_index=True, return_inverse=True)
-        # Number cameras by first appearance, so the list order follows the data.
-        rank = np.argsort(np.argsort(first))
-        return rank[inverse.ravel()].astype(np.int64)
+        order = np.argsort(first)
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        return rank[inverse.ravel()].astype(np.int64), c[first[order]]
     if "camera" in ds.extra:
         keys = np.asarray(ds.extra["camera"])
         if keys.dtype.kind in "iu" and keys.shape == (n,):
-            return keys.astype(np.int64)
-    return np.zeros(n, dtype=np.int64)
+            return keys.astype(np.int64), None
+    return np.zeros(n, dtype=np.int64), None
 
 
-def _frames(ds: PoseDataset, groups: np.ndarray, cams: np.ndarray) -> np.ndarray:
-    """Frame ids: ``ds.frame``, or the running index within each (sequence, camera)."""
+def _codes(values: np.ndarray) -> np.ndarray:
+    """Integer codes of ``values`` (N,), numbered by first appearance."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64)
+    _, first, inverse = np.unique(values, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return rank[inverse.ravel()].astype(np.int64)
+
+
+def _pose_ids(ds: PoseDataset) -> tuple[np.ndarray, str]:
+    """One integer per sample naming its pose (samples of one pose show it through several
+    cameras), and how it was found."""
+    n = len(ds)
     if ds.frame is not None:
         frame = np.asarray(ds.frame)
         if frame.dtype.kind not in "iu":
             raise ValueError(f"dataset.frame: expected integers, got dtype {frame.dtype}")
-        return frame.astype(np.int64)
-    out = np.zeros(len(ds), dtype=np.int64)
-    keys = groups.astype(np.int64) * (int(cams.max(initial=0)) + 1) + cams
-    for key in np.unique(keys):
-        sel = np.flatnonzero(keys == key)
-        out[sel] = np.arange(sel.size)
-    return out
+        subject = np.full(n, "") if ds.subject is None else np.asarray(ds.subject).astype(str)
+        action = np.full(n, "") if ds.action is None else np.asarray(ds.action).astype(str)
+        key = np.char.add(np.char.add(np.char.add(subject, "\x00"), action), "\x00")
+        return _codes(np.char.add(key, frame.astype(str))), "frame"
+    if "source_index" in ds.extra and "variant" in ds.extra:  # augment's output
+        src = np.asarray(ds.extra["source_index"]).astype(np.int64)
+        var = np.asarray(ds.extra["variant"]).astype(np.int64)
+        return _codes(src * (int(var.max(initial=0)) + 1) + var), "source_index, variant"
+    return np.arange(n, dtype=np.int64), "sample"
+
+
+def _activity_names(ds: PoseDataset) -> np.ndarray | None:
+    """Per-sample activity names of generated data (``extra["activity"]``), or None."""
+    act = ds.extra.get("activity")
+    if act is None or np.asarray(act).ndim != 1:
+        return None
+    act = np.asarray(act)
+    if act.dtype.kind in "US":
+        return act.astype(str)
+    names = ds.meta.get("activity_names")
+    if names is None:
+        from posesynth.poses.procedural import activity_names
+
+        names = activity_names()
+    names = np.asarray(list(names), dtype=str)
+    if act.dtype.kind not in "iu" or (act.size and (act.min() < 0 or act.max() >= len(names))):
+        return None
+    return names[act.astype(np.int64)]
 
 
 def _to_17(ds: PoseDataset, points: np.ndarray) -> np.ndarray:
@@ -556,6 +668,69 @@ def _to_17(ds: PoseDataset, points: np.ndarray) -> np.ndarray:
     if ds.skeleton.joint_names[:17] == H36M17.joint_names:
         return points[:, :17]
     return convert_keypoints(points, ds.skeleton.name, "h36m17")[0]
+
+
+def _h36m_slots(subject: str, keys: list[int], table: Camera | None) -> list[int] | None:
+    """For a Human3.6M subject whose cameras are its calibrated ones: the slot (index in
+    VideoPose3D's camera list of the subject) of each camera key; else None."""
+    if subject not in H36M_SUBJECTS or table is None or table.model is not CameraModel.H36M:
+        return None
+    presets = h36m_subject_cameras(subject)
+    slots = []
+    for k in keys:
+        cam = table[k]
+        close = np.isclose(presets.center, cam.center, atol=1e-3).all(axis=1) & np.isclose(
+            presets.rotation.reshape(4, 9), cam.rotation.reshape(9), atol=1e-4
+        ).all(axis=1)
+        if not close.any():
+            return None
+        slots.append(int(np.argmax(close)))
+    return slots
+
+
+def _vp3d_camera(cam: Camera, cam_id: str) -> dict[str, Any]:
+    """One camera in the dict form of VideoPose3D's ``h36m_cameras_*_params`` (raw pixels;
+    ``orientation`` the camera->world quaternion **w, x, y, z**; ``translation`` the centre
+    in **metres**, as its loader holds it after dividing Human3.6M's millimetres)."""
+    from posesynth.geometry.rotations import matrix_to_quat
+
+    q_xyzw = matrix_to_quat(np.asarray(cam.rotation).T)
+    fx, fy, cx, cy = np.asarray(cam.intrinsics).tolist()
+    dist = np.asarray(cam.distortion).tolist()
+    model = cam.model
+    radial = [dist[0], dist[1], dist[4]] if model in (CameraModel.H36M, CameraModel.OPENCV) else [0.0, 0.0, 0.0]
+    tangential = [dist[2], dist[3]] if model in (CameraModel.H36M, CameraModel.OPENCV) else [0.0, 0.0]
+    w, h = (int(v) for v in np.asarray(cam.image_size).tolist())
+    return {
+        "id": cam_id,
+        "center": [cx, cy],
+        "focal_length": [fx, fy],
+        "radial_distortion": radial,
+        "tangential_distortion": tangential,
+        "res_w": w,
+        "res_h": h,
+        "orientation": [float(q_xyzw[3]), *map(float, q_xyzw[:3])],
+        "translation": list(map(float, np.asarray(cam.center))),
+        "model": model.value,
+    }
+
+
+#: The cameras file beside the data files: ``cameras_<name>.json``.
+CAMERAS_FORMAT = "posesynth-videopose3d-cameras"
+CAMERAS_VERSION = 1
+
+
+def cameras_file_for(path: Path) -> Path | None:
+    """``cameras_<name>.json`` beside ``data_3d_<name>.npz`` or ``data_2d_<name>_<src>.npz``."""
+    stem = path.name[: -len(".npz")] if path.name.endswith(".npz") else path.name
+    for prefix in ("data_3d_", "data_2d_"):
+        if stem.startswith(prefix):
+            parts = stem[len(prefix):].split("_")
+            for k in range(len(parts), 0, -1):
+                cand = path.with_name(f"cameras_{'_'.join(parts[:k])}.json")
+                if cand.is_file():
+                    return cand
+    return None
 
 
 def write_videopose3d(
@@ -567,22 +742,47 @@ def write_videopose3d(
     layout_3d: str = "h36m32",
     dtype: type = np.float32,
 ) -> tuple[Path | None, Path | None]:
-    """Write ``data_3d_<name>.npz`` and ``data_2d_<name>_gt.npz`` in VideoPose3D's layout.
+    """Write ``data_3d_<name>.npz``, ``data_2d_<name>_gt.npz`` and ``cameras_<name>.json``.
 
-    Samples are grouped into sequences by (subject, action) - missing ids default to
-    ``subject = name`` and ``action = "custom"`` as in VideoPose3D's custom data sets - and
-    within a sequence ordered by ``frame`` (or kept in order when ``frame`` is None). Frame
-    ids themselves are not stored: a sequence is written as consecutive rows. Cameras are
-    told apart by ``camera_index``, by their parameters when each sample has its own camera,
-    or by ``extra["camera"]``; the 2D list of a sequence has one entry per camera, in camera
-    order.
+    How VideoPose3D consumes the files (its ``common/h36m_dataset.py`` and the data
+    preparation of ``run.py``): ``dataset[subject][action]["positions"]`` is the world 3D
+    (T, J, 3); ``dataset.cameras()[subject]`` is **one list of cameras per subject**; for
+    each camera ``i`` of that list ``run.py`` makes ``positions_3d[i] = world_to_camera(
+    positions, cam[i])`` and normalises ``keypoints[subject][action][i]`` with
+    ``cam[i]["res_w"], cam[i]["res_h"]``. So **the i-th 2D array of every sequence must be
+    the view of the i-th camera of its subject**, for every frame of the 3D. This writer
+    makes every sequence's 2D list exactly that list:
+
+    - **subject**: ``dataset.subject``; without subject ids, one subject per *rig*, i.e.
+      per distinct set of cameras that see a pose (``<name>_000000``, ``<name>_000001``,
+      ... in order of first appearance): a fixed rig is one subject like Human3.6M's; data
+      whose every pose has its own cameras (generated, augmented with new cameras) gets
+      one subject per pose.
+    - **action**: ``dataset.action``; else the generated activity (``extra["activity"]``);
+      else ``"custom"``.
+    - **frames**: a pose is a ``(subject, action, frame)`` when frame ids exist, else an
+      augmented ``(source_index, variant)``, else a sample; frames are in ``frame`` order
+      (first appearance otherwise) and written as consecutive rows.
+    - **cameras**: a subject's list is its distinct cameras in order of first appearance,
+      except for a Human3.6M subject (S1, S5-S9, S11) whose cameras are its calibrated ones:
+      then the list is VideoPose3D's own four (54138969, 55011271, 58860488, 60457274), as
+      its ``Human36mDataset`` hard-codes them. **A view the source lacks** (a camera of the
+      subject that did not see some frame) is projected from the world 3D through that
+      camera (the dataset's own, or the Human3.6M preset for a calibrated camera the data
+      set does not hold); without world 3D or camera parameters the writer refuses. The
+      number of projected views is recorded as ``projected_views`` in the cameras file.
+    - ``cameras_<name>.json`` holds each subject's list, both in VideoPose3D's dict form
+      (``"videopose3d"``: id, center, focal_length, radial/tangential distortion, res_w,
+      res_h, orientation (w, x, y, z camera->world), translation (metres)) for a custom
+      ``MocapDataset``, and exactly (``"cameras"``: ``Camera.to_dict()`` per subject), which
+      :func:`read_videopose3d` reads back.
 
     Args:
         dataset: a skeleton of ``h36m17`` or ``h36m_extended`` (written as its first 17
             joints) or any layout :func:`posesynth.body.mappings.convert_keypoints` maps to
             ``h36m17``. World 3D and 2D are filled from the cameras where missing
             (:meth:`PoseDataset.complete`).
-        out_dir: folder (created if needed).
+        out_dir: folder (created if needed; on any error nothing is created or left).
         name: the ``<name>`` in the file names.
         overwrite: replace existing files; otherwise an existing file is an error.
         layout_3d: ``"h36m32"`` (default) writes the raw 32-joint layout VideoPose3D's
@@ -592,17 +792,16 @@ def write_videopose3d(
 
     Returns:
         ``(path_3d, path_2d)``; either is None when the dataset has no world 3D / no 2D.
-        3D is world metres, 2D pixels; ``metadata`` is ``{"layout_name": "h36m",
-        "num_joints": 17, "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15,
-        16]]}``, plus ``video_metadata = {subject: {"w", "h"}}`` when there are cameras.
-        Values are written as they are (NaN stays NaN; VideoPose3D has no visibility).
-        Both files are written atomically.
+        ``metadata`` is ``{"layout_name": "h36m", "num_joints": 17, "keypoints_symmetry":
+        [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]], "video_metadata": {subject: {"w",
+        "h"}}}`` (the size of the subject's first camera). Values are written as they are
+        (NaN stays NaN; VideoPose3D has no visibility).
 
     Raises:
         ValueError: when neither world 3D nor 2D is available, for an invalid ``name`` or
             ``layout_3d``, existing files without ``overwrite``, samples of one frame with
-            different world poses, a camera seen twice at one frame, or cameras whose frames
-            differ from the sequence's 3D frames.
+            different world poses, a camera seen twice at one frame, or a missing view that
+            cannot be projected.
     """
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise ValueError(f"name: expected letters, digits, '_', '-' or '.', got {name!r}")
@@ -615,81 +814,185 @@ def write_videopose3d(
             "frame 3D without cameras cannot be placed in a world)"
         )
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     path_3d = out_dir / f"data_3d_{name}.npz" if ds.joints_3d_world is not None else None
     path_2d = out_dir / f"data_2d_{name}_gt.npz" if ds.joints_2d is not None else None
-    for p in (path_3d, path_2d):
+    path_cams = out_dir / f"cameras_{name}.json"
+    for p in (path_3d, path_2d, path_cams if ds.cameras is not None else None):
         if p is not None and p.exists() and not overwrite:
             raise ValueError(f"{p}: already exists; pass overwrite=True to replace it")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{out_dir}: exists and is not a folder; VideoPose3D export writes a folder")
 
+    positions_3d, positions_2d, video_metadata, cameras_doc = _vp3d_payload(ds, name, layout_3d, dtype)
+
+    metadata: dict[str, Any] = {
+        "layout_name": "h36m",
+        "num_joints": 17,
+        "keypoints_symmetry": [list(H36M17.left), list(H36M17.right)],
+    }
+    if video_metadata:
+        metadata["video_metadata"] = video_metadata
+    files: list[tuple[Path, Any]] = []
+    if path_3d is not None:
+        files.append((path_3d, lambda tmp: _write_npz(tmp, {"positions_3d": positions_3d})))
+    if path_2d is not None:
+        files.append((path_2d, lambda tmp: _write_npz(tmp, {"positions_2d": positions_2d, "metadata": metadata})))
+    if cameras_doc is not None:
+        text = json.dumps(cameras_doc, sort_keys=True, separators=(",", ":")) + "\n"
+        files.append((path_cams, lambda tmp: Path(tmp).write_text(text, encoding="utf-8")))
+    if out_dir.is_dir():
+        for path, write in files:
+            with atomic_path(path, overwrite=overwrite) as tmp:
+                write(tmp)
+    else:  # a new folder: built whole under a temporary name, so an error leaves nothing
+        with atomic_path(out_dir) as tmp_dir:
+            tmp_dir.mkdir()
+            for path, write in files:
+                write(tmp_dir / path.name)
+    return path_3d, path_2d
+
+
+def _vp3d_payload(ds: PoseDataset, name: str, layout_3d: str, dtype: type):
+    """``positions_3d``, ``positions_2d``, ``video_metadata`` and the cameras document."""
     n = len(ds)
-    subject = np.full(n, name) if ds.subject is None else np.asarray(ds.subject).astype(str)
-    action = np.full(n, "custom") if ds.action is None else np.asarray(ds.action).astype(str)
-    pairs = np.char.add(np.char.add(subject, "\x00"), action)
-    _, first, groups = np.unique(pairs, return_index=True, return_inverse=True)
-    groups = groups.ravel()
-    cams = _camera_keys(ds)
-    frames = _frames(ds, groups, cams)
+    cam_key, table = _camera_table(ds)
+    pose, _ = _pose_ids(ds)
     world = None if ds.joints_3d_world is None else _to_17(ds, ds.joints_3d_world)
     uv = None if ds.joints_2d is None else _to_17(ds, ds.joints_2d)
+
+    # subject per sample
+    if ds.subject is not None:
+        subject = np.asarray(ds.subject).astype(str)
+    else:
+        # a rig = the set of cameras of a pose; one subject per rig
+        order = np.lexsort((cam_key, pose))
+        rigs: dict[tuple[int, ...], int] = {}
+        rig_of_pose: dict[int, int] = {}
+        bounds = np.flatnonzero(np.diff(pose[order])) + 1
+        for chunk in np.split(order, bounds) if n else []:
+            rig = tuple(np.unique(cam_key[chunk]).tolist())
+            rig_of_pose[int(pose[chunk[0]])] = rigs.setdefault(rig, len(rigs))
+        first_pose = np.unique(pose, return_index=True)[1] if n else np.zeros(0, np.int64)
+        rig_ids = np.array([rig_of_pose[int(p)] for p in pose[np.sort(first_pose)]]) if n else np.zeros(0, int)
+        rig_rank = _codes(rig_ids)  # numbered by first appearance in the data
+        rank_of_pose = dict(zip(pose[np.sort(first_pose)].tolist(), rig_rank.tolist()))
+        width = max(6, len(str(max(len(rigs) - 1, 0))))
+        subject = np.array([f"{name}_{rank_of_pose[int(p)]:0{width}d}" for p in pose]) if n else np.zeros(0, str)
+    if ds.action is not None:
+        action = np.asarray(ds.action).astype(str)
+    else:
+        names = _activity_names(ds)
+        action = names if names is not None else np.full(n, "custom")
 
     positions_3d: dict[str, dict[str, np.ndarray]] = {}
     positions_2d: dict[str, dict[str, list[np.ndarray]]] = {}
     video_metadata: dict[str, dict[str, int]] = {}
-    for g in np.argsort(first):  # sequences in order of first appearance
-        idx = np.flatnonzero(groups == g)
-        s, a = str(subject[idx[0]]), str(action[idx[0]])
-        where = f"dataset: sequence {s}/{a}"
-        seq_frames = np.unique(frames[idx])
-        if world is not None:
-            order = idx[np.argsort(frames[idx], kind="stable")]
-            _, first_of_frame, inv = np.unique(
-                frames[order], return_index=True, return_inverse=True
-            )
-            seq = world[order[first_of_frame]]
-            same = np.allclose(world[order], seq[inv.ravel()], rtol=0.0, atol=1e-9, equal_nan=True)
-            if not same:
-                raise ValueError(
-                    f"{where}: samples of the same frame have different world 3D poses; "
-                    "VideoPose3D stores one 3D pose per frame (give them distinct subject, "
-                    "action or frame ids)"
-                )
-            p3 = _h36m17_to_h36m32(seq) if layout_3d == "h36m32" else seq
-            positions_3d.setdefault(s, {})[a] = p3.astype(dtype)
-        if uv is not None:
-            per_cam = []
-            for c in np.unique(cams[idx]):
-                sel = idx[cams[idx] == c]
-                f = frames[sel]
-                sel = sel[np.argsort(f, kind="stable")]
-                f = frames[sel]
-                if np.any(np.diff(f) == 0):
-                    dup = int(f[np.flatnonzero(np.diff(f) == 0)[0]])
-                    raise ValueError(f"{where}: camera {int(c)} has two samples of frame {dup}")
-                if world is not None and not np.array_equal(f, seq_frames):
-                    raise ValueError(
-                        f"{where}: camera {int(c)} sees {f.size} frames but the sequence's 3D "
-                        f"has {seq_frames.size}; VideoPose3D needs every camera to see every "
-                        "3D frame"
-                    )
-                per_cam.append(uv[sel].astype(dtype))
-            positions_2d.setdefault(s, {})[a] = per_cam
-        if ds.cameras is not None and s not in video_metadata:
-            k = int(idx[0]) if ds.camera_index is None else int(ds.camera_index[idx[0]])
-            w, h = (int(v) for v in ds.cameras.image_size[k])
+    cams_vp3d: dict[str, list[dict[str, Any]]] = {}
+    cams_exact: dict[str, dict[str, Any]] = {}
+    subj_code = _codes(subject)
+    by_subject = np.argsort(subj_code, kind="stable")
+    cuts = np.flatnonzero(np.diff(subj_code[by_subject])) + 1
+    projected = 0
+    for in_subject in np.split(by_subject, cuts) if n else []:
+        s = str(subject[in_subject[0]])
+        keys = _codes(cam_key[in_subject])  # first-appearance order within the subject
+        first_of_key = np.unique(keys, return_index=True)[1]
+        distinct = cam_key[in_subject[first_of_key]].tolist()
+        slots = _h36m_slots(s, distinct, table)
+        cams: Camera | None = None
+        if slots is not None:  # VideoPose3D's own camera list of a Human3.6M subject
+            presets = h36m_subject_cameras(s)
+            fields = {f: np.array(getattr(presets, f)) for f in ("intrinsics", "distortion", "rotation", "center", "image_size")}
+            for f in fields:
+                fields[f][slots] = np.asarray(getattr(table, f))[distinct]
+            cams = Camera(model=CameraModel.H36M, **fields)
+            slot_of_key = dict(zip(distinct, slots))
+            cam_ids = list(H36M_CAMERA_IDS)
+        else:
+            if table is not None:
+                cams = table[np.asarray(distinct, dtype=np.int64)]
+            slot_of_key = {k: i for i, k in enumerate(distinct)}
+            cam_ids = [_camera_id(ds, k) for k in distinct]
+        n_slots = len(cam_ids)
+        if cams is not None:
+            cams_exact[s] = {"ids": cam_ids, "cameras": cams.to_dict()}
+            cams_vp3d[s] = [_vp3d_camera(cams[i], cid) for i, cid in enumerate(cam_ids)]
+            w, h = (int(v) for v in np.asarray(cams.image_size[0]).tolist())
             video_metadata[s] = {"w": w, "h": h}
-
-    if path_3d is not None:
-        with atomic_path(path_3d, overwrite=overwrite) as tmp:
-            _write_npz(tmp, {"positions_3d": positions_3d})
-    if path_2d is not None:
-        metadata: dict[str, Any] = {
-            "layout_name": "h36m",
-            "num_joints": 17,
-            "keypoints_symmetry": [list(H36M17.left), list(H36M17.right)],
+        act_code = _codes(action[in_subject])
+        for ac in range(int(act_code.max(initial=-1)) + 1):
+            idx = in_subject[act_code == ac]
+            a = str(action[idx[0]])
+            where = f"dataset: sequence {s}/{a}"
+            if ds.frame is not None:
+                fr = np.asarray(ds.frame)[idx].astype(np.int64)
+                frame_ids, row = np.unique(fr, return_inverse=True)
+            else:
+                row = _codes(pose[idx])
+                frame_ids = np.arange(int(row.max(initial=-1)) + 1)
+            row = row.ravel()
+            t = frame_ids.size
+            seq = None
+            if world is not None:
+                first_of_row = np.full(t, -1)
+                first_of_row[row[::-1]] = idx[::-1]  # the first sample of each frame
+                seq = world[first_of_row]
+                if not np.allclose(world[idx], seq[row], rtol=0.0, atol=1e-9, equal_nan=True):
+                    raise ValueError(
+                        f"{where}: samples of the same frame have different world 3D poses; "
+                        "VideoPose3D stores one 3D pose per frame (give them distinct subject, "
+                        "action or frame ids)"
+                    )
+                p3 = _h36m17_to_h36m32(seq) if layout_3d == "h36m32" else seq
+                positions_3d.setdefault(s, {})[a] = p3.astype(dtype)
+            if uv is None:
+                continue
+            per_cam = []
+            for slot in range(n_slots):
+                out = np.full((t, 17, 2), np.nan)
+                have = np.zeros(t, dtype=bool)
+                keys_here = [k for k, sl in slot_of_key.items() if sl == slot]
+                for k in keys_here:
+                    sel = idx[cam_key[idx] == k]
+                    r = row[np.searchsorted(idx, sel)]
+                    if np.unique(r).size != r.size:
+                        counts = np.bincount(r)
+                        dup = int(frame_ids[np.flatnonzero(counts > 1)[0]])
+                        raise ValueError(f"{where}: camera {cam_ids[slot]} has two samples of frame {dup}")
+                    out[r] = uv[sel]
+                    have[r] = True
+                if not have.all():
+                    missing = np.flatnonzero(~have)
+                    if seq is None or cams is None:
+                        raise ValueError(
+                            f"{where}: camera {cam_ids[slot]} (index {slot} of subject {s}'s camera "
+                            f"list) has no 2D for {missing.size} of {t} frames (first: frame "
+                            f"{int(frame_ids[missing[0]])}) and they cannot be projected "
+                            f"({'no world 3D' if seq is None else 'no camera parameters'}); "
+                            "VideoPose3D pairs the i-th 2D array with the subject's i-th camera, "
+                            "so every camera needs every frame"
+                        )
+                    out[missing] = cams[slot].project_world(seq[missing])
+                    projected += missing.size
+                per_cam.append(out.astype(dtype))
+            positions_2d.setdefault(s, {})[a] = per_cam
+    doc = None
+    if cams_vp3d:
+        doc = {
+            "format": CAMERAS_FORMAT,
+            "version": CAMERAS_VERSION,
+            "about": "each subject's camera list in VideoPose3D's order: the i-th 2D array of "
+            "a sequence is the view of the i-th camera. 'videopose3d': VideoPose3D's camera "
+            "dicts (pixels; orientation w,x,y,z camera->world; translation metres); "
+            "'cameras': the exact models, read by posesynth",
+            "videopose3d": cams_vp3d,
+            "cameras": cams_exact,
+            "projected_views": int(projected),
         }
-        if video_metadata:
-            metadata["video_metadata"] = video_metadata
-        with atomic_path(path_2d, overwrite=overwrite) as tmp:
-            _write_npz(tmp, {"positions_2d": positions_2d, "metadata": metadata})
-    return path_3d, path_2d
+    return positions_3d, positions_2d, video_metadata, doc
+
+
+def _camera_id(ds: PoseDataset, k: int) -> str:
+    if ds.camera_names is not None and ds.camera_index is not None:
+        return str(np.asarray(ds.camera_names)[k]).rpartition("/")[2] or f"cam{k}"
+    return f"cam{k}"
