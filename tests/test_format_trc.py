@@ -278,3 +278,58 @@ def test_truncated_header_and_missing_field(tmp_path):
         read_trc(write(tmp_path, text))
     with pytest.raises(ValueError, match="PathFileType"):
         read_trc(write(tmp_path, "a,b,c\n" * 6))
+
+
+# ------------------------------------------------------------- trc and calib_toml as --to targets
+@pytest.mark.parametrize("model", ["pinhole", "opencv", "fisheye", "h36m"])
+def test_generated_data_round_trips_through_a_trc_folder(tmp_path, model):
+    from posesynth.data.formats.registry import read_any, write_any
+    from posesynth.jobs.generate import GenerateConfig, generate_dataset
+
+    ds = generate_dataset(GenerateConfig(samples=10, seed=5, camera={"model": model}))
+    files = write_any(ds, tmp_path / "trc", format="trc")
+    assert [f.name for f in files] == ["posesynth.trc"]
+    back = read_any(tmp_path / "trc")
+    assert back.skeleton.name == ds.skeleton.name
+    np.testing.assert_allclose(back.joints_3d_world, ds.joints_3d_world, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(back.frame, np.arange(len(ds)))
+
+
+def test_one_trc_per_sequence_and_one_row_per_pose(tmp_path):
+    from posesynth.data.formats.registry import read_any, write_any
+    from posesynth.geometry.camera import h36m_subject_cameras
+
+    rng = np.random.default_rng(0)
+    world = rng.normal(scale=0.3, size=(4, 17, 3)) + [0, 0, 1]
+    # two sequences of two frames, each frame seen by two cameras
+    idx = np.repeat(np.arange(4), 2)
+    ds = PoseDataset(
+        skeleton=H36M17, joints_3d_world=world[idx], cameras=h36m_subject_cameras("S1")[np.array([0, 1])],
+        camera_index=np.tile([0, 1], 4), subject=np.full(8, "S1"),
+        action=np.where(idx < 2, "Walk", "Sit"), frame=idx % 2,
+    )
+    files = write_any(ds, tmp_path / "t", format="trc", rate=25)
+    assert [f.name for f in files] == ["S1_Walk.trc", "S1_Sit.trc"]
+    back = read_any(tmp_path / "t")
+    assert len(back) == 4
+    sit = back.select(back.action == "Sit")
+    np.testing.assert_allclose(sit.joints_3d_world, world[2:], atol=1e-12)
+    with pytest.raises(ValueError, match="already exists"):
+        write_any(ds, tmp_path / "t", format="trc")
+
+
+def test_calib_toml_target_writes_the_distinct_cameras(tmp_path):
+    from posesynth.data.formats.calib_toml import read_calib_toml
+    from posesynth.data.formats.registry import write_any
+    from posesynth.jobs.generate import GenerateConfig, generate_dataset
+
+    ds = generate_dataset(GenerateConfig(samples=5, seed=5, camera={"model": "fisheye"}))
+    path = write_any(ds, tmp_path / "calib", format="calib_toml")
+    assert path == tmp_path / "calib" / "Calib.toml"
+    cams, names = read_calib_toml(path)
+    assert names == [f"cam_{i:02d}" for i in range(1, 6)]
+    np.testing.assert_allclose(cams.project_world(ds.joints_3d_world), ds.joints_2d, atol=1e-6)
+    h36m = generate_dataset(GenerateConfig(samples=3, seed=5, camera={"model": "h36m"}))
+    with pytest.raises(ValueError, match="h36m model"):
+        write_any(h36m, tmp_path / "c2", format="calib_toml")
+    assert not (tmp_path / "c2").exists()

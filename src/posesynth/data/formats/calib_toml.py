@@ -48,7 +48,7 @@ from posesynth.geometry.rotations import (
     rotvec_to_quat,
 )
 
-__all__ = ["NON_CAMERA_TABLES", "read_calib_toml", "write_calib_toml"]
+__all__ = ["NON_CAMERA_TABLES", "read_calib_toml", "write_calib_toml", "write_dataset_calib"]
 
 #: Top-level tables that hold no camera (skipped on reading, refused as camera names).
 NON_CAMERA_TABLES = ("metadata", "capture_volume", "charuco", "checkerboard")
@@ -300,3 +300,47 @@ def write_calib_toml(
     with atomic_path(path, overwrite=overwrite) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return path
+
+
+#: File name written by :func:`write_dataset_calib` into a folder (Pose2Sim's ``Calib*.toml``).
+CALIB_FILE = "Calib.toml"
+
+
+def write_dataset_calib(dataset: Any, out: str | Path, *, overwrite: bool = False) -> Path:
+    """Write the distinct cameras of a data set as a Pose2Sim calibration file.
+
+    Args:
+        dataset: a :class:`posesynth.data.dataset.PoseDataset` with cameras of model
+            ``pinhole``, ``opencv`` or ``fisheye`` (``h36m`` is refused: its tangential term
+            is not OpenCV's). A camera table is written as it is; per-sample cameras are
+            written once per distinct camera (by their parameters, in order of first use).
+        out: ``*.toml`` for the file itself; otherwise a folder to create, holding
+            :data:`CALIB_FILE`.
+        overwrite: replace an existing output.
+
+    Returns:
+        The ``.toml`` path. Camera names are the part after ``/`` of ``camera_names``
+        (``S1/54138969`` -> ``54138969``; made unique with the index), else ``cam_<k>``
+        (1-based, as Pose2Sim numbers cameras).
+    """
+    from posesynth.data.formats.videopose3d import _camera_table
+
+    out = Path(out)
+    if dataset.cameras is None:
+        raise ValueError("dataset: has no cameras; a Calib.toml holds cameras")
+    _, table = _camera_table(dataset)
+    k = table.batch_shape[0]
+    names = [f"cam_{i + 1:02d}" for i in range(k)]
+    if dataset.camera_names is not None and dataset.camera_index is not None:
+        raw = [str(n).rpartition("/")[2] or names[i] for i, n in enumerate(np.asarray(dataset.camera_names).tolist())]
+        names = raw if len(set(raw)) == len(raw) else [f"{n}_{i + 1}" for i, n in enumerate(raw)]
+    if out.suffix.lower() == ".toml":
+        return write_calib_toml(table, names, out, overwrite=overwrite)
+    if out.exists() and not overwrite:
+        raise ValueError(f"{out}: already exists; pass overwrite=True (--overwrite) to replace it")
+    if out.exists() and (not out.is_dir() or any(e.name != CALIB_FILE for e in out.iterdir())):
+        raise ValueError(f"{out}: refusing to replace something other than a folder holding {CALIB_FILE}")
+    with atomic_path(out, overwrite=overwrite) as tmp:
+        tmp.mkdir()
+        write_calib_toml(table, names, tmp / CALIB_FILE)
+    return out / CALIB_FILE

@@ -15,7 +15,10 @@ videopose3d    ``data_3d_*.npz`` (``positions_3d``) / ``data_2d_*.npz`` (``posit
                or a folder holding one of each or either (:mod:`posesynth.data.formats.videopose3d`)
 seed_h5        ``*.h5`` with ``S`` / ``part`` (:mod:`posesynth.data.formats.seed_h5`)
 h36m_cdf       a Human3.6M ``*.cdf`` (:mod:`posesynth.data.formats.h36m_raw`)
-trc            an OpenSim / Mocap ``*.trc`` (:mod:`posesynth.data.formats.trc`)
+trc            an OpenSim / Mocap ``*.trc``, or a folder of them (:mod:`posesynth.data.formats.trc`);
+               written as one ``.trc`` per (subject, action) sequence into a folder
+calib_toml     written only: the cameras as a Pose2Sim ``Calib.toml``
+               (:mod:`posesynth.data.formats.calib_toml`); it holds no keypoints
 =============  =========================================================================
 """
 
@@ -170,6 +173,9 @@ def _h5_format(p: Path) -> str:
 def _detect_dir(p: Path) -> str:
     if (p / "dataset.json").is_file():
         return "posesynth"
+    entries = [e for e in p.iterdir() if e.is_file()]
+    if entries and all(e.suffix.lower() == ".trc" for e in entries):
+        return "trc"
     npz = sorted(f for f in p.iterdir() if f.suffix.lower() == ".npz" and f.is_file())
     if not npz and not (p / "cameras.pkl").exists():
         # most likely meant as a posesynth store: say what it lacks
@@ -280,9 +286,40 @@ def _read_h36m_cdf(path: Path, **kw: Any) -> PoseDataset:
 
 
 def _read_trc(path: Path, **kw: Any) -> PoseDataset:
+    from posesynth.data.dataset import concat_datasets
     from posesynth.data.formats.trc import read_trc
 
-    return read_trc(path, **kw)
+    files = sorted(path.glob("*.trc")) if path.is_dir() else [path]
+    if not files:
+        raise ValueError(f"{path}: a folder without .trc files")
+    parts = []
+    for f in files:
+        opts = dict(kw)
+        if "skeleton" not in opts and _trc_marker_count(f) == 17:
+            opts["skeleton"] = "h36m17"  # a file of 17 markers reads back as 17 joints
+        part = read_trc(f, **opts)
+        if len(files) > 1:  # one file per sequence: its stem is "<subject>_<action>"
+            subject, _, action = f.stem.partition("_")
+            part = _with_ids(part, subject, action or None)
+        parts.append(part)
+    return parts[0] if len(parts) == 1 else concat_datasets(parts)
+
+
+def _trc_marker_count(path: Path) -> int | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            lines = [fh.readline() for _ in range(3)]
+        fields = dict(zip(lines[1].rstrip("\r\n").split("\t"), lines[2].rstrip("\r\n").split("\t")))
+        return int(fields["NumMarkers"])
+    except (OSError, KeyError, ValueError, IndexError):
+        return None  # read_trc reports what is wrong
+
+
+def _with_ids(part: PoseDataset, subject: str, action: str | None) -> PoseDataset:
+    from dataclasses import replace
+
+    n = len(part)
+    return replace(part, subject=np.full(n, subject), action=None if action is None else np.full(n, action))
 
 
 #: Format name -> reader ``(path, **options) -> PoseDataset``. The one table of readers.
@@ -347,13 +384,29 @@ def _write_videopose3d(
     return write_videopose3d(dataset, out, overwrite=overwrite, **kw)
 
 
+def _write_trc(dataset: PoseDataset, out: Path, *, overwrite: bool = False, **kw: Any) -> Any:
+    from posesynth.data.formats.trc import write_trc_sequences
+
+    return write_trc_sequences(dataset, out, overwrite=overwrite, **kw)
+
+
+def _write_calib_toml(dataset: PoseDataset, out: Path, *, overwrite: bool = False, **kw: Any) -> Any:
+    from posesynth.data.formats.calib_toml import write_dataset_calib
+
+    return write_dataset_calib(dataset, out, overwrite=overwrite, **kw)
+
+
 #: Format name -> writer ``(dataset, out, *, overwrite, **options)``. The one table of writers.
 #: ``out`` is the store folder (posesynth) or the folder to hold the files (MMPose: the
-#: ``.npz`` and ``cameras.pkl``; VideoPose3D: ``data_3d_*.npz`` and ``data_2d_*.npz``).
+#: ``.npz`` and ``cameras.pkl``; VideoPose3D: ``data_3d_*.npz``, ``data_2d_*.npz`` and
+#: ``cameras_*.json``; TRC: one ``.trc`` per sequence; calib_toml: ``Calib.toml``, or the
+#: ``.toml`` file itself when ``out`` ends in ``.toml``).
 WRITERS: dict[str, Callable[..., Any]] = {
     "posesynth": _write_posesynth,
     "mmpose": _write_mmpose,
     "videopose3d": _write_videopose3d,
+    "trc": _write_trc,
+    "calib_toml": _write_calib_toml,
 }
 WRITE_FORMATS = tuple(WRITERS)
 

@@ -64,6 +64,7 @@ __all__ = [
     "TRC_TO_WORLD",
     "UNITS_TO_METRES",
     "read_trc",
+    "write_trc_sequences",
     "trc_marker_name",
     "write_trc",
 ]
@@ -445,3 +446,99 @@ def write_trc(
 
 def _num(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
+#: Frame rate written for data without one (synthetic poses have no time): Human3.6M's 50 Hz.
+DEFAULT_RATE_HZ = 50.0
+
+
+def write_trc_sequences(
+    dataset: PoseDataset,
+    out_dir: str | Path,
+    rate: float | None = None,
+    *,
+    units: str = "m",
+    overwrite: bool = False,
+) -> list[Path]:
+    """Write a data set as TRC files, one per (subject, action) sequence, into ``out_dir``.
+
+    A TRC holds one pose per frame, so samples that show one pose through several cameras
+    (same ``(subject, action, frame)``, or augment's ``(source_index, variant)``; see
+    :func:`posesynth.data.formats.videopose3d.pose_ids`) are written once. Files are named
+    ``<subject>_<action>.trc`` (characters outside ``[A-Za-z0-9_.-]`` become ``-``), or
+    ``posesynth.trc`` for a data set without subject and action ids (generated data: one row
+    per pose, ``Frame#`` 0, 1, ...). The folder is built under a temporary name and renamed:
+    on any error nothing is left.
+
+    Args:
+        dataset: as :func:`write_trc` (skeleton ``h36m17`` or ``h36m_extended``; world 3D
+            or camera-frame 3D with cameras).
+        out_dir: the folder to create (an existing one only with ``overwrite``).
+        rate: Hz; default ``dataset.meta["frame_rate_hz"]``, else :data:`DEFAULT_RATE_HZ`.
+        units: ``"m"``, ``"cm"`` or ``"mm"``.
+        overwrite: replace an existing folder.
+
+    Returns:
+        The files written, in sequence order (first appearance).
+
+    Raises:
+        ValueError: as :func:`write_trc`, and for samples of one frame with different poses.
+    """
+    import re
+
+    from posesynth.data.formats.videopose3d import pose_ids
+
+    out_dir = Path(out_dir)
+    ds = dataset.complete()
+    if ds.joints_3d_world is None:
+        raise ValueError("dataset: has no world 3D (and no cameras to derive it); TRC needs it")
+    if rate is None:
+        rate = float(ds.meta.get("frame_rate_hz") or DEFAULT_RATE_HZ)
+    n = len(ds)
+    pose, _ = pose_ids(ds)
+    subject = None if ds.subject is None else np.asarray(ds.subject).astype(str)
+    action = None if ds.action is None else np.asarray(ds.action).astype(str)
+    if subject is None and action is None:
+        seq_name = np.full(n, "posesynth")
+    else:
+        subject = np.full(n, "S0") if subject is None else subject
+        action = np.full(n, "posesynth") if action is None else action
+        seq_name = np.char.add(np.char.add(subject, "_"), action)
+    seq_name = np.array([re.sub(r"[^A-Za-z0-9_.-]", "-", s) for s in seq_name.tolist()]) if n else seq_name
+    _, first_seq = np.unique(seq_name, return_index=True)
+    plans = []
+    for i in np.sort(first_seq):
+        name = str(seq_name[i])
+        idx = np.flatnonzero(seq_name == name)
+        p_ids, first, inverse = np.unique(pose[idx], return_index=True, return_inverse=True)
+        keep = idx[first]
+        if ds.frame is not None:
+            keep = keep[np.argsort(np.asarray(ds.frame)[keep], kind="stable")]
+        else:
+            keep = np.sort(keep)
+        world = ds.joints_3d_world
+        same = np.allclose(world[idx], world[idx[first]][inverse.ravel()], rtol=0.0, atol=1e-9, equal_nan=True)
+        if not same:
+            raise ValueError(
+                f"dataset: sequence {name}: samples of the same frame have different world 3D "
+                "poses; a TRC holds one pose per frame"
+            )
+        part = PoseDataset(
+            skeleton=ds.skeleton,
+            joints_3d_world=world[keep],
+            frame=None if ds.frame is None else np.asarray(ds.frame)[keep],
+            meta={"frame_rate_hz": rate},
+            extra={"time": np.asarray(ds.extra["time"])[keep]} if "time" in ds.extra else {},
+        )
+        plans.append((f"{name}.trc", part))
+    if out_dir.exists() and not overwrite:
+        raise ValueError(f"{out_dir}: already exists; pass overwrite=True (--overwrite) to replace it")
+    if out_dir.exists() and (not out_dir.is_dir() or any(
+        not (e.is_file() and e.suffix == ".trc") for e in out_dir.iterdir()
+    )):
+        raise ValueError(f"{out_dir}: refusing to replace something other than a folder of .trc files")
+    with atomic_path(out_dir, overwrite=overwrite) as tmp:
+        tmp.mkdir()
+        for file_name, part in plans:
+            write_trc(part, tmp / file_name, rate, units=units)
+    return [out_dir / f for f, _ in plans]

@@ -624,9 +624,10 @@ def _codes(values: np.ndarray) -> np.ndarray:
     return rank[inverse.ravel()].astype(np.int64)
 
 
-def _pose_ids(ds: PoseDataset) -> tuple[np.ndarray, str]:
+def pose_ids(ds: PoseDataset) -> tuple[np.ndarray, str]:
     """One integer per sample naming its pose (samples of one pose show it through several
-    cameras), and how it was found."""
+    cameras), and how it was found: ``(subject, action, frame)`` ids, augment's
+    ``(source_index, variant)``, or the sample itself. Shared with the TRC writer."""
     n = len(ds)
     if ds.frame is not None:
         frame = np.asarray(ds.frame)
@@ -856,7 +857,7 @@ def _vp3d_payload(ds: PoseDataset, name: str, layout_3d: str, dtype: type):
     """``positions_3d``, ``positions_2d``, ``video_metadata`` and the cameras document."""
     n = len(ds)
     cam_key, table = _camera_table(ds)
-    pose, _ = _pose_ids(ds)
+    pose, _ = pose_ids(ds)
     world = None if ds.joints_3d_world is None else _to_17(ds, ds.joints_3d_world)
     uv = None if ds.joints_2d is None else _to_17(ds, ds.joints_2d)
 
