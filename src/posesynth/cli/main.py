@@ -16,6 +16,7 @@ import typer
 from posesynth import __version__
 from posesynth.cli import (
     augment_cmd,
+    benchmark_cmd,
     convert_cmd,
     demo_cmd,
     evaluate_cmd,
@@ -98,6 +99,7 @@ app.add_typer(experiment_cmd.app, name="experiment")
 app.command("import-mmpose")(import_cmd.import_mmpose)
 app.command("view")(view_cmd.view)
 app.command("demo")(demo_cmd.demo)
+app.add_typer(benchmark_cmd.app, name="benchmark")
 
 
 if __name__ == "__main__":  # python -m posesynth.cli.main
