@@ -24,6 +24,7 @@ from posesynth.cli import (
     generate_cmd,
     import_cmd,
     info_cmd,
+    models_cmd,
     train_cmd,
     view_cmd,
 )
@@ -99,6 +100,7 @@ app.add_typer(experiment_cmd.app, name="experiment")
 app.command("import-mmpose")(import_cmd.import_mmpose)
 app.command("view")(view_cmd.view)
 app.command("demo")(demo_cmd.demo)
+app.command("models")(models_cmd.models)
 app.add_typer(benchmark_cmd.app, name="benchmark")
 
 

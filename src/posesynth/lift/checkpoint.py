@@ -34,6 +34,7 @@ import torch
 from posesynth import __version__
 from posesynth.util.atomic import atomic_path
 from posesynth.util.jsonable import to_jsonable
+from posesynth.lift import shipped as _shipped
 from posesynth.lift.data import check_joints_2d
 from posesynth.lift.model import SimpleBaseline
 from posesynth.lift.normalize import NormStats, normalise_inputs
@@ -59,10 +60,7 @@ REQUIRED_META = ("format", "format_version", "model", "skeleton", "normalization
 
 
 def _is_checkpoint_dir(path: Path) -> bool:
-    try:
-        return json.loads((path / META_FILE).read_text()).get("format") == FORMAT
-    except (OSError, ValueError, AttributeError):
-        return False
+    return _shipped.is_checkpoint_dir(path)
 
 
 def check_out(path: Path | str, overwrite: bool) -> Path:
@@ -129,27 +127,24 @@ def save_checkpoint(
 
 
 #: Checkpoints shipped inside the package, usable by name wherever a checkpoint path goes.
-SHIPPED = ("everyday", "rom")
+SHIPPED = _shipped.SHIPPED
 
 
 def shipped_dir() -> Path:
     """The package folder holding the shipped checkpoints (``everyday/``, ``rom/``)."""
-    return Path(__file__).resolve().parent / "checkpoints"
+    return _shipped.default_shipped_dir()
 
 
 def resolve_checkpoint(spec: Path | str) -> Path:
-    """A checkpoint folder: ``spec`` itself if it exists, else the shipped one of that name.
+    """The checkpoint folder ``spec`` names: ``shipped:<name>`` is always the shipped one; a
+    bare ``everyday`` / ``rom`` is a local folder of that name only when it is a lifter
+    checkpoint, else the shipped one; anything else is a path
+    (:func:`posesynth.lift.shipped.resolve_checkpoint`).
 
     Raises:
-        ValueError: neither a folder nor a shipped name (``everyday``, ``rom``).
+        ValueError: an unknown ``shipped:`` name, or a shipped checkpoint this installation lacks.
     """
-    path = Path(spec)
-    if path.exists() or str(spec) not in SHIPPED:
-        return path
-    shipped = shipped_dir() / str(spec)
-    if not (shipped / MODEL_FILE).is_file():
-        raise ValueError(f"shipped checkpoint {str(spec)!r} is not in this installation ({shipped} has no weights)")
-    return shipped
+    return _shipped.resolve_checkpoint(spec, shipped_dir())
 
 
 def export_shipped(source: Path | str, name: str, provenance: Mapping[str, Any] | None = None) -> Path:
@@ -314,7 +309,7 @@ class Lifter:
 
 def load_lifter(path: Path | str) -> Lifter:
     """The :class:`Lifter` stored in checkpoint folder ``path``, or a shipped one by name
-    (``everyday``, ``rom``; see :func:`resolve_checkpoint`).
+    (``everyday``, ``rom``, ``shipped:rom``; see :func:`resolve_checkpoint`).
 
     Raises:
         ValueError: ``path`` is no checkpoint, misses keys or tensors, or is for another skeleton.
