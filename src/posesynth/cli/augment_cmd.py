@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 from rich.progress import (
     BarColumn,
@@ -76,6 +75,7 @@ def augment(
     """
     with user_errors():
         from posesynth.data.formats.store_io import DEFAULT_SHARD_SIZE
+        from posesynth.jobs.augment_figure import pairs_from_store, save_augment_figure
         from posesynth.jobs.augment_source import read_source, source_positions
         from posesynth.jobs.camera_config import load_cameras_config
         from posesynth.data.formats.registry import WRITERS
@@ -111,12 +111,12 @@ def augment(
                                             progress=advance, **options)
                     summary: dict[str, Any] = {"format": to, **done, "out": str(out)}
                     written: Any = [str(out)]
-                    pairs = _store_pairs(out) if figure else None
+                    pairs = pairs_from_store(out) if figure else None
                 else:
                     summary, written, pairs = _augment_in_memory(dataset, motions_cfg, cameras_cfg, out, to,
                                                                  overwrite, advance, options)
-            if pairs is not None:
-                summary["figure"] = str(_save_figure(source_positions(dataset), *pairs, out))
+            if figure and pairs is not None:
+                summary["figure"] = str(save_augment_figure(source_positions(dataset), pairs, out))
         summary["written"] = written
         if json_output:
             print_json(summary)
@@ -125,45 +125,14 @@ def augment(
 
 
 def _augment_in_memory(dataset: Any, motions: Any, cameras: Any, out: Path, to: str, overwrite: bool,
-                       progress: Any, options: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:  # fmt: skip
-    from posesynth.jobs.augment import augment as run_augment
+                       progress: Any, options: Mapping[str, Any]) -> tuple[dict[str, Any], Any, Any]:  # fmt: skip
     from posesynth.data.formats.registry import write_any
+    from posesynth.jobs.augment import augment as run_augment
+    from posesynth.jobs.augment_figure import pairs_from_dataset
 
     result = run_augment(dataset, motions, cameras, progress=progress, **options)
     written = write_any(result.dataset, out, to, overwrite=overwrite)
-    ds = result.dataset
-    pick = _picks(len(ds))
-    pairs = (pick, ds.extra["source_index"][pick], ds.joints_3d_world[pick], ds.skeleton)
-    return {"out": str(out), "format": to, **result.summary}, written, pairs
-
-
-def _picks(n: int) -> np.ndarray:
-    return np.linspace(0, n - 1, min(6, n)).astype(int)
-
-
-def _store_pairs(out: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
-    """The figure's samples read from the store, row by row (never the whole store)."""
-    from posesynth.body.skeleton import Skeleton
-    from posesynth.data.store import open_store
-
-    store = open_store(out)
-    pick = _picks(store.samples)
-    rows = lambda name: np.concatenate([store.read(name, i, i + 1) for i in pick])  # noqa: E731
-    return pick, rows("source_index"), rows("joints_3d_world"), Skeleton.from_dict(store.meta["skeleton"])
-
-
-def _save_figure(p_source: np.ndarray, pick: np.ndarray, source_index: np.ndarray, p_out: np.ndarray,
-                 skeleton: Any, out: Path) -> Path:  # fmt: skip
-    """``augment-pairs.png`` beside (or in) the output: the picked samples beside their
-    source poses."""
-    from posesynth.viz.pairs import save_pairs
-
-    folder = out if out.is_dir() else out.parent
-    return save_pairs(
-        folder / "augment-pairs.png", p_source[source_index], p_out,
-        skeleton.parents_array, skeleton.left, skeleton.right,
-        titles=[f"sample {i}" for i in pick],
-    )
+    return {"out": str(out), "format": to, **result.summary}, written, pairs_from_dataset(result.dataset)
 
 
 def render_summary(summary: Mapping[str, Any], console: Any) -> None:

@@ -92,6 +92,12 @@ class AugmentPlan:
     rig_size: int
     rows: Mapping[str, np.ndarray] | str
 
+    def memory_rows(self) -> Mapping[str, np.ndarray]:
+        """The rows, when they are held in memory (a plan from :func:`make_plan`)."""
+        if isinstance(self.rows, str):
+            raise ValueError(f"augment plan: the rows are staged in {self.rows}, not in memory")
+        return self.rows
+
 
 def make_plan(
     dataset: PoseDataset, motions: MotionsConfig, cameras: CamerasConfig | None
@@ -120,7 +126,7 @@ def rows_checksum(rows: Mapping[str, np.ndarray]) -> str:
     for name in sorted(rows):
         arr = np.ascontiguousarray(rows[name])
         digest.update(f"{name}:{arr.dtype.str}:{arr.shape};".encode())
-        digest.update(arr.reshape(-1).view(np.uint8) if arr.size else b"")
+        digest.update(memoryview(arr.reshape(-1).view(np.uint8)))
     return digest.hexdigest()
 
 
@@ -212,16 +218,17 @@ def augment_shard(plan: AugmentPlan, task: ShardTask) -> AugmentShard:
         cameras, camera_index = plan.table, rows["camera_index"][local]
     elif plan.camera_mode == "per_sample":
         fields = {field: rows[name][local] for name, field in CAMERA_ARRAYS.items()}
-        cameras = Camera(model=plan.per_sample_model, **fields)
+        cameras = Camera(model=CameraModel.parse(str(plan.per_sample_model)), **fields)
     rep = lambda a: np.repeat(a, per_pose, axis=0)  # noqa: E731
+    p_world = rep(positions)
+    ids: dict[str, Any] = {k: rep(rows[k][local]) for k in ("subject", "action", "frame") if k in rows}
     ds = PoseDataset(
-        skeleton=plan.out_skeleton, joints_3d_world=rep(positions), cameras=cameras, camera_index=camera_index,
-        camera_names=plan.camera_names if plan.camera_mode == "table" else None,
-        **{k: rep(rows[k][local]) for k in ("subject", "action", "frame") if k in rows},
+        skeleton=plan.out_skeleton, joints_3d_world=p_world, cameras=cameras, camera_index=camera_index,
+        camera_names=plan.camera_names if plan.camera_mode == "table" else None, **ids,
         extra={"source_index": rep(rows["frame_index"][local]), "variant": rep(variant.astype(np.int64))},
     ).complete()  # fmt: skip
     if ds.cameras is not None:
-        ds = replace(ds, visibility=ds.sample_cameras().visible(ds.joints_3d_world).astype(np.float64))
+        ds = replace(ds, visibility=ds.sample_cameras().visible(p_world).astype(np.float64))
     return AugmentShard(ds, stats)
 
 
@@ -250,7 +257,7 @@ def augment(
     (skipped frames count as done at once), adding up to ``len(dataset)``.
     """
     plan = make_plan(dataset, motions, cameras)
-    rows = plan.rows
+    rows = plan.memory_rows()
     meta = augment_meta(plan, dataset.meta, seed, shard_size, rows_checksum(rows))
     job = augment_job(plan, meta, len(rows["frame_index"]), seed, shard_size)
     skipped = len(dataset) - len(rows["frame_index"])

@@ -29,8 +29,9 @@ def source_positions(dataset: PoseDataset) -> np.ndarray:
     if dataset.joints_3d_world is not None:
         return dataset.joints_3d_world
     if dataset.joints_3d_camera is not None:
-        if dataset.cameras is not None:
-            return dataset.complete().joints_3d_world
+        world = dataset.complete().joints_3d_world if dataset.cameras is not None else None
+        if world is not None:
+            return world
         return dataset.joints_3d_camera @ _CAM_TO_ZUP.T
     raise ValueError("augment: the input has no 3D joints (2D only); expected world or camera 3D")
 
@@ -133,6 +134,6 @@ def _rig_table(cfg: CamerasConfig, subjects: np.ndarray | None) -> tuple[Camera,
         return stack_cameras([t[i] for t in tables for i in range(k)]), k, codes.astype(np.int64)
     from posesynth.data.formats.calib_toml import read_calib_toml
 
-    cams, _ = read_calib_toml(cfg.rig)
+    cams, _ = read_calib_toml(str(cfg.rig))
     table = cams if isinstance(cams, Camera) else stack_cameras(list(cams))
     return table, table.batch_shape[0], None

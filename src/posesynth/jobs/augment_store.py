@@ -92,7 +92,7 @@ def augment_to_store(
     out = Path(out)
     start = time.perf_counter()
     plan = make_plan(dataset, motions, cameras)
-    rows = plan.rows
+    rows = plan.memory_rows()
     frames = len(rows["frame_index"])
     meta = augment_meta(plan, dataset.meta, seed, shard_size, rows_checksum(rows))
     in_process = executor is None or isinstance(executor, InProcessExecutor)

@@ -51,7 +51,8 @@ def repose(
     rest = default_rest_offsets(skeleton)
     if _hinge_only(motions, skeleton):
         out = positions
-        before, after = {}, {}
+        before: dict[str, np.ndarray] = {}
+        after: dict[str, np.ndarray] = {}
         for motion in motions.motions:
             for name in motion.targets(skeleton):
                 joint = name[: -len("_flexion")]
