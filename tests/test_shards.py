@@ -24,6 +24,7 @@ from posesynth.jobs.shards import (
     run_sharded,
     shard_sizes,
 )
+from posesynth.data import store as store_module
 from posesynth.data.store import open_store
 
 CFG = {"samples": 1300, "seed": 11, "shard_size": 250}  # 6 shards, the last one short
@@ -150,7 +151,7 @@ def test_a_commit_cut_short_is_finished(tmp_path: Path, monkeypatch, reference) 
     def no_rename(tmp, path):
         raise OSError(errno.EIO, "simulated crash during the rename")
 
-    monkeypatch.setattr(shards_module, "move_into_place", no_rename)
+    monkeypatch.setattr(store_module, "move_into_place", no_rename)  # the one commit of both writers
     with pytest.raises(OSError, match="6 of 6 shards are complete"):
         generate(load_config(**CFG), out)
     monkeypatch.undo()

@@ -31,14 +31,20 @@ def demo(
     model_b: Annotated[str, typer.Option("--model-b", help="Model B: lifter checkpoint folder or shipped name.")] = "rom",
     keypoints: Annotated[Path | None, typer.Option("--keypoints", help="Your own 2D: Human3.6M-17 (17, 2) px as .npy or .json; skips the detector.")] = None,
     figure: Annotated[Path | None, typer.Option("--figure", help="Write a PNG: photo + 2D, and each model's 3D skeleton.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --figure file.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as one JSON document on stdout.")] = False,
 ) -> None:
     """Find the person in IMAGE, lift to 3D with models A and B (and MediaPipe), measure legs and arms."""
     with user_errors():
         from posesynth.apps.demo import run_demo
+        from posesynth.util.outputs import check_output
 
+        if figure is not None:  # before any work: never a folder, an input, or unasked
+            check_output(figure, kind="file", overwrite=overwrite, inputs=[image, keypoints], what="--figure")
         with stdout_to_stderr(json_output):
-            doc = run_demo(image, model_a=model_a, model_b=model_b, keypoints=keypoints, figure=figure)
+            doc = run_demo(
+                image, model_a=model_a, model_b=model_b, keypoints=keypoints, figure=figure, overwrite=overwrite
+            )
         if json_output:
             print_json(doc)
         else:

@@ -23,12 +23,14 @@ from posesynth.cli.output import (
     stdout_to_stderr,
 )
 from posesynth.cli.train_cmd import import_lift
+from posesynth.util.outputs import check_output
 
 
 def evaluate(
     checkpoint: Annotated[Path, typer.Argument(help="Lifter checkpoint folder (from 'posesynth train').")],
     data: Annotated[Path, typer.Argument(help="Data set with 2D and 3D, in any format 'posesynth info' reads.")],
     figure: Annotated[Path | None, typer.Option("--figure", help="Write a PNG of error by knee-flexion bin.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --figure file.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON document on stdout.")] = False,
 ) -> None:
     """Evaluate a lifter checkpoint on DATA: MPJPE, P-MPJPE, N-MPJPE, PCK3D, AUC (mm).
@@ -36,6 +38,8 @@ def evaluate(
     Also bone-length error, per-joint MPJPE and the error by knee-flexion bin.
     """
     with user_errors():
+        if figure is not None:  # before any work: never a folder, an input, or unasked
+            check_output(figure, kind="file", overwrite=overwrite, inputs=[checkpoint, data], what="--figure")
         library = import_lift("evaluate")
         with stdout_to_stderr(json_output):
             doc = library.evaluate_path(checkpoint, data, figure=figure)

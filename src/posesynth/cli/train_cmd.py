@@ -68,6 +68,10 @@ def train(
     with user_errors():
         if resume and overwrite:
             raise ValueError("--resume and --overwrite exclude each other")
+        if not resume:  # before any work: never a file, an input, or unasked
+            from posesynth.util.outputs import check_output
+
+            check_output(out, kind="dir", overwrite=overwrite, inputs=[data], what="--out")
         train_lib = import_lift("train")
         noise_lib = import_lift("noise")
         from posesynth.data.formats.registry import read_any

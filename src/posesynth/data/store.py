@@ -27,12 +27,19 @@ Properties:
   directory and renames it to ``path`` only in :meth:`StoreWriter.commit`; an exception
   (``KeyboardInterrupt`` included) inside its ``with`` block removes the temporary directory, so
   nothing half-written is ever at ``path``. (Sharded jobs, :mod:`posesynth.jobs.shards`, write the
-  same layout through a resumable ``<path>.partial-job`` folder instead, with these helpers:
-  :func:`write_shard_files`, :func:`build_manifest`, :func:`write_manifest`.)
+  same layout through a resumable ``<path>.partial-job`` folder instead, with the same
+  helpers: :func:`write_shard_files` per shard, :func:`commit_store` at the end.) The output
+  is locked while written and a temporary of a dead writer is removed by the next one
+  (:mod:`posesynth.util.outputs`).
 - **Lazy.** :class:`Store` reads arrays as read-only memory maps; :meth:`Store.read` copies only
   the requested slice when it spans several shards.
-- **Checked.** Opening a store validates the manifest and every shard file's ``.npy`` header and
-  size (cheap, no data read); :meth:`Store.verify` also checks the SHA-256 of every file.
+- **Checked.** Opening a store validates the manifest (:class:`Manifest`, a pydantic model) and
+  every shard file's ``.npy`` header and size (cheap, no data read), and refuses anything
+  that is not a regular file (a FIFO would hang the reader). Every file's SHA-256 is checked
+  the first time it is read (``open_store(path, checksums=False)`` skips that for trusted hot
+  loops); :meth:`Store.verify` checks them all at once. SHA-256 rather than BLAKE2b: with
+  OpenSSL's SHA extensions it hashes 2.6x faster on the machines measured
+  (``benchmarks/bench_checksum.py``), and every store written so far carries it.
 
 Every problem with a store raises ``ValueError`` naming the file and the field, e.g.
 ``posesynth-data/dataset.json: missing field 'shards'``.
@@ -40,22 +47,34 @@ Every problem with a store raises ``ValueError`` naming the file and the field, 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
 import re
-import secrets
 import shutil
+import stat
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import Annotated, Any, BinaryIO, Literal
 
 import numpy as np
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
 
-from posesynth.util.atomic import move_into_place
+from posesynth.util.atomic import write_bytes_atomic, write_synced
+from posesynth.util.outputs import (
+    check_output,
+    fsync_dir,
+    move_into_place,
+    output_lock,
+    remove_path,
+    stale_partials,
+    temporary_name,
+)
 
 FORMAT_NAME = "posesynth"
 FORMAT_VERSION = 1
@@ -67,8 +86,9 @@ _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 # bool, signed/unsigned integers, floats, complex, byte strings, unicode strings: all of them
 # round-trip through .npy without pickling.
 _DTYPE_KINDS = "biufcSU"
-_MANIFEST_KEYS = ("format", "format_version", "meta", "arrays", "shards", "samples")
 _HASH_CHUNK = 1 << 20
+#: Largest ``dataset.json`` read (a manifest holds no per-sample data: 1 M shards fit).
+MAX_MANIFEST_BYTES = 256 << 20
 
 
 # --------------------------------------------------------------------------------------------
@@ -143,16 +163,7 @@ def _manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
 
 def _fsync_dir(path: Path) -> None:
     """Flush a directory entry to disk where the platform allows it."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fsync_dir(path)
 
 
 class _HashingWriter:
@@ -167,7 +178,25 @@ class _HashingWriter:
         return self._raw.write(data)
 
 
+def check_regular_file(path: Path) -> os.stat_result:
+    """``os.stat(path)``, or ``ValueError`` unless ``path`` is a regular file.
+
+    Checked before any ``open``: a FIFO would block the reader forever, a device would
+    never end (reliability audit F22).
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: missing shard file") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"{path}: not a regular file (a FIFO, device or socket); refusing to read it")
+    return st
+
+
 def _sha256_file(path: Path) -> str:
+    check_regular_file(path)
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(_HASH_CHUNK):
@@ -274,12 +303,14 @@ def _save_shard(shard_dir: Path, prepared: Mapping[str, np.ndarray]) -> dict[str
     try:
         files: dict[str, str] = {}
         for name, arr in prepared.items():
-            with open(shard_dir / f"{name}.npy", "wb") as fh:
-                writer = _HashingWriter(fh)
-                np.save(writer, arr, allow_pickle=False)  # type: ignore[arg-type]
-                fh.flush()
-                os.fsync(fh.fileno())
-            files[name] = writer.sha256.hexdigest()
+            hashing: list[_HashingWriter] = []
+
+            def save(fh: BinaryIO, arr: np.ndarray = arr) -> None:
+                hashing.append(_HashingWriter(fh))
+                np.save(hashing[0], arr, allow_pickle=False)  # type: ignore[arg-type]
+
+            write_synced(shard_dir / f"{name}.npy", save)
+            files[name] = hashing[0].sha256.hexdigest()
         _fsync_dir(shard_dir)
     except BaseException:
         shutil.rmtree(shard_dir, ignore_errors=True)
@@ -362,13 +393,7 @@ def build_manifest(
 
 def write_json_atomic(file: Path, document: Mapping[str, Any]) -> None:
     """Write ``document`` (sorted keys, ASCII) to ``file`` via a fsynced temporary + rename."""
-    data = _manifest_bytes(document)
-    tmp = file.with_name(f"{file.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, file)
+    write_bytes_atomic(file, _manifest_bytes(document))
 
 
 def write_manifest(root: Path, manifest: Mapping[str, Any]) -> None:
@@ -385,7 +410,8 @@ def meta_to_json(meta: Mapping[str, Any]) -> dict[str, Any]:
 
 def check_replaceable(path: Path | str, overwrite: bool) -> None:
     """Raise ``ValueError`` if ``path`` exists and may not be replaced: without
-    ``overwrite``, or when it is neither a posesynth store nor an empty folder."""
+    ``overwrite``, when it is a file, or when it is neither a posesynth store nor an empty
+    folder (the output policy of :mod:`posesynth.util.outputs`)."""
     _check_replaceable(Path(path), overwrite)
 
 
@@ -418,10 +444,20 @@ class StoreWriter:
         self.meta = _jsonable(dict(meta), "meta")
         _check_replaceable(self.path, self.overwrite)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        token = f"{os.getpid()}-{secrets.token_hex(4)}"
-        self.tmp_path = self.path.with_name(f"{self.path.name}.partial-{token}")
-        self.tmp_path.mkdir()
-        (self.tmp_path / SHARDS_DIR).mkdir()
+        # the output policy (posesynth.util.outputs): locked from here to commit or abort,
+        # stale temporaries of dead writers removed
+        self._lock = contextlib.ExitStack()
+        self._lock.enter_context(output_lock(self.path))
+        try:
+            for stale in stale_partials(self.path):
+                remove_path(stale)
+            _check_replaceable(self.path, self.overwrite)
+            self.tmp_path = temporary_name(self.path)
+            self.tmp_path.mkdir()
+            (self.tmp_path / SHARDS_DIR).mkdir()
+        except BaseException:
+            self._lock.close()
+            raise
         self._specs: dict[str, ArraySpec] | None = None
         self._shards: list[dict[str, Any]] = []
         self._samples = 0
@@ -493,13 +529,9 @@ class StoreWriter:
         self._check_open()
         if self._specs is None:
             raise ValueError(f"{self.path}: nothing to commit, write at least one shard first")
-        manifest = build_manifest(self.meta, self._specs, self._shards)
-        write_manifest(self.tmp_path, manifest)
-
-        _check_replaceable(self.path, self.overwrite)
-        move_into_place(self.tmp_path, self.path)
-        _fsync_dir(self.path.parent)
+        commit_store(self.tmp_path, self.path, self.meta, self._specs, self._shards, self.overwrite)
         self._committed = self.path
+        self._lock.close()
         return self.path
 
     def abort(self) -> None:
@@ -507,6 +539,7 @@ class StoreWriter:
         if self._committed is None:
             shutil.rmtree(self.tmp_path, ignore_errors=True)
         self._aborted = True
+        self._lock.close()
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -521,16 +554,51 @@ def _is_store_or_empty_dir(path: Path) -> bool:
     return path.is_dir() and ((path / MANIFEST_NAME).is_file() or not any(path.iterdir()))
 
 
-def _check_replaceable(path: Path, overwrite: bool) -> None:
-    if not os.path.lexists(path):
-        return
-    if not overwrite:
-        raise ValueError(f"{path}: already exists; pass overwrite=True (--overwrite) to replace it")
+def _why_not_replaceable(path: Path) -> str | None:
     if path.is_symlink() or not _is_store_or_empty_dir(path):
-        raise ValueError(
-            f"{path}: exists and is not a posesynth data set (no {MANIFEST_NAME}); "
-            "refusing to replace it"
-        )
+        return f"exists and is not a posesynth data set (no {MANIFEST_NAME})"
+    return None
+
+
+def _check_replaceable(path: Path, overwrite: bool) -> None:
+    check_output(path, kind="dir", overwrite=overwrite, replaceable=_why_not_replaceable)
+
+
+def commit_store(
+    folder: Path,
+    out: Path,
+    meta: Mapping[str, Any],
+    specs: Mapping[str, ArraySpec],
+    shards: Sequence[Mapping[str, Any]],
+    overwrite: bool,
+) -> Path:
+    """Finish a store written into ``folder`` and move it to ``out``: the one commit of
+    both writers (:class:`StoreWriter`, and the sharded jobs of :mod:`posesynth.jobs.shards`,
+    which call its two steps apart to drop their progress records in between).
+
+    The caller holds ``out``'s lock (:func:`posesynth.util.outputs.output_lock`).
+    """
+    finish_store(folder, meta, specs, shards)
+    return publish_store(folder, out, overwrite)
+
+
+def finish_store(
+    folder: Path,
+    meta: Mapping[str, Any],
+    specs: Mapping[str, ArraySpec],
+    shards: Sequence[Mapping[str, Any]],
+) -> None:
+    """Write ``folder/dataset.json`` (see :func:`build_manifest`) atomically and flush the
+    folder: after this, ``folder`` is a complete store."""
+    write_manifest(folder, build_manifest(meta, specs, shards))
+
+
+def publish_store(folder: Path, out: Path, overwrite: bool) -> Path:
+    """Rename the complete store ``folder`` onto ``out``: an existing store or empty folder
+    there is replaced only with ``overwrite``; anything else is refused."""
+    _check_replaceable(out, overwrite)
+    move_into_place(folder, out)  # replaceable: checked on the line above
+    return out
 
 
 def write_store(
@@ -562,22 +630,26 @@ class Store:
         shards: the shards in order, as :class:`ShardInfo`.
     """
 
-    def __init__(self, path: Path, manifest: Mapping[str, Any]) -> None:
+    def __init__(self, path: Path, manifest: Manifest | Mapping[str, Any], checksums: bool = True) -> None:
+        if not isinstance(manifest, Manifest):
+            manifest = parse_manifest(manifest, path / MANIFEST_NAME)
         self.path = path
-        self.manifest = manifest
-        self.format_version: int = manifest["format_version"]
-        self.meta: dict[str, Any] = manifest["meta"]
-        self.samples: int = manifest["samples"]
+        self.manifest = manifest.model_dump()
+        self.format_version: int = manifest.format_version
+        self.meta: dict[str, Any] = self.manifest["meta"]
+        self.samples: int = manifest.samples
         self.arrays: dict[str, ArraySpec] = {
-            name: ArraySpec(np.dtype(spec["dtype"]), tuple(spec["shape"]))
-            for name, spec in sorted(manifest["arrays"].items())
+            name: ArraySpec(np.dtype(spec.dtype), tuple(spec.shape))
+            for name, spec in sorted(manifest.arrays.items())
         }
         shards: list[ShardInfo] = []
         start = 0
-        for entry in manifest["shards"]:
-            shards.append(ShardInfo(entry["index"], entry["samples"], start, dict(entry["files"])))
-            start += entry["samples"]
+        for entry in manifest.shards:
+            shards.append(ShardInfo(entry.index, entry.samples, start, dict(entry.files)))
+            start += entry.samples
         self.shards: tuple[ShardInfo, ...] = tuple(shards)
+        #: whether each shard file's checksum is checked the first time it is read
+        self.checksums = checksums
         self._starts = np.array([s.start for s in shards], dtype=np.int64)
         self._maps: dict[tuple[int, str], np.ndarray] = {}  # memory maps opened so far
 
@@ -634,23 +706,28 @@ class Store:
             yield {name: self._load(shard.index, name) for name in selected}
 
     def verify(self) -> None:
-        """Check every shard file's SHA-256 against the manifest.
+        """Check every shard file's SHA-256 against the manifest (all of them, now).
 
         Raises:
             ValueError: ``<file>: checksum mismatch (expected sha256 ..., got ...)``.
         """
         for shard in self.shards:
-            for name, expected in sorted(shard.files.items()):
-                file = _shard_file(self.path, shard.index, name)
-                try:
-                    got = _sha256_file(file)
-                except OSError as exc:
-                    raise ValueError(f"{file}: cannot read ({exc.strerror or exc})") from exc
-                if got != expected:
-                    raise ValueError(
-                        f"{file}: checksum mismatch (expected sha256 {expected[:16]}..., "
-                        f"got {got[:16]}...); the file was modified or corrupted"
-                    )
+            for name in sorted(shard.files):
+                self._check_file(shard.index, name)
+
+    def _check_file(self, index: int, name: str) -> None:
+        """Raise ``ValueError`` unless shard ``index``'s file of ``name`` has its recorded SHA-256."""
+        expected = self.shards[index].files[name]
+        file = _shard_file(self.path, index, name)
+        try:
+            got = _sha256_file(file)
+        except OSError as exc:
+            raise ValueError(f"{file}: cannot read ({exc.strerror or exc})") from exc
+        if got != expected:
+            raise ValueError(
+                f"{file}: checksum mismatch (expected sha256 {expected[:16]}..., "
+                f"got {got[:16]}...); the file was modified or corrupted"
+            )
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -671,6 +748,10 @@ class Store:
         shape = (self.shards[index].samples, *spec.trailing)
         if math.prod(shape) == 0:
             return np.empty(shape, dtype=spec.dtype)
+        if self.checksums:  # once per file: the memory map is kept
+            self._check_file(index, name)
+        else:
+            check_regular_file(file)
         try:
             arr = np.load(file, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as exc:
@@ -683,10 +764,13 @@ class Store:
         return arr
 
 
-def open_store(path: Path | str) -> Store:
+def open_store(path: Path | str, *, checksums: bool = True) -> Store:
     """Open the posesynth store at ``path`` for reading.
 
     Validates the manifest and every shard file's ``.npy`` header and size (no data is read).
+    With ``checksums`` (the default), every shard file's SHA-256 is checked the first time
+    it is read (:meth:`Store.read`, :meth:`Store.iter_shards`); ``checksums=False`` skips that
+    for trusted hot loops (a store this process just wrote).
 
     Raises:
         ValueError: naming the file and field, e.g.
@@ -698,20 +782,27 @@ def open_store(path: Path | str) -> Store:
         raise ValueError(f"{root}: no such data set (the path does not exist)")
     if not root.is_dir():
         raise ValueError(f"{root}: not a posesynth data set (expected a directory)")
-    if not manifest_path.is_file():
+    if not os.path.lexists(manifest_path):
         raise ValueError(f"{manifest_path}: missing; {root} is not a posesynth data set")
+    size = check_regular_file(manifest_path).st_size
+    if size > MAX_MANIFEST_BYTES:
+        raise ValueError(
+            f"{manifest_path}: {size} bytes, more than a manifest holds (limit {MAX_MANIFEST_BYTES})"
+        )
     try:
         text = manifest_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"{manifest_path}: cannot read ({exc})") from exc
     try:
-        manifest = json.loads(text)
+        document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(
             f"{manifest_path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
         ) from exc
-    _validate_manifest(manifest, manifest_path)
-    store = Store(root, manifest)
+    except RecursionError:
+        raise ValueError(f"{manifest_path}: not a manifest (JSON nested too deeply)") from None
+    manifest = parse_manifest(document, manifest_path)
+    store = Store(root, manifest, checksums=checksums)
     for shard in store.shards:
         for name, spec in store.arrays.items():
             _check_npy_header(
@@ -720,108 +811,114 @@ def open_store(path: Path | str) -> Store:
     return store
 
 
-def _validate_manifest(manifest: Any, where: Path) -> None:
-    def fail(message: str) -> ValueError:
-        return ValueError(f"{where}: {message}")
+class ArrayEntry(BaseModel):
+    """``arrays.<name>`` of a manifest: dtype string and total shape ``[samples, ...]``."""
 
-    if not isinstance(manifest, dict):
-        raise fail(f"expected a JSON object, got {type(manifest).__name__}")
-    for key in _MANIFEST_KEYS:
-        if key not in manifest:
-            raise fail(f"missing field '{key}'")
-    if manifest["format"] != FORMAT_NAME:
-        raise fail(f"field 'format' is {manifest['format']!r}, expected {FORMAT_NAME!r}")
-    version = manifest["format_version"]
-    if not _is_int(version) or version < 1:
-        raise fail(f"field 'format_version' is {version!r}, expected a positive integer")
-    if version > FORMAT_VERSION:
-        raise fail(
-            f"field 'format_version' is {version}, newer than this posesynth reads "
-            f"({FORMAT_VERSION}); upgrade posesynth"
-        )
-    if not isinstance(manifest["meta"], dict):
-        raise fail(f"field 'meta' must be an object, got {type(manifest['meta']).__name__}")
-    samples = manifest["samples"]
-    if not _is_int(samples) or samples < 0:
-        raise fail(f"field 'samples' is {samples!r}, expected an integer >= 0")
+    model_config = ConfigDict(frozen=True)
 
-    arrays = manifest["arrays"]
-    if not isinstance(arrays, dict):
-        raise fail(f"field 'arrays' must be an object, got {type(arrays).__name__}")
-    for name, spec in arrays.items():
-        field = f"arrays.{name}"
+    dtype: StrictStr
+    shape: Annotated[list[Annotated[StrictInt, Field(ge=0)]], Field(min_length=1)]
+
+    @field_validator("dtype")
+    @classmethod
+    def _dtype(cls, value: str) -> str:
         try:
-            _check_array_name(name)
-        except ValueError as exc:
-            raise fail(f"field '{field}': {exc}") from None
-        if not isinstance(spec, dict):
-            raise fail(f"field '{field}' must be an object, got {type(spec).__name__}")
-        for key in ("dtype", "shape"):
-            if key not in spec:
-                raise fail(f"missing field '{field}.{key}'")
-        try:
-            dtype = np.dtype(spec["dtype"]) if isinstance(spec["dtype"], str) else None
-        except TypeError:
-            dtype = None
-        if dtype is None:
-            raise fail(f"field '{field}.dtype' is {spec['dtype']!r}, expected a numpy dtype string")
-        try:
-            _check_dtype(dtype, f"field '{field}.dtype'")
-        except ValueError as exc:
-            raise fail(str(exc)) from None
-        shape = spec["shape"]
-        if (
-            not isinstance(shape, list)
-            or not shape
-            or not all(_is_int(d) and d >= 0 for d in shape)
-        ):
-            raise fail(f"field '{field}.shape' is {shape!r}, expected a list of integers >= 0")
-        if shape[0] != samples:
-            raise fail(
-                f"field '{field}.shape' starts with {shape[0]}, expected samples = {samples}"
+            dtype = np.dtype(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{value!r} is not a numpy dtype string") from None
+        _check_dtype(dtype, repr(value))
+        return value
+
+
+class ShardEntry(BaseModel):
+    """``shards[i]`` of a manifest: its index, sample count and ``{array: sha256 hex}``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: StrictInt
+    samples: Annotated[StrictInt, Field(ge=1)]
+    files: dict[str, Annotated[StrictStr, Field(pattern=_SHA256_RE.pattern)]]
+
+
+class Manifest(BaseModel):
+    """The ``dataset.json`` of a store (see the module docstring), checked as a whole.
+
+    Field types are checked by pydantic; :meth:`_consistent` checks what ties the fields
+    together (version, array names, shapes against ``samples``, shard indices and files).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    format: Literal["posesynth"]
+    format_version: Annotated[StrictInt, Field(ge=1)]
+    meta: dict[str, Any]
+    arrays: dict[str, ArrayEntry]
+    shards: list[ShardEntry]
+    samples: Annotated[StrictInt, Field(ge=0)]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Manifest:
+        if self.format_version > FORMAT_VERSION:
+            raise ValueError(
+                f"field 'format_version' is {self.format_version}, newer than this posesynth "
+                f"reads ({FORMAT_VERSION}); upgrade posesynth"
             )
-
-    shards = manifest["shards"]
-    if not isinstance(shards, list):
-        raise fail(f"field 'shards' must be a list, got {type(shards).__name__}")
-    total = 0
-    for i, entry in enumerate(shards):
-        field = f"shards[{i}]"
-        if not isinstance(entry, dict):
-            raise fail(f"field '{field}' must be an object, got {type(entry).__name__}")
-        for key in ("index", "samples", "files"):
-            if key not in entry:
-                raise fail(f"missing field '{field}.{key}'")
-        if entry["index"] != i or not _is_int(entry["index"]):
-            raise fail(f"field '{field}.index' is {entry['index']!r}, expected {i}")
-        n = entry["samples"]
-        if not _is_int(n) or n < 1:
-            raise fail(f"field '{field}.samples' is {n!r}, expected an integer >= 1")
-        total += n
-        files = entry["files"]
-        if not isinstance(files, dict):
-            raise fail(f"field '{field}.files' must be an object, got {type(files).__name__}")
-        if set(files) != set(arrays):
-            raise fail(
-                f"field '{field}.files' lists {sorted(files)}, expected the arrays {sorted(arrays)}"
-            )
-        for name, digest in files.items():
-            if not isinstance(digest, str) or not _SHA256_RE.match(digest):
-                raise fail(
-                    f"field '{field}.files.{name}' is {digest!r}, expected a sha256 hex digest"
+        for name, spec in self.arrays.items():
+            try:
+                _check_array_name(name)
+            except ValueError as exc:
+                raise ValueError(f"field 'arrays.{name}': {exc}") from None
+            if spec.shape[0] != self.samples:
+                raise ValueError(
+                    f"field 'arrays.{name}.shape' starts with {spec.shape[0]}, "
+                    f"expected samples = {self.samples}"
                 )
-    if total != samples:
-        raise fail(f"field 'samples' is {samples}, but the shards hold {total}")
+        for i, entry in enumerate(self.shards):
+            if entry.index != i:
+                raise ValueError(f"field 'shards[{i}].index' is {entry.index!r}, expected {i}")
+            if set(entry.files) != set(self.arrays):
+                raise ValueError(
+                    f"field 'shards[{i}].files' lists {sorted(entry.files)}, "
+                    f"expected the arrays {sorted(self.arrays)}"
+                )
+        total = sum(entry.samples for entry in self.shards)
+        if total != self.samples:
+            raise ValueError(f"field 'samples' is {self.samples}, but the shards hold {total}")
+        return self
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _loc(parts: Sequence[Any]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def parse_manifest(document: Any, where: Path) -> Manifest:
+    """``document`` (parsed JSON) as a :class:`Manifest`, or one ``ValueError`` naming
+    ``where`` and the first field that is wrong."""
+    if not isinstance(document, dict):
+        raise ValueError(f"{where}: expected a JSON object, got {type(document).__name__}")
+    try:
+        return Manifest.model_validate(document)
+    except pydantic.ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        field = _loc(err.get("loc", ()))
+        if err["type"] == "missing":
+            raise ValueError(f"{where}: missing field '{field}'") from None
+        message = str(err.get("msg", "invalid"))
+        if err["type"] == "value_error" and not field:  # from _consistent: a full sentence
+            raise ValueError(f"{where}: {message.removeprefix('Value error, ')}") from None
+        message = message.removeprefix("Value error, ")
+        shown = repr(err.get("input"))
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise ValueError(f"{where}: field '{field}' is {shown}: {message}") from None
 
 
 def _check_npy_header(file: Path, dtype: np.dtype, shape: tuple[int, ...]) -> None:
     """Check that ``file`` is a complete C-order ``.npy`` of ``dtype`` and ``shape``."""
+    size = check_regular_file(file).st_size
     try:
-        size = file.stat().st_size
         with open(file, "rb") as fh:
             try:
                 major, _minor = np.lib.format.read_magic(fh)

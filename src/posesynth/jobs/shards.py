@@ -57,22 +57,22 @@ from typing import Any
 
 import numpy as np
 
-from posesynth.util.atomic import move_into_place
 from posesynth.jobs.executors import Executor, InProcessExecutor
 from posesynth.data.store import (
     MANIFEST_NAME,
     SHARDS_DIR,
     ArraySpec,
-    build_manifest,
     check_replaceable,
     check_same_layout,
+    finish_store,
     meta_to_json,
+    publish_store,
     shard_dir_name,
     shard_problem,
     write_json_atomic,
-    write_manifest,
     write_shard_files,
 )
+from posesynth.util.outputs import fsync_dir, output_lock
 
 try:  # POSIX advisory locks; elsewhere two runs on one folder are not detected
     import fcntl
@@ -98,12 +98,53 @@ class ShardOutput:
     stats: Any = None
 
 
+#: Most shards one job may have: each costs a few files and a record, and the driver keeps
+#: one task per shard (1e5 shards of the default 20,000 samples are 2e9 samples).
+MAX_SHARDS = 100_000
+#: Smallest shard size allowed in a job of more than :data:`FEW_SHARDS` shards: below it the
+#: files (one per array) and records outweigh the data (reliability audit F21: ``-n 3000
+#: --shard-size 1`` made 36,001 files). Small jobs (tests, examples) may use any size.
+MIN_SHARD_SIZE = 100
+FEW_SHARDS = 100
+#: Most samples (or input units) in one shard: a shard is made in memory at once.
+MAX_SHARD_SIZE = 5_000_000
+
+
 def shard_sizes(samples: int, shard_size: int) -> list[int]:
-    """Sizes of the shards a job of ``samples`` is cut into (all ``shard_size`` but the last)."""
-    if samples < 1 or shard_size < 1:
-        raise ValueError(f"expected samples >= 1 and shard_size >= 1, got {samples} and {shard_size}")
+    """Sizes of the shards a job of ``samples`` is cut into (all ``shard_size`` but the last).
+
+    Checked before any work or allocation (see :func:`check_shard_plan`).
+    """
+    check_shard_plan(samples, shard_size)
     full, rest = divmod(samples, shard_size)
     return [shard_size] * full + ([rest] if rest else [])
+
+
+def check_shard_plan(samples: int, shard_size: int) -> int:
+    """The number of shards of a job of ``samples`` cut into ``shard_size``; ``ValueError``
+    with the estimate and the limit when the plan is absurd (too many shards, shards too
+    small to be worth their files, or too large to make in memory)."""
+    for name, value in (("samples", samples), ("shard_size", shard_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"expected {name} >= 1 (an integer), got {value!r}")
+    samples, shard_size = int(samples), int(shard_size)
+    shards = -(-samples // shard_size)
+    if shards > FEW_SHARDS and shard_size < MIN_SHARD_SIZE:
+        raise ValueError(
+            f"shard_size: {shard_size} would cut {samples} samples into {shards} shards of a few "
+            f"files each; expected a shard size >= {MIN_SHARD_SIZE} (or at most {FEW_SHARDS} shards)"
+        )
+    if shard_size > MAX_SHARD_SIZE and samples > MAX_SHARD_SIZE:
+        raise ValueError(
+            f"shard_size: {shard_size} samples would be made in memory at once; expected at most "
+            f"{MAX_SHARD_SIZE}"
+        )
+    if shards > MAX_SHARDS:
+        raise ValueError(
+            f"samples: {samples} in shards of {shard_size} make {shards} shards, more than the "
+            f"limit of {MAX_SHARDS} per job; ask for fewer samples or a larger shard size"
+        )
+    return shards
 
 
 @dataclass(frozen=True)
@@ -490,15 +531,15 @@ class _PartialJob:
         else:
             records = self._renumber([self.done[k] for k in range(len(self.sizes))])
         specs = self._specs or {}
-        manifest = build_manifest(
-            meta, specs, [{"index": r.index, "samples": r.samples, "files": r.files} for r in records]
-        )
-        write_manifest(self.root, manifest)
-        shutil.rmtree(self.progress)
-        self.unlock()
-        check_replaceable(out, overwrite)
-        move_into_place(self.root, out)
-        _fsync_dir(out.parent)
+        shards = [{"index": r.index, "samples": r.samples, "files": r.files} for r in records]
+        check_replaceable(out, overwrite)  # before the progress records are dropped
+        with output_lock(out):
+            # the manifest first, then progress/ goes: a commit cut short between them is
+            # finished by the rerun (_adopt_committing)
+            finish_store(self.root, meta, specs, shards)
+            shutil.rmtree(self.progress)
+            self.unlock()
+            publish_store(self.root, out, overwrite)
         return out
 
 
@@ -527,12 +568,7 @@ def _remove(path: Path) -> None:
 
 
 def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    fsync_dir(path)
 
 
 def read_shard_array(root: Path | str, index: int, name: str, rows: int | None = None) -> np.ndarray:
@@ -623,5 +659,13 @@ def run_sharded(
         except TypeError:  # an OSError subclass with another constructor
             error = OSError(exc.errno, message)
         raise error from exc
+    except Exception:
+        if state.done or state.committing:
+            raise
+        # nothing complete to resume (e.g. a configuration every shard fails on, reliability
+        # audit F14/F15): leave nothing behind
+        state.unlock()
+        shutil.rmtree(root, ignore_errors=True)
+        raise
     finally:
         state.unlock()

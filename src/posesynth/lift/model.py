@@ -34,6 +34,11 @@ from torch import nn
 __all__ = ["MaxNormLinear", "SimpleBaseline"]
 
 
+#: Largest network SimpleBaseline builds (1 GiB of float32 weights; width 1024 with 2 blocks
+#: has 4.2 M).
+MAX_PARAMETERS = 1 << 28
+
+
 class MaxNormLinear(nn.Linear):
     """``nn.Linear`` whose weight is used clipped to Frobenius norm ``<= max_norm`` (None: off).
 
@@ -104,6 +109,14 @@ class SimpleBaseline(nn.Module):
             raise ValueError(f"SimpleBaseline.dropout: expected a probability in [0, 1), got {dropout!r}")
         if max_norm is not None and not (isinstance(max_norm, (int, float)) and max_norm > 0):
             raise ValueError(f"SimpleBaseline.max_norm: expected a number > 0 or None, got {max_norm!r}")
+        # checked before any allocation: a width from a flag or a checkpoint's meta.json of
+        # 1e7 would ask torch for hundreds of TB (reliability audit F17)
+        params = in_features * width + 2 * blocks * width * width + width * out_features
+        if params > MAX_PARAMETERS:
+            raise ValueError(
+                f"SimpleBaseline: width {width} and {blocks} blocks make {params:.3g} parameters "
+                f"(~{4 * params / 2**30:.3g} GiB of float32), more than the limit {MAX_PARAMETERS:.3g}"
+            )
         max_norm = None if max_norm is None else float(max_norm)
         self.config = {
             "in_features": in_features, "out_features": out_features,
