@@ -13,10 +13,11 @@ Pipeline (each stage a function of this package):
    and the Human3.6M-17 mapping (:func:`~posesynth.apps.realbench.pseudo_gt.build_person_data`).
 6. :func:`~posesynth.apps.realbench.score.score_models`.
 
-Stages 1-5 are cached as one ``persons-<key>.npz`` (:class:`PersonData`) under
-``<cache>/realbench/``, keyed by a SHA-256 of every input (file hashes of videos, calibration
-and detector models, the frames, the options, the posesynth version); a warm run only scores,
-so scoring a new checkpoint takes seconds::
+Stage 3 is cached as ``detections-<key>.npz`` (every detection, :class:`ViewDetections`) and
+stages 1-5 as ``persons-<key>.npz`` (:class:`PersonData`) under ``<cache>/realbench/``, each
+keyed by a SHA-256 of its inputs (file hashes of the videos, the calibration as read and the
+detector models, the frames, the options, the posesynth version); a warm run only scores, so
+scoring a new checkpoint takes seconds::
 
     from posesynth.apps.realbench import run_real_benchmark
     result = run_real_benchmark({"mine": "path/to/checkpoint"})
@@ -40,6 +41,7 @@ from posesynth.apps.realbench.associate import associate_people
 from posesynth.apps.realbench.detect import (
     BlazePoseDetector,
     MultiPersonDetector,
+    ViewDetections,
     detect_in_regions,
     detect_videos,
     video_frame_count,
@@ -248,14 +250,20 @@ def prepare_real_benchmark(
         detector_id = f"blazepose-full-litert:{models}"
     else:
         detector_id = f"{type(detector).__module__}.{type(detector).__qualname__}"
-    key = _key({
+    det_inputs = {
         "version": __version__,
         "videos": [sha256_file(v) for v in demo.videos],
+        "frames": frames.tolist(),
+        "detector": detector_id,
+        "max_people": options.max_people,
+        "detection_threshold": options.detection_threshold,
+    }
+    det_key = _key(det_inputs)
+    key = _key({
+        **det_inputs,
         "calibration": sha256_file(demo.calibration),
         # the cameras as read, so a change in the reader's conventions is a new entry too
         "cameras": hashlib.sha256(json.dumps(cameras.to_dict()).encode()).hexdigest(),
-        "frames": frames.tolist(),
-        "detector": detector_id,
         "options": asdict(options),
     })
     out_dir = root / "realbench"
@@ -272,7 +280,17 @@ def prepare_real_benchmark(
         )
     if detector is None:
         detector = BlazePoseDetector(detection_threshold=options.detection_threshold)
-    detections = detect_videos(demo.videos, frames, detector, options.max_people, say)
+    # every detection of every view, cached on its own: association and triangulation
+    # options can change without running the detector again
+    det_path = out_dir / f"detections-{det_key}.npz"
+    detections = _load_detections(det_path)
+    if detections is None:
+        detections = detect_videos(demo.videos, frames, detector, options.max_people, say)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tmp_det = det_path.with_name(det_path.name + ".partial.npz")
+        arrays: dict[str, Any] = detections.arrays()
+        np.savez_compressed(tmp_det, **arrays)
+        tmp_det.replace(det_path)
     anybody = detections.present.any(axis=(0, 2))  # (F,)
     empty = tuple(int(f) for f in frames[~anybody])
     if empty:
@@ -288,8 +306,13 @@ def prepare_real_benchmark(
             f"{demo.root}: no person could be associated across views in {len(frames)} frames "
             "(nobody detected in two views at once?)"
         )
-    tri_options = {"max_error_px": options.outlier_error_px, "window_s": options.window_s, "max_jump_m": options.max_jump_m}
-    data = build_person_data(detections, association, cameras, names, options.fps, **tri_options)
+    def triangulate_people(guided: ViewDetections | None) -> PersonData:
+        return build_person_data(
+            detections, association, cameras, names, options.fps, guided,
+            max_error_px=options.outlier_error_px, window_s=options.window_s, max_jump_m=options.max_jump_m,
+        )
+
+    data = triangulate_people(None)
     if options.guided:
         # where a triangulated person was missed by the detector, run the landmark model on
         # the region the person projects to; only the triangulation uses these
@@ -298,9 +321,7 @@ def prepare_real_benchmark(
         missing = (association.assignment.transpose(1, 0, 2) < 0) & np.isfinite(data.points_world).all(axis=(-1, -2))[..., None]
         regions = np.where(missing[..., None, None], proj, np.nan)
         guided = detect_in_regions(demo.videos, frames, np.moveaxis(regions, (0, 1, 2), (2, 1, 0)), detector, say)
-        data = build_person_data(
-            detections, association, cameras, names, options.fps, guided, **tri_options,
-        )
+        data = triangulate_people(guided)
     complete = np.isfinite(data.points_world).all(axis=(-1, -2)).any(axis=0)
     nobody = tuple(int(f) for f in frames[~complete])
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -312,6 +333,17 @@ def prepare_real_benchmark(
         data=data, path=path, quality=pseudo_gt_quality(data), empty_frames=empty,
         frames_without_people=nobody, cached=False, seconds=time.perf_counter() - t0,
     )
+
+
+def _load_detections(path: Path) -> ViewDetections | None:
+    """Cached detections, or None if absent or unreadable (then they are computed again)."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return ViewDetections(**{k: z[k] for k in ViewDetections.__dataclass_fields__})
+    except (OSError, ValueError, KeyError, EOFError):
+        return None
 
 
 def _load(spec: LifterLike | str | Path) -> LifterLike:

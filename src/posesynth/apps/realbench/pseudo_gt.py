@@ -34,7 +34,7 @@ from posesynth.apps.realbench.associate import Association
 from posesynth.apps.realbench.detect import ViewDetections
 from posesynth.body.mappings import convert_keypoints
 from posesynth.body.skeleton import H36M17
-from posesynth.geometry.camera import Camera
+from posesynth.geometry.camera import Camera, CameraModel
 from posesynth.geometry.triangulation import triangulate_robust
 
 __all__ = ["PersonData", "PseudoGtQuality", "build_person_data", "pseudo_gt_quality", "temporal_outliers"]
@@ -151,7 +151,7 @@ class PersonData:
             raise ValueError(f"{path}: cannot read person data ({type(exc).__name__}: {exc})") from None
         try:
             cameras = Camera(
-                model=str(data["camera_model"]),
+                model=CameraModel.parse(str(data["camera_model"])),
                 intrinsics=data["camera_intrinsics"],
                 distortion=data["camera_distortion"],
                 rotation=data["camera_rotation"],
