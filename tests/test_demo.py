@@ -211,7 +211,7 @@ def test_wrong_checkpoint(tmp_path: Path) -> None:
     cv2.imwrite(str(img), np.zeros((64, 64, 3), np.uint8))
     kp = tmp_path / "kp.npy"
     np.save(kp, np.random.default_rng(0).uniform(10, 50, (17, 2)))
-    res = runner.invoke(app, ["demo", str(img), "--keypoints", str(kp), "--model-a", str(tmp_path)])
+    res = runner.invoke(app, ["demo", str(img), "--keypoints", str(kp), "--layout", "h36m17", "--model-a", str(tmp_path)])
     assert res.exit_code != 0
     assert "checkpoint" in res.output
 
@@ -234,7 +234,8 @@ def test_keypoints_file_skips_detector(tmp_path: Path, suffix: str) -> None:
         np.save(kp, _h36m_2d())
     else:
         kp.write_text(json.dumps({"keypoints_2d": _h36m_2d().tolist()}))
-    res = runner.invoke(app, ["demo", str(img), "--keypoints", str(kp), "--json"])
+    layout = ["--layout", "h36m17"] if suffix == ".npy" else []  # a bare (17, 2) array is ambiguous
+    res = runner.invoke(app, ["demo", str(img), "--keypoints", str(kp), *layout, "--json"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert set(doc["models"]) == {"a", "b"}
@@ -245,9 +246,74 @@ def test_keypoints_file_skips_detector(tmp_path: Path, suffix: str) -> None:
 
 def test_read_keypoints_shape_error(tmp_path: Path) -> None:
     kp = tmp_path / "kp.npy"
-    np.save(kp, np.zeros((33, 2)))
-    with pytest.raises(ValueError, match=r"\(17, 2\)"):
+    np.save(kp, np.zeros((20, 2)))
+    with pytest.raises(ValueError, match=r"20 joints is ambiguous"):
         read_keypoints(kp)
+    np.save(kp, _h36m_2d())
+    with pytest.raises(ValueError, match=r"ambiguous between h36m17 and coco17"):
+        read_keypoints(kp)
+
+
+# H36M-17 joint of each COCO-17 limb joint, to build other detectors' files from _h36m_2d().
+_COCO_FROM_H36M = {5: 11, 6: 14, 7: 12, 8: 15, 9: 13, 10: 16, 11: 4, 12: 1, 13: 5, 14: 2, 15: 6, 16: 3}
+
+
+def _coco_2d() -> np.ndarray:
+    h = _h36m_2d()
+    c = np.zeros((17, 2))
+    for ci, hi in _COCO_FROM_H36M.items():
+        c[ci] = h[hi]
+    c[0] = [300, 170]  # nose
+    c[1], c[2] = [308, 162], [292, 162]  # eyes
+    c[3], c[4] = [318, 166], [282, 166]  # ears
+    return c
+
+
+def _detector_files(tmp_path: Path) -> dict[str, Path]:
+    coco = _coco_2d()
+    files = {}
+    files["mmpose"] = tmp_path / "mmpose.json"
+    files["mmpose"].write_text(json.dumps({
+        "meta_info": {"dataset_name": "coco", "num_keypoints": 17},
+        "instance_info": [{"frame_id": 0, "instances": [{"keypoints": coco.tolist(), "keypoint_scores": [0.9] * 17}]}],
+    }))
+    b25 = np.zeros((25, 3))
+    b25[[0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11], :2] = coco
+    b25[:, 2] = 0.9
+    op = tmp_path / "openpose"
+    op.mkdir()
+    (op / "frame_000000000000_keypoints.json").write_text(json.dumps({"people": [{"pose_keypoints_2d": b25.ravel().tolist()}]}))
+    files["openpose"] = op
+    from posesynth.body.mappings import layout_joint_names
+
+    mp_names, coco_names = layout_joint_names("mediapipe33"), layout_joint_names("coco17")
+    pts = np.full((33, 2), 300.0)
+    for name, xy in zip(coco_names, coco):
+        pts[mp_names.index(name)] = xy
+    files["mediapipe"] = tmp_path / "mp.json"
+    files["mediapipe"].write_text(json.dumps({
+        "image_width": 600, "image_height": 600,
+        "landmarks": [{"x": x / 600, "y": y / 600, "visibility": 0.9} for x, y in pts],
+    }))
+    return files
+
+
+@pytest.mark.parametrize("kind", ["mmpose", "openpose", "mediapipe"])
+def test_any_detectors_keypoints_go_through_demo(tmp_path: Path, kind: str) -> None:
+    """COCO-17 (MMPose JSON), OpenPose BODY_25 (a folder) and MediaPipe-33 files: the same
+    person gives the same limbs and the lifters' legs."""
+    img = tmp_path / "blank.png"
+    cv2.imwrite(str(img), np.full((600, 600, 3), 128, np.uint8))
+    kp = _detector_files(tmp_path)[kind]
+    res = runner.invoke(app, ["demo", str(img), "--keypoints", str(kp), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    limbs = [1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16]
+    np.testing.assert_allclose(np.asarray(doc["keypoints_2d"])[limbs], _h36m_2d()[limbs], atol=1e-6)
+    for key in ("a", "b"):
+        assert 0.2 < doc["models"][key]["legs"]["left"]["hip_knee_m"] < 0.7
+    wrong = runner.invoke(app, ["demo", str(img), "--keypoints", str(kp), "--layout", "h36m17"])
+    assert wrong.exit_code != 0 and "contradicts the file" in wrong.output
 
 
 def test_flexion_and_measures() -> None:

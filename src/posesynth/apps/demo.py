@@ -20,7 +20,6 @@ Flexion is ``180° − interior angle``: 0° for a straight limb.
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -71,43 +70,34 @@ def read_image(path: Path | str) -> np.ndarray:
     return np.ascontiguousarray(bgr[..., ::-1])
 
 
-def read_keypoints(path: Path | str) -> np.ndarray:
-    """User-supplied 2D keypoints: Human3.6M-17, (17, 2) pixels.
+def read_keypoints(path: Path | str, layout: str | None = None) -> np.ndarray:
+    """User-supplied 2D keypoints of one frame, as Human3.6M-17 (17, 2) pixels.
 
-    Accepts a ``.npy`` file or a ``.json`` file holding the array, or an object with a
-    ``keypoints_2d`` key (as ``posesynth demo --json`` writes). A (1, 17, 2) array or a (17, 3)
-    array with a confidence column is accepted too.
+    Any detector's file that :func:`posesynth.data.formats.detections.read_detections`
+    reads: Human3.6M-17, COCO-17 (MMPose / RTMPose / YOLO / COCO-results JSON), OpenPose
+    BODY_25 and MediaPipe-33, mapped to Human3.6M-17 (docs/keypoints.md). A bare array of 17
+    joints is ambiguous (Human3.6M-17 or COCO-17) and needs ``layout``; ``posesynth demo
+    --json`` output (``keypoints_2d``) is Human3.6M-17.
 
     Raises:
-        ValueError: unreadable file, another shape, or non-finite values.
+        ValueError: unreadable file, unknown schema, ambiguous or contradicting layout, more
+            than one frame, or a joint the lifters need that the file does not give.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"{p}: no such keypoints file")
-    try:
-        if p.suffix.lower() == ".npy":
-            arr = np.load(p, allow_pickle=False)
-        else:
-            doc = json.loads(p.read_text(encoding="utf-8"))
-            if isinstance(doc, Mapping):
-                if "keypoints_2d" not in doc:
-                    raise ValueError(f"{p}: expected a 'keypoints_2d' key or a (17, 2) array")
-                doc = doc["keypoints_2d"]
-            arr = np.asarray(doc, dtype=np.float64)
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError, TypeError) as exc:
-        raise ValueError(f"{p}: cannot read keypoints ({type(exc).__name__}: {exc})") from None
-    arr = np.asarray(arr)
-    if arr.dtype.kind not in "fiu":
-        raise ValueError(f"{p}: expected numeric keypoints, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
-    if arr.ndim == 3 and arr.shape[0] == 1:
-        arr = arr[0]
-    if arr.ndim == 2 and arr.shape == (17, 3):
-        arr = arr[:, :2]
-    if arr.shape != (17, 2):
-        raise ValueError(f"{p}: expected Human3.6M-17 keypoints of shape (17, 2) px, got {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{p}: keypoints contain NaN or inf")
+    from posesynth.data.formats.detections import read_detections
+
+    det = read_detections(path, layout)
+    if len(det.frames) != 1:
+        raise ValueError(
+            f"{path}: holds {len(det.frames)} frames with people; --keypoints takes one frame "
+            "(pass a video or a folder of images to run every frame)"
+        )
+    arr = det.keypoints_2d[0]
+    missing = [H36M17.joint_names[j] for j in np.flatnonzero(~np.isfinite(arr).all(axis=-1))]
+    if missing:
+        raise ValueError(
+            f"{path}: the {det.layout} keypoints leave Human3.6M-17 joints {missing} undefined "
+            "(missing points in the file); the lifters need all 17"
+        )
     return arr
 
 
@@ -182,16 +172,19 @@ def run_demo(
     keypoints: Path | str | None = None,
     figure: Path | str | None = None,
     overwrite: bool = True,
+    layout: str | None = None,
 ) -> dict[str, Any]:
     """Run the whole demo on one photo and return its JSON-ready document.
 
     Args:
         image: photo path (any format OpenCV reads).
         model_a, model_b: lifter checkpoints (folder or shipped name, see ``load_lifter``).
-        keypoints: optional Human3.6M-17 (17, 2) px file (:func:`read_keypoints`); skips the
-            detector (and so the ``mediapipe`` model).
+        keypoints: optional 2D keypoints file of any detector (:func:`read_keypoints`);
+            skips the detector (and so the ``mediapipe`` model).
         figure: optional PNG path for :func:`save_demo_figure`.
         overwrite: replace an existing figure file.
+        layout: the layout of ``keypoints`` when its schema does not say it
+            (``h36m17``, ``coco17``, ``body25``, ``mediapipe33``).
 
     Returns:
         ``{"image", "source", "skeleton", "units", "keypoints_2d" (17, 2) px,
@@ -217,7 +210,7 @@ def run_demo(
     }
     mp_3d = None
     if keypoints is not None:
-        kp2d = read_keypoints(keypoints)
+        kp2d = read_keypoints(keypoints, layout)
         vis2d = np.ones(17)
         doc["source"] = f"keypoints file {keypoints}"
     else:

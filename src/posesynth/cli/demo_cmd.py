@@ -29,7 +29,8 @@ def demo(
     image: Annotated[Path, typer.Argument(help="Photo with one person (JPEG, PNG, ...).")],
     model_a: Annotated[str, typer.Option("--model-a", help="Model A: lifter checkpoint folder or shipped name.")] = "everyday",
     model_b: Annotated[str, typer.Option("--model-b", help="Model B: lifter checkpoint folder or shipped name.")] = "rom",
-    keypoints: Annotated[Path | None, typer.Option("--keypoints", help="Your own 2D: Human3.6M-17 (17, 2) px as .npy or .json; skips the detector.")] = None,
+    keypoints: Annotated[Path | None, typer.Option("--keypoints", help="Your own 2D, any detector's file (Human3.6M-17, COCO-17 from MMPose/RTMPose/YOLO, OpenPose BODY_25 folder, MediaPipe-33; docs/keypoints.md); skips the detector.")] = None,
+    layout: Annotated[str | None, typer.Option("--layout", help="Layout of --keypoints when the file does not say it: h36m17, coco17, body25, mediapipe33 (a bare 17-joint array needs it).")] = None,
     figure: Annotated[Path | None, typer.Option("--figure", help="Write a PNG: photo + 2D, and each model's 3D skeleton.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --figure file.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as one JSON document on stdout.")] = False,
@@ -39,11 +40,14 @@ def demo(
         from posesynth.apps.demo import run_demo
         from posesynth.util.outputs import check_output
 
+        if layout is not None and keypoints is None:
+            raise ValueError("--layout: applies to --keypoints only")
         if figure is not None:  # before any work: never a folder, an input, or unasked
             check_output(figure, kind="file", overwrite=overwrite, inputs=[image, keypoints], what="--figure")
         with stdout_to_stderr(json_output):
             doc = run_demo(
-                image, model_a=model_a, model_b=model_b, keypoints=keypoints, figure=figure, overwrite=overwrite
+                image, model_a=model_a, model_b=model_b, keypoints=keypoints, figure=figure, overwrite=overwrite,
+                layout=layout,
             )
         if json_output:
             print_json(doc)

@@ -182,6 +182,8 @@ def read_meta(path: Path | str) -> dict[str, Any]:
         raise ValueError(f"{meta_path}: cannot read ({exc.strerror})") from None
     except ValueError as exc:
         raise ValueError(f"{meta_path}: not valid JSON ({exc})") from None
+    except RecursionError:  # '[' * 200000 (reliability audit F13)
+        raise ValueError(f"{meta_path}: not a checkpoint's meta (JSON nested too deeply)") from None
     if not isinstance(meta, dict):
         raise ValueError(f"{meta_path}: expected a JSON object, got {type(meta).__name__}")
     missing = [k for k in REQUIRED_META if k not in meta]
@@ -279,13 +281,16 @@ class Lifter:
         return H36M17
 
     @torch.no_grad()
-    def predict(self, joints_2d: np.ndarray, batch_size: int = 65536) -> np.ndarray:
+    def predict(self, joints_2d: np.ndarray, batch_size: int = 65536, layout: str = "h36m17") -> np.ndarray:
         """3D poses of 2D keypoints.
 
         Args:
-            joints_2d: (N, 17, 2) pixels, Human3.6M-17 order (a single (17, 2) pose is also
+            joints_2d: (N, J, 2) pixels in ``layout`` (a single (J, 2) pose is also
                 accepted). Position and scale in the image do not matter.
             batch_size: poses per forward pass.
+            layout: the 2D layout: ``h36m17`` (default), ``coco17``, ``body25`` or
+                ``mediapipe33``; others are mapped to Human3.6M-17 first
+                (:func:`posesynth.data.formats.detections.to_h36m17`, docs/keypoints.md).
 
         Returns:
             (N, 17, 3) float64, metres, camera frame (OpenCV axes), root-relative: row 0 is 0.
@@ -294,6 +299,10 @@ class Lifter:
             ValueError: another shape, NaN/inf, or a pose with every joint on one point.
         """
         arr = np.asarray(joints_2d)
+        if layout != "h36m17":
+            from posesynth.data.formats.detections import to_h36m17
+
+            arr = to_h36m17(arr, layout)[0]
         single = arr.ndim == 2
         uv = check_joints_2d(arr[None] if single else arr)
         t = self.stats.tensors()
