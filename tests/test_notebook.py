@@ -129,3 +129,13 @@ def test_dataset_section_shows_figures(executed):
     assert len(pngs) == 2  # the grid of samples and the knee flexion histogram
     text = "".join(out.get("text", "") for c in cells for out in c.outputs if out.output_type == "stream")
     assert f"{SMALL['SAMPLES']} samples" in text
+
+
+def test_the_notebook_uses_the_front_door_and_the_library_plotting():
+    """Only ``import posesynth as ps`` and ``posesynth.viz`` from posesynth; no hand-written
+    skeleton drawing (the bones come from ``posesynth.viz.skeleton``)."""
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    imports = sorted(set(re.findall(r"^\s*(?:from|import) (posesynth\S*)", code, flags=re.MULTILINE)))
+    assert imports == ["posesynth", "posesynth.viz"], imports
+    assert "parents_array[j]" not in code and "def skeleton_lines" not in code

@@ -29,7 +29,12 @@ if TYPE_CHECKING:
     from posesynth.data.dataset import PoseDataset
     from posesynth.jobs.camera_config import CamerasConfig as CameraConfig
     from posesynth.jobs.generate import GenerateConfig
+    from posesynth.body.angles import pose_angles
+    from posesynth.body.skeleton import get_skeleton
+    from posesynth.geometry.camera import Camera, orbit
+    from posesynth.poses.keypoints import add_extra_keypoints
     from posesynth.poses.motion_spec import MotionsConfig
+    from posesynth.poses.repose import set_angles
 
 #: Public name -> (module, attribute), imported on first access.
 _LAZY = {
@@ -45,6 +50,13 @@ _LAZY = {
     "CameraConfig": ("posesynth.jobs.camera_config", "CamerasConfig"),
     "GenerateConfig": ("posesynth.jobs.generate", "GenerateConfig"),
     "MotionsConfig": ("posesynth.poses.motion_spec", "MotionsConfig"),
+    # poses, skeletons and cameras, for notebooks
+    "get_skeleton": ("posesynth.body.skeleton", "get_skeleton"),
+    "pose_angles": ("posesynth.body.angles", "pose_angles"),
+    "set_angles": ("posesynth.poses.repose", "set_angles"),
+    "add_extra_keypoints": ("posesynth.poses.keypoints", "add_extra_keypoints"),
+    "Camera": ("posesynth.geometry.camera", "Camera"),
+    "orbit": ("posesynth.geometry.camera", "orbit"),
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

@@ -8,7 +8,10 @@ no IK). Positions are metres in a Z-up frame, angles radians.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from posesynth.body.angles import angles_from_local, local_from_angles, skeleton_dofs
 from posesynth.body.kinematics import default_rest_offsets, forward_kinematics, inverse_kinematics
@@ -17,7 +20,7 @@ from posesynth.body.skeleton import Skeleton
 from posesynth.poses.motion_spec import MotionsConfig
 from posesynth.poses.motions import HINGE_FLEXION_SIGN, descendants, hinge_flexion, set_hinge_flexion
 
-__all__ = ["repose"]
+__all__ = ["repose", "set_angles"]
 
 
 def _hinge_only(motions: MotionsConfig, skeleton: Skeleton) -> bool:
@@ -41,6 +44,65 @@ def _clamp_to_rom(angles: dict[str, np.ndarray], skeleton: Skeleton) -> dict[str
         if name.endswith("shoulder_elevation") and plane is not None:
             out[name] = np.minimum(out[name], shoulder_elevation_cap(plane))
     return out
+
+
+def _rebuild(
+    positions: np.ndarray,
+    local: np.ndarray,
+    offsets: np.ndarray,
+    before: dict[str, np.ndarray],
+    new: dict[str, np.ndarray],
+    skeleton: Skeleton,
+    rest: np.ndarray,
+) -> np.ndarray:
+    """Poses (M, J, 3) with the joints whose angles differ between ``before`` and ``new``
+    rebuilt from ``new`` (their descendants follow); every other joint keeps its position."""
+    m = positions.shape[0]
+    rebuilt = local_from_angles(new, skeleton, rest, shape=(m,))
+    moved = np.zeros(skeleton.num_joints, dtype=bool)
+    for dofs in skeleton_dofs(skeleton):
+        changed = any(not np.array_equal(new[n], before[n]) for n in dofs.names)
+        if changed:
+            j = skeleton.index(dofs.joint)
+            local[:, j] = rebuilt[:, j]
+            moved |= descendants(skeleton, j)
+    out = positions.copy()
+    out[:, moved] = forward_kinematics(local, offsets, skeleton)[:, moved]
+    return out
+
+
+def set_angles(positions: np.ndarray, skeleton: Skeleton, angles: Mapping[str, ArrayLike]) -> np.ndarray:
+    """Set anatomical angles of poses and let the children follow, every bone keeping its length.
+
+    Args:
+        positions: (..., J, 3) metres, a Z-up frame.
+        skeleton: their layout (``J`` joints).
+        angles: angle name (see :func:`posesynth.body.angles.angle_names`) -> radians,
+            broadcastable to the batch shape ``(...)``.
+
+    Returns:
+        (..., J, 3) metres: the poses with those angles (read back by
+        :func:`posesynth.body.angles.pose_angles` to machine precision); joints whose angles
+        did not change keep their exact positions. No range-of-motion check.
+
+    Raises:
+        ValueError: an unknown angle name, or positions not of shape (..., J, 3).
+    """
+    p = np.asarray(positions, dtype=np.float64)
+    if p.ndim < 2 or p.shape[-2:] != (skeleton.num_joints, 3):
+        raise ValueError(f"positions: expected shape (..., {skeleton.num_joints}, 3), got {p.shape}")
+    batch = p.shape[:-2]
+    flat = p.reshape(-1, skeleton.num_joints, 3)
+    rest = default_rest_offsets(skeleton)
+    local, offsets = inverse_kinematics(flat, skeleton, rest)
+    before = angles_from_local(local, skeleton, rest)
+    unknown = sorted(set(angles) - set(before))
+    if unknown:
+        raise ValueError(f"angles: unknown {unknown}; expected some of {sorted(before)}")
+    new = dict(before)
+    for name, value in angles.items():
+        new[name] = np.broadcast_to(np.asarray(value, dtype=np.float64), batch).reshape(-1)
+    return _rebuild(flat, local, offsets, before, new, skeleton, rest).reshape(p.shape)
 
 
 def repose(
@@ -74,16 +136,7 @@ def repose(
             new[name] = np.where(take, new[name] + value if motion.mode == "add" else value, new[name])
     if motions.rom == "clamp":
         new = _clamp_to_rom(new, skeleton)
-    rebuilt = local_from_angles(new, skeleton, rest, shape=(m,))
-    moved = np.zeros(skeleton.num_joints, dtype=bool)
-    for dofs in skeleton_dofs(skeleton):
-        changed = any(not np.array_equal(new[n], before[n]) for n in dofs.names)
-        if changed:
-            j = skeleton.index(dofs.joint)
-            local[:, j] = rebuilt[:, j]
-            moved |= descendants(skeleton, j)
-    out = positions.copy()
-    out[:, moved] = forward_kinematics(local, offsets, skeleton)[:, moved]
+    out = _rebuild(positions, local, offsets, before, new, skeleton, rest)
     rom_ok = np.ones(m, dtype=bool)
     if motions.rom != "off":
         # judge the pose that was made, as pose_angles reads it: a limb clamped straight hands
