@@ -352,7 +352,7 @@ def _load(spec: LifterLike | str | Path) -> LifterLike:
 
         return load_lifter(spec)
     if not callable(getattr(spec, "predict", None)):
-        raise ValueError(f"lifters: expected a Lifter, a checkpoint path or a shipped name, got {type(spec).__name__}")  # noqa: TRY004 (a user error: one line)
+        raise ValueError(f"lifters: expected a Lifter, a checkpoint path or a shipped name, got {type(spec).__name__}")
     return spec
 
 
@@ -387,7 +387,7 @@ def run_real_benchmark(
     rows = tuple(score_models(prepared.data, loaded))
     data = prepared.data
     definitions = {"ground_truth": GT_DEFINITION, BLAZEPOSE: BLAZEPOSE_DEFINITION}
-    definitions.update({name: LIFTER_DEFINITION for name in loaded})
+    definitions.update(dict.fromkeys(loaded, LIFTER_DEFINITION))
     result = RealBenchmarkResult(
         scores=rows,
         quality=prepared.quality,

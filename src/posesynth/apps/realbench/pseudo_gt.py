@@ -52,6 +52,19 @@ GT_DEFINITION = (
 class PersonData:
     """Per-person pseudo ground truth and detections; ``P`` people, ``F`` frames, ``V`` views.
 
+    People are numbered as :mod:`posesynth.apps.realbench.associate` says (by the mean world X
+    of their centroid), so the numbers do not depend on the frames sampled; on Pose2Sim's
+    ``Demo_MultiPerson`` person 0 is the man in black shorts and cap, person 1 the woman in a
+    white T-shirt and jeans.
+
+    The ``.npz`` written by :meth:`save` holds every attribute below under its name (the
+    cameras as ``camera_model``, ``camera_intrinsics`` (V, 4) px, ``camera_distortion``
+    (V, 5) OpenCV ``k1, k2, p1, p2, k3``, ``camera_rotation`` (V, 3, 3) world->camera,
+    ``camera_center`` (V, 3) m, ``camera_image_size`` (V, 2)), plus ``gt_definition``,
+    ``joint_names_h36m17`` and the derived arrays ``blazepose_2d_h36m17``,
+    ``ideal_2d_h36m17`` (P, F, V, 17, 2) px, ``blazepose_world_h36m17`` and
+    ``ground_truth_camera_h36m17`` (P, F, V, 17, 3) m, camera axes, root-relative.
+
     Frames: world = the calibration's (Z up, metres); camera = OpenCV axes of each view.
     NaN marks what is missing (a person not found in a frame, or not detected in a view).
 
@@ -135,6 +148,11 @@ class PersonData:
                 arrays[f.name] = np.asarray(value)
         arrays["gt_definition"] = np.array(GT_DEFINITION)
         arrays["joint_names_h36m17"] = np.array(H36M17.joint_names)
+        # the derived views too, for readers without posesynth (ignored by :meth:`load`)
+        arrays["blazepose_2d_h36m17"] = self.blazepose_2d()
+        arrays["ideal_2d_h36m17"] = self.ideal_2d()
+        arrays["blazepose_world_h36m17"] = self.blazepose_world()
+        arrays["ground_truth_camera_h36m17"] = self.ground_truth_camera()
         path = Path(path)
         tmp = path.with_name(path.name + ".partial.npz")
         np.savez_compressed(tmp, **arrays)
