@@ -27,10 +27,13 @@ are ill-conditioned when that limb is straight (see :mod:`posesynth.body.kinemat
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from posesynth.body import _kernels
 from posesynth.geometry import rotations as rot
+from posesynth.util.jit import numba_enabled
 from posesynth.util.checks import check_shape
 from posesynth.body.kinematics import build_rig, default_rest_offsets, inverse_kinematics
 from posesynth.body.skeleton import Skeleton
@@ -185,6 +188,8 @@ def local_from_angles(
     rest_dir = _rest_directions(skeleton, rest_offsets)
     rig = build_rig(skeleton)
     local = rot.quat_identity(tuple(shape) + (skeleton.num_joints,))
+    if numba_enabled() and rest_dir.shape[:-2] in ((), tuple(shape)):
+        return _local_from_angles_compiled(arrays, skeleton, rig, rest_dir, local)
     zero = np.zeros(shape)
     for dofs in skeleton_dofs(skeleton):
         j = skeleton.index(dofs.joint)
@@ -210,6 +215,36 @@ def local_from_angles(
             q = rot.quat_multiply(q, rot.axis_angle_to_quat(r, dofs.signs[1] * vals[2]))
         local[..., j, :] = q
     return local
+
+
+def _local_from_angles_compiled(
+    arrays: dict[str, np.ndarray], skeleton: Skeleton, rig: Any, rest_dir: np.ndarray, local: np.ndarray
+) -> np.ndarray:
+    """:func:`local_from_angles` by the compiled kernel: the angles as columns (N, A), one
+    pass over the poses; ``local`` (..., J, 4) holds identities and is filled in place."""
+    shape, J = local.shape[:-2], skeleton.num_joints
+    dofs_all = skeleton_dofs(skeleton)
+    names = [n for dofs in dofs_all for n in dofs.names if n in arrays]
+    n = int(np.prod(shape, dtype=np.int64))
+    values = np.zeros((n, len(names) + 1))  # the last column: zero, for angles not given
+    for k, name in enumerate(names):
+        values[:, k] = np.broadcast_to(arrays[name], shape).reshape(-1)
+    column = {name: k for k, name in enumerate(names)}
+    zero_col = len(names)
+    D = len(dofs_all)
+    columns = np.full((D, 3), -1, dtype=np.int64)
+    signs = np.zeros((3, D))
+    for d, dofs in enumerate(dofs_all):
+        for k, name in enumerate(dofs.names):
+            columns[d, k] = column.get(name, zero_col)
+        signs[: len(dofs.signs), d] = dofs.signs
+    joint = np.array([skeleton.index(dofs.joint) for dofs in dofs_all], dtype=np.int64)
+    kind = np.array([_kernels.KIND_CODES[dofs.kind] for dofs in dofs_all], dtype=np.int64)
+    primary = np.array([rig.primary[j] for j in joint], dtype=np.int64)
+    rest = np.ascontiguousarray(rest_dir.reshape((-1, J, 3)))
+    flat = local.reshape(n, J, 4)
+    _kernels.local_from_angles(values, joint, kind, signs[0], signs[1], signs[2], columns, primary, rest, flat)
+    return flat.reshape(local.shape)
 
 
 def pose_angles(

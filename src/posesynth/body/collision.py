@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from posesynth.body import _kernels
 from posesynth.body.skeleton import Skeleton
+from posesynth.util.jit import numba_enabled
 
 #: Capsules: name → (from joint, to joint, radius as a fraction of height).
 CAPSULES: dict[str, tuple[str, str, float]] = {
@@ -103,6 +105,12 @@ def penetration(
 
     ``positions`` (..., J, 3) metres; ``heights`` (...) body heights in metres.
     """
+    flat = _flat_poses(positions, heights) if numba_enabled() else None
+    if flat is not None:
+        pos, h = flat
+        depth = np.empty((pos.shape[0], len(model.names)))
+        _kernels.penetration(pos, h, model.a0, model.a1, model.b0, model.b1, model.radius_sum, depth)
+        return depth.reshape(np.shape(heights) + (len(model.names),))
     dist = segment_distance(
         positions[..., model.a0, :], positions[..., model.a1, :],
         positions[..., model.b0, :], positions[..., model.b1, :],
@@ -119,5 +127,23 @@ def colliding(
     """
     if len(model.names) == 0:
         return np.zeros(np.shape(heights), dtype=bool)
+    flat = _flat_poses(positions, heights) if numba_enabled() else None
+    if flat is not None:
+        pos, h = flat
+        hit = np.empty(pos.shape[0], dtype=bool)
+        _kernels.colliding(
+            pos, h, model.a0, model.a1, model.b0, model.b1, model.radius_sum, float(tolerance), hit
+        )
+        return hit.reshape(np.shape(heights))
     depth = penetration(positions, heights, model)
     return (depth > tolerance * model.radius_sum * np.asarray(heights)[..., None]).any(axis=-1)
+
+
+def _flat_poses(positions: np.ndarray, heights: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(positions (N, J, 3), heights (N,))`` float64 for the compiled kernels, or None when
+    the leading dims of the two differ (the NumPy path then broadcasts them)."""
+    positions = np.asarray(positions, dtype=np.float64)
+    heights = np.asarray(heights, dtype=np.float64)
+    if positions.ndim < 2 or positions.shape[:-2] != heights.shape:
+        return None
+    return positions.reshape((-1,) + positions.shape[-2:]), heights.reshape(-1)

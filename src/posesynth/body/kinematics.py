@@ -37,7 +37,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from posesynth.body import _kernels
 from posesynth.geometry import rotations as rot
+from posesynth.util.jit import numba_enabled
 from posesynth.util.checks import check_finite, check_shape
 from posesynth.body.skeleton import Skeleton
 
@@ -136,6 +138,15 @@ def forward_kinematics(
     bone_offsets = np.asarray(bone_offsets, dtype=np.float64)
     lead = np.broadcast_shapes(local_rotations.shape[:-2], bone_offsets.shape[:-2])
     J = skeleton.num_joints
+    if numba_enabled():
+        # the compiled kernel: one pass per pose, the same bits as the loop below
+        q = np.broadcast_to(local_rotations, lead + (J, 4)).reshape(-1, J, 4)
+        o = np.broadcast_to(bone_offsets, lead + (J, 3)).reshape(-1, J, 3)
+        g = np.empty(q.shape)
+        p = np.empty(o.shape)
+        _kernels.forward_kinematics(q, o, skeleton.parents_array.astype(np.int64), g, p)
+        positions = p.reshape(lead + (J, 3))
+        return (positions, g.reshape(lead + (J, 4))) if return_global else positions
     # Components first, joints second, batch last: every quaternion/vector component of a
     # joint is one contiguous row, so each step below is a few fast passes over contiguous
     # memory (3x faster than gathering (..., k, 4) blocks level by level).

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from posesynth.body import _kernels
 from posesynth.geometry import rotations as rot
+from posesynth.util.jit import numba_enabled
 from posesynth.body.angles import angles_from_local, local_from_angles, skeleton_dofs
 from posesynth.util.checks import check_finite, check_shape
 from posesynth.body.kinematics import (
@@ -71,6 +73,8 @@ def _hinge_geometry(
         raise ValueError(f"joint: expected a knee or elbow, got {joint!r}")
     rest = default_rest_offsets(skeleton) if rest_offsets is None else np.asarray(rest_offsets)
     j = skeleton.index(joint)
+    if numba_enabled():
+        return _hinge_geometry_compiled(positions, skeleton, j, rest)
     upper = skeleton.parents_array[j]  # hip or shoulder
     trunk = skeleton.parents_array[upper]  # root or thorax
     (child,) = skeleton.children(j)
@@ -90,6 +94,36 @@ def _hinge_geometry(
     axis /= np.linalg.norm(axis, axis=-1, keepdims=True)
     flexion = HINGE_FLEXION_SIGN[joint.split("_")[-1]] * _signed_angle(bone, lower, axis)
     return axis, flexion
+
+
+def _hinge_geometry_compiled(
+    positions: np.ndarray, skeleton: Skeleton, j: int, rest: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_hinge_geometry` by :func:`posesynth.body._kernels.hinge_geometry` (the same
+    bits; the rest-pose constants are solved here once per call, ``atan2`` in NumPy)."""
+    parents = skeleton.parents_array
+    upper = int(parents[j])
+    trunk = int(parents[upper])
+    (child,) = skeleton.children(j)
+    rig = build_rig(skeleton)
+    if rig.kind[trunk] != "frame":
+        raise ValueError(f"joint {skeleton.joint_names[trunk]!r}: expected a joint with a frame rule")
+    a, (b, c) = rig.primary[trunk], rig.secondary[trunk]
+    ref = rot.frame_from_two_vectors(rest[a], rest[c] - rest[b])
+    r_up = rest[j] / np.linalg.norm(rest[j])
+    h_rest = HINGE_AXIS_REST - (HINGE_AXIS_REST @ r_up) * r_up
+    pos = np.ascontiguousarray(positions, dtype=np.float64).reshape(-1, skeleton.num_joints, 3)
+    axis = np.empty((pos.shape[0], 3))
+    sin_cos = np.empty((pos.shape[0], 2))
+    first_bad = _kernels.hinge_geometry(
+        pos, trunk, a, b, c, upper, j, child, np.ascontiguousarray(ref.T), r_up,
+        h_rest / np.linalg.norm(h_rest), axis, sin_cos,
+    )  # fmt: skip
+    if first_bad >= 0:
+        check_finite(positions, "positions")  # raises, naming the count and the first index
+    flexion = HINGE_FLEXION_SIGN[skeleton.joint_names[j].split("_")[-1]] * np.arctan2(sin_cos[:, 0], sin_cos[:, 1])
+    lead = positions.shape[:-2]
+    return axis.reshape(lead + (3,)), flexion.reshape(lead)
 
 
 def hinge_axis(
@@ -139,11 +173,45 @@ def set_hinge_flexion(
     rest_offsets: np.ndarray | None = None,
 ) -> np.ndarray:
     """Positions (N, J, 3) with the knee/elbow ``joint`` at ``flexion`` (N,) radians; all below follow."""
-    positions = check_finite(check_shape(positions, (skeleton.num_joints, 3), "positions"), "positions")
+    return repose_hinge(positions, skeleton, joint, flexion, None, rest_offsets)[0]
+
+
+def repose_hinge(
+    positions: np.ndarray,
+    skeleton: Skeleton,
+    joint: str,
+    flexion: np.ndarray,
+    take: np.ndarray | None = None,
+    rest_offsets: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`set_hinge_flexion` where ``take`` (N,) bool is true (default: everywhere); the
+    other poses keep their flexion (a zero turn). Returns ``(positions (N, J, 3), flexion
+    before (N,) radians)``, the hinge geometry solved once for reading and setting.
+
+    With Numba enabled the geometry and the turn run as compiled kernels, bit for bit the
+    NumPy path's result (see :mod:`posesynth.body._kernels`).
+    """
+    positions = check_shape(positions, (skeleton.num_joints, 3), "positions")
+    if not numba_enabled():  # the kernel checks finiteness as it reads
+        check_finite(positions, "positions")
     j = skeleton.index(joint)
     axis, current = _hinge_geometry(positions, skeleton, joint, rest_offsets)
-    delta = HINGE_FLEXION_SIGN[joint.split("_")[-1]] * (np.asarray(flexion, dtype=np.float64) - current)
-    return rotate_subtree(positions, descendants(skeleton, j), positions[..., j, :], axis, delta)
+    target = np.asarray(flexion, dtype=np.float64)
+    if take is not None:
+        target = np.where(take, target, current)
+    delta = HINGE_FLEXION_SIGN[joint.split("_")[-1]] * (target - current)
+    below = descendants(skeleton, j)
+    if not numba_enabled():
+        return rotate_subtree(positions, below, positions[..., j, :], axis, delta), current
+    half = 0.5 * np.broadcast_to(delta, current.shape)  # as rot.axis_angle_to_quat computes it
+    J = skeleton.num_joints
+    pos = np.ascontiguousarray(positions).reshape(-1, J, 3)
+    out = np.empty_like(pos)
+    _kernels.rotate_subtree(
+        pos, j, np.flatnonzero(below).astype(np.int64), np.ascontiguousarray(axis.reshape(-1, 3)),
+        np.sin(half).reshape(-1), np.cos(half).reshape(-1), out,
+    )  # fmt: skip
+    return out.reshape(positions.shape), current
 
 
 def set_angles(

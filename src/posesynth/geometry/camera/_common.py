@@ -175,6 +175,26 @@ def newton_2d(
     return x, y
 
 
+def project_compiled(
+    model: str, p_cam: np.ndarray, intrinsics: np.ndarray, distortion: np.ndarray
+) -> np.ndarray | None:
+    """Pixels ``(..., J, 2)`` from the compiled kernel of ``model`` (checked inputs), or None
+    when Numba is off or the batch dims need NumPy broadcasting (the caller's NumPy path then
+    runs). Bit for bit the NumPy result except fisheye (see :mod:`posesynth.geometry._kernels`)."""
+    from posesynth.geometry import _kernels
+    from posesynth.util.jit import numba_enabled
+
+    if not numba_enabled():
+        return None
+    flat = _kernels.flat_batch(p_cam, (intrinsics, 1), (distortion, 1))
+    if flat is None:
+        return None
+    points, intr, dist = flat
+    uv = np.empty(points.shape[:-1] + (2,))
+    _kernels.project_points(_kernels.MODEL_CODES[model], points, intr, dist, uv)
+    return uv.reshape(p_cam.shape[:-1] + (2,))
+
+
 def apply_model(
     kernel: Callable[..., np.ndarray],
     validate: Callable[..., tuple[np.ndarray, np.ndarray]],
@@ -184,12 +204,18 @@ def apply_model(
     intrinsics: np.ndarray,
     distortion: np.ndarray | None,
     out_size: int,
+    compiled: str | None = None,
 ) -> np.ndarray:
     """Check ``points`` (..., J, point_size) and a distorted model's parameters, then run
-    ``kernel(points, intrinsics, distortion)`` block by block; returns (..., J, out_size)."""
+    ``kernel(points, intrinsics, distortion)`` block by block; returns (..., J, out_size).
+    ``compiled`` names the model whose compiled projection kernel to use when Numba is on."""
     points = check_points(points, point_size, name)
     intrinsics, distortion = validate(intrinsics, distortion)
     check_batch(points, name, intrinsics=intrinsics, distortion=distortion)
+    if compiled is not None:
+        uv = project_compiled(compiled, points, intrinsics, distortion)
+        if uv is not None:
+            return uv
     return map_blocks(
         kernel, [(points, 2), (intrinsics, 1), (distortion, 1)], points.shape[-2:-1] + (out_size,)
     )

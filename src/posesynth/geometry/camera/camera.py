@@ -121,8 +121,60 @@ class Camera:
 
     def project_world(self, p_world: np.ndarray) -> np.ndarray:
         """``p_world (..., J, 3)`` world metres -> ``uv_px (..., J, 2)`` pixels."""
+        fused = self._project_world_compiled(p_world, keep_cam=False)
+        if fused is not None:
+            return fused[1]
         p_cam = self.world_to_camera(p_world)
         return model_module(self.model).project(p_cam, self.intrinsics, self.distortion)
+
+    def observe(
+        self,
+        p_world: np.ndarray,
+        min_depth: float = 1e-6,
+        max_half_fov: np.ndarray | float | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Everything a data set keeps of world points seen by these cameras, in one pass.
+
+        Args:
+            p_world: ``(..., J, 3)`` world frame, metres.
+            min_depth, max_half_fov: as in :meth:`visible`.
+
+        Returns:
+            ``(p_cam (..., J, 3) metres, uv_px (..., J, 2) pixels, visible (..., J) bool)``,
+            the same values as :meth:`world_to_camera`, :meth:`project_world` and
+            :meth:`visible`, each point transformed and projected once.
+        """
+        fused = self._project_world_compiled(p_world)
+        if fused is None:
+            p_cam = self.world_to_camera(p_world)
+            uv_px = model_module(self.model).project(p_cam, self.intrinsics, self.distortion)
+        else:
+            p_cam, uv_px = fused
+        seen = visibility.visible(p_cam, uv_px, self.model, self.image_size, min_depth, max_half_fov)
+        return p_cam, uv_px, seen
+
+    def _project_world_compiled(
+        self, p_world: np.ndarray, keep_cam: bool = True
+    ) -> tuple[np.ndarray | None, np.ndarray] | None:
+        """``(p_cam, uv_px)`` from the fused compiled kernel (``p_cam`` None unless
+        ``keep_cam``), or None (Numba off, or batch dims that need NumPy broadcasting)."""
+        from posesynth.geometry import _kernels
+        from posesynth.util.jit import numba_enabled
+
+        if not numba_enabled():
+            return None
+        p_world = check_shape(p_world, (None, 3), "p_world")
+        flat = _kernels.flat_batch(
+            p_world, (self.rotation, 2), (self.center, 1), (self.intrinsics, 1), (self.distortion, 1)
+        )
+        if flat is None:
+            return None
+        points, R, C, intr, dist = flat
+        p_cam = np.empty(points.shape if keep_cam else (0, 0, 3))
+        uv_px = np.empty(points.shape[:-1] + (2,))
+        code = _kernels.MODEL_CODES[self.model.value]
+        _kernels.project_world(code, points, R, C, intr, dist, keep_cam, p_cam, uv_px)
+        return p_cam.reshape(p_world.shape) if keep_cam else None, uv_px.reshape(p_world.shape[:-1] + (2,))
 
     def visible(
         self,
@@ -134,11 +186,7 @@ class Camera:
 
         See :func:`posesynth.geometry.camera.visibility.visible`; ``p_world (..., J, 3)`` metres.
         """
-        p_cam = self.world_to_camera(p_world)
-        uv_px = model_module(self.model).project(p_cam, self.intrinsics, self.distortion)
-        return visibility.visible(
-            p_cam, uv_px, self.model, self.image_size, min_depth, max_half_fov
-        )
+        return self.observe(p_world, min_depth, max_half_fov)[2]
 
     # ----------------------------------------------------------------- serialisation
     def to_dict(self) -> dict[str, Any]:

@@ -36,9 +36,29 @@ def world_to_camera(p_world: np.ndarray, R: np.ndarray, C: np.ndarray) -> np.nda
     p_world = _common.check_points(p_world, 3, "p_world")
     R, C = _check_pose(R, C)
     _common.check_batch(p_world, "p_world", R=R[..., 0], C=C)
+    p_cam = _world_to_camera_compiled(p_world, R, C)
+    if p_cam is not None:
+        return p_cam
     return _common.map_blocks(
         _world_to_camera, [(p_world, 2), (R, 2), (C, 1)], p_world.shape[-2:-1] + (3,)
     )
+
+
+def _world_to_camera_compiled(p_world: np.ndarray, R: np.ndarray, C: np.ndarray) -> np.ndarray | None:
+    """The compiled kernel's ``R (p - C)`` (the same bits as NumPy's matmul where BLAS uses
+    FMA), or None when Numba is off or the batch dims need NumPy broadcasting."""
+    from posesynth.geometry import _kernels
+    from posesynth.util.jit import numba_enabled
+
+    if not numba_enabled():
+        return None
+    flat = _kernels.flat_batch(p_world, (R, 2), (C, 1))
+    if flat is None:
+        return None
+    points, R_flat, C_flat = flat
+    p_cam = np.empty(points.shape)
+    _kernels.world_to_camera(points, R_flat, C_flat, p_cam)
+    return p_cam.reshape(p_world.shape)
 
 
 def _world_to_camera(p_world: np.ndarray, R: np.ndarray, C: np.ndarray) -> np.ndarray:

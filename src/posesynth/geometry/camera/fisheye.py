@@ -88,7 +88,9 @@ def project(
         the optical axis in front maps to the principal point; one at the camera centre or
         exactly behind it (no defined direction in the image) gives NaN.
     """
-    return _common.apply_model(_project, validate, p_cam, "p_cam", 3, intrinsics, distortion, 2)
+    return _common.apply_model(
+        _project, validate, p_cam, "p_cam", 3, intrinsics, distortion, 2, compiled="fisheye"
+    )
 
 
 def unproject(

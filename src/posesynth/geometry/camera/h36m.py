@@ -97,7 +97,9 @@ def project(
         ``uv_px (..., J, 2)`` pixels. Z = 0 gives inf/NaN; points behind the camera are
         mirrored through the centre - use ``visibility.in_front``.
     """
-    return _common.apply_model(_project, validate, p_cam, "p_cam", 3, intrinsics, distortion, 2)
+    return _common.apply_model(
+        _project, validate, p_cam, "p_cam", 3, intrinsics, distortion, 2, compiled="h36m"
+    )
 
 
 def unproject(

@@ -54,6 +54,9 @@ def project(
     p_cam = _common.check_points(p_cam, 3, "p_cam")
     intrinsics, distortion = validate(intrinsics, distortion)
     _common.check_batch(p_cam, "p_cam", intrinsics=intrinsics, distortion=distortion)
+    uv_px = _common.project_compiled("pinhole", p_cam, intrinsics, distortion)
+    if uv_px is not None:
+        return uv_px
     return _common.map_blocks(_project, [(p_cam, 2), (intrinsics, 1)], p_cam.shape[-2:-1] + (2,))
 
 

@@ -1,0 +1,322 @@
+"""Compiled kernels of the body's hot paths: forward kinematics, angles -> local rotations,
+the hinge reposing and the capsule collision check.
+
+Private to ``posesynth.body`` (and :mod:`posesynth.poses.motions`). Each kernel loops over a
+flat batch of poses ``(N, J, ...)`` float64 and is compiled by Numba
+(:mod:`posesynth.util.jit`); the public functions call it when Numba is enabled and run
+their NumPy code otherwise. Quaternions are XYZW, positions metres, angles radians.
+
+Exactness against the NumPy path:
+
+* forward kinematics and the collision distances: the same operations in the same order,
+  so the same bits (tested bit for bit);
+* the hinge reposing: its geometry kernel and its rotation kernel are exact too (matrix
+  products as the fused multiply-adds of NumPy's BLAS matmul, in its order, as on every
+  x86-64 CPU since 2013); the ``atan2``, ``sin`` and ``cos`` between them run in NumPy;
+* angles -> local rotations use ``sin`` and ``cos`` of the C library where NumPy uses its
+  own SIMD code, so they agree to round-off: within 1e-12 rad (tested with hypothesis).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from posesynth.util.jit import fma_reference, kernel
+
+fma = fma_reference  # replaced by the hardware fused multiply-add when the kernels compile
+
+JIT_HELPERS = ("_clip01", "_segment_distance", "_quat_between", "_quat_mul", "_norm3", "_frame_dot")
+
+#: Angle kinds of :func:`local_from_angles` (``posesynth.body.angles.JointDofs.kind``).
+KIND_CODES = {"euler": 0, "limb": 1, "hinge": 2, "shoulder": 3, "trunk": 4}
+
+
+@kernel
+def forward_kinematics(q: np.ndarray, o: np.ndarray, parents: np.ndarray, g: np.ndarray, p: np.ndarray) -> None:
+    """Global rotations ``g (N, J, 4)`` and positions ``p (N, J, 3)`` from local rotations
+    ``q (N, J, 4)`` and bone offsets ``o (N, J, 3)`` (row 0 the root position); ``parents``
+    (J,) int64, parents before children. Same formulas as the NumPy path."""
+    n, J = q.shape[0], q.shape[1]
+    for i in range(n):
+        for c in range(4):
+            g[i, 0, c] = q[i, 0, c]
+        for c in range(3):
+            p[i, 0, c] = o[i, 0, c]
+        for j in range(1, J):
+            a = parents[j]
+            ax, ay, az, aw = g[i, a, 0], g[i, a, 1], g[i, a, 2], g[i, a, 3]
+            bx, by, bz, bw = q[i, j, 0], q[i, j, 1], q[i, j, 2], q[i, j, 3]
+            g[i, j, 0] = aw * bx + ax * bw + ay * bz - az * by
+            g[i, j, 1] = aw * by - ax * bz + ay * bw + az * bx
+            g[i, j, 2] = aw * bz + ax * by - ay * bx + az * bw
+            g[i, j, 3] = aw * bw - ax * bx - ay * by - az * bz
+            vx, vy, vz = o[i, j, 0], o[i, j, 1], o[i, j, 2]
+            tx, ty, tz = 2 * (ay * vz - az * vy), 2 * (az * vx - ax * vz), 2 * (ax * vy - ay * vx)
+            p[i, j, 0] = p[i, a, 0] + vx + aw * tx + (ay * tz - az * ty)
+            p[i, j, 1] = p[i, a, 1] + vy + aw * ty + (az * tx - ax * tz)
+            p[i, j, 2] = p[i, a, 2] + vz + aw * tz + (ax * ty - ay * tx)
+
+
+def _clip01(x: float) -> float:
+    if x < 0.0:
+        return 0.0
+    if x > 1.0:
+        return 1.0
+    return x
+
+
+def _segment_distance(pos: np.ndarray, i: int, a0: int, a1: int, b0: int, b1: int) -> float:
+    """Distance between segments [a0, a1] and [b0, b1] of pose ``i`` of ``pos (N, J, 3)``;
+    operation for operation :func:`posesynth.body.collision.segment_distance`."""
+    d10 = pos[i, a1, 0] - pos[i, a0, 0]
+    d11 = pos[i, a1, 1] - pos[i, a0, 1]
+    d12 = pos[i, a1, 2] - pos[i, a0, 2]
+    d20 = pos[i, b1, 0] - pos[i, b0, 0]
+    d21 = pos[i, b1, 1] - pos[i, b0, 1]
+    d22 = pos[i, b1, 2] - pos[i, b0, 2]
+    r0 = pos[i, a0, 0] - pos[i, b0, 0]
+    r1 = pos[i, a0, 1] - pos[i, b0, 1]
+    r2 = pos[i, a0, 2] - pos[i, b0, 2]
+    a = d10 * d10 + d11 * d11 + d12 * d12
+    e = d20 * d20 + d21 * d21 + d22 * d22
+    f = d20 * r0 + d21 * r1 + d22 * r2
+    c = d10 * r0 + d11 * r1 + d12 * r2
+    b = d10 * d20 + d11 * d21 + d12 * d22
+    denom = a * e - b * b
+    eps = 1e-30
+    safe_a = a if a > eps else 1.0
+    safe_e = e if e > eps else 1.0
+    s0 = _clip01((b * f - c * e) / denom) if denom > 1e-12 * a * e else 0.0
+    t0 = (b * s0 + f) / safe_e if e > eps else 0.0
+    if t0 < 0.0:
+        s = _clip01(-c / safe_a)
+    elif t0 > 1.0:
+        s = _clip01((b - c) / safe_a)
+    else:
+        s = s0
+    t = _clip01(t0)
+    if not e > eps:
+        s = _clip01(-c / safe_a)
+    if not a > eps:
+        t = _clip01(f / safe_e)
+        s = 0.0
+    x = (r0 + d10 * s) - d20 * t
+    y = (r1 + d11 * s) - d21 * t
+    z = (r2 + d12 * s) - d22 * t
+    return math.sqrt(x * x + y * y + z * z)
+
+
+@kernel
+def penetration(
+    pos: np.ndarray, heights: np.ndarray, a0: np.ndarray, a1: np.ndarray, b0: np.ndarray, b1: np.ndarray,
+    radius_sum: np.ndarray, depth: np.ndarray,
+) -> None:
+    """Overlap ``depth (N, P)`` metres of each capsule pair of poses ``pos (N, J, 3)`` with
+    body ``heights (N,)``: ``radius_sum × height − distance``."""
+    for i in range(pos.shape[0]):
+        for k in range(a0.shape[0]):
+            dist = _segment_distance(pos, i, a0[k], a1[k], b0[k], b1[k])
+            depth[i, k] = radius_sum[k] * heights[i] - dist
+
+
+@kernel
+def colliding(
+    pos: np.ndarray, heights: np.ndarray, a0: np.ndarray, a1: np.ndarray, b0: np.ndarray, b1: np.ndarray,
+    radius_sum: np.ndarray, tolerance: float, hit: np.ndarray,
+) -> None:
+    """``hit (N,)``: any pair overlapping by more than ``tolerance × radius_sum × height``
+    (stops at the first such pair of a pose)."""
+    for i in range(pos.shape[0]):
+        hit[i] = False
+        for k in range(a0.shape[0]):
+            dist = _segment_distance(pos, i, a0[k], a1[k], b0[k], b1[k])
+            if radius_sum[k] * heights[i] - dist > tolerance * radius_sum[k] * heights[i]:
+                hit[i] = True
+                break
+
+
+def _quat_between(ux: float, uy: float, uz: float, vx: float, vy: float, vz: float) -> tuple[float, float, float, float]:
+    """Shortest-arc rotation taking direction u onto v (non-zero; the half turn about the
+    axis of ``rotations.quat_between`` when opposite)."""
+    nu = math.sqrt(ux * ux + uy * uy + uz * uz)
+    nv = math.sqrt(vx * vx + vy * vy + vz * vz)
+    ux, uy, uz = ux / nu, uy / nu, uz / nu
+    vx, vy, vz = vx / nv, vy / nv, vz / nv
+    dot = ux * vx + uy * vy + uz * vz
+    qx, qy, qz, qw = uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx, 1.0 + dot
+    if 1.0 + dot < 1e-12:
+        if abs(ux) < 0.9:  # helper x: axis = u × x
+            qx, qy, qz = 0.0, uz, -uy
+        else:  # helper y: axis = u × y
+            qx, qy, qz = -uz, 0.0, ux
+        na = math.sqrt(qx * qx + qy * qy + qz * qz)
+        qx, qy, qz, qw = qx / na, qy / na, qz / na, 0.0
+    nq = math.sqrt(qx * qx + qy * qy + qz * qz + qw * qw)
+    return qx / nq, qy / nq, qz / nq, qw / nq
+
+
+def _quat_mul(ax: float, ay: float, az: float, aw: float, bx: float, by: float, bz: float, bw: float) -> tuple[float, float, float, float]:
+    return (
+        aw * bx + ax * bw + ay * bz - az * by,
+        aw * by - ax * bz + ay * bw + az * bx,
+        aw * bz + ax * by - ay * bx + az * bw,
+        aw * bw - ax * bx - ay * by - az * bz,
+    )
+
+
+@kernel
+def local_from_angles(
+    values: np.ndarray, joint: np.ndarray, kind: np.ndarray, sign0: np.ndarray, sign1: np.ndarray,
+    sign2: np.ndarray, columns: np.ndarray, primary: np.ndarray, rest_dir: np.ndarray, local: np.ndarray,
+) -> None:
+    """Local rotations ``local (N, J, 4)`` (pre-filled with identities) from angle columns
+    ``values (N, A)`` radians. Per moving joint d: its index ``joint[d]``, ``kind[d]``
+    (:data:`KIND_CODES`), signs ``sign0..2`` (D,), the columns of its up to three angles ``columns (D, 3)``
+    (-1: absent), its primary child ``primary[d]``; ``rest_dir (R, J, 3)`` unit rest bone
+    directions, R = 1 (shared) or N. The formulas of ``posesynth.body.angles.local_from_angles``."""
+    n = values.shape[0]
+    for i in range(n):
+        ri = i if rest_dir.shape[0] > 1 else 0
+        for d in range(joint.shape[0]):
+            j = joint[d]
+            v0 = values[i, columns[d, 0]]
+            v1 = values[i, columns[d, 1]] if columns[d, 1] >= 0 else 0.0
+            v2 = values[i, columns[d, 2]] if columns[d, 2] >= 0 else 0.0
+            k = kind[d]
+            if k == 0:  # intrinsic X-Y-Z Euler angles with per-angle signs
+                ha, hb, hc = 0.5 * (sign0[d] * v0), 0.5 * (sign1[d] * v1), 0.5 * (sign2[d] * v2)
+                qx, qy, qz, qw = _quat_mul(math.sin(ha), 0.0, 0.0, math.cos(ha), 0.0, math.sin(hb), 0.0, math.cos(hb))
+                qx, qy, qz, qw = _quat_mul(qx, qy, qz, qw, 0.0, 0.0, math.sin(hc), math.cos(hc))
+                local[i, j, 0], local[i, j, 1], local[i, j, 2], local[i, j, 3] = qx, qy, qz, qw
+                continue
+            if k == 1:  # limb (hips)
+                f, a = v0, sign0[d] * v1
+                dx, dy, dz = math.sin(a), math.cos(a) * math.sin(f), -math.cos(a) * math.cos(f)
+            elif k == 2:  # hinge
+                dx, dy, dz = 0.0, sign0[d] * math.sin(v0), -math.cos(v0)
+            elif k == 3:  # shoulder
+                se = math.sin(v0)
+                dx, dy, dz = sign0[d] * se * math.sin(v1), se * math.cos(v1), -math.cos(v0)
+            else:  # trunk
+                dx, dy, dz = math.sin(v1), math.cos(v1) * math.sin(v0), math.cos(v1) * math.cos(v0)
+            c = primary[d]
+            rx, ry, rz = rest_dir[ri, c, 0], rest_dir[ri, c, 1], rest_dir[ri, c, 2]
+            qx, qy, qz, qw = _quat_between(rx, ry, rz, dx, dy, dz)
+            if columns[d, 2] >= 0:  # twist about the rest direction, applied first
+                h = 0.5 * (sign1[d] * v2)
+                s = math.sin(h)
+                qx, qy, qz, qw = _quat_mul(qx, qy, qz, qw, rx * s, ry * s, rz * s, math.cos(h))
+            local[i, j, 0], local[i, j, 1], local[i, j, 2], local[i, j, 3] = qx, qy, qz, qw
+
+
+def _norm3(x: float, y: float, z: float) -> float:
+    return math.sqrt(x * x + y * y + z * z)
+
+
+def _frame_dot(c0: float, c1: float, c2: float, ref_t: np.ndarray, w: np.ndarray) -> float:
+    """Row ``(c0, c1, c2)`` of ``G = cur @ ref_t`` times ``w`` (3,), with the fused
+    multiply-adds of NumPy's BLAS matmul, in its order."""
+    g0 = fma(c2, ref_t[2, 0], fma(c1, ref_t[1, 0], c0 * ref_t[0, 0]))
+    g1 = fma(c2, ref_t[2, 1], fma(c1, ref_t[1, 1], c0 * ref_t[0, 1]))
+    g2 = fma(c2, ref_t[2, 2], fma(c1, ref_t[1, 2], c0 * ref_t[0, 2]))
+    return fma(g2, w[2], fma(g1, w[1], g0 * w[0]))
+
+
+@kernel
+def hinge_geometry(
+    pos: np.ndarray, trunk: int, prim: int, sec_from: int, sec_to: int, upper: int, joint: int, child: int,
+    ref_t: np.ndarray, r_up: np.ndarray, h_unit: np.ndarray, axis: np.ndarray, sin_cos: np.ndarray,
+) -> int:
+    """Hinge axes ``axis (N, 3)`` of the knee or elbow ``joint`` of poses ``pos (N, J, 3)``
+    and ``sin_cos (N, 2)``: the two arguments of ``atan2`` giving the signed angle upper
+    bone -> lower bone about it (flexion = sign × atan2).
+
+    Per pose: the trunk frame (``trunk`` joint, primary child ``prim``, secondary vector
+    ``sec_from -> sec_to``) times ``ref_t`` (its rest frame transposed); the lateral axis
+    ``h_unit`` carried along the upper bone (``upper -> joint``) by the shortest arc from
+    its rest direction ``r_up``; the limb plane's normal signed by it (it, for a straight
+    limb). Operation for operation ``posesynth.poses.motions._hinge_geometry``, so the same
+    bits. Returns the flat index of the first non-finite input value, or -1.
+    """
+    n, J = pos.shape[0], pos.shape[1]
+    first_bad = -1
+    for i in range(n):
+        if first_bad < 0:
+            for j in range(J):
+                for c in range(3):
+                    if not math.isfinite(pos[i, j, c]):
+                        first_bad = (i * J + j) * 3 + c
+                        break
+                if first_bad >= 0:
+                    break
+        # trunk frame: columns e1 = primary bone, e2 = secondary ⟂ e1, e3 = e1 × e2
+        ux = pos[i, prim, 0] - pos[i, trunk, 0]
+        uy = pos[i, prim, 1] - pos[i, trunk, 1]
+        uz = pos[i, prim, 2] - pos[i, trunk, 2]
+        vx = pos[i, sec_to, 0] - pos[i, sec_from, 0]
+        vy = pos[i, sec_to, 1] - pos[i, sec_from, 1]
+        vz = pos[i, sec_to, 2] - pos[i, sec_from, 2]
+        nu = _norm3(ux, uy, uz)
+        e1x, e1y, e1z = ux / nu, uy / nu, uz / nu
+        dv = vx * e1x + vy * e1y + vz * e1z
+        wx, wy, wz = vx - dv * e1x, vy - dv * e1y, vz - dv * e1z
+        nw = _norm3(wx, wy, wz)
+        e2x, e2y, e2z = wx / nw, wy / nw, wz / nw
+        e3x, e3y, e3z = e1y * e2z - e1z * e2y, e1z * e2x - e1x * e2z, e1x * e2y - e1y * e2x
+        grx = _frame_dot(e1x, e2x, e3x, ref_t, r_up)
+        gry = _frame_dot(e1y, e2y, e3y, ref_t, r_up)
+        grz = _frame_dot(e1z, e2z, e3z, ref_t, r_up)
+        ghx = _frame_dot(e1x, e2x, e3x, ref_t, h_unit)
+        ghy = _frame_dot(e1y, e2y, e3y, ref_t, h_unit)
+        ghz = _frame_dot(e1z, e2z, e3z, ref_t, h_unit)
+        bx = pos[i, joint, 0] - pos[i, upper, 0]
+        by = pos[i, joint, 1] - pos[i, upper, 1]
+        bz = pos[i, joint, 2] - pos[i, upper, 2]
+        lx = pos[i, child, 0] - pos[i, joint, 0]
+        ly = pos[i, child, 1] - pos[i, joint, 1]
+        lz = pos[i, child, 2] - pos[i, joint, 2]
+        # the lateral axis carried along the upper bone: quat_between(G r_up, bone) applied to G h
+        cx, cy, cz, cw = _quat_between(grx, gry, grz, bx, by, bz)
+        tx, ty, tz = 2.0 * (cy * ghz - cz * ghy), 2.0 * (cz * ghx - cx * ghz), 2.0 * (cx * ghy - cy * ghx)
+        latx = ghx + cw * tx + (cy * tz - cz * ty)
+        laty = ghy + cw * ty + (cz * tx - cx * tz)
+        latz = ghz + cw * tz + (cx * ty - cy * tx)
+        nx, ny, nz = by * lz - bz * ly, bz * lx - bx * lz, bx * ly - by * lx
+        n_len = _norm3(nx, ny, nz)
+        if n_len > 1e-9 * _norm3(bx, by, bz) * _norm3(lx, ly, lz):
+            sgn = -1.0 if nx * latx + ny * laty + nz * latz < 0 else 1.0
+            ax, ay, az = sgn * nx / n_len, sgn * ny / n_len, sgn * nz / n_len
+        else:
+            ax, ay, az = latx, laty, latz
+        na = _norm3(ax, ay, az)
+        ax, ay, az = ax / na, ay / na, az / na
+        axis[i, 0], axis[i, 1], axis[i, 2] = ax, ay, az
+        sin_cos[i, 0] = nx * ax + ny * ay + nz * az
+        sin_cos[i, 1] = bx * lx + by * ly + bz * lz
+    return first_bad
+
+
+@kernel
+def rotate_subtree(
+    pos: np.ndarray, pivot_joint: int, below: np.ndarray, axis: np.ndarray, sin_half: np.ndarray,
+    cos_half: np.ndarray, out: np.ndarray,
+) -> None:
+    """``out (N, J, 3)``: the joints ``below`` of ``pos (N, J, 3)`` turned about ``axis (N, 3)``
+    through joint ``pivot_joint`` by the angle whose half has ``sin_half``, ``cos_half`` (N,);
+    the other joints copied. Operation for operation ``motions.rotate_subtree``."""
+    n, J = pos.shape[0], pos.shape[1]
+    for i in range(n):
+        for j in range(J):
+            for c in range(3):
+                out[i, j, c] = pos[i, j, c]
+        s = sin_half[i]
+        qx, qy, qz, qw = axis[i, 0] * s, axis[i, 1] * s, axis[i, 2] * s, cos_half[i]
+        px, py, pz = pos[i, pivot_joint, 0], pos[i, pivot_joint, 1], pos[i, pivot_joint, 2]
+        for m in below:
+            vx, vy, vz = pos[i, m, 0] - px, pos[i, m, 1] - py, pos[i, m, 2] - pz
+            tx, ty, tz = 2.0 * (qy * vz - qz * vy), 2.0 * (qz * vx - qx * vz), 2.0 * (qx * vy - qy * vx)
+            out[i, m, 0] = vx + qw * tx + (qy * tz - qz * ty) + px
+            out[i, m, 1] = vy + qw * ty + (qz * tx - qx * tz) + py
+            out[i, m, 2] = vz + qw * tz + (qx * ty - qy * tx) + pz

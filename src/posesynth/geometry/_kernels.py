@@ -1,0 +1,145 @@
+"""Compiled kernels of the camera hot path: world -> camera -> pixels, fused per point.
+
+Private to ``posesynth.geometry``. Each kernel is a loop over a flat batch ``(N, J, k)`` with
+per-camera parameters ``(N, n)`` (a stride-0 broadcast for one shared camera), compiled by
+Numba (:mod:`posesynth.util.jit`); the public functions of :mod:`posesynth.geometry.camera`
+call them when Numba is enabled and use their NumPy code otherwise.
+
+Exactness against the NumPy path (tested bit for bit):
+
+* world -> camera ``R (p - C)``: each row as ``fma(d2, r2, fma(d1, r1, d0 r0))``, which is
+  what NumPy's ``matmul`` computes through BLAS on CPUs with FMA (every x86-64 since 2013);
+  elsewhere the two differ by at most 1 ulp.
+* pinhole, OpenCV and Human3.6M projection: the same operations in the same order, so the
+  same bits.
+* fisheye: ``atan2`` and ``hypot`` come from the C library here and from NumPy's SIMD code
+  there: within 2e-15 rad, i.e. < 1e-9 px for any real image.
+
+Model codes: 0 pinhole, 1 opencv, 2 fisheye, 3 h36m (see :data:`MODEL_CODES`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from posesynth.util.jit import fma_reference, kernel
+
+fma = fma_reference  # replaced by the hardware fused multiply-add when the kernels compile
+JIT_HELPERS = ("_distort",)
+
+MODEL_CODES = {"pinhole": 0, "opencv": 1, "fisheye": 2, "h36m": 3}
+
+
+def _distort(model: int, xc: float, yc: float, zc: float, dist: np.ndarray, i: int) -> tuple[float, float]:
+    """Distorted normalised coordinates of one camera-frame point (the models' formulas,
+    operation for operation as in their NumPy code)."""
+    if model == 2:  # fisheye, Kannala-Brandt
+        r = math.hypot(xc, yc)
+        theta = math.atan2(r, zc)
+        t2 = theta * theta
+        k1, k2, k3, k4 = dist[i, 0], dist[i, 1], dist[i, 2], dist[i, 3]
+        theta_d = theta * (1.0 + t2 * (k1 + t2 * (k2 + t2 * (k3 + t2 * k4))))
+        if r == 0.0:  # theta_d / r -> 1 / Z in front; undefined behind
+            scale = 1.0 / zc if zc > 0.0 else math.nan
+        else:
+            scale = theta_d / r
+        return xc * scale, yc * scale
+    inv_z = 1.0 / zc
+    x = xc * inv_z
+    y = yc * inv_z
+    if model == 0:
+        return x, y
+    k1, k2, p1, p2, k3 = dist[i, 0], dist[i, 1], dist[i, 2], dist[i, 3], dist[i, 4]
+    if model == 1:  # OpenCV (Brown-Conrady)
+        xy = x * y
+        x2 = x * x
+        y2 = y * y
+        r2 = x2 + y2
+        a = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
+        xd = x * a + 2.0 * p1 * xy + p2 * (r2 + 2.0 * x2)
+        yd = y * a + p1 * (r2 + 2.0 * y2) + 2.0 * p2 * xy
+        return xd, yd
+    # Human3.6M's own tangential term
+    r2 = x * x + y * y
+    ab = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3)) + p2 * x + p1 * y
+    return x * ab + p2 * r2, y * ab + p1 * r2
+
+
+@kernel
+def project_points(model: int, p_cam: np.ndarray, intr: np.ndarray, dist: np.ndarray, uv: np.ndarray) -> None:
+    """``uv (N, J, 2)`` pixels of camera-frame points ``p_cam (N, J, 3)`` metres, with
+    intrinsics ``(N, 4)`` and distortion ``(N, D)`` of the model ``model`` (a code)."""
+    n, J = p_cam.shape[0], p_cam.shape[1]
+    for i in range(n):
+        fx, fy, cx, cy = intr[i, 0], intr[i, 1], intr[i, 2], intr[i, 3]
+        for j in range(J):
+            xd, yd = _distort(model, p_cam[i, j, 0], p_cam[i, j, 1], p_cam[i, j, 2], dist, i)
+            uv[i, j, 0] = xd * fx + cx
+            uv[i, j, 1] = yd * fy + cy
+
+
+@kernel
+def world_to_camera(p_world: np.ndarray, R: np.ndarray, C: np.ndarray, p_cam: np.ndarray) -> None:
+    """``p_cam (N, J, 3) = R (p_world - C)`` for ``p_world (N, J, 3)``, ``R (N, 3, 3)``,
+    ``C (N, 3)``, metres."""
+    n, J = p_world.shape[0], p_world.shape[1]
+    for i in range(n):
+        for j in range(J):
+            d0 = p_world[i, j, 0] - C[i, 0]
+            d1 = p_world[i, j, 1] - C[i, 1]
+            d2 = p_world[i, j, 2] - C[i, 2]
+            for k in range(3):
+                p_cam[i, j, k] = fma(d2, R[i, k, 2], fma(d1, R[i, k, 1], d0 * R[i, k, 0]))
+
+
+@kernel
+def project_world(
+    model: int, p_world: np.ndarray, R: np.ndarray, C: np.ndarray, intr: np.ndarray, dist: np.ndarray,
+    keep_cam: bool, p_cam: np.ndarray, uv: np.ndarray,
+) -> None:
+    """:func:`world_to_camera` then :func:`project_points`, fused: one pass over the points;
+    fills ``uv (N, J, 2)`` pixels and, with ``keep_cam``, ``p_cam (N, J, 3)`` metres."""
+    n, J = p_world.shape[0], p_world.shape[1]
+    for i in range(n):
+        fx, fy, cx, cy = intr[i, 0], intr[i, 1], intr[i, 2], intr[i, 3]
+        for j in range(J):
+            d0 = p_world[i, j, 0] - C[i, 0]
+            d1 = p_world[i, j, 1] - C[i, 1]
+            d2 = p_world[i, j, 2] - C[i, 2]
+            xc = fma(d2, R[i, 0, 2], fma(d1, R[i, 0, 1], d0 * R[i, 0, 0]))
+            yc = fma(d2, R[i, 1, 2], fma(d1, R[i, 1, 1], d0 * R[i, 1, 0]))
+            zc = fma(d2, R[i, 2, 2], fma(d1, R[i, 2, 1], d0 * R[i, 2, 0]))
+            if keep_cam:
+                p_cam[i, j, 0] = xc
+                p_cam[i, j, 1] = yc
+                p_cam[i, j, 2] = zc
+            xd, yd = _distort(model, xc, yc, zc, dist, i)
+            uv[i, j, 0] = xd * fx + cx
+            uv[i, j, 1] = yd * fy + cy
+
+
+def flat_batch(points: np.ndarray, *params: tuple[np.ndarray, int]) -> tuple[np.ndarray, ...] | None:
+    """Points ``(..., J, k)`` as ``(N, J, k)`` and each parameter ``(..., *core)`` as
+    ``(N, *core)`` float64 views (stride 0 where broadcast), or None when the parameters'
+    batch dims are not those of the points or empty (the caller then takes its NumPy path).
+
+    ``params`` pairs each array with its number of core dims (1 for ``(..., n)``, 2 for
+    ``(..., 3, 3)``).
+    """
+    if points.ndim < 2 or points.dtype != np.float64:
+        return None
+    lead = points.shape[:-2]
+    out = [points.reshape((-1,) + points.shape[-2:])]
+    n = out[0].shape[0]
+    for arr, core in params:
+        arr = np.asarray(arr, dtype=np.float64)
+        batch = arr.shape[: arr.ndim - core]
+        if batch == lead:
+            out.append(arr.reshape((n,) + arr.shape[arr.ndim - core:]))
+        elif batch == ():
+            out.append(np.broadcast_to(arr, (n,) + arr.shape))
+        else:
+            return None
+    return tuple(out)
