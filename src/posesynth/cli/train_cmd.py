@@ -36,8 +36,8 @@ def import_lift(module: str) -> ModuleType:
 
 
 def train(
-    data: Annotated[Path, typer.Argument(help="Training data: any data set 'posesynth info' reads, with 2D and 3D.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint folder to write (model.safetensors, meta.json, train_state.pt).")],
+    data: Annotated[Path | None, typer.Argument(help="Training data: any data set 'posesynth info' reads, with 2D and 3D (or --stream).")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Total epochs (default 20; with --resume: train up to this).")] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Samples per step (default 64).")] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="Adam learning rate (default 1e-3).")] = None,
@@ -56,6 +56,10 @@ def train(
     noise_sigma_bbox: Annotated[float | None, typer.Option("--noise-sigma-bbox", help="Gaussian 2D jitter, fraction of the bbox's longest side.")] = None,
     noise_outlier_prob: Annotated[float | None, typer.Option("--noise-outlier-prob", help="Probability a joint jumps to a random place.")] = None,
     noise_drop_prob: Annotated[float | None, typer.Option("--noise-drop-prob", help="Probability a joint is dropped (set to the root).")] = None,
+    stream: Annotated[Path | None, typer.Option("--stream", help="Train on fresh synthetic samples every step, as this YAML says (generate or augment settings, samples_per_epoch, workers) instead of DATA.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Data-loader worker processes of --stream (default: the YAML's; any number gives the same batches).")] = None,
+    device: Annotated[str | None, typer.Option("--device", help="auto (cuda, then mps, then cpu), cpu, cuda or mps (default auto).")] = None,
+    precision: Annotated[str | None, typer.Option("--precision", help="auto (bf16/fp16 autocast on cuda, fp32 elsewhere), fp32, bf16 or fp16.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the checkpoint at --out (its settings; --epochs may grow).")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing checkpoint at --out.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON document on stdout.")] = False,
@@ -71,7 +75,11 @@ def train(
         if not resume:  # before any work: never a file, an input, or unasked
             from posesynth.util.outputs import check_output
 
-            check_output(out, kind="dir", overwrite=overwrite, inputs=[data], what="--out")
+            check_output(out, kind="dir", overwrite=overwrite, inputs=[data, stream], what="--out")
+        if (data is None) == (stream is None) and not (resume and data is None):
+            raise ValueError("expected the training data: DATA or --stream CONFIG (one of them)")
+        if resume and stream is not None:
+            raise ValueError("--resume continues the checkpoint's own stream (stored in it); drop --stream")
         train_lib = import_lift("train")
         noise_lib = import_lift("noise")
         from posesynth.data.formats.registry import read_any
@@ -80,7 +88,7 @@ def train(
             "epochs": epochs, "batch_size": batch_size, "lr": lr, "lr_decay": lr_decay,
             "lr_decay_steps": lr_decay_steps, "lr_schedule": lr_schedule, "width": width,
             "blocks": blocks, "dropout": dropout, "max_norm": max_norm,
-            "val_fraction": val_fraction, "seed": seed,
+            "val_fraction": val_fraction, "seed": seed, "device": device, "precision": precision,
         }  # fmt: skip
         noise_flags = {
             "sigma_px": noise_sigma_px, "sigma_bbox": noise_sigma_bbox,
@@ -93,14 +101,25 @@ def train(
             noise_cfg = noise_lib.load_noise_config(noise, **{**base, **noise_flags})
             cfg = cfg.model_copy(update={"noise": noise_cfg})
         console = stderr_console()
+        if data is None:  # streamed: fresh samples every step (posesynth.lift.stream)
+            from posesynth.lift.train import resume_stream, train_stream
+
+            with stdout_to_stderr(json_output), _ProgressBar(console) as bar:
+                if resume:
+                    summary = resume_stream(out, _changes(cfg, noise_given), workers=workers, callbacks=bar)
+                else:
+                    summary = train_stream(stream, out, cfg, workers=workers, overwrite=overwrite, callbacks=bar)
+            if json_output:
+                print_json(summary)
+            else:
+                render_summary(summary, console)
+            return
+        if workers is not None:
+            raise ValueError("--workers applies to --stream only")
         dataset = read_any(data)
         with stdout_to_stderr(json_output), _ProgressBar(console) as bar:
             if resume:
-                # only what was asked for (flags, the config file, noise) is compared
-                changes = {k: getattr(cfg, k) for k in cfg.model_fields_set}
-                if noise_given:
-                    changes["noise"] = cfg.noise
-                summary = train_lib.resume_lifter(dataset, out, changes, data_path=data, callbacks=bar)
+                summary = train_lib.resume_lifter(dataset, out, _changes(cfg, noise_given), data_path=data, callbacks=bar)
             else:
                 summary = train_lib.train_lifter(
                     dataset, out, cfg, data_path=data, overwrite=overwrite, callbacks=bar
@@ -109,6 +128,14 @@ def train(
             print_json(summary)
         else:
             render_summary(summary, console)
+
+
+def _changes(cfg: Any, noise_given: bool) -> dict[str, Any]:
+    """What a --resume asked for (flags, the config file, noise): only these are compared."""
+    changes = {k: getattr(cfg, k) for k in cfg.model_fields_set}
+    if noise_given:
+        changes["noise"] = cfg.noise
+    return changes
 
 
 class _ProgressBar:
@@ -152,6 +179,12 @@ class _ProgressBar:
         )  # fmt: skip
 
 
+def _device_text(device: Mapping[str, Any] | None) -> str:
+    if not device:
+        return "-"
+    return f"{device.get('name')} ({device.get('type')}, {device.get('precision')})"
+
+
 def _fmt(value: Any, spec: str = ".2f") -> str:
     return "-" if value is None else format(value, spec) if isinstance(value, float) else str(value)
 
@@ -169,6 +202,7 @@ def render_summary(summary: Mapping[str, Any], console: Console) -> None:
         ("samples", (f"{summary.get('samples_train')} train, {summary.get('samples_val')} validation, "
                      f"{summary.get('samples_dropped')} dropped")),
         ("model", f"SimpleBaseline width {cfg.get('width')}, {cfg.get('blocks')} blocks"),
+        ("device", _device_text(summary.get("device"))),
         ("train loss", _fmt(summary.get("train_loss"), ".4f")),
         ("val MPJPE (mm)", _fmt(summary.get("val_mpjpe_mm"))),
         ("val P-MPJPE (mm)", _fmt(val.get("p_mpjpe_mm"))),

@@ -23,6 +23,17 @@ the very weights of an uninterrupted one (on the same machine and thread count).
 
 The checkpoint folder (:mod:`posesynth.lift.checkpoint`) is rewritten atomically after every
 epoch, so an interrupted run loses at most one epoch and can be resumed.
+
+Devices (:mod:`posesynth.lift.device`): ``TrainConfig.device`` (``auto``: cuda, then mps, then
+cpu) and ``precision`` (``auto``: bf16 or fp16 autocast on CUDA, fp32 elsewhere). The model,
+its optimiser state and the data live on that device; the noise draws from a generator on it,
+so the same seed gives the same weights on the same device type only. The checkpoint records
+the device it trained on (``meta.json`` ``device``); it loads on any device (to the CPU).
+
+Streamed data (:func:`train_stream`): instead of a fixed array set, every step trains on
+fresh samples made in ``DataLoader`` workers by :class:`posesynth.lift.stream.SyntheticPoses`
+(random streams, determinism and statistics documented there); the checkpoint stores the
+stream's configuration and statistics, so :func:`resume_stream` needs nothing else.
 """
 
 from __future__ import annotations
@@ -40,6 +51,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from posesynth.body.skeleton import H36M17
 from posesynth.data.dataset import PoseDataset
 from posesynth.lift.checkpoint import (
     check_out,
@@ -48,6 +60,7 @@ from posesynth.lift.checkpoint import (
     save_checkpoint,
 )
 from posesynth.lift.data import LiftData, lift_arrays, provenance
+from posesynth.lift.device import DeviceName, DevicePlan, PrecisionName, device_plan
 from posesynth.lift.metrics import joint_errors, lift_metrics
 from posesynth.lift.model import SimpleBaseline
 from posesynth.lift.noise import NoiseConfig, apply_noise
@@ -57,7 +70,12 @@ from posesynth.lift.normalize import (
     normalise_inputs,
     targets_from_3d,
 )
-from posesynth.body.skeleton import H36M17
+from posesynth.lift.stream import (
+    StreamChunk,
+    StreamConfig,
+    SyntheticPoses,
+    as_stream_config,
+)
 from posesynth.util.yaml_config import load_model
 
 __all__ = [
@@ -67,15 +85,19 @@ __all__ = [
     "load_train_config",
     "predict_normalised",
     "prepare_run",
+    "prepare_stream_run",
     "resume_lifter",
+    "resume_stream",
     "run_epoch",
+    "run_stream_epoch",
     "split_indices",
     "train_lifter",
+    "train_stream",
     "training_mode",
 ]
 
 #: Options that may differ when resuming; every other one must match the checkpoint's.
-RESUMABLE_CHANGES = frozenset({"epochs"})
+RESUMABLE_CHANGES = frozenset({"epochs", "device", "precision"})
 
 
 class TrainConfig(BaseModel):
@@ -96,6 +118,8 @@ class TrainConfig(BaseModel):
     val_fraction: float = Field(0.1, ge=0, lt=1)
     seed: int = Field(0, ge=0)
     noise: NoiseConfig = Field(default_factory=NoiseConfig)
+    device: DeviceName = Field("auto", description="auto (cuda, then mps, then cpu), cpu, cuda or mps")
+    precision: PrecisionName = Field("auto", description="auto (bf16/fp16 autocast on cuda, else fp32), fp32, bf16, fp16")
 
     def lr_at(self, step: int) -> float:
         """Learning rate at optimiser step ``step`` (0-based)."""
@@ -141,11 +165,15 @@ class TrainRun:
     """Everything the training loop touches; built by :func:`prepare_run`.
 
     Attributes:
-        uv_train: (N, 17, 2) float32 clean 2D pixels of the training split.
+        uv_train: (N, 17, 2) float32 clean 2D pixels of the training split (N = 0 for a
+            streamed run, whose data comes from :attr:`stream`).
         y_train: (N, 48) float32 standardised targets of the training split.
         x_val: (M, 34) float32 normalised clean inputs of the validation split.
         p_val: (M, 17, 3) float64 root-relative camera-frame 3D (m) of the validation split.
         step: optimiser steps done; epoch: epochs done; history: one record per epoch.
+        plan: the device and precision; tensors above (but ``p_val``) live on its device.
+        scaler: the fp16 gradient scaler, or None.
+        stream: the streamed data set, or None.
     """
 
     config: TrainConfig
@@ -161,6 +189,9 @@ class TrainRun:
     step: int = 0
     epoch: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
+    plan: DevicePlan = field(default_factory=lambda: device_plan("cpu", "fp32"))
+    scaler: Any = None
+    stream: SyntheticPoses | None = None
 
 
 def _epoch_seeds(seed: int, epoch: int) -> tuple[int, int, int]:
@@ -185,35 +216,76 @@ def prepare_run(data: LiftData, config: TrainConfig, stats: NormStats | None = N
         )
     if stats is None:
         stats = compute_stats(data.uv_px[train_idx], data.p_cam[train_idx])
-    norm = stats.tensors()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        model = SimpleBaseline(
-            width=config.width, blocks=config.blocks, dropout=config.dropout,
-            max_norm=1.0 if config.max_norm else None,
-        )  # fmt: skip
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    plan = device_plan(config.device, config.precision)
+    dev = plan.device
+    norm = stats.tensors(device=dev)
+    model, optimizer, scaler = _model_and_optimizer(config, plan)
     y = targets_from_3d(torch.as_tensor(data.p_cam[train_idx]))
     y_train = ((y - torch.as_tensor(stats.target_mean)) / torch.as_tensor(stats.target_std)).float()
-    uv_val = torch.as_tensor(data.uv_px[val_idx], dtype=torch.float32)
+    uv_val = torch.as_tensor(data.uv_px[val_idx], dtype=torch.float32, device=dev)
     p_val = data.p_cam[val_idx] - data.p_cam[val_idx][:, :1]
     return TrainRun(
         config=config,
         model=model,
         optimizer=optimizer,
         stats=stats,
-        uv_train=torch.as_tensor(data.uv_px[train_idx], dtype=torch.float32).contiguous(),
-        y_train=y_train.contiguous(),
+        uv_train=torch.as_tensor(data.uv_px[train_idx], dtype=torch.float32).contiguous().to(dev),
+        y_train=y_train.contiguous().to(dev),
         x_val=normalise_inputs(uv_val, norm["input_mean"], norm["input_std"]),
         p_val=p_val,
         norm=norm,
         data_info={"usable": len(data), "dropped": data.dropped, "train": len(train_idx), "val": len(val_idx)},
+        plan=plan,
+        scaler=scaler,
+    )
+
+
+def _model_and_optimizer(config: TrainConfig, plan: DevicePlan) -> tuple[SimpleBaseline, torch.optim.Optimizer, Any]:
+    """The model (initial weights from ``torch.manual_seed(config.seed)`` on the CPU, in a
+    forked RNG, so they do not depend on the device), moved to the device, its Adam optimiser
+    and, for fp16, a gradient scaler."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = SimpleBaseline(
+            width=config.width, blocks=config.blocks, dropout=config.dropout,
+            max_norm=1.0 if config.max_norm else None,
+        )  # fmt: skip
+    model.to(plan.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    scaler = torch.amp.GradScaler(plan.device.type) if plan.grad_scaling else None
+    return model, optimizer, scaler
+
+
+def prepare_stream_run(stream: SyntheticPoses, config: TrainConfig) -> TrainRun:
+    """A run whose batches come from ``stream`` (statistics: the stream's); validation on
+    its fixed validation draw. Model and optimiser as :func:`prepare_run` builds them."""
+    plan = device_plan(config.device, config.precision)
+    dev = plan.device
+    norm = stream.stats.tensors(device=dev)
+    model, optimizer, scaler = _model_and_optimizer(config, plan)
+    uv_val, p_val = stream.validation()
+    x_val = normalise_inputs(torch.as_tensor(uv_val, dtype=torch.float32, device=dev), norm["input_mean"], norm["input_std"])
+    return TrainRun(
+        config=config,
+        model=model,
+        optimizer=optimizer,
+        stats=stream.stats,
+        uv_train=torch.zeros((0, 17, 2), device=dev),
+        y_train=torch.zeros((0, 48), device=dev),
+        x_val=x_val,
+        p_val=p_val - p_val[:, :1],
+        norm=norm,
+        data_info={"usable": stream.samples_per_epoch, "dropped": 0, "train": stream.samples_per_epoch, "val": len(p_val)},
+        plan=plan,
+        scaler=scaler,
+        stream=stream,
     )
 
 
 @contextlib.contextmanager
-def training_mode() -> Iterator[None]:
-    """Deterministic algorithms on, and denormal floats flushed to zero, for the duration.
+def training_mode(deterministic: bool = True) -> Iterator[None]:
+    """Deterministic algorithms on (unless ``deterministic`` is False: a CUDA run without
+    ``CUBLAS_WORKSPACE_CONFIG``), and denormal floats flushed to zero, for the duration.
 
     Denormals (|x| < 1.2e-38 in float32) turn up transiently early in training and make CPU
     steps up to ten times slower (measured at width 1024: 230 instead of 28 ms per step, and
@@ -222,7 +294,7 @@ def training_mode() -> Iterator[None]:
     (torch has no getter for the denormal mode; its default, off, is restored).
     """
     before = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(True)
+    torch.use_deterministic_algorithms(deterministic)
     torch.set_flush_denormal(True)
     try:
         yield
@@ -231,40 +303,65 @@ def training_mode() -> Iterator[None]:
         torch.use_deterministic_algorithms(before)
 
 
+@contextlib.contextmanager
+def _epoch_scope(run: TrainRun, dropout_seed: int) -> Iterator[None]:
+    """Training mode, and torch's global RNG (dropout's) seeded with ``dropout_seed`` inside a
+    fork of the CPU's (and the CUDA device's) RNG state, so the caller's state is untouched."""
+    dev = run.plan.device
+    devices = [dev.index if dev.index is not None else 0] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), training_mode(run.plan.deterministic):
+        torch.manual_seed(dropout_seed)
+        run.model.train()
+        yield
+
+
+def train_step(run: TrainRun, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """One optimiser step on normalised inputs ``x`` (B, 34) and standardised targets ``y``
+    (B, 48) on the run's device: the learning rate of ``run.step``, forward under the run's
+    autocast, MSE on float32 outputs, backward (scaled for fp16), Adam. Returns the detached loss."""
+    cfg, opt = run.config, run.optimizer
+    lr = cfg.lr_at(run.step)
+    for group in opt.param_groups:
+        group["lr"] = lr
+    with run.plan.autocast():
+        out = run.model(x)
+    loss = F.mse_loss(out.float(), y)
+    opt.zero_grad(set_to_none=True)
+    if run.scaler is not None:
+        run.scaler.scale(loss).backward()
+        run.scaler.step(opt)
+        run.scaler.update()
+    else:
+        loss.backward()
+        opt.step()
+    run.step += 1
+    return loss.detach()
+
+
 def run_epoch(run: TrainRun, callbacks: Any = None) -> float:
-    """Train one epoch (epoch ``run.epoch + 1``) in place; returns its mean training loss.
+    """Train one epoch (epoch ``run.epoch + 1``) of the in-memory training split in place;
+    returns its mean training loss.
 
     A final batch of a single sample is skipped (BatchNorm needs two).
     """
     cfg = run.config
     epoch = run.epoch + 1
     s_shuffle, s_noise, s_dropout = _epoch_seeds(cfg.seed, epoch)
+    dev = run.plan.device
     g_shuffle = torch.Generator().manual_seed(s_shuffle)
-    g_noise = torch.Generator().manual_seed(s_noise)
-    model, opt = run.model, run.optimizer
+    g_noise = torch.Generator(device=dev).manual_seed(s_noise)
     mean, std = run.norm["input_mean"], run.norm["input_std"]
     n = len(run.uv_train)
-    total = torch.zeros((), dtype=torch.float64)
+    total = torch.zeros((), dtype=torch.float64, device=dev)
     seen = 0
-    with torch.random.fork_rng(devices=[]), training_mode():
-        torch.manual_seed(s_dropout)
-        model.train()
-        perm = torch.randperm(n, generator=g_shuffle)
+    with _epoch_scope(run, s_dropout):
+        perm = torch.randperm(n, generator=g_shuffle).to(dev)
         for start in range(0, n, cfg.batch_size):
             idx = perm[start : start + cfg.batch_size]
             if len(idx) < 2:
                 break
             uv = apply_noise(run.uv_train[idx], cfg.noise, g_noise)
-            x = normalise_inputs(uv, mean, std)
-            lr = cfg.lr_at(run.step)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            loss = F.mse_loss(model(x), run.y_train[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            run.step += 1
-            loss = loss.detach()
+            loss = train_step(run, normalise_inputs(uv, mean, std), run.y_train[idx])
             total += loss * len(idx)
             seen += len(idx)
             if callbacks is not None:
@@ -273,14 +370,48 @@ def run_epoch(run: TrainRun, callbacks: Any = None) -> float:
     return float(total) / max(seen, 1)
 
 
+def run_stream_epoch(run: TrainRun, chunks: Iterator[StreamChunk], callbacks: Any = None) -> float:
+    """Train one epoch (epoch ``run.epoch + 1``) on the next chunks of ``chunks`` (the
+    iterator of ``run.stream``'s loader, which runs across epochs); returns its mean loss.
+
+    Raises:
+        RuntimeError: a chunk of another epoch arrives (the iterator and the run disagree).
+    """
+    stream = run.stream
+    if stream is None:
+        raise ValueError("run_stream_epoch: the run has no stream (build it with prepare_stream_run)")
+    epoch = run.epoch + 1
+    dev = run.plan.device
+    total = torch.zeros((), dtype=torch.float64, device=dev)
+    seen = steps = 0
+    bs = stream.batch_size
+    with _epoch_scope(run, _epoch_seeds(run.config.seed, epoch)[2]):
+        while steps < stream.steps_per_epoch:
+            chunk = next(chunks)
+            if chunk.epoch != epoch:
+                raise RuntimeError(f"stream: expected a chunk of epoch {epoch}, got epoch {chunk.epoch} chunk {chunk.index}")
+            x = chunk.x.to(dev, non_blocking=True)
+            y = chunk.y.to(dev, non_blocking=True)
+            for start in range(0, len(x), bs):
+                loss = train_step(run, x[start : start + bs], y[start : start + bs])
+                total += loss * bs
+                seen += bs
+                steps += 1
+                if callbacks is not None:
+                    callbacks.on_batch(bs, float(loss))
+    run.epoch = epoch
+    return float(total) / max(seen, 1)
+
+
 @torch.no_grad()
 def predict_normalised(model: SimpleBaseline, x: torch.Tensor, norm: Mapping[str, torch.Tensor], batch_size: int = 65536) -> np.ndarray:
-    """Root-relative 3D (M, 17, 3) float64 metres (root row 0) from normalised inputs (M, 34)."""
+    """Root-relative 3D (M, 17, 3) float64 metres (root row 0) from normalised inputs (M, 34)
+    (model, ``x`` and ``norm`` on one device; always float32, no autocast)."""
     model.eval()
     out = np.zeros((len(x), 17, 3))
     for start in range(0, len(x), batch_size):
         y = model(x[start : start + batch_size]) * norm["target_std"] + norm["target_mean"]
-        out[start : start + batch_size, 1:] = y.reshape(-1, 16, 3).double().numpy()
+        out[start : start + batch_size, 1:] = y.reshape(-1, 16, 3).double().cpu().numpy()
     return out
 
 
@@ -299,11 +430,15 @@ def _checkpoint_meta(run: TrainRun, data_prov: Mapping[str, Any], metrics: Mappi
         "steps_done": run.step,
         "history": run.history,
         "metrics": dict(metrics),
+        "device": run.plan.to_dict(),
     }
 
 
 def _train_state(run: TrainRun) -> dict[str, Any]:
-    return {"optimizer": run.optimizer.state_dict(), "epoch": run.epoch, "step": run.step}
+    state = {"optimizer": run.optimizer.state_dict(), "epoch": run.epoch, "step": run.step}
+    if run.scaler is not None:
+        state["grad_scaler"] = run.scaler.state_dict()
+    return state
 
 
 def _loop(
@@ -316,9 +451,14 @@ def _loop(
     start_all = time.perf_counter()
     trained = 0
     metrics: dict[str, Any] = dict(run.history[-1]) if run.history else {}
+    chunks: Iterator[StreamChunk] | None = None
+    if run.stream is not None:  # one loader for the whole run: workers keep making chunks across epochs
+        stream = run.stream
+        stream.first_epoch, stream.epochs = first, cfg.epochs
+        chunks = iter(stream.loader(pin_memory=run.plan.device.type == "cuda"))
     for _ in range(first, cfg.epochs + 1):
         t0 = time.perf_counter()
-        loss = run_epoch(run, cb)
+        loss = run_epoch(run, cb) if chunks is None else run_stream_epoch(run, chunks, cb)
         trained += run.data_info["train"]
         record = {
             "epoch": run.epoch,
@@ -350,6 +490,7 @@ def _loop(
         "seconds": round(seconds, 3),
         "samples_per_s": round(trained / seconds, 1) if trained and seconds > 0 else None,
         "config": cfg.model_dump(mode="json"),
+        "device": run.plan.to_dict(),
     }
 
 
@@ -425,6 +566,37 @@ def resume_lifter(
     out = Path(out)
     model, stats, meta = load_checkpoint(out)
     state = load_train_state(out)
+    config = _resume_config(out, meta, changes)
+    data = _usable(dataset, data_path)
+    usable = meta.get("data", {}).get("split", {}).get("usable")
+    if usable is not None and usable != len(data):
+        raise ValueError(
+            f"resume: the checkpoint was trained on {usable} usable samples, this data set has {len(data)}; "
+            "resume with the same data"
+        )
+    done = int(state.get("epoch", meta.get("epochs_done", 0)))
+    if done >= config.epochs:
+        raise ValueError(f"resume: {out} has done {done} of {config.epochs} epochs; pass a larger --epochs")
+    run = prepare_run(data, config, stats=stats)
+    _restore(run, model, state, meta, done)
+    prov = meta.get("data") or provenance(dataset, data_path)
+    prov = {k: v for k, v in prov.items() if k not in ("split", "split_seed")}
+    return _loop(run, out, prov, callbacks)
+
+
+def _restore(run: TrainRun, model: SimpleBaseline, state: Mapping[str, Any], meta: Mapping[str, Any], done: int) -> None:
+    """Weights, optimiser (and scaler) state, counters and history of a checkpoint into ``run``
+    (the stored tensors are on the CPU; they move to the run's device here)."""
+    run.model.load_state_dict(model.state_dict())
+    run.optimizer.load_state_dict(state["optimizer"])
+    if run.scaler is not None and "grad_scaler" in state:
+        run.scaler.load_state_dict(state["grad_scaler"])
+    run.epoch, run.step = done, int(state.get("step", 0))
+    run.history = list(meta.get("history", []))
+
+
+def _resume_config(out: Path, meta: Mapping[str, Any], changes: Mapping[str, Any] | None) -> TrainConfig:
+    """The checkpoint's :class:`TrainConfig` with the allowed ``changes`` (``None`` ignored)."""
     try:
         stored = TrainConfig(**meta.get("train_config", {}))
     except ValidationError as exc:
@@ -440,22 +612,87 @@ def resume_lifter(
             clash.append(f"{k} {new!r} (checkpoint: {current[k]!r})")
     if clash:
         raise ValueError(f"resume: settings differ from the checkpoint's: {', '.join(clash)}; drop them to resume")
-    config = stored.model_copy(update={"epochs": changes.get("epochs", stored.epochs)})
-    data = _usable(dataset, data_path)
-    usable = meta.get("data", {}).get("split", {}).get("usable")
-    if usable is not None and usable != len(data):
-        raise ValueError(
-            f"resume: the checkpoint was trained on {usable} usable samples, this data set has {len(data)}; "
-            "resume with the same data"
-        )
+    return stored.model_copy(update={k: changes[k] for k in RESUMABLE_CHANGES if k in changes})
+
+
+def train_stream(
+    stream: StreamConfig | Mapping[str, Any] | Path | str,
+    out: Path | str,
+    config: TrainConfig | None = None,
+    *,
+    stream_path: Path | str | None = None,
+    workers: int | None = None,
+    overwrite: bool = False,
+    callbacks: Any = None,
+) -> dict[str, Any]:
+    """Train a new lifter on fresh synthetic samples every step and write checkpoint ``out``.
+
+    Args:
+        stream: the data (:class:`~posesynth.lift.stream.StreamConfig`, a mapping of its
+            fields, or its YAML path): procedural or augmented, samples per epoch, workers.
+        out: the checkpoint folder to create (rewritten after every epoch).
+        config: hyper-parameters, noise, seed, device (default :class:`TrainConfig`); the
+            stream's data seed is ``stream.seed``, or ``config.seed`` when that is None.
+        stream_path: where the stream's YAML was read from, recorded as provenance.
+        workers: ``DataLoader`` workers (default: the stream's ``workers``); any number gives
+            the same batches, hence the same weights.
+        overwrite: replace an existing checkpoint at ``out``.
+        callbacks: progress hooks.
+
+    Returns:
+        The summary of :func:`train_lifter` (``samples_train`` is the samples per epoch).
+
+    Raises:
+        ValueError: a bad stream configuration or augment source, ``out`` existing without
+            ``overwrite``, a device that is not there.
+    """
+    config = config or TrainConfig()
+    out = check_out(out, overwrite)
+    device_plan(config.device, config.precision)  # a missing device fails before any data is drawn
+    if isinstance(stream, (str, Path)):
+        stream_path = stream_path or stream
+    stream_cfg = as_stream_config(stream)
+    if workers is not None:
+        stream_cfg = stream_cfg.model_copy(update={"workers": workers})
+    seed = config.seed if stream_cfg.seed is None else stream_cfg.seed
+    data = SyntheticPoses(stream_cfg, batch_size=config.batch_size, noise=config.noise, seed=seed)
+    run = prepare_stream_run(data, config)
+    return _loop(run, out, _stream_provenance(data, stream_path), callbacks)
+
+
+def _stream_provenance(data: SyntheticPoses, path: Path | str | None) -> dict[str, Any]:
+    return {"path": None if path is None else str(Path(path).resolve()), "format": "stream", "stream": data.describe()}
+
+
+def resume_stream(
+    out: Path | str, changes: Mapping[str, Any] | None = None, *, workers: int | None = None, callbacks: Any = None
+) -> dict[str, Any]:
+    """Continue the streamed run of checkpoint ``out`` up to ``changes["epochs"]``.
+
+    The stream's configuration, its seed and the normalisation statistics come from the
+    checkpoint, so the resumed epochs see exactly the chunks an uninterrupted run would
+    (and the same weights result, on the same device type). ``changes`` as in
+    :func:`resume_lifter`; ``workers`` may differ.
+
+    Raises:
+        ValueError: ``out`` is no resumable streamed checkpoint, a setting differs, or the
+            run is already complete.
+    """
+    out = Path(out)
+    model, stats, meta = load_checkpoint(out)
+    state = load_train_state(out)
+    prov = meta.get("data") or {}
+    described = prov.get("stream")
+    if not isinstance(described, Mapping) or "config" not in described:
+        raise ValueError(f"{out}: meta.json data.stream is missing; the checkpoint was not trained on a stream (resume it with its DATA)")
+    config = _resume_config(out, meta, changes)
     done = int(state.get("epoch", meta.get("epochs_done", 0)))
     if done >= config.epochs:
         raise ValueError(f"resume: {out} has done {done} of {config.epochs} epochs; pass a larger --epochs")
-    run = prepare_run(data, config, stats=stats)
-    run.model.load_state_dict(model.state_dict())
-    run.optimizer.load_state_dict(state["optimizer"])
-    run.epoch, run.step = done, int(state.get("step", 0))
-    run.history = list(meta.get("history", []))
-    prov = meta.get("data") or provenance(dataset, data_path)
-    prov = {k: v for k, v in prov.items() if k not in ("split", "split_seed")}
-    return _loop(run, out, prov, callbacks)
+    stream_cfg = StreamConfig(**described["config"])
+    if workers is not None:
+        stream_cfg = stream_cfg.model_copy(update={"workers": workers})
+    data = SyntheticPoses(stream_cfg, batch_size=config.batch_size, noise=config.noise, stats=stats, seed=int(described["seed"]))
+    run = prepare_stream_run(data, config)
+    _restore(run, model, state, meta, done)
+    return _loop(run, out, dict(prov), callbacks)
