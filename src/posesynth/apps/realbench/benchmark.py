@@ -82,6 +82,9 @@ __all__ = [
 #: knees, ankles): the ones BlazePose places most reliably.
 CORE_LANDMARKS = np.array([0, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28])
 DEFAULT_LIFTERS = ("everyday", "rom")
+#: Bump when the association, triangulation or filtering changes what the cache holds
+#: (the posesynth version alone does not change between development commits).
+PSEUDO_GT_REVISION = 2
 
 
 @dataclass(frozen=True)
@@ -261,6 +264,7 @@ def prepare_real_benchmark(
     det_key = _key(det_inputs)
     key = _key({
         **det_inputs,
+        "revision": PSEUDO_GT_REVISION,
         "calibration": sha256_file(demo.calibration),
         # the cameras as read, so a change in the reader's conventions is a new entry too
         "cameras": hashlib.sha256(json.dumps(cameras.to_dict()).encode()).hexdigest(),

@@ -191,7 +191,8 @@ def temporal_outliers(
     Args:
         points: ``(P, F, J, 3)`` metres (NaN where missing).
         times_s: ``(F,)`` seconds.
-        window_s: half-width of the time window.
+        window_s: half-width of the time window (widened to the median frame spacing when
+            frames are sparser).
         max_jump_m: largest distance from the window's median, metres.
         min_frames: windows with fewer finite points test nothing (sparse frames keep all).
 
@@ -199,6 +200,10 @@ def temporal_outliers(
         ``(P, F, J)`` bool, True where a point is an outlier.
     """
     t = np.asarray(times_s, np.float64)
+    # sparse (subsampled) frames: widen the window to reach one neighbour on each side; a
+    # median of three samples keeps any monotone motion, so real movement is not rejected
+    if t.size > 1:
+        window_s = max(window_s, 1.01 * float(np.median(np.diff(np.sort(t)))))
     near = np.abs(t[:, None] - t[None, :]) <= window_s + 1e-9  # (F, F)
     # (P, F, F', J, 3): the trajectory, NaN outside each frame's window
     win = np.where(near[None, :, :, None, None], points[:, None], np.nan)
