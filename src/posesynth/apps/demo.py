@@ -60,11 +60,17 @@ def read_image(path: Path | str) -> np.ndarray:
     """
     import cv2
 
+    from posesynth.data.validate import check_image_file
+
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise ValueError(f"{p}: no such image file")
+    check_image_file(p)  # a regular file of at most 100 MP, from its header, before decoding
     data = np.fromfile(p, dtype=np.uint8)
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    try:
+        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    except cv2.error as exc:  # e.g. OpenCV's own pixel cap on formats without a header check
+        raise ValueError(f"{p}: cannot decode the image ({' '.join(str(exc).split())[:200]})") from None
     if bgr is None:
         raise ValueError(f"{p}: cannot read it as an image (not a JPEG/PNG/... file, or damaged)")
     return np.ascontiguousarray(bgr[..., ::-1])

@@ -55,12 +55,10 @@ def is_user_error(exc: BaseException) -> bool:
     cls = type(exc)
     if cls.__module__.startswith("cv2") and cls.__name__ == "error":
         return True
-    if isinstance(exc, RuntimeError) and (
+    return isinstance(exc, RuntimeError) and (
         cls.__name__ == "OutOfMemoryError"
         or any(s in str(exc) for s in ("alloc", "not enough memory", "out of memory"))
-    ):
-        return True
-    return False
+    )
 
 
 def one_line(text: str) -> str:

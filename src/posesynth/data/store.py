@@ -305,9 +305,9 @@ def _save_shard(shard_dir: Path, prepared: Mapping[str, np.ndarray]) -> dict[str
         for name, arr in prepared.items():
             hashing: list[_HashingWriter] = []
 
-            def save(fh: BinaryIO, arr: np.ndarray = arr) -> None:
-                hashing.append(_HashingWriter(fh))
-                np.save(hashing[0], arr, allow_pickle=False)  # type: ignore[arg-type]
+            def save(fh: BinaryIO, arr: np.ndarray = arr, out: list[_HashingWriter] = hashing) -> None:
+                out.append(_HashingWriter(fh))
+                np.save(out[0], arr, allow_pickle=False)  # type: ignore[arg-type]
 
             write_synced(shard_dir / f"{name}.npy", save)
             files[name] = hashing[0].sha256.hexdigest()

@@ -80,4 +80,13 @@ def load_cameras_config(path: Path | str | None) -> CamerasConfig | None:
     cfg = load_model(CamerasConfig, path, what="cameras")
     if cfg.count < 1:
         raise ValueError(f"{path}: field 'count': expected >= 1, got {cfg.count}")
+    if cfg.count > MAX_CAMERAS_PER_POSE:  # checked before any allocation (reliability audit F16)
+        raise ValueError(
+            f"{path}: field 'count': {cfg.count} cameras per pose multiply the output by as much; "
+            f"expected at most {MAX_CAMERAS_PER_POSE}"
+        )
     return cfg
+
+
+#: Most random cameras per pose (``count``): each multiplies the samples written.
+MAX_CAMERAS_PER_POSE = 1000

@@ -57,7 +57,6 @@ from typing import Any
 
 import numpy as np
 
-from posesynth.jobs.executors import Executor, InProcessExecutor
 from posesynth.data.store import (
     MANIFEST_NAME,
     SHARDS_DIR,
@@ -72,6 +71,7 @@ from posesynth.data.store import (
     write_json_atomic,
     write_shard_files,
 )
+from posesynth.jobs.executors import Executor, InProcessExecutor
 from posesynth.util.outputs import fsync_dir, output_lock
 
 try:  # POSIX advisory locks; elsewhere two runs on one folder are not detected

@@ -7,6 +7,8 @@ same way: ``FILE, line N: field 'a.b': what was expected``.
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +19,10 @@ from pydantic import BaseModel, ValidationError
 Model = TypeVar("Model", bound=BaseModel)
 
 
+#: Largest configuration file read (they are a few KB).
+MAX_CONFIG_BYTES = 16 << 20
+
+
 def read_mapping(path: Path | str, what: str = "config") -> tuple[dict[str, Any], yaml.Node | None]:
     """The top-level mapping of YAML file ``path`` and its node tree (for line numbers).
 
@@ -24,12 +30,21 @@ def read_mapping(path: Path | str, what: str = "config") -> tuple[dict[str, Any]
     read, is not YAML, or is not a mapping. An empty file is an empty mapping.
     """
     try:
-        text = Path(path).read_text()
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would block forever
+            raise ValueError(f"{path}: the {what} file is not a regular file (a FIFO or device)")
+        if st.st_size > MAX_CONFIG_BYTES:
+            raise ValueError(f"{path}: {st.st_size} bytes, more than a {what} file holds ({MAX_CONFIG_BYTES})")
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ValueError(f"{path}: cannot read the {what} file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: the {what} file is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     try:
         node = yaml.compose(text)
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise ValueError(f"{path}: not a {what} file (YAML nested too deeply)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}, line {mark.line + 1}" if mark is not None else str(path)

@@ -347,13 +347,18 @@ def read_any(path: Path | str, format: str | None = None, **kw: Any) -> PoseData
     Raises:
         ValueError: the format is unknown or the file is damaged; one line naming the path.
     """
+    from posesynth.data.validate import check_regular_file, validate_dataset
+
     p = Path(path)
+    if p.exists() and not p.is_dir():
+        check_regular_file(p)  # a FIFO or device would hang the reader
     fmt = detect_format(p) if format is None else format
     reader = READERS.get(fmt)
     if reader is None:
         raise ValueError(f"format: expected one of {list(READERS)}, got {fmt!r}")
     try:
-        return reader(p, **kw)
+        # one validator for every format: finite values, documented bounds
+        return validate_dataset(reader(p, **kw), p)
     except ModuleNotFoundError as exc:
         raise ValueError(f"{p}: reading {fmt} needs the module {exc.name!r}, which is not available") from exc
     except _CORRUPT_FILE_ERRORS as exc:

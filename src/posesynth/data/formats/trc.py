@@ -228,7 +228,7 @@ def _parse_rows(
                 raise ValueError
             frame[r] = int(f)
             time[r] = float(cells[1])
-        except ValueError:
+        except (ValueError, OverflowError):  # 1e20 does not fit the int64 frame column
             raise ValueError(
                 f"{path}: line {lineno}: expected a frame number and a time, got "
                 f"{cells[0]!r}, {cells[1]!r}"
@@ -296,6 +296,8 @@ def read_trc(path: str | Path, skeleton: str | Skeleton = "h36m_extended") -> Po
         raise ValueError(
             f"{path}: header field 'DataRate': expected a number, got {fields['DataRate']!r}"
         ) from None
+    if not math.isfinite(rate) or rate <= 0:  # the writer refuses these too
+        raise ValueError(f"{path}: header field 'DataRate': expected a frame rate > 0 Hz, got {rate}")
     names_line = lines[3].split("\t")
     if len(names_line) < 2 or names_line[0].strip() != "Frame#":
         raise ValueError(f"{path}: line 4: expected 'Frame#', 'Time' and marker names")

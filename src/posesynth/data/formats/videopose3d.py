@@ -64,6 +64,7 @@ from posesynth.geometry.camera import (
     h36m_subject_cameras,
 )
 from posesynth.util.atomic import atomic_path
+from posesynth.data.validate import check_elements
 
 __all__ = ["H36M32_PARENTS", "read_videopose3d", "write_videopose3d"]
 
@@ -199,7 +200,10 @@ def _read_3d(path: Path) -> tuple[list[tuple[str, str, np.ndarray]], str]:
     data = _load_fields(path, ("positions_3d",))["positions_3d"]
     seqs = []
     joints = None
-    for subject, action, value in _nested(path, "positions_3d", data):
+    nested = _nested(path, "positions_3d", data)
+    total = sum(int(np.size(v)) for _, _, v in nested if isinstance(v, np.ndarray))
+    check_elements(f"{path}: positions_3d", total, 8)  # before the float64 copies (audit F06)
+    for subject, action, value in nested:
         where = f"positions_3d[{subject!r}][{action!r}]"
         arr = _numeric(path, where, value, (3,))
         if joints is None:
@@ -252,6 +256,8 @@ def _layout_2d(path: Path, metadata: dict, joints: int) -> str:
     num = metadata.get("num_joints")
     if num is None:
         raise ValueError(f"{path}: metadata: missing field 'num_joints'")
+    if isinstance(num, bool) or not isinstance(num, (int, np.integer)):  # e.g. [17]: audit F11
+        raise ValueError(f"{path}: metadata.num_joints: expected an integer, got {num!r}")
     if int(num) != joints:
         raise ValueError(
             f"{path}: metadata.num_joints: says {num}, the arrays have {joints} joints"
@@ -280,7 +286,15 @@ def _read_2d(path: Path) -> tuple[dict[tuple[str, str], list[np.ndarray]], str]:
     fields = _load_fields(path, ("positions_2d", "metadata"))
     seqs: dict[tuple[str, str], list[np.ndarray]] = {}
     joints = None
-    for subject, action, value in _nested(path, "positions_2d", fields["positions_2d"]):
+    nested = _nested(path, "positions_2d", fields["positions_2d"])
+    # counted before any float64 copy: one array referenced 200,000 times by a 2 KB pickle
+    # would need 54 GB (reliability audit F06)
+    total = sum(
+        int(np.size(item)) for _, _, value in nested if isinstance(value, (list, tuple))
+        for item in value if isinstance(item, np.ndarray)
+    )
+    check_elements(f"{path}: positions_2d", total, 8)
+    for subject, action, value in nested:
         where = f"positions_2d[{subject!r}][{action!r}]"
         if not isinstance(value, (list, tuple)) or not value:
             raise ValueError(

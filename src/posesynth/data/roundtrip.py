@@ -1,0 +1,339 @@
+"""Did a written data set keep what it was given? ``convert``'s round-trip check.
+
+:func:`compare_datasets` matches the samples of a data set and of what was read back from
+its written copy, and compares everything both hold: the sample count and ids, world and
+camera-frame 3D (absolute, not root-relative: a global shift is a change), 2D, and every
+camera parameter. :func:`check_written` reads an output back, compares, and removes the output
+when the check fails, so a wrong file never stays behind a failed command.
+
+Tolerances (what the formats' float32 storage loses), on each joint's distance: 3D
+``1e-5 m + 1e-6 |x|``, 2D ``1e-3 px + 1e-6 |u|``, cameras ``1e-6`` relative (``1e-6`` absolute for rotations and
+distortion, ``1e-6 m`` for centres), image sizes exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from posesynth.data.dataset import PoseDataset
+
+__all__ = ["ArrayCheck", "RoundTrip", "check_written", "compare_datasets"]
+
+POINTS_3D = ("joints_3d_camera", "joints_3d_world")
+#: (absolute, relative) tolerance per compared quantity, in its unit.
+TOLERANCES: Mapping[str, tuple[float, float]] = {
+    "joints_3d_camera": (1e-5, 1e-6),
+    "joints_3d_world": (1e-5, 1e-6),
+    "joints_2d": (1e-3, 1e-6),
+    "cameras.intrinsics": (1e-6, 1e-6),
+    "cameras.distortion": (1e-6, 1e-6),
+    "cameras.rotation": (1e-6, 0.0),
+    "cameras.center": (1e-6, 1e-6),
+    "cameras.image_size": (0.0, 0.0),
+}
+
+
+@dataclass(frozen=True)
+class ArrayCheck:
+    """One compared quantity: its largest absolute difference (in ``unit``), whether it is
+    within tolerance, and joints finite on one side only (3D and 2D)."""
+
+    name: str
+    unit: str
+    max_abs: float
+    ok: bool
+    nan_mismatch: int = 0
+    #: 3D only: root-aligned mean per-joint error (mm), the MPJPE
+    mpjpe_mm: float | None = None
+
+
+@dataclass(frozen=True)
+class RoundTrip:
+    """What :func:`compare_datasets` found. ``problems`` is empty when the output kept
+    everything; each problem is one sentence."""
+
+    samples_in: int
+    samples_out: int
+    matched: int
+    unmatched: int
+    extra: int
+    aligned_by: str | None
+    checks: tuple[ArrayCheck, ...] = ()
+    problems: tuple[str, ...] = ()
+    note: str | None = None
+    compared_ids: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def check(self, name: str) -> ArrayCheck | None:
+        return next((c for c in self.checks if c.name == name), None)
+
+    @property
+    def mpjpe_mm(self) -> float | None:
+        """Worst root-aligned MPJPE over the compared 3D arrays (None: no 3D compared)."""
+        values = [c.mpjpe_mm for c in self.checks if c.mpjpe_mm is not None]
+        return float(max(values)) if values else None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON document ``convert --json`` prints under ``check``."""
+        three = [c for c in self.checks if c.name in POINTS_3D]
+        two = self.check("joints_2d")
+        return {
+            "ok": self.ok,
+            "problems": list(self.problems),
+            "mpjpe_mm": self.mpjpe_mm,
+            "max_error_mm": float(max(1000 * c.max_abs for c in three)) if three else None,
+            "max_error_2d_px": None if two is None else two.max_abs,
+            "compared": [c.name for c in three],
+            "per_array": {
+                c.name: {"mpjpe_mm": c.mpjpe_mm, "max_error_mm": 1000 * c.max_abs} for c in three
+            },
+            "cameras": {c.name.split(".", 1)[1]: c.max_abs for c in self.checks if c.name.startswith("cameras.")},
+            "ids": list(self.compared_ids),
+            "samples": self.matched,
+            "samples_in": self.samples_in,
+            "samples_out": self.samples_out,
+            "unmatched": self.unmatched,
+            "extra": self.extra,
+            "nan_mismatch": max((c.nan_mismatch for c in self.checks), default=0),
+            "aligned_by": self.aligned_by,
+            "note": self.note,
+        }
+
+
+def compare_datasets(source: PoseDataset, output: PoseDataset) -> RoundTrip:
+    """Compare ``output`` (a written copy read back) with ``source``.
+
+    Joints are matched by name (a writer may drop joints it cannot hold); samples by position
+    when the counts agree and the 3D agrees, else by the keys (subject, action, frame,
+    camera name) both carry (a writer may reorder samples, or store one 3D pose per frame
+    for several cameras: arrays that differ between output samples of equal keys are then
+    not compared, and said so in ``note``).
+
+    Problems: samples lost or added, ids that differ, any 3D, 2D or camera value off by more
+    than :data:`TOLERANCES`, joints finite on one side only, or nothing comparable at all.
+    """
+    n_in, n_out = len(source), len(output)
+    base = {"samples_in": n_in, "samples_out": n_out, "matched": 0, "unmatched": n_in, "extra": n_out}
+    names_out = output.skeleton.joint_names
+    common = [j for j in source.skeleton.joint_names if j in names_out]
+    if not common:
+        return RoundTrip(**base, aligned_by=None, problems=("the skeletons share no joint names",))
+    src_j = np.array([source.skeleton.index(j) for j in common])
+    out_j = np.array([output.skeleton.index(j) for j in common])
+    arrays = [a for a in POINTS_3D if _both(source, output, a)]
+    if not arrays:
+        source, output = source.complete(), output.complete()
+        arrays = [a for a in POINTS_3D if _both(source, output, a)]
+    if not arrays:
+        return RoundTrip(**base, aligned_by=None, problems=("input and output share no 3D joints",))
+    rows = _align(source, output, arrays[0], src_j, out_j)
+    if rows is None:
+        return RoundTrip(
+            **base, aligned_by=None,
+            problems=(f"the samples cannot be matched ({n_in} in, {n_out} out, no common keys)",),
+        )  # fmt: skip
+    src_rows, out_rows, how, rep = rows
+    problems: list[str] = []
+    matched = len(src_rows)
+    unmatched = n_in - matched
+    used = np.unique(out_rows)  # with repeated keys: the first output row of each key
+    extra = n_out - len(used) if rep is None else int(np.sum(~np.isin(rep, used)))
+    if unmatched:
+        problems.append(f"{unmatched} of {n_in} samples are missing from the output")
+    if extra > 0:
+        problems.append(f"the output holds {extra} samples that match none of the input")
+
+    checks: list[ArrayCheck] = []
+    skipped: list[str] = []
+
+    def pick(ds: PoseDataset, name: str, rows_: np.ndarray, joints: np.ndarray) -> np.ndarray:
+        return np.asarray(getattr(ds, name))[rows_][:, joints]
+
+    def comparable(name: str) -> bool:
+        full = np.asarray(getattr(output, name))
+        if rep is not None and not np.array_equal(full, full[rep], equal_nan=True):
+            skipped.append(name)  # e.g. camera-frame 3D of one frame seen by several cameras
+            return False
+        return True
+
+    for name in arrays:
+        if comparable(name):
+            a, b = pick(source, name, src_rows, src_j), pick(output, name, out_rows, out_j)
+            checks.append(_points(name, "m", a, b, mpjpe=True))
+    if _both(source, output, "joints_2d") and comparable("joints_2d"):
+        a, b = pick(source, "joints_2d", src_rows, src_j), pick(output, "joints_2d", out_rows, out_j)
+        checks.append(_points("joints_2d", "px", a, b, mpjpe=False))
+    if source.cameras is not None and output.cameras is not None:
+        checks.extend(_cameras(source, output, src_rows, out_rows))
+    ids = _compare_ids(source, output, src_rows, out_rows, problems)
+    for c in checks:
+        if not c.ok:
+            problems.append(
+                f"{c.name} differs by up to {c.max_abs:.6g} {c.unit}"
+                + (f" (MPJPE {c.mpjpe_mm:.6g} mm)" if c.mpjpe_mm is not None else "")
+            )
+        if c.nan_mismatch:
+            problems.append(f"{c.name}: {c.nan_mismatch} joints are missing on one side only")
+    if not any(c.name in POINTS_3D for c in checks):
+        problems.append("no 3D could be compared")
+    notes = [f"not compared: {skipped} differ between output samples with equal keys"] if skipped else []
+    if source.cameras is not None and output.cameras is None:  # a format without cameras
+        notes.append("the output holds no cameras")
+    note = "; ".join(notes) or None
+    return RoundTrip(
+        n_in, n_out, matched, unmatched, max(extra, 0), how, tuple(checks), tuple(problems), note, tuple(ids)
+    )
+
+
+def check_written(
+    source: PoseDataset,
+    out: Path,
+    read_back: Callable[[], PoseDataset],
+    remove: Callable[[], None],
+) -> RoundTrip:
+    """Read the written output back (``read_back()``), compare it with ``source``, and on any
+    problem call ``remove()`` (removing what this command wrote) and raise ``ValueError``
+    naming ``out`` and the problems. A failure to read it back is a problem too."""
+    try:
+        result = compare_datasets(source, read_back())
+    except ValueError as exc:
+        remove()
+        raise ValueError(f"{out}: written, but it cannot be read back ({exc}); removed it") from None
+    if not result.ok:
+        remove()
+        raise ValueError(f"{out}: written, but it differs from the input: {'; '.join(result.problems)}; removed it")
+    return result
+
+
+# ------------------------------------------------------------------------------- internals
+
+
+def _both(a: PoseDataset, b: PoseDataset, name: str) -> bool:
+    return getattr(a, name) is not None and getattr(b, name) is not None
+
+
+def _close(a: np.ndarray, b: np.ndarray, name: str) -> tuple[float, bool]:
+    atol, rtol = TOLERANCES[name]
+    with np.errstate(invalid="ignore"):
+        d = np.abs(a.astype(np.float64) - b.astype(np.float64))
+        fine = d <= atol + rtol * np.abs(a.astype(np.float64))
+    both = np.isfinite(a) & np.isfinite(b)
+    worst = float(d[both].max()) if both.any() else 0.0
+    return worst, bool(fine[both].all())
+
+
+def _points(name: str, unit: str, a: np.ndarray, b: np.ndarray, mpjpe: bool) -> ArrayCheck:
+    """Per-joint Euclidean distances (``max_abs`` is the largest), against the tolerance
+    applied to the distance and the point's norm."""
+    fa, fb = np.isfinite(a).all(-1), np.isfinite(b).all(-1)
+    mismatch = int((fa != fb).sum())
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        dist = np.linalg.norm(a64 - b64, axis=-1)
+    both = fa & fb
+    atol, rtol = TOLERANCES[name]
+    worst = float(dist[both].max()) if both.any() else 0.0
+    ok = bool((dist[both] <= atol + rtol * np.linalg.norm(a64, axis=-1)[both]).all())
+    value = None
+    if mpjpe:
+        with np.errstate(invalid="ignore"):
+            rel = np.linalg.norm((a - a[:, :1]) - (b - b[:, :1]), axis=-1)
+        rel = rel[np.isfinite(rel)]
+        value = 1000.0 * float(rel.mean()) if rel.size else None
+    return ArrayCheck(name, unit, worst, ok and mismatch == 0, mismatch, value)
+
+
+def _cameras(source: PoseDataset, output: PoseDataset, src_rows: np.ndarray, out_rows: np.ndarray) -> list[ArrayCheck]:
+    def per_sample(ds: PoseDataset, rows: np.ndarray, attr: str) -> np.ndarray:
+        value = np.asarray(getattr(ds.cameras, attr))
+        index = rows if ds.camera_index is None else np.asarray(ds.camera_index)[rows]
+        return value[index]
+
+    out: list[ArrayCheck] = []
+    for attr, unit in (("intrinsics", "px"), ("rotation", ""), ("center", "m"), ("image_size", "px")):
+        a, b = per_sample(source, src_rows, attr), per_sample(output, out_rows, attr)
+        worst, ok = _close(a, b, f"cameras.{attr}")
+        out.append(ArrayCheck(f"cameras.{attr}", unit, worst, ok))
+    da = source.cameras.distortion
+    db = output.cameras.distortion
+    if source.cameras.model == output.cameras.model and da is not None and db is not None:
+        a, b = per_sample(source, src_rows, "distortion"), per_sample(output, out_rows, "distortion")
+        worst, ok = _close(a, b, "cameras.distortion")
+        out.append(ArrayCheck("cameras.distortion", "", worst, ok))
+    elif source.cameras.model != output.cameras.model:
+        # another model holds the same projection only when the source has no distortion
+        nonzero = da is not None and bool(np.any(np.asarray(da)[_rows(source, src_rows)] != 0))
+        out.append(ArrayCheck("cameras.distortion", "", float("inf") if nonzero else 0.0, not nonzero))
+    return out
+
+
+def _rows(ds: PoseDataset, rows: np.ndarray) -> np.ndarray:
+    return rows if ds.camera_index is None else np.asarray(ds.camera_index)[rows]
+
+
+def _compare_ids(
+    source: PoseDataset, output: PoseDataset, src_rows: np.ndarray, out_rows: np.ndarray, problems: list[str]
+) -> list[str]:
+    ks, ko = _keys(source), _keys(output)
+    compared = []
+    for name in sorted(set(ks) & set(ko)):
+        a = np.asarray(ks[name], dtype=object)[src_rows]
+        b = np.asarray(ko[name], dtype=object)[out_rows]
+        compared.append(name)
+        differ = int(np.sum(a != b))
+        if differ:
+            problems.append(f"ids: {name} differs on {differ} samples")
+    return compared
+
+
+def _align(
+    source: PoseDataset, output: PoseDataset, name: str, src_j: np.ndarray, out_j: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, str, np.ndarray | None] | None:
+    """Matching rows ``(source rows, output rows, how, rep)``, or None.
+
+    ``rep`` (only when output keys repeat) maps each output row to the first output row with
+    its keys; an array is comparable only where it is equal along ``rep``.
+    """
+    n = len(source)
+    order = (np.arange(n), np.arange(n), "order", None)
+    if len(output) == n:
+        a = np.asarray(getattr(source, name))[:, src_j]
+        b = np.asarray(getattr(output, name))[:, out_j]
+        fa, fb = np.isfinite(a), np.isfinite(b)
+        if (fa == fb).all() and np.allclose(a[fa], b[fb], rtol=0, atol=1e-6):
+            return order
+    keys_src, keys_out = _keys(source), _keys(output)
+    shared = sorted(set(keys_src) & set(keys_out))
+    if not shared:
+        return order if len(output) == n else None
+    ks = list(zip(*(keys_src[k] for k in shared), strict=True))
+    ko = list(zip(*(keys_out[k] for k in shared), strict=True))
+    lookup: dict[tuple, int] = {}
+    rep = np.array([lookup.setdefault(key, i) for i, key in enumerate(ko)], dtype=np.int64)
+    pairs = [(i, lookup[key]) for i, key in enumerate(ks) if key in lookup]
+    if not pairs:
+        return None
+    src_rows, out_rows = (np.array(p, dtype=np.int64) for p in zip(*pairs, strict=True))
+    return src_rows, out_rows, "keys", (rep if len(lookup) < len(ko) else None)
+
+
+def _keys(ds: PoseDataset) -> dict[str, list[str]]:
+    keys: dict[str, list[str]] = {}
+    for name in ("subject", "action", "frame"):
+        value = getattr(ds, name)
+        if value is not None:
+            keys[name] = [str(v) for v in np.asarray(value).tolist()]
+    if ds.camera_names is not None and ds.cameras is not None:
+        names = np.asarray(ds.camera_names)
+        per_sample = names if ds.camera_index is None else names[ds.camera_index]
+        keys["camera"] = [str(v) for v in per_sample.tolist()]
+    return keys
+
