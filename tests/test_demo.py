@@ -36,7 +36,8 @@ WOMAN = (slice(450, 994), slice(1100, 1700))
 
 
 @pytest.fixture(scope="module")
-def woman_jpg(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sports2d_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Sports2D's demo video (from its PyPI wheel; skipped offline)."""
     tmp = tmp_path_factory.mktemp("sports2d")
     try:
         proc = subprocess.run(
@@ -54,6 +55,12 @@ def woman_jpg(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if name is None:
             pytest.skip("Sports2D/Demo/demo.mp4 not in the wheel")
         video.write_bytes(zf.read(name))
+    return video
+
+
+@pytest.fixture(scope="module")
+def woman_jpg(sports2d_video: Path) -> Path:
+    tmp, video = sports2d_video.parent, sports2d_video
     cap = cv2.VideoCapture(str(video))
     cap.set(cv2.CAP_PROP_POS_FRAMES, 60)
     ok, frame = cap.read()
@@ -327,3 +334,59 @@ def test_flexion_and_measures() -> None:
     assert legs["hip_knee_m"] == pytest.approx(0.4)
     assert legs["hip_ankle_m"] == pytest.approx(np.sqrt(0.32))
     assert legs["knee_flexion_deg"] == pytest.approx(90.0)
+
+
+# ------------------------------------------------------------------ video and folders in
+def test_video_in_gives_data_sets_a_csv_html_and_a_plot(sports2d_video: Path, tmp_path: Path) -> None:
+    """A real video (Sports2D's demo): the first frames have nobody in them (reported and
+    skipped), then the person: a store per model that posesynth reads, angles over time."""
+    import csv
+
+    from posesynth.data.formats.registry import read_any
+
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["demo", str(sports2d_video), "--max-frames", "6", "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["frames_read"] == 6 and doc["frames_kept"] + len(doc["skipped"]) == 6
+    assert doc["frames_kept"] >= 1
+    for key in ("a", "b", "mediapipe"):
+        ds = read_any(out / f"3d_{key}")
+        assert len(ds) == doc["frames_kept"]
+        assert ds.joints_3d_camera.shape == (doc["frames_kept"], 17, 3)
+        np.testing.assert_allclose(ds.joints_3d_camera[:, 0], 0.0, atol=1e-9)  # root-relative
+        html = (out / f"view_{key}.html").read_text()
+        assert "plotly" in html and '"Play"' in html
+    with open(out / "angles.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 3 * doc["frames_kept"]
+    kept = sorted({int(r["frame"]) for r in rows})
+    assert not {f"{i:06d}" for i in kept} & set(doc["skipped"])
+    assert all(0 <= float(r["left_knee_flexion_deg"]) <= 180 for r in rows)
+    assert (out / "angles.png").stat().st_size > 10_000
+    again = runner.invoke(app, ["demo", str(sports2d_video), "--max-frames", "2", "--out", str(out)])
+    assert again.exit_code != 0 and "already exists" in again.output and "demo " not in again.stderr
+
+
+def test_folder_of_frames_and_errors_before_progress(sports2d_video: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    cap = cv2.VideoCapture(str(sports2d_video))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 60)
+    for i in range(2):
+        ok, frame = cap.read()
+        assert ok
+        cv2.imwrite(str(folder / f"f{i}.jpg"), np.ascontiguousarray(frame[WOMAN]))
+    cap.release()
+    cv2.imwrite(str(folder / "f2.png"), np.full((200, 200, 3), 128, np.uint8))  # nobody
+    res = runner.invoke(app, ["demo", str(folder), "--out", str(tmp_path / "o"), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["skipped"] == ["f2.png"] and doc["frames_kept"] == 2 and doc["fps"] is None
+    bad = runner.invoke(app, ["demo", str(folder), "--out", str(tmp_path / "o2"), "--model-a", str(tmp_path)])
+    assert bad.exit_code != 0 and "checkpoint" in bad.output
+    assert "demo " not in bad.output and not (tmp_path / "o2").exists()  # no progress bar, nothing left
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = runner.invoke(app, ["demo", str(empty)])
+    assert res.exit_code != 0 and "without images" in res.output

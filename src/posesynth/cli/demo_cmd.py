@@ -26,19 +26,34 @@ from posesynth.cli.output import (
 
 
 def demo(
-    image: Annotated[Path, typer.Argument(help="Photo with one person (JPEG, PNG, ...).")],
+    image: Annotated[Path, typer.Argument(metavar="IMAGE|VIDEO|FOLDER", help="Photo with one person (JPEG, PNG, ...), or a video / folder of images: every frame is run.")],
     model_a: Annotated[str, typer.Option("--model-a", help="Model A: lifter checkpoint folder or shipped name.")] = "everyday",
     model_b: Annotated[str, typer.Option("--model-b", help="Model B: lifter checkpoint folder or shipped name.")] = "rom",
     keypoints: Annotated[Path | None, typer.Option("--keypoints", help="Your own 2D, any detector's file (Human3.6M-17, COCO-17 from MMPose/RTMPose/YOLO, OpenPose BODY_25 folder, MediaPipe-33; docs/keypoints.md); skips the detector.")] = None,
     layout: Annotated[str | None, typer.Option("--layout", help="Layout of --keypoints when the file does not say it: h36m17, coco17, body25, mediapipe33 (a bare 17-joint array needs it).")] = None,
     figure: Annotated[Path | None, typer.Option("--figure", help="Write a PNG: photo + 2D, and each model's 3D skeleton.")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --figure file.")] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="VIDEO|FOLDER: output folder (3D data sets, angles.csv, HTML views, angles.png)  [default: <name>-demo]")] = None,
+    max_frames: Annotated[int | None, typer.Option("--max-frames", min=1, help="VIDEO|FOLDER: read at most this many frames.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --figure file (or --out folder).")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as one JSON document on stdout.")] = False,
 ) -> None:
-    """Find the person in IMAGE, lift to 3D with models A and B (and MediaPipe), measure legs and arms."""
+    """Find the person in IMAGE, lift to 3D with models A and B (and MediaPipe), measure legs and arms.
+
+    With a VIDEO or FOLDER, every frame is run (progress on stderr) and the results over time
+    are written to --out.
+    """
     with user_errors():
         from posesynth.apps.demo import run_demo
+        from posesynth.detect.frames import is_frame_source
         from posesynth.util.outputs import check_output
+
+        if is_frame_source(image):
+            if keypoints is not None or figure is not None:
+                raise ValueError("--keypoints/--figure: apply to a single IMAGE, not a video or folder")
+            _demo_frames(image, out, model_a, model_b, max_frames, overwrite, json_output)
+            return
+        if out is not None or max_frames is not None:
+            raise ValueError("--out/--max-frames: apply to a VIDEO or FOLDER, not a single image")
 
         if layout is not None and keypoints is None:
             raise ValueError("--layout: applies to --keypoints only")
@@ -55,6 +70,48 @@ def demo(
             render_demo(doc, stdout_console())
             if doc.get("figure"):
                 stderr_console().print(Text(f"figure: {doc['figure']}"))
+
+
+def _demo_frames(
+    source: Path, out: Path | None, model_a: str, model_b: str, max_frames: int | None,
+    overwrite: bool, json_output: bool,
+) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from posesynth.apps.demo_video import run_demo_frames
+
+    if out is None:  # beside the input, named after it
+        base = source.stem if source.is_file() else (source.resolve().name or "frames")
+        out = Path(f"{base}-demo")
+    bar = Progress(TextColumn("demo"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=stderr_console(), transient=False)
+    task = None
+
+    def start(total: int) -> None:  # called once inputs, output and models are checked
+        nonlocal task
+        bar.start()
+        task = bar.add_task("frames", total=total)
+
+    def advance(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    try:
+        with stdout_to_stderr(json_output):
+            result = run_demo_frames(source, out, model_a=model_a, model_b=model_b, max_frames=max_frames,
+                                     overwrite=overwrite, progress=advance, before_frames=start)
+    finally:
+        bar.stop()
+    doc = result.to_dict()
+    if json_output:
+        print_json(doc)
+        return
+    con = stdout_console()
+    con.print(Text(f"{source}: {result.frames_kept} of {result.frames_read} frames with a person -> {out}"))
+    if result.skipped:
+        shown = ", ".join(result.skipped[:10]) + (" ..." if len(result.skipped) > 10 else "")
+        stderr_console().print(Text(f"skipped {len(result.skipped)} frame(s) with nobody in them: {shown}"))
+    for f in result.files:
+        con.print(Text(f"  {out / f}"))
 
 
 def _f(value: Any, spec: str) -> str:

@@ -62,7 +62,7 @@ def choose_samples(total: int, samples: int, seed: int | None = None) -> np.ndar
 
 def view_html(
     dataset: PoseDataset, samples: int = DEFAULT_SAMPLES, seed: int | None = None,
-    title: str | None = None,
+    title: str | None = None, play: bool = False,
 ) -> str:  # fmt: skip
     """The HTML page (a string) browsing up to ``samples`` samples of ``dataset``.
 
@@ -72,6 +72,7 @@ def view_html(
         samples: how many samples to show (at most ``len(dataset)``), >= 1.
         seed: pick the samples at random with this seed (default: evenly spread).
         title: page title (default ``posesynth view``).
+        play: add Play / Pause buttons that step through the samples (frames of a video).
 
     Raises:
         ValueError: ``samples < 1``, an empty data set, or one with neither 3D nor 2D joints.
@@ -128,6 +129,18 @@ def view_html(
         sliders=[{"active": 0, "steps": steps, "currentvalue": {"prefix": "sample "},
                   "pad": {"t": 30}, "len": 0.95, "x": 0.025}],
     )  # fmt: skip
+    if play and len(steps) > 1:
+        fig.update_layout(updatemenus=[{
+            "type": "buttons", "direction": "left", "x": 0.0, "y": -0.02, "xanchor": "left",
+            "yanchor": "top", "pad": {"t": 40},
+            "buttons": [
+                {"label": "Play", "method": "animate",
+                 "args": [None, {"frame": {"duration": 80, "redraw": True}, "fromcurrent": True,
+                                 "transition": {"duration": 0}}]},
+                {"label": "Pause", "method": "animate",
+                 "args": [[None], {"mode": "immediate", "frame": {"duration": 0, "redraw": False}}]},
+            ],
+        }])  # fmt: skip
     return fig.to_html(
         include_plotlyjs=True, full_html=True, div_id=DIV_ID, auto_play=False,
         config={"displaylogo": False}, default_width="100%", default_height="640px",
@@ -137,6 +150,7 @@ def view_html(
 def write_view(
     dataset: PoseDataset, path: Path | str, samples: int = DEFAULT_SAMPLES,
     seed: int | None = None, overwrite: bool = False, title: str | None = None,
+    play: bool = False,
 ) -> Path:  # fmt: skip
     """Write :func:`view_html` to ``path`` atomically (see :func:`posesynth.util.atomic.atomic_path`).
 
@@ -145,7 +159,7 @@ def write_view(
             is missing.
     """
     path = Path(path)
-    html = view_html(dataset, samples=samples, seed=seed, title=title)
+    html = view_html(dataset, samples=samples, seed=seed, title=title, play=play)
     with atomic_path(path, overwrite=overwrite) as tmp:
         tmp.write_text(html, encoding="utf-8")
     return path
