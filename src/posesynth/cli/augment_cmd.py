@@ -88,11 +88,13 @@ def augment(
                 f"--workers/--dask-local/--scheduler: need --to posesynth ({to} files are written "
                 "from memory); augment into a store, then `posesynth convert` it"
             )
+        from posesynth.data.store import why_not_replaceable
         from posesynth.util.outputs import check_output
 
         # before any work: never a file for a store, one of the inputs, or unasked
         check_output(out, kind="dir" if to == "posesynth" else None, overwrite=overwrite,
-                     inputs=[source, motions if Path(motions).exists() else None, cameras], what="--out")
+                     inputs=[source, motions if Path(motions).exists() else None, cameras], what="--out",
+                     replaceable=why_not_replaceable if to == "posesynth" else None)
         dataset = read_source(source)
         motions_cfg = load_motions(motions, dataset.skeleton)
         cameras_cfg = load_cameras_config(cameras)

@@ -45,7 +45,7 @@ def demo(
     with user_errors():
         from posesynth.apps.demo import run_demo
         from posesynth.detect.frames import is_frame_source
-        from posesynth.util.outputs import check_output
+        from posesynth.util.outputs import PNG_MAGIC, check_output, replaces_only
 
         if is_frame_source(image):
             if keypoints is not None or figure is not None:
@@ -58,7 +58,8 @@ def demo(
         if layout is not None and keypoints is None:
             raise ValueError("--layout: applies to --keypoints only")
         if figure is not None:  # before any work: never a folder, an input, or unasked
-            check_output(figure, kind="file", overwrite=overwrite, inputs=[image, keypoints], what="--figure")
+            check_output(figure, kind="file", overwrite=overwrite, inputs=[image, keypoints], what="--figure",
+                         replaceable=replaces_only(PNG_MAGIC, "a PNG image"))
         with stdout_to_stderr(json_output):
             doc = run_demo(
                 image, model_a=model_a, model_b=model_b, keypoints=keypoints, figure=figure, overwrite=overwrite,

@@ -23,7 +23,7 @@ from posesynth.cli.output import (
     stdout_to_stderr,
 )
 from posesynth.cli.train_cmd import import_lift
-from posesynth.util.outputs import check_output
+from posesynth.util.outputs import PNG_MAGIC, check_output, replaces_only
 
 
 def evaluate(
@@ -39,7 +39,8 @@ def evaluate(
     """
     with user_errors():
         if figure is not None:  # before any work: never a folder, an input, or unasked
-            check_output(figure, kind="file", overwrite=overwrite, inputs=[checkpoint, data], what="--figure")
+            check_output(figure, kind="file", overwrite=overwrite, inputs=[checkpoint, data], what="--figure",
+                         replaceable=replaces_only(PNG_MAGIC, "a PNG image"))
         library = import_lift("evaluate")
         with stdout_to_stderr(json_output):
             doc = library.evaluate_path(checkpoint, data, figure=figure)

@@ -97,10 +97,12 @@ def generate(
         if shard_size is not None:
             overrides["shard_size"] = shard_size
         cfg = library.load_config(config, **overrides)
+        from posesynth.data.store import why_not_replaceable
         from posesynth.util.outputs import check_output
 
         # before any work: a store is a folder, never the config file, never replaced unasked
-        check_output(out, kind="dir", overwrite=overwrite, inputs=[config], what="--out")
+        check_output(out, kind="dir", overwrite=overwrite, inputs=[config], what="--out",
+                     replaceable=why_not_replaceable)
         console = stderr_console()
         with stdout_to_stderr(json_output), contextlib.ExitStack() as stack:
             options = enter_executor(stack, workers, dask_local, scheduler, connect_timeout)

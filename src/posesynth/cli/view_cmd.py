@@ -47,10 +47,11 @@ def view(
         except ModuleNotFoundError:
             fail("posesynth view needs plotly: pip install 'posesynth[view]'")
         from posesynth.data.formats.registry import read_any
-        from posesynth.util.outputs import check_output
+        from posesynth.util.outputs import HTML_MAGIC, check_output, replaces_only
         from posesynth.viz.viewer import choose_samples, write_view
 
-        check_output(out, kind="file", overwrite=overwrite, inputs=[data], what="--out")
+        check_output(out, kind="file", overwrite=overwrite, inputs=[data], what="--out",
+                     replaceable=replaces_only(HTML_MAGIC, "an HTML page"))
         with stdout_to_stderr(json_output):
             dataset = read_any(data)
             shown = choose_samples(len(dataset), samples, seed)

@@ -554,14 +554,16 @@ def _is_store_or_empty_dir(path: Path) -> bool:
     return path.is_dir() and ((path / MANIFEST_NAME).is_file() or not any(path.iterdir()))
 
 
-def _why_not_replaceable(path: Path) -> str | None:
+def why_not_replaceable(path: Path) -> str | None:
+    """Why the existing ``path`` may not be replaced by a store (None: it may, with
+    ``overwrite``): only a posesynth store or an empty folder is ever replaced."""
     if path.is_symlink() or not _is_store_or_empty_dir(path):
         return f"exists and is not a posesynth data set (no {MANIFEST_NAME})"
     return None
 
 
 def _check_replaceable(path: Path, overwrite: bool) -> None:
-    check_output(path, kind="dir", overwrite=overwrite, replaceable=_why_not_replaceable)
+    check_output(path, kind="dir", overwrite=overwrite, replaceable=why_not_replaceable)
 
 
 def commit_store(

@@ -112,6 +112,29 @@ def check_output(
             raise ValueError(f"{path}: {problem}; refusing to replace it")
 
 
+#: File signatures of the outputs commands write, for :func:`replaces_only`.
+PNG_MAGIC = (b"\x89PNG\r\n\x1a\n",)
+HTML_MAGIC = (b"<!doctype html", b"<html")
+
+
+def replaces_only(magics: tuple[bytes, ...], what: str) -> Callable[[Path], str | None]:
+    """A ``replaceable`` check for :func:`check_output`: an existing file is replaced only if
+    it starts with one of ``magics`` (compared case-insensitively), i.e. is an output of the
+    same kind (a PNG figure, an HTML page), never a data file that happens to be there."""
+
+    def check(path: Path) -> str | None:
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(max(len(m) for m in magics)).lower()
+        except OSError as exc:
+            return f"cannot read it to check it is {what} ({exc.strerror or exc})"
+        if any(head.startswith(m.lower()) for m in magics):
+            return None
+        return f"exists and is not {what}"
+
+    return check
+
+
 def lock_file(path: Path | str) -> Path:
     """The sibling lock file of the output ``path`` (``.<name>.lock``)."""
     path = Path(path)
