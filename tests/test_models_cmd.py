@@ -73,3 +73,22 @@ def test_models_lists_the_shipped_checkpoints_from_their_meta():
     text = runner.invoke(app, ["models"])
     assert text.exit_code == 0
     assert "shipped:rom" in text.stdout and "MPJPE" in text.stdout
+
+
+def test_help_pages_show_no_bool_placeholder_and_experiment_defaults():
+    import re
+
+    runner = CliRunner()
+    for cmd in (["convert", "--help"], ["demo", "--help"], ["models", "--help"]):
+        out = runner.invoke(app, cmd, env={"COLUMNS": "200"}).output
+        assert "<bool>" not in out, cmd
+    out = runner.invoke(app, ["experiment", "rom", "--help"], env={"COLUMNS": "250"}).output
+    pytest.importorskip("torch")
+    from posesynth.apps.experiment import ExperimentConfig
+
+    for opt, field in (("--samples", "samples"), ("--test-samples", "test_samples"), ("--epochs", "epochs"),
+                       ("--width", "width"), ("--variants", "variants"), ("--seed", "seed"),
+                       ("--b-seed", "b_seed"), ("--motions", "motions")):
+        line = next(ln for ln in out.splitlines() if re.search(rf"{opt}\s", ln))
+        want = re.escape(str(ExperimentConfig.model_fields[field].default))
+        assert re.search(rf"\[default: \(?{want}\)?\]", line), line

@@ -29,6 +29,9 @@ from posesynth.cli import (
     view_cmd,
 )
 from posesynth.cli.errors import EXIT_ERROR, EXIT_USAGE, one_line, print_error
+from posesynth.cli.help_format import hide_flag_types
+
+hide_flag_types()  # flags show no <bool> placeholder in --help
 
 
 class PosesynthApp(typer.Typer):
