@@ -314,11 +314,16 @@ def save_demo_figure(
         ax3.set_xlim(-half, half)
         ax3.set_ylim(-half, half)
         ax3.set_zlim(-half, half)
-        ax3.set_box_aspect((1, 1, 1))
+        ax3.set_box_aspect((1, 1, 1), zoom=0.85)  # room inside the panel for the labels
         ax3.view_init(elev=12, azim=-65)
-        ax3.set_xlabel("x (m)")
-        ax3.set_ylabel("z (m)")
-        ax3.set_zlabel("-y (m)")
+        from matplotlib.ticker import MaxNLocator
+
+        for axis in (ax3.xaxis, ax3.yaxis, ax3.zaxis):  # few ticks: no overlapping labels
+            axis.set_major_locator(MaxNLocator(4))
+        ax3.tick_params(labelsize=7, pad=1)
+        ax3.set_xlabel("x (m)", fontsize=8)
+        ax3.set_ylabel("z (m)", fontsize=8)
+        ax3.set_zlabel("-y (m)", fontsize=8)
         legs = entry.get("legs", {})
         kf = [legs.get(s, {}).get("knee_flexion_deg") for s in ("left", "right")]
         kf_txt = "/".join("-" if v is None else f"{v:.0f}" for v in kf)

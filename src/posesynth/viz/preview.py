@@ -166,7 +166,7 @@ def _draw_3d(ax, p_world: np.ndarray, bones, colours) -> None:  # noqa: ANN001
     ax.set_xlim(centre[0] - half, centre[0] + half)
     ax.set_ylim(centre[1] - half, centre[1] + half)
     ax.set_zlim(centre[2] - half, centre[2] + half)
-    ax.set_box_aspect((1, 1, 1))
+    ax.set_box_aspect((1, 1, 1), zoom=0.8)  # room inside the panel for the axis labels
     ax.view_init(elev=15, azim=-70)
     from matplotlib.ticker import MaxNLocator
 
