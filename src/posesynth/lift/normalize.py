@@ -177,4 +177,4 @@ def normalise_inputs(
     imported MMPose weights).
     """
     x = uv if method == MMPOSE_METHOD else centre_and_scale(uv)
-    return (x.reshape(uv.shape[0], -1) - mean) / std
+    return (x.reshape(uv.shape[0], uv.shape[-2] * uv.shape[-1]) - mean) / std  # explicit: B may be 0
