@@ -14,11 +14,11 @@ from typer.testing import CliRunner
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
-from posesynth.cli.main import app  # noqa: E402
-from posesynth.jobs.generate import generate_dataset, load_config  # noqa: E402
-from posesynth.lift.checkpoint import load_lifter  # noqa: E402
-from posesynth.lift.device import device_plan, resolve_device  # noqa: E402
-from posesynth.lift.train import TrainConfig, resume_lifter, train_lifter, train_stream  # noqa: E402
+from posesynth.cli.main import app
+from posesynth.jobs.generate import generate_dataset, load_config
+from posesynth.lift.checkpoint import load_lifter
+from posesynth.lift.device import device_plan, resolve_device
+from posesynth.lift.train import TrainConfig, resume_lifter, train_lifter, train_stream
 
 runner = CliRunner()
 CUDA = torch.cuda.is_available()
@@ -28,7 +28,7 @@ STREAM = {"samples_per_epoch": 512, "chunk_samples": 256, "stats_samples": 500, 
 
 
 @pytest.fixture(scope="module")
-def dataset():  # noqa: ANN201
+def dataset():
     return generate_dataset(load_config(samples=600, seed=4))
 
 
@@ -50,13 +50,13 @@ def test_device_resolution() -> None:
 
 
 @pytest.mark.skipif(CUDA, reason="this machine has CUDA")
-def test_missing_cuda_is_one_clear_error(tmp_path: Path, dataset) -> None:  # noqa: ANN001
+def test_missing_cuda_is_one_clear_error(tmp_path: Path, dataset) -> None:
     with pytest.raises(ValueError, match="'cuda' was asked for.*no CUDA GPU"):
         train_lifter(dataset, tmp_path / "c", TINY.model_copy(update={"device": "cuda"}))
     assert not (tmp_path / "c").exists()
 
 
-def test_cpu_and_auto(tmp_path: Path, dataset) -> None:  # noqa: ANN001
+def test_cpu_and_auto(tmp_path: Path, dataset) -> None:
     """--device cpu trains and records the CPU; where auto resolves to the CPU, it gives the
     very weights of --device cpu."""
     out = tmp_path / "cpu"
@@ -77,7 +77,7 @@ def test_cpu_and_auto(tmp_path: Path, dataset) -> None:  # noqa: ANN001
         assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def _store(dataset, tmp_path: Path) -> str:  # noqa: ANN001
+def _store(dataset, tmp_path: Path) -> str:
     from posesynth.data.formats.registry import write_any
 
     path = tmp_path / "data"
@@ -86,7 +86,7 @@ def _store(dataset, tmp_path: Path) -> str:  # noqa: ANN001
     return str(path)
 
 
-def test_cpu_bf16_autocast_trains(tmp_path: Path, dataset) -> None:  # noqa: ANN001
+def test_cpu_bf16_autocast_trains(tmp_path: Path, dataset) -> None:
     summary = train_lifter(dataset, tmp_path / "bf16", TINY.model_copy(update={"device": "cpu", "precision": "bf16", "epochs": 3}))
     assert summary["device"]["precision"] == "bf16" and np.isfinite(summary["train_loss"])
     meta = json.loads((tmp_path / "bf16" / "meta.json").read_text())
@@ -100,7 +100,7 @@ def test_cpu_bf16_autocast_trains(tmp_path: Path, dataset) -> None:  # noqa: ANN
 
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
-def test_cuda_training_in_memory_and_streamed(tmp_path: Path, dataset, precision: str) -> None:  # noqa: ANN001
+def test_cuda_training_in_memory_and_streamed(tmp_path: Path, dataset, precision: str) -> None:
     if precision == "bf16" and not torch.cuda.is_bf16_supported():
         pytest.skip("this GPU has no bf16")
     cfg = TrainConfig(width=64, epochs=3, seed=2, device="cuda", precision=precision)
@@ -120,7 +120,7 @@ def test_cuda_training_in_memory_and_streamed(tmp_path: Path, dataset, precision
 
 
 @pytest.mark.skipif(not CUDA or not os.environ.get("CUBLAS_WORKSPACE_CONFIG"), reason="needs CUDA and CUBLAS_WORKSPACE_CONFIG")
-def test_cuda_fp32_is_deterministic(tmp_path: Path, dataset) -> None:  # noqa: ANN001
+def test_cuda_fp32_is_deterministic(tmp_path: Path, dataset) -> None:
     cfg = TrainConfig(width=64, epochs=2, seed=5, device="cuda", precision="fp32")
     train_lifter(dataset, tmp_path / "a", cfg)
     train_lifter(dataset, tmp_path / "b", cfg)
@@ -129,7 +129,7 @@ def test_cuda_fp32_is_deterministic(tmp_path: Path, dataset) -> None:  # noqa: A
 
 
 @pytest.mark.skipif(not MPS, reason="needs an Apple MPS device")
-def test_mps_training(tmp_path: Path, dataset) -> None:  # noqa: ANN001
+def test_mps_training(tmp_path: Path, dataset) -> None:
     summary = train_lifter(dataset, tmp_path / "mps", TINY.model_copy(update={"device": "mps"}))
     assert summary["device"]["type"] == "mps" and np.isfinite(summary["train_loss"])
     assert load_lifter(tmp_path / "mps").predict(dataset.joints_2d[:5]).shape == (5, 17, 3)

@@ -14,20 +14,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import assert_one_error_line
 from typer.testing import CliRunner
+
+from helpers import assert_one_error_line
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
-import posesynth.torch as pst  # noqa: E402
-from posesynth.cli.main import app  # noqa: E402
-from posesynth.jobs.generate import GenerateConfig, generate, generate_shard, load_config  # noqa: E402
-from posesynth.lift.checkpoint import load_lifter  # noqa: E402
-from posesynth.lift.noise import NoiseConfig  # noqa: E402
-from posesynth.lift.normalize import compute_stats  # noqa: E402
-from posesynth.lift.stream import StreamConfig, SyntheticPoses, load_stream_config  # noqa: E402
-from posesynth.lift.train import TrainConfig, resume_stream, train_stream  # noqa: E402
+import posesynth.torch as pst
+from posesynth.cli.main import app
+from posesynth.jobs.generate import GenerateConfig, generate, generate_shard, load_config
+from posesynth.lift.checkpoint import load_lifter
+from posesynth.lift.noise import NoiseConfig
+from posesynth.lift.normalize import compute_stats
+from posesynth.lift.stream import StreamConfig, SyntheticPoses, load_stream_config
+from posesynth.lift.train import TrainConfig, resume_stream, train_stream
 
 runner = CliRunner()
 SMALL = {"samples_per_epoch": 300, "chunk_samples": 128, "stats_samples": 400, "val_samples": 50, "workers": 0}
