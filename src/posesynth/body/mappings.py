@@ -71,7 +71,7 @@ from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 
 __all__ = [
     "H36M32_TO_17",
-    "Mapping",
+    "LayoutMapping",
     "apply_mapping",
     "convert_keypoints",
     "keypoint_layout_names",
@@ -353,7 +353,7 @@ _HUBS = ("h36m_extended", "h36m17")
 
 
 @dataclass(frozen=True, eq=False)
-class Mapping:
+class LayoutMapping:
     """A keypoint mapping ``src`` → ``dst`` as data.
 
     Attributes:
@@ -373,10 +373,10 @@ class Mapping:
         w = np.asarray(self.weights)
         d = np.asarray(self.defined)
         if w.ndim != 2:
-            raise ValueError(f"Mapping.weights: expected shape (J_out, J_in), got {w.shape}")
+            raise ValueError(f"LayoutMapping.weights: expected shape (J_out, J_in), got {w.shape}")
         if d.shape != (w.shape[0],) or d.dtype != bool:
             raise ValueError(
-                f"Mapping.defined: expected a bool array of shape ({w.shape[0]},), got "
+                f"LayoutMapping.defined: expected a bool array of shape ({w.shape[0]},), got "
                 f"{d.dtype} {d.shape}"
             )
 
@@ -399,12 +399,12 @@ class Mapping:
         return {self.src_joint_names[k]: float(row[k]) for k in np.flatnonzero(row)}
 
 
-def _frozen(weights: np.ndarray, src: str, dst: str, notes: str) -> Mapping:
+def _frozen(weights: np.ndarray, src: str, dst: str, notes: str) -> LayoutMapping:
     weights = np.where(np.abs(weights) < 1e-12, 0.0, weights).astype(np.float64)
     defined = np.any(weights != 0.0, axis=1)
     weights.setflags(write=False)
     defined.setflags(write=False)
-    return Mapping(weights=weights, defined=defined, src=src, dst=dst, notes=notes)
+    return LayoutMapping(weights=weights, defined=defined, src=src, dst=dst, notes=notes)
 
 
 def _table_matrix(table: dict[str, _Row], src: str, dst: str) -> np.ndarray:
@@ -417,7 +417,7 @@ def _table_matrix(table: dict[str, _Row], src: str, dst: str) -> np.ndarray:
     return w
 
 
-def _from_table(src: str, dst: str) -> Mapping:
+def _from_table(src: str, dst: str) -> LayoutMapping:
     table, notes = _TABLES[(src, dst)]
     return _frozen(_table_matrix(table, src, dst), src, dst, notes)
 
@@ -431,7 +431,7 @@ def supported_pairs() -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pairs))
 
 
-def mapping(src: str, dst: str) -> Mapping:
+def mapping(src: str, dst: str) -> LayoutMapping:
     """The mapping from layout ``src`` to layout ``dst``.
 
     Direct tables are used where they exist; other pairs are composed through
@@ -458,7 +458,7 @@ def mapping(src: str, dst: str) -> Mapping:
     )
 
 
-def mmpose_coco17_to_h36m17() -> Mapping:
+def mmpose_coco17_to_h36m17() -> LayoutMapping:
     """COCO-17 → H36M-17 as MMPose's lifting demos convert it (for MMPose checkpoints).
 
     Same as ``mapping("coco17", "h36m17")`` except ``neck_base`` = nose and ``head`` = mean
@@ -508,11 +508,11 @@ def convert_keypoints(
 
 
 def apply_mapping(
-    m: Mapping, points: np.ndarray, visibility: np.ndarray | None = None
+    m: LayoutMapping, points: np.ndarray, visibility: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Apply mapping ``m`` to ``points (..., J_in, D)``; see :func:`convert_keypoints`."""
-    if not isinstance(m, Mapping):
-        raise ValueError(f"m: expected a Mapping, got {type(m).__name__}")
+    if not isinstance(m, LayoutMapping):
+        raise ValueError(f"m: expected a LayoutMapping, got {type(m).__name__}")
     src = m.src
     j_in = m.weights.shape[1]
     arr = np.asarray(points)

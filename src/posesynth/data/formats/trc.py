@@ -57,7 +57,7 @@ import numpy as np
 
 from posesynth.util.atomic import atomic_path
 from posesynth.data.dataset import PoseDataset
-from posesynth.body.mappings import Mapping, apply_mapping
+from posesynth.body.mappings import LayoutMapping, apply_mapping
 from posesynth.body.skeleton import H36M17, H36M_EXTENDED, Skeleton
 
 __all__ = [
@@ -168,7 +168,7 @@ def _build_mapping(markers: list[str]) -> tuple[Mapping, dict[str, str]]:
     weights = np.where(np.abs(weights) < 1e-12, 0.0, weights)
     defined = np.any(weights != 0.0, axis=1)
     return (
-        Mapping(weights=weights, defined=defined, src="trc", dst="h36m_extended", notes=""),
+        LayoutMapping(weights=weights, defined=defined, src="trc", dst="h36m_extended", notes=""),
         used,
     )
 
