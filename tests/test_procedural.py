@@ -241,7 +241,7 @@ def test_activity_mix_follows_weights():
     [
         ({"n": 0}, r"samples: expected a positive count, got 0"),
         ({"n": -5}, r"got -5"),
-        ({"activity_weights": {"dance": 1.0}}, r"unknown \['dance'\]"),
+        ({"activity_weights": {"juggle": 1.0}}, r"unknown \['juggle'\]"),
         ({"activity_weights": {"stand": 1.0, "squat": -0.5}}, r"non-negative weights.*-0.5"),
         ({"activity_weights": {"stand": 0.0}}, r"positive sum"),
         ({"activity_weights": {}}, r"positive sum"),

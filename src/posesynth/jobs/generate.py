@@ -172,6 +172,12 @@ def generate_dataset(config: GenerateConfig) -> PoseDataset:
     return concat_datasets(list(iter_shards(config)))
 
 
+def _used_activity_names(weights: dict[str, float]) -> list[str]:
+    names = list(activity_names())
+    last = max((names.index(a) for a, w in weights.items() if w > 0), default=len(names) - 1)
+    return names[: last + 1]
+
+
 def dataset_meta(config: GenerateConfig) -> dict[str, Any]:
     """What the store carries beside the arrays, so any sample can be regenerated."""
     skeleton = get_skeleton(config.skeleton)
@@ -183,7 +189,9 @@ def dataset_meta(config: GenerateConfig) -> dict[str, Any]:
         "config": config.model_dump(mode="json"),
         "skeleton": skeleton.to_dict(),
         "angle_names": list(angle_names(skeleton)),
-        "activity_names": list(activity_names()),
+        # the names of the codes this data set can hold: up to the last activity with a weight
+        # (the default mix's list stays what it was before the coupled priors were appended)
+        "activity_names": _used_activity_names(config.activities),
         "cameras": {
             "model": model.value,
             "count": config.samples,

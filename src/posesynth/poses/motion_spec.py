@@ -84,8 +84,10 @@ class Motion(BaseModel):
         elif self.distribution == "normal":
             if self.mean_deg is None or self.sd_deg is None:
                 raise ValueError("distribution 'normal' needs mean_deg and sd_deg")
-        elif self.activity not in ACTIVITIES or self.activity == "rom":
-            raise ValueError(f"activity: expected one of {sorted(set(ACTIVITIES) - {'rom'})}, got {self.activity!r}")
+        elif self.activity not in ACTIVITIES or self.activity == "rom" or not isinstance(ACTIVITIES[self.activity], dict):
+            # a coupled prior (posesynth.poses.prior) has no per-angle law to draw one angle from
+            choices = sorted(a for a, p in ACTIVITIES.items() if isinstance(p, dict) and a != "rom")
+            raise ValueError(f"activity: expected one of {choices}, got {self.activity!r}")
         return self
 
     def targets(self, skeleton: Skeleton) -> list[str]:

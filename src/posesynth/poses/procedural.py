@@ -15,6 +15,11 @@ A pose is drawn in five vectorised steps, for a batch at once:
 
 Asymmetric activities (walk, lunge, kick, reach) name angles of a ``lead`` and a ``trail``
 side; each sample picks which body side leads at random.
+
+Two kinds of activity prior: the independent ones of :data:`ACTIVITIES` (each angle drawn on
+its own; ``posesynth generate``'s default mix) and the coupled ones of
+:mod:`posesynth.poses.prior` (idle, hold, gesture, gait, run, sit_chair, one_leg, throw, dance,
+sport, floor: angles that move together, contralateral arm and leg in gait).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from posesynth.body.rom import (
     shoulder_elevation_cap,
 )
 from posesynth.body.skeleton import Skeleton
+from posesynth.poses.prior import COUPLED_ACTIVITIES, CoupledPrior, sample_coupled
 
 U, N, F = "uniform", "normal", "follow"
 
@@ -52,7 +58,7 @@ _NEUTRAL_TRUNK = {
 #: ``uniform`` over [a, b], ``normal`` with mean a and standard deviation b, or ``follow``:
 #: the same side's angle a plus b (± 5°). Angles not listed stay at zero; ``rom`` draws every
 #: angle uniformly over its full range.
-ACTIVITIES: dict[str, dict[str, tuple[str, float, float]]] = {
+ACTIVITIES: dict[str, dict[str, tuple[str, float, float]] | CoupledPrior] = {
     "stand": {
         **_NEUTRAL_TRUNK, **_RELAXED_ARMS,
         "hip_flexion": (N, 2, 5), "hip_abduction": (N, 4, 3), "hip_rotation": (N, -5, 8),
@@ -123,9 +129,15 @@ ACTIVITIES: dict[str, dict[str, tuple[str, float, float]]] = {
     },
     "rom": {},
 }
+#: The independent priors above, in their order (posesynth generate's default mixture).
+INDEPENDENT_ACTIVITIES: tuple[str, ...] = tuple(ACTIVITIES)
+# Coupled priors (:mod:`posesynth.poses.prior`) come after them, so the indices of the
+# activities above, and the poses they draw, stay what they were.
+ACTIVITIES.update(COUPLED_ACTIVITIES)  # type: ignore[arg-type]
 
-#: Default activity mixture of ``posesynth generate``.
-DEFAULT_ACTIVITY_WEIGHTS: dict[str, float] = {name: 1.0 for name in ACTIVITIES}
+#: Default activity mixture of ``posesynth generate``: the independent priors, as before the
+#: coupled ones existed (choose those by name, e.g. ``activities: {gait: 1, idle: 1}``).
+DEFAULT_ACTIVITY_WEIGHTS: dict[str, float] = {name: 1.0 for name in INDEPENDENT_ACTIVITIES}
 
 _MAX_REDRAWS = 64
 
@@ -225,6 +237,8 @@ def sample_angles(
     if activity not in ACTIVITIES:
         raise ValueError(f"activity: unknown {activity!r}; expected one of {sorted(ACTIVITIES)}")
     lead_right = rng.random(n) < 0.5
+    if isinstance(ACTIVITIES[activity], CoupledPrior):
+        return sample_coupled(rng, ACTIVITIES[activity], angle_names(skeleton), limits, lead_right)
     out: dict[str, np.ndarray] = {}
     for name in angle_names(skeleton):  # hips before knees: a knee may follow its hip
         out[name] = _draw_angle(rng, activity, name, lead_right, limits[name], out)
