@@ -253,6 +253,7 @@ def test_camera_batch_broadcast_falls_back(kernels: str) -> None:
     np.testing.assert_array_equal(uv[1, 2], per.project_world(poses[1, 2]))
 
 
+@pytest.mark.slow
 def test_commands_write_the_same_bytes_with_and_without_numba(tmp_path) -> None:  # noqa: ANN001
     """generate (pinhole, OpenCV) and augment (the knee fast path) write identical files on
     both paths: a data set does not depend on whether the fast extra is installed."""

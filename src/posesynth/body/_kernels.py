@@ -169,16 +169,19 @@ def _quat_mul(ax: float, ay: float, az: float, aw: float, bx: float, by: float, 
 @kernel
 def local_from_angles(
     values: np.ndarray, joint: np.ndarray, kind: np.ndarray, sign0: np.ndarray, sign1: np.ndarray,
-    sign2: np.ndarray, columns: np.ndarray, primary: np.ndarray, rest_dir: np.ndarray, local: np.ndarray,
+    sign2: np.ndarray, columns: np.ndarray, primary: np.ndarray, rest: np.ndarray, local: np.ndarray,
 ) -> None:
-    """Local rotations ``local (N, J, 4)`` (pre-filled with identities) from angle columns
+    """Local rotations ``local (N, J, 4)`` (identities where no angle moves a joint) from angle columns
     ``values (N, A)`` radians. Per moving joint d: its index ``joint[d]``, ``kind[d]``
     (:data:`KIND_CODES`), signs ``sign0..2`` (D,), the columns of its up to three angles ``columns (D, 3)``
-    (-1: absent), its primary child ``primary[d]``; ``rest_dir (R, J, 3)`` unit rest bone
-    directions, R = 1 (shared) or N. The formulas of ``posesynth.body.angles.local_from_angles``."""
-    n = values.shape[0]
+    (-1: absent), its primary child ``primary[d]``; ``rest (R, J, 3)`` rest bone offsets,
+    R = 1 (shared) or N. The formulas of ``posesynth.body.angles.local_from_angles``, in its
+    order (only ``sin`` and ``cos`` come from another library)."""
+    n, J = values.shape[0], local.shape[1]
     for i in range(n):
-        ri = i if rest_dir.shape[0] > 1 else 0
+        ri = i if rest.shape[0] > 1 else 0
+        for j in range(J):
+            local[i, j, 0], local[i, j, 1], local[i, j, 2], local[i, j, 3] = 0.0, 0.0, 0.0, 1.0
         for d in range(joint.shape[0]):
             j = joint[d]
             v0 = values[i, columns[d, 0]]
@@ -202,7 +205,10 @@ def local_from_angles(
             else:  # trunk
                 dx, dy, dz = math.sin(v1), math.cos(v1) * math.sin(v0), math.cos(v1) * math.cos(v0)
             c = primary[d]
-            rx, ry, rz = rest_dir[ri, c, 0], rest_dir[ri, c, 1], rest_dir[ri, c, 2]
+            rx, ry, rz = rest[ri, c, 0], rest[ri, c, 1], rest[ri, c, 2]
+            nr = _norm3(rx, ry, rz)  # the unit rest direction, as angles._rest_directions divides
+            if nr > 0:
+                rx, ry, rz = rx / nr, ry / nr, rz / nr
             qx, qy, qz, qw = _quat_between(rx, ry, rz, dx, dy, dz)
             if columns[d, 2] >= 0:  # twist about the rest direction, applied first
                 h = 0.5 * (sign1[d] * v2)

@@ -26,6 +26,7 @@ are ill-conditioned when that limb is straight (see :mod:`posesynth.body.kinemat
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +75,7 @@ JOINT_DOFS: tuple[JointDofs, ...] = (
 )
 
 
+@functools.lru_cache(maxsize=64)
 def skeleton_dofs(skeleton: Skeleton) -> tuple[JointDofs, ...]:
     """The angle sets observable on ``skeleton`` (its joint exists and moves a child).
 
@@ -96,6 +98,7 @@ def skeleton_dofs(skeleton: Skeleton) -> tuple[JointDofs, ...]:
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=64)
 def angle_names(skeleton: Skeleton) -> tuple[str, ...]:
     """Names of every anatomical angle observable on ``skeleton``, in a fixed order."""
     return tuple(n for dofs in skeleton_dofs(skeleton) for n in dofs.names)
@@ -185,11 +188,13 @@ def local_from_angles(
     arrays = {k: np.asarray(v, dtype=np.float64) for k, v in angles.items()}
     if shape is None:
         shape = np.broadcast_shapes(*(a.shape for a in arrays.values())) if arrays else ()
-    rest_dir = _rest_directions(skeleton, rest_offsets)
     rig = build_rig(skeleton)
+    if numba_enabled():
+        rest = default_rest_offsets(skeleton) if rest_offsets is None else np.asarray(rest_offsets, dtype=np.float64)
+        if rest.shape[:-2] in ((), tuple(shape)):
+            return _local_from_angles_compiled(arrays, skeleton, rig, rest, tuple(shape))
+    rest_dir = _rest_directions(skeleton, rest_offsets)
     local = rot.quat_identity(tuple(shape) + (skeleton.num_joints,))
-    if numba_enabled() and rest_dir.shape[:-2] in ((), tuple(shape)):
-        return _local_from_angles_compiled(arrays, skeleton, rig, rest_dir, local)
     zero = np.zeros(shape)
     for dofs in skeleton_dofs(skeleton):
         j = skeleton.index(dofs.joint)
@@ -218,11 +223,11 @@ def local_from_angles(
 
 
 def _local_from_angles_compiled(
-    arrays: dict[str, np.ndarray], skeleton: Skeleton, rig: Any, rest_dir: np.ndarray, local: np.ndarray
+    arrays: dict[str, np.ndarray], skeleton: Skeleton, rig: Any, rest: np.ndarray, shape: tuple[int, ...]
 ) -> np.ndarray:
     """:func:`local_from_angles` by the compiled kernel: the angles as columns (N, A), one
-    pass over the poses; ``local`` (..., J, 4) holds identities and is filled in place."""
-    shape, J = local.shape[:-2], skeleton.num_joints
+    pass over the poses; ``rest`` (J, 3) or (..., J, 3) rest offsets (normalised in the kernel)."""
+    J = skeleton.num_joints
     dofs_all = skeleton_dofs(skeleton)
     names = [n for dofs in dofs_all for n in dofs.names if n in arrays]
     n = int(np.prod(shape, dtype=np.int64))
@@ -241,10 +246,10 @@ def _local_from_angles_compiled(
     joint = np.array([skeleton.index(dofs.joint) for dofs in dofs_all], dtype=np.int64)
     kind = np.array([_kernels.KIND_CODES[dofs.kind] for dofs in dofs_all], dtype=np.int64)
     primary = np.array([rig.primary[j] for j in joint], dtype=np.int64)
-    rest = np.ascontiguousarray(rest_dir.reshape((-1, J, 3)))
-    flat = local.reshape(n, J, 4)
-    _kernels.local_from_angles(values, joint, kind, signs[0], signs[1], signs[2], columns, primary, rest, flat)
-    return flat.reshape(local.shape)
+    rest = np.ascontiguousarray(rest.reshape((-1, J, 3)))
+    local = np.empty((n, J, 4))
+    _kernels.local_from_angles(values, joint, kind, signs[0], signs[1], signs[2], columns, primary, rest, local)
+    return local.reshape(shape + (J, 4))
 
 
 def pose_angles(

@@ -9,6 +9,7 @@ thighs, thighs together) pass.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,14 +59,20 @@ class CollisionModel:
     names: tuple[tuple[str, str], ...]
 
 
+@functools.lru_cache(maxsize=64)
 def collision_model(skeleton: Skeleton) -> CollisionModel:
-    """The capsule pairs of :data:`PAIRS` whose joints all exist in ``skeleton``."""
+    """The capsule pairs of :data:`PAIRS` whose joints all exist in ``skeleton`` (cached per
+    skeleton; the index arrays are read-only)."""
     names = set(skeleton.joint_names)
     usable = [(a, b) for a, b in PAIRS if set(CAPSULES[a][:2]) <= names and set(CAPSULES[b][:2]) <= names]
-    idx = lambda c, k: np.array([skeleton.index(CAPSULES[p[c]][k]) for p in usable], dtype=np.int64)  # noqa: E731
+    def frozen(arr: np.ndarray) -> np.ndarray:  # the model is cached and shared: read-only
+        arr.setflags(write=False)
+        return arr
+
+    idx = lambda c, k: frozen(np.array([skeleton.index(CAPSULES[p[c]][k]) for p in usable], dtype=np.int64))  # noqa: E731
     return CollisionModel(
         a0=idx(0, 0), a1=idx(0, 1), b0=idx(1, 0), b1=idx(1, 1),
-        radius_sum=np.array([CAPSULES[a][2] + CAPSULES[b][2] for a, b in usable]),
+        radius_sum=frozen(np.array([CAPSULES[a][2] + CAPSULES[b][2] for a, b in usable])),
         names=tuple(usable),
     )
 

@@ -33,6 +33,7 @@ anthropometric rest pose of a 1.70 m body (:func:`posesynth.body.anthropometry.r
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,8 +81,11 @@ class Rig:
     hinge_end: tuple[int, ...]  # hinge joints: the joint after the hinge child; else -1
 
 
+@functools.lru_cache(maxsize=64)
 def build_rig(skeleton: Skeleton) -> Rig:
-    """Classify every joint of ``skeleton`` for inverse kinematics (see the module docstring)."""
+    """Classify every joint of ``skeleton`` for inverse kinematics (see the module docstring).
+
+    Cached per skeleton (immutable in, immutable out): the hot paths ask for it per call."""
     names = skeleton.joint_names
     kinds, primary, secondary, hinge_end = [], [], [], []
     for j, name in enumerate(names):
@@ -108,10 +112,20 @@ def build_rig(skeleton: Skeleton) -> Rig:
 
 
 def default_rest_offsets(skeleton: Skeleton) -> np.ndarray:
-    """Rest bone offsets (J, 3) of a 1.70 m body in anatomical position, parent frames, metres."""
+    """Rest bone offsets (J, 3) of a 1.70 m body in anatomical position, parent frames, metres.
+
+    A fresh copy of a per-skeleton cached array (solving it takes milliseconds, and the hot
+    paths ask for it on every call)."""
+    return _default_rest_offsets(skeleton).copy()
+
+
+@functools.lru_cache(maxsize=64)
+def _default_rest_offsets(skeleton: Skeleton) -> np.ndarray:
     from posesynth.body.anthropometry import rest_offsets
 
-    return rest_offsets(skeleton, np.float64(1.70))
+    offsets = rest_offsets(skeleton, np.float64(1.70))
+    offsets.setflags(write=False)
+    return offsets
 
 
 def forward_kinematics(

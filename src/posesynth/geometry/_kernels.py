@@ -120,6 +120,51 @@ def project_world(
             uv[i, j, 1] = yd * fy + cy
 
 
+@kernel
+def framing(positions: np.ndarray, jitter: np.ndarray, target: np.ndarray, radius: np.ndarray) -> None:
+    """Per pose of ``positions (N, J, 3)`` metres: ``target (N, 3)`` = the middle of its
+    bounding box + ``jitter (N, 3)``, and ``radius (N,)`` = the largest joint distance from
+    it. The operations of ``posesynth.geometry.placement.sample_cameras``, in its order."""
+    n, J = positions.shape[0], positions.shape[1]
+    for i in range(n):
+        for c in range(3):
+            lo = positions[i, 0, c]
+            hi = lo
+            for j in range(1, J):
+                v = positions[i, j, c]
+                lo = min(lo, v)
+                hi = max(hi, v)
+            target[i, c] = 0.5 * (lo + hi) + jitter[i, c]
+        best = 0.0
+        for j in range(J):
+            dx = positions[i, j, 0] - target[i, 0]
+            dy = positions[i, j, 1] - target[i, 1]
+            dz = positions[i, j, 2] - target[i, 2]
+            r = math.sqrt(dx * dx + dy * dy + dz * dz)
+            best = r if j == 0 else max(best, r)
+        radius[i] = best
+
+
+@kernel
+def rotation_errors(R: np.ndarray, err: np.ndarray, det: np.ndarray) -> None:
+    """Per rotation matrix of ``R (N, 3, 3)``: ``err (N,)`` the largest ``|R R^T - I|`` entry
+    and ``det (N,)`` its determinant (validation only; not bit-matched to NumPy's)."""
+    for i in range(R.shape[0]):
+        worst = 0.0
+        for a in range(3):
+            for b in range(3):
+                g = R[i, a, 0] * R[i, b, 0] + R[i, a, 1] * R[i, b, 1] + R[i, a, 2] * R[i, b, 2]
+                e = abs(g - (1.0 if a == b else 0.0))
+                if not e <= worst:  # NaN wins, as in NumPy's max
+                    worst = e
+        err[i] = worst
+        det[i] = (
+            R[i, 0, 0] * (R[i, 1, 1] * R[i, 2, 2] - R[i, 1, 2] * R[i, 2, 1])
+            - R[i, 0, 1] * (R[i, 1, 0] * R[i, 2, 2] - R[i, 1, 2] * R[i, 2, 0])
+            + R[i, 0, 2] * (R[i, 1, 0] * R[i, 2, 1] - R[i, 1, 1] * R[i, 2, 0])
+        )
+
+
 def flat_batch(points: np.ndarray, *params: tuple[np.ndarray, int]) -> tuple[np.ndarray, ...] | None:
     """Points ``(..., J, k)`` as ``(N, J, k)`` and each parameter ``(..., *core)`` as
     ``(N, *core)`` float64 views (stride 0 where broadcast), or None when the parameters'

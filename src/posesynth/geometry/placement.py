@@ -65,6 +65,21 @@ def _intrinsics(rng: np.random.Generator, model: CameraModel, n: int, r: Placeme
     return intr, dist, size, half
 
 
+def _framing(positions: np.ndarray, jitter: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(target (n, 3): bounding-box middle + ``jitter``, radius (n,): farthest joint from it),
+    metres; by the compiled kernel when Numba is on (the same bits)."""
+    from posesynth.geometry import _kernels
+    from posesynth.util.jit import numba_enabled
+
+    if numba_enabled():
+        target, radius = np.empty((len(positions), 3)), np.empty(len(positions))
+        _kernels.framing(np.ascontiguousarray(positions, dtype=np.float64), jitter, target, radius)
+        return target, radius
+    lo, hi = positions.min(axis=1), positions.max(axis=1)
+    target = 0.5 * (lo + hi) + jitter
+    return target, np.linalg.norm(positions - target[:, None, :], axis=-1).max(axis=1)
+
+
 def sample_cameras(
     rng: np.random.Generator,
     positions: np.ndarray,
@@ -89,9 +104,7 @@ def sample_cameras(
     r = ranges or PlacementRanges()
     n = positions.shape[0]
     intr, dist, size, half = _intrinsics(rng, model, n, r)
-    lo, hi = positions.min(axis=1), positions.max(axis=1)
-    target = 0.5 * (lo + hi) + rng.normal(0.0, r.target_jitter_m, (n, 3))
-    radius = np.linalg.norm(positions - target[:, None, :], axis=-1).max(axis=1)
+    target, radius = _framing(positions, rng.normal(0.0, r.target_jitter_m, (n, 3)))
     usable = 0.92 * half  # keep a margin for distortion and roll
     distance = radius / np.sin(usable) * rng.uniform(*r.distance_scale, n)
     R, C = orbit(

@@ -291,9 +291,18 @@ def _check_image_size(image_size: np.ndarray) -> np.ndarray:
 
 
 def _check_rotation(rotation: np.ndarray) -> None:
-    gram = np.matmul(rotation, np.swapaxes(rotation, -1, -2))
-    err = np.abs(gram - np.eye(3)).max(axis=(-2, -1))
-    det = np.linalg.det(rotation)
+    from posesynth.geometry import _kernels
+    from posesynth.util.jit import numba_enabled
+
+    if numba_enabled() and rotation.ndim >= 3:  # one pass instead of matmul + LU per camera
+        flat = rotation.reshape(-1, 3, 3)
+        err, det = np.empty(len(flat)), np.empty(len(flat))
+        _kernels.rotation_errors(flat, err, det)
+        err, det = err.reshape(rotation.shape[:-2]), det.reshape(rotation.shape[:-2])
+    else:
+        gram = np.matmul(rotation, np.swapaxes(rotation, -1, -2))
+        err = np.abs(gram - np.eye(3)).max(axis=(-2, -1))
+        det = np.linalg.det(rotation)
     bad = (err > _ROTATION_TOL) | (np.abs(det - 1.0) > _ROTATION_TOL)
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
