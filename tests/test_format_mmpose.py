@@ -826,3 +826,81 @@ def test_generated_data_round_trips(tmp_path, model):
     np.testing.assert_allclose(back.joints_2d, ds.joints_2d, atol=1e-9)
     np.testing.assert_allclose(back.joints_3d_world, ds.joints_3d_world, atol=1e-6)  # via R.T, C
     np.testing.assert_allclose(got.project_world(back.joints_3d_world), ds.joints_2d, atol=1e-5)
+
+
+# ------------------------------------------------------------------------ streamed writing
+def _same_mmpose_exports(a, b):
+    """Every file byte-identical, except cameras.pkl (same dict, batch-pickled)."""
+    names = sorted(p.name for p in a.iterdir())
+    assert names == sorted(p.name for p in b.iterdir())
+    for name in names:
+        if name != "cameras.pkl":
+            assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    import pickle as _pickle
+
+    pa = load_numpy_pickle(a / "cameras.pkl")
+    pb = _pickle.loads((b / "cameras.pkl").read_bytes())  # plain pickle loads it too
+    assert list(pa) == list(pb)
+    for key in pa:
+        assert pa[key].keys() == pb[key].keys()
+        for field in pa[key]:
+            np.testing.assert_array_equal(np.asarray(pa[key][field]), np.asarray(pb[key][field]))
+    load_numpy_pickle(b / "cameras.pkl")  # only NumPy globals, NumPy 1.x names
+
+
+@pytest.mark.parametrize("model", ["pinhole", "fisheye"])
+def test_streamed_export_of_a_store_equals_the_in_memory_one(tmp_path, model):
+    from posesynth.data.formats.registry import convert_streamed, read_any, write_any
+    from posesynth.data.formats.store_io import write_store_dataset
+    from posesynth.jobs.generate import GenerateConfig, generate_dataset
+
+    ds = generate_dataset(GenerateConfig(samples=250, seed=3, camera={"model": model}))
+    src = write_store_dataset(ds, tmp_path / "src", shard_size=100)
+    write_any(read_any(src), tmp_path / "mem", format="mmpose")
+    done = convert_streamed(src, tmp_path / "str", "mmpose", "posesynth", rows=70)
+    assert len(done) == 250 and done.num_cameras == 250
+    _same_mmpose_exports(tmp_path / "mem", tmp_path / "str")
+    assert convert_streamed(src, tmp_path / "x", "mmpose", "posesynth", rows=1000) is None  # small: in memory
+
+
+def test_streamed_export_with_a_camera_table_and_synthesised_frames(tmp_path):
+    """A shared camera table: entries written once, frame numbers continuing across chunks."""
+    from posesynth.data.formats.mmpose import write_mmpose_chunks
+
+    ds = preset_dataset(n=40)
+    ds = replace(ds, frame=None, subject=None, action=None)
+    write_mmpose(ds, tmp_path / "mem")
+    write_mmpose_chunks((ds.select(slice(i, i + 7)) for i in range(0, 40, 7)), tmp_path / "str")
+    _same_mmpose_exports(tmp_path / "mem", tmp_path / "str")
+
+
+def test_convert_streams_a_large_store_without_the_check(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from posesynth.cli.main import app
+    from posesynth.data.formats import registry
+    from posesynth.data.formats.store_io import write_store_dataset
+    from posesynth.jobs.generate import GenerateConfig, generate_dataset
+
+    ds = generate_dataset(GenerateConfig(samples=120, seed=4))
+    src = write_store_dataset(ds, tmp_path / "src")
+    calls = []
+    from posesynth.data.formats import mmpose as _mm
+
+    orig = _mm.write_mmpose_chunks
+
+    def spy(chunks, *a, **k):
+        calls.append(1)
+        return orig(chunks, *a, **k)
+
+    monkeypatch.setattr(_mm, "write_mmpose_chunks", spy)
+    monkeypatch.setattr(registry, "STREAM_ROWS", 50)
+    res = CliRunner().invoke(app, ["convert", str(src), str(tmp_path / "mm"), "--to", "mmpose", "--no-check", "--json"])
+    assert res.exit_code == 0, res.output
+    assert calls == [1]
+    import json as _json
+
+    doc = _json.loads(res.stdout)
+    assert doc["samples"] == 120 and doc["cameras"] == 120 and doc["skeleton"] == "h36m17"
+    back = read_mmpose(tmp_path / "mm" / "h36m_train.npz")
+    np.testing.assert_allclose(back.joints_2d, ds.joints_2d, atol=1e-9)

@@ -88,7 +88,7 @@ def convert(
 ) -> None:
     """Convert a data set between formats; the 3D joints are checked to be unchanged."""
     with user_errors():
-        from posesynth.data.formats.registry import detect_format, read_any, write_any
+        from posesynth.data.formats.registry import convert_streamed, detect_format, read_any, write_any
         from posesynth.data.roundtrip import check_written
         from posesynth.util.outputs import check_output
 
@@ -101,10 +101,12 @@ def convert(
         existed = out.exists()
         with stdout_to_stderr(json_output):
             in_format = from_.value if from_ is not None else detect_format(source)
-            dataset = read_any(source, format=in_format)
             options = {} if name is None else {"name": name}
             try:
-                written = write_any(dataset, out, to.value, overwrite=overwrite, **options)
+                # large stores stream into mmpose without the check (memory flat in samples)
+                streamed = None if check else convert_streamed(source, out, to.value, in_format, overwrite=overwrite, **options)
+                dataset = streamed if streamed is not None else read_any(source, format=in_format)
+                written = streamed.written if streamed is not None else write_any(dataset, out, to.value, overwrite=overwrite, **options)
             except BaseException:
                 if not existed:  # e.g. an empty folder made before the writer refused
                     _remove_created(out)

@@ -696,6 +696,13 @@ class Store:
             parts.append(arr[first_row - shard.start : stop_row - shard.start])
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
+    def release(self, index: int) -> None:
+        """Drop the kept memory maps of shard ``index``, so the pages read from it leave this
+        process's resident memory (streamed reads of large stores); reading it again maps it
+        again."""
+        for name in self.arrays:
+            self._maps.pop((index, name), None)
+
     def iter_shards(self, names: Sequence[str] | None = None) -> Iterator[dict[str, np.ndarray]]:
         """Yield, shard by shard in order, ``{name: memory-mapped (n_shard, ...) array}``.
 

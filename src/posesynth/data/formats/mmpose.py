@@ -35,18 +35,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from posesynth.util.atomic import atomic_path
-from posesynth.geometry.camera import H36M_CAMERA_IDS, Camera, CameraModel
-from posesynth.util.checks import as_finite_float
+from posesynth.body.skeleton import H36M17
 from posesynth.data.dataset import PoseDataset
 from posesynth.data.formats.numpy_pickle import dumps_numpy_pickle, load_numpy_pickle
-from posesynth.body.skeleton import H36M17
+from posesynth.geometry.camera import H36M_CAMERA_IDS, Camera, CameraModel
+from posesynth.util.atomic import atomic_path
+from posesynth.util.checks import as_finite_float
 
 __all__ = [
     "CAMERAS_FILE",
@@ -56,6 +56,7 @@ __all__ = [
     "parse_h36m_imgname",
     "read_mmpose",
     "write_mmpose",
+    "write_mmpose_chunks",
 ]
 
 #: Name of the camera file beside (or one folder above) the annotations.
@@ -582,6 +583,8 @@ def _check_out_dir(out_dir: Path, overwrite: bool) -> bool:
 
 def _mmpose_payload(
     dataset: PoseDataset,
+    counters: dict[tuple[str, str, str], int] | None = None,
+    camera_base: int = 0,
 ) -> tuple[dict[str, np.ndarray], dict[tuple[str, str], dict], dict[str, Any] | None]:
     """The ``.npz`` arrays, the ``cameras.pkl`` dict and the sidecar document (or None)
     for ``dataset`` (no disk access)."""
@@ -621,7 +624,7 @@ def _mmpose_payload(
     actions = [
         _clean_action(a) for a in (ds.action if ds.action is not None else [DEFAULT_ACTION] * n)
     ]
-    frames = _sample_frames(ds.frame, subjects, actions, [cam_id[k] for k in cam_of_sample])
+    frames = _sample_frames(ds.frame, subjects, actions, [cam_id[k] for k in cam_of_sample], counters)
 
     imgname = [
         format_h36m_imgname(subjects[i], actions[i], cam_id[cam_of_sample[i]], frames[i])
@@ -642,7 +645,7 @@ def _mmpose_payload(
     first = np.sort(first)
     ks = cam_of_sample[first].astype(np.int64)
     keys = [(subjects[i], cam_id[int(k)]) for i, k in zip(first.tolist(), ks.tolist())]
-    entries = _camera_entries(ds.cameras, ks, [cam_id[int(k)] for k in ks])
+    entries = _camera_entries(ds.cameras, ks, [cam_id[int(k)] for k in ks], camera_base)
     cameras_pkl = dict(zip(keys, entries))
     sidecar = None
     if ds.cameras.model in (CameraModel.OPENCV, CameraModel.FISHEYE):
@@ -696,7 +699,11 @@ def _sample_subjects(
 
 
 def _sample_frames(
-    frame: np.ndarray | None, subjects: list[str], actions: list[str], cams: list[str]
+    frame: np.ndarray | None,
+    subjects: list[str],
+    actions: list[str],
+    cams: list[str],
+    counters: dict[tuple[str, str, str], int] | None = None,
 ) -> list[int]:
     if frame is not None:
         arr = np.asarray(frame)
@@ -705,7 +712,7 @@ def _sample_frames(
                 f"dataset.frame: expected integers >= 0 (0-based), got {arr.dtype} {arr[:5]}"
             )
         return arr.astype(np.int64).tolist()
-    counters: dict[tuple[str, str, str], int] = {}
+    counters = {} if counters is None else counters  # carried across chunks by the streamed writer
     out = []
     for key in zip(subjects, actions, cams):
         out.append(counters.get(key, 0))
@@ -724,7 +731,7 @@ def _bbox_center_scale(uv_px: np.ndarray, vis: np.ndarray) -> tuple[np.ndarray, 
     return center, scale
 
 
-def _camera_entries(cams: Camera, ks: np.ndarray, ids: list[str]) -> list[dict[str, Any]]:
+def _camera_entries(cams: Camera, ks: np.ndarray, ids: list[str], base: int = 0) -> list[dict[str, Any]]:
     """``cameras.pkl`` entries for the cameras ``ks`` of the batch ``cams`` (K,).
 
     ``h36m``, ``pinhole`` and radial-only ``opencv`` cameras are exact; other ``opencv`` and
@@ -746,7 +753,7 @@ def _camera_entries(cams: Camera, ks: np.ndarray, ids: list[str]) -> list[dict[s
         name = (
             f"camera{H36M_CAMERA_IDS.index(cam_id) + 1}"
             if cam_id in H36M_CAMERA_IDS
-            else f"camera{k + 1}"
+            else f"camera{base + k + 1}"  # base: the chunk's first camera in the whole data set
         )
         out.append({
             "R": rot_pkl[j].copy(),
@@ -777,3 +784,225 @@ def _joint_stats(uv_px: np.ndarray, p_cam: np.ndarray) -> dict[str, dict[str, np
         "joint2d_rel_stats.pkl": stats(uv_px[:, 1:] - uv_px[:, :1]),
         "joint3d_rel_stats.pkl": stats(p_cam[:, 1:] - p_cam[:, :1]),
     }
+
+
+# ------------------------------------------------------------------------ streamed writing
+#: NumPy's array reconstructor, the one global of array pickles whose module NumPy 2 spells
+#: ``numpy._core`` (NumPy 1.x, what MMPose installations run, needs ``numpy.core``).
+_RECONSTRUCT = np.zeros(1).__reduce__()[0]
+#: The head of the streamed ``cameras.pkl``: PROTO 3; GLOBAL numpy.core.multiarray
+#: _reconstruct, BINPUT 0, POP (kept in the memo only); EMPTY_DICT, BINPUT 1.
+_STREAM_HEAD = (
+    b"\x80\x03" + b"cnumpy.core.multiarray\n_reconstruct\n" + b"q\x00" + b"0" + b"}q\x01"
+)
+
+
+def _dict_items_pickle(items: Mapping[Any, Any]) -> bytes:
+    """The ``MARK key value ... SETITEMS`` opcodes of ``items`` for the streamed pickle.
+
+    The C pickler's memo is seeded with the array reconstructor at index 0 (written once by
+    :data:`_STREAM_HEAD` under its NumPy 1.x name), so arrays refer to it with ``BINGET 0``
+    and no ``numpy._core`` name is written; the fragment's own memo entries start at 2.
+    """
+    import io
+    import pickle
+
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, protocol=3)
+    pickler.memo = {id(_RECONSTRUCT): (0, _RECONSTRUCT)}
+    pickler.dump(dict(items))
+    raw = buf.getvalue()
+    head = b"\x80\x03}q\x01"  # PROTO 3, EMPTY_DICT, BINPUT 1 (index 0 is seeded)
+    if not raw.startswith(head) or not raw.endswith(b".") or b"cnumpy._core" in raw:
+        raise RuntimeError("cameras.pkl: unexpected pickle layout")  # a NumPy global not seeded
+    return raw[len(head) : -1]
+
+
+def write_mmpose_chunks(
+    chunks: Iterable[PoseDataset],
+    out_dir: Path | str,
+    name: str = "h36m_train.npz",
+    overwrite: bool = False,
+) -> Path:
+    """:func:`write_mmpose` for a data set given as consecutive chunks, in constant memory.
+
+    Writes the same arrays, camera entries, sidecar and statistics as :func:`write_mmpose` of
+    the concatenated chunks (synthesised frame numbers continue across chunks), streaming
+    each ``.npz`` member through a temporary file and ``cameras.pkl`` as one dict pickled
+    batch by batch (:func:`_dict_items_pickle`; it loads as the same dict, with NumPy 1.x and
+    2.x, but its bytes differ from a whole-dict pickle's). The ``.npz``, statistics and
+    sidecar bytes equal :func:`write_mmpose`'s.
+    Memory stays that of one chunk. Used by ``posesynth convert`` for large stores.
+
+    Args:
+        chunks: the samples in order, one skeleton and camera model. A chunk with per-sample
+            cameras must carry ``camera_names`` that stay unique across chunks (the store
+            reader of :mod:`posesynth.data.formats.registry` names them ``cam<global index>``).
+        out_dir, name, overwrite: as :func:`write_mmpose`.
+
+    Raises:
+        ValueError: as :func:`write_mmpose`.
+    """
+    import shutil
+    import tempfile
+    import zipfile
+
+    out_dir = Path(out_dir)
+    if Path(name).name != name or not name.endswith(".npz") or name == ".npz":
+        raise ValueError(f"name: expected a plain file name ending in '.npz', got {name!r}")
+    replace_ok = _check_out_dir(out_dir, overwrite)
+    with atomic_path(out_dir, overwrite=replace_ok) as tmp:
+        tmp.mkdir()
+        work = Path(tempfile.mkdtemp(prefix=".parts-", dir=tmp))  # removed before the rename
+        members = ("center", "scale", "part", "S")
+        raw = {m: open(work / f"{m}.bin", "wb") for m in members}  # noqa: SIM115
+        names_dir = work / "imgname"
+        names_dir.mkdir()
+        shapes: dict[str, tuple[int, ...]] = {}
+        pkl = open(tmp / CAMERAS_FILE, "wb")  # noqa: SIM115
+        pkl.write(_STREAM_HEAD)
+        side_parts: dict[str, int] = {}
+        side_model: str | None = None
+        seen: set[tuple[str, str]] = set()
+        counters: dict[tuple[str, str, str], int] = {}
+        n = 0
+        width = 1
+        try:
+            for c, chunk in enumerate(chunks):
+                if len(chunk) == 0:
+                    continue
+                base = n if chunk.camera_index is None else 0  # per-sample cameras number on
+                # frame counters matter only for a shared camera table (per-sample cameras make
+                # every key new): not keeping them otherwise keeps memory flat
+                keep = counters if chunk.camera_index is not None else {}
+                annotations, cams_pkl, sidecar = _mmpose_payload(chunk, keep, base)
+                for m in members:
+                    arr = np.ascontiguousarray(annotations[m], dtype=np.float64)
+                    shapes[m] = arr.shape[1:]
+                    raw[m].write(arr.tobytes())
+                names = annotations["imgname"]
+                width = max(width, names.dtype.itemsize // 4)
+                np.save(names_dir / f"{c:08d}.npy", names)
+                new = {k: v for k, v in cams_pkl.items() if k not in seen}
+                if chunk.camera_index is not None:  # a shared table: entries repeat across chunks
+                    seen.update(new)
+                if new:
+                    pkl.write(_dict_items_pickle(new))  # MARK k v ... SETITEMS batches
+                if sidecar is not None:
+                    side_model = sidecar["cameras"]["model"]
+                    keep = [i for i, key in enumerate(sidecar["keys"]) if tuple(key) in new]
+                    _append_sidecar_parts(work, side_parts, sidecar, keep)
+                n += len(chunk)
+            pkl.write(b".")
+        finally:
+            for fh in raw.values():
+                fh.close()
+            pkl.close()
+        if n == 0:
+            raise ValueError("dataset: no samples to write")
+        # the .npz: np.savez's members and order, each an .npy header and the raw rows
+        with zipfile.ZipFile(tmp / name, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+
+            def member(key: str, dtype: np.dtype, shape: tuple[int, ...], write: Callable[[Any], None]) -> None:
+                info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                with zf.open(info, "w", force_zip64=True) as fh:
+                    _npy_header(fh, dtype, shape)
+                    write(fh)
+
+            def names_writer(fh: Any) -> None:
+                for part in sorted(names_dir.iterdir()):
+                    fh.write(np.load(part).astype(f"<U{width}").tobytes())
+
+            member("imgname", np.dtype(f"<U{width}"), (n,), names_writer)
+            for m in members:
+
+                def copy(fh: Any, m: str = m) -> None:
+                    with open(work / f"{m}.bin", "rb") as src:
+                        shutil.copyfileobj(src, fh, 1 << 22)
+
+                member(m, np.dtype(np.float64), (n, *shapes[m]), copy)
+        stats = _joint_stats_streamed(work / "part.bin", work / "S.bin", n)
+        for file_name, stat in stats.items():
+            (tmp / file_name).write_bytes(dumps_numpy_pickle(stat))
+        if side_parts:
+            _write_sidecar_streamed(tmp / SIDECAR_FILE, work, side_parts, side_model)
+        shutil.rmtree(work)
+    return out_dir / name
+
+
+def _npy_header(fh: Any, dtype: np.dtype, shape: tuple[int, ...]) -> None:
+    from numpy.lib import format as npy_format
+
+    header = {"descr": npy_format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
+    try:
+        npy_format.write_array_header_1_0(fh, header)
+    except ValueError:  # a header over 64 KiB: version 2.0, as np.save does
+        npy_format.write_array_header_2_0(fh, header)
+
+
+def _append_sidecar_parts(work: Path, parts: dict[str, int], sidecar: Mapping[str, Any], keep: list[int]) -> None:
+    """Append the kept cameras' JSON list items of each sidecar field to a temporary file."""
+    cams = sidecar["cameras"]
+    fields = {"keys": [sidecar["keys"][i] for i in keep]}
+    for f in ("intrinsics", "distortion", "rotation", "center", "image_size"):
+        fields[f] = [cams[f][i] for i in keep]
+    for f, items in fields.items():
+        if not items:
+            continue
+        text = json.dumps(items, separators=(",", ":"))[1:-1]  # the items, without brackets
+        with open(work / f"side-{f}.txt", "a", encoding="utf-8") as fh:
+            fh.write(("," if parts.get(f) else "") + text)
+        parts[f] = parts.get(f, 0) + len(items)
+
+
+def _write_sidecar_streamed(path: Path, work: Path, parts: Mapping[str, int], model: str | None) -> None:
+    """The sidecar, laid out as ``json.dumps(doc, sort_keys=True, separators=(",", ":"))``."""
+    names = list(CameraModel.parse(model).distortion_names)
+
+    def field(f: str) -> str:
+        return "[" + (work / f"side-{f}.txt").read_text(encoding="utf-8") + "]" if parts.get(f) else "[]"
+
+    about = json.dumps(
+        "exact camera models of cameras.pkl's entries (which hold Human3.6M's distortion model "
+        "only); read by posesynth, ignored by MMPose"
+    )
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write('{"about":' + about + ',"cameras":{"batch_shape":[' + str(parts.get("keys", 0)) + "]")
+        fh.write(',"center":' + field("center") + ',"distortion":' + field("distortion"))
+        fh.write(',"distortion_names":' + json.dumps(names, separators=(",", ":")))
+        fh.write(',"image_size":' + field("image_size") + ',"intrinsics":' + field("intrinsics"))
+        fh.write(',"model":' + json.dumps(model) + ',"rotation":' + field("rotation") + "}")
+        fh.write(',"format":' + json.dumps(SIDECAR_FORMAT) + ',"keys":' + field("keys"))
+        fh.write(',"version":' + json.dumps(SIDECAR_VERSION) + "}\n")
+
+
+def _joint_stats_streamed(
+    part_bin: Path, s_bin: Path, n: int, rows: int = 65536
+) -> dict[str, dict[str, np.ndarray]]:
+    """:func:`_joint_stats` over the raw rows of ``part`` (N, 17, 3) and ``S`` (N, 17, 4),
+    read back in blocks (plain reads, not memory maps, so resident memory stays one block):
+    the mean from a sum over blocks, the std in a second pass."""
+
+    def block(path: Path, dim: int, lo: int) -> np.ndarray:
+        count = min(rows, n - lo) * _NUM_JOINTS * dim
+        arr = np.fromfile(path, dtype=np.float64, count=count, offset=lo * _NUM_JOINTS * dim * 8)
+        return arr.reshape(-1, _NUM_JOINTS, dim)
+    views = {
+        "joint2d_stats.pkl": lambda a, b: a[..., :2],
+        "joint3d_stats.pkl": lambda a, b: b[..., :3],
+        "joint2d_rel_stats.pkl": lambda a, b: a[:, 1:, :2] - a[:, :1, :2],
+        "joint3d_rel_stats.pkl": lambda a, b: b[:, 1:, :3] - b[:, :1, :3],
+    }
+    out = {}
+    for file_name, view in views.items():
+        total = None
+        for lo in range(0, n, rows):
+            x = view(block(part_bin, 3, lo), block(s_bin, 4, lo))
+            total = x.sum(axis=0) if total is None else total + x.sum(axis=0)
+        mean = total / n
+        sq = None
+        for lo in range(0, n, rows):
+            d = view(block(part_bin, 3, lo), block(s_bin, 4, lo)) - mean
+            sq = (d * d).sum(axis=0) if sq is None else sq + (d * d).sum(axis=0)
+        out[file_name] = {"mean": mean, "std": np.sqrt(sq / n)}
+    return out

@@ -28,6 +28,7 @@ import pickle
 import struct
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,9 @@ def detect_format(path: Path | str) -> str:
         return _detect_dir(p)
     if not p.exists():
         raise ValueError(f"{p}: no such data set (the path does not exist)")
+    from posesynth.data.validate import check_regular_file
+
+    check_regular_file(p)  # before sniffing: a FIFO would block the read forever
     head = _head(p)
     kind = _sniff(head)
     suffix = p.suffix.lower()
@@ -414,6 +418,95 @@ WRITERS: dict[str, Callable[..., Any]] = {
     "calib_toml": _write_calib_toml,
 }
 WRITE_FORMATS = tuple(WRITERS)
+
+
+#: Samples per chunk when a conversion streams (:func:`convert_streamed`).
+STREAM_ROWS = 10_000
+
+
+def iter_store_chunks(path: Path | str, rows: int = STREAM_ROWS) -> tuple[int, Any]:
+    """``(samples, chunks)`` of a posesynth store read ``rows`` samples at a time.
+
+    ``chunks`` is an iterator of :class:`PoseDataset` (each checked like :func:`read_any`'s
+    output); per-sample cameras without names are named ``cam<global index>``, so ids stay
+    unique across chunks. Only one chunk is in memory at a time.
+    """
+    from dataclasses import replace
+
+    from posesynth.data.formats.store_io import dataset_from_store_arrays, is_pose_store
+    from posesynth.data.store import open_store
+    from posesynth.data.validate import validate_dataset
+
+    store = open_store(path)
+    if not is_pose_store(store):
+        raise ValueError(f"{store.path}: a posesynth store without joint arrays (it holds {list(store.arrays)})")
+    n = store.samples
+
+    def chunks() -> Any:
+        for lo in range(0, n, rows):
+            data = {name: np.array(store.read(name, lo, lo + rows)) for name in store.array_names}
+            part = dataset_from_store_arrays(store.meta, data, store.path)
+            if part.cameras is not None and part.camera_index is None and part.camera_names is None:
+                part = replace(part, camera_names=np.array([f"cam{lo + k}" for k in range(len(part))]))
+            part = replace(part, meta={**part.meta, "source_format": "posesynth", "source_path": str(store.path)})
+            del data
+            for shard in store.shards:  # shards read to the end: their pages may go
+                if shard.stop <= lo + rows:
+                    store.release(shard.index)
+            yield validate_dataset(part, store.path)
+
+    return n, chunks()
+
+
+def convert_streamed(
+    source: Path | str, out: Path | str, to: str, in_format: str, *, overwrite: bool = False,
+    rows: int | None = None, **kw: Any,
+) -> Any:
+    """Convert ``source`` to ``out`` chunk by chunk when the pair streams, else return None.
+
+    Streams (memory flat in the number of samples): a posesynth store into ``mmpose``
+    (:func:`posesynth.data.formats.mmpose.write_mmpose_chunks`), for stores of more than
+    ``rows`` samples (default :data:`STREAM_ROWS`); smaller ones take the in-memory path.
+    The streamed files equal the in-memory ones byte for byte, except ``cameras.pkl``,
+    which holds the same dict pickled in batches. Returns what the writer returns, or None when the caller must read the whole
+    data set and use :func:`write_any`.
+    """
+    if in_format != "posesynth" or to != "mmpose":
+        return None
+    rows = STREAM_ROWS if rows is None else rows
+    from posesynth.data.store import open_store
+
+    if open_store(source).samples <= rows:
+        return None
+    from posesynth.data.formats.mmpose import write_mmpose_chunks
+
+    n, chunks = iter_store_chunks(source, rows)
+    first: list[PoseDataset] = []
+
+    def remember(it: Any) -> Any:  # keep the first chunk's skeleton and cameras for the summary
+        for chunk in it:
+            if not first:
+                first.append(chunk.select(slice(0, 1)))
+            yield chunk
+
+    written = write_mmpose_chunks(remember(chunks), Path(out), overwrite=overwrite, **kw)
+    head = first[0]
+    cams = head.num_cameras if head.camera_index is not None else (n if head.cameras is not None else 0)
+    return StreamedConversion(written=written, samples=n, skeleton=head.skeleton, num_cameras=cams)
+
+
+@dataclass(frozen=True)
+class StreamedConversion:
+    """What :func:`convert_streamed` wrote: the writer's return value and the data set's
+    size, skeleton and camera count (what a summary needs, without the arrays)."""
+
+    written: Any
+    samples: int
+    skeleton: Any
+    num_cameras: int
+
+    def __len__(self) -> int:
+        return self.samples
 
 
 def write_any(
