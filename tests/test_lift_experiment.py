@@ -23,7 +23,9 @@ def toy(tmp_path_factory):
 
 def test_experiment_reports_both_models_on_both_test_sets(toy):
     out, result = toy
-    assert set(result["table"]) == {"everyday", "uncommon"}
+    # everyday poses from the coupled priors, plus the earlier protocol's everyday set
+    assert set(result["table"]) == {"everyday", "uncommon", "everyday_independent"}
+    assert result["config"]["prior"] == "coupled" and result["config"]["detector_noise"]
     for row in result["table"].values():
         a, b = row["mpjpe_mm"]["a_everyday"], row["mpjpe_mm"]["b_rom"]
         assert a > 0 and b > 0 and row["mpjpe_change"] == pytest.approx(b / a - 1)
@@ -183,3 +185,33 @@ def test_reference_model_c_trains_on_uncommon_poses(toy, tmp_path):
     render(result, console)
     text = console.export_text()
     assert "reference model C" in text and f"{ref['mpjpe_mm']['uncommon']:.1f}" in text
+
+
+def test_real_goals_follow_issue_17():
+    from posesynth.apps.experiment import real_goals
+
+    def doc(a_bp, a_id, b_bp, b_id, ratio):
+        row = lambda p, r=1.0: {"p_mpjpe_mm": p, "p_mpjpe_ratio_to_blazepose": r}  # noqa: E731
+        return {"models": {"everyday": {"blazepose_2d": row(a_bp), "ideal_2d": row(a_id)},
+                           "rom": {"blazepose_2d": row(b_bp, ratio), "ideal_2d": row(b_id)}}}
+
+    assert real_goals({}) == {}
+    assert all(real_goals(doc(60, 50, 61, 51, 0.80)).values())
+    g = real_goals(doc(60, 50, 62, 56, 0.86))
+    assert g == {"real_rom_at_most_3pct_worse": False, "real_rom_at_most_0_85_blazepose": False,
+                 "real_rom_ideal_2d_at_most_55mm": False}
+
+
+def test_in_definition_moves_the_2d_and_on_request_the_3d():
+    from posesynth.apps.experiment import in_definition
+    from posesynth.body.definitions import KeypointDefinition
+
+    ds = generate_dataset(load_config(samples=50, seed=5))
+    hips = KeypointDefinition("t", {"right_hip": (0.02, 0.0, 0.03), "left_hip": (0.02, 0.0, 0.03)})
+    two_d = in_definition(ds, hips)
+    np.testing.assert_array_equal(two_d.joints_3d_camera, ds.cameras.world_to_camera(ds.joints_3d_world))
+    moved = np.abs(two_d.joints_2d - ds.joints_2d).max(axis=(0, 2))
+    assert moved[[0, 1, 4]].min() > 0.5 and moved[[2, 3, 5, 6, 7, 8]].max() < 1e-2  # px (float32-rounded 2D)
+    both = in_definition(ds, hips, output_3d=True)
+    assert np.abs(both.joints_3d_camera[:, 1] - two_d.joints_3d_camera[:, 1]).max() > 0.01
+    assert both.meta["keypoint_definition"] == {"name": "t", "input_2d": True, "output_3d": True}

@@ -154,7 +154,8 @@ def apply_definition(
 
 
 def fit_definition(
-    positions: np.ndarray, targets: np.ndarray, name: str, *, symmetric: bool = True, source: str = ""
+    positions: np.ndarray, targets: np.ndarray, name: str, *, symmetric: bool = True, source: str = "",
+    ridge: float = 0.0,
 ) -> KeypointDefinition:
     """The offsets that best take ``positions`` to ``targets`` (least squares in the body frames).
 
@@ -168,6 +169,8 @@ def fit_definition(
         targets: ``(N, 17, 3)`` metres, same frame (e.g. a detector-based ground truth).
         name: the new definition's name.
         symmetric: average each left/right pair (mirrored) into one offset.
+        ridge: weight of a penalty on the offsets' size (per sample, in units of the mean
+            height²): 0 for plain least squares.
 
     Returns:
         A :class:`KeypointDefinition`; the root's offset is 0 (poses are root-relative).
@@ -194,7 +197,13 @@ def fit_definition(
             groups += [[i, k]] if symmetric else [[i], [k]]
     design = np.stack([a[..., g, :].sum(axis=-2) for g in groups], axis=-2)  # (N, 16, 3, G, 3)
     rhs = (targets - positions)[:, 1:].reshape(-1)
-    theta = np.linalg.lstsq(design.reshape(len(rhs), -1), rhs, rcond=None)[0].reshape(len(groups), 3)
+    design = design.reshape(len(rhs), -1)
+    # Root-relative data barely see an offset shared by every joint (the root moves with it):
+    # a small ridge keeps that direction at 0 instead of letting noise blow it up.
+    k = design.shape[1]
+    damp = np.sqrt(ridge * len(positions)) * np.mean(h) * np.eye(k)
+    theta = np.linalg.lstsq(np.vstack([design, damp]), np.concatenate([rhs, np.zeros(k)]), rcond=None)[0]
+    theta = theta.reshape(len(groups), 3)
     mean = np.zeros((17, 3))
     for g, t in zip(groups, theta, strict=True):
         mean[g] = t

@@ -26,6 +26,9 @@ def rom(
     seed: Annotated[int | None, typer.Option("--seed", show_default="0", help="Random seed.")] = None,
     b_seed: Annotated[int | None, typer.Option("--b-seed", show_default="0", help="Another draw of model B alone (augmentation and training); A stays the same.")] = None,
     motions: Annotated[str | None, typer.Option("--motions", show_default="full-rom", help="Motions of B's augmentation: a preset name or a YAML file.")] = None,
+    prior: Annotated[str | None, typer.Option("--prior", help="Everyday poses from 'coupled' priors (default) or the earlier 'independent' ones.")] = None,
+    detector_noise: Annotated[bool | None, typer.Option("--detector-noise/--no-detector-noise", help="Add BlazePose's per-joint 2D spread to training inputs (default on).")] = None,
+    real: Annotated[Path | None, typer.Option("--real", help="The real benchmark's per-person .npz (from posesynth benchmark real): score both models on real people and check the real goals.")] = None,
     reference: Annotated[bool, typer.Option("--reference", help="Also train model C on uncommon poses themselves: what a lifter that has seen them reaches (a bound for B).")] = False,
     ship: Annotated[bool, typer.Option("--ship", help="Store both models in the package as the shipped checkpoints 'everyday' and 'rom' (float16).")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as one JSON document on stdout.")] = False,
@@ -41,7 +44,10 @@ def rom(
         from posesynth.apps.experiment import ExperimentConfig, run_experiment
 
         overrides = dict(samples=samples, test_samples=test_samples, epochs=epochs, width=width, seed=seed, variants=variants,
-                         motions=motions, b_seed=b_seed, reference=reference or None)
+                         motions=motions, b_seed=b_seed, reference=reference or None, prior=prior,
+                         detector_noise=detector_noise, real=None if real is None else str(real))
+        if real is not None and not real.is_file():
+            raise ValueError(f"--real: {real} is not a file; expected the real benchmark's per-person .npz")
         config = ExperimentConfig(**{k: v for k, v in overrides.items() if v is not None})
         console = stderr_console()
         with stdout_to_stderr(json_output):
@@ -100,3 +106,15 @@ def render(result: Mapping[str, Any], console: Any) -> None:
     for name, info in (result.get("shipped") or {}).items():
         change = ", ".join(f"{t} {d:+.2f} mm" for t, d in info["float16_change_mm"].items())
         console.print(f"shipped '{name}' ({info['bytes'] / 1e6:.1f} MB, float16; MPJPE change {change})")
+    real = result.get("real") or {}
+    if real:
+        rt = Table(title="real benchmark (P-MPJPE / MPJPE, mm; ratio = P-MPJPE / BlazePose world's)", title_justify="left")
+        for col in ("model", "input", "P-MPJPE", "MPJPE", "ratio"):
+            rt.add_column(col, justify="right")
+        for model, inputs in real["models"].items():
+            for inp, m in inputs.items():
+                if inp == "keypoints":
+                    continue
+                rt.add_row(model, inp, f"{m['p_mpjpe_mm']:.1f}", f"{m['mpjpe_mm']:.1f}", f"{m['p_mpjpe_ratio_to_blazepose']:.3f}")
+        console.print(rt)
+        console.print(f"[dim]ground truth: {real['ground_truth_definition']}[/dim]")
