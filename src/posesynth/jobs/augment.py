@@ -226,9 +226,10 @@ def augment_shard(plan: AugmentPlan, task: ShardTask) -> AugmentShard:
         skeleton=plan.out_skeleton, joints_3d_world=p_world, cameras=cameras, camera_index=camera_index,
         camera_names=plan.camera_names if plan.camera_mode == "table" else None, **ids,
         extra={"source_index": rep(rows["frame_index"][local]), "variant": rep(variant.astype(np.int64))},
-    ).complete()  # fmt: skip
-    if ds.cameras is not None:
-        ds = replace(ds, visibility=ds.sample_cameras().visible(p_world).astype(np.float64))
+    )  # fmt: skip
+    if ds.cameras is not None:  # camera 3D, 2D and visibility in one pass (what complete() + visible() give)
+        p_cam, uv, seen = ds.sample_cameras().observe(p_world)
+        ds = replace(ds, joints_3d_camera=p_cam, joints_2d=uv, visibility=seen.astype(np.float64))
     return AugmentShard(ds, stats)
 
 

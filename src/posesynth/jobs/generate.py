@@ -127,14 +127,15 @@ def generate_shard(config: GenerateConfig, seed: np.random.SeedSequence, n: int)
         collision_tolerance=config.collision_tolerance,
     )
     cameras = sample_cameras(rng, poses.positions, config.camera.model, config.camera.ranges())
+    p_cam, uv, seen = cameras.observe(poses.positions)  # each point transformed and projected once
     f = np.dtype(config.dtype)
     rounded = lambda a: a.astype(f).astype(np.float64)  # noqa: E731
     return PoseDataset(
         skeleton=skeleton,
         joints_3d_world=rounded(poses.positions),
-        joints_3d_camera=rounded(cameras.world_to_camera(poses.positions)),
-        joints_2d=rounded(cameras.project_world(poses.positions)),
-        visibility=cameras.visible(poses.positions).astype(np.float64),
+        joints_3d_camera=rounded(p_cam),
+        joints_2d=rounded(uv),
+        visibility=seen.astype(np.float64),
         cameras=cameras,
         extra={
             "angles": np.stack([poses.angles[a] for a in angle_names(skeleton)], axis=1).astype(f),

@@ -18,7 +18,7 @@ from posesynth.body.kinematics import default_rest_offsets, forward_kinematics, 
 from posesynth.body.rom import out_of_range, rom_table, shoulder_elevation_cap
 from posesynth.body.skeleton import Skeleton
 from posesynth.poses.motion_spec import MotionsConfig
-from posesynth.poses.motions import HINGE_FLEXION_SIGN, descendants, hinge_flexion, set_hinge_flexion
+from posesynth.poses.motions import HINGE_FLEXION_SIGN, descendants, repose_hinge
 
 __all__ = ["repose", "set_angles"]
 
@@ -120,10 +120,10 @@ def repose(
                 joint = name[: -len("_flexion")]
                 value = motion.draw(rng, m, name)
                 take = rng.random(m) < motion.probability
-                cur = hinge_flexion(out, skeleton, joint, rest)
+                # one pass reads and sets the hinge (same values as hinge_flexion + set_hinge_flexion)
+                out, cur = repose_hinge(out, skeleton, joint, value, take, rest)
                 before.setdefault(name, cur)
                 after[name] = np.where(take, value, cur)
-                out = set_hinge_flexion(out, skeleton, joint, after[name], rest)
         return out, np.ones(m, dtype=bool), before, after
 
     local, offsets = inverse_kinematics(positions, skeleton, rest)
