@@ -134,11 +134,11 @@ def shipped_models(folder: Path | None = None) -> list[ShippedModel]:
             raise ValueError(f"{meta_path}: cannot read ({exc})") from None
         if not isinstance(meta, dict):
             raise ValueError(f"{meta_path}: expected a JSON object, got {type(meta).__name__}")
-        prov = meta.get("provenance") if isinstance(meta.get("provenance"), dict) else {}
-        metrics = meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {}
-        val = metrics.get("validation") if isinstance(metrics.get("validation"), dict) else {}
-        data = meta.get("data") if isinstance(meta.get("data"), dict) else {}
-        split = data.get("split") if isinstance(data.get("split"), dict) else {}
+        prov: dict[str, Any] = p if isinstance(p := meta.get("provenance"), dict) else {}
+        metrics: dict[str, Any] = m if isinstance(m := meta.get("metrics"), dict) else {}
+        val: dict[str, Any] = v if isinstance(v := metrics.get("validation"), dict) else {}
+        data: dict[str, Any] = d if isinstance(d := meta.get("data"), dict) else {}
+        split: dict[str, Any] = s if isinstance(s := data.get("split"), dict) else {}
         out.append(ShippedModel(
             name=name,
             path=folder / name,
