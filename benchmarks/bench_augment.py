@@ -1,17 +1,26 @@
-"""Knee range-of-motion augmentation + projection: vectorised vs the seed's per-frame loop.
+"""Knee range-of-motion augmentation + projection: the kernels and the whole ``augment`` command.
 
 Run:  .venv/bin/python benchmarks/bench_augment.py [--frames N] [--loop L]
+                                                   [--command-frames M] [--workers 1 2]
 
-Pinned to one core. Both sides do the same job on the same everyday frames: set both
-knees to a random flexion in [0°, 150°] with the feet following, then project the 17 joints
-through the frame's camera.
+Everything below is measured in this one run, and every ratio is between figures of it.
 
-* posesynth: :func:`posesynth.poses.motions.set_hinge_flexion` on whole arrays (knee axis from the
-  hip–knee–ankle plane, bone lengths kept) and :meth:`Camera.project_world` (OpenCV model).
+Kernels (one core pinned): set both knees to a random flexion in [0°, 150°] with the feet
+following, then project the 17 joints through each frame's OpenCV-model camera, on the same
+everyday frames:
+
+* posesynth: :func:`posesynth.poses.motions.set_hinge_flexion` on whole arrays (knee axis
+  from the hip–knee–ankle plane, bone lengths kept) and :meth:`Camera.project_world`, with
+  the compiled kernels (Numba, the ``fast`` extra) and with the NumPy fallback;
 * seed-style loop: per frame, guess the body's yaw from the hips, build the knee's rotation
-  plane from it, swing a shank of thigh length about the knee, then ``cv2.projectPoints``.
+  plane from it, swing a shank of thigh length about the knee, then ``cv2.projectPoints``;
+* memcpy of the same bytes (the float64 3D in and the 2D out): the limit.
 
-Prints frames/s of each, measured in this run, and their ratio.
+Whole command: ``posesynth augment X --motions seed-knee`` on an MMPose file of
+``--command-frames`` frames (made first by ``posesynth generate`` + ``posesynth convert
+--to mmpose``), as a child process on each ``--workers`` count, wall clock including
+start-up and reading, against the seed-style loop over the same file (np.load of the npz,
+the per-frame loop above, np.savez of the result) and memcpy of the bytes it writes.
 """
 
 from __future__ import annotations
@@ -22,7 +31,13 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = "1"
 
 import argparse  # noqa: E402
+import json  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -32,6 +47,9 @@ from posesynth.poses.motions import set_hinge_flexion  # noqa: E402
 from posesynth.geometry.placement import sample_cameras  # noqa: E402
 from posesynth.poses.procedural import sample_poses  # noqa: E402
 from posesynth.body.skeleton import H36M17  # noqa: E402
+from posesynth.util.jit import ENV_VAR, numba_installed  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 KNEES = (("right_hip", "right_knee", "right_foot"), ("left_hip", "left_knee", "left_foot"))
 
@@ -60,28 +78,92 @@ def seed_loop(positions, K, dist, rvecs, tvecs, flexion):
     return out
 
 
+def kernel_rate(poses, cams, flexion, frames: int, kernels: str) -> float:  # noqa: ANN001
+    os.environ[ENV_VAR] = kernels
+    n = len(poses)
+    vectorised(poses[:100], cams[np.arange(100)], flexion[:, :100])  # compile / load, warm up
+    start = time.perf_counter()
+    done = 0
+    while done < frames:
+        m = min(n, frames - done)
+        vectorised(poses[:m], cams if m == n else cams[np.arange(m)], flexion[:, :m])
+        done += m
+    return done / (time.perf_counter() - start)
+
+
+def memcpy_rate(bytes_per_frame: int, frames: int = 200_000) -> float:
+    """Frames/s of copying ``bytes_per_frame`` per frame (best of 5)."""
+    src = np.ones(bytes_per_frame * frames // 8)
+    dst = np.empty_like(src)
+    best = np.inf
+    for _ in range(5):
+        start = time.perf_counter()
+        np.copyto(dst, src)
+        best = min(best, time.perf_counter() - start)
+    return frames / best
+
+
+def cli(*args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k != ENV_VAR}
+    done = subprocess.run([sys.executable, "-m", "posesynth.cli.main", *args], cwd=ROOT, env=env, check=True,
+                          capture_output=True, text=True)  # fmt: skip
+    return done.stdout
+
+
+def seed_loop_on_file(npz: Path, cameras_pkl: Path, out: Path, flex_seed: int = 0) -> tuple[int, float]:
+    """(frames, seconds) of the seed-style loop over an MMPose file: load it, per frame swing
+    both shanks and project with the frame's camera (cv2.projectPoints), save the result."""
+    import pickle
+
+    start = time.perf_counter()
+    data = np.load(npz)
+    S = data["S"][..., :3]  # camera-frame metres
+    names = data["imgname"]
+    with open(cameras_pkl, "rb") as fh:
+        cams = pickle.load(fh)
+    n = len(S)
+    rng = np.random.default_rng(flex_seed)
+    flexion = np.deg2rad(rng.uniform(0, 150, (2, n)))
+    part = np.empty((n, 17, 3))
+    for i in range(n):
+        subject, rest = str(names[i]).split("/", 1)
+        cam = cams[(subject, rest.split("/")[0].split(".")[-1])]
+        K = np.array([[cam["f"][0, 0], 0, cam["c"][0, 0]], [0, cam["f"][1, 0], cam["c"][1, 0]], [0, 0, 1.0]])
+        dist = np.array([cam["k"][0, 0], cam["k"][1, 0], cam["p"][0, 0], cam["p"][1, 0], cam["k"][2, 0]])
+        p = S[i].copy()  # camera frame: y down; the seed swings the shank in the hips' plane
+        for (hip, knee, foot), f in zip(KNEES, flexion):
+            h, k, a = H36M17.index(hip), H36M17.index(knee), H36M17.index(foot)
+            thigh = np.linalg.norm(p[k] - p[h])
+            p[a] = p[k] + np.array([0.0, np.cos(f[i]), -np.sin(f[i])]) * thigh
+        uv, _ = cv2.projectPoints(p, np.zeros(3), np.zeros(3), K, dist)
+        part[i, :, :2] = uv[:, 0, :]
+        part[i, :, 2] = 1.0
+    np.savez(out / "seed-loop.npz", S=S, part=part, imgname=names)
+    return n, time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=1_000_000)
     parser.add_argument("--chunk", type=int, default=50_000)
     parser.add_argument("--loop", type=int, default=20_000)
+    parser.add_argument("--command-frames", type=int, default=200_000, help="0: skip the whole command")
+    parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
+    parser.add_argument("--dir", type=Path, default=None, help="where the command writes (default: beside the repo)")
     args = parser.parse_args()
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    if affinity:
+        os.sched_setaffinity(0, {min(affinity)})
     rng = np.random.default_rng(0)
     n = min(args.chunk, args.frames)
     poses = sample_poses(rng, n, H36M17, {"stand": 1, "walk": 1}, {"knee_flexion": (0, 60)}).positions
     cams = sample_cameras(rng, poses, "opencv")
     flexion = np.deg2rad(rng.uniform(0, 150, (2, n)))
 
-    vectorised(poses[:100], cams[np.arange(100)], flexion[:, :100])  # warm up
-    start = time.perf_counter()
-    done = 0
-    while done < args.frames:
-        m = min(n, args.frames - done)
-        vectorised(poses[:m], cams if m == n else cams[np.arange(m)], flexion[:, :m])
-        done += m
-    vec_rate = done / (time.perf_counter() - start)
+    rates = {}
+    if numba_installed():
+        rates["numba"] = kernel_rate(poses, cams, flexion, args.frames, "numba")
+    rates["numpy"] = kernel_rate(poses, cams, flexion, max(args.frames // 4, n), "numpy")
 
     L = min(args.loop, n)
     R, t = rotation_translation(np.asarray(cams.rotation[:L]), np.asarray(cams.center[:L]))
@@ -91,10 +173,50 @@ def main() -> None:
     start = time.perf_counter()
     seed_loop(poses[:L], K, dist, rvecs, list(t), flexion[:, :L])
     loop_rate = L / (time.perf_counter() - start)
+    copy_rate = memcpy_rate(17 * (3 + 2) * 8)
+    best = rates.get("numba", rates["numpy"])
 
-    print(f"posesynth vectorised (chunks of {n}): {done:,} frames at {vec_rate:,.0f} frames/s")
-    print(f"seed-style per-frame loop:           {L:,} frames at {loop_rate:,.0f} frames/s")
-    print(f"ratio: {vec_rate / loop_rate:,.0f}x")
+    print(f"knee augmentation + OpenCV projection, one core, chunks of {n:,}")
+    for name, rate in rates.items():
+        print(f"  {'compiled kernels' if name == 'numba' else 'NumPy fallback  '}: {rate:>12,.0f} frames/s")
+    print(f"  seed-style loop : {loop_rate:>12,.0f} frames/s ({L:,} frames)")
+    print(f"  memcpy, same bytes (680 B/frame): {copy_rate:,.0f} frames/s")
+    print(f"  ratios: kernels / seed loop {best / loop_rate:,.0f}x; kernels / NumPy {best / rates['numpy']:.1f}x; "
+          f"kernels / memcpy {best / copy_rate:.3f} (goals: >= 2,000,000 frames/s, >= 100x the loop)")  # fmt: skip
+
+    if args.command_frames <= 0:
+        return
+    if affinity:
+        os.sched_setaffinity(0, affinity)
+    base = Path(tempfile.mkdtemp(prefix="posesynth-bench-augment-", dir=args.dir or ROOT.parent))
+    try:
+        cli("generate", "-n", str(args.command_frames), "--camera-model", "h36m", "--no-preview", "--out",
+            str(base / "g"), "--workers", str(max(args.workers)))  # fmt: skip
+        cli("convert", str(base / "g"), str(base / "m"), "--to", "mmpose")
+        shutil.rmtree(base / "g")
+        (npz,) = (base / "m").glob("*.npz")
+        print(f"\nwhole command: posesynth augment {npz.name} --motions seed-knee "
+              f"({args.command_frames:,} MMPose frames, {len(affinity or [0])} cores available)")  # fmt: skip
+        frames, loop_s = seed_loop_on_file(npz, base / "m" / "cameras.pkl", base)
+        loop_cmd = frames / loop_s
+        one = None
+        for workers in args.workers:
+            out = base / f"a-{workers}"
+            start = time.perf_counter()
+            summary = json.loads(cli("augment", str(npz), "--motions", "seed-knee", "--out", str(out),
+                                     "--workers", str(workers), "--no-figure", "--json"))  # fmt: skip
+            wall = time.perf_counter() - start
+            written = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+            rate = frames / wall
+            one = one or rate
+            copy_cmd = memcpy_rate(max(written // max(summary["samples"], 1), 1))
+            print(f"  {workers} worker{'s' if workers > 1 else ' '}: {rate:>10,.0f} frames/s wall clock; "
+                  f"{rate / loop_cmd:,.1f}x the seed-style loop; {rate / copy_cmd:.4f} of memcpy of the "
+                  f"{written // max(summary['samples'], 1)} B/sample written; {rate / one:.2f}x one worker")  # fmt: skip
+            shutil.rmtree(out)
+        print(f"  seed-style loop over the file: {loop_cmd:,.0f} frames/s (goal: augment >= 20x the loop)")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

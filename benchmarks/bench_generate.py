@@ -1,10 +1,24 @@
-"""Throughput of the procedural pipeline: poses + forward kinematics + cameras + projection.
+"""Throughput of procedural generation: the in-memory pipeline and the whole ``generate`` command.
 
-Run:  .venv/bin/python benchmarks/bench_generate.py [--samples N] [--chunk C] [--loop L]
+Run:  .venv/bin/python benchmarks/bench_generate.py [--samples N] [--loop L]
+                                                    [--command-samples M] [--workers 1 2]
 
-Pinned to one core (BLAS/OpenMP threads = 1). Prints samples/s of the vectorised pipeline
-(chunks of C samples) and of a plain per-sample Python loop over the same functions
-(batch of one), both measured in this run, and their ratio.
+Everything below is measured in this one run, and every ratio is between figures of it.
+
+Pipeline (one core pinned; BLAS/OpenMP threads = 1): procedural poses -> forward kinematics
+-> collision redraws -> one random camera each -> world -> camera -> pixels -> visibility, on
+chunks of ``--chunk`` samples,
+
+* with the compiled kernels (Numba, the ``fast`` extra) and with the NumPy fallback
+  (``POSESYNTH_KERNELS=numpy``);
+* the seed-style per-sample loop: per sample, its joints' rotation matrices from Euler
+  angles (one SciPy call), a parent-to-child forward kinematics loop, a look-at camera and
+  ``cv2.projectPoints`` (the way the seed's scripts work, one frame at a time);
+* memcpy of the same bytes (the float64 3D, camera 3D and 2D each sample produces): the limit.
+
+Whole command: ``posesynth generate -n M --no-preview`` as a child process, on each
+``--workers`` count, wall clock including start-up, against the seed-style loop writing its
+arrays to disk (``np.save``) and memcpy of the bytes the store holds per sample.
 """
 
 from __future__ import annotations
@@ -15,55 +29,174 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = "1"
 
 import argparse  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from posesynth.body.angles import angle_names  # noqa: E402
+from posesynth.body.skeleton import get_skeleton  # noqa: E402
 from posesynth.geometry.placement import sample_cameras  # noqa: E402
 from posesynth.poses.procedural import sample_poses  # noqa: E402
-from posesynth.body.skeleton import get_skeleton  # noqa: E402
+from posesynth.util.jit import ENV_VAR, numba_installed  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def pipeline(rng: np.random.Generator, n: int, skeleton, model: str) -> np.ndarray:
-    """Procedural poses → FK → one camera each → pixels; returns uv (n, J, 2)."""
+def pipeline(rng: np.random.Generator, n: int, skeleton, model: str) -> np.ndarray:  # noqa: ANN001
+    """Procedural poses -> one camera each -> camera 3D, pixels, visibility; returns uv (n, J, 2)."""
     poses = sample_poses(rng, n, skeleton)
     cameras = sample_cameras(rng, poses.positions, model)
-    return cameras.project_world(poses.positions)
+    return cameras.observe(poses.positions)[1]
+
+
+def seed_style_sample(rng: np.random.Generator, skeleton, rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+    """One sample the seed's way, frame by frame: its joints' Euler angles -> matrices (one
+    SciPy call), a parent-to-child forward kinematics loop, a look-at camera and
+    cv2.projectPoints. Returns (3D (J, 3), 2D (J, 2))."""
+    from scipy.spatial.transform import Rotation
+
+    J = skeleton.num_joints
+    parents = skeleton.parents
+    local = Rotation.from_euler("xyz", rng.uniform(-0.4, 0.4, (J, 3))).as_matrix()
+    glob = np.empty((J, 3, 3))
+    pos = np.zeros((J, 3))
+    glob[0] = local[0]
+    for j in range(1, J):
+        glob[j] = glob[parents[j]] @ local[j]
+        pos[j] = pos[parents[j]] + glob[parents[j]] @ rest[j]
+    pos[:, 2] -= pos[:, 2].min()
+    azimuth, distance = rng.uniform(-np.pi, np.pi), rng.uniform(3.0, 6.0)
+    centre = pos.mean(axis=0) + distance * np.array([np.cos(azimuth), np.sin(azimuth), 0.2])
+    forward = pos.mean(axis=0) - centre
+    forward /= np.linalg.norm(forward)
+    right = np.cross(forward, [0.0, 0.0, 1.0])
+    right /= np.linalg.norm(right)
+    R = np.stack([right, np.cross(forward, right), forward])
+    f = rng.uniform(600.0, 1200.0)
+    K = np.array([[f, 0.0, 500.0], [0.0, f, 500.0], [0.0, 0.0, 1.0]])
+    uv, _ = cv2.projectPoints(pos, cv2.Rodrigues(R)[0], -R @ centre, K, np.zeros(5))
+    return pos, uv[:, 0, :]
+
+
+def seed_style_loop(n: int, skeleton, out: Path | None = None) -> float:  # noqa: ANN001
+    """Seconds for ``n`` seed-style samples (and, with ``out``, saving them with np.save)."""
+    from posesynth.body.kinematics import default_rest_offsets
+
+    rng = np.random.default_rng(1)
+    rest = default_rest_offsets(skeleton)
+    start = time.perf_counter()
+    p3, p2 = np.empty((n, skeleton.num_joints, 3)), np.empty((n, skeleton.num_joints, 2))
+    for i in range(n):
+        p3[i], p2[i] = seed_style_sample(rng, skeleton, rest)
+    if out is not None:
+        np.save(out / "joints_3d.npy", p3)
+        np.save(out / "joints_2d.npy", p2)
+    return time.perf_counter() - start
+
+
+def memcpy_rate(bytes_per_sample: int, samples: int = 200_000) -> float:
+    """Samples/s of copying ``bytes_per_sample`` per sample (best of 5)."""
+    src = np.ones(bytes_per_sample * samples // 8)
+    dst = np.empty_like(src)
+    best = np.inf
+    for _ in range(5):
+        start = time.perf_counter()
+        np.copyto(dst, src)
+        best = min(best, time.perf_counter() - start)
+    return samples / best
+
+
+def pipeline_rate(samples: int, chunk: int, skeleton, model: str, kernels: str) -> float:  # noqa: ANN001
+    os.environ[ENV_VAR] = kernels
+    rng = np.random.default_rng(0)
+    pipeline(rng, 100, skeleton, model)  # compile / load the kernels, warm caches
+    start = time.perf_counter()
+    done = 0
+    while done < samples:
+        n = min(chunk, samples - done)
+        pipeline(rng, n, skeleton, model)
+        done += n
+    return done / (time.perf_counter() - start)
+
+
+def command_rate(samples: int, workers: int, base: Path) -> tuple[float, float]:
+    """(samples/s of the wall clock, of the job time the command reports) of ``posesynth generate``."""
+    import json
+
+    out = base / f"g-{workers}"
+    cmd = [sys.executable, "-m", "posesynth.cli.main", "generate", "-n", str(samples), "--workers", str(workers),
+           "--no-preview", "--json", "--out", str(out)]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != ENV_VAR}
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    summary = json.loads(done.stdout)
+    shutil.rmtree(out)
+    return samples / wall, samples / summary["seconds"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=400_000)
     parser.add_argument("--chunk", type=int, default=20_000)
-    parser.add_argument("--loop", type=int, default=300, help="samples for the per-sample loop")
+    parser.add_argument("--loop", type=int, default=3_000, help="samples for the seed-style loop")
     parser.add_argument("--skeleton", default="h36m17")
     parser.add_argument("--camera-model", default="pinhole")
+    parser.add_argument("--command-samples", type=int, default=1_000_000, help="0: skip the whole command")
+    parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
+    parser.add_argument("--dir", type=Path, default=None, help="where the command writes (default: beside the repo)")
     args = parser.parse_args()
-    if if_os := hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     skeleton = get_skeleton(args.skeleton)
-    rng = np.random.default_rng(0)
-    pipeline(rng, 100, skeleton, args.camera_model)  # warm caches and imports
+    J = skeleton.num_joints
+    main_affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    if main_affinity:
+        os.sched_setaffinity(0, {min(main_affinity)})
 
-    start = time.perf_counter()
-    done = 0
-    while done < args.samples:
-        n = min(args.chunk, args.samples - done)
-        pipeline(rng, n, skeleton, args.camera_model)
-        done += n
-    vec_s = time.perf_counter() - start
-    vec_rate = done / vec_s
+    print(f"procedural pipeline: skeleton {args.skeleton}, camera {args.camera_model}, one core, chunks of {args.chunk}")
+    rates = {}
+    if numba_installed():
+        rates["numba"] = pipeline_rate(args.samples, args.chunk, skeleton, args.camera_model, "numba")
+    rates["numpy"] = pipeline_rate(max(args.samples // 4, args.chunk), args.chunk, skeleton, args.camera_model, "numpy")
+    loop_rate = args.loop / seed_style_loop(args.loop, skeleton)
+    copy_rate = memcpy_rate(J * (3 + 3 + 2) * 8)
+    best = rates.get("numba", rates["numpy"])
+    for name, rate in rates.items():
+        print(f"  {'compiled kernels' if name == 'numba' else 'NumPy fallback  '}: {rate:>12,.0f} samples/s")
+    print(f"  seed-style loop : {loop_rate:>12,.0f} samples/s")
+    print(f"  memcpy, same bytes ({J * 8 * 8} B/sample): {copy_rate:,.0f} samples/s")
+    print(f"  ratios: kernels / seed loop {best / loop_rate:,.0f}x; kernels / NumPy {best / rates['numpy']:.1f}x; "
+          f"kernels / memcpy {best / copy_rate:.3f} (goal: >= 1,000,000 samples/s)")  # fmt: skip
 
-    start = time.perf_counter()
-    for _ in range(args.loop):
-        pipeline(rng, 1, skeleton, args.camera_model)
-    loop_s = time.perf_counter() - start
-    loop_rate = args.loop / loop_s
-
-    print(f"skeleton {args.skeleton}, camera {args.camera_model}, one core pinned: {if_os}")
-    print(f"vectorised (chunks of {args.chunk}): {done} samples in {vec_s:.2f} s = {vec_rate:,.0f} samples/s")
-    print(f"per-sample loop:                 {args.loop} samples in {loop_s:.2f} s = {loop_rate:,.0f} samples/s")
-    print(f"ratio vectorised / loop: {vec_rate / loop_rate:,.0f}x")
+    if args.command_samples <= 0:
+        return
+    if main_affinity:
+        os.sched_setaffinity(0, main_affinity)
+    base = Path(tempfile.mkdtemp(prefix="posesynth-bench-generate-", dir=args.dir or ROOT.parent))
+    try:
+        print(f"\nwhole command: posesynth generate -n {args.command_samples:,} --no-preview "
+              f"({len(main_affinity or [0])} cores available)")  # fmt: skip
+        loop_disk = args.loop / seed_style_loop(args.loop, skeleton, base)
+        # the store's bytes per sample: float32 3D world + camera + 2D + angles, uint8 visibility
+        # and activity, float32 height, float64 camera (4 + D + 9 + 3) and int32 image size
+        store_bytes = J * (3 + 3 + 2) * 4 + J + 1 + 4 + len(angle_names(skeleton)) * 4 + (4 + 9 + 3) * 8 + 8
+        copy_cmd = memcpy_rate(store_bytes)
+        one = None
+        for workers in args.workers:
+            wall, job = command_rate(args.command_samples, workers, base)
+            one = one or wall
+            print(f"  {workers} worker{'s' if workers > 1 else ' '}: {wall:>10,.0f} samples/s wall clock "
+                  f"({job:,.0f}/s job time); {wall / loop_disk:,.1f}x the seed-style loop to disk; "
+                  f"{wall / copy_cmd:.4f} of memcpy; {wall / one:.2f}x one worker")  # fmt: skip
+        print(f"  seed-style loop to disk: {loop_disk:,.0f} samples/s; memcpy of the store's "
+              f"{store_bytes} B/sample: {copy_cmd:,.0f} samples/s (goal: >= 50x the loop)")  # fmt: skip
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":
