@@ -15,7 +15,9 @@ counts, so drifting clocks or other load hit all alike):
   :class:`posesynth.lift.stream.SyntheticPoses` loader with W worker processes (0: made in
   the training process), procedural poses with fresh cameras, the same 2D noise. The loader
   is started, and its first chunk taken, before the clock starts (start-up is a one-time cost
-  of a run); the time the loop spends waiting in ``next(loader)`` is reported too.
+  of a run); the time the loop spends waiting in ``next(loader)`` is reported too. On the
+  CPU each worker count is also measured with the training process's torch threads cut to
+  ``cores - workers`` (so workers and the model's threads do not share cores).
 
 Prints samples/s of each mode and its ratio to bare fp32 (the goal: the streamed loop at
 >= 90 % of bare).
@@ -24,6 +26,7 @@ Prints samples/s of each mode and its ratio to bare fp32 (the goal: the streamed
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable, Iterator
 
@@ -81,6 +84,16 @@ def _streamed(run: TrainRun, chunks: Iterator[StreamChunk], steps: int, batch: i
         return time.perf_counter() - start, waited
 
 
+def _with_threads(threads: int, fn: Callable[[], tuple[float, float]]) -> tuple[float, float]:
+    """``fn()`` with torch using ``threads`` threads in this process, then the count restored."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return fn()
+    finally:
+        torch.set_num_threads(before)
+
+
 def _sync(dev: torch.device) -> None:
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
@@ -124,8 +137,15 @@ def main() -> None:
     }
     if bf16_ok:
         modes["bare bf16 autocast"] = lambda: (_bare(run, x0, y0, steps, True), 0.0)
+    threads, cores = torch.get_num_threads(), os.cpu_count() or 1
     for w in workers:
-        modes[f"stream, {w} worker{'s' if w != 1 else ''}"] = (lambda w=w: _streamed(run, loaders[w], steps, bs))
+        name = f"stream, {w} worker{'s' if w != 1 else ''}"
+        modes[name] = lambda w=w: _streamed(run, loaders[w], steps, bs)
+        fewer = max(1, cores - w)
+        if dev.type == "cpu" and w > 0 and fewer < threads:  # leave the workers their cores
+            modes[f"{name}, {fewer} thread{'s' if fewer != 1 else ''}"] = lambda w=w, t=fewer: _with_threads(
+                t, lambda: _streamed(run, loaders[w], steps, bs)
+            )
     _bare(run, x0, y0, 20, False)  # warm-up: allocator, kernels (bf16's too), lazy imports
     if bf16_ok:
         _bare(run, x0, y0, 20, True)

@@ -338,6 +338,11 @@ def train_step(run: TrainRun, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return loss.detach()
 
 
+def _sum_dtype(dev: torch.device) -> torch.dtype:
+    """The loss sum's dtype: float64, but float32 on MPS (which has no float64)."""
+    return torch.float32 if dev.type == "mps" else torch.float64
+
+
 def run_epoch(run: TrainRun, callbacks: Any = None) -> float:
     """Train one epoch (epoch ``run.epoch + 1``) of the in-memory training split in place;
     returns its mean training loss.
@@ -352,7 +357,7 @@ def run_epoch(run: TrainRun, callbacks: Any = None) -> float:
     g_noise = torch.Generator(device=dev).manual_seed(s_noise)
     mean, std = run.norm["input_mean"], run.norm["input_std"]
     n = len(run.uv_train)
-    total = torch.zeros((), dtype=torch.float64, device=dev)
+    total = torch.zeros((), dtype=_sum_dtype(dev), device=dev)
     seen = 0
     with _epoch_scope(run, s_dropout):
         perm = torch.randperm(n, generator=g_shuffle).to(dev)
@@ -382,7 +387,7 @@ def run_stream_epoch(run: TrainRun, chunks: Iterator[StreamChunk], callbacks: An
         raise ValueError("run_stream_epoch: the run has no stream (build it with prepare_stream_run)")
     epoch = run.epoch + 1
     dev = run.plan.device
-    total = torch.zeros((), dtype=torch.float64, device=dev)
+    total = torch.zeros((), dtype=_sum_dtype(dev), device=dev)
     seen = steps = 0
     bs = stream.batch_size
     with _epoch_scope(run, _epoch_seeds(run.config.seed, epoch)[2]):
@@ -411,7 +416,7 @@ def predict_normalised(model: SimpleBaseline, x: torch.Tensor, norm: Mapping[str
     out = np.zeros((len(x), 17, 3))
     for start in range(0, len(x), batch_size):
         y = model(x[start : start + batch_size]) * norm["target_std"] + norm["target_mean"]
-        out[start : start + batch_size, 1:] = y.reshape(-1, 16, 3).double().cpu().numpy()
+        out[start : start + batch_size, 1:] = y.reshape(-1, 16, 3).cpu().double().numpy()  # MPS has no float64
     return out
 
 
