@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -69,7 +70,9 @@ def collision_model(skeleton: Skeleton) -> CollisionModel:
         arr.setflags(write=False)
         return arr
 
-    idx = lambda c, k: frozen(np.array([skeleton.index(CAPSULES[p[c]][k]) for p in usable], dtype=np.int64))  # noqa: E731
+    def idx(c: int, k: Literal[0, 1]) -> np.ndarray:  # capsule end k (a joint name) of pair member c
+        return frozen(np.array([skeleton.index(CAPSULES[p[c]][k]) for p in usable], dtype=np.int64))
+
     return CollisionModel(
         a0=idx(0, 0), a1=idx(0, 1), b0=idx(1, 0), b1=idx(1, 1),
         radius_sum=frozen(np.array([CAPSULES[a][2] + CAPSULES[b][2] for a, b in usable])),

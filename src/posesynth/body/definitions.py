@@ -207,5 +207,7 @@ def fit_definition(
     mean = np.zeros((17, 3))
     for g, t in zip(groups, theta, strict=True):
         mean[g] = t
-    offsets = {n: tuple(float(v) for v in mean[i]) for i, n in enumerate(H36M17.joint_names) if i}
+    offsets = {
+        n: (float(mean[i, 0]), float(mean[i, 1]), float(mean[i, 2])) for i, n in enumerate(H36M17.joint_names) if i
+    }
     return KeypointDefinition(name, offsets, source)

@@ -87,7 +87,10 @@ def build_rig(skeleton: Skeleton) -> Rig:
 
     Cached per skeleton (immutable in, immutable out): the hot paths ask for it per call."""
     names = skeleton.joint_names
-    kinds, primary, secondary, hinge_end = [], [], [], []
+    kinds: list[str] = []
+    primary: list[int] = []
+    secondary: list[tuple[int, int]] = []
+    hinge_end: list[int] = []
     for j, name in enumerate(names):
         children = skeleton.children(j)
         if len(children) > 1:
@@ -97,17 +100,26 @@ def build_rig(skeleton: Skeleton) -> Rig:
                     f"frame rule; expected one of {sorted(FRAME_RULES)}"
                 )
             a, b, c = (skeleton.index(n) for n in FRAME_RULES[name])
-            kinds.append("frame"), primary.append(a), secondary.append((b, c)), hinge_end.append(-1)
+            kinds.append("frame")
+            primary.append(a)
+            secondary.append((b, c))
+            hinge_end.append(-1)
         elif len(children) == 1:
             (c,) = children
             grand = skeleton.children(c)
             if name in HINGE_RULES and names[c] == HINGE_RULES[name] and len(grand) == 1:
-                kinds.append("hinge"), hinge_end.append(grand[0])
+                kinds.append("hinge")
+                hinge_end.append(grand[0])
             else:
-                kinds.append("swing"), hinge_end.append(-1)
-            primary.append(c), secondary.append((-1, -1))
+                kinds.append("swing")
+                hinge_end.append(-1)
+            primary.append(c)
+            secondary.append((-1, -1))
         else:
-            kinds.append("leaf"), primary.append(-1), secondary.append((-1, -1)), hinge_end.append(-1)
+            kinds.append("leaf")
+            primary.append(-1)
+            secondary.append((-1, -1))
+            hinge_end.append(-1)
     return Rig(skeleton, tuple(kinds), tuple(primary), tuple(secondary), tuple(hinge_end))
 
 
