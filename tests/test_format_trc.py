@@ -333,3 +333,18 @@ def test_calib_toml_target_writes_the_distinct_cameras(tmp_path):
     with pytest.raises(ValueError, match="h36m model"):
         write_any(h36m, tmp_path / "c2", format="calib_toml")
     assert not (tmp_path / "c2").exists()
+
+
+def test_augment_to_trc_reads_back(tmp_path):
+    from typer.testing import CliRunner
+
+    from posesynth.cli.main import app
+    from posesynth.data.formats.registry import read_any
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["generate", "-n", "20", "--seed", "1", "--no-preview", "--out", str(tmp_path / "g")])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["augment", str(tmp_path / "g"), "--motions", "seed-knee", "--to", "trc", "--out", str(tmp_path / "a")])
+    assert res.exit_code == 0, res.output
+    back = read_any(tmp_path / "a")  # the folder also holds augment's figure
+    assert len(back) == 20 and back.joints_3d_world.shape == (20, 17, 3)

@@ -177,9 +177,9 @@ def _h5_format(p: Path) -> str:
 def _detect_dir(p: Path) -> str:
     if (p / "dataset.json").is_file():
         return "posesynth"
-    entries = [e for e in p.iterdir() if e.is_file()]
-    if entries and all(e.suffix.lower() == ".trc" for e in entries):
-        return "trc"
+    files = [e for e in p.iterdir() if e.is_file()]
+    if any(e.suffix.lower() == ".trc" for e in files) and not any(e.suffix.lower() == ".npz" for e in files):
+        return "trc"  # posesynth's TRC export: one .trc per sequence (and augment's figure)
     npz = sorted(f for f in p.iterdir() if f.suffix.lower() == ".npz" and f.is_file())
     if not npz and not (p / "cameras.pkl").exists():
         # most likely meant as a posesynth store: say what it lacks

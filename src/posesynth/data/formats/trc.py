@@ -536,9 +536,9 @@ def write_trc_sequences(
     if out_dir.exists() and not overwrite:
         raise ValueError(f"{out_dir}: already exists; pass overwrite=True (--overwrite) to replace it")
     if out_dir.exists() and (not out_dir.is_dir() or any(
-        not (e.is_file() and e.suffix == ".trc") for e in out_dir.iterdir()
+        not (e.is_file() and e.suffix in (".trc", ".png")) for e in out_dir.iterdir()
     )):
-        raise ValueError(f"{out_dir}: refusing to replace something other than a folder of .trc files")
+        raise ValueError(f"{out_dir}: refusing to replace something other than a folder of .trc files (and figures)")
     with atomic_path(out_dir, overwrite=overwrite) as tmp:
         tmp.mkdir()
         for file_name, part in plans:
