@@ -331,8 +331,6 @@ def _read_cameras_file(
     path: Path, subjects: list[str], rows: list
 ) -> tuple[Camera, np.ndarray, dict[str, int]]:
     """The cameras of ``subjects`` from a ``cameras_<name>.json``: table (K,), names, offsets."""
-    from posesynth.geometry.camera import concat_cameras
-
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -345,32 +343,44 @@ def _read_cameras_file(
     table = doc.get("cameras")
     if not isinstance(table, dict):
         raise ValueError(f"{path}: cameras: expected a dict subject -> {{ids, cameras}}")
-    parts, names, offsets, k = [], [], {}, 0
+    views_of: dict[str, list[tuple[str, int]]] = {}  # subject -> (action, 2D arrays), one pass
+    for subject, action, _, views in rows:
+        if views is not None:
+            views_of.setdefault(subject, []).append((action, len(views)))
+    fields: dict[str, list[np.ndarray]] = {f: [] for f in _CAM_FIELDS}
+    names, offsets, k, model = [], {}, 0, None
     for s in subjects:
         entry = table.get(s)
         if not isinstance(entry, dict) or not isinstance(entry.get("ids"), list):
             raise ValueError(f"{path}: cameras: no camera list for subject {s!r}")
-        try:
-            cams = Camera.from_dict(entry.get("cameras") or {})
-        except ValueError as exc:
-            raise ValueError(f"{path}: cameras[{s!r}]: {exc}") from None
-        if cams.batch_shape != (len(entry["ids"]),):
-            raise ValueError(
-                f"{path}: cameras[{s!r}]: {len(entry['ids'])} ids but camera batch {cams.batch_shape}"
-            )
-        for subject, action, _, views in rows:
-            if subject == s and views is not None and len(views) != len(entry["ids"]):
+        ids = entry["ids"]
+        cam = entry.get("cameras")
+        if not isinstance(cam, dict) or any(f not in cam for f in ("model", *_CAM_FIELDS)):
+            raise ValueError(f"{path}: cameras[{s!r}]: expected Camera.to_dict() fields {['model', *_CAM_FIELDS]}")
+        if model is None:
+            model = cam["model"]
+        elif cam["model"] != model:
+            raise ValueError(f"{path}: cameras[{s!r}]: model {cam['model']!r}, the others {model!r}")
+        for f in _CAM_FIELDS:
+            try:
+                arr = np.asarray(cam[f], dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{path}: cameras[{s!r}].{f}: expected numbers ({exc})") from None
+            if arr.ndim < 1 or arr.shape[0] != len(ids):
+                raise ValueError(f"{path}: cameras[{s!r}].{f}: {len(ids)} ids but shape {arr.shape}")
+            fields[f].append(arr)
+        for action, count in views_of.get(s, []):
+            if count != len(ids):
                 raise ValueError(
-                    f"{path}: subject {s!r} has {len(entry['ids'])} cameras but "
-                    f"positions_2d[{s!r}][{action!r}] has {len(views)} arrays; VideoPose3D pairs "
+                    f"{path}: subject {s!r} has {len(ids)} cameras but "
+                    f"positions_2d[{s!r}][{action!r}] has {count} arrays; VideoPose3D pairs "
                     "them by index, so the counts must agree"
                 )
         offsets[s] = k
-        k += len(entry["ids"])
-        parts.append(cams)
-        names += [f"{s}/{cid}" for cid in entry["ids"]]
+        k += len(ids)
+        names += [f"{s}/{cid}" for cid in ids]
     try:
-        cameras = concat_cameras(parts)
+        cameras = Camera(model=model, **{f: np.concatenate(v) for f, v in fields.items()})
     except ValueError as exc:
         raise ValueError(f"{path}: cameras: {exc}") from None
     return cameras, np.array(names), offsets
@@ -703,30 +713,47 @@ def _h36m_slots(subject: str, keys: list[int], table: Camera | None) -> list[int
     return slots
 
 
-def _vp3d_camera(cam: Camera, cam_id: str) -> dict[str, Any]:
-    """One camera in the dict form of VideoPose3D's ``h36m_cameras_*_params`` (raw pixels;
-    ``orientation`` the camera->world quaternion **w, x, y, z**; ``translation`` the centre
-    in **metres**, as its loader holds it after dividing Human3.6M's millimetres)."""
-    from posesynth.geometry.rotations import matrix_to_quat
+_CAM_FIELDS = ("intrinsics", "distortion", "rotation", "center", "image_size")
 
-    q_xyzw = matrix_to_quat(np.asarray(cam.rotation).T)
-    fx, fy, cx, cy = np.asarray(cam.intrinsics).tolist()
-    dist = np.asarray(cam.distortion).tolist()
-    model = cam.model
-    radial = [dist[0], dist[1], dist[4]] if model in (CameraModel.H36M, CameraModel.OPENCV) else [0.0, 0.0, 0.0]
-    tangential = [dist[2], dist[3]] if model in (CameraModel.H36M, CameraModel.OPENCV) else [0.0, 0.0]
-    w, h = (int(v) for v in np.asarray(cam.image_size).tolist())
+
+def _vp3d_cameras(model: CameraModel, f: dict[str, np.ndarray], ids: list[str], quat_xyzw: np.ndarray) -> list[dict[str, Any]]:
+    """Cameras ``(K,)`` given as field arrays, in the dict form of VideoPose3D's
+    ``h36m_cameras_*_params`` (raw pixels; ``orientation`` the camera->world quaternion
+    **w, x, y, z**; ``translation`` the centre in **metres**, as its loader holds it after
+    dividing Human3.6M's millimetres). ``quat_xyzw`` (K, 4) is the camera->world rotation."""
+    brown = model in (CameraModel.H36M, CameraModel.OPENCV)
+    out = []
+    for i, cam_id in enumerate(ids):
+        fx, fy, cx, cy = f["intrinsics"][i].tolist()
+        d = f["distortion"][i].tolist()
+        w, h = (int(v) for v in f["image_size"][i].tolist())
+        x, y, z, qw = quat_xyzw[i].tolist()
+        out.append({
+            "id": cam_id,
+            "center": [cx, cy],
+            "focal_length": [fx, fy],
+            "radial_distortion": [d[0], d[1], d[4]] if brown else [0.0, 0.0, 0.0],
+            "tangential_distortion": [d[2], d[3]] if brown else [0.0, 0.0],
+            "res_w": w,
+            "res_h": h,
+            "orientation": [qw, x, y, z],
+            "translation": f["center"][i].tolist(),
+            "model": model.value,
+        })
+    return out
+
+
+def _camera_doc(model: CameraModel, f: dict[str, np.ndarray]) -> dict[str, Any]:
+    """``Camera.to_dict()`` of the batch given as field arrays (without building a Camera)."""
     return {
-        "id": cam_id,
-        "center": [cx, cy],
-        "focal_length": [fx, fy],
-        "radial_distortion": radial,
-        "tangential_distortion": tangential,
-        "res_w": w,
-        "res_h": h,
-        "orientation": [float(q_xyzw[3]), *map(float, q_xyzw[:3])],
-        "translation": list(map(float, np.asarray(cam.center))),
         "model": model.value,
+        "batch_shape": [int(f["intrinsics"].shape[0])],
+        "intrinsics": f["intrinsics"].tolist(),
+        "distortion": f["distortion"].tolist(),
+        "distortion_names": list(model.distortion_names),
+        "rotation": f["rotation"].tolist(),
+        "center": f["center"].tolist(),
+        "image_size": f["image_size"].tolist(),
     }
 
 
@@ -869,9 +896,15 @@ def write_videopose3d(
 
 def _vp3d_payload(ds: PoseDataset, name: str, layout_3d: str, dtype: type):
     """``positions_3d``, ``positions_2d``, ``video_metadata`` and the cameras document."""
+    from posesynth.geometry.camera import project, world_to_camera
+    from posesynth.geometry.rotations import matrix_to_quat
+
     n = len(ds)
     cam_key, table = _camera_table(ds)
     pose, _ = pose_ids(ds)
+    # the camera table as plain arrays, once (no Camera object per subject or camera)
+    tab = None if table is None else {f: np.asarray(getattr(table, f)) for f in _CAM_FIELDS}
+    tab_quat = None if tab is None else matrix_to_quat(np.swapaxes(tab["rotation"], -1, -2))
     world = None if ds.joints_3d_world is None else _to_17(ds, ds.joints_3d_world)
     uv = None if ds.joints_2d is None else _to_17(ds, ds.joints_2d)
 
@@ -914,25 +947,27 @@ def _vp3d_payload(ds: PoseDataset, name: str, layout_3d: str, dtype: type):
         first_of_key = np.unique(keys, return_index=True)[1]
         distinct = cam_key[in_subject[first_of_key]].tolist()
         slots = _h36m_slots(s, distinct, table)
-        cams: Camera | None = None
+        cams: dict[str, np.ndarray] | None = None
+        model = None if table is None else table.model
         if slots is not None:  # VideoPose3D's own camera list of a Human3.6M subject
             presets = h36m_subject_cameras(s)
-            fields = {f: np.array(getattr(presets, f)) for f in ("intrinsics", "distortion", "rotation", "center", "image_size")}
-            for f in fields:
-                fields[f][slots] = np.asarray(getattr(table, f))[distinct]
-            cams = Camera(model=CameraModel.H36M, **fields)
+            cams = {f: np.array(getattr(presets, f)) for f in _CAM_FIELDS}
+            for f in cams:
+                cams[f][slots] = tab[f][distinct]
+            quat = matrix_to_quat(np.swapaxes(cams["rotation"], -1, -2))
             slot_of_key = dict(zip(distinct, slots))
             cam_ids = list(H36M_CAMERA_IDS)
         else:
-            if table is not None:
-                cams = table[np.asarray(distinct, dtype=np.int64)]
+            if tab is not None:
+                cams = {f: tab[f][distinct] for f in _CAM_FIELDS}
+                quat = tab_quat[distinct]
             slot_of_key = {k: i for i, k in enumerate(distinct)}
             cam_ids = [_camera_id(ds, k) for k in distinct]
         n_slots = len(cam_ids)
         if cams is not None:
-            cams_exact[s] = {"ids": cam_ids, "cameras": cams.to_dict()}
-            cams_vp3d[s] = [_vp3d_camera(cams[i], cid) for i, cid in enumerate(cam_ids)]
-            w, h = (int(v) for v in np.asarray(cams.image_size[0]).tolist())
+            cams_exact[s] = {"ids": cam_ids, "cameras": _camera_doc(model, cams)}
+            cams_vp3d[s] = _vp3d_cameras(model, cams, cam_ids, quat)
+            w, h = (int(v) for v in cams["image_size"][0].tolist())
             video_metadata[s] = {"w": w, "h": h}
         act_code = _codes(action[in_subject])
         for ac in range(int(act_code.max(initial=-1)) + 1):
@@ -987,7 +1022,8 @@ def _vp3d_payload(ds: PoseDataset, name: str, layout_3d: str, dtype: type):
                             "VideoPose3D pairs the i-th 2D array with the subject's i-th camera, "
                             "so every camera needs every frame"
                         )
-                    out[missing] = cams[slot].project_world(seq[missing])
+                    p_cam = world_to_camera(seq[missing], cams["rotation"][slot], cams["center"][slot])
+                    out[missing] = project(model, p_cam, cams["intrinsics"][slot], cams["distortion"][slot])
                     projected += missing.size
                 per_cam.append(out.astype(dtype))
             positions_2d.setdefault(s, {})[a] = per_cam
