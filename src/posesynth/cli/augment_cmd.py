@@ -99,7 +99,7 @@ def augment(
         motions_cfg = load_motions(motions, dataset.skeleton)
         cameras_cfg = load_cameras_config(cameras)
         console = stderr_console()
-        options = {"seed": seed, "shard_size": DEFAULT_SHARD_SIZE if shard_size is None else shard_size}
+        options: dict[str, Any] = {"seed": seed, "shard_size": DEFAULT_SHARD_SIZE if shard_size is None else shard_size}
         with stdout_to_stderr(json_output), contextlib.ExitStack() as stack:
             columns = (TextColumn("augmenting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
             with Progress(*columns, console=console) as bar:

@@ -13,7 +13,7 @@ import enum
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -95,13 +95,13 @@ def convert(
         if name is not None and to is Target.posesynth:
             raise ValueError("--name: applies to --to mmpose and videopose3d, not posesynth")
         # before any work: never the input, never a file for a folder, never replaced unasked
-        kind = "dir" if to in (Target.posesynth, Target.mmpose) else None
+        kind: Literal["dir"] | None = "dir" if to in (Target.posesynth, Target.mmpose) else None
         check_output(out, kind=kind, overwrite=overwrite, inputs=[source], what="OUT")
         start = time.perf_counter()
         existed = out.exists()
         with stdout_to_stderr(json_output):
             in_format = from_.value if from_ is not None else detect_format(source)
-            options = {} if name is None else {"name": name}
+            options: dict[str, Any] = {} if name is None else {"name": name}
             try:
                 # large stores stream into mmpose without the check (memory flat in samples)
                 streamed = None if check else convert_streamed(source, out, to.value, in_format, overwrite=overwrite, **options)

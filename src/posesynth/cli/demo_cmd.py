@@ -94,6 +94,7 @@ def _demo_frames(
         task = bar.add_task("frames", total=total)
 
     def advance(done: int, total: int) -> None:
+        assert task is not None  # run_demo_frames calls start (before_frames) before any progress
         bar.update(task, completed=done, total=total)
 
     try:

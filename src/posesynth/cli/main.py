@@ -52,12 +52,13 @@ class PosesynthApp(typer.Typer):
             sys.exit(EXIT_ERROR)
         except Exception as exc:
             # click's ClickException/UsageError (vendored or not): format_message + exit_code
-            if not (callable(getattr(exc, "format_message", None)) and hasattr(exc, "exit_code")):
+            format_message = getattr(exc, "format_message", None)
+            if not (callable(format_message) and hasattr(exc, "exit_code")):
                 raise
             code = exc.exit_code if isinstance(exc.exit_code, int) else EXIT_USAGE
             if type(exc).__name__ == "NoArgsIsHelpError":
                 sys.exit(code)  # the help text was printed already
-            message = one_line(exc.format_message())
+            message = one_line(format_message())
             ctx = getattr(exc, "ctx", None)
             if ctx is not None:
                 message += f" (see '{ctx.command_path} --help')"

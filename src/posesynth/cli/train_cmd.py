@@ -108,6 +108,7 @@ def train(
                 if resume:
                     summary = resume_stream(out, _changes(cfg, noise_given), workers=workers, callbacks=bar)
                 else:
+                    assert stream is not None  # checked above: DATA or --stream (one of them)
                     summary = train_stream(stream, out, cfg, workers=workers, overwrite=overwrite, callbacks=bar)
             if json_output:
                 print_json(summary)
