@@ -27,7 +27,7 @@ from posesynth.util.jit import fma_reference, kernel
 
 fma = fma_reference  # replaced by the hardware fused multiply-add when the kernels compile
 
-JIT_HELPERS = ("_clip01", "_segment_distance", "_quat_between", "_quat_mul", "_norm3", "_frame_dot")
+JIT_HELPERS = ("_clip01", "_segment_distance", "_quat_between", "_quat_mul", "_norm3", "_frame_dots")
 
 #: Angle kinds of :func:`local_from_angles` (``posesynth.body.angles.JointDofs.kind``).
 KIND_CODES = {"euler": 0, "limb": 1, "hinge": 2, "shoulder": 3, "trunk": 4}
@@ -221,13 +221,15 @@ def _norm3(x: float, y: float, z: float) -> float:
     return math.sqrt(x * x + y * y + z * z)
 
 
-def _frame_dot(c0: float, c1: float, c2: float, ref_t: np.ndarray, w: np.ndarray) -> float:
-    """Row ``(c0, c1, c2)`` of ``G = cur @ ref_t`` times ``w`` (3,), with the fused
-    multiply-adds of NumPy's BLAS matmul, in its order."""
+def _frame_dots(
+    c0: float, c1: float, c2: float, ref_t: np.ndarray, u: np.ndarray, w: np.ndarray
+) -> tuple[float, float]:
+    """Row ``(c0, c1, c2)`` of ``G = cur @ ref_t`` times ``u`` (3,) and times ``w`` (3,), with
+    the fused multiply-adds of NumPy's BLAS matmul, in its order."""
     g0 = fma(c2, ref_t[2, 0], fma(c1, ref_t[1, 0], c0 * ref_t[0, 0]))
     g1 = fma(c2, ref_t[2, 1], fma(c1, ref_t[1, 1], c0 * ref_t[0, 1]))
     g2 = fma(c2, ref_t[2, 2], fma(c1, ref_t[1, 2], c0 * ref_t[0, 2]))
-    return fma(g2, w[2], fma(g1, w[1], g0 * w[0]))
+    return fma(g2, u[2], fma(g1, u[1], g0 * u[0])), fma(g2, w[2], fma(g1, w[1], g0 * w[0]))
 
 
 @kernel
@@ -271,12 +273,9 @@ def hinge_geometry(
         nw = _norm3(wx, wy, wz)
         e2x, e2y, e2z = wx / nw, wy / nw, wz / nw
         e3x, e3y, e3z = e1y * e2z - e1z * e2y, e1z * e2x - e1x * e2z, e1x * e2y - e1y * e2x
-        grx = _frame_dot(e1x, e2x, e3x, ref_t, r_up)
-        gry = _frame_dot(e1y, e2y, e3y, ref_t, r_up)
-        grz = _frame_dot(e1z, e2z, e3z, ref_t, r_up)
-        ghx = _frame_dot(e1x, e2x, e3x, ref_t, h_unit)
-        ghy = _frame_dot(e1y, e2y, e3y, ref_t, h_unit)
-        ghz = _frame_dot(e1z, e2z, e3z, ref_t, h_unit)
+        grx, ghx = _frame_dots(e1x, e2x, e3x, ref_t, r_up, h_unit)
+        gry, ghy = _frame_dots(e1y, e2y, e3y, ref_t, r_up, h_unit)
+        grz, ghz = _frame_dots(e1z, e2z, e3z, ref_t, r_up, h_unit)
         bx = pos[i, joint, 0] - pos[i, upper, 0]
         by = pos[i, joint, 1] - pos[i, upper, 1]
         bz = pos[i, joint, 2] - pos[i, upper, 2]
