@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posesynth.body.mappings import convert_keypoints, layout_joint_names, mmpose_coco17_to_h36m17, apply_mapping
+from posesynth.body.mappings import apply_mapping, convert_keypoints, layout_joint_names, mmpose_coco17_to_h36m17
 from posesynth.data.formats.detections import BODY25_TO_COCO17, read_detections, to_h36m17
 
 COCO = layout_joint_names("coco17")
@@ -69,7 +69,7 @@ def _write(path: Path, doc) -> Path:
 
 def test_mmpose_predictions_with_an_empty_frame_and_two_people(tmp_path, person):
     coco = person["coco"]
-    inst = lambda i, s: {"keypoints": coco[i].tolist(), "keypoint_scores": [s] * 17, "bbox": [[0, 0, 1, 1]]}  # noqa: E731
+    inst = lambda i, s: {"keypoints": coco[i].tolist(), "keypoint_scores": [s] * 17, "bbox": [[0, 0, 1, 1]]}
     doc = {"meta_info": {"dataset_name": "coco", "num_keypoints": 17},
            "instance_info": [{"frame_id": 0, "instances": [inst(0, 0.9)]},
                              {"frame_id": 1, "instances": []},
@@ -88,7 +88,7 @@ def test_mmpose_predictions_with_an_empty_frame_and_two_people(tmp_path, person)
 
 def test_coco_results_and_yolo(tmp_path, person):
     coco = person["coco"]
-    flat = lambda i: np.concatenate([coco[i], np.full((17, 1), 2.0)], 1).ravel().tolist()  # noqa: E731
+    flat = lambda i: np.concatenate([coco[i], np.full((17, 1), 2.0)], 1).ravel().tolist()
     det = read_detections(_write(tmp_path / "res.json", [
         {"image_id": 5, "category_id": 1, "keypoints": flat(0), "score": 0.9},
         {"image_id": 7, "category_id": 1, "keypoints": flat(1), "score": 0.9},
