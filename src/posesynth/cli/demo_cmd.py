@@ -32,7 +32,7 @@ def demo(
     keypoints: Annotated[Path | None, typer.Option("--keypoints", help="Your own 2D, any detector's file (Human3.6M-17, COCO-17 from MMPose/RTMPose/YOLO, OpenPose BODY_25 folder, MediaPipe-33; docs/keypoints.md); skips the detector.")] = None,
     layout: Annotated[str | None, typer.Option("--layout", help="Layout of --keypoints when the file does not say it: h36m17, coco17, body25, mediapipe33 (a bare 17-joint array needs it).")] = None,
     figure: Annotated[Path | None, typer.Option("--figure", help="Write a PNG: photo + 2D, and each model's 3D skeleton.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="VIDEO|FOLDER: output folder (3D data sets, angles.csv, HTML views, angles.png); default NAME-demo beside the input's name.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="VIDEO|FOLDER: output folder (3D data sets, angles.csv, HTML views, angles.png); default ./NAME-demo, NAME the video's or folder's name.")] = None,
     max_frames: Annotated[int | None, typer.Option("--max-frames", min=1, help="VIDEO|FOLDER: read at most this many frames.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --figure file (or --out folder).")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as one JSON document on stdout.")] = False,
