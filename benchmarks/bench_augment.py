@@ -42,11 +42,11 @@ from pathlib import Path  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from posesynth.geometry.camera import rotation_translation  # noqa: E402
-from posesynth.poses.motions import set_hinge_flexion  # noqa: E402
-from posesynth.geometry.placement import sample_cameras  # noqa: E402
-from posesynth.poses.procedural import sample_poses  # noqa: E402
 from posesynth.body.skeleton import H36M17  # noqa: E402
+from posesynth.geometry.camera import rotation_translation  # noqa: E402
+from posesynth.geometry.placement import sample_cameras  # noqa: E402
+from posesynth.poses.motions import set_hinge_flexion  # noqa: E402
+from posesynth.poses.procedural import sample_poses  # noqa: E402
 from posesynth.util.jit import ENV_VAR, numba_installed  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,7 +78,7 @@ def seed_loop(positions, K, dist, rvecs, tvecs, flexion):
     return out
 
 
-def kernel_rate(poses, cams, flexion, frames: int, kernels: str) -> float:  # noqa: ANN001
+def kernel_rate(poses, cams, flexion, frames: int, kernels: str) -> float:
     os.environ[ENV_VAR] = kernels
     n = len(poses)
     vectorised(poses[:100], cams[np.arange(100)], flexion[:, :100])  # compile / load, warm up

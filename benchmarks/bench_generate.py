@@ -48,14 +48,14 @@ from posesynth.util.jit import ENV_VAR, numba_installed  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def pipeline(rng: np.random.Generator, n: int, skeleton, model: str) -> np.ndarray:  # noqa: ANN001
+def pipeline(rng: np.random.Generator, n: int, skeleton, model: str) -> np.ndarray:
     """Procedural poses -> one camera each -> camera 3D, pixels, visibility; returns uv (n, J, 2)."""
     poses = sample_poses(rng, n, skeleton)
     cameras = sample_cameras(rng, poses.positions, model)
     return cameras.observe(poses.positions)[1]
 
 
-def seed_style_sample(rng: np.random.Generator, skeleton, rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+def seed_style_sample(rng: np.random.Generator, skeleton, rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One sample the seed's way, frame by frame: its joints' Euler angles -> matrices (one
     SciPy call), a parent-to-child forward kinematics loop, a look-at camera and
     cv2.projectPoints. Returns (3D (J, 3), 2D (J, 2))."""
@@ -84,7 +84,7 @@ def seed_style_sample(rng: np.random.Generator, skeleton, rest: np.ndarray) -> t
     return pos, uv[:, 0, :]
 
 
-def seed_style_loop(n: int, skeleton, out: Path | None = None) -> float:  # noqa: ANN001
+def seed_style_loop(n: int, skeleton, out: Path | None = None) -> float:
     """Seconds for ``n`` seed-style samples (and, with ``out``, saving them with np.save)."""
     from posesynth.body.kinematics import default_rest_offsets
 
@@ -112,7 +112,7 @@ def memcpy_rate(bytes_per_sample: int, samples: int = 200_000) -> float:
     return samples / best
 
 
-def pipeline_rate(samples: int, chunk: int, skeleton, model: str, kernels: str) -> float:  # noqa: ANN001
+def pipeline_rate(samples: int, chunk: int, skeleton, model: str, kernels: str) -> float:
     os.environ[ENV_VAR] = kernels
     rng = np.random.default_rng(0)
     pipeline(rng, 100, skeleton, model)  # compile / load the kernels, warm caches

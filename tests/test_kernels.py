@@ -38,7 +38,7 @@ def kernels(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     return request.param
 
 
-def both(monkeypatch: pytest.MonkeyPatch, fn):  # noqa: ANN001, ANN202
+def both(monkeypatch: pytest.MonkeyPatch, fn):
     """``fn()`` with the NumPy path, then with the compiled kernels."""
     monkeypatch.setenv(jit.ENV_VAR, "numpy")
     ref = fn()
@@ -173,7 +173,7 @@ def test_hinge_reposing_sets_the_angle(kernels: str) -> None:
     target = rng.uniform(0.0, 2.5, 200)
     out = set_hinge_flexion(poses, H36M17, "left_knee", target)
     np.testing.assert_allclose(hinge_flexion(out, H36M17, "left_knee"), target, atol=1e-9)
-    bones = lambda p: np.linalg.norm(p[:, 1:] - p[:, H36M17.parents_array[1:]], axis=-1)  # noqa: E731
+    bones = lambda p: np.linalg.norm(p[:, 1:] - p[:, H36M17.parents_array[1:]], axis=-1)
     np.testing.assert_allclose(bones(out), bones(poses), atol=1e-12)
     moved = np.zeros(H36M17.num_joints, bool)
     moved[H36M17.index("left_foot")] = True
@@ -254,7 +254,7 @@ def test_camera_batch_broadcast_falls_back(kernels: str) -> None:
 
 
 @pytest.mark.slow
-def test_commands_write_the_same_bytes_with_and_without_numba(tmp_path) -> None:  # noqa: ANN001
+def test_commands_write_the_same_bytes_with_and_without_numba(tmp_path) -> None:
     """generate (pinhole, OpenCV) and augment (the knee fast path) write identical files on
     both paths: a data set does not depend on whether the fast extra is installed."""
     import os

@@ -246,19 +246,19 @@ def hinge_geometry(
     ``h_unit`` carried along the upper bone (``upper -> joint``) by the shortest arc from
     its rest direction ``r_up``; the limb plane's normal signed by it (it, for a straight
     limb). Operation for operation ``posesynth.poses.motions._hinge_geometry``, so the same
-    bits. Returns the flat index of the first non-finite input value, or -1.
+    bits. Returns the flat index of the first value of the first pose holding a NaN or inf,
+    or -1.
     """
     n, J = pos.shape[0], pos.shape[1]
     first_bad = -1
     for i in range(n):
         if first_bad < 0:
+            probe = 0.0  # NaN or inf anywhere in the pose makes it NaN: one branch per pose
             for j in range(J):
                 for c in range(3):
-                    if not math.isfinite(pos[i, j, c]):
-                        first_bad = (i * J + j) * 3 + c
-                        break
-                if first_bad >= 0:
-                    break
+                    probe += pos[i, j, c] * 0.0
+            if probe != 0.0:
+                first_bad = i * J * 3
         # trunk frame: columns e1 = primary bone, e2 = secondary ⟂ e1, e3 = e1 × e2
         ux = pos[i, prim, 0] - pos[i, trunk, 0]
         uy = pos[i, prim, 1] - pos[i, trunk, 1]

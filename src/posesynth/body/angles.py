@@ -33,11 +33,11 @@ from typing import Any
 import numpy as np
 
 from posesynth.body import _kernels
-from posesynth.geometry import rotations as rot
-from posesynth.util.jit import numba_enabled
-from posesynth.util.checks import check_shape
 from posesynth.body.kinematics import build_rig, default_rest_offsets, inverse_kinematics
 from posesynth.body.skeleton import Skeleton
+from posesynth.geometry import rotations as rot
+from posesynth.util.checks import check_shape
+from posesynth.util.jit import numba_enabled
 
 
 @dataclass(frozen=True)

@@ -89,11 +89,11 @@ def segment_distance(p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1: np.ndar
     # components first: every dot product below is three passes over contiguous rows
     p0, p1, q0, q1 = (np.moveaxis(np.asarray(v, dtype=np.float64), -1, 0) for v in np.broadcast_arrays(p0, p1, q0, q1))
     d1, d2, r = p1 - p0, q1 - q0, p0 - q0
-    dot = lambda u, v: u[0] * v[0] + u[1] * v[1] + u[2] * v[2]  # noqa: E731
+    dot = lambda u, v: u[0] * v[0] + u[1] * v[1] + u[2] * v[2]
     a, e, f, c, b = dot(d1, d1), dot(d2, d2), dot(d2, r), dot(d1, r), dot(d1, d2)
     denom = a * e - b * b
     eps = 1e-30
-    safe = lambda x: np.where(x > eps, x, 1.0)  # noqa: E731
+    safe = lambda x: np.where(x > eps, x, 1.0)
     # parallel test relative to the lengths (a e = |d1|² |d2|²), so tiny segments work too
     nonparallel = denom > 1e-12 * a * e
     s0 = np.where(nonparallel, np.clip((b * f - c * e) / np.where(nonparallel, denom, 1.0), 0.0, 1.0), 0.0)

@@ -39,10 +39,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from posesynth.body import _kernels
-from posesynth.geometry import rotations as rot
-from posesynth.util.jit import numba_enabled
-from posesynth.util.checks import check_finite, check_shape
 from posesynth.body.skeleton import Skeleton
+from posesynth.geometry import rotations as rot
+from posesynth.util.checks import check_finite, check_shape
+from posesynth.util.jit import numba_enabled
 
 #: Joints whose frame comes from several children: joint → (primary child, secondary from, secondary to).
 FRAME_RULES: dict[str, tuple[str, str, str]] = {

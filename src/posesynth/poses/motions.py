@@ -23,10 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from posesynth.body import _kernels
-from posesynth.geometry import rotations as rot
-from posesynth.util.jit import numba_enabled
 from posesynth.body.angles import angles_from_local, local_from_angles, skeleton_dofs
-from posesynth.util.checks import check_finite, check_shape
 from posesynth.body.kinematics import (
     HINGE_AXIS_REST,
     build_rig,
@@ -35,6 +32,9 @@ from posesynth.body.kinematics import (
     inverse_kinematics,
 )
 from posesynth.body.skeleton import Skeleton
+from posesynth.geometry import rotations as rot
+from posesynth.util.checks import check_finite, check_shape
+from posesynth.util.jit import numba_enabled
 
 #: Sign turning the signed angle (parent bone → bone, about the hinge axis) into flexion.
 HINGE_FLEXION_SIGN = {"knee": -1.0, "elbow": 1.0}
