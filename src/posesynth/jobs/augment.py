@@ -126,7 +126,8 @@ def rows_checksum(rows: Mapping[str, np.ndarray]) -> str:
     for name in sorted(rows):
         arr = np.ascontiguousarray(rows[name])
         digest.update(f"{name}:{arr.dtype.str}:{arr.shape};".encode())
-        digest.update(memoryview(arr.reshape(-1).view(np.uint8)))
+        # numpy's stubs give ndarray __buffer__ only for Python >= 3.12 (python_version is 3.11)
+        digest.update(memoryview(arr.reshape(-1).view(np.uint8)))  # type: ignore[arg-type]
     return digest.hexdigest()
 
 

@@ -38,7 +38,7 @@ import multiprocessing
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
@@ -65,7 +65,7 @@ class Executor(Protocol):
 
     def map_unordered(
         self, fn: Callable[[T], R], tasks: Iterable[T], max_in_flight: int | None = None
-    ) -> Iterator[tuple[int, R]]:
+    ) -> Generator[tuple[int, R], None, None]:
         """Yield ``(index, fn(tasks[index]))`` as tasks finish, keeping at most
         ``max_in_flight`` (default ``2 * workers``) submitted and not yet yielded."""
         ...
@@ -111,7 +111,7 @@ class InProcessExecutor(_Closing):
 
     def map_unordered(
         self, fn: Callable[[T], R], tasks: Iterable[T], max_in_flight: int | None = None
-    ) -> Iterator[tuple[int, R]]:
+    ) -> Generator[tuple[int, R], None, None]:
         _limit(max_in_flight, 1)
         for index, task in enumerate(tasks):
             yield index, fn(task)
@@ -165,7 +165,7 @@ class ProcessExecutor(_Closing):
 
     def map_unordered(
         self, fn: Callable[[T], R], tasks: Iterable[T], max_in_flight: int | None = None
-    ) -> Iterator[tuple[int, R]]:
+    ) -> Generator[tuple[int, R], None, None]:
         limit = _limit(max_in_flight, self.workers)
         pool = self._pool
         if pool is None:
@@ -284,7 +284,7 @@ class DaskExecutor(_Closing):
 
     def map_unordered(
         self, fn: Callable[[T], R], tasks: Iterable[T], max_in_flight: int | None = None
-    ) -> Iterator[tuple[int, R]]:
+    ) -> Generator[tuple[int, R], None, None]:
         from dask.distributed import as_completed
 
         client = self._client

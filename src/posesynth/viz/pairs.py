@@ -43,7 +43,11 @@ def save_pairs(
     from matplotlib.figure import Figure  # lazy: matplotlib is slow to import
 
     fig = Figure(figsize=(2.4 * n, 5.4), dpi=dpi, layout="constrained")
-    fig.get_layout_engine().set(h_pad=0.12)  # keep a row's x label off the next row's title
+    engine = fig.get_layout_engine()
+    assert engine is not None  # layout="constrained"
+    # keep a row's x label off the next row's title; matplotlib's stub types the base
+    # LayoutEngine.set without arguments (ConstrainedLayoutEngine.set takes h_pad)
+    engine.set(h_pad=0.12)  # type: ignore[call-arg]
     for col in range(n):
         top = fig.add_subplot(2, n, col + 1, projection="3d")
         _draw_3d(top, src[col], src_bones, colours)

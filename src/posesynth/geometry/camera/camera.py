@@ -149,7 +149,9 @@ class Camera:
             p_cam = self.world_to_camera(p_world)
             uv_px = model_module(self.model).project(p_cam, self.intrinsics, self.distortion)
         else:
-            p_cam, uv_px = fused
+            kept, uv_px = fused
+            assert kept is not None  # keep_cam defaults to True: p_cam is returned
+            p_cam = kept
         seen = visibility.visible(p_cam, uv_px, self.model, self.image_size, min_depth, max_half_fov)
         return p_cam, uv_px, seen
 
@@ -296,7 +298,8 @@ def _check_rotation(rotation: np.ndarray) -> None:
 
     if numba_enabled() and rotation.ndim >= 3:  # one pass instead of matmul + LU per camera
         flat = rotation.reshape(-1, 3, 3)
-        err, det = np.empty(len(flat)), np.empty(len(flat))
+        err: np.ndarray = np.empty(len(flat))
+        det: np.ndarray = np.empty(len(flat))
         _kernels.rotation_errors(flat, err, det)
         err, det = err.reshape(rotation.shape[:-2]), det.reshape(rotation.shape[:-2])
     else:

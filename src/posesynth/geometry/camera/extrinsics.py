@@ -134,7 +134,7 @@ def _roll_about_optical_axis(R: np.ndarray, roll: np.ndarray) -> np.ndarray:
 def look_at(
     eye: np.ndarray,
     target: np.ndarray,
-    up: np.ndarray = (0.0, 0.0, 1.0),
+    up: np.ndarray | tuple[float, float, float] = (0.0, 0.0, 1.0),
     roll: np.ndarray | float = 0.0,
 ) -> np.ndarray:
     """World->camera rotation of a camera at ``eye`` looking at ``target``.
@@ -165,7 +165,7 @@ def look_at(
     """
     eye = check_finite(check_shape(eye, (3,), "eye"), "eye")
     target = check_finite(check_shape(target, (3,), "target"), "target")
-    up = check_finite(check_shape(up, (3,), "up"), "up")
+    up = check_finite(check_shape(np.asarray(up), (3,), "up"), "up")
     roll = check_finite(np.asarray(roll, dtype=np.float64), "roll")
     forward = target - eye
     distance = np.linalg.norm(forward, axis=-1)
