@@ -109,6 +109,7 @@ def lift_arrays(dataset: PoseDataset, *, invalid: Literal["drop", "raise"] = "dr
             f"dataset: a lifter needs 2D keypoints and camera-frame 3D joints, but {missing} "
             "are missing and cannot be derived (no cameras, or no 3D)"
         )
+    assert ds.joints_2d is not None and ds.joints_3d_camera is not None  # checked just above
     uv = np.asarray(ds.joints_2d[:, :NUM_JOINTS], dtype=np.float64)
     p = np.asarray(ds.joints_3d_camera[:, :NUM_JOINTS], dtype=np.float64)
     total = len(uv)

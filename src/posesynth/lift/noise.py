@@ -86,16 +86,17 @@ def apply_noise(uv_px: torch.Tensor, config: NoiseConfig, generator: torch.Gener
     if not config.active:
         return uv_px
     b, j, _ = uv_px.shape
-    opts = {"generator": generator, "dtype": uv_px.dtype, "device": uv_px.device}
+    opts: dict[str, Any] = {"generator": generator, "dtype": uv_px.dtype, "device": uv_px.device}
     size = bbox_size(uv_px)  # (B,)
     out = uv_px
-    per_joint = config.sigma_joints is not None and any(config.sigma_joints)
-    if per_joint and len(config.sigma_joints) != j:
-        raise ValueError(f"noise sigma_joints: expected {j} values (one per joint), got {len(config.sigma_joints)}")
+    sigma_joints = config.sigma_joints or ()
+    per_joint = any(sigma_joints)
+    if per_joint and len(sigma_joints) != j:
+        raise ValueError(f"noise sigma_joints: expected {j} values (one per joint), got {len(sigma_joints)}")
     if config.sigma_px or config.sigma_bbox or per_joint:
         var = (config.sigma_px**2 + (config.sigma_bbox * size) ** 2)[:, None]  # (B, 1)
         if per_joint:
-            frac = torch.as_tensor(config.sigma_joints, dtype=uv_px.dtype, device=uv_px.device)
+            frac = torch.as_tensor(sigma_joints, dtype=uv_px.dtype, device=uv_px.device)
             var = var + (frac[None, :] * size[:, None]) ** 2  # (B, J)
         sigma = torch.sqrt(var.expand(b, j))
         out = out + torch.randn(uv_px.shape, **opts) * sigma[..., None]

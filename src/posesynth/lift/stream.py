@@ -188,10 +188,11 @@ class _Augmented:
     def make(self, seq: np.random.SeedSequence, n: int) -> tuple[np.ndarray, np.ndarray]:
         pick, shard = seq.spawn(2)
         rows = self.plan.rows  # in memory: _make_source builds the plan with make_plan
+        assert not isinstance(rows, str)  # make_plan keeps the rows in memory, never a folder
         frames = max(1, math.ceil(n / self.per_frame))
         idx = np.sort(np.random.default_rng(pick).integers(0, len(rows["frame_index"]), frames))
         plan = replace(self.plan, rows={k: v[idx] for k, v in rows.items()})
-        made = augment_shard(plan, ShardTask(0, frames, shard, 0))
+        made: Any = augment_shard(plan, ShardTask(0, frames, shard, 0))
         # a shard result holds a PoseDataset (``dataset``, None when all was rejected) or
         # store ``arrays``: accept either, the jobs layer has used both
         return _lift_pair(getattr(made, "dataset", None) if hasattr(made, "dataset") else made.arrays)
@@ -266,7 +267,7 @@ class StreamChunk(NamedTuple):
     """
 
     epoch: int
-    index: int
+    index: int  # type: ignore[assignment]  # the field shadows tuple.index on purpose (public name)
     x: torch.Tensor
     y: torch.Tensor
 
