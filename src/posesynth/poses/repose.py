@@ -20,7 +20,11 @@ from posesynth.body.skeleton import Skeleton
 from posesynth.poses.motion_spec import MotionsConfig
 from posesynth.poses.motions import HINGE_FLEXION_SIGN, descendants, repose_hinge
 
-__all__ = ["repose", "set_angles"]
+__all__ = ["CLAMP_PASSES", "repose", "set_angles"]
+
+#: With ``rom: clamp``, passes of clamp-and-reread after the first: a limb clamped straight
+#: hands its unobservable twist to the next joint, which may leave its range in turn.
+CLAMP_PASSES = 3
 
 
 def _hinge_only(motions: MotionsConfig, skeleton: Skeleton) -> bool:
@@ -141,6 +145,17 @@ def repose(
     if motions.rom != "off":
         # judge the pose that was made, as pose_angles reads it: a limb clamped straight hands
         # its unobservable twist to the next joint, which may then leave its range
-        new = angles_from_local(inverse_kinematics(out, skeleton, rest)[0], skeleton, rest)
+        local, offsets = inverse_kinematics(out, skeleton, rest)
+        new = angles_from_local(local, skeleton, rest)
         rom_ok = ~out_of_range(new, skeleton, tol=1e-9)
+        for _ in range(CLAMP_PASSES if motions.rom == "clamp" else 0):
+            if rom_ok.all():
+                break
+            # clamp what the handed-over twist pushed out, and read the pose again
+            bad = ~rom_ok
+            sub = {k: v[bad] for k, v in new.items()}
+            out[bad] = _rebuild(out[bad], local[bad], offsets[bad], sub, _clamp_to_rom(sub, skeleton), skeleton, rest)
+            local, offsets = inverse_kinematics(out, skeleton, rest)
+            new = angles_from_local(local, skeleton, rest)
+            rom_ok = ~out_of_range(new, skeleton, tol=1e-9)
     return out, rom_ok, before, new
