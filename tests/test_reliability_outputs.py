@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import assert_one_error_line, tree_digest
 from typer.testing import CliRunner
 
+from helpers import assert_one_error_line, tree_digest
 from posesynth.cli.main import app
 from posesynth.jobs.generate import generate, load_config
 from posesynth.util.atomic import atomic_path
@@ -31,7 +31,7 @@ from posesynth.util.outputs import (
 runner = CliRunner()
 
 
-def invoke(*args: object):  # noqa: ANN201
+def invoke(*args: object):
     return runner.invoke(app, [str(a) for a in args])
 
 

@@ -98,7 +98,10 @@ def generate(
             overrides["shard_size"] = shard_size
         cfg = library.load_config(config, **overrides)
         from posesynth.data.store import why_not_replaceable
+        from posesynth.jobs.shards import check_shard_plan
         from posesynth.util.outputs import check_output
+
+        check_shard_plan(cfg.samples, cfg.shard_size)  # files and memory bounded, before work
 
         # before any work: a store is a folder, never the config file, never replaced unasked
         check_output(out, kind="dir", overwrite=overwrite, inputs=[config], what="--out",

@@ -55,6 +55,7 @@ import os
 import re
 import shutil
 import stat
+import tokenize
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -937,8 +938,8 @@ def _check_npy_header(file: Path, dtype: np.dtype, shape: tuple[int, ...]) -> No
                     got_shape, fortran, got_dtype = np.lib.format.read_array_header_2_0(fh)
                 else:
                     raise ValueError(f"unsupported .npy version {major}")
-            except ValueError as exc:
-                raise ValueError(f"{file}: not a valid .npy file ({exc})") from None
+            except (ValueError, SyntaxError, tokenize.TokenError) as exc:  # numpy parses the header as Python
+                raise ValueError(f"{file}: not a valid .npy file ({' '.join(str(exc).split())[:200]})") from None
             offset = fh.tell()
     except FileNotFoundError:
         raise ValueError(f"{file}: missing shard file") from None

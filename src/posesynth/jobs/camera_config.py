@@ -22,7 +22,7 @@ Range2 = tuple[float, float]
 class CameraConfig(BaseModel):
     """Where the virtual cameras come from; angles in degrees, distances in metres."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     model: Literal["pinhole", "opencv", "fisheye", "h36m"] = "pinhole"
     image_size: tuple[int, int] = (1000, 1000)
@@ -47,6 +47,8 @@ class CameraConfig(BaseModel):
     def _size(cls, v: tuple[int, int]) -> tuple[int, int]:
         if min(v) < 16:
             raise ValueError(f"expected width and height >= 16 px, got {list(v)}")
+        if max(v) > 100_000:  # the reader bound (data/validate.py); 1e20 overflows int32 (audit F14)
+            raise ValueError(f"expected width and height <= 100000 px, got {list(v)}")
         return v
 
     @model_validator(mode="after")

@@ -59,10 +59,15 @@ SEGMENTS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Largest angle (or spread) a motion may name, in degrees: two full turns.
+MAX_ABS_DEG = 720.0
+
+
 class Motion(BaseModel):
     """One angle change, drawn per augmented pose."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN, inf and 1e300 degrees would overflow the samplers (reliability audit F15)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     angle: str
     side: Literal["both", "left", "right"] = "both"
@@ -76,6 +81,10 @@ class Motion(BaseModel):
 
     @model_validator(mode="after")
     def _parameters(self) -> Motion:
+        for name in ("range_deg", "mean_deg", "sd_deg"):
+            value = getattr(self, name)
+            if value is not None and np.max(np.abs(value)) > MAX_ABS_DEG:
+                raise ValueError(f"{name}: expected degrees within +-{MAX_ABS_DEG}, got {value}")
         if self.distribution == "uniform":
             if self.range_deg is None:
                 raise ValueError("distribution 'uniform' needs range_deg: [min, max]")
