@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import numpy as np
 
@@ -138,6 +139,36 @@ def _default_rest_offsets(skeleton: Skeleton) -> np.ndarray:
     offsets = rest_offsets(skeleton, np.float64(1.70))
     offsets.setflags(write=False)
     return offsets
+
+
+@overload
+def forward_kinematics(
+    local_rotations: np.ndarray,
+    bone_offsets: np.ndarray,
+    skeleton: Skeleton,
+    *,
+    return_global: Literal[False] = ...,
+) -> np.ndarray: ...
+
+
+@overload
+def forward_kinematics(
+    local_rotations: np.ndarray,
+    bone_offsets: np.ndarray,
+    skeleton: Skeleton,
+    *,
+    return_global: Literal[True],
+) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@overload
+def forward_kinematics(
+    local_rotations: np.ndarray,
+    bone_offsets: np.ndarray,
+    skeleton: Skeleton,
+    *,
+    return_global: bool,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]: ...
 
 
 def forward_kinematics(
