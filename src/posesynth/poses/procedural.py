@@ -25,6 +25,7 @@ sport, floor: angles that move together, contralateral arm and leg in gait).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -58,7 +59,8 @@ _NEUTRAL_TRUNK = {
 #: ``uniform`` over [a, b], ``normal`` with mean a and standard deviation b, or ``follow``:
 #: the same side's angle a plus b (± 5°). Angles not listed stay at zero; ``rom`` draws every
 #: angle uniformly over its full range.
-ACTIVITIES: dict[str, dict[str, tuple[str, float, float]] | CoupledPrior] = {
+AngleSpec = tuple[str, float, float] | tuple[str, str, float]  # (kind, a, b); follow: a is an angle name
+ACTIVITIES: dict[str, dict[str, AngleSpec] | CoupledPrior] = {
     "stand": {
         **_NEUTRAL_TRUNK, **_RELAXED_ARMS,
         "hip_flexion": (N, 2, 5), "hip_abduction": (N, 4, 3), "hip_rotation": (N, -5, 8),
@@ -133,7 +135,7 @@ ACTIVITIES: dict[str, dict[str, tuple[str, float, float]] | CoupledPrior] = {
 INDEPENDENT_ACTIVITIES: tuple[str, ...] = tuple(ACTIVITIES)
 # Coupled priors (:mod:`posesynth.poses.prior`) come after them, so the indices of the
 # activities above, and the poses they draw, stay what they were.
-ACTIVITIES.update(COUPLED_ACTIVITIES)  # type: ignore[arg-type]
+ACTIVITIES.update(COUPLED_ACTIVITIES)
 
 #: Default activity mixture of ``posesynth generate``: the independent priors, as before the
 #: coupled ones existed (choose those by name, e.g. ``activities: {gait: 1, idle: 1}``).
@@ -197,6 +199,7 @@ def _draw_angle(
     lo, hi = bounds
     n = len(lead_right)
     prior = ACTIVITIES[activity]
+    assert isinstance(prior, dict)  # sample_angles hands coupled priors to sample_coupled
     base = base_angle_name(name)
     specs = [(k, v) for k, v in prior.items() if k.startswith(("lead_", "trail_")) and k.split("_", 1)[1] == base]
     specs += [(k, v) for k, v in prior.items() if k == base]
@@ -208,7 +211,12 @@ def _draw_angle(
         sel = np.ones(n, bool) if mask is None else mask
         followed = None
         if spec[0] == F:
-            followed = drawn[name.replace(base, spec[1])][rows]
+            if drawn is None:
+                raise ValueError(
+                    f"activity {activity!r}: angle {name!r} follows another angle, "
+                    "but no angles drawn so far were given"
+                )
+            followed = drawn[name.replace(base, cast(str, spec[1]))][rows]  # follow: (F, angle name, offset)
         value[sel] = _draw(rng, spec, int(sel.sum()), None if followed is None else followed[sel])
         for _ in range(_MAX_REDRAWS):
             bad = sel & ((value < lo) | (value > hi))
@@ -237,8 +245,9 @@ def sample_angles(
     if activity not in ACTIVITIES:
         raise ValueError(f"activity: unknown {activity!r}; expected one of {sorted(ACTIVITIES)}")
     lead_right = rng.random(n) < 0.5
-    if isinstance(ACTIVITIES[activity], CoupledPrior):
-        return sample_coupled(rng, ACTIVITIES[activity], angle_names(skeleton), limits, lead_right)
+    prior = ACTIVITIES[activity]
+    if isinstance(prior, CoupledPrior):
+        return sample_coupled(rng, prior, angle_names(skeleton), limits, lead_right)
     out: dict[str, np.ndarray] = {}
     for name in angle_names(skeleton):  # hips before knees: a knee may follow its hip
         out[name] = _draw_angle(rng, activity, name, lead_right, limits[name], out)
