@@ -25,7 +25,7 @@ def test_experiment_reports_both_models_on_both_test_sets(toy):
     out, result = toy
     # everyday poses from the coupled priors, plus the earlier protocol's everyday set
     assert set(result["table"]) == {"everyday", "uncommon", "everyday_independent"}
-    assert result["config"]["prior"] == "coupled" and result["config"]["detector_noise"]
+    assert result["config"]["prior"] == "coupled" and not result["config"]["detector_noise"]
     for row in result["table"].values():
         a, b = row["mpjpe_mm"]["a_everyday"], row["mpjpe_mm"]["b_rom"]
         assert a > 0 and b > 0 and row["mpjpe_change"] == pytest.approx(b / a - 1)
@@ -126,7 +126,10 @@ def test_cli_experiment_motions_file_is_used_and_a_bad_one_fails_before_any_work
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["config"]["motions"] == str(motions)
-    assert doc["data"]["augment"]["rejected_rom"] == 0  # knees within their range; full-rom rejects some
+    # knees set within their range: rejections are rare (a knee set near straight hands the
+    # thigh's unobservable twist to the hip, whose rotation may then read out of range)
+    augment = doc["data"]["augment"]
+    assert augment["rejected_rom"] <= 0.01 * augment["source_frames"] * augment["variants"], augment
     motions.write_text("motions:\n  - angle: knee_flexion\n    range_deg: [0, 170]\n")
     proc = subprocess.run([*cmd, "--out", str(tmp_path / "f"), "--motions", str(motions)],
                           capture_output=True, text=True, timeout=60)  # fmt: skip
