@@ -308,7 +308,7 @@ def _save_shard(shard_dir: Path, prepared: Mapping[str, np.ndarray]) -> dict[str
 
             def save(fh: BinaryIO, arr: np.ndarray = arr, out: list[_HashingWriter] = hashing) -> None:
                 out.append(_HashingWriter(fh))
-                np.save(out[0], arr, allow_pickle=False)  # type: ignore[arg-type]
+                np.save(out[0], arr, allow_pickle=False)
 
             write_synced(shard_dir / f"{name}.npy", save)
             files[name] = hashing[0].sha256.hexdigest()

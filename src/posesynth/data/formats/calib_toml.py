@@ -204,7 +204,7 @@ def _f(v: float) -> str:
     return repr(float(v))
 
 
-def _list(values: Sequence[float]) -> str:
+def _list(values: Sequence[float] | np.ndarray) -> str:
     return "[ " + ", ".join(_f(v) for v in values) + "]"
 
 
@@ -329,6 +329,7 @@ def write_dataset_calib(dataset: Any, out: str | Path, *, overwrite: bool = Fals
     if dataset.cameras is None:
         raise ValueError("dataset: has no cameras; a Calib.toml holds cameras")
     _, table = _camera_table(dataset)
+    assert table is not None  # the data set has cameras (checked above)
     k = table.batch_shape[0]
     names = [f"cam_{i + 1:02d}" for i in range(k)]
     if dataset.camera_names is not None and dataset.camera_index is not None:

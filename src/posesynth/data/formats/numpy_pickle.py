@@ -107,7 +107,7 @@ def dumps_numpy_pickle(obj: Any) -> bytes:
     raw = pickle.dumps(obj, protocol=3)
     ops = list(pickletools.genops(raw))
     out = bytearray()
-    last = 0
+    last: int | None = 0  # genops gives int positions here (bytes input); typed as Optional
     for k, (op, arg, pos) in enumerate(ops):
         if op.name != "GLOBAL":
             continue

@@ -154,7 +154,7 @@ def read_seed_h5(path: Path | str, mat_path: Path | str | None = None) -> PoseDa
                 frame = frame.astype(np.int64)
 
     cameras = camera_index = camera_names = None
-    if camera_id is not None and all(
+    if subject is not None and camera_id is not None and all(  # set together, from the image names
         s in H36M_SUBJECTS and c in H36M_CAMERA_IDS
         for s, c in zip(subject.tolist(), camera_id.tolist())
     ):
@@ -387,8 +387,9 @@ def _preset_cameras(
         rotation, center = h36m_camera_extrinsics(s, c)
         preset_intrinsics, preset_distortion, image_size = h36m_camera_intrinsics(c)
         if K is not None:
+            no_distortion: Any = None  # Camera: distortion=None means all zero (the field is typed as stored)
             cam = Camera(
-                CameraModel.PINHOLE, np.array(fxfycxcy), None, rotation, center, image_size
+                CameraModel.PINHOLE, np.array(fxfycxcy), no_distortion, rotation, center, image_size
             )
         else:
             cam = Camera(

@@ -186,7 +186,9 @@ def _read_cameras(
         if "model" not in info:
             raise ValueError("has camera arrays but no camera model in meta field 'cameras.model'")
         model = CameraModel.parse(info["model"])
-        fields = {field: arrays[name] for name, field in _CAMERA_FIELDS.items() if name in arrays}
+        fields: dict[str, Any] = {  # distortion may be None (Camera: all zero)
+            field: arrays[name] for name, field in _CAMERA_FIELDS.items() if name in arrays
+        }
         fields.setdefault("distortion", None)
         return Camera(model=model, **fields), None, arrays.get("camera_name")
     except ValueError as exc:

@@ -135,7 +135,7 @@ def _rules_for(joint: str) -> list[_Rule]:
     return out
 
 
-def _build_mapping(markers: list[str]) -> tuple[Mapping, dict[str, str]]:
+def _build_mapping(markers: list[str]) -> tuple[LayoutMapping, dict[str, str]]:
     """Weights ``(32, M)`` from the file's markers to ``h36m_extended``, and the rule used."""
     index = {m.lower(): i for i, m in enumerate(markers)}
     resolved: dict[str, np.ndarray] = {}
