@@ -41,7 +41,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -108,7 +108,7 @@ def to_h36m17(
         )
     conf = None if confidence is None else np.asarray(confidence, dtype=np.float64)
     if layout == "h36m17":
-        ok = np.isfinite(arr).all(axis=-1)
+        ok = cast(np.ndarray, np.isfinite(arr).all(axis=-1))  # (..., J): arr has ndim >= 2
         c = ok.astype(np.float64) if conf is None else np.where(ok, conf, 0.0)
         return arr, c
     if layout == "body25":
@@ -214,6 +214,7 @@ def _from_array(p: Path, value: Any, layout: str | None, schema: str, fixed: str
     if arr.ndim != 3 or arr.shape[-1] not in (2, 3):
         raise ValueError(f"{p}: expected keypoints of shape (J, 2|3) or (T, J, 2|3) px, got {arr.shape}")
     j = arr.shape[1]
+    found: str | None
     if fixed is not None:
         found = fixed
     elif layout is None:
@@ -233,7 +234,7 @@ def _from_array(p: Path, value: Any, layout: str | None, schema: str, fixed: str
 
 
 def _mmpose(p: Path, doc: Mapping, layout: str | None) -> Detections:
-    meta = doc.get("meta_info") if isinstance(doc.get("meta_info"), Mapping) else {}
+    meta: Mapping[str, Any] = m if isinstance(m := doc.get("meta_info"), Mapping) else {}
     name = str(meta.get("dataset_name", "coco")).lower()
     found = "h36m17" if name in ("h36m", "h3wb") and meta.get("num_keypoints", 17) == 17 else "coco17"
     info = doc.get("instance_info")
@@ -328,6 +329,8 @@ def _finish(
             score = float(np.nanmean(conf)) if np.isfinite(conf).any() else 0.0
             if score > best_score:
                 best, best_score = (xy, conf), score
+        if best is None:  # every score NaN or -inf
+            raise ValueError(f"{p}: frame {name}: no person with a usable confidence score")
         xy, conf = best
         conf = np.where(np.isfinite(xy).all(axis=-1), np.nan_to_num(conf, nan=0.0), 0.0)
         kept.append(name)
