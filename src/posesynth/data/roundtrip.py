@@ -121,7 +121,7 @@ def compare_datasets(source: PoseDataset, output: PoseDataset) -> RoundTrip:
     than :data:`TOLERANCES`, joints finite on one side only, or nothing comparable at all.
     """
     n_in, n_out = len(source), len(output)
-    base = {"samples_in": n_in, "samples_out": n_out, "matched": 0, "unmatched": n_in, "extra": n_out}
+    base: dict[str, Any] = {"samples_in": n_in, "samples_out": n_out, "matched": 0, "unmatched": n_in, "extra": n_out}
     names_out = output.skeleton.joint_names
     common = [j for j in source.skeleton.joint_names if j in names_out]
     if not common:
@@ -257,6 +257,7 @@ def _cameras(source: PoseDataset, output: PoseDataset, src_rows: np.ndarray, out
         index = rows if ds.camera_index is None else np.asarray(ds.camera_index)[rows]
         return value[index]
 
+    assert source.cameras is not None and output.cameras is not None  # compare_datasets checks both
     out: list[ArrayCheck] = []
     for attr, unit in (("intrinsics", "px"), ("rotation", ""), ("center", "m"), ("image_size", "px")):
         a, b = per_sample(source, src_rows, attr), per_sample(output, out_rows, attr)
