@@ -368,6 +368,8 @@ def _entry_fields(entry: Any, key: tuple[str, str], path: Path) -> dict[str, np.
 
     def vec(field: str, size: int, default: np.ndarray | None = None) -> np.ndarray:
         if field not in entry:
+            if default is None:  # f and c: checked present above
+                raise ValueError(f"{where}: missing field(s) {[field]}")
             return default
         arr = np.asarray(entry[field])
         if arr.shape not in ((size,), (size, 1), (1, size)):
@@ -502,7 +504,7 @@ def _exact_cameras(
     ):
         raise ValueError(f"{sidecar}: keys: expected a list of [subject, camera_id] strings")
     try:
-        cams = Camera.from_dict(doc.get("cameras") if isinstance(doc.get("cameras"), dict) else {})
+        cams = Camera.from_dict(c if isinstance(c := doc.get("cameras"), dict) else {})
     except ValueError as exc:
         raise ValueError(f"{sidecar}: cameras: {exc}") from None
     if cams.batch_shape != (len(keys),):
@@ -601,7 +603,8 @@ def write_mmpose(
     with atomic_path(out_dir, overwrite=replace) as tmp:
         tmp.mkdir()
         with open(tmp / name, "wb") as fh:
-            np.savez(fh, **annotations)
+            # mypy matches **annotations against savez's allow_pickle: bool too; every key is an array
+            np.savez(fh, **annotations)  # type: ignore[arg-type]
         (tmp / CAMERAS_FILE).write_bytes(dumps_numpy_pickle(cameras_pkl))
         if sidecar is not None:
             text = json.dumps(sidecar, sort_keys=True, separators=(",", ":"))
@@ -657,6 +660,7 @@ def _mmpose_payload(
         raise ValueError(
             "dataset: MMPose export needs camera-frame 3D and 2D keypoints (or world 3D)"
         )
+    assert ds.cameras is not None  # complete() keeps the cameras (checked above)
     n = len(ds)
     j = slice(0, _NUM_JOINTS)
     p_cam = np.asarray(ds.joints_3d_camera)[:, j]
@@ -697,10 +701,10 @@ def _mmpose_payload(
     # One entry per (subject, camera) in order of first appearance among the samples.
     subject_code = np.unique(np.array(subjects, dtype=str), return_inverse=True)[1].ravel() if n else np.zeros(0, np.int64)
     pair = subject_code.astype(np.int64) * max(k_cams, 1) + cam_of_sample.astype(np.int64)
-    _, first = np.unique(pair, return_index=True)
-    first = np.sort(first)
-    ks = cam_of_sample[first].astype(np.int64)
-    keys = [(subjects[i], cam_id[int(k)]) for i, k in zip(first.tolist(), ks.tolist())]
+    _, first_rows = np.unique(pair, return_index=True)
+    first_rows = np.sort(first_rows)
+    ks = cam_of_sample[first_rows].astype(np.int64)
+    keys = [(subjects[i], cam_id[int(k)]) for i, k in zip(first_rows.tolist(), ks.tolist())]
     entries = _camera_entries(ds.cameras, ks, [cam_id[int(k)] for k in ks], camera_base)
     cameras_pkl = dict(zip(keys, entries))
     sidecar = None
@@ -946,8 +950,8 @@ def write_mmpose_chunks(
                     pkl.write(_dict_items_pickle(new))  # MARK k v ... SETITEMS batches
                 if sidecar is not None:
                     side_model = sidecar["cameras"]["model"]
-                    keep = [i for i, key in enumerate(sidecar["keys"]) if tuple(key) in new]
-                    _append_sidecar_parts(work, side_parts, sidecar, keep)
+                    kept = [i for i, key in enumerate(sidecar["keys"]) if tuple(key) in new]
+                    _append_sidecar_parts(work, side_parts, sidecar, kept)
                 n += len(chunk)
             pkl.write(b".")
         finally:
@@ -981,6 +985,7 @@ def write_mmpose_chunks(
         for file_name, stat in stats.items():
             (tmp / file_name).write_bytes(dumps_numpy_pickle(stat))
         if side_parts:
+            assert side_model is not None  # set with the first sidecar part
             _write_sidecar_streamed(tmp / SIDECAR_FILE, work, side_parts, side_model)
         shutil.rmtree(work)
     return out_dir / name
@@ -1011,7 +1016,7 @@ def _append_sidecar_parts(work: Path, parts: dict[str, int], sidecar: Mapping[st
         parts[f] = parts.get(f, 0) + len(items)
 
 
-def _write_sidecar_streamed(path: Path, work: Path, parts: Mapping[str, int], model: str | None) -> None:
+def _write_sidecar_streamed(path: Path, work: Path, parts: Mapping[str, int], model: str) -> None:
     """The sidecar, laid out as ``json.dumps(doc, sort_keys=True, separators=(",", ":"))``."""
     names = list(CameraModel.parse(model).distortion_names)
 
@@ -1055,10 +1060,12 @@ def _joint_stats_streamed(
         for lo in range(0, n, rows):
             x = view(block(part_bin, 3, lo), block(s_bin, 4, lo))
             total = x.sum(axis=0) if total is None else total + x.sum(axis=0)
+        assert total is not None  # n > 0 (the caller refuses an empty data set): one block at least
         mean = total / n
         sq = None
         for lo in range(0, n, rows):
             d = view(block(part_bin, 3, lo), block(s_bin, 4, lo)) - mean
             sq = (d * d).sum(axis=0) if sq is None else sq + (d * d).sum(axis=0)
+        assert sq is not None  # as total
         out[file_name] = {"mean": mean, "std": np.sqrt(sq / n)}
     return out
