@@ -135,6 +135,7 @@ class FakeConfig(pydantic.BaseModel):
     seed: int = 0
     skeleton: str = "h36m17"
     camera_model: str = "pinhole"
+    shard_size: int = 20_000  # the command checks the shard plan before any work
 
 
 def fake_library(calls: dict, fail: BaseException | None = None) -> types.ModuleType:
