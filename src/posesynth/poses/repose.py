@@ -113,7 +113,7 @@ def repose(
     rng: np.random.Generator, positions: np.ndarray, skeleton: Skeleton, motions: MotionsConfig
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Apply the motions to poses (M, J, 3); returns (positions, rom_ok (M,), angles before, after)."""
-    m = positions.shape[0]
+    m: int = positions.shape[0]
     rest = default_rest_offsets(skeleton)
     if _hinge_only(motions, skeleton):
         out = positions
