@@ -26,7 +26,7 @@ asks for angles outside the range of motion is refused up front.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 import numpy as np
 from pydantic import (
@@ -114,15 +114,20 @@ class Motion(BaseModel):
     def draw(self, rng: np.random.Generator, n: int, name: str) -> np.ndarray:
         """``n`` values (radians) for angle ``name``."""
         if self.distribution == "uniform":
+            assert self.range_deg is not None  # checked by _parameters (the model is frozen)
             return np.deg2rad(rng.uniform(self.range_deg[0], self.range_deg[1], n))
         if self.distribution == "normal":
+            assert self.mean_deg is not None and self.sd_deg is not None  # checked by _parameters
             return np.deg2rad(rng.normal(self.mean_deg, self.sd_deg, n))
+        assert self.activity is not None  # checked by _parameters: a known activity
         prior = ACTIVITIES[self.activity]
+        assert isinstance(prior, dict)  # checked by _parameters: not a coupled prior
         base = base_angle_name(name)
         spec = prior.get(base) or prior.get(f"lead_{base}") or prior.get(f"trail_{base}")
         if spec is None:
             return np.zeros(n)
         kind, a, b = spec
+        a = cast(float, a)  # uniform and normal priors: a number (a follow prior names an angle)
         return np.deg2rad(rng.uniform(a, b, n) if kind == "uniform" else rng.normal(a, b, n))
 
     def support_deg(self) -> tuple[float, float] | None:
@@ -150,7 +155,10 @@ def _off_is_not_false(v: Any) -> Any:
     return "off" if v is False else v
 
 
-Segment = Literal[tuple(SEGMENTS)]  # type: ignore[valid-type]
+if TYPE_CHECKING:
+    Segment = str  # a static type; at run time the Literal of SEGMENTS, which pydantic checks
+else:
+    Segment = Literal[tuple(SEGMENTS)]
 FactorRange = Annotated[tuple[float, float], AfterValidator(_factor_range)]
 
 
