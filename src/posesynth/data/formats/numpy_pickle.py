@@ -18,7 +18,7 @@ import io
 import pickle
 import pickletools
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -60,7 +60,7 @@ class RefusedGlobal(ValueError):
 
 
 class NumpyOnlyUnpickler(pickle.Unpickler):
-    def __init__(self, file: io.BytesIO, source: Path) -> None:
+    def __init__(self, file: IO[bytes], source: Path | str) -> None:
         super().__init__(file, encoding="latin1")  # latin1: Python 2 era NumPy pickles
         self._source = source
 

@@ -221,6 +221,7 @@ def _read_3d(path: Path) -> tuple[list[tuple[str, str, np.ndarray]], str]:
         seqs.append((subject, action, arr))
     if not seqs:
         raise ValueError(f"{path}: positions_3d: expected at least one sequence, got none")
+    assert joints is not None  # set by the first sequence
     return seqs, _LAYOUT_BY_COUNT[joints]
 
 
@@ -315,6 +316,7 @@ def _read_2d(path: Path) -> tuple[dict[tuple[str, str], list[np.ndarray]], str]:
         seqs[(subject, action)] = cams
     if not seqs:
         raise ValueError(f"{path}: positions_2d: expected at least one sequence, got none")
+    assert joints is not None  # set by the first sequence
     return seqs, _layout_2d(path, fields["metadata"], joints)
 
 
@@ -348,7 +350,8 @@ def _read_cameras_file(
         if views is not None:
             views_of.setdefault(subject, []).append((action, len(views)))
     fields: dict[str, list[np.ndarray]] = {f: [] for f in _CAM_FIELDS}
-    names, offsets, k, model = [], {}, 0, None
+    names, offsets, k = [], {}, 0
+    model: Any = None  # the file's model name (Camera parses it); None before the first subject
     for s in subjects:
         entry = table.get(s)
         if not isinstance(entry, dict) or not isinstance(entry.get("ids"), list):
@@ -457,6 +460,7 @@ def read_videopose3d(
 
     # (subject, action, world (T, J3, 3) or None, per camera 2D (T, J2, D) or None)
     rows: list[tuple[str, str, np.ndarray | None, list[np.ndarray] | None]] = []
+    world: np.ndarray | None  # a sequence's world 3D (None: a row with 2D only)
     if seqs_3d is not None and seqs_2d is not None:
         trimmed = []
         for subject, action, world in seqs_3d:
@@ -488,6 +492,7 @@ def read_videopose3d(
     elif seqs_3d is not None:
         rows = [(s, a, w, None) for s, a, w in seqs_3d]
     else:
+        assert seqs_2d is not None  # path_2d given: neither path was refused above
         rows = [(s, a, None, cams) for (s, a), cams in seqs_2d.items()]
 
     subjects: list[str] = []
@@ -505,7 +510,7 @@ def read_videopose3d(
     use_presets = own is None and (
         with_2d
         and all(s in H36M_SUBJECTS for s in subjects)
-        and all(len(cams) == len(H36M_CAMERA_IDS) for _, _, _, cams in rows)
+        and all(cams is not None and len(cams) == len(H36M_CAMERA_IDS) for _, _, _, cams in rows)
     )
 
     world_parts, uv_parts, vis_parts = [], [], []
@@ -513,17 +518,20 @@ def read_videopose3d(
     for subject, action, world, cams in rows:
         w17 = v3 = None
         if world is not None:
+            assert layout_3d is not None  # world comes from the 3D file
             w17, v3 = _to_h36m17(world, layout_3d)
         n_cams = 1 if cams is None else len(cams)
         for c in range(n_cams):
             if cams is not None:
                 uv = cams[c]
                 conf = uv[..., 2] if uv.shape[-1] == 3 else None
+                assert layout_2d is not None  # cams come from the 2D file
                 uv17, v2 = _to_h36m17(uv[..., :2], layout_2d, conf)
                 uv_parts.append(uv17)
                 t = uv.shape[0]
                 vis = v2 if v3 is None else np.minimum(v2, v3)
             else:
+                assert world is not None and v3 is not None  # a row without 2D comes from the 3D file
                 t = world.shape[0]
                 vis = v3
             if w17 is not None:
@@ -952,6 +960,7 @@ def _vp3d_payload(ds: PoseDataset, name: str, layout_3d: str, dtype: type):
         if slots is not None:  # VideoPose3D's own camera list of a Human3.6M subject
             presets = h36m_subject_cameras(s)
             cams = {f: np.array(getattr(presets, f)) for f in _CAM_FIELDS}
+            assert tab is not None  # slots imply a camera table
             for f in cams:
                 cams[f][slots] = tab[f][distinct]
             quat = matrix_to_quat(np.swapaxes(cams["rotation"], -1, -2))
@@ -960,11 +969,13 @@ def _vp3d_payload(ds: PoseDataset, name: str, layout_3d: str, dtype: type):
         else:
             if tab is not None:
                 cams = {f: tab[f][distinct] for f in _CAM_FIELDS}
+                assert tab_quat is not None  # made with tab
                 quat = tab_quat[distinct]
             slot_of_key = {k: i for i, k in enumerate(distinct)}
             cam_ids = [_camera_id(ds, k) for k in distinct]
         n_slots = len(cam_ids)
         if cams is not None:
+            assert model is not None  # cams come from the camera table
             cams_exact[s] = {"ids": cam_ids, "cameras": _camera_doc(model, cams)}
             cams_vp3d[s] = _vp3d_cameras(model, cams, cam_ids, quat)
             w, h = (int(v) for v in cams["image_size"][0].tolist())
@@ -997,7 +1008,7 @@ def _vp3d_payload(ds: PoseDataset, name: str, layout_3d: str, dtype: type):
                 positions_3d.setdefault(s, {})[a] = p3.astype(dtype)
             if uv is None:
                 continue
-            per_cam = []
+            per_cam: list[np.ndarray] = []
             for slot in range(n_slots):
                 out = np.full((t, 17, 2), np.nan)
                 have = np.zeros(t, dtype=bool)
@@ -1022,6 +1033,7 @@ def _vp3d_payload(ds: PoseDataset, name: str, layout_3d: str, dtype: type):
                             "VideoPose3D pairs the i-th 2D array with the subject's i-th camera, "
                             "so every camera needs every frame"
                         )
+                    assert model is not None  # cams come from the camera table
                     p_cam = world_to_camera(seq[missing], cams["rotation"][slot], cams["center"][slot])
                     out[missing] = project(model, p_cam, cams["intrinsics"][slot], cams["distortion"][slot])
                     projected += missing.size
