@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from helpers import enospc_after, kill_after_shards, tree_digest
 
-from posesynth.jobs import shards as shards_module
 from posesynth.jobs.augment import augment
 from posesynth.jobs.augment_source import read_source, source_positions
 from posesynth.jobs.camera_config import CamerasConfig
@@ -27,6 +26,7 @@ from posesynth.jobs.generate import generate_dataset, load_config
 from posesynth.poses.motion_spec import load_motions
 from posesynth.jobs.shards import partial_path
 from posesynth.body.skeleton import H36M17
+from posesynth.data import store as store_module
 from posesynth.data.store import open_store
 
 SHARD = 160  # variants per shard: 40 frames of 4 full-rom variants; 600 frames make 15 shards
@@ -162,7 +162,7 @@ def test_a_commit_cut_short_is_finished(tmp_path: Path, monkeypatch, reference, 
     def no_rename(tmp, path):
         raise OSError(errno.EIO, "simulated crash during the rename")
 
-    monkeypatch.setattr(shards_module, "move_into_place", no_rename)
+    monkeypatch.setattr(store_module, "move_into_place", no_rename)  # the one commit of both writers
     with pytest.raises(OSError, match="15 of 15 shards are complete"):
         augment_to_store(source, motions, None, out, seed=9, shard_size=SHARD)
     monkeypatch.undo()
