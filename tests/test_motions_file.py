@@ -289,3 +289,13 @@ def test_check_refuses_out_of_rom_configs_built_in_code():
     with pytest.raises(ValueError, match=r"motions\[0\].*elbow_flexion"):
         cfg.check(H36M17)
     MotionsConfig(rom="off", motions=[Motion(angle="elbow_flexion", range_deg=(-20, 90))]).check(H36M17)
+
+
+def test_an_activity_follow_prior_is_refused_for_one_motion():
+    """kneel draws knee flexion relative to hip flexion: one motion cannot draw it alone."""
+    import pydantic
+
+    from posesynth.poses.motion_spec import Motion
+
+    with pytest.raises(pydantic.ValidationError, match="'follow' prior"):
+        Motion(distribution="activity", activity="kneel", angle="knee_flexion")

@@ -97,6 +97,16 @@ class Motion(BaseModel):
             # a coupled prior (posesynth.poses.prior) has no per-angle law to draw one angle from
             choices = sorted(a for a, p in ACTIVITIES.items() if isinstance(p, dict) and a != "rom")
             raise ValueError(f"activity: expected one of {choices}, got {self.activity!r}")
+        else:
+            prior = ACTIVITIES[self.activity]
+            assert isinstance(prior, dict)  # checked just above
+            base = base_angle_name(self.angle)
+            spec = prior.get(base) or prior.get(f"lead_{base}") or prior.get(f"trail_{base}")
+            if spec is not None and spec[0] == "follow":
+                raise ValueError(
+                    f"activity: {self.activity!r} draws {base} relative to {spec[1]} (a 'follow' prior), "
+                    "which one motion cannot draw on its own; use distribution uniform or normal"
+                )
         return self
 
     def targets(self, skeleton: Skeleton) -> list[str]:
