@@ -28,6 +28,7 @@ import numpy as np
 
 def png(path: Path, side: int, quick: bool) -> Path:
     """A ``side`` x ``side`` all-zero greyscale PNG (``quick``: the header only)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -74,7 +75,9 @@ def run(args: list[str]) -> dict:
     """Run one command; its exit code, last stderr line, peak RSS (MB) and seconds."""
     start = time.perf_counter()
     with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([sys.executable, "-m", "posesynth.cli.main", *args], stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "posesynth.cli.main", *args], stdout=subprocess.DEVNULL, stderr=err
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
@@ -92,13 +95,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="header-only PNG bombs")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--folder", type=Path, default=None, help="where to build the bombs (default: a temporary folder)")
+    parser.add_argument(
+        "--folder", type=Path, default=None, help="where to build the bombs (default: a temporary folder)"
+    )
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = opts.folder or Path(tmp)
         rows = []
         for bomb, args in build(folder, opts.quick):
-            rows.append({"bomb": bomb, "command": "posesynth " + " ".join(Path(a).name if "/" in a else a for a in args), **run(args)})
+            rows.append(
+                {
+                    "bomb": bomb,
+                    "command": "posesynth " + " ".join(Path(a).name if "/" in a else a for a in args),
+                    **run(args),
+                }
+            )
     if opts.json:
         print(json.dumps({"quick": opts.quick, "bombs": rows}, indent=2))
         return

@@ -78,7 +78,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     opts = parser.parse_args()
     data = os.urandom(64 << 20)
-    print(f"hash throughput: sha256 {_throughput('sha256', data):.0f} MB/s, blake2b {_throughput('blake2b', data):.0f} MB/s")
+    print(
+        f"hash throughput: sha256 {_throughput('sha256', data):.0f} MB/s, blake2b {_throughput('blake2b', data):.0f} MB/s"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "g"
         _generate(20_000, out, True)  # warm-up: JIT kernels compiled, caches loaded, before timing
@@ -88,9 +90,11 @@ def main() -> None:
                 timings[hashing].append(_generate(opts.samples, out, hashing))
         with_hash, without = min(timings[True]), min(timings[False])
         size = sum(p.stat().st_size for p in out.rglob("*.npy"))
-        print(f"generate -n {opts.samples} (in-process, no preview; best of {opts.repeat}): "
-              f"with checksums {with_hash:.2f} s, without {without:.2f} s; "
-              f"checksums cost {100 * (with_hash / without - 1):+.1f} % ({size / 1e6:.0f} MB of .npy)")
+        print(
+            f"generate -n {opts.samples} (in-process, no preview; best of {opts.repeat}): "
+            f"with checksums {with_hash:.2f} s, without {without:.2f} s; "
+            f"checksums cost {100 * (with_hash / without - 1):+.1f} % ({size / 1e6:.0f} MB of .npy)"
+        )
         checked = min(_read_all(out, True) for _ in range(opts.repeat))
         trusted = min(_read_all(out, False) for _ in range(opts.repeat))
         print(f"reading every shard file once: checked {checked:.2f} s, checksums=False {trusted:.2f} s")

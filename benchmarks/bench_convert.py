@@ -59,8 +59,11 @@ def main() -> None:
         store = args.work / f"g{n}"
         if not (store / "dataset.json").is_file():
             shutil.rmtree(store, ignore_errors=True)
-            subprocess.run(posesynth("generate", "-n", str(n), "--seed", "1", "--no-preview", "--out", str(store)),
-                           check=True, capture_output=True)
+            subprocess.run(
+                posesynth("generate", "-n", str(n), "--seed", "1", "--no-preview", "--out", str(store)),
+                check=True,
+                capture_output=True,
+            )
         modes = [("--no-check", ["--no-check"])] + ([("check", [])] if args.check else [])
         for label, extra in modes:
             out = args.work / f"mm{n}{label}"
@@ -69,13 +72,15 @@ def main() -> None:
             size_mb = sum(f.stat().st_size for f in out.iterdir()) / 1e6
             shutil.rmtree(out)
             rows.append((n, label, mb, seconds, size_mb))
-            print(f"convert --to mmpose {label:10s} {n:>9,d} samples: peak RSS {mb:7.1f} MB, "
-                  f"{seconds:6.1f} s, output {size_mb:7.1f} MB", flush=True)
+            print(
+                f"convert --to mmpose {label:10s} {n:>9,d} samples: peak RSS {mb:7.1f} MB, "
+                f"{seconds:6.1f} s, output {size_mb:7.1f} MB",
+                flush=True,
+            )
     streamed = {n: mb for n, label, mb, _, _ in rows if label == "--no-check"}
     if len(streamed) >= 2:
         lo, hi = min(streamed), max(streamed)
-        print(f"peak RSS ratio {hi:,d} / {lo:,d} samples: {streamed[hi] / streamed[lo]:.2f} "
-              f"(x{hi // lo} samples)")
+        print(f"peak RSS ratio {hi:,d} / {lo:,d} samples: {streamed[hi] / streamed[lo]:.2f} (x{hi // lo} samples)")
     if 1_000_000 in streamed:
         verdict = "met" if streamed[1_000_000] <= GOAL_MB else "NOT met"
         print(f"goal <= {GOAL_MB:.0f} MB at 1 M samples: {verdict} ({streamed[1_000_000]:.1f} MB)")

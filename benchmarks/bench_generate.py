@@ -158,7 +158,9 @@ def main() -> None:
     if main_affinity:
         os.sched_setaffinity(0, {min(main_affinity)})
 
-    print(f"procedural pipeline: skeleton {args.skeleton}, camera {args.camera_model}, one core, chunks of {args.chunk}")
+    print(
+        f"procedural pipeline: skeleton {args.skeleton}, camera {args.camera_model}, one core, chunks of {args.chunk}"
+    )
     rates = {}
     if numba_installed():
         rates["numba"] = pipeline_rate(args.samples, args.chunk, skeleton, args.camera_model, "numba")

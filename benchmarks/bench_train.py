@@ -107,7 +107,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternating timed rounds; the best of each counts")
     parser.add_argument("--workers", default="0,1,2", help="worker counts of the streamed modes")
     parser.add_argument("--chunk-samples", type=int, default=4096, help="samples per streamed chunk")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads of the training process (default: torch's)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads of the training process (default: torch's)"
+    )
     parser.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps")
     args = parser.parse_args()
     if args.threads:
@@ -116,14 +118,18 @@ def main() -> None:
     workers = [int(w) for w in args.workers.split(",") if w.strip()]
 
     noise = NoiseConfig(sigma_px=2.0, outlier_prob=0.02, drop_prob=0.02)
-    config = TrainConfig(width=args.width, batch_size=bs, val_fraction=0.0, noise=noise, device=args.device, precision="fp32")
+    config = TrainConfig(
+        width=args.width, batch_size=bs, val_fraction=0.0, noise=noise, device=args.device, precision="fp32"
+    )
     data = lift_arrays(generate_dataset(load_config(samples=steps * bs, seed=0, shard_size=steps * bs)))
     run = prepare_run(data, config)
     dev = run.plan.device
     x0 = normalise_inputs(run.uv_train[:bs], run.norm["input_mean"], run.norm["input_std"])
     y0 = run.y_train[:bs]
 
-    stream_cfg = StreamConfig(samples_per_epoch=10**9, chunk_samples=args.chunk_samples, stats_samples=20_000, val_samples=0)
+    stream_cfg = StreamConfig(
+        samples_per_epoch=10**9, chunk_samples=args.chunk_samples, stats_samples=20_000, val_samples=0
+    )
     stream = SyntheticPoses(stream_cfg, batch_size=bs, noise=noise, seed=0)
     loaders: dict[int, Iterator[StreamChunk]] = {}
     for w in workers:  # started now; each keeps its prefetched chunks ready (idle workers block)

@@ -10,8 +10,8 @@ from posesynth.body import angles as A
 from posesynth.body import kinematics as K
 from posesynth.body import rom
 from posesynth.body.anthropometry import rest_positions
-from posesynth.poses.procedural import sample_poses
 from posesynth.body.skeleton import H36M17, H36M_EXTENDED
+from posesynth.poses.procedural import sample_poses
 
 SKELETONS = [H36M17, H36M_EXTENDED]
 SKEL_IDS = [s.name for s in SKELETONS]
@@ -54,7 +54,7 @@ def base_name(name):
     """Angle name without its side: right_knee_flexion → knee_flexion."""
     for prefix in ("right_", "left_"):
         if name.startswith(prefix):
-            return name[len(prefix):]
+            return name[len(prefix) :]
     return name
 
 
@@ -74,9 +74,7 @@ def round_trip(angles, skeleton):
 
 # ----------------------------------------------------------------------------- round trips
 @pytest.mark.parametrize("skeleton", SKELETONS, ids=SKEL_IDS)
-@pytest.mark.parametrize(
-    "knee_deg", [(5.0, 150.0), (-10.0, -3.0)], ids=["flexed_knees", "hyperextended_knees"]
-)
+@pytest.mark.parametrize("knee_deg", [(5.0, 150.0), (-10.0, -3.0)], ids=["flexed_knees", "hyperextended_knees"])
 def test_angles_fk_ik_round_trip_inside_rom(skeleton, knee_deg):
     """local_from_angles → FK → pose_angles reads every requested angle back."""
     rng = np.random.default_rng(0)
@@ -97,11 +95,12 @@ def test_angles_fk_ik_round_trip_inside_rom(skeleton, knee_deg):
 @pytest.mark.parametrize("skeleton", SKELETONS, ids=SKEL_IDS)
 def test_angles_round_trip_at_rom_limits(skeleton):
     """Each angle alone at its ROM min and max (others at a generic, well-conditioned pose)."""
-    base = {n: 0.0 for n in A.angle_names(skeleton)}
+    base = dict.fromkeys(A.angle_names(skeleton), 0.0)
     for n in base:
         b = base_name(n)
-        base[n] = {"knee_flexion": 30, "elbow_flexion": 40, "shoulder_elevation": 35,
-                   "shoulder_plane": 20}.get(b, 0.0) * DEG
+        base[n] = {"knee_flexion": 30, "elbow_flexion": 40, "shoulder_elevation": 35, "shoulder_plane": 20}.get(
+            b, 0.0
+        ) * DEG
     limits = rom.limits_with_overrides(skeleton)
     for name, (lo, hi) in limits.items():
         for value in (lo, hi):
@@ -162,7 +161,7 @@ def test_knee_bent_backwards_is_positive_flexion(skeleton, side, theta_deg):
     pose = rotate_below(rest, skeleton, f"{side}_hip", [20 * DEG, 0, 0])
     pose = rotate_below(pose, skeleton, f"{side}_knee", [-theta, 0, 0])  # shank swings backwards
     hip, knee, ankle = (pose[skeleton.index(f"{side}_{j}")] for j in ("hip", "knee", "foot"))
-    sagittal = lambda v: np.arctan2(v[1], -v[2])  # noqa: E731  forward swing of a bone
+    sagittal = lambda v: np.arctan2(v[1], -v[2])
     assert sagittal(ankle - knee) < sagittal(knee - hip)  # the shank swung back from the thigh line
     geometric = np.arccos(np.dot(unit(knee - hip), unit(ankle - knee)))
     got = A.pose_angles(pose, skeleton)

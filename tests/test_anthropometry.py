@@ -224,9 +224,7 @@ def test_sample_bodies_keeps_stature_and_symmetry():
     pos = rest_positions(EXT, heights, props)
     floor = pos[:, EXT.index("left_heel"), 2]
     head = pos[:, EXT.index("head"), 2]
-    default_frac = (lambda p: p[EXT.index("head"), 2] - p[EXT.index("left_heel"), 2])(
-        rest_positions(EXT, 1.0)
-    )
+    default_frac = (lambda p: p[EXT.index("head"), 2] - p[EXT.index("left_heel"), 2])(rest_positions(EXT, 1.0))
     np.testing.assert_allclose((head - floor) / heights, default_frac, rtol=1e-12)
     lengths = bone_lengths(rest_offsets(EXT, heights, props))
     np.testing.assert_allclose(lengths[:, EXT.left], lengths[:, EXT.right], rtol=1e-12)
@@ -239,9 +237,7 @@ def test_sample_bodies_edge_cases():
     h, p = sample_bodies(np.random.default_rng(0), 5, height_sd=0.0, variation=0.0)
     np.testing.assert_array_equal(h, np.full(5, 1.70))
     np.testing.assert_allclose(p, np.tile(default_proportions(), (5, 1)), rtol=1e-12)
-    h, _ = sample_bodies(
-        np.random.default_rng(0), 200, height_mean=1.5, height_sd=0.5, height_range=(1.45, 1.6)
-    )
+    h, _ = sample_bodies(np.random.default_rng(0), 200, height_mean=1.5, height_sd=0.5, height_range=(1.45, 1.6))
     assert ((h >= 1.45) & (h <= 1.6)).all()
 
 

@@ -15,16 +15,16 @@ from scipy.spatial.transform import Rotation
 
 from posesynth.body.angles import local_from_angles, pose_angles
 from posesynth.body.anthropometry import rest_offsets, sample_bodies
-from posesynth.jobs.augment import augment
-from posesynth.jobs.camera_config import CamerasConfig, load_cameras_config
-from posesynth.geometry.camera import CameraModel, h36m_subject_cameras
-from posesynth.data.dataset import PoseDataset
 from posesynth.body.kinematics import forward_kinematics
-from posesynth.poses.motions import set_angles
-from posesynth.poses.motion_spec import SEGMENTS, Motion, MotionsConfig, load_motions
-from posesynth.poses.procedural import ACTIVITIES, sample_poses
 from posesynth.body.rom import rom_table, shoulder_elevation_cap
 from posesynth.body.skeleton import H36M17, H36M_EXTENDED
+from posesynth.data.dataset import PoseDataset
+from posesynth.geometry.camera import CameraModel, h36m_subject_cameras
+from posesynth.jobs.augment import augment
+from posesynth.jobs.camera_config import CamerasConfig, load_cameras_config
+from posesynth.poses.motion_spec import SEGMENTS, Motion, MotionsConfig, load_motions
+from posesynth.poses.motions import set_angles
+from posesynth.poses.procedural import ACTIVITIES, sample_poses
 
 SKELETONS = [H36M17, H36M_EXTENDED]
 SKEL_IDS = [s.name for s in SKELETONS]
@@ -72,7 +72,8 @@ def procedural(skeleton, per_activity=12, seed=0):
     if key not in _CACHE:
         rng = np.random.default_rng(seed)
         _CACHE[key] = np.concatenate(
-            [sample_poses(rng, per_activity, skeleton, {a: 1.0}).positions for a in ACTIVITIES])
+            [sample_poses(rng, per_activity, skeleton, {a: 1.0}).positions for a in ACTIVITIES]
+        )
     return _CACHE[key].copy()
 
 
@@ -109,8 +110,7 @@ def rom_problems(positions, skeleton, tol=1e-6):
 
 
 def knee_only(**kw):
-    base = {"rom": "off", "collisions": "off",
-            "motions": [Motion(angle="knee_flexion", range_deg=(0, 150))]}
+    base = {"rom": "off", "collisions": "off", "motions": [Motion(angle="knee_flexion", range_deg=(0, 150))]}
     return MotionsConfig(**{**base, **kw})
 
 
@@ -160,9 +160,12 @@ def test_seed_knee_on_the_extended_skeleton_moves_the_feet_rigidly():
     src = procedural(H36M_EXTENDED, 8)
     result = augment(dataset(src, H36M_EXTENDED), load_motions("seed-knee", H36M_EXTENDED), seed=0)
     out = result.dataset.joints_3d_world
-    feet = [j for j in range(H36M_EXTENDED.num_joints)
-            if H36M_EXTENDED.joint_names[j].startswith(("right_", "left_"))
-            and H36M_EXTENDED.joint_names[j].endswith(("foot", "toe", "heel"))]
+    feet = [
+        j
+        for j in range(H36M_EXTENDED.num_joints)
+        if H36M_EXTENDED.joint_names[j].startswith(("right_", "left_"))
+        and H36M_EXTENDED.joint_names[j].endswith(("foot", "toe", "heel"))
+    ]
     still = np.setdiff1d(np.arange(H36M_EXTENDED.num_joints), feet)
     assert np.array_equal(out[:, still], src[:, still])
     assert np.abs(bone_lengths(out, H36M_EXTENDED) - bone_lengths(src, H36M_EXTENDED)).max() < 1e-9
@@ -199,19 +202,23 @@ def test_rom_enforced_outputs_are_never_out_of_range(skeleton, policy, spec):
         assert np.abs(bone_lengths(out, skeleton) - bone_lengths(src_of, skeleton)).max() < 1e-9
 
 
-@pytest.mark.parametrize("skeleton", [
-    H36M17,
-    H36M_EXTENDED,
-], ids=SKEL_IDS)
+@pytest.mark.parametrize(
+    "skeleton",
+    [
+        H36M17,
+        H36M_EXTENDED,
+    ],
+    ids=SKEL_IDS,
+)
 def test_clamped_hyperextended_elbows_stay_in_range(skeleton):
     """Real data has hyperextended elbows (flexion < 0, outside the ROM): clamp brings them to
     0 deg. Repro: 20 standing poses, right elbow -10 deg, right shoulder rotation -85 deg."""
     src = procedural(skeleton, 20, seed=5)[:20]
     n = len(src)
-    src = set_angles(src, skeleton, {"right_shoulder_rotation": np.full(n, -85 * DEG),
-                                     "right_elbow_flexion": np.full(n, -10 * DEG)})
-    motions = MotionsConfig(rom="clamp", collisions="off",
-                            motions=[Motion(angle="knee_flexion", range_deg=(0, 90))])
+    src = set_angles(
+        src, skeleton, {"right_shoulder_rotation": np.full(n, -85 * DEG), "right_elbow_flexion": np.full(n, -10 * DEG)}
+    )
+    motions = MotionsConfig(rom="clamp", collisions="off", motions=[Motion(angle="knee_flexion", range_deg=(0, 90))])
     result = augment(dataset(src, skeleton), motions, seed=0)
     assert rom_problems(result.dataset.joints_3d_world, skeleton) == {}
 
@@ -220,8 +227,7 @@ def test_clamp_keeps_in_range_angles_and_reject_keeps_in_range_poses():
     """Procedural poses are inside the ROM: a knee-only motion rejects none of them and
     changes no other angle."""
     src = procedural(H36M17, 6)
-    motions = MotionsConfig(rom="reject", collisions="off",
-                            motions=[Motion(angle="knee_flexion", range_deg=(0, 150))])
+    motions = MotionsConfig(rom="reject", collisions="off", motions=[Motion(angle="knee_flexion", range_deg=(0, 150))])
     result = augment(dataset(src, H36M17), motions, seed=0)
     assert result.summary["rejected_rom"] == 0 and len(result.dataset) == len(src)
     before = pose_angles(src, H36M17)
@@ -263,8 +269,13 @@ def test_no_usable_frame_is_a_value_error():
 def test_variants_source_index_and_variant_are_consistent_without_rejections():
     src = procedural(H36M17, 3)
     n = len(src)
-    ds = dataset(src, H36M17, subject=np.array([f"S{k % 3}" for k in range(n)]),
-                 action=np.array(["walk"] * n), frame=np.arange(100, 100 + n))
+    ds = dataset(
+        src,
+        H36M17,
+        subject=np.array([f"S{k % 3}" for k in range(n)]),
+        action=np.array(["walk"] * n),
+        frame=np.arange(100, 100 + n),
+    )
     result = augment(ds, knee_only(variants=3), seed=0)
     out = result.dataset
     idx, var = out.extra["source_index"], out.extra["variant"]
@@ -360,8 +371,9 @@ def test_source_cameras_are_kept_by_default():
     src = procedural(H36M17, 2)
     first = augment(dataset(src, H36M17), knee_only(), CamerasConfig(count=1), seed=0).dataset
     again = augment(first, knee_only(), None, seed=1)
-    np.testing.assert_array_equal(again.dataset.sample_cameras().center,
-                                  first.sample_cameras().center[again.dataset.extra["source_index"]])
+    np.testing.assert_array_equal(
+        again.dataset.sample_cameras().center, first.sample_cameras().center[again.dataset.extra["source_index"]]
+    )
 
 
 def test_load_cameras_config(tmp_path):
@@ -431,8 +443,9 @@ def test_global_rotation_yaw_keeps_every_angle(skeleton):
 
 def test_a_motion_with_probability_zero_changes_nothing():
     src = procedural(H36M17, 2)
-    motions = MotionsConfig(rom="reject", collisions="off",
-                            motions=[Motion(angle="hip_flexion", range_deg=(0, 90), probability=0.0)])
+    motions = MotionsConfig(
+        rom="reject", collisions="off", motions=[Motion(angle="hip_flexion", range_deg=(0, 90), probability=0.0)]
+    )
     result = augment(dataset(src, H36M17), motions, seed=0)
     np.testing.assert_allclose(result.dataset.joints_3d_world, src, atol=1e-12)
 
@@ -445,8 +458,13 @@ def test_a_motion_for_another_skeleton_is_refused():
 
 # ----------------------------------------------------------------------------- command line
 def run_cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "posesynth.cli.main", "augment", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "posesynth.cli.main", "augment", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")

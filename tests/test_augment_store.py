@@ -13,21 +13,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import enospc_after, kill_after_shards, tree_digest
 
-from posesynth.jobs.augment import augment
-from posesynth.jobs.augment_source import read_source, source_positions
-from posesynth.jobs.camera_config import CamerasConfig
-from posesynth.jobs.augment_store import SUMMARY_NAME, augment_to_store
-from posesynth.data.formats.registry import read_any
-from posesynth.jobs.executors import DaskExecutor, ProcessExecutor
-from posesynth.data.formats.store_io import read_store, write_store_dataset
-from posesynth.jobs.generate import generate_dataset, load_config
-from posesynth.poses.motion_spec import load_motions
-from posesynth.jobs.shards import partial_path
+from helpers import enospc_after, kill_after_shards, tree_digest
 from posesynth.body.skeleton import H36M17
 from posesynth.data import store as store_module
+from posesynth.data.formats.registry import read_any
+from posesynth.data.formats.store_io import read_store, write_store_dataset
 from posesynth.data.store import open_store
+from posesynth.jobs.augment import augment
+from posesynth.jobs.augment_source import read_source, source_positions
+from posesynth.jobs.augment_store import SUMMARY_NAME, augment_to_store
+from posesynth.jobs.camera_config import CamerasConfig
+from posesynth.jobs.executors import DaskExecutor, ProcessExecutor
+from posesynth.jobs.generate import generate_dataset, load_config
+from posesynth.jobs.shards import partial_path
+from posesynth.poses.motion_spec import load_motions
 
 SHARD = 160  # variants per shard: 40 frames of 4 full-rom variants; 600 frames make 15 shards
 
@@ -80,7 +80,7 @@ def test_in_memory_augment_gives_the_same_samples(reference, source, motions) ->
     for key in ("source_index", "variant"):
         np.testing.assert_array_equal(stored.extra[key], mem.dataset.extra[key])
     np.testing.assert_array_equal(stored.cameras.center, mem.dataset.cameras.center)
-    assert {k: v for k, v in mem.summary.items()} == {k: summary[k] for k in mem.summary}
+    assert dict(mem.summary.items()) == {k: summary[k] for k in mem.summary}
 
 
 def test_two_processes_and_dask_give_the_same_bytes(tmp_path: Path, reference, source, motions) -> None:

@@ -90,16 +90,18 @@ class FakeDetector:
             p_world = self.scene[p, frame]
             p_cam = self.cameras[view].world_to_camera(p_world)
             hip = p_cam[[23, 24]].mean(axis=0)
-            out.append(PoseResult(
-                keypoints_2d=self.cameras[view].project_world(p_world),
-                visibility=np.ones(33),
-                presence=np.ones(33),
-                # BlazePose's own 3D: the truth in camera axes, about the hip centre, 1 cm off
-                world=p_cam - hip + self.noise.normal(0.0, 0.01, (33, 3)),
-                depth=np.zeros(33),
-                score=1.0,
-                detection_score=0.9,
-            ))
+            out.append(
+                PoseResult(
+                    keypoints_2d=self.cameras[view].project_world(p_world),
+                    visibility=np.ones(33),
+                    presence=np.ones(33),
+                    # BlazePose's own 3D: the truth in camera axes, about the hip centre, 1 cm off
+                    world=p_cam - hip + self.noise.normal(0.0, 0.01, (33, 3)),
+                    depth=np.zeros(33),
+                    score=1.0,
+                    detection_score=0.9,
+                )
+            )
         return out[:max_people]
 
     def landmarks_in_roi(self, rgb: np.ndarray, centre: np.ndarray, side: float, rot: float) -> PoseResult | None:
@@ -176,7 +178,9 @@ def test_empty_frame_reported_and_skipped(result: Run) -> None:
 def test_scores_rows_and_ratios(result: Run) -> None:
     res, _, _ = result
     assert [(r.model, r.input) for r in res.scores] == [
-        ("blazepose_world", "image"), ("flat", "blazepose_2d"), ("flat", "ideal_2d"),
+        ("blazepose_world", "image"),
+        ("flat", "blazepose_2d"),
+        ("flat", "ideal_2d"),
     ]
     ref = res.score("blazepose_world")
     # BlazePose's own 3D is the truth plus 1 cm noise per axis
@@ -200,7 +204,9 @@ def test_warm_run_reads_the_cache(result: Run, demo: DemoFiles) -> None:
     assert again.data_path == res.data_path
     assert again.score("flat", "blazepose_2d").overall == res.score("flat", "blazepose_2d").overall
     # another frame selection is another cache entry
-    fewer = run_real_benchmark({"flat": FlatLifter()}, options=BenchmarkOptions(frames=6), cache_dir=cache, demo=demo, detector=det)
+    fewer = run_real_benchmark(
+        {"flat": FlatLifter()}, options=BenchmarkOptions(frames=6), cache_dir=cache, demo=demo, detector=det
+    )
     assert fewer.data_path != res.data_path and fewer.frames == 6
 
 
@@ -210,7 +216,9 @@ def test_missing_camera_is_one_clear_error(demo: DemoFiles, tmp_path: Path) -> N
     write_qca(cams[:3], NAMES[:3], calib)
     broken = DemoFiles(root=demo.root, calibration=calib, videos=demo.videos)
     with pytest.raises(ValueError, match=r"Calib.qca.txt: no camera 'cam04' for video cam04.avi"):
-        run_real_benchmark({"flat": FlatLifter()}, cache_dir=tmp_path, demo=broken, detector=FakeDetector(cams, _scene()))
+        run_real_benchmark(
+            {"flat": FlatLifter()}, cache_dir=tmp_path, demo=broken, detector=FakeDetector(cams, _scene())
+        )
 
 
 def test_unreadable_video_is_one_clear_error(demo: DemoFiles, tmp_path: Path) -> None:
@@ -219,7 +227,9 @@ def test_unreadable_video_is_one_clear_error(demo: DemoFiles, tmp_path: Path) ->
     videos = (demo.videos[0], bad, *demo.videos[2:])
     broken = DemoFiles(root=demo.root, calibration=demo.calibration, videos=videos)
     with pytest.raises(ValueError, match=r"cam02.avi: cannot read the video"):
-        run_real_benchmark({"flat": FlatLifter()}, cache_dir=tmp_path, demo=broken, detector=FakeDetector(_cameras(), _scene()))
+        run_real_benchmark(
+            {"flat": FlatLifter()}, cache_dir=tmp_path, demo=broken, detector=FakeDetector(_cameras(), _scene())
+        )
 
 
 def test_association_picks_consistent_views() -> None:

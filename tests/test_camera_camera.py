@@ -25,8 +25,7 @@ DIST = np.array([-0.1, 0.02, 0.001, -0.002, 0.003])
 
 def make_batch(n: int = 5, model: CameraModel = CameraModel.OPENCV) -> Camera:
     rng = np.random.default_rng(0)
-    R, C = orbit(np.array([0.0, 0.0, 1.0]), np.linspace(0, 2 * math.pi, n, endpoint=False),
-                 0.2, 4.0)
+    R, C = orbit(np.array([0.0, 0.0, 1.0]), np.linspace(0, 2 * math.pi, n, endpoint=False), 0.2, 4.0)
     dist = rng.uniform(-0.01, 0.01, (n, model.distortion_size))
     intr = INTR + rng.uniform(-5, 5, (n, 4))
     return Camera(model, intr, dist, R, C, np.tile([1280, 720], (n, 1)))
@@ -67,14 +66,17 @@ def test_pinhole_distortion_defaults_to_empty():
         ({"center": [0.0, np.inf, 0.0]}, r"center: expected finite"),
         ({"image_size": (1280.5, 720)}, r"image_size: expected positive integers"),
         ({"image_size": (0, 720)}, r"image_size: expected positive integers"),
-        ({"center": np.zeros((2, 3)), "intrinsics": np.tile(INTR, (3, 1))},
-         r"Camera: expected fields with broadcastable leading \(batch\) dims"),
+        (
+            {"center": np.zeros((2, 3)), "intrinsics": np.tile(INTR, (3, 1))},
+            r"Camera: expected fields with broadcastable leading \(batch\) dims",
+        ),
         ({"model": "kb"}, r"model: expected one of \['pinhole', 'opencv', 'fisheye', 'h36m'\]"),
     ],
 )
 def test_construction_validates(change, match):
-    fields = dict(model="opencv", intrinsics=INTR, distortion=DIST, rotation=np.eye(3),
-                  center=np.zeros(3), image_size=(1280, 720))
+    fields = dict(
+        model="opencv", intrinsics=INTR, distortion=DIST, rotation=np.eye(3), center=np.zeros(3), image_size=(1280, 720)
+    )
     fields.update(change)
     with pytest.raises(ValueError, match=match):
         Camera(**fields)
@@ -93,8 +95,7 @@ def test_project_world_and_visible(model):
     p_world = np.random.default_rng(1).normal(scale=0.3, size=(4, 17, 3)) + [0, 0, 1]
     uv = cams.project_world(p_world)
     assert uv.shape == (4, 17, 2)
-    expected = project(model, world_to_camera(p_world, cams.rotation, cams.center),
-                       cams.intrinsics, cams.distortion)
+    expected = project(model, world_to_camera(p_world, cams.rotation, cams.center), cams.intrinsics, cams.distortion)
     np.testing.assert_array_equal(uv, expected)
     vis = cams.visible(p_world)
     assert vis.shape == (4, 17) and vis.all()
@@ -146,9 +147,14 @@ def test_to_dict_json_round_trip_is_exact(model, batch):
     n = int(np.prod(batch, dtype=int))
     rng = np.random.default_rng(4)
     R = Rotation.random(max(n, 1), random_state=3).as_matrix()[:n].reshape(batch + (3, 3))
-    cam = Camera(model, rng.uniform(100, 2000, batch + (4,)),
-                 rng.normal(scale=0.01, size=batch + (model.distortion_size,)), R,
-                 rng.normal(size=batch + (3,)), np.full(batch + (2,), 640))
+    cam = Camera(
+        model,
+        rng.uniform(100, 2000, batch + (4,)),
+        rng.normal(scale=0.01, size=batch + (model.distortion_size,)),
+        R,
+        rng.normal(size=batch + (3,)),
+        np.full(batch + (2,), 640),
+    )
     data = json.loads(json.dumps(cam.to_dict()))
     assert data["model"] == model.value
     back = Camera.from_dict(data)

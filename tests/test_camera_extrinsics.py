@@ -76,8 +76,9 @@ def test_extrinsics_match_cv2_project_points_via_rotation_translation():
     np.testing.assert_allclose(t, -R @ C)
     p_world = C + (R.T @ np.array([0.0, 0.0, 4.0])) + rng.normal(scale=0.5, size=(100, 3))
     camera = Camera(CameraModel.OPENCV, INTR, dist, R, C, (1280, 720))
-    ref, _ = cv2.projectPoints(p_world, cv2.Rodrigues(R_cv)[0], t, np.array(
-        [[INTR[0], 0, INTR[2]], [0, INTR[1], INTR[3]], [0, 0, 1]]), dist)
+    ref, _ = cv2.projectPoints(
+        p_world, cv2.Rodrigues(R_cv)[0], t, np.array([[INTR[0], 0, INTR[2]], [0, INTR[1], INTR[3]], [0, 0, 1]]), dist
+    )
     np.testing.assert_allclose(camera.project_world(p_world), ref.reshape(-1, 2), atol=1e-6)
     _, C_back = rotation_center(R_cv, t)
     np.testing.assert_allclose(C_back, C, atol=1e-12)
@@ -203,8 +204,10 @@ def test_property_orbit(target, azimuth, elevation, distance, roll):
     offset = C - target
     np.testing.assert_allclose(
         offset,
-        distance * np.array([math.cos(elevation) * math.cos(azimuth),
-                             math.cos(elevation) * math.sin(azimuth), math.sin(elevation)]),
+        distance
+        * np.array(
+            [math.cos(elevation) * math.cos(azimuth), math.cos(elevation) * math.sin(azimuth), math.sin(elevation)]
+        ),
         atol=1e-9,
     )
     uv = pinhole.project(world_to_camera(target[None], R, C), INTR)

@@ -43,9 +43,7 @@ def random_opencv_distortion(rng: np.random.Generator, shape: tuple[int, ...] = 
     return np.stack([k1, k2, p[..., 0], p[..., 1], k3], axis=-1)
 
 
-def random_fisheye_distortion(
-    rng: np.random.Generator, shape: tuple[int, ...] = (), wide: bool = False
-) -> np.ndarray:
+def random_fisheye_distortion(rng: np.random.Generator, shape: tuple[int, ...] = (), wide: bool = False) -> np.ndarray:
     """Realistic Kannala-Brandt coefficients (k1..k4).
 
     Monotonic (so invertible) up to ~100 degrees, or up to 120 degrees with ``wide``.
@@ -68,9 +66,7 @@ def random_points_in_fov(
     theta = half_fov * np.sqrt(rng.uniform(0.0, 1.0, n))
     phi = rng.uniform(-np.pi, np.pi, n)
     dist = rng.uniform(*depth, n)
-    return dist[:, None] * np.stack(
-        [np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)], axis=-1
-    )
+    return dist[:, None] * np.stack([np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)], axis=-1)
 
 
 def camera_matrix(intrinsics: np.ndarray) -> np.ndarray:
@@ -123,9 +119,7 @@ def test_fisheye_matches_cv2_fisheye_project_points(seed):
     dist = random_fisheye_distortion(rng)
     p_cam = random_points_in_fov(rng, N_POINTS, math.radians(89))
     ours = fisheye.project(p_cam, intr, dist)
-    ref, _ = cv2.fisheye.projectPoints(
-        p_cam[:, None, :], np.zeros(3), np.zeros(3), camera_matrix(intr), dist
-    )
+    ref, _ = cv2.fisheye.projectPoints(p_cam[:, None, :], np.zeros(3), np.zeros(3), camera_matrix(intr), dist)
     np.testing.assert_allclose(ours, ref.reshape(-1, 2), atol=PX_TOL, rtol=0)
 
 
@@ -160,16 +154,15 @@ def test_h36m_matches_conventions_formula(seed):
     intr = random_intrinsics(rng)
     dist = random_opencv_distortion(rng)
     p_cam = random_points_in_fov(rng, 300, math.radians(40))
-    np.testing.assert_allclose(
-        h36m.project(p_cam, intr, dist), h36m_reference(p_cam, intr, dist), atol=1e-9, rtol=0
-    )
+    np.testing.assert_allclose(h36m.project(p_cam, intr, dist), h36m_reference(p_cam, intr, dist), atol=1e-9, rtol=0)
 
 
 def test_h36m_differs_from_opencv_only_through_tangential_terms():
     # Human3.6M camera 54138969's published intrinsics and distortion (k1, k2, p1, p2, k3).
     intr = np.array([1145.04940458804, 1143.78109572365, 512.541504956548, 515.4514869776])
-    dist = np.array([-0.207098910824901, 0.247775183068982, -0.00142447157470321,
-                     -0.000975698859470499, -0.00307515035078854])
+    dist = np.array(
+        [-0.207098910824901, 0.247775183068982, -0.00142447157470321, -0.000975698859470499, -0.00307515035078854]
+    )
     rng = np.random.default_rng(0)
     p_cam = random_points_in_fov(rng, N_POINTS, math.radians(22))  # about the image
     diff = np.abs(h36m.project(p_cam, intr, dist) - opencv.project(p_cam, intr, dist)).max()
@@ -272,14 +265,15 @@ def test_property_distortion_round_trip(model, k1, k2, p1, p2, k3, x, y, z):
     theta=st.floats(0.0, math.radians(120)),
     phi=st.floats(-math.pi, math.pi),
     k=st.tuples(
-        st.floats(-0.03, 0.03), st.floats(-0.003, 0.003),
-        st.floats(-0.0003, 0.0003), st.floats(-0.00003, 0.00003),
+        st.floats(-0.03, 0.03),
+        st.floats(-0.003, 0.003),
+        st.floats(-0.0003, 0.0003),
+        st.floats(-0.00003, 0.00003),
     ),
 )
 def test_property_fisheye_round_trip(theta, phi, k):
     intr = np.array([300.0, 300.0, 500.0, 500.0])
-    p_cam = np.array([[math.sin(theta) * math.cos(phi), math.sin(theta) * math.sin(phi),
-                       math.cos(theta)]]) * 3.0
+    p_cam = np.array([[math.sin(theta) * math.cos(phi), math.sin(theta) * math.sin(phi), math.cos(theta)]]) * 3.0
     uv = fisheye.project(p_cam, intr, np.array(k))
     rays = fisheye.unproject(uv, intr, np.array(k))
     assert angle_between(rays, p_cam).max() < ROUND_TRIP_RAD
@@ -296,9 +290,7 @@ def test_zero_coefficients_reduce_to_pinhole_and_equidistant():
     np.testing.assert_allclose(opencv.project(p_cam, intr), ref, atol=1e-10, rtol=0)
     uv = rng.uniform(0, 1000, (100, 2))
     for module in (opencv, h36m):
-        np.testing.assert_allclose(
-            module.unproject(uv, intr, np.zeros(5)), pinhole.unproject(uv, intr), atol=1e-14
-        )
+        np.testing.assert_allclose(module.unproject(uv, intr, np.zeros(5)), pinhole.unproject(uv, intr), atol=1e-14)
 
     # Equidistant: distance from the principal point (in focal units) equals theta.
     wide = random_points_in_fov(rng, N_POINTS, math.radians(170))
@@ -317,9 +309,9 @@ def test_zero_coefficients_reduce_to_pinhole_and_equidistant():
 def test_batch_shapes_broadcast(model, point_batch, param_batch):
     rng = np.random.default_rng(7)
     n_joints = 6
-    p_cam = random_points_in_fov(
-        rng, int(np.prod(point_batch, dtype=int)) * n_joints, math.radians(40)
-    ).reshape(point_batch + (n_joints, 3))
+    p_cam = random_points_in_fov(rng, int(np.prod(point_batch, dtype=int)) * n_joints, math.radians(40)).reshape(
+        point_batch + (n_joints, 3)
+    )
     intr = random_intrinsics(rng, param_batch)
     dist = {
         CameraModel.PINHOLE: np.zeros(param_batch + (0,)),
@@ -338,9 +330,7 @@ def test_batch_shapes_broadcast(model, point_batch, param_batch):
     i_b = np.broadcast_to(intr, batch + (4,))
     d_b = np.broadcast_to(dist, batch + dist.shape[-1:])
     for index in np.ndindex(*batch):
-        np.testing.assert_allclose(
-            uv[index], project(model, p_b[index], i_b[index], d_b[index]), rtol=0, atol=1e-12
-        )
+        np.testing.assert_allclose(uv[index], project(model, p_b[index], i_b[index], d_b[index]), rtol=0, atol=1e-12)
 
 
 def test_project_does_not_modify_inputs_and_accepts_lists_and_ints():
@@ -348,8 +338,9 @@ def test_project_does_not_modify_inputs_and_accepts_lists_and_ints():
     before = p_cam.copy()
     uv = project("opencv", p_cam, [1000, 1000, 500, 500], [0.1, 0.0, 0.0, 0.0, 0.0])
     np.testing.assert_array_equal(p_cam, before)
-    np.testing.assert_allclose(uv, opencv.project(p_cam.tolist(), np.array([1e3, 1e3, 5e2, 5e2]),
-                                                  np.array([0.1, 0, 0, 0, 0])))
+    np.testing.assert_allclose(
+        uv, opencv.project(p_cam.tolist(), np.array([1e3, 1e3, 5e2, 5e2]), np.array([0.1, 0, 0, 0, 0]))
+    )
 
 
 # ------------------------------------------------------------------------------ errors
@@ -380,11 +371,19 @@ def test_bad_intrinsics_raise(model, intrinsics, match):
     "model, distortion, match",
     [
         ("pinhole", [0.1], r"distortion \(pinhole: none\): expected shape \(\.\.\., 0\)"),
-        ("opencv", [0.1, 0.0, 0.0, 0.0], r"distortion \(opencv: k1, k2, p1, p2, k3\): expected "
-                                         r"shape \(\.\.\., 5\), got \(4,\)"),
+        (
+            "opencv",
+            [0.1, 0.0, 0.0, 0.0],
+            r"distortion \(opencv: k1, k2, p1, p2, k3\): expected "
+            r"shape \(\.\.\., 5\), got \(4,\)",
+        ),
         ("h36m", np.zeros(4), r"distortion \(h36m: k1, k2, p1, p2, k3\)"),
-        ("fisheye", np.zeros(5), r"distortion \(fisheye: k1, k2, k3, k4\): expected shape "
-                                 r"\(\.\.\., 4\), got \(5,\)"),
+        (
+            "fisheye",
+            np.zeros(5),
+            r"distortion \(fisheye: k1, k2, k3, k4\): expected shape "
+            r"\(\.\.\., 4\), got \(5,\)",
+        ),
         ("opencv", [np.nan, 0, 0, 0, 0], r"distortion: expected finite values"),
     ],
 )
@@ -403,14 +402,20 @@ def test_bad_point_shapes_raise(model):
         project(model, P[:, :2], GOOD_INTR)
     with pytest.raises(ValueError, match=r"uv_px: expected shape \(\.\.\., \*, 2\), got \(1, 3\)"):
         unproject(model, P, GOOD_INTR)
-    with pytest.raises(ValueError, match=r"p_cam: leading dimensions must broadcast.*\(3, 1, 3\)"
-                                         r".*intrinsics \(2, 4\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"p_cam: leading dimensions must broadcast.*\(3, 1, 3\)"
+        r".*intrinsics \(2, 4\)",
+    ):
         project(model, np.ones((3, 1, 3)), np.tile(GOOD_INTR, (2, 1)))
 
 
 def test_unknown_model_name_lists_valid_names():
-    with pytest.raises(ValueError, match=r"model: expected one of \['pinhole', 'opencv', "
-                                         r"'fisheye', 'h36m'\], got 'kb4'"):
+    with pytest.raises(
+        ValueError,
+        match=r"model: expected one of \['pinhole', 'opencv', "
+        r"'fisheye', 'h36m'\], got 'kb4'",
+    ):
         project("kb4", P, GOOD_INTR)
     with pytest.raises(ValueError, match="model: expected one of"):
         CameraModel.parse(3)
@@ -420,7 +425,10 @@ def test_camera_model_enum():
     assert CameraModel.parse("OpenCV") is CameraModel.OPENCV
     assert CameraModel.parse(CameraModel.H36M) is CameraModel.H36M
     assert {m: m.distortion_size for m in CameraModel} == {
-        CameraModel.PINHOLE: 0, CameraModel.OPENCV: 5, CameraModel.FISHEYE: 4, CameraModel.H36M: 5
+        CameraModel.PINHOLE: 0,
+        CameraModel.OPENCV: 5,
+        CameraModel.FISHEYE: 4,
+        CameraModel.H36M: 5,
     }
     assert CameraModel.OPENCV.distortion_names == ("k1", "k2", "p1", "p2", "k3")
     assert model_module("fisheye") is fisheye
@@ -437,9 +445,9 @@ def test_blocked_evaluation_equals_one_shot(monkeypatch, model, point_batch, par
 
     rng = np.random.default_rng(11)
     n_joints = 5
-    p_cam = random_points_in_fov(
-        rng, int(np.prod(point_batch, dtype=int)) * n_joints, math.radians(40)
-    ).reshape(point_batch + (n_joints, 3))
+    p_cam = random_points_in_fov(rng, int(np.prod(point_batch, dtype=int)) * n_joints, math.radians(40)).reshape(
+        point_batch + (n_joints, 3)
+    )
     intr = random_intrinsics(rng, param_batch)
     dist = {
         CameraModel.PINHOLE: None,

@@ -16,19 +16,19 @@ def at_angle(theta: float, distance: float = 2.0) -> np.ndarray:
 
 def test_in_image_pixel_centre_convention():
     w, h = 640, 480
-    uv = np.array([
-        [-0.5, -0.5],            # corner of the top-left pixel: inside
-        [-0.5 - 1e-9, 10.0],     # just left: outside
-        [w - 0.5 - 1e-9, 10.0],  # just inside the right edge
-        [w - 0.5, 10.0],         # right edge itself: outside
-        [10.0, h - 0.5],         # bottom edge: outside
-        [10.0, h - 0.5 - 1e-9],  # just inside the bottom edge
-        [np.nan, 10.0],
-        [w / 2, h / 2],
-    ])
-    np.testing.assert_array_equal(
-        in_image(uv, w, h), [True, False, True, False, False, True, False, True]
+    uv = np.array(
+        [
+            [-0.5, -0.5],  # corner of the top-left pixel: inside
+            [-0.5 - 1e-9, 10.0],  # just left: outside
+            [w - 0.5 - 1e-9, 10.0],  # just inside the right edge
+            [w - 0.5, 10.0],  # right edge itself: outside
+            [10.0, h - 0.5],  # bottom edge: outside
+            [10.0, h - 0.5 - 1e-9],  # just inside the bottom edge
+            [np.nan, 10.0],
+            [w / 2, h / 2],
+        ]
     )
+    np.testing.assert_array_equal(in_image(uv, w, h), [True, False, True, False, False, True, False, True])
 
 
 def test_in_image_per_camera_sizes_broadcast():
@@ -44,9 +44,7 @@ def test_in_front_perspective_models_use_depth(model):
     np.testing.assert_array_equal(in_front(p, model), [False, True, True, False])
     np.testing.assert_array_equal(in_front(p, model, min_depth=0.005), [False, False, True, False])
     # An optional cone narrows it.
-    np.testing.assert_array_equal(
-        in_front(p, model, max_half_fov=math.radians(60)), [False, True, False, False]
-    )
+    np.testing.assert_array_equal(in_front(p, model, max_half_fov=math.radians(60)), [False, True, False, False])
     with pytest.raises(ValueError, match=r"max_half_fov: expected values in \(0, 1\.5708\]"):
         in_front(p, model, max_half_fov=2.0)
 
@@ -85,6 +83,4 @@ def test_visible_fisheye_beyond_90_degrees():
     p = np.stack([at_angle(math.radians(d)) for d in (30, 100)])
     uv = fisheye.project(p, intr)
     np.testing.assert_array_equal(visible(p, uv, "fisheye", (1000, 1000)), [True, False])
-    np.testing.assert_array_equal(
-        visible(p, uv, "fisheye", (1000, 1000), max_half_fov=math.radians(110)), [True, True]
-    )
+    np.testing.assert_array_equal(visible(p, uv, "fisheye", (1000, 1000), max_half_fov=math.radians(110)), [True, True])

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pydantic
 import pytest
-from helpers import assert_one_error_line
 from typer.testing import CliRunner
 
+from helpers import assert_one_error_line
 from posesynth.cli.main import app
 from posesynth.data.store import write_store
 
@@ -41,10 +41,7 @@ META = {
 @pytest.fixture()
 def store(tmp_path: Path) -> Path:
     rng = np.random.default_rng(0)
-    shards = [
-        {"joints_3d": rng.normal(size=(n, 17, 3)), "joints_2d": rng.normal(size=(n, 4, 17, 2))}
-        for n in (2, 4)
-    ]
+    shards = [{"joints_3d": rng.normal(size=(n, 17, 3)), "joints_2d": rng.normal(size=(n, 4, 17, 2))} for n in (2, 4)]
     return write_store(tmp_path / "data", META, shards)
 
 
@@ -145,7 +142,7 @@ def fake_library(calls: dict, fail: BaseException | None = None) -> types.Module
         calls["load_config"] = (path, overrides)
         return FakeConfig(**{k: v for k, v in overrides.items() if v is not None})
 
-    def generate(config, out, *, overwrite=False, progress=None, preview=True):  # noqa: ANN001
+    def generate(config, out, *, overwrite=False, progress=None, preview=True):
         calls["generate"] = dict(config=config, out=out, overwrite=overwrite, preview=preview)
         print("stray print from the library")  # must not reach stdout under --json
         for _ in range(4):
@@ -163,7 +160,10 @@ def fake_library(calls: dict, fail: BaseException | None = None) -> types.Module
             "activities": {"walk": np.int64(config.samples - 1), "squat": 1},
             "angle_coverage": {
                 "left_knee_flexion": {
-                    "min_deg": 0.0, "p5_deg": 2.0, "p50_deg": 35.5, "p95_deg": 120.0,
+                    "min_deg": 0.0,
+                    "p5_deg": 2.0,
+                    "p50_deg": 35.5,
+                    "p95_deg": 120.0,
                     "max_deg": 150.25,
                 }
             },
@@ -233,9 +233,7 @@ def test_generate_invalid_config_is_one_line(calls: dict) -> None:
         (KeyboardInterrupt(), r"interrupted", 130),
     ],
 )
-def test_generate_errors(
-    monkeypatch: pytest.MonkeyPatch, error: BaseException, pattern: str, code: int
-) -> None:
+def test_generate_errors(monkeypatch: pytest.MonkeyPatch, error: BaseException, pattern: str, code: int) -> None:
     monkeypatch.setitem(sys.modules, "posesynth.jobs.generate", fake_library({}, fail=error))
     result = runner.invoke(app, ["generate", "--json"])
     assert result.exit_code == code

@@ -169,12 +169,19 @@ def test_thighs_pressed_together_respect_the_tolerance(skeleton):
     pair = model.names.index(("right_thigh", "left_thigh"))
     radius_sum = model.radius_sum[pair] * height
     gap = pose[skeleton.index("right_hip"), 0] - pose[skeleton.index("left_hip"), 0]
-    left_leg = [n for n in skeleton.joint_names if n.startswith("left_") and
-                any(k in n for k in ("hip", "knee", "foot", "toe", "heel"))]
+    left_leg = [
+        n
+        for n in skeleton.joint_names
+        if n.startswith("left_") and any(k in n for k in ("hip", "knee", "foot", "toe", "heel"))
+    ]
     for frac, expect in ((0.72, False), (0.68, True)):
         moved = _move_joints(pose, skeleton, left_leg, [gap - frac * radius_sum, 0.0, 0.0])
-        d = C.segment_distance(moved[skeleton.index("right_hip")], moved[skeleton.index("right_knee")],
-                               moved[skeleton.index("left_hip")], moved[skeleton.index("left_knee")])
+        d = C.segment_distance(
+            moved[skeleton.index("right_hip")],
+            moved[skeleton.index("right_knee")],
+            moved[skeleton.index("left_hip")],
+            moved[skeleton.index("left_knee")],
+        )
         assert d == pytest.approx(frac * radius_sum, abs=1e-12)
         assert bool(C.colliding(moved, height, model)) is expect, frac
     # the tolerance is a parameter: with none, any overlap collides
@@ -199,8 +206,10 @@ def test_collision_model_drops_pairs_with_missing_joints():
     legs = H36M17.subset(["root", "right_hip", "right_knee", "right_foot", "left_hip", "left_knee", "left_foot"])
     model = C.collision_model(legs)
     assert set(model.names) == {
-        ("right_thigh", "left_thigh"), ("right_thigh", "left_shank"),
-        ("right_shank", "left_thigh"), ("right_shank", "left_shank"),
+        ("right_thigh", "left_thigh"),
+        ("right_thigh", "left_shank"),
+        ("right_shank", "left_thigh"),
+        ("right_shank", "left_shank"),
     }
     pose = rest_positions(legs, 1.7)
     assert not C.colliding(pose, 1.7, model)

@@ -14,22 +14,22 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
-from helpers import assert_one_error_line
 from typer.testing import CliRunner
 
+from helpers import assert_one_error_line
 from posesynth.body import angles as A
 from posesynth.body import kinematics as K
+from posesynth.body.skeleton import H36M17
 from posesynth.cli.convert_cmd import MPJPE_TOLERANCE_MM, roundtrip_error
 from posesynth.cli.main import app
 from posesynth.data.dataset import PoseDataset
 from posesynth.data.formats.registry import detect_format, read_any
 from posesynth.data.formats.store_io import read_store, write_store_dataset
-from posesynth.jobs.generate import generate, load_config
-from posesynth.body.skeleton import H36M17
 from posesynth.data.store import open_store, write_store
+from posesynth.jobs.generate import generate, load_config
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_format_store import assert_same_dataset, camera_batch  # noqa: E402
+from test_format_store import assert_same_dataset, camera_batch
 
 runner = CliRunner()
 J = 17
@@ -110,7 +110,7 @@ def test_convert_usage_errors(generated: Path, tmp_path: Path) -> None:
 def fake_mmpose(calls: dict, shift_m: float = 0.0) -> types.ModuleType:
     module = types.ModuleType("posesynth.data.formats.mmpose")
 
-    def write_mmpose(dataset, out_dir, name="h36m_train.npz", overwrite=False):  # noqa: ANN001
+    def write_mmpose(dataset, out_dir, name="h36m_train.npz", overwrite=False):
         calls["write"] = {"name": name, "overwrite": overwrite}
         out_dir = Path(out_dir)
         out_dir.mkdir()
@@ -122,7 +122,7 @@ def fake_mmpose(calls: dict, shift_m: float = 0.0) -> types.ModuleType:
         (out_dir / "cameras.pkl").write_bytes(pickle.dumps({}))
         return out_dir / name
 
-    def read_mmpose(npz_path, cameras_path=None):  # noqa: ANN001
+    def read_mmpose(npz_path, cameras_path=None):
         calls["read"] = {"npz_path": Path(npz_path), "cameras_path": cameras_path}
         with np.load(npz_path) as z:
             return PoseDataset(
@@ -159,7 +159,7 @@ def test_convert_fails_when_the_writer_moves_joints(
     # move one joint by 2 mm: a root-aligned error the check must see
     write = bent.write_mmpose
 
-    def write_moved(dataset, out_dir, **kw):  # noqa: ANN001
+    def write_moved(dataset, out_dir, **kw):
         cam = dataset.joints_3d_camera.copy()
         cam[:, 5, 0] += 0.002
         from dataclasses import replace
@@ -180,7 +180,7 @@ def fake_videopose3d(calls: dict) -> types.ModuleType:
     """Writes one row per sample in reversed order, keyed by subject/action/frame."""
     module = types.ModuleType("posesynth.data.formats.videopose3d")
 
-    def write_videopose3d(dataset, out_dir, name="custom", overwrite=False):  # noqa: ANN001
+    def write_videopose3d(dataset, out_dir, name="custom", overwrite=False):
         out_dir = Path(out_dir)
         out_dir.mkdir()
         rev = slice(None, None, -1)
@@ -190,7 +190,7 @@ def fake_videopose3d(calls: dict) -> types.ModuleType:
         )  # fmt: skip
         return out_dir / f"data_3d_{name}.npz", None
 
-    def read_videopose3d(path_3d=None, path_2d=None):  # noqa: ANN001
+    def read_videopose3d(path_3d=None, path_2d=None):
         calls["read"] = (path_3d, path_2d)
         with np.load(path_3d) as z:
             return PoseDataset(
@@ -203,9 +203,7 @@ def fake_videopose3d(calls: dict) -> types.ModuleType:
     return module
 
 
-def test_convert_matches_reordered_samples_by_keys(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_convert_matches_reordered_samples_by_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: dict = {}
     monkeypatch.setitem(sys.modules, "posesynth.data.formats.videopose3d", fake_videopose3d(calls))
     src = write_store_dataset(sequence_dataset().select(slice(0, 8)), tmp_path / "src")  # S1 only
@@ -451,7 +449,7 @@ def test_info_json_on_a_generated_store(generated: Path) -> None:
     result = invoke("info", generated, "--json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert REQUIRED_INFO_KEYS <= set(doc)
+    assert set(doc) >= REQUIRED_INFO_KEYS
     assert doc["format"] == "posesynth" and doc["samples"] == 300 and doc["joints"] == 17
     assert doc["skeleton"] == "h36m17" and doc["cameras"] == 300 and doc["camera_model"] == "pinhole"
     assert doc["units"]["joints_3d"] == "m" and doc["units"]["joints_2d"] == "px"
@@ -495,7 +493,7 @@ def test_info_counts_rom_violations(tmp_path: Path) -> None:
     result = invoke("info", bent, "--json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert REQUIRED_INFO_KEYS <= set(doc)
+    assert set(doc) >= REQUIRED_INFO_KEYS
     assert doc["nan_count"] == 3 and doc["nan"] == {"joints_3d_world": 3}
     assert doc["subjects"] == 1 and doc["cameras"] == 0
     rom = doc["rom"]
@@ -521,7 +519,7 @@ def test_info_on_other_formats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     result = invoke("info", tmp_path / "mm", "--json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert REQUIRED_INFO_KEYS <= set(doc)
+    assert set(doc) >= REQUIRED_INFO_KEYS
     assert doc["format"] == "mmpose" and doc["samples"] == 16 and doc["subjects"] == 1
     assert doc["units"] == {"joints_3d": "m", "joints_2d": "px"}
     assert doc["rom"]["source"] == "joints_3d_camera" and doc["rom"]["checked"] == 16
@@ -573,6 +571,5 @@ def test_damaged_file_through_the_entry_point(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr.strip().splitlines() == [
-        f"error: {bad}: not a valid .npz (zip) archive (starts with b'garbage'); "
-        "the file is damaged or misnamed"
+        f"error: {bad}: not a valid .npz (zip) archive (starts with b'garbage'); the file is damaged or misnamed"
     ]

@@ -18,8 +18,15 @@ from posesynth.body.skeleton import H36M17
 from posesynth.poses.procedural import sample_poses
 
 J = {n: i for i, n in enumerate(H36M17.joint_names)}
-HIPS_UP_WIDE = KeypointDefinition("test", {"right_hip": (0.015, 0.0, 0.03), "left_hip": (0.015, 0.0, 0.03),
-                                           "right_wrist": (0.0, 0.01, 0.0), "left_wrist": (0.0, 0.01, 0.0)})
+HIPS_UP_WIDE = KeypointDefinition(
+    "test",
+    {
+        "right_hip": (0.015, 0.0, 0.03),
+        "left_hip": (0.015, 0.0, 0.03),
+        "right_wrist": (0.0, 0.01, 0.0),
+        "left_wrist": (0.0, 0.01, 0.0),
+    },
+)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +38,9 @@ def poses():
 def test_frames_are_right_handed_rotations(poses):
     frames = body_frames(poses[0])
     assert frames.shape == (200, 2, 3, 3)
-    np.testing.assert_allclose(frames @ np.swapaxes(frames, -1, -2), np.broadcast_to(np.eye(3), frames.shape), atol=1e-12)
+    np.testing.assert_allclose(
+        frames @ np.swapaxes(frames, -1, -2), np.broadcast_to(np.eye(3), frames.shape), atol=1e-12
+    )
     np.testing.assert_allclose(np.linalg.det(frames), 1.0, atol=1e-12)
 
 

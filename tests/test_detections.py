@@ -37,7 +37,9 @@ def mmpose_convert_keypoint_definition(kp: np.ndarray) -> np.ndarray:
     out[..., 8, :] = (kp[..., 5, :] + kp[..., 6, :]) / 2
     out[..., 7, :] = (out[..., 0, :] + out[..., 8, :]) / 2
     out[..., 10, :] = (kp[..., 1, :] + kp[..., 2, :]) / 2
-    out[..., [1, 2, 3, 4, 5, 6, 9, 11, 12, 13, 14, 15, 16], :] = kp[..., [12, 14, 16, 11, 13, 15, 0, 5, 7, 9, 6, 8, 10], :]
+    out[..., [1, 2, 3, 4, 5, 6, 9, 11, 12, 13, 14, 15, 16], :] = kp[
+        ..., [12, 14, 16, 11, 13, 15, 0, 5, 7, 9, 6, 8, 10], :
+    ]
     return out
 
 
@@ -70,10 +72,14 @@ def _write(path: Path, doc) -> Path:
 def test_mmpose_predictions_with_an_empty_frame_and_two_people(tmp_path, person):
     coco = person["coco"]
     inst = lambda i, s: {"keypoints": coco[i].tolist(), "keypoint_scores": [s] * 17, "bbox": [[0, 0, 1, 1]]}
-    doc = {"meta_info": {"dataset_name": "coco", "num_keypoints": 17},
-           "instance_info": [{"frame_id": 0, "instances": [inst(0, 0.9)]},
-                             {"frame_id": 1, "instances": []},
-                             {"frame_id": 2, "instances": [inst(1, 0.3), inst(2, 0.8)]}]}
+    doc = {
+        "meta_info": {"dataset_name": "coco", "num_keypoints": 17},
+        "instance_info": [
+            {"frame_id": 0, "instances": [inst(0, 0.9)]},
+            {"frame_id": 1, "instances": []},
+            {"frame_id": 2, "instances": [inst(1, 0.3), inst(2, 0.8)]},
+        ],
+    }
     det = read_detections(_write(tmp_path / "mmpose.json", doc))
     assert (det.schema, det.layout) == ("mmpose", "coco17")
     assert det.frames == ("0", "2") and det.empty_frames == ("1",) and det.people == (1, 2)
@@ -89,14 +95,26 @@ def test_mmpose_predictions_with_an_empty_frame_and_two_people(tmp_path, person)
 def test_coco_results_and_yolo(tmp_path, person):
     coco = person["coco"]
     flat = lambda i: np.concatenate([coco[i], np.full((17, 1), 2.0)], 1).ravel().tolist()
-    det = read_detections(_write(tmp_path / "res.json", [
-        {"image_id": 5, "category_id": 1, "keypoints": flat(0), "score": 0.9},
-        {"image_id": 7, "category_id": 1, "keypoints": flat(1), "score": 0.9},
-    ]))
+    det = read_detections(
+        _write(
+            tmp_path / "res.json",
+            [
+                {"image_id": 5, "category_id": 1, "keypoints": flat(0), "score": 0.9},
+                {"image_id": 7, "category_id": 1, "keypoints": flat(1), "score": 0.9},
+            ],
+        )
+    )
     assert (det.schema, det.layout, det.frames) == ("coco", "coco17", ("5", "7"))
     np.testing.assert_allclose(det.source_keypoints, coco[:2])
-    yolo = [{"name": "person", "class": 0, "confidence": 0.9, "box": {"x1": 0, "y1": 0, "x2": 1, "y2": 1},
-             "keypoints": {"x": coco[4, :, 0].tolist(), "y": coco[4, :, 1].tolist(), "visible": [0.9] * 17}}]
+    yolo = [
+        {
+            "name": "person",
+            "class": 0,
+            "confidence": 0.9,
+            "box": {"x1": 0, "y1": 0, "x2": 1, "y2": 1},
+            "keypoints": {"x": coco[4, :, 0].tolist(), "y": coco[4, :, 1].tolist(), "visible": [0.9] * 17},
+        }
+    ]
     det = read_detections(_write(tmp_path / "yolo.json", yolo))
     assert (det.schema, det.layout) == ("yolo", "coco17")
     np.testing.assert_allclose(det.source_keypoints[0], coco[4])
@@ -117,7 +135,9 @@ def test_openpose_folder_with_an_empty_frame(tmp_path, person):
     folder = tmp_path / "op"
     folder.mkdir()
     for t in range(3):
-        people = [] if t == 1 else [{"person_id": [-1], "pose_keypoints_2d": _body25(person["coco"][t]).ravel().tolist()}]
+        people = (
+            [] if t == 1 else [{"person_id": [-1], "pose_keypoints_2d": _body25(person["coco"][t]).ravel().tolist()}]
+        )
         _write(folder / f"video_{t:012d}_keypoints.json", {"version": 1.3, "people": people})
     det = read_detections(folder)
     assert (det.schema, det.layout) == ("openpose", "body25")
@@ -136,8 +156,11 @@ def test_mediapipe_json_normalised_to_pixels(tmp_path, person):
     pts = np.full((33, 2), 0.5)
     for name, xy in zip(COCO, person["coco"][0]):
         pts[MP33.index(name)] = xy / [w, h]
-    doc = {"image_width": w, "image_height": h,
-           "landmarks": [{"x": x, "y": y, "z": 0.0, "visibility": 0.9} for x, y in pts]}
+    doc = {
+        "image_width": w,
+        "image_height": h,
+        "landmarks": [{"x": x, "y": y, "z": 0.0, "visibility": 0.9} for x, y in pts],
+    }
     det = read_detections(_write(tmp_path / "mp.json", doc))
     assert (det.schema, det.layout) == ("mediapipe", "mediapipe33")
     np.testing.assert_allclose(det.keypoints_2d[0], to_h36m17(person["coco"][0], "coco17")[0], atol=1e-9)
@@ -148,7 +171,9 @@ def test_mediapipe_json_normalised_to_pixels(tmp_path, person):
 
 def test_bare_arrays_need_a_layout_for_17_joints(tmp_path, person):
     np.save(tmp_path / "k17.npy", person["h36m"][0])
-    with pytest.raises(ValueError, match=r"17 joints is ambiguous between h36m17 and coco17; name the layout with --layout"):
+    with pytest.raises(
+        ValueError, match=r"17 joints is ambiguous between h36m17 and coco17; name the layout with --layout"
+    ):
         read_detections(tmp_path / "k17.npy")
     det = read_detections(tmp_path / "k17.npy", layout="h36m17")
     np.testing.assert_array_equal(det.keypoints_2d[0], person["h36m"][0])

@@ -50,7 +50,7 @@ def test_processes_run_every_task_with_bounded_submission() -> None:
     with ProcessExecutor(2) as ex:
         assert ex.workers == 2
         results = []
-        for index, result in ex.map_unordered(time.sleep, tasks, max_in_flight=3):
+        for index, _result in ex.map_unordered(time.sleep, tasks, max_in_flight=3):
             results.append(index)
             assert tasks.taken <= len(results) + 3  # never more than 3 in flight
         assert sorted(results) == list(range(12))
@@ -59,15 +59,13 @@ def test_processes_run_every_task_with_bounded_submission() -> None:
 
 
 def test_process_error_keeps_its_type() -> None:
-    with ProcessExecutor(2) as ex:
-        with pytest.raises(ValueError, match="invalid literal"):
-            run_all(ex, int, ["1", "x", "3"])
+    with ProcessExecutor(2) as ex, pytest.raises(ValueError, match="invalid literal"):
+        run_all(ex, int, ["1", "x", "3"])
 
 
 def test_dead_worker_is_reported() -> None:
-    with ProcessExecutor(1) as ex:
-        with pytest.raises(WorkerLostError, match="worker process died"):
-            run_all(ex, os._exit, [3])
+    with ProcessExecutor(1) as ex, pytest.raises(WorkerLostError, match="worker process died"):
+        run_all(ex, os._exit, [3])
 
 
 @pytest.mark.parametrize("bad", [0, -1, True, 1.5])

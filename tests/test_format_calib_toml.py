@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from posesynth.geometry.camera import Camera, look_at, rotation_translation
 from posesynth.data.formats.calib_toml import read_calib_toml, write_calib_toml
 from posesynth.data.formats.trc import TRC_TO_WORLD, read_trc
+from posesynth.geometry.camera import Camera, look_at, rotation_translation
 
 CENTERS = np.array([[3.2, 0.4, 1.5], [-2.5, 2.8, 1.1], [0.3, -3.9, 2.4]])
 
@@ -135,7 +135,9 @@ def test_round_trip(tmp_path):
         model="opencv",
         intrinsics=[[1000.0, 1010.0, 960.0, 540.0], [800.0, 805.0, 640.0, 360.0], [700.0, 700.0, 320.0, 240.0]],
         distortion=[[-0.1, 0.02, 0.001, -0.002, 0.0], [0.05, -0.01, 0.0, 0.0, 0.003], [0.0] * 5],
-        rotation=R, center=CENTERS, image_size=[[1920, 1080], [1280, 720], [640, 480]],
+        rotation=R,
+        center=CENTERS,
+        image_size=[[1920, 1080], [1280, 720], [640, 480]],
     )
     names = ["cam_01", "side cam", "top"]
     path = write_calib_toml(opencv, names, tmp_path / "Calib.toml")
@@ -149,10 +151,22 @@ def test_round_trip(tmp_path):
     assert "distortions = [ -0.1, 0.02, 0.001, -0.002]\n" in text  # 4 values when k3 = 0
     assert '["side cam"]' in text and text.endswith("[metadata]\nadjusted = false\nerror = 0.0\n")
 
-    fish = Camera(model="fisheye", intrinsics=[600.0, 600.0, 960.0, 960.0], distortion=DF,
-                  rotation=R[0], center=CENTERS[0], image_size=[1920, 1920])
-    pin = Camera(model="pinhole", intrinsics=[500.0, 500.0, 320.0, 240.0], distortion=None,
-                 rotation=R[1], center=CENTERS[1], image_size=[640, 480])
+    fish = Camera(
+        model="fisheye",
+        intrinsics=[600.0, 600.0, 960.0, 960.0],
+        distortion=DF,
+        rotation=R[0],
+        center=CENTERS[0],
+        image_size=[1920, 1920],
+    )
+    pin = Camera(
+        model="pinhole",
+        intrinsics=[500.0, 500.0, 320.0, 240.0],
+        distortion=None,
+        rotation=R[1],
+        center=CENTERS[1],
+        image_size=[640, 480],
+    )
     path2 = write_calib_toml([fish, pin], ["f", "p"], tmp_path / "Calib2.toml", units="mm")
     back2, _ = read_calib_toml(path2, units="mm")
     assert [c.model.value for c in back2] == ["fisheye", "opencv"]

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from cdflib.cdfwrite import CDF
 
-from posesynth.geometry.camera import h36m_subject_cameras
-from posesynth.data.formats.h36m_raw import read_h36m_cdf
 from posesynth.body.mappings import H36M32_TO_17
 from posesynth.body.skeleton import H36M17
+from posesynth.data.formats.h36m_raw import read_h36m_cdf
+from posesynth.geometry.camera import h36m_subject_cameras
 
 KEEP = list(H36M32_TO_17)
 T = 9

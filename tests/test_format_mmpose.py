@@ -17,13 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posesynth.geometry.camera import (
-    Camera,
-    CameraModel,
-    h36m_camera_extrinsics,
-    h36m_subject_cameras,
-    project,
-)
+from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 from posesynth.data.dataset import PoseDataset
 from posesynth.data.formats import mmpose
 from posesynth.data.formats.mmpose import (
@@ -34,7 +28,13 @@ from posesynth.data.formats.mmpose import (
     write_mmpose,
 )
 from posesynth.data.formats.numpy_pickle import dumps_numpy_pickle, load_numpy_pickle
-from posesynth.body.skeleton import H36M17, H36M_EXTENDED
+from posesynth.geometry.camera import (
+    Camera,
+    CameraModel,
+    h36m_camera_extrinsics,
+    h36m_subject_cameras,
+    project,
+)
 
 # Human3.6M metadata for subject S1: rotation angles (rad), centre (mm); intrinsics
 # f, c (px), k = (k1, k2, k3), p = (p1, p2); image width, height.
@@ -117,17 +117,10 @@ def write_tool_fixture(root: Path, n: int = 12, imgname_style: str = "str") -> d
     world = world_poses(n)
     ids = ["54138969" if i % 3 else "55011271" for i in range(n)]
     s_cam = np.stack([world_to_camera_rows(world[i], cams[("S1", ids[i])]) for i in range(n)])
-    part2d = np.stack(
-        [
-            h36m_projection(s_cam[i], *(cams[("S1", ids[i])][key] for key in "fckp"))
-            for i in range(n)
-        ]
-    )
+    part2d = np.stack([h36m_projection(s_cam[i], *(cams[("S1", ids[i])][key] for key in "fckp")) for i in range(n)])
     part = np.concatenate([part2d, np.ones((n, 17, 1))], axis=2)
     S = np.concatenate([s_cam, np.ones((n, 17, 1))], axis=2)
-    bboxes = np.stack(
-        [part[:, :, 0].min(1), part[:, :, 1].min(1), part[:, :, 0].max(1), part[:, :, 1].max(1)], 1
-    )
+    bboxes = np.stack([part[:, :, 0].min(1), part[:, :, 1].min(1), part[:, :, 0].max(1), part[:, :, 1].max(1)], 1)
     centers = np.stack([(bboxes[:, 0] + bboxes[:, 2]) / 2, (bboxes[:, 1] + bboxes[:, 3]) / 2], 1)
     scales = 1.2 * np.max(bboxes[:, 2:] - bboxes[:, :2], axis=1) / 200
     names = []
@@ -213,9 +206,7 @@ def test_h36m_projection_of_S_reproduces_part(tmp_path):
     cams = ds.sample_cameras()
     uv = project(cams.model, ds.joints_3d_camera, cams.intrinsics, cams.distortion)
     np.testing.assert_allclose(uv, fx["part"][..., :2], atol=1e-9)
-    np.testing.assert_allclose(
-        cams.project_world(ds.joints_3d_world), fx["part"][..., :2], atol=1e-8
-    )
+    np.testing.assert_allclose(cams.project_world(ds.joints_3d_world), fx["part"][..., :2], atol=1e-8)
     # OpenCV's tangential term is a different model: it misses part by a visible amount
     uv_cv = project("opencv", ds.joints_3d_camera, cams.intrinsics, cams.distortion)
     assert np.abs(uv_cv - fx["part"][..., :2]).max() > 1e-3
@@ -428,9 +419,7 @@ def test_malicious_pickle_is_refused(tmp_path):
     cams = dict(fx["cams"])
     cams[("S1", "54138969")] = dict(cams[("S1", "54138969")], name=_Exploit(marker))
     pkl.write_bytes(pickle.dumps(cams))
-    with pytest.raises(
-        ValueError, match=r"cameras\.pkl: refusing to unpickle the global (posix|nt|os)\.system"
-    ):
+    with pytest.raises(ValueError, match=r"cameras\.pkl: refusing to unpickle the global (posix|nt|os)\.system"):
         read_mmpose(fx["npz"])
     assert not marker.exists()
 
@@ -510,12 +499,8 @@ def test_round_trip_preserves_arrays(tmp_path):
     for k, name in enumerate(back.camera_names):
         src = list(ds.camera_names).index(name)
         for field in ("intrinsics", "distortion", "rotation", "center", "image_size"):
-            np.testing.assert_allclose(
-                getattr(back.cameras, field)[k], getattr(ds.cameras, field)[src], atol=1e-15
-            )
-    np.testing.assert_array_equal(
-        back.camera_names[back.camera_index], ds.camera_names[ds.camera_index]
-    )
+            np.testing.assert_allclose(getattr(back.cameras, field)[k], getattr(ds.cameras, field)[src], atol=1e-15)
+    np.testing.assert_array_equal(back.camera_names[back.camera_index], ds.camera_names[ds.camera_index])
     # center/scale: bounding box of the visible joints, 1.2 x longest side / 200
     uv = ds.joints_2d[1][ds.visibility[1] > 0]
     np.testing.assert_allclose(back.extra["center"][1], (uv.min(0) + uv.max(0)) / 2)
@@ -536,14 +521,12 @@ def test_written_files_are_what_mmpose_loads(tmp_path):
         S, part = npz["S"], npz["part"]
     # MMPose's Human36mDataset._parse_h36m_imgname
     subj, rest = os.path.basename(imgname[0]).split("_", 1)
-    action, rest = rest.split(".", 1)
+    _action, rest = rest.split(".", 1)
     camera, rest = rest.split("_", 1)
     cams = pickle.loads((out.parent / "cameras.pkl").read_bytes())  # mmengine.load = pickle.load
     entry = cams[(subj, camera)]
     assert entry["R"].shape == (3, 3) and entry["T"].shape == (3, 1)
-    assert entry["f"].shape == entry["c"].shape == entry["p"].shape == (2, 1) and entry[
-        "k"
-    ].shape == (3, 1)
+    assert entry["f"].shape == entry["c"].shape == entry["p"].shape == (2, 1) and entry["k"].shape == (3, 1)
     assert isinstance(entry["w"], int) and isinstance(entry["h"], int) and entry["id"] == camera
     # S through cameras.pkl with Human3.6M's model reproduces part; world via MMPose's rows form
     np.testing.assert_allclose(
@@ -551,9 +534,7 @@ def test_written_files_are_what_mmpose_loads(tmp_path):
         part[0, :, :2],
         atol=1e-8,
     )
-    np.testing.assert_allclose(
-        world_to_camera_rows(ds.joints_3d_world[0], entry), S[0, :, :3], atol=1e-12
-    )
+    np.testing.assert_allclose(world_to_camera_rows(ds.joints_3d_world[0], entry), S[0, :, :3], atol=1e-12)
     # statistics as preprocess_h36m.py computes them; shapes the ImagePoseLifting codec asserts
     stats = {name: pickle.loads((out.parent / name).read_bytes()) for name in STATS_FILES}
     kp2d = ds.joints_2d
@@ -616,9 +597,7 @@ def test_pinhole_and_radial_opencv_cameras_are_written(tmp_path):
         back = read_mmpose(write_mmpose(ds, tmp_path / model))
         np.testing.assert_allclose(back.joints_2d, ds.joints_2d)
         cams = back.sample_cameras()
-        np.testing.assert_allclose(
-            cams.project_world(back.joints_3d_world), ds.joints_2d, atol=1e-8
-        )
+        np.testing.assert_allclose(cams.project_world(back.joints_3d_world), ds.joints_2d, atol=1e-8)
 
 
 @pytest.mark.parametrize(
@@ -724,9 +703,7 @@ def test_reader_builds_one_camera_batch_not_one_per_sample(tmp_path, monkeypatch
 def test_writer_rejects_bad_datasets(tmp_path):
     ds = preset_dataset()
     with pytest.raises(ValueError, match="needs cameras"):
-        write_mmpose(
-            replace(ds, cameras=None, camera_index=None, camera_names=None), tmp_path / "a"
-        )
+        write_mmpose(replace(ds, cameras=None, camera_index=None, camera_names=None), tmp_path / "a")
     bad = ds.joints_2d.copy()
     bad[3, 4, 0] = np.nan
     with pytest.raises(ValueError, match=r"joints_2d: expected finite.*\(3, 4, 0\)"):
@@ -749,9 +726,7 @@ def test_existing_folders(tmp_path):
         write_mmpose(ds, out_dir)
     small = ds.select(slice(0, 4))
     write_mmpose(small, out_dir, name="h36m_test.npz", overwrite=True)  # replaces the export
-    assert sorted(p.name for p in out_dir.iterdir()) == sorted(
-        ["h36m_test.npz", "cameras.pkl", *STATS_FILES]
-    )
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(["h36m_test.npz", "cameras.pkl", *STATS_FILES])
     assert len(read_mmpose(out_dir / "h36m_test.npz")) == 4
     (out_dir / "notes.txt").write_text("mine")
     with pytest.raises(ValueError, match="refusing to replace"):

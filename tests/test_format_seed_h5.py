@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import scipy.io
 
-from posesynth.geometry.camera import CameraModel, h36m_camera_extrinsics, h36m_camera_intrinsics
+from posesynth.body.skeleton import H36M17
 from posesynth.data.formats.mmpose import read_mmpose, write_mmpose
 from posesynth.data.formats.seed_h5 import read_seed_h5
-from posesynth.body.skeleton import H36M17
+from posesynth.geometry.camera import CameraModel, h36m_camera_extrinsics, h36m_camera_intrinsics
 
 CAMERA = "55011271"
 K_55011271 = np.array(
@@ -119,9 +119,7 @@ def test_reads_h5_and_mat(tmp_path):
     ds = read_seed_h5(fx["h5"], fx["mat"])
     n = len(fx["names"])
     assert ds.skeleton == H36M17 and len(ds) == n
-    np.testing.assert_allclose(
-        ds.joints_3d_camera, fx["s_mm"] / 1000.0, rtol=0, atol=1e-15
-    )  # metres
+    np.testing.assert_allclose(ds.joints_3d_camera, fx["s_mm"] / 1000.0, rtol=0, atol=1e-15)  # metres
     np.testing.assert_array_equal(ds.joints_2d, fx["part"])
     assert ds.visibility is None
     assert list(ds.subject) == ["S9"] * n and list(ds.action) == ["Posing_1"] * n
@@ -140,9 +138,7 @@ def test_reads_h5_and_mat(tmp_path):
     np.testing.assert_array_equal(ds.extra["K"], np.broadcast_to(K_55011271, (n, 3, 3)))
     assert list(ds.extra["imgname"]) == fx["names"]  # the .mat's names are preferred
     # the pinhole K reprojects S onto part (the fixture has no distortion)
-    np.testing.assert_allclose(
-        ds.sample_cameras().project_world(ds.joints_3d_world), fx["part"], atol=1e-8
-    )
+    np.testing.assert_allclose(ds.sample_cameras().project_world(ds.joints_3d_world), fx["part"], atol=1e-8)
 
 
 def test_reads_h5_alone_with_preset_cameras(tmp_path):
@@ -151,7 +147,7 @@ def test_reads_h5_alone_with_preset_cameras(tmp_path):
     assert ds.meta["mat_file"] is None and "K" not in ds.extra
     assert list(ds.extra["imgname"]) == [f"{s}.jpg" for s in fx["names"]]
     assert ds.cameras.model is CameraModel.H36M
-    intrinsics, distortion, size = h36m_camera_intrinsics(CAMERA)
+    intrinsics, distortion, _size = h36m_camera_intrinsics(CAMERA)
     np.testing.assert_array_equal(ds.cameras.intrinsics[0], intrinsics)
     np.testing.assert_array_equal(ds.cameras.distortion[0], distortion)
     np.testing.assert_allclose(ds.joints_3d_world, fx["world"], atol=1e-12)
@@ -272,9 +268,7 @@ def test_mat_disagreeing_with_h5(tmp_path):
     s = np.swapaxes(fx["s_mm"], 1, 2).copy()
     s[2, 0, 5] += 3.0
     rewrite_mat_annot(fx["mat"], S=s)
-    with pytest.raises(
-        ValueError, match=r"valid\.mat: S: expected the same 3D joints as .*valid\.h5.*3 mm"
-    ):
+    with pytest.raises(ValueError, match=r"valid\.mat: S: expected the same 3D joints as .*valid\.h5.*3 mm"):
         read_seed_h5(fx["h5"], fx["mat"])
 
 
@@ -284,11 +278,7 @@ def test_mat_disagreeing_with_h5(tmp_path):
         ({"K": None}, r"missing field K"),
         ({"K": np.zeros((7, 3, 3))}, r"K: expected 10 samples"),
         (
-            {
-                "K": np.tile(
-                    np.array([[1000.0, 2.0, 500.0], [0, 1000.0, 500.0], [0, 0, 1]]), (10, 1, 1)
-                )
-            },
+            {"K": np.tile(np.array([[1000.0, 2.0, 500.0], [0, 1000.0, 500.0], [0, 0, 1]]), (10, 1, 1))},
             r"K\[0\]: expected \[\[fx, 0, cx\]",
         ),
         ({"K": np.full((10, 3, 3), np.nan)}, r"K: expected finite values"),

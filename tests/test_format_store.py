@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from posesynth import __version__
-from posesynth.geometry.camera import Camera, look_at
+from posesynth.body.skeleton import H36M17
 from posesynth.data.dataset import PoseDataset
 from posesynth.data.formats.store_io import is_pose_store, read_store, write_store_dataset
-from posesynth.jobs.generate import generate, load_config
-from posesynth.body.skeleton import H36M17
 from posesynth.data.store import open_store, write_store
+from posesynth.geometry.camera import Camera, look_at
+from posesynth.jobs.generate import generate, load_config
 
 J = 17
 
@@ -52,8 +52,12 @@ def table_dataset(n: int = 11, k: int = 3, seed: int = 1) -> PoseDataset:
         subject=np.array(["S1", "S5", "S11"] * n, dtype=object)[:n],
         action=np.array([f"Walking {i % 2}" for i in range(n)]),
         frame=np.arange(n, dtype=np.int32) * 5,
-        meta={"source_format": "test", "path": Path("/data/x.npz"), "scale": np.float32(0.5),
-              "nested": {"list": (1, 2.5), "nan": float("nan")}},
+        meta={
+            "source_format": "test",
+            "path": Path("/data/x.npz"),
+            "scale": np.float32(0.5),
+            "nested": {"list": (1, 2.5), "nan": float("nan")},
+        },
         extra={
             "center": rng.uniform(0, 1000, size=(n, 2)),
             "scale": rng.uniform(1, 3, size=n).astype(np.float32),
@@ -162,9 +166,7 @@ def test_read_generated_store(generated: Path) -> None:
     assert ds.camera_index is None and ds.cameras.batch_shape == (300,)
     assert ds.cameras.model.value == "pinhole"
     # the cameras are the ones that made the data: they reproduce camera 3D and 2D
-    np.testing.assert_allclose(
-        ds.cameras.world_to_camera(ds.joints_3d_world), ds.joints_3d_camera, atol=1e-5
-    )
+    np.testing.assert_allclose(ds.cameras.world_to_camera(ds.joints_3d_world), ds.joints_3d_camera, atol=1e-5)
     np.testing.assert_allclose(ds.cameras.project_world(ds.joints_3d_world), ds.joints_2d, atol=0.02)
     assert set(ds.extra) == {"angles", "activity", "height"}
     assert ds.extra["angles"].shape == (300, len(store.meta["angle_names"]))
@@ -202,9 +204,7 @@ def test_write_errors(tmp_path: Path) -> None:
         )
     mixed = np.array(["a", 1, None], dtype=object)
     with pytest.raises(ValueError, match=r"extra\.bad: an object array holding \['NoneType', 'int'\]"):
-        write_store_dataset(
-            PoseDataset(skeleton=H36M17, joints_2d=ds.joints_2d, extra={"bad": mixed}), tmp_path / "b"
-        )
+        write_store_dataset(PoseDataset(skeleton=H36M17, joints_2d=ds.joints_2d, extra={"bad": mixed}), tmp_path / "b")
     with pytest.raises(ValueError, match="has no samples"):
         write_store_dataset(ds.select(slice(0, 0)), tmp_path / "c")
     with pytest.raises(ValueError, match="shard_size"):

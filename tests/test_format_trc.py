@@ -7,15 +7,34 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 from posesynth.data.dataset import PoseDataset
 from posesynth.data.formats.trc import TRC_TO_WORLD, read_trc, trc_marker_name, write_trc
-from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 
 # Pose2Sim's HALPE_26 markers, in the order its triangulation writes them (tree order).
 HALPE26 = [
-    "Hip", "RHip", "RKnee", "RAnkle", "RBigToe", "RSmallToe", "RHeel",
-    "LHip", "LKnee", "LAnkle", "LBigToe", "LSmallToe", "LHeel",
-    "Neck", "Head", "Nose", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist",
+    "Hip",
+    "RHip",
+    "RKnee",
+    "RAnkle",
+    "RBigToe",
+    "RSmallToe",
+    "RHeel",
+    "LHip",
+    "LKnee",
+    "LAnkle",
+    "LBigToe",
+    "LSmallToe",
+    "LHeel",
+    "Neck",
+    "Head",
+    "Nose",
+    "RShoulder",
+    "RElbow",
+    "RWrist",
+    "LShoulder",
+    "LElbow",
+    "LWrist",
 ]
 
 
@@ -27,7 +46,9 @@ def trc_text(names, rows, units="m", rate=30, frames=None, num_frames=None, blan
     header = [
         "PathFileType\t4\t(X/Y/Z)\ttrial_0-10.trc",
         "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\tOrigDataStartFrame\tOrigNumFrames",
-        "\t".join(map(str, [rate, rate, t if num_frames is None else num_frames, len(names), units, rate, frames[0], t])),
+        "\t".join(
+            map(str, [rate, rate, t if num_frames is None else num_frames, len(names), units, rate, frames[0], t])
+        ),
         "Frame#\tTime\t" + "\t\t\t".join(names) + "\t\t\t",
         "\t\t" + "\t".join(f"X{i + 1}\tY{i + 1}\tZ{i + 1}" for i in range(len(names))) + "\t",
     ]
@@ -68,15 +89,20 @@ def test_axis_map_is_pose2sims_yup2zup_and_right_handed():
 
 
 def test_units_and_axes_on_a_hand_made_file(tmp_path):
-    text = "\n".join([
-        "PathFileType\t4\t(X/Y/Z)\thand.trc",
-        "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\tOrigDataStartFrame\tOrigNumFrames",
-        "100\t100\t1\t2\tmm\t100\t1\t1",
-        "Frame#\tTime\tRHip\t\t\tLHip\t\t",
-        "\t\tX1\tY1\tZ1\tX2\tY2\tZ2",
-        "",
-        "1\t0.00\t100\t900\t50\t120\t880\t-150",
-    ]) + "\n"
+    text = (
+        "\n".join(
+            [
+                "PathFileType\t4\t(X/Y/Z)\thand.trc",
+                "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\tOrigDataStartFrame\tOrigNumFrames",
+                "100\t100\t1\t2\tmm\t100\t1\t1",
+                "Frame#\tTime\tRHip\t\t\tLHip\t\t",
+                "\t\tX1\tY1\tZ1\tX2\tY2\tZ2",
+                "",
+                "1\t0.00\t100\t900\t50\t120\t880\t-150",
+            ]
+        )
+        + "\n"
+    )
     ds = read_trc(write(tmp_path, text))
     # RHip: 100 mm forward, 900 mm up, 50 mm right -> world (0.05, 0.1, 0.9) m, Z up
     np.testing.assert_allclose(ds.joints_3d_world[0, 1], [0.05, 0.1, 0.9], rtol=0, atol=1e-15)
@@ -90,9 +116,7 @@ def test_units_and_axes_on_a_hand_made_file(tmp_path):
 def test_units_convert_to_metres(tmp_path, units, scale):
     rows = halpe_rows()
     ds = read_trc(write(tmp_path, trc_text(HALPE26, rows, units=units)))
-    np.testing.assert_allclose(
-        ds.joints_3d_world[:, 1], world(rows, "RHip") * 1000.0 * scale, rtol=1e-14
-    )
+    np.testing.assert_allclose(ds.joints_3d_world[:, 1], world(rows, "RHip") * 1000.0 * scale, rtol=1e-14)
 
 
 def test_halpe26_markers_map_to_the_extended_skeleton(tmp_path):
@@ -100,7 +124,7 @@ def test_halpe26_markers_map_to_the_extended_skeleton(tmp_path):
     ds = read_trc(write(tmp_path, trc_text(HALPE26, rows, units="mm")))
     assert ds.skeleton is H36M_EXTENDED and len(ds) == 4
     j = ds.skeleton.index
-    w = lambda m: world(rows, m)  # noqa: E731
+    w = lambda m: world(rows, m)
     np.testing.assert_allclose(ds.joints_3d_world[:, j("root")], (w("RHip") + w("LHip")) / 2, atol=1e-15)
     thorax = (w("RShoulder") + w("LShoulder")) / 2
     np.testing.assert_allclose(ds.joints_3d_world[:, j("thorax")], thorax, atol=1e-15)
@@ -108,8 +132,14 @@ def test_halpe26_markers_map_to_the_extended_skeleton(tmp_path):
         ds.joints_3d_world[:, j("spine")], ((w("RHip") + w("LHip")) / 2 + thorax) / 2, atol=1e-15
     )
     np.testing.assert_allclose(ds.joints_3d_world[:, j("neck_base")], (w("Neck") + w("Head")) / 2, atol=1e-15)
-    for joint, marker in [("head", "Head"), ("right_foot", "RAnkle"), ("left_heel", "LHeel"),
-                          ("right_small_toe", "RSmallToe"), ("nose", "Nose"), ("left_wrist", "LWrist")]:
+    for joint, marker in [
+        ("head", "Head"),
+        ("right_foot", "RAnkle"),
+        ("left_heel", "LHeel"),
+        ("right_small_toe", "RSmallToe"),
+        ("nose", "Nose"),
+        ("left_wrist", "LWrist"),
+    ]:
         np.testing.assert_allclose(ds.joints_3d_world[:, j(joint)], w(marker), atol=1e-15, err_msg=joint)
     # HALPE_26 has no eyes, ears or finger tips: undefined, not invented
     assert np.isnan(ds.joints_3d_world[:, j("left_ear")]).all()
@@ -304,9 +334,13 @@ def test_one_trc_per_sequence_and_one_row_per_pose(tmp_path):
     # two sequences of two frames, each frame seen by two cameras
     idx = np.repeat(np.arange(4), 2)
     ds = PoseDataset(
-        skeleton=H36M17, joints_3d_world=world[idx], cameras=h36m_subject_cameras("S1")[np.array([0, 1])],
-        camera_index=np.tile([0, 1], 4), subject=np.full(8, "S1"),
-        action=np.where(idx < 2, "Walk", "Sit"), frame=idx % 2,
+        skeleton=H36M17,
+        joints_3d_world=world[idx],
+        cameras=h36m_subject_cameras("S1")[np.array([0, 1])],
+        camera_index=np.tile([0, 1], 4),
+        subject=np.full(8, "S1"),
+        action=np.where(idx < 2, "Walk", "Sit"),
+        frame=idx % 2,
     )
     files = write_any(ds, tmp_path / "t", format="trc", rate=25)
     assert [f.name for f in files] == ["S1_Walk.trc", "S1_Sit.trc"]
@@ -344,7 +378,9 @@ def test_augment_to_trc_reads_back(tmp_path):
     runner = CliRunner()
     res = runner.invoke(app, ["generate", "-n", "20", "--seed", "1", "--no-preview", "--out", str(tmp_path / "g")])
     assert res.exit_code == 0, res.output
-    res = runner.invoke(app, ["augment", str(tmp_path / "g"), "--motions", "seed-knee", "--to", "trc", "--out", str(tmp_path / "a")])
+    res = runner.invoke(
+        app, ["augment", str(tmp_path / "g"), "--motions", "seed-knee", "--to", "trc", "--out", str(tmp_path / "a")]
+    )
     assert res.exit_code == 0, res.output
     back = read_any(tmp_path / "a")  # the folder also holds augment's figure
     assert len(back) == 20 and back.joints_3d_world.shape == (20, 17, 3)

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posesynth.geometry.camera import H36M_CAMERA_IDS, Camera, h36m_subject_cameras, look_at
-from posesynth.data.dataset import PoseDataset
-from posesynth.data.formats.videopose3d import read_videopose3d, write_videopose3d
 from posesynth.body.mappings import H36M32_TO_17
 from posesynth.body.skeleton import H36M17, H36M_EXTENDED
+from posesynth.data.dataset import PoseDataset
+from posesynth.data.formats.videopose3d import read_videopose3d, write_videopose3d
+from posesynth.geometry.camera import H36M_CAMERA_IDS, Camera, h36m_subject_cameras, look_at
 
 KEEP = list(H36M32_TO_17)
 H36M_META = {"num_joints": 17, "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]}
@@ -58,9 +58,7 @@ def write_files(tmp_path: Path, positions_3d=None, positions_2d=None, metadata=H
         np.savez_compressed(tmp_path / "data_3d_h36m", positions_3d=positions_3d)
         p3 = tmp_path / "data_3d_h36m.npz"
     if positions_2d is not None:
-        np.savez_compressed(
-            tmp_path / "data_2d_h36m_gt", positions_2d=positions_2d, metadata=metadata
-        )
+        np.savez_compressed(tmp_path / "data_2d_h36m_gt", positions_2d=positions_2d, metadata=metadata)
         p2 = tmp_path / "data_2d_h36m_gt.npz"
     return p3, p2
 
@@ -96,8 +94,7 @@ def test_read_3d_and_2d_pairs_each_list_entry_with_its_h36m_camera(tmp_path):
     np.testing.assert_array_equal(ds.joints_3d_world[walk][:6], ds.joints_3d_world[walk][18:])
     # the longer 2D sequence was cut to the 3D length, as VideoPose3D's run.py does
     assert ds.meta["trimmed_2d"] == [
-        {"subject": s, "action": a, "camera": 0, "frames_2d": t + 2, "frames_3d": t}
-        for (s, a), t in LENGTHS.items()
+        {"subject": s, "action": a, "camera": 0, "frames_2d": t + 2, "frames_3d": t} for (s, a), t in LENGTHS.items()
     ]
 
 
@@ -157,8 +154,10 @@ def synthetic(n_frames: int = 5, float64_cameras: bool = True) -> PoseDataset:
         center=centers,
         image_size=[[960, 540], [640, 480]],
     )
-    seqs = {("S9", "Jump"): rng.normal(scale=0.3, size=(n_frames, 32, 3)) + [0, 0, 1],
-            ("S9", "Sit"): rng.normal(scale=0.3, size=(n_frames, 32, 3)) + [0, 0, 1]}
+    seqs = {
+        ("S9", "Jump"): rng.normal(scale=0.3, size=(n_frames, 32, 3)) + [0, 0, 1],
+        ("S9", "Sit"): rng.normal(scale=0.3, size=(n_frames, 32, 3)) + [0, 0, 1],
+    }
     world, subj, act, frame, cidx = [], [], [], [], []
     for (s, a), pose in seqs.items():
         for c in (1, 0):  # camera 1 first: the writer must still list camera 0 first
@@ -184,7 +183,11 @@ def test_round_trip_of_a_synthetic_dataset_in_float64(tmp_path):
     back = read_videopose3d(q3, q2)
     assert len(back) == len(ds)
     # back is ordered (sequence, camera, frame); match each sample to its original
-    key = lambda d, i: (d.action[i], int(d.frame[i]), int(d.extra["camera"][i]) if "camera" in d.extra else int(d.camera_index[i]))  # noqa: E731
+    key = lambda d, i: (
+        d.action[i],
+        int(d.frame[i]),
+        int(d.extra["camera"][i]) if "camera" in d.extra else int(d.camera_index[i]),
+    )
     orig = {key(ds, i): i for i in range(len(ds))}
     for i in range(len(back)):
         j = orig[key(back, i)]
@@ -269,11 +272,7 @@ def test_written_files_load_with_plain_numpy_and_name_numpy_core(tmp_path):
     with zipfile.ZipFile(q3) as z:
         raw = z.read("positions_3d.npy")
     pickle_start = raw.index(b"\n") + 1  # after the .npy header line
-    modules = {
-        str(arg).split(" ")[0]
-        for op, arg, _ in pickletools.genops(raw[pickle_start:])
-        if op.name == "GLOBAL"
-    }
+    modules = {str(arg).split(" ")[0] for op, arg, _ in pickletools.genops(raw[pickle_start:]) if op.name == "GLOBAL"}
     assert modules and all(m in ("numpy", "numpy.core.multiarray") for m in modules), modules
 
 
@@ -363,18 +362,29 @@ def test_writer_refuses_inconsistent_sequences(tmp_path):
     world = ds.joints_3d_world.copy()
     world[0] += 0.1  # one camera's copy of a frame now disagrees
     bad = PoseDataset(
-        skeleton=ds.skeleton, joints_3d_world=world, joints_2d=ds.joints_2d,
-        cameras=ds.cameras, camera_index=ds.camera_index, subject=ds.subject,
-        action=ds.action, frame=ds.frame,
+        skeleton=ds.skeleton,
+        joints_3d_world=world,
+        joints_2d=ds.joints_2d,
+        cameras=ds.cameras,
+        camera_index=ds.camera_index,
+        subject=ds.subject,
+        action=ds.action,
+        frame=ds.frame,
     )
     with pytest.raises(ValueError, match="same frame have different world 3D"):
         write_videopose3d(bad, tmp_path)
     keep = ~((ds.camera_index == 1) & (ds.frame == 2))  # camera 1 misses frame 2
     no_cams = PoseDataset(
-        skeleton=ds.skeleton, joints_2d=ds.joints_2d[keep], subject=ds.subject[keep],
-        action=ds.action[keep], frame=ds.frame[keep], extra={"camera": ds.camera_index[keep]},
+        skeleton=ds.skeleton,
+        joints_2d=ds.joints_2d[keep],
+        subject=ds.subject[keep],
+        action=ds.action[keep],
+        frame=ds.frame[keep],
+        extra={"camera": ds.camera_index[keep]},
     )
-    with pytest.raises(ValueError, match=r"camera cam1 .* no 2D for 1 of 5 frames \(first: frame 2\).*cannot be projected"):
+    with pytest.raises(
+        ValueError, match=r"camera cam1 .* no 2D for 1 of 5 frames \(first: frame 2\).*cannot be projected"
+    ):
         write_videopose3d(no_cams, tmp_path / "b")
     assert not (tmp_path / "b").exists()  # F10: no empty folder left on error
 
@@ -396,7 +406,9 @@ def test_writer_does_not_overwrite_unless_asked(tmp_path):
         write_videopose3d(ds, tmp_path)
     write_videopose3d(ds, tmp_path, overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "cameras_custom.json", "data_2d_custom_gt.npz", "data_3d_custom.npz"
+        "cameras_custom.json",
+        "data_2d_custom_gt.npz",
+        "data_3d_custom.npz",
     ]
 
 
@@ -439,9 +451,14 @@ def _preset_as_vp3d(subject: str, cid: str) -> dict:
     x, y, z, w = Rotation.from_matrix(cam.rotation.T).as_quat()
     fx, fy, cx, cy = cam.intrinsics
     k1, k2, p1, p2, k3 = cam.distortion
-    return {"orientation": [w, x, y, z], "translation": cam.center, "center": [cx, cy],
-            "focal_length": [fx, fy], "radial_distortion": [k1, k2, k3],
-            "tangential_distortion": [p2, p1]}
+    return {
+        "orientation": [w, x, y, z],
+        "translation": cam.center,
+        "center": [cx, cy],
+        "focal_length": [fx, fy],
+        "radial_distortion": [k1, k2, k3],
+        "tangential_distortion": [p2, p1],
+    }
 
 
 def test_every_2d_array_sits_at_the_index_of_the_camera_videopose3d_pairs_it_with(tmp_path):
@@ -459,9 +476,14 @@ def test_every_2d_array_sits_at_the_index_of_the_camera_videopose3d_pairs_it_wit
     from posesynth.geometry.camera import concat_cameras
 
     ds = PoseDataset(
-        skeleton=H36M17, joints_3d_world=np.array(world), cameras=concat_cameras(cams),
-        camera_index=np.array(cidx), camera_names=np.array(names), subject=np.array(subj),
-        action=np.full(len(world), "Directions_1"), frame=np.array(frame),
+        skeleton=H36M17,
+        joints_3d_world=np.array(world),
+        cameras=concat_cameras(cams),
+        camera_index=np.array(cidx),
+        camera_names=np.array(names),
+        subject=np.array(subj),
+        action=np.full(len(world), "Directions_1"),
+        frame=np.array(frame),
     ).complete()
     q3, q2 = write_videopose3d(ds, tmp_path / "vp", name="h36m", layout_3d="h36m17", dtype=np.float64)
     with np.load(q3, allow_pickle=True) as f3, np.load(q2, allow_pickle=True) as f2:

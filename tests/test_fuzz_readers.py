@@ -97,7 +97,13 @@ MUTATIONS = st.one_of(
     st.tuples(st.just("random"), st.binary(max_size=4096)),
     st.tuples(st.just("truncate"), st.floats(0, 1)),
     st.tuples(st.just("flip"), st.lists(st.tuples(st.floats(0, 1), st.integers(0, 7)), min_size=1, max_size=16)),
-    st.tuples(st.just("huge"), st.tuples(st.floats(0, 1), st.sampled_from([b"\xff" * 8, b"\x7f\xef" + b"\xff" * 6, b"\x7f\xf0" + b"\x00" * 6, b"9" * 400]))),
+    st.tuples(
+        st.just("huge"),
+        st.tuples(
+            st.floats(0, 1),
+            st.sampled_from([b"\xff" * 8, b"\x7f\xef" + b"\xff" * 6, b"\x7f\xf0" + b"\x00" * 6, b"9" * 400]),
+        ),
+    ),
 )
 
 
@@ -115,10 +121,12 @@ def _mutate(data: bytes, mutation: tuple[str, Any]) -> bytes:
         return bytes(out)
     where, blob = arg
     at = int(where * len(data))
-    return data[:at] + blob + data[at + len(blob):]
+    return data[:at] + blob + data[at + len(blob) :]
 
 
-@pytest.mark.parametrize("target", ["store_manifest", "store_shard", "mmpose_npz", "mmpose_pkl", "vp3d", "vp2d", "trc", "h5"])
+@pytest.mark.parametrize(
+    "target", ["store_manifest", "store_shard", "mmpose_npz", "mmpose_pkl", "vp3d", "vp2d", "trc", "h5"]
+)
 @FUZZ
 @given(mutation=MUTATIONS)
 def test_damaged_files(seeds: dict[str, Path], target: str, mutation: tuple[str, Any]) -> None:
@@ -128,7 +136,9 @@ def test_damaged_files(seeds: dict[str, Path], target: str, mutation: tuple[str,
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("target", ["store_manifest", "store_shard", "mmpose_npz", "mmpose_pkl", "vp3d", "vp2d", "trc", "h5"])
+@pytest.mark.parametrize(
+    "target", ["store_manifest", "store_shard", "mmpose_npz", "mmpose_pkl", "vp3d", "vp2d", "trc", "h5"]
+)
 @SLOW
 @given(mutation=MUTATIONS)
 def test_damaged_files_slow(seeds: dict[str, Path], target: str, mutation: tuple[str, Any]) -> None:
@@ -199,7 +209,11 @@ def test_store_wrong_arrays(seeds: dict[str, Path], name: str, spec: tuple[str, 
         import hashlib
 
         for shard in doc["shards"]:
-            part = arr[: shard["samples"]] if len(arr) >= shard["samples"] else np.resize(arr, (shard["samples"], *arr.shape[1:]))
+            part = (
+                arr[: shard["samples"]]
+                if len(arr) >= shard["samples"]
+                else np.resize(arr, (shard["samples"], *arr.shape[1:]))
+            )
             file = root / "shards" / f"{shard['index']:06d}" / f"{name}.npy"
             np.save(file, part)
             shard["files"][name] = hashlib.sha256(file.read_bytes()).hexdigest()
@@ -212,10 +226,15 @@ def test_store_wrong_arrays(seeds: dict[str, Path], name: str, spec: tuple[str, 
 
 YAML_VALUES = st.recursive(
     st.one_of(
-        st.none(), st.booleans(), st.integers(-(10**30), 10**30), st.floats(allow_nan=True, allow_infinity=True),
+        st.none(),
+        st.booleans(),
+        st.integers(-(10**30), 10**30),
+        st.floats(allow_nan=True, allow_infinity=True),
         st.text(max_size=20),
     ),
-    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(st.text(max_size=12), children, max_size=4)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
     max_leaves=20,
 )
 

@@ -13,18 +13,19 @@ import numpy as np
 import pytest
 
 from posesynth.body.angles import angle_names
-from posesynth.geometry.camera import Camera
-from posesynth.jobs.generate import generate, load_config
-from posesynth.poses.procedural import KNEE_CLEARANCE
 from posesynth.body.rom import rom_table
 from posesynth.body.skeleton import get_skeleton
 from posesynth.data.store import open_store
+from posesynth.geometry.camera import Camera
+from posesynth.jobs.generate import generate, load_config
+from posesynth.poses.procedural import KNEE_CLEARANCE
 
 
 def tree_digest(root: Path) -> dict[str, str]:
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*")) if p.is_file()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -52,8 +53,11 @@ def test_store_contents_are_consistent(tmp_path, model):
     world = store.read("joints_3d_world")
     assert world.shape == (400, skeleton.num_joints, 3)
     cams = Camera(
-        model=model, intrinsics=store.read("camera_intrinsics"), distortion=store.read("camera_distortion"),
-        rotation=store.read("camera_rotation"), center=store.read("camera_center"),
+        model=model,
+        intrinsics=store.read("camera_intrinsics"),
+        distortion=store.read("camera_distortion"),
+        rotation=store.read("camera_rotation"),
+        center=store.read("camera_center"),
         image_size=store.read("camera_image_size"),
     )
     # the stored cameras reproduce the stored camera-frame 3D and 2D
@@ -80,7 +84,7 @@ def test_angle_limits_from_config_file(tmp_path):
     for side in ("left", "right"):
         cov = summary["angle_coverage"][f"{side}_knee_flexion"]
         assert cov["max_deg"] <= 60.0 + 1e-6 and cov["min_deg"] >= -1e-6
-    assert set(k for k, v in summary["activities"].items() if v) <= {"stand", "squat"}
+    assert {k for k, v in summary["activities"].items() if v} <= {"stand", "squat"}
 
 
 @pytest.mark.parametrize(
@@ -111,7 +115,9 @@ def test_cli_bad_config_is_one_line(tmp_path):
     path.write_text("samples: 0\n")
     proc = subprocess.run(
         [sys.executable, "-m", "posesynth.cli.main", "generate", "--config", str(path), "--out", str(tmp_path / "o")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
@@ -123,7 +129,8 @@ def test_interrupted_generate_leaves_nothing(tmp_path):
     out = tmp_path / "big"
     proc = subprocess.Popen(
         [sys.executable, "-m", "posesynth.cli.main", "generate", "--out", str(out), "--samples", "5000000"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + 60
     while time.time() < deadline and not list(tmp_path.glob("big.partial-*/shards/*")):
@@ -138,9 +145,24 @@ def test_interrupted_generate_leaves_nothing(tmp_path):
 
 def test_json_summary_on_stdout(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "posesynth.cli.main", "generate", "--out", str(tmp_path / "j"),
-         "--samples", "200", "--seed", "5", "--json", "--no-preview"],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "120"},
+        [
+            sys.executable,
+            "-m",
+            "posesynth.cli.main",
+            "generate",
+            "--out",
+            str(tmp_path / "j"),
+            "--samples",
+            "200",
+            "--seed",
+            "5",
+            "--json",
+            "--no-preview",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "120"},
     )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)

@@ -102,7 +102,9 @@ def test_collision_same_bits(seed: int, scale: float) -> None:
     heights = rng.uniform(1.4, 2.0, 40)
     model = collision_model(H36M17)
     with pytest.MonkeyPatch.context() as mp:
-        (d_ref, c_ref), (d, c) = both(mp, lambda: (penetration(pos, heights, model), colliding(pos, heights, model, 0.2)))
+        (d_ref, c_ref), (d, c) = both(
+            mp, lambda: (penetration(pos, heights, model), colliding(pos, heights, model, 0.2))
+        )
     np.testing.assert_array_equal(d, d_ref)
     np.testing.assert_array_equal(c, c_ref)
 
@@ -183,7 +185,9 @@ def test_hinge_reposing_sets_the_angle(kernels: str) -> None:
 def test_hinge_reposing_rejects_nan(kernels: str) -> None:
     poses = sample_poses(np.random.default_rng(0), 5, H36M17).positions
     poses[2, 4, 1] = np.nan
-    with pytest.raises(ValueError, match=r"positions: expected finite values, got 1 NaN/inf \(first at index \(2, 4, 1\)\)"):
+    with pytest.raises(
+        ValueError, match=r"positions: expected finite values, got 1 NaN/inf \(first at index \(2, 4, 1\)\)"
+    ):
         set_hinge_flexion(poses, H36M17, "right_knee", np.zeros(5))
 
 

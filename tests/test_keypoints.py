@@ -8,12 +8,12 @@ import pytest
 
 from posesynth.body.angles import pose_angles
 from posesynth.body.anthropometry import rest_offsets, rest_positions
-from posesynth.poses.keypoints import add_extra_keypoints, estimate_height
-from posesynth.poses.motions import rotate_about_vertical
-from posesynth.poses.procedural import ACTIVITIES, sample_poses
 from posesynth.body.rom import rom_table
 from posesynth.body.skeleton import H36M17
 from posesynth.body.skeleton import H36M_EXTENDED as EXT
+from posesynth.poses.keypoints import add_extra_keypoints, estimate_height
+from posesynth.poses.motions import rotate_about_vertical
+from posesynth.poses.procedural import ACTIVITIES, sample_poses
 
 DEG = np.pi / 180
 FEET = {
@@ -93,8 +93,11 @@ def test_turning_the_pose_about_the_vertical_turns_the_extra_joints():
     rng = np.random.default_rng(7)
     p, _ = procedural(7, 48)
     yaw = rng.uniform(-np.pi, np.pi, len(p))
-    np.testing.assert_allclose(add_extra_keypoints(rotate_about_vertical(p, yaw)),
-                               rotate_about_vertical(add_extra_keypoints(p), yaw), atol=1e-9)
+    np.testing.assert_allclose(
+        add_extra_keypoints(rotate_about_vertical(p, yaw)),
+        rotate_about_vertical(add_extra_keypoints(p), yaw),
+        atol=1e-9,
+    )
 
 
 # ----------------------------------------------------------------------------- orientation rules
@@ -105,8 +108,15 @@ def test_orientation_rules():
     out = add_extra_keypoints(p)
     a = pose_angles(out, EXT)
     zero = ["head_flexion", "head_lateral_flexion", "head_rotation"] + [
-        f"{side}_{name}" for side in ("right", "left") for name in (
-            "ankle_inversion", "ankle_adduction", "wrist_flexion", "wrist_radial_deviation", "forearm_pronation")
+        f"{side}_{name}"
+        for side in ("right", "left")
+        for name in (
+            "ankle_inversion",
+            "ankle_adduction",
+            "wrist_flexion",
+            "wrist_radial_deviation",
+            "forearm_pronation",
+        )
     ]
     for name in zero:
         assert np.abs(a[name]).max() < 1e-6, name

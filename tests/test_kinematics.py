@@ -11,8 +11,8 @@ from scipy.spatial.transform import Rotation
 
 from posesynth.body import kinematics as K
 from posesynth.body.anthropometry import rest_offsets, rest_positions, sample_bodies
-from posesynth.poses.procedural import sample_poses
 from posesynth.body.skeleton import H36M17, H36M_EXTENDED
+from posesynth.poses.procedural import sample_poses
 
 SKELETONS = [H36M17, H36M_EXTENDED]
 SKEL_IDS = [s.name for s in SKELETONS]
@@ -168,8 +168,12 @@ def test_ik_rotations_carry_rest_bones_onto_bones(skeleton):
             continue
         got = offsets[:, a] / np.linalg.norm(offsets[:, a], axis=-1, keepdims=True)
         want = rest[a] / np.linalg.norm(rest[a])
-        np.testing.assert_allclose(got, np.broadcast_to(want, got.shape), atol=1e-9,
-                                   err_msg=f"{skeleton.joint_names[j]} → {skeleton.joint_names[a]}")
+        np.testing.assert_allclose(
+            got,
+            np.broadcast_to(want, got.shape),
+            atol=1e-9,
+            err_msg=f"{skeleton.joint_names[j]} → {skeleton.joint_names[a]}",
+        )
 
 
 @pytest.mark.parametrize("skeleton", SKELETONS, ids=SKEL_IDS)
@@ -197,7 +201,8 @@ def test_ik_offsets_keep_bone_lengths_under_rigid_motion(skeleton):
         _, offsets = K.inverse_kinematics(p, skeleton)
         np.testing.assert_allclose(np.linalg.norm(offsets[:, 1:], axis=-1), lengths, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(
-        K.inverse_kinematics(moved, skeleton)[1][:, 1:], K.inverse_kinematics(positions, skeleton)[1][:, 1:],
+        K.inverse_kinematics(moved, skeleton)[1][:, 1:],
+        K.inverse_kinematics(positions, skeleton)[1][:, 1:],
         atol=1e-9,
     )
 
@@ -217,7 +222,8 @@ def test_fk_identity_rotations_give_rest_pose(skeleton):
     offsets[:, 0] = [1.0, 2.0, 3.0]
     np.testing.assert_allclose(
         K.forward_kinematics(ident, offsets, skeleton),
-        rest_positions(skeleton, heights, props) + [1.0, 2.0, 3.0], atol=1e-12,
+        rest_positions(skeleton, heights, props) + [1.0, 2.0, 3.0],
+        atol=1e-12,
     )
 
 
@@ -277,9 +283,7 @@ def test_fk_broadcasts_offsets_against_rotations():
     offsets = K.default_rest_offsets(H36M17)  # (J, 3)
     p = K.forward_kinematics(local, offsets, H36M17)
     assert p.shape == (5, 2, J, 3)
-    np.testing.assert_allclose(
-        p, K.forward_kinematics(local, np.broadcast_to(offsets, (5, 2, J, 3)), H36M17), atol=0
-    )
+    np.testing.assert_allclose(p, K.forward_kinematics(local, np.broadcast_to(offsets, (5, 2, J, 3)), H36M17), atol=0)
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -343,10 +347,12 @@ def test_check_state_rejects_bad_states():
 
 # ----------------------------------------------------------------------- property test
 _POOL = {
-    s.name: np.concatenate([
-        sample_poses(np.random.default_rng(21), 8, s).positions,
-        random_clouds(np.random.default_rng(22), 8, s),
-    ])
+    s.name: np.concatenate(
+        [
+            sample_poses(np.random.default_rng(21), 8, s).positions,
+            random_clouds(np.random.default_rng(22), 8, s),
+        ]
+    )
     for s in SKELETONS
 }
 

@@ -49,7 +49,11 @@ def _imports(path: Path) -> list[tuple[int, str]]:
 
 
 def test_every_module_belongs_to_a_layer() -> None:
-    top = {p.stem if p.is_file() else p.name for p in PACKAGE.iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()}
+    top = {
+        p.stem if p.is_file() else p.name
+        for p in PACKAGE.iterdir()
+        if p.suffix == ".py" or (p / "__init__.py").exists()
+    }
     assert top - {"__init__"} <= set(LEVELS), sorted(top - {"__init__"} - set(LEVELS))
 
 

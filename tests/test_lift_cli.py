@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import assert_one_error_line
 from typer.testing import CliRunner
 
+from helpers import assert_one_error_line
 from posesynth.cli.main import app
 from posesynth.jobs.generate import generate, load_config
 
@@ -135,4 +135,6 @@ def test_evaluate_errors(data: Path, ckpt: Path, tmp_path: Path) -> None:
     meta = json.loads((bad / "meta.json").read_text())
     del meta["model"]
     (bad / "meta.json").write_text(json.dumps(meta))
-    assert_one_error_line(runner.invoke(app, ["evaluate", str(bad), str(data), "--json"]), r"missing key\(s\) \['model'\]")
+    assert_one_error_line(
+        runner.invoke(app, ["evaluate", str(bad), str(data), "--json"]), r"missing key\(s\) \['model'\]"
+    )

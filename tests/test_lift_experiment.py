@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from posesynth.jobs.generate import generate_dataset, load_config  # noqa: E402
-from posesynth.lift import checkpoint  # noqa: E402
-from posesynth.apps.experiment import ExperimentConfig, run_experiment  # noqa: E402
+from posesynth.apps.experiment import ExperimentConfig, run_experiment
+from posesynth.jobs.generate import generate_dataset, load_config
+from posesynth.lift import checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def test_experiment_reports_both_models_on_both_test_sets(toy):
     assert data["b_train"] == data["everyday_train"] + data["rom_augmented"]
     assert 0 < data["rom_augmented"] <= data["everyday_train"]
     # the same number of optimiser steps (up to one epoch's rounding)
-    per_epoch = lambda n: int(np.ceil(n * 0.95 / 64))  # noqa: E731
+    per_epoch = lambda n: int(np.ceil(n * 0.95 / 64))
     steps_a = per_epoch(data["everyday_train"]) * result["models"]["everyday"]["epochs"]
     steps_b = per_epoch(data["b_train"]) * result["models"]["rom"]["epochs"]
     assert abs(steps_b - steps_a) <= per_epoch(data["b_train"])
@@ -68,7 +68,7 @@ def test_body_part_rows_come_from_each_models_per_joint_errors(toy):
 
 
 def test_b_seed_redraws_b_alone(toy, tmp_path):
-    out, result = toy
+    _out, result = toy
     cfg = ExperimentConfig(samples=600, test_samples=200, epochs=2, width=32, batch_size=64, b_seed=1)
     other = run_experiment(cfg, tmp_path / "b1")
     assert other["models"]["everyday"]["tests"] == result["models"]["everyday"]["tests"]  # the same A
@@ -77,8 +77,14 @@ def test_b_seed_redraws_b_alone(toy, tmp_path):
 
 
 def test_uncommon_test_set_holds_deep_knees_and_everyday_does_not():
-    everyday = generate_dataset(load_config(samples=300, seed=1, activities={"stand": 1, "walk": 1, "sit": 1, "reach": 1},
-                                            angle_limits_deg={"knee_flexion": (-10, 60)}))
+    everyday = generate_dataset(
+        load_config(
+            samples=300,
+            seed=1,
+            activities={"stand": 1, "walk": 1, "sit": 1, "reach": 1},
+            angle_limits_deg={"knee_flexion": (-10, 60)},
+        )
+    )
     names = everyday.meta["angle_names"]
     knees = [names.index("right_knee_flexion"), names.index("left_knee_flexion")]
     assert np.rad2deg(everyday.extra["angles"][:, knees]).max() <= 60 + 1e-4
@@ -106,9 +112,27 @@ def test_shipped_names_resolve_and_float16_export_predicts_the_same(toy, tmp_pat
 
 def test_cli_experiment_json(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "posesynth.cli.main", "experiment", "rom", "--out", str(tmp_path / "e"),
-         "--samples", "300", "--test-samples", "100", "--epochs", "1", "--width", "16", "--json"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "posesynth.cli.main",
+            "experiment",
+            "rom",
+            "--out",
+            str(tmp_path / "e"),
+            "--samples",
+            "300",
+            "--test-samples",
+            "100",
+            "--epochs",
+            "1",
+            "--width",
+            "16",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
@@ -140,13 +164,15 @@ def test_cli_experiment_motions_file_is_used_and_a_bad_one_fails_before_any_work
 
 @pytest.mark.parametrize("name", ["everyday", "rom"])
 def test_shipped_checkpoints_load_by_name_and_lift(name):
-    from posesynth.lift.evaluate import evaluate_lifter
     from posesynth.apps.experiment import EVERYDAY, EVERYDAY_LIMITS_DEG
+    from posesynth.lift.evaluate import evaluate_lifter
 
     lifter = checkpoint.load_lifter(name)
     assert lifter.meta["shipped_as"] == name and lifter.meta["stored_dtype"] == "float16"
     assert lifter.meta["provenance"]["made_by"] == "posesynth experiment rom --ship"
-    data = generate_dataset(load_config(samples=300, seed=77, activities=EVERYDAY, angle_limits_deg=EVERYDAY_LIMITS_DEG))
+    data = generate_dataset(
+        load_config(samples=300, seed=77, activities=EVERYDAY, angle_limits_deg=EVERYDAY_LIMITS_DEG)
+    )
     assert evaluate_lifter(lifter, data)["mpjpe_mm"] < 90.0  # the experiment measured ~51 mm
     size = sum(f.stat().st_size for f in checkpoint.shipped_dir().glob("*/*"))
     assert size <= 20e6
@@ -194,15 +220,22 @@ def test_real_goals_follow_issue_17():
     from posesynth.apps.experiment import real_goals
 
     def doc(a_bp, a_id, b_bp, b_id, ratio):
-        row = lambda p, r=1.0: {"p_mpjpe_mm": p, "p_mpjpe_ratio_to_blazepose": r}  # noqa: E731
-        return {"models": {"everyday": {"blazepose_2d": row(a_bp), "ideal_2d": row(a_id)},
-                           "rom": {"blazepose_2d": row(b_bp, ratio), "ideal_2d": row(b_id)}}}
+        row = lambda p, r=1.0: {"p_mpjpe_mm": p, "p_mpjpe_ratio_to_blazepose": r}
+        return {
+            "models": {
+                "everyday": {"blazepose_2d": row(a_bp), "ideal_2d": row(a_id)},
+                "rom": {"blazepose_2d": row(b_bp, ratio), "ideal_2d": row(b_id)},
+            }
+        }
 
     assert real_goals({}) == {}
     assert all(real_goals(doc(60, 50, 61, 51, 0.80)).values())
     g = real_goals(doc(60, 50, 62, 56, 0.86))
-    assert g == {"real_rom_at_most_3pct_worse": False, "real_rom_at_most_0_85_blazepose": False,
-                 "real_rom_ideal_2d_at_most_55mm": False}
+    assert g == {
+        "real_rom_at_most_3pct_worse": False,
+        "real_rom_at_most_0_85_blazepose": False,
+        "real_rom_ideal_2d_at_most_55mm": False,
+    }
 
 
 def test_in_definition_moves_the_2d_and_on_request_the_3d():

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from posesynth.lift import metrics as m
 from posesynth.body.skeleton import H36M17
+from posesynth.lift import metrics as m
 
 
 @pytest.fixture()
@@ -166,8 +166,5 @@ def test_cli_without_torch_says_which_extra(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr.strip().splitlines() == [
-        (
-            "error: the lifter needs the 'train' extra (module 'torch' is missing): "
-            "pip install 'posesynth[train]'"
-        )
+        ("error: the lifter needs the 'train' extra (module 'torch' is missing): pip install 'posesynth[train]'")
     ]

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-import torch.nn.functional as F  # noqa: E402
+import torch.nn.functional as F
 
-from posesynth.data.formats.numpy_pickle import dumps_numpy_pickle  # noqa: E402
-from posesynth.lift import load_lifter  # noqa: E402
-from posesynth.lift.mmpose_import import convert_state_dict, import_mmpose  # noqa: E402
+from posesynth.data.formats.numpy_pickle import dumps_numpy_pickle
+from posesynth.lift import load_lifter
+from posesynth.lift.mmpose_import import convert_state_dict, import_mmpose
 
 WIDTH = 64
 
@@ -30,7 +30,7 @@ def _bn(g, prefix, width):
 
 def mmpose_state(head="head", width=WIDTH, blocks=2, seed=0):
     g = torch.Generator().manual_seed(seed)
-    conv = lambda o, i: torch.randn(o, i, 1, generator=g) * (2.0 / i) ** 0.5  # noqa: E731
+    conv = lambda o, i: torch.randn(o, i, 1, generator=g) * (2.0 / i) ** 0.5
     sd = {"backbone.expand_conv.conv.weight": conv(width, 34), **_bn(g, "backbone.expand_conv.bn", width)}
     for i in range(blocks):
         for c in ("conv1", "conv2"):
@@ -43,10 +43,18 @@ def mmpose_state(head="head", width=WIDTH, blocks=2, seed=0):
 
 def mmpose_forward(sd, x, head="head"):
     """MMPose's TCN (kernel sizes 1) + regression head, in eval mode: x (B, 34) → (B, 48)."""
+
     def conv_bn_relu(h, prefix):
         h = F.conv1d(h, sd[f"{prefix}.conv.weight"])
-        h = F.batch_norm(h, sd[f"{prefix}.bn.running_mean"], sd[f"{prefix}.bn.running_var"],
-                         sd[f"{prefix}.bn.weight"], sd[f"{prefix}.bn.bias"], training=False, eps=1e-5)
+        h = F.batch_norm(
+            h,
+            sd[f"{prefix}.bn.running_mean"],
+            sd[f"{prefix}.bn.running_var"],
+            sd[f"{prefix}.bn.weight"],
+            sd[f"{prefix}.bn.bias"],
+            training=False,
+            eps=1e-5,
+        )
         return F.relu(h)
 
     h = conv_bn_relu(x[:, :, None], "backbone.expand_conv")
@@ -120,8 +128,19 @@ def test_cli_import_mmpose(tmp_path, stats):
     _, _, p2, p3 = stats
     pth = tmp_path / "w.pth"
     torch.save(mmpose_state(), pth)
-    cmd = [sys.executable, "-m", "posesynth.cli.main", "import-mmpose", str(pth), "--stats-2d", str(p2),
-           "--stats-3d", str(p3), "--out", str(tmp_path / "ck")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "posesynth.cli.main",
+        "import-mmpose",
+        str(pth),
+        "--stats-2d",
+        str(p2),
+        "--stats-3d",
+        str(p3),
+        "--out",
+        str(tmp_path / "ck"),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "ck" / "model.safetensors").is_file()

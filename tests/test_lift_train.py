@@ -12,6 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
+from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 from posesynth.data.dataset import PoseDataset
 from posesynth.data.formats.registry import read_any
 from posesynth.jobs.generate import generate, load_config
@@ -29,7 +30,6 @@ from posesynth.lift.train import (
     split_indices,
     train_lifter,
 )
-from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 
 TINY = TrainConfig(width=64, epochs=2, seed=3, batch_size=64)
 EVAL_KEYS = ("samples", "mpjpe_mm", "p_mpjpe_mm", "n_mpjpe_mm", "pck3d_150", "auc",
@@ -172,7 +172,12 @@ def test_train_writes_checkpoint(checkpoint: Path, data_path: Path) -> None:
     meta = json.loads((checkpoint / "meta.json").read_text())
     assert meta["format"] == "posesynth-lifter" and meta["skeleton"] == H36M17.to_dict()
     assert meta["model"] == {
-        "in_features": 34, "out_features": 48, "width": 64, "blocks": 2, "dropout": 0.5, "max_norm": 1.0
+        "in_features": 34,
+        "out_features": 48,
+        "width": 64,
+        "blocks": 2,
+        "dropout": 0.5,
+        "max_norm": 1.0,
     }
     assert meta["normalization"]["method"] == "root_bbox"
     assert len(meta["normalization"]["input_mean"]) == 34 and len(meta["normalization"]["target_std"]) == 48

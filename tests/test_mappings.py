@@ -135,7 +135,7 @@ def test_h36m32_names_line_up_with_h36m17():
 def test_coco_to_h36m_derived_joints():
     c = _pts("coco17", (4,), d=2)
     h, v = convert_keypoints(c, "coco17", "h36m17")
-    col = lambda n: c[:, _col("coco17", n)]  # noqa: E731
+    col = lambda n: c[:, _col("coco17", n)]
     hip_mid = 0.5 * (col("left_hip") + col("right_hip"))
     sh_mid = 0.5 * (col("left_shoulder") + col("right_shoulder"))
     np.testing.assert_allclose(h[:, H36M17.index("root")], hip_mid)
@@ -151,9 +151,7 @@ def test_h36m_to_coco_face_is_undefined():
     c, v = convert_keypoints(h, "h36m17", "coco17")
     assert c.shape == (2, 3, 17, 3)
     assert np.isnan(c[..., :5, :]).all() and (v[..., :5] == 0).all()
-    np.testing.assert_array_equal(
-        c[..., _col("coco17", "left_knee"), :], h[..., H36M17.index("left_knee"), :]
-    )
+    np.testing.assert_array_equal(c[..., _col("coco17", "left_knee"), :], h[..., H36M17.index("left_knee"), :])
     assert (v[..., 5:] == 1).all()
 
 
@@ -304,9 +302,7 @@ def test_wrong_joint_count_names_layout_expected_and_received():
         convert_keypoints(np.zeros((17, 4)), "coco17", "h36m17")
     with pytest.raises(ValueError, match="expects 17 joints"):
         convert_keypoints(np.zeros(17), "coco17", "h36m17")
-    with pytest.raises(
-        ValueError, match=r"visibility: layout 'coco17' expects 17 joints, received 16"
-    ):
+    with pytest.raises(ValueError, match=r"visibility: layout 'coco17' expects 17 joints, received 16"):
         convert_keypoints(np.zeros((17, 2)), "coco17", "h36m17", np.ones(16))
     with pytest.raises(ValueError, match="visibility"):
         convert_keypoints(np.zeros((3, 17, 2)), "coco17", "h36m17", np.ones((2, 17)))

@@ -86,9 +86,16 @@ def test_help_pages_show_no_bool_placeholder_and_experiment_defaults():
     pytest.importorskip("torch")
     from posesynth.apps.experiment import ExperimentConfig
 
-    for opt, field in (("--samples", "samples"), ("--test-samples", "test_samples"), ("--epochs", "epochs"),
-                       ("--width", "width"), ("--variants", "variants"), ("--seed", "seed"),
-                       ("--b-seed", "b_seed"), ("--motions", "motions")):
+    for opt, field in (
+        ("--samples", "samples"),
+        ("--test-samples", "test_samples"),
+        ("--epochs", "epochs"),
+        ("--width", "width"),
+        ("--variants", "variants"),
+        ("--seed", "seed"),
+        ("--b-seed", "b_seed"),
+        ("--motions", "motions"),
+    ):
         line = next(ln for ln in out.splitlines() if re.search(rf"{opt}\s", ln))
         want = re.escape(str(ExperimentConfig.model_fields[field].default))
         assert re.search(rf"\[default: \(?{want}\)?\]", line), line

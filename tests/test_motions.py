@@ -16,6 +16,8 @@ from scipy.spatial.transform import Rotation
 from posesynth.body.angles import local_from_angles, pose_angles
 from posesynth.body.anthropometry import rest_offsets, rest_positions, sample_bodies
 from posesynth.body.kinematics import forward_kinematics
+from posesynth.body.rom import rom_table
+from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 from posesynth.poses.motions import (
     descendants,
     hinge_axis,
@@ -26,8 +28,6 @@ from posesynth.poses.motions import (
     set_hinge_flexion,
 )
 from posesynth.poses.procedural import ACTIVITIES, sample_poses
-from posesynth.body.rom import rom_table
-from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 
 SKELETONS = [H36M17, H36M_EXTENDED]
 SKEL_IDS = [s.name for s in SKELETONS]
@@ -284,11 +284,22 @@ def test_hyperextension_reads_negative_and_round_trips(skeleton, joint):
 
 # ----------------------------------------------------------------------------- set_angles
 MOVED_ANGLES = (
-    "right_hip_flexion", "left_hip_abduction", "right_hip_rotation", "left_hip_rotation",
-    "right_shoulder_elevation", "left_shoulder_elevation", "right_shoulder_plane",
-    "left_shoulder_rotation", "right_shoulder_rotation",
-    "spine_flexion", "spine_lateral_flexion", "thorax_flexion", "thorax_lateral_flexion",
-    "thorax_rotation", "neck_flexion", "neck_lateral_flexion",
+    "right_hip_flexion",
+    "left_hip_abduction",
+    "right_hip_rotation",
+    "left_hip_rotation",
+    "right_shoulder_elevation",
+    "left_shoulder_elevation",
+    "right_shoulder_plane",
+    "left_shoulder_rotation",
+    "right_shoulder_rotation",
+    "spine_flexion",
+    "spine_lateral_flexion",
+    "thorax_flexion",
+    "thorax_lateral_flexion",
+    "thorax_rotation",
+    "neck_flexion",
+    "neck_lateral_flexion",
 )
 
 
@@ -312,7 +323,7 @@ def test_set_angles_reads_back_keeps_bones_and_upstream(skeleton, name):
     ok = np.ones(len(p), dtype=bool)
     if name.endswith(("hip_rotation", "shoulder_rotation")):
         ok = bent(before, name)  # rotation is read from the knee/elbow plane
-    if name.endswith("shoulder_plane") or name.endswith("shoulder_rotation"):
+    if name.endswith(("shoulder_plane", "shoulder_rotation")):
         ok &= before[name.replace(name.split("_", 1)[1], "shoulder_elevation")] > 5 * DEG
     assert ok.sum() > 40
     assert wrapped(after[name], value)[ok].max() < ANGLE_TOL
@@ -400,8 +411,9 @@ def test_rotate_about_vertical_composes_and_pivots():
     rng = np.random.default_rng(10)
     p = sources(H36M17)
     a, b = rng.uniform(-np.pi, np.pi, (2, len(p)))
-    np.testing.assert_allclose(rotate_about_vertical(rotate_about_vertical(p, a), b),
-                               rotate_about_vertical(p, a + b), atol=1e-12)
+    np.testing.assert_allclose(
+        rotate_about_vertical(rotate_about_vertical(p, a), b), rotate_about_vertical(p, a + b), atol=1e-12
+    )
     np.testing.assert_allclose(rotate_about_vertical(p, np.zeros(len(p))), p, atol=0)
     head = H36M17.index("head")
     out = rotate_about_vertical(p, a, pivot_joint=head)
@@ -489,4 +501,3 @@ def test_inputs_are_not_modified():
     rotate_about_vertical(p, np.ones(8))
     scale_bones(p, H36M_EXTENDED, {"right_knee": 1.1})
     assert np.array_equal(p, copy)
-

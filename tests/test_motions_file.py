@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from posesynth.body.rom import rom_table
+from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 from posesynth.poses.motion_spec import (
     PRESETS,
     SEGMENTS,
@@ -17,8 +19,6 @@ from posesynth.poses.motion_spec import (
     load_motions,
 )
 from posesynth.poses.procedural import ACTIVITIES
-from posesynth.body.rom import rom_table
-from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 
 SKELETONS = [H36M17, H36M_EXTENDED]
 SKEL_IDS = [s.name for s in SKELETONS]
@@ -161,51 +161,74 @@ BAD_FILES = {
     "unknown angle": (
         "variants: 2\nrom: reject\nmotions:\n  - angle: knee_flexion\n    range_deg: [0, 90]\n"
         "  - angle: toe_wiggle\n    range_deg: [0, 10]\n",
-        6, "toe_wiggle",
+        6,
+        "toe_wiggle",
     ),
     "outside the ROM while rom is reject": (
-        "rom: reject\nmotions:\n  - angle: knee_flexion\n    range_deg: [0, 170]\n", 3, "reject",
+        "rom: reject\nmotions:\n  - angle: knee_flexion\n    range_deg: [0, 170]\n",
+        3,
+        "reject",
     ),
     "outside the ROM while rom is clamp": (
         "rom: clamp\nmotions:\n  - angle: elbow_flexion\n    range_deg: [0, 150]\n"
         "  - angle: hip_flexion\n    distribution: uniform\n    range_deg: [-40, 90]\n",
-        5, "clamp",
+        5,
+        "clamp",
     ),
     "shoulder elevation outside the ROM": (
         "variants: 1\nmotions:\n  - angle: left_shoulder_elevation\n    range_deg: [0, 200]\n",
-        3, "left_shoulder_elevation",
+        3,
+        "left_shoulder_elevation",
     ),
     "negative probability": (
-        "motions:\n  - angle: knee_flexion\n    range_deg: [0, 90]\n    probability: -0.5\n", 4, "probability",
+        "motions:\n  - angle: knee_flexion\n    range_deg: [0, 90]\n    probability: -0.5\n",
+        4,
+        "probability",
     ),
     "probability above one": (
-        "motions:\n  - angle: knee_flexion\n    range_deg: [0, 90]\n    probability: 1.5\n", 4, "probability",
+        "motions:\n  - angle: knee_flexion\n    range_deg: [0, 90]\n    probability: 1.5\n",
+        4,
+        "probability",
     ),
     "unknown key in a motion (typo)": (
-        "variants: 2\nmotions:\n  - angle: knee_flexion\n    rnage_deg: [0, 90]\n", 4, "rnage_deg",
+        "variants: 2\nmotions:\n  - angle: knee_flexion\n    rnage_deg: [0, 90]\n",
+        4,
+        "rnage_deg",
     ),
     "unknown top-level key (typo)": (
-        "variants: 2\nrom: reject\nvariant: 3\n", 3, "variant",
+        "variants: 2\nrom: reject\nvariant: 3\n",
+        3,
+        "variant",
     ),
     "missing range_deg for uniform": (
-        "variants: 1\nmotions:\n  - angle: knee_flexion\n    distribution: uniform\n", 3, "range_deg",
+        "variants: 1\nmotions:\n  - angle: knee_flexion\n    distribution: uniform\n",
+        3,
+        "range_deg",
     ),
     "missing sd_deg for normal": (
-        "variants: 1\nmotions:\n  - angle: knee_flexion\n    distribution: normal\n    mean_deg: 10\n", 3, "sd_deg",
+        "variants: 1\nmotions:\n  - angle: knee_flexion\n    distribution: normal\n    mean_deg: 10\n",
+        3,
+        "sd_deg",
     ),
     "unknown activity": (
         "variants: 1\nmotions:\n  - angle: hip_flexion\n    distribution: activity\n    activity: breakdance\n",
-        3, "breakdance",
+        3,
+        "breakdance",
     ),
     "reversed range": (
-        "variants: 1\nmotions:\n  - angle: knee_flexion\n    range_deg: [90, 0]\n", 3, "min <= max",
+        "variants: 1\nmotions:\n  - angle: knee_flexion\n    range_deg: [90, 0]\n",
+        3,
+        "min <= max",
     ),
     "unknown distribution": (
         "variants: 1\nmotions:\n  - angle: knee_flexion\n    distribution: gaussian\n    range_deg: [0, 9]\n",
-        4, "distribution",
+        4,
+        "distribution",
     ),
     "unknown side": (
-        "variants: 1\nmotions:\n  - angle: knee_flexion\n    side: middle\n    range_deg: [0, 9]\n", 4, "side",
+        "variants: 1\nmotions:\n  - angle: knee_flexion\n    side: middle\n    range_deg: [0, 9]\n",
+        4,
+        "side",
     ),
     "zero variants": ("rom: reject\nvariants: 0\n", 2, "variants"),
     "unknown rom policy": ("variants: 1\nrom: ignore\n", 2, "rom"),

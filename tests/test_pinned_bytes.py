@@ -45,9 +45,7 @@ def folder_digest(folder: Path) -> str:
 def outputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("pinned")
     for args in COMMANDS:
-        subprocess.run(
-            [sys.executable, "-m", "posesynth.cli.main", *args], cwd=work, check=True, capture_output=True
-        )
+        subprocess.run([sys.executable, "-m", "posesynth.cli.main", *args], cwd=work, check=True, capture_output=True)
     return work
 
 

@@ -7,10 +7,10 @@ import re
 import numpy as np
 import pytest
 
+from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 from posesynth.geometry.camera import Camera, CameraModel
 from posesynth.geometry.placement import PlacementRanges, sample_cameras
 from posesynth.poses.procedural import sample_poses
-from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 
 MODELS = ["pinhole", "opencv", "fisheye", "h36m"]
 SKELETONS = [H36M17, H36M_EXTENDED]
@@ -72,8 +72,13 @@ def test_h36m_model_uses_the_dataset_intrinsics(poses):
 def test_ranges_are_honoured(poses):
     _, positions = poses
     ranges = PlacementRanges(
-        image_size=(640, 480), fov_deg=(60.0, 60.0), azimuth_deg=(30.0, 30.0),
-        elevation_deg=(20.0, 20.0), roll_sd_deg=0.0, principal_jitter=0.0, target_jitter_m=0.0,
+        image_size=(640, 480),
+        fov_deg=(60.0, 60.0),
+        azimuth_deg=(30.0, 30.0),
+        elevation_deg=(20.0, 20.0),
+        roll_sd_deg=0.0,
+        principal_jitter=0.0,
+        target_jitter_m=0.0,
     )
     cams = sample_cameras(np.random.default_rng(8), positions, "pinhole", ranges)
     np.testing.assert_array_equal(cams.image_size, np.tile([640, 480], (N, 1)))
@@ -85,8 +90,9 @@ def test_ranges_are_honoured(poses):
     out = cams.center - centre
     out /= np.linalg.norm(out, axis=-1, keepdims=True)
     el, az = np.deg2rad(20.0), np.deg2rad(30.0)
-    np.testing.assert_allclose(out, np.tile([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], (N, 1)),
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        out, np.tile([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], (N, 1)), atol=1e-9
+    )
     optical_axis = cams.rotation[:, 2, :]  # third row: camera z in world coordinates
     np.testing.assert_allclose(optical_axis, -out, atol=1e-9)
     assert cams.visible(positions).mean() >= 0.99

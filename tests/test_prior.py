@@ -46,7 +46,7 @@ def test_gait_couples_opposite_legs_and_opposite_arm():
     r_hip, l_hip = a["right_hip_flexion"], a["left_hip_flexion"]
     assert np.corrcoef(r_hip, l_hip)[0, 1] < -0.8  # half a cycle apart
     # an arm swings forward (plane near 0, flexion) when its own side's hip extends
-    flex = lambda s: a[s + "shoulder_elevation"] * np.cos(a[s + "shoulder_plane"])  # noqa: E731
+    flex = lambda s: a[s + "shoulder_elevation"] * np.cos(a[s + "shoulder_plane"])
     assert np.corrcoef(flex("right_"), r_hip)[0, 1] < -0.6
     assert np.corrcoef(flex("right_"), l_hip)[0, 1] > 0.6
     # independent priors (walk) draw the hips on their own
@@ -87,8 +87,10 @@ def test_lead_and_trail_terms_fall_back_to_the_shared_one():
 
 
 def test_phase_harmonics_and_shift():
-    prior = CoupledPrior({"lead_knee_flexion": Term(50, 0, {"p.cos": 30}),
-                          "trail_knee_flexion": Term(50, 0, {"p.cos@0.5": 30})}, {"p": "phase"})
+    prior = CoupledPrior(
+        {"lead_knee_flexion": Term(50, 0, {"p.cos": 30}), "trail_knee_flexion": Term(50, 0, {"p.cos@0.5": 30})},
+        {"p": "phase"},
+    )
     a = draw(prior, n=2000)
     np.testing.assert_allclose(a["right_knee_flexion"] + a["left_knee_flexion"], 100 * DEG, atol=1e-12)
 
@@ -114,7 +116,7 @@ def test_same_seed_same_angles_and_bad_priors_refused():
 def test_coupled_activities_come_after_the_independent_ones_and_default_mix_unchanged():
     names = activity_names()
     assert names[: len(INDEPENDENT_ACTIVITIES)] == INDEPENDENT_ACTIVITIES
-    assert set(names[len(INDEPENDENT_ACTIVITIES):]) == set(COUPLED_ACTIVITIES)
+    assert set(names[len(INDEPENDENT_ACTIVITIES) :]) == set(COUPLED_ACTIVITIES)
     assert set(DEFAULT_ACTIVITY_WEIGHTS) == set(INDEPENDENT_ACTIVITIES)
     assert all(isinstance(ACTIVITIES[a], CoupledPrior) for a in COUPLED_ACTIVITIES)
 

@@ -10,19 +10,19 @@ from posesynth.body import kinematics as K
 from posesynth.body import rom
 from posesynth.body.anthropometry import default_proportions, proportion_names
 from posesynth.body.collision import colliding, collision_model
+from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 from posesynth.poses.procedural import (
     ACTIVITIES,
     KNEE_CLEARANCE,
     activity_names,
     sample_poses,
 )
-from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 
 SKELETONS = [H36M17, H36M_EXTENDED]
 SKEL_IDS = [s.name for s in SKELETONS]
 TOL = 1e-6  # radians
 DEG = np.pi / 180
-STANDING = {a: 1.0 for a in ("stand", "walk", "reach")}
+STANDING = dict.fromkeys(("stand", "walk", "reach"), 1.0)
 ANKLE_HEIGHT = float(default_proportions()[proportion_names().index("ankle_height")])
 
 
@@ -77,7 +77,8 @@ def test_batch_is_consistent(skeleton):
     )
     # bones keep the body's rest lengths
     np.testing.assert_allclose(
-        np.linalg.norm(batch.bone_offsets[:, 1:], axis=-1), np.linalg.norm(batch.rest_offsets[:, 1:], axis=-1),
+        np.linalg.norm(batch.bone_offsets[:, 1:], axis=-1),
+        np.linalg.norm(batch.rest_offsets[:, 1:], axis=-1),
         rtol=1e-12,
     )
     assert (batch.heights > 1.3).all() and (batch.heights < 2.2).all()
@@ -186,14 +187,14 @@ def test_activities_look_like_their_names(skeleton):
     squat, stand, sit = angles_of("squat", 17), angles_of("stand", 18), angles_of("sit", 19)
     assert both_knees(squat).mean() > 90 * DEG
     assert both_knees(stand).mean() < 20 * DEG
-    hips = lambda a: np.concatenate([a["right_hip_flexion"], a["left_hip_flexion"]])  # noqa: E731
+    hips = lambda a: np.concatenate([a["right_hip_flexion"], a["left_hip_flexion"]])
     assert hips(sit).mean() > 60 * DEG and hips(stand).mean() < 20 * DEG
     # lunge: one hip forward (lead), the other behind (trail), either side leading
     lunge = angles_of("lunge", 20)
-    r, l = lunge["right_hip_flexion"], lunge["left_hip_flexion"]
-    right_leads = r > l
-    lead = np.where(right_leads, r, l)
-    trail = np.where(right_leads, l, r)
+    right, left = lunge["right_hip_flexion"], lunge["left_hip_flexion"]
+    right_leads = right > left
+    lead = np.where(right_leads, right, left)
+    trail = np.where(right_leads, left, right)
     assert (lead >= 55 * DEG - TOL).all() and (lead <= 100 * DEG + TOL).all()
     assert (trail >= -30 * DEG - TOL).all() and (trail <= -5 * DEG + TOL).all()
     assert 0.3 < right_leads.mean() < 0.7

@@ -104,7 +104,9 @@ def test_f17_network_width(base: Path, tmp_path: Path) -> None:
         ("3000", "1", r"shard_size: 1 would cut 3000 samples into 3000 shards"),  # F21
     ],
 )
-def test_f18_to_f21_shard_plans_checked_before_work(tmp_path: Path, samples: str, shard: str | None, pattern: str) -> None:
+def test_f18_to_f21_shard_plans_checked_before_work(
+    tmp_path: Path, samples: str, shard: str | None, pattern: str
+) -> None:
     args = ["generate", "-n", samples, "--no-preview", "--out", tmp_path / "L"]
     if shard is not None:
         args += ["--shard-size", shard]
@@ -163,7 +165,9 @@ def test_f12_trc_frame_overflow(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("rate", ["nan", "-5", "inf", "0"])
 def test_f25_trc_frame_rate(tmp_path: Path, rate: str) -> None:
-    assert_one_error_line(invoke("info", trc(tmp_path, rate=rate)), r"f\.trc: header field 'DataRate': expected a frame rate > 0")
+    assert_one_error_line(
+        invoke("info", trc(tmp_path, rate=rate)), r"f\.trc: header field 'DataRate': expected a frame rate > 0"
+    )
 
 
 def test_f13_deep_json(copy: Path, tmp_path: Path) -> None:
@@ -291,7 +295,9 @@ def test_store_values_are_validated(base: Path, tmp_path: Path, array: str, valu
         ("focal", r"cameras\.intrinsics differs"),
     ],
 )
-def test_f09_convert_checks_everything(base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str, pattern: str) -> None:
+def test_f09_convert_checks_everything(
+    base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str, pattern: str
+) -> None:
     from dataclasses import replace
 
     from posesynth.data.formats import mmpose

@@ -189,7 +189,9 @@ def test_f24_concurrent_view_is_refused(base: Path, tmp_path: Path) -> None:
 def test_f02_f04_evaluate_figure(base: Path, tmp_path: Path, thesis: Path) -> None:
     before = tree_digest(thesis)
     # refused before the checkpoint is even opened (no torch needed)
-    assert_one_error_line(invoke("evaluate", "shipped:rom", base, "--figure", thesis), "is a folder; the --figure is a file")
+    assert_one_error_line(
+        invoke("evaluate", "shipped:rom", base, "--figure", thesis), "is a folder; the --figure is a file"
+    )
     assert tree_digest(thesis) == before
     png = tmp_path / "e.png"
     png.write_text("x")

@@ -26,8 +26,11 @@ def _bones(p, skeleton):
 @given(knee=st.floats(0.0, 150.0), elbow=st.floats(0.0, 140.0), hip=st.floats(-20.0, 110.0))
 def test_angles_read_back_and_bones_keep_their_lengths(poses, knee, elbow, hip) -> None:
     sk = poses.skeleton
-    want = {"left_knee_flexion": np.deg2rad(knee), "right_elbow_flexion": np.deg2rad(elbow),
-            "right_hip_flexion": np.deg2rad(hip)}
+    want = {
+        "left_knee_flexion": np.deg2rad(knee),
+        "right_elbow_flexion": np.deg2rad(elbow),
+        "right_hip_flexion": np.deg2rad(hip),
+    }
     out = set_angles(poses.joints_3d_world, sk, want)
     got = pose_angles(out, sk)
     for name, value in want.items():

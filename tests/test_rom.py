@@ -46,11 +46,11 @@ def test_table_values_from_the_clinical_references():
     # both sides share one range
     for name, r in table.items():
         if name.startswith("right_"):
-            assert table["left_" + name[len("right_"):]] == r
+            assert table["left_" + name[len("right_") :]] == r
 
 
 def test_shoulder_elevation_cap_by_plane():
-    cap = lambda plane_deg: np.rad2deg(rom.shoulder_elevation_cap(np.deg2rad(plane_deg)))  # noqa: E731
+    cap = lambda plane_deg: np.rad2deg(rom.shoulder_elevation_cap(np.deg2rad(plane_deg)))
     assert cap(0.0) == pytest.approx(180.0)  # flexion
     assert cap(90.0) == pytest.approx(180.0)  # abduction
     assert cap(180.0) == pytest.approx(60.0)  # extension
@@ -66,8 +66,12 @@ def test_shoulder_elevation_cap_by_plane():
 @pytest.mark.parametrize("skeleton", SKELETONS, ids=SKEL_IDS)
 def test_hyperflexed_knee_is_the_only_violation(skeleton):
     """A knee bent to 170° (built, posed and read back) is flagged, and nothing else is."""
-    angles = {"right_knee_flexion": np.deg2rad(170.0), "right_hip_flexion": np.deg2rad(20.0),
-              "left_knee_flexion": np.deg2rad(40.0), "right_elbow_flexion": np.deg2rad(30.0)}
+    angles = {
+        "right_knee_flexion": np.deg2rad(170.0),
+        "right_hip_flexion": np.deg2rad(20.0),
+        "left_knee_flexion": np.deg2rad(40.0),
+        "right_elbow_flexion": np.deg2rad(30.0),
+    }
     read = A.pose_angles(to_positions(angles, skeleton), skeleton)
     assert read["right_knee_flexion"] == pytest.approx(np.deg2rad(170.0), abs=1e-9)
     flags = rom.rom_violations(read, skeleton)
@@ -106,8 +110,11 @@ def test_violations_apply_the_shoulder_cap():
 def test_shoulder_extension_over_the_cap_is_flagged_after_posing(skeleton):
     """Arm swung 90° backwards (plane 180°, cap 60°) violates the ROM; 50° does not."""
     for elev, bad in ((90.0, True), (50.0, False)):
-        angles = {"left_shoulder_elevation": np.deg2rad(elev), "left_shoulder_plane": np.pi,
-                  "left_elbow_flexion": np.deg2rad(20.0)}
+        angles = {
+            "left_shoulder_elevation": np.deg2rad(elev),
+            "left_shoulder_plane": np.pi,
+            "left_elbow_flexion": np.deg2rad(20.0),
+        }
         read = A.pose_angles(to_positions(angles, skeleton), skeleton)
         flags = rom.rom_violations(read, skeleton)
         assert bool(flags["left_shoulder_elevation"]) is bad

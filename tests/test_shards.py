@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import enospc_after, kill_after_shards, tree_digest
 
-from posesynth.jobs import shards as shards_module
+from helpers import enospc_after, kill_after_shards, tree_digest
+from posesynth.data import store as store_module
+from posesynth.data.store import open_store
 from posesynth.jobs.executors import DaskExecutor, ProcessExecutor
 from posesynth.jobs.generate import generate, load_config
 from posesynth.jobs.shards import (
@@ -24,8 +25,6 @@ from posesynth.jobs.shards import (
     run_sharded,
     shard_sizes,
 )
-from posesynth.data import store as store_module
-from posesynth.data.store import open_store
 
 CFG = {"samples": 1300, "seed": 11, "shard_size": 250}  # 6 shards, the last one short
 

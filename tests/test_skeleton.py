@@ -216,9 +216,7 @@ def test_flip_is_an_involution(skel):
 
 # ----------------------------------------------------------------- subset
 def test_subset_reparents_to_nearest_kept_ancestor():
-    sub = H36M17.subset(
-        ["root", "right_hip", "right_foot", "thorax", "head", "left_wrist", "right_shoulder"]
-    )
+    sub = H36M17.subset(["root", "right_hip", "right_foot", "thorax", "head", "left_wrist", "right_shoulder"])
     names = sub.joint_names
     assert names == (
         "root",

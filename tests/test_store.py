@@ -127,11 +127,10 @@ def test_fortran_order_input_gives_same_bytes(tmp_path: Path) -> None:
 @pytest.mark.parametrize("exc_type", [RuntimeError, KeyboardInterrupt])
 def test_exception_leaves_nothing(tmp_path: Path, exc_type: type[BaseException]) -> None:
     target = tmp_path / "data"
-    with pytest.raises(exc_type):
-        with StoreWriter(target, META) as writer:
-            writer.write_shard(make_shards()[0])
-            assert any(p.name.startswith("data.partial-") for p in tmp_path.iterdir())
-            raise exc_type("stop")
+    with pytest.raises(exc_type), StoreWriter(target, META) as writer:
+        writer.write_shard(make_shards()[0])
+        assert any(p.name.startswith("data.partial-") for p in tmp_path.iterdir())
+        raise exc_type("stop")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -195,9 +194,8 @@ def test_meta_must_be_json(tmp_path: Path) -> None:
 
 
 def test_commit_without_shards_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="write at least one shard"):
-        with StoreWriter(tmp_path / "d", {}):
-            pass
+    with pytest.raises(ValueError, match="write at least one shard"), StoreWriter(tmp_path / "d", {}):
+        pass
     assert list(tmp_path.iterdir()) == []
 
 
@@ -241,7 +239,7 @@ def test_manifest_not_json(store_path: Path) -> None:
         (lambda d: d["arrays"]["visible"].pop("shape"), r"missing field 'arrays\.visible\.shape'"),
     ],
 )
-def test_manifest_inconsistent(store_path: Path, edit, message: str) -> None:  # noqa: ANN001
+def test_manifest_inconsistent(store_path: Path, edit, message: str) -> None:
     manifest = store_path / "dataset.json"
     doc = json.loads(manifest.read_text())
     edit(doc)

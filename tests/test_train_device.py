@@ -64,7 +64,9 @@ def test_cpu_and_auto(tmp_path: Path, dataset) -> None:
                                  "--seed", "1", "--json", _store(dataset, tmp_path)])  # fmt: skip
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["device"]["type"] == "cpu" and doc["device"]["precision"] == "fp32" and doc["device"]["requested"] == "cpu"
+    assert (
+        doc["device"]["type"] == "cpu" and doc["device"]["precision"] == "fp32" and doc["device"]["requested"] == "cpu"
+    )
     meta = json.loads((out / "meta.json").read_text())
     assert meta["device"]["type"] == "cpu" and meta["train_config"]["device"] == "cpu"
     train_lifter(dataset, tmp_path / "auto", TINY.model_copy(update={"device": "auto"}))
@@ -87,7 +89,9 @@ def _store(dataset, tmp_path: Path) -> str:
 
 
 def test_cpu_bf16_autocast_trains(tmp_path: Path, dataset) -> None:
-    summary = train_lifter(dataset, tmp_path / "bf16", TINY.model_copy(update={"device": "cpu", "precision": "bf16", "epochs": 3}))
+    summary = train_lifter(
+        dataset, tmp_path / "bf16", TINY.model_copy(update={"device": "cpu", "precision": "bf16", "epochs": 3})
+    )
     assert summary["device"]["precision"] == "bf16" and np.isfinite(summary["train_loss"])
     meta = json.loads((tmp_path / "bf16" / "meta.json").read_text())
     assert [h["train_loss"] for h in meta["history"]][-1] < meta["history"][0]["train_loss"]
@@ -119,7 +123,9 @@ def test_cuda_training_in_memory_and_streamed(tmp_path: Path, dataset, precision
     assert streamed["device"]["type"] == "cuda" and np.isfinite(streamed["train_loss"])
 
 
-@pytest.mark.skipif(not CUDA or not os.environ.get("CUBLAS_WORKSPACE_CONFIG"), reason="needs CUDA and CUBLAS_WORKSPACE_CONFIG")
+@pytest.mark.skipif(
+    not CUDA or not os.environ.get("CUBLAS_WORKSPACE_CONFIG"), reason="needs CUDA and CUBLAS_WORKSPACE_CONFIG"
+)
 def test_cuda_fp32_is_deterministic(tmp_path: Path, dataset) -> None:
     cfg = TrainConfig(width=64, epochs=2, seed=5, device="cuda", precision="fp32")
     train_lifter(dataset, tmp_path / "a", cfg)

@@ -42,7 +42,8 @@ def stream() -> SyntheticPoses:
 
 def _same(a: list, b: list) -> bool:
     return len(a) == len(b) and all(
-        p.epoch == q.epoch and p.index == q.index and torch.equal(p.x, q.x) and torch.equal(p.y, q.y) for p, q in zip(a, b)
+        p.epoch == q.epoch and p.index == q.index and torch.equal(p.x, q.x) and torch.equal(p.y, q.y)
+        for p, q in zip(a, b)
     )
 
 
@@ -178,5 +179,7 @@ def test_cli_train_stream_errors(tmp_path: Path) -> None:
     assert_one_error_line(runner.invoke(app, ["train", "-o", str(tmp_path / "c")]), "DATA or --stream")
     bad = tmp_path / "bad.yaml"
     bad.write_text("generate:\n  samples: 5\n")
-    assert_one_error_line(runner.invoke(app, ["train", "--stream", str(bad), "-o", str(tmp_path / "c")]), r"bad\.yaml.*generate")
+    assert_one_error_line(
+        runner.invoke(app, ["train", "--stream", str(bad), "-o", str(tmp_path / "c")]), r"bad\.yaml.*generate"
+    )
     assert not (tmp_path / "c").exists()

@@ -18,10 +18,10 @@ from typer.testing import CliRunner
 
 pytest.importorskip("plotly")
 
+from posesynth.body.skeleton import H36M17
 from posesynth.cli.main import app
 from posesynth.data.dataset import PoseDataset
 from posesynth.data.formats.store_io import write_store_dataset
-from posesynth.body.skeleton import H36M17
 from posesynth.viz.viewer import DIV_ID, choose_samples, view_html, write_view
 
 runner = CliRunner()
@@ -220,9 +220,7 @@ def test_slider_moves_the_plot_to_the_next_sample_in_chromium(tmp_path: Path) ->
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as r:
                 targets = json.load(r)
             time.sleep(0.1)
-        target = next(
-            t for t in targets if t.get("type") == "page" and t["url"].startswith("file:")
-        )
+        target = next(t for t in targets if t.get("type") == "page" and t["url"].startswith("file:"))
         js = _PAGE_JS % {"div": json.dumps(DIV_ID), "frames": len(chosen)}
         state = _cdp_evaluate(target["webSocketDebuggerUrl"], js, timeout=20)
     finally:

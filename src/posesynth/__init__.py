@@ -25,16 +25,23 @@ except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
 if TYPE_CHECKING:
-    from posesynth.api import augment, evaluate, generate, info, load_lifter, read, write
-    from posesynth.data.dataset import PoseDataset
-    from posesynth.jobs.camera_config import CamerasConfig as CameraConfig
-    from posesynth.jobs.generate import GenerateConfig
-    from posesynth.body.angles import pose_angles
-    from posesynth.body.skeleton import get_skeleton
-    from posesynth.geometry.camera import Camera, orbit
-    from posesynth.poses.keypoints import add_extra_keypoints
-    from posesynth.poses.motion_spec import MotionsConfig
-    from posesynth.poses.repose import set_angles
+    from posesynth.api import augment as augment
+    from posesynth.api import evaluate as evaluate
+    from posesynth.api import generate as generate
+    from posesynth.api import info as info
+    from posesynth.api import load_lifter as load_lifter
+    from posesynth.api import read as read
+    from posesynth.api import write as write
+    from posesynth.body.angles import pose_angles as pose_angles
+    from posesynth.body.skeleton import get_skeleton as get_skeleton
+    from posesynth.data.dataset import PoseDataset as PoseDataset
+    from posesynth.geometry.camera import Camera as Camera
+    from posesynth.geometry.camera import orbit as orbit
+    from posesynth.jobs.camera_config import CamerasConfig as CameraConfig  # noqa: F401 (re-exported)
+    from posesynth.jobs.generate import GenerateConfig as GenerateConfig
+    from posesynth.poses.keypoints import add_extra_keypoints as add_extra_keypoints
+    from posesynth.poses.motion_spec import MotionsConfig as MotionsConfig
+    from posesynth.poses.repose import set_angles as set_angles
 
 #: Public name -> (module, attribute), imported on first access.
 _LAZY = {

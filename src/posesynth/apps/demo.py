@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from posesynth.util.atomic import atomic_path
 from posesynth.body.mappings import convert_keypoints
 from posesynth.body.skeleton import H36M17
+from posesynth.util.atomic import atomic_path
 
 __all__ = [
     "ARMS",
@@ -247,9 +247,7 @@ def run_demo(
     for key, spec in (("a", model_a), ("b", model_b)):
         lifter = load_lifter(spec)
         p3d = lifter.predict(kp2d)
-        models[key] = _model_entry(
-            str(lifter.meta.get("name") or Path(str(spec)).name), str(lifter.path or spec), p3d
-        )
+        models[key] = _model_entry(str(lifter.meta.get("name") or Path(str(spec)).name), str(lifter.path or spec), p3d)
     if mp_3d is not None:
         models["mediapipe"] = _model_entry("mediapipe", "pose_landmark_full.tflite (world landmarks)", mp_3d)
     doc["models"] = models

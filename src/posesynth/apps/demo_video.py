@@ -40,10 +40,20 @@ __all__ = ["VideoDemoResult", "run_demo_frames"]
 VIEW_FRAMES = 300
 
 _CSV_COLUMNS = (
-    "frame", "name", "time_s", "model",
-    "left_knee_flexion_deg", "right_knee_flexion_deg", "left_elbow_flexion_deg", "right_elbow_flexion_deg",
-    "left_hip_knee_m", "right_hip_knee_m", "left_hip_ankle_m", "right_hip_ankle_m",
-    "left_shoulder_elbow_m", "right_shoulder_elbow_m",
+    "frame",
+    "name",
+    "time_s",
+    "model",
+    "left_knee_flexion_deg",
+    "right_knee_flexion_deg",
+    "left_elbow_flexion_deg",
+    "right_elbow_flexion_deg",
+    "left_hip_knee_m",
+    "right_hip_knee_m",
+    "left_hip_ankle_m",
+    "right_hip_ankle_m",
+    "left_shoulder_elbow_m",
+    "right_shoulder_elbow_m",
 )
 
 
@@ -70,8 +80,12 @@ class VideoDemoResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "out": str(self.out), "frames_read": self.frames_read, "frames_kept": self.frames_kept,
-            "skipped": list(self.skipped), "fps": self.fps, "models": dict(self.models),
+            "out": str(self.out),
+            "frames_read": self.frames_read,
+            "frames_kept": self.frames_kept,
+            "skipped": list(self.skipped),
+            "fps": self.fps,
+            "models": dict(self.models),
             "files": list(self.files),
         }
 
@@ -149,7 +163,9 @@ def run_demo_frames(
     index = np.asarray(kept_index, dtype=np.int64)
     time = index / frames.fps if frames.fps else index.astype(np.float64)
     time_label = "time (s)" if frames.fps else "frame"
-    checkpoints = {k: str(v.path) for k, v in lifters.items()} | {"mediapipe": "pose_landmark_full.tflite (world landmarks)"}
+    checkpoints = {k: str(v.path) for k, v in lifters.items()} | {
+        "mediapipe": "pose_landmark_full.tflite (world landmarks)"
+    }
 
     rows, series = [], {}
     for key, pts in p3d.items():
@@ -165,8 +181,15 @@ def run_demo_frames(
                 cols[f"{side}_shoulder_elbow_m"].append(_num(arm["shoulder_elbow_m"]))
         series[key] = {k: np.asarray(v) for k, v in cols.items()}
         for t in range(len(index)):
-            rows.append([int(index[t]), kept_names[t], float(time[t]) if frames.fps else "", key,
-                         *(cols[c][t] for c in _CSV_COLUMNS[4:])])
+            rows.append(
+                [
+                    int(index[t]),
+                    kept_names[t],
+                    float(time[t]) if frames.fps else "",
+                    key,
+                    *(cols[c][t] for c in _CSV_COLUMNS[4:]),
+                ]
+            )
 
     stem = Path(source).stem or Path(source).name
     files = []
@@ -174,26 +197,47 @@ def run_demo_frames(
         tmp.mkdir()
         for key, pts in p3d.items():
             ds = PoseDataset(
-                skeleton=H36M17, joints_3d_camera=pts, joints_2d=uv, visibility=vis, frame=index,
-                subject=np.full(len(index), stem), action=np.full(len(index), f"demo_{key}"),
-                meta={"source": str(source), "model": key, "checkpoint": checkpoints[key],
-                      "frame_3d": "camera (OpenCV), root-relative", "fps": frames.fps},
+                skeleton=H36M17,
+                joints_3d_camera=pts,
+                joints_2d=uv,
+                visibility=vis,
+                frame=index,
+                subject=np.full(len(index), stem),
+                action=np.full(len(index), f"demo_{key}"),
+                meta={
+                    "source": str(source),
+                    "model": key,
+                    "checkpoint": checkpoints[key],
+                    "frame_3d": "camera (OpenCV), root-relative",
+                    "fps": frames.fps,
+                },
             )
             write_store_dataset(ds, tmp / f"3d_{key}")
-            write_view(ds, tmp / f"view_{key}.html", samples=min(len(ds), VIEW_FRAMES),
-                       title=f"posesynth demo: {stem}, model {key}", play=True)
+            write_view(
+                ds,
+                tmp / f"view_{key}.html",
+                samples=min(len(ds), VIEW_FRAMES),
+                title=f"posesynth demo: {stem}, model {key}",
+                play=True,
+            )
             files += [f"3d_{key}", f"view_{key}.html"]
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(_CSV_COLUMNS)
         writer.writerows(rows)
         (tmp / "angles.csv").write_text(buf.getvalue(), encoding="utf-8")
-        save_angle_plot(tmp / "angles.png", time, series, time_label=time_label,
-                        title=f"{stem}: knee and elbow flexion per model")
+        save_angle_plot(
+            tmp / "angles.png", time, series, time_label=time_label, title=f"{stem}: knee and elbow flexion per model"
+        )
         files += ["angles.csv", "angles.png", "summary.json"]
         result = VideoDemoResult(
-            out=out, frames_read=read, frames_kept=len(index), skipped=tuple(skipped),
-            fps=frames.fps, models=checkpoints, files=tuple(files),
+            out=out,
+            frames_read=read,
+            frames_kept=len(index),
+            skipped=tuple(skipped),
+            fps=frames.fps,
+            models=checkpoints,
+            files=tuple(files),
         )
         (tmp / "summary.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
     return result

@@ -110,8 +110,14 @@ def _segment_distance(pos: np.ndarray, i: int, a0: int, a1: int, b0: int, b1: in
 
 @kernel
 def penetration(
-    pos: np.ndarray, heights: np.ndarray, a0: np.ndarray, a1: np.ndarray, b0: np.ndarray, b1: np.ndarray,
-    radius_sum: np.ndarray, depth: np.ndarray,
+    pos: np.ndarray,
+    heights: np.ndarray,
+    a0: np.ndarray,
+    a1: np.ndarray,
+    b0: np.ndarray,
+    b1: np.ndarray,
+    radius_sum: np.ndarray,
+    depth: np.ndarray,
 ) -> None:
     """Overlap ``depth (N, P)`` metres of each capsule pair of poses ``pos (N, J, 3)`` with
     body ``heights (N,)``: ``radius_sum × height − distance``."""
@@ -123,8 +129,15 @@ def penetration(
 
 @kernel
 def colliding(
-    pos: np.ndarray, heights: np.ndarray, a0: np.ndarray, a1: np.ndarray, b0: np.ndarray, b1: np.ndarray,
-    radius_sum: np.ndarray, tolerance: float, hit: np.ndarray,
+    pos: np.ndarray,
+    heights: np.ndarray,
+    a0: np.ndarray,
+    a1: np.ndarray,
+    b0: np.ndarray,
+    b1: np.ndarray,
+    radius_sum: np.ndarray,
+    tolerance: float,
+    hit: np.ndarray,
 ) -> None:
     """``hit (N,)``: any pair overlapping by more than ``tolerance × radius_sum × height``
     (stops at the first such pair of a pose)."""
@@ -137,7 +150,9 @@ def colliding(
                 break
 
 
-def _quat_between(ux: float, uy: float, uz: float, vx: float, vy: float, vz: float) -> tuple[float, float, float, float]:
+def _quat_between(
+    ux: float, uy: float, uz: float, vx: float, vy: float, vz: float
+) -> tuple[float, float, float, float]:
     """Shortest-arc rotation taking direction u onto v (non-zero; the half turn about the
     axis of ``rotations.quat_between`` when opposite)."""
     nu = math.sqrt(ux * ux + uy * uy + uz * uz)
@@ -157,7 +172,9 @@ def _quat_between(ux: float, uy: float, uz: float, vx: float, vy: float, vz: flo
     return qx / nq, qy / nq, qz / nq, qw / nq
 
 
-def _quat_mul(ax: float, ay: float, az: float, aw: float, bx: float, by: float, bz: float, bw: float) -> tuple[float, float, float, float]:
+def _quat_mul(
+    ax: float, ay: float, az: float, aw: float, bx: float, by: float, bz: float, bw: float
+) -> tuple[float, float, float, float]:
     return (
         aw * bx + ax * bw + ay * bz - az * by,
         aw * by - ax * bz + ay * bw + az * bx,
@@ -168,8 +185,16 @@ def _quat_mul(ax: float, ay: float, az: float, aw: float, bx: float, by: float, 
 
 @kernel
 def local_from_angles(
-    values: np.ndarray, joint: np.ndarray, kind: np.ndarray, sign0: np.ndarray, sign1: np.ndarray,
-    sign2: np.ndarray, columns: np.ndarray, primary: np.ndarray, rest: np.ndarray, local: np.ndarray,
+    values: np.ndarray,
+    joint: np.ndarray,
+    kind: np.ndarray,
+    sign0: np.ndarray,
+    sign1: np.ndarray,
+    sign2: np.ndarray,
+    columns: np.ndarray,
+    primary: np.ndarray,
+    rest: np.ndarray,
+    local: np.ndarray,
 ) -> None:
     """Local rotations ``local (N, J, 4)`` (identities where no angle moves a joint) from angle columns
     ``values (N, A)`` radians. Per moving joint d: its index ``joint[d]``, ``kind[d]``
@@ -234,8 +259,19 @@ def _frame_dots(
 
 @kernel
 def hinge_geometry(
-    pos: np.ndarray, trunk: int, prim: int, sec_from: int, sec_to: int, upper: int, joint: int, child: int,
-    ref_t: np.ndarray, r_up: np.ndarray, h_unit: np.ndarray, axis: np.ndarray, sin_cos: np.ndarray,
+    pos: np.ndarray,
+    trunk: int,
+    prim: int,
+    sec_from: int,
+    sec_to: int,
+    upper: int,
+    joint: int,
+    child: int,
+    ref_t: np.ndarray,
+    r_up: np.ndarray,
+    h_unit: np.ndarray,
+    axis: np.ndarray,
+    sin_cos: np.ndarray,
 ) -> int:
     """Hinge axes ``axis (N, 3)`` of the knee or elbow ``joint`` of poses ``pos (N, J, 3)``
     and ``sin_cos (N, 2)``: the two arguments of ``atan2`` giving the signed angle upper
@@ -305,8 +341,13 @@ def hinge_geometry(
 
 @kernel
 def rotate_subtree(
-    pos: np.ndarray, pivot_joint: int, below: np.ndarray, axis: np.ndarray, sin_half: np.ndarray,
-    cos_half: np.ndarray, out: np.ndarray,
+    pos: np.ndarray,
+    pivot_joint: int,
+    below: np.ndarray,
+    axis: np.ndarray,
+    sin_half: np.ndarray,
+    cos_half: np.ndarray,
+    out: np.ndarray,
 ) -> None:
     """``out (N, J, 3)``: the joints ``below`` of ``pos (N, J, 3)`` turned about ``axis (N, 3)``
     through joint ``pivot_joint`` by the angle whose half has ``sin_half``, ``cos_half`` (N,);

@@ -70,8 +70,12 @@ JOINT_DOFS: tuple[JointDofs, ...] = (
     _sided("left", "shoulder", "shoulder", ("shoulder_elevation", "shoulder_plane", "shoulder_rotation"), (-1.0, 1.0)),
     _sided("right", "elbow", "hinge", ("elbow_flexion",), (1.0,)),
     _sided("left", "elbow", "hinge", ("elbow_flexion",), (1.0,)),
-    _sided("right", "wrist", "euler", ("wrist_flexion", "wrist_radial_deviation", "forearm_pronation"), (1.0, -1.0, 1.0)),
-    _sided("left", "wrist", "euler", ("wrist_flexion", "wrist_radial_deviation", "forearm_pronation"), (1.0, 1.0, -1.0)),
+    _sided(
+        "right", "wrist", "euler", ("wrist_flexion", "wrist_radial_deviation", "forearm_pronation"), (1.0, -1.0, 1.0)
+    ),
+    _sided(
+        "left", "wrist", "euler", ("wrist_flexion", "wrist_radial_deviation", "forearm_pronation"), (1.0, 1.0, -1.0)
+    ),
 )
 
 
@@ -184,7 +188,9 @@ def local_from_angles(
     valid = angle_names(skeleton)
     unknown = sorted(set(angles) - set(valid))
     if unknown:
-        raise ValueError(f"angles: unknown angle names {unknown} for skeleton {skeleton.name!r}; expected some of {list(valid)}")
+        raise ValueError(
+            f"angles: unknown angle names {unknown} for skeleton {skeleton.name!r}; expected some of {list(valid)}"
+        )
     arrays = {k: np.asarray(v, dtype=np.float64) for k, v in angles.items()}
     if shape is None:
         shape = np.broadcast_shapes(*(a.shape for a in arrays.values())) if arrays else ()

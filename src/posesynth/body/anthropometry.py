@@ -62,8 +62,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from posesynth.util.checks import check_finite, check_positive, check_shape
 from posesynth.body.skeleton import H36M_EXTENDED, Skeleton
+from posesynth.util.checks import check_finite, check_positive, check_shape
 
 __all__ = [
     "PROPORTION_NAMES",
@@ -229,9 +229,7 @@ def _skeleton_basis(skeleton: Skeleton) -> np.ndarray:
     return basis
 
 
-def _prepare(
-    height_m: np.ndarray | float, proportions: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray]:
+def _prepare(height_m: np.ndarray | float, proportions: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     height = check_positive(np.asarray(height_m, dtype=np.float64), "height_m")
     if proportions is None:
         props = default_proportions()
@@ -241,9 +239,7 @@ def _prepare(
     return height, props
 
 
-def rest_offsets(
-    skeleton: Skeleton, height_m: np.ndarray | float, proportions: np.ndarray | None = None
-) -> np.ndarray:
+def rest_offsets(skeleton: Skeleton, height_m: np.ndarray | float, proportions: np.ndarray | None = None) -> np.ndarray:
     """Rest bone vectors: each joint's offset from its parent, in metres.
 
     Args:
@@ -337,8 +333,7 @@ def sample_bodies(
     )
     if not 0 < lo <= height_mean <= hi:
         raise ValueError(
-            f"height_range/height_mean: expected 0 < low <= mean <= high, got range ({lo}, {hi}) "
-            f"and mean {height_mean}"
+            f"height_range/height_mean: expected 0 < low <= mean <= high, got range ({lo}, {hi}) and mean {height_mean}"
         )
     if height_sd < 0:
         raise ValueError(f"height_sd: expected >= 0, got {height_sd}")

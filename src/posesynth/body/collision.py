@@ -66,6 +66,7 @@ def collision_model(skeleton: Skeleton) -> CollisionModel:
     skeleton; the index arrays are read-only)."""
     names = set(skeleton.joint_names)
     usable = [(a, b) for a, b in PAIRS if set(CAPSULES[a][:2]) <= names and set(CAPSULES[b][:2]) <= names]
+
     def frozen(arr: np.ndarray) -> np.ndarray:  # the model is cached and shared: read-only
         arr.setflags(write=False)
         return arr
@@ -74,7 +75,10 @@ def collision_model(skeleton: Skeleton) -> CollisionModel:
         return frozen(np.array([skeleton.index(CAPSULES[p[c]][k]) for p in usable], dtype=np.int64))
 
     return CollisionModel(
-        a0=idx(0, 0), a1=idx(0, 1), b0=idx(1, 0), b1=idx(1, 1),
+        a0=idx(0, 0),
+        a1=idx(0, 1),
+        b0=idx(1, 0),
+        b1=idx(1, 1),
         radius_sum=frozen(np.array([CAPSULES[a][2] + CAPSULES[b][2] for a, b in usable])),
         names=tuple(usable),
     )
@@ -99,7 +103,9 @@ def segment_distance(p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1: np.ndar
     s0 = np.where(nonparallel, np.clip((b * f - c * e) / np.where(nonparallel, denom, 1.0), 0.0, 1.0), 0.0)
     t0 = np.where(e > eps, (b * s0 + f) / safe(e), 0.0)
     # the closest point of the infinite line pair fell off segment q: clamp t, redo s
-    s = np.where(t0 < 0.0, np.clip(-c / safe(a), 0.0, 1.0), np.where(t0 > 1.0, np.clip((b - c) / safe(a), 0.0, 1.0), s0))
+    s = np.where(
+        t0 < 0.0, np.clip(-c / safe(a), 0.0, 1.0), np.where(t0 > 1.0, np.clip((b - c) / safe(a), 0.0, 1.0), s0)
+    )
     t = np.clip(t0, 0.0, 1.0)
     s = np.where(e > eps, s, np.clip(-c / safe(a), 0.0, 1.0))  # q is a point
     t = np.where(a > eps, t, np.clip(f / safe(e), 0.0, 1.0))  # p is a point
@@ -108,9 +114,7 @@ def segment_distance(p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1: np.ndar
     return np.sqrt(dot(diff, diff))
 
 
-def penetration(
-    positions: np.ndarray, heights: np.ndarray, model: CollisionModel
-) -> np.ndarray:
+def penetration(positions: np.ndarray, heights: np.ndarray, model: CollisionModel) -> np.ndarray:
     """Overlap depth (..., P) in metres of each capsule pair (≤ 0 when apart).
 
     ``positions`` (..., J, 3) metres; ``heights`` (...) body heights in metres.
@@ -122,15 +126,15 @@ def penetration(
         _kernels.penetration(pos, h, model.a0, model.a1, model.b0, model.b1, model.radius_sum, depth)
         return depth.reshape(np.shape(heights) + (len(model.names),))
     dist = segment_distance(
-        positions[..., model.a0, :], positions[..., model.a1, :],
-        positions[..., model.b0, :], positions[..., model.b1, :],
+        positions[..., model.a0, :],
+        positions[..., model.a1, :],
+        positions[..., model.b0, :],
+        positions[..., model.b1, :],
     )
     return model.radius_sum * np.asarray(heights)[..., None] - dist
 
 
-def colliding(
-    positions: np.ndarray, heights: np.ndarray, model: CollisionModel, tolerance: float = 0.3
-) -> np.ndarray:
+def colliding(positions: np.ndarray, heights: np.ndarray, model: CollisionModel, tolerance: float = 0.3) -> np.ndarray:
     """Boolean (...) True where any capsule pair overlaps by more than ``tolerance`` × its radius sum.
 
     Soft tissue yields, so a little overlap (default 30 %) counts as contact, not collision.
@@ -141,9 +145,7 @@ def colliding(
     if flat is not None:
         pos, h = flat
         hit = np.empty(pos.shape[0], dtype=bool)
-        _kernels.colliding(
-            pos, h, model.a0, model.a1, model.b0, model.b1, model.radius_sum, float(tolerance), hit
-        )
+        _kernels.colliding(pos, h, model.a0, model.a1, model.b0, model.b1, model.radius_sum, float(tolerance), hit)
         return hit.reshape(np.shape(heights))
     depth = penetration(positions, heights, model)
     return (depth > tolerance * model.radius_sum * np.asarray(heights)[..., None]).any(axis=-1)

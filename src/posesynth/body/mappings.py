@@ -216,9 +216,7 @@ def layout_joint_names(layout: str) -> tuple[str, ...]:
     try:
         return _LAYOUTS[layout]
     except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown keypoint layout {layout!r}; valid layouts are {list(_LAYOUTS)}"
-        ) from None
+        raise ValueError(f"unknown keypoint layout {layout!r}; valid layouts are {list(_LAYOUTS)}") from None
 
 
 # ------------------------------------------------------------------ tables
@@ -376,8 +374,7 @@ class LayoutMapping:
             raise ValueError(f"LayoutMapping.weights: expected shape (J_out, J_in), got {w.shape}")
         if d.shape != (w.shape[0],) or d.dtype != bool:
             raise ValueError(
-                f"LayoutMapping.defined: expected a bool array of shape ({w.shape[0]},), got "
-                f"{d.dtype} {d.shape}"
+                f"LayoutMapping.defined: expected a bool array of shape ({w.shape[0]},), got {d.dtype} {d.shape}"
             )
 
     @property
@@ -392,9 +389,7 @@ class LayoutMapping:
         """The source joints and weights of output ``joint`` (empty if undefined)."""
         names = self.dst_joint_names
         if joint not in names:
-            raise ValueError(
-                f"layout {self.dst!r} has no joint {joint!r}; valid names are {list(names)}"
-            )
+            raise ValueError(f"layout {self.dst!r} has no joint {joint!r}; valid names are {list(names)}")
         row = self.weights[names.index(joint)]
         return {self.src_joint_names[k]: float(row[k]) for k in np.flatnonzero(row)}
 
@@ -452,10 +447,7 @@ def mapping(src: str, dst: str) -> LayoutMapping:
             uses_undefined = (second.weights != 0) & ~first.defined[None, :]
             w[uses_undefined.any(axis=1)] = 0.0
             return _frozen(w, src, dst, f"via {hub}: {first.notes}; then {second.notes}")
-    raise ValueError(
-        f"no keypoint mapping from {src!r} to {dst!r}; "
-        f"supported pairs are {list(supported_pairs())}"
-    )
+    raise ValueError(f"no keypoint mapping from {src!r} to {dst!r}; supported pairs are {list(supported_pairs())}")
 
 
 def mmpose_coco17_to_h36m17() -> LayoutMapping:

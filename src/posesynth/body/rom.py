@@ -79,7 +79,7 @@ def base_angle_name(name: str) -> str:
     """The angle's name without its side: ``right_knee_flexion`` → ``knee_flexion``."""
     for prefix in ("left_", "right_"):
         if name.startswith(prefix):
-            return name[len(prefix):]
+            return name[len(prefix) :]
     return name
 
 
@@ -107,7 +107,9 @@ def limits_with_overrides(
     for key, (lo, hi) in (overrides_deg or {}).items():
         targets = [n for n in table if n == key or base_angle_name(n) == key]
         if not targets:
-            raise ValueError(f"angle limits: unknown angle {key!r}; expected one of {sorted(set(map(base_angle_name, table)))}")
+            raise ValueError(
+                f"angle limits: unknown angle {key!r}; expected one of {sorted(set(map(base_angle_name, table)))}"
+            )
         if lo > hi:
             raise ValueError(f"angle limits: {key}: expected min <= max, got [{lo}, {hi}]")
         for n in targets:
@@ -128,9 +130,7 @@ def limits_with_overrides(
     return out
 
 
-def rom_violations(
-    angles: dict[str, np.ndarray], skeleton: Skeleton, tol: float = 1e-9
-) -> dict[str, np.ndarray]:
+def rom_violations(angles: dict[str, np.ndarray], skeleton: Skeleton, tol: float = 1e-9) -> dict[str, np.ndarray]:
     """Per angle, a boolean array (...) that is True where the angle leaves its ROM.
 
     ``angles`` are radians as returned by :func:`posesynth.body.angles.pose_angles`. The shoulder's

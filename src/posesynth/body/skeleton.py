@@ -43,16 +43,11 @@ def _as_int_tuple(values: Any, field: str) -> tuple[int, ...]:
     try:
         items = tuple(values)
     except TypeError:
-        raise ValueError(
-            f"Skeleton.{field}: expected a sequence of integers, got {type(values).__name__}"
-        ) from None
+        raise ValueError(f"Skeleton.{field}: expected a sequence of integers, got {type(values).__name__}") from None
     out = []
     for k, v in enumerate(items):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise ValueError(
-                f"Skeleton.{field}: expected integers, got {v!r} ({type(v).__name__}) "
-                f"at position {k}"
-            )
+            raise ValueError(f"Skeleton.{field}: expected integers, got {v!r} ({type(v).__name__}) at position {k}")
         out.append(int(v))
     return tuple(out)
 
@@ -91,22 +86,18 @@ class Skeleton:
             names = tuple(self.joint_names)
         except TypeError:
             raise ValueError(
-                "Skeleton.joint_names: expected a sequence of strings, "
-                f"got {type(self.joint_names).__name__}"
+                f"Skeleton.joint_names: expected a sequence of strings, got {type(self.joint_names).__name__}"
             ) from None
         for k, n in enumerate(names):
             if not isinstance(n, str) or not n:
-                raise ValueError(
-                    f"Skeleton.joint_names: expected non-empty strings, got {n!r} at position {k}"
-                )
+                raise ValueError(f"Skeleton.joint_names: expected non-empty strings, got {n!r} at position {k}")
         if not names:
             raise ValueError("Skeleton.joint_names: expected at least one joint, got none")
         seen: dict[str, int] = {}
         for k, n in enumerate(names):
             if n in seen:
                 raise ValueError(
-                    f"Skeleton.joint_names: expected unique names, got {n!r} at positions "
-                    f"{seen[n]} and {k}"
+                    f"Skeleton.joint_names: expected unique names, got {n!r} at positions {seen[n]} and {k}"
                 )
             seen[n] = k
         parents = _as_int_tuple(self.parents, "parents")
@@ -114,13 +105,9 @@ class Skeleton:
         right = _as_int_tuple(self.right, "right")
         n_j = len(names)
         if len(parents) != n_j:
-            raise ValueError(
-                f"Skeleton.parents: expected one parent per joint ({n_j}), got {len(parents)}"
-            )
+            raise ValueError(f"Skeleton.parents: expected one parent per joint ({n_j}), got {len(parents)}")
         if parents[0] != -1:
-            raise ValueError(
-                f"Skeleton.parents: expected -1 for the root (joint 0), got {parents[0]}"
-            )
+            raise ValueError(f"Skeleton.parents: expected -1 for the root (joint 0), got {parents[0]}")
         for j in range(1, n_j):
             p = parents[j]
             if not 0 <= p < j:
@@ -137,17 +124,13 @@ class Skeleton:
         for field, idx in (("left", left), ("right", right)):
             for i in idx:
                 if not 0 <= i < n_j:
-                    raise ValueError(
-                        f"Skeleton.{field}: expected joint indices in [0, {n_j}), got {i}"
-                    )
+                    raise ValueError(f"Skeleton.{field}: expected joint indices in [0, {n_j}), got {i}")
             if len(set(idx)) != len(idx):
                 dup = sorted({i for i in idx if idx.count(i) > 1})
                 raise ValueError(f"Skeleton.{field}: expected unique indices, got repeats {dup}")
         both = sorted(set(left) & set(right))
         if both:
-            raise ValueError(
-                f"Skeleton.left/right: expected disjoint sides, got joints {both} on both"
-            )
+            raise ValueError(f"Skeleton.left/right: expected disjoint sides, got joints {both} on both")
         object.__setattr__(self, "joint_names", names)
         object.__setattr__(self, "parents", parents)
         object.__setattr__(self, "left", left)
@@ -169,16 +152,13 @@ class Skeleton:
             return self._name_to_index[name]
         except (KeyError, TypeError):
             raise ValueError(
-                f"Skeleton {self.name!r}: unknown joint {name!r}; valid names are "
-                f"{list(self.joint_names)}"
+                f"Skeleton {self.name!r}: unknown joint {name!r}; valid names are {list(self.joint_names)}"
             ) from None
 
     def indices(self, names: Iterable[str]) -> tuple[int, ...]:
         """Indices of several joints, in the order given."""
         if isinstance(names, str):
-            raise ValueError(
-                f"Skeleton.indices: expected a sequence of joint names, got the string {names!r}"
-            )
+            raise ValueError(f"Skeleton.indices: expected a sequence of joint names, got the string {names!r}")
         return tuple(self.index(n) for n in names)
 
     def children(self, j: int) -> tuple[int, ...]:
@@ -187,15 +167,8 @@ class Skeleton:
         return tuple(k for k, p in enumerate(self.parents) if p == j)
 
     def _check_joint(self, j: Any) -> int:
-        if (
-            isinstance(j, bool)
-            or not isinstance(j, (int, np.integer))
-            or not 0 <= j < self.num_joints
-        ):
-            raise ValueError(
-                f"Skeleton {self.name!r}: expected a joint index in [0, {self.num_joints}), "
-                f"got {j!r}"
-            )
+        if isinstance(j, bool) or not isinstance(j, (int, np.integer)) or not 0 <= j < self.num_joints:
+            raise ValueError(f"Skeleton {self.name!r}: expected a joint index in [0, {self.num_joints}), got {j!r}")
         return int(j)
 
     # ------------------------------------------------------------- array views
@@ -222,10 +195,7 @@ class Skeleton:
                 pos[..., lvl, :] = pos[..., skeleton.parents_array[lvl], :] + offset[..., lvl, :]
         """
         depth = self.depth
-        return tuple(
-            _readonly(np.flatnonzero(depth == d).astype(np.int64))
-            for d in range(int(depth.max()) + 1)
-        )
+        return tuple(_readonly(np.flatnonzero(depth == d).astype(np.int64)) for d in range(int(depth.max()) + 1))
 
     @cached_property
     def flip_permutation(self) -> np.ndarray:
@@ -253,12 +223,8 @@ class Skeleton:
         joints form a single subtree. Left/right pairs are kept where both sides are kept.
         """
         if isinstance(joints, str):
-            raise ValueError(
-                f"Skeleton.subset: expected a sequence of joint names or indices, got {joints!r}"
-            )
-        idx = sorted(
-            {self.index(j) if isinstance(j, str) else self._check_joint(j) for j in joints}
-        )
+            raise ValueError(f"Skeleton.subset: expected a sequence of joint names or indices, got {joints!r}")
+        idx = sorted({self.index(j) if isinstance(j, str) else self._check_joint(j) for j in joints})
         if not idx:
             raise ValueError("Skeleton.subset: expected at least one joint, got none")
         new_of_old = {old: new for new, old in enumerate(idx)}
@@ -305,14 +271,10 @@ class Skeleton:
             raise ValueError(f"Skeleton.from_dict: expected a mapping, got {type(data).__name__}")
         missing = [f for f in _FIELDS if f not in data]
         if missing:
-            raise ValueError(
-                f"Skeleton.from_dict: missing field(s) {missing}; expected all of {list(_FIELDS)}"
-            )
+            raise ValueError(f"Skeleton.from_dict: missing field(s) {missing}; expected all of {list(_FIELDS)}")
         unknown = sorted(set(data) - set(_FIELDS))
         if unknown:
-            raise ValueError(
-                f"Skeleton.from_dict: unknown field(s) {unknown}; expected only {list(_FIELDS)}"
-            )
+            raise ValueError(f"Skeleton.from_dict: unknown field(s) {unknown}; expected only {list(_FIELDS)}")
         return cls(
             name=data["name"],
             joint_names=data["joint_names"],

@@ -40,7 +40,7 @@ _BARS = " ▁▂▃▄▅▆▇█"
 
 def _sparkline(counts: list[int]) -> str:
     top = max(counts) or 1
-    return "".join(_BARS[int(round(c / top * (len(_BARS) - 1)))] for c in counts)
+    return "".join(_BARS[round(c / top * (len(_BARS) - 1))] for c in counts)
 
 
 def augment(
@@ -56,9 +56,14 @@ def augment(
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
     figure: Annotated[
-        bool, typer.Option("--figure/--no-figure", help="Write augment-pairs.png (source/augmented pairs) beside the output.")
+        bool,
+        typer.Option(
+            "--figure/--no-figure", help="Write augment-pairs.png (source/augmented pairs) beside the output."
+        ),
     ] = True,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON document on stdout.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the summary as one JSON document on stdout.")
+    ] = False,
     shard_size: ShardSize = None,
     workers: Workers = 1,
     dask_local: DaskLocal = None,
@@ -74,11 +79,11 @@ def augment(
     the missing shards.
     """
     with user_errors():
+        from posesynth.data.formats.registry import WRITERS
         from posesynth.data.formats.store_io import DEFAULT_SHARD_SIZE
         from posesynth.jobs.augment_figure import pairs_from_store, save_augment_figure
         from posesynth.jobs.augment_source import read_source, source_positions
         from posesynth.jobs.camera_config import load_cameras_config
-        from posesynth.data.formats.registry import WRITERS
         from posesynth.poses.motion_spec import load_motions
 
         if to not in WRITERS:
@@ -92,9 +97,14 @@ def augment(
         from posesynth.util.outputs import check_output
 
         # before any work: never a file for a store, one of the inputs, or unasked
-        check_output(out, kind="dir" if to == "posesynth" else None, overwrite=overwrite,
-                     inputs=[source, motions if Path(motions).exists() else None, cameras], what="--out",
-                     replaceable=why_not_replaceable if to == "posesynth" else None)
+        check_output(
+            out,
+            kind="dir" if to == "posesynth" else None,
+            overwrite=overwrite,
+            inputs=[source, motions if Path(motions).exists() else None, cameras],
+            what="--out",
+            replaceable=why_not_replaceable if to == "posesynth" else None,
+        )
         dataset = read_source(source)
         motions_cfg = load_motions(motions, dataset.skeleton)
         cameras_cfg = load_cameras_config(cameras)
@@ -104,19 +114,21 @@ def augment(
             columns = (TextColumn("augmenting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
             with Progress(*columns, console=console) as bar:
                 task = bar.add_task("augment (source frames)", total=len(dataset))
-                advance = lambda n: bar.advance(task, n)  # noqa: E731
+                advance = lambda n: bar.advance(task, n)
                 if to == "posesynth":
                     from posesynth.jobs.augment_store import augment_to_store
 
                     options.update(enter_executor(stack, workers, dask_local, scheduler, connect_timeout))
-                    done = augment_to_store(dataset, motions_cfg, cameras_cfg, out, overwrite=overwrite,
-                                            progress=advance, **options)
+                    done = augment_to_store(
+                        dataset, motions_cfg, cameras_cfg, out, overwrite=overwrite, progress=advance, **options
+                    )
                     summary: dict[str, Any] = {"format": to, **done, "out": str(out)}
                     written: Any = [str(out)]
                     pairs = pairs_from_store(out) if figure else None
                 else:
-                    summary, written, pairs = _augment_in_memory(dataset, motions_cfg, cameras_cfg, out, to,
-                                                                 overwrite, advance, options)
+                    summary, written, pairs = _augment_in_memory(
+                        dataset, motions_cfg, cameras_cfg, out, to, overwrite, advance, options
+                    )
             if figure and pairs is not None:
                 summary["figure"] = str(save_augment_figure(source_positions(dataset), pairs, out))
         summary["written"] = written
@@ -142,9 +154,22 @@ def render_summary(summary: Mapping[str, Any], console: Any) -> None:
     overview = Table(title="posesynth augment", show_header=False, title_justify="left")
     overview.add_column("field", style="bold")
     overview.add_column("value")
-    for key in ("out", "format", "source_frames", "skipped_frames", "variants", "rejected_rom",
-                "rejected_collision", "samples", "cameras", "skeleton", "shards", "resumed_shards",
-                "executor", "figure"):
+    for key in (
+        "out",
+        "format",
+        "source_frames",
+        "skipped_frames",
+        "variants",
+        "rejected_rom",
+        "rejected_collision",
+        "samples",
+        "cameras",
+        "skeleton",
+        "shards",
+        "resumed_shards",
+        "executor",
+        "figure",
+    ):
         if key in summary:
             overview.add_row(key.replace("_", " "), str(summary[key]))
     console.print(overview)
@@ -155,6 +180,11 @@ def render_summary(summary: Mapping[str, Any], console: Any) -> None:
             table.add_column(col)
         for name, h in angles.items():
             b, a = h["before_range_deg"], h["after_range_deg"]
-            table.add_row(name, f"{b[0]:.0f}…{b[1]:.0f}", f"{a[0]:.0f}…{a[1]:.0f}",
-                          _sparkline(h["before"]), _sparkline(h["after"]))
+            table.add_row(
+                name,
+                f"{b[0]:.0f}…{b[1]:.0f}",
+                f"{a[0]:.0f}…{a[1]:.0f}",
+                _sparkline(h["before"]),
+                _sparkline(h["after"]),
+            )
         console.print(table)

@@ -51,15 +51,13 @@ class Source(str, enum.Enum):
 
 
 def convert(
-    source: Annotated[
-        Path, typer.Argument(metavar="IN", help="Input data set (any readable format).")
-    ],
+    source: Annotated[Path, typer.Argument(metavar="IN", help="Input data set (any readable format).")],
     out: Annotated[
         Path,
         typer.Argument(
             metavar="OUT",
             help="Output: a store folder (posesynth) or the folder to hold the files "
-            "(mmpose: .npz + cameras.pkl; videopose3d: data_3d_*.npz + data_2d_*.npz)."
+            "(mmpose: .npz + cameras.pkl; videopose3d: data_3d_*.npz + data_2d_*.npz).",
         ),
     ],
     to: Annotated[Target, typer.Option("--to", help="Output format.")],
@@ -75,9 +73,7 @@ def convert(
             "of data_3d_<name>.npz (default custom).",
         ),
     ] = None,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing output.")
-    ] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
     check: Annotated[
         bool,
         typer.Option("--check/--no-check", help="Read the output back and compare (MPJPE)."),
@@ -104,9 +100,17 @@ def convert(
             options: dict[str, Any] = {} if name is None else {"name": name}
             try:
                 # large stores stream into mmpose without the check (memory flat in samples)
-                streamed = None if check else convert_streamed(source, out, to.value, in_format, overwrite=overwrite, **options)
+                streamed = (
+                    None
+                    if check
+                    else convert_streamed(source, out, to.value, in_format, overwrite=overwrite, **options)
+                )
                 dataset = streamed if streamed is not None else read_any(source, format=in_format)
-                written = streamed.written if streamed is not None else write_any(dataset, out, to.value, overwrite=overwrite, **options)
+                written = (
+                    streamed.written
+                    if streamed is not None
+                    else write_any(dataset, out, to.value, overwrite=overwrite, **options)
+                )
             except BaseException:
                 if not existed:  # e.g. an empty folder made before the writer refused
                     _remove_created(out)

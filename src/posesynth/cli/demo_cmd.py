@@ -26,16 +26,52 @@ from posesynth.cli.output import (
 
 
 def demo(
-    image: Annotated[Path, typer.Argument(metavar="IMAGE|VIDEO|FOLDER", help="Photo with one person (JPEG, PNG, ...), or a video / folder of images: every frame is run.")],
-    model_a: Annotated[str, typer.Option("--model-a", help="Model A: lifter checkpoint folder or shipped name.")] = "everyday",
-    model_b: Annotated[str, typer.Option("--model-b", help="Model B: lifter checkpoint folder or shipped name.")] = "rom",
-    keypoints: Annotated[Path | None, typer.Option("--keypoints", help="Your own 2D, any detector's file (Human3.6M-17, COCO-17 from MMPose/RTMPose/YOLO, OpenPose BODY_25 folder, MediaPipe-33; docs/keypoints.md); skips the detector.")] = None,
-    layout: Annotated[str | None, typer.Option("--layout", help="Layout of --keypoints when the file does not say it: h36m17, coco17, body25, mediapipe33 (a bare 17-joint array needs it).")] = None,
-    figure: Annotated[Path | None, typer.Option("--figure", help="Write a PNG: photo + 2D, and each model's 3D skeleton.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="VIDEO|FOLDER: output folder (3D data sets, angles.csv, HTML views, angles.png); default ./NAME-demo, NAME the video's or folder's name.")] = None,
-    max_frames: Annotated[int | None, typer.Option("--max-frames", min=1, help="VIDEO|FOLDER: read at most this many frames.")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --figure file (or --out folder).")] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the result as one JSON document on stdout.")] = False,
+    image: Annotated[
+        Path,
+        typer.Argument(
+            metavar="IMAGE|VIDEO|FOLDER",
+            help="Photo with one person (JPEG, PNG, ...), or a video / folder of images: every frame is run.",
+        ),
+    ],
+    model_a: Annotated[
+        str, typer.Option("--model-a", help="Model A: lifter checkpoint folder or shipped name.")
+    ] = "everyday",
+    model_b: Annotated[
+        str, typer.Option("--model-b", help="Model B: lifter checkpoint folder or shipped name.")
+    ] = "rom",
+    keypoints: Annotated[
+        Path | None,
+        typer.Option(
+            "--keypoints",
+            help="Your own 2D, any detector's file (Human3.6M-17, COCO-17 from MMPose/RTMPose/YOLO, OpenPose BODY_25 folder, MediaPipe-33; docs/keypoints.md); skips the detector.",
+        ),
+    ] = None,
+    layout: Annotated[
+        str | None,
+        typer.Option(
+            "--layout",
+            help="Layout of --keypoints when the file does not say it: h36m17, coco17, body25, mediapipe33 (a bare 17-joint array needs it).",
+        ),
+    ] = None,
+    figure: Annotated[
+        Path | None, typer.Option("--figure", help="Write a PNG: photo + 2D, and each model's 3D skeleton.")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="VIDEO|FOLDER: output folder (3D data sets, angles.csv, HTML views, angles.png); default ./NAME-demo, NAME the video's or folder's name.",
+        ),
+    ] = None,
+    max_frames: Annotated[
+        int | None, typer.Option("--max-frames", min=1, help="VIDEO|FOLDER: read at most this many frames.")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing --figure file (or --out folder).")
+    ] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the result as one JSON document on stdout.")
+    ] = False,
 ) -> None:
     """Find the person in IMAGE, lift to 3D with models A and B (and MediaPipe), measure legs and arms.
 
@@ -58,11 +94,22 @@ def demo(
         if layout is not None and keypoints is None:
             raise ValueError("--layout: applies to --keypoints only")
         if figure is not None:  # before any work: never a folder, an input, or unasked
-            check_output(figure, kind="file", overwrite=overwrite, inputs=[image, keypoints], what="--figure",
-                         replaceable=replaces_only(PNG_MAGIC, "a PNG image"))
+            check_output(
+                figure,
+                kind="file",
+                overwrite=overwrite,
+                inputs=[image, keypoints],
+                what="--figure",
+                replaceable=replaces_only(PNG_MAGIC, "a PNG image"),
+            )
         with stdout_to_stderr(json_output):
             doc = run_demo(
-                image, model_a=model_a, model_b=model_b, keypoints=keypoints, figure=figure, overwrite=overwrite,
+                image,
+                model_a=model_a,
+                model_b=model_b,
+                keypoints=keypoints,
+                figure=figure,
+                overwrite=overwrite,
                 layout=layout,
             )
         if json_output:
@@ -74,8 +121,13 @@ def demo(
 
 
 def _demo_frames(
-    source: Path, out: Path | None, model_a: str, model_b: str, max_frames: int | None,
-    overwrite: bool, json_output: bool,
+    source: Path,
+    out: Path | None,
+    model_a: str,
+    model_b: str,
+    max_frames: int | None,
+    overwrite: bool,
+    json_output: bool,
 ) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -84,8 +136,14 @@ def _demo_frames(
     if out is None:  # beside the input, named after it
         base = source.stem if source.is_file() else (source.resolve().name or "frames")
         out = Path(f"{base}-demo")
-    bar = Progress(TextColumn("demo"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   console=stderr_console(), transient=False)
+    bar = Progress(
+        TextColumn("demo"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=stderr_console(),
+        transient=False,
+    )
     task = None
 
     def start(total: int) -> None:  # called once inputs, output and models are checked
@@ -99,8 +157,16 @@ def _demo_frames(
 
     try:
         with stdout_to_stderr(json_output):
-            result = run_demo_frames(source, out, model_a=model_a, model_b=model_b, max_frames=max_frames,
-                                     overwrite=overwrite, progress=advance, before_frames=start)
+            result = run_demo_frames(
+                source,
+                out,
+                model_a=model_a,
+                model_b=model_b,
+                max_frames=max_frames,
+                overwrite=overwrite,
+                progress=advance,
+                before_frames=start,
+            )
     finally:
         bar.stop()
     doc = result.to_dict()

@@ -30,7 +30,12 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, pydantic.Va
 #: too large for an integer, JSON nested 200,000 deep, an array of 7 TiB, a field of the wrong
 #: type in a file): reported as one line, with what kind of problem it is.
 RESOURCE_ERRORS: tuple[type[BaseException], ...] = (
-    OverflowError, RecursionError, MemoryError, TypeError, UnicodeError, LookupError,
+    OverflowError,
+    RecursionError,
+    MemoryError,
+    TypeError,
+    UnicodeError,
+    LookupError,
 )
 
 _KIND = {
@@ -86,8 +91,10 @@ def error_message(exc: BaseException) -> str:
         return text or type(exc).__name__
     kind = next((k for cls, k in _KIND.items() if isinstance(exc, cls)), None)
     if kind is None:  # cv2.error, torch allocation failures
-        kind = "cannot process the input" if type(exc).__module__.startswith("cv2") else (
-            "not enough memory for this request"
+        kind = (
+            "cannot process the input"
+            if type(exc).__module__.startswith("cv2")
+            else ("not enough memory for this request")
         )
     if len(text) > 300:
         text = text[:297] + "..."

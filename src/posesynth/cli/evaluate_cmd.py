@@ -31,7 +31,9 @@ def evaluate(
     data: Annotated[Path, typer.Argument(help="Data set with 2D and 3D, in any format 'posesynth info' reads.")],
     figure: Annotated[Path | None, typer.Option("--figure", help="Write a PNG of error by knee-flexion bin.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --figure file.")] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON document on stdout.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the metrics as one JSON document on stdout.")
+    ] = False,
 ) -> None:
     """Evaluate a lifter checkpoint on DATA: MPJPE, P-MPJPE, N-MPJPE, PCK3D, AUC (mm).
 
@@ -39,8 +41,14 @@ def evaluate(
     """
     with user_errors():
         if figure is not None:  # before any work: never a folder, an input, or unasked
-            check_output(figure, kind="file", overwrite=overwrite, inputs=[checkpoint, data], what="--figure",
-                         replaceable=replaces_only(PNG_MAGIC, "a PNG image"))
+            check_output(
+                figure,
+                kind="file",
+                overwrite=overwrite,
+                inputs=[checkpoint, data],
+                what="--figure",
+                replaceable=replaces_only(PNG_MAGIC, "a PNG image"),
+            )
         library = import_lift("evaluate")
         with stdout_to_stderr(json_output):
             doc = library.evaluate_path(checkpoint, data, figure=figure)

@@ -12,9 +12,7 @@ ShardSize = Annotated[
     int | None,
     typer.Option("--shard-size", min=1, help="Samples per shard (changes the data; default 20,000)."),
 ]
-Workers = Annotated[
-    int, typer.Option("--workers", "-w", min=1, help="Local worker processes (1: in this process).")
-]
+Workers = Annotated[int, typer.Option("--workers", "-w", min=1, help="Local worker processes (1: in this process).")]
 DaskLocal = Annotated[
     int | None,
     typer.Option(
@@ -26,8 +24,7 @@ Scheduler = Annotated[
     str | None,
     typer.Option(
         "--scheduler",
-        help="Run on the Dask scheduler at ADDR (tcp://HOST:PORT); --out must be on a file "
-        "system the workers share.",
+        help="Run on the Dask scheduler at ADDR (tcp://HOST:PORT); --out must be on a file system the workers share.",
     ),
 ]
 ConnectTimeout = Annotated[

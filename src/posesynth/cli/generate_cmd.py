@@ -41,31 +41,21 @@ DEFAULT_OUT = Path("posesynth-data")
 
 
 def generate(
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="Output folder (a posesynth data set).")
-    ] = DEFAULT_OUT,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (a posesynth data set).")] = DEFAULT_OUT,
     samples: Annotated[
         int | None, typer.Option("--samples", "-n", help="Number of poses (overrides the config).")
     ] = None,
-    seed: Annotated[
-        int | None, typer.Option("--seed", help="Random seed (overrides the config).")
-    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (overrides the config).")] = None,
     config: Annotated[
         Path | None,
         typer.Option("--config", "-c", help="YAML configuration file; options given here win."),
     ] = None,
-    skeleton: Annotated[
-        str | None, typer.Option("--skeleton", help="Skeleton layout (overrides the config).")
-    ] = None,
+    skeleton: Annotated[str | None, typer.Option("--skeleton", help="Skeleton layout (overrides the config).")] = None,
     camera_model: Annotated[
         str | None,
-        typer.Option(
-            "--camera-model", help="Camera model: pinhole, opencv, fisheye, h36m (overrides)."
-        ),
+        typer.Option("--camera-model", help="Camera model: pinhole, opencv, fisheye, h36m (overrides)."),
     ] = None,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing data set at --out.")
-    ] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing data set at --out.")] = False,
     preview: Annotated[
         bool, typer.Option("--preview/--no-preview", help="Write a preview PNG beside the data.")
     ] = True,
@@ -104,8 +94,9 @@ def generate(
         check_shard_plan(cfg.samples, cfg.shard_size)  # files and memory bounded, before work
 
         # before any work: a store is a folder, never the config file, never replaced unasked
-        check_output(out, kind="dir", overwrite=overwrite, inputs=[config], what="--out",
-                     replaceable=why_not_replaceable)
+        check_output(
+            out, kind="dir", overwrite=overwrite, inputs=[config], what="--out", replaceable=why_not_replaceable
+        )
         console = stderr_console()
         with stdout_to_stderr(json_output), contextlib.ExitStack() as stack:
             options = enter_executor(stack, workers, dask_local, scheduler, connect_timeout)
@@ -139,9 +130,7 @@ def _run_with_progress(
         def advance(n_new: int) -> None:
             bar.advance(task, n_new)
 
-        return library.generate(
-            cfg, out, overwrite=overwrite, progress=advance, preview=preview, **options
-        )
+        return library.generate(cfg, out, overwrite=overwrite, progress=advance, preview=preview, **options)
 
 
 def _fmt_deg(value: Any) -> str:

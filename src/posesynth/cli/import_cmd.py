@@ -13,8 +13,12 @@ from posesynth.cli.output import print_json, stdout_to_stderr
 
 def import_mmpose(
     checkpoint: Annotated[Path, typer.Argument(help="MMPose SimpleBaseline weights (simple3Dbaseline_h36m-*.pth).")],
-    stats_2d: Annotated[Path, typer.Option("--stats-2d", help="MMPose joint2d_stats.pkl (keypoints mean/std, (17, 2) px).")],
-    stats_3d: Annotated[Path, typer.Option("--stats-3d", help="MMPose joint3d_rel_stats.pkl (target mean/std, (16, 3) m).")],
+    stats_2d: Annotated[
+        Path, typer.Option("--stats-2d", help="MMPose joint2d_stats.pkl (keypoints mean/std, (17, 2) px).")
+    ],
+    stats_3d: Annotated[
+        Path, typer.Option("--stats-3d", help="MMPose joint3d_rel_stats.pkl (target mean/std, (16, 3) m).")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="posesynth checkpoint folder to write.")],
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing checkpoint.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,

@@ -26,9 +26,7 @@ def info(
             "seed's .h5, a Human3.6M .cdf or a .trc."
         ),
     ],
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print one JSON document on stdout.")
-    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
     verify: Annotated[
         bool,
         typer.Option("--verify", help="Also check every file's SHA-256 (stores; reads all data)."),
@@ -65,9 +63,7 @@ def render_info(doc: Mapping[str, Any], console: Console) -> None:
     overview.add_column("field", style="bold")
     overview.add_column("value")
     units = doc.get("units")
-    units_text = (
-        ", ".join(f"{k} {v}" for k, v in units.items()) if isinstance(units, Mapping) else units
-    )
+    units_text = ", ".join(f"{k} {v}" for k, v in units.items()) if isinstance(units, Mapping) else units
     version = doc.get("format_version")
     rows = [
         ("format", doc["format"] if version is None else f"{doc['format']} v{version}"),
@@ -85,9 +81,7 @@ def render_info(doc: Mapping[str, Any], console: Console) -> None:
         ("version", doc.get("version")),
     ]
     if doc["format"] == "posesynth":
-        rows.append(
-            ("checksums", "verified" if doc.get("verified") else "not checked (use --verify)")
-        )
+        rows.append(("checksums", "verified" if doc.get("verified") else "not checked (use --verify)"))
     optional = {"subjects", "actions", "NaN/inf values"}
     if doc["format"] != "posesynth":
         optional |= {"shards", "seed", "version"}
@@ -126,9 +120,7 @@ def render_info(doc: Mapping[str, Any], console: Console) -> None:
     config = doc.get("config")
     if config:
         console.print(Text("config", style="bold"))
-        text = yaml.safe_dump(
-            json.loads(json.dumps(to_jsonable(config))), sort_keys=False, default_flow_style=None
-        )
+        text = yaml.safe_dump(json.loads(json.dumps(to_jsonable(config))), sort_keys=False, default_flow_style=None)
         console.print(Text(text.rstrip()))
 
 

@@ -11,9 +11,7 @@ from posesynth.cli.output import print_json
 
 
 def models(
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print the list as one JSON document on stdout.")
-    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the list as one JSON document on stdout.")] = False,
 ) -> None:
     """List the shipped lifter checkpoints (name them as `everyday` / `rom`, or `shipped:rom`)."""
     with user_errors():
@@ -29,7 +27,9 @@ def models(
         for m in found:
             v = m.validation
             typer.echo(f"{m.name}  ({PREFIX}{m.name})  {m.role or ''}")
-            typer.echo(f"  made by: {m.made_by}  posesynth {m.version}, torch {m.torch_version}, stored {m.stored_dtype}")
+            typer.echo(
+                f"  made by: {m.made_by}  posesynth {m.version}, torch {m.torch_version}, stored {m.stored_dtype}"
+            )
             cfg = ", ".join(f"{k} {v_}" for k, v_ in m.config.items())
             typer.echo(f"  trained on {m.train_samples} samples, {m.epochs} epochs; {cfg}")
             if v:

@@ -36,33 +36,94 @@ def import_lift(module: str) -> ModuleType:
 
 
 def train(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint folder to write (model.safetensors, meta.json, train_state.pt).")],
-    data: Annotated[Path | None, typer.Argument(help="Training data: any data set 'posesynth info' reads, with 2D and 3D (or --stream).")] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", help="Total epochs (default 20; with --resume: train up to this).")] = None,
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Checkpoint folder to write (model.safetensors, meta.json, train_state.pt)."),
+    ],
+    data: Annotated[
+        Path | None,
+        typer.Argument(help="Training data: any data set 'posesynth info' reads, with 2D and 3D (or --stream)."),
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", help="Total epochs (default 20; with --resume: train up to this).")
+    ] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Samples per step (default 64).")] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="Adam learning rate (default 1e-3).")] = None,
-    lr_decay: Annotated[float | None, typer.Option("--lr-decay", help="Decay factor per --lr-decay-steps (default 0.96).")] = None,
-    lr_decay_steps: Annotated[int | None, typer.Option("--lr-decay-steps", help="Steps per decay factor (default 100000).")] = None,
-    lr_schedule: Annotated[str | None, typer.Option("--lr-schedule", help="'exponential' (smooth) or 'step' (staircase).")] = None,
+    lr_decay: Annotated[
+        float | None, typer.Option("--lr-decay", help="Decay factor per --lr-decay-steps (default 0.96).")
+    ] = None,
+    lr_decay_steps: Annotated[
+        int | None, typer.Option("--lr-decay-steps", help="Steps per decay factor (default 100000).")
+    ] = None,
+    lr_schedule: Annotated[
+        str | None, typer.Option("--lr-schedule", help="'exponential' (smooth) or 'step' (staircase).")
+    ] = None,
     width: Annotated[int | None, typer.Option("--width", help="Hidden width (default 1024).")] = None,
     blocks: Annotated[int | None, typer.Option("--blocks", help="Residual blocks (default 2).")] = None,
     dropout: Annotated[float | None, typer.Option("--dropout", help="Dropout probability (default 0.5).")] = None,
-    max_norm: Annotated[bool | None, typer.Option("--max-norm/--no-max-norm", help="Martinez's max-norm: use each weight matrix clipped to norm 1 (default on).")] = None,
-    val_fraction: Annotated[float | None, typer.Option("--val-fraction", help="Held-out validation share (default 0.1).")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed: split, init, shuffling, noise, dropout (default 0).")] = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML training config; options given here win.")] = None,
-    noise: Annotated[Path | None, typer.Option("--noise", help="YAML noise settings (sigma_px, sigma_bbox, outlier_prob, outlier_box_scale, drop_prob).")] = None,
-    noise_sigma_px: Annotated[float | None, typer.Option("--noise-sigma-px", help="Gaussian 2D jitter, pixels.")] = None,
-    noise_sigma_bbox: Annotated[float | None, typer.Option("--noise-sigma-bbox", help="Gaussian 2D jitter, fraction of the bbox's longest side.")] = None,
-    noise_outlier_prob: Annotated[float | None, typer.Option("--noise-outlier-prob", help="Probability a joint jumps to a random place.")] = None,
-    noise_drop_prob: Annotated[float | None, typer.Option("--noise-drop-prob", help="Probability a joint is dropped (set to the root).")] = None,
-    stream: Annotated[Path | None, typer.Option("--stream", help="Train on fresh synthetic samples every step, as this YAML says (generate or augment settings, samples_per_epoch, workers) instead of DATA.")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="Data-loader worker processes of --stream (default: the YAML's; any number gives the same batches).")] = None,
-    device: Annotated[str | None, typer.Option("--device", help="auto (cuda, then mps, then cpu), cpu, cuda or mps (default auto).")] = None,
-    precision: Annotated[str | None, typer.Option("--precision", help="auto (bf16/fp16 autocast on cuda, fp32 elsewhere), fp32, bf16 or fp16.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the checkpoint at --out (its settings; --epochs may grow).")] = False,
+    max_norm: Annotated[
+        bool | None,
+        typer.Option(
+            "--max-norm/--no-max-norm",
+            help="Martinez's max-norm: use each weight matrix clipped to norm 1 (default on).",
+        ),
+    ] = None,
+    val_fraction: Annotated[
+        float | None, typer.Option("--val-fraction", help="Held-out validation share (default 0.1).")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Random seed: split, init, shuffling, noise, dropout (default 0).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="YAML training config; options given here win.")
+    ] = None,
+    noise: Annotated[
+        Path | None,
+        typer.Option(
+            "--noise", help="YAML noise settings (sigma_px, sigma_bbox, outlier_prob, outlier_box_scale, drop_prob)."
+        ),
+    ] = None,
+    noise_sigma_px: Annotated[
+        float | None, typer.Option("--noise-sigma-px", help="Gaussian 2D jitter, pixels.")
+    ] = None,
+    noise_sigma_bbox: Annotated[
+        float | None,
+        typer.Option("--noise-sigma-bbox", help="Gaussian 2D jitter, fraction of the bbox's longest side."),
+    ] = None,
+    noise_outlier_prob: Annotated[
+        float | None, typer.Option("--noise-outlier-prob", help="Probability a joint jumps to a random place.")
+    ] = None,
+    noise_drop_prob: Annotated[
+        float | None, typer.Option("--noise-drop-prob", help="Probability a joint is dropped (set to the root).")
+    ] = None,
+    stream: Annotated[
+        Path | None,
+        typer.Option(
+            "--stream",
+            help="Train on fresh synthetic samples every step, as this YAML says (generate or augment settings, samples_per_epoch, workers) instead of DATA.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Data-loader worker processes of --stream (default: the YAML's; any number gives the same batches).",
+        ),
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="auto (cuda, then mps, then cpu), cpu, cuda or mps (default auto).")
+    ] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option("--precision", help="auto (bf16/fp16 autocast on cuda, fp32 elsewhere), fp32, bf16 or fp16."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the checkpoint at --out (its settings; --epochs may grow).")
+    ] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing checkpoint at --out.")] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON document on stdout.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the summary as one JSON document on stdout.")
+    ] = False,
 ) -> None:
     """Train a SimpleBaseline 2D-to-3D lifter on DATA and write the checkpoint folder --out.
 
@@ -120,11 +181,11 @@ def train(
         dataset = read_any(data)
         with stdout_to_stderr(json_output), _ProgressBar(console) as bar:
             if resume:
-                summary = train_lib.resume_lifter(dataset, out, _changes(cfg, noise_given), data_path=data, callbacks=bar)
-            else:
-                summary = train_lib.train_lifter(
-                    dataset, out, cfg, data_path=data, overwrite=overwrite, callbacks=bar
+                summary = train_lib.resume_lifter(
+                    dataset, out, _changes(cfg, noise_given), data_path=data, callbacks=bar
                 )
+            else:
+                summary = train_lib.train_lifter(dataset, out, cfg, data_path=data, overwrite=overwrite, callbacks=bar)
         if json_output:
             print_json(summary)
         else:

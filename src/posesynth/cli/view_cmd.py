@@ -17,23 +17,16 @@ from posesynth.cli.output import print_json, stdout_to_stderr
 
 
 def view(
-    data: Annotated[
-        Path, typer.Argument(metavar="DATA", help="A data set in any readable format.")
-    ],
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="The HTML file to write (e.g. view.html).")
-    ],
-    samples: Annotated[
-        int, typer.Option("--samples", "-n", help="How many samples to show (at most).")
-    ] = 50,
+    data: Annotated[Path, typer.Argument(metavar="DATA", help="A data set in any readable format.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The HTML file to write (e.g. view.html).")],
+    samples: Annotated[int, typer.Option("--samples", "-n", help="How many samples to show (at most).")] = 50,
     seed: Annotated[
         int | None,
-        typer.Option("--seed", help="Pick the samples at random with this seed "
-                     "(default: spread evenly from first to last)."),
+        typer.Option(
+            "--seed", help="Pick the samples at random with this seed (default: spread evenly from first to last)."
+        ),
     ] = None,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing output file.")
-    ] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")] = False,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the summary as one JSON document on stdout.")
     ] = False,
@@ -50,13 +43,25 @@ def view(
         from posesynth.util.outputs import HTML_MAGIC, check_output, replaces_only
         from posesynth.viz.viewer import choose_samples, write_view
 
-        check_output(out, kind="file", overwrite=overwrite, inputs=[data], what="--out",
-                     replaceable=replaces_only(HTML_MAGIC, "an HTML page"))
+        check_output(
+            out,
+            kind="file",
+            overwrite=overwrite,
+            inputs=[data],
+            what="--out",
+            replaceable=replaces_only(HTML_MAGIC, "an HTML page"),
+        )
         with stdout_to_stderr(json_output):
             dataset = read_any(data)
             shown = choose_samples(len(dataset), samples, seed)
-            write_view(dataset, out, samples=samples, seed=seed, overwrite=overwrite,
-                       title=f"posesynth view: {data.name or data}")
+            write_view(
+                dataset,
+                out,
+                samples=samples,
+                seed=seed,
+                overwrite=overwrite,
+                title=f"posesynth view: {data.name or data}",
+            )
         summary = {
             "data": str(data), "out": str(out), "samples": len(shown),
             "of": len(dataset), "indices": shown.tolist(), "seed": seed,

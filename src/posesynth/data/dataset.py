@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from posesynth.body.skeleton import Skeleton
 from posesynth.geometry.camera import Camera, concat_cameras
 from posesynth.util.checks import check_shape
-from posesynth.body.skeleton import Skeleton
 
 _POINT_ARRAYS = {"joints_3d_world": 3, "joints_3d_camera": 3, "joints_2d": 2}
 _ID_ARRAYS = ("subject", "action", "frame")
@@ -153,16 +153,22 @@ class PoseDataset:
 
     def select(self, index: np.ndarray | slice) -> PoseDataset:
         """The samples ``index`` (boolean mask, integer indices or slice), cameras kept whole."""
-        take = lambda a: None if a is None else np.asarray(a)[index]  # noqa: E731
+        take = lambda a: None if a is None else np.asarray(a)[index]
         cams, cidx = self.cameras, self.camera_index
         if cams is not None and cidx is None:  # one camera per sample: select them too
             cams = cams[np.arange(len(self))[index]]
         return replace(
             self,
-            joints_3d_world=take(self.joints_3d_world), joints_3d_camera=take(self.joints_3d_camera),
-            joints_2d=take(self.joints_2d), visibility=take(self.visibility),
-            cameras=cams, camera_index=take(cidx), subject=take(self.subject), action=take(self.action),
-            frame=take(self.frame), extra={k: np.asarray(v)[index] for k, v in self.extra.items()},
+            joints_3d_world=take(self.joints_3d_world),
+            joints_3d_camera=take(self.joints_3d_camera),
+            joints_2d=take(self.joints_2d),
+            visibility=take(self.visibility),
+            cameras=cams,
+            camera_index=take(cidx),
+            subject=take(self.subject),
+            action=take(self.action),
+            frame=take(self.frame),
+            extra={k: np.asarray(v)[index] for k, v in self.extra.items()},
             camera_names=self.camera_names if cidx is not None else take(self.camera_names),
         )
 

@@ -114,10 +114,7 @@ def describe_store(store: Store, verified: bool = False) -> dict[str, Any]:
         "camera_model": cameras.get("model"),
         "units": meta.get("units"),
         "shards": len(store.shards),
-        "arrays": {
-            name: {"dtype": spec.dtype.str, "shape": list(spec.shape)}
-            for name, spec in store.arrays.items()
-        },
+        "arrays": {name: {"dtype": spec.dtype.str, "shape": list(spec.shape)} for name, spec in store.arrays.items()},
         "seed": meta.get("seed", source.get("seed")),
         "version": meta.get("version"),
         "config": meta.get("config", source.get("config")),
@@ -178,12 +175,10 @@ def describe_dataset(
 
 
 def _distinct(values: np.ndarray | None) -> int | None:
-    return None if values is None else int(len(np.unique(np.asarray(values).astype(str))))
+    return None if values is None else len(np.unique(np.asarray(values).astype(str)))
 
 
-def rom_summary(
-    dataset: PoseDataset, tolerance_deg: float = ROM_TOLERANCE_DEG, top: int = 5
-) -> dict[str, Any]:
+def rom_summary(dataset: PoseDataset, tolerance_deg: float = ROM_TOLERANCE_DEG, top: int = 5) -> dict[str, Any]:
     """How many poses leave the normal range of motion, and which angles most often.
 
     Angles come from :func:`posesynth.body.angles.pose_angles` (inverse kinematics) on the world
@@ -221,9 +216,9 @@ def rom_summary(
     except (KeyError, ValueError) as exc:
         out["note"] = f"no range-of-motion table for skeleton {skeleton.name!r} ({exc})"
         return out
-    counts = {name: 0 for name in table}
-    lo = {name: np.inf for name in table}
-    hi = {name: -np.inf for name in table}
+    counts = dict.fromkeys(table, 0)
+    lo = dict.fromkeys(table, np.inf)
+    hi = dict.fromkeys(table, -np.inf)
     any_bad = 0
     for start in range(0, len(poses), ROM_CHUNK):
         chunk = poses[start : start + ROM_CHUNK]

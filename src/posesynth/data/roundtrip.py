@@ -92,9 +92,7 @@ class RoundTrip:
             "max_error_mm": float(max(1000 * c.max_abs for c in three)) if three else None,
             "max_error_2d_px": None if two is None else two.max_abs,
             "compared": [c.name for c in three],
-            "per_array": {
-                c.name: {"mpjpe_mm": c.mpjpe_mm, "max_error_mm": 1000 * c.max_abs} for c in three
-            },
+            "per_array": {c.name: {"mpjpe_mm": c.mpjpe_mm, "max_error_mm": 1000 * c.max_abs} for c in three},
             "cameras": {c.name.split(".", 1)[1]: c.max_abs for c in self.checks if c.name.startswith("cameras.")},
             "ids": list(self.compared_ids),
             "samples": self.matched,
@@ -337,4 +335,3 @@ def _keys(ds: PoseDataset) -> dict[str, list[str]]:
         per_sample = names if ds.camera_index is None else names[ds.camera_index]
         keys["camera"] = [str(v) for v in per_sample.tolist()]
     return keys
-

@@ -152,8 +152,7 @@ def _jsonable(value: Any, where: str) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable(item, f"{where}[{i}]") for i, item in enumerate(value)]
     raise ValueError(
-        f"{where}: {type(value).__name__} cannot be written to JSON; convert it to str, number, "
-        "list or dict first"
+        f"{where}: {type(value).__name__} cannot be written to JSON; convert it to str, number, list or dict first"
     )
 
 
@@ -267,31 +266,23 @@ def prepare_shard(arrays: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarra
     return prepared, int(n)
 
 
-def check_same_layout(
-    first: Mapping[str, ArraySpec], specs: Mapping[str, ArraySpec], index: int
-) -> None:
+def check_same_layout(first: Mapping[str, ArraySpec], specs: Mapping[str, ArraySpec], index: int) -> None:
     """Raise ``ValueError`` unless shard ``index``'s arrays have the names, dtypes and
     trailing shapes of the first shard's (``first``)."""
     if set(specs) != set(first):
         missing = sorted(set(first) - set(specs))
         extra = sorted(set(specs) - set(first))
         raise ValueError(
-            f"shard {index}: arrays must be the first shard's {sorted(first)}; "
-            f"missing {missing}, unexpected {extra}"
+            f"shard {index}: arrays must be the first shard's {sorted(first)}; missing {missing}, unexpected {extra}"
         )
     for name, spec in specs.items():
         want = first[name]
         if spec.dtype != want.dtype:
-            raise ValueError(
-                f"shard {index}, array '{name}': expected dtype {want.dtype.str}, "
-                f"got {spec.dtype.str}"
-            )
+            raise ValueError(f"shard {index}, array '{name}': expected dtype {want.dtype.str}, got {spec.dtype.str}")
         if spec.trailing != want.trailing:
             pattern = "(" + ", ".join(["n", *map(str, want.trailing)])
             pattern += ",)" if not want.trailing else ")"
-            raise ValueError(
-                f"shard {index}, array '{name}': expected shape {pattern}, got {spec.shape}"
-            )
+            raise ValueError(f"shard {index}, array '{name}': expected shape {pattern}, got {spec.shape}")
 
 
 def _save_shard(shard_dir: Path, prepared: Mapping[str, np.ndarray]) -> dict[str, str]:
@@ -380,14 +371,8 @@ def build_manifest(
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "meta": meta,
-        "arrays": {
-            name: {"dtype": spec.dtype.str, "shape": [samples, *spec.trailing]}
-            for name, spec in specs.items()
-        },
-        "shards": [
-            {"index": int(e["index"]), "samples": int(e["samples"]), "files": dict(e["files"])}
-            for e in shards
-        ],
+        "arrays": {name: {"dtype": spec.dtype.str, "shape": [samples, *spec.trailing]} for name, spec in specs.items()},
+        "shards": [{"index": int(e["index"]), "samples": int(e["samples"]), "files": dict(e["files"])} for e in shards],
         "samples": samples,
     }
 
@@ -414,7 +399,6 @@ def check_replaceable(path: Path | str, overwrite: bool) -> None:
     ``overwrite``, when it is a file, or when it is neither a posesynth store nor an empty
     folder (the output policy of :mod:`posesynth.util.outputs`)."""
     _check_replaceable(Path(path), overwrite)
-
 
 
 class StoreWriter:
@@ -642,8 +626,7 @@ class Store:
         self.meta: dict[str, Any] = self.manifest["meta"]
         self.samples: int = manifest.samples
         self.arrays: dict[str, ArraySpec] = {
-            name: ArraySpec(np.dtype(spec.dtype), tuple(spec.shape))
-            for name, spec in sorted(manifest.arrays.items())
+            name: ArraySpec(np.dtype(spec.dtype), tuple(spec.shape)) for name, spec in sorted(manifest.arrays.items())
         }
         shards: list[ShardInfo] = []
         start = 0
@@ -661,10 +644,7 @@ class Store:
 
     def __repr__(self) -> str:
         arrays = ", ".join(f"{k}{v.shape}" for k, v in self.arrays.items())
-        return (
-            f"Store({str(self.path)!r}, samples={self.samples}, shards={len(self.shards)}, "
-            f"{arrays})"
-        )
+        return f"Store({str(self.path)!r}, samples={self.samples}, shards={len(self.shards)}, {arrays})"
 
     @property
     def array_names(self) -> tuple[str, ...]:
@@ -745,9 +725,7 @@ class Store:
         try:
             return self.arrays[name]
         except KeyError:
-            raise ValueError(
-                f"{self.path}: no array '{name}'; it holds {list(self.arrays)}"
-            ) from None
+            raise ValueError(f"{self.path}: no array '{name}'; it holds {list(self.arrays)}") from None
 
     def _load(self, index: int, name: str) -> np.ndarray:
         cached = self._maps.get((index, name))
@@ -767,9 +745,7 @@ class Store:
         except (OSError, ValueError) as exc:
             raise ValueError(f"{file}: cannot read ({exc})") from exc
         if arr.shape != shape or arr.dtype != spec.dtype:
-            raise ValueError(
-                f"{file}: expected {spec.dtype.str} {shape}, got {arr.dtype.str} {arr.shape}"
-            )
+            raise ValueError(f"{file}: expected {spec.dtype.str} {shape}, got {arr.dtype.str} {arr.shape}")
         self._maps[(index, name)] = arr
         return arr
 
@@ -796,9 +772,7 @@ def open_store(path: Path | str, *, checksums: bool = True) -> Store:
         raise ValueError(f"{manifest_path}: missing; {root} is not a posesynth data set")
     size = check_regular_file(manifest_path).st_size
     if size > MAX_MANIFEST_BYTES:
-        raise ValueError(
-            f"{manifest_path}: {size} bytes, more than a manifest holds (limit {MAX_MANIFEST_BYTES})"
-        )
+        raise ValueError(f"{manifest_path}: {size} bytes, more than a manifest holds (limit {MAX_MANIFEST_BYTES})")
     try:
         text = manifest_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -815,9 +789,7 @@ def open_store(path: Path | str, *, checksums: bool = True) -> Store:
     store = Store(root, manifest, checksums=checksums)
     for shard in store.shards:
         for name, spec in store.arrays.items():
-            _check_npy_header(
-                _shard_file(root, shard.index, name), spec.dtype, (shard.samples, *spec.trailing)
-            )
+            _check_npy_header(_shard_file(root, shard.index, name), spec.dtype, (shard.samples, *spec.trailing))
     return store
 
 
@@ -880,16 +852,14 @@ class Manifest(BaseModel):
                 raise ValueError(f"field 'arrays.{name}': {exc}") from None
             if spec.shape[0] != self.samples:
                 raise ValueError(
-                    f"field 'arrays.{name}.shape' starts with {spec.shape[0]}, "
-                    f"expected samples = {self.samples}"
+                    f"field 'arrays.{name}.shape' starts with {spec.shape[0]}, expected samples = {self.samples}"
                 )
         for i, entry in enumerate(self.shards):
             if entry.index != i:
                 raise ValueError(f"field 'shards[{i}].index' is {entry.index!r}, expected {i}")
             if set(entry.files) != set(self.arrays):
                 raise ValueError(
-                    f"field 'shards[{i}].files' lists {sorted(entry.files)}, "
-                    f"expected the arrays {sorted(self.arrays)}"
+                    f"field 'shards[{i}].files' lists {sorted(entry.files)}, expected the arrays {sorted(self.arrays)}"
                 )
         total = sum(entry.samples for entry in self.shards)
         if total != self.samples:
@@ -947,8 +917,7 @@ def _check_npy_header(file: Path, dtype: np.dtype, shape: tuple[int, ...]) -> No
         raise ValueError(f"{file}: cannot read ({exc.strerror or exc})") from exc
     if got_dtype != dtype or tuple(got_shape) != shape:
         raise ValueError(
-            f"{file}: expected dtype {dtype.str} shape {shape}, "
-            f"got dtype {got_dtype.str} shape {tuple(got_shape)}"
+            f"{file}: expected dtype {dtype.str} shape {shape}, got dtype {got_dtype.str} shape {tuple(got_shape)}"
         )
     if fortran:
         raise ValueError(f"{file}: expected C order, got Fortran order")

@@ -276,8 +276,11 @@ def run_landmarks(landmarker: Any, rgb: np.ndarray, centre: np.ndarray, side: fl
     half = LANDMARK_INPUT / 2
     affine[:, 2] = centre - affine[:, :2] @ np.array([half, half])
     crop = cv2.warpAffine(
-        rgb, affine, (LANDMARK_INPUT, LANDMARK_INPUT),
-        flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+        rgb,
+        affine,
+        (LANDMARK_INPUT, LANDMARK_INPUT),
+        flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
     )
     out = _run(landmarker, crop.astype(np.float32)[None] / 255.0)
     lm = out["Identity"][0].reshape(39, 5)[:NUM_LANDMARKS].astype(np.float64)
@@ -330,7 +333,6 @@ class BlazePose:
         if r["score"] < self.presence_threshold:
             return None
         return PoseResult(detection_score=det[0], **r)
-
 
     def detect_all(self, rgb: np.ndarray, max_people: int = 4) -> list[PoseResult]:
         """Landmarks of every person in ``rgb`` ((H, W, 3) uint8 RGB), best detection first.

@@ -96,8 +96,15 @@ def world_to_camera(p_world: np.ndarray, R: np.ndarray, C: np.ndarray, p_cam: np
 
 @kernel
 def project_world(
-    model: int, p_world: np.ndarray, R: np.ndarray, C: np.ndarray, intr: np.ndarray, dist: np.ndarray,
-    keep_cam: bool, p_cam: np.ndarray, uv: np.ndarray,
+    model: int,
+    p_world: np.ndarray,
+    R: np.ndarray,
+    C: np.ndarray,
+    intr: np.ndarray,
+    dist: np.ndarray,
+    keep_cam: bool,
+    p_cam: np.ndarray,
+    uv: np.ndarray,
 ) -> None:
     """:func:`world_to_camera` then :func:`project_points`, fused: one pass over the points;
     fills ``uv (N, J, 2)`` pixels and, with ``keep_cam``, ``p_cam (N, J, 3)`` metres."""
@@ -182,7 +189,7 @@ def flat_batch(points: np.ndarray, *params: tuple[np.ndarray, int]) -> tuple[np.
         arr = np.asarray(arr, dtype=np.float64)
         batch = arr.shape[: arr.ndim - core]
         if batch == lead:
-            out.append(arr.reshape((n,) + arr.shape[arr.ndim - core:]))
+            out.append(arr.reshape((n,) + arr.shape[arr.ndim - core :]))
         elif batch == ():
             out.append(np.broadcast_to(arr, (n,) + arr.shape))
         else:

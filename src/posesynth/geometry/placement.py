@@ -49,16 +49,31 @@ def _intrinsics(rng: np.random.Generator, model: CameraModel, n: int, r: Placeme
     if model is CameraModel.FISHEYE:
         fov = np.deg2rad(rng.uniform(*r.fisheye_fov_deg, n))
         f = (w / 2.0) / (fov / 2.0)  # equidistant: r = f θ reaches the image edge at fov/2
-        dist = np.stack([rng.uniform(-0.05, 0.05, n), rng.uniform(-0.02, 0.02, n),
-                         rng.uniform(-0.01, 0.01, n), rng.uniform(-0.005, 0.005, n)], axis=1)
+        dist = np.stack(
+            [
+                rng.uniform(-0.05, 0.05, n),
+                rng.uniform(-0.02, 0.02, n),
+                rng.uniform(-0.01, 0.01, n),
+                rng.uniform(-0.005, 0.005, n),
+            ],
+            axis=1,
+        )
         half = np.minimum(fov / 2.0 * min(w, h) / w, np.deg2rad(80.0))
     else:
         fov = np.deg2rad(rng.uniform(*r.fov_deg, n))
         f = (w / 2.0) / np.tan(fov / 2.0)
         half = np.arctan(min(w, h) / 2.0 / f)
         if model is CameraModel.OPENCV:
-            dist = np.stack([rng.uniform(-0.3, 0.05, n), rng.uniform(-0.05, 0.15, n),
-                             rng.normal(0, 1e-3, n), rng.normal(0, 1e-3, n), np.zeros(n)], axis=1)
+            dist = np.stack(
+                [
+                    rng.uniform(-0.3, 0.05, n),
+                    rng.uniform(-0.05, 0.15, n),
+                    rng.normal(0, 1e-3, n),
+                    rng.normal(0, 1e-3, n),
+                    np.zeros(n),
+                ],
+                axis=1,
+            )
         else:
             dist = np.zeros((n, model.distortion_size))
     intr = np.stack([f, f, centre[:, 0], centre[:, 1]], axis=1)

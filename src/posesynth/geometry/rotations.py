@@ -89,9 +89,15 @@ def quat_to_matrix(q: np.ndarray) -> np.ndarray:
     wx, wy, wz = w * x, w * y, w * z
     m = np.stack(
         (
-            1 - 2 * (yy + zz), 2 * (xy - wz), 2 * (xz + wy),
-            2 * (xy + wz), 1 - 2 * (xx + zz), 2 * (yz - wx),
-            2 * (xz - wy), 2 * (yz + wx), 1 - 2 * (xx + yy),
+            1 - 2 * (yy + zz),
+            2 * (xy - wz),
+            2 * (xz + wy),
+            2 * (xy + wz),
+            1 - 2 * (xx + zz),
+            2 * (yz - wx),
+            2 * (xz - wy),
+            2 * (yz + wx),
+            1 - 2 * (xx + yy),
         ),
         axis=-1,
     )
@@ -183,8 +189,9 @@ def quat_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
         uo = u[opposite]
         helper = np.where(np.abs(uo[:, :1]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
         axis = np.cross(uo, helper)
-        q[opposite] = np.concatenate((axis / np.linalg.norm(axis, axis=-1, keepdims=True),
-                                      np.zeros((len(uo), 1))), axis=-1)
+        q[opposite] = np.concatenate(
+            (axis / np.linalg.norm(axis, axis=-1, keepdims=True), np.zeros((len(uo), 1))), axis=-1
+        )
     return q / np.linalg.norm(q, axis=-1, keepdims=True)
 
 

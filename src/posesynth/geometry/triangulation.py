@@ -43,14 +43,10 @@ def _skew(d: np.ndarray) -> np.ndarray:
     """``[d]_x`` of ``d (..., 3)``: ``(..., 3, 3)`` with ``[d]_x v = d x v``."""
     z = np.zeros(d.shape[:-1])
     x, y, w = d[..., 0], d[..., 1], d[..., 2]
-    return np.stack(
-        [np.stack([z, -w, y], -1), np.stack([w, z, -x], -1), np.stack([-y, x, z], -1)], -2
-    )
+    return np.stack([np.stack([z, -w, y], -1), np.stack([w, z, -x], -1), np.stack([-y, x, z], -1)], -2)
 
 
-def _solve(
-    rays: np.ndarray, rotation: np.ndarray, center: np.ndarray, weights: np.ndarray
-) -> np.ndarray:
+def _solve(rays: np.ndarray, rotation: np.ndarray, center: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """One weighted DLT solve; shapes as :func:`triangulate_rays` (already broadcast, J last
     of the point axes). Returns ``(..., J, 3)`` in the normalised frame given by ``center``."""
     # P = [R | -R C]: (..., V, 1, 3, 4); rows [d]_x P: (..., V, J, 3, 4)
@@ -98,9 +94,7 @@ def triangulate_rays(
         raise ValueError(f"weights: expected shape (..., V, J), got {weights.shape}")
     if (weights < 0).any() or not np.isfinite(weights).all():
         raise ValueError("weights: expected finite values >= 0")
-    batch = np.broadcast_shapes(
-        rays.shape[:-3], rotation.shape[:-3], center.shape[:-2], weights.shape[:-2]
-    )
+    batch = np.broadcast_shapes(rays.shape[:-3], rotation.shape[:-3], center.shape[:-2], weights.shape[:-2])
     v, j = rays.shape[-3], rays.shape[-2]
     if rotation.shape[-3] != v or center.shape[-2] != v or weights.shape[-2:] != (v, j):
         raise ValueError(

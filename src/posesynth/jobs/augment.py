@@ -99,9 +99,7 @@ class AugmentPlan:
         return self.rows
 
 
-def make_plan(
-    dataset: PoseDataset, motions: MotionsConfig, cameras: CamerasConfig | None
-) -> AugmentPlan:
+def make_plan(dataset: PoseDataset, motions: MotionsConfig, cameras: CamerasConfig | None) -> AugmentPlan:
     """The plan of augmenting ``dataset``, its usable ``rows`` held in memory."""
     rows, fields = source_rows(dataset, motions, cameras)
     skeleton = dataset.skeleton
@@ -152,9 +150,7 @@ def augment_meta(
     )  # fmt: skip
 
 
-def augment_job(
-    plan: AugmentPlan, meta: Mapping[str, Any], frames: int, seed: int, shard_size: int
-) -> ShardedJob:
+def augment_job(plan: AugmentPlan, meta: Mapping[str, Any], frames: int, seed: int, shard_size: int) -> ShardedJob:
     """The augment of ``frames`` usable source frames as a sharded job: shard ``k`` reposes
     a block of consecutive frames (all their variants) from its own random stream."""
     return ShardedJob(
@@ -220,7 +216,7 @@ def augment_shard(plan: AugmentPlan, task: ShardTask) -> AugmentShard:
     elif plan.camera_mode == "per_sample":
         fields = {field: rows[name][local] for name, field in CAMERA_ARRAYS.items()}
         cameras = Camera(model=CameraModel.parse(str(plan.per_sample_model)), **fields)
-    rep = lambda a: np.repeat(a, per_pose, axis=0)  # noqa: E731
+    rep = lambda a: np.repeat(a, per_pose, axis=0)
     p_world = rep(positions)
     ids: dict[str, Any] = {k: rep(rows[k][local]) for k in ("subject", "action", "frame") if k in rows}
     ds = PoseDataset(
@@ -277,7 +273,9 @@ def augment(
         raise ValueError("augment: every variant was rejected by the ROM or collision checks")
     out = concat_datasets(parts, meta=meta["source"])
     summary = augment_summary(plan, len(dataset), skipped, stats)
-    return AugmentResult(out, summary, rows["positions"][np.searchsorted(rows["frame_index"], out.extra["source_index"])])
+    return AugmentResult(
+        out, summary, rows["positions"][np.searchsorted(rows["frame_index"], out.extra["source_index"])]
+    )
 
 
 def augment_summary(

@@ -41,7 +41,9 @@ def pairs_from_dataset(dataset: PoseDataset) -> FigurePairs:
     if dataset.joints_3d_world is None or "source_index" not in dataset.extra:
         raise ValueError("augment figure: expected world 3D and extra 'source_index' (an augment output)")
     pick = _picks(len(dataset))
-    return FigurePairs(pick, np.asarray(dataset.extra["source_index"])[pick], dataset.joints_3d_world[pick], dataset.skeleton)
+    return FigurePairs(
+        pick, np.asarray(dataset.extra["source_index"])[pick], dataset.joints_3d_world[pick], dataset.skeleton
+    )
 
 
 def pairs_from_store(out: Path | str) -> FigurePairs:
@@ -50,7 +52,7 @@ def pairs_from_store(out: Path | str) -> FigurePairs:
 
     store = open_store(out)
     pick = _picks(store.samples)
-    rows = lambda name: np.concatenate([store.read(name, i, i + 1) for i in pick])  # noqa: E731
+    rows = lambda name: np.concatenate([store.read(name, i, i + 1) for i in pick])
     return FigurePairs(pick, rows("source_index"), rows("joints_3d_world"), Skeleton.from_dict(store.meta["skeleton"]))
 
 

@@ -26,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from posesynth.data.dataset import PoseDataset
 from posesynth.data.formats.store_io import DEFAULT_SHARD_SIZE
-from posesynth.jobs.camera_config import CamerasConfig
+from posesynth.data.store import write_json_atomic
 from posesynth.jobs.augment import (
     augment_job,
     augment_meta,
@@ -35,11 +36,10 @@ from posesynth.jobs.augment import (
     make_plan,
     rows_checksum,
 )
-from posesynth.data.dataset import PoseDataset
+from posesynth.jobs.camera_config import CamerasConfig
 from posesynth.jobs.executors import Executor, InProcessExecutor
-from posesynth.poses.motion_spec import MotionsConfig
 from posesynth.jobs.shards import run_sharded, staging_path
-from posesynth.data.store import write_json_atomic
+from posesynth.poses.motion_spec import MotionsConfig
 
 #: The summary file of an augmented store.
 SUMMARY_NAME = "augment.json"

@@ -53,13 +53,13 @@ class CameraConfig(BaseModel):
 
     @model_validator(mode="after")
     def _fov(self) -> CameraConfig:
-        if not (1.0 <= self.fov_deg[0] and self.fov_deg[1] < 170.0):
+        if not (self.fov_deg[0] >= 1.0 and self.fov_deg[1] < 170.0):
             raise ValueError(f"fov_deg: expected within [1, 170) degrees, got {list(self.fov_deg)}")
-        if not (10.0 <= self.fisheye_fov_deg[0] and self.fisheye_fov_deg[1] <= 240.0):
+        if not (self.fisheye_fov_deg[0] >= 10.0 and self.fisheye_fov_deg[1] <= 240.0):
             raise ValueError(f"fisheye_fov_deg: expected within [10, 240] degrees, got {list(self.fisheye_fov_deg)}")
         if self.distance_scale[0] < 1.0:
             raise ValueError(f"distance_scale: expected >= 1 (the body must fit), got {list(self.distance_scale)}")
-        if not (-90 <= self.elevation_deg[0] and self.elevation_deg[1] <= 90):
+        if not (self.elevation_deg[0] >= -90 and self.elevation_deg[1] <= 90):
             raise ValueError(f"elevation_deg: expected within [-90, 90], got {list(self.elevation_deg)}")
         return self
 

@@ -76,9 +76,7 @@ class Executor(Protocol):
 
     def __enter__(self) -> Executor: ...
 
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None: ...
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None: ...
 
 
 class _Closing:
@@ -87,9 +85,7 @@ class _Closing:
     def __enter__(self) -> Any:
         return self
 
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
     def close(self) -> None:  # pragma: no cover - overridden
@@ -191,8 +187,7 @@ class ProcessExecutor(_Closing):
                     except BrokenProcessPool:
                         raise WorkerLostError(
                             errno.ECHILD,
-                            "a worker process died while running a task (killed, or out of "
-                            "memory)",
+                            "a worker process died while running a task (killed, or out of memory)",
                         ) from None
                     yield index, result
                 fill()
@@ -242,9 +237,7 @@ class DaskExecutor(_Closing):
         try:
             from dask.distributed import Client, LocalCluster
         except ImportError as exc:
-            raise ValueError(
-                f"Dask is not installed ({exc}); install it with pip install 'posesynth[scale]'"
-            ) from None
+            raise ValueError(f"Dask is not installed ({exc}); install it with pip install 'posesynth[scale]'") from None
         self._cluster: Any = None
         self._client: Any = None
         if local_workers is not None:
@@ -268,7 +261,7 @@ class DaskExecutor(_Closing):
             where = f"the Dask scheduler at {address}"
             try:
                 self._client = Client(address, timeout=timeout_s)
-            except Exception as exc:  # noqa: BLE001 - OSError, TimeoutError, ValueError (bad address), ...
+            except Exception as exc:
                 reason = " ".join(str(exc).split()) or type(exc).__name__
                 raise ValueError(
                     f"{address}: could not reach a Dask scheduler within {timeout_s:g} s ({reason})"

@@ -27,19 +27,14 @@ from pydantic import (
 
 from posesynth import __version__
 from posesynth.body.angles import angle_names
-from posesynth.geometry.camera import CameraModel
+from posesynth.body.rom import limits_with_overrides
+from posesynth.body.skeleton import get_skeleton, skeleton_names
 from posesynth.data.dataset import PoseDataset, concat_datasets
 from posesynth.data.formats.store_io import DEFAULT_SHARD_SIZE, compact_dtypes, dataset_store_arrays
-from posesynth.jobs.executors import Executor
+from posesynth.geometry.camera import CameraModel
 from posesynth.geometry.placement import sample_cameras
 from posesynth.jobs.camera_config import CameraConfig
-from posesynth.poses.procedural import (
-    ACTIVITIES,
-    DEFAULT_ACTIVITY_WEIGHTS,
-    activity_names,
-    sample_poses,
-)
-from posesynth.body.rom import limits_with_overrides
+from posesynth.jobs.executors import Executor
 from posesynth.jobs.shards import (
     ShardedJob,
     ShardTask,
@@ -47,7 +42,12 @@ from posesynth.jobs.shards import (
     run_sharded,
     shard_sizes,
 )
-from posesynth.body.skeleton import get_skeleton, skeleton_names
+from posesynth.poses.procedural import (
+    ACTIVITIES,
+    DEFAULT_ACTIVITY_WEIGHTS,
+    activity_names,
+    sample_poses,
+)
 from posesynth.util.yaml_config import load_model, read_mapping
 
 #: Up to this many samples the summary's angle percentiles are exact; above, they come from
@@ -121,15 +121,21 @@ def generate_shard(config: GenerateConfig, seed: np.random.SeedSequence, n: int)
     rng = np.random.default_rng(seed)
     skeleton = get_skeleton(config.skeleton)
     poses = sample_poses(
-        rng, n, skeleton, config.activities, config.angle_limits_deg,
-        height_mean=config.height_mean_m, height_sd=config.height_sd_m,
-        body_variation=config.body_variation, tilt_sd_deg=config.tilt_sd_deg,
+        rng,
+        n,
+        skeleton,
+        config.activities,
+        config.angle_limits_deg,
+        height_mean=config.height_mean_m,
+        height_sd=config.height_sd_m,
+        body_variation=config.body_variation,
+        tilt_sd_deg=config.tilt_sd_deg,
         collision_tolerance=config.collision_tolerance,
     )
     cameras = sample_cameras(rng, poses.positions, config.camera.model, config.camera.ranges())
     p_cam, uv, seen = cameras.observe(poses.positions)  # each point transformed and projected once
     f = np.dtype(config.dtype)
-    rounded = lambda a: a.astype(f).astype(np.float64)  # noqa: E731
+    rounded = lambda a: a.astype(f).astype(np.float64)
     return PoseDataset(
         skeleton=skeleton,
         joints_3d_world=rounded(poses.positions),
@@ -198,7 +204,13 @@ def dataset_meta(config: GenerateConfig) -> dict[str, Any]:
             "count": config.samples,
             "per_sample": True,
             "distortion_names": list(model.distortion_names),
-            "arrays": ["camera_intrinsics", "camera_distortion", "camera_rotation", "camera_center", "camera_image_size"],
+            "arrays": [
+                "camera_intrinsics",
+                "camera_distortion",
+                "camera_rotation",
+                "camera_center",
+                "camera_image_size",
+            ],
             "convention": "X_cam = R (X_world - C); OpenCV camera frame; pixel (0,0) = centre of top-left pixel",
         },
         "units": {"joints_3d": "m", "joints_2d": "px", "angles": "rad", "height": "m"},
@@ -273,12 +285,22 @@ def generate(
 
         first = {k: read_shard_array(root, 0, k, 8) for k in ("joints_2d", "joints_3d_world", "camera_image_size")}
         save_preview(
-            root / "preview.png", first["joints_2d"], first["joints_3d_world"],
-            skeleton.parents_array, first["camera_image_size"], skeleton.left, skeleton.right,
+            root / "preview.png",
+            first["joints_2d"],
+            first["joints_3d_world"],
+            skeleton.parents_array,
+            first["camera_image_size"],
+            skeleton.left,
+            skeleton.right,
         )
 
     result = run_sharded(
-        job, out, executor, overwrite=overwrite, progress=progress, before_commit=write_preview,
+        job,
+        out,
+        executor,
+        overwrite=overwrite,
+        progress=progress,
+        before_commit=write_preview,
         max_in_flight=max_in_flight,
     )
     stats = _summarize(result.path, job.sizes, len(meta["activity_names"]), meta["angle_names"])

@@ -89,7 +89,6 @@ JOB_FORMAT = "posesynth-partial-job"
 JOB_FORMAT_VERSION = 1
 
 
-
 @dataclass(frozen=True)
 class ShardOutput:
     """What a shard made: its arrays and JSON-compatible statistics kept in its record."""
@@ -136,8 +135,7 @@ def check_shard_plan(samples: int, shard_size: int) -> int:
         )
     if shard_size > MAX_SHARD_SIZE and samples > MAX_SHARD_SIZE:
         raise ValueError(
-            f"shard_size: {shard_size} samples would be made in memory at once; expected at most "
-            f"{MAX_SHARD_SIZE}"
+            f"shard_size: {shard_size} samples would be made in memory at once; expected at most {MAX_SHARD_SIZE}"
         )
     if shards > MAX_SHARDS:
         raise ValueError(
@@ -212,8 +210,7 @@ class ShardRecord:
             "samples": self.samples,
             "files": dict(self.files),
             "arrays": {
-                name: {"dtype": spec.dtype.str, "trailing": list(spec.trailing)}
-                for name, spec in self.specs.items()
+                name: {"dtype": spec.dtype.str, "trailing": list(spec.trailing)} for name, spec in self.specs.items()
             },
             "stats": self.stats,
         }
@@ -391,8 +388,7 @@ class _PartialJob:
         except OSError:
             os.close(fd)
             raise ValueError(
-                f"{self.root}: another posesynth job is writing this folder right now; "
-                "wait for it to finish or stop it"
+                f"{self.root}: another posesynth job is writing this folder right now; wait for it to finish or stop it"
             ) from None
         self._lock_fd = fd
 
@@ -541,7 +537,6 @@ class _PartialJob:
             self.unlock()
             publish_store(self.root, out, overwrite)
         return out
-
 
     def _renumber(self, records: list[ShardRecord]) -> list[ShardRecord]:
         """The non-empty shards, their folders renamed to consecutive indices (a store's

@@ -32,13 +32,13 @@ import numpy as np
 import torch
 
 from posesynth import __version__
-from posesynth.util.atomic import atomic_path
-from posesynth.util.jsonable import to_jsonable
+from posesynth.body.skeleton import H36M17, Skeleton
 from posesynth.lift import shipped as _shipped
 from posesynth.lift.data import check_joints_2d
 from posesynth.lift.model import SimpleBaseline
 from posesynth.lift.normalize import NormStats, normalise_inputs
-from posesynth.body.skeleton import H36M17, Skeleton
+from posesynth.util.atomic import atomic_path
+from posesynth.util.jsonable import to_jsonable
 
 __all__ = [
     "FORMAT",
@@ -228,7 +228,7 @@ def load_checkpoint(path: Path | str) -> tuple[SimpleBaseline, NormStats, dict[s
         raise ValueError(f"{weights}: missing; the checkpoint has no weights")
     try:
         tensors = load_file(str(weights))
-    except Exception as exc:  # noqa: BLE001  (safetensors raises its own SafetensorError)
+    except Exception as exc:
         raise ValueError(f"{weights}: cannot read the weights ({type(exc).__name__}: {exc})") from None
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
@@ -255,7 +255,7 @@ def load_train_state(path: Path | str) -> dict[str, Any]:
         raise ValueError(f"{state_path}: missing; the checkpoint cannot be resumed (no training state)")
     try:
         return torch.load(state_path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001  (pickle/zip/torch errors of a damaged file)
+    except Exception as exc:
         raise ValueError(f"{state_path}: cannot read ({type(exc).__name__}: {exc})") from None
 
 

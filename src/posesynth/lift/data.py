@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from posesynth.data.dataset import PoseDataset
 from posesynth.body.skeleton import H36M17, Skeleton
+from posesynth.data.dataset import PoseDataset
 
 __all__ = ["LiftData", "check_h36m17", "check_joints_2d", "lift_arrays", "provenance"]
 
@@ -47,9 +47,7 @@ def check_joints_2d(uv_px: np.ndarray, name: str = "joints_2d") -> np.ndarray:
     if arr.dtype.kind not in "fiu":
         raise ValueError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
     if arr.ndim != 3 or arr.shape[1:] != (NUM_JOINTS, 2):
-        raise ValueError(
-            f"{name}: expected shape (N, {NUM_JOINTS}, 2) pixels (Human3.6M-17 joints), got {arr.shape}"
-        )
+        raise ValueError(f"{name}: expected shape (N, {NUM_JOINTS}, 2) pixels (Human3.6M-17 joints), got {arr.shape}")
     arr = arr.astype(np.float64, copy=False)
     bad = ~np.isfinite(arr).all(axis=(1, 2))
     if bad.any():

@@ -65,7 +65,9 @@ def resolve_device(device: str) -> torch.device:
             )
         return torch.device("cuda", torch.cuda.current_device())
     if device == "mps" and not _mps_available():
-        raise ValueError(f"device: 'mps' was asked for, but torch {torch.__version__} sees no Apple MPS device; use --device auto or cpu")
+        raise ValueError(
+            f"device: 'mps' was asked for, but torch {torch.__version__} sees no Apple MPS device; use --device auto or cpu"
+        )
     return torch.device(device)
 
 
@@ -127,9 +129,13 @@ def _resolve_precision(precision: str, device: torch.device) -> Literal["fp32", 
             return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
         return "fp32"
     if precision == "fp16" and kind == "cpu":
-        raise ValueError("precision: 'fp16' is not offered on the CPU (slow and without a scaler there); use bf16 or fp32")
+        raise ValueError(
+            "precision: 'fp16' is not offered on the CPU (slow and without a scaler there); use bf16 or fp32"
+        )
     if precision == "bf16" and kind == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ValueError(f"precision: 'bf16' is not supported by {torch.cuda.get_device_name(device)}; use fp16 or fp32")
+        raise ValueError(
+            f"precision: 'bf16' is not supported by {torch.cuda.get_device_name(device)}; use fp16 or fp32"
+        )
     return precision  # type: ignore[return-value]
 
 

@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from posesynth.util.atomic import atomic_path
+from posesynth.body.skeleton import H36M17
 from posesynth.data.dataset import PoseDataset
 from posesynth.lift.checkpoint import Lifter, load_lifter
 from posesynth.lift.data import lift_arrays
 from posesynth.lift.metrics import KNEE_BIN_LABELS, lift_metrics
-from posesynth.body.skeleton import H36M17
+from posesynth.util.atomic import atomic_path
 
 __all__ = ["evaluate_lifter", "evaluate_path", "save_knee_figure"]
 
@@ -38,9 +38,7 @@ def evaluate_lifter(lifter: Lifter, dataset: PoseDataset, batch_size: int = 6553
     return lift_metrics(pred, gt, H36M17)
 
 
-def evaluate_path(
-    checkpoint: Path | str, data: Path | str, figure: Path | str | None = None
-) -> dict[str, Any]:
+def evaluate_path(checkpoint: Path | str, data: Path | str, figure: Path | str | None = None) -> dict[str, Any]:
     """Load checkpoint folder ``checkpoint``, read ``data`` (any format ``read_any`` reads),
     evaluate, and optionally draw the knee-flexion figure to ``figure`` (a ``.png``).
 

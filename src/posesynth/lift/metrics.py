@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from posesynth.util.checks import check_shape
 from posesynth.body.skeleton import Skeleton
+from posesynth.util.checks import check_shape
 
 __all__ = [
     "AUC_THRESHOLDS_M",
@@ -277,8 +277,7 @@ def lift_metrics(pred: np.ndarray, gt: np.ndarray, skeleton: Skeleton) -> dict[s
     pred, gt = _pair(pred, gt)
     if pred.ndim != 3 or pred.shape[1] != skeleton.num_joints:
         raise ValueError(
-            f"pred: expected shape (N, {skeleton.num_joints}, 3) for skeleton {skeleton.name!r}, "
-            f"got {pred.shape}"
+            f"pred: expected shape (N, {skeleton.num_joints}, 3) for skeleton {skeleton.name!r}, got {pred.shape}"
         )
     if len(pred) == 0:
         raise ValueError("pred: expected at least one pose, got none")
@@ -292,9 +291,7 @@ def lift_metrics(pred: np.ndarray, gt: np.ndarray, skeleton: Skeleton) -> dict[s
         "pck3d_150": pck(non_root, PCK_THRESHOLD_M * 1000.0),
         "auc": auc(non_root, AUC_THRESHOLDS_M * 1000.0),
         "bone_length_error_mm": bone_length_error(pred, gt, skeleton.parents) * 1000.0,
-        "per_joint_mpjpe_mm": {
-            name: float(v) for name, v in zip(skeleton.joint_names, err.mean(axis=0), strict=True)
-        },
+        "per_joint_mpjpe_mm": {name: float(v) for name, v in zip(skeleton.joint_names, err.mean(axis=0), strict=True)},
         "by_body_part_mm": by_body_part(err, skeleton),
     }
     if {"left_knee", "right_knee"} <= set(skeleton.joint_names):

@@ -45,7 +45,7 @@ def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ValueError(f"{path}: no such checkpoint file") from None
-    except Exception as exc:  # noqa: BLE001  (torch raises many kinds for a bad file)
+    except Exception as exc:
         raise ValueError(f"{path}: cannot read as a PyTorch checkpoint ({type(exc).__name__}: {exc})") from None
     if isinstance(obj, Mapping) and "state_dict" in obj:
         obj = obj["state_dict"]
@@ -63,25 +63,36 @@ def convert_state_dict(state: Mapping[str, torch.Tensor], source: str = "state d
     """
     head = next((h for h in _HEADS if f"{h}.weight" in state), None)
     need = ["backbone.expand_conv.conv.weight", *(f"backbone.expand_conv.bn.{k}" for k in _BN[:4])]
-    missing = [k for k in need if k not in state] + ([] if head else ["head.conv.weight (or keypoint_head.conv.weight)"])
+    missing = [k for k in need if k not in state] + (
+        [] if head else ["head.conv.weight (or keypoint_head.conv.weight)"]
+    )
     if missing:
         raise ValueError(f"{source}: not an MMPose SimpleBaseline state dict; missing {missing}")
     stem_w = state["backbone.expand_conv.conv.weight"]
     if stem_w.ndim != 3 or stem_w.shape[1] != 34:
-        raise ValueError(f"{source}: backbone.expand_conv.conv.weight has shape {tuple(stem_w.shape)}, expected (width, 34, 1) for 17 joints")
+        raise ValueError(
+            f"{source}: backbone.expand_conv.conv.weight has shape {tuple(stem_w.shape)}, expected (width, 34, 1) for 17 joints"
+        )
     kernels = {k: v.shape[-1] for k, v in state.items() if k.endswith("conv.weight") and v.ndim == 3}
     if any(size != 1 for size in kernels.values()):
-        raise ValueError(f"{source}: kernel sizes {sorted(set(kernels.values()))}; a SimpleBaseline has 1 (this is a temporal model)")
+        raise ValueError(
+            f"{source}: kernel sizes {sorted(set(kernels.values()))}; a SimpleBaseline has 1 (this is a temporal model)"
+        )
     if any("short_cut" in k for k in state):
         raise ValueError(f"{source}: has shortcut convolutions; SimpleBaseline blocks have identity skips")
     blocks = sorted({int(m.group(1)) for k in state if (m := re.match(r"backbone\.tcn_blocks\.(\d+)\.", k))})
     width = stem_w.shape[0]
     head_w = state[f"{head}.weight"]
     if tuple(head_w.shape) != (48, width, 1):
-        raise ValueError(f"{source}: {head}.weight has shape {tuple(head_w.shape)}, expected (48, {width}, 1) (16 joints × 3)")
+        raise ValueError(
+            f"{source}: {head}.weight has shape {tuple(head_w.shape)}, expected (48, {width}, 1) (16 joints × 3)"
+        )
     model = SimpleBaseline(width=width, blocks=len(blocks), dropout=0.5)
-    mapping = {"stem.0.weight": "backbone.expand_conv.conv.weight", "head.weight": f"{head}.weight",
-               "head.bias": f"{head}.bias"}
+    mapping = {
+        "stem.0.weight": "backbone.expand_conv.conv.weight",
+        "head.weight": f"{head}.weight",
+        "head.bias": f"{head}.bias",
+    }
     mapping.update({f"stem.1.{k}": f"backbone.expand_conv.bn.{k}" for k in _BN})
     for i in blocks:
         for conv, (lin, bn) in (("conv1", (0, 1)), ("conv2", (4, 5))):
@@ -99,7 +110,9 @@ def convert_state_dict(state: Mapping[str, torch.Tensor], source: str = "state d
         value = state[theirs]
         value = value[..., 0] if value.ndim == 3 else value
         if tuple(value.shape) != tuple(target[ours].shape):
-            raise ValueError(f"{source}: {theirs} has shape {tuple(state[theirs].shape)}, expected {tuple(target[ours].shape)}")
+            raise ValueError(
+                f"{source}: {theirs} has shape {tuple(state[theirs].shape)}, expected {tuple(target[ours].shape)}"
+            )
         new[ours] = value.to(target[ours].dtype)
     for k, v in target.items():  # conv layers have no bias: a BatchNorm follows each
         new.setdefault(k, torch.zeros_like(v))

@@ -69,9 +69,7 @@ class _Residual(nn.Module):
 
     def __init__(self, width: int, dropout: float, max_norm: float | None) -> None:
         super().__init__()
-        self.layers = nn.Sequential(
-            *_layer(width, width, dropout, max_norm), *_layer(width, width, dropout, max_norm)
-        )
+        self.layers = nn.Sequential(*_layer(width, width, dropout, max_norm), *_layer(width, width, dropout, max_norm))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.layers(x)
@@ -139,7 +137,9 @@ class SimpleBaseline(nn.Module):
         missing = [k for k in keys if k not in config]
         unknown = sorted(set(config) - {*keys, "max_norm"})
         if missing or unknown:
-            raise ValueError(f"model config: expected keys {list(keys)} (+ max_norm), missing {missing}, unknown {unknown}")
+            raise ValueError(
+                f"model config: expected keys {list(keys)} (+ max_norm), missing {missing}, unknown {unknown}"
+            )
         return cls(**{k: config[k] for k in keys}, max_norm=config.get("max_norm"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

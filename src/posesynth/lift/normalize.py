@@ -140,12 +140,17 @@ class NormStats:
         if missing:
             raise ValueError(f"normalization: missing field(s) {missing}")
         try:
-            arrays = {k: np.asarray(data[k], dtype=np.float64) for k in ("input_mean", "input_std", "target_mean", "target_std")}
+            arrays = {
+                k: np.asarray(data[k], dtype=np.float64)
+                for k in ("input_mean", "input_std", "target_mean", "target_std")
+            }
         except (TypeError, ValueError) as exc:
             raise ValueError(f"normalization: expected lists of numbers ({exc})") from None
         return cls(**arrays, method=method)
 
-    def tensors(self, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    def tensors(
+        self, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"
+    ) -> dict[str, torch.Tensor]:
         """The four statistics as tensors of ``dtype`` on ``device``."""
         return {
             k: torch.as_tensor(getattr(self, k), dtype=dtype, device=device)
@@ -168,9 +173,7 @@ def compute_stats(uv_px: np.ndarray, p_cam: np.ndarray) -> NormStats:
     return NormStats(x.mean(axis=0), _std(x), y.mean(axis=0), _std(y))
 
 
-def normalise_inputs(
-    uv: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, method: str = METHOD
-) -> torch.Tensor:
+def normalise_inputs(uv: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, method: str = METHOD) -> torch.Tensor:
     """All input steps: (B, 17, 2) px → (B, 34) network input (``mean``/``std`` (34,)).
 
     ``method`` is the checkpoint's normalisation (``root_bbox``, or ``mmpose_pixels`` for

@@ -59,7 +59,7 @@ def resolve_checkpoint(spec: Path | str, folder: Path | None = None) -> Path:
     text = str(spec)
     folder = default_shipped_dir() if folder is None else Path(folder)
     if text.startswith(PREFIX):
-        name = text[len(PREFIX):]
+        name = text[len(PREFIX) :]
         if name not in SHIPPED:
             raise ValueError(f"{text}: expected one of {[PREFIX + s for s in SHIPPED]}")
     elif text in SHIPPED and not is_checkpoint_dir(Path(text)):
@@ -105,10 +105,17 @@ class ShippedModel:
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (``path`` as text)."""
         return {
-            "name": self.name, "path": str(self.path), "role": self.role, "made_by": self.made_by,
-            "version": self.version, "torch_version": self.torch_version,
-            "stored_dtype": self.stored_dtype, "train_samples": self.train_samples,
-            "epochs": self.epochs, "config": dict(self.config), "validation": dict(self.validation),
+            "name": self.name,
+            "path": str(self.path),
+            "role": self.role,
+            "made_by": self.made_by,
+            "version": self.version,
+            "torch_version": self.torch_version,
+            "stored_dtype": self.stored_dtype,
+            "train_samples": self.train_samples,
+            "epochs": self.epochs,
+            "config": dict(self.config),
+            "validation": dict(self.validation),
             "benchmark": dict(self.benchmark),
         }
 
@@ -139,18 +146,20 @@ def shipped_models(folder: Path | None = None) -> list[ShippedModel]:
         val: dict[str, Any] = v if isinstance(v := metrics.get("validation"), dict) else {}
         data: dict[str, Any] = d if isinstance(d := meta.get("data"), dict) else {}
         split: dict[str, Any] = s if isinstance(s := data.get("split"), dict) else {}
-        out.append(ShippedModel(
-            name=name,
-            path=folder / name,
-            role=prov.get("role"),
-            made_by=prov.get("made_by"),
-            version=meta.get("version"),
-            torch_version=meta.get("torch_version"),
-            stored_dtype=meta.get("stored_dtype"),
-            train_samples=split.get("train"),
-            epochs=meta.get("epochs_done"),
-            config=prov.get("experiment_config") or {},
-            validation={k: val[k] for k in _VALIDATION_KEYS if k in val},
-            benchmark=prov.get("table") or {},
-        ))
+        out.append(
+            ShippedModel(
+                name=name,
+                path=folder / name,
+                role=prov.get("role"),
+                made_by=prov.get("made_by"),
+                version=meta.get("version"),
+                torch_version=meta.get("torch_version"),
+                stored_dtype=meta.get("stored_dtype"),
+                train_samples=split.get("train"),
+                epochs=meta.get("epochs_done"),
+                config=prov.get("experiment_config") or {},
+                validation={k: val[k] for k in _VALIDATION_KEYS if k in val},
+                benchmark=prov.get("table") or {},
+            )
+        )
     return out

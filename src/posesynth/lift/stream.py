@@ -117,7 +117,9 @@ class StreamConfig(BaseModel):
     samples_per_epoch: int = Field(100_000, ge=1, description="samples per epoch (rounded up to whole batches)")
     workers: int = Field(2, ge=0, le=64, description="DataLoader worker processes (0: in the training process)")
     seed: int | None = Field(None, ge=0, description="data seed; None: the training seed")
-    chunk_samples: int = Field(8192, ge=1, description="samples made per generator call (rounded down to whole batches)")
+    chunk_samples: int = Field(
+        8192, ge=1, description="samples made per generator call (rounded down to whole batches)"
+    )
     prefetch: int = Field(4, ge=1, description="chunks each worker keeps ready")
     stats_samples: int = Field(50_000, ge=2, description="clean samples drawn once for the normalisation statistics")
     val_samples: int = Field(5_000, ge=0, description="fixed noise-free validation samples")
@@ -337,7 +339,9 @@ class SyntheticPoses(IterableDataset):
         """Chunk ``index`` of epoch ``epoch``: a pure function of the configuration, the seed,
         the statistics, the noise and ``(epoch, index)``."""
         if epoch < 1 or not 0 <= index < self.chunks_per_epoch:
-            raise ValueError(f"chunk: expected epoch >= 1 and 0 <= index < {self.chunks_per_epoch}, got {epoch}, {index}")
+            raise ValueError(
+                f"chunk: expected epoch >= 1 and 0 <= index < {self.chunks_per_epoch}, got {epoch}, {index}"
+            )
         batches = min(self.chunk_batches, self.steps_per_epoch - index * self.chunk_batches)
         n = batches * self.batch_size
         data_seq, noise_seq = chunk_seed(self.seed, epoch, index).spawn(2)
@@ -347,7 +351,9 @@ class SyntheticPoses(IterableDataset):
         with torch.no_grad():
             noisy = apply_noise(torch.from_numpy(uv), self.noise, g)
             x = normalise_inputs(noisy, torch.from_numpy(st.input_mean).float(), torch.from_numpy(st.input_std).float())
-            y = (targets_from_3d(torch.from_numpy(p)) - torch.from_numpy(st.target_mean)) / torch.from_numpy(st.target_std)
+            y = (targets_from_3d(torch.from_numpy(p)) - torch.from_numpy(st.target_mean)) / torch.from_numpy(
+                st.target_std
+            )
         return StreamChunk(epoch, index, x.contiguous(), y.float().contiguous())
 
     def _global_chunks(self) -> Iterator[tuple[int, int]]:

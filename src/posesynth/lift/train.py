@@ -119,7 +119,9 @@ class TrainConfig(BaseModel):
     seed: int = Field(0, ge=0)
     noise: NoiseConfig = Field(default_factory=NoiseConfig)
     device: DeviceName = Field("auto", description="auto (cuda, then mps, then cpu), cpu, cuda or mps")
-    precision: PrecisionName = Field("auto", description="auto (bf16/fp16 autocast on cuda, else fp32), fp32, bf16, fp16")
+    precision: PrecisionName = Field(
+        "auto", description="auto (bf16/fp16 autocast on cuda, else fp32), fp32, bf16, fp16"
+    )
 
     def lr_at(self, step: int) -> float:
         """Learning rate at optimiser step ``step`` (0-based)."""
@@ -264,7 +266,9 @@ def prepare_stream_run(stream: SyntheticPoses, config: TrainConfig) -> TrainRun:
     norm = stream.stats.tensors(device=dev)
     model, optimizer, scaler = _model_and_optimizer(config, plan)
     uv_val, p_val = stream.validation()
-    x_val = normalise_inputs(torch.as_tensor(uv_val, dtype=torch.float32, device=dev), norm["input_mean"], norm["input_std"])
+    x_val = normalise_inputs(
+        torch.as_tensor(uv_val, dtype=torch.float32, device=dev), norm["input_mean"], norm["input_std"]
+    )
     return TrainRun(
         config=config,
         model=model,
@@ -275,7 +279,12 @@ def prepare_stream_run(stream: SyntheticPoses, config: TrainConfig) -> TrainRun:
         x_val=x_val,
         p_val=p_val - p_val[:, :1],
         norm=norm,
-        data_info={"usable": stream.samples_per_epoch, "dropped": 0, "train": stream.samples_per_epoch, "val": len(p_val)},
+        data_info={
+            "usable": stream.samples_per_epoch,
+            "dropped": 0,
+            "train": stream.samples_per_epoch,
+            "val": len(p_val),
+        },
         plan=plan,
         scaler=scaler,
         stream=stream,
@@ -394,7 +403,9 @@ def run_stream_epoch(run: TrainRun, chunks: Iterator[StreamChunk], callbacks: An
         while steps < stream.steps_per_epoch:
             chunk = next(chunks)
             if chunk.epoch != epoch:
-                raise RuntimeError(f"stream: expected a chunk of epoch {epoch}, got epoch {chunk.epoch} chunk {chunk.index}")
+                raise RuntimeError(
+                    f"stream: expected a chunk of epoch {epoch}, got epoch {chunk.epoch} chunk {chunk.index}"
+                )
             x = chunk.x.to(dev, non_blocking=True)
             y = chunk.y.to(dev, non_blocking=True)
             for start in range(0, len(x), bs):
@@ -409,7 +420,9 @@ def run_stream_epoch(run: TrainRun, chunks: Iterator[StreamChunk], callbacks: An
 
 
 @torch.no_grad()
-def predict_normalised(model: SimpleBaseline, x: torch.Tensor, norm: Mapping[str, torch.Tensor], batch_size: int = 65536) -> np.ndarray:
+def predict_normalised(
+    model: SimpleBaseline, x: torch.Tensor, norm: Mapping[str, torch.Tensor], batch_size: int = 65536
+) -> np.ndarray:
     """Root-relative 3D (M, 17, 3) float64 metres (root row 0) from normalised inputs (M, 34)
     (model, ``x`` and ``norm`` on one device; always float32, no autocast)."""
     model.eval()
@@ -446,9 +459,7 @@ def _train_state(run: TrainRun) -> dict[str, Any]:
     return state
 
 
-def _loop(
-    run: TrainRun, out: Path, data_prov: Mapping[str, Any], callbacks: Any
-) -> dict[str, Any]:
+def _loop(run: TrainRun, out: Path, data_prov: Mapping[str, Any], callbacks: Any) -> dict[str, Any]:
     cfg = run.config
     cb = callbacks or TrainCallbacks()
     first = run.epoch + 1
@@ -509,8 +520,7 @@ def _usable(dataset: PoseDataset, where: Path | str | None) -> LiftData:
         raise ValueError(f"{name}: {exc}") from None
     if len(data) == 0:
         raise ValueError(
-            f"{name}: none of its {data.total} samples is usable (NaN/inf or a zero-size 2D box); "
-            "nothing to train on"
+            f"{name}: none of its {data.total} samples is usable (NaN/inf or a zero-size 2D box); nothing to train on"
         )
     return data
 
@@ -589,7 +599,9 @@ def resume_lifter(
     return _loop(run, out, prov, callbacks)
 
 
-def _restore(run: TrainRun, model: SimpleBaseline, state: Mapping[str, Any], meta: Mapping[str, Any], done: int) -> None:
+def _restore(
+    run: TrainRun, model: SimpleBaseline, state: Mapping[str, Any], meta: Mapping[str, Any], done: int
+) -> None:
     """Weights, optimiser (and scaler) state, counters and history of a checkpoint into ``run``
     (the stored tensors are on the CPU; they move to the run's device here)."""
     run.model.load_state_dict(model.state_dict())
@@ -689,7 +701,9 @@ def resume_stream(
     prov = meta.get("data") or {}
     described = prov.get("stream")
     if not isinstance(described, Mapping) or "config" not in described:
-        raise ValueError(f"{out}: meta.json data.stream is missing; the checkpoint was not trained on a stream (resume it with its DATA)")
+        raise ValueError(
+            f"{out}: meta.json data.stream is missing; the checkpoint was not trained on a stream (resume it with its DATA)"
+        )
     config = _resume_config(out, meta, changes)
     done = int(state.get("epoch", meta.get("epochs_done", 0)))
     if done >= config.epochs:
@@ -697,7 +711,9 @@ def resume_stream(
     stream_cfg = StreamConfig(**described["config"])
     if workers is not None:
         stream_cfg = stream_cfg.model_copy(update={"workers": workers})
-    data = SyntheticPoses(stream_cfg, batch_size=config.batch_size, noise=config.noise, stats=stats, seed=int(described["seed"]))
+    data = SyntheticPoses(
+        stream_cfg, batch_size=config.batch_size, noise=config.noise, stats=stats, seed=int(described["seed"])
+    )
     run = prepare_stream_run(data, config)
     _restore(run, model, state, meta, done)
     return _loop(run, out, dict(prov), callbacks)

@@ -21,15 +21,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from posesynth.geometry import rotations as rot
 from posesynth.body.anthropometry import PROPORTION_NAMES, default_proportions, rest_offsets
-from posesynth.util.checks import check_finite, check_shape
 from posesynth.body.kinematics import forward_kinematics, inverse_kinematics
 from posesynth.body.rom import rom_table
 from posesynth.body.skeleton import H36M17, H36M_EXTENDED
+from posesynth.geometry import rotations as rot
+from posesynth.util.checks import check_finite, check_shape
 
-_LIMB_BONES = {"right_knee": "thigh", "left_knee": "thigh", "right_foot": "shank", "left_foot": "shank",
-               "right_elbow": "upper_arm", "left_elbow": "upper_arm", "right_wrist": "forearm", "left_wrist": "forearm"}
+_LIMB_BONES = {
+    "right_knee": "thigh",
+    "left_knee": "thigh",
+    "right_foot": "shank",
+    "left_foot": "shank",
+    "right_elbow": "upper_arm",
+    "left_elbow": "upper_arm",
+    "right_wrist": "forearm",
+    "left_wrist": "forearm",
+}
 
 
 def estimate_height(positions: np.ndarray) -> np.ndarray:

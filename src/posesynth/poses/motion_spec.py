@@ -39,9 +39,9 @@ from pydantic import (
     model_validator,
 )
 
-from posesynth.poses.procedural import ACTIVITIES
 from posesynth.body.rom import base_angle_name, rom_table
 from posesynth.body.skeleton import Skeleton
+from posesynth.poses.procedural import ACTIVITIES
 from posesynth.util.yaml_config import describe, line_of, read_mapping
 
 #: Bone-scale segment name → the joints whose incoming bone it scales.
@@ -93,7 +93,9 @@ class Motion(BaseModel):
         elif self.distribution == "normal":
             if self.mean_deg is None or self.sd_deg is None:
                 raise ValueError("distribution 'normal' needs mean_deg and sd_deg")
-        elif self.activity not in ACTIVITIES or self.activity == "rom" or not isinstance(ACTIVITIES[self.activity], dict):
+        elif (
+            self.activity not in ACTIVITIES or self.activity == "rom" or not isinstance(ACTIVITIES[self.activity], dict)
+        ):
             # a coupled prior (posesynth.poses.prior) has no per-angle law to draw one angle from
             choices = sorted(a for a, p in ACTIVITIES.items() if isinstance(p, dict) and a != "rom")
             raise ValueError(f"activity: expected one of {choices}, got {self.activity!r}")
@@ -116,7 +118,9 @@ class Motion(BaseModel):
             return [self.angle]
         names = [n for n in table if base_angle_name(n) == self.angle]
         if not names:
-            raise ValueError(f"angle: unknown {self.angle!r} for skeleton {skeleton.name!r}; expected one of {sorted(set(map(base_angle_name, table)))}")
+            raise ValueError(
+                f"angle: unknown {self.angle!r} for skeleton {skeleton.name!r}; expected one of {sorted(set(map(base_angle_name, table)))}"
+            )
         if self.side != "both":
             names = [n for n in names if n.startswith(self.side + "_")] or names
         return names
@@ -254,7 +258,7 @@ def load_motions(spec: str | Path, skeleton: Skeleton) -> MotionsConfig:
         msg = str(exc)
         line = None
         if msg.startswith("motions[") and node is not None:
-            line = line_of(node, ("motions", int(msg[len("motions["):msg.index("]")])))
+            line = line_of(node, ("motions", int(msg[len("motions[") : msg.index("]")])))
         where = f"{source}, line {line}" if line else source
         raise ValueError(f"{where}: {msg}") from None
     return config

@@ -234,10 +234,14 @@ def set_angles(
     current = angles_from_local(local, skeleton, rest)
     unknown = sorted(set(angles) - set(current))
     if unknown:
-        raise ValueError(f"angles: unknown for skeleton {skeleton.name!r}: {unknown}; expected some of {sorted(current)}")
+        raise ValueError(
+            f"angles: unknown for skeleton {skeleton.name!r}: {unknown}; expected some of {sorted(current)}"
+        )
     new = dict(current)
     for name, value in angles.items():
-        new[name] = current[name] + value if add else np.broadcast_to(np.asarray(value, dtype=np.float64), current[name].shape)
+        new[name] = (
+            current[name] + value if add else np.broadcast_to(np.asarray(value, dtype=np.float64), current[name].shape)
+        )
     rebuilt = local_from_angles(new, skeleton, rest, shape=positions.shape[:-2])
     moved = np.zeros(skeleton.num_joints, dtype=bool)
     for dofs in skeleton_dofs(skeleton):

@@ -22,7 +22,7 @@ def check_shape(x: np.ndarray, trailing: Sequence[int | None], name: str) -> np.
         raise ValueError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
     arr = arr.astype(np.float64, copy=False) if arr.dtype.kind != "f" else arr
     want = tuple(trailing)
-    got = arr.shape[arr.ndim - len(want):] if arr.ndim >= len(want) else None
+    got = arr.shape[arr.ndim - len(want) :] if arr.ndim >= len(want) else None
     if got is None or any(w is not None and w != g for w, g in zip(want, got)):
         pretty = "(..., " + ", ".join("*" if w is None else str(w) for w in want) + ")"
         raise ValueError(f"{name}: expected shape {pretty}, got {arr.shape}")
@@ -35,9 +35,7 @@ def check_finite(x: np.ndarray, name: str) -> np.ndarray:
     bad = ~np.isfinite(arr)
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(
-            f"{name}: expected finite values, got {int(bad.sum())} NaN/inf (first at index {first})"
-        )
+        raise ValueError(f"{name}: expected finite values, got {int(bad.sum())} NaN/inf (first at index {first})")
     return arr
 
 

@@ -88,9 +88,7 @@ def check_output(
         if out == source:
             raise ValueError(f"{path}: the {what} is the input {item} itself; choose another {what}")
         if _inside(source, out) and exists is not None:
-            raise ValueError(
-                f"{path}: the {what} holds the input {item}; replacing it would delete the input"
-            )
+            raise ValueError(f"{path}: the {what} holds the input {item}; replacing it would delete the input")
         if _inside(out, source) and exists is not None:
             raise ValueError(
                 f"{path}: the {what} lies inside the input {item} and exists; replacing it would "

@@ -31,7 +31,9 @@ def save_pairs(
     aug = np.asarray(augmented_3d, dtype=np.float64)
     par = np.asarray(parents)
     if aug.ndim != 3 or aug.shape[-1] != 3 or src.ndim != 3 or src.shape[0] != aug.shape[0]:
-        raise ValueError(f"source_3d, augmented_3d: expected (n, J, 3) each with equal n, got {src.shape} and {aug.shape}")
+        raise ValueError(
+            f"source_3d, augmented_3d: expected (n, J, 3) each with equal n, got {src.shape} and {aug.shape}"
+        )
     if par.shape != (aug.shape[1],):
         raise ValueError(f"parents: expected {aug.shape[1]} entries, got {par.shape}")
     n = src.shape[0]

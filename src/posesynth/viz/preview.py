@@ -81,9 +81,7 @@ def save_preview(
     for name, idx in (("left", left), ("right", right)):
         arr = np.asarray(idx)
         if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
-            raise ValueError(
-                f"{name}: expected a list of joint indices, got {arr.dtype} {arr.shape}"
-            )
+            raise ValueError(f"{name}: expected a list of joint indices, got {arr.dtype} {arr.shape}")
         if arr.size and ((arr < 0) | (arr >= n_joints)).any():
             raise ValueError(f"{name}: expected indices in [0, {n_joints}), got {arr.tolist()}")
         sides[name] = {int(i) for i in arr}
@@ -92,9 +90,7 @@ def save_preview(
     if max_samples < 1:
         raise ValueError(f"max_samples: expected >= 1, got {max_samples}")
 
-    colours = [
-        _side_colour(j, sides["left"], sides["right"]) for j in range(n_joints)
-    ]
+    colours = [_side_colour(j, sides["left"], sides["right"]) for j in range(n_joints)]
     bones = [(int(p), j) for j, p in enumerate(par) if p >= 0]
     shown = min(n, max_samples)
     names = [f"sample {i}" for i in range(n)] if titles is None else [str(t) for t in titles]
@@ -125,7 +121,7 @@ def _finite_rows(points: np.ndarray) -> np.ndarray:
     return points[np.isfinite(points).all(axis=-1)]
 
 
-def _draw_2d(ax, uv_px: np.ndarray, size: np.ndarray, bones, colours) -> None:  # noqa: ANN001
+def _draw_2d(ax, uv_px: np.ndarray, size: np.ndarray, bones, colours) -> None:
     width, height = float(size[0]), float(size[1])
     ax.add_patch(
         _rectangle((-0.5, -0.5), width, height)  # pixel centres at integers: edges at -0.5
@@ -137,9 +133,7 @@ def _draw_2d(ax, uv_px: np.ndarray, size: np.ndarray, bones, colours) -> None:  
     # the image rectangle plus any keypoint outside it, with a small margin
     pts = _finite_rows(uv_px)
     lo = np.minimum(pts.min(axis=0), [-0.5, -0.5]) if len(pts) else np.array([-0.5, -0.5])
-    hi = np.maximum(pts.max(axis=0), [width - 0.5, height - 0.5]) if len(pts) else np.array(
-        [width - 0.5, height - 0.5]
-    )
+    hi = np.maximum(pts.max(axis=0), [width - 0.5, height - 0.5]) if len(pts) else np.array([width - 0.5, height - 0.5])
     margin = 0.03 * float(max(hi - lo))
     ax.set_xlim(lo[0] - margin, hi[0] + margin)
     ax.set_ylim(hi[1] + margin, lo[1] - margin)  # y down
@@ -147,13 +141,13 @@ def _draw_2d(ax, uv_px: np.ndarray, size: np.ndarray, bones, colours) -> None:  
     ax.tick_params(labelsize=6)
 
 
-def _rectangle(xy, width: float, height: float):  # noqa: ANN001, ANN202
+def _rectangle(xy, width: float, height: float):
     from matplotlib.patches import Rectangle
 
     return Rectangle(xy, width, height, fill=False, edgecolor="#999999", linewidth=0.8)
 
 
-def _draw_3d(ax, p_world: np.ndarray, bones, colours) -> None:  # noqa: ANN001
+def _draw_3d(ax, p_world: np.ndarray, bones, colours) -> None:
     for parent, child in bones:
         seg = p_world[[parent, child]]
         ax.plot(seg[:, 0], seg[:, 1], seg[:, 2], color=colours[child], linewidth=1.5)

@@ -46,7 +46,8 @@ def _segments(points: np.ndarray, skeleton: Skeleton) -> list[np.ndarray]:
 def draw_skeleton_3d(ax: Any, pose: np.ndarray, skeleton: Skeleton, lw: float = 2.5) -> list[Any]:
     """Draw ``pose`` (J, 3) on the 3D axes ``ax``; returns one line per bone (to move later)."""
     return [
-        ax.plot(*seg.T, color=c, lw=lw)[0] for seg, c in zip(_segments(np.asarray(pose), skeleton), bone_colours(skeleton))
+        ax.plot(*seg.T, color=c, lw=lw)[0]
+        for seg, c in zip(_segments(np.asarray(pose), skeleton), bone_colours(skeleton))
     ]
 
 
@@ -59,7 +60,8 @@ def move_skeleton_3d(lines: Sequence[Any], pose: np.ndarray, skeleton: Skeleton)
 def draw_skeleton_2d(ax: Any, uv_px: np.ndarray, skeleton: Skeleton, lw: float = 2.0) -> list[Any]:
     """Draw the 2D pose ``uv_px`` (J, 2) pixels on ``ax``; returns one line per bone."""
     return [
-        ax.plot(*seg.T, color=c, lw=lw)[0] for seg, c in zip(_segments(np.asarray(uv_px), skeleton), bone_colours(skeleton))
+        ax.plot(*seg.T, color=c, lw=lw)[0]
+        for seg, c in zip(_segments(np.asarray(uv_px), skeleton), bone_colours(skeleton))
     ]
 
 

@@ -91,7 +91,7 @@ def view_html(
         sizes = np.asarray(ds.sample_cameras().image_size, dtype=np.float64)
 
     skel = ds.skeleton
-    side = {**{j: "left" for j in skel.left}, **{j: "right" for j in skel.right}}
+    side = {**dict.fromkeys(skel.left, "left"), **dict.fromkeys(skel.right, "right")}
     bones = {name: [(p, j) for j, p in skel.bones if side.get(j, "centre") == name]
              for name, _ in _SIDES}  # fmt: skip
     page_title = title or "posesynth view"
@@ -142,8 +142,13 @@ def view_html(
             ],
         }])  # fmt: skip
     return fig.to_html(
-        include_plotlyjs=True, full_html=True, div_id=DIV_ID, auto_play=False,
-        config={"displaylogo": False}, default_width="100%", default_height="640px",
+        include_plotlyjs=True,
+        full_html=True,
+        div_id=DIV_ID,
+        auto_play=False,
+        config={"displaylogo": False},
+        default_width="100%",
+        default_height="640px",
     ).replace("<head>", f"<head><title>{_escape(page_title)}</title>", 1)
 
 

@@ -167,8 +167,7 @@ def associate_people(
     """
     v, f = keypoints_2d.shape[:2]
     per_frame = [
-        associate_frame(keypoints_2d[:, i], weights[:, i], cameras, max_error_px=max_error_px)
-        for i in range(f)
+        associate_frame(keypoints_2d[:, i], weights[:, i], cameras, max_error_px=max_error_px) for i in range(f)
     ]
     with warnings.catch_warnings():  # a landmark no view pair solved is NaN
         warnings.simplefilter("ignore", RuntimeWarning)

@@ -207,8 +207,7 @@ def _check_cameras(calibration: Path, names: list[str], videos: tuple[Path, ...]
     for video in videos:
         if video.stem not in names:
             raise ValueError(
-                f"{calibration}: no camera {video.stem!r} for video {video.name} "
-                f"(cameras in the file: {names})"
+                f"{calibration}: no camera {video.stem!r} for video {video.name} (cameras in the file: {names})"
             )
         order.append(names.index(video.stem))
     return order
@@ -262,14 +261,16 @@ def prepare_real_benchmark(
         "detection_threshold": options.detection_threshold,
     }
     det_key = _key(det_inputs)
-    key = _key({
-        **det_inputs,
-        "revision": PSEUDO_GT_REVISION,
-        "calibration": sha256_file(demo.calibration),
-        # the cameras as read, so a change in the reader's conventions is a new entry too
-        "cameras": hashlib.sha256(json.dumps(cameras.to_dict()).encode()).hexdigest(),
-        "options": asdict(options),
-    })
+    key = _key(
+        {
+            **det_inputs,
+            "revision": PSEUDO_GT_REVISION,
+            "calibration": sha256_file(demo.calibration),
+            # the cameras as read, so a change in the reader's conventions is a new entry too
+            "cameras": hashlib.sha256(json.dumps(cameras.to_dict()).encode()).hexdigest(),
+            "options": asdict(options),
+        }
+    )
     out_dir = root / "realbench"
     path = out_dir / f"persons-{key}.npz"
     empty_path = out_dir / f"persons-{key}.skipped.json"
@@ -277,10 +278,13 @@ def prepare_real_benchmark(
         data = PersonData.load(path)
         skipped = json.loads(empty_path.read_text(encoding="utf-8"))
         return PreparedBenchmark(
-            data=data, path=path, quality=pseudo_gt_quality(data),
+            data=data,
+            path=path,
+            quality=pseudo_gt_quality(data),
             empty_frames=tuple(skipped["empty_frames"]),
             frames_without_people=tuple(skipped["frames_without_people"]),
-            cached=True, seconds=time.perf_counter() - t0,
+            cached=True,
+            seconds=time.perf_counter() - t0,
         )
     if detector is None:
         detector = BlazePoseDetector(detection_threshold=options.detection_threshold)
@@ -300,20 +304,34 @@ def prepare_real_benchmark(
     if empty:
         say(f"{len(empty)} frame(s) with nobody detected in any view, skipped: {list(empty)[:10]}")
     say("associating people across views and frames")
-    core_w = np.where(detections.present[..., None], np.clip(detections.visibility[..., CORE_LANDMARKS], 0.05, 1.0), 0.0)
+    core_w = np.where(
+        detections.present[..., None], np.clip(detections.visibility[..., CORE_LANDMARKS], 0.05, 1.0), 0.0
+    )
     association = associate_people(
-        detections.keypoints_2d[..., CORE_LANDMARKS, :], core_w, cameras, frames / options.fps,
-        max_error_px=options.association_error_px, min_track_fraction=options.min_track_fraction,
+        detections.keypoints_2d[..., CORE_LANDMARKS, :],
+        core_w,
+        cameras,
+        frames / options.fps,
+        max_error_px=options.association_error_px,
+        min_track_fraction=options.min_track_fraction,
     )
     if association.assignment.shape[1] == 0:
         raise ValueError(
             f"{demo.root}: no person could be associated across views in {len(frames)} frames "
             "(nobody detected in two views at once?)"
         )
+
     def triangulate_people(guided: ViewDetections | None) -> PersonData:
         return build_person_data(
-            detections, association, cameras, names, options.fps, guided,
-            max_error_px=options.outlier_error_px, window_s=options.window_s, max_jump_m=options.max_jump_m,
+            detections,
+            association,
+            cameras,
+            names,
+            options.fps,
+            guided,
+            max_error_px=options.outlier_error_px,
+            window_s=options.window_s,
+            max_jump_m=options.max_jump_m,
         )
 
     data = triangulate_people(None)
@@ -322,7 +340,9 @@ def prepare_real_benchmark(
         # the region the person projects to; only the triangulation uses these
         with np.errstate(invalid="ignore"):
             proj = cameras.project_world(data.points_world_mp33[:, :, None])  # (P, F, V, 33, 2)
-        missing = (association.assignment.transpose(1, 0, 2) < 0) & np.isfinite(data.points_world).all(axis=(-1, -2))[..., None]
+        missing = (association.assignment.transpose(1, 0, 2) < 0) & np.isfinite(data.points_world).all(axis=(-1, -2))[
+            ..., None
+        ]
         regions = np.where(missing[..., None, None], proj, np.nan)
         guided = detect_in_regions(demo.videos, frames, np.moveaxis(regions, (0, 1, 2), (2, 1, 0)), detector, say)
         data = triangulate_people(guided)
@@ -334,8 +354,13 @@ def prepare_real_benchmark(
     tmp.write_text(json.dumps({"empty_frames": empty, "frames_without_people": nobody}), encoding="utf-8")
     tmp.replace(empty_path)
     return PreparedBenchmark(
-        data=data, path=path, quality=pseudo_gt_quality(data), empty_frames=empty,
-        frames_without_people=nobody, cached=False, seconds=time.perf_counter() - t0,
+        data=data,
+        path=path,
+        quality=pseudo_gt_quality(data),
+        empty_frames=empty,
+        frames_without_people=nobody,
+        cached=False,
+        seconds=time.perf_counter() - t0,
     )
 
 

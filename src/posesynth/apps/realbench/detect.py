@@ -140,7 +140,9 @@ def read_frames(path: Path, frames: np.ndarray) -> Iterator[tuple[int, np.ndarra
         for index in range(last + 1):
             ok, bgr = cap.read()
             if not ok or bgr is None:
-                raise ValueError(f"{path}: cannot read the video at frame {index} (damaged or shorter than {last + 1} frames)")
+                raise ValueError(
+                    f"{path}: cannot read the video at frame {index} (damaged or shorter than {last + 1} frames)"
+                )
             if index in wanted:
                 yield index, np.ascontiguousarray(bgr[..., ::-1])
     finally:
@@ -188,8 +190,13 @@ def detect_videos(
                 score[vi, fi, ki] = res.score
                 det_score[vi, fi, ki] = res.detection_score
     return ViewDetections(
-        frames=frames, keypoints_2d=kp, visibility=vis, world=world, score=score,
-        detection_score=det_score, image_size=size,
+        frames=frames,
+        keypoints_2d=kp,
+        visibility=vis,
+        world=world,
+        score=score,
+        detection_score=det_score,
+        image_size=size,
     )
 
 
@@ -270,6 +277,11 @@ def detect_in_regions(
                     world[vi, fi, pi] = res.world
                     score[vi, fi, pi] = res.score
     return ViewDetections(
-        frames=frames, keypoints_2d=kp, visibility=vis, world=world, score=score,
-        detection_score=np.zeros((v, f, p)), image_size=size,
+        frames=frames,
+        keypoints_2d=kp,
+        visibility=vis,
+        world=world,
+        score=score,
+        detection_score=np.zeros((v, f, p)),
+        image_size=size,
     )

@@ -88,8 +88,17 @@ def _complete(root: Path) -> bool:
 def _download(dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     cmd = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-        f"pose2sim=={POSE2SIM_VERSION}", "-d", str(dest), "-q",
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-binary",
+        ":all:",
+        f"pose2sim=={POSE2SIM_VERSION}",
+        "-d",
+        str(dest),
+        "-q",
     ]
     try:
         proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=900)
@@ -98,9 +107,7 @@ def _download(dest: Path) -> Path:
     sdist = dest / _SDIST
     if proc.returncode != 0 or not sdist.is_file():
         tail = " ".join(proc.stderr.split())[-300:]
-        raise ValueError(
-            f"cannot download pose2sim=={POSE2SIM_VERSION} with pip (network or index?): {tail}"
-        )
+        raise ValueError(f"cannot download pose2sim=={POSE2SIM_VERSION} with pip (network or index?): {tail}")
     return sdist
 
 
@@ -136,7 +143,9 @@ def fetch_demo(cache_dir: str | Path | None = None, *, download: bool = True) ->
                 except KeyError:
                     src = None
                 if src is None:
-                    raise ValueError(f"{sdist}: member {member} missing; expected the Pose2Sim {POSE2SIM_VERSION} sdist")
+                    raise ValueError(
+                        f"{sdist}: member {member} missing; expected the Pose2Sim {POSE2SIM_VERSION} sdist"
+                    )
                 data = src.read()
                 if hashlib.sha256(data).hexdigest() != sha:
                     raise ValueError(f"{sdist}: {member}: SHA-256 differs from the file this benchmark was written for")

@@ -354,8 +354,7 @@ def pseudo_gt_quality(data: PersonData) -> PseudoGtQuality:
             stds.append(lengths[person, ok].std(axis=0) * 1000.0)
     std = np.mean(stds, axis=0) if stds else np.full(len(child), np.nan)
     bones = {
-        f"{H36M17.joint_names[parents[c]]}-{H36M17.joint_names[c]}": float(s)
-        for c, s in zip(child, std, strict=True)
+        f"{H36M17.joint_names[parents[c]]}-{H36M17.joint_names[c]}": float(s) for c, s in zip(child, std, strict=True)
     }
     return PseudoGtQuality(
         poses=int(complete.sum()),

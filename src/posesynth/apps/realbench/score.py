@@ -122,8 +122,15 @@ def _scores(pa: np.ndarray, root: np.ndarray) -> Scores:
 
 
 def _model_score(
-    model: str, inp: str, keypoints: str, pred: np.ndarray, gt: np.ndarray,
-    view: np.ndarray, person: np.ndarray, names: list[str], reference: Scores | None,
+    model: str,
+    inp: str,
+    keypoints: str,
+    pred: np.ndarray,
+    gt: np.ndarray,
+    view: np.ndarray,
+    person: np.ndarray,
+    names: list[str],
+    reference: Scores | None,
 ) -> ModelScore:
     pa = procrustes_errors(pred, gt)
     root = joint_errors(pred, gt)
@@ -132,7 +139,11 @@ def _model_score(
     per_person = {str(p): _scores(pa[person == p], root[person == p]) for p in np.unique(person)}
     ref = reference or overall
     return ModelScore(
-        model=model, input=inp, keypoints=keypoints, overall=overall, per_view=per_view,
+        model=model,
+        input=inp,
+        keypoints=keypoints,
+        overall=overall,
+        per_view=per_view,
         per_person=per_person,
         p_mpjpe_ratio=overall.p_mpjpe_mm / ref.p_mpjpe_mm if ref.p_mpjpe_mm > 0 else float("nan"),
         mpjpe_ratio=overall.mpjpe_mm / ref.mpjpe_mm if ref.mpjpe_mm > 0 else float("nan"),
@@ -160,8 +171,15 @@ def score_models(data: PersonData, lifters: Mapping[str, LifterLike]) -> list[Mo
     gt = data.ground_truth_camera()[mask]
     inputs = {"blazepose_2d": data.blazepose_2d()[mask], "ideal_2d": data.ideal_2d()[mask]}
     ref = _model_score(
-        BLAZEPOSE, "image", BLAZEPOSE_DEFINITION, data.blazepose_world()[mask], gt,
-        view, person, names, None,
+        BLAZEPOSE,
+        "image",
+        BLAZEPOSE_DEFINITION,
+        data.blazepose_world()[mask],
+        gt,
+        view,
+        person,
+        names,
+        None,
     )
     rows = [ref]
     for name, lifter in lifters.items():

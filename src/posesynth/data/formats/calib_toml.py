@@ -39,7 +39,6 @@ from typing import Any
 
 import numpy as np
 
-from posesynth.util.atomic import atomic_path
 from posesynth.geometry.camera import Camera, CameraModel, rotation_center, rotation_translation
 from posesynth.geometry.rotations import (
     matrix_to_quat,
@@ -47,6 +46,7 @@ from posesynth.geometry.rotations import (
     quat_to_rotvec,
     rotvec_to_quat,
 )
+from posesynth.util.atomic import atomic_path
 
 __all__ = ["NON_CAMERA_TABLES", "read_calib_toml", "write_calib_toml", "write_dataset_calib"]
 
@@ -63,9 +63,7 @@ def _vector(path: Path, table: str, key: str, value: Any, shape: tuple[int, ...]
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(
-            f"{path}: [{table}] {key}: expected numbers of shape {shape}, got {value!r}"
-        ) from None
+        raise ValueError(f"{path}: [{table}] {key}: expected numbers of shape {shape}, got {value!r}") from None
     if arr.shape != shape:
         raise ValueError(f"{path}: [{table}] {key}: expected shape {shape}, got {arr.shape}")
     if not np.isfinite(arr).all():
@@ -76,9 +74,7 @@ def _vector(path: Path, table: str, key: str, value: Any, shape: tuple[int, ...]
 def _camera(path: Path, table: str, data: dict, scale: float) -> tuple[Camera, str]:
     missing = [k for k in _REQUIRED if k not in data]
     if missing:
-        raise ValueError(
-            f"{path}: [{table}]: missing field(s) {missing}; expected {list(_REQUIRED)}"
-        )
+        raise ValueError(f"{path}: [{table}]: missing field(s) {missing}; expected {list(_REQUIRED)}")
     name = data.get("name", table)
     if not isinstance(name, str) or not name:
         raise ValueError(f"{path}: [{table}] name: expected a non-empty string, got {name!r}")
@@ -87,14 +83,11 @@ def _camera(path: Path, table: str, data: dict, scale: float) -> tuple[Camera, s
         raise ValueError(f"{path}: [{table}] fisheye: expected true or false, got {fisheye!r}")
     size = _vector(path, table, "size", data["size"], (2,))
     if (size <= 0).any() or (size != np.round(size)).any():
-        raise ValueError(
-            f"{path}: [{table}] size: expected positive whole [width, height], got {size.tolist()}"
-        )
+        raise ValueError(f"{path}: [{table}] size: expected positive whole [width, height], got {size.tolist()}")
     k = _vector(path, table, "matrix", data["matrix"], (3, 3))
     if k[0, 1] != 0.0 or k[1, 0] != 0.0 or k[2, 0] != 0.0 or k[2, 1] != 0.0 or k[2, 2] != 1.0:
         raise ValueError(
-            f"{path}: [{table}] matrix: expected [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] (no "
-            f"skew), got {k.tolist()}"
+            f"{path}: [{table}] matrix: expected [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] (no skew), got {k.tolist()}"
         )
     dist = np.asarray(data["distortions"], dtype=object)
     n_dist = dist.size if dist.ndim == 1 else -1
@@ -126,9 +119,7 @@ def _camera(path: Path, table: str, data: dict, scale: float) -> tuple[Camera, s
     return camera, name
 
 
-def read_calib_toml(
-    path: str | Path, *, units: str = "m"
-) -> tuple[Camera | list[Camera], list[str]]:
+def read_calib_toml(path: str | Path, *, units: str = "m") -> tuple[Camera | list[Camera], list[str]]:
     """Read the cameras of a Pose2Sim / Anipose calibration file.
 
     Args:
@@ -169,10 +160,7 @@ def read_calib_toml(
         cameras.append(camera)
         names.append(name)
     if not cameras:
-        raise ValueError(
-            f"{path}: no camera table found (tables: {list(doc)}); expected tables with "
-            f"{list(_REQUIRED)}"
-        )
+        raise ValueError(f"{path}: no camera table found (tables: {list(doc)}); expected tables with {list(_REQUIRED)}")
     if len({c.model for c in cameras}) > 1:
         return cameras, names
     return _stack(cameras), names
@@ -213,9 +201,7 @@ def _unbatch(cameras: Camera | Sequence[Camera]) -> list[Camera]:
         if cameras.batch_shape == ():
             return [cameras]
         if len(cameras.batch_shape) != 1:
-            raise ValueError(
-                f"cameras: expected a batch of shape (K,), got {cameras.batch_shape}"
-            )
+            raise ValueError(f"cameras: expected a batch of shape (K,), got {cameras.batch_shape}")
         return [cameras[i] for i in range(cameras.batch_shape[0])]
     out = []
     for c in cameras:

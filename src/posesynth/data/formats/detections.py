@@ -86,9 +86,7 @@ class Detections:
     people: tuple[int, ...]
 
 
-def to_h36m17(
-    points: np.ndarray, layout: str, confidence: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def to_h36m17(points: np.ndarray, layout: str, confidence: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Keypoints ``(..., J, 2)`` of ``layout`` -> Human3.6M-17 ``(..., 17, 2)`` and ``(..., 17)``.
 
     COCO-17 and MediaPipe-33 go through :func:`posesynth.body.mappings.convert_keypoints`
@@ -103,9 +101,7 @@ def to_h36m17(
         raise ValueError(f"layout: expected one of {list(LAYOUTS)}, got {layout!r}")
     arr = np.asarray(points, dtype=np.float64)
     if arr.ndim < 2 or arr.shape[-2] != LAYOUTS[layout] or arr.shape[-1] != 2:
-        raise ValueError(
-            f"keypoints: layout {layout!r} expects shape (..., {LAYOUTS[layout]}, 2), got {arr.shape}"
-        )
+        raise ValueError(f"keypoints: layout {layout!r} expects shape (..., {LAYOUTS[layout]}, 2), got {arr.shape}")
     conf = None if confidence is None else np.asarray(confidence, dtype=np.float64)
     if layout == "h36m17":
         ok = cast(np.ndarray, np.isfinite(arr).all(axis=-1))  # (..., J): arr has ndim >= 2
@@ -142,7 +138,9 @@ def read_detections(path: Path | str, layout: str | None = None) -> Detections:
         for f in files:
             doc = _load_json(f)
             if not (isinstance(doc, Mapping) and "people" in doc):
-                raise ValueError(f"{f}: expected OpenPose JSON with a 'people' list (a folder holds one file per frame)")
+                raise ValueError(
+                    f"{f}: expected OpenPose JSON with a 'people' list (a folder holds one file per frame)"
+                )
             frames.append((f.name, _openpose_people(doc, f)))
         return _finish(p, "openpose", "body25", layout, frames)
     if not p.is_file():
@@ -190,7 +188,9 @@ def _from_json(p: Path, doc: Any, layout: str | None) -> Detections:
         if isinstance(first.get("keypoints"), Mapping):
             return _yolo(p, doc, layout)
         if "landmarks" in first:
-            return _finish(p, "mediapipe", "mediapipe33", layout, [(str(i), _mediapipe(d, p, i)) for i, d in enumerate(doc)])
+            return _finish(
+                p, "mediapipe", "mediapipe33", layout, [(str(i), _mediapipe(d, p, i)) for i, d in enumerate(doc)]
+            )
         raise ValueError(f"{p}: unknown keypoints schema (a list of objects with keys {sorted(first)[:8]})")
     if isinstance(doc, list) and not doc:
         raise ValueError(f"{p}: an empty list; no keypoints")
@@ -221,7 +221,8 @@ def _from_array(p: Path, value: Any, layout: str | None, schema: str, fixed: str
         found = _BY_COUNT.get(j)
         if found is None:
             raise ValueError(
-                f"{p}: {j} joints is ambiguous" + (" between h36m17 and coco17" if j == 17 else "")
+                f"{p}: {j} joints is ambiguous"
+                + (" between h36m17 and coco17" if j == 17 else "")
                 + f"; name the layout with --layout ({', '.join(LAYOUTS)})"
             )
     else:
@@ -251,7 +252,11 @@ def _mmpose(p: Path, doc: Mapping, layout: str | None) -> Detections:
             kp = _numeric(p, inst["keypoints"], f"instance_info[{i}].instances[{k}].keypoints")
             kp = kp.reshape(-1, kp.shape[-1]) if kp.ndim >= 2 else kp
             scores = inst.get("keypoint_scores")
-            sc = np.ones(len(kp)) if scores is None else _numeric(p, scores, f"instance_info[{i}].instances[{k}].keypoint_scores").reshape(-1)
+            sc = (
+                np.ones(len(kp))
+                if scores is None
+                else _numeric(p, scores, f"instance_info[{i}].instances[{k}].keypoint_scores").reshape(-1)
+            )
             people.append((kp[:, :2], sc))
         frames.append((str(fr.get("frame_id", i)), people))
     return _finish(p, "mmpose", found, layout, frames)
@@ -272,7 +277,9 @@ def _yolo(p: Path, doc: list, layout: str | None) -> Detections:
     people = []
     for k, d in enumerate(doc):
         kp = d["keypoints"]
-        xy = np.stack([_numeric(p, kp.get("x"), f"[{k}].keypoints.x"), _numeric(p, kp.get("y"), f"[{k}].keypoints.y")], -1)
+        xy = np.stack(
+            [_numeric(p, kp.get("x"), f"[{k}].keypoints.x"), _numeric(p, kp.get("y"), f"[{k}].keypoints.y")], -1
+        )
         vis = kp.get("visible")
         conf = np.ones(len(xy)) if vis is None else _numeric(p, vis, f"[{k}].keypoints.visible")
         people.append((xy, conf))
@@ -300,18 +307,21 @@ def _mediapipe(doc: Mapping, p: Path, i: int) -> list:
         return []
     w, h = doc.get("image_width"), doc.get("image_height")
     if not (isinstance(w, (int, float)) and isinstance(h, (int, float)) and w > 0 and h > 0):
-        raise ValueError(f"{p}: [{i}]: image_width and image_height are needed to turn MediaPipe's normalised landmarks into pixels")
+        raise ValueError(
+            f"{p}: [{i}]: image_width and image_height are needed to turn MediaPipe's normalised landmarks into pixels"
+        )
     if not isinstance(marks, list) or not all(isinstance(m, Mapping) for m in marks):
         raise ValueError(f"{p}: [{i}].landmarks: expected a list of {{x, y, visibility}} objects")
-    xy = np.array([[_numeric(p, m.get("x"), "landmarks.x"), _numeric(p, m.get("y"), "landmarks.y")] for m in marks], dtype=np.float64)
+    xy = np.array(
+        [[_numeric(p, m.get("x"), "landmarks.x"), _numeric(p, m.get("y"), "landmarks.y")] for m in marks],
+        dtype=np.float64,
+    )
     conf = np.array([float(m.get("visibility", 1.0)) for m in marks])
     return [(xy * [w, h], conf)]
 
 
 # ------------------------------------------------------------------------------ assemble
-def _finish(
-    p: Path, schema: str, found: str, layout: str | None, frames: Sequence[tuple[str, list]]
-) -> Detections:
+def _finish(p: Path, schema: str, found: str, layout: str | None, frames: Sequence[tuple[str, list]]) -> Detections:
     if layout is not None and layout != found:
         raise ValueError(
             f"{p}: --layout {layout} contradicts the file, which holds {schema} keypoints in the {found} layout"
@@ -343,6 +353,13 @@ def _finish(
     src_conf = np.stack(confs)
     h36m, h36m_conf = to_h36m17(src, found, src_conf)
     return Detections(
-        keypoints_2d=h36m, confidence=h36m_conf, source_keypoints=src, source_confidence=src_conf,
-        layout=found, schema=schema, frames=tuple(kept), empty_frames=tuple(empty), people=tuple(counts),
+        keypoints_2d=h36m,
+        confidence=h36m_conf,
+        source_keypoints=src,
+        source_confidence=src_conf,
+        layout=found,
+        schema=schema,
+        frames=tuple(kept),
+        empty_frames=tuple(empty),
+        people=tuple(counts),
     )

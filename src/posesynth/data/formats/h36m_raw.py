@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from posesynth.geometry.camera import H36M_CAMERA_IDS, H36M_SUBJECTS, h36m_subject_cameras
-from posesynth.data.dataset import PoseDataset
 from posesynth.body.mappings import convert_keypoints
 from posesynth.body.skeleton import H36M17
+from posesynth.data.dataset import PoseDataset
+from posesynth.geometry.camera import H36M_CAMERA_IDS, H36M_SUBJECTS, h36m_subject_cameras
 
 __all__ = ["H36M_FRAME_RATE_HZ", "read_h36m_cdf"]
 
@@ -72,9 +72,7 @@ def _read_pose(path: Path) -> np.ndarray:
     try:
         data = cdf.varget("Pose")
     except Exception as exc:
-        raise ValueError(
-            f"{path}: variable 'Pose' cannot be read ({type(exc).__name__}: {exc})"
-        ) from exc
+        raise ValueError(f"{path}: variable 'Pose' cannot be read ({type(exc).__name__}: {exc})") from exc
     arr = np.asarray(data)
     if arr.dtype.kind not in "fiu":
         raise ValueError(f"{path}: variable 'Pose': expected numbers, got dtype {arr.dtype}")
@@ -82,8 +80,7 @@ def _read_pose(path: Path) -> np.ndarray:
         arr = arr[0]
     if arr.ndim != 2 or arr.shape[1] != 96:
         raise ValueError(
-            f"{path}: variable 'Pose': expected shape (1, T, 96) or (T, 96) (32 joints x "
-            f"xyz), got {np.shape(data)}"
+            f"{path}: variable 'Pose': expected shape (1, T, 96) or (T, 96) (32 joints x xyz), got {np.shape(data)}"
         )
     arr = arr.astype(np.float64).reshape(-1, 32, 3)
     if np.isinf(arr).any():

@@ -206,36 +206,26 @@ def read_mmpose(npz_path: Path | str, cameras_path: Path | str | None = None) ->
     return dataset.complete()
 
 
-def _load_npz(
-    path: Path, required: Sequence[str], optional: Sequence[str]
-) -> dict[str, np.ndarray]:
+def _load_npz(path: Path, required: Sequence[str], optional: Sequence[str]) -> dict[str, np.ndarray]:
     """The named members of an ``.npz`` (object arrays refused), as NumPy arrays."""
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
     try:
         archive = np.load(path, allow_pickle=False)
     except Exception as exc:  # BadZipFile, EOFError, OSError, ValueError (pickled data)
-        raise ValueError(
-            f"{path}: not a readable .npz archive ({type(exc).__name__}: {exc})"
-        ) from exc
+        raise ValueError(f"{path}: not a readable .npz archive ({type(exc).__name__}: {exc})") from exc
     if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(
-            f"{path}: expected an .npz archive of named arrays, got a single .npy array"
-        )
+        raise ValueError(f"{path}: expected an .npz archive of named arrays, got a single .npy array")
     with archive:
         missing = [k for k in required if k not in archive.files]
         if missing:
-            raise ValueError(
-                f"{path}: missing key(s) {missing}; the file has {sorted(archive.files)}"
-            )
+            raise ValueError(f"{path}: missing key(s) {missing}; the file has {sorted(archive.files)}")
         out = {}
         for key in [*required, *(k for k in optional if k in archive.files)]:
             try:
                 out[key] = np.asarray(archive[key])
             except Exception as exc:  # truncated member, CRC error, object array
-                raise ValueError(
-                    f"{path}: {key}: cannot read ({type(exc).__name__}: {exc})"
-                ) from exc
+                raise ValueError(f"{path}: {key}: cannot read ({type(exc).__name__}: {exc})") from exc
     return out
 
 
@@ -244,9 +234,7 @@ def _strings(arr: np.ndarray, path: Path, field: str) -> list[str]:
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1 or arr.dtype.kind not in "USO":
-        raise ValueError(
-            f"{path}: {field}: expected (N,) or (N, 1) strings, got {arr.shape} {arr.dtype}"
-        )
+        raise ValueError(f"{path}: {field}: expected (N,) or (N, 1) strings, got {arr.shape} {arr.dtype}")
     out = []
     for i, item in enumerate(arr.tolist()):
         if isinstance(item, bytes):
@@ -264,9 +252,7 @@ def _numeric(arr: Any, path: Path, field: str) -> np.ndarray:
     return as_finite_float(arr, f"{path}: {field}")
 
 
-def _rows(
-    arr: np.ndarray, path: Path, field: str, n: int, options: Sequence[tuple[int, ...]]
-) -> np.ndarray:
+def _rows(arr: np.ndarray, path: Path, field: str, n: int, options: Sequence[tuple[int, ...]]) -> np.ndarray:
     """Numeric, finite, ``n`` rows whose trailing shape is one of ``options``."""
     arr = _numeric(arr, path, field)
     if arr.shape[1:] not in [tuple(t) for t in options]:
@@ -281,9 +267,7 @@ def _points(arr: np.ndarray, path: Path, field: str, n: int, dims: tuple[int, ..
     return _rows(arr, path, field, n, [(_NUM_JOINTS, d) for d in dims])
 
 
-def _parse_names(
-    names: list[str], path: Path
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _parse_names(names: list[str], path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     parsed = []
     for i, name in enumerate(names):
         try:
@@ -326,9 +310,7 @@ def _cameras_for(
     approximations of the pickle.
     """
     if not isinstance(table, Mapping):
-        raise ValueError(
-            f"{cams_file}: expected a dict keyed (subject, camera_id), got {type(table).__name__}"
-        )
+        raise ValueError(f"{cams_file}: expected a dict keyed (subject, camera_id), got {type(table).__name__}")
     by_key: dict[tuple[str, str], Any] = {}
     for key, value in table.items():
         if not (isinstance(key, tuple) and len(key) == 2):
@@ -381,23 +363,15 @@ def _entry_fields(entry: Any, key: tuple[str, str], path: Path) -> dict[str, np.
         raise ValueError(f"{where}: R: expected shape (3, 3), got {r_pkl.shape}")
     r_pkl = _numeric(r_pkl, path, f"camera {key}: R")
     if "k" in entry and np.asarray(entry["k"]).size == 6:
-        raise ValueError(
-            f"{where}: k: 6 radial coefficients (rational model) are not supported; expected 3"
-        )
+        raise ValueError(f"{where}: k: 6 radial coefficients (rational model) are not supported; expected 3")
     k = vec("k", 3, np.zeros(3))
     p = vec("p", 2, np.zeros(2))
     f, c = vec("f", 2), vec("c", 2)
     size = []
     for field in ("w", "h"):
         value = np.asarray(entry[field])
-        if (
-            value.shape not in ((), (1,))
-            or value.dtype.kind not in "fiu"
-            or float(value.ravel()[0]) % 1
-        ):
-            raise ValueError(
-                f"{where}: {field}: expected an integer image size in pixels, got {entry[field]!r}"
-            )
+        if value.shape not in ((), (1,)) or value.dtype.kind not in "fiu" or float(value.ravel()[0]) % 1:
+            raise ValueError(f"{where}: {field}: expected an integer image size in pixels, got {entry[field]!r}")
         size.append(int(value.ravel()[0]))
     return {
         "intrinsics": np.array([f[0], f[1], c[0], c[1]]),
@@ -421,8 +395,12 @@ def _entries_arrays(entries: list[Any], keys: list[tuple[str, str]], path: Path)
     """
     k_cams = len(entries)
     out = {
-        "R": np.empty((k_cams, 3, 3)), "T": np.empty((k_cams, 3)), "c": np.empty((k_cams, 2)),
-        "f": np.empty((k_cams, 2)), "k": np.zeros((k_cams, 3)), "p": np.zeros((k_cams, 2)),
+        "R": np.empty((k_cams, 3, 3)),
+        "T": np.empty((k_cams, 3)),
+        "c": np.empty((k_cams, 2)),
+        "f": np.empty((k_cams, 2)),
+        "k": np.zeros((k_cams, 3)),
+        "p": np.zeros((k_cams, 2)),
         "size": np.empty((k_cams, 2), dtype=np.int64),
     }
     required = ("R", "T", "c", "f", "w", "h")
@@ -461,7 +439,9 @@ def _entries_arrays(entries: list[Any], keys: list[tuple[str, str]], path: Path)
             _entry_fields(entries[i], keys[i], path)  # raises, naming the key and field
     return {
         "intrinsics": np.concatenate([out["f"], out["c"]], axis=1),
-        "distortion": np.stack([out["k"][:, 0], out["k"][:, 1], out["p"][:, 0], out["p"][:, 1], out["k"][:, 2]], axis=1),
+        "distortion": np.stack(
+            [out["k"][:, 0], out["k"][:, 1], out["p"][:, 0], out["p"][:, 1], out["k"][:, 2]], axis=1
+        ),
         "rotation": np.swapaxes(out["R"], 1, 2),  # R_pkl is camera->world
         "center": out["T"],  # T is the camera centre, metres
         "image_size": out["size"],
@@ -486,9 +466,7 @@ def _camera_batch(stacked: dict[str, np.ndarray], keys: list[tuple[str, str]], p
         raise
 
 
-def _exact_cameras(
-    sidecar: Path, used: list[tuple[str, str]], approx: Camera, cams_file: Path
-) -> Camera:
+def _exact_cameras(sidecar: Path, used: list[tuple[str, str]], approx: Camera, cams_file: Path) -> Camera:
     """The exact cameras of ``used`` from :data:`SIDECAR_FILE`, checked against ``cameras.pkl``."""
     try:
         doc = json.loads(sidecar.read_text(encoding="utf-8"))
@@ -624,13 +602,9 @@ def _check_out_dir(out_dir: Path, overwrite: bool) -> bool:
     if not entries:
         return True
     if not overwrite:
-        raise ValueError(
-            f"{out_dir}: already exists; pass overwrite=True (--overwrite) to replace it"
-        )
+        raise ValueError(f"{out_dir}: already exists; pass overwrite=True (--overwrite) to replace it")
     foreign = [
-        e.name
-        for e in entries
-        if not (e.is_file() and (e.suffix in (".npz", ".pkl") or e.name == SIDECAR_FILE))
+        e.name for e in entries if not (e.is_file() and (e.suffix in (".npz", ".pkl") or e.name == SIDECAR_FILE))
     ]
     if foreign:
         raise ValueError(
@@ -657,9 +631,7 @@ def _mmpose_payload(
         raise ValueError("dataset: MMPose export needs cameras (for cameras.pkl), got none")
     ds = dataset.complete()
     if ds.joints_3d_camera is None or ds.joints_2d is None:
-        raise ValueError(
-            "dataset: MMPose export needs camera-frame 3D and 2D keypoints (or world 3D)"
-        )
+        raise ValueError("dataset: MMPose export needs camera-frame 3D and 2D keypoints (or world 3D)")
     assert ds.cameras is not None  # complete() keeps the cameras (checked above)
     n = len(ds)
     j = slice(0, _NUM_JOINTS)
@@ -681,15 +653,10 @@ def _mmpose_payload(
     cam_of_sample = np.arange(n) if ds.camera_index is None else np.asarray(ds.camera_index)
     cam_subject, cam_id = _camera_ids(ds.camera_names, k_cams)
     subjects = _sample_subjects(ds.subject, cam_subject, cam_of_sample, n)
-    actions = [
-        _clean_action(a) for a in (ds.action if ds.action is not None else [DEFAULT_ACTION] * n)
-    ]
+    actions = [_clean_action(a) for a in (ds.action if ds.action is not None else [DEFAULT_ACTION] * n)]
     frames = _sample_frames(ds.frame, subjects, actions, [cam_id[k] for k in cam_of_sample], counters)
 
-    imgname = [
-        format_h36m_imgname(subjects[i], actions[i], cam_id[cam_of_sample[i]], frames[i])
-        for i in range(n)
-    ]
+    imgname = [format_h36m_imgname(subjects[i], actions[i], cam_id[cam_of_sample[i]], frames[i]) for i in range(n)]
     center, scale = _bbox_center_scale(uv_px, vis)
     annotations = {
         "imgname": np.array(imgname, dtype=str) if n else np.array([], dtype="<U1"),
@@ -699,7 +666,9 @@ def _mmpose_payload(
         "S": np.concatenate([p_cam, vis_3d[..., None]], axis=-1),
     }
     # One entry per (subject, camera) in order of first appearance among the samples.
-    subject_code = np.unique(np.array(subjects, dtype=str), return_inverse=True)[1].ravel() if n else np.zeros(0, np.int64)
+    subject_code = (
+        np.unique(np.array(subjects, dtype=str), return_inverse=True)[1].ravel() if n else np.zeros(0, np.int64)
+    )
     pair = subject_code.astype(np.int64) * max(k_cams, 1) + cam_of_sample.astype(np.int64)
     _, first_rows = np.unique(pair, return_index=True)
     first_rows = np.sort(first_rows)
@@ -768,9 +737,7 @@ def _sample_frames(
     if frame is not None:
         arr = np.asarray(frame)
         if arr.dtype.kind not in "iu" or (arr.size and arr.min() < 0):
-            raise ValueError(
-                f"dataset.frame: expected integers >= 0 (0-based), got {arr.dtype} {arr[:5]}"
-            )
+            raise ValueError(f"dataset.frame: expected integers >= 0 (0-based), got {arr.dtype} {arr[:5]}")
         return arr.astype(np.int64).tolist()
     counters = {} if counters is None else counters  # carried across chunks by the streamed writer
     out = []
@@ -815,18 +782,20 @@ def _camera_entries(cams: Camera, ks: np.ndarray, ids: list[str], base: int = 0)
             if cam_id in H36M_CAMERA_IDS
             else f"camera{base + k + 1}"  # base: the chunk's first camera in the whole data set
         )
-        out.append({
-            "R": rot_pkl[j].copy(),
-            "T": centre[j].reshape(3, 1).copy(),
-            "c": intr[j, 2:4].reshape(2, 1).copy(),
-            "f": intr[j, 0:2].reshape(2, 1).copy(),
-            "k": np.array([[k1[j]], [k2[j]], [k3[j]]]),
-            "p": np.array([[p1[j]], [p2[j]]]),
-            "w": int(size[j][0]),
-            "h": int(size[j][1]),
-            "name": name,
-            "id": cam_id,
-        })
+        out.append(
+            {
+                "R": rot_pkl[j].copy(),
+                "T": centre[j].reshape(3, 1).copy(),
+                "c": intr[j, 2:4].reshape(2, 1).copy(),
+                "f": intr[j, 0:2].reshape(2, 1).copy(),
+                "k": np.array([[k1[j]], [k2[j]], [k3[j]]]),
+                "p": np.array([[p1[j]], [p2[j]]]),
+                "w": int(size[j][0]),
+                "h": int(size[j][1]),
+                "name": name,
+                "id": cam_id,
+            }
+        )
     return out
 
 
@@ -852,9 +821,7 @@ def _joint_stats(uv_px: np.ndarray, p_cam: np.ndarray) -> dict[str, dict[str, np
 _RECONSTRUCT = np.zeros(1).__reduce__()[0]
 #: The head of the streamed ``cameras.pkl``: PROTO 3; GLOBAL numpy.core.multiarray
 #: _reconstruct, BINPUT 0, POP (kept in the memo only); EMPTY_DICT, BINPUT 1.
-_STREAM_HEAD = (
-    b"\x80\x03" + b"cnumpy.core.multiarray\n_reconstruct\n" + b"q\x00" + b"0" + b"}q\x01"
-)
+_STREAM_HEAD = b"\x80\x03" + b"cnumpy.core.multiarray\n_reconstruct\n" + b"q\x00" + b"0" + b"}q\x01"
 
 
 def _dict_items_pickle(items: Mapping[Any, Any]) -> bytes:
@@ -1037,9 +1004,7 @@ def _write_sidecar_streamed(path: Path, work: Path, parts: Mapping[str, int], mo
         fh.write(',"version":' + json.dumps(SIDECAR_VERSION) + "}\n")
 
 
-def _joint_stats_streamed(
-    part_bin: Path, s_bin: Path, n: int, rows: int = 65536
-) -> dict[str, dict[str, np.ndarray]]:
+def _joint_stats_streamed(part_bin: Path, s_bin: Path, n: int, rows: int = 65536) -> dict[str, dict[str, np.ndarray]]:
     """:func:`_joint_stats` over the raw rows of ``part`` (N, 17, 3) and ``S`` (N, 17, 4),
     read back in blocks (plain reads, not memory maps, so resident memory stays one block):
     the mean from a sum over blocks, the std in a second pass."""
@@ -1048,6 +1013,7 @@ def _joint_stats_streamed(
         count = min(rows, n - lo) * _NUM_JOINTS * dim
         arr = np.fromfile(path, dtype=np.float64, count=count, offset=lo * _NUM_JOINTS * dim * 8)
         return arr.reshape(-1, _NUM_JOINTS, dim)
+
     views = {
         "joint2d_stats.pkl": lambda a, b: a[..., :2],
         "joint3d_stats.pkl": lambda a, b: b[..., :3],

@@ -46,9 +46,7 @@ def _numpy_pickle_globals() -> dict[tuple[str, str], Any]:
 def _latin1_encode(text: str, encoding: str = "latin1", errors: str = "strict") -> bytes:
     """``_codecs.encode`` limited to what protocol 2 uses for bytes: latin-1, strict."""
     if str(encoding).lower().replace("_", "-") not in ("latin1", "latin-1") or errors != "strict":
-        raise ValueError(
-            f"_codecs.encode: only latin-1/strict is allowed, got {encoding!r}/{errors!r}"
-        )
+        raise ValueError(f"_codecs.encode: only latin-1/strict is allowed, got {encoding!r}/{errors!r}")
     return codecs.encode(text, "latin-1")
 
 
@@ -91,9 +89,7 @@ def load_numpy_pickle(path: Path | str) -> Any:
     except RefusedGlobal:
         raise
     except Exception as exc:  # truncated or corrupt: EOFError, UnpicklingError, ...
-        raise ValueError(
-            f"{path}: not a valid pickle of NumPy arrays ({type(exc).__name__}: {exc})"
-        ) from exc
+        raise ValueError(f"{path}: not a valid pickle of NumPy arrays ({type(exc).__name__}: {exc})") from exc
 
 
 def dumps_numpy_pickle(obj: Any) -> bytes:

@@ -138,16 +138,12 @@ def read_qca(
             raise ValueError(f"{path}: {where} serial: {serial!r} is used by another camera")
         view_rotation = _number(path, where, cam, "viewrotation", 0.0)
         if view_rotation != 0.0:
-            raise ValueError(
-                f"{path}: {where} viewrotation: expected 0 (an unrotated view), got {view_rotation:g}"
-            )
+            raise ValueError(f"{path}: {where} viewrotation: expected 0 (an unrotated view), got {view_rotation:g}")
         fov = _child(path, where, cam, "fov_video", "fov_marker")
         left, top, right, bottom = (_number(path, where, fov, k) for k in ("left", "top", "right", "bottom"))
         size = np.array([right - left + 1.0, bottom - top + 1.0]) / binning
         if (size <= 0).any() or (size != np.round(size)).any():
-            raise ValueError(
-                f"{path}: {where} <{fov.tag}>: expected a whole positive image size, got {size.tolist()}"
-            )
+            raise ValueError(f"{path}: {where} <{fov.tag}>: expected a whole positive image size, got {size.tolist()}")
         intr = _child(path, where, cam, "intrinsic")
         fu, fv, cu, cv = (_number(path, where, intr, k) for k in _INTRINSIC_KEYS)
         skew = _number(path, where, intr, "skew", 0.0)
@@ -231,8 +227,11 @@ def write_qca(
         fx, fy, cx, cy = (float(v) * SUBPIXELS for v in cameras.intrinsics[i])
         dist = cameras.distortion[i] if cameras.model == CameraModel.OPENCV else np.zeros(5)
         intr = {
-            "focalLengthU": repr(fx), "focalLengthV": repr(fy),
-            "centerPointU": repr(cx), "centerPointV": repr(cy), "skew": "0",
+            "focalLengthU": repr(fx),
+            "focalLengthV": repr(fy),
+            "centerPointU": repr(cx),
+            "centerPointV": repr(cy),
+            "skew": "0",
         }
         intr.update({key: repr(float(v) * distortion_scale) for key, v in zip(_DISTORTION_KEYS, dist, strict=True)})
         ET.SubElement(cam, "intrinsic", intr)

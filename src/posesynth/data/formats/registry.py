@@ -66,7 +66,12 @@ _EXPECTED = (
 )
 #: Exceptions a reader raises on a damaged file; :func:`read_any` reports them as ValueError.
 _CORRUPT_FILE_ERRORS = (
-    KeyError, IndexError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, struct.error,
+    KeyError,
+    IndexError,
+    EOFError,
+    zipfile.BadZipFile,
+    pickle.UnpicklingError,
+    struct.error,
 )
 
 
@@ -97,8 +102,7 @@ def detect_format(path: Path | str) -> str:
     expected = _SUFFIX_KIND.get(suffix)
     if expected is not None and kind != expected:
         raise ValueError(
-            f"{p}: not a valid {_KIND_LABEL[expected]} (starts with {head[:12]!r}); "
-            "the file is damaged or misnamed"
+            f"{p}: not a valid {_KIND_LABEL[expected]} (starts with {head[:12]!r}); the file is damaged or misnamed"
         )
     if kind == "zip":
         return _npz_format(p)
@@ -108,10 +112,7 @@ def detect_format(path: Path | str) -> str:
         return "h36m_cdf"
     if kind == "trc":
         return "trc"
-    raise ValueError(
-        f"{p}: unknown file type (suffix {suffix or 'none'!r}, starts with {head[:12]!r}); "
-        + _EXPECTED
-    )
+    raise ValueError(f"{p}: unknown file type (suffix {suffix or 'none'!r}, starts with {head[:12]!r}); " + _EXPECTED)
 
 
 def _head(p: Path) -> bytes:
@@ -190,10 +191,7 @@ def _detect_dir(p: Path) -> str:
     if mmpose and (p / "cameras.pkl").is_file():
         if len(mmpose) == 1:
             return "mmpose"
-        raise ValueError(
-            f"{p}: holds {len(mmpose)} MMPose .npz files {[f.name for f in mmpose]}; "
-            "pass one of them"
-        )
+        raise ValueError(f"{p}: holds {len(mmpose)} MMPose .npz files {[f.name for f in mmpose]}; pass one of them")
     if vp3d and not mmpose:
         _videopose3d_pair(p)  # raises when ambiguous
         return "videopose3d"
@@ -385,9 +383,7 @@ def _write_mmpose(dataset: PoseDataset, out: Path, *, overwrite: bool = False, *
     return write_mmpose(dataset, out, overwrite=overwrite, **kw)
 
 
-def _write_videopose3d(
-    dataset: PoseDataset, out: Path, *, overwrite: bool = False, **kw: Any
-) -> Any:
+def _write_videopose3d(dataset: PoseDataset, out: Path, *, overwrite: bool = False, **kw: Any) -> Any:
     from posesynth.data.formats.videopose3d import write_videopose3d
 
     return write_videopose3d(dataset, out, overwrite=overwrite, **kw)
@@ -459,8 +455,14 @@ def iter_store_chunks(path: Path | str, rows: int = STREAM_ROWS) -> tuple[int, A
 
 
 def convert_streamed(
-    source: Path | str, out: Path | str, to: str, in_format: str, *, overwrite: bool = False,
-    rows: int | None = None, **kw: Any,
+    source: Path | str,
+    out: Path | str,
+    to: str,
+    in_format: str,
+    *,
+    overwrite: bool = False,
+    rows: int | None = None,
+    **kw: Any,
 ) -> Any:
     """Convert ``source`` to ``out`` chunk by chunk when the pair streams, else return None.
 
@@ -509,9 +511,7 @@ class StreamedConversion:
         return self.samples
 
 
-def write_any(
-    dataset: PoseDataset, out: Path | str, format: str, *, overwrite: bool = False, **kw: Any
-) -> Any:
+def write_any(dataset: PoseDataset, out: Path | str, format: str, *, overwrite: bool = False, **kw: Any) -> Any:
     """Write ``dataset`` to ``out`` as ``format`` (one of :data:`WRITE_FORMATS`).
 
     ``kw`` goes to the writer (e.g. ``name`` for MMPose / VideoPose3D, ``shard_size`` for

@@ -45,6 +45,9 @@ from typing import Any
 
 import numpy as np
 
+from posesynth.body.skeleton import H36M17
+from posesynth.data.dataset import PoseDataset
+from posesynth.data.formats.mmpose import parse_h36m_imgname
 from posesynth.geometry.camera import (
     H36M_CAMERA_IDS,
     H36M_SUBJECTS,
@@ -55,9 +58,6 @@ from posesynth.geometry.camera import (
     stack_cameras,
 )
 from posesynth.util.checks import as_finite_float
-from posesynth.data.dataset import PoseDataset
-from posesynth.data.formats.mmpose import parse_h36m_imgname
-from posesynth.body.skeleton import H36M17
 
 __all__ = ["read_seed_h5"]
 
@@ -154,9 +154,12 @@ def read_seed_h5(path: Path | str, mat_path: Path | str | None = None) -> PoseDa
                 frame = frame.astype(np.int64)
 
     cameras = camera_index = camera_names = None
-    if subject is not None and camera_id is not None and all(  # set together, from the image names
-        s in H36M_SUBJECTS and c in H36M_CAMERA_IDS
-        for s, c in zip(subject.tolist(), camera_id.tolist())
+    if (
+        subject is not None
+        and camera_id is not None
+        and all(  # set together, from the image names
+            s in H36M_SUBJECTS and c in H36M_CAMERA_IDS for s, c in zip(subject.tolist(), camera_id.tolist())
+        )
     ):
         cameras, camera_index, camera_names = _preset_cameras(subject, camera_id, K)
         meta["cameras_source"] = (
@@ -195,9 +198,7 @@ def _read_h5(path: Path) -> dict[str, np.ndarray]:
     with handle:
         missing = [k for k in ("S", "part") if k not in handle]
         if missing:
-            raise ValueError(
-                f"{path}: missing dataset(s) {missing}; the file has {sorted(handle.keys())}"
-            )
+            raise ValueError(f"{path}: missing dataset(s) {missing}; the file has {sorted(handle.keys())}")
         out = {}
         for key in ("S", "part", "center", "scale", "zind", "imgname"):
             if key not in handle:
@@ -208,9 +209,7 @@ def _read_h5(path: Path) -> dict[str, np.ndarray]:
             try:
                 out[key] = np.asarray(node[()])
             except Exception as exc:
-                raise ValueError(
-                    f"{path}: {key}: cannot read ({type(exc).__name__}: {exc})"
-                ) from exc
+                raise ValueError(f"{path}: {key}: cannot read ({type(exc).__name__}: {exc})") from exc
     return out
 
 
@@ -223,9 +222,7 @@ def _read_mat(path: Path) -> dict[str, Any]:
     try:
         content = scipy.io.loadmat(path)
     except NotImplementedError as exc:
-        raise ValueError(
-            f"{path}: MATLAB v7.3 (HDF5) files are not supported; save it with -v7 ({exc})"
-        ) from exc
+        raise ValueError(f"{path}: MATLAB v7.3 (HDF5) files are not supported; save it with -v7 ({exc})") from exc
     except Exception as exc:  # truncated / corrupt: ValueError, TypeError, OSError, MatReadError
         raise ValueError(f"{path}: not a readable .mat file ({type(exc).__name__}: {exc})") from exc
     fields: Mapping[str, Any] = content
@@ -248,9 +245,7 @@ def _numeric(arr: Any, path: Path, field: str) -> np.ndarray:
 
 def _same_count(arr: np.ndarray, n: int, path: Path, field: str, other: str = "S") -> None:
     if arr.shape[:1] != (n,):
-        raise ValueError(
-            f"{path}: {field}: expected {n} samples (as {other}), got shape {arr.shape}"
-        )
+        raise ValueError(f"{path}: {field}: expected {n} samples (as {other}), got shape {arr.shape}")
 
 
 def _shaped(arr: Any, path: Path, field: str, n: int, options: list[tuple[int, ...]]) -> np.ndarray:
@@ -268,9 +263,7 @@ def _check_s(arr: Any, path: Path, field: str) -> np.ndarray:
     if arr.ndim == 3 and arr.shape[1:] == (3, _J):
         arr = np.swapaxes(arr, 1, 2)
     if arr.ndim != 3 or arr.shape[1:] != (_J, 3):
-        raise ValueError(
-            f"{path}: {field}: expected shape (N, {_J}, 3) or (N, 3, {_J}), got {arr.shape}"
-        )
+        raise ValueError(f"{path}: {field}: expected shape (N, {_J}, 3) or (N, 3, {_J}), got {arr.shape}")
     return arr
 
 
@@ -288,17 +281,14 @@ def _check_k(arr: Any, n: int, path: Path) -> np.ndarray:
     elif k.ndim == 3 and k.shape[:2] == (3, 3) and k.shape[2] == n and k.shape[0] != n:
         k = np.moveaxis(k, 2, 0)  # MATLAB stacking 3 x 3 x N
     if k.shape[1:] != (3, 3):
-        raise ValueError(
-            f"{path}: K: expected shape (N, 3, 3) (or a cell array of 3 x 3), got {k.shape}"
-        )
+        raise ValueError(f"{path}: K: expected shape (N, 3, 3) (or a cell array of 3 x 3), got {k.shape}")
     _same_count(k, n, path, "K")
     zero = np.abs(k[:, [0, 1, 2, 2], [1, 0, 0, 1]]).max(axis=1) > 1e-9
     bad = zero | (np.abs(k[:, 2, 2] - 1.0) > 1e-9) | (k[:, 0, 0] <= 0) | (k[:, 1, 1] <= 0)
     if bad.any():
         i = int(np.argmax(bad))
         raise ValueError(
-            f"{path}: K[{i}]: expected [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] with fx, fy > 0, "
-            f"got {k[i].tolist()}"
+            f"{path}: K[{i}]: expected [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] with fx, fy > 0, got {k[i].tolist()}"
         )
     return k
 
@@ -310,17 +300,12 @@ def _h5_strings(arr: np.ndarray, n: int, path: Path) -> list[str]:
             arr = arr.T
         _same_count(arr, n, path, "imgname")
         if arr.size and (arr.min() < 0 or arr.max() > 0x10FFFF):
-            raise ValueError(
-                f"{path}: imgname: character codes out of range [{arr.min()}, {arr.max()}]"
-            )
+            raise ValueError(f"{path}: imgname: character codes out of range [{arr.min()}, {arr.max()}]")
         return ["".join(chr(c) for c in row if c).strip() for row in arr.tolist()]
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1 or arr.dtype.kind not in "SUO":
-        raise ValueError(
-            f"{path}: imgname: expected (N,) strings or character codes, "
-            f"got {arr.shape} {arr.dtype}"
-        )
+        raise ValueError(f"{path}: imgname: expected (N,) strings or character codes, got {arr.shape} {arr.dtype}")
     _same_count(arr, n, path, "imgname")
     return [_decode(item, path, f"imgname[{i}]") for i, item in enumerate(arr.tolist())]
 
@@ -330,16 +315,12 @@ def _mat_strings(arr: Any, n: int, path: Path) -> list[str]:
     arr = np.asarray(arr)
     if arr.dtype.kind == "O":
         if arr.ndim != 2 or 1 not in arr.shape:
-            raise ValueError(
-                f"{path}: imgname: expected an N x 1 cell array, got shape {arr.shape}"
-            )
+            raise ValueError(f"{path}: imgname: expected an N x 1 cell array, got shape {arr.shape}")
         out = []
         for i, item in enumerate(arr.ravel().tolist()):
             item = np.asarray(item).ravel()
             if item.size != 1:
-                raise ValueError(
-                    f"{path}: imgname[{i}]: expected one string, got {item.size} items"
-                )
+                raise ValueError(f"{path}: imgname[{i}]: expected one string, got {item.size} items")
             out.append(_decode(item[0], path, f"imgname[{i}]"))
     else:
         if arr.ndim == 2 and arr.shape[1] == 1:
@@ -368,15 +349,8 @@ def _preset_cameras(
     subject: np.ndarray, camera_id: np.ndarray, K: np.ndarray | None
 ) -> tuple[Camera, np.ndarray, np.ndarray]:
     """One camera per distinct (subject, camera[, K]); Human3.6M preset poses."""
-    intrinsics_of = (
-        (lambda i: tuple(K[i][[0, 1, 0, 1], [0, 1, 2, 2]].tolist()))
-        if K is not None
-        else (lambda i: ())
-    )
-    keys = [
-        (s, c, intrinsics_of(i))
-        for i, (s, c) in enumerate(zip(subject.tolist(), camera_id.tolist()))
-    ]
+    intrinsics_of = (lambda i: tuple(K[i][[0, 1, 0, 1], [0, 1, 2, 2]].tolist())) if K is not None else (lambda i: ())
+    keys = [(s, c, intrinsics_of(i)) for i, (s, c) in enumerate(zip(subject.tolist(), camera_id.tolist()))]
     slots: dict[tuple, int] = {}
     cams: list[Camera] = []
     names: list[str] = []
@@ -388,13 +362,9 @@ def _preset_cameras(
         preset_intrinsics, preset_distortion, image_size = h36m_camera_intrinsics(c)
         if K is not None:
             no_distortion: Any = None  # Camera: distortion=None means all zero (the field is typed as stored)
-            cam = Camera(
-                CameraModel.PINHOLE, np.array(fxfycxcy), no_distortion, rotation, center, image_size
-            )
+            cam = Camera(CameraModel.PINHOLE, np.array(fxfycxcy), no_distortion, rotation, center, image_size)
         else:
-            cam = Camera(
-                CameraModel.H36M, preset_intrinsics, preset_distortion, rotation, center, image_size
-            )
+            cam = Camera(CameraModel.H36M, preset_intrinsics, preset_distortion, rotation, center, image_size)
         name = f"{s}/{c}"
         if name in names:
             name = f"{name}#{sum(n.split('#')[0] == name for n in names)}"

@@ -35,17 +35,17 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from posesynth import __version__
-from posesynth.geometry.camera import Camera, CameraModel
-from posesynth.data.dataset import PoseDataset
-from posesynth.util.jsonable import to_jsonable
 from posesynth.body.skeleton import Skeleton
+from posesynth.data.dataset import PoseDataset
 from posesynth.data.store import Store, StoreWriter, open_store
+from posesynth.geometry.camera import Camera, CameraModel
+from posesynth.util.jsonable import to_jsonable
 
 __all__ = [
     "POINT_ARRAYS",
     "RESERVED_ARRAYS",
-    "dataset_from_store_arrays",
     "compact_dtypes",
+    "dataset_from_store_arrays",
     "dataset_store_arrays",
     "is_pose_store",
     "pose_store_meta",
@@ -65,9 +65,7 @@ _CAMERA_FIELDS = {  # store array -> Camera field
 }
 _ID_ARRAYS = ("subject", "action", "frame")
 #: Array names with a fixed meaning; any other array of a store is an ``extra`` array.
-RESERVED_ARRAYS = frozenset(
-    (*POINT_ARRAYS, "visibility", *_ID_ARRAYS, "camera_index", "camera_name", *_CAMERA_FIELDS)
-)
+RESERVED_ARRAYS = frozenset((*POINT_ARRAYS, "visibility", *_ID_ARRAYS, "camera_index", "camera_name", *_CAMERA_FIELDS))
 _STRUCTURAL_META = ("skeleton", "cameras")
 _CONVENTION = "X_cam = R (X_world - C); OpenCV camera frame; pixel (0,0) = centre of top-left pixel"
 DEFAULT_SHARD_SIZE = 20_000
@@ -172,9 +170,7 @@ def _read_cameras(
     try:
         if "camera_index" in arrays:
             if not isinstance(table, Mapping):
-                raise ValueError(
-                    "has a 'camera_index' array but no camera table in meta field 'cameras.table'"
-                )
+                raise ValueError("has a 'camera_index' array but no camera table in meta field 'cameras.table'")
             cameras = Camera.from_dict(table)
             names = info.get("names")
             return cameras, arrays["camera_index"], None if names is None else np.array(names, dtype=str)
@@ -235,7 +231,7 @@ def compact_dtypes(float_dtype: DTypeLike) -> dict[str, np.dtype]:
     """Storage dtypes of a compact store (``generate``'s): joints in ``float_dtype``,
     visibility as ``uint8`` 0/1, image sizes as ``int32``; cameras stay float64."""
     f = np.dtype(float_dtype)
-    return {**{name: f for name in POINT_ARRAYS}, "visibility": np.dtype(np.uint8), "camera_image_size": np.dtype(np.int32)}
+    return {**dict.fromkeys(POINT_ARRAYS, f), "visibility": np.dtype(np.uint8), "camera_image_size": np.dtype(np.int32)}
 
 
 def dataset_store_arrays(dataset: PoseDataset, dtypes: Mapping[str, DTypeLike] | None = None) -> dict[str, np.ndarray]:
@@ -270,8 +266,7 @@ def _dataset_store_arrays(dataset: PoseDataset) -> dict[str, np.ndarray]:
     for name, value in dataset.extra.items():
         if name in RESERVED_ARRAYS:
             raise ValueError(
-                f"extra.{name}: the name is reserved for the store's own arrays "
-                f"{sorted(RESERVED_ARRAYS)}; rename it"
+                f"extra.{name}: the name is reserved for the store's own arrays {sorted(RESERVED_ARRAYS)}; rename it"
             )
         arrays[name] = storable(value, f"extra.{name}")
     return arrays
@@ -285,9 +280,7 @@ def storable(value: Any, name: str) -> np.ndarray:
     flat = arr.ravel()
     if not all(isinstance(v, str) for v in flat):
         kinds = sorted({type(v).__name__ for v in flat if not isinstance(v, str)})
-        raise ValueError(
-            f"{name}: an object array holding {kinds} cannot be stored; expected numbers or str"
-        )
+        raise ValueError(f"{name}: an object array holding {kinds} cannot be stored; expected numbers or str")
     width = max((len(v) for v in flat), default=1)
     return arr.astype(f"<U{max(width, 1)}")
 
@@ -361,5 +354,3 @@ def pose_store_meta(
             info.update(per_sample=True, arrays=sorted(_CAMERA_FIELDS))
         meta["cameras"] = info
     return meta
-
-

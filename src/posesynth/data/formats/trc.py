@@ -55,18 +55,18 @@ from typing import Any
 
 import numpy as np
 
-from posesynth.util.atomic import atomic_path
-from posesynth.data.dataset import PoseDataset
 from posesynth.body.mappings import LayoutMapping, apply_mapping
 from posesynth.body.skeleton import H36M17, H36M_EXTENDED, Skeleton
+from posesynth.data.dataset import PoseDataset
+from posesynth.util.atomic import atomic_path
 
 __all__ = [
     "TRC_TO_WORLD",
     "UNITS_TO_METRES",
     "read_trc",
-    "write_trc_sequences",
     "trc_marker_name",
     "write_trc",
+    "write_trc_sequences",
 ]
 
 #: ``p_world = TRC_TO_WORLD @ p_trc`` (Pose2Sim's ``yup2zup``); its transpose maps back.
@@ -80,17 +80,34 @@ _Rule = dict[str, float]  # marker or joint name (lower case) -> weight
 
 # Pose2Sim's name for the joints that have one marker of their own (writer and reader).
 _POSE2SIM_NAMES = {
-    "right_hip": "RHip", "right_knee": "RKnee", "right_foot": "RAnkle",
-    "left_hip": "LHip", "left_knee": "LKnee", "left_foot": "LAnkle",
+    "right_hip": "RHip",
+    "right_knee": "RKnee",
+    "right_foot": "RAnkle",
+    "left_hip": "LHip",
+    "left_knee": "LKnee",
+    "left_foot": "LAnkle",
     "head": "Head",
-    "left_shoulder": "LShoulder", "left_elbow": "LElbow", "left_wrist": "LWrist",
-    "right_shoulder": "RShoulder", "right_elbow": "RElbow", "right_wrist": "RWrist",
-    "right_big_toe": "RBigToe", "right_small_toe": "RSmallToe", "right_heel": "RHeel",
-    "left_big_toe": "LBigToe", "left_small_toe": "LSmallToe", "left_heel": "LHeel",
-    "left_hand_tip": "LMiddle4", "left_thumb_tip": "LThumb4",
-    "right_hand_tip": "RMiddle4", "right_thumb_tip": "RThumb4",
-    "nose": "Nose", "left_eye": "LEye", "right_eye": "REye",
-    "left_ear": "LEar", "right_ear": "REar",
+    "left_shoulder": "LShoulder",
+    "left_elbow": "LElbow",
+    "left_wrist": "LWrist",
+    "right_shoulder": "RShoulder",
+    "right_elbow": "RElbow",
+    "right_wrist": "RWrist",
+    "right_big_toe": "RBigToe",
+    "right_small_toe": "RSmallToe",
+    "right_heel": "RHeel",
+    "left_big_toe": "LBigToe",
+    "left_small_toe": "LSmallToe",
+    "left_heel": "LHeel",
+    "left_hand_tip": "LMiddle4",
+    "left_thumb_tip": "LThumb4",
+    "right_hand_tip": "RMiddle4",
+    "right_thumb_tip": "RThumb4",
+    "nose": "Nose",
+    "left_eye": "LEye",
+    "right_eye": "REye",
+    "left_ear": "LEar",
+    "right_ear": "REar",
 }
 
 _EAR_MID = {"lear": 0.5, "rear": 0.5}
@@ -110,9 +127,7 @@ _DERIVED: dict[str, list[_Rule]] = {
     ],
 }
 # Joints resolved in this order so "@" references exist when used.
-_ORDER = ("root", "thorax") + tuple(
-    n for n in H36M_EXTENDED.joint_names if n not in ("root", "thorax")
-)
+_ORDER = ("root", "thorax") + tuple(n for n in H36M_EXTENDED.joint_names if n not in ("root", "thorax"))
 
 
 def trc_marker_name(joint: str) -> str:
@@ -143,10 +158,7 @@ def _build_mapping(markers: list[str]) -> tuple[LayoutMapping, dict[str, str]]:
     for joint in _ORDER:
         for rule in _rules_for(joint):
             names = [k[1:] if k.startswith("@") else k for k in rule]
-            ok = all(
-                (n in resolved) if k.startswith("@") else (n in index)
-                for k, n in zip(rule, names, strict=True)
-            )
+            ok = all((n in resolved) if k.startswith("@") else (n in index) for k, n in zip(rule, names, strict=True))
             if not ok:
                 continue
             row = np.zeros(len(markers))
@@ -157,8 +169,7 @@ def _build_mapping(markers: list[str]) -> tuple[LayoutMapping, dict[str, str]]:
                     row[index[k]] += w
             resolved[joint] = row
             used[joint] = " + ".join(
-                f"{w:g}*{k[1:] if k.startswith('@') else markers[index[k]]}"
-                for k, w in rule.items()
+                f"{w:g}*{k[1:] if k.startswith('@') else markers[index[k]]}" for k, w in rule.items()
             )
             break
     weights = np.zeros((H36M_EXTENDED.num_joints, len(markers)))
@@ -175,14 +186,9 @@ def _build_mapping(markers: list[str]) -> tuple[LayoutMapping, dict[str, str]]:
 
 def _header_fields(path: Path, lines: list[str]) -> dict[str, str]:
     if len(lines) < 5:
-        raise ValueError(
-            f"{path}: truncated TRC header: expected 5 header lines, got {len(lines)}"
-        )
+        raise ValueError(f"{path}: truncated TRC header: expected 5 header lines, got {len(lines)}")
     if not lines[0].startswith("PathFileType"):
-        raise ValueError(
-            f"{path}: line 1: expected a TRC header starting with 'PathFileType', got "
-            f"{lines[0][:40]!r}"
-        )
+        raise ValueError(f"{path}: line 1: expected a TRC header starting with 'PathFileType', got {lines[0][:40]!r}")
     keys = lines[1].split("\t")
     values = lines[2].split("\t")
     fields = {k.strip(): v.strip() for k, v in zip(keys, values, strict=False) if k.strip()}
@@ -196,9 +202,7 @@ def _header_int(path: Path, fields: dict[str, str], key: str) -> int:
     try:
         value = float(fields[key])
     except ValueError:
-        raise ValueError(
-            f"{path}: header field {key!r}: expected a number, got {fields[key]!r}"
-        ) from None
+        raise ValueError(f"{path}: header field {key!r}: expected a number, got {fields[key]!r}") from None
     if not value.is_integer() or value < 0:
         raise ValueError(f"{path}: header field {key!r}: expected a count, got {fields[key]!r}")
     return int(value)
@@ -230,8 +234,7 @@ def _parse_rows(
             time[r] = float(cells[1])
         except (ValueError, OverflowError):  # 1e20 does not fit the int64 frame column
             raise ValueError(
-                f"{path}: line {lineno}: expected a frame number and a time, got "
-                f"{cells[0]!r}, {cells[1]!r}"
+                f"{path}: line {lineno}: expected a frame number and a time, got {cells[0]!r}, {cells[1]!r}"
             ) from None
         for c, cell in enumerate(cells[2:]):
             text = cell.strip()
@@ -285,17 +288,14 @@ def read_trc(path: str | Path, skeleton: str | Skeleton = "h36m_extended") -> Po
     units = fields["Units"].strip().lower()
     if units not in UNITS_TO_METRES:
         raise ValueError(
-            f"{path}: header field 'Units': expected one of {list(UNITS_TO_METRES)}, got "
-            f"{fields['Units']!r}"
+            f"{path}: header field 'Units': expected one of {list(UNITS_TO_METRES)}, got {fields['Units']!r}"
         )
     num_frames = _header_int(path, fields, "NumFrames")
     num_markers = _header_int(path, fields, "NumMarkers")
     try:
         rate = float(fields["DataRate"])
     except ValueError:
-        raise ValueError(
-            f"{path}: header field 'DataRate': expected a number, got {fields['DataRate']!r}"
-        ) from None
+        raise ValueError(f"{path}: header field 'DataRate': expected a number, got {fields['DataRate']!r}") from None
     if not math.isfinite(rate) or rate <= 0:  # the writer refuses these too
         raise ValueError(f"{path}: header field 'DataRate': expected a frame rate > 0 Hz, got {rate}")
     names_line = lines[3].split("\t")
@@ -303,9 +303,7 @@ def read_trc(path: str | Path, skeleton: str | Skeleton = "h36m_extended") -> Po
         raise ValueError(f"{path}: line 4: expected 'Frame#', 'Time' and marker names")
     markers = [c.strip() for c in names_line[2:] if c.strip()]
     if len(markers) != num_markers:
-        raise ValueError(
-            f"{path}: line 4: NumMarkers says {num_markers}, found {len(markers)} marker names"
-        )
+        raise ValueError(f"{path}: line 4: NumMarkers says {num_markers}, found {len(markers)} marker names")
     lowered = [m.lower() for m in markers]
     dup = sorted({m for m in lowered if lowered.count(m) > 1})
     if dup:
@@ -313,8 +311,7 @@ def read_trc(path: str | Path, skeleton: str | Skeleton = "h36m_extended") -> Po
     rows = [(i + 1, ln) for i, ln in enumerate(lines[5:], start=5) if ln.strip()]
     if len(rows) != num_frames:
         raise ValueError(
-            f"{path}: NumFrames says {num_frames}, found {len(rows)} data rows (truncated or "
-            "damaged file?)"
+            f"{path}: NumFrames says {num_frames}, found {len(rows)} data rows (truncated or damaged file?)"
         )
     frame, time, values = _parse_rows(path, rows, markers)
     p_trc = values * UNITS_TO_METRES[units]
@@ -426,21 +423,14 @@ def write_trc(
     markers = [trc_marker_name(n_) for n_ in skel.joint_names]
     header = [
         f"PathFileType\t4\t(X/Y/Z)\t{path.name}",
-        "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\t"
-        "OrigDataStartFrame\tOrigNumFrames",
-        "\t".join(
-            str(v)
-            for v in (_num(rate), _num(rate), n, j, units, _num(rate), int(frame[0]) if n else 0, n)
-        ),
+        "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\tOrigDataStartFrame\tOrigNumFrames",
+        "\t".join(str(v) for v in (_num(rate), _num(rate), n, j, units, _num(rate), int(frame[0]) if n else 0, n)),
         "Frame#\tTime\t" + "\t\t\t".join(markers) + "\t\t",
         "\t\t" + "\t".join(f"X{i + 1}\tY{i + 1}\tZ{i + 1}" for i in range(j)),
         "",
     ]
     flat = p_trc.reshape(n, j * 3)
-    body = [
-        f"{int(frame[r])}\t{float(time[r])!r}\t" + "\t".join(map(_format, flat[r].tolist()))
-        for r in range(n)
-    ]
+    body = [f"{int(frame[r])}\t{float(time[r])!r}\t" + "\t".join(map(_format, flat[r].tolist())) for r in range(n)]
     with atomic_path(path, overwrite=overwrite) as tmp:
         tmp.write_text("\n".join(header + body) + "\n", encoding="utf-8")
     return path
@@ -512,7 +502,7 @@ def write_trc_sequences(
     for i in np.sort(first_seq):
         name = str(seq_name[i])
         idx = np.flatnonzero(seq_name == name)
-        p_ids, first, inverse = np.unique(pose[idx], return_index=True, return_inverse=True)
+        _p_ids, first, inverse = np.unique(pose[idx], return_index=True, return_inverse=True)
         keep = idx[first]
         if ds.frame is not None:
             keep = keep[np.argsort(np.asarray(ds.frame)[keep], kind="stable")]
@@ -535,9 +525,9 @@ def write_trc_sequences(
         plans.append((f"{name}.trc", part))
     if out_dir.exists() and not overwrite:
         raise ValueError(f"{out_dir}: already exists; pass overwrite=True (--overwrite) to replace it")
-    if out_dir.exists() and (not out_dir.is_dir() or any(
-        not (e.is_file() and e.suffix in (".trc", ".png")) for e in out_dir.iterdir()
-    )):
+    if out_dir.exists() and (
+        not out_dir.is_dir() or any(not (e.is_file() and e.suffix in (".trc", ".png")) for e in out_dir.iterdir())
+    ):
         raise ValueError(f"{out_dir}: refusing to replace something other than a folder of .trc files (and figures)")
     with atomic_path(out_dir, overwrite=overwrite) as tmp:
         tmp.mkdir()

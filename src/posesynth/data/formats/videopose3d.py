@@ -56,6 +56,7 @@ from posesynth.data.formats.numpy_pickle import (
     RefusedGlobal,
     dumps_numpy_pickle,
 )
+from posesynth.data.validate import check_elements
 from posesynth.geometry.camera import (
     H36M_CAMERA_IDS,
     H36M_SUBJECTS,
@@ -64,14 +65,43 @@ from posesynth.geometry.camera import (
     h36m_subject_cameras,
 )
 from posesynth.util.atomic import atomic_path
-from posesynth.data.validate import check_elements
 
 __all__ = ["H36M32_PARENTS", "read_videopose3d", "write_videopose3d"]
 
 #: Parents of the raw 32-joint Human3.6M skeleton (VideoPose3D's ``h36m_skeleton``).
 H36M32_PARENTS: tuple[int, ...] = (
-    -1, 0, 1, 2, 3, 4, 0, 6, 7, 8, 9, 0, 11, 12, 13, 14,
-    12, 16, 17, 18, 19, 20, 19, 22, 12, 24, 25, 26, 27, 28, 27, 30,
+    -1,
+    0,
+    1,
+    2,
+    3,
+    4,
+    0,
+    6,
+    7,
+    8,
+    9,
+    0,
+    11,
+    12,
+    13,
+    14,
+    12,
+    16,
+    17,
+    18,
+    19,
+    20,
+    19,
+    22,
+    12,
+    24,
+    25,
+    26,
+    27,
+    28,
+    27,
+    30,
 )
 
 # VideoPose3D's ``layout_name`` -> posesynth keypoint layout.
@@ -111,15 +141,11 @@ def _load_fields(path: Path, required: tuple[str, ...], optional: tuple[str, ...
         for key in required + optional:
             if key not in members:
                 if key in required:
-                    raise ValueError(
-                        f"{path}: missing field {key!r} (fields present: {sorted(members)})"
-                    )
+                    raise ValueError(f"{path}: missing field {key!r} (fields present: {sorted(members)})")
                 continue
             value = _load_member(path, archive, members[key], key)
             if not isinstance(value, dict):
-                raise ValueError(
-                    f"{path}: field {key!r}: expected a dict, got {type(value).__name__}"
-                )
+                raise ValueError(f"{path}: field {key!r}: expected a dict, got {type(value).__name__}")
             out[key] = value
     return out
 
@@ -134,7 +160,7 @@ def _load_member(path: Path, archive: zipfile.ZipFile, member: str, key: str) ->
                 shape, _, dtype = npy_format.read_array_header_2_0(fp)
             else:
                 raise ValueError(f"unsupported .npy version {version}")
-            if dtype != object or shape != ():
+            if dtype != np.dtype(object) or shape != ():
                 raise _NotADict(
                     f"{path}: field {key!r}: expected a pickled dict (0-d object array), got "
                     f"{dtype} array of shape {shape}"
@@ -143,9 +169,7 @@ def _load_member(path: Path, archive: zipfile.ZipFile, member: str, key: str) ->
     except (_NotADict, RefusedGlobal):
         raise
     except Exception as exc:  # CRC errors, truncated members, broken pickles
-        raise ValueError(
-            f"{path}: field {key!r} cannot be read ({type(exc).__name__}: {exc})"
-        ) from exc
+        raise ValueError(f"{path}: field {key!r} cannot be read ({type(exc).__name__}: {exc})") from exc
     if not isinstance(holder, np.ndarray) or holder.shape != ():
         raise ValueError(f"{path}: field {key!r}: expected a 0-d object array in the pickle")
     return holder.item()
@@ -183,15 +207,10 @@ def _nested(path: Path, field: str, data: dict) -> list[tuple[str, str, Any]]:
         if not isinstance(subject, str):
             raise ValueError(f"{path}: {field}: expected subject names (str), got {subject!r}")
         if not isinstance(actions, dict):
-            raise ValueError(
-                f"{path}: {field}[{subject!r}]: expected a dict of actions, got "
-                f"{type(actions).__name__}"
-            )
+            raise ValueError(f"{path}: {field}[{subject!r}]: expected a dict of actions, got {type(actions).__name__}")
         for action, value in actions.items():
             if not isinstance(action, str):
-                raise ValueError(
-                    f"{path}: {field}[{subject!r}]: expected action names (str), got {action!r}"
-                )
+                raise ValueError(f"{path}: {field}[{subject!r}]: expected action names (str), got {action!r}")
             out.append((subject, action, value))
     return out
 
@@ -210,14 +229,10 @@ def _read_3d(path: Path) -> tuple[list[tuple[str, str, np.ndarray]], str]:
             joints = arr.shape[1]
             if joints not in _LAYOUT_BY_COUNT:
                 raise ValueError(
-                    f"{path}: {where}: expected 17 (Human3.6M-17) or 32 (raw Human3.6M) "
-                    f"joints, got {joints}"
+                    f"{path}: {where}: expected 17 (Human3.6M-17) or 32 (raw Human3.6M) joints, got {joints}"
                 )
         elif arr.shape[1] != joints:
-            raise ValueError(
-                f"{path}: {where}: expected {joints} joints like the other sequences, got "
-                f"{arr.shape[1]}"
-            )
+            raise ValueError(f"{path}: {where}: expected {joints} joints like the other sequences, got {arr.shape[1]}")
         seqs.append((subject, action, arr))
     if not seqs:
         raise ValueError(f"{path}: positions_3d: expected at least one sequence, got none")
@@ -245,24 +260,17 @@ def _layout_2d(path: Path, metadata: dict, joints: int) -> str:
     else:
         layout = _LAYOUT_NAMES.get(str(name))
         if layout is None:
-            raise ValueError(
-                f"{path}: metadata.layout_name: expected one of {sorted(_LAYOUT_NAMES)}, got "
-                f"{name!r}"
-            )
+            raise ValueError(f"{path}: metadata.layout_name: expected one of {sorted(_LAYOUT_NAMES)}, got {name!r}")
     expected_joints = len(layout_joint_names(layout))
     if joints != expected_joints:
-        raise ValueError(
-            f"{path}: positions_2d: layout {layout!r} has {expected_joints} joints, got {joints}"
-        )
+        raise ValueError(f"{path}: positions_2d: layout {layout!r} has {expected_joints} joints, got {joints}")
     num = metadata.get("num_joints")
     if num is None:
         raise ValueError(f"{path}: metadata: missing field 'num_joints'")
     if isinstance(num, bool) or not isinstance(num, (int, np.integer)):  # e.g. [17]: audit F11
         raise ValueError(f"{path}: metadata.num_joints: expected an integer, got {num!r}")
     if int(num) != joints:
-        raise ValueError(
-            f"{path}: metadata.num_joints: says {num}, the arrays have {joints} joints"
-        )
+        raise ValueError(f"{path}: metadata.num_joints: says {num}, the arrays have {joints} joints")
     sym = metadata.get("keypoints_symmetry")
     if sym is None:
         raise ValueError(f"{path}: metadata: missing field 'keypoints_symmetry'")
@@ -270,8 +278,7 @@ def _layout_2d(path: Path, metadata: dict, joints: int) -> str:
         left, right = ({int(i) for i in side} for side in sym)
     except (TypeError, ValueError):
         raise ValueError(
-            f"{path}: metadata.keypoints_symmetry: expected [left indices, right indices], "
-            f"got {sym!r}"
+            f"{path}: metadata.keypoints_symmetry: expected [left indices, right indices], got {sym!r}"
         ) from None
     want_left, want_right = _expected_symmetry(layout)
     if (left, right) != (want_left, want_right):
@@ -291,16 +298,18 @@ def _read_2d(path: Path) -> tuple[dict[tuple[str, str], list[np.ndarray]], str]:
     # counted before any float64 copy: one array referenced 200,000 times by a 2 KB pickle
     # would need 54 GB (reliability audit F06)
     total = sum(
-        int(np.size(item)) for _, _, value in nested if isinstance(value, (list, tuple))
-        for item in value if isinstance(item, np.ndarray)
+        int(np.size(item))
+        for _, _, value in nested
+        if isinstance(value, (list, tuple))
+        for item in value
+        if isinstance(item, np.ndarray)
     )
     check_elements(f"{path}: positions_2d", total, 8)
     for subject, action, value in nested:
         where = f"positions_2d[{subject!r}][{action!r}]"
         if not isinstance(value, (list, tuple)) or not value:
             raise ValueError(
-                f"{path}: {where}: expected a non-empty list of per-camera (T, J, 2) arrays, "
-                f"got {type(value).__name__}"
+                f"{path}: {where}: expected a non-empty list of per-camera (T, J, 2) arrays, got {type(value).__name__}"
             )
         cams = []
         for c, item in enumerate(value):
@@ -309,8 +318,7 @@ def _read_2d(path: Path) -> tuple[dict[tuple[str, str], list[np.ndarray]], str]:
                 joints = arr.shape[1]
             elif arr.shape[1] != joints:
                 raise ValueError(
-                    f"{path}: {where}[{c}]: expected {joints} joints like the other sequences, "
-                    f"got {arr.shape[1]}"
+                    f"{path}: {where}[{c}]: expected {joints} joints like the other sequences, got {arr.shape[1]}"
                 )
             cams.append(arr)
         seqs[(subject, action)] = cams
@@ -329,9 +337,7 @@ def _to_h36m17(points: np.ndarray, layout: str, conf: np.ndarray | None = None):
     return convert_keypoints(points, layout, "h36m17", conf)
 
 
-def _read_cameras_file(
-    path: Path, subjects: list[str], rows: list
-) -> tuple[Camera, np.ndarray, dict[str, int]]:
+def _read_cameras_file(path: Path, subjects: list[str], rows: list) -> tuple[Camera, np.ndarray, dict[str, int]]:
     """The cameras of ``subjects`` from a ``cameras_<name>.json``: table (K,), names, offsets."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
@@ -481,8 +487,13 @@ def read_videopose3d(
                     )
                 if uv.shape[0] > t3:
                     trimmed.append(
-                        {"subject": subject, "action": action, "camera": c,
-                         "frames_2d": int(uv.shape[0]), "frames_3d": int(t3)}
+                        {
+                            "subject": subject,
+                            "action": action,
+                            "camera": c,
+                            "frames_2d": int(uv.shape[0]),
+                            "frames_3d": int(t3),
+                        }
                     )
                 kept.append(uv[:t3])
             rows.append((subject, action, world, kept))
@@ -627,8 +638,7 @@ def _camera_table(ds: PoseDataset) -> tuple[np.ndarray, Camera | None]:
             return np.asarray(ds.camera_index, dtype=np.int64), ds.cameras
         c = ds.cameras
         params = np.concatenate(
-            [c.intrinsics, c.distortion, c.rotation.reshape(n, 9), c.center,
-             c.image_size.astype(np.float64)],
+            [c.intrinsics, c.distortion, c.rotation.reshape(n, 9), c.center, c.image_size.astype(np.float64)],
             axis=1,
         )
         if n == 0:
@@ -724,7 +734,9 @@ def _h36m_slots(subject: str, keys: list[int], table: Camera | None) -> list[int
 _CAM_FIELDS = ("intrinsics", "distortion", "rotation", "center", "image_size")
 
 
-def _vp3d_cameras(model: CameraModel, f: dict[str, np.ndarray], ids: list[str], quat_xyzw: np.ndarray) -> list[dict[str, Any]]:
+def _vp3d_cameras(
+    model: CameraModel, f: dict[str, np.ndarray], ids: list[str], quat_xyzw: np.ndarray
+) -> list[dict[str, Any]]:
     """Cameras ``(K,)`` given as field arrays, in the dict form of VideoPose3D's
     ``h36m_cameras_*_params`` (raw pixels; ``orientation`` the camera->world quaternion
     **w, x, y, z**; ``translation`` the centre in **metres**, as its loader holds it after
@@ -736,18 +748,20 @@ def _vp3d_cameras(model: CameraModel, f: dict[str, np.ndarray], ids: list[str], 
         d = f["distortion"][i].tolist()
         w, h = (int(v) for v in f["image_size"][i].tolist())
         x, y, z, qw = quat_xyzw[i].tolist()
-        out.append({
-            "id": cam_id,
-            "center": [cx, cy],
-            "focal_length": [fx, fy],
-            "radial_distortion": [d[0], d[1], d[4]] if brown else [0.0, 0.0, 0.0],
-            "tangential_distortion": [d[2], d[3]] if brown else [0.0, 0.0],
-            "res_w": w,
-            "res_h": h,
-            "orientation": [qw, x, y, z],
-            "translation": f["center"][i].tolist(),
-            "model": model.value,
-        })
+        out.append(
+            {
+                "id": cam_id,
+                "center": [cx, cy],
+                "focal_length": [fx, fy],
+                "radial_distortion": [d[0], d[1], d[4]] if brown else [0.0, 0.0, 0.0],
+                "tangential_distortion": [d[2], d[3]] if brown else [0.0, 0.0],
+                "res_w": w,
+                "res_h": h,
+                "orientation": [qw, x, y, z],
+                "translation": f["center"][i].tolist(),
+                "model": model.value,
+            }
+        )
     return out
 
 
@@ -775,7 +789,7 @@ def cameras_file_for(path: Path) -> Path | None:
     stem = path.name[: -len(".npz")] if path.name.endswith(".npz") else path.name
     for prefix in ("data_3d_", "data_2d_"):
         if stem.startswith(prefix):
-            parts = stem[len(prefix):].split("_")
+            parts = stem[len(prefix) :].split("_")
             for k in range(len(parts), 0, -1):
                 cand = path.with_name(f"cameras_{'_'.join(parts[:k])}.json")
                 if cand.is_file():

@@ -64,9 +64,7 @@ def validate_intrinsics(intrinsics: np.ndarray) -> np.ndarray:
     return arr
 
 
-def validate_distortion(
-    distortion: np.ndarray | None, names: Sequence[str], model: str
-) -> np.ndarray:
+def validate_distortion(distortion: np.ndarray | None, names: Sequence[str], model: str) -> np.ndarray:
     """Return ``distortion (..., len(names))`` as a float array; ``None`` means all zeros."""
     if distortion is None:
         return np.zeros(len(names))
@@ -94,9 +92,7 @@ def check_batch(points: np.ndarray, point_name: str, **params: np.ndarray) -> tu
     try:
         return np.broadcast_shapes(*shapes)
     except ValueError:
-        got = ", ".join(
-            [f"{point_name} {points.shape}"] + [f"{k} {v.shape}" for k, v in params.items()]
-        )
+        got = ", ".join([f"{point_name} {points.shape}"] + [f"{k} {v.shape}" for k, v in params.items()])
         raise ValueError(
             f"{point_name}: leading dimensions must broadcast with the camera parameters' "
             f"(points (..., J, k) against parameters (..., n)), got {got}"
@@ -216,6 +212,4 @@ def apply_model(
         uv = project_compiled(compiled, points, intrinsics, distortion)
         if uv is not None:
             return uv
-    return map_blocks(
-        kernel, [(points, 2), (intrinsics, 1), (distortion, 1)], points.shape[-2:-1] + (out_size,)
-    )
+    return map_blocks(kernel, [(points, 2), (intrinsics, 1), (distortion, 1)], points.shape[-2:-1] + (out_size,))

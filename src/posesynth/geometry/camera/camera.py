@@ -66,9 +66,7 @@ class Camera:
             batch = np.broadcast_shapes(*shapes.values())
         except ValueError:
             got = ", ".join(f"{k} {v}" for k, v in shapes.items())
-            raise ValueError(
-                f"Camera: expected fields with broadcastable leading (batch) dims, got {got}"
-            ) from None
+            raise ValueError(f"Camera: expected fields with broadcastable leading (batch) dims, got {got}") from None
         _check_rotation(rotation)
 
         def full(arr: np.ndarray, trailing: tuple[int, ...], dtype: type) -> np.ndarray:
@@ -76,9 +74,7 @@ class Camera:
 
         object.__setattr__(self, "model", model)
         object.__setattr__(self, "intrinsics", full(intrinsics, (4,), np.float64))
-        object.__setattr__(
-            self, "distortion", full(distortion, (model.distortion_size,), np.float64)
-        )
+        object.__setattr__(self, "distortion", full(distortion, (model.distortion_size,), np.float64))
         object.__setattr__(self, "rotation", full(rotation, (3, 3), np.float64))
         object.__setattr__(self, "center", full(center, (3,), np.float64))
         object.__setattr__(self, "image_size", full(image_size, (2,), np.int64))
@@ -97,9 +93,7 @@ class Camera:
     def __getitem__(self, index: Any) -> Camera:
         """Index the batch dims (int, slice, integer/bool array, or a tuple of those)."""
         parts = index if isinstance(index, tuple) else (index,)
-        dims = sum(
-            p.ndim if isinstance(p, np.ndarray) and p.dtype == bool else 1 for p in parts
-        )
+        dims = sum(p.ndim if isinstance(p, np.ndarray) and p.dtype == bool else 1 for p in parts)
         if any(p is Ellipsis or p is None for p in parts) or dims > len(self.batch_shape):
             raise IndexError(
                 f"Camera: index must address at most the {len(self.batch_shape)} batch dims "
@@ -210,15 +204,12 @@ class Camera:
         required = ("model", "intrinsics", "distortion", "rotation", "center", "image_size")
         missing = [k for k in required if k not in data]
         if missing:
-            raise ValueError(
-                f"Camera.from_dict: expected keys {list(required)}, missing {missing}"
-            )
+            raise ValueError(f"Camera.from_dict: expected keys {list(required)}, missing {missing}")
         model = CameraModel.parse(data["model"])
         names = data.get("distortion_names")
         if names is not None and tuple(names) != model.distortion_names:
             raise ValueError(
-                f"distortion_names: expected {list(model.distortion_names)} for model "
-                f"{model.value}, got {list(names)}"
+                f"distortion_names: expected {list(model.distortion_names)} for model {model.value}, got {list(names)}"
             )
         fields: dict[str, np.ndarray] = {}
         trailing = {
@@ -248,9 +239,7 @@ def stack_cameras(cameras: Sequence[Camera]) -> Camera:
         raise ValueError("cameras: expected at least one Camera, got an empty sequence")
     models = {c.model for c in cameras}
     if len(models) > 1:
-        raise ValueError(
-            f"cameras: expected one model, got {sorted(m.value for m in models)}"
-        )
+        raise ValueError(f"cameras: expected one model, got {sorted(m.value for m in models)}")
     shapes = {c.batch_shape for c in cameras}
     if len(shapes) > 1:
         raise ValueError(f"cameras: expected one batch shape, got {sorted(shapes)}")
@@ -280,7 +269,10 @@ def concat_cameras(cameras: Sequence[Camera]) -> Camera:
         raise ValueError(f"cameras: expected 1-D batches, got {[c.batch_shape for c in cameras]}")
     return Camera(
         model=cameras[0].model,
-        **{f: np.concatenate([getattr(c, f) for c in cameras]) for f in ("intrinsics", "distortion", "rotation", "center", "image_size")},
+        **{
+            f: np.concatenate([getattr(c, f) for c in cameras])
+            for f in ("intrinsics", "distortion", "rotation", "center", "image_size")
+        },
     )
 
 

@@ -39,9 +39,7 @@ def world_to_camera(p_world: np.ndarray, R: np.ndarray, C: np.ndarray) -> np.nda
     p_cam = _world_to_camera_compiled(p_world, R, C)
     if p_cam is not None:
         return p_cam
-    return _common.map_blocks(
-        _world_to_camera, [(p_world, 2), (R, 2), (C, 1)], p_world.shape[-2:-1] + (3,)
-    )
+    return _common.map_blocks(_world_to_camera, [(p_world, 2), (R, 2), (C, 1)], p_world.shape[-2:-1] + (3,))
 
 
 def _world_to_camera_compiled(p_world: np.ndarray, R: np.ndarray, C: np.ndarray) -> np.ndarray | None:
@@ -79,9 +77,7 @@ def camera_to_world(p_cam: np.ndarray, R: np.ndarray, C: np.ndarray) -> np.ndarr
     p_cam = _common.check_points(p_cam, 3, "p_cam")
     R, C = _check_pose(R, C)
     _common.check_batch(p_cam, "p_cam", R=R[..., 0], C=C)
-    return _common.map_blocks(
-        _camera_to_world, [(p_cam, 2), (R, 2), (C, 1)], p_cam.shape[-2:-1] + (3,)
-    )
+    return _common.map_blocks(_camera_to_world, [(p_cam, 2), (R, 2), (C, 1)], p_cam.shape[-2:-1] + (3,))
 
 
 def _camera_to_world(p_cam: np.ndarray, R: np.ndarray, C: np.ndarray) -> np.ndarray:
@@ -171,9 +167,7 @@ def look_at(
     distance = np.linalg.norm(forward, axis=-1)
     if (distance <= 0).any():
         index = tuple(int(i) for i in np.argwhere(distance <= 0)[0])
-        raise ValueError(
-            f"target: expected a point different from eye, got the same point at index {index}"
-        )
+        raise ValueError(f"target: expected a point different from eye, got the same point at index {index}")
     up_norm = np.linalg.norm(up, axis=-1)
     if (up_norm <= 0).any():
         raise ValueError(f"up: expected a non-zero vector, got {up.tolist()}")
@@ -239,4 +233,3 @@ def orbit(
     R = R if R.shape[:-2] == batch else np.array(np.broadcast_to(R, batch + (3, 3)))
     C = C if C.shape[:-1] == batch else np.array(np.broadcast_to(C, batch + (3,)))
     return R, C
-

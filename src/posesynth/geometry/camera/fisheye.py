@@ -24,9 +24,7 @@ from posesynth.geometry.camera import _common
 DISTORTION_NAMES: tuple[str, ...] = ("k1", "k2", "k3", "k4")
 
 
-def validate(
-    intrinsics: np.ndarray, distortion: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def validate(intrinsics: np.ndarray, distortion: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Check fisheye parameters; return them as float arrays.
 
     Args:
@@ -72,9 +70,7 @@ def undistort_angle(
     return theta
 
 
-def project(
-    p_cam: np.ndarray, intrinsics: np.ndarray, distortion: np.ndarray | None = None
-) -> np.ndarray:
+def project(p_cam: np.ndarray, intrinsics: np.ndarray, distortion: np.ndarray | None = None) -> np.ndarray:
     """Project camera-frame points to pixels through the Kannala-Brandt model.
 
     Args:
@@ -88,14 +84,10 @@ def project(
         the optical axis in front maps to the principal point; one at the camera centre or
         exactly behind it (no defined direction in the image) gives NaN.
     """
-    return _common.apply_model(
-        _project, validate, p_cam, "p_cam", 3, intrinsics, distortion, 2, compiled="fisheye"
-    )
+    return _common.apply_model(_project, validate, p_cam, "p_cam", 3, intrinsics, distortion, 2, compiled="fisheye")
 
 
-def unproject(
-    uv_px: np.ndarray, intrinsics: np.ndarray, distortion: np.ndarray | None = None
-) -> np.ndarray:
+def unproject(uv_px: np.ndarray, intrinsics: np.ndarray, distortion: np.ndarray | None = None) -> np.ndarray:
     """Rays through pixels, solving for theta by fixed-iteration Newton.
 
     Args:

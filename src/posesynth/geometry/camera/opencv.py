@@ -22,9 +22,7 @@ from posesynth.geometry.camera import _common
 DISTORTION_NAMES: tuple[str, ...] = ("k1", "k2", "p1", "p2", "k3")
 
 
-def validate(
-    intrinsics: np.ndarray, distortion: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def validate(intrinsics: np.ndarray, distortion: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Check OpenCV-model parameters; return them as float arrays.
 
     Args:
@@ -43,9 +41,7 @@ def validate(
     )
 
 
-def distort(
-    x: np.ndarray, y: np.ndarray, distortion: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def distort(x: np.ndarray, y: np.ndarray, distortion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distort normalised image coordinates ``x, y (..., J)``; ``distortion (..., 5)``."""
     k1, k2, p1, p2, k3 = (_common.per_point(distortion, i) for i in range(5))
     xy = x * y
@@ -58,9 +54,7 @@ def distort(
     return xd, yd
 
 
-def undistort(
-    xd: np.ndarray, yd: np.ndarray, distortion: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def undistort(xd: np.ndarray, yd: np.ndarray, distortion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Invert :func:`distort` by fixed-iteration Newton.
 
     ``xd, yd (..., J)`` distorted normalised coordinates, ``distortion (..., 5)``; returns the
@@ -85,9 +79,7 @@ def undistort(
     return _common.newton_2d(xd, yd, residual_and_jacobian)
 
 
-def project(
-    p_cam: np.ndarray, intrinsics: np.ndarray, distortion: np.ndarray | None = None
-) -> np.ndarray:
+def project(p_cam: np.ndarray, intrinsics: np.ndarray, distortion: np.ndarray | None = None) -> np.ndarray:
     """Project camera-frame points to pixels through Brown-Conrady distortion.
 
     Args:
@@ -99,14 +91,10 @@ def project(
         ``uv_px (..., J, 2)`` pixels, as ``cv2.projectPoints``. Z = 0 gives inf/NaN; points
         behind the camera are mirrored through the centre - use ``visibility.in_front``.
     """
-    return _common.apply_model(
-        _project, validate, p_cam, "p_cam", 3, intrinsics, distortion, 2, compiled="opencv"
-    )
+    return _common.apply_model(_project, validate, p_cam, "p_cam", 3, intrinsics, distortion, 2, compiled="opencv")
 
 
-def unproject(
-    uv_px: np.ndarray, intrinsics: np.ndarray, distortion: np.ndarray | None = None
-) -> np.ndarray:
+def unproject(uv_px: np.ndarray, intrinsics: np.ndarray, distortion: np.ndarray | None = None) -> np.ndarray:
     """Rays through pixels, undistorting by fixed-iteration Newton.
 
     Args:

@@ -16,9 +16,7 @@ from posesynth.geometry.camera import _common
 DISTORTION_NAMES: tuple[str, ...] = ()
 
 
-def validate(
-    intrinsics: np.ndarray, distortion: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def validate(intrinsics: np.ndarray, distortion: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Check pinhole parameters; return them as float arrays.
 
     Args:
@@ -37,9 +35,7 @@ def validate(
     )
 
 
-def project(
-    p_cam: np.ndarray, intrinsics: np.ndarray, distortion: np.ndarray | None = None
-) -> np.ndarray:
+def project(p_cam: np.ndarray, intrinsics: np.ndarray, distortion: np.ndarray | None = None) -> np.ndarray:
     """Project camera-frame points to pixels.
 
     Args:
@@ -60,9 +56,7 @@ def project(
     return _common.map_blocks(_project, [(p_cam, 2), (intrinsics, 1)], p_cam.shape[-2:-1] + (2,))
 
 
-def unproject(
-    uv_px: np.ndarray, intrinsics: np.ndarray, distortion: np.ndarray | None = None
-) -> np.ndarray:
+def unproject(uv_px: np.ndarray, intrinsics: np.ndarray, distortion: np.ndarray | None = None) -> np.ndarray:
     """Rays through pixels.
 
     Args:
@@ -76,9 +70,7 @@ def unproject(
     uv_px = _common.check_points(uv_px, 2, "uv_px")
     intrinsics, distortion = validate(intrinsics, distortion)
     _common.check_batch(uv_px, "uv_px", intrinsics=intrinsics, distortion=distortion)
-    return _common.map_blocks(
-        _unproject, [(uv_px, 2), (intrinsics, 1)], uv_px.shape[-2:-1] + (3,)
-    )
+    return _common.map_blocks(_unproject, [(uv_px, 2), (intrinsics, 1)], uv_px.shape[-2:-1] + (3,))
 
 
 def _project(p_cam: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:

@@ -78,9 +78,7 @@ def _check_half_fov(max_half_fov: np.ndarray | float, model: CameraModel) -> np.
     return _per_point(m)
 
 
-def in_image(
-    uv_px: np.ndarray, width: np.ndarray | float, height: np.ndarray | float
-) -> np.ndarray:
+def in_image(uv_px: np.ndarray, width: np.ndarray | float, height: np.ndarray | float) -> np.ndarray:
     """Whether pixels fall inside a ``width x height`` image, pixel-centre convention.
 
     Inside means ``-0.5 <= u < width - 0.5`` and ``-0.5 <= v < height - 0.5``.
