@@ -14,7 +14,7 @@ Protocol (``posesynth experiment rom``; every number comes from this run):
    collision checks on; another preset or file with ``--motions``), seen by new random
    cameras. Both models get the same number of optimiser steps (B: proportionally fewer
    epochs), architecture, noise and seed. The 2D noise: ``noise_sigma_px`` everywhere plus,
-   with ``detector_noise`` (default), BlazePose's per-joint spread
+   with ``detector_noise`` (off by default: the ablation found it no help), BlazePose's per-joint spread
    (:data:`BLAZEPOSE_SIGMA_JOINTS`, measured on person 0 of the real benchmark).
 4. **Test sets**, drawn with other seeds: held-out everyday poses (the training mix), and
    uncommon ones (deep squat, lunge, kick, quad stretch, kneeling) over their full ranges;
@@ -88,7 +88,7 @@ class ExperimentConfig(BaseModel):
     prior: Literal["independent", "coupled"] = Field(
         "coupled", description="everyday poses from the independent priors (EVERYDAY) or the coupled ones (EVERYDAY_COUPLED)"
     )
-    detector_noise: bool = Field(True, description="add BlazePose's per-joint 2D spread (BLAZEPOSE_SIGMA_JOINTS) to training inputs")
+    detector_noise: bool = Field(False, description="add BlazePose's per-joint 2D spread (BLAZEPOSE_SIGMA_JOINTS) to training inputs")
     real: str | None = Field(None, description="the real benchmark's per-person .npz: score both models on real people too")
     motions: str = Field("full-rom", description="motions preset or YAML file of B's augmentation")
     variants: int = Field(1, ge=1, le=16, description="augmented copies of each everyday pose in B's data")
@@ -173,7 +173,7 @@ def real_scores(path: str | Path, lifters: dict[str, Any]) -> dict[str, Any]:
     """The lifters on the real benchmark's cached per-person data (``posesynth benchmark real``).
 
     Returns ``{model: {input: {p_mpjpe_mm, mpjpe_mm, p_mpjpe_ratio, person: {..}}}}`` with
-    BlazePose's world landmarks as ``blazepose_world`` (input ``blazepose_image``), and the
+    BlazePose's world landmarks as ``blazepose_world`` (under the benchmark's input name), and the
     keypoint definitions of the models and of the ground truth.
     """
     from posesynth.apps.realbench import PersonData

@@ -27,7 +27,7 @@ def rom(
     b_seed: Annotated[int | None, typer.Option("--b-seed", show_default="0", help="Another draw of model B alone (augmentation and training); A stays the same.")] = None,
     motions: Annotated[str | None, typer.Option("--motions", show_default="full-rom", help="Motions of B's augmentation: a preset name or a YAML file.")] = None,
     prior: Annotated[str | None, typer.Option("--prior", help="Everyday poses from 'coupled' priors (default) or the earlier 'independent' ones.")] = None,
-    detector_noise: Annotated[bool | None, typer.Option("--detector-noise/--no-detector-noise", help="Add BlazePose's per-joint 2D spread to training inputs (default on).")] = None,
+    detector_noise: Annotated[bool | None, typer.Option("--detector-noise/--no-detector-noise", help="Add BlazePose's per-joint 2D spread to training inputs (default off).")] = None,
     real: Annotated[Path | None, typer.Option("--real", help="The real benchmark's per-person .npz (from posesynth benchmark real): score both models on real people and check the real goals.")] = None,
     reference: Annotated[bool, typer.Option("--reference", help="Also train model C on uncommon poses themselves: what a lifter that has seen them reaches (a bound for B).")] = False,
     ship: Annotated[bool, typer.Option("--ship", help="Store both models in the package as the shipped checkpoints 'everyday' and 'rom' (float16).")] = False,
