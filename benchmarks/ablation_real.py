@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from posesynth.apps.experiment import EVERYDAY, UNCOMMON, everyday_test_set, in_definition, uncommon_test_set
+from posesynth.apps.experiment import EVERYDAY, everyday_test_set, in_definition, uncommon_test_set
 from posesynth.body.definitions import KeypointDefinition, fit_definition
 from posesynth.data.dataset import PoseDataset
 from posesynth.jobs.generate import generate_dataset, load_config
@@ -55,8 +55,8 @@ from posesynth.lift.checkpoint import load_lifter
 from posesynth.lift.evaluate import evaluate_lifter
 from posesynth.lift.noise import NoiseConfig, detector_sigma_joints
 from posesynth.lift.train import TrainConfig, train_lifter
-from posesynth.poses.procedural import DEFAULT_ACTIVITY_WEIGHTS
 from posesynth.poses.prior import COUPLED_ACTIVITIES
+from posesynth.poses.procedural import DEFAULT_ACTIVITY_WEIGHTS
 
 #: The baseline's mix with its everyday part (stand, walk, sit, reach) replaced by the coupled priors.
 COUPLED_MIX = {
@@ -126,7 +126,7 @@ def fitted_definition(data: Any, lifter: Any) -> KeypointDefinition:
 
 
 def train_row(name: str, lever: Lever, args: argparse.Namespace, data: Any, defn: KeypointDefinition | None) -> dict[str, Any]:
-    n = int(round(args.samples * lever.samples_factor))
+    n = round(args.samples * lever.samples_factor)
     start = time.perf_counter()
     ds = generate_dataset(load_config(samples=n, seed=args.seed, activities=lever.activities))
     if lever.definition_from_person0:

@@ -136,10 +136,10 @@ def test_foot_pulled_up_behind_reads_deep_flexion(pose_photos: dict[str, Path]) 
     assert doc["mediapipe33"]["found"]["knees"] == {"left": True, "right": True}
     assert 0.3 <= doc["models"]["b"]["legs"]["right"]["hip_knee_m"] <= 0.6
     # A (everyday poses, knees never past 60 deg) foreshortens this folded thigh: the
-    # checkpoints of posesynth 0.3 (coupled priors) read 0.29 m here, the earlier ones >= 0.3 m
+    # checkpoints made with the coupled priors (issue 17) read 0.29 m here, the earlier ones >= 0.3 m
     assert 0.25 <= doc["models"]["a"]["legs"]["right"]["hip_knee_m"] <= 0.6
     knees = _knees(doc)
-    # posesynth 0.3's B (coupled priors, width 512) reads about 89 deg here, the earlier B >= 100 deg
+    # the B made with the coupled priors (issue 17, width 512) reads about 89 deg here, the earlier B >= 100 deg
     # (the issue's goal, no longer met; see docs/real-people.md); MediaPipe about 137 deg
     assert knees["b"][1] >= 80.0 and knees["mediapipe"][1] >= 100.0, knees
     assert knees["b"][1] > knees["a"][1], knees

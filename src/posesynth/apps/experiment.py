@@ -42,15 +42,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-from typing import Literal
 
+from posesynth.body.definitions import KeypointDefinition, apply_definition, get_definition
+from posesynth.body.skeleton import H36M17
+from posesynth.data.dataset import PoseDataset
 from posesynth.jobs.augment import augment
 from posesynth.jobs.camera_config import CamerasConfig
-from posesynth.data.dataset import PoseDataset
 from posesynth.jobs.generate import generate_dataset, load_config
 from posesynth.lift.checkpoint import export_shipped, load_lifter
 from posesynth.lift.evaluate import evaluate_lifter
@@ -58,8 +59,6 @@ from posesynth.lift.noise import NoiseConfig
 from posesynth.lift.train import TrainConfig, train_lifter
 from posesynth.poses.motion_spec import load_motions
 from posesynth.poses.procedural import activity_names
-from posesynth.body.definitions import KeypointDefinition, apply_definition, get_definition
-from posesynth.body.skeleton import H36M17
 
 EVERYDAY = {"stand": 1.0, "walk": 1.0, "sit": 1.0, "reach": 1.0}
 #: The everyday mix with the coupled priors of :mod:`posesynth.poses.prior` where they exist

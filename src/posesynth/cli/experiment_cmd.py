@@ -40,8 +40,8 @@ def rom(
         from posesynth.lift import require_torch
 
         require_torch()
-        from posesynth.util.jsonable import to_jsonable
         from posesynth.apps.experiment import ExperimentConfig, run_experiment
+        from posesynth.util.jsonable import to_jsonable
 
         overrides = dict(samples=samples, test_samples=test_samples, epochs=epochs, width=width, seed=seed, variants=variants,
                          motions=motions, b_seed=b_seed, reference=reference or None, prior=prior,

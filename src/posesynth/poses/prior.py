@@ -194,7 +194,7 @@ def sample_coupled(
             continue
         terms = [_term_for(prior, side + c, lead_right) for c in ("shoulder_flex", "shoulder_abd")]
 
-        def pair(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        def pair(rows: np.ndarray, terms: list = terms) -> tuple[np.ndarray, np.ndarray]:
             comp = []
             for parts in terms:
                 v = np.zeros(n)
