@@ -85,7 +85,8 @@ def levers(combine: list[str]) -> dict[str, Lever]:
         "budget": Lever(base.activities, samples_factor=2.0),
     }
     rows["combined"] = Lever(
-        COUPLED_MIX, noise_from_person0=True,
+        COUPLED_MIX,
+        noise_from_person0=True,
         samples_factor=2.0 if "budget" in combine else 1.0,
         definition_from_person0="definition" in combine,
     )
@@ -101,9 +102,11 @@ def real_scores(data: Any, lifter: Any) -> dict[str, Any]:
     for r in rows:
         key = r.model if r.model != "m" else r.input
         out[key] = {
-            "p_mpjpe_mm": r.overall.p_mpjpe_mm, "mpjpe_mm": r.overall.mpjpe_mm,
+            "p_mpjpe_mm": r.overall.p_mpjpe_mm,
+            "mpjpe_mm": r.overall.mpjpe_mm,
             "person1_p_mpjpe_mm": r.per_person["1"].p_mpjpe_mm if "1" in r.per_person else None,
-            "p_mpjpe_by_part_mm": r.overall.p_mpjpe_by_part_mm, "samples": r.overall.samples,
+            "p_mpjpe_by_part_mm": r.overall.p_mpjpe_by_part_mm,
+            "samples": r.overall.samples,
         }
     return out
 
@@ -115,17 +118,24 @@ def person_arrays(data: Any, person: int) -> dict[str, np.ndarray]:
     mask = sample_mask(data)
     keep = np.zeros_like(mask)
     keep[person] = mask[person]
-    return {"blazepose_2d": data.blazepose_2d()[keep], "ideal_2d": data.ideal_2d()[keep],
-            "gt": data.ground_truth_camera()[keep]}
+    return {
+        "blazepose_2d": data.blazepose_2d()[keep],
+        "ideal_2d": data.ideal_2d()[keep],
+        "gt": data.ground_truth_camera()[keep],
+    }
 
 
 def fitted_definition(data: Any, lifter: Any) -> KeypointDefinition:
     p0 = person_arrays(data, 0)
     pred = lifter.predict(p0["ideal_2d"])
-    return fit_definition(pred, p0["gt"], "fit-person0", source="offsets fitted on the real benchmark's person 0", ridge=0.1)
+    return fit_definition(
+        pred, p0["gt"], "fit-person0", source="offsets fitted on the real benchmark's person 0", ridge=0.1
+    )
 
 
-def train_row(name: str, lever: Lever, args: argparse.Namespace, data: Any, defn: KeypointDefinition | None) -> dict[str, Any]:
+def train_row(
+    name: str, lever: Lever, args: argparse.Namespace, data: Any, defn: KeypointDefinition | None
+) -> dict[str, Any]:
     n = round(args.samples * lever.samples_factor)
     start = time.perf_counter()
     ds = generate_dataset(load_config(samples=n, seed=args.seed, activities=lever.activities))
@@ -135,17 +145,33 @@ def train_row(name: str, lever: Lever, args: argparse.Namespace, data: Any, defn
     if lever.noise_from_person0:
         p0 = person_arrays(data, 0)
         noise["sigma_joints"] = detector_sigma_joints(p0["blazepose_2d"], p0["ideal_2d"])
-    cfg = TrainConfig(epochs=args.epochs, batch_size=256, width=args.width, seed=args.seed, val_fraction=0.05,
-                      noise=NoiseConfig(**noise))
+    cfg = TrainConfig(
+        epochs=args.epochs,
+        batch_size=256,
+        width=args.width,
+        seed=args.seed,
+        val_fraction=0.05,
+        noise=NoiseConfig(**noise),
+    )
     out = Path(args.out) / name
-    summary = train_lifter(PoseDataset(skeleton=ds.skeleton, joints_3d_camera=ds.joints_3d_camera,
-                                       joints_2d=ds.joints_2d), out, cfg, overwrite=True)
+    summary = train_lifter(
+        PoseDataset(skeleton=ds.skeleton, joints_3d_camera=ds.joints_3d_camera, joints_2d=ds.joints_2d),
+        out,
+        cfg,
+        overwrite=True,
+    )
     lifter = load_lifter(out)
-    tests = {"everyday": everyday_test_set(args.test_samples, args.seed + 1000),
-             "uncommon": uncommon_test_set(args.test_samples, args.seed + 2000)}
+    tests = {
+        "everyday": everyday_test_set(args.test_samples, args.seed + 1000),
+        "uncommon": uncommon_test_set(args.test_samples, args.seed + 2000),
+    }
     return {
-        "samples": n, "epochs": args.epochs, "width": args.width, "noise": noise,
-        "train_seconds": summary.get("seconds"), "seconds": round(time.perf_counter() - start, 1),
+        "samples": n,
+        "epochs": args.epochs,
+        "width": args.width,
+        "noise": noise,
+        "train_seconds": summary.get("seconds"),
+        "seconds": round(time.perf_counter() - start, 1),
         "synthetic_mpjpe_mm": {t: evaluate_lifter(lifter, d)["mpjpe_mm"] for t, d in tests.items()},
         "real": real_scores(data, lifter),
     }
@@ -163,14 +189,18 @@ def definition_fit_row(data: Any, lifter: Any) -> dict[str, Any]:
         pred = lifter.predict(p1[inp])
         moved = apply_definition(pred, defn)
         moved = moved - moved[:, :1]
-        out[inp] = {"person1_p_mpjpe_mm": float(procrustes_errors(pred, p1["gt"]).mean() * 1000),
-                    "person1_p_mpjpe_mm_corrected": float(procrustes_errors(moved, p1["gt"]).mean() * 1000)}
+        out[inp] = {
+            "person1_p_mpjpe_mm": float(procrustes_errors(pred, p1["gt"]).mean() * 1000),
+            "person1_p_mpjpe_mm_corrected": float(procrustes_errors(moved, p1["gt"]).mean() * 1000),
+        }
     return out
 
 
 def render(rows: dict[str, Any]) -> str:
-    head = ("| lever | real P-MPJPE ideal 2D | real P-MPJPE BlazePose 2D | person 1: ideal / BlazePose 2D "
-            "| BlazePose world | synthetic uncommon MPJPE | synthetic everyday MPJPE |\n|---|---|---|---|---|---|---|")
+    head = (
+        "| lever | real P-MPJPE ideal 2D | real P-MPJPE BlazePose 2D | person 1: ideal / BlazePose 2D "
+        "| BlazePose world | synthetic uncommon MPJPE | synthetic everyday MPJPE |\n|---|---|---|---|---|---|---|"
+    )
     lines = [head]
     for name, r in rows.items():
         if "real" not in r:
@@ -180,12 +210,17 @@ def render(rows: dict[str, Any]) -> str:
             f"| {name} | {re['ideal_2d']['p_mpjpe_mm']:.1f} | {re['blazepose_2d']['p_mpjpe_mm']:.1f} | "
             f"{re['ideal_2d']['person1_p_mpjpe_mm']:.1f} / {re['blazepose_2d']['person1_p_mpjpe_mm']:.1f} | "
             f"{re['blazepose_world']['p_mpjpe_mm']:.1f} | {r['synthetic_mpjpe_mm']['uncommon']:.1f} | "
-            f"{r['synthetic_mpjpe_mm']['everyday']:.1f} |")
+            f"{r['synthetic_mpjpe_mm']['everyday']:.1f} |"
+        )
     if "definition_fit" in rows:
         d = rows["definition_fit"]
-        lines.append("\ndefinition offsets fitted on person 0, person 1 P-MPJPE before -> after: " + ", ".join(
-            f"{k} {d[k]['person1_p_mpjpe_mm']:.1f} -> {d[k]['person1_p_mpjpe_mm_corrected']:.1f}"
-            for k in ("ideal_2d", "blazepose_2d")))
+        lines.append(
+            "\ndefinition offsets fitted on person 0, person 1 P-MPJPE before -> after: "
+            + ", ".join(
+                f"{k} {d[k]['person1_p_mpjpe_mm']:.1f} -> {d[k]['person1_p_mpjpe_mm_corrected']:.1f}"
+                for k in ("ideal_2d", "blazepose_2d")
+            )
+        )
     return "\n".join(lines)
 
 

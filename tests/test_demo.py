@@ -12,8 +12,8 @@ Real photos, fetched at test time (the tests that need them skip when the downlo
 
 from __future__ import annotations
 
-import json
 import hashlib
+import json
 import subprocess
 import sys
 import tarfile
@@ -28,8 +28,8 @@ pytest.importorskip("torch")
 pytest.importorskip("ai_edge_litert")
 cv2 = pytest.importorskip("cv2")
 
-from posesynth.cli.main import app
 from posesynth.apps.demo import flexion_deg, limb_measures, read_keypoints, run_demo
+from posesynth.cli.main import app
 
 runner = CliRunner()
 WOMAN = (slice(450, 994), slice(1100, 1700))
@@ -42,7 +42,10 @@ def sports2d_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "pip", "download", "--no-deps", "sports2d==0.8.34", "-d", str(tmp), "-q"],
-            check=False, capture_output=True, text=True, timeout=180,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=180,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         pytest.skip(f"cannot download sports2d: {exc}")
@@ -75,14 +78,29 @@ def woman_jpg(sports2d_video: Path) -> Path:
 #: The photos used from the aipose 3.2.0 sdist, with their SHA-256.
 POSES = {
     "tree": ("pexels-anete-lusina-4793290.jpg", "2f60fbafcc3a4ad133eb855c6d8d4ea0670ec8cac3588df6e50b95ae567fed1d"),
-    "seated_stretch": ("pexels-cliff-booth-4057525.jpg", "815d58ee48f795c9a8de6d41fd21cd79517744f8a82c6f71219e55792a1e4455"),
+    "seated_stretch": (
+        "pexels-cliff-booth-4057525.jpg",
+        "815d58ee48f795c9a8de6d41fd21cd79517744f8a82c6f71219e55792a1e4455",
+    ),
 }
 
 
 @pytest.fixture(scope="module")
 def pose_photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("aipose")
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "aipose==3.2.0", "-d", str(tmp), "-q"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-binary",
+        ":all:",
+        "aipose==3.2.0",
+        "-d",
+        str(tmp),
+        "-q",
+    ]
     try:
         proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=300)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -218,18 +236,37 @@ def test_wrong_checkpoint(tmp_path: Path) -> None:
     cv2.imwrite(str(img), np.zeros((64, 64, 3), np.uint8))
     kp = tmp_path / "kp.npy"
     np.save(kp, np.random.default_rng(0).uniform(10, 50, (17, 2)))
-    res = runner.invoke(app, ["demo", str(img), "--keypoints", str(kp), "--layout", "h36m17", "--model-a", str(tmp_path)])
+    res = runner.invoke(
+        app, ["demo", str(img), "--keypoints", str(kp), "--layout", "h36m17", "--model-a", str(tmp_path)]
+    )
     assert res.exit_code != 0
     assert "checkpoint" in res.output
 
 
 def _h36m_2d() -> np.ndarray:
     """A standing person's Human3.6M-17 2D in px (x right, y down)."""
-    return np.array([
-        [300, 300], [270, 300], [268, 400], [266, 500], [330, 300], [332, 400], [334, 500],
-        [300, 250], [300, 200], [300, 180], [300, 150], [340, 205], [355, 260], [365, 310],
-        [260, 205], [245, 260], [235, 310],
-    ], float)
+    return np.array(
+        [
+            [300, 300],
+            [270, 300],
+            [268, 400],
+            [266, 500],
+            [330, 300],
+            [332, 400],
+            [334, 500],
+            [300, 250],
+            [300, 200],
+            [300, 180],
+            [300, 150],
+            [340, 205],
+            [355, 260],
+            [365, 310],
+            [260, 205],
+            [245, 260],
+            [235, 310],
+        ],
+        float,
+    )
 
 
 @pytest.mark.parametrize("suffix", [".npy", ".json"])
@@ -280,16 +317,24 @@ def _detector_files(tmp_path: Path) -> dict[str, Path]:
     coco = _coco_2d()
     files = {}
     files["mmpose"] = tmp_path / "mmpose.json"
-    files["mmpose"].write_text(json.dumps({
-        "meta_info": {"dataset_name": "coco", "num_keypoints": 17},
-        "instance_info": [{"frame_id": 0, "instances": [{"keypoints": coco.tolist(), "keypoint_scores": [0.9] * 17}]}],
-    }))
+    files["mmpose"].write_text(
+        json.dumps(
+            {
+                "meta_info": {"dataset_name": "coco", "num_keypoints": 17},
+                "instance_info": [
+                    {"frame_id": 0, "instances": [{"keypoints": coco.tolist(), "keypoint_scores": [0.9] * 17}]}
+                ],
+            }
+        )
+    )
     b25 = np.zeros((25, 3))
     b25[[0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11], :2] = coco
     b25[:, 2] = 0.9
     op = tmp_path / "openpose"
     op.mkdir()
-    (op / "frame_000000000000_keypoints.json").write_text(json.dumps({"people": [{"pose_keypoints_2d": b25.ravel().tolist()}]}))
+    (op / "frame_000000000000_keypoints.json").write_text(
+        json.dumps({"people": [{"pose_keypoints_2d": b25.ravel().tolist()}]})
+    )
     files["openpose"] = op
     from posesynth.body.mappings import layout_joint_names
 
@@ -298,10 +343,15 @@ def _detector_files(tmp_path: Path) -> dict[str, Path]:
     for name, xy in zip(coco_names, coco):
         pts[mp_names.index(name)] = xy
     files["mediapipe"] = tmp_path / "mp.json"
-    files["mediapipe"].write_text(json.dumps({
-        "image_width": 600, "image_height": 600,
-        "landmarks": [{"x": x / 600, "y": y / 600, "visibility": 0.9} for x, y in pts],
-    }))
+    files["mediapipe"].write_text(
+        json.dumps(
+            {
+                "image_width": 600,
+                "image_height": 600,
+                "landmarks": [{"x": x / 600, "y": y / 600, "visibility": 0.9} for x, y in pts],
+            }
+        )
+    )
     return files
 
 

@@ -67,8 +67,25 @@ EVERYDAY_COUPLED = {"idle": 0.5, "hold": 0.25, "gesture": 0.25, "gait": 1.0, "si
 #: BlazePose's per-joint 2D spread (fractions of the bbox's longest side, Human3.6M-17 order):
 #: RMS residual of its landmarks against the multi-view triangulation reprojected, on person 0
 #: of the real benchmark (``benchmarks/ablation_real.py``, ``detector_sigma_joints``).
-BLAZEPOSE_SIGMA_JOINTS = (0.019, 0.023, 0.03, 0.048, 0.018, 0.027, 0.047, 0.015, 0.014, 0.013, 0.015,
-                          0.017, 0.041, 0.077, 0.02, 0.037, 0.048)
+BLAZEPOSE_SIGMA_JOINTS = (
+    0.019,
+    0.023,
+    0.03,
+    0.048,
+    0.018,
+    0.027,
+    0.047,
+    0.015,
+    0.014,
+    0.013,
+    0.015,
+    0.017,
+    0.041,
+    0.077,
+    0.02,
+    0.037,
+    0.048,
+)
 EVERYDAY_LIMITS_DEG = {"knee_flexion": (-10.0, 60.0), "hip_flexion": (-30.0, 60.0)}
 UNCOMMON = {"squat": 1.0, "lunge": 1.0, "kick": 1.0, "quad_stretch": 1.0, "kneel": 1.0}
 
@@ -85,10 +102,15 @@ class ExperimentConfig(BaseModel):
     width: int = Field(1024, ge=8)
     noise_sigma_px: float = Field(1.0, ge=0)
     prior: Literal["independent", "coupled"] = Field(
-        "coupled", description="everyday poses from the independent priors (EVERYDAY) or the coupled ones (EVERYDAY_COUPLED)"
+        "coupled",
+        description="everyday poses from the independent priors (EVERYDAY) or the coupled ones (EVERYDAY_COUPLED)",
     )
-    detector_noise: bool = Field(False, description="add BlazePose's per-joint 2D spread (BLAZEPOSE_SIGMA_JOINTS) to training inputs")
-    real: str | None = Field(None, description="the real benchmark's per-person .npz: score both models on real people too")
+    detector_noise: bool = Field(
+        False, description="add BlazePose's per-joint 2D spread (BLAZEPOSE_SIGMA_JOINTS) to training inputs"
+    )
+    real: str | None = Field(
+        None, description="the real benchmark's per-person .npz: score both models on real people too"
+    )
     motions: str = Field("full-rom", description="motions preset or YAML file of B's augmentation")
     variants: int = Field(1, ge=1, le=16, description="augmented copies of each everyday pose in B's data")
     seed: int = Field(0, ge=0)
@@ -99,7 +121,9 @@ class ExperimentConfig(BaseModel):
 
 
 def _everyday(samples: int, seed: int, activities: dict[str, float] | None = None) -> PoseDataset:
-    cfg = load_config(samples=samples, seed=seed, activities=activities or EVERYDAY, angle_limits_deg=EVERYDAY_LIMITS_DEG)
+    cfg = load_config(
+        samples=samples, seed=seed, activities=activities or EVERYDAY, angle_limits_deg=EVERYDAY_LIMITS_DEG
+    )
     return generate_dataset(cfg)
 
 
@@ -118,7 +142,9 @@ def uncommon_test_set(samples: int, seed: int) -> PoseDataset:
     return _lift_view(_uncommon(samples, seed))
 
 
-def in_definition(dataset: PoseDataset, definition: str | KeypointDefinition, *, output_3d: bool = False) -> PoseDataset:
+def in_definition(
+    dataset: PoseDataset, definition: str | KeypointDefinition, *, output_3d: bool = False
+) -> PoseDataset:
     """A generated data set with its 2D (and, with ``output_3d``, its camera-frame 3D) in another
     keypoint definition (:mod:`posesynth.body.definitions`), seen by the same cameras.
 
@@ -131,13 +157,17 @@ def in_definition(dataset: PoseDataset, definition: str | KeypointDefinition, *,
     if dataset.joints_3d_world is None or dataset.cameras is None:
         raise ValueError("keypoint definition: expected a data set with world 3D and cameras (posesynth generate's)")
     heights = dataset.extra.get("height") if dataset.extra else None
-    moved = apply_definition(dataset.joints_3d_world, definition, None if heights is None else np.asarray(heights, np.float64))
+    moved = apply_definition(
+        dataset.joints_3d_world, definition, None if heights is None else np.asarray(heights, np.float64)
+    )
     cams = dataset.cameras
     return PoseDataset(
         skeleton=dataset.skeleton,
         joints_3d_camera=cams.world_to_camera(moved if output_3d else dataset.joints_3d_world),
         joints_2d=cams.project_world(moved),
-        meta={"keypoint_definition": {"name": get_definition(definition).name, "input_2d": True, "output_3d": output_3d}},
+        meta={
+            "keypoint_definition": {"name": get_definition(definition).name, "input_2d": True, "output_3d": output_3d}
+        },
     )
 
 
@@ -183,8 +213,11 @@ def real_scores(path: str | Path, lifters: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"data": str(path), "ground_truth_definition": GT_DEFINITION, "models": {}}
     for r in rows:
         out["models"].setdefault(r.model, {"keypoints": r.keypoints})[r.input] = {
-            "p_mpjpe_mm": r.overall.p_mpjpe_mm, "mpjpe_mm": r.overall.mpjpe_mm, "pck3d_150": r.overall.pck3d_150,
-            "p_mpjpe_ratio_to_blazepose": r.p_mpjpe_ratio, "samples": r.overall.samples,
+            "p_mpjpe_mm": r.overall.p_mpjpe_mm,
+            "mpjpe_mm": r.overall.mpjpe_mm,
+            "pck3d_150": r.overall.pck3d_150,
+            "p_mpjpe_ratio_to_blazepose": r.p_mpjpe_ratio,
+            "samples": r.overall.samples,
             "p_mpjpe_by_part_mm": r.overall.p_mpjpe_by_part_mm,
             "per_person_p_mpjpe_mm": {k: v.p_mpjpe_mm for k, v in r.per_person.items()},
         }
@@ -200,7 +233,8 @@ def real_goals(real: dict[str, Any]) -> dict[str, bool]:
     a, b = real["models"]["everyday"], real["models"]["rom"]
     return {
         "real_rom_at_most_3pct_worse": all(
-            b[i]["p_mpjpe_mm"] <= 1.03 * a[i]["p_mpjpe_mm"] for i in ("blazepose_2d", "ideal_2d")),
+            b[i]["p_mpjpe_mm"] <= 1.03 * a[i]["p_mpjpe_mm"] for i in ("blazepose_2d", "ideal_2d")
+        ),
         "real_rom_at_most_0_85_blazepose": b["blazepose_2d"]["p_mpjpe_ratio_to_blazepose"] <= 0.85,
         "real_rom_ideal_2d_at_most_55mm": b["ideal_2d"]["p_mpjpe_mm"] <= 55.0,
     }
@@ -233,13 +267,22 @@ def run_experiment(
     log(f"augmenting them with '{config.motions}' (new random cameras)")
     rom = augment(everyday, motions, CamerasConfig(), seed=seed + 1 + 100 * config.b_seed)
     data_a, data_b = _lift_view(everyday), _concat(everyday, rom.dataset)
-    tests = {"everyday": _everyday(config.test_samples, seed + 1000, mix), "uncommon": _uncommon(config.test_samples, seed + 2000)}
+    tests = {
+        "everyday": _everyday(config.test_samples, seed + 1000, mix),
+        "uncommon": _uncommon(config.test_samples, seed + 2000),
+    }
     if config.prior != "independent":  # the earlier protocol's everyday set, to compare with its figures
         tests["everyday_independent"] = _everyday(config.test_samples, seed + 1000)
 
-    base = dict(batch_size=config.batch_size, width=config.width, seed=seed, val_fraction=0.05,
-                noise=NoiseConfig(sigma_px=config.noise_sigma_px,
-                                  sigma_joints=BLAZEPOSE_SIGMA_JOINTS if config.detector_noise else None))
+    base = dict(
+        batch_size=config.batch_size,
+        width=config.width,
+        seed=seed,
+        val_fraction=0.05,
+        noise=NoiseConfig(
+            sigma_px=config.noise_sigma_px, sigma_joints=BLAZEPOSE_SIGMA_JOINTS if config.detector_noise else None
+        ),
+    )
     steps = int(np.ceil(len(data_a) * 0.95 / config.batch_size)) * config.epochs
     per_epoch_b = int(np.ceil(len(data_b) * 0.95 / config.batch_size))
     epochs_b = max(1, round(steps / per_epoch_b))
@@ -254,7 +297,9 @@ def run_experiment(
         summary = train_lifter(data, out / name, train, overwrite=True)
         lifter = load_lifter(out / name)
         results[name] = {
-            "train_samples": len(data), "epochs": epochs, "train_seconds": summary.get("seconds"),
+            "train_samples": len(data),
+            "epochs": epochs,
+            "train_seconds": summary.get("seconds"),
             "tests": {t: evaluate_lifter(lifter, _lift_view(ds)) for t, ds in tests.items()},
             "uncommon_by_activity": by_activity(lifter, tests["uncommon"]),
         }
@@ -267,8 +312,11 @@ def run_experiment(
             "p_mpjpe_mm": {"a_everyday": a["p_mpjpe_mm"], "b_rom": b["p_mpjpe_mm"]},
             "mpjpe_change": b["mpjpe_mm"] / a["mpjpe_mm"] - 1.0,
             "by_body_part_mm": {
-                part: {"a_everyday": mm, "b_rom": b["by_body_part_mm"][part],
-                       "mpjpe_change": b["by_body_part_mm"][part] / mm - 1.0}
+                part: {
+                    "a_everyday": mm,
+                    "b_rom": b["by_body_part_mm"][part],
+                    "mpjpe_change": b["by_body_part_mm"][part] / mm - 1.0,
+                }
                 for part, mm in a["by_body_part_mm"].items()
             },
         }
@@ -287,8 +335,9 @@ def run_experiment(
         c = results["uncommon"]
         reference = {
             "mpjpe_mm": {t: c["tests"][t]["mpjpe_mm"] for t in tests},
-            "mpjpe_change_vs_a": {t: c["tests"][t]["mpjpe_mm"] / results["everyday"]["tests"][t]["mpjpe_mm"] - 1.0
-                                  for t in tests},
+            "mpjpe_change_vs_a": {
+                t: c["tests"][t]["mpjpe_mm"] / results["everyday"]["tests"][t]["mpjpe_mm"] - 1.0 for t in tests
+            },
             "by_body_part_mm": {t: c["tests"][t]["by_body_part_mm"] for t in tests},
             "uncommon_by_activity_mm": {k: v["mpjpe_mm"] for k, v in c["uncommon_by_activity"].items()},
         }
@@ -296,12 +345,18 @@ def run_experiment(
     shipped = {}
     if ship:
         for name in ("everyday", "rom"):
-            folder = export_shipped(out / name, name, {
-                "made_by": "posesynth experiment rom --ship",
-                "experiment_config": config.model_dump(),
-                "role": "model A: everyday poses only" if name == "everyday" else "model B: everyday + ROM augmentation",
-                "table": table,
-            })
+            folder = export_shipped(
+                out / name,
+                name,
+                {
+                    "made_by": "posesynth experiment rom --ship",
+                    "experiment_config": config.model_dump(),
+                    "role": "model A: everyday poses only"
+                    if name == "everyday"
+                    else "model B: everyday + ROM augmentation",
+                    "table": table,
+                },
+            )
             lifter = load_lifter(folder)
             fp16 = {t: evaluate_lifter(lifter, _lift_view(ds))["mpjpe_mm"] for t, ds in tests.items()}
             shipped[name] = {
@@ -313,10 +368,14 @@ def run_experiment(
     return {
         "config": config.model_dump(),
         "shipped": shipped,
-        "data": {"everyday_train": len(data_a), "rom_augmented": len(rom.dataset), "b_train": len(data_b),
-                 "augment": {k: v for k, v in rom.summary.items() if k != "angles"},
-                 "test_samples": {t: len(ds) for t, ds in tests.items()},
-                 **({"c_train": results["uncommon"]["train_samples"]} if reference else {})},
+        "data": {
+            "everyday_train": len(data_a),
+            "rom_augmented": len(rom.dataset),
+            "b_train": len(data_b),
+            "augment": {k: v for k, v in rom.summary.items() if k != "angles"},
+            "test_samples": {t: len(ds) for t, ds in tests.items()},
+            **({"c_train": results["uncommon"]["train_samples"]} if reference else {}),
+        },
         "models": results,
         "table": table,
         "uncommon_by_activity": per_activity,
@@ -328,6 +387,9 @@ def run_experiment(
             **real_goals(real),
         },
         "seconds": round(time.perf_counter() - start, 1),
-        "checkpoints": {"a": str(out / "everyday"), "b": str(out / "rom"),
-                        **({"c": str(out / "uncommon")} if reference else {})},
+        "checkpoints": {
+            "a": str(out / "everyday"),
+            "b": str(out / "rom"),
+            **({"c": str(out / "uncommon")} if reference else {}),
+        },
     }

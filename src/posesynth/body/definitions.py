@@ -40,8 +40,16 @@ _PELVIS_JOINTS = ("root", "right_hip", "right_knee", "right_foot", "left_hip", "
 _J = {n: i for i, n in enumerate(H36M17.joint_names)}
 _LEFT = np.array([n.startswith("left_") for n in H36M17.joint_names])
 _FRAME_OF = np.array([0 if n in _PELVIS_JOINTS else 1 for n in H36M17.joint_names])  # 0 pelvis, 1 thorax
-_LIMB_BONES = {"right_knee": "thigh", "left_knee": "thigh", "right_foot": "shank", "left_foot": "shank",
-               "right_elbow": "upper_arm", "left_elbow": "upper_arm", "right_wrist": "forearm", "left_wrist": "forearm"}
+_LIMB_BONES = {
+    "right_knee": "thigh",
+    "left_knee": "thigh",
+    "right_foot": "shank",
+    "left_foot": "shank",
+    "right_elbow": "upper_arm",
+    "left_elbow": "upper_arm",
+    "right_wrist": "forearm",
+    "left_wrist": "forearm",
+}
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,9 @@ class KeypointDefinition:
     def __post_init__(self) -> None:
         unknown = sorted(set(self.offsets) - set(_J))
         if unknown:
-            raise ValueError(f"keypoint definition {self.name!r}: unknown joints {unknown}; expected Human3.6M-17 names")
+            raise ValueError(
+                f"keypoint definition {self.name!r}: unknown joints {unknown}; expected Human3.6M-17 names"
+            )
         if "root" in self.offsets and any(np.asarray(self.offsets["root"]) != 0):
             raise ValueError(f"keypoint definition {self.name!r}: the root is the reference; expected no root offset")
 
@@ -106,8 +116,10 @@ def body_frames(positions: np.ndarray) -> np.ndarray:
     """
     p = check_shape(positions, (17, 3), "positions")
     frames = []
-    for left, right, low, high in (("left_hip", "right_hip", "root", "thorax"),
-                                   ("left_shoulder", "right_shoulder", "spine", "thorax")):
+    for left, right, low, high in (
+        ("left_hip", "right_hip", "root", "thorax"),
+        ("left_shoulder", "right_shoulder", "spine", "thorax"),
+    ):
         x = _unit(p[..., _J[right], :] - p[..., _J[left], :])
         up = p[..., _J[high], :] - p[..., _J[low], :]
         z = _unit(up - np.sum(up * x, axis=-1, keepdims=True) * x)
@@ -154,7 +166,12 @@ def apply_definition(
 
 
 def fit_definition(
-    positions: np.ndarray, targets: np.ndarray, name: str, *, symmetric: bool = True, source: str = "",
+    positions: np.ndarray,
+    targets: np.ndarray,
+    name: str,
+    *,
+    symmetric: bool = True,
+    source: str = "",
     ridge: float = 0.0,
 ) -> KeypointDefinition:
     """The offsets that best take ``positions`` to ``targets`` (least squares in the body frames).
@@ -178,7 +195,9 @@ def fit_definition(
     positions = check_finite(check_shape(positions, (17, 3), "positions"), "positions")
     targets = check_finite(check_shape(targets, (17, 3), "targets"), "targets")
     if positions.shape != targets.shape or positions.ndim != 3 or len(positions) == 0:
-        raise ValueError(f"fit_definition: expected two (N, 17, 3) arrays with N > 0, got {positions.shape} and {targets.shape}")
+        raise ValueError(
+            f"fit_definition: expected two (N, 17, 3) arrays with N > 0, got {positions.shape} and {targets.shape}"
+        )
     frames = body_frames(positions)[:, _FRAME_OF]  # (N, 17, 3, 3)
     h = estimate_height(positions)
     sign = np.where(_LEFT[:, None], [-1.0, 1.0, 1.0], 1.0)  # (17, 3): left rows mirrored
@@ -193,7 +212,7 @@ def fit_definition(
     groups = [[i] for i in range(1, 17) if not H36M17.joint_names[i].startswith(("left_", "right_"))]
     for i, n in enumerate(H36M17.joint_names):
         if n.startswith("right_"):
-            k = _J["left_" + n[len("right_"):]]
+            k = _J["left_" + n[len("right_") :]]
             groups += [[i, k]] if symmetric else [[i], [k]]
     design = np.stack([a[..., g, :].sum(axis=-2) for g in groups], axis=-2)  # (N, 16, 3, G, 3)
     rhs = (targets - positions)[:, 1:].reshape(-1)

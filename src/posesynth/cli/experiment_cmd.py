@@ -17,21 +17,76 @@ app = typer.Typer(help="Experiments that measure what posesynth's data does for 
 
 @app.command("rom")
 def rom(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the two checkpoints (everyday/, rom/) and result.json.")] = Path("rom-experiment"),
-    samples: Annotated[int | None, typer.Option("--samples", show_default="40000", help="Everyday training poses.")] = None,
-    test_samples: Annotated[int | None, typer.Option("--test-samples", show_default="5000", help="Poses per test set.")] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", show_default="16", help="Epochs of model A (B gets as many steps).")] = None,
-    width: Annotated[int | None, typer.Option("--width", show_default="1024", help="Hidden width of the lifters.")] = None,
-    variants: Annotated[int | None, typer.Option("--variants", show_default="1", help="Augmented copies of each everyday pose in B's data.")] = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for the two checkpoints (everyday/, rom/) and result.json.")
+    ] = Path("rom-experiment"),
+    samples: Annotated[
+        int | None, typer.Option("--samples", show_default="40000", help="Everyday training poses.")
+    ] = None,
+    test_samples: Annotated[
+        int | None, typer.Option("--test-samples", show_default="5000", help="Poses per test set.")
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", show_default="16", help="Epochs of model A (B gets as many steps).")
+    ] = None,
+    width: Annotated[
+        int | None, typer.Option("--width", show_default="1024", help="Hidden width of the lifters.")
+    ] = None,
+    variants: Annotated[
+        int | None,
+        typer.Option("--variants", show_default="1", help="Augmented copies of each everyday pose in B's data."),
+    ] = None,
     seed: Annotated[int | None, typer.Option("--seed", show_default="0", help="Random seed.")] = None,
-    b_seed: Annotated[int | None, typer.Option("--b-seed", show_default="0", help="Another draw of model B alone (augmentation and training); A stays the same.")] = None,
-    motions: Annotated[str | None, typer.Option("--motions", show_default="full-rom", help="Motions of B's augmentation: a preset name or a YAML file.")] = None,
-    prior: Annotated[str | None, typer.Option("--prior", help="Everyday poses from 'coupled' priors (default) or the earlier 'independent' ones.")] = None,
-    detector_noise: Annotated[bool | None, typer.Option("--detector-noise/--no-detector-noise", help="Add BlazePose's per-joint 2D spread to training inputs (default off).")] = None,
-    real: Annotated[Path | None, typer.Option("--real", help="The real benchmark's per-person .npz (from posesynth benchmark real): score both models on real people and check the real goals.")] = None,
-    reference: Annotated[bool, typer.Option("--reference", help="Also train model C on uncommon poses themselves: what a lifter that has seen them reaches (a bound for B).")] = False,
-    ship: Annotated[bool, typer.Option("--ship", help="Store both models in the package as the shipped checkpoints 'everyday' and 'rom' (float16).")] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the result as one JSON document on stdout.")] = False,
+    b_seed: Annotated[
+        int | None,
+        typer.Option(
+            "--b-seed",
+            show_default="0",
+            help="Another draw of model B alone (augmentation and training); A stays the same.",
+        ),
+    ] = None,
+    motions: Annotated[
+        str | None,
+        typer.Option(
+            "--motions", show_default="full-rom", help="Motions of B's augmentation: a preset name or a YAML file."
+        ),
+    ] = None,
+    prior: Annotated[
+        str | None,
+        typer.Option(
+            "--prior", help="Everyday poses from 'coupled' priors (default) or the earlier 'independent' ones."
+        ),
+    ] = None,
+    detector_noise: Annotated[
+        bool | None,
+        typer.Option(
+            "--detector-noise/--no-detector-noise",
+            help="Add BlazePose's per-joint 2D spread to training inputs (default off).",
+        ),
+    ] = None,
+    real: Annotated[
+        Path | None,
+        typer.Option(
+            "--real",
+            help="The real benchmark's per-person .npz (from posesynth benchmark real): score both models on real people and check the real goals.",
+        ),
+    ] = None,
+    reference: Annotated[
+        bool,
+        typer.Option(
+            "--reference",
+            help="Also train model C on uncommon poses themselves: what a lifter that has seen them reaches (a bound for B).",
+        ),
+    ] = False,
+    ship: Annotated[
+        bool,
+        typer.Option(
+            "--ship", help="Store both models in the package as the shipped checkpoints 'everyday' and 'rom' (float16)."
+        ),
+    ] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the result as one JSON document on stdout.")
+    ] = False,
 ) -> None:
     """Model A trains on everyday poses, model B on the same plus ROM augmentation; both are
     evaluated on held-out everyday poses and on uncommon ones (squat, lunge, kick, quad
@@ -43,9 +98,20 @@ def rom(
         from posesynth.apps.experiment import ExperimentConfig, run_experiment
         from posesynth.util.jsonable import to_jsonable
 
-        overrides = dict(samples=samples, test_samples=test_samples, epochs=epochs, width=width, seed=seed, variants=variants,
-                         motions=motions, b_seed=b_seed, reference=reference or None, prior=prior,
-                         detector_noise=detector_noise, real=None if real is None else str(real))
+        overrides = dict(
+            samples=samples,
+            test_samples=test_samples,
+            epochs=epochs,
+            width=width,
+            seed=seed,
+            variants=variants,
+            motions=motions,
+            b_seed=b_seed,
+            reference=reference or None,
+            prior=prior,
+            detector_noise=detector_noise,
+            real=None if real is None else str(real),
+        )
         if real is not None and not real.is_file():
             raise ValueError(f"--real: {real} is not a file; expected the real benchmark's per-person .npz")
         config = ExperimentConfig(**{k: v for k, v in overrides.items() if v is not None})
@@ -68,16 +134,27 @@ def render(result: Mapping[str, Any], console: Any) -> None:
         table.add_column(col, justify="right")
     for name, row in result["table"].items():
         m, p = row["mpjpe_mm"], row["p_mpjpe_mm"]
-        table.add_row(name, f"{m['a_everyday']:.1f}", f"{m['b_rom']:.1f}", f"{100 * row['mpjpe_change']:+.1f} %",
-                      f"{p['a_everyday']:.1f}", f"{p['b_rom']:.1f}")
+        table.add_row(
+            name,
+            f"{m['a_everyday']:.1f}",
+            f"{m['b_rom']:.1f}",
+            f"{100 * row['mpjpe_change']:+.1f} %",
+            f"{p['a_everyday']:.1f}",
+            f"{p['b_rom']:.1f}",
+        )
     console.print(table)
     parts = Table(title="MPJPE by body part (mm; root left out)", title_justify="left")
     for col in ("test set", "part", "A everyday", "B rom", "change"):
         parts.add_column(col, justify="right")
     for name, row in result["table"].items():
         for part, m in (row.get("by_body_part_mm") or {}).items():
-            parts.add_row(name, part.replace("_", " & "), f"{m['a_everyday']:.1f}", f"{m['b_rom']:.1f}",
-                          f"{100 * m['mpjpe_change']:+.1f} %")
+            parts.add_row(
+                name,
+                part.replace("_", " & "),
+                f"{m['a_everyday']:.1f}",
+                f"{m['b_rom']:.1f}",
+                f"{100 * m['mpjpe_change']:+.1f} %",
+            )
     if parts.row_count:
         console.print(parts)
     activities = result.get("uncommon_by_activity") or {}
@@ -87,8 +164,13 @@ def render(result: Mapping[str, Any], console: Any) -> None:
             per.add_column(col, justify="right")
         for name, row in activities.items():
             m = row["mpjpe_mm"]
-            per.add_row(name, str(row["poses"]), f"{m['a_everyday']:.1f}", f"{m['b_rom']:.1f}",
-                        f"{100 * row['mpjpe_change']:+.1f} %")
+            per.add_row(
+                name,
+                str(row["poses"]),
+                f"{m['a_everyday']:.1f}",
+                f"{m['b_rom']:.1f}",
+                f"{100 * row['mpjpe_change']:+.1f} %",
+            )
         console.print(per)
     ref = result.get("reference") or {}
     if ref:
@@ -97,8 +179,12 @@ def render(result: Mapping[str, Any], console: Any) -> None:
         for col in ("test set", "C MPJPE", "change vs A", *(n.replace("_", " & ") for n in part_names)):
             c.add_column(col, justify="right")
         for name, mm in ref["mpjpe_mm"].items():
-            c.add_row(name, f"{mm:.1f}", f"{100 * ref['mpjpe_change_vs_a'][name]:+.1f} %",
-                      *(f"{ref['by_body_part_mm'][name][n]:.1f}" for n in part_names))
+            c.add_row(
+                name,
+                f"{mm:.1f}",
+                f"{100 * ref['mpjpe_change_vs_a'][name]:+.1f} %",
+                *(f"{ref['by_body_part_mm'][name][n]:.1f}" for n in part_names),
+            )
         console.print(c)
     for goal, met in result["goals"].items():
         console.print(f"{goal.replace('_', ' ')}: {'met' if met else 'NOT met'}")
@@ -108,13 +194,21 @@ def render(result: Mapping[str, Any], console: Any) -> None:
         console.print(f"shipped '{name}' ({info['bytes'] / 1e6:.1f} MB, float16; MPJPE change {change})")
     real = result.get("real") or {}
     if real:
-        rt = Table(title="real benchmark (P-MPJPE / MPJPE, mm; ratio = P-MPJPE / BlazePose world's)", title_justify="left")
+        rt = Table(
+            title="real benchmark (P-MPJPE / MPJPE, mm; ratio = P-MPJPE / BlazePose world's)", title_justify="left"
+        )
         for col in ("model", "input", "P-MPJPE", "MPJPE", "ratio"):
             rt.add_column(col, justify="right")
         for model, inputs in real["models"].items():
             for inp, m in inputs.items():
                 if inp == "keypoints":
                     continue
-                rt.add_row(model, inp, f"{m['p_mpjpe_mm']:.1f}", f"{m['mpjpe_mm']:.1f}", f"{m['p_mpjpe_ratio_to_blazepose']:.3f}")
+                rt.add_row(
+                    model,
+                    inp,
+                    f"{m['p_mpjpe_mm']:.1f}",
+                    f"{m['mpjpe_mm']:.1f}",
+                    f"{m['p_mpjpe_ratio_to_blazepose']:.3f}",
+                )
         console.print(rt)
         console.print(f"[dim]ground truth: {real['ground_truth_definition']}[/dim]")

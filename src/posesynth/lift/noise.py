@@ -62,8 +62,13 @@ class NoiseConfig(BaseModel):
     @property
     def active(self) -> bool:
         """Whether any noise is applied at all."""
-        return bool(self.sigma_px or self.sigma_bbox or self.outlier_prob or self.drop_prob
-                    or (self.sigma_joints is not None and any(self.sigma_joints)))
+        return bool(
+            self.sigma_px
+            or self.sigma_bbox
+            or self.outlier_prob
+            or self.drop_prob
+            or (self.sigma_joints is not None and any(self.sigma_joints))
+        )
 
 
 def load_noise_config(path: Path | str | None = None, **overrides: Any) -> NoiseConfig:

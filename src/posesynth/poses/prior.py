@@ -214,8 +214,12 @@ def sample_coupled(
             if not len(todo):
                 break
         if len(todo):  # still outside after the redraws: uniform over the feasible (plane, elevation) region
-            box = sample_uniform(rng, len(todo), _SHOULDER_SKELETON, {"right_shoulder_plane": limits[plane],
-                                                                     "right_shoulder_elevation": limits[elev]})
+            box = sample_uniform(
+                rng,
+                len(todo),
+                _SHOULDER_SKELETON,
+                {"right_shoulder_plane": limits[plane], "right_shoulder_elevation": limits[elev]},
+            )
             p[todo], e[todo] = box["right_shoulder_plane"], box["right_shoulder_elevation"]
         out[plane], out[elev] = p, e
     return {name: out[name] for name in names}
@@ -232,26 +236,39 @@ T = Term
 
 
 def _arms(flex: Term, abd: Term, rotation: Term, elbow: Term, prefix: str = "") -> dict[str, Term]:
-    return {f"{prefix}shoulder_flex": flex, f"{prefix}shoulder_abd": abd,
-            f"{prefix}shoulder_rotation": rotation, f"{prefix}elbow_flexion": elbow}
+    return {
+        f"{prefix}shoulder_flex": flex,
+        f"{prefix}shoulder_abd": abd,
+        f"{prefix}shoulder_rotation": rotation,
+        f"{prefix}elbow_flexion": elbow,
+    }
 
 
 #: Upright trunk: mild flexion and lean shared by the lumbar and thoracic joints.
 _UPRIGHT = {
-    "spine_flexion": T(4, 3, {"bend": 4}), "thorax_flexion": T(3, 2, {"bend": 3}),
-    "spine_lateral_flexion": T(0, 2, {"lean": 3}), "thorax_lateral_flexion": T(0, 1.5, {"lean": 2}),
-    "thorax_rotation": T(0, 7), "neck_flexion": T(8, 8, {"bend": -2}), "neck_lateral_flexion": T(0, 4, {"lean": -2}),
+    "spine_flexion": T(4, 3, {"bend": 4}),
+    "thorax_flexion": T(3, 2, {"bend": 3}),
+    "spine_lateral_flexion": T(0, 2, {"lean": 3}),
+    "thorax_lateral_flexion": T(0, 1.5, {"lean": 2}),
+    "thorax_rotation": T(0, 7),
+    "neck_flexion": T(8, 8, {"bend": -2}),
+    "neck_lateral_flexion": T(0, 4, {"lean": -2}),
 }
 #: Standing legs with a weight shift: the stance (lead) leg straight, the other relaxed.
 _STANCE_LEGS = {
-    "hip_flexion": T(2, 4), "hip_rotation": T(-6, 7),
-    "lead_hip_abduction": T(2, 2, {"shift": 3}), "trail_hip_abduction": T(6, 2, {"shift": 3}),
-    "lead_knee_flexion": T(3, 3), "trail_knee_flexion": T(9, 6, {"shift": 5}),
+    "hip_flexion": T(2, 4),
+    "hip_rotation": T(-6, 7),
+    "lead_hip_abduction": T(2, 2, {"shift": 3}),
+    "trail_hip_abduction": T(6, 2, {"shift": 3}),
+    "lead_knee_flexion": T(3, 3),
+    "trail_knee_flexion": T(9, 6, {"shift": 5}),
 }
 #: Hanging arms, elbows a little bent; ``hands`` brings both hands forward together.
 _HANGING_ARMS = _arms(
-    T(8, 7, {"arms": 5, "hands": 8}), T(10, 4, {"arms": 3}),
-    T(15, 14, {"hands": 14}), T(22, 10, {"arms": 6, "hands": 22}),
+    T(8, 7, {"arms": 5, "hands": 8}),
+    T(10, 4, {"arms": 3}),
+    T(15, 14, {"hands": 14}),
+    T(22, 10, {"arms": 6, "hands": 22}),
 )
 _ARM_FACTORS = {"arms": "normal", "hands": "normal", "bend": "normal", "lean": "normal", "shift": "uniform"}
 
@@ -273,79 +290,167 @@ COUPLED_ACTIVITIES: dict[str, CoupledPrior] = {
     # standing still: talking, waiting, looking around
     "idle": CoupledPrior({**_UPRIGHT, **_STANCE_LEGS, **_HANGING_ARMS}, _ARM_FACTORS),
     # both hands in front of the body: a phone, a cup, crossed arms, handling something
-    "hold": CoupledPrior({
-        **_UPRIGHT, **_STANCE_LEGS, "neck_flexion": T(18, 10),
-        **_arms(T(25, 10, {"hands": 10}), T(12, 6, {"arms": 4}), T(40, 15, {"hands": 10}),
-                T(85, 15, {"hands": 20, "arms": 6})),
-    }, _ARM_FACTORS),
+    "hold": CoupledPrior(
+        {
+            **_UPRIGHT,
+            **_STANCE_LEGS,
+            "neck_flexion": T(18, 10),
+            **_arms(
+                T(25, 10, {"hands": 10}),
+                T(12, 6, {"arms": 4}),
+                T(40, 15, {"hands": 10}),
+                T(85, 15, {"hands": 20, "arms": 6}),
+            ),
+        },
+        _ARM_FACTORS,
+    ),
     # one hand gestures or points, the other hangs
-    "gesture": CoupledPrior({
-        **_UPRIGHT, **_STANCE_LEGS, **_HANGING_ARMS,
-        **_arms(T(35, 20, {"hands": 15}), T(20, 12, {"arms": 10}), T(15, 25), T(60, 30, {"hands": 20}), "lead_"),
-    }, _ARM_FACTORS),
+    "gesture": CoupledPrior(
+        {
+            **_UPRIGHT,
+            **_STANCE_LEGS,
+            **_HANGING_ARMS,
+            **_arms(T(35, 20, {"hands": 15}), T(20, 12, {"arms": 10}), T(15, 25), T(60, 30, {"hands": 20}), "lead_"),
+        },
+        _ARM_FACTORS,
+    ),
     # walking: one phase drives both legs (half a cycle apart) and the opposite arms
-    "gait": CoupledPrior({
-        **_UPRIGHT, "thorax_rotation": T(0, 4, {"gait.cos.side": 5.0}),
-        "lead_hip_flexion": T(13.5, 3, _GAIT_HIP), "trail_hip_flexion": T(13.5, 3, _half_cycle(_GAIT_HIP)),
-        "lead_knee_flexion": T(24, 4, _GAIT_KNEE), "trail_knee_flexion": T(24, 4, _half_cycle(_GAIT_KNEE)),
-        "hip_abduction": T(3, 2), "hip_rotation": T(-5, 5),
-        "lead_shoulder_flex": T(4, 4, _GAIT_ARM), "trail_shoulder_flex": T(4, 4, _half_cycle(_GAIT_ARM)),
-        "shoulder_abd": T(9, 3), "shoulder_rotation": T(12, 10),
-        "lead_elbow_flexion": T(22, 8, {"gait.cos": -8.0}), "trail_elbow_flexion": T(22, 8, {"gait.cos@0.5": -8.0}),
-    }, {**_ARM_FACTORS, "gait": "phase"}),
+    "gait": CoupledPrior(
+        {
+            **_UPRIGHT,
+            "thorax_rotation": T(0, 4, {"gait.cos.side": 5.0}),
+            "lead_hip_flexion": T(13.5, 3, _GAIT_HIP),
+            "trail_hip_flexion": T(13.5, 3, _half_cycle(_GAIT_HIP)),
+            "lead_knee_flexion": T(24, 4, _GAIT_KNEE),
+            "trail_knee_flexion": T(24, 4, _half_cycle(_GAIT_KNEE)),
+            "hip_abduction": T(3, 2),
+            "hip_rotation": T(-5, 5),
+            "lead_shoulder_flex": T(4, 4, _GAIT_ARM),
+            "trail_shoulder_flex": T(4, 4, _half_cycle(_GAIT_ARM)),
+            "shoulder_abd": T(9, 3),
+            "shoulder_rotation": T(12, 10),
+            "lead_elbow_flexion": T(22, 8, {"gait.cos": -8.0}),
+            "trail_elbow_flexion": T(22, 8, {"gait.cos@0.5": -8.0}),
+        },
+        {**_ARM_FACTORS, "gait": "phase"},
+    ),
     # running: the same coupling, larger, elbows at about a right angle, trunk forward
-    "run": CoupledPrior({
-        **_UPRIGHT, "spine_flexion": T(8, 4), "thorax_flexion": T(5, 3), "thorax_rotation": T(0, 5, {"gait.cos.side": 8.0}),
-        "lead_hip_flexion": T(20, 5, _scaled(_GAIT_HIP, 1.6)), "trail_hip_flexion": T(20, 5, _half_cycle(_GAIT_HIP, 1.6)),
-        "lead_knee_flexion": T(50, 8, _scaled(_GAIT_KNEE, 2.0)), "trail_knee_flexion": T(50, 8, _half_cycle(_GAIT_KNEE, 2.0)),
-        "hip_abduction": T(4, 2), "hip_rotation": T(-5, 5),
-        "lead_shoulder_flex": T(5, 6, _scaled(_GAIT_ARM, 2.2)), "trail_shoulder_flex": T(5, 6, _half_cycle(_GAIT_ARM, 2.2)),
-        "shoulder_abd": T(12, 5), "shoulder_rotation": T(20, 12), "elbow_flexion": T(85, 15),
-    }, {**_ARM_FACTORS, "gait": "phase"}),
+    "run": CoupledPrior(
+        {
+            **_UPRIGHT,
+            "spine_flexion": T(8, 4),
+            "thorax_flexion": T(5, 3),
+            "thorax_rotation": T(0, 5, {"gait.cos.side": 8.0}),
+            "lead_hip_flexion": T(20, 5, _scaled(_GAIT_HIP, 1.6)),
+            "trail_hip_flexion": T(20, 5, _half_cycle(_GAIT_HIP, 1.6)),
+            "lead_knee_flexion": T(50, 8, _scaled(_GAIT_KNEE, 2.0)),
+            "trail_knee_flexion": T(50, 8, _half_cycle(_GAIT_KNEE, 2.0)),
+            "hip_abduction": T(4, 2),
+            "hip_rotation": T(-5, 5),
+            "lead_shoulder_flex": T(5, 6, _scaled(_GAIT_ARM, 2.2)),
+            "trail_shoulder_flex": T(5, 6, _half_cycle(_GAIT_ARM, 2.2)),
+            "shoulder_abd": T(12, 5),
+            "shoulder_rotation": T(20, 12),
+            "elbow_flexion": T(85, 15),
+        },
+        {**_ARM_FACTORS, "gait": "phase"},
+    ),
     # sitting on a chair: hands on the lap or a desk, some slouch
-    "sit_chair": CoupledPrior({
-        **_UPRIGHT, "spine_flexion": T(10, 6, {"slouch": 8}), "thorax_flexion": T(5, 4, {"slouch": 5}),
-        "hip_flexion": T(85, 8, {"slouch": -6}), "knee_flexion": T(88, 12, {"legs": 12}),
-        "hip_abduction": T(8, 5, {"legs": 3}), "hip_rotation": T(-5, 8),
-        **_arms(T(22, 10, {"hands": 8}), T(10, 5), T(35, 15, {"hands": 10}), T(80, 18, {"hands": 15, "arms": 5})),
-    }, {**_ARM_FACTORS, "slouch": "normal", "legs": "normal"}),
+    "sit_chair": CoupledPrior(
+        {
+            **_UPRIGHT,
+            "spine_flexion": T(10, 6, {"slouch": 8}),
+            "thorax_flexion": T(5, 4, {"slouch": 5}),
+            "hip_flexion": T(85, 8, {"slouch": -6}),
+            "knee_flexion": T(88, 12, {"legs": 12}),
+            "hip_abduction": T(8, 5, {"legs": 3}),
+            "hip_rotation": T(-5, 8),
+            **_arms(T(22, 10, {"hands": 8}), T(10, 5), T(35, 15, {"hands": 10}), T(80, 18, {"hands": 15, "arms": 5})),
+        },
+        {**_ARM_FACTORS, "slouch": "normal", "legs": "normal"},
+    ),
     # balancing on one leg: the free (lead) leg anywhere in front, arms out for balance
-    "one_leg": CoupledPrior({
-        **_UPRIGHT, "spine_lateral_flexion": T(0, 4, {"lean": 3}),
-        "lead_hip_flexion": T(40, 18, {"lift": 18}), "lead_knee_flexion": T(65, 25, {"lift": 25}),
-        "lead_hip_abduction": T(12, 12), "lead_hip_rotation": T(-12, 14),
-        "trail_hip_flexion": T(2, 4), "trail_knee_flexion": T(5, 4), "trail_hip_abduction": T(-2, 3),
-        **_arms(T(12, 18, {"arms": 10}), T(40, 18, {"arms": 18}), T(0, 20), T(25, 15, {"arms": 8})),
-    }, {**_ARM_FACTORS, "lift": "normal"}),
+    "one_leg": CoupledPrior(
+        {
+            **_UPRIGHT,
+            "spine_lateral_flexion": T(0, 4, {"lean": 3}),
+            "lead_hip_flexion": T(40, 18, {"lift": 18}),
+            "lead_knee_flexion": T(65, 25, {"lift": 25}),
+            "lead_hip_abduction": T(12, 12),
+            "lead_hip_rotation": T(-12, 14),
+            "trail_hip_flexion": T(2, 4),
+            "trail_knee_flexion": T(5, 4),
+            "trail_hip_abduction": T(-2, 3),
+            **_arms(T(12, 18, {"arms": 10}), T(40, 18, {"arms": 18}), T(0, 20), T(25, 15, {"arms": 8})),
+        },
+        {**_ARM_FACTORS, "lift": "normal"},
+    ),
     # throwing: the lead arm from cocked (throw = -1) to follow-through (+1), the other leg forward
-    "throw": CoupledPrior({
-        **_UPRIGHT, "spine_flexion": T(10, 6, {"throw": 10}), "thorax_rotation": T(0, 6, {"throw.side": 25}),
-        "lead_hip_flexion": T(-8, 7), "lead_knee_flexion": T(20, 10),
-        "trail_hip_flexion": T(35, 12), "trail_knee_flexion": T(30, 12), "hip_abduction": T(10, 5),
-        **_arms(T(20, 15, {"throw": 50}), T(80, 12, {"throw": -20}), T(-20, 20, {"throw": 40}),
-                T(70, 20, {"throw": -30}), "lead_"),
-        **_arms(T(45, 20, {"throw": -25}), T(25, 12), T(10, 20), T(40, 20), "trail_"),
-    }, {**_ARM_FACTORS, "throw": "uniform"}),
+    "throw": CoupledPrior(
+        {
+            **_UPRIGHT,
+            "spine_flexion": T(10, 6, {"throw": 10}),
+            "thorax_rotation": T(0, 6, {"throw.side": 25}),
+            "lead_hip_flexion": T(-8, 7),
+            "lead_knee_flexion": T(20, 10),
+            "trail_hip_flexion": T(35, 12),
+            "trail_knee_flexion": T(30, 12),
+            "hip_abduction": T(10, 5),
+            **_arms(
+                T(20, 15, {"throw": 50}),
+                T(80, 12, {"throw": -20}),
+                T(-20, 20, {"throw": 40}),
+                T(70, 20, {"throw": -30}),
+                "lead_",
+            ),
+            **_arms(T(45, 20, {"throw": -25}), T(25, 12), T(10, 20), T(40, 20), "trail_"),
+        },
+        {**_ARM_FACTORS, "throw": "uniform"},
+    ),
     # dancing: arms anywhere up and out, together or not; one leg lifted or stepping
-    "dance": CoupledPrior({
-        **_UPRIGHT, "spine_lateral_flexion": T(0, 6, {"lean": 4}), "thorax_rotation": T(0, 14),
-        "spine_flexion": T(4, 8),
-        "lead_hip_flexion": T(25, 22), "lead_knee_flexion": T(30, 22), "lead_hip_abduction": T(10, 12),
-        "trail_hip_flexion": T(5, 8), "trail_knee_flexion": T(15, 12), "hip_rotation": T(-8, 12),
-        **_arms(T(40, 40, {"arms": 25}), T(60, 35, {"arms": 20}), T(0, 30), T(45, 30, {"hands": 15})),
-    }, _ARM_FACTORS),
+    "dance": CoupledPrior(
+        {
+            **_UPRIGHT,
+            "spine_lateral_flexion": T(0, 6, {"lean": 4}),
+            "thorax_rotation": T(0, 14),
+            "spine_flexion": T(4, 8),
+            "lead_hip_flexion": T(25, 22),
+            "lead_knee_flexion": T(30, 22),
+            "lead_hip_abduction": T(10, 12),
+            "trail_hip_flexion": T(5, 8),
+            "trail_knee_flexion": T(15, 12),
+            "hip_rotation": T(-8, 12),
+            **_arms(T(40, 40, {"arms": 25}), T(60, 35, {"arms": 20}), T(0, 30), T(45, 30, {"hands": 15})),
+        },
+        _ARM_FACTORS,
+    ),
     # athletic ready stance: hips and knees bent together, trunk forward, hands in front
-    "sport": CoupledPrior({
-        **_UPRIGHT, "spine_flexion": T(22, 7, {"depth": 5}), "thorax_flexion": T(10, 5), "neck_flexion": T(-10, 10),
-        "hip_flexion": T(45, 10, {"depth": 12}), "knee_flexion": T(50, 10, {"depth": 15}),
-        "hip_abduction": T(12, 5), "hip_rotation": T(-10, 8),
-        **_arms(T(40, 22, {"hands": 10}), T(20, 10), T(20, 20), T(75, 22, {"hands": 10})),
-    }, {**_ARM_FACTORS, "depth": "normal"}),
+    "sport": CoupledPrior(
+        {
+            **_UPRIGHT,
+            "spine_flexion": T(22, 7, {"depth": 5}),
+            "thorax_flexion": T(10, 5),
+            "neck_flexion": T(-10, 10),
+            "hip_flexion": T(45, 10, {"depth": 12}),
+            "knee_flexion": T(50, 10, {"depth": 15}),
+            "hip_abduction": T(12, 5),
+            "hip_rotation": T(-10, 8),
+            **_arms(T(40, 22, {"hands": 10}), T(20, 10), T(20, 20), T(75, 22, {"hands": 10})),
+        },
+        {**_ARM_FACTORS, "depth": "normal"},
+    ),
     # sitting on the floor, from legs straight (cross = -1) to cross-legged (+1), hands down
-    "floor": CoupledPrior({
-        **_UPRIGHT, "spine_flexion": T(15, 10), "thorax_flexion": T(8, 5),
-        "hip_flexion": T(78, 10), "hip_abduction": T(20, 6, {"cross": 15}),
-        "hip_rotation": T(-20, 8, {"cross": -18}), "knee_flexion": T(60, 12, {"cross": 55}),
-        **_arms(T(0, 22), T(20, 10), T(10, 20), T(25, 20)),
-    }, {**_ARM_FACTORS, "cross": "uniform"}),
+    "floor": CoupledPrior(
+        {
+            **_UPRIGHT,
+            "spine_flexion": T(15, 10),
+            "thorax_flexion": T(8, 5),
+            "hip_flexion": T(78, 10),
+            "hip_abduction": T(20, 6, {"cross": 15}),
+            "hip_rotation": T(-20, 8, {"cross": -18}),
+            "knee_flexion": T(60, 12, {"cross": 55}),
+            **_arms(T(0, 22), T(20, 10), T(10, 20), T(25, 20)),
+        },
+        {**_ARM_FACTORS, "cross": "uniform"},
+    ),
 }

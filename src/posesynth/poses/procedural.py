@@ -29,7 +29,6 @@ from typing import cast
 
 import numpy as np
 
-from posesynth.geometry import rotations as rot
 from posesynth.body.angles import angle_names, local_from_angles
 from posesynth.body.anthropometry import PROPORTION_NAMES, rest_offsets, sample_bodies
 from posesynth.body.collision import colliding, collision_model
@@ -41,18 +40,28 @@ from posesynth.body.rom import (
     shoulder_elevation_cap,
 )
 from posesynth.body.skeleton import Skeleton
+from posesynth.geometry import rotations as rot
 from posesynth.poses.prior import COUPLED_ACTIVITIES, CoupledPrior, sample_coupled
 
 U, N, F = "uniform", "normal", "follow"
 
 _RELAXED_ARMS = {
-    "shoulder_elevation": (N, 8, 6), "shoulder_plane": (U, -20, 100), "shoulder_rotation": (N, 0, 15),
-    "elbow_flexion": (N, 15, 10), "wrist_flexion": (N, 0, 10), "forearm_pronation": (N, 0, 20),
+    "shoulder_elevation": (N, 8, 6),
+    "shoulder_plane": (U, -20, 100),
+    "shoulder_rotation": (N, 0, 15),
+    "elbow_flexion": (N, 15, 10),
+    "wrist_flexion": (N, 0, 10),
+    "forearm_pronation": (N, 0, 20),
 }
 _NEUTRAL_TRUNK = {
-    "spine_flexion": (N, 3, 5), "spine_lateral_flexion": (N, 0, 3),
-    "thorax_flexion": (N, 2, 4), "thorax_lateral_flexion": (N, 0, 3), "thorax_rotation": (N, 0, 8),
-    "neck_flexion": (N, 5, 10), "neck_lateral_flexion": (N, 0, 5), "head_rotation": (N, 0, 20),
+    "spine_flexion": (N, 3, 5),
+    "spine_lateral_flexion": (N, 0, 3),
+    "thorax_flexion": (N, 2, 4),
+    "thorax_lateral_flexion": (N, 0, 3),
+    "thorax_rotation": (N, 0, 8),
+    "neck_flexion": (N, 5, 10),
+    "neck_lateral_flexion": (N, 0, 5),
+    "head_rotation": (N, 0, 20),
 }
 
 #: Activity priors: angle (base name, or lead_/trail_ + base name) → (kind, a, b) in degrees,
@@ -62,72 +71,128 @@ _NEUTRAL_TRUNK = {
 AngleSpec = tuple[str, float, float] | tuple[str, str, float]  # (kind, a, b); follow: a is an angle name
 ACTIVITIES: dict[str, dict[str, AngleSpec] | CoupledPrior] = {
     "stand": {
-        **_NEUTRAL_TRUNK, **_RELAXED_ARMS,
-        "hip_flexion": (N, 2, 5), "hip_abduction": (N, 4, 3), "hip_rotation": (N, -5, 8),
-        "knee_flexion": (N, 4, 4), "ankle_dorsiflexion": (N, 0, 4),
+        **_NEUTRAL_TRUNK,
+        **_RELAXED_ARMS,
+        "hip_flexion": (N, 2, 5),
+        "hip_abduction": (N, 4, 3),
+        "hip_rotation": (N, -5, 8),
+        "knee_flexion": (N, 4, 4),
+        "ankle_dorsiflexion": (N, 0, 4),
     },
     "walk": {
         **_NEUTRAL_TRUNK,
-        "lead_hip_flexion": (U, 5, 35), "trail_hip_flexion": (U, -20, 5),
-        "hip_abduction": (N, 2, 3), "hip_rotation": (N, -5, 6),
-        "lead_knee_flexion": (U, 0, 30), "trail_knee_flexion": (U, 5, 65),
-        "lead_ankle_dorsiflexion": (U, -10, 15), "trail_ankle_dorsiflexion": (U, -20, 10),
-        "lead_shoulder_elevation": (U, 0, 30), "lead_shoulder_plane": (N, 170, 10),
-        "trail_shoulder_elevation": (U, 0, 35), "trail_shoulder_plane": (N, 5, 10),
-        "shoulder_rotation": (N, 10, 10), "elbow_flexion": (U, 5, 45),
+        "lead_hip_flexion": (U, 5, 35),
+        "trail_hip_flexion": (U, -20, 5),
+        "hip_abduction": (N, 2, 3),
+        "hip_rotation": (N, -5, 6),
+        "lead_knee_flexion": (U, 0, 30),
+        "trail_knee_flexion": (U, 5, 65),
+        "lead_ankle_dorsiflexion": (U, -10, 15),
+        "trail_ankle_dorsiflexion": (U, -20, 10),
+        "lead_shoulder_elevation": (U, 0, 30),
+        "lead_shoulder_plane": (N, 170, 10),
+        "trail_shoulder_elevation": (U, 0, 35),
+        "trail_shoulder_plane": (N, 5, 10),
+        "shoulder_rotation": (N, 10, 10),
+        "elbow_flexion": (U, 5, 45),
     },
     "sit": {
         **_NEUTRAL_TRUNK,
-        "spine_flexion": (U, -5, 30), "hip_flexion": (U, 70, 105), "hip_abduction": (U, 0, 20),
-        "hip_rotation": (N, -5, 10), "knee_flexion": (U, 60, 115), "ankle_dorsiflexion": (U, -20, 15),
-        "shoulder_elevation": (U, 0, 45), "shoulder_plane": (U, -20, 60), "shoulder_rotation": (N, 20, 15),
+        "spine_flexion": (U, -5, 30),
+        "hip_flexion": (U, 70, 105),
+        "hip_abduction": (U, 0, 20),
+        "hip_rotation": (N, -5, 10),
+        "knee_flexion": (U, 60, 115),
+        "ankle_dorsiflexion": (U, -20, 15),
+        "shoulder_elevation": (U, 0, 45),
+        "shoulder_plane": (U, -20, 60),
+        "shoulder_rotation": (N, 20, 15),
         "elbow_flexion": (U, 20, 110),
     },
     "squat": {
         **_NEUTRAL_TRUNK,
-        "spine_flexion": (U, 5, 45), "thorax_flexion": (U, 0, 25),
-        "hip_flexion": (U, 75, 120), "hip_abduction": (U, 5, 35), "hip_rotation": (U, -30, 5),
-        "knee_flexion": (U, 95, 150), "ankle_dorsiflexion": (U, 5, 20),
-        "shoulder_elevation": (U, 20, 100), "shoulder_plane": (U, -20, 40), "elbow_flexion": (U, 0, 100),
+        "spine_flexion": (U, 5, 45),
+        "thorax_flexion": (U, 0, 25),
+        "hip_flexion": (U, 75, 120),
+        "hip_abduction": (U, 5, 35),
+        "hip_rotation": (U, -30, 5),
+        "knee_flexion": (U, 95, 150),
+        "ankle_dorsiflexion": (U, 5, 20),
+        "shoulder_elevation": (U, 20, 100),
+        "shoulder_plane": (U, -20, 40),
+        "elbow_flexion": (U, 0, 100),
     },
     "lunge": {
         **_NEUTRAL_TRUNK,
         "spine_flexion": (U, -10, 20),
-        "lead_hip_flexion": (U, 55, 100), "lead_knee_flexion": (U, 60, 115), "lead_hip_abduction": (U, 0, 15),
-        "trail_hip_flexion": (U, -30, -5), "trail_knee_flexion": (U, 10, 110), "trail_hip_abduction": (U, 0, 10),
-        "lead_ankle_dorsiflexion": (U, 0, 20), "trail_ankle_dorsiflexion": (U, -40, 10),
-        "shoulder_elevation": (U, 0, 180), "shoulder_plane": (U, -20, 100), "elbow_flexion": (U, 0, 90),
+        "lead_hip_flexion": (U, 55, 100),
+        "lead_knee_flexion": (U, 60, 115),
+        "lead_hip_abduction": (U, 0, 15),
+        "trail_hip_flexion": (U, -30, -5),
+        "trail_knee_flexion": (U, 10, 110),
+        "trail_hip_abduction": (U, 0, 10),
+        "lead_ankle_dorsiflexion": (U, 0, 20),
+        "trail_ankle_dorsiflexion": (U, -40, 10),
+        "shoulder_elevation": (U, 0, 180),
+        "shoulder_plane": (U, -20, 100),
+        "elbow_flexion": (U, 0, 90),
     },
     "reach": {
         **_NEUTRAL_TRUNK,
-        "spine_flexion": (U, -10, 45), "spine_lateral_flexion": (U, -20, 20), "thorax_rotation": (U, -40, 40),
-        "hip_flexion": (U, -5, 40), "hip_abduction": (U, 0, 25), "knee_flexion": (U, 0, 40),
-        "lead_shoulder_elevation": (U, 80, 180), "lead_shoulder_plane": (U, -40, 120), "lead_elbow_flexion": (U, 0, 40),
-        "trail_shoulder_elevation": (U, 0, 180), "trail_shoulder_plane": (U, -20, 120), "trail_elbow_flexion": (U, 0, 120),
+        "spine_flexion": (U, -10, 45),
+        "spine_lateral_flexion": (U, -20, 20),
+        "thorax_rotation": (U, -40, 40),
+        "hip_flexion": (U, -5, 40),
+        "hip_abduction": (U, 0, 25),
+        "knee_flexion": (U, 0, 40),
+        "lead_shoulder_elevation": (U, 80, 180),
+        "lead_shoulder_plane": (U, -40, 120),
+        "lead_elbow_flexion": (U, 0, 40),
+        "trail_shoulder_elevation": (U, 0, 180),
+        "trail_shoulder_plane": (U, -20, 120),
+        "trail_elbow_flexion": (U, 0, 120),
         "shoulder_rotation": (U, -40, 60),
     },
     "kick": {
         **_NEUTRAL_TRUNK,
         "spine_flexion": (U, -15, 25),
-        "lead_hip_flexion": (U, 40, 120), "lead_knee_flexion": (U, 0, 70), "lead_hip_abduction": (U, 0, 40),
-        "lead_hip_rotation": (U, -40, 20), "lead_ankle_dorsiflexion": (U, -50, 10),
-        "trail_hip_flexion": (U, -10, 15), "trail_knee_flexion": (U, 0, 30),
-        "shoulder_elevation": (U, 20, 100), "shoulder_plane": (U, 40, 120), "elbow_flexion": (U, 0, 90),
+        "lead_hip_flexion": (U, 40, 120),
+        "lead_knee_flexion": (U, 0, 70),
+        "lead_hip_abduction": (U, 0, 40),
+        "lead_hip_rotation": (U, -40, 20),
+        "lead_ankle_dorsiflexion": (U, -50, 10),
+        "trail_hip_flexion": (U, -10, 15),
+        "trail_knee_flexion": (U, 0, 30),
+        "shoulder_elevation": (U, 20, 100),
+        "shoulder_plane": (U, 40, 120),
+        "elbow_flexion": (U, 0, 90),
     },
     "quad_stretch": {
         **_NEUTRAL_TRUNK,
-        "lead_hip_flexion": (U, -25, 10), "lead_knee_flexion": (U, 125, 150), "lead_hip_abduction": (U, -5, 10),
+        "lead_hip_flexion": (U, -25, 10),
+        "lead_knee_flexion": (U, 125, 150),
+        "lead_hip_abduction": (U, -5, 10),
         "lead_ankle_dorsiflexion": (U, -50, -20),
-        "trail_hip_flexion": (N, 0, 4), "trail_knee_flexion": (U, 0, 10),
-        "lead_shoulder_elevation": (U, 20, 55), "lead_shoulder_plane": (U, 150, 180), "lead_elbow_flexion": (U, 10, 60),
-        "trail_shoulder_elevation": (U, 0, 100), "trail_shoulder_plane": (U, 40, 110), "trail_elbow_flexion": (U, 0, 40),
+        "trail_hip_flexion": (N, 0, 4),
+        "trail_knee_flexion": (U, 0, 10),
+        "lead_shoulder_elevation": (U, 20, 55),
+        "lead_shoulder_plane": (U, 150, 180),
+        "lead_elbow_flexion": (U, 10, 60),
+        "trail_shoulder_elevation": (U, 0, 100),
+        "trail_shoulder_plane": (U, 40, 110),
+        "trail_elbow_flexion": (U, 0, 40),
     },
     "kneel": {
         **_NEUTRAL_TRUNK,
         # shins on the floor: the shank is level when knee flexion ≈ hip flexion + 90°
-        "hip_flexion": (U, 0, 60), "hip_abduction": (U, 0, 15), "hip_rotation": (N, 0, 8),
-        "knee_flexion": (F, "hip_flexion", 90), "ankle_dorsiflexion": (U, -50, -25),
-        "shoulder_elevation": (U, 0, 60), "shoulder_plane": (U, -20, 90), "elbow_flexion": (U, 0, 90),
+        "hip_flexion": (U, 0, 60),
+        "hip_abduction": (U, 0, 15),
+        "hip_rotation": (N, 0, 8),
+        "knee_flexion": (F, "hip_flexion", 90),
+        "ankle_dorsiflexion": (U, -50, -25),
+        "shoulder_elevation": (U, 0, 60),
+        "shoulder_plane": (U, -20, 90),
+        "elbow_flexion": (U, 0, 90),
     },
     "rom": {},
 }
@@ -139,7 +204,7 @@ ACTIVITIES.update(COUPLED_ACTIVITIES)
 
 #: Default activity mixture of ``posesynth generate``: the independent priors, as before the
 #: coupled ones existed (choose those by name, e.g. ``activities: {gait: 1, idle: 1}``).
-DEFAULT_ACTIVITY_WEIGHTS: dict[str, float] = {name: 1.0 for name in INDEPENDENT_ACTIVITIES}
+DEFAULT_ACTIVITY_WEIGHTS: dict[str, float] = dict.fromkeys(INDEPENDENT_ACTIVITIES, 1.0)
 
 _MAX_REDRAWS = 64
 
@@ -158,9 +223,7 @@ class PoseBatch:
     rejected: int  # draws discarded by the collision check
 
 
-def _draw(
-    rng: np.random.Generator, spec: tuple, n: int, followed: np.ndarray | None = None
-) -> np.ndarray:
+def _draw(rng: np.random.Generator, spec: tuple, n: int, followed: np.ndarray | None = None) -> np.ndarray:
     kind, a, b = spec
     if kind == F:
         return followed + np.deg2rad(b + rng.normal(0.0, 5.0, n))
