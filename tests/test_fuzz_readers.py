@@ -34,7 +34,7 @@ from posesynth.jobs.generate import generate, load_config
 EXAMPLES = 25
 MEMORY_BUDGET_MB = 1000
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-SLOW = settings(max_examples=10 * EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+SLOW = settings(max_examples=10 * EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 
 def _peak_mb() -> float:

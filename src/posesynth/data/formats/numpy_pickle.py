@@ -57,10 +57,42 @@ class RefusedGlobal(ValueError):
     """A pickle named a global outside the allowed NumPy set."""
 
 
+#: Bytes any one allocation of an unpickled NumPy object may take beyond the file's own size:
+#: a pickle's array data is in the file, so a template or scalar larger than it is a bomb.
+MIN_ALLOCATION_BYTES = 1 << 20
+
+
+def _nbytes(shape: Any, dtype: Any) -> int:
+    dims = (shape,) if isinstance(shape, int) else tuple(shape)
+    count = 1
+    for d in dims:
+        count *= max(int(d), 0)
+    return count * np.dtype(dtype).itemsize
+
+
+class _NdarrayGuard:
+    """``numpy.ndarray`` as a damaged pickle may call it: sizes bounded like everything else."""
+
+    def __init__(self, unpickler: NumpyOnlyUnpickler) -> None:
+        self._unpickler = unpickler
+
+    def __call__(self, shape: Any, dtype: Any = float, *args: Any, **kwargs: Any) -> np.ndarray:
+        self._unpickler._bounded("an array", _nbytes(shape, dtype))
+        return np.ndarray(shape, dtype, *args, **kwargs)
+
+
 class NumpyOnlyUnpickler(pickle.Unpickler):
-    def __init__(self, file: IO[bytes], source: Path | str) -> None:
+    def __init__(self, file: IO[bytes], source: Path | str, limit_bytes: int | None = None) -> None:
         super().__init__(file, encoding="latin1")  # latin1: Python 2 era NumPy pickles
         self._source = source
+        self._limit = MIN_ALLOCATION_BYTES if limit_bytes is None else max(limit_bytes, MIN_ALLOCATION_BYTES)
+
+    def _bounded(self, what: str, nbytes: int) -> None:
+        if nbytes > self._limit:
+            raise ValueError(
+                f"{self._source}: {what} would allocate {nbytes} bytes, more than the file could "
+                f"hold ({self._limit} bytes); the pickle is damaged or hostile"
+            )
 
     def find_class(self, module: str, name: str) -> Any:
         obj = _ALLOWED.get((module, name))
@@ -69,7 +101,46 @@ class NumpyOnlyUnpickler(pickle.Unpickler):
                 f"{self._source}: refusing to unpickle the global {module}.{name}: this file "
                 "may hold only containers of NumPy arrays, dtypes and scalars"
             )
+        if obj is np.ndarray:
+            # NumPy's pickles pass ndarray to _reconstruct as the subtype; a damaged one may
+            # call it instead, with any shape
+            return _NdarrayGuard(self)
+        if name == "_reconstruct":
+
+            def reconstruct(subtype: Any, shape: Any, dtype: Any) -> Any:
+                self._bounded("an array", _nbytes(shape, dtype))
+                return obj(np.ndarray if isinstance(subtype, _NdarrayGuard) else subtype, shape, dtype)
+
+            return reconstruct
+        if name == "scalar":
+
+            def scalar(dtype: Any, *args: Any) -> Any:
+                self._bounded("a scalar", np.dtype(dtype).itemsize)
+                return obj(dtype, *args)
+
+            return scalar
+        if obj is np.dtype:
+
+            def dtype(*args: Any, **kwargs: Any) -> np.dtype:
+                made = np.dtype(*args, **kwargs)
+                self._bounded("a dtype", made.itemsize)
+                return made
+
+            return dtype
         return obj
+
+
+def _check_opcodes(data: bytes) -> None:
+    """Refuse a pickle whose declared sizes the file cannot back, before unpickling it.
+
+    The C unpickler allocates a declared BINBYTES / BINUNICODE length before reading it, and
+    grows its memo to the largest PUT index: in a damaged file one flipped bit can ask for
+    gigabytes. ``pickletools.genops`` reads every argument without allocating more than the
+    file holds; a memo index cannot exceed the file's size (a pickler numbers them from 0).
+    """
+    for op, arg, _ in pickletools.genops(data):
+        if op.name in ("PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET") and int(str(arg)) > len(data):
+            raise ValueError(f"memo index {arg} beyond what a {len(data)}-byte pickle can hold")
 
 
 def load_numpy_pickle(path: Path | str) -> Any:
@@ -85,7 +156,8 @@ def load_numpy_pickle(path: Path | str) -> Any:
     except OSError as exc:
         raise ValueError(f"{path}: cannot read the file ({exc})") from exc
     try:
-        return NumpyOnlyUnpickler(io.BytesIO(data), path).load()
+        _check_opcodes(data)
+        return NumpyOnlyUnpickler(io.BytesIO(data), path, limit_bytes=len(data)).load()
     except RefusedGlobal:
         raise
     except Exception as exc:  # truncated or corrupt: EOFError, UnpicklingError, ...

@@ -167,9 +167,9 @@ def _h5_format(p: Path) -> str:
 
     try:
         with h5py.File(p, "r") as fh:
-            keys = sorted(fh.keys())
-    except OSError as exc:
-        raise ValueError(f"{p}: not a valid HDF5 file ({exc})") from None
+            keys = sorted(str(k) for k in fh)
+    except Exception as exc:  # OSError when not HDF5; RuntimeError, KeyError... when damaged
+        raise ValueError(f"{p}: not a valid HDF5 file ({type(exc).__name__}: {exc})") from None
     if "S" in keys or "part" in keys:
         return "seed_h5"
     raise ValueError(f"{p}: an HDF5 file with datasets {keys}; expected the seed's S and/or part")

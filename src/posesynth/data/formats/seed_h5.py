@@ -196,20 +196,30 @@ def _read_h5(path: Path) -> dict[str, np.ndarray]:
     except Exception as exc:  # OSError for truncated / not HDF5
         raise ValueError(f"{path}: not a readable HDF5 file ({type(exc).__name__}: {exc})") from exc
     with handle:
-        missing = [k for k in ("S", "part") if k not in handle]
-        if missing:
-            raise ValueError(f"{path}: missing dataset(s) {missing}; the file has {sorted(handle.keys())}")
-        out = {}
-        for key in ("S", "part", "center", "scale", "zind", "imgname"):
-            if key not in handle:
-                continue
-            node = handle[key]
-            if not isinstance(node, h5py.Dataset):
-                raise ValueError(f"{path}: {key}: expected a dataset, got a {type(node).__name__}")
-            try:
-                out[key] = np.asarray(node[()])
-            except Exception as exc:
-                raise ValueError(f"{path}: {key}: cannot read ({type(exc).__name__}: {exc})") from exc
+        try:
+            return _h5_datasets(handle, path, h5py.Dataset)
+        except ValueError:
+            raise
+        except Exception as exc:  # a damaged file: h5py raises RuntimeError, KeyError, OSError...
+            raise ValueError(f"{path}: a damaged HDF5 file ({type(exc).__name__}: {exc})") from exc
+
+
+def _h5_datasets(handle: Any, path: Path, dataset_type: type[Any]) -> dict[str, np.ndarray]:
+    """The seed's datasets of an open HDF5 file (``S`` and ``part`` required)."""
+    missing = [k for k in ("S", "part") if k not in handle]
+    if missing:
+        raise ValueError(f"{path}: missing dataset(s) {missing}; the file has {sorted(handle.keys())}")
+    out = {}
+    for key in ("S", "part", "center", "scale", "zind", "imgname"):
+        if key not in handle:
+            continue
+        node = handle[key]
+        if not isinstance(node, dataset_type):
+            raise ValueError(f"{path}: {key}: expected a dataset, got a {type(node).__name__}")
+        try:
+            out[key] = np.asarray(node[()])
+        except Exception as exc:
+            raise ValueError(f"{path}: {key}: cannot read ({type(exc).__name__}: {exc})") from exc
     return out
 
 
