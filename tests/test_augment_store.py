@@ -83,6 +83,7 @@ def test_in_memory_augment_gives_the_same_samples(reference, source, motions) ->
     assert dict(mem.summary.items()) == {k: summary[k] for k in mem.summary}
 
 
+@pytest.mark.slow
 def test_two_processes_and_dask_give_the_same_bytes(tmp_path: Path, reference, source, motions) -> None:
     pytest.importorskip("distributed")
     ref = tree_digest(reference[0])

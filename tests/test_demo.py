@@ -31,6 +31,8 @@ cv2 = pytest.importorskip("cv2")
 from posesynth.apps.demo import flexion_deg, limb_measures, read_keypoints, run_demo
 from posesynth.cli.main import app
 
+pytestmark = pytest.mark.slow  # downloads photos and a video, runs BlazePose
+
 runner = CliRunner()
 WOMAN = (slice(450, 994), slice(1100, 1700))
 

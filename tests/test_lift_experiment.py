@@ -140,6 +140,7 @@ def test_cli_experiment_json(tmp_path):
     assert json.loads((tmp_path / "e" / "result.json").read_text())["table"] == doc["table"]
 
 
+@pytest.mark.slow
 def test_cli_experiment_motions_file_is_used_and_a_bad_one_fails_before_any_work(tmp_path):
     cmd = [sys.executable, "-m", "posesynth.cli.main", "experiment", "rom", "--samples", "200",
            "--test-samples", "50", "--epochs", "1", "--width", "16", "--json"]  # fmt: skip

@@ -23,7 +23,7 @@ README = ROOT / "README.md"
 LONG = "# (long)"
 TINY = ((r"(--samples|-n) [0-9_]+", r"\1 300"), (r"--epochs \d+", "--epochs 1"))
 
-pytestmark = pytest.mark.readme
+pytestmark = [pytest.mark.readme, pytest.mark.slow]  # about a minute: downloads, a video, training
 
 
 def _blocks(kind: str) -> list[str]:

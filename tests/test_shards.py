@@ -229,6 +229,7 @@ def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "posesynth.cli.main", "generate", *args]
 
 
+@pytest.mark.slow
 def test_killed_job_resumes_to_the_same_bytes(tmp_path: Path) -> None:
     out = tmp_path / "big"
     args = ("--out", str(out), "--samples", "30000", "--seed", "5", "--shard-size", "250",
