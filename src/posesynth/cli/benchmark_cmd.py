@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from posesynth.cli.errors import user_errors
-from posesynth.cli.output import print_json, stderr_console, stdout_to_stderr
+from posesynth.cli.output import print_json, stderr_console, stdout_console, stdout_to_stderr
 
 app = typer.Typer(help="Benchmarks of the lifters on real data.", no_args_is_help=True)
 
@@ -72,7 +72,7 @@ def real(
         if json_output:
             print_json(result.to_dict())
         else:
-            render(result, console)
+            render(result, stdout_console())  # the result asked for: stdout, like evaluate's
 
 
 def _label(spec: str) -> str:

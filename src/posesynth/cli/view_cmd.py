@@ -69,4 +69,4 @@ def view(
         if json_output:
             print_json(summary)
         else:
-            typer.echo(f"wrote {out}: {len(shown)} of {len(dataset)} samples of {data}")
+            typer.echo(f"wrote {out}: {len(shown)} of {len(dataset)} samples of {data}", err=True)
