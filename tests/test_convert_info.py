@@ -89,8 +89,9 @@ def test_convert_summary_line_and_overwrite(generated: Path, tmp_path: Path) -> 
     out = tmp_path / "copy"
     first = invoke("convert", generated, out, "--to", "posesynth")
     assert first.exit_code == 0, first.output
-    assert first.stdout.count("\n") == 1
-    assert "300 samples" in first.stdout and "MPJPE 0 mm" in first.stdout
+    assert first.stdout == ""  # a summary of work done: on stderr, like generate's
+    assert first.stderr.count("\n") == 1
+    assert "300 samples" in first.stderr and "MPJPE 0 mm" in first.stderr
     again = invoke("convert", generated, out, "--to", "posesynth")
     assert_one_error_line(again, r"copy: already exists; pass overwrite")
     assert invoke("convert", generated, out, "--to", "posesynth", "--overwrite").exit_code == 0
@@ -173,7 +174,7 @@ def test_convert_fails_when_the_writer_moves_joints(
     assert_one_error_line(result, rf"mm: written, but it differs from the input: .*MPJPE {mpjpe:.4f}.*removed it")
     assert not (tmp_path / "mm").exists()  # a failed check leaves no output behind
     skipped = invoke("convert", generated, tmp_path / "mm2", "--to", "mmpose", "--no-check")
-    assert skipped.exit_code == 0 and "not checked" in skipped.stdout
+    assert skipped.exit_code == 0 and "not checked" in skipped.stderr
 
 
 def fake_videopose3d(calls: dict) -> types.ModuleType:

@@ -139,7 +139,7 @@ def convert(
         if json_output:
             print_json(summary)
         else:
-            typer.echo(summary_line(summary))
+            typer.echo(summary_line(summary), err=True)
 
 
 def _remove_created(out: Path) -> None:
