@@ -54,7 +54,6 @@ import math
 import os
 import re
 import shutil
-import stat
 import tokenize
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -66,6 +65,7 @@ import numpy as np
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
 
+from posesynth.data import validate
 from posesynth.util.atomic import write_bytes_atomic, write_synced
 from posesynth.util.outputs import (
     check_output,
@@ -179,20 +179,9 @@ class _HashingWriter:
 
 
 def check_regular_file(path: Path) -> os.stat_result:
-    """``os.stat(path)``, or ``ValueError`` unless ``path`` is a regular file.
-
-    Checked before any ``open``: a FIFO would block the reader forever, a device would
-    never end (reliability audit F22).
-    """
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise ValueError(f"{path}: missing shard file") from None
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    if not stat.S_ISREG(st.st_mode):
-        raise ValueError(f"{path}: not a regular file (a FIFO, device or socket); refusing to read it")
-    return st
+    """``os.stat(path)``, or ``ValueError`` unless ``path`` is a regular file (a FIFO would
+    block the reader forever, a device would never end: reliability audit F22)."""
+    return validate.check_regular_file(path, missing="missing shard file")
 
 
 def _sha256_file(path: Path) -> str:

@@ -150,7 +150,7 @@ def validate_dataset(dataset: PoseDataset, where: Path | str, bounds: Bounds = B
 # ------------------------------------------------------------------------- resource checks
 
 
-def check_regular_file(path: Path | str) -> os.stat_result:
+def check_regular_file(path: Path | str, missing: str = "no such file") -> os.stat_result:
     """``os.stat(path)`` (following links), or ``ValueError`` unless it is a regular file.
 
     Called before opening a file a user named: a FIFO blocks a reader forever and a device
@@ -159,7 +159,7 @@ def check_regular_file(path: Path | str) -> os.stat_result:
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        raise ValueError(f"{path}: no such file") from None
+        raise ValueError(f"{path}: {missing}") from None
     except OSError as exc:
         raise ValueError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if not stat.S_ISREG(st.st_mode):
