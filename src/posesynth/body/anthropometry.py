@@ -66,6 +66,7 @@ from posesynth.body.skeleton import H36M_EXTENDED, Skeleton
 from posesynth.util.checks import check_finite, check_positive, check_shape
 
 __all__ = [
+    "LIMB_PROPORTIONS",
     "PROPORTION_NAMES",
     "bone_lengths",
     "default_proportions",
@@ -95,6 +96,19 @@ _DEFAULTS: tuple[tuple[str, float], ...] = (
 )
 
 PROPORTION_NAMES: tuple[str, ...] = tuple(n for n, _ in _DEFAULTS)
+
+#: Human3.6M-17 limb joints -> the proportion of the bone that ends there (its parent's segment):
+#: what estimates a body's height from its limbs, or scales offsets by them.
+LIMB_PROPORTIONS: dict[str, str] = {
+    "right_knee": "thigh",
+    "left_knee": "thigh",
+    "right_foot": "shank",
+    "left_foot": "shank",
+    "right_elbow": "upper_arm",
+    "left_elbow": "upper_arm",
+    "right_wrist": "forearm",
+    "left_wrist": "forearm",
+}
 """Names of the ``P`` proportion parameters, in the order of the last axis of
 ``proportions`` arrays."""
 

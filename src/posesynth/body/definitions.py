@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from posesynth.body.anthropometry import PROPORTION_NAMES, default_proportions
+from posesynth.body.anthropometry import LIMB_PROPORTIONS, PROPORTION_NAMES, default_proportions
 from posesynth.body.skeleton import H36M17
 from posesynth.util.checks import check_finite, check_shape
 
@@ -40,16 +40,6 @@ _PELVIS_JOINTS = ("root", "right_hip", "right_knee", "right_foot", "left_hip", "
 _J = {n: i for i, n in enumerate(H36M17.joint_names)}
 _LEFT = np.array([n.startswith("left_") for n in H36M17.joint_names])
 _FRAME_OF = np.array([0 if n in _PELVIS_JOINTS else 1 for n in H36M17.joint_names])  # 0 pelvis, 1 thorax
-_LIMB_BONES = {
-    "right_knee": "thigh",
-    "left_knee": "thigh",
-    "right_foot": "shank",
-    "left_foot": "shank",
-    "right_elbow": "upper_arm",
-    "left_elbow": "upper_arm",
-    "right_wrist": "forearm",
-    "left_wrist": "forearm",
-}
 
 
 @dataclass(frozen=True)
@@ -132,8 +122,8 @@ def estimate_height(positions: np.ndarray) -> np.ndarray:
     """Body height ``(...)`` metres of ``(..., 17, 3)`` poses from their limb bones (least squares
     against :mod:`~posesynth.body.anthropometry`'s default proportions)."""
     props = default_proportions()
-    child = np.array([_J[n] for n in _LIMB_BONES])
-    frac = np.array([props[PROPORTION_NAMES.index(b)] for b in _LIMB_BONES.values()])
+    child = np.array([_J[n] for n in LIMB_PROPORTIONS])
+    frac = np.array([props[PROPORTION_NAMES.index(b)] for b in LIMB_PROPORTIONS.values()])
     lengths = np.linalg.norm(positions[..., child, :] - positions[..., H36M17.parents_array[child], :], axis=-1)
     return lengths @ frac / (frac @ frac)
 

@@ -21,30 +21,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from posesynth.body.anthropometry import PROPORTION_NAMES, default_proportions, rest_offsets
+from posesynth.body.anthropometry import LIMB_PROPORTIONS, PROPORTION_NAMES, default_proportions, rest_offsets
 from posesynth.body.kinematics import forward_kinematics, inverse_kinematics
 from posesynth.body.rom import rom_table
 from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 from posesynth.geometry import rotations as rot
 from posesynth.util.checks import check_finite, check_shape
 
-_LIMB_BONES = {
-    "right_knee": "thigh",
-    "left_knee": "thigh",
-    "right_foot": "shank",
-    "left_foot": "shank",
-    "right_elbow": "upper_arm",
-    "left_elbow": "upper_arm",
-    "right_wrist": "forearm",
-    "left_wrist": "forearm",
-}
-
 
 def estimate_height(positions: np.ndarray) -> np.ndarray:
     """Body height (N,) metres from the limb bones of H36M-17 poses (N, 17, 3), least squares."""
     props = default_proportions()
-    j = np.array(H36M17.indices(list(_LIMB_BONES)))
-    frac = np.array([props[PROPORTION_NAMES.index(b)] for b in _LIMB_BONES.values()])
+    j = np.array(H36M17.indices(list(LIMB_PROPORTIONS)))
+    frac = np.array([props[PROPORTION_NAMES.index(b)] for b in LIMB_PROPORTIONS.values()])
     lengths = np.linalg.norm(positions[..., j, :] - positions[..., H36M17.parents_array[j], :], axis=-1)
     return lengths @ frac / (frac @ frac)
 
