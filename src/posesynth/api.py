@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from posesynth.data.dataset import PoseDataset
@@ -199,14 +199,29 @@ def load_lifter(checkpoint: Path | str = "rom") -> Lifter:
     return load(checkpoint)
 
 
-def evaluate(lifter: Lifter | Path | str, data: PoseDataset | Path | str) -> dict[str, Any]:
+def evaluate(
+    lifter: Lifter | Path | str,
+    data: PoseDataset | Path | str,
+    keypoints: Path | str | None = None,
+    layout: str | None = None,
+    pair: Literal["index", "frame"] = "index",
+) -> dict[str, Any]:
     """The metrics document of ``posesynth evaluate``: MPJPE, P-MPJPE, N-MPJPE (mm), PCK3D at
     150 mm, AUC, per joint and per body part, of ``lifter`` (or a checkpoint) on ``data`` (a
-    data set with 2D and camera-frame 3D, or a path)."""
+    data set with 2D and camera-frame 3D, or a path).
+
+    ``keypoints``: any detector's keypoints file (Human3.6M-17, COCO-17, OpenPose BODY_25
+    folder, MediaPipe-33; ``layout`` when the file does not say it) scored instead of the
+    data set's 2D, its frames paired with the samples by ``pair`` (``"index"`` or
+    ``"frame"``); the document's ``keypoints_2d`` says which 2D was scored."""
     from posesynth.data.dataset import PoseDataset
     from posesynth.lift import evaluate_lifter
     from posesynth.lift import load_lifter as load
+    from posesynth.lift.evaluate import ScoredKeypoints, read_scored_keypoints
 
     model = load(lifter) if isinstance(lifter, (str, Path)) else lifter
     dataset = data if isinstance(data, PoseDataset) else read(data)
-    return evaluate_lifter(model, dataset)
+    if keypoints is None and layout is not None:
+        raise ValueError("layout: applies to keypoints only")
+    scored = ScoredKeypoints() if keypoints is None else read_scored_keypoints(keypoints, dataset, layout, pair)
+    return {**evaluate_lifter(model, dataset, keypoints_2d=scored.keypoints_2d), "keypoints_2d": scored.to_json()}

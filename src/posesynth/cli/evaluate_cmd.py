@@ -1,4 +1,8 @@
-"""``posesynth evaluate CKPT DATA [--json] [--figure FILE]``: score a lifter checkpoint on a data set.
+"""``posesynth evaluate CKPT DATA [--keypoints FILE] [--layout L] [--pair index|frame] [--json] [--figure FILE]``.
+
+Scores a lifter checkpoint on a data set: on its own 2D, or on any detector's keypoints file
+(``--keypoints``: Human3.6M-17, COCO-17, OpenPose BODY_25 folder, MediaPipe-33;
+docs/keypoints.md) mapped to Human3.6M-17, against the data set's 3D.
 
 Needs the ``train`` extra (torch), imported inside the command. Metrics in millimetres
 (CONVENTIONS.md, "Metrics"); see :mod:`posesynth.lift.metrics` for their definitions.
@@ -6,6 +10,7 @@ Needs the ``train`` extra (torch), imported inside the command. Metrics in milli
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,9 +31,41 @@ from posesynth.cli.train_cmd import import_lift
 from posesynth.util.outputs import PNG_MAGIC, check_output, replaces_only
 
 
+class Pair(str, enum.Enum):
+    """How ``--keypoints`` frames pair with the data set's samples."""
+
+    by_index = "index"
+    by_frame = "frame"
+
+
 def evaluate(
     checkpoint: Annotated[Path, typer.Argument(help="Lifter checkpoint folder (from 'posesynth train').")],
     data: Annotated[Path, typer.Argument(help="Data set with 2D and 3D, in any format 'posesynth info' reads.")],
+    keypoints: Annotated[
+        Path | None,
+        typer.Option(
+            "--keypoints",
+            help="Score this 2D instead of DATA's own: any detector's file (Human3.6M-17, COCO-17 from "
+            "MMPose/RTMPose/YOLO, OpenPose BODY_25 folder, MediaPipe-33; docs/keypoints.md), one frame per "
+            "sample; the 3D ground truth is DATA's.",
+        ),
+    ] = None,
+    layout: Annotated[
+        str | None,
+        typer.Option(
+            "--layout",
+            help="Layout of --keypoints when the file does not say it: h36m17, coco17, body25, mediapipe33 "
+            "(a bare 17-joint array needs it).",
+        ),
+    ] = None,
+    pair: Annotated[
+        Pair,
+        typer.Option(
+            "--pair",
+            help="Pair --keypoints frames with samples by index (i-th frame, i-th sample), or by frame "
+            "number (the file's frame_id / image_id / file-name number = the sample's frame).",
+        ),
+    ] = Pair.by_index,
     figure: Annotated[Path | None, typer.Option("--figure", help="Write a PNG of error by knee-flexion bin.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --figure file.")] = False,
     json_output: Annotated[
@@ -40,18 +77,22 @@ def evaluate(
     Also bone-length error, per-joint MPJPE and the error by knee-flexion bin.
     """
     with user_errors():
+        if keypoints is None and (layout is not None or pair is not Pair.by_index):
+            raise ValueError("--layout/--pair: apply to --keypoints only")
         if figure is not None:  # before any work: never a folder, an input, or unasked
             check_output(
                 figure,
                 kind="file",
                 overwrite=overwrite,
-                inputs=[checkpoint, data],
+                inputs=[checkpoint, data] + ([] if keypoints is None else [keypoints]),
                 what="--figure",
                 replaceable=replaces_only(PNG_MAGIC, "a PNG image"),
             )
         library = import_lift("evaluate")
         with stdout_to_stderr(json_output):
-            doc = library.evaluate_path(checkpoint, data, figure=figure)
+            doc = library.evaluate_path(
+                checkpoint, data, figure=figure, keypoints=keypoints, layout=layout, pair=pair.value
+            )
         if json_output:
             print_json(doc)
         else:
@@ -81,6 +122,9 @@ def render_metrics(doc: Mapping[str, Any], console: Console) -> None:
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
+    scored = doc.get("keypoints_2d")
+    if isinstance(scored, Mapping):
+        console.print(Text(f"2D scored: {scored.get('describe')}"))
 
     joints = Table(title="per-joint MPJPE (mm)", title_justify="left")
     joints.add_column("joint")
