@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from posesynth.data import store as store_module
+from posesynth.data.store import writer as store_writer
 
 
 def assert_one_error_line(result: Any, pattern: str) -> None:
@@ -37,19 +37,19 @@ def tree_digest(root: Path) -> dict[str, str]:
 
 def enospc_after(monkeypatch: pytest.MonkeyPatch, good_shards: int) -> None:
     """Make every ``.npy`` write fail with ENOSPC once ``good_shards`` shards are written."""
-    original = store_module._save_shard
+    original = store_writer._save_shard
     calls = {"n": 0}
 
-    def failing_write(self, data):
+    def failing_write(fh, header, data):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     def save_shard(shard_dir, prepared):
         calls["n"] += 1
         if calls["n"] > good_shards:
-            monkeypatch.setattr(store_module._HashingWriter, "write", failing_write)
+            monkeypatch.setattr(store_writer, "_write_npy", failing_write)
         return original(shard_dir, prepared)
 
-    monkeypatch.setattr(store_module, "_save_shard", save_shard)
+    monkeypatch.setattr(store_writer, "_save_shard", save_shard)
 
 
 def kill_after_shards(cmd: list[str], done: Path, shards: int, timeout: float) -> int:

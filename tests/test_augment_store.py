@@ -16,10 +16,10 @@ import pytest
 
 from helpers import enospc_after, kill_after_shards, tree_digest
 from posesynth.body.skeleton import H36M17
-from posesynth.data import store as store_module
 from posesynth.data.formats.registry import read_any
 from posesynth.data.formats.store_io import read_store, write_store_dataset
 from posesynth.data.store import open_store
+from posesynth.data.store import writer as store_writer
 from posesynth.jobs.augment import augment
 from posesynth.jobs.augment_source import read_source, source_positions
 from posesynth.jobs.augment_store import SUMMARY_NAME, augment_to_store
@@ -163,7 +163,7 @@ def test_a_commit_cut_short_is_finished(tmp_path: Path, monkeypatch, reference, 
     def no_rename(tmp, path):
         raise OSError(errno.EIO, "simulated crash during the rename")
 
-    monkeypatch.setattr(store_module, "move_into_place", no_rename)  # the one commit of both writers
+    monkeypatch.setattr(store_writer, "move_into_place", no_rename)  # the one commit of both writers
     with pytest.raises(OSError, match="15 of 15 shards are complete"):
         augment_to_store(source, motions, None, out, seed=9, shard_size=SHARD)
     monkeypatch.undo()

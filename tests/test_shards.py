@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from helpers import enospc_after, kill_after_shards, tree_digest
-from posesynth.data import store as store_module
 from posesynth.data.store import open_store
+from posesynth.data.store import writer as store_writer
 from posesynth.jobs.executors import DaskExecutor, ProcessExecutor
 from posesynth.jobs.generate import generate, load_config
 from posesynth.jobs.shards import (
@@ -150,7 +150,7 @@ def test_a_commit_cut_short_is_finished(tmp_path: Path, monkeypatch, reference) 
     def no_rename(tmp, path):
         raise OSError(errno.EIO, "simulated crash during the rename")
 
-    monkeypatch.setattr(store_module, "move_into_place", no_rename)  # the one commit of both writers
+    monkeypatch.setattr(store_writer, "move_into_place", no_rename)  # the one commit of both writers
     with pytest.raises(OSError, match="6 of 6 shards are complete"):
         generate(load_config(**CFG), out)
     monkeypatch.undo()

@@ -279,3 +279,38 @@ def test_verify_detects_changed_bytes(store_path: Path) -> None:
     store = open_store(store_path)
     with pytest.raises(ValueError, match=r"shards/000003/joints_2d\.npy: checksum mismatch"):
         store.verify()
+
+
+_STORABLE_DTYPES = st.sampled_from(
+    ["|b1", "|u1", "<i2", "<u4", "<i8", "<f2", "<f4", "<f8", ">f8", "<c16", "|S3", "<U1", "<U7"]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    dtype=_STORABLE_DTYPES,
+    shape=st.lists(st.integers(0, 4), min_size=0, max_size=3).map(
+        lambda t: (int(np.prod(t, dtype=np.int64)) % 5 + 1, *t)
+    ),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_shard_files_are_np_save_bytes_and_checksums_their_sha256(tmp_path_factory, dtype, shape, seed) -> None:
+    """The writer skips np.save's copies (header + raw bytes) and hashes in memory: the files
+    must still be exactly np.save's, and the checksums the SHA-256 of the files as read back."""
+    import io
+
+    from posesynth.data.store import sha256_file, write_shard_files
+
+    rng = np.random.default_rng(seed)
+    raw = rng.integers(0, 256, size=int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize, dtype=np.uint8)
+    arr = np.frombuffer(raw.tobytes(), dtype=dtype).reshape(shape) if raw.size else np.zeros(shape, dtype=dtype)
+    folder = tmp_path_factory.mktemp("shard") / "s"
+    written = write_shard_files(
+        folder, {"a": arr, "b": np.asfortranarray(np.arange(shape[0] * 2).reshape(shape[0], 2))}
+    )
+    for name, value in (("a", arr), ("b", np.arange(shape[0] * 2).reshape(shape[0], 2))):
+        expected = io.BytesIO()
+        np.save(expected, np.ascontiguousarray(value), allow_pickle=False)
+        file = folder / f"{name}.npy"
+        assert file.read_bytes() == expected.getvalue()
+        assert written.files[name] == sha256_file(file) == hashlib.sha256(expected.getvalue()).hexdigest()
