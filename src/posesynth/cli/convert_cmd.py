@@ -5,6 +5,12 @@ Reading and writing go through :func:`posesynth.data.formats.registry.read_any` 
 and compared with the input (:func:`posesynth.data.roundtrip.check_written`): sample count, ids,
 world and camera 3D (absolute), 2D and cameras; any difference is an error and the output is
 removed. The output policy (:mod:`posesynth.util.outputs`) is checked before any work.
+
+Memory: a posesynth store of more than ``registry.STREAM_ROWS`` samples converted to MMPose
+streams (:func:`~posesynth.data.formats.registry.convert_streamed`), and so does its check
+(:func:`~posesynth.data.roundtrip.check_written_chunked`: the store and the written files read
+back chunk by chunk, compared pair by pair). Every other pair of formats is converted in memory,
+and its check then holds the input and the output read back (about twice the data set).
 """
 
 from __future__ import annotations
@@ -76,7 +82,11 @@ def convert(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
     check: Annotated[
         bool,
-        typer.Option("--check/--no-check", help="Read the output back and compare (MPJPE)."),
+        typer.Option(
+            "--check/--no-check",
+            help="Read the output back and compare (ids, absolute 3D, 2D, cameras); chunk by chunk when "
+            "the conversion streams.",
+        ),
     ] = True,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the summary as one JSON document on stdout.")
@@ -84,8 +94,8 @@ def convert(
 ) -> None:
     """Convert a data set between formats; the 3D joints are checked to be unchanged."""
     with user_errors():
-        from posesynth.data.formats.registry import convert_streamed, detect_format, read_any, write_any
-        from posesynth.data.roundtrip import check_written
+        from posesynth.data.formats.registry import convert_streamed, detect_format, iter_chunks, read_any, write_any
+        from posesynth.data.roundtrip import check_written, check_written_chunked
         from posesynth.util.outputs import check_output
 
         if name is not None and to is Target.posesynth:
@@ -99,12 +109,8 @@ def convert(
             in_format = from_.value if from_ is not None else detect_format(source)
             options: dict[str, Any] = {} if name is None else {"name": name}
             try:
-                # large stores stream into mmpose without the check (memory flat in samples)
-                streamed = (
-                    None
-                    if check
-                    else convert_streamed(source, out, to.value, in_format, overwrite=overwrite, **options)
-                )
+                # large stores stream into mmpose (memory flat in samples), the check too
+                streamed = convert_streamed(source, out, to.value, in_format, overwrite=overwrite, **options)
                 dataset = streamed if streamed is not None else read_any(source, format=in_format)
                 written = (
                     streamed.written
@@ -116,7 +122,14 @@ def convert(
                     _remove_created(out)
                 raise
             result = None
-            if check:
+            if check and streamed is not None:
+                rows = streamed.rows
+                result = check_written_chunked(
+                    lambda: iter_chunks(source, in_format, rows)[1], out,
+                    lambda: iter_chunks(out, to.value, rows)[1],
+                    lambda: _remove_written(out, written, existed),
+                )  # fmt: skip
+            elif check:
                 back_path = written if isinstance(written, Path) and to is Target.posesynth else out
                 result = check_written(
                     dataset, out, lambda: read_any(back_path, format=to.value),

@@ -6,6 +6,13 @@ camera-frame 3D (absolute, not root-relative: a global shift is a change), 2D, a
 camera parameter. :func:`check_written` reads an output back, compares, and removes the output
 when the check fails, so a wrong file never stays behind a failed command.
 
+:func:`compare_chunked` / :func:`check_written_chunked` do the same chunk by chunk: the i-th
+chunk of the source is compared with the i-th chunk of the output read back (equal sizes),
+and the per-chunk results are merged into one :class:`RoundTrip` (maxima of the differences,
+sums of the counts, MPJPE weighted by joints), so memory is that of two chunks, not of two
+data sets. Samples are matched within their chunk (by order, else by keys), so an output
+must keep the source's order up to a reordering inside a chunk.
+
 Tolerances (what the formats' float32 storage loses), on each joint's distance: 3D
 ``1e-5 m + 1e-6 |x|``, 2D ``1e-3 px + 1e-6 |u|``, cameras ``1e-6`` relative (``1e-6`` absolute for rotations and
 distortion, ``1e-6 m`` for centres), image sizes exact.
@@ -13,8 +20,9 @@ distortion, ``1e-6 m`` for centres), image sizes exact.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +30,7 @@ import numpy as np
 
 from posesynth.data.dataset import PoseDataset
 
-__all__ = ["ArrayCheck", "RoundTrip", "check_written", "compare_datasets"]
+__all__ = ["ArrayCheck", "RoundTrip", "check_written", "check_written_chunked", "compare_chunked", "compare_datasets"]
 
 POINTS_3D = ("joints_3d_camera", "joints_3d_world")
 #: (absolute, relative) tolerance per compared quantity, in its unit.
@@ -50,6 +58,8 @@ class ArrayCheck:
     nan_mismatch: int = 0
     #: 3D only: root-aligned mean per-joint error (mm), the MPJPE
     mpjpe_mm: float | None = None
+    #: 3D only: how many joint distances ``mpjpe_mm`` averages (to merge chunks' MPJPEs)
+    mpjpe_joints: int = 0
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,8 @@ class RoundTrip:
     problems: tuple[str, ...] = ()
     note: str | None = None
     compared_ids: tuple[str, ...] = ()
+    #: chunks compared one at a time (:func:`compare_chunked`); 1 for :func:`compare_datasets`
+    chunks: int = 1
 
     @property
     def ok(self) -> bool:
@@ -103,6 +115,7 @@ class RoundTrip:
             "nan_mismatch": max((c.nan_mismatch for c in self.checks), default=0),
             "aligned_by": self.aligned_by,
             "note": self.note,
+            "chunks": self.chunks,
         }
 
 
@@ -118,12 +131,54 @@ def compare_datasets(source: PoseDataset, output: PoseDataset) -> RoundTrip:
     Problems: samples lost or added, ids that differ, any 3D, 2D or camera value off by more
     than :data:`TOLERANCES`, joints finite on one side only, or nothing comparable at all.
     """
+    return _result([_compare(source, output)])
+
+
+def compare_chunked(source: Iterable[PoseDataset], output: Iterable[PoseDataset]) -> RoundTrip:
+    """:func:`compare_datasets` of two data sets given as consecutive chunks, one pair at a time.
+
+    The i-th chunks of ``source`` and ``output`` are compared (:func:`compare_datasets`'s
+    rules inside the pair) and the results merged: counts summed, largest differences kept,
+    MPJPE averaged over all joints, each problem stated once for the whole data set. A chunk
+    without a partner (one side has more) counts as missing or extra samples. Only the
+    current pair is held; ``chunks`` in the result says how many pairs there were.
+    """
+    parts = []
+    for a, b in zip_longest(source, output):
+        if a is None:
+            parts.append(_Partial(samples_in=0, samples_out=len(b), extra=len(b)))
+        elif b is None:
+            parts.append(_Partial(samples_in=len(a), samples_out=0, unmatched=len(a)))
+        else:
+            parts.append(_compare(a, b))
+    return _result(parts)
+
+
+@dataclass
+class _Partial:
+    """What one comparison found, before the problems are worded (merged over chunks)."""
+
+    samples_in: int
+    samples_out: int
+    matched: int = 0
+    unmatched: int = 0
+    extra: int = 0
+    aligned_by: str | None = None
+    checks: list[ArrayCheck] = field(default_factory=list)
+    id_differ: dict[str, int] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    no_cameras_out: bool = False
+    fatal: str | None = None
+
+
+def _compare(source: PoseDataset, output: PoseDataset) -> _Partial:
     n_in, n_out = len(source), len(output)
-    base: dict[str, Any] = {"samples_in": n_in, "samples_out": n_out, "matched": 0, "unmatched": n_in, "extra": n_out}
+    unaligned = _Partial(n_in, n_out, unmatched=n_in, extra=n_out)
     names_out = output.skeleton.joint_names
     common = [j for j in source.skeleton.joint_names if j in names_out]
     if not common:
-        return RoundTrip(**base, aligned_by=None, problems=("the skeletons share no joint names",))
+        unaligned.fatal = "the skeletons share no joint names"
+        return unaligned
     src_j = np.array([source.skeleton.index(j) for j in common])
     out_j = np.array([output.skeleton.index(j) for j in common])
     arrays = [a for a in POINTS_3D if _both(source, output, a)]
@@ -131,26 +186,17 @@ def compare_datasets(source: PoseDataset, output: PoseDataset) -> RoundTrip:
         source, output = source.complete(), output.complete()
         arrays = [a for a in POINTS_3D if _both(source, output, a)]
     if not arrays:
-        return RoundTrip(**base, aligned_by=None, problems=("input and output share no 3D joints",))
+        unaligned.fatal = "input and output share no 3D joints"
+        return unaligned
     rows = _align(source, output, arrays[0], src_j, out_j)
     if rows is None:
-        return RoundTrip(
-            **base, aligned_by=None,
-            problems=(f"the samples cannot be matched ({n_in} in, {n_out} out, no common keys)",),
-        )  # fmt: skip
+        unaligned.fatal = "the samples cannot be matched ({n_in} in, {n_out} out, no common keys)"
+        return unaligned
     src_rows, out_rows, how, rep = rows
-    problems: list[str] = []
     matched = len(src_rows)
-    unmatched = n_in - matched
     used = np.unique(out_rows)  # with repeated keys: the first output row of each key
     extra = n_out - len(used) if rep is None else int(np.sum(~np.isin(rep, used)))
-    if unmatched:
-        problems.append(f"{unmatched} of {n_in} samples are missing from the output")
-    if extra > 0:
-        problems.append(f"the output holds {extra} samples that match none of the input")
-
-    checks: list[ArrayCheck] = []
-    skipped: list[str] = []
+    part = _Partial(n_in, n_out, matched, n_in - matched, max(extra, 0), how)
 
     def pick(ds: PoseDataset, name: str, rows_: np.ndarray, joints: np.ndarray) -> np.ndarray:
         return np.asarray(getattr(ds, name))[rows_][:, joints]
@@ -158,20 +204,79 @@ def compare_datasets(source: PoseDataset, output: PoseDataset) -> RoundTrip:
     def comparable(name: str) -> bool:
         full = np.asarray(getattr(output, name))
         if rep is not None and not np.array_equal(full, full[rep], equal_nan=True):
-            skipped.append(name)  # e.g. camera-frame 3D of one frame seen by several cameras
+            part.skipped.append(name)  # e.g. camera-frame 3D of one frame seen by several cameras
             return False
         return True
 
     for name in arrays:
         if comparable(name):
             a, b = pick(source, name, src_rows, src_j), pick(output, name, out_rows, out_j)
-            checks.append(_points(name, "m", a, b, mpjpe=True))
+            part.checks.append(_points(name, "m", a, b, mpjpe=True))
     if _both(source, output, "joints_2d") and comparable("joints_2d"):
         a, b = pick(source, "joints_2d", src_rows, src_j), pick(output, "joints_2d", out_rows, out_j)
-        checks.append(_points("joints_2d", "px", a, b, mpjpe=False))
+        part.checks.append(_points("joints_2d", "px", a, b, mpjpe=False))
     if source.cameras is not None and output.cameras is not None:
-        checks.extend(_cameras(source, output, src_rows, out_rows))
-    ids = _compare_ids(source, output, src_rows, out_rows, problems)
+        part.checks.extend(_cameras(source, output, src_rows, out_rows))
+    part.id_differ = _compare_ids(source, output, src_rows, out_rows)
+    part.no_cameras_out = source.cameras is not None and output.cameras is None  # a format without cameras
+    return part
+
+
+def _merge_checks(checks: list[ArrayCheck]) -> list[ArrayCheck]:
+    """One check per name, in first-seen order: largest difference, all ok, mismatches summed,
+    MPJPE averaged over every joint distance."""
+    by_name: dict[str, list[ArrayCheck]] = {}
+    for c in checks:
+        by_name.setdefault(c.name, []).append(c)
+    out = []
+    for name, group in by_name.items():
+        if len(group) == 1:
+            out.append(group[0])
+            continue
+        joints = sum(c.mpjpe_joints for c in group)
+        with_mpjpe = [c for c in group if c.mpjpe_mm is not None]
+        mpjpe = None
+        if with_mpjpe:
+            mpjpe = sum(c.mpjpe_mm * c.mpjpe_joints for c in with_mpjpe if c.mpjpe_mm is not None) / max(joints, 1)
+        out.append(
+            ArrayCheck(
+                name,
+                group[0].unit,
+                max(c.max_abs for c in group),
+                all(c.ok for c in group),
+                sum(c.nan_mismatch for c in group),
+                mpjpe,
+                joints,
+            )
+        )
+    return out
+
+
+def _result(parts: list[_Partial]) -> RoundTrip:
+    """The :class:`RoundTrip` of one comparison or of consecutive chunks' comparisons."""
+    n_in = sum(p.samples_in for p in parts)
+    n_out = sum(p.samples_out for p in parts)
+    matched = sum(p.matched for p in parts)
+    unmatched = sum(p.unmatched for p in parts)
+    extra = sum(p.extra for p in parts)
+    fatal = list(dict.fromkeys(p.fatal for p in parts if p.fatal is not None))
+    if len(parts) == 1 and fatal:
+        # one comparison that could not start: its reason alone, as compare_datasets words it
+        fatal = [fatal[0].format(n_in=n_in, n_out=n_out)]
+        return RoundTrip(n_in, n_out, 0, n_in, n_out, None, problems=tuple(fatal))
+    problems = [f.format(n_in=n_in, n_out=n_out) for f in fatal]
+    if unmatched:
+        problems.append(f"{unmatched} of {n_in} samples are missing from the output")
+    if extra > 0:
+        problems.append(f"the output holds {extra} samples that match none of the input")
+    checks = _merge_checks([c for p in parts for c in p.checks])
+    id_differ: dict[str, int] = {}
+    for p in parts:
+        for name, differ in p.id_differ.items():
+            id_differ[name] = id_differ.get(name, 0) + differ
+    for name in sorted(id_differ):
+        if id_differ[name]:
+            problems.append(f"ids: {name} differs on {id_differ[name]} samples")
     for c in checks:
         if not c.ok:
             problems.append(
@@ -182,13 +287,47 @@ def compare_datasets(source: PoseDataset, output: PoseDataset) -> RoundTrip:
             problems.append(f"{c.name}: {c.nan_mismatch} joints are missing on one side only")
     if not any(c.name in POINTS_3D for c in checks):
         problems.append("no 3D could be compared")
+    skipped = list(dict.fromkeys(name for p in parts for name in p.skipped))
     notes = [f"not compared: {skipped} differ between output samples with equal keys"] if skipped else []
-    if source.cameras is not None and output.cameras is None:  # a format without cameras
+    if any(p.no_cameras_out for p in parts):
         notes.append("the output holds no cameras")
-    note = "; ".join(notes) or None
+    hows = {p.aligned_by for p in parts if p.aligned_by is not None}
+    how = None if not hows else ("order" if hows == {"order"} else "keys")
     return RoundTrip(
-        n_in, n_out, matched, unmatched, max(extra, 0), how, tuple(checks), tuple(problems), note, tuple(ids)
+        n_in,
+        n_out,
+        matched,
+        unmatched,
+        max(extra, 0),
+        how,
+        tuple(checks),
+        tuple(problems),
+        "; ".join(notes) or None,
+        tuple(sorted(id_differ)),
+        len(parts),
     )
+
+
+def check_written_chunked(
+    source: Callable[[], Iterable[PoseDataset]],
+    out: Path,
+    read_back: Callable[[], Iterable[PoseDataset]],
+    remove: Callable[[], None],
+) -> RoundTrip:
+    """:func:`check_written` chunk by chunk: ``source()`` and ``read_back()`` give the input
+    and the written output as consecutive chunks of equal sizes (e.g.
+    :func:`posesynth.data.formats.registry.iter_chunks`), compared by :func:`compare_chunked`.
+    On any problem, or a failure to read either back, ``remove()`` is called and a
+    ``ValueError`` names ``out``."""
+    try:
+        result = compare_chunked(source(), read_back())
+    except ValueError as exc:
+        remove()
+        raise ValueError(f"{out}: written, but it cannot be read back ({exc}); removed it") from None
+    if not result.ok:
+        remove()
+        raise ValueError(f"{out}: written, but it differs from the input: {'; '.join(result.problems)}; removed it")
+    return result
 
 
 def check_written(
@@ -241,12 +380,14 @@ def _points(name: str, unit: str, a: np.ndarray, b: np.ndarray, mpjpe: bool) -> 
     worst = float(dist[both].max()) if both.any() else 0.0
     ok = bool((dist[both] <= atol + rtol * np.linalg.norm(a64, axis=-1)[both]).all())
     value = None
+    count = 0
     if mpjpe:
         with np.errstate(invalid="ignore"):
             rel = np.linalg.norm((a - a[:, :1]) - (b - b[:, :1]), axis=-1)
         rel = rel[np.isfinite(rel)]
         value = 1000.0 * float(rel.mean()) if rel.size else None
-    return ArrayCheck(name, unit, worst, ok and mismatch == 0, mismatch, value)
+        count = int(rel.size)
+    return ArrayCheck(name, unit, worst, ok and mismatch == 0, mismatch, value, count)
 
 
 def _cameras(source: PoseDataset, output: PoseDataset, src_rows: np.ndarray, out_rows: np.ndarray) -> list[ArrayCheck]:
@@ -279,18 +420,16 @@ def _rows(ds: PoseDataset, rows: np.ndarray) -> np.ndarray:
 
 
 def _compare_ids(
-    source: PoseDataset, output: PoseDataset, src_rows: np.ndarray, out_rows: np.ndarray, problems: list[str]
-) -> list[str]:
+    source: PoseDataset, output: PoseDataset, src_rows: np.ndarray, out_rows: np.ndarray
+) -> dict[str, int]:
+    """Per id both carry (subject, action, frame, camera): on how many matched samples it differs."""
     ks, ko = _keys(source), _keys(output)
-    compared = []
+    differ = {}
     for name in sorted(set(ks) & set(ko)):
         a = np.asarray(ks[name], dtype=object)[src_rows]
         b = np.asarray(ko[name], dtype=object)[out_rows]
-        compared.append(name)
-        differ = int(np.sum(a != b))
-        if differ:
-            problems.append(f"ids: {name} differs on {differ} samples")
-    return compared
+        differ[name] = int(np.sum(a != b))
+    return differ
 
 
 def _align(

@@ -33,9 +33,10 @@ here, do not. The annotations follow Human3.6M's code.
 
 from __future__ import annotations
 
+import io
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,13 @@ import numpy as np
 
 from posesynth.body.skeleton import H36M17
 from posesynth.data.dataset import PoseDataset
-from posesynth.data.formats.numpy_pickle import dumps_numpy_pickle, load_numpy_pickle
+from posesynth.data.formats.numpy_pickle import (
+    NumpyOnlyUnpickler,
+    RefusedGlobal,
+    _check_opcodes,
+    dumps_numpy_pickle,
+    load_numpy_pickle,
+)
 from posesynth.geometry.camera import H36M_CAMERA_IDS, Camera, CameraModel
 from posesynth.util.atomic import atomic_path
 from posesynth.util.checks import as_finite_float
@@ -55,6 +62,7 @@ __all__ = [
     "format_h36m_imgname",
     "parse_h36m_imgname",
     "read_mmpose",
+    "read_mmpose_chunks",
     "write_mmpose",
     "write_mmpose_chunks",
 ]
@@ -161,6 +169,21 @@ def read_mmpose(npz_path: Path | str, cameras_path: Path | str | None = None) ->
     """
     npz_path = Path(npz_path)
     arrays = _load_npz(npz_path, required=("imgname", "S", "part"), optional=("center", "scale"))
+    cams_file = _find_cameras_file(npz_path, cameras_path)
+    table = None if cams_file is None else load_numpy_pickle(cams_file)
+    return _mmpose_dataset(arrays, npz_path, cams_file, table)
+
+
+def _mmpose_dataset(
+    arrays: Mapping[str, np.ndarray],
+    npz_path: Path,
+    cams_file: Path | None,
+    table: Any,
+    sidecar: tuple[dict[tuple[str, str], int], Camera] | None = None,
+) -> PoseDataset:
+    """:func:`read_mmpose`'s data set from the ``.npz`` members (all samples, or one chunk
+    of them) and the ``cameras.pkl`` dict (all entries, or those the samples use);
+    ``sidecar``: :func:`_load_sidecar`'s result, loaded once by a chunked reader."""
     names = _strings(arrays["imgname"], npz_path, "imgname")
     n = len(names)
     s = _points(arrays["S"], npz_path, "S", n, (3, 4))
@@ -176,11 +199,10 @@ def read_mmpose(npz_path: Path | str, cameras_path: Path | str | None = None) ->
         extra["visibility_3d"] = s[..., 3]
 
     subject, action, camera_id, frame = _parse_names(names, npz_path)
-    cams_file = _find_cameras_file(npz_path, cameras_path)
     cameras = camera_index = camera_names = None
     if cams_file is not None:
         cameras, camera_index, camera_names = _cameras_for(
-            load_numpy_pickle(cams_file), cams_file, npz_path, names, subject, camera_id
+            table, cams_file, npz_path, names, subject, camera_id, sidecar
         )
     else:
         extra["camera_id"] = camera_id  # keep the camera of each sample without a camera table
@@ -300,6 +322,7 @@ def _cameras_for(
     names: list[str],
     subject: np.ndarray,
     camera_id: np.ndarray,
+    sidecar_loaded: tuple[dict[tuple[str, str], int], Camera] | None = None,
 ) -> tuple[Camera, np.ndarray, np.ndarray]:
     """Cameras (K,) of the (subject, camera) pairs used, the per-sample index and the names.
 
@@ -328,8 +351,8 @@ def _cameras_for(
             )
     cameras = _camera_batch(_entries_arrays([by_key[key] for key in used], used, cams_file), used, cams_file)
     sidecar = cams_file.parent / SIDECAR_FILE
-    if sidecar.is_file():
-        cameras = _exact_cameras(sidecar, used, cameras, cams_file)
+    if sidecar_loaded is not None or sidecar.is_file():
+        cameras = _exact_cameras(sidecar, used, cameras, cams_file, sidecar_loaded)
     camera_names = np.array([f"{s}/{c}" for s, c in used]) if used else np.array([], dtype=str)
     return cameras, index.ravel().astype(np.int64), camera_names
 
@@ -466,8 +489,36 @@ def _camera_batch(stacked: dict[str, np.ndarray], keys: list[tuple[str, str]], p
         raise
 
 
-def _exact_cameras(sidecar: Path, used: list[tuple[str, str]], approx: Camera, cams_file: Path) -> Camera:
-    """The exact cameras of ``used`` from :data:`SIDECAR_FILE`, checked against ``cameras.pkl``."""
+def _exact_cameras(
+    sidecar: Path,
+    used: list[tuple[str, str]],
+    approx: Camera,
+    cams_file: Path,
+    loaded: tuple[dict[tuple[str, str], int], Camera] | None = None,
+) -> Camera:
+    """The exact cameras of ``used`` from :data:`SIDECAR_FILE` (or its ``loaded``
+    :func:`_load_sidecar`), checked against ``cameras.pkl``."""
+    slot, cams = _load_sidecar(sidecar) if loaded is None else loaded
+    missing = [key for key in used if key not in slot]
+    if missing:
+        raise ValueError(
+            f"{sidecar}: no exact model for camera {missing[0]} of {cams_file} "
+            f"({len(missing)} missing); the sidecar and cameras.pkl are from different exports"
+        )
+    exact = cams[np.array([slot[key] for key in used], dtype=np.int64)]
+    for name in ("rotation", "center", "intrinsics", "image_size"):
+        a, b = np.asarray(getattr(exact, name)), np.asarray(getattr(approx, name))
+        bad = ~np.isclose(a, b, rtol=1e-12, atol=1e-12).reshape(len(used), -1).all(axis=1)
+        if bad.any():
+            raise ValueError(
+                f"{sidecar}: camera {used[int(np.argmax(bad))]}: {name} differs from {cams_file}; "
+                "the sidecar is stale (re-export, or delete it to use cameras.pkl alone)"
+            )
+    return exact
+
+
+def _load_sidecar(sidecar: Path) -> tuple[dict[tuple[str, str], int], Camera]:
+    """:data:`SIDECAR_FILE`'s (subject, camera id) -> slot table and its (K,) camera batch."""
     try:
         doc = json.loads(sidecar.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -490,27 +541,217 @@ def _exact_cameras(sidecar: Path, used: list[tuple[str, str]], approx: Camera, c
             f"{sidecar}: cameras: expected a batch of {len(keys)} cameras (one per key), got "
             f"batch shape {cams.batch_shape}"
         )
-    slot = {(s, c): i for i, (s, c) in enumerate(keys)}
-    missing = [key for key in used if key not in slot]
-    if missing:
-        raise ValueError(
-            f"{sidecar}: no exact model for camera {missing[0]} of {cams_file} "
-            f"({len(missing)} missing); the sidecar and cameras.pkl are from different exports"
-        )
-    exact = cams[np.array([slot[key] for key in used], dtype=np.int64)]
-    for name in ("rotation", "center", "intrinsics", "image_size"):
-        a, b = np.asarray(getattr(exact, name)), np.asarray(getattr(approx, name))
-        bad = ~np.isclose(a, b, rtol=1e-12, atol=1e-12).reshape(len(used), -1).all(axis=1)
-        if bad.any():
-            raise ValueError(
-                f"{sidecar}: camera {used[int(np.argmax(bad))]}: {name} differs from {cams_file}; "
-                "the sidecar is stale (re-export, or delete it to use cameras.pkl alone)"
-            )
-    return exact
+    return {(s, c): i for i, (s, c) in enumerate(keys)}, cams
 
 
 def _get(doc: Any, key: str) -> Any:
     return doc.get(key) if isinstance(doc, dict) else None
+
+
+# --------------------------------------------------------------------------- chunked reading
+def read_mmpose_chunks(
+    npz_path: Path | str, rows: int, cameras_path: Path | str | None = None, *, cache_cameras: int = 50_000
+) -> tuple[int, Iterator[PoseDataset]]:
+    """``(samples, chunks)``: :func:`read_mmpose`'s data set, ``rows`` samples at a time.
+
+    Each chunk equals ``read_mmpose(npz_path).select(slice(lo, lo + rows))`` sample by sample
+    (its ``camera_index`` and ``camera_names`` number only the chunk's cameras). Memory:
+
+    - the ``.npz`` members are read row block by row block from the archive (stored or
+      deflated; a member in Fortran order cannot be, and raises);
+    - ``cameras.pkl`` written by :func:`write_mmpose_chunks` is read one marked fragment at a
+      time; entries are kept until a chunk uses them, and once more than ``cache_cameras``
+      are held, used ones are dropped (a later chunk that needs a dropped one rescans the
+      file). Any other ``cameras.pkl`` (:func:`write_mmpose`'s, MMPose's own) is one pickle
+      and is loaded whole: it holds one entry per (subject, camera), about 1.7 KB each;
+    - the sidecar :data:`SIDECAR_FILE` (``opencv`` / ``fisheye`` cameras) is JSON and is
+      loaded whole: about 1 KB per camera.
+
+    Raises:
+        ValueError: as :func:`read_mmpose`, naming the file and field.
+    """
+    import zipfile
+
+    npz_path = Path(npz_path)
+    if rows < 1:
+        raise ValueError(f"rows: expected a positive number of samples per chunk, got {rows}")
+    if not npz_path.is_file():
+        raise ValueError(f"{npz_path}: no such file")
+    try:
+        archive = zipfile.ZipFile(npz_path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ValueError(f"{npz_path}: not a readable .npz archive ({type(exc).__name__}: {exc})") from None
+    members = {name[: -len(".npy")]: name for name in archive.namelist() if name.endswith(".npy")}
+    missing = [k for k in ("imgname", "S", "part") if k not in members]
+    if missing:
+        archive.close()
+        raise ValueError(f"{npz_path}: missing key(s) {missing}; the file has {sorted(members)}")
+    wanted = [k for k in ("imgname", "S", "part", "center", "scale") if k in members]
+    try:
+        heads = {k: _member_head(archive, members[k], npz_path, k) for k in wanted}
+    except BaseException:
+        archive.close()
+        raise
+    n = heads["imgname"][1][0] if heads["imgname"][1] else 0
+    for k in wanted:
+        if not heads[k][1] or heads[k][1][0] != n:
+            archive.close()
+            raise ValueError(f"{npz_path}: {k}: expected {n} samples (as imgname), got shape {heads[k][1]}")
+    cams_file = _find_cameras_file(npz_path, cameras_path)
+
+    def chunks() -> Iterator[PoseDataset]:
+        sidecar = None
+        if cams_file is not None and (cams_file.parent / SIDECAR_FILE).is_file():
+            sidecar = _load_sidecar(cams_file.parent / SIDECAR_FILE)
+        table = None if cams_file is None else _CameraEntries(cams_file, cache_cameras)
+        streams = {k: archive.open(members[k]) for k in wanted}
+        try:
+            for k in wanted:
+                streams[k].seek(heads[k][2])  # past the .npy header
+            for lo in range(0, n, rows):
+                arrays: dict[str, np.ndarray] = {}
+                for k in wanted:
+                    dtype, shape, _ = heads[k]
+                    count = min(rows, n - lo)
+                    arrays[k] = _read_rows(streams[k], dtype, shape, count, npz_path, k)
+                entries = None
+                if table is not None:
+                    names = _strings(arrays["imgname"], npz_path, "imgname")
+                    subject, _, camera_id, _ = _parse_names(names, npz_path)
+                    entries = table.take(list(dict.fromkeys(zip(subject.tolist(), camera_id.tolist()))))
+                yield _mmpose_dataset(arrays, npz_path, cams_file, entries, sidecar)
+        finally:
+            for stream in streams.values():
+                stream.close()
+            archive.close()
+
+    return n, chunks()
+
+
+def _member_head(archive: Any, member: str, path: Path, key: str) -> tuple[np.dtype, tuple[int, ...], int]:
+    """``(dtype, shape, header bytes)`` of an ``.npz`` member's ``.npy`` header."""
+    from numpy.lib import format as npy_format
+
+    try:
+        with archive.open(member) as fh:
+            version = npy_format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = npy_format.read_array_header_1_0(fh)
+            else:
+                shape, fortran, dtype = npy_format.read_array_header_2_0(fh)
+            offset = fh.tell()
+    except (ValueError, OSError, EOFError) as exc:
+        raise ValueError(f"{path}: {key}: cannot read its .npy header ({type(exc).__name__}: {exc})") from None
+    if fortran and len(shape) > 1:
+        raise ValueError(f"{path}: {key}: stored in Fortran order, which cannot be read in row blocks")
+    if dtype.hasobject:
+        raise ValueError(f"{path}: {key}: an object array (pickled data), refused")
+    return dtype, tuple(shape), offset
+
+
+def _read_rows(fh: Any, dtype: np.dtype, shape: tuple[int, ...], count: int, path: Path, key: str) -> np.ndarray:
+    """The next ``count`` rows of a member whose stream ``fh`` stands at a row boundary."""
+    row = dtype.itemsize * int(np.prod(shape[1:], dtype=np.int64))
+    data = fh.read(count * row)
+    if len(data) != count * row:
+        raise ValueError(f"{path}: {key}: truncated (expected {shape[0]} rows of {row} bytes)")
+    return np.frombuffer(data, dtype=dtype).reshape((count, *shape[1:]))
+
+
+class _CameraEntries:
+    """The entries of a ``cameras.pkl`` that chunks ask for, read fragment by fragment.
+
+    A file written by :func:`write_mmpose_chunks` is :data:`_STREAM_HEAD`, then marked
+    fragments (:func:`_fragment_marker`), then STOP; each fragment with the head before it and
+    STOP after it is a pickle of its entries alone. Any other file is loaded whole.
+    """
+
+    def __init__(self, path: Path, cache: int) -> None:
+        self.path = path
+        self.cache = cache
+        self.held: dict[tuple[str, str], Any] = {}
+        self.whole: dict[tuple[str, str], Any] | None = None
+        self.offset: int | None = None  # next marker's offset; None: read to the end
+        self.dropped = False
+        with open(path, "rb") as fh:
+            head = fh.read(len(_STREAM_HEAD) + _FRAGMENT_MARKER_BYTES)
+        if head[: len(_STREAM_HEAD)] == _STREAM_HEAD and head[len(_STREAM_HEAD) :][:1] in (b"X", b"."):
+            self.offset = len(_STREAM_HEAD)
+        else:
+            table = load_numpy_pickle(path)
+            if not isinstance(table, Mapping):
+                raise ValueError(f"{path}: expected a dict keyed (subject, camera_id), got {type(table).__name__}")
+            self.whole = {}
+            for key, value in table.items():
+                if not (isinstance(key, tuple) and len(key) == 2):
+                    raise ValueError(f"{path}: expected keys (subject, camera_id), got {key!r}")
+                self.whole[(_text(key[0]), _text(key[1]))] = value
+
+    def take(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+        """The entries of ``keys`` that the file holds (a missing one is left out, for
+        :func:`_cameras_for` to report)."""
+        if self.whole is not None:
+            return {k: self.whole[k] for k in keys if k in self.whole}
+        want = [k for k in keys if k not in self.held]
+        while want and self.offset is not None:
+            self._next_fragment()
+            want = [k for k in want if k not in self.held]
+        if want and self.dropped:  # dropped earlier: find them again from the start
+            self._rescan(set(want))
+        out = {k: self.held[k] for k in keys if k in self.held}
+        if len(self.held) > self.cache:
+            for k in out:
+                del self.held[k]
+            self.dropped = True
+        return out
+
+    def _read_fragment(self, fh: Any, offset: int) -> tuple[dict, int | None]:
+        """The entries of the fragment whose marker is at ``offset``, and the next offset."""
+        fh.seek(offset)
+        marker = fh.read(_FRAGMENT_MARKER_BYTES)
+        if marker[:1] == b".":
+            return {}, None
+        text = marker[5:-1].decode("ascii", errors="replace")
+        if marker[:1] != b"X" or marker[-1:] != b"0" or not text.startswith(_FRAGMENT_TAG):
+            raise ValueError(f"{self.path}: not a valid pickle of NumPy arrays (bad fragment marker at byte {offset})")
+        try:
+            length = int(text[len(_FRAGMENT_TAG) :])
+        except ValueError:
+            raise ValueError(f"{self.path}: bad fragment length {text!r} at byte {offset}") from None
+        fragment = fh.read(length)
+        if len(fragment) != length:
+            raise ValueError(f"{self.path}: truncated (a fragment of {length} bytes at byte {offset} ends early)")
+        data = _STREAM_HEAD + fragment + b"."
+        try:
+            _check_opcodes(data)
+            part = NumpyOnlyUnpickler(io.BytesIO(data), self.path, limit_bytes=len(data)).load()
+        except RefusedGlobal:
+            raise
+        except Exception as exc:  # truncated or corrupt: EOFError, UnpicklingError, ...
+            raise ValueError(f"{self.path}: not a valid pickle of NumPy arrays ({type(exc).__name__}: {exc})") from exc
+        if not isinstance(part, dict):
+            raise ValueError(f"{self.path}: expected a dict keyed (subject, camera_id)")
+        entries = {}
+        for key, value in part.items():
+            if not (isinstance(key, tuple) and len(key) == 2):
+                raise ValueError(f"{self.path}: expected keys (subject, camera_id), got {key!r}")
+            entries[(_text(key[0]), _text(key[1]))] = value
+        return entries, offset + _FRAGMENT_MARKER_BYTES + length
+
+    def _next_fragment(self) -> None:
+        assert self.offset is not None  # the caller checks
+        with open(self.path, "rb") as fh:
+            entries, self.offset = self._read_fragment(fh, self.offset)
+        self.held.update(entries)
+
+    def _rescan(self, want: set[tuple[str, str]]) -> None:
+        offset: int | None = len(_STREAM_HEAD)
+        with open(self.path, "rb") as fh:
+            while want and offset is not None:
+                entries, offset = self._read_fragment(fh, offset)
+                for key in want & entries.keys():
+                    self.held[key] = entries[key]
+                want -= entries.keys()
 
 
 # ----------------------------------------------------------------------------- writing
@@ -845,6 +1086,24 @@ def _dict_items_pickle(items: Mapping[Any, Any]) -> bytes:
     return raw[len(head) : -1]
 
 
+#: Text of the no-op marker before each fragment of a streamed ``cameras.pkl``: the fragment's
+#: byte length, so that a reader can take the dict one fragment at a time.
+_FRAGMENT_TAG = "posesynth-fragment:"
+_FRAGMENT_DIGITS = 16
+#: Bytes of one marker: BINUNICODE (1 + 4 length bytes + text), POP.
+_FRAGMENT_MARKER_BYTES = 1 + 4 + len(_FRAGMENT_TAG) + _FRAGMENT_DIGITS + 1
+
+
+def _fragment_marker(length: int) -> bytes:
+    """``BINUNICODE "posesynth-fragment:<length>"; POP``: pushes a string and pops it again,
+    so every unpickler (MMPose's included) loads the same dict; :func:`_camera_fragments`
+    reads the length to take the next fragment alone."""
+    import struct
+
+    text = f"{_FRAGMENT_TAG}{length:0{_FRAGMENT_DIGITS}d}".encode("ascii")
+    return b"X" + struct.pack("<I", len(text)) + text + b"0"
+
+
 def write_mmpose_chunks(
     chunks: Iterable[PoseDataset],
     out_dir: Path | str,
@@ -856,9 +1115,10 @@ def write_mmpose_chunks(
     Writes the same arrays, camera entries, sidecar and statistics as :func:`write_mmpose` of
     the concatenated chunks (synthesised frame numbers continue across chunks), streaming
     each ``.npz`` member through a temporary file and ``cameras.pkl`` as one dict pickled
-    batch by batch (:func:`_dict_items_pickle`; it loads as the same dict, with NumPy 1.x and
-    2.x, but its bytes differ from a whole-dict pickle's). The ``.npz``, statistics and
-    sidecar bytes equal :func:`write_mmpose`'s.
+    batch by batch (:func:`_dict_items_pickle`, each batch after a no-op marker holding its
+    length, :func:`_fragment_marker`; it loads as the same dict, with NumPy 1.x and 2.x, but
+    its bytes differ from a whole-dict pickle's, and :func:`read_mmpose_chunks` reads it one
+    batch at a time). The ``.npz``, statistics and sidecar bytes equal :func:`write_mmpose`'s.
     Memory stays that of one chunk. Used by ``posesynth convert`` for large stores.
 
     Args:
@@ -914,7 +1174,8 @@ def write_mmpose_chunks(
                 if chunk.camera_index is not None:  # a shared table: entries repeat across chunks
                     seen.update(new)
                 if new:
-                    pkl.write(_dict_items_pickle(new))  # MARK k v ... SETITEMS batches
+                    fragment = _dict_items_pickle(new)  # MARK k v ... SETITEMS batches
+                    pkl.write(_fragment_marker(len(fragment)) + fragment)
                 if sidecar is not None:
                     side_model = sidecar["cameras"]["model"]
                     kept = [i for i, key in enumerate(sidecar["keys"]) if tuple(key) in new]

@@ -42,6 +42,7 @@ __all__ = [
     "WRITERS",
     "WRITE_FORMATS",
     "detect_format",
+    "iter_chunks",
     "read_any",
     "write_any",
 ]
@@ -420,12 +421,14 @@ WRITE_FORMATS = tuple(WRITERS)
 STREAM_ROWS = 10_000
 
 
-def iter_store_chunks(path: Path | str, rows: int = STREAM_ROWS) -> tuple[int, Any]:
+def iter_store_chunks(path: Path | str, rows: int = STREAM_ROWS, *, name_cameras: bool = True) -> tuple[int, Any]:
     """``(samples, chunks)`` of a posesynth store read ``rows`` samples at a time.
 
     ``chunks`` is an iterator of :class:`PoseDataset` (each checked like :func:`read_any`'s
-    output); per-sample cameras without names are named ``cam<global index>``, so ids stay
-    unique across chunks. Only one chunk is in memory at a time.
+    output); with ``name_cameras``, per-sample cameras without names are named
+    ``cam<global index>``, so ids stay unique across chunks (what a streamed writer needs;
+    without it a chunk equals ``read_any(path).select(...)``). Only one chunk is in memory at
+    a time.
     """
     from dataclasses import replace
 
@@ -442,7 +445,7 @@ def iter_store_chunks(path: Path | str, rows: int = STREAM_ROWS) -> tuple[int, A
         for lo in range(0, n, rows):
             data = {name: np.array(store.read(name, lo, lo + rows)) for name in store.array_names}
             part = dataset_from_store_arrays(store.meta, data, store.path)
-            if part.cameras is not None and part.camera_index is None and part.camera_names is None:
+            if name_cameras and part.cameras is not None and part.camera_index is None and part.camera_names is None:
                 part = replace(part, camera_names=np.array([f"cam{lo + k}" for k in range(len(part))]))
             part = replace(part, meta={**part.meta, "source_format": "posesynth", "source_path": str(store.path)})
             del data
@@ -452,6 +455,64 @@ def iter_store_chunks(path: Path | str, rows: int = STREAM_ROWS) -> tuple[int, A
             yield validate_dataset(part, store.path)
 
     return n, chunks()
+
+
+def _mmpose_chunks(path: Path, rows: int) -> tuple[int, Any]:
+    from posesynth.data.formats.mmpose import read_mmpose_chunks
+    from posesynth.data.validate import validate_dataset
+
+    kw: dict[str, Any] = {}
+    if path.is_dir():
+        npz = [f for f in sorted(path.glob("*.npz")) if _npz_kind(_npz_keys(f)) == "mmpose"]
+        if len(npz) != 1:
+            raise ValueError(f"{path}: expected one MMPose .npz in the folder, found {len(npz)}")
+        kw["cameras_path"] = path / "cameras.pkl"
+        path = npz[0]
+    n, chunks = read_mmpose_chunks(path, rows, **kw)
+    return n, (validate_dataset(chunk, path) for chunk in chunks)
+
+
+#: Formats that read back ``rows`` samples at a time (:func:`iter_chunks`); the others are
+#: read whole (:func:`read_any`).
+CHUNK_READERS: dict[str, Callable[[Path, int], tuple[int, Any]]] = {
+    "posesynth": lambda path, rows: iter_store_chunks(path, rows, name_cameras=False),
+    "mmpose": _mmpose_chunks,
+}
+
+
+def iter_chunks(path: Path | str, format: str, rows: int = STREAM_ROWS) -> tuple[int, Any]:
+    """``(samples, chunks)``: ``read_any(path, format)`` as consecutive data sets of ``rows``
+    samples (the last one shorter), each checked like :func:`read_any`'s output; only one
+    chunk is read at a time.
+
+    Formats: :data:`CHUNK_READERS` (posesynth; mmpose, whose ``cameras.pkl`` streams when
+    :func:`~posesynth.data.formats.mmpose.write_mmpose_chunks` wrote it, see
+    :func:`~posesynth.data.formats.mmpose.read_mmpose_chunks`).
+
+    Raises:
+        ValueError: a format that cannot be read in chunks, or what its reader raises.
+    """
+    reader = CHUNK_READERS.get(format)
+    if reader is None:
+        raise ValueError(f"format: {format!r} cannot be read in chunks; expected one of {list(CHUNK_READERS)}")
+    p = Path(path)
+
+    def damaged(exc: BaseException) -> ValueError:
+        what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return ValueError(f"{p}: cannot read as {format} ({what}); the file may be damaged")
+
+    try:
+        n, chunks = reader(p, rows)
+    except _CORRUPT_FILE_ERRORS as exc:
+        raise damaged(exc) from exc
+
+    def checked() -> Any:
+        try:
+            yield from chunks
+        except _CORRUPT_FILE_ERRORS as exc:
+            raise damaged(exc) from exc
+
+    return n, checked()
 
 
 def convert_streamed(
@@ -494,7 +555,7 @@ def convert_streamed(
     written = write_mmpose_chunks(remember(chunks), Path(out), overwrite=overwrite, **kw)
     head = first[0]
     cams = head.num_cameras if head.camera_index is not None else (n if head.cameras is not None else 0)
-    return StreamedConversion(written=written, samples=n, skeleton=head.skeleton, num_cameras=cams)
+    return StreamedConversion(written=written, samples=n, skeleton=head.skeleton, num_cameras=cams, rows=rows)
 
 
 @dataclass(frozen=True)
@@ -506,6 +567,8 @@ class StreamedConversion:
     samples: int
     skeleton: Any
     num_cameras: int
+    #: samples per chunk it streamed with (the chunk size of a streamed check too)
+    rows: int = STREAM_ROWS
 
     def __len__(self) -> int:
         return self.samples
