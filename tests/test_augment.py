@@ -376,6 +376,40 @@ def test_source_cameras_are_kept_by_default():
     )
 
 
+def test_a_large_source_camera_table_becomes_per_sample_cameras(monkeypatch):
+    """A table of more than MAX_TABLE_CAMERAS cameras (a camera per frame, as MMPose files of
+    generated data have) is taken apart into per-sample cameras with their names: the same
+    samples, cameras and 2D as the table gives, and no table for the store's manifest."""
+    from posesynth.jobs import augment_source
+
+    src = procedural(H36M17, 3)  # 30 frames
+    first = augment(dataset(src, H36M17), knee_only(), CamerasConfig(count=1), seed=0).dataset
+    cams = first.sample_cameras()
+    n = len(first)
+    order = np.random.default_rng(1).permutation(n)  # table order differs from sample order
+    table = cams[order]
+    index = np.argsort(order)
+    names = np.array([f"cam{k:03d}" for k in range(n)])
+    source = PoseDataset(
+        skeleton=H36M17, joints_3d_world=first.joints_3d_world, cameras=table, camera_index=index,
+        camera_names=names,
+    )  # fmt: skip
+    monkeypatch.setattr(augment_source, "MAX_TABLE_CAMERAS", n)
+    kept = augment(source, knee_only(), None, seed=4)
+    assert kept.dataset.camera_index is not None and kept.dataset.cameras.batch_shape == (n,)
+    monkeypatch.setattr(augment_source, "MAX_TABLE_CAMERAS", n - 1)
+    apart = augment(source, knee_only(), None, seed=4)
+    assert apart.dataset.camera_index is None and apart.summary["cameras"] == len(apart.dataset)
+    np.testing.assert_array_equal(apart.dataset.joints_3d_world, kept.dataset.joints_3d_world)
+    np.testing.assert_array_equal(apart.dataset.joints_2d, kept.dataset.joints_2d)
+    for field in ("intrinsics", "distortion", "rotation", "center", "image_size"):
+        np.testing.assert_array_equal(
+            getattr(apart.dataset.cameras, field), getattr(kept.dataset.sample_cameras(), field)
+        )
+    src_rows = apart.dataset.extra["source_index"]
+    np.testing.assert_array_equal(apart.dataset.camera_names, names[index[src_rows]])
+
+
 def test_load_cameras_config(tmp_path):
     assert load_cameras_config(None) is None
     path = tmp_path / "cams.yaml"

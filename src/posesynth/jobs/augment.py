@@ -219,9 +219,12 @@ def augment_shard(plan: AugmentPlan, task: ShardTask) -> AugmentShard:
     rep = lambda a: np.repeat(a, per_pose, axis=0)
     p_world = rep(positions)
     ids: dict[str, Any] = {k: rep(rows[k][local]) for k in ("subject", "action", "frame") if k in rows}
+    names = plan.camera_names if plan.camera_mode == "table" else None
+    if plan.camera_mode == "per_sample" and "camera_name" in rows:  # a large source table taken apart
+        names = rows["camera_name"][local]
     ds = PoseDataset(
         skeleton=plan.out_skeleton, joints_3d_world=p_world, cameras=cameras, camera_index=camera_index,
-        camera_names=plan.camera_names if plan.camera_mode == "table" else None, **ids,
+        camera_names=names, **ids,
         extra={"source_index": rep(rows["frame_index"][local]), "variant": rep(variant.astype(np.int64))},
     )  # fmt: skip
     if ds.cameras is not None:  # camera 3D, 2D and visibility in one pass (what complete() + visible() give)

@@ -17,7 +17,7 @@ from posesynth.geometry.camera import Camera, h36m_subject_cameras, stack_camera
 from posesynth.jobs.camera_config import CamerasConfig
 from posesynth.poses.motion_spec import MotionsConfig
 
-__all__ = ["CAMERA_ARRAYS", "SOURCE_ARRAYS", "read_source", "source_positions", "source_rows"]
+__all__ = ["CAMERA_ARRAYS", "MAX_TABLE_CAMERAS", "SOURCE_ARRAYS", "read_source", "source_positions", "source_rows"]
 
 # camera frame (x right, y down, z forward) → a Z-up frame (x right, y forward, z up)
 _CAM_TO_ZUP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
@@ -77,7 +77,9 @@ def source_rows(
     Rows: ``frame_index`` (int64 index into ``dataset``), ``positions`` (U, J, 3) metres in
     a Z-up frame, ``subject``/``action``/``frame`` where the dataset has them (fixed-width
     strings), ``subject_code`` (int64 into the sorted subjects; ``rig`` mode),
-    ``camera_index`` (``table`` mode), ``camera_<field>`` arrays (``per_sample`` mode).
+    ``camera_index`` (``table`` mode), ``camera_<field>`` arrays (``per_sample`` mode: a source
+    with a camera per sample, or a table of more than :data:`MAX_TABLE_CAMERAS` cameras, whose
+    names, if any, become the per-sample ``camera_name``).
 
     Raises:
         ValueError: no usable frame; the input has no 3D; rig ``h36m`` without subjects.
@@ -105,17 +107,29 @@ def source_rows(
     elif cameras is not None:
         plan["camera_mode"] = "new"
     elif dataset.cameras is not None and dataset.joints_3d_world is not None:
-        if dataset.camera_index is not None:
+        table_size = dataset.cameras.batch_shape[0] if dataset.camera_index is not None else 0
+        if dataset.camera_index is not None and table_size <= MAX_TABLE_CAMERAS:
             plan.update(camera_mode="table", table=dataset.cameras, camera_names=dataset.camera_names)
             rows["camera_index"] = np.asarray(dataset.camera_index, dtype=np.int64)[keep]
         else:
+            # one camera per sample; a large table (a file with a camera per frame) is taken
+            # apart into per-sample rows, so the store's manifest does not hold it
             plan.update(camera_mode="per_sample", per_sample_model=dataset.cameras.model.value)
+            index = keep if dataset.camera_index is None else np.asarray(dataset.camera_index, np.int64)[keep]
             for name, field in CAMERA_ARRAYS.items():
-                rows[name] = np.asarray(getattr(dataset.cameras, field))[keep]
+                rows[name] = np.asarray(getattr(dataset.cameras, field))[index]
+            if dataset.camera_index is not None and dataset.camera_names is not None:
+                rows["camera_name"] = storable(np.asarray(dataset.camera_names)[index], "camera_names")
     else:
         plan["camera_mode"] = "none"
     return rows, plan
 
+
+#: Cameras a source's table may hold and still be written as the output's camera table (in the
+#: store's manifest, serialised as JSON); a larger table (MMPose files of generated data have a
+#: camera per frame) becomes per-sample camera arrays in the shards, whose cost does not grow
+#: with the manifest. Human3.6M's whole rig is 11 subjects x 4 cameras.
+MAX_TABLE_CAMERAS = 256
 
 CAMERA_ARRAYS = {
     "camera_intrinsics": "intrinsics", "camera_distortion": "distortion", "camera_rotation": "rotation",
