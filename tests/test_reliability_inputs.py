@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from helpers import assert_one_error_line, tree_digest
 from posesynth.cli.main import app
 from posesynth.data.formats.registry import read_any
+from posesynth.data.formats.store_io import read_store, write_store_dataset
 from posesynth.data.store import open_store
 from posesynth.jobs.generate import generate, load_config
 
@@ -262,6 +263,9 @@ def test_f23_same_size_garbage_is_caught_at_first_read(copy: Path, tmp_path: Pat
         ("camera_intrinsics", 1e9, r"cameras\.intrinsics \(fx, fy\): 1000000000\.0 .* \[1, 1e\+06\]"),
         ("joints_3d_world", np.inf, r"joints_3d_world: inf at sample 0"),
         ("joints_3d_world", 1e300, r"joints_3d_world: .* \|value\| <= 1000 m"),
+        ("joints_2d", -np.inf, r"joints_2d: -inf at sample 0"),
+        ("visibility", np.nan, r"visibility: nan at sample 0"),
+        ("camera_center", np.inf, r"cameras\.center: inf at sample 0"),
     ],
 )
 def test_store_values_are_validated(base: Path, tmp_path: Path, array: str, value: float, pattern: str) -> None:
@@ -279,8 +283,29 @@ def test_store_values_are_validated(base: Path, tmp_path: Path, array: str, valu
     out = write_store(tmp_path / "bad", store.meta, shards)
     with pytest.raises(ValueError, match=rf"bad: {pattern}"):
         read_any(out)  # every command reading data (convert, view, train, evaluate, augment)
+    with pytest.raises(ValueError, match=rf"bad: {pattern}"):
+        read_store(out)  # the store's own reader validates too (augment's input, info)
     assert_one_error_line(invoke("convert", out, tmp_path / "c", "--to", "mmpose"), pattern)
     assert not (tmp_path / "c").exists()
+    # info refuses it too, rather than describing the values or noting the store undescribed
+    assert_one_error_line(invoke("info", out), rf"bad: {pattern}")
+    assert_one_error_line(invoke("info", out, "--json"), rf"bad: {pattern}")
+
+
+def test_a_camera_table_out_of_bounds_is_refused(tmp_path: Path) -> None:
+    """A camera table lives in dataset.json, which Python's JSON parser reads NaN into: the
+    validator sees it before the camera is built, and info refuses the store."""
+    from test_format_store import table_dataset
+
+    out = write_store_dataset(table_dataset(), tmp_path / "bad")
+    manifest = out / "dataset.json"
+    doc = json.loads(manifest.read_text())
+    doc["meta"]["cameras"]["table"]["intrinsics"][1][0] = float("nan")
+    manifest.write_text(json.dumps(doc))  # allow_nan: writes NaN, as a hand edit could
+    pattern = r"bad: cameras\.intrinsics \(fx, fy\): nan at sample 1"
+    with pytest.raises(ValueError, match=pattern):
+        read_store(out)
+    assert_one_error_line(invoke("info", out), pattern)
 
 
 # ------------------------------------------------------------------------------ convert (F09)

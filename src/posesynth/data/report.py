@@ -2,9 +2,12 @@
 
 The format is detected (:func:`posesynth.data.formats.registry.detect_format`); a posesynth store is
 described from its manifest (arrays, shards, config, seed) and, when it holds joints, from its
-data too; every other format is read with :func:`~posesynth.data.formats.registry.read_any`. The
-data's description (:func:`describe_dataset`) gives counts, value ranges, NaNs and how many
-poses leave the normal range of motion (:mod:`posesynth.body.rom`).
+data too; every other format is read with :func:`~posesynth.data.formats.registry.read_any`.
+Either way the data passes the one validator (:mod:`posesynth.data.validate`) first: inf or an
+out-of-bounds value is refused with one error naming the file and the array, and NaN is
+counted only where it means a missing joint. The data's description (:func:`describe_dataset`)
+gives counts, value ranges, NaNs and how many poses leave the normal range of motion
+(:mod:`posesynth.body.rom`).
 """
 
 from __future__ import annotations
@@ -47,11 +50,15 @@ def describe_path(path: Path, verify: bool = False, rom: bool = True) -> dict[st
     ``cameras`` (count), ``units``; with the data read also those of :func:`describe_dataset`.
     A store whose arrays do not form a :class:`PoseDataset` (e.g. an older layout) is
     described from its manifest only, with the reason in ``note``.
-    Raises ``ValueError`` (one line) for a missing, unknown or damaged input.
+    Raises ``ValueError`` (one line) for a missing, unknown or damaged input, and for data
+    the one validator refuses (:mod:`posesynth.data.validate`: inf anywhere, NaN anywhere but
+    as a missing joint, values out of bounds), whatever the format: a store's values are
+    checked like every other reader's.
     """
     from posesynth.data.formats.registry import detect_format, read_any
     from posesynth.data.formats.store_io import is_pose_store, read_store
     from posesynth.data.store import open_store
+    from posesynth.data.validate import OutOfBounds
 
     fmt = detect_format(path)
     if fmt != "posesynth":
@@ -64,6 +71,8 @@ def describe_path(path: Path, verify: bool = False, rom: bool = True) -> dict[st
     if is_pose_store(store):
         try:
             dataset = read_store(path)
+        except OutOfBounds:
+            raise  # bad values are refused, as read_any refuses them
         except ValueError as exc:  # a valid store whose arrays are not a PoseDataset's
             doc["note"] = f"data not described: {exc}"
             return doc

@@ -18,7 +18,11 @@ camera index                       integers in ``[0, cameras)``
 ================================  =========================================================
 
 Infinity is refused everywhere (no reader means "missing" by it). Bad input raises one
-``ValueError`` naming the file, the field, the first offending sample and the bound.
+:class:`OutOfBounds` (a ``ValueError``) naming the file, the field, the first offending sample
+and the bound. Readers that build cameras call :func:`validate_camera_fields` on the raw
+values first, so a bad value gets this message rather than the camera's own; the posesynth
+store's reader (:func:`posesynth.data.formats.store_io.read_store`) validates what it returns
+like every other reader.
 
 Resource checks made before a reader allocates anything: :func:`check_regular_file` (no FIFO
 or device is ever opened), :func:`check_image_file` (pixels read from the image header, before
@@ -42,10 +46,12 @@ if TYPE_CHECKING:
 __all__ = [
     "BOUNDS",
     "Bounds",
+    "OutOfBounds",
     "check_elements",
     "check_image_file",
     "check_regular_file",
     "image_size_from_header",
+    "validate_camera_fields",
     "validate_dataset",
 ]
 
@@ -69,6 +75,11 @@ class Bounds:
 BOUNDS = Bounds()
 
 
+class OutOfBounds(ValueError):
+    """A value outside the bounds of :class:`Bounds` (NaN or inf where a finite value is
+    expected included): the data is wrong, not its layout."""
+
+
 def _first_bad(mask: np.ndarray) -> str:
     index = np.unravel_index(int(np.argmax(mask)), mask.shape)
     return f"sample {index[0]}" + (f", index {tuple(int(i) for i in index[1:])}" if len(index) > 1 else "")
@@ -86,7 +97,7 @@ def _check_points(where: str, name: str, value: Any, bound: float, unit: str) ->
         bad = np.abs(arr) > bound  # NaN compares False (missing), +-inf True
     if bad.any():
         first = arr[np.unravel_index(int(np.argmax(bad)), bad.shape)]
-        raise ValueError(
+        raise OutOfBounds(
             f"{where}: {name}: {first} at {_first_bad(bad)}; expected finite values with "
             f"|value| <= {bound:g} {unit} (NaN marks a missing value)"
         )
@@ -100,7 +111,7 @@ def _check_finite(where: str, name: str, value: Any, lo: float, hi: float, unit:
         bad = ~((arr >= lo) & (arr <= hi))  # NaN and inf fail
     if bad.any():
         first = arr[np.unravel_index(int(np.argmax(bad)), bad.shape)]
-        raise ValueError(
+        raise OutOfBounds(
             f"{where}: {name}: {first} at {_first_bad(bad)}; expected finite values in "
             f"[{lo:g}, {hi:g}]{(' ' + unit) if unit else ''}"
         )
@@ -124,15 +135,10 @@ def validate_dataset(dataset: PoseDataset, where: Path | str, bounds: Bounds = B
     _check_finite(w, "visibility", dataset.visibility, 0.0, 1.0)
     cams = dataset.cameras
     if cams is not None:
-        k = np.asarray(cams.intrinsics, dtype=np.float64)
-        _check_finite(w, "cameras.intrinsics (fx, fy)", k[..., :2], *bounds.focal_px, unit="px")
-        _check_finite(w, "cameras.intrinsics (cx, cy)", k[..., 2:], -bounds.max_abs_px, bounds.max_abs_px, "px")
-        if cams.distortion is not None:
-            d = bounds.max_abs_distortion
-            _check_finite(w, "cameras.distortion", cams.distortion, -d, d)
-        _check_finite(w, "cameras.rotation", cams.rotation, -1.0 - 1e-6, 1.0 + 1e-6)
-        _check_finite(w, "cameras.center", cams.center, -bounds.max_abs_m, bounds.max_abs_m, "m")
-        _check_finite(w, "cameras.image_size", cams.image_size, *bounds.image_size_px, unit="px")
+        validate_camera_fields(
+            w, intrinsics=cams.intrinsics, distortion=cams.distortion, rotation=cams.rotation,
+            center=cams.center, image_size=cams.image_size, bounds=bounds,
+        )  # fmt: skip
         if dataset.camera_index is not None:
             count = len(np.asarray(cams.intrinsics).reshape(-1, 4))
             _check_finite(w, "camera_index", dataset.camera_index, 0, count - 1)
@@ -143,8 +149,42 @@ def validate_dataset(dataset: PoseDataset, where: Path | str, bounds: Bounds = B
             except (TypeError, ValueError):
                 raise ValueError(f"{w}: meta.{key}: expected a rate in Hz, got {value!r}") from None
             if not (np.isfinite(rate) and rate > 0):
-                raise ValueError(f"{w}: meta.{key}: expected a finite rate > 0 Hz, got {rate}")
+                raise OutOfBounds(f"{w}: meta.{key}: expected a finite rate > 0 Hz, got {rate}")
     return dataset
+
+
+def validate_camera_fields(
+    where: Path | str,
+    *,
+    intrinsics: Any,
+    distortion: Any = None,
+    rotation: Any = None,
+    center: Any = None,
+    image_size: Any = None,
+    bounds: Bounds = BOUNDS,
+) -> None:
+    """Raise :class:`OutOfBounds` unless the camera values hold what the table allows.
+
+    Args:
+        where: the file or folder they were read from (named in the message).
+        intrinsics: ``(..., 4)`` fx, fy, cx, cy in px; ``distortion`` ``(..., D)``;
+            ``rotation`` ``(..., 3, 3)``; ``center`` ``(..., 3)`` m (world frame);
+            ``image_size`` ``(..., 2)`` px. None skips a field.
+
+    Only values are checked (a reader calls this before it builds a :class:`Camera`, whose
+    own checks then see shapes and orthonormality); values that are not numbers raise
+    ``ValueError``.
+    """
+    w = str(where)
+    k = np.asarray(intrinsics, dtype=np.float64)
+    _check_finite(w, "cameras.intrinsics (fx, fy)", k[..., :2], *bounds.focal_px, unit="px")
+    _check_finite(w, "cameras.intrinsics (cx, cy)", k[..., 2:], -bounds.max_abs_px, bounds.max_abs_px, "px")
+    if distortion is not None:
+        d = bounds.max_abs_distortion
+        _check_finite(w, "cameras.distortion", distortion, -d, d)
+    _check_finite(w, "cameras.rotation", rotation, -1.0 - 1e-6, 1.0 + 1e-6)
+    _check_finite(w, "cameras.center", center, -bounds.max_abs_m, bounds.max_abs_m, "m")
+    _check_finite(w, "cameras.image_size", image_size, *bounds.image_size_px, unit="px")
 
 
 # ------------------------------------------------------------------------- resource checks

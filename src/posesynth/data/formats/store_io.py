@@ -38,6 +38,7 @@ from posesynth import __version__
 from posesynth.body.skeleton import Skeleton
 from posesynth.data.dataset import PoseDataset
 from posesynth.data.store import Store, StoreWriter, open_store
+from posesynth.data.validate import OutOfBounds, validate_camera_fields, validate_dataset
 from posesynth.geometry.camera import Camera, CameraModel
 from posesynth.util.jsonable import to_jsonable
 
@@ -80,7 +81,11 @@ def is_pose_store(store: Store) -> bool:
 
 
 def read_store(
-    path: Path | str, skeleton: Skeleton | None = None, arrays: Collection[str] | None = None
+    path: Path | str,
+    skeleton: Skeleton | None = None,
+    arrays: Collection[str] | None = None,
+    *,
+    validate: bool = True,
 ) -> PoseDataset:
     """Read the posesynth store at ``path`` into memory as a :class:`PoseDataset`.
 
@@ -89,6 +94,9 @@ def read_store(
         skeleton: used only when the store's ``meta`` has no ``skeleton``.
         arrays: read only these of the store's arrays (names it lacks are ignored), e.g.
             to leave out 2D and ``angles`` when only 3D is needed; default all.
+        validate: check the values with the one validator
+            (:func:`posesynth.data.validate.validate_dataset`), as every reader's output is
+            checked: finite, within the documented bounds (NaN only as a missing joint).
 
     Returns:
         The dataset, arrays copied out of the files (not memory maps), float64 points
@@ -101,7 +109,10 @@ def read_store(
 
     Raises:
         ValueError: naming the store and what is wrong (not a store, no joint arrays, no
-            skeleton, a camera array missing, inconsistent shapes).
+            skeleton, a camera array missing, inconsistent shapes);
+            :class:`~posesynth.data.validate.OutOfBounds` (a ``ValueError``) naming the store,
+            the array and the first bad sample when a value is out of bounds (inf anywhere,
+            NaN in cameras or visibility, a focal length below 1 px...).
     """
     store = open_store(path)
     where = store.path
@@ -118,6 +129,8 @@ def read_store(
         arr = store.read(name)  # one shard: a memory map, to copy; several: already a new array
         data[name] = np.array(arr) if isinstance(arr, np.memmap) else arr
     dataset = dataset_from_store_arrays(store.meta, data, where, skeleton)
+    if validate:
+        validate_dataset(dataset, where)
     return replace(dataset, meta={**dataset.meta, "source_format": "posesynth", "source_path": str(where)})
 
 
@@ -128,7 +141,11 @@ def dataset_from_store_arrays(
     skeleton: Skeleton | None = None,
 ) -> PoseDataset:
     """The :class:`PoseDataset` of a pose store's ``meta`` and whole arrays (see
-    :func:`read_store`; ``where`` names the data in error messages)."""
+    :func:`read_store`; ``where`` names the data in error messages).
+
+    Camera values are checked (:func:`~posesynth.data.validate.validate_camera_fields`)
+    before the cameras are built; the rest is left to the caller's
+    :func:`~posesynth.data.validate.validate_dataset`."""
     where = Path(where)
     skel = _read_skeleton(meta, where, skeleton)
     cameras, camera_index, camera_names = _read_cameras(meta, arrays, where)
@@ -171,6 +188,7 @@ def _read_cameras(
         if "camera_index" in arrays:
             if not isinstance(table, Mapping):
                 raise ValueError("has a 'camera_index' array but no camera table in meta field 'cameras.table'")
+            validate_camera_fields(where, **_table_values(table))
             cameras = Camera.from_dict(table)
             names = info.get("names")
             return cameras, arrays["camera_index"], None if names is None else np.array(names, dtype=str)
@@ -186,9 +204,28 @@ def _read_cameras(
             field: arrays[name] for name, field in _CAMERA_FIELDS.items() if name in arrays
         }
         fields.setdefault("distortion", None)
+        validate_camera_fields(where, **fields)
         return Camera(model=model, **fields), None, arrays.get("camera_name")
+    except OutOfBounds:
+        raise  # names the store and the field already
     except ValueError as exc:
         raise ValueError(f"{where}: cameras: {exc}") from None
+
+
+def _table_values(table: Mapping[str, Any]) -> dict[str, Any]:
+    """The numeric fields of a camera table (``Camera.to_dict()``) that hold numbers, for
+    :func:`~posesynth.data.validate.validate_camera_fields`; anything else is left to
+    :meth:`Camera.from_dict`'s own errors."""
+    values: dict[str, Any] = {}
+    for field in ("intrinsics", "distortion", "rotation", "center", "image_size"):
+        try:
+            value = np.asarray(table.get(field), dtype=np.float64)
+        except (TypeError, ValueError):
+            continue
+        if value.size and value.ndim >= 1:
+            values[field] = value
+    values.setdefault("intrinsics", np.zeros((0, 4)))
+    return values
 
 
 # ----------------------------------------------------------------------------------- writing
