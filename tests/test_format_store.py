@@ -246,3 +246,24 @@ def test_meta_is_json_without_objects(tmp_path: Path) -> None:
     manifest = json.loads((path / "dataset.json").read_text())
     assert manifest["meta"]["cameras"]["table"]["model"] == "opencv"
     assert manifest["meta"]["source"]["scale"] == 0.5
+
+
+def test_one_meta_builder_for_generate_and_written_data_sets() -> None:
+    """generate's meta and a written data set's come from the same builder: the same
+    skeleton, frames, joint units and camera description, only the provenance differs."""
+    from posesynth.data.formats.store_io import camera_meta, pose_store_meta
+    from posesynth.jobs.generate import dataset_meta, load_config
+
+    config = load_config(samples=50, seed=2, camera_model="opencv")
+    generated = dataset_meta(config)
+    written = pose_store_meta(H36M17, {"units": {"angles": "rad"}}, extra=("angles",), camera_model="opencv")
+    for key in ("skeleton", "frames", "version"):
+        assert generated[key] == written[key]
+    assert set(generated["cameras"]) == set(written["cameras"]) | {"count"}
+    assert sorted(generated["cameras"]["arrays"]) == written["cameras"]["arrays"]
+    assert {k: v for k, v in generated["cameras"].items() if k not in ("arrays", "count")} == {
+        k: v for k, v in written["cameras"].items() if k != "arrays"
+    }
+    assert generated["units"]["angles"] == written["units"]["angles"] == "rad"
+    assert generated["seed"] == 2 and written["writer"] and "source" in written and "source" not in generated
+    assert camera_meta("pinhole", arrays_order="fields")["arrays"][0] == "camera_intrinsics"

@@ -25,13 +25,17 @@ from pydantic import (
     model_validator,
 )
 
-from posesynth import __version__
 from posesynth.body.angles import angle_names
 from posesynth.body.rom import limits_with_overrides
 from posesynth.body.skeleton import get_skeleton, skeleton_names
 from posesynth.data.dataset import PoseDataset, concat_datasets
-from posesynth.data.formats.store_io import DEFAULT_SHARD_SIZE, compact_dtypes, dataset_store_arrays
-from posesynth.geometry.camera import CameraModel
+from posesynth.data.formats.store_io import (
+    DEFAULT_SHARD_SIZE,
+    camera_meta,
+    compact_dtypes,
+    dataset_store_arrays,
+    store_meta,
+)
 from posesynth.geometry.placement import sample_cameras
 from posesynth.jobs.camera_config import CameraConfig
 from posesynth.jobs.executors import Executor
@@ -186,36 +190,21 @@ def _used_activity_names(weights: dict[str, float]) -> list[str]:
 
 
 def dataset_meta(config: GenerateConfig) -> dict[str, Any]:
-    """What the store carries beside the arrays, so any sample can be regenerated."""
+    """What the store carries beside the arrays, so any sample can be regenerated (built by
+    the store layer, :func:`~posesynth.data.formats.store_io.store_meta`)."""
     skeleton = get_skeleton(config.skeleton)
-    model = CameraModel.parse(config.camera.model)
-    return {
-        "generator": "posesynth generate",
-        "version": __version__,
-        "seed": config.seed,
-        "config": config.model_dump(mode="json"),
-        "skeleton": skeleton.to_dict(),
-        "angle_names": list(angle_names(skeleton)),
-        # the names of the codes this data set can hold: up to the last activity with a weight
-        # (the default mix's list stays what it was before the coupled priors were appended)
-        "activity_names": _used_activity_names(config.activities),
-        "cameras": {
-            "model": model.value,
-            "count": config.samples,
-            "per_sample": True,
-            "distortion_names": list(model.distortion_names),
-            "arrays": [
-                "camera_intrinsics",
-                "camera_distortion",
-                "camera_rotation",
-                "camera_center",
-                "camera_image_size",
-            ],
-            "convention": "X_cam = R (X_world - C); OpenCV camera frame; pixel (0,0) = centre of top-left pixel",
+    return store_meta(
+        skeleton,
+        provenance={"generator": "posesynth generate", "seed": config.seed, "config": config.model_dump(mode="json")},
+        units={"angles": "rad", "height": "m"},
+        columns={
+            "angle_names": list(angle_names(skeleton)),
+            # the names of the codes this data set can hold: up to the last activity with a
+            # weight (the default mix's list stays what it was before the coupled priors)
+            "activity_names": _used_activity_names(config.activities),
         },
-        "units": {"joints_3d": "m", "joints_2d": "px", "angles": "rad", "height": "m"},
-        "frames": {"joints_3d_world": "world, Z up", "joints_3d_camera": "camera (OpenCV)"},
-    }
+        cameras=camera_meta(config.camera.model, count=config.samples, arrays_order="fields"),
+    )
 
 
 def _coverage(angles: np.ndarray, names: list[str], lo: np.ndarray, hi: np.ndarray) -> dict[str, dict[str, float]]:

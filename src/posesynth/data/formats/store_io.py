@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -45,6 +45,7 @@ from posesynth.util.jsonable import to_jsonable
 __all__ = [
     "POINT_ARRAYS",
     "RESERVED_ARRAYS",
+    "camera_meta",
     "compact_dtypes",
     "dataset_from_store_arrays",
     "dataset_store_arrays",
@@ -52,6 +53,7 @@ __all__ = [
     "pose_store_meta",
     "read_store",
     "storable",
+    "store_meta",
     "write_store_dataset",
 ]
 
@@ -343,7 +345,9 @@ def pose_store_meta(
     camera_names: Any = None,
     cameras_count: int | None = None,
 ) -> dict[str, Any]:
-    """The ``meta`` of a pose store, known before any array is written.
+    """The ``meta`` of a store written from a data set (:func:`write_store_dataset`, augment),
+    known before any array is written: :func:`store_meta` with the data set's own ``meta``
+    as ``meta.source``.
 
     Args:
         skeleton: the joint layout.
@@ -357,37 +361,107 @@ def pose_store_meta(
     """
     source = to_jsonable(dict(source_meta))
     extra = set(extra)
-    units: dict[str, Any] = {"joints_3d": "m", "joints_2d": "px", "camera_center": "m"}
+    units: dict[str, Any] = {"camera_center": "m"}
     src_units = source.get("units") if isinstance(source, dict) else None
     if isinstance(src_units, dict):  # units of extra arrays (angles, height...) carry over
         units.update({k: v for k, v in src_units.items() if k in extra})
-    meta: dict[str, Any] = {
+    model = camera_table.model if camera_table is not None else camera_model
+    cameras = None
+    if model is not None:
+        cameras = camera_meta(
+            model,
+            count=camera_table.batch_shape[0] if camera_table is not None else cameras_count,
+            table=camera_table,
+            names=camera_names if camera_table is not None else None,
+        )
+    return store_meta(
+        skeleton,
         # A stable provenance name, not an import path: it predates the move of this module
         # into posesynth.data, and every store's bytes would change with it.
-        "writer": "posesynth.formats.store_io.write_store_dataset",
+        provenance={"writer": "posesynth.formats.store_io.write_store_dataset"},
+        source=source,
+        units=units,
+        # names of generate's extra arrays' columns, kept when its stores are converted
+        columns={key: source[key] for key in ("angle_names", "activity_names") if key in source},
+        cameras=cameras,
+    )
+
+
+def store_meta(
+    skeleton: Skeleton,
+    *,
+    provenance: Mapping[str, Any],
+    source: Mapping[str, Any] | None = None,
+    units: Mapping[str, str] | None = None,
+    columns: Mapping[str, Any] | None = None,
+    cameras: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``meta`` of a pose store: the one place it is built (``generate``, augment and
+    :func:`write_store_dataset` all call this).
+
+    Args:
+        skeleton: the joint layout (``meta.skeleton``, ``Skeleton.to_dict()``).
+        provenance: who wrote the store, at the top level of ``meta``: ``{"writer": ...}``
+            for a written data set; ``generate``'s ``generator``, ``seed`` and ``config``
+            (what regenerates any sample).
+        source: the provenance of the data the store was made from (``meta.source``), or
+            None.
+        units: units of the arrays beyond the joints (3D in m, 2D in px, always), e.g.
+            ``{"angles": "rad", "height": "m"}``.
+        columns: names of the columns or codes of ``extra`` arrays (``angle_names``,
+            ``activity_names``), at the top level.
+        cameras: ``meta.cameras``, from :func:`camera_meta`, or None (no cameras).
+
+    Returns:
+        A JSON-ready dict; the package ``version`` is added.
+    """
+    meta: dict[str, Any] = {
+        **provenance,
         "version": __version__,
         "skeleton": skeleton.to_dict(),
-        "units": units,
+        "units": {"joints_3d": "m", "joints_2d": "px", **(units or {})},
         "frames": {"joints_3d_world": "world, Z up", "joints_3d_camera": "camera (OpenCV)"},
-        "source": source,
+        **(columns or {}),
     }
-    for key in ("angle_names", "activity_names"):  # names of generate's extra arrays' columns
-        if key in source:
-            meta[key] = source[key]
-    model = camera_table.model if camera_table is not None else camera_model
-    if model is not None:
-        model = CameraModel.parse(model)
-        info: dict[str, Any] = {"model": model.value}
-        if camera_table is not None:
-            info["count"] = camera_table.batch_shape[0]
-        elif cameras_count is not None:
-            info["count"] = int(cameras_count)
-        info.update(distortion_names=list(model.distortion_names), convention=_CONVENTION)
-        if camera_table is not None:
-            info.update(per_sample=False, arrays=["camera_index"], table=camera_table.to_dict())
-            if camera_names is not None:
-                info["names"] = [str(v) for v in np.asarray(camera_names).tolist()]
-        else:
-            info.update(per_sample=True, arrays=sorted(_CAMERA_FIELDS))
-        meta["cameras"] = info
+    if source is not None:
+        meta["source"] = source
+    if cameras is not None:
+        meta["cameras"] = dict(cameras)
     return meta
+
+
+def camera_meta(
+    model: CameraModel | str,
+    *,
+    count: int | None = None,
+    table: Camera | None = None,
+    names: Any = None,
+    arrays_order: Literal["sorted", "fields"] = "sorted",
+) -> dict[str, Any]:
+    """``meta.cameras`` of a pose store: the model, its distortion names, the convention,
+    and where the cameras are: a ``table`` (``Camera.to_dict()``, with ``names``) that the
+    ``camera_index`` array points into, or one camera per sample in the ``camera_*`` arrays.
+
+    Args:
+        model: the camera model.
+        count: distinct cameras (None: unknown, readers take the sample count).
+        table: the camera table (K,), or None for per-sample cameras.
+        names: (K,) ids of the table's cameras, or None.
+        arrays_order: how the per-sample ``arrays`` are listed: ``"sorted"`` (written data
+            sets, augment) or ``"fields"`` (``Camera``'s field order: ``generate``). Both
+            appear in stores written so far and their bytes are pinned; readers use the
+            arrays themselves, not this list.
+    """
+    model = CameraModel.parse(model)
+    info: dict[str, Any] = {"model": model.value}
+    if count is not None:
+        info["count"] = int(count)
+    info.update(distortion_names=list(model.distortion_names), convention=_CONVENTION)
+    if table is not None:
+        info.update(per_sample=False, arrays=["camera_index"], table=table.to_dict())
+        if names is not None:
+            info["names"] = [str(v) for v in np.asarray(names).tolist()]
+    else:
+        arrays = list(_CAMERA_FIELDS) if arrays_order == "fields" else sorted(_CAMERA_FIELDS)
+        info.update(per_sample=True, arrays=arrays)
+    return info
