@@ -142,7 +142,7 @@ def fake_library(calls: dict, fail: BaseException | None = None) -> types.Module
         calls["load_config"] = (path, overrides)
         return FakeConfig(**{k: v for k, v in overrides.items() if v is not None})
 
-    def generate(config, out, *, overwrite=False, progress=None, preview=True):
+    def generate(config, out, *, overwrite=False, progress=None, preview=True, executor=None):
         calls["generate"] = dict(config=config, out=out, overwrite=overwrite, preview=preview)
         print("stray print from the library")  # must not reach stdout under --json
         for _ in range(4):

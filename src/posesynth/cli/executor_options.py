@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from posesynth.jobs.executors import Executor
 
 ShardSize = Annotated[
     int | None,
@@ -43,11 +45,12 @@ def enter_executor(
     dask_local: int | None,
     scheduler: str | None,
     connect_timeout: float,
-) -> dict[str, Any]:
+) -> dict[str, Executor]:
     """``{"executor": ...}`` opened on ``stack`` when the options ask for one, else ``{}``
     (the default path runs in this process and imports nothing more)."""
     if not wants_executor(workers, dask_local, scheduler):
         return {}
-    executors = importlib.import_module("posesynth.jobs.executors")
-    executor = executors.make_executor(workers, dask_local=dask_local, scheduler=scheduler, timeout_s=connect_timeout)
+    from posesynth.jobs.executors import make_executor
+
+    executor = make_executor(workers, dask_local=dask_local, scheduler=scheduler, timeout_s=connect_timeout)
     return {"executor": stack.enter_context(executor)}

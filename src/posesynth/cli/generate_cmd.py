@@ -8,10 +8,9 @@ byte-identical on all of them. A killed run, rerun with the same command, finish
 from __future__ import annotations
 
 import contextlib
-import importlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -36,6 +35,10 @@ from posesynth.cli.executor_options import (
     enter_executor,
 )
 from posesynth.cli.output import print_json, stderr_console, stdout_to_stderr
+
+if TYPE_CHECKING:
+    from posesynth.jobs.executors import Executor
+    from posesynth.jobs.generate import GenerateConfig
 
 DEFAULT_OUT = Path("posesynth-data")
 
@@ -80,16 +83,17 @@ def generate(
     """
     with user_errors():
         # imported here: the library is heavy, and --help must work without it
-        library = importlib.import_module("posesynth.jobs.generate")
+        from posesynth.data.store import why_not_replaceable
+        from posesynth.jobs.generate import load_config
+        from posesynth.jobs.shards import check_shard_plan
+        from posesynth.util.outputs import check_output
+
         overrides: dict[str, Any] = {
             "samples": samples, "seed": seed, "skeleton": skeleton, "camera_model": camera_model
         }  # fmt: skip
         if shard_size is not None:
             overrides["shard_size"] = shard_size
-        cfg = library.load_config(config, **overrides)
-        from posesynth.data.store import why_not_replaceable
-        from posesynth.jobs.shards import check_shard_plan
-        from posesynth.util.outputs import check_output
+        cfg = load_config(config, **overrides)
 
         check_shard_plan(cfg.samples, cfg.shard_size)  # files and memory bounded, before work
 
@@ -100,7 +104,7 @@ def generate(
         console = stderr_console()
         with stdout_to_stderr(json_output), contextlib.ExitStack() as stack:
             options = enter_executor(stack, workers, dask_local, scheduler, connect_timeout)
-            summary = _run_with_progress(library, cfg, out, overwrite, preview, console, options)
+            summary = _run_with_progress(cfg, out, overwrite, preview, console, options.get("executor"))
         if json_output:
             print_json(summary)
         else:
@@ -108,15 +112,16 @@ def generate(
 
 
 def _run_with_progress(
-    library: Any,
-    cfg: Any,
+    cfg: GenerateConfig,
     out: Path,
     overwrite: bool,
     preview: bool,
     console: Console,
-    options: Mapping[str, Any],
-) -> dict:
-    total = getattr(cfg, "samples", None)
+    executor: Executor | None,
+) -> dict[str, Any]:
+    from posesynth.jobs.generate import generate
+
+    total = cfg.samples
     columns = (
         TextColumn("generating"),
         BarColumn(),
@@ -130,7 +135,7 @@ def _run_with_progress(
         def advance(n_new: int) -> None:
             bar.advance(task, n_new)
 
-        return library.generate(cfg, out, overwrite=overwrite, progress=advance, preview=preview, **options)
+        return generate(cfg, out, overwrite=overwrite, progress=advance, preview=preview, executor=executor)
 
 
 def _fmt_deg(value: Any) -> str:

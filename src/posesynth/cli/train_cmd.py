@@ -10,7 +10,7 @@ import importlib
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Annotated, Any, Self
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import typer
 from rich.console import Console
@@ -27,11 +27,20 @@ from rich.text import Text
 from posesynth.cli.errors import user_errors
 from posesynth.cli.output import print_json, stderr_console, stdout_to_stderr
 
+if TYPE_CHECKING:
+    from posesynth.lift.train import TrainConfig
+
 
 def import_lift(module: str) -> ModuleType:
-    """``posesynth.lift.<module>``, or a ``ValueError`` with an install hint when torch is missing."""
-    lift = importlib.import_module("posesynth.lift")
-    lift.require_torch()
+    """``posesynth.lift.<module>``, or a ``ValueError`` with an install hint when torch is missing.
+
+    Kept for ``evaluate_cmd``; a command should rather call
+    :func:`posesynth.lift.require_torch` and import what it uses by name (typed calls), as
+    :func:`train` does.
+    """
+    from posesynth.lift import require_torch
+
+    require_torch()
     return importlib.import_module(f"posesynth.lift.{module}")
 
 
@@ -141,9 +150,18 @@ def train(
             raise ValueError("expected the training data: DATA or --stream CONFIG (one of them)")
         if resume and stream is not None:
             raise ValueError("--resume continues the checkpoint's own stream (stored in it); drop --stream")
-        train_lib = import_lift("train")
-        noise_lib = import_lift("noise")
+        from posesynth.lift import require_torch
+
+        require_torch()  # before torch is imported: an install hint rather than a traceback
         from posesynth.data.formats.registry import read_any
+        from posesynth.lift.noise import load_noise_config
+        from posesynth.lift.train import (
+            load_train_config,
+            resume_lifter,
+            resume_stream,
+            train_lifter,
+            train_stream,
+        )
 
         flags = {
             "epochs": epochs, "batch_size": batch_size, "lr": lr, "lr_decay": lr_decay,
@@ -155,16 +173,14 @@ def train(
             "sigma_px": noise_sigma_px, "sigma_bbox": noise_sigma_bbox,
             "outlier_prob": noise_outlier_prob, "drop_prob": noise_drop_prob,
         }  # fmt: skip
-        cfg = train_lib.load_train_config(config, **flags)
+        cfg = load_train_config(config, **flags)
         noise_given = noise is not None or any(v is not None for v in noise_flags.values())
         if noise_given:
             base = {} if noise is not None else cfg.noise.model_dump()
-            noise_cfg = noise_lib.load_noise_config(noise, **{**base, **noise_flags})
+            noise_cfg = load_noise_config(noise, **{**base, **noise_flags})
             cfg = cfg.model_copy(update={"noise": noise_cfg})
         console = stderr_console()
         if data is None:  # streamed: fresh samples every step (posesynth.lift.stream)
-            from posesynth.lift.train import resume_stream, train_stream
-
             with stdout_to_stderr(json_output), _ProgressBar(console) as bar:
                 if resume:
                     summary = resume_stream(out, _changes(cfg, noise_given), workers=workers, callbacks=bar)
@@ -181,18 +197,16 @@ def train(
         dataset = read_any(data)
         with stdout_to_stderr(json_output), _ProgressBar(console) as bar:
             if resume:
-                summary = train_lib.resume_lifter(
-                    dataset, out, _changes(cfg, noise_given), data_path=data, callbacks=bar
-                )
+                summary = resume_lifter(dataset, out, _changes(cfg, noise_given), data_path=data, callbacks=bar)
             else:
-                summary = train_lib.train_lifter(dataset, out, cfg, data_path=data, overwrite=overwrite, callbacks=bar)
+                summary = train_lifter(dataset, out, cfg, data_path=data, overwrite=overwrite, callbacks=bar)
         if json_output:
             print_json(summary)
         else:
             render_summary(summary, console)
 
 
-def _changes(cfg: Any, noise_given: bool) -> dict[str, Any]:
+def _changes(cfg: TrainConfig, noise_given: bool) -> dict[str, Any]:
     """What a --resume asked for (flags, the config file, noise): only these are compared."""
     changes = {k: getattr(cfg, k) for k in cfg.model_fields_set}
     if noise_given:
