@@ -23,6 +23,7 @@ def toy(tmp_path_factory):
 
 def test_experiment_reports_both_models_on_both_test_sets(toy):
     out, result = toy
+    assert json.loads((out / "result.json").read_text())["table"] == result["table"]  # the library writes it
     # everyday poses from the coupled priors, plus the earlier protocol's everyday set
     assert set(result["table"]) == {"everyday", "uncommon", "everyday_independent"}
     assert result["config"]["prior"] == "coupled" and not result["config"]["detector_noise"]

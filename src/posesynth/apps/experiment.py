@@ -39,6 +39,7 @@ ideal 2D ≤ 55 mm (P-MPJPE). The result says whether they were met; nothing is 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -59,6 +60,8 @@ from posesynth.lift.noise import NoiseConfig
 from posesynth.lift.train import TrainConfig, train_lifter
 from posesynth.poses.motion_spec import load_motions
 from posesynth.poses.procedural import activity_names
+from posesynth.util.atomic import write_bytes_atomic
+from posesynth.util.jsonable import to_jsonable
 
 EVERYDAY = {"stand": 1.0, "walk": 1.0, "sit": 1.0, "reach": 1.0}
 #: The everyday mix with the coupled priors of :mod:`posesynth.poses.prior` where they exist
@@ -254,7 +257,8 @@ def run_experiment(
     and ``rom`` (float16), and evaluated again in that form to measure what float16 costs.
 
     Returns a document with the data sizes, both models' metrics on both test sets, the
-    relative changes and whether each goal was met.
+    relative changes and whether each goal was met; it is also written to
+    ``out/result.json``.
     """
     motions = load_motions(config.motions, H36M17).model_copy(update={"variants": config.variants})
     out = Path(out)
@@ -365,7 +369,7 @@ def run_experiment(
                 "mpjpe_mm_float16": fp16,
                 "float16_change_mm": {t: fp16[t] - results[name]["tests"][t]["mpjpe_mm"] for t in tests},
             }
-    return {
+    result = {
         "config": config.model_dump(),
         "shipped": shipped,
         "data": {
@@ -393,3 +397,5 @@ def run_experiment(
             **({"c": str(out / "uncommon")} if reference else {}),
         },
     }
+    write_bytes_atomic(out / "result.json", (json.dumps(to_jsonable(result), indent=2) + "\n").encode("ascii"))
+    return result

@@ -96,7 +96,6 @@ def rom(
 
         require_torch()
         from posesynth.apps.experiment import ExperimentConfig, run_experiment
-        from posesynth.util.jsonable import to_jsonable
 
         overrides = dict(
             samples=samples,
@@ -118,9 +117,6 @@ def rom(
         console = stderr_console()
         with stdout_to_stderr(json_output):
             result = run_experiment(config, out, log=lambda m: console.print(f"[dim]{m}[/dim]"), ship=ship)
-        import json
-
-        (out / "result.json").write_text(json.dumps(to_jsonable(result), indent=2) + "\n")
         if json_output:
             print_json(result)
         else:
