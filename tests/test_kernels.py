@@ -257,6 +257,74 @@ def test_camera_batch_broadcast_falls_back(kernels: str) -> None:
     np.testing.assert_array_equal(uv[1, 2], per.project_world(poses[1, 2]))
 
 
+def _angles_and_state(activity: str, seed: int, n: int, skeleton, limits_deg):
+    """The angles ``sample_angles`` draws (stacked) and the generator's next draws after them."""
+    from posesynth.poses.procedural import sample_angles
+
+    rng = np.random.default_rng(seed)
+    drawn = sample_angles(rng, activity, n, skeleton, limits_with_overrides(skeleton, limits_deg))
+    assert list(drawn) == list(angle_names(skeleton))
+    return np.stack(list(drawn.values())), rng.random(4)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.sampled_from([1, 2, 37, 400]),
+    extended=st.booleans(),
+    activity=st.sampled_from(["stand", "walk", "sit", "squat", "lunge", "reach", "kick", "quad_stretch", "kneel"]),
+    narrow=st.sampled_from([None, {"knee_flexion": (0, 20)}, {"hip_flexion": (-5, 5), "shoulder_elevation": (0, 30)}]),
+)
+def test_prior_draws_same_bits(seed: int, n: int, extended: bool, activity: str, narrow) -> None:
+    """The compiled independent-prior draws give the NumPy path's angles bit for bit, from
+    the same draws of the generator in the same order (its next draws agree too), also with
+    limits narrow enough that many values are redrawn or end uniform in range."""
+    skeleton = H36M_EXTENDED if extended else H36M17
+    with pytest.MonkeyPatch.context() as mp:
+        (ref, ref_next), (got, got_next) = both(mp, lambda: _angles_and_state(activity, seed, n, skeleton, narrow))
+    np.testing.assert_array_equal(got, ref)
+    np.testing.assert_array_equal(got_next, ref_next)
+
+
+def test_prior_draws_keep_the_prior_and_the_limits(kernels: str) -> None:
+    """Outside references for the draws: a uniform prior's values are uniform over its range
+    (Kolmogorov-Smirnov), a normal one's mean and spread are its own, every value lies in its
+    limits, and ``follow`` (kneel's knee) sits at its hip + 90 deg +- 5 deg."""
+    from scipy import stats
+
+    angles, _ = _angles_and_state("sit", 11, 20000, H36M17, None)
+    names = list(angle_names(H36M17))
+    limits = limits_with_overrides(H36M17, None)
+    for i, name in enumerate(names):
+        assert limits[name][0] <= angles[i].min() and angles[i].max() <= limits[name][1]
+    knee = np.rad2deg(angles[names.index("right_knee_flexion")])  # sit: uniform over [60, 115] deg
+    assert stats.kstest(knee, stats.uniform(60, 55).cdf).pvalue > 1e-3
+    rotation = np.rad2deg(angles[names.index("left_shoulder_rotation")])  # sit: normal(20, 15) deg
+    assert abs(rotation.mean() - 20) < 0.5 and abs(rotation.std() - 15) < 0.5
+    kneel, _ = _angles_and_state("kneel", 12, 20000, H36M17, None)
+    hip = np.rad2deg(kneel[names.index("left_hip_flexion")])
+    offset = np.rad2deg(kneel[names.index("left_knee_flexion")]) - hip
+    inside = hip < 40  # the knee's 150 deg limit is 4 sd away: no truncation there
+    assert abs(offset[inside].mean() - 90) < 0.3 and abs(offset[inside].std() - 5) < 0.3
+
+
+def test_sample_poses_same_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whole procedural batches (every activity, both skeletons, narrowed limits) agree bit
+    for bit between the paths, angles, rotations, positions and the generator's state."""
+    from posesynth.poses.procedural import ACTIVITIES
+
+    def batch(skeleton, weights, limits):
+        rng = np.random.default_rng(5)
+        b = sample_poses(rng, 600, skeleton, weights, limits)
+        return np.stack(list(b.angles.values())), b.local_rotations, b.positions, b.activity, rng.random(3)
+
+    for skeleton in (H36M17, H36M_EXTENDED):
+        for weights, limits in [(None, None), (dict.fromkeys(ACTIVITIES, 1.0), {"knee_flexion": (0, 40)})]:
+            ref, got = both(monkeypatch, lambda s=skeleton, w=weights, lim=limits: batch(s, w, lim))
+            for a, b in zip(ref, got, strict=True):
+                np.testing.assert_array_equal(b, a)
+
+
 @pytest.mark.slow
 def test_commands_write_the_same_bytes_with_and_without_numba(tmp_path) -> None:
     """generate (pinhole, OpenCV) and augment (the knee fast path) write identical files on

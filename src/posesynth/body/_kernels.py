@@ -366,3 +366,70 @@ def rotate_subtree(
             out[i, m, 0] = vx + qw * tx + (qy * tz - qz * ty) + px
             out[i, m, 1] = vy + qw * ty + (qz * tx - qx * tz) + py
             out[i, m, 2] = vz + qw * tz + (qx * ty - qy * tx) + pz
+
+
+#: Distributions of :func:`prior_draws` (``posesynth.poses.procedural``'s ``uniform``,
+#: ``normal`` and ``follow`` priors).
+PRIOR_KINDS = {"uniform": 0, "normal": 1, "follow": 2}
+#: Rows a prior spec of :func:`prior_draws` applies to: all, those whose right side leads,
+#: those whose left side leads, none.
+PRIOR_ROWS = {"all": 0, "right_leads": 1, "left_leads": 2, "none": 3}
+
+
+@kernel
+def prior_draws(
+    rng: np.random.Generator,
+    lead_right: np.ndarray,
+    kind: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    rows: np.ndarray,
+    follow: np.ndarray,
+    start: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    redraws: int,
+    out: np.ndarray,
+) -> None:
+    """Angles ``out (A, n)`` radians drawn from independent priors, inside ``[lo, hi] (A,)``.
+
+    Angle ``i`` starts at 0 clipped into its bounds, then each of its specs ``s`` in
+    ``start[i] .. start[i + 1]`` draws the rows ``rows[s]`` (:data:`PRIOR_ROWS`, against
+    ``lead_right (n,)`` bool) from ``kind[s]`` (:data:`PRIOR_KINDS`, degrees ``a[s], b[s]``:
+    uniform over [a, b]; normal with mean a, sd b; follow: angle ``follow[s]`` of ``out``
+    plus b ± N(0, 5)); values outside the bounds are redrawn from the spec up to ``redraws``
+    times, then uniformly within the bounds. The draws of ``posesynth.poses.procedural``'s
+    NumPy path, one at a time in its order, from the same generator: the same bits.
+    """
+    n = lead_right.shape[0]
+    to_rad = np.pi / 180.0  # NumPy's deg2rad: x * (pi / 180)
+    for i in range(out.shape[0]):
+        low, high = lo[i], hi[i]
+        neutral = min(max(0.0, low), high)  # np.clip(0, lo, hi)
+        for r in range(n):
+            out[i, r] = neutral
+        for s in range(start[i], start[i + 1]):
+            if rows[s] == 3:
+                continue
+            k, sa, sb = kind[s], a[s], b[s]
+            for attempt in range(redraws + 2):
+                bad = False
+                for r in range(n):
+                    if rows[s] == 1 and not lead_right[r]:
+                        continue
+                    if rows[s] == 2 and lead_right[r]:
+                        continue
+                    v = out[i, r]
+                    if attempt > 0 and not (v < low or v > high):
+                        continue
+                    bad = True
+                    if attempt == redraws + 1:  # still outside after the redraws: uniform in bounds
+                        out[i, r] = rng.uniform(low, high)
+                    elif k == 0:
+                        out[i, r] = rng.uniform(sa, sb) * to_rad
+                    elif k == 1:
+                        out[i, r] = rng.normal(sa, sb) * to_rad
+                    else:
+                        out[i, r] = out[follow[s], r] + (sb + rng.normal(0.0, 5.0)) * to_rad
+                if not bad:
+                    break

@@ -24,11 +24,13 @@ sport, floor: angles that move together, contralateral arm and leg in gait).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
 
+from posesynth.body import _kernels
 from posesynth.body.angles import angle_names, local_from_angles
 from posesynth.body.anthropometry import PROPORTION_NAMES, rest_offsets, sample_bodies
 from posesynth.body.collision import colliding, collision_model
@@ -42,6 +44,7 @@ from posesynth.body.rom import (
 from posesynth.body.skeleton import Skeleton
 from posesynth.geometry import rotations as rot
 from posesynth.poses.prior import COUPLED_ACTIVITIES, CoupledPrior, sample_coupled
+from posesynth.util.jit import numba_enabled
 
 U, N, F = "uniform", "normal", "follow"
 
@@ -291,6 +294,118 @@ def _draw_angle(
     return value
 
 
+@dataclass(frozen=True)
+class _DrawPlan:
+    """An independent prior's specs for some angles, as the arrays of
+    :func:`posesynth.body._kernels.prior_draws` (see there)."""
+
+    kind: np.ndarray  # (S,) int64
+    a: np.ndarray  # (S,) degrees
+    b: np.ndarray  # (S,) degrees
+    rows: np.ndarray  # (S,) int64
+    follow: np.ndarray  # (S,) int64 index into the angles, -1 if none
+    start: np.ndarray  # (A + 1,) int64: angle i's specs are start[i] .. start[i + 1]
+    lo: np.ndarray  # (A,) radians
+    hi: np.ndarray  # (A,) radians
+
+
+def _draw_plan(
+    activity: str, names: list[str], limits: dict[str, tuple[float, float]], follows: bool
+) -> _DrawPlan | None:
+    """The compiled draws of angles ``names`` of an independent activity, or None where the
+    NumPy path must run (``rom``, an unknown distribution, a followed angle not drawn
+    before: it raises what it raises). ``follows``: ``follow`` priors may read the angles
+    drawn before in ``names`` (else they raise, as :func:`_draw_angle` without ``drawn``)."""
+    prior = ACTIVITIES[activity]
+    if activity == "rom" or not isinstance(prior, dict):
+        return None
+    # keyed by the prior's content, so a table changed in place is never read stale
+    specs = _plan_specs(activity, tuple(prior.items()), tuple(names), follows)
+    if specs is None:
+        return None
+    lo = np.array([limits[n][0] for n in names], np.float64)
+    hi = np.array([limits[n][1] for n in names], np.float64)
+    return _DrawPlan(*specs, lo=lo, hi=hi)
+
+
+@functools.lru_cache(maxsize=256)
+def _plan_specs(
+    activity: str, items: tuple[tuple[str, AngleSpec], ...], names: tuple[str, ...], follows: bool
+) -> tuple[np.ndarray, ...] | None:
+    """(kind, a, b, rows, follow, start) of :class:`_DrawPlan` (see :func:`_draw_plan`)."""
+    kind, a, b, rows, follow, start = [], [], [], [], [], [0]
+    for i, name in enumerate(names):
+        base = base_angle_name(name)
+        specs = [(k, v) for k, v in items if k.startswith(("lead_", "trail_")) and k.split("_", 1)[1] == base]
+        specs += [(k, v) for k, v in items if k == base]
+        side = "right" if name.startswith("right_") else "left" if name.startswith("left_") else None
+        for key, spec in specs:
+            if spec[0] not in _kernels.PRIOR_KINDS:
+                return None
+            if key.startswith(("lead_", "trail_")):  # the rows of _resolve_side
+                right = key.startswith("lead_") == (side == "right")
+                rows.append(_kernels.PRIOR_ROWS["none" if side is None else "right_leads" if right else "left_leads"])
+            else:
+                rows.append(_kernels.PRIOR_ROWS["all"])
+            followed = -1
+            if spec[0] == F:
+                if not follows:
+                    raise ValueError(
+                        f"activity {activity!r}: angle {name!r} follows another angle, "
+                        "but no angles drawn so far were given"
+                    )
+                target = name.replace(base, cast(str, spec[1]))
+                if target not in names[:i]:
+                    return None
+                followed = names.index(target)
+            kind.append(_kernels.PRIOR_KINDS[spec[0]])
+            a.append(0.0 if spec[0] == F else float(spec[1]))
+            b.append(float(spec[2]))
+            follow.append(followed)
+        start.append(len(kind))
+    arrays = (
+        np.array(kind, np.int64), np.array(a, np.float64), np.array(b, np.float64), np.array(rows, np.int64),
+        np.array(follow, np.int64), np.array(start, np.int64),
+    )  # fmt: skip
+    for arr in arrays:
+        arr.flags.writeable = False  # shared by every call through the cache
+    return arrays
+
+
+def _compiled_draws(rng: np.random.Generator, plan: _DrawPlan, lead_right: np.ndarray) -> np.ndarray:
+    """Angles (A, n) radians of ``plan`` for ``n = len(lead_right)`` samples, by the kernel."""
+    out = np.empty((len(plan.lo), len(lead_right)))
+    _kernels.prior_draws(
+        rng, np.ascontiguousarray(lead_right, dtype=np.bool_), plan.kind, plan.a, plan.b, plan.rows, plan.follow,
+        plan.start, plan.lo, plan.hi, _MAX_REDRAWS, out,
+    )  # fmt: skip
+    return out
+
+
+def _independent_angles(
+    rng: np.random.Generator, activity: str, names: list[str], lead_right: np.ndarray, limits: dict
+) -> dict[str, np.ndarray]:
+    """Angles ``names`` (radians, each (n,)) from an independent prior, drawn in order (a
+    ``follow`` prior reads an angle drawn before it): compiled where Numba is enabled."""
+    plan = _draw_plan(activity, names, limits, follows=True) if numba_enabled() else None
+    if plan is not None:
+        return dict(zip(names, _compiled_draws(rng, plan, lead_right), strict=True))
+    out: dict[str, np.ndarray] = {}
+    for name in names:  # hips before knees: a knee may follow its hip
+        out[name] = _draw_angle(rng, activity, name, lead_right, limits[name], out)
+    return out
+
+
+def _redraw_angle(
+    rng: np.random.Generator, activity: str, name: str, lead_right: np.ndarray, bounds: tuple[float, float]
+) -> np.ndarray:
+    """:func:`_draw_angle` without the angles drawn so far, compiled where Numba is enabled."""
+    plan = _draw_plan(activity, [name], {name: bounds}, follows=False) if numba_enabled() else None
+    if plan is not None:
+        return _compiled_draws(rng, plan, lead_right)[0]
+    return _draw_angle(rng, activity, name, lead_right, bounds)
+
+
 def sample_angles(
     rng: np.random.Generator,
     activity: str,
@@ -311,9 +426,7 @@ def sample_angles(
     prior = ACTIVITIES[activity]
     if isinstance(prior, CoupledPrior):
         return sample_coupled(rng, prior, angle_names(skeleton), limits, lead_right)
-    out: dict[str, np.ndarray] = {}
-    for name in angle_names(skeleton):  # hips before knees: a knee may follow its hip
-        out[name] = _draw_angle(rng, activity, name, lead_right, limits[name], out)
+    out = _independent_angles(rng, activity, list(angle_names(skeleton)), lead_right, limits)
     for elev in [a for a in out if base_angle_name(a) == "shoulder_elevation"]:
         plane = elev.replace("elevation", "plane")
         if plane not in out:
@@ -323,8 +436,8 @@ def sample_angles(
             if not bad.any():
                 break
             if attempt < _MAX_REDRAWS:
-                out[plane][bad] = _draw_angle(rng, activity, plane, lead_right[bad], limits[plane])
-                out[elev][bad] = _draw_angle(rng, activity, elev, lead_right[bad], limits[elev])
+                out[plane][bad] = _redraw_angle(rng, activity, plane, lead_right[bad], limits[plane])
+                out[elev][bad] = _redraw_angle(rng, activity, elev, lead_right[bad], limits[elev])
             else:
                 box = {plane: limits[plane], elev: limits[elev]}
                 uniform = sample_uniform(rng, int(bad.sum()), skeleton, box)
@@ -408,17 +521,23 @@ def sample_poses(
     todo = np.arange(n)
     rejected = 0
     for _ in range(_MAX_REDRAWS):
-        for k in np.unique(activity[todo]):
-            idx = todo[activity[todo] == k]
+        full = len(todo) == n  # the first pass: every sample, so views instead of gathers
+        rows = slice(None) if full else todo
+        todo_activity = activity[rows]
+        for k in np.unique(todo_activity):
+            idx = todo[todo_activity == k]
             drawn = sample_angles(rng, names[k], len(idx), skeleton, limits)
             for a, v in drawn.items():
                 angles[a][idx] = v
-        sub = {a: v[todo] for a, v in angles.items()}
-        local_t = local_from_angles(sub, skeleton, rest[todo], shape=(len(todo),))
+        sub = angles if full else {a: v[todo] for a, v in angles.items()}
+        rest_t = rest[rows]
+        local_t = local_from_angles(sub, skeleton, rest_t, shape=(len(todo),))
         local_t[:, 0] = _root_rotation(rng, len(todo), tilt_sd_deg)
-        offsets = rest[todo].copy()
-        pos_t = forward_kinematics(local_t, offsets, skeleton)
-        local[todo], positions[todo] = local_t, pos_t
+        pos_t = forward_kinematics(local_t, rest_t, skeleton)
+        if full:
+            local, positions = local_t, pos_t
+        else:
+            local[todo], positions[todo] = local_t, pos_t
         bad = colliding(pos_t, heights[todo], model, collision_tolerance)
         rejected += int(bad.sum())
         todo = todo[bad]
