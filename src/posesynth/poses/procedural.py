@@ -325,7 +325,8 @@ def _draw_plan(
         return None
     lo = np.array([limits[n][0] for n in names], np.float64)
     hi = np.array([limits[n][1] for n in names], np.float64)
-    return _DrawPlan(*specs, lo=lo, hi=hi)
+    kind, a, b, rows, follow, start = specs
+    return _DrawPlan(kind, a, b, rows, follow, start, lo, hi)
 
 
 @functools.lru_cache(maxsize=256)
