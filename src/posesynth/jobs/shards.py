@@ -67,12 +67,13 @@ from posesynth.data.store import (
     meta_to_json,
     publish_store,
     shard_dir_name,
+    shard_file,
     shard_problem,
     write_json_atomic,
     write_shard_files,
 )
 from posesynth.jobs.executors import Executor, InProcessExecutor
-from posesynth.util.outputs import fsync_dir, output_lock
+from posesynth.util.outputs import output_lock
 
 try:  # POSIX advisory locks; elsewhere two runs on one folder are not detected
     import fcntl
@@ -562,14 +563,10 @@ def _remove(path: Path) -> None:
             path.unlink()
 
 
-def _fsync_dir(path: Path) -> None:
-    fsync_dir(path)
-
-
 def read_shard_array(root: Path | str, index: int, name: str, rows: int | None = None) -> np.ndarray:
     """The first ``rows`` (default all) of array ``name`` of shard ``index`` under ``root``,
     read into memory (a partial folder or a store: the same layout)."""
-    file = Path(root) / SHARDS_DIR / shard_dir_name(index) / f"{name}.npy"
+    file = shard_file(Path(root), index, name)
     arr = np.load(file, mmap_mode="r", allow_pickle=False)
     return np.array(arr if rows is None else arr[:rows])
 
