@@ -142,6 +142,75 @@ def seed_loop_on_file(npz: Path, cameras_pkl: Path, out: Path, flex_seed: int = 
     return n, time.perf_counter() - start
 
 
+class Stages:
+    """Seconds spent in named functions while a block runs: each is wrapped by a timer for
+    the block (a function that is not there, say after a refactor, is skipped)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._undo: list[tuple[object, str, object]] = []
+
+    def wrap(self, owner: object, attr: str, label: str) -> None:
+        original = getattr(owner, attr, None)
+        if original is None:
+            return
+
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - start
+
+        self._undo.append((owner, attr, original))
+        setattr(owner, attr, timed)
+
+    def restore(self) -> None:
+        for owner, attr, original in reversed(self._undo):
+            setattr(owner, attr, original)
+        self._undo.clear()
+
+
+def stage_breakdown(npz: Path, out: Path) -> dict[str, float]:
+    """Seconds per stage of ``posesynth augment NPZ --motions seed-knee`` (one worker, no
+    figure), run in this process through the functions the command calls: reading (the npz,
+    the safety scan of cameras.pkl, unpickling, the camera table), the source rows, the
+    augmentation per shard, writing the shards and the manifest, the summary."""
+    from posesynth.data.formats import mmpose, numpy_pickle
+    from posesynth.jobs import augment, augment_store
+    from posesynth.jobs.augment_source import read_source
+    from posesynth.poses.motion_spec import load_motions
+
+    stages = Stages()
+    stages.wrap(mmpose, "_load_npz", "read: npz arrays")
+    stages.wrap(numpy_pickle, "_check_opcodes", "read: cameras.pkl safety scan (pickletools)")
+    stages.wrap(numpy_pickle.NumpyOnlyUnpickler, "load", "read: cameras.pkl unpickling (guarded)")
+    stages.wrap(mmpose, "_cameras_for", "read: camera table from the pickle's entries")
+    stages.wrap(augment, "source_rows", "plan: usable rows, cameras per sample")
+    stages.wrap(augment_store, "rows_checksum", "plan: rows checksum (resume identity)")
+    stages.wrap(augment, "augment_shard", "job: reposing + collision + cameras + 2D (kernels)")
+    stages.wrap(augment, "dataset_store_arrays", "job: shard data set -> store arrays")
+    stages.wrap(augment_store, "run_sharded", "job: run_sharded (all of the job)")
+    stages.wrap(augment_store, "augment_summary", "job: summary statistics")
+    stages.wrap(augment_store, "write_json_atomic", "job: summary file")
+    total: dict[str, float] = {}
+    try:
+        start = time.perf_counter()
+        dataset = read_source(npz)
+        total["read (all)"] = time.perf_counter() - start
+        motions = load_motions("seed-knee", dataset.skeleton)
+        start = time.perf_counter()
+        augment_store.augment_to_store(dataset, motions, None, out)
+        total["augment_to_store (all)"] = time.perf_counter() - start
+    finally:
+        stages.restore()
+    seconds = {**total, **stages.seconds}
+    job = seconds.get("job: run_sharded (all of the job)", 0.0)
+    inside = sum(v for k, v in seconds.items() if k.startswith("job: ") and "run_sharded" not in k)
+    seconds["job: writing shards + manifest + commit (rest of run_sharded)"] = max(job - inside, 0.0)
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=1_000_000)
@@ -150,7 +219,11 @@ def main() -> None:
     parser.add_argument("--command-frames", type=int, default=200_000, help="0: skip the whole command")
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--dir", type=Path, default=None, help="where the command writes (default: beside the repo)")
+    parser.add_argument("--stages", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time the command's stages in this process")  # fmt: skip
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
+    results: dict = {"kernels": {}, "command": {}}
     affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     if affinity:
         os.sched_setaffinity(0, {min(affinity)})
@@ -183,8 +256,9 @@ def main() -> None:
     print(f"  memcpy, same bytes (680 B/frame): {copy_rate:,.0f} frames/s")
     print(f"  ratios: kernels / seed loop {best / loop_rate:,.0f}x; kernels / NumPy {best / rates['numpy']:.1f}x; "
           f"kernels / memcpy {best / copy_rate:.3f} (goals: >= 2,000,000 frames/s, >= 100x the loop)")  # fmt: skip
-
+    results["kernels"] = {"rates": rates, "loop": loop_rate, "memcpy": copy_rate, "frames": args.frames}
     if args.command_frames <= 0:
+        _dump(args.json, results)
         return
     if affinity:
         os.sched_setaffinity(0, affinity)
@@ -213,10 +287,25 @@ def main() -> None:
             print(f"  {workers} worker{'s' if workers > 1 else ' '}: {rate:>10,.0f} frames/s wall clock; "
                   f"{rate / loop_cmd:,.1f}x the seed-style loop; {rate / copy_cmd:.4f} of memcpy of the "
                   f"{written // max(summary['samples'], 1)} B/sample written; {rate / one:.2f}x one worker")  # fmt: skip
+            results["command"][str(workers)] = {"rate": rate, "wall_s": wall, "memcpy": copy_cmd}
             shutil.rmtree(out)
         print(f"  seed-style loop over the file: {loop_cmd:,.0f} frames/s (goal: augment >= 20x the loop)")
+        results["command"]["loop"] = loop_cmd
+        results["command"]["frames"] = frames
+        if args.stages:
+            seconds = stage_breakdown(npz, base / "a-stages")
+            print(f"\n  stages of the command in this process ({frames:,} frames, one worker), seconds:")
+            for name, value in seconds.items():
+                print(f"    {name:<66} {value:8.2f}")
+            results["stages"] = seconds
     finally:
         shutil.rmtree(base, ignore_errors=True)
+    _dump(args.json, results)
+
+
+def _dump(path: Path | None, results: dict) -> None:
+    if path is not None:
+        path.write_text(json.dumps(results, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -151,7 +151,9 @@ def main() -> None:
     parser.add_argument("--command-samples", type=int, default=1_000_000, help="0: skip the whole command")
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--dir", type=Path, default=None, help="where the command writes (default: beside the repo)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
+    results: dict = {"pipeline": {}, "command": {}}
     skeleton = get_skeleton(args.skeleton)
     J = skeleton.num_joints
     main_affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
@@ -174,8 +176,10 @@ def main() -> None:
     print(f"  memcpy, same bytes ({J * 8 * 8} B/sample): {copy_rate:,.0f} samples/s")
     print(f"  ratios: kernels / seed loop {best / loop_rate:,.0f}x; kernels / NumPy {best / rates['numpy']:.1f}x; "
           f"kernels / memcpy {best / copy_rate:.3f} (goal: >= 1,000,000 samples/s)")  # fmt: skip
+    results["pipeline"] = {"rates": rates, "loop": loop_rate, "memcpy": copy_rate, "samples": args.samples}
 
     if args.command_samples <= 0:
+        _dump(args.json, results)
         return
     if main_affinity:
         os.sched_setaffinity(0, main_affinity)
@@ -195,10 +199,20 @@ def main() -> None:
             print(f"  {workers} worker{'s' if workers > 1 else ' '}: {wall:>10,.0f} samples/s wall clock "
                   f"({job:,.0f}/s job time); {wall / loop_disk:,.1f}x the seed-style loop to disk; "
                   f"{wall / copy_cmd:.4f} of memcpy; {wall / one:.2f}x one worker")  # fmt: skip
+            results["command"][str(workers)] = {"rate": wall, "job_rate": job}
         print(f"  seed-style loop to disk: {loop_disk:,.0f} samples/s; memcpy of the store's "
               f"{store_bytes} B/sample: {copy_cmd:,.0f} samples/s (goal: >= 50x the loop)")  # fmt: skip
+        results["command"].update(loop=loop_disk, memcpy=copy_cmd, samples=args.command_samples)
     finally:
         shutil.rmtree(base, ignore_errors=True)
+    _dump(args.json, results)
+
+
+def _dump(path: Path | None, results: dict) -> None:
+    if path is not None:
+        import json
+
+        path.write_text(json.dumps(results, indent=1) + "\n")
 
 
 if __name__ == "__main__":
