@@ -137,7 +137,15 @@ def _check_opcodes(data: bytes) -> None:
     grows its memo to the largest PUT index: in a damaged file one flipped bit can ask for
     gigabytes. ``pickletools.genops`` reads every argument without allocating more than the
     file holds; a memo index cannot exceed the file's size (a pickler numbers them from 0).
+    With Numba (the ``fast`` extra) the same walk runs compiled (:mod:`._pickle_scan`).
     """
+    from posesynth.util.jit import numba_enabled
+
+    if numba_enabled():
+        from posesynth.data.formats._pickle_scan import scan
+
+        scan(data)
+        return
     for op, arg, _ in pickletools.genops(data):
         if op.name in ("PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET") and int(str(arg)) > len(data):
             raise ValueError(f"memo index {arg} beyond what a {len(data)}-byte pickle can hold")
