@@ -57,7 +57,7 @@ def _opcode_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 _KIND, _SIZE, _MEMO = _opcode_table()
-_STOP = ord(pickletools.code2op["."].code)
+_STOP = ord(".")  # pickletools.opcodes: STOP
 
 #: What :func:`_scan` returns in ``result[0]``.
 _OK, _TRUNCATED, _UNKNOWN_OP, _MEMO_TOO_LARGE, _BAD_DECIMAL = range(5)
@@ -122,7 +122,7 @@ def _scan(
             if value > np.uint64(n - pos):
                 result[0], result[2] = 1, np.int64(min(value, np.uint64(2**62)))
                 return
-            pos += np.int64(value)
+            pos += int(value)
         if memo[op] and value > np.uint64(n):
             result[0], result[2] = 3, np.int64(min(value, np.uint64(2**62)))
             return
