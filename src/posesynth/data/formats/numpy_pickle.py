@@ -67,7 +67,7 @@ def _nbytes(shape: Any, dtype: Any) -> int:
     count = 1
     for d in dims:
         count *= max(int(d), 0)
-    return count * np.dtype(dtype).itemsize
+    return 0 if count == 0 else count * np.dtype(dtype).itemsize  # NumPy pickles: (0,) templates
 
 
 class _NdarrayGuard:
