@@ -34,7 +34,16 @@ from posesynth.body.anthropometry import LIMB_PROPORTIONS, PROPORTION_NAMES, def
 from posesynth.body.skeleton import H36M17
 from posesynth.util.checks import check_finite, check_shape
 
-__all__ = ["DEFINITIONS", "KeypointDefinition", "apply_definition", "body_frames", "fit_definition", "get_definition"]
+__all__ = [
+    "DEFINITIONS",
+    "KeypointDefinition",
+    "apply_definition",
+    "body_frames",
+    "fit_definition",
+    "get_definition",
+    "offset_joints",
+    "random_offsets",
+]
 
 _PELVIS_JOINTS = ("root", "right_hip", "right_knee", "right_foot", "left_hip", "left_knee", "left_foot", "spine")
 _J = {n: i for i, n in enumerate(H36M17.joint_names)}
@@ -147,12 +156,65 @@ def apply_definition(
     table = get_definition(definition).table()
     if not table.any():
         return positions.copy()
+    return offset_joints(positions, table, heights)
+
+
+def offset_joints(positions: np.ndarray, offsets: np.ndarray, heights: np.ndarray | None = None) -> np.ndarray:
+    """Poses with every joint moved by its offset in its body frame.
+
+    Args:
+        positions: ``(..., 17, 3)`` metres, posesynth's joint centres, any right-handed frame.
+        offsets: ``(..., 17, 3)`` (right, forward, up) fractions of body height, broadcast against
+            the poses (one table for all, or one per pose), left sides already mirrored (as
+            :meth:`KeypointDefinition.table` and :func:`random_offsets` give them).
+        heights: ``(...)`` metres; default: estimated from the limb bones.
+
+    Returns:
+        ``(..., 17, 3)`` metres, same frame; the root (the hips' midpoint in every definition)
+        moves by the mean of the hips' offsets, whatever its own row says.
+    """
     h = estimate_height(positions) if heights is None else np.asarray(heights, np.float64)
     frames = body_frames(positions)[..., _FRAME_OF, :, :]  # (..., 17, 3, 3)
-    delta = np.einsum("...jab,jb->...ja", frames, table) * h[..., None, None]
+    delta = np.einsum("...jab,...jb->...ja", frames, offsets) * h[..., None, None]
     # the root is the midpoint of the hips in both definitions: it moves with them
     delta[..., 0, :] = 0.5 * (delta[..., _J["right_hip"], :] + delta[..., _J["left_hip"], :])
     return positions + delta
+
+
+def random_offsets(rng: np.random.Generator, n: int, sigma: float, side_correlation: float = 0.8) -> np.ndarray:
+    """``n`` random keypoint definitions: offset tables for :func:`offset_joints`.
+
+    Detectors and data sets place the same named keypoint centimetres apart (hips over the
+    trochanters or at the joint centres, shoulders on the outline or at the joint, ...). A
+    lifter trained on one definition reads another as a different posture: narrower hips in
+    2D as a turned pelvis, shorter thighs as a hip flexed towards the camera. Training on
+    poses whose keypoints are moved by a fresh random definition per sample, in 2D and 3D
+    alike, teaches it to follow where the 2D keypoints are rather than where the body
+    model would put them (issue 17; docs/real-people.md).
+
+    Args:
+        rng: the random generator.
+        n: definitions to draw.
+        sigma: standard deviation of every offset component (right, forward, up), a fraction
+            of body height (0.015 is 2.5 cm at 1.70 m); 0 gives zeros.
+        side_correlation: correlation between a left joint's offset and its right partner's
+            mirrored offset (definitions are mostly symmetric); each keeps ``sigma``.
+
+    Returns:
+        ``(n, 17, 3)`` float64, left sides mirrored; the root row is 0.
+    """
+    if not (sigma >= 0 and np.isfinite(sigma)):
+        raise ValueError(f"keypoint jitter sigma: expected a finite value >= 0, got {sigma}")
+    if not -1.0 <= side_correlation <= 1.0:
+        raise ValueError(f"side_correlation: expected within [-1, 1], got {side_correlation}")
+    own = rng.normal(0.0, sigma, (n, 17, 3))
+    left = np.flatnonzero(_LEFT)
+    right = np.array([_J["right_" + H36M17.joint_names[i][len("left_") :]] for i in left])
+    rho = side_correlation
+    own[:, left] = rho * own[:, right] + np.sqrt(1.0 - rho * rho) * own[:, left]
+    own[:, 0] = 0.0
+    own[:, _LEFT, 0] *= -1.0
+    return own
 
 
 def fit_definition(

@@ -53,6 +53,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from posesynth.body.skeleton import get_skeleton
+from posesynth.data.dataset import PoseDataset
+from posesynth.data.keypoint_jitter import jitter_keypoints
 from posesynth.jobs.augment import AugmentPlan, augment_shard, make_plan
 from posesynth.jobs.augment_source import read_source
 from posesynth.jobs.camera_config import CamerasConfig, load_cameras_config
@@ -84,6 +86,8 @@ __all__ = [
 _STREAM_OWNED = ("samples", "seed", "shard_size")
 #: A chunk gives up when this many draws in a row yield no usable sample.
 MAX_EMPTY_DRAWS = 50
+#: spawn-key suffix of the keypoint-jitter draws (a child the generators never spawn)
+_JITTER_KEY = 0x4A17
 
 
 class AugmentStream(BaseModel):
@@ -123,6 +127,13 @@ class StreamConfig(BaseModel):
     prefetch: int = Field(4, ge=1, description="chunks each worker keeps ready")
     stats_samples: int = Field(50_000, ge=2, description="clean samples drawn once for the normalisation statistics")
     val_samples: int = Field(5_000, ge=0, description="fixed noise-free validation samples")
+    keypoint_jitter: float = Field(
+        0.0,
+        ge=0,
+        le=0.1,
+        description="random keypoint definition per sample, 2D and 3D alike: offset sd as a fraction of body "
+        "height (data.keypoint_jitter; 0: posesynth's joint centres)",
+    )
     generate: GenerateConfig | None = None
     augment: AugmentStream | None = None
 
@@ -177,15 +188,17 @@ def chunk_seed(seed: int, epoch: int, chunk: int) -> np.random.SeedSequence:
 @dataclass(frozen=True, eq=False)
 class _Procedural:
     config: GenerateConfig
+    keypoint_jitter: float = 0.0
 
     def make(self, seq: np.random.SeedSequence, n: int) -> tuple[np.ndarray, np.ndarray]:
-        return _lift_pair(generate_shard(self.config, seq, n))
+        return _lift_pair(_jittered(generate_shard(self.config, seq, n), self.keypoint_jitter, seq))
 
 
 @dataclass(frozen=True, eq=False)
 class _Augmented:
     plan: AugmentPlan
     per_frame: int  # samples one source frame yields before rejections (variants × cameras)
+    keypoint_jitter: float = 0.0
 
     def make(self, seq: np.random.SeedSequence, n: int) -> tuple[np.ndarray, np.ndarray]:
         pick, shard = seq.spawn(2)
@@ -197,7 +210,19 @@ class _Augmented:
         made: Any = augment_shard(plan, ShardTask(0, frames, shard, 0))
         # a shard result holds a PoseDataset (``dataset``, None when all was rejected) or
         # store ``arrays``: accept either, the jobs layer has used both
-        return _lift_pair(getattr(made, "dataset", None) if hasattr(made, "dataset") else made.arrays)
+        made = getattr(made, "dataset", None) if hasattr(made, "dataset") else made.arrays
+        if isinstance(made, PoseDataset):
+            made = _jittered(made, self.keypoint_jitter, seq)
+        return _lift_pair(made)
+
+
+def _jittered(dataset: PoseDataset, sigma: float, seq: np.random.SeedSequence) -> PoseDataset:
+    """``dataset`` in random keypoint definitions; their draws come from a child of ``seq`` that
+    the generators never use, so a jitter of 0 leaves every other draw as it was."""
+    if sigma == 0:
+        return dataset
+    child = np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, _JITTER_KEY))
+    return jitter_keypoints(dataset, sigma, np.random.default_rng(child))
 
 
 def _lift_pair(made: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -214,7 +239,7 @@ def _lift_pair(made: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def _make_source(config: StreamConfig) -> _Procedural | _Augmented:
     if config.augment is None:
-        return _Procedural(config.generate or GenerateConfig())
+        return _Procedural(config.generate or GenerateConfig(), config.keypoint_jitter)
     aug = config.augment
     dataset = read_source(aug.source)
     where = f"stream augment.source {aug.source}"
@@ -228,7 +253,7 @@ def _make_source(config: StreamConfig) -> _Procedural | _Augmented:
             "give augment.cameras ({} for new random cameras)"
         )
     per_pose = cameras.count if plan.camera_mode == "new" and cameras is not None else plan.rig_size
-    return _Augmented(plan, motions.variants * per_pose)
+    return _Augmented(plan, motions.variants * per_pose, config.keypoint_jitter)
 
 
 def _draw(source: _Procedural | _Augmented, seq: np.random.SeedSequence, n: int) -> tuple[np.ndarray, np.ndarray]:
