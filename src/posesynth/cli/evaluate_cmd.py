@@ -27,7 +27,6 @@ from posesynth.cli.output import (
     stdout_console,
     stdout_to_stderr,
 )
-from posesynth.cli.train_cmd import import_lift
 from posesynth.util.outputs import PNG_MAGIC, check_output, replaces_only
 
 
@@ -88,11 +87,13 @@ def evaluate(
                 what="--figure",
                 replaceable=replaces_only(PNG_MAGIC, "a PNG image"),
             )
-        library = import_lift("evaluate")
+        from posesynth.lift import require_torch
+
+        require_torch()  # before torch is imported: an install hint rather than a traceback
+        from posesynth.lift.evaluate import evaluate_path
+
         with stdout_to_stderr(json_output):
-            doc = library.evaluate_path(
-                checkpoint, data, figure=figure, keypoints=keypoints, layout=layout, pair=pair.value
-            )
+            doc = evaluate_path(checkpoint, data, figure=figure, keypoints=keypoints, layout=layout, pair=pair.value)
         if json_output:
             print_json(doc)
         else:

@@ -6,10 +6,8 @@ the rest of the CLI work without torch. Progress (epoch, loss, validation MPJPE)
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import typer
@@ -29,19 +27,6 @@ from posesynth.cli.output import print_json, stderr_console, stdout_to_stderr
 
 if TYPE_CHECKING:
     from posesynth.lift.train import TrainConfig
-
-
-def import_lift(module: str) -> ModuleType:
-    """``posesynth.lift.<module>``, or a ``ValueError`` with an install hint when torch is missing.
-
-    Kept for ``evaluate_cmd``; a command should rather call
-    :func:`posesynth.lift.require_torch` and import what it uses by name (typed calls), as
-    :func:`train` does.
-    """
-    from posesynth.lift import require_torch
-
-    require_torch()
-    return importlib.import_module(f"posesynth.lift.{module}")
 
 
 def train(
