@@ -181,9 +181,10 @@ def stage_breakdown(npz: Path, out: Path) -> dict[str, float]:
     from posesynth.jobs.augment_source import read_source
     from posesynth.poses.motion_spec import load_motions
 
+    os.environ.pop(ENV_VAR, None)  # the kernels as the command runs them (kernel_rate set the variable)
     stages = Stages()
     stages.wrap(mmpose, "_load_npz", "read: npz arrays")
-    stages.wrap(numpy_pickle, "_check_opcodes", "read: cameras.pkl safety scan (pickletools)")
+    stages.wrap(numpy_pickle, "_check_opcodes", "read: cameras.pkl safety scan")
     stages.wrap(numpy_pickle.NumpyOnlyUnpickler, "load", "read: cameras.pkl unpickling (guarded)")
     stages.wrap(mmpose, "_cameras_for", "read: camera table from the pickle's entries")
     stages.wrap(augment, "source_rows", "plan: usable rows, cameras per sample")
