@@ -253,3 +253,14 @@ def test_in_definition_moves_the_2d_and_on_request_the_3d():
     both = in_definition(ds, hips, output_3d=True)
     assert np.abs(both.joints_3d_camera[:, 1] - two_d.joints_3d_camera[:, 1]).max() > 0.01
     assert both.meta["keypoint_definition"] == {"name": "t", "input_2d": True, "output_3d": True}
+
+
+def test_keypoint_jitter_trains_both_models_on_moved_keypoints(toy, tmp_path):
+    _out, result = toy
+    cfg = ExperimentConfig(samples=600, test_samples=200, epochs=2, width=32, batch_size=64, keypoint_jitter=0.03)
+    other = run_experiment(cfg, tmp_path / "jit")
+    assert other["config"]["keypoint_jitter"] == 0.03
+    assert other["data"]["everyday_train"] == result["data"]["everyday_train"]
+    # the same poses and test sets, other training keypoints: both models change
+    for model in ("everyday", "rom"):
+        assert other["models"][model]["tests"]["everyday"] != result["models"][model]["tests"]["everyday"]

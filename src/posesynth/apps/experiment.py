@@ -51,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from posesynth.body.definitions import KeypointDefinition, apply_definition, get_definition
 from posesynth.body.skeleton import H36M17
 from posesynth.data.dataset import PoseDataset
+from posesynth.data.keypoint_jitter import jitter_keypoints
 from posesynth.jobs.augment import augment
 from posesynth.jobs.camera_config import CamerasConfig
 from posesynth.jobs.generate import generate_dataset, load_config
@@ -90,6 +91,8 @@ BLAZEPOSE_SIGMA_JOINTS = (
     0.048,
 )
 EVERYDAY_LIMITS_DEG = {"knee_flexion": (-10.0, 60.0), "hip_flexion": (-30.0, 60.0)}
+#: SeedSequence suffix of the training sets' keypoint-jitter draws (A's everyday poses, B's copies).
+_JITTER_STREAM = 0x4A17
 UNCOMMON = {"squat": 1.0, "lunge": 1.0, "kick": 1.0, "quad_stretch": 1.0, "kneel": 1.0}
 
 
@@ -110,6 +113,13 @@ class ExperimentConfig(BaseModel):
     )
     detector_noise: bool = Field(
         False, description="add BlazePose's per-joint 2D spread (BLAZEPOSE_SIGMA_JOINTS) to training inputs"
+    )
+    keypoint_jitter: float = Field(
+        0.0,
+        ge=0,
+        le=0.1,
+        description="random keypoint definition per training sample, 2D and 3D alike (sd, fraction of body "
+        "height; data.keypoint_jitter); the test sets stay in posesynth's joint centres",
     )
     real: str | None = Field(
         None, description="the real benchmark's per-person .npz: score both models on real people too"
@@ -270,7 +280,13 @@ def run_experiment(
     everyday = _everyday(config.samples, seed, mix)
     log(f"augmenting them with '{config.motions}' (new random cameras)")
     rom = augment(everyday, motions, CamerasConfig(), seed=seed + 1 + 100 * config.b_seed)
-    data_a, data_b = _lift_view(everyday), _concat(everyday, rom.dataset)
+    train_a, train_b = everyday, rom.dataset
+    if config.keypoint_jitter:
+        log(f"keypoint definitions jittered per sample (sd {config.keypoint_jitter} x height)")
+        rng_a, rng_b = (np.random.default_rng(s) for s in np.random.SeedSequence([seed, _JITTER_STREAM]).spawn(2))
+        train_a = jitter_keypoints(everyday, config.keypoint_jitter, rng_a)
+        train_b = jitter_keypoints(rom.dataset, config.keypoint_jitter, rng_b)
+    data_a, data_b = _lift_view(train_a), _concat(train_a, train_b)
     tests = {
         "everyday": _everyday(config.test_samples, seed + 1000, mix),
         "uncommon": _uncommon(config.test_samples, seed + 2000),

@@ -64,6 +64,13 @@ def rom(
             help="Add BlazePose's per-joint 2D spread to training inputs (default off).",
         ),
     ] = None,
+    keypoint_jitter: Annotated[
+        float | None,
+        typer.Option(
+            "--keypoint-jitter",
+            help="Random keypoint definition per training sample, 2D and 3D alike: sd as a fraction of body height (default 0).",
+        ),
+    ] = None,
     real: Annotated[
         Path | None,
         typer.Option(
@@ -109,6 +116,7 @@ def rom(
             reference=reference or None,
             prior=prior,
             detector_noise=detector_noise,
+            keypoint_jitter=keypoint_jitter,
             real=None if real is None else str(real),
         )
         if real is not None and not real.is_file():
