@@ -221,7 +221,8 @@ def _videopose3d_pair(folder: Path) -> tuple[Path | None, Path | None]:
 def _read_posesynth(path: Path, **kw: Any) -> PoseDataset:
     from posesynth.data.formats.store_io import read_store
 
-    return read_store(path, **kw)
+    # read_any validates every reader's result once; the store's own check would be a second pass
+    return read_store(path, validate=False, **kw)
 
 
 def _read_mmpose(path: Path, **kw: Any) -> PoseDataset:
