@@ -27,19 +27,22 @@ import numpy as np
 from posesynth.util.jit import fma_reference, kernel
 
 fma = fma_reference  # replaced by the hardware fused multiply-add when the kernels compile
-JIT_HELPERS = ("_distort",)
+JIT_HELPERS = ("_distort", "_coefficients")
 
 MODEL_CODES = {"pinhole": 0, "opencv": 1, "fisheye": 2, "h36m": 3}
 
 
-def _distort(model: int, xc: float, yc: float, zc: float, dist: np.ndarray, i: int) -> tuple[float, float]:
+def _distort(
+    model: int, xc: float, yc: float, zc: float, c0: float, c1: float, c2: float, c3: float, c4: float
+) -> tuple[float, float]:
     """Distorted normalised coordinates of one camera-frame point (the models' formulas,
-    operation for operation as in their NumPy code)."""
+    operation for operation as in their NumPy code); ``c0..c4`` the camera's distortion
+    coefficients in the model's order (0 past its count)."""
     if model == 2:  # fisheye, Kannala-Brandt
         r = math.hypot(xc, yc)
         theta = math.atan2(r, zc)
         t2 = theta * theta
-        k1, k2, k3, k4 = dist[i, 0], dist[i, 1], dist[i, 2], dist[i, 3]
+        k1, k2, k3, k4 = c0, c1, c2, c3
         theta_d = theta * (1.0 + t2 * (k1 + t2 * (k2 + t2 * (k3 + t2 * k4))))
         if r == 0.0:  # theta_d / r -> 1 / Z in front; undefined behind
             scale = 1.0 / zc if zc > 0.0 else math.nan
@@ -51,7 +54,7 @@ def _distort(model: int, xc: float, yc: float, zc: float, dist: np.ndarray, i: i
     y = yc * inv_z
     if model == 0:
         return x, y
-    k1, k2, p1, p2, k3 = dist[i, 0], dist[i, 1], dist[i, 2], dist[i, 3], dist[i, 4]
+    k1, k2, p1, p2, k3 = c0, c1, c2, c3, c4
     if model == 1:  # OpenCV (Brown-Conrady)
         xy = x * y
         x2 = x * x
@@ -67,6 +70,17 @@ def _distort(model: int, xc: float, yc: float, zc: float, dist: np.ndarray, i: i
     return x * ab + p2 * r2, y * ab + p1 * r2
 
 
+def _coefficients(dist: np.ndarray, i: int) -> tuple[float, float, float, float, float]:
+    """Camera ``i``'s distortion coefficients ``dist (N, D)``, D <= 5, padded with zeros."""
+    D = dist.shape[1]
+    c0 = dist[i, 0] if D > 0 else 0.0
+    c1 = dist[i, 1] if D > 1 else 0.0
+    c2 = dist[i, 2] if D > 2 else 0.0
+    c3 = dist[i, 3] if D > 3 else 0.0
+    c4 = dist[i, 4] if D > 4 else 0.0
+    return c0, c1, c2, c3, c4
+
+
 @kernel
 def project_points(model: int, p_cam: np.ndarray, intr: np.ndarray, dist: np.ndarray, uv: np.ndarray) -> None:
     """``uv (N, J, 2)`` pixels of camera-frame points ``p_cam (N, J, 3)`` metres, with
@@ -74,8 +88,9 @@ def project_points(model: int, p_cam: np.ndarray, intr: np.ndarray, dist: np.nda
     n, J = p_cam.shape[0], p_cam.shape[1]
     for i in range(n):
         fx, fy, cx, cy = intr[i, 0], intr[i, 1], intr[i, 2], intr[i, 3]
+        c0, c1, c2, c3, c4 = _coefficients(dist, i)
         for j in range(J):
-            xd, yd = _distort(model, p_cam[i, j, 0], p_cam[i, j, 1], p_cam[i, j, 2], dist, i)
+            xd, yd = _distort(model, p_cam[i, j, 0], p_cam[i, j, 1], p_cam[i, j, 2], c0, c1, c2, c3, c4)
             uv[i, j, 0] = xd * fx + cx
             uv[i, j, 1] = yd * fy + cy
 
@@ -110,19 +125,26 @@ def project_world(
     fills ``uv (N, J, 2)`` pixels and, with ``keep_cam``, ``p_cam (N, J, 3)`` metres."""
     n, J = p_world.shape[0], p_world.shape[1]
     for i in range(n):
+        # the camera's parameters in locals, read once: the stores to p_cam / uv below could
+        # alias them for the compiler, which would otherwise reload them for every point
         fx, fy, cx, cy = intr[i, 0], intr[i, 1], intr[i, 2], intr[i, 3]
+        r00, r01, r02 = R[i, 0, 0], R[i, 0, 1], R[i, 0, 2]
+        r10, r11, r12 = R[i, 1, 0], R[i, 1, 1], R[i, 1, 2]
+        r20, r21, r22 = R[i, 2, 0], R[i, 2, 1], R[i, 2, 2]
+        e0, e1, e2 = C[i, 0], C[i, 1], C[i, 2]
+        c0, c1, c2, c3, c4 = _coefficients(dist, i)
         for j in range(J):
-            d0 = p_world[i, j, 0] - C[i, 0]
-            d1 = p_world[i, j, 1] - C[i, 1]
-            d2 = p_world[i, j, 2] - C[i, 2]
-            xc = fma(d2, R[i, 0, 2], fma(d1, R[i, 0, 1], d0 * R[i, 0, 0]))
-            yc = fma(d2, R[i, 1, 2], fma(d1, R[i, 1, 1], d0 * R[i, 1, 0]))
-            zc = fma(d2, R[i, 2, 2], fma(d1, R[i, 2, 1], d0 * R[i, 2, 0]))
+            d0 = p_world[i, j, 0] - e0
+            d1 = p_world[i, j, 1] - e1
+            d2 = p_world[i, j, 2] - e2
+            xc = fma(d2, r02, fma(d1, r01, d0 * r00))
+            yc = fma(d2, r12, fma(d1, r11, d0 * r10))
+            zc = fma(d2, r22, fma(d1, r21, d0 * r20))
             if keep_cam:
                 p_cam[i, j, 0] = xc
                 p_cam[i, j, 1] = yc
                 p_cam[i, j, 2] = zc
-            xd, yd = _distort(model, xc, yc, zc, dist, i)
+            xd, yd = _distort(model, xc, yc, zc, c0, c1, c2, c3, c4)
             uv[i, j, 0] = xd * fx + cx
             uv[i, j, 1] = yd * fy + cy
 
