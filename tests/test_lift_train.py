@@ -34,6 +34,8 @@ from posesynth.lift.train import (
 TINY = TrainConfig(width=64, epochs=2, seed=3, batch_size=64)
 EVAL_KEYS = ("samples", "mpjpe_mm", "p_mpjpe_mm", "n_mpjpe_mm", "pck3d_150", "auc",
              "per_joint_mpjpe_mm", "bone_length_error_mm", "by_knee_flexion")  # fmt: skip
+TRAIN_KEYS = ("out", "epochs_done", "epochs_run", "steps_done", "samples_train", "samples_val", "samples_dropped",
+              "train_loss", "val_mpjpe_mm", "validation", "seconds", "samples_per_s", "config", "device")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +193,7 @@ def test_train_writes_checkpoint(checkpoint: Path, data_path: Path) -> None:
 
 def test_same_seed_same_weights(dataset: PoseDataset, checkpoint: Path, tmp_path: Path) -> None:
     again = train_lifter(dataset, tmp_path / "again", TINY)
-    assert again["epochs_done"] == 2
+    assert again.epochs_done == 2
     _assert_same_weights(_weights(checkpoint), _weights(tmp_path / "again"))
     train_lifter(dataset, tmp_path / "other", TINY.model_copy(update={"seed": 4}))
     assert not torch.equal(_weights(checkpoint)["head.weight"], _weights(tmp_path / "other")["head.weight"])
@@ -205,7 +207,7 @@ def test_resume_continues_exactly(dataset: PoseDataset, checkpoint: Path, tmp_pa
     for f in checkpoint.iterdir():
         (resumed / f.name).write_bytes(f.read_bytes())
     summary = resume_lifter(dataset, resumed, {"epochs": 3, "width": 64})
-    assert summary["epochs_done"] == 3 and summary["epochs_run"] == 1
+    assert summary.epochs_done == 3 and summary.epochs_run == 1
     meta = json.loads((resumed / "meta.json").read_text())
     assert [h["epoch"] for h in meta["history"]] == [1, 2, 3]
     _assert_same_weights(_weights(straight), _weights(resumed))
@@ -243,7 +245,15 @@ def test_training_drops_non_finite_samples(dataset: PoseDataset, tmp_path: Path)
     uv[:7, 3] = np.nan
     small = replace(dataset.select(slice(0, 300)), joints_2d=uv)
     summary = train_lifter(small, tmp_path / "c", TrainConfig(width=16, epochs=1))
-    assert summary["samples_dropped"] == 7 and summary["samples_train"] + summary["samples_val"] == 293
+    assert summary.samples_dropped == 7 and summary.samples_train + summary.samples_val == 293
+    # the typed summary's document: the keys and order `posesynth train --json` has always printed,
+    # config and device as the checkpoint's meta records them
+    doc = summary.to_dict()
+    assert list(doc) == list(TRAIN_KEYS)
+    meta = json.loads((tmp_path / "c" / "meta.json").read_text())
+    assert doc["config"] == meta["train_config"] and doc["device"] == meta["device"]
+    assert doc["epochs_done"] == meta["epochs_done"] == 1 and doc["validation"] == meta["metrics"]["validation"]
+    assert json.loads(json.dumps(doc, allow_nan=False)) == doc
 
 
 def test_extended_skeleton_uses_first_17_joints(tmp_path: Path) -> None:

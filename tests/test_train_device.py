@@ -74,7 +74,7 @@ def test_cpu_and_auto(tmp_path: Path, dataset) -> None:
     assert auto["requested"] == "auto"
     if auto["type"] == "cpu":
         cpu = train_lifter(dataset, tmp_path / "cpu2", TINY.model_copy(update={"device": "cpu"}))
-        assert cpu["device"]["type"] == "cpu"
+        assert cpu.device.device.type == "cpu"
         a, b = _weights(tmp_path / "auto"), _weights(tmp_path / "cpu2")
         assert all(torch.equal(a[k], b[k]) for k in a)
 
@@ -92,7 +92,7 @@ def test_cpu_bf16_autocast_trains(tmp_path: Path, dataset) -> None:
     summary = train_lifter(
         dataset, tmp_path / "bf16", TINY.model_copy(update={"device": "cpu", "precision": "bf16", "epochs": 3})
     )
-    assert summary["device"]["precision"] == "bf16" and np.isfinite(summary["train_loss"])
+    assert summary.device.precision == "bf16" and np.isfinite(summary.train_loss)
     meta = json.loads((tmp_path / "bf16" / "meta.json").read_text())
     assert [h["train_loss"] for h in meta["history"]][-1] < meta["history"][0]["train_loss"]
     # stored float32 weights; the lifter predicts in float32 on the CPU
@@ -109,7 +109,7 @@ def test_cuda_training_in_memory_and_streamed(tmp_path: Path, dataset, precision
         pytest.skip("this GPU has no bf16")
     cfg = TrainConfig(width=64, epochs=3, seed=2, device="cuda", precision=precision)
     summary = train_lifter(dataset, tmp_path / "mem", cfg)
-    assert summary["device"]["type"] == "cuda" and summary["device"]["precision"] == precision
+    assert summary.device.device.type == "cuda" and summary.device.precision == precision
     meta = json.loads((tmp_path / "mem" / "meta.json").read_text())
     assert meta["history"][-1]["train_loss"] < meta["history"][0]["train_loss"]
     lifter = load_lifter(tmp_path / "mem")  # a CUDA checkpoint loads on the CPU
@@ -118,9 +118,9 @@ def test_cuda_training_in_memory_and_streamed(tmp_path: Path, dataset, precision
     assert pred.shape == (20, 17, 3) and np.isfinite(pred).all()
     # resumed on the CPU from the CUDA checkpoint's optimiser state
     resumed = resume_lifter(dataset, tmp_path / "mem", {"epochs": 4, "device": "cpu", "precision": "fp32"})
-    assert resumed["epochs_done"] == 4 and resumed["device"]["type"] == "cpu"
+    assert resumed.epochs_done == 4 and resumed.device.device.type == "cpu"
     streamed = train_stream(STREAM, tmp_path / "stream", cfg)
-    assert streamed["device"]["type"] == "cuda" and np.isfinite(streamed["train_loss"])
+    assert streamed.device.device.type == "cuda" and np.isfinite(streamed.train_loss)
 
 
 @pytest.mark.skipif(
@@ -137,5 +137,5 @@ def test_cuda_fp32_is_deterministic(tmp_path: Path, dataset) -> None:
 @pytest.mark.skipif(not MPS, reason="needs an Apple MPS device")
 def test_mps_training(tmp_path: Path, dataset) -> None:
     summary = train_lifter(dataset, tmp_path / "mps", TINY.model_copy(update={"device": "mps"}))
-    assert summary["device"]["type"] == "mps" and np.isfinite(summary["train_loss"])
+    assert summary.device.device.type == "mps" and np.isfinite(summary.train_loss)
     assert load_lifter(tmp_path / "mps").predict(dataset.joints_2d[:5]).shape == (5, 17, 3)

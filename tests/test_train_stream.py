@@ -145,7 +145,7 @@ def test_stream_config_errors(tmp_path: Path) -> None:
 def test_train_stream_same_weights_for_any_worker_count_and_resume(tmp_path: Path) -> None:
     a = train_stream(SMALL, tmp_path / "w0", TINY)
     train_stream(SMALL, tmp_path / "w2", TINY, workers=2)
-    assert a["epochs_done"] == 2 and a["samples_train"] == 320 and a["samples_val"] == 50
+    assert a.epochs_done == 2 and a.samples_train == 320 and a.samples_val == 50
     w0, w2 = load_lifter(tmp_path / "w0").model.state_dict(), load_lifter(tmp_path / "w2").model.state_dict()
     assert all(torch.equal(w0[k], w2[k]) for k in w0)
     meta = json.loads((tmp_path / "w0" / "meta.json").read_text())

@@ -319,7 +319,7 @@ def run_experiment(
         results[name] = {
             "train_samples": len(data),
             "epochs": epochs,
-            "train_seconds": summary.get("seconds"),
+            "train_seconds": summary.seconds,
             "tests": {t: evaluate_lifter(lifter, _lift_view(ds)) for t, ds in tests.items()},
             "uncommon_by_activity": by_activity(lifter, tests["uncommon"]),
         }

@@ -26,7 +26,8 @@ from posesynth.cli.errors import user_errors
 from posesynth.cli.output import print_json, stderr_console, stdout_to_stderr
 
 if TYPE_CHECKING:
-    from posesynth.lift.train import TrainConfig
+    from posesynth.lift.device import DevicePlan
+    from posesynth.lift.train import TrainConfig, TrainSummary
 
 
 def train(
@@ -173,7 +174,7 @@ def train(
                     assert stream is not None  # checked above: DATA or --stream (one of them)
                     summary = train_stream(stream, out, cfg, workers=workers, overwrite=overwrite, callbacks=bar)
             if json_output:
-                print_json(summary)
+                print_json(summary.to_dict())
             else:
                 render_summary(summary, console)
             return
@@ -186,7 +187,7 @@ def train(
             else:
                 summary = train_lifter(dataset, out, cfg, data_path=data, overwrite=overwrite, callbacks=bar)
         if json_output:
-            print_json(summary)
+            print_json(summary.to_dict())
         else:
             render_summary(summary, console)
 
@@ -240,36 +241,34 @@ class _ProgressBar:
         )  # fmt: skip
 
 
-def _device_text(device: Mapping[str, Any] | None) -> str:
-    if not device:
-        return "-"
-    return f"{device.get('name')} ({device.get('type')}, {device.get('precision')})"
+def _device_text(device: DevicePlan) -> str:
+    return f"{device.name} ({device.device.type}, {device.precision})"
 
 
 def _fmt(value: Any, spec: str = ".2f") -> str:
     return "-" if value is None else format(value, spec) if isinstance(value, float) else str(value)
 
 
-def render_summary(summary: Mapping[str, Any], console: Console) -> None:
+def render_summary(summary: TrainSummary, console: Console) -> None:
     """Print the summary of :func:`posesynth.lift.train.train_lifter` as a table on ``console``."""
     table = Table(title="posesynth train", show_header=False, title_justify="left")
     table.add_column("field", style="bold")
     table.add_column("value")
-    val = summary.get("validation") or {}
-    cfg = summary.get("config") or {}
+    val = summary.validation or {}
+    cfg = summary.config
     rows = [
-        ("out", summary.get("out")),
-        ("epochs", f"{summary.get('epochs_done')} ({summary.get('epochs_run')} in this run)"),
-        ("samples", (f"{summary.get('samples_train')} train, {summary.get('samples_val')} validation, "
-                     f"{summary.get('samples_dropped')} dropped")),
-        ("model", f"SimpleBaseline width {cfg.get('width')}, {cfg.get('blocks')} blocks"),
-        ("device", _device_text(summary.get("device"))),
-        ("train loss", _fmt(summary.get("train_loss"), ".4f")),
-        ("val MPJPE (mm)", _fmt(summary.get("val_mpjpe_mm"))),
+        ("out", summary.out),
+        ("epochs", f"{summary.epochs_done} ({summary.epochs_run} in this run)"),
+        ("samples", (f"{summary.samples_train} train, {summary.samples_val} validation, "
+                     f"{summary.samples_dropped} dropped")),
+        ("model", f"SimpleBaseline width {cfg.width}, {cfg.blocks} blocks"),
+        ("device", _device_text(summary.device)),
+        ("train loss", _fmt(summary.train_loss, ".4f")),
+        ("val MPJPE (mm)", _fmt(summary.val_mpjpe_mm)),
         ("val P-MPJPE (mm)", _fmt(val.get("p_mpjpe_mm"))),
         ("val PCK3D@150", _fmt(val.get("pck3d_150"), ".3f")),
-        ("seconds", _fmt(summary.get("seconds"))),
-        ("samples/s", _fmt(summary.get("samples_per_s"), ",.0f")),
+        ("seconds", _fmt(summary.seconds)),
+        ("samples/s", _fmt(summary.samples_per_s, ",.0f")),
     ]  # fmt: skip
     for field, value in rows:
         table.add_row(field, Text(str(value)))

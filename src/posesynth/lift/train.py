@@ -82,6 +82,7 @@ __all__ = [
     "TrainCallbacks",
     "TrainConfig",
     "TrainRun",
+    "TrainSummary",
     "load_train_config",
     "predict_normalised",
     "prepare_run",
@@ -459,7 +460,7 @@ def _train_state(run: TrainRun) -> dict[str, Any]:
     return state
 
 
-def _loop(run: TrainRun, out: Path, data_prov: Mapping[str, Any], callbacks: Any) -> dict[str, Any]:
+def _loop(run: TrainRun, out: Path, data_prov: Mapping[str, Any], callbacks: Any) -> TrainSummary:
     cfg = run.config
     cb = callbacks or TrainCallbacks()
     first = run.epoch + 1
@@ -492,22 +493,69 @@ def _loop(run: TrainRun, out: Path, data_prov: Mapping[str, Any], callbacks: Any
         save_checkpoint(out, run.model, run.stats, _checkpoint_meta(run, data_prov, metrics), _train_state(run))
         cb.on_epoch(record)
     seconds = time.perf_counter() - start_all
-    return {
-        "out": str(out),
-        "epochs_done": run.epoch,
-        "epochs_run": run.epoch - first + 1,
-        "steps_done": run.step,
-        "samples_train": run.data_info["train"],
-        "samples_val": run.data_info["val"],
-        "samples_dropped": run.data_info["dropped"],
-        "train_loss": metrics.get("train_loss"),
-        "val_mpjpe_mm": metrics.get("val_mpjpe_mm"),
-        "validation": metrics.get("validation"),
-        "seconds": round(seconds, 3),
-        "samples_per_s": round(trained / seconds, 1) if trained and seconds > 0 else None,
-        "config": cfg.model_dump(mode="json"),
-        "device": run.plan.to_dict(),
-    }
+    return TrainSummary(
+        out=str(out),
+        epochs_done=run.epoch,
+        epochs_run=run.epoch - first + 1,
+        steps_done=run.step,
+        samples_train=run.data_info["train"],
+        samples_val=run.data_info["val"],
+        samples_dropped=run.data_info["dropped"],
+        train_loss=metrics.get("train_loss"),
+        val_mpjpe_mm=metrics.get("val_mpjpe_mm"),
+        validation=metrics.get("validation"),
+        seconds=round(seconds, 3),
+        samples_per_s=round(trained / seconds, 1) if trained and seconds > 0 else None,
+        config=cfg,
+        device=run.plan,
+    )
+
+
+@dataclass(frozen=True)
+class TrainSummary:
+    """What a training run did (returned by :func:`train_lifter`, :func:`resume_lifter`,
+    :func:`train_stream` and :func:`resume_stream`); :meth:`to_dict` is the document
+    ``posesynth train --json`` prints.
+
+    Losses are in normalised target units; MPJPE in millimetres; ``seconds`` is the wall
+    time of this run's epochs (a resumed run counts only its own).
+    """
+
+    out: str  #: the checkpoint folder
+    epochs_done: int  #: epochs the checkpoint holds in all
+    epochs_run: int  #: epochs run by this call
+    steps_done: int  #: optimiser steps in all
+    samples_train: int  #: training samples per epoch
+    samples_val: int  #: held-out samples
+    samples_dropped: int  #: samples left out (NaN/inf or a zero-size 2D box)
+    train_loss: float | None  #: the last epoch's mean training loss
+    val_mpjpe_mm: float | None  #: the last epoch's validation MPJPE (None without validation)
+    #: the final epoch's validation metrics (:func:`~posesynth.lift.metrics.lift_metrics`
+    #: without the per-joint table); None when no epoch ran to the end or without validation
+    validation: Mapping[str, Any] | None
+    seconds: float
+    samples_per_s: float | None
+    config: TrainConfig  #: the resolved configuration
+    device: DevicePlan  #: where it ran
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document (keys in this order; config and device as in the checkpoint's meta)."""
+        return {
+            "out": self.out,
+            "epochs_done": self.epochs_done,
+            "epochs_run": self.epochs_run,
+            "steps_done": self.steps_done,
+            "samples_train": self.samples_train,
+            "samples_val": self.samples_val,
+            "samples_dropped": self.samples_dropped,
+            "train_loss": self.train_loss,
+            "val_mpjpe_mm": self.val_mpjpe_mm,
+            "validation": None if self.validation is None else dict(self.validation),
+            "seconds": self.seconds,
+            "samples_per_s": self.samples_per_s,
+            "config": self.config.model_dump(mode="json"),
+            "device": self.device.to_dict(),
+        }
 
 
 def _usable(dataset: PoseDataset, where: Path | str | None) -> LiftData:
@@ -533,7 +581,7 @@ def train_lifter(
     data_path: Path | str | None = None,
     overwrite: bool = False,
     callbacks: Any = None,
-) -> dict[str, Any]:
+) -> TrainSummary:
     """Train a new lifter on ``dataset`` and write its checkpoint folder ``out``.
 
     Args:
@@ -546,8 +594,9 @@ def train_lifter(
         callbacks: progress hooks.
 
     Returns:
-        A summary: epochs, samples (train/val/dropped), final loss and validation MPJPE (mm),
-        full validation metrics, seconds, samples/s and the resolved config.
+        A :class:`TrainSummary`: epochs, samples (train/val/dropped), final loss and validation
+        MPJPE (mm), full validation metrics, seconds, samples/s, the resolved config and the
+        device; ``summary.to_dict()`` is the document ``posesynth train --json`` prints.
 
     Raises:
         ValueError: an empty or unusable data set, another skeleton, no 2D/3D, or ``out``
@@ -567,7 +616,7 @@ def resume_lifter(
     *,
     data_path: Path | str | None = None,
     callbacks: Any = None,
-) -> dict[str, Any]:
+) -> TrainSummary:
     """Continue training the checkpoint ``out`` on ``dataset`` (the one it was trained on).
 
     Model, optimiser, step and epoch counters come from ``out``; the run goes on to
@@ -641,7 +690,7 @@ def train_stream(
     workers: int | None = None,
     overwrite: bool = False,
     callbacks: Any = None,
-) -> dict[str, Any]:
+) -> TrainSummary:
     """Train a new lifter on fresh synthetic samples every step and write checkpoint ``out``.
 
     Args:
@@ -657,7 +706,8 @@ def train_stream(
         callbacks: progress hooks.
 
     Returns:
-        The summary of :func:`train_lifter` (``samples_train`` is the samples per epoch).
+        The :class:`TrainSummary` of :func:`train_lifter` (``samples_train`` is the samples
+        per epoch).
 
     Raises:
         ValueError: a bad stream configuration or augment source, ``out`` existing without
@@ -683,7 +733,7 @@ def _stream_provenance(data: SyntheticPoses, path: Path | str | None) -> dict[st
 
 def resume_stream(
     out: Path | str, changes: Mapping[str, Any] | None = None, *, workers: int | None = None, callbacks: Any = None
-) -> dict[str, Any]:
+) -> TrainSummary:
     """Continue the streamed run of checkpoint ``out`` up to ``changes["epochs"]``.
 
     The stream's configuration, its seed and the normalisation statistics come from the
