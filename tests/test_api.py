@@ -11,6 +11,7 @@ import pytest
 
 import posesynth as ps
 from posesynth.data.dataset import PoseDataset
+from posesynth.jobs.generate import GenerateSummary
 
 
 def test_import_is_light() -> None:
@@ -34,7 +35,7 @@ def test_the_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ds = ps.generate(samples=300, seed=0)
     assert isinstance(ds, PoseDataset) and len(ds) == 300
     summary = ps.generate(samples=300, seed=0, out="big", executor="processes:2", preview=False)
-    assert summary["samples"] == 300
+    assert isinstance(summary, GenerateSummary) and summary.samples == 300
     on_disk = ps.read("big")
     np.testing.assert_array_equal(on_disk.joints_3d_world, ds.joints_3d_world)  # same seed, same values
     np.testing.assert_array_equal(on_disk.joints_2d, ds.joints_2d)

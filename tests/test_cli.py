@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from helpers import assert_one_error_line
 from posesynth.cli.main import app
 from posesynth.data.store import write_store
+from posesynth.jobs.generate import AngleCoverage, GenerateSummary
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -149,26 +150,22 @@ def fake_library(calls: dict, fail: BaseException | None = None) -> types.Module
             progress(config.samples // 4)
         if fail is not None:
             raise fail
-        return {
-            "out": str(out),
-            "samples": config.samples,
-            "cameras": 4,
-            "seed": config.seed,
-            "skeleton": config.skeleton,
-            "camera_model": config.camera_model,
-            "seconds": np.float64(0.25),
-            "activities": {"walk": np.int64(config.samples - 1), "squat": 1},
-            "angle_coverage": {
-                "left_knee_flexion": {
-                    "min_deg": 0.0,
-                    "p5_deg": 2.0,
-                    "p50_deg": 35.5,
-                    "p95_deg": 120.0,
-                    "max_deg": 150.25,
-                }
-            },
-            "preview": None,
-        }
+        return GenerateSummary(
+            out=str(out),
+            samples=config.samples,
+            cameras=4,
+            seed=config.seed,
+            skeleton=config.skeleton,
+            camera_model=config.camera_model,
+            seconds=np.float64(0.25),  # NumPy scalars must still print as JSON numbers
+            activities={"walk": np.int64(config.samples - 1), "squat": 1},
+            angle_coverage={"left_knee_flexion": AngleCoverage(0.0, 2.0, 35.5, 120.0, 150.25)},
+            preview=None,
+            shards=1,
+            resumed_shards=0,
+            redone_shards=0,
+            executor="this process",
+        )
 
     module.load_config = load_config
     module.generate = generate

@@ -51,8 +51,14 @@ def test_in_process_and_two_processes_give_the_same_bytes(tmp_path: Path, refere
     with ProcessExecutor(2) as ex:
         summary = generate(load_config(**CFG), tmp_path / "p", executor=ex, max_in_flight=3)
     assert tree_digest(tmp_path / "p") == reference
-    assert summary["shards"] == 6 and summary["resumed_shards"] == 0
-    assert summary["executor"].startswith("2 local processes")
+    assert summary.shards == 6 and summary.resumed_shards == 0
+    assert summary.executor.startswith("2 local processes")
+    doc = summary.to_dict()  # the `generate --json` document: its keys and order, plain JSON values
+    assert list(doc) == ["out", "samples", "cameras", "seed", "skeleton", "camera_model", "seconds", "activities",
+                         "angle_coverage", "preview", "shards", "resumed_shards", "redone_shards", "executor"]  # fmt: skip
+    first = doc["angle_coverage"][next(iter(doc["angle_coverage"]))]
+    assert list(first) == ["min_deg", "p5_deg", "p50_deg", "p95_deg", "max_deg"]
+    assert json.loads(json.dumps(doc)) == doc
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p"]  # no partial folder left
 
 
@@ -69,10 +75,10 @@ def test_summary_is_bounded_and_exact_where_it_matters(tmp_path: Path, monkeypat
     full = generate(load_config(**CFG), tmp_path / "a", preview=False)
     monkeypatch.setattr(generate_module, "COVERAGE_SAMPLES", 300)  # subsample the percentiles
     sub = generate(load_config(**CFG), tmp_path / "b", preview=False)
-    assert sub["activities"] == full["activities"]
-    for name, stats in full["angle_coverage"].items():
-        other = sub["angle_coverage"][name]
-        assert (other["min_deg"], other["max_deg"]) == (stats["min_deg"], stats["max_deg"])
+    assert sub.activities == full.activities
+    for name, stats in full.angle_coverage.items():
+        other = sub.angle_coverage[name]
+        assert (other.min_deg, other.max_deg) == (stats.min_deg, stats.max_deg)
     assert tree_digest(tmp_path / "a") == tree_digest(tmp_path / "b")
 
 
@@ -102,7 +108,7 @@ def test_disk_full_removes_the_partial_shard_and_a_rerun_finishes(
     (partial / "progress" / "done" / "000003.json.tmp").write_text("{")
     progress: list[int] = []
     summary = generate(load_config(**CFG), out, progress=progress.append)
-    assert summary["resumed_shards"] == 2 and summary["redone_shards"] == 0
+    assert summary.resumed_shards == 2 and summary.redone_shards == 0
     assert progress[0] == 500 and sum(progress) == 1300  # resumed samples reported first
     assert tree_digest(out) == reference
     assert not partial.exists()
@@ -121,7 +127,7 @@ def test_a_recorded_shard_that_fails_its_checksum_is_made_again(
     data[-1] ^= 0xFF
     victim.write_bytes(bytes(data))
     summary = generate(load_config(**CFG), out)
-    assert summary["resumed_shards"] == 2 and summary["redone_shards"] == 1
+    assert summary.resumed_shards == 2 and summary.redone_shards == 1
     assert tree_digest(out) == reference
 
 
@@ -157,7 +163,7 @@ def test_a_commit_cut_short_is_finished(tmp_path: Path, monkeypatch, reference) 
     partial = partial_path(out)
     assert (partial / "dataset.json").is_file() and not (partial / "progress").exists()
     summary = generate(load_config(**CFG), out)
-    assert summary["resumed_shards"] == 6
+    assert summary.resumed_shards == 6
     assert tree_digest(out) == reference
 
 

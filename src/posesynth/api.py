@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from posesynth.data.dataset import PoseDataset
     from posesynth.jobs.camera_config import CameraConfig, CamerasConfig
     from posesynth.jobs.executors import Executor
-    from posesynth.jobs.generate import GenerateConfig
+    from posesynth.jobs.generate import GenerateConfig, GenerateSummary
     from posesynth.lift.checkpoint import Lifter
     from posesynth.poses.motion_spec import MotionsConfig
 
@@ -49,7 +49,7 @@ def generate(
     preview: bool = True,
     progress: Callable[[int], None] | None = None,
     **overrides: Any,
-) -> PoseDataset | dict[str, Any]:
+) -> PoseDataset | GenerateSummary:
     """A procedural data set: bodies, whole-body poses within the range of motion, cameras, 2D.
 
     Args:
@@ -69,7 +69,8 @@ def generate(
     Returns:
         The :class:`PoseDataset` (``out=None``: world and camera 3D in metres, 2D in pixels,
         one camera per sample; ``extra`` holds ``angles`` (N, A) rad, ``activity``, ``height``),
-        or the summary of the written store (``out`` given; the dict ``generate --json`` prints).
+        or the :class:`~posesynth.jobs.generate.GenerateSummary` of the written store (``out``
+        given; its ``to_dict()`` is what ``generate --json`` prints).
         The same seed gives the same values either way.
     """
     from posesynth.jobs import generate as job

@@ -8,7 +8,6 @@ byte-identical on all of them. A killed run, rerun with the same command, finish
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -38,7 +37,7 @@ from posesynth.cli.output import print_json, stderr_console, stdout_to_stderr
 
 if TYPE_CHECKING:
     from posesynth.jobs.executors import Executor
-    from posesynth.jobs.generate import GenerateConfig
+    from posesynth.jobs.generate import GenerateConfig, GenerateSummary
 
 DEFAULT_OUT = Path("posesynth-data")
 
@@ -106,7 +105,7 @@ def generate(
             options = enter_executor(stack, workers, dask_local, scheduler, connect_timeout)
             summary = _run_with_progress(cfg, out, overwrite, preview, console, options.get("executor"))
         if json_output:
-            print_json(summary)
+            print_json(summary.to_dict())
         else:
             render_summary(summary, console)
 
@@ -118,7 +117,7 @@ def _run_with_progress(
     preview: bool,
     console: Console,
     executor: Executor | None,
-) -> dict[str, Any]:
+) -> GenerateSummary:
     from posesynth.jobs.generate import generate
 
     total = cfg.samples
@@ -142,37 +141,33 @@ def _fmt_deg(value: Any) -> str:
     return "-" if value is None else f"{float(value):.1f}"
 
 
-def render_summary(summary: Mapping[str, Any], console: Console) -> None:
+def render_summary(summary: GenerateSummary, console: Console) -> None:
     """Print the summary of :func:`posesynth.jobs.generate.generate` as rich tables."""
     overview = Table(title="posesynth generate", show_header=False, title_justify="left")
     overview.add_column("field", style="bold")
     overview.add_column("value")
-    seconds = summary.get("seconds")
-    rows = [
-        ("out", summary.get("out")),
-        ("samples", summary.get("samples")),
-        ("cameras", summary.get("cameras")),
-        ("seed", summary.get("seed")),
-        ("skeleton", summary.get("skeleton")),
-        ("camera model", summary.get("camera_model")),
-        ("seconds", None if seconds is None else f"{float(seconds):.2f}"),
-        ("preview", summary.get("preview")),
+    rows: list[tuple[str, Any]] = [
+        ("out", summary.out),
+        ("samples", summary.samples),
+        ("cameras", summary.cameras),
+        ("seed", summary.seed),
+        ("skeleton", summary.skeleton),
+        ("camera model", summary.camera_model),
+        ("seconds", f"{float(summary.seconds):.2f}"),
+        ("preview", summary.preview),
     ]
-    if summary.get("executor"):
-        rows.append(("ran on", summary["executor"]))
-    if summary.get("shards") is not None:
-        resumed = summary.get("resumed_shards") or 0
-        redone = summary.get("redone_shards") or 0
-        text = str(summary["shards"])
-        if resumed:
-            text += f" ({resumed} resumed from an earlier run"
-            text += f", {redone} made again after failing their checks)" if redone else ")"
-        rows.append(("shards", text))
+    if summary.executor:
+        rows.append(("ran on", summary.executor))
+    text = str(summary.shards)
+    if summary.resumed_shards:
+        text += f" ({summary.resumed_shards} resumed from an earlier run"
+        text += f", {summary.redone_shards} made again after failing their checks)" if summary.redone_shards else ")"
+    rows.append(("shards", text))
     for field, value in rows:
         overview.add_row(field, Text("-" if value is None else str(value)))
     console.print(overview)
 
-    activities = summary.get("activities") or {}
+    activities = summary.activities
     if activities:
         total = sum(activities.values()) or 1
         table = Table(title="activities", title_justify="left")
@@ -183,7 +178,7 @@ def render_summary(summary: Mapping[str, Any], console: Console) -> None:
             table.add_row(Text(str(name)), str(count), f"{100.0 * count / total:.1f} %")
         console.print(table)
 
-    coverage = summary.get("angle_coverage") or {}
+    coverage = summary.angle_coverage
     if coverage:
         table = Table(title="joint-angle coverage (degrees)", title_justify="left")
         table.add_column("angle")
@@ -192,6 +187,6 @@ def render_summary(summary: Mapping[str, Any], console: Console) -> None:
         for name, stats in coverage.items():
             table.add_row(
                 Text(str(name)),
-                *(_fmt_deg(stats.get(f"{k}_deg")) for k in ("min", "p5", "p50", "p95", "max")),
+                *(_fmt_deg(v) for v in (stats.min_deg, stats.p5_deg, stats.p50_deg, stats.p95_deg, stats.max_deg)),
             )
         console.print(table)

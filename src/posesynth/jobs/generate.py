@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -207,17 +208,60 @@ def dataset_meta(config: GenerateConfig) -> dict[str, Any]:
     )
 
 
-def _coverage(angles: np.ndarray, names: list[str], lo: np.ndarray, hi: np.ndarray) -> dict[str, dict[str, float]]:
+@dataclass(frozen=True)
+class AngleCoverage:
+    """How one joint angle is spread over a generated data set, in degrees."""
+
+    min_deg: float
+    p5_deg: float
+    p50_deg: float
+    p95_deg: float
+    max_deg: float
+
+
+@dataclass(frozen=True)
+class GenerateSummary:
+    """What :func:`generate` wrote; :meth:`to_dict` is the document ``posesynth generate --json``
+    prints (and ``ps.generate(..., out=...)`` returns this)."""
+
+    out: str  #: the data set's folder
+    samples: int
+    cameras: int  #: one camera per sample
+    seed: int
+    skeleton: str
+    camera_model: str
+    seconds: float  #: wall time of the whole job
+    activities: Mapping[str, int]  #: samples per activity, in the store's activity order
+    angle_coverage: Mapping[str, AngleCoverage]  #: per joint angle, in the store's angle order
+    preview: str | None  #: the preview PNG, None with ``preview=False``
+    shards: int
+    resumed_shards: int  #: shards kept from an earlier, killed run
+    redone_shards: int  #: shards of an earlier run made again after failing their checks
+    executor: str  #: where the shards ran, in words
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document (keys in this order)."""
+        doc = asdict(self)  # recurses into the AngleCoverage records, keeps the field order
+        doc["activities"] = dict(self.activities)
+        return doc
+
+
+@dataclass(frozen=True)
+class _ShardStats:
+    activities: np.ndarray  # (n_activities,) int64 counts
+    coverage: dict[str, AngleCoverage]
+
+
+def _coverage(angles: np.ndarray, names: list[str], lo: np.ndarray, hi: np.ndarray) -> dict[str, AngleCoverage]:
     """Per-angle min, 5th, 50th and 95th percentile and max in degrees; ``angles`` (m, A)
     radians gives the percentiles, ``lo``/``hi`` (A,) degrees the exact min and max."""
     deg = np.rad2deg(angles.astype(np.float64))
     q = np.percentile(deg, [0, 5, 50, 95, 100], axis=0)
     q[0], q[4] = lo, hi
-    keys = ("min_deg", "p5_deg", "p50_deg", "p95_deg", "max_deg")
-    return {n: {k: round(float(q[i, j]), 2) for i, k in enumerate(keys)} for j, n in enumerate(names)}
+    return {n: AngleCoverage(*(round(float(v), 2) for v in q[:, j])) for j, n in enumerate(names)}
 
 
-def _summarize(root: Path, sizes: tuple[int, ...], n_activities: int, names: list[str]) -> dict[str, Any]:
+def _summarize(root: Path, sizes: tuple[int, ...], n_activities: int, names: list[str]) -> _ShardStats:
     """Activity counts and angle coverage of the store at ``root``, shard by shard.
 
     Memory is bounded: one shard's angles at a time, plus at most about
@@ -236,7 +280,7 @@ def _summarize(root: Path, sizes: tuple[int, ...], n_activities: int, names: lis
         lo, hi = np.minimum(lo, deg.min(axis=0)), np.maximum(hi, deg.max(axis=0))
         rows = n if total <= COVERAGE_SAMPLES else -(-n * COVERAGE_SAMPLES // total)
         kept.append(angles[:rows].copy())
-    return {"activities": counts, "coverage": _coverage(np.concatenate(kept), names, lo, hi)}
+    return _ShardStats(counts, _coverage(np.concatenate(kept), names, lo, hi))
 
 
 def generate(
@@ -248,8 +292,8 @@ def generate(
     preview: bool = True,
     executor: Executor | None = None,
     max_in_flight: int | None = None,
-) -> dict[str, Any]:
-    """Write the procedural data set of ``config`` to ``out`` and return a summary.
+) -> GenerateSummary:
+    """Write the procedural data set of ``config`` to ``out`` and return its summary.
 
     Nothing appears at ``out`` unless the job completes. Shards run on ``executor``
     (default: in this process; see :mod:`posesynth.jobs.executors`), at most ``max_in_flight``
@@ -257,9 +301,10 @@ def generate(
     A partial folder ``<out>.partial-job`` left by a killed run of the same configuration is
     resumed; one of another configuration is refused (see :func:`posesynth.jobs.shards.run_sharded`).
 
-    The summary holds the sample and camera counts, the activity mix, each angle's coverage
-    in degrees (min and max exact; percentiles exact up to :data:`COVERAGE_SAMPLES` samples,
-    from an even subsample above), the shard count and how many shards were resumed.
+    The :class:`GenerateSummary` holds the sample and camera counts, the activity mix, each
+    angle's coverage in degrees (min and max exact; percentiles exact up to
+    :data:`COVERAGE_SAMPLES` samples, from an even subsample above), the shard count and how
+    many shards were resumed; its ``to_dict()`` is what ``posesynth generate --json`` prints.
     """
     out = Path(out)
     start = time.perf_counter()
@@ -293,19 +338,19 @@ def generate(
         max_in_flight=max_in_flight,
     )
     stats = _summarize(result.path, job.sizes, len(meta["activity_names"]), meta["angle_names"])
-    return {
-        "out": str(result.path),
-        "samples": config.samples,
-        "cameras": config.samples,
-        "seed": config.seed,
-        "skeleton": config.skeleton,
-        "camera_model": config.camera.model,
-        "seconds": round(time.perf_counter() - start, 3),
-        "activities": {a: int(c) for a, c in zip(meta["activity_names"], stats["activities"])},
-        "angle_coverage": stats["coverage"],
-        "preview": str(result.path / "preview.png") if preview else None,
-        "shards": result.shards,
-        "resumed_shards": result.resumed,
-        "redone_shards": len(result.redone),
-        "executor": result.executor,
-    }
+    return GenerateSummary(
+        out=str(result.path),
+        samples=config.samples,
+        cameras=config.samples,
+        seed=config.seed,
+        skeleton=config.skeleton,
+        camera_model=config.camera.model,
+        seconds=round(time.perf_counter() - start, 3),
+        activities={a: int(c) for a, c in zip(meta["activity_names"], stats.activities)},
+        angle_coverage=stats.coverage,
+        preview=str(result.path / "preview.png") if preview else None,
+        shards=result.shards,
+        resumed_shards=result.resumed,
+        redone_shards=len(result.redone),
+        executor=result.executor,
+    )
