@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -49,7 +50,7 @@ def test_the_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     np.testing.assert_allclose(back.joints_2d, aug.joints_2d, atol=1e-3)
 
     report = ps.info(back)
-    assert report["samples"] == len(aug) and report["joints"] == 17
+    assert report.samples == len(aug) and report.joints == 17
 
     pytest.importorskip("torch")
     lifter = ps.load_lifter("rom")
@@ -72,3 +73,39 @@ def test_executor_without_out_is_refused() -> None:
 def test_bad_executor_spec_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="executor: expected"):
         ps.generate(samples=10, out=tmp_path / "x", executor="gpu:9")
+
+
+STORE_KEYS = ["path", "format", "format_version", "samples", "joints", "skeleton", "cameras", "camera_model", "units",
+              "shards", "arrays", "seed", "version", "config", "verified"]  # fmt: skip
+DATA_KEYS = ["joint_names", "subjects", "actions", "arrays_present", "ranges", "nan", "nan_count", "rom"]
+
+
+def test_info_report_is_typed_and_keeps_the_json_document(tmp_path: Path) -> None:
+    """ps.info returns an InfoReport; to_dict() is `posesynth info --json`'s document, keys in
+    the order it has always had (a store's manifest fields, then the data's)."""
+    from posesynth.data.report import InfoReport
+
+    ps.generate(samples=40, seed=2, out=tmp_path / "s", preview=False)
+    report = ps.info(tmp_path / "s")
+    assert isinstance(report, InfoReport) and report.store is not None and report.data is not None
+    doc = report.to_dict()
+    assert list(doc) == STORE_KEYS + DATA_KEYS
+    assert doc["units"] == report.units and doc["units"] is not report.units  # the document owns its values
+    assert doc["arrays"]["joints_2d"] == {"dtype": "<f4", "shape": [40, 17, 2]}
+    rom = report.data.rom
+    assert (
+        rom is not None and doc["rom"]["checked"] == rom.checked == 40 and isinstance(doc["rom"]["most_violated"], list)
+    )
+    cli = subprocess.run(
+        [sys.executable, "-m", "posesynth.cli.main", "info", str(tmp_path / "s"), "--json"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert json.loads(cli.stdout) == json.loads(json.dumps(doc))
+
+    in_memory = ps.info(ps.read(tmp_path / "s"), rom=False)
+    assert in_memory.store is None and in_memory.path is None
+    assert list(in_memory.to_dict()) == ["path", "format", "samples", "joints", "skeleton", "joint_names", "subjects",
+                                         "actions", "cameras", "camera_model", "units", "arrays_present", "ranges",
+                                         "nan", "nan_count", "rom"]  # fmt: skip
+    assert in_memory.to_dict()["rom"] is None and in_memory.data is not None
+    assert in_memory.to_dict()["ranges"]["joints_2d"]["unit"] == "px"

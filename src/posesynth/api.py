@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from posesynth.data.dataset import PoseDataset
+    from posesynth.data.report import InfoReport
     from posesynth.jobs.camera_config import CameraConfig, CamerasConfig
     from posesynth.jobs.executors import Executor
     from posesynth.jobs.generate import GenerateConfig, GenerateSummary
@@ -180,10 +181,12 @@ def write(
     return write_any(dataset, out, format, overwrite=overwrite, **kw)
 
 
-def info(data: PoseDataset | Path | str, *, verify: bool = False, rom: bool = True) -> dict[str, Any]:
-    """The report ``posesynth info`` prints, as a JSON-ready dict: samples, joints, skeleton,
-    cameras, units, value ranges, NaNs and range-of-motion violations (``rom``); for a store
-    path also its arrays, shards and configuration (``verify`` checks every file's hash)."""
+def info(data: PoseDataset | Path | str, *, verify: bool = False, rom: bool = True) -> InfoReport:
+    """The report ``posesynth info`` prints, as a :class:`~posesynth.data.report.InfoReport`:
+    samples, joints, skeleton, cameras, units; in ``.data`` value ranges, NaNs and
+    range-of-motion violations (``rom``); for a store path in ``.store`` its arrays, shards and
+    configuration (``verify`` checks every file's hash). ``.to_dict()`` is ``info --json``'s
+    document."""
     from posesynth.data.report import describe
 
     return describe(data, verify=verify, rom=rom)

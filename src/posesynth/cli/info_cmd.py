@@ -15,7 +15,7 @@ from rich.text import Text
 
 from posesynth.cli.errors import user_errors
 from posesynth.cli.output import print_json, stdout_console, stdout_to_stderr, to_jsonable
-from posesynth.data.report import describe_path
+from posesynth.data.report import InfoReport, RomSummary, describe_path
 
 
 def info(
@@ -42,7 +42,7 @@ def info(
         with stdout_to_stderr(json_output):
             doc = describe_path(path, verify=verify, rom=rom)
         if json_output:
-            print_json(doc)
+            print_json(doc.to_dict())
         else:
             render_info(doc, stdout_console())
 
@@ -52,38 +52,38 @@ def _fmt(value: Any) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:.4g}"
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_fmt(v) for v in value) + "]"
     return str(value)
 
 
-def render_info(doc: Mapping[str, Any], console: Console) -> None:
-    """Print :func:`describe_path`'s document as tables (a store's configuration as YAML)."""
-    overview = Table(title=str(doc["path"]), show_header=False, title_justify="left")
+def render_info(report: InfoReport, console: Console) -> None:
+    """Print :func:`describe_path`'s report as tables (a store's configuration as YAML)."""
+    store, data = report.store, report.data
+    overview = Table(title=str(report.path), show_header=False, title_justify="left")
     overview.add_column("field", style="bold")
     overview.add_column("value")
-    units = doc.get("units")
+    units = report.units
     units_text = ", ".join(f"{k} {v}" for k, v in units.items()) if isinstance(units, Mapping) else units
-    version = doc.get("format_version")
     rows = [
-        ("format", doc["format"] if version is None else f"{doc['format']} v{version}"),
-        ("samples", doc["samples"]),
-        ("shards", doc.get("shards")),
-        ("skeleton", doc["skeleton"]),
-        ("joints", doc["joints"]),
-        ("subjects", doc.get("subjects")),
-        ("actions", doc.get("actions")),
-        ("cameras", doc["cameras"]),
-        ("camera model", doc.get("camera_model")),
+        ("format", report.format if store is None else f"{report.format} v{store.format_version}"),
+        ("samples", report.samples),
+        ("shards", None if store is None else store.shards),
+        ("skeleton", report.skeleton),
+        ("joints", report.joints),
+        ("subjects", None if data is None else data.subjects),
+        ("actions", None if data is None else data.actions),
+        ("cameras", report.cameras),
+        ("camera model", report.camera_model),
         ("units", units_text),
-        ("NaN/inf values", doc.get("nan_count")),
-        ("seed", doc.get("seed")),
-        ("version", doc.get("version")),
+        ("NaN/inf values", None if data is None else data.nan_count),
+        ("seed", None if store is None else store.seed),
+        ("version", None if store is None else store.version),
     ]
-    if doc["format"] == "posesynth":
-        rows.append(("checksums", "verified" if doc.get("verified") else "not checked (use --verify)"))
+    if report.format == "posesynth":
+        rows.append(("checksums", "verified" if store and store.verified else "not checked (use --verify)"))
     optional = {"subjects", "actions", "NaN/inf values"}
-    if doc["format"] != "posesynth":
+    if report.format != "posesynth":
         optional |= {"shards", "seed", "version"}
     for field, value in rows:
         if value is None and field in optional:
@@ -91,58 +91,55 @@ def render_info(doc: Mapping[str, Any], console: Console) -> None:
         overview.add_row(field, Text("-" if value is None else str(value)))
     console.print(overview)
 
-    ranges = doc.get("ranges") or {}
-    if ranges:
+    if data is not None and data.ranges:
         table = Table(title="value ranges (per axis)", title_justify="left")
         for col in ("array", "unit", "min", "max", "NaN/inf"):
             table.add_column(col, justify="left" if col in ("array", "unit") else "right")
-        for name, r in ranges.items():
-            nan = (doc.get("nan") or {}).get(name)
-            table.add_row(Text(name), r["unit"], _fmt(r["min"]), _fmt(r["max"]), _fmt(nan))
+        for name, r in data.ranges.items():
+            nan = data.nan.get(name)
+            table.add_row(Text(name), r.unit, _fmt(r.min), _fmt(r.max), _fmt(nan))
         console.print(table)
 
-    rom = doc.get("rom")
-    if rom:
-        _render_rom(rom, console)
-    if doc.get("note"):
-        console.print(Text(f"note: {doc['note']}"))
+    if data is not None and data.rom is not None:
+        _render_rom(data.rom, console)
+    if report.note:
+        console.print(Text(f"note: {report.note}"))
 
-    arrays = doc.get("arrays")
-    if arrays:
+    if store is not None and store.arrays:
         table = Table(title="arrays", title_justify="left")
         table.add_column("name")
         table.add_column("dtype")
         table.add_column("shape", justify="right")
-        for name, spec in arrays.items():
-            table.add_row(Text(name), spec["dtype"], str(tuple(spec["shape"])))
+        for name, spec in store.arrays.items():
+            table.add_row(Text(name), spec.dtype, str(spec.shape))
         console.print(table)
 
-    config = doc.get("config")
+    config = None if store is None else store.config
     if config:
         console.print(Text("config", style="bold"))
         text = yaml.safe_dump(json.loads(json.dumps(to_jsonable(config))), sort_keys=False, default_flow_style=None)
         console.print(Text(text.rstrip()))
 
 
-def _render_rom(rom: Mapping[str, Any], console: Console) -> None:
-    if rom.get("source") is None or rom.get("note"):
-        console.print(Text(f"range of motion: not checked ({rom.get('note')})"))
+def _render_rom(rom: RomSummary, console: Console) -> None:
+    if rom.source is None or rom.note:
+        console.print(Text(f"range of motion: not checked ({rom.note})"))
         return
     line = (
-        f"range of motion: {rom['samples_with_violations']} of {rom['checked']} poses outside "
-        f"(tolerance {rom['tolerance_deg']} deg, from {rom['source']})"
+        f"range of motion: {rom.samples_with_violations} of {rom.checked} poses outside "
+        f"(tolerance {rom.tolerance_deg} deg, from {rom.source})"
     )
-    if rom["skipped_non_finite"]:
-        line += f"; {rom['skipped_non_finite']} skipped (non-finite joints)"
+    if rom.skipped_non_finite:
+        line += f"; {rom.skipped_non_finite} skipped (non-finite joints)"
     console.print(Text(line))
-    if rom["most_violated"]:
+    if rom.most_violated:
         table = Table(title="most violated angles", title_justify="left")
         for col in ("angle", "poses", "limits (deg)", "seen min", "seen max"):
             table.add_column(col, justify="left" if col == "angle" else "right")
-        for item in rom["most_violated"]:
-            lo, hi = item["limits_deg"]
+        for item in rom.most_violated:
+            lo, hi = item.limits_deg
             table.add_row(
-                Text(item["angle"]), str(item["samples"]), f"{lo:g} .. {hi:g}",
-                f"{item['min_deg']:.1f}", f"{item['max_deg']:.1f}",
+                Text(item.angle), str(item.samples), f"{lo:g} .. {hi:g}",
+                f"{item.min_deg:.1f}", f"{item.max_deg:.1f}",
             )  # fmt: skip
         console.print(table)

@@ -13,6 +13,7 @@ gives counts, value ranges, NaNs and how many poses leave the normal range of mo
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,20 @@ if TYPE_CHECKING:
     from posesynth.data.dataset import PoseDataset
     from posesynth.data.store import Store
 
-__all__ = ["describe", "describe_dataset", "describe_path", "describe_store", "rom_summary"]
+__all__ = [
+    "ArrayRange",
+    "ArraySpec",
+    "DatasetInfo",
+    "InfoReport",
+    "RomSummary",
+    "RomViolation",
+    "StoreInfo",
+    "describe",
+    "describe_dataset",
+    "describe_path",
+    "describe_store",
+    "rom_summary",
+]
 
 #: Angles within this many degrees outside their range count as in range (float32 rounding).
 ROM_TOLERANCE_DEG = 0.1
@@ -32,24 +46,209 @@ ROM_CHUNK = 50_000
 DATASET_UNITS = {"joints_3d": "m", "joints_2d": "px"}
 
 
-def describe(data: PoseDataset | Path | str, verify: bool = False, rom: bool = True) -> dict[str, Any]:
-    """The report of ``posesynth info`` for a data set in memory or at a path (JSON-ready).
+@dataclass(frozen=True)
+class RomViolation:
+    """One joint angle that poses leave their range of motion by, with the extremes seen."""
+
+    angle: str
+    samples: int  #: poses outside the range
+    limits_deg: tuple[float, float]  #: the normal range (min, max), degrees
+    min_deg: float  #: the smallest value over the violating poses, degrees
+    max_deg: float  #: the largest value over the violating poses, degrees
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "limits_deg": list(self.limits_deg)}
+
+
+@dataclass(frozen=True)
+class RomSummary:
+    """How many poses leave the normal range of motion (:func:`rom_summary`)."""
+
+    source: str | None  #: the joint array the angles come from; None without 3D
+    checked: int  #: poses checked (finite joints)
+    skipped_non_finite: int
+    samples_with_violations: int
+    fraction: float | None  #: of the checked poses; None when none was checked
+    tolerance_deg: float
+    violations_by_angle: Mapping[str, int]  #: poses per angle, most first, only those > 0
+    most_violated: tuple[RomViolation, ...]
+    note: str | None  #: why the check could not run (then the counts are 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **{f.name: getattr(self, f.name) for f in fields(self)},
+            "violations_by_angle": dict(self.violations_by_angle),
+            "most_violated": [v.to_dict() for v in self.most_violated],
+        }
+
+
+@dataclass(frozen=True)
+class ArrayRange:
+    """Per-axis range of the finite values of one joint array."""
+
+    unit: str  #: ``m`` or ``px``
+    min: tuple[float, ...] | None  #: per axis; None when no joint is finite
+    max: tuple[float, ...] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "unit": self.unit,
+            "min": None if self.min is None else list(self.min),
+            "max": None if self.max is None else list(self.max),
+        }
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """dtype and shape of one store array."""
+
+    dtype: str  #: NumPy's ``dtype.str`` (``<f4``)
+    shape: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dtype": self.dtype, "shape": list(self.shape)}
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    """What a posesynth store's manifest says beside the data (:func:`describe_store`)."""
+
+    format_version: int
+    shards: int
+    arrays: Mapping[str, ArraySpec]
+    seed: Any  #: the generating seed (or the source's), None when not recorded
+    version: str | None  #: the posesynth version that wrote it
+    config: Mapping[str, Any] | None  #: the generating configuration (open: any config's fields)
+    verified: bool  #: every file's hash checked
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the data of a :class:`PoseDataset` holds (:func:`describe_dataset`)."""
+
+    samples: int
+    joints: int
+    skeleton: str
+    joint_names: tuple[str, ...]
+    subjects: int | None  #: distinct subjects; None without subject labels
+    actions: int | None  #: distinct actions; None without action labels
+    cameras: int  #: K distinct cameras
+    camera_model: str | None
+    units: Any  #: unit per quantity (a mapping): the library's, or the store's own
+    arrays_present: tuple[str, ...]  #: the joint arrays held
+    ranges: Mapping[str, ArrayRange]  #: per joint array
+    nan: Mapping[str, int]  #: NaN/inf values per joint array
+    nan_count: int
+    rom: RomSummary | None  #: None with ``rom=False``
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "samples": self.samples,
+            "joints": self.joints,
+            "skeleton": self.skeleton,
+            "joint_names": list(self.joint_names),
+            "subjects": self.subjects,
+            "actions": self.actions,
+            "cameras": self.cameras,
+            "camera_model": self.camera_model,
+            "units": _copy(self.units),
+            "arrays_present": list(self.arrays_present),
+            "ranges": {k: v.to_dict() for k, v in self.ranges.items()},
+            "nan": dict(self.nan),
+            "nan_count": self.nan_count,
+            "rom": None if self.rom is None else self.rom.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class InfoReport:
+    """The report of ``posesynth info`` (:meth:`to_dict` is its ``--json`` document) and of
+    ``ps.info``.
+
+    The top-level fields are always there; ``store`` holds what only a posesynth store's
+    manifest says, ``data`` what only reading the data tells (None when the data were not
+    read: a store whose arrays do not form a :class:`PoseDataset`, with the reason in ``note``).
+    """
+
+    path: str | None  #: None for a data set in memory
+    format: str | None  #: the detected format (in memory: the reader's, if recorded)
+    samples: int
+    joints: int | None  #: None when a store describes neither skeleton nor joint arrays
+    skeleton: str | None
+    cameras: int | None
+    camera_model: str | None
+    units: Any  #: unit per quantity (a mapping); a store's as its manifest records them, or None
+    store: StoreInfo | None = None
+    data: DatasetInfo | None = None
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document; its keys come in the order ``posesynth info --json`` has always
+        printed (a store's manifest fields first, then the data's)."""
+        top = {
+            "path": self.path,
+            "format": self.format,
+            "samples": self.samples,
+            "joints": self.joints,
+            "skeleton": self.skeleton,
+            "cameras": self.cameras,
+            "camera_model": self.camera_model,
+            "units": _copy(self.units),
+        }
+        data = {} if self.data is None else self.data.to_dict()
+        if self.store is None:  # read by a format reader: the data's description, in its order
+            doc = {"path": self.path, "format": self.format, **data}
+            doc.update(top)
+        else:
+            st = self.store
+            doc = {
+                "path": self.path,
+                "format": self.format,
+                "format_version": st.format_version,
+                **{k: top[k] for k in ("samples", "joints", "skeleton", "cameras", "camera_model", "units")},
+                "shards": st.shards,
+                "arrays": {k: v.to_dict() for k, v in st.arrays.items()},
+                "seed": st.seed,
+                "version": st.version,
+                "config": _copy(st.config),
+                "verified": st.verified,
+                **{k: v for k, v in data.items() if k not in top},  # the data's own fields after
+            }
+        if self.note is not None:
+            doc["note"] = self.note
+        return doc
+
+
+def describe(data: PoseDataset | Path | str, verify: bool = False, rom: bool = True) -> InfoReport:
+    """The report of ``posesynth info`` for a data set in memory or at a path.
 
     A path goes through :func:`describe_path` (store manifests, ``verify`` checks every
     file's hash); a :class:`PoseDataset` through :func:`describe_dataset`.
     """
     if isinstance(data, (str, Path)):
         return describe_path(Path(data), verify=verify, rom=rom)
-    return {"path": None, "format": data.meta.get("source_format"), **describe_dataset(data, rom=rom)}
+    return _from_data(None, data.meta.get("source_format"), describe_dataset(data, rom=rom))
 
 
-def describe_path(path: Path, verify: bool = False, rom: bool = True) -> dict[str, Any]:
-    """A JSON-ready description of the data set at ``path`` (any readable format).
+def _from_data(path: str | None, fmt: str | None, data: DatasetInfo) -> InfoReport:
+    return InfoReport(
+        path=path,
+        format=fmt,
+        samples=data.samples,
+        joints=data.joints,
+        skeleton=data.skeleton,
+        cameras=data.cameras,
+        camera_model=data.camera_model,
+        units=data.units,
+        data=data,
+    )
 
-    Keys (at least): ``path``, ``format``, ``samples``, ``joints``, ``skeleton``,
-    ``cameras`` (count), ``units``; with the data read also those of :func:`describe_dataset`.
+
+def describe_path(path: Path, verify: bool = False, rom: bool = True) -> InfoReport:
+    """The :class:`InfoReport` of the data set at ``path`` (any readable format).
+
     A store whose arrays do not form a :class:`PoseDataset` (e.g. an older layout) is
-    described from its manifest only, with the reason in ``note``.
+    described from its manifest only (``data`` None), with the reason in ``note``.
     Raises ``ValueError`` (one line) for a missing, unknown or damaged input, and for data
     the one validator refuses (:mod:`posesynth.data.validate`: inf anywhere, NaN anywhere but
     as a missing joint, values out of bounds), whatever the format: a store's values are
@@ -63,33 +262,47 @@ def describe_path(path: Path, verify: bool = False, rom: bool = True) -> dict[st
     fmt = detect_format(path)
     if fmt != "posesynth":
         dataset = read_any(path, format=fmt)
-        return {"path": str(path), "format": fmt, **describe_dataset(dataset, rom=rom)}
+        return _from_data(str(path), fmt, describe_dataset(dataset, rom=rom))
     store = open_store(path)
     if verify:
         store.verify()
-    doc = describe_store(store, verified=verify)
-    if is_pose_store(store):
-        try:
-            dataset = read_store(path)
-        except OutOfBounds:
-            raise  # bad values are refused, as read_any refuses them
-        except ValueError as exc:  # a valid store whose arrays are not a PoseDataset's
-            doc["note"] = f"data not described: {exc}"
-            return doc
-        data = describe_dataset(dataset, rom=rom)
-        data["units"] = doc["units"] if doc["units"] is not None else data["units"]
-        if data["cameras"] == 0 and doc["cameras"] is not None:
-            data["cameras"] = doc["cameras"]
-        doc.update(data)
-    return doc
+    report = describe_store(store, verified=verify)
+    if not is_pose_store(store):
+        return report
+    try:
+        dataset = read_store(path)
+    except OutOfBounds:
+        raise  # bad values are refused, as read_any refuses them
+    except ValueError as exc:  # a valid store whose arrays are not a PoseDataset's
+        return replace(report, note=f"data not described: {exc}")
+    data = describe_dataset(dataset, rom=rom)
+    if report.units is not None:  # the store's own units (they name its angles too)
+        data = replace(data, units=report.units)
+    if data.cameras == 0 and report.cameras is not None:
+        data = replace(data, cameras=report.cameras)
+    return replace(
+        report,
+        samples=data.samples,
+        joints=data.joints,
+        skeleton=data.skeleton,
+        cameras=data.cameras,
+        camera_model=data.camera_model,
+        units=data.units,
+        data=data,
+    )
+
+
+def _copy(value: Any) -> Any:
+    """A mapping as a new plain dict (the document owns its values), anything else as is."""
+    return dict(value) if isinstance(value, Mapping) else value
 
 
 def _dict(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def describe_store(store: Store, verified: bool = False) -> dict[str, Any]:
-    """A JSON-ready description of ``store`` from its manifest (no data read).
+def describe_store(store: Store, verified: bool = False) -> InfoReport:
+    """The :class:`InfoReport` of ``store`` from its manifest (no data read; ``data`` None).
 
     Reads the ``meta`` that ``posesynth generate`` and ``write_store_dataset`` write
     (``skeleton``, ``cameras``, ``units``, ``config``, ``seed``, ``version``; ``seed`` and
@@ -112,23 +325,25 @@ def describe_store(store: Store, verified: bool = False) -> dict[str, Any]:
     count = cameras.get("count")
     if not isinstance(count, int) and cameras.get("per_sample") is True:
         count = store.samples  # one camera per sample, counted only once written (augment)
-    return {
-        "path": str(store.path),
-        "format": "posesynth",
-        "format_version": store.format_version,
-        "samples": store.samples,
-        "joints": joints,
-        "skeleton": skeleton.get("name"),
-        "cameras": count if isinstance(count, int) else None,
-        "camera_model": cameras.get("model"),
-        "units": meta.get("units"),
-        "shards": len(store.shards),
-        "arrays": {name: {"dtype": spec.dtype.str, "shape": list(spec.shape)} for name, spec in store.arrays.items()},
-        "seed": meta.get("seed", source.get("seed")),
-        "version": meta.get("version"),
-        "config": meta.get("config", source.get("config")),
-        "verified": verified,
-    }
+    return InfoReport(
+        path=str(store.path),
+        format="posesynth",
+        samples=store.samples,
+        joints=joints,
+        skeleton=skeleton.get("name"),
+        cameras=count if isinstance(count, int) else None,
+        camera_model=cameras.get("model"),
+        units=meta.get("units"),
+        store=StoreInfo(
+            format_version=store.format_version,
+            shards=len(store.shards),
+            arrays={name: ArraySpec(spec.dtype.str, tuple(spec.shape)) for name, spec in store.arrays.items()},
+            seed=meta.get("seed", source.get("seed")),
+            version=meta.get("version"),
+            config=meta.get("config", source.get("config")),
+            verified=verified,
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- the data itself
@@ -136,22 +351,19 @@ def describe_store(store: Store, verified: bool = False) -> dict[str, Any]:
 
 def describe_dataset(
     dataset: PoseDataset, rom: bool = True, rom_tolerance_deg: float = ROM_TOLERANCE_DEG
-) -> dict[str, Any]:
+) -> DatasetInfo:
     """Counts, value ranges, NaNs and range-of-motion violations of ``dataset``.
 
-    Returns a JSON-ready dict: ``samples``, ``joints``, ``skeleton`` (name), ``joint_names``,
-    ``subjects`` / ``actions`` (distinct counts, None when absent), ``cameras`` (count K),
-    ``camera_model``, ``units`` (of the library: 3D in m, 2D in px), ``arrays_present``,
-    ``ranges`` (per joint array: ``unit``, per-axis ``min`` / ``max`` of the finite values),
-    ``nan`` (per joint array: NaN/inf values), ``nan_count`` (their total) and ``rom``
-    (:func:`rom_summary`; None with ``rom=False``).
+    Returns a :class:`DatasetInfo`: ``units`` are the library's (3D in m, 2D in px),
+    ``ranges`` per joint array per-axis ``min`` / ``max`` of the finite values, ``nan`` per
+    joint array the NaN/inf values, ``rom`` the :func:`rom_summary` (None with ``rom=False``).
     """
     points = {
         "joints_3d_world": (dataset.joints_3d_world, "m"),
         "joints_3d_camera": (dataset.joints_3d_camera, "m"),
         "joints_2d": (dataset.joints_2d, "px"),
     }
-    ranges: dict[str, Any] = {}
+    ranges: dict[str, ArrayRange] = {}
     nan: dict[str, int] = {}
     for name, (arr, unit) in points.items():
         if arr is None:
@@ -159,35 +371,35 @@ def describe_dataset(
         finite = np.isfinite(arr)
         nan[name] = int(arr.size - finite.sum())
         rows = arr[finite.all(axis=-1)]
-        ranges[name] = {
-            "unit": unit,
-            "min": rows.min(axis=0).tolist() if len(rows) else None,
-            "max": rows.max(axis=0).tolist() if len(rows) else None,
-        }
+        ranges[name] = ArrayRange(
+            unit=unit,
+            min=tuple(rows.min(axis=0).tolist()) if len(rows) else None,
+            max=tuple(rows.max(axis=0).tolist()) if len(rows) else None,
+        )
     cams = dataset.cameras
-    return {
-        "samples": len(dataset),
-        "joints": dataset.skeleton.num_joints,
-        "skeleton": dataset.skeleton.name,
-        "joint_names": list(dataset.skeleton.joint_names),
-        "subjects": _distinct(dataset.subject),
-        "actions": _distinct(dataset.action),
-        "cameras": dataset.num_cameras,
-        "camera_model": None if cams is None else cams.model.value,
-        "units": dict(DATASET_UNITS),
-        "arrays_present": list(ranges),
-        "ranges": ranges,
-        "nan": nan,
-        "nan_count": sum(nan.values()),
-        "rom": rom_summary(dataset, rom_tolerance_deg) if rom else None,
-    }
+    return DatasetInfo(
+        samples=len(dataset),
+        joints=dataset.skeleton.num_joints,
+        skeleton=dataset.skeleton.name,
+        joint_names=tuple(dataset.skeleton.joint_names),
+        subjects=_distinct(dataset.subject),
+        actions=_distinct(dataset.action),
+        cameras=dataset.num_cameras,
+        camera_model=None if cams is None else cams.model.value,
+        units=dict(DATASET_UNITS),
+        arrays_present=tuple(ranges),
+        ranges=ranges,
+        nan=nan,
+        nan_count=sum(nan.values()),
+        rom=rom_summary(dataset, rom_tolerance_deg) if rom else None,
+    )
 
 
 def _distinct(values: np.ndarray | None) -> int | None:
     return None if values is None else len(np.unique(np.asarray(values).astype(str)))
 
 
-def rom_summary(dataset: PoseDataset, tolerance_deg: float = ROM_TOLERANCE_DEG, top: int = 5) -> dict[str, Any]:
+def rom_summary(dataset: PoseDataset, tolerance_deg: float = ROM_TOLERANCE_DEG, top: int = 5) -> RomSummary:
     """How many poses leave the normal range of motion, and which angles most often.
 
     Angles come from :func:`posesynth.body.angles.pose_angles` (inverse kinematics) on the world
@@ -196,11 +408,9 @@ def rom_summary(dataset: PoseDataset, tolerance_deg: float = ROM_TOLERANCE_DEG, 
     its range (:func:`posesynth.body.rom.rom_violations`) is a violation.
 
     Returns:
-        ``{"source"`` (array used), ``"checked"``, ``"skipped_non_finite"``,
-        ``"samples_with_violations"``, ``"fraction"``, ``"tolerance_deg"``,
-        ``"violations_by_angle"`` (name -> poses, most first, only those > 0),
-        ``"most_violated"`` (up to ``top`` of ``{"angle", "samples", "limits_deg",
-        "min_deg", "max_deg"}``, the extremes over the violating poses), ``"note"``}.
+        A :class:`RomSummary`; ``most_violated`` holds up to ``top`` :class:`RomViolation`
+        records, the extremes over the violating poses. When the check cannot run (no 3D, no
+        range-of-motion table, no angles for the skeleton) ``note`` says why.
     """
     from posesynth.body.angles import pose_angles
     from posesynth.body.rom import rom_table, rom_violations
@@ -210,11 +420,11 @@ def rom_summary(dataset: PoseDataset, tolerance_deg: float = ROM_TOLERANCE_DEG, 
     out: dict[str, Any] = {
         "source": None, "checked": 0, "skipped_non_finite": 0, "samples_with_violations": 0,
         "fraction": None, "tolerance_deg": tolerance_deg, "violations_by_angle": {},
-        "most_violated": [], "note": None,
+        "most_violated": (), "note": None,
     }  # fmt: skip
     if p is None:
         out["note"] = "no 3D joints"
-        return out
+        return RomSummary(**out)
     skeleton = dataset.skeleton
     finite = np.isfinite(p).all(axis=(1, 2))
     poses = p[finite]
@@ -224,7 +434,7 @@ def rom_summary(dataset: PoseDataset, tolerance_deg: float = ROM_TOLERANCE_DEG, 
         table = rom_table(skeleton)
     except (KeyError, ValueError) as exc:
         out["note"] = f"no range-of-motion table for skeleton {skeleton.name!r} ({exc})"
-        return out
+        return RomSummary(**out)
     counts = dict.fromkeys(table, 0)
     lo = dict.fromkeys(table, np.inf)
     hi = dict.fromkeys(table, -np.inf)
@@ -236,7 +446,7 @@ def rom_summary(dataset: PoseDataset, tolerance_deg: float = ROM_TOLERANCE_DEG, 
                 angles = pose_angles(chunk, skeleton)
         except ValueError as exc:
             out["note"] = f"cannot compute joint angles on skeleton {skeleton.name!r} ({exc})"
-            return out
+            return RomSummary(**out)
         flags = rom_violations(angles, skeleton, tol)
         bad_any = np.zeros(len(chunk), dtype=bool)
         for name, bad in flags.items():
@@ -253,18 +463,18 @@ def rom_summary(dataset: PoseDataset, tolerance_deg: float = ROM_TOLERANCE_DEG, 
         samples_with_violations=any_bad,
         fraction=any_bad / checked if checked else None,
         violations_by_angle={n: counts[n] for n in ranked},
-        most_violated=[
-            {
-                "angle": n,
-                "samples": counts[n],
-                "limits_deg": [table[n].min_deg, table[n].max_deg],
-                "min_deg": round(float(np.rad2deg(lo[n])), 2),
-                "max_deg": round(float(np.rad2deg(hi[n])), 2),
-            }
+        most_violated=tuple(
+            RomViolation(
+                angle=n,
+                samples=counts[n],
+                limits_deg=(table[n].min_deg, table[n].max_deg),
+                min_deg=round(float(np.rad2deg(lo[n])), 2),
+                max_deg=round(float(np.rad2deg(hi[n])), 2),
+            )
             for n in ranked[:top]
-        ],
+        ),
     )
-    return out
+    return RomSummary(**out)
 
 
 # ------------------------------------------------------------------------------- rendering
