@@ -183,3 +183,24 @@ def test_cli_train_stream_errors(tmp_path: Path) -> None:
         runner.invoke(app, ["train", "--stream", str(bad), "-o", str(tmp_path / "c")]), r"bad\.yaml.*generate"
     )
     assert not (tmp_path / "c").exists()
+
+
+def test_rom_share_mixes_fresh_reposed_poses_into_each_chunk() -> None:
+    limits = {"knee_flexion": (-10.0, 60.0)}
+    base = {**SMALL, "samples_per_epoch": 256, "chunk_samples": 256, "generate": {"angle_limits_deg": limits}}
+    plain = SyntheticPoses(base, batch_size=32, seed=5, epochs=1)
+    mixed = SyntheticPoses({**base, "rom_share": 0.5}, batch_size=32, seed=5, epochs=1, stats=plain.stats)
+
+    def knee_deg(chunk) -> np.ndarray:
+        p = (chunk.y.numpy().astype(np.float64) * plain.stats.target_std + plain.stats.target_mean).reshape(-1, 16, 3)
+        thigh, shank = p[:, 0] - p[:, 1], p[:, 2] - p[:, 1]  # right hip, knee, foot (root dropped)
+        cos = (thigh * shank).sum(-1) / np.linalg.norm(thigh, axis=-1) / np.linalg.norm(shank, axis=-1)
+        return 180.0 - np.degrees(np.arccos(np.clip(cos, -1, 1)))
+
+    a, b = plain.chunk(1, 0), mixed.chunk(1, 0)
+    assert len(b.x) == len(a.x) == 256
+    assert (knee_deg(a) < 62).all()  # the generator's limit
+    assert (knee_deg(b) > 70).mean() > 0.1  # the reposed half goes past it
+    assert torch.equal(b.x, mixed.chunk(1, 0).x)  # seeded per chunk
+    with pytest.raises(ValueError, match="rom_share"):
+        StreamConfig(rom_share=0.5, augment={"source": "x", "motions": "seed-knee"})

@@ -68,7 +68,7 @@ from posesynth.lift.normalize import (
     normalise_inputs,
     targets_from_3d,
 )
-from posesynth.poses.motion_spec import load_motions
+from posesynth.poses.motion_spec import MotionsConfig, load_motions
 from posesynth.util.yaml_config import load_model
 
 __all__ = [
@@ -88,6 +88,8 @@ _STREAM_OWNED = ("samples", "seed", "shard_size")
 MAX_EMPTY_DRAWS = 50
 #: spawn-key suffix of the keypoint-jitter draws (a child the generators never spawn)
 _JITTER_KEY = 0x4A17
+#: spawn-key suffix of the rom_share part's draws (source poses, reposing, mixing)
+_ROM_KEY = 0x50F
 
 
 class AugmentStream(BaseModel):
@@ -127,6 +129,14 @@ class StreamConfig(BaseModel):
     prefetch: int = Field(4, ge=1, description="chunks each worker keeps ready")
     stats_samples: int = Field(50_000, ge=2, description="clean samples drawn once for the normalisation statistics")
     val_samples: int = Field(5_000, ge=0, description="fixed noise-free validation samples")
+    rom_share: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="share of each procedural chunk made of freshly generated poses reposed by rom_motions "
+        "(the ROM experiment's augmentation, on fresh data); 0: generated poses only",
+    )
+    rom_motions: str = Field("full-rom", description="motions preset or YAML file of the rom_share part")
     keypoint_jitter: float = Field(
         0.0,
         ge=0,
@@ -152,6 +162,8 @@ class StreamConfig(BaseModel):
             raise ValueError("expected one of 'generate' and 'augment', got both")
         if self.generate is not None:
             check_h36m17(get_skeleton(self.generate.skeleton), "generate.skeleton")
+        if self.rom_share and self.augment is not None:
+            raise ValueError("rom_share: applies to procedural streams ('generate'), not to 'augment'")
         return self
 
     @property
@@ -189,9 +201,29 @@ def chunk_seed(seed: int, epoch: int, chunk: int) -> np.random.SeedSequence:
 class _Procedural:
     config: GenerateConfig
     keypoint_jitter: float = 0.0
+    rom_share: float = 0.0
+    rom_motions: MotionsConfig | None = None
 
     def make(self, seq: np.random.SeedSequence, n: int) -> tuple[np.ndarray, np.ndarray]:
-        return _lift_pair(_jittered(generate_shard(self.config, seq, n), self.keypoint_jitter, seq))
+        n_rom = round(n * self.rom_share)
+        if n_rom == 0 or self.rom_motions is None:
+            return _lift_pair(_jittered(generate_shard(self.config, seq, n), self.keypoint_jitter, seq))
+        # Children under their own keys: the plain part (rom_share 0) keeps drawing from seq itself.
+        src_seq, aug_seq, mix_seq = (
+            np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, _ROM_KEY, i)) for i in range(3)
+        )
+        plain = _jittered(generate_shard(self.config, seq, n - n_rom), self.keypoint_jitter, seq)
+        sources = math.ceil(n_rom / self.rom_motions.variants)
+        plan = make_plan(generate_shard(self.config, src_seq, sources), self.rom_motions, CamerasConfig())
+        assert not isinstance(plan.rows, str)  # make_plan keeps the rows in memory
+        reposed = augment_shard(plan, ShardTask(0, len(plan.rows["frame_index"]), aug_seq, 0)).dataset
+        parts = [_lift_pair(plain)]
+        if reposed is not None:
+            parts.append(_lift_pair(_jittered(reposed, self.keypoint_jitter, aug_seq)))
+        uv = np.concatenate([p[0] for p in parts])
+        p3 = np.concatenate([p[1] for p in parts])
+        order = np.random.default_rng(mix_seq).permutation(len(uv))  # batches mix both parts
+        return uv[order], p3[order]
 
 
 @dataclass(frozen=True, eq=False)
@@ -239,7 +271,10 @@ def _lift_pair(made: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def _make_source(config: StreamConfig) -> _Procedural | _Augmented:
     if config.augment is None:
-        return _Procedural(config.generate or GenerateConfig(), config.keypoint_jitter)
+        rom = None
+        if config.rom_share:
+            rom = load_motions(config.rom_motions, get_skeleton((config.generate or GenerateConfig()).skeleton))
+        return _Procedural(config.generate or GenerateConfig(), config.keypoint_jitter, config.rom_share, rom)
     aug = config.augment
     dataset = read_source(aug.source)
     where = f"stream augment.source {aug.source}"
