@@ -172,7 +172,7 @@ def train_row(
         "noise": noise,
         "train_seconds": summary.seconds,
         "seconds": round(time.perf_counter() - start, 1),
-        "synthetic_mpjpe_mm": {t: evaluate_lifter(lifter, d)["mpjpe_mm"] for t, d in tests.items()},
+        "synthetic_mpjpe_mm": {t: evaluate_lifter(lifter, d).mpjpe_mm for t, d in tests.items()},
         "real": real_scores(data, lifter),
     }
 

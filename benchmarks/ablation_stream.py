@@ -119,7 +119,7 @@ def train_row(name: str, args: argparse.Namespace, data: PersonData) -> dict[str
         "width": args.width,
         "seconds": round(time.perf_counter() - start, 1),
         "per_epoch": epochs,
-        "synthetic_mpjpe_mm": {t: evaluate_lifter(lifter, d)["mpjpe_mm"] for t, d in tests.items()},
+        "synthetic_mpjpe_mm": {t: evaluate_lifter(lifter, d).mpjpe_mm for t, d in tests.items()},
     }
 
 

@@ -56,7 +56,8 @@ def test_the_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     lifter = ps.load_lifter("rom")
     assert lifter.predict(back.joints_2d[:5]).shape == (5, 17, 3)
     metrics = ps.evaluate(lifter, back)
-    assert metrics["samples"] == len(aug) and 0 < metrics["p_mpjpe_mm"] < metrics["mpjpe_mm"]
+    assert metrics.scores.samples == len(aug) and 0 < metrics.scores.p_mpjpe_mm < metrics.scores.mpjpe_mm
+    assert metrics.keypoints_2d["source"] == "dataset" and metrics.checkpoint is None and metrics.data is None
 
 
 def test_generate_takes_a_camera_and_config_fields() -> None:

@@ -207,8 +207,9 @@ def test_api_takes_keypoints(bodies: dict) -> None:
     path.write_text(json.dumps(_coco_results(bodies["point"], list(range(N)))))
     ref = ps.evaluate(CKPT, bodies["exact"])
     doc = ps.evaluate(CKPT, bodies["exact"], keypoints=path)
-    _same_figures(doc, ref, atol=1e-9)
-    assert doc["keypoints_2d"]["file"] == str(path) and ref["keypoints_2d"]["source"] == "dataset"
+    _same_figures(doc.to_dict(), ref.to_dict(), atol=1e-9)
+    assert doc.keypoints_2d["file"] == str(path) and ref.keypoints_2d["source"] == "dataset"
+    assert doc.checkpoint == CKPT and doc.figure is None
 
 
 def test_count_mismatch_and_bad_pairing_are_one_error_line(bodies: dict) -> None:

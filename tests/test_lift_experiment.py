@@ -175,7 +175,7 @@ def test_shipped_checkpoints_load_by_name_and_lift(name):
     data = generate_dataset(
         load_config(samples=300, seed=77, activities=EVERYDAY, angle_limits_deg=EVERYDAY_LIMITS_DEG)
     )
-    assert evaluate_lifter(lifter, data)["mpjpe_mm"] < 90.0  # the experiment measured ~51 mm
+    assert evaluate_lifter(lifter, data).mpjpe_mm < 90.0  # the experiment measured ~51 mm
     size = sum(f.stat().st_size for f in checkpoint.shipped_dir().glob("*/*"))
     assert size <= 20e6
 
@@ -264,3 +264,15 @@ def test_keypoint_jitter_trains_both_models_on_moved_keypoints(toy, tmp_path):
     # the same poses and test sets, other training keypoints: both models change
     for model in ("everyday", "rom"):
         assert other["models"][model]["tests"]["everyday"] != result["models"][model]["tests"]["everyday"]
+
+
+def test_stream_protocol_trains_both_models_on_fresh_samples(tmp_path):
+    cfg = ExperimentConfig(
+        samples=512, test_samples=100, epochs=2, width=16, batch_size=64, stream=True, prior="broad", variants=1
+    )
+    result = run_experiment(cfg, tmp_path / "s")
+    assert result["data"]["stream"] is True and result["data"]["b_rom_share"] == 0.5
+    assert result["models"]["everyday"]["epochs"] == result["models"]["rom"]["epochs"] == 2  # the same steps
+    meta = json.loads((tmp_path / "s" / "rom" / "meta.json").read_text())
+    assert meta["data"]["stream"]["config"]["rom_share"] == 0.5
+    assert set(result["table"]) == {"everyday", "uncommon", "everyday_independent"}

@@ -32,8 +32,8 @@ from posesynth.lift.train import (
 )
 
 TINY = TrainConfig(width=64, epochs=2, seed=3, batch_size=64)
-EVAL_KEYS = ("samples", "mpjpe_mm", "p_mpjpe_mm", "n_mpjpe_mm", "pck3d_150", "auc",
-             "per_joint_mpjpe_mm", "bone_length_error_mm", "by_knee_flexion")  # fmt: skip
+EVAL_DOC_KEYS = ("samples", "mpjpe_mm", "p_mpjpe_mm", "n_mpjpe_mm", "pck3d_150", "auc", "bone_length_error_mm",
+                 "per_joint_mpjpe_mm", "by_body_part_mm", "by_knee_flexion")  # fmt: skip
 TRAIN_KEYS = ("out", "epochs_done", "epochs_run", "steps_done", "samples_train", "samples_val", "samples_dropped",
               "train_loss", "val_mpjpe_mm", "validation", "seconds", "samples_per_s", "config", "device")  # fmt: skip
 
@@ -261,8 +261,8 @@ def test_extended_skeleton_uses_first_17_joints(tmp_path: Path) -> None:
     ds = read_any(tmp_path / "ext")
     assert ds.skeleton == H36M_EXTENDED
     train_lifter(ds, tmp_path / "c", TrainConfig(width=16, epochs=1))
-    doc = evaluate_lifter(load_lifter(tmp_path / "c"), ds)
-    assert doc["samples"] == 200 and len(doc["per_joint_mpjpe_mm"]) == 17
+    scores = evaluate_lifter(load_lifter(tmp_path / "c"), ds)
+    assert scores.samples == 200 and len(scores.per_joint_mpjpe_mm) == 17
 
 
 # -- checkpoints and prediction -------------------------------------------------------------------
@@ -362,17 +362,21 @@ def test_data_of_another_skeleton(checkpoint: Path) -> None:
 
 def test_evaluate_document_and_figure(checkpoint: Path, data_path: Path, tmp_path: Path) -> None:
     fig = tmp_path / "knee.png"
-    doc = evaluate_path(checkpoint, data_path, figure=fig)
-    for key in EVAL_KEYS:
-        assert key in doc
-    assert doc["samples"] == 2000 and list(doc["per_joint_mpjpe_mm"]) == list(H36M17.joint_names)
-    assert 0 < doc["p_mpjpe_mm"] < doc["mpjpe_mm"] < 1000
-    assert 0 <= doc["pck3d_150"] <= 1 and 0 <= doc["auc"] <= doc["pck3d_150"]
-    assert sum(b["samples"] for b in doc["by_knee_flexion"].values()) == 4000
+    evaluation = evaluate_path(checkpoint, data_path, figure=fig)
+    doc = evaluation.to_dict()  # the `evaluate --json` document: its keys in their order
+    assert list(doc) == ["checkpoint", "data", "keypoints_2d", *EVAL_DOC_KEYS, "figure"]
+    assert doc["figure"] == evaluation.figure == str(fig) and json.loads(json.dumps(doc)) == doc
+    scores = evaluation.scores
+    assert scores.samples == 2000 and list(scores.per_joint_mpjpe_mm) == list(H36M17.joint_names)
+    assert 0 < scores.p_mpjpe_mm < scores.mpjpe_mm < 1000
+    assert 0 <= scores.pck3d_150 <= 1 and 0 <= scores.auc <= scores.pck3d_150
+    assert scores.by_knee_flexion is not None and sum(b.samples for b in scores.by_knee_flexion.values()) == 4000
+    assert list(doc["by_knee_flexion"]["0-30"]) == ["samples", "mpjpe_mm", "knee_mm"]
     first = fig.read_bytes()
     assert first.startswith(b"\x89PNG")
-    save_knee_figure(doc, fig)
-    assert fig.read_bytes() == first  # deterministic
+    for source in (evaluation, scores, doc):  # the typed result or its document: the same figure
+        save_knee_figure(source, fig)
+        assert fig.read_bytes() == first  # deterministic
     with pytest.raises(ValueError, match=r"expected a \.png"):
         save_knee_figure(doc, tmp_path / "knee.jpg")
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from posesynth.jobs.executors import Executor
     from posesynth.jobs.generate import GenerateConfig, GenerateSummary
     from posesynth.lift.checkpoint import Lifter
+    from posesynth.lift.evaluate import Evaluation
     from posesynth.poses.motion_spec import MotionsConfig
 
 __all__ = ["augment", "evaluate", "generate", "info", "load_lifter", "read", "write"]
@@ -209,23 +210,30 @@ def evaluate(
     keypoints: Path | str | None = None,
     layout: str | None = None,
     pair: Literal["index", "frame"] = "index",
-) -> dict[str, Any]:
-    """The metrics document of ``posesynth evaluate``: MPJPE, P-MPJPE, N-MPJPE (mm), PCK3D at
-    150 mm, AUC, per joint and per body part, of ``lifter`` (or a checkpoint) on ``data`` (a
-    data set with 2D and camera-frame 3D, or a path).
+) -> Evaluation:
+    """The metrics of ``posesynth evaluate``, as an :class:`~posesynth.lift.evaluate.Evaluation`:
+    in ``.scores`` MPJPE, P-MPJPE, N-MPJPE (mm), PCK3D at 150 mm, AUC, per joint, per body part
+    and by knee flexion, of ``lifter`` (or a checkpoint) on ``data`` (a data set with 2D and
+    camera-frame 3D, or a path); ``.checkpoint`` / ``.data`` name them when given as paths.
 
     ``keypoints``: any detector's keypoints file (Human3.6M-17, COCO-17, OpenPose BODY_25
     folder, MediaPipe-33; ``layout`` when the file does not say it) scored instead of the
     data set's 2D, its frames paired with the samples by ``pair`` (``"index"`` or
-    ``"frame"``); the document's ``keypoints_2d`` says which 2D was scored."""
+    ``"frame"``); ``.keypoints_2d`` says which 2D was scored."""
     from posesynth.data.dataset import PoseDataset
     from posesynth.lift import evaluate_lifter
     from posesynth.lift import load_lifter as load
-    from posesynth.lift.evaluate import ScoredKeypoints, read_scored_keypoints
+    from posesynth.lift.evaluate import Evaluation, ScoredKeypoints, read_scored_keypoints
 
     model = load(lifter) if isinstance(lifter, (str, Path)) else lifter
     dataset = data if isinstance(data, PoseDataset) else read(data)
     if keypoints is None and layout is not None:
         raise ValueError("layout: applies to keypoints only")
     scored = ScoredKeypoints() if keypoints is None else read_scored_keypoints(keypoints, dataset, layout, pair)
-    return {**evaluate_lifter(model, dataset, keypoints_2d=scored.keypoints_2d), "keypoints_2d": scored.to_json()}
+    scores = evaluate_lifter(model, dataset, keypoints_2d=scored.keypoints_2d)
+    return Evaluation(
+        scores,
+        scored.to_json(),
+        checkpoint=str(lifter) if isinstance(lifter, (str, Path)) else None,
+        data=str(data) if isinstance(data, (str, Path)) else None,
+    )

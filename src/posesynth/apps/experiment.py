@@ -54,12 +54,14 @@ from posesynth.data.dataset import PoseDataset
 from posesynth.data.keypoint_jitter import jitter_keypoints
 from posesynth.jobs.augment import augment
 from posesynth.jobs.camera_config import CamerasConfig
-from posesynth.jobs.generate import generate_dataset, load_config
+from posesynth.jobs.generate import GenerateConfig, generate_dataset, load_config
 from posesynth.lift.checkpoint import export_shipped, load_lifter
 from posesynth.lift.evaluate import evaluate_lifter
 from posesynth.lift.noise import NoiseConfig
-from posesynth.lift.train import TrainConfig, train_lifter
+from posesynth.lift.stream import StreamConfig
+from posesynth.lift.train import TrainConfig, train_lifter, train_stream
 from posesynth.poses.motion_spec import load_motions
+from posesynth.poses.prior import COUPLED_ACTIVITIES
 from posesynth.poses.procedural import activity_names
 from posesynth.util.atomic import write_bytes_atomic
 from posesynth.util.jsonable import to_jsonable
@@ -93,6 +95,10 @@ BLAZEPOSE_SIGMA_JOINTS = (
 EVERYDAY_LIMITS_DEG = {"knee_flexion": (-10.0, 60.0), "hip_flexion": (-30.0, 60.0)}
 #: SeedSequence suffix of the training sets' keypoint-jitter draws (A's everyday poses, B's copies).
 _JITTER_STREAM = 0x4A17
+#: Every coupled prior (standing, walking, running, sitting, one leg, throwing, dancing, sport,
+#: floor) and the independent reach, within the everyday limits: everyday knees and hips with
+#: the arm and trunk postures of all of them.
+EVERYDAY_BROAD = {**dict.fromkeys(COUPLED_ACTIVITIES, 1.0), "reach": 1.0}
 UNCOMMON = {"squat": 1.0, "lunge": 1.0, "kick": 1.0, "quad_stretch": 1.0, "kneel": 1.0}
 
 
@@ -107,9 +113,15 @@ class ExperimentConfig(BaseModel):
     batch_size: int = Field(256, ge=2)
     width: int = Field(1024, ge=8)
     noise_sigma_px: float = Field(1.0, ge=0)
-    prior: Literal["independent", "coupled"] = Field(
+    prior: Literal["independent", "coupled", "broad"] = Field(
         "coupled",
-        description="everyday poses from the independent priors (EVERYDAY) or the coupled ones (EVERYDAY_COUPLED)",
+        description="everyday poses from the independent priors (EVERYDAY), the coupled ones of standing, "
+        "walking and sitting (EVERYDAY_COUPLED) or every coupled prior (EVERYDAY_BROAD), within the everyday limits",
+    )
+    stream: bool = Field(
+        False,
+        description="fresh samples every epoch (samples per epoch = samples, lift.stream): A on generated everyday "
+        "poses, B with the same share of reposed copies as the fixed protocol (rom_share), made on the fly",
     )
     detector_noise: bool = Field(
         False, description="add BlazePose's per-joint 2D spread (BLAZEPOSE_SIGMA_JOINTS) to training inputs"
@@ -207,7 +219,7 @@ def by_activity(lifter: Any, dataset: PoseDataset) -> dict[str, dict[str, float 
     out = {}
     for code in np.unique(codes):
         part = _lift_view(dataset.select(codes == code))
-        out[names[int(code)]] = {"poses": len(part), "mpjpe_mm": evaluate_lifter(lifter, part)["mpjpe_mm"]}
+        out[names[int(code)]] = {"poses": len(part), "mpjpe_mm": evaluate_lifter(lifter, part).mpjpe_mm}
     return out
 
 
@@ -275,18 +287,47 @@ def run_experiment(
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     seed = config.seed
-    mix = EVERYDAY_COUPLED if config.prior == "coupled" else EVERYDAY
-    log(f"everyday training poses: {config.samples} ({config.prior} priors)")
-    everyday = _everyday(config.samples, seed, mix)
-    log(f"augmenting them with '{config.motions}' (new random cameras)")
-    rom = augment(everyday, motions, CamerasConfig(), seed=seed + 1 + 100 * config.b_seed)
-    train_a, train_b = everyday, rom.dataset
+    mix = {"coupled": EVERYDAY_COUPLED, "broad": EVERYDAY_BROAD}.get(config.prior, EVERYDAY)
     if config.keypoint_jitter:
-        log(f"keypoint definitions jittered per sample (sd {config.keypoint_jitter} x height)")
-        rng_a, rng_b = (np.random.default_rng(s) for s in np.random.SeedSequence([seed, _JITTER_STREAM]).spawn(2))
-        train_a = jitter_keypoints(everyday, config.keypoint_jitter, rng_a)
-        train_b = jitter_keypoints(rom.dataset, config.keypoint_jitter, rng_b)
-    data_a, data_b = _lift_view(train_a), _concat(train_a, train_b)
+        log(f"keypoint definitions jittered per training sample (sd {config.keypoint_jitter} x height)")
+    if config.stream:
+        log(f"everyday training poses: {config.samples} fresh ones per epoch ({config.prior} priors)")
+        stream_a = StreamConfig(
+            samples_per_epoch=config.samples,
+            workers=1,
+            keypoint_jitter=config.keypoint_jitter,
+            generate=GenerateConfig(activities=mix, angle_limits_deg=EVERYDAY_LIMITS_DEG),
+        )
+        share = config.variants / (config.variants + 1)
+        stream_b = stream_a.model_copy(update={"rom_share": share, "rom_motions": config.motions})
+        data_info: dict[str, Any] = {
+            "stream": True,
+            "samples_per_epoch": config.samples,
+            "b_rom_share": share,
+        }
+        data_a: PoseDataset | StreamConfig = stream_a
+        data_b: PoseDataset | StreamConfig = stream_b
+        epochs_b = config.epochs
+    else:
+        log(f"everyday training poses: {config.samples} ({config.prior} priors)")
+        everyday = _everyday(config.samples, seed, mix)
+        log(f"augmenting them with '{config.motions}' (new random cameras)")
+        rom = augment(everyday, motions, CamerasConfig(), seed=seed + 1 + 100 * config.b_seed)
+        train_a, train_b = everyday, rom.dataset
+        if config.keypoint_jitter:
+            rng_a, rng_b = (np.random.default_rng(s) for s in np.random.SeedSequence([seed, _JITTER_STREAM]).spawn(2))
+            train_a = jitter_keypoints(everyday, config.keypoint_jitter, rng_a)
+            train_b = jitter_keypoints(rom.dataset, config.keypoint_jitter, rng_b)
+        data_a, data_b = _lift_view(train_a), _concat(train_a, train_b)
+        steps = int(np.ceil(len(data_a) * 0.95 / config.batch_size)) * config.epochs
+        per_epoch_b = int(np.ceil(len(data_b) * 0.95 / config.batch_size))
+        epochs_b = max(1, round(steps / per_epoch_b))
+        data_info = {
+            "everyday_train": len(data_a),
+            "rom_augmented": len(rom.dataset),
+            "b_train": len(data_b),
+            "augment": {k: v for k, v in rom.summary.items() if k != "angles"},
+        }
     tests = {
         "everyday": _everyday(config.test_samples, seed + 1000, mix),
         "uncommon": _uncommon(config.test_samples, seed + 2000),
@@ -303,24 +344,28 @@ def run_experiment(
             sigma_px=config.noise_sigma_px, sigma_joints=BLAZEPOSE_SIGMA_JOINTS if config.detector_noise else None
         ),
     )
-    steps = int(np.ceil(len(data_a) * 0.95 / config.batch_size)) * config.epochs
-    per_epoch_b = int(np.ceil(len(data_b) * 0.95 / config.batch_size))
-    epochs_b = max(1, round(steps / per_epoch_b))
-    runs = {"everyday": (data_a, config.epochs, seed), "rom": (data_b, epochs_b, seed + config.b_seed)}
+    runs: dict[str, tuple[PoseDataset | StreamConfig, int, int]] = {
+        "everyday": (data_a, config.epochs, seed),
+        "rom": (data_b, epochs_b, seed + config.b_seed),
+    }
     if config.reference:
         log(f"uncommon training poses of reference model C: {config.samples}")
         runs["uncommon"] = (_lift_view(_uncommon(config.samples, seed + 3000)), config.epochs, seed)
     results: dict[str, Any] = {}
     for name, (data, epochs, train_seed) in runs.items():
-        log(f"training model '{name}' on {len(data)} samples for {epochs} epochs")
+        size = data.samples_per_epoch if isinstance(data, StreamConfig) else len(data)
+        log(f"training model '{name}' on {size}{' fresh' if config.stream else ''} samples for {epochs} epochs")
         train = TrainConfig(epochs=epochs, **{**base, "seed": train_seed})
-        summary = train_lifter(data, out / name, train, overwrite=True)
+        if isinstance(data, StreamConfig):
+            summary = train_stream(data, out / name, train, overwrite=True)
+        else:
+            summary = train_lifter(data, out / name, train, overwrite=True)
         lifter = load_lifter(out / name)
         results[name] = {
-            "train_samples": len(data),
+            "train_samples": size,
             "epochs": epochs,
             "train_seconds": summary.seconds,
-            "tests": {t: evaluate_lifter(lifter, _lift_view(ds)) for t, ds in tests.items()},
+            "tests": {t: evaluate_lifter(lifter, _lift_view(ds)).to_dict() for t, ds in tests.items()},
             "uncommon_by_activity": by_activity(lifter, tests["uncommon"]),
         }
     table = {}
@@ -378,7 +423,7 @@ def run_experiment(
                 },
             )
             lifter = load_lifter(folder)
-            fp16 = {t: evaluate_lifter(lifter, _lift_view(ds))["mpjpe_mm"] for t, ds in tests.items()}
+            fp16 = {t: evaluate_lifter(lifter, _lift_view(ds)).mpjpe_mm for t, ds in tests.items()}
             shipped[name] = {
                 "path": str(folder),
                 "bytes": sum(f.stat().st_size for f in folder.iterdir()),
@@ -389,10 +434,7 @@ def run_experiment(
         "config": config.model_dump(),
         "shipped": shipped,
         "data": {
-            "everyday_train": len(data_a),
-            "rom_augmented": len(rom.dataset),
-            "b_train": len(data_b),
-            "augment": {k: v for k, v in rom.summary.items() if k != "angles"},
+            **data_info,
             "test_samples": {t: len(ds) for t, ds in tests.items()},
             **({"c_train": results["uncommon"]["train_samples"]} if reference else {}),
         },

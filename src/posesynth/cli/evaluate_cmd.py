@@ -11,9 +11,8 @@ Needs the ``train`` extra (torch), imported inside the command. Metrics in milli
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -28,6 +27,9 @@ from posesynth.cli.output import (
     stdout_to_stderr,
 )
 from posesynth.util.outputs import PNG_MAGIC, check_output, replaces_only
+
+if TYPE_CHECKING:
+    from posesynth.lift.evaluate import Evaluation
 
 
 class Pair(str, enum.Enum):
@@ -95,50 +97,49 @@ def evaluate(
         with stdout_to_stderr(json_output):
             doc = evaluate_path(checkpoint, data, figure=figure, keypoints=keypoints, layout=layout, pair=pair.value)
         if json_output:
-            print_json(doc)
+            print_json(doc.to_dict())
         else:
             render_metrics(doc, stdout_console())
-            if doc.get("figure"):
-                stderr_console().print(Text(f"figure: {doc['figure']}"))
+            if doc.figure:
+                stderr_console().print(Text(f"figure: {doc.figure}"))
 
 
 def _f(value: Any, spec: str = ".1f") -> str:
     return "-" if value is None else format(float(value), spec)
 
 
-def render_metrics(doc: Mapping[str, Any], console: Console) -> None:
-    """Print :func:`posesynth.lift.evaluate.evaluate_path`'s document as tables."""
-    table = Table(title=f"{doc.get('checkpoint')} on {doc.get('data')}", show_header=False, title_justify="left")
+def render_metrics(evaluation: Evaluation, console: Console) -> None:
+    """Print :func:`posesynth.lift.evaluate.evaluate_path`'s :class:`Evaluation` as tables."""
+    scores = evaluation.scores
+    table = Table(title=f"{evaluation.checkpoint} on {evaluation.data}", show_header=False, title_justify="left")
     table.add_column("metric", style="bold")
     table.add_column("value", justify="right")
     rows = [
-        ("samples", str(doc["samples"])),
-        ("MPJPE (mm)", _f(doc["mpjpe_mm"])),
-        ("P-MPJPE (mm)", _f(doc["p_mpjpe_mm"])),
-        ("N-MPJPE (mm)", _f(doc["n_mpjpe_mm"])),
-        ("PCK3D @ 150 mm", _f(doc["pck3d_150"], ".3f")),
-        ("AUC 0-150 mm", _f(doc["auc"], ".3f")),
-        ("bone-length error (mm)", _f(doc.get("bone_length_error_mm"))),
+        ("samples", str(scores.samples)),
+        ("MPJPE (mm)", _f(scores.mpjpe_mm)),
+        ("P-MPJPE (mm)", _f(scores.p_mpjpe_mm)),
+        ("N-MPJPE (mm)", _f(scores.n_mpjpe_mm)),
+        ("PCK3D @ 150 mm", _f(scores.pck3d_150, ".3f")),
+        ("AUC 0-150 mm", _f(scores.auc, ".3f")),
+        ("bone-length error (mm)", _f(scores.bone_length_error_mm)),
     ]
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
-    scored = doc.get("keypoints_2d")
-    if isinstance(scored, Mapping):
-        console.print(Text(f"2D scored: {scored.get('describe')}"))
+    console.print(Text(f"2D scored: {evaluation.keypoints_2d.get('describe')}"))
 
     joints = Table(title="per-joint MPJPE (mm)", title_justify="left")
     joints.add_column("joint")
     joints.add_column("mm", justify="right")
-    for name, value in doc["per_joint_mpjpe_mm"].items():
-        joints.add_row(Text(name), _f(value))
+    for joint, mm in scores.per_joint_mpjpe_mm.items():
+        joints.add_row(Text(joint), _f(mm))
     console.print(joints)
 
-    bins = doc.get("by_knee_flexion") or {}
+    bins = scores.by_knee_flexion or {}
     if bins:
         knees = Table(title="by ground-truth knee flexion (per leg)", title_justify="left")
         for col in ("flexion (deg)", "legs", "pose MPJPE (mm)", "knee error (mm)"):
             knees.add_column(col, justify="left" if col.startswith("flexion") else "right")
         for label, b in bins.items():
-            knees.add_row(label, str(b["samples"]), _f(b["mpjpe_mm"]), _f(b.get("knee_mm")))
+            knees.add_row(label, str(b.samples), _f(b.mpjpe_mm), _f(b.knee_mm))
         console.print(knees)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +28,9 @@ from posesynth.lift.metrics import KNEE_BIN_LABELS, lift_metrics
 from posesynth.util.atomic import atomic_path
 
 __all__ = [
+    "Evaluation",
+    "KneeBin",
+    "LiftScores",
     "ScoredKeypoints",
     "evaluate_lifter",
     "evaluate_path",
@@ -79,6 +83,89 @@ class ScoredKeypoints:
             "mapped_to": "h36m17",
             "paired_by": self.paired_by,
             "describe": self.describe(),
+        }
+
+
+@dataclass(frozen=True)
+class KneeBin:
+    """Errors of the legs whose ground-truth knee flexion falls in one bin (see
+    :func:`posesynth.lift.metrics.by_knee_flexion`)."""
+
+    samples: int  #: legs in the bin (a pose counts once per leg)
+    mpjpe_mm: float | None  #: mean pose MPJPE of those legs' poses; None for an empty bin
+    knee_mm: float | None  #: mean error of those legs' own knee; None for an empty bin
+
+
+@dataclass(frozen=True)
+class LiftScores:
+    """The metrics of a lifter on a data set (:func:`evaluate_lifter`), errors in mm,
+    root-relative camera-frame 3D, every sample scored.
+
+    Attributes:
+        per_joint_mpjpe_mm: joint name -> mm, Human3.6M-17 order.
+        by_body_part_mm: body part -> mm (:func:`posesynth.lift.metrics.by_body_part`).
+        by_knee_flexion: bin label -> :class:`KneeBin`, in the bins' order; None when the
+            skeleton has no knees (the document then has no such key).
+    """
+
+    samples: int
+    mpjpe_mm: float
+    p_mpjpe_mm: float  #: after a similarity (Procrustes) alignment per pose
+    n_mpjpe_mm: float  #: after a per-pose scale alignment
+    pck3d_150: float  #: fraction of non-root joints within 150 mm
+    auc: float  #: area under the PCK curve 0-150 mm, fraction
+    bone_length_error_mm: float
+    per_joint_mpjpe_mm: Mapping[str, float]
+    by_body_part_mm: Mapping[str, float]
+    by_knee_flexion: Mapping[str, KneeBin] | None = None
+
+    @classmethod
+    def from_metrics(cls, doc: Mapping[str, Any]) -> LiftScores:
+        """From :func:`~posesynth.lift.metrics.lift_metrics`' document."""
+        knees = doc.get("by_knee_flexion")
+        return cls(
+            samples=int(doc["samples"]),
+            mpjpe_mm=doc["mpjpe_mm"],
+            p_mpjpe_mm=doc["p_mpjpe_mm"],
+            n_mpjpe_mm=doc["n_mpjpe_mm"],
+            pck3d_150=doc["pck3d_150"],
+            auc=doc["auc"],
+            bone_length_error_mm=doc["bone_length_error_mm"],
+            per_joint_mpjpe_mm=dict(doc["per_joint_mpjpe_mm"]),
+            by_body_part_mm=dict(doc["by_body_part_mm"]),
+            by_knee_flexion=None if knees is None else {k: KneeBin(**v) for k, v in knees.items()},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The metrics document (keys in :func:`lift_metrics`' order; ``by_knee_flexion`` only
+        when there are knees)."""
+        doc = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "by_knee_flexion"}
+        doc["per_joint_mpjpe_mm"] = dict(self.per_joint_mpjpe_mm)
+        doc["by_body_part_mm"] = dict(self.by_body_part_mm)
+        if self.by_knee_flexion is not None:
+            doc["by_knee_flexion"] = {k: asdict(v) for k, v in self.by_knee_flexion.items()}
+        return doc
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A lifter scored on a data set (:func:`evaluate_path`, ``ps.evaluate``); :meth:`to_dict`
+    is the document ``posesynth evaluate --json`` prints."""
+
+    scores: LiftScores
+    #: which 2D was scored (:meth:`ScoredKeypoints.to_json`: the data set's own, or a file's)
+    keypoints_2d: Mapping[str, Any]
+    checkpoint: str | None = None  #: the checkpoint folder or shipped name; None for a lifter object
+    data: str | None = None  #: the data set's path; None for a data set in memory
+    figure: str | None = None  #: the knee-flexion figure written, if any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "checkpoint": self.checkpoint,
+            "data": self.data,
+            "keypoints_2d": dict(self.keypoints_2d),
+            **self.scores.to_dict(),
+            "figure": self.figure,
         }
 
 
@@ -157,8 +244,9 @@ def evaluate_lifter(
     dataset: PoseDataset,
     batch_size: int = 65536,
     keypoints_2d: np.ndarray | None = None,
-) -> dict[str, Any]:
-    """Metrics of ``lifter`` on every sample of ``dataset`` (see :func:`lift_metrics`), mm.
+) -> LiftScores:
+    """Metrics of ``lifter`` on every sample of ``dataset`` (see :func:`lift_metrics`), mm,
+    as :class:`LiftScores`.
 
     Args:
         keypoints_2d: (N, 17, 2) px, Human3.6M-17, one row per sample, scored instead of the
@@ -182,7 +270,7 @@ def evaluate_lifter(
         p_cam = _camera_3d(dataset)
     pred = lifter.predict(uv_px, batch_size=batch_size)
     gt = p_cam - p_cam[:, :1]
-    return lift_metrics(pred, gt, H36M17)
+    return LiftScores.from_metrics(lift_metrics(pred, gt, H36M17))
 
 
 def _camera_3d(dataset: PoseDataset) -> np.ndarray:
@@ -208,7 +296,7 @@ def evaluate_path(
     keypoints: Path | str | None = None,
     layout: str | None = None,
     pair: Pairing = "index",
-) -> dict[str, Any]:
+) -> Evaluation:
     """Load checkpoint folder ``checkpoint``, read ``data`` (any format ``read_any`` reads),
     evaluate, and optionally draw the knee-flexion figure to ``figure`` (a ``.png``).
 
@@ -216,8 +304,9 @@ def evaluate_path(
     set's own 2D, ``layout`` and ``pair`` as :func:`read_scored_keypoints`; the 3D ground
     truth is ``data``'s.
 
-    Returns :func:`evaluate_lifter`'s document plus ``checkpoint``, ``data``, ``keypoints_2d``
-    (:meth:`ScoredKeypoints.to_json`: which 2D was scored) and ``figure``.
+    Returns an :class:`Evaluation`: :func:`evaluate_lifter`'s scores with ``checkpoint``,
+    ``data``, ``keypoints_2d`` (:meth:`ScoredKeypoints.to_json`: which 2D was scored) and
+    ``figure``.
     """
     from posesynth.data.formats.registry import read_any
 
@@ -229,14 +318,12 @@ def evaluate_path(
     dataset = read_any(data)
     scored = ScoredKeypoints() if keypoints is None else read_scored_keypoints(keypoints, dataset, layout, pair)
     try:
-        doc = evaluate_lifter(lifter, dataset, keypoints_2d=scored.keypoints_2d)
+        scores = evaluate_lifter(lifter, dataset, keypoints_2d=scored.keypoints_2d)
     except ValueError as exc:
         where = keypoints if keypoints is not None and str(exc).startswith("keypoints_2d") else data
         raise ValueError(f"{where}: {exc}") from None
-    doc = {"checkpoint": str(checkpoint), "data": str(data), "keypoints_2d": scored.to_json(), **doc, "figure": None}
-    if figure is not None:
-        doc["figure"] = str(save_knee_figure(doc, figure))
-    return doc
+    drawn = None if figure is None else str(save_knee_figure(scores, figure))
+    return Evaluation(scores, scored.to_json(), checkpoint=str(checkpoint), data=str(data), figure=drawn)
 
 
 def _check_png(path: Path) -> None:
@@ -246,8 +333,9 @@ def _check_png(path: Path) -> None:
         raise ValueError(f"figure: the folder {path.parent} does not exist")
 
 
-def save_knee_figure(doc: dict[str, Any], path: Path | str, dpi: int = 100) -> Path:
-    """Bar chart of error by ground-truth knee-flexion bin (from ``doc["by_knee_flexion"]``).
+def save_knee_figure(scores: LiftScores | Evaluation | Mapping[str, Any], path: Path | str, dpi: int = 100) -> Path:
+    """Bar chart of error by ground-truth knee-flexion bin (``by_knee_flexion`` of ``scores``:
+    :class:`LiftScores`, an :class:`Evaluation`, or a metrics document).
 
     Two bars per bin: the pose MPJPE and the knee's own error (mm), with the number of legs
     in the bin under its label. Matplotlib object API (Agg), no date/software metadata, so the PNG
@@ -258,6 +346,9 @@ def save_knee_figure(doc: dict[str, Any], path: Path | str, dpi: int = 100) -> P
 
     path = Path(path)
     _check_png(path)
+    if isinstance(scores, Evaluation):
+        scores = scores.scores
+    doc = scores.to_dict() if isinstance(scores, LiftScores) else scores
     bins = doc.get("by_knee_flexion")
     if not isinstance(bins, dict):
         raise ValueError("doc: expected a 'by_knee_flexion' mapping (bin -> samples, mpjpe_mm)")
