@@ -54,7 +54,9 @@ def rom(
     prior: Annotated[
         str | None,
         typer.Option(
-            "--prior", help="Everyday poses from 'coupled' priors (default) or the earlier 'independent' ones."
+            "--prior",
+            help="Everyday poses from the 'coupled' priors of standing, walking and sitting (default), "
+            "'broad' (every coupled prior) or the earlier 'independent' ones.",
         ),
     ] = None,
     detector_noise: Annotated[
@@ -64,6 +66,13 @@ def rom(
             help="Add BlazePose's per-joint 2D spread to training inputs (default off).",
         ),
     ] = None,
+    stream: Annotated[
+        bool,
+        typer.Option(
+            "--stream",
+            help="Fresh training samples every epoch (--samples per epoch); B's reposed share made on the fly.",
+        ),
+    ] = False,
     keypoint_jitter: Annotated[
         float | None,
         typer.Option(
@@ -117,6 +126,7 @@ def rom(
             prior=prior,
             detector_noise=detector_noise,
             keypoint_jitter=keypoint_jitter,
+            stream=stream or None,
             real=None if real is None else str(real),
         )
         if real is not None and not real.is_file():
