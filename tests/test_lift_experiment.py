@@ -12,6 +12,7 @@ pytest.importorskip("torch")
 from posesynth.apps.experiment import ExperimentConfig, run_experiment
 from posesynth.jobs.generate import generate_dataset, load_config
 from posesynth.lift import checkpoint
+from posesynth.util.jsonable import to_jsonable
 
 
 @pytest.fixture(scope="module")
@@ -23,45 +24,50 @@ def toy(tmp_path_factory):
 
 def test_experiment_reports_both_models_on_both_test_sets(toy):
     out, result = toy
-    assert json.loads((out / "result.json").read_text())["table"] == result["table"]  # the library writes it
+    assert json.loads((out / "result.json").read_text())["table"] == result.table  # the library writes it
+    # the file is the typed result's document, keys in the order result.json has always had
+    written = json.loads((out / "result.json").read_text())
+    assert list(written) == ["config", "shipped", "data", "models", "table", "uncommon_by_activity", "reference",
+                             "real", "goals", "seconds", "checkpoints"]  # fmt: skip
+    assert written == json.loads(json.dumps(to_jsonable(result.to_dict())))
     # everyday poses from the coupled priors, plus the earlier protocol's everyday set
-    assert set(result["table"]) == {"everyday", "uncommon", "everyday_independent"}
-    assert result["config"]["prior"] == "coupled" and not result["config"]["detector_noise"]
-    for row in result["table"].values():
+    assert set(result.table) == {"everyday", "uncommon", "everyday_independent"}
+    assert result.config.prior == "coupled" and not result.config.detector_noise
+    for row in result.table.values():
         a, b = row["mpjpe_mm"]["a_everyday"], row["mpjpe_mm"]["b_rom"]
         assert a > 0 and b > 0 and row["mpjpe_change"] == pytest.approx(b / a - 1)
-    data = result["data"]
+    data = result.data
     assert data["b_train"] == data["everyday_train"] + data["rom_augmented"]
     assert 0 < data["rom_augmented"] <= data["everyday_train"]
     # the same number of optimiser steps (up to one epoch's rounding)
     per_epoch = lambda n: int(np.ceil(n * 0.95 / 64))
-    steps_a = per_epoch(data["everyday_train"]) * result["models"]["everyday"]["epochs"]
-    steps_b = per_epoch(data["b_train"]) * result["models"]["rom"]["epochs"]
+    steps_a = per_epoch(data["everyday_train"]) * result.models["everyday"]["epochs"]
+    steps_b = per_epoch(data["b_train"]) * result.models["rom"]["epochs"]
     assert abs(steps_b - steps_a) <= per_epoch(data["b_train"])
-    assert set(result["goals"]) == {"uncommon_mpjpe_cut_at_least_40pct", "everyday_mpjpe_at_most_5pct_worse"}
+    assert set(result.goals) == {"uncommon_mpjpe_cut_at_least_40pct", "everyday_mpjpe_at_most_5pct_worse"}
     for name in ("everyday", "rom"):
         assert (out / name / "model.safetensors").is_file()
 
 
 def test_per_activity_rows_cover_the_uncommon_set(toy):
     _, result = toy
-    rows = result["uncommon_by_activity"]
+    rows = result.uncommon_by_activity
     assert set(rows) == {"squat", "lunge", "kick", "quad_stretch", "kneel"}
-    assert sum(r["poses"] for r in rows.values()) == result["data"]["test_samples"]["uncommon"]
+    assert sum(r["poses"] for r in rows.values()) == result.data["test_samples"]["uncommon"]
     # the poses' mean of the per-activity errors is the whole set's error
     for model in ("a_everyday", "b_rom"):
         mean = sum(r["poses"] * r["mpjpe_mm"][model] for r in rows.values()) / 200
-        assert mean == pytest.approx(result["table"]["uncommon"]["mpjpe_mm"][model], rel=1e-9)
+        assert mean == pytest.approx(result.table["uncommon"]["mpjpe_mm"][model], rel=1e-9)
     for r in rows.values():
         assert r["mpjpe_change"] == pytest.approx(r["mpjpe_mm"]["b_rom"] / r["mpjpe_mm"]["a_everyday"] - 1)
 
 
 def test_body_part_rows_come_from_each_models_per_joint_errors(toy):
     _, result = toy
-    for test, row in result["table"].items():
+    for test, row in result.table.items():
         assert set(row["by_body_part_mm"]) == {"legs", "trunk_head", "arms"}
         for model, key in (("everyday", "a_everyday"), ("rom", "b_rom")):
-            joints = result["models"][model]["tests"][test]["per_joint_mpjpe_mm"]
+            joints = result.models[model]["tests"][test]["per_joint_mpjpe_mm"]
             arms = np.mean([joints[n] for n in ("left_elbow", "left_wrist", "right_elbow", "right_wrist")])
             assert row["by_body_part_mm"]["arms"][key] == pytest.approx(arms)
         for part in row["by_body_part_mm"].values():
@@ -72,9 +78,9 @@ def test_b_seed_redraws_b_alone(toy, tmp_path):
     _out, result = toy
     cfg = ExperimentConfig(samples=600, test_samples=200, epochs=2, width=32, batch_size=64, b_seed=1)
     other = run_experiment(cfg, tmp_path / "b1")
-    assert other["models"]["everyday"]["tests"] == result["models"]["everyday"]["tests"]  # the same A
-    assert other["table"]["uncommon"]["mpjpe_mm"]["b_rom"] != result["table"]["uncommon"]["mpjpe_mm"]["b_rom"]
-    assert other["data"]["augment"] != result["data"]["augment"]  # another augmentation draw
+    assert other.models["everyday"]["tests"] == result.models["everyday"]["tests"]  # the same A
+    assert other.table["uncommon"]["mpjpe_mm"]["b_rom"] != result.table["uncommon"]["mpjpe_mm"]["b_rom"]
+    assert other.data["augment"] != result.data["augment"]  # another augmentation draw
 
 
 def test_uncommon_test_set_holds_deep_knees_and_everyday_does_not():
@@ -190,7 +196,7 @@ def test_render_prints_every_table(toy):
     render(result, console)
     text = console.export_text()
     assert "ROM experiment" in text and "MPJPE by body part" in text and "per activity" in text
-    arms = result["table"]["uncommon"]["by_body_part_mm"]["arms"]
+    arms = result.table["uncommon"]["by_body_part_mm"]["arms"]
     assert f"{arms['a_everyday']:.1f}" in text and f"{100 * arms['mpjpe_change']:+.1f} %" in text
     assert "trunk & head" in text and "quad_stretch" in text
 
@@ -201,15 +207,15 @@ def test_reference_model_c_trains_on_uncommon_poses(toy, tmp_path):
     from posesynth.cli.experiment_cmd import render
 
     _, plain = toy
-    assert plain["reference"] == {} and "c" not in plain["checkpoints"]
+    assert plain.reference == {} and "c" not in plain.checkpoints
     cfg = ExperimentConfig(samples=600, test_samples=200, epochs=2, width=32, batch_size=64, reference=True)
     result = run_experiment(cfg, tmp_path / "ref")
-    assert result["table"] == plain["table"]  # A and B untouched by C
-    ref, c = result["reference"], result["models"]["uncommon"]
-    assert result["data"]["c_train"] == 600 and (tmp_path / "ref" / "uncommon" / "model.safetensors").is_file()
+    assert result.table == plain.table  # A and B untouched by C
+    ref, c = result.reference, result.models["uncommon"]
+    assert result.data["c_train"] == 600 and (tmp_path / "ref" / "uncommon" / "model.safetensors").is_file()
     for test in ("everyday", "uncommon"):
         assert ref["mpjpe_mm"][test] == c["tests"][test]["mpjpe_mm"]
-        a = result["models"]["everyday"]["tests"][test]["mpjpe_mm"]
+        a = result.models["everyday"]["tests"][test]["mpjpe_mm"]
         assert ref["mpjpe_change_vs_a"][test] == pytest.approx(ref["mpjpe_mm"][test] / a - 1)
     assert set(ref["uncommon_by_activity_mm"]) == {"squat", "lunge", "kick", "quad_stretch", "kneel"}
     console = Console(record=True, width=200)
@@ -259,11 +265,11 @@ def test_keypoint_jitter_trains_both_models_on_moved_keypoints(toy, tmp_path):
     _out, result = toy
     cfg = ExperimentConfig(samples=600, test_samples=200, epochs=2, width=32, batch_size=64, keypoint_jitter=0.03)
     other = run_experiment(cfg, tmp_path / "jit")
-    assert other["config"]["keypoint_jitter"] == 0.03
-    assert other["data"]["everyday_train"] == result["data"]["everyday_train"]
+    assert other.config.keypoint_jitter == 0.03
+    assert other.data["everyday_train"] == result.data["everyday_train"]
     # the same poses and test sets, other training keypoints: both models change
     for model in ("everyday", "rom"):
-        assert other["models"][model]["tests"]["everyday"] != result["models"][model]["tests"]["everyday"]
+        assert other.models[model]["tests"]["everyday"] != result.models[model]["tests"]["everyday"]
 
 
 def test_stream_protocol_trains_both_models_on_fresh_samples(tmp_path):
@@ -271,8 +277,8 @@ def test_stream_protocol_trains_both_models_on_fresh_samples(tmp_path):
         samples=512, test_samples=100, epochs=2, width=16, batch_size=64, stream=True, prior="broad", variants=1
     )
     result = run_experiment(cfg, tmp_path / "s")
-    assert result["data"]["stream"] is True and result["data"]["b_rom_share"] == 0.5
-    assert result["models"]["everyday"]["epochs"] == result["models"]["rom"]["epochs"] == 2  # the same steps
+    assert result.data["stream"] is True and result.data["b_rom_share"] == 0.5
+    assert result.models["everyday"]["epochs"] == result.models["rom"]["epochs"] == 2  # the same steps
     meta = json.loads((tmp_path / "s" / "rom" / "meta.json").read_text())
     assert meta["data"]["stream"]["config"]["rom_share"] == 0.5
-    assert set(result["table"]) == {"everyday", "uncommon", "everyday_independent"}
+    assert set(result.table) == {"everyday", "uncommon", "everyday_independent"}

@@ -41,7 +41,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -143,6 +144,48 @@ class ExperimentConfig(BaseModel):
         0, ge=0, description="another draw of B alone (its augmentation and training); 0: the seed's own"
     )
     reference: bool = Field(False, description="also train model C on uncommon poses (a bound for B)")
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    """What :func:`run_experiment` measured; :meth:`to_dict` is ``out/result.json``.
+
+    The tables stay mappings (their rows depend on the test sets, models and options run);
+    errors in mm, changes as fractions (B / A - 1).
+
+    Attributes:
+        config: the configuration run.
+        shipped: per shipped model (``--ship``): path, bytes, float16 MPJPE and its change.
+        data: training and test set sizes (and the augmentation summary, or the stream's share).
+        models: per model (``everyday``, ``rom``, ``uncommon``): training size, epochs and
+            seconds, the metrics document of each test set, MPJPE per uncommon activity.
+        table: per test set: MPJPE and P-MPJPE of A and B, the change, per body part.
+        uncommon_by_activity: per activity of the uncommon test set: poses, A and B, change.
+        reference: model C against A (empty without ``reference``).
+        real: the real benchmark's scores (empty without ``real``).
+        goals: goal name -> met.
+        seconds: wall time of the whole run.
+        checkpoints: ``a``, ``b`` (and ``c``) -> checkpoint folder.
+    """
+
+    config: ExperimentConfig
+    shipped: Mapping[str, Any]
+    data: Mapping[str, Any]
+    models: Mapping[str, Any]
+    table: Mapping[str, Any]
+    uncommon_by_activity: Mapping[str, Any]
+    reference: Mapping[str, Any]
+    real: Mapping[str, Any]
+    goals: Mapping[str, bool]
+    seconds: float
+    checkpoints: Mapping[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document (keys in this order)."""
+        doc = {f.name: getattr(self, f.name) for f in fields(self)}
+        doc = {k: dict(v) if isinstance(v, Mapping) else v for k, v in doc.items()}
+        doc["config"] = self.config.model_dump()
+        return doc
 
 
 def _everyday(samples: int, seed: int, activities: dict[str, float] | None = None) -> PoseDataset:
@@ -271,16 +314,16 @@ def run_experiment(
     log: Callable[[str], None] = lambda _: None,
     *,
     ship: bool = False,
-) -> dict[str, Any]:
+) -> ExperimentResult:
     """Run the protocol of the module docstring; checkpoints go to ``out/everyday``, ``out/rom``
     (and ``out/uncommon`` for the reference model C).
 
     With ``ship``, both are also stored in the package as the shipped checkpoints ``everyday``
     and ``rom`` (float16), and evaluated again in that form to measure what float16 costs.
 
-    Returns a document with the data sizes, both models' metrics on both test sets, the
-    relative changes and whether each goal was met; it is also written to
-    ``out/result.json``.
+    Returns an :class:`ExperimentResult`: the data sizes, both models' metrics on both test
+    sets, the relative changes and whether each goal was met; its ``to_dict()`` is written
+    to ``out/result.json`` (and printed by ``experiment rom --json``).
     """
     motions = load_motions(config.motions, H36M17).model_copy(update={"variants": config.variants})
     out = Path(out)
@@ -430,30 +473,32 @@ def run_experiment(
                 "mpjpe_mm_float16": fp16,
                 "float16_change_mm": {t: fp16[t] - results[name]["tests"][t]["mpjpe_mm"] for t in tests},
             }
-    result = {
-        "config": config.model_dump(),
-        "shipped": shipped,
-        "data": {
+    result = ExperimentResult(
+        config=config,
+        shipped=shipped,
+        data={
             **data_info,
             "test_samples": {t: len(ds) for t, ds in tests.items()},
             **({"c_train": results["uncommon"]["train_samples"]} if reference else {}),
         },
-        "models": results,
-        "table": table,
-        "uncommon_by_activity": per_activity,
-        "reference": reference,
-        "real": real,
-        "goals": {
+        models=results,
+        table=table,
+        uncommon_by_activity=per_activity,
+        reference=reference,
+        real=real,
+        goals={
             "uncommon_mpjpe_cut_at_least_40pct": table["uncommon"]["mpjpe_change"] <= -0.40,
             "everyday_mpjpe_at_most_5pct_worse": table["everyday"]["mpjpe_change"] <= 0.05,
             **real_goals(real),
         },
-        "seconds": round(time.perf_counter() - start, 1),
-        "checkpoints": {
+        seconds=round(time.perf_counter() - start, 1),
+        checkpoints={
             "a": str(out / "everyday"),
             "b": str(out / "rom"),
             **({"c": str(out / "uncommon")} if reference else {}),
         },
-    }
-    write_bytes_atomic(out / "result.json", (json.dumps(to_jsonable(result), indent=2) + "\n").encode("ascii"))
+    )
+    write_bytes_atomic(
+        out / "result.json", (json.dumps(to_jsonable(result.to_dict()), indent=2) + "\n").encode("ascii")
+    )
     return result

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from posesynth.cli.errors import user_errors
 from posesynth.cli.output import print_json, stderr_console, stdout_to_stderr
+
+if TYPE_CHECKING:
+    from posesynth.apps.experiment import ExperimentResult
 
 app = typer.Typer(help="Experiments that measure what posesynth's data does for a lifter.", no_args_is_help=True)
 
@@ -136,17 +138,17 @@ def rom(
         with stdout_to_stderr(json_output):
             result = run_experiment(config, out, log=lambda m: console.print(f"[dim]{m}[/dim]"), ship=ship)
         if json_output:
-            print_json(result)
+            print_json(result.to_dict())
         else:
             render(result, console)
 
 
-def render(result: Mapping[str, Any], console: Any) -> None:
+def render(result: ExperimentResult, console: Any) -> None:
     """The comparison table: MPJPE / P-MPJPE of A and B on each test set, and the change."""
     table = Table(title="ROM experiment (mm; change = B / A - 1)", title_justify="left")
     for col in ("test set", "A everyday MPJPE", "B rom MPJPE", "change", "A P-MPJPE", "B P-MPJPE"):
         table.add_column(col, justify="right")
-    for name, row in result["table"].items():
+    for name, row in result.table.items():
         m, p = row["mpjpe_mm"], row["p_mpjpe_mm"]
         table.add_row(
             name,
@@ -160,7 +162,7 @@ def render(result: Mapping[str, Any], console: Any) -> None:
     parts = Table(title="MPJPE by body part (mm; root left out)", title_justify="left")
     for col in ("test set", "part", "A everyday", "B rom", "change"):
         parts.add_column(col, justify="right")
-    for name, row in result["table"].items():
+    for name, row in result.table.items():
         for part, m in (row.get("by_body_part_mm") or {}).items():
             parts.add_row(
                 name,
@@ -171,7 +173,7 @@ def render(result: Mapping[str, Any], console: Any) -> None:
             )
     if parts.row_count:
         console.print(parts)
-    activities = result.get("uncommon_by_activity") or {}
+    activities = result.uncommon_by_activity
     if activities:
         per = Table(title="uncommon test set per activity (MPJPE, mm)", title_justify="left")
         for col in ("activity", "poses", "A everyday", "B rom", "change"):
@@ -186,7 +188,7 @@ def render(result: Mapping[str, Any], console: Any) -> None:
                 f"{100 * row['mpjpe_change']:+.1f} %",
             )
         console.print(per)
-    ref = result.get("reference") or {}
+    ref = result.reference
     if ref:
         c = Table(title="reference model C, trained on uncommon poses (MPJPE, mm)", title_justify="left")
         part_names = list(ref["by_body_part_mm"]["uncommon"])
@@ -200,13 +202,13 @@ def render(result: Mapping[str, Any], console: Any) -> None:
                 *(f"{ref['by_body_part_mm'][name][n]:.1f}" for n in part_names),
             )
         console.print(c)
-    for goal, met in result["goals"].items():
+    for goal, met in result.goals.items():
         console.print(f"{goal.replace('_', ' ')}: {'met' if met else 'NOT met'}")
-    console.print(f"{result['seconds']} s; checkpoints {', '.join(result['checkpoints'].values())}")
-    for name, info in (result.get("shipped") or {}).items():
+    console.print(f"{result.seconds} s; checkpoints {', '.join(result.checkpoints.values())}")
+    for name, info in (result.shipped).items():
         change = ", ".join(f"{t} {d:+.2f} mm" for t, d in info["float16_change_mm"].items())
         console.print(f"shipped '{name}' ({info['bytes'] / 1e6:.1f} MB, float16; MPJPE change {change})")
-    real = result.get("real") or {}
+    real = result.real
     if real:
         rt = Table(
             title="real benchmark (P-MPJPE / MPJPE, mm; ratio = P-MPJPE / BlazePose world's)", title_justify="left"
