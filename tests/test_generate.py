@@ -49,7 +49,7 @@ def test_store_contents_are_consistent(tmp_path, model):
     meta = store.meta
     assert meta["seed"] == 1 and meta["config"]["camera"]["model"] == model
     assert meta["skeleton"] == skeleton.to_dict() and meta["version"]
-    assert summary["samples"] == store.samples == 400
+    assert summary.samples == store.samples == 400
     world = store.read("joints_3d_world")
     assert world.shape == (400, skeleton.num_joints, 3)
     cams = Camera(
@@ -82,9 +82,9 @@ def test_angle_limits_from_config_file(tmp_path):
     cfg_file.write_text("samples: 300\nangle_limits_deg:\n  knee_flexion: [0, 60]\nactivities: {stand: 1, squat: 1}\n")
     summary = generate(load_config(cfg_file), tmp_path / "e", preview=False)
     for side in ("left", "right"):
-        cov = summary["angle_coverage"][f"{side}_knee_flexion"]
-        assert cov["max_deg"] <= 60.0 + 1e-6 and cov["min_deg"] >= -1e-6
-    assert {k for k, v in summary["activities"].items() if v} <= {"stand", "squat"}
+        cov = summary.angle_coverage[f"{side}_knee_flexion"]
+        assert cov.max_deg <= 60.0 + 1e-6 and cov.min_deg >= -1e-6
+    assert {k for k, v in summary.activities.items() if v} <= {"stand", "squat"}
 
 
 @pytest.mark.parametrize(
