@@ -136,7 +136,7 @@ def test_seed_knee_histogram_covers_0_to_150(seed_experiment):
         assert (counts > 0).all(), (name, counts)
         assert counts.sum() == len(a)  # nothing below 0 or above 150
         assert a.min() < 2.0 and a.max() > 148.0
-        h = result.summary["angles"][name]
+        h = result.summary.angles[name]
         assert h["after_range_deg"][0] == pytest.approx(a.min(), abs=0.01)
         assert h["after_range_deg"][1] == pytest.approx(a.max(), abs=0.01)
         assert sum(h["after"]) == sum(h["before"]) == len(a)
@@ -192,11 +192,11 @@ def test_rom_enforced_outputs_are_never_out_of_range(skeleton, policy, spec):
     assert len(out) > 0
     assert rom_problems(out, skeleton) == {}
     s = result.summary
-    assert s["samples"] + s["rejected_rom"] + s["rejected_collision"] == len(src) * motions.variants
+    assert s.samples + s.rejected_rom + s.rejected_collision == len(src) * motions.variants
     if policy == "reject":
-        assert s["rejected_rom"] > 0
+        assert s.rejected_rom > 0
     else:
-        assert s["rejected_rom"] == 0
+        assert s.rejected_rom == 0
     src_of = src[result.dataset.extra["source_index"]]
     if not motions.bone_scale:
         assert np.abs(bone_lengths(out, skeleton) - bone_lengths(src_of, skeleton)).max() < 1e-9
@@ -229,7 +229,7 @@ def test_clamp_keeps_in_range_angles_and_reject_keeps_in_range_poses():
     src = procedural(H36M17, 6)
     motions = MotionsConfig(rom="reject", collisions="off", motions=[Motion(angle="knee_flexion", range_deg=(0, 150))])
     result = augment(dataset(src, H36M17), motions, seed=0)
-    assert result.summary["rejected_rom"] == 0 and len(result.dataset) == len(src)
+    assert result.summary.rejected_rom == 0 and len(result.dataset) == len(src)
     before = pose_angles(src, H36M17)
     after = pose_angles(result.dataset.joints_3d_world, H36M17)
     for name in before:
@@ -249,8 +249,8 @@ def test_nan_and_invisible_frames_are_skipped_and_counted():
     ds = dataset(src, H36M17, visibility=vis)
     done = []
     result = augment(ds, knee_only(variants=2), seed=0, progress=done.append)
-    assert result.summary["skipped_frames"] == 3
-    assert result.summary["source_frames"] == n
+    assert result.summary.skipped_frames == 3
+    assert result.summary.source_frames == n
     idx = result.dataset.extra["source_index"]
     assert not np.isin(idx, [3, 7, 11]).any() and 20 in idx
     assert len(result.dataset) == (n - 3) * 2
@@ -279,7 +279,7 @@ def test_variants_source_index_and_variant_are_consistent_without_rejections():
     result = augment(ds, knee_only(variants=3), seed=0)
     out = result.dataset
     idx, var = out.extra["source_index"], out.extra["variant"]
-    assert len(out) == 3 * n and result.summary["variants"] == 3
+    assert len(out) == 3 * n and result.summary.variants == 3
     np.testing.assert_array_equal(idx, np.repeat(np.arange(n), 3))
     np.testing.assert_array_equal(var, np.tile(np.arange(3), n))
     np.testing.assert_array_equal(out.frame, ds.frame[idx])
@@ -302,7 +302,7 @@ def test_variants_source_index_and_variant_are_consistent_with_rejections():
         np.testing.assert_array_equal(var[idx == k], np.arange((idx == k).sum()))
     np.testing.assert_array_equal(result.source_positions, src[idx])
     s = result.summary
-    assert s["samples"] == len(result.dataset) < len(src) * motions.variants
+    assert s.samples == len(result.dataset) < len(src) * motions.variants
 
 
 # ----------------------------------------------------------------------------- seeds
@@ -326,7 +326,7 @@ def test_new_fisheye_cameras_two_per_pose():
     src = procedural(H36M17, 3)
     result = augment(dataset(src, H36M17), knee_only(variants=2), CamerasConfig(model="fisheye", count=2), seed=0)
     out = result.dataset
-    assert len(out) == 2 * 2 * len(src) == result.summary["samples"]
+    assert len(out) == 2 * 2 * len(src) == result.summary.samples
     assert out.cameras.model == CameraModel.FISHEYE
     cams = out.sample_cameras()
     p = out.joints_3d_world
@@ -399,7 +399,7 @@ def test_a_large_source_camera_table_becomes_per_sample_cameras(monkeypatch):
     assert kept.dataset.camera_index is not None and kept.dataset.cameras.batch_shape == (n,)
     monkeypatch.setattr(augment_source, "MAX_TABLE_CAMERAS", n - 1)
     apart = augment(source, knee_only(), None, seed=4)
-    assert apart.dataset.camera_index is None and apart.summary["cameras"] == len(apart.dataset)
+    assert apart.dataset.camera_index is None and apart.summary.cameras == len(apart.dataset)
     np.testing.assert_array_equal(apart.dataset.joints_3d_world, kept.dataset.joints_3d_world)
     np.testing.assert_array_equal(apart.dataset.joints_2d, kept.dataset.joints_2d)
     for field in ("intrinsics", "distortion", "rotation", "center", "image_size"):
@@ -433,7 +433,7 @@ def test_extra_keypoints_adds_the_15_extended_joints():
     assert extra.dataset.skeleton is H36M_EXTENDED or extra.dataset.skeleton.name == "h36m_extended"
     assert extra.dataset.joints_3d_world.shape == (len(plain.dataset), 32, 3)
     assert np.array_equal(extra.dataset.joints_3d_world[:, :17], plain.dataset.joints_3d_world)
-    assert extra.summary["skeleton"] == "h36m_extended"
+    assert extra.summary.skeleton == "h36m_extended"
 
 
 # ----------------------------------------------------------------------------- bone scale, turning

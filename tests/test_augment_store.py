@@ -55,13 +55,14 @@ def test_the_store_holds_the_job_and_its_summary(reference, motions) -> None:
     out, summary = reference
     store = open_store(out)
     store.verify()
-    assert summary["shards"] == 15 and summary["resumed_shards"] == 0
-    assert summary["rejected_rom"] > 0 and summary["rejected_collision"] >= 0
-    kept = 600 * motions.variants - summary["rejected_rom"] - summary["rejected_collision"]
-    assert store.samples == summary["samples"] == kept == summary["cameras"]
+    assert summary.shards == 15 and summary.resumed_shards == 0
+    assert summary.rejected_rom > 0 and summary.rejected_collision >= 0
+    kept = 600 * motions.variants - summary.rejected_rom - summary.rejected_collision
+    assert store.samples == summary.samples == kept == summary.cameras
     on_disk = json.loads((out / SUMMARY_NAME).read_text())
-    assert on_disk == {k: v for k, v in summary.items() if k in on_disk}
-    for h in summary["angles"].values():
+    assert on_disk == {k: v for k, v in summary.to_dict().items() if k in on_disk}
+    assert list(summary.to_dict())[-6:] == ["out", "shards", "resumed_shards", "redone_shards", "executor", "seconds"]
+    for h in summary.angles.values():
         assert sum(h["before"]) == sum(h["after"]) == kept
         assert len(h["bin_edges_deg"]) == len(h["before"]) + 1
     meta = store.meta
@@ -80,7 +81,8 @@ def test_in_memory_augment_gives_the_same_samples(reference, source, motions) ->
     for key in ("source_index", "variant"):
         np.testing.assert_array_equal(stored.extra[key], mem.dataset.extra[key])
     np.testing.assert_array_equal(stored.cameras.center, mem.dataset.cameras.center)
-    assert dict(mem.summary.items()) == {k: summary[k] for k in mem.summary}
+    counts = mem.summary.to_dict()
+    assert counts == {k: v for k, v in summary.to_dict().items() if k in counts}
 
 
 @pytest.mark.slow
@@ -89,7 +91,7 @@ def test_two_processes_and_dask_give_the_same_bytes(tmp_path: Path, reference, s
     ref = tree_digest(reference[0])
     with ProcessExecutor(2) as ex:
         summary = augment_to_store(source, motions, None, tmp_path / "p", seed=9, shard_size=SHARD, executor=ex)
-    assert summary["executor"].startswith("2 local processes")
+    assert summary.executor.startswith("2 local processes")
     assert tree_digest(tmp_path / "p") == ref
     with DaskExecutor(local_workers=2) as ex:
         augment_to_store(source, motions, None, tmp_path / "d", seed=9, shard_size=SHARD, executor=ex)
@@ -105,11 +107,11 @@ def test_new_cameras_and_rigs_match_in_memory(tmp_path: Path, source, cameras) -
     summary = augment_to_store(source, motions, cameras, tmp_path / "a", seed=1, shard_size=100)
     stored = read_store(tmp_path / "a")
     mem = augment(source, motions, cameras, seed=1, shard_size=100).dataset
-    assert len(stored) == summary["samples"] == len(mem)
+    assert len(stored) == summary.samples == len(mem)
     np.testing.assert_array_equal(stored.joints_2d, mem.joints_2d)
     np.testing.assert_array_equal(stored.sample_cameras().center, mem.sample_cameras().center)
     if cameras.rig == "h36m":  # 3 subjects x 4 cameras in one table, indexed per sample
-        assert stored.num_cameras == 12 == summary["cameras"] and stored.camera_index is not None
+        assert stored.num_cameras == 12 == summary.cameras and stored.camera_index is not None
         assert open_store(tmp_path / "a").meta["cameras"]["count"] == 12
 
 
@@ -129,8 +131,8 @@ def test_empty_shards_are_dropped_and_the_rest_renumbered(tmp_path: Path, source
     summary = augment_to_store(ds, motions, None, tmp_path / "e", seed=0, shard_size=50)
     store = open_store(tmp_path / "e")
     store.verify()
-    assert summary["shards"] == 12 and len(store.shards) < 12
-    assert 0 < store.samples == summary["samples"] < len(ds)
+    assert summary.shards == 12 and len(store.shards) < 12
+    assert 0 < store.samples == summary.samples < len(ds)
     assert store.read("source_index").min() > 50  # the first shard held only bent knees
     mem = augment(ds, motions, None, seed=0, shard_size=50).dataset
     np.testing.assert_array_equal(read_store(tmp_path / "e").joints_3d_world, mem.joints_3d_world)
@@ -153,7 +155,7 @@ def test_disk_full_then_rerun_finishes_and_another_source_is_refused(
         augment_to_store(source, motions, None, out, seed=10, shard_size=SHARD)
     assert tree_digest(partial) == before
     summary = augment_to_store(source, motions, None, out, seed=9, shard_size=SHARD)
-    assert summary["resumed_shards"] == 3
+    assert summary.resumed_shards == 3
     assert tree_digest(out) == tree_digest(reference[0])
 
 
@@ -170,7 +172,7 @@ def test_a_commit_cut_short_is_finished(tmp_path: Path, monkeypatch, reference, 
     assert not (partial_path(out) / "progress").exists()
     summary = augment_to_store(source, motions, None, out, seed=9, shard_size=SHARD)
     assert tree_digest(out) == tree_digest(reference[0])
-    assert summary["samples"] == reference[1]["samples"]
+    assert summary.samples == reference[1].samples
 
 
 def test_killed_augment_resumes_to_the_same_bytes(tmp_path: Path, source, motions) -> None:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from posesynth.data.dataset import PoseDataset
     from posesynth.data.report import InfoReport
+    from posesynth.jobs.augment_store import AugmentJobSummary
     from posesynth.jobs.camera_config import CameraConfig, CamerasConfig
     from posesynth.jobs.executors import Executor
     from posesynth.jobs.generate import GenerateConfig, GenerateSummary
@@ -113,7 +114,7 @@ def augment(
     executor: Executor | str | None = None,
     overwrite: bool = False,
     progress: Callable[[int], None] | None = None,
-) -> PoseDataset | dict[str, Any]:
+) -> PoseDataset | AugmentJobSummary:
     """Repose real (or generated) poses over the range of motion and view them anew.
 
     Args:
@@ -129,7 +130,9 @@ def augment(
         executor, overwrite, progress: as :func:`generate` (only with ``out``).
 
     Returns:
-        The augmented data set (``extra``: ``source_index``, ``variant``), or the summary.
+        The augmented data set (``extra``: ``source_index``, ``variant``), or the job's
+        :class:`~posesynth.jobs.augment_store.AugmentJobSummary` (``.to_dict()`` is the
+        ``posesynth augment --json`` document).
     """
     from posesynth.data.dataset import PoseDataset
     from posesynth.data.formats.store_io import DEFAULT_SHARD_SIZE

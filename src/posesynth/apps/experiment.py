@@ -369,7 +369,7 @@ def run_experiment(
             "everyday_train": len(data_a),
             "rom_augmented": len(rom.dataset),
             "b_train": len(data_b),
-            "augment": {k: v for k, v in rom.summary.items() if k != "angles"},
+            "augment": {k: v for k, v in rom.summary.to_dict().items() if k != "angles"},
         }
     tests = {
         "everyday": _everyday(config.test_samples, seed + 1000, mix),

@@ -122,7 +122,7 @@ def augment(
                     done = augment_to_store(
                         dataset, motions_cfg, cameras_cfg, out, overwrite=overwrite, progress=advance, **options
                     )
-                    summary: dict[str, Any] = {"format": to, **done, "out": str(out)}
+                    summary: dict[str, Any] = {"format": to, **done.to_dict(), "out": str(out)}
                     written: Any = [str(out)]
                     pairs = pairs_from_store(out) if figure else None
                 else:
@@ -146,7 +146,7 @@ def _augment_in_memory(dataset: Any, motions: Any, cameras: Any, out: Path, to: 
 
     result = run_augment(dataset, motions, cameras, progress=progress, **options)
     written = write_any(result.dataset, out, to, overwrite=overwrite)
-    return {"out": str(out), "format": to, **result.summary}, written, pairs_from_dataset(result.dataset)
+    return {"out": str(out), "format": to, **result.summary.to_dict()}, written, pairs_from_dataset(result.dataset)
 
 
 def render_summary(summary: Mapping[str, Any], console: Any) -> None:

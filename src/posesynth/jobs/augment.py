@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,9 +46,29 @@ from posesynth.poses.repose import repose
 
 
 @dataclass(frozen=True)
+class AugmentSummary:
+    """What an augment job made; :meth:`to_dict` is the store's ``augment.json`` and the counts
+    of ``posesynth augment --json``."""
+
+    source_frames: int  #: frames of the input
+    skipped_frames: int  #: input frames without a usable pose
+    variants: int  #: reposed copies drawn per usable frame
+    rejected_rom: int  #: copies rejected by the range-of-motion check
+    rejected_collision: int  #: copies rejected by the collision check
+    samples: int  #: samples written (kept copies x cameras)
+    cameras: int  #: distinct cameras of the output
+    skeleton: str  #: the output's skeleton
+    angles: Mapping[str, Any]  #: per moved angle, its range and histograms before / after
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document (keys in this order)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
 class AugmentResult:
     dataset: PoseDataset
-    summary: dict[str, Any]
+    summary: AugmentSummary
     source_positions: np.ndarray  # (M, J, 3) the source pose of each output sample (Z-up frame)
 
 
@@ -252,7 +272,7 @@ def augment(
 ) -> AugmentResult:
     """Repose every usable frame of ``dataset`` ``motions.variants`` times, in memory.
 
-    The same shards as :func:`posesynth.augment_job.augment_to_store` writes (same
+    The same shards as :func:`posesynth.jobs.augment_store.augment_to_store` writes (same
     ``seed`` and ``shard_size``: the same samples), run one after the other here.
     ``progress`` is called with the number of source frames done after each shard
     (skipped frames count as done at once), adding up to ``len(dataset)``.
@@ -283,7 +303,7 @@ def augment(
 
 def augment_summary(
     plan: AugmentPlan, source_frames: int, skipped: int, stats: Sequence[Mapping[str, Any]]
-) -> dict[str, Any]:
+) -> AugmentSummary:
     """The summary of an augment job from its shards' statistics: counts (frames, skipped,
     rejected, samples written, distinct cameras), then the moved angles' histograms."""
     merged = merge_shard_stats(stats)
@@ -292,8 +312,8 @@ def augment_summary(
         cameras = plan.table.batch_shape[0]
     else:
         cameras = samples if plan.camera_mode in ("new", "per_sample") else 0
-    return {
-        "source_frames": source_frames, "skipped_frames": skipped, "variants": plan.motions.variants,
-        "rejected_rom": merged["rejected_rom"], "rejected_collision": merged["rejected_collision"],
-        "samples": samples, "cameras": cameras, "skeleton": plan.out_skeleton.name, "angles": merged["angles"],
-    }  # fmt: skip
+    return AugmentSummary(
+        source_frames=source_frames, skipped_frames=skipped, variants=plan.motions.variants,
+        rejected_rom=merged["rejected_rom"], rejected_collision=merged["rejected_collision"],
+        samples=samples, cameras=cameras, skeleton=plan.out_skeleton.name, angles=merged["angles"],
+    )  # fmt: skip

@@ -20,7 +20,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from posesynth.data.dataset import PoseDataset
 from posesynth.data.formats.store_io import DEFAULT_SHARD_SIZE
 from posesynth.data.store import write_json_atomic
 from posesynth.jobs.augment import (
+    AugmentSummary,
     augment_job,
     augment_meta,
     augment_summary,
@@ -43,6 +44,19 @@ from posesynth.poses.motion_spec import MotionsConfig
 
 #: The summary file of an augmented store.
 SUMMARY_NAME = "augment.json"
+
+
+@dataclass(frozen=True)
+class AugmentJobSummary(AugmentSummary):
+    """An augment job written to a store: its counts (:class:`AugmentSummary`) and the job's
+    own record; :meth:`to_dict` is the ``posesynth augment --json`` document (keys in order)."""
+
+    out: str  #: the store's folder
+    shards: int
+    resumed_shards: int  #: shards kept from an earlier, killed run
+    redone_shards: int  #: shards of an earlier run made again after failing their checks
+    executor: str  #: where the shards ran, in words
+    seconds: float  #: wall time of the job
 
 
 def stage_rows(rows: Mapping[str, np.ndarray], folder: Path) -> None:
@@ -69,7 +83,7 @@ def augment_to_store(
     overwrite: bool = False,
     progress: Callable[[int], None] | None = None,
     max_in_flight: int | None = None,
-) -> dict[str, Any]:
+) -> AugmentJobSummary:
     """Augment ``dataset`` into the posesynth store ``out`` and return the summary.
 
     Shards run on ``executor`` (default: in this process), at most ``max_in_flight`` at
@@ -79,9 +93,10 @@ def augment_to_store(
     and a partial job of another configuration or another source is refused.
 
     Returns:
-        The summary (see :func:`posesynth.jobs.augment.augment_summary`) plus ``out``,
-        ``shards``, ``resumed_shards``, ``redone_shards``, ``executor`` and ``seconds``
-        (of the job, reading the source excluded).
+        The job's :class:`AugmentJobSummary`: the counts of ``augment.json``
+        (:class:`~posesynth.jobs.augment.AugmentSummary`) plus ``out``, ``shards``,
+        ``resumed_shards``, ``redone_shards``, ``executor`` and ``seconds`` (of the job,
+        reading the source excluded).
 
     Raises:
         ValueError: bad input (no usable frame, rig without subjects...), an existing
@@ -108,17 +123,16 @@ def augment_to_store(
         if len(stats) < len(job.sizes):  # resumed after the summary was written
             return
         doc = augment_summary(plan, len(dataset), skipped, [stats[k] for k in sorted(stats)])
-        write_json_atomic(root / SUMMARY_NAME, doc)
+        write_json_atomic(root / SUMMARY_NAME, doc.to_dict())
 
     result = run_sharded(
         job, out, executor, overwrite=overwrite, progress=progress, before_commit=write_summary,
         before_run=None if in_process else (lambda _root: stage_rows(rows, staged)),
         max_in_flight=max_in_flight,
     )  # fmt: skip
-    summary = json.loads((result.path / SUMMARY_NAME).read_text(encoding="ascii"))
-    summary.update(
-        out=str(result.path), shards=result.shards, resumed_shards=result.resumed,
+    counts = json.loads((result.path / SUMMARY_NAME).read_text(encoding="ascii"))
+    return AugmentJobSummary(
+        **counts, out=str(result.path), shards=result.shards, resumed_shards=result.resumed,
         redone_shards=len(result.redone), executor=result.executor,
         seconds=round(time.perf_counter() - start, 3),
     )  # fmt: skip
-    return summary
