@@ -127,11 +127,14 @@ def test_cli_bad_config_is_one_line(tmp_path):
 
 def test_interrupted_generate_leaves_nothing(tmp_path):
     out = tmp_path / "big"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "posesynth.cli.main", "generate", "--out", str(out), "--samples", "5000000"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = tmp_path / "stderr.txt"
+    with log.open("wb") as err:  # the traceback behind the error line, should this ever fail
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "posesynth.cli.main", "generate", "--out", str(out), "--samples", "5000000"],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env={**os.environ, "POSESYNTH_DEBUG": "1"},
+        )
     deadline = time.time() + 60
     while time.time() < deadline and not list(tmp_path.glob("big.partial-*/shards/*")):
         time.sleep(0.05)
@@ -140,7 +143,9 @@ def test_interrupted_generate_leaves_nothing(tmp_path):
     proc.wait(timeout=60)
     assert proc.returncode != 0
     assert not out.exists()
-    assert not list(tmp_path.glob("big.partial-*"))
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.glob("big.partial-*/**/*"))
+    why = f"exit {proc.returncode}; left {left[:10]}; stderr: {log.read_text(errors='replace')[-1500:]}"
+    assert not list(tmp_path.glob("big.partial-*")), why
 
 
 def test_json_summary_on_stdout(tmp_path):
