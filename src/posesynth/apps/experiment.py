@@ -5,15 +5,21 @@ Protocol (``posesynth experiment rom``; every number comes from this run):
 1. **Everyday training poses** with knee flexion ≤ 60° and hip flexion ≤ 60° — the ordinary
    movement that fills data sets such as Human3.6M: by default (``prior="coupled"``, issue 17)
    the coupled priors of :mod:`posesynth.poses.prior` (idle, hold, gesture, gait, sit_chair)
-   plus the independent ``reach`` (:data:`EVERYDAY_COUPLED`); with ``prior="independent"``
-   the earlier stand / walk / sit / reach (:data:`EVERYDAY`).
-2. **Model A** (``everyday``) trains on them.
+   plus the independent ``reach`` (:data:`EVERYDAY_COUPLED`); with ``prior="broad"`` every
+   coupled prior and reach (:data:`EVERYDAY_BROAD`, the shipped checkpoints' mix); with
+   ``prior="independent"`` the earlier stand / walk / sit / reach (:data:`EVERYDAY`).
+2. **Model A** (``everyday``) trains on them. With ``stream``, on fresh ones every epoch
+   (``samples`` per epoch, :mod:`posesynth.lift.stream`) instead of one fixed set.
 3. **Model B** (``rom``) trains on the same poses plus ``variants`` (default 1) reposed copies of each
    (:func:`posesynth.jobs.augment.augment` with the ``full-rom`` motions: hip flexion and abduction,
    knees, shoulder elevation, elbows and spine flexion over their full range, ROM and
    collision checks on; another preset or file with ``--motions``), seen by new random
    cameras. Both models get the same number of optimiser steps (B: proportionally fewer
-   epochs), architecture, noise and seed. The 2D noise: ``noise_sigma_px`` everywhere plus,
+   epochs), architecture, noise and seed. With ``stream``, B's reposed copies are made on the
+   fly from fresh everyday poses: a share ``variants / (variants + 1)`` of every chunk (the
+   stream's ``rom_share``), the same samples per epoch and epochs as A. With
+   ``keypoint_jitter``, both train on keypoints moved by a random definition per sample
+   (:mod:`posesynth.data.keypoint_jitter`; the test sets are not). The 2D noise: ``noise_sigma_px`` everywhere plus,
    with ``detector_noise`` (off by default: the ablation found it no help), BlazePose's per-joint spread
    (:data:`BLAZEPOSE_SIGMA_JOINTS`, measured on person 0 of the real benchmark).
 4. **Test sets**, drawn with other seeds: held-out everyday poses (the training mix), and
