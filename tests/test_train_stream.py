@@ -204,3 +204,13 @@ def test_rom_share_mixes_fresh_reposed_poses_into_each_chunk() -> None:
     assert torch.equal(b.x, mixed.chunk(1, 0).x)  # seeded per chunk
     with pytest.raises(ValueError, match="rom_share"):
         StreamConfig(rom_share=0.5, augment={"source": "x", "motions": "seed-knee"})
+
+
+def test_rom_share_serves_a_remainder_of_one_sample() -> None:
+    # a chunk's last draws may ask for 1 sample; with rom_share 2/3 it is all reposed
+    from posesynth.lift.stream import _draw, _make_source
+
+    source = _make_source(StreamConfig(rom_share=2 / 3, generate={"activities": {"idle": 1.0}}))
+    for n in (1, 2, 3):
+        uv, p = _draw(source, np.random.SeedSequence([9, n]), n)
+        assert uv.shape == (n, 17, 2) and p.shape == (n, 17, 3) and np.isfinite(uv).all()

@@ -212,14 +212,17 @@ class _Procedural:
         src_seq, aug_seq, mix_seq = (
             np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, _ROM_KEY, i)) for i in range(3)
         )
-        plain = _jittered(generate_shard(self.config, seq, n - n_rom), self.keypoint_jitter, seq)
+        parts = []
+        if n > n_rom:  # a small remainder of a chunk may be all reposed
+            parts.append(_lift_pair(_jittered(generate_shard(self.config, seq, n - n_rom), self.keypoint_jitter, seq)))
         sources = math.ceil(n_rom / self.rom_motions.variants)
         plan = make_plan(generate_shard(self.config, src_seq, sources), self.rom_motions, CamerasConfig())
         assert not isinstance(plan.rows, str)  # make_plan keeps the rows in memory
         reposed = augment_shard(plan, ShardTask(0, len(plan.rows["frame_index"]), aug_seq, 0)).dataset
-        parts = [_lift_pair(plain)]
         if reposed is not None:
             parts.append(_lift_pair(_jittered(reposed, self.keypoint_jitter, aug_seq)))
+        if not parts:  # every copy rejected and no plain part: _draw asks again
+            return _lift_pair(None)
         uv = np.concatenate([p[0] for p in parts])
         p3 = np.concatenate([p[1] for p in parts])
         order = np.random.default_rng(mix_seq).permutation(len(uv))  # batches mix both parts
