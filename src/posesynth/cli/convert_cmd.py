@@ -6,11 +6,12 @@ and compared with the input (:func:`posesynth.data.roundtrip.check_written`): sa
 world and camera 3D (absolute), 2D and cameras; any difference is an error and the output is
 removed. The output policy (:mod:`posesynth.util.outputs`) is checked before any work.
 
-Memory: a posesynth store of more than ``registry.STREAM_ROWS`` samples converted to MMPose
-streams (:func:`~posesynth.data.formats.registry.convert_streamed`), and so does its check
-(:func:`~posesynth.data.roundtrip.check_written_chunked`: the store and the written files read
-back chunk by chunk, compared pair by pair). Every other pair of formats is converted in memory,
-and its check then holds the input and the output read back (about twice the data set).
+Memory: a posesynth store of more than ``registry.STREAM_ROWS`` samples converted to MMPose or
+TRC streams (:func:`~posesynth.data.formats.registry.convert_streamed` says which stores), and
+so does its check (:func:`~posesynth.data.roundtrip.check_written_chunked`: the store and the
+written files read back chunk by chunk, compared pair by pair). Every other pair of formats is
+converted in memory, and its check then holds the input and the output read back (about twice
+the data set).
 """
 
 from __future__ import annotations
@@ -124,9 +125,9 @@ def convert(
             result = None
             if check and streamed is not None:
                 rows = streamed.rows
+                read_back = streamed.read_back or (lambda: iter_chunks(out, to.value, rows)[1])
                 result = check_written_chunked(
-                    lambda: iter_chunks(source, in_format, rows)[1], out,
-                    lambda: iter_chunks(out, to.value, rows)[1],
+                    lambda: iter_chunks(source, in_format, rows)[1], out, read_back,
                     lambda: _remove_written(out, written, existed),
                 )  # fmt: skip
             elif check:

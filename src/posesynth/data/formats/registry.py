@@ -29,6 +29,7 @@ import struct
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -528,23 +529,30 @@ def convert_streamed(
 ) -> Any:
     """Convert ``source`` to ``out`` chunk by chunk when the pair streams, else return None.
 
-    Streams (memory flat in the number of samples): a posesynth store into ``mmpose``
-    (:func:`posesynth.data.formats.mmpose.write_mmpose_chunks`), for stores of more than
-    ``rows`` samples (default :data:`STREAM_ROWS`); smaller ones take the in-memory path.
-    The streamed files equal the in-memory ones byte for byte, except ``cameras.pkl``,
-    which holds the same dict pickled in batches. Returns what the writer returns, or None when the caller must read the whole
-    data set and use :func:`write_any`.
+    Streams (memory flat in the number of samples), for stores of more than ``rows`` samples
+    (default :data:`STREAM_ROWS`; smaller ones take the in-memory path):
+
+    - a posesynth store into ``mmpose``
+      (:func:`posesynth.data.formats.mmpose.write_mmpose_chunks`). The files equal the
+      in-memory ones byte for byte, except ``cameras.pkl``, which holds the same dict
+      pickled in batches;
+    - a posesynth store into ``trc``
+      (:func:`posesynth.data.formats.trc.write_trc_chunks`), byte for byte the in-memory
+      files, when every sample is its own pose and frames rise within each sequence
+      (:func:`~posesynth.data.formats.trc.plan_trc_sequences`; generated data always);
+      otherwise (several cameras per frame, frames out of order) in memory.
+
+    Returns a :class:`StreamedConversion`, or None when the caller must read the whole data
+    set and use :func:`write_any`.
     """
-    if in_format != "posesynth" or to != "mmpose":
-        return None
     rows = STREAM_ROWS if rows is None else rows
+    if in_format != "posesynth" or to not in ("mmpose", "trc"):
+        return None
     from posesynth.data.store import open_store
 
-    if open_store(source).samples <= rows:
+    store = open_store(source)
+    if store.samples <= rows:
         return None
-    from posesynth.data.formats.mmpose import write_mmpose_chunks
-
-    n, chunks = iter_store_chunks(source, rows)
     first: list[PoseDataset] = []
 
     def remember(it: Any) -> Any:  # keep the first chunk's skeleton and cameras for the summary
@@ -553,10 +561,88 @@ def convert_streamed(
                 first.append(chunk.select(slice(0, 1)))
             yield chunk
 
-    written = write_mmpose_chunks(remember(chunks), Path(out), overwrite=overwrite, **kw)
+    read_back: Callable[[], Any] | None = None
+    written: Any
+    if to == "mmpose":
+        from posesynth.data.formats.mmpose import write_mmpose_chunks
+
+        n, chunks = iter_store_chunks(source, rows)
+        written = write_mmpose_chunks(remember(chunks), Path(out), overwrite=overwrite, **kw)
+    else:
+        from posesynth.data.formats.trc import plan_trc_sequences, write_trc_chunks
+
+        names = store.array_names
+        if "frame" not in names and "source_index" in names and "variant" in names:
+            return None  # augment's views of one pose: folded into one row in memory
+        plan = plan_trc_sequences(_store_ids(store, rows))
+        if plan is None:
+            return None
+        n, chunks = iter_store_chunks(source, rows, name_cameras=False)
+        written = write_trc_chunks(remember(chunks), Path(out), plan, overwrite=overwrite, **kw)
+        read_back = partial(_trc_read_back, Path(source), Path(out), plan, rows)
+
     head = first[0]
     cams = head.num_cameras if head.camera_index is not None else (n if head.cameras is not None else 0)
-    return StreamedConversion(written=written, samples=n, skeleton=head.skeleton, num_cameras=cams, rows=rows)
+    return StreamedConversion(
+        written=written, samples=n, skeleton=head.skeleton, num_cameras=cams, rows=rows, read_back=read_back
+    )
+
+
+def _store_ids(store: Any, rows: int) -> Any:
+    """``(n, subject, action, frame)`` of a store's consecutive ``rows``-sample chunks (an id
+    the store lacks is None); only these arrays are read."""
+    names = store.array_names
+    for lo in range(0, store.samples, rows):
+        ids = [np.array(store.read(k, lo, lo + rows)) if k in names else None for k in ("subject", "action", "frame")]
+        yield (min(rows, store.samples - lo), *ids)
+
+
+def _trc_read_back(source: Path, out: Path, plan: Any, rows: int) -> Any:
+    """The TRC folder ``out`` written from the store ``source`` read back in the store's
+    chunks and order (:func:`iter_chunks`'s of ``source``): each chunk takes the next rows
+    of each of its sequences' files (:class:`~posesynth.data.formats.trc.TrcRows`) and puts
+    them in the samples' order. Read back as :func:`read_any` reads the folder (17 markers:
+    ``h36m17``; several files: subject and action from the file stem)."""
+    from posesynth.data.dataset import concat_datasets
+    from posesynth.data.formats.trc import TrcRows, sequence_names
+    from posesynth.data.store import open_store
+    from posesynth.data.validate import validate_dataset
+
+    store = open_store(source)
+    several = len(plan.counts) > 1
+    readers: dict[str, TrcRows] = {}
+    try:
+        for n, subject, action, _ in _store_ids(store, rows):
+            names = sequence_names(subject, action, n)
+            uniq, start, inverse = np.unique(names, return_index=True, return_inverse=True)
+            parts, order = [], []
+            for u in np.argsort(start, kind="stable"):
+                name = str(uniq[u])
+                idx = np.flatnonzero(inverse.ravel() == u)
+                reader = readers.get(name)
+                if reader is None:
+                    path = out / f"{name}.trc"
+                    skeleton = "h36m17" if _trc_marker_count(path) == 17 else "h36m_extended"
+                    reader = readers[name] = TrcRows(path, skeleton)
+                part = reader.take(len(idx))
+                if several:
+                    subj, _, act = name.partition("_")
+                    part = _with_ids(part, subj, act or None)
+                parts.append(part)
+                order.append(idx)
+            if len(parts) > 1 and any(p.visibility is not None for p in parts):
+                from dataclasses import replace
+
+                parts = [
+                    p if p.visibility is not None else replace(p, visibility=np.ones(p.joints_3d_world.shape[:2]))  # type: ignore[union-attr]
+                    for p in parts
+                ]
+            chunk = parts[0] if len(parts) == 1 else concat_datasets(parts)
+            # chunk row k is sample np.concatenate(order)[k]: invert to the samples' order
+            yield validate_dataset(chunk.select(np.argsort(np.concatenate(order), kind="stable")), out)
+    finally:
+        for reader in readers.values():
+            reader.close()
 
 
 @dataclass(frozen=True)
@@ -570,6 +656,9 @@ class StreamedConversion:
     num_cameras: int
     #: samples per chunk it streamed with (the chunk size of a streamed check too)
     rows: int = STREAM_ROWS
+    #: the output read back in the source's chunks (:func:`iter_chunks` of the source), for
+    #: a streamed check; None: ``iter_chunks(out, to, rows)`` is (MMPose keeps the order)
+    read_back: Callable[[], Any] | None = None
 
     def __len__(self) -> int:
         return self.samples

@@ -50,6 +50,8 @@ of its markers is.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -284,6 +286,30 @@ def read_trc(path: str | Path, skeleton: str | Skeleton = "h36m_extended") -> Po
     except IsADirectoryError:
         raise ValueError(f"{path}: expected a .trc file, got a directory") from None
     lines = [ln.rstrip("\r\n") for ln in text.split("\n")]
+    head = _parse_header(path, lines[:5])
+    rows = [(i + 1, ln) for i, ln in enumerate(lines[5:], start=5) if ln.strip()]
+    if len(rows) != head.num_frames:
+        raise ValueError(
+            f"{path}: NumFrames says {head.num_frames}, found {len(rows)} data rows (truncated or damaged file?)"
+        )
+    markers = head.markers
+    frame, time, values = _parse_rows(path, rows, markers)
+    return _trc_dataset(path, skel, head, frame, time, values)
+
+
+@dataclass(frozen=True)
+class _Header:
+    """A TRC's header: its fields (line 2 -> line 3), units, counts, rate and marker names."""
+
+    fields: dict[str, str]
+    units: str
+    num_frames: int
+    rate: float
+    markers: list[str]
+
+
+def _parse_header(path: Path, lines: list[str]) -> _Header:
+    """The first five lines of a TRC, checked (see :func:`read_trc`'s errors)."""
     fields = _header_fields(path, lines)
     units = fields["Units"].strip().lower()
     if units not in UNITS_TO_METRES:
@@ -308,13 +334,15 @@ def read_trc(path: str | Path, skeleton: str | Skeleton = "h36m_extended") -> Po
     dup = sorted({m for m in lowered if lowered.count(m) > 1})
     if dup:
         raise ValueError(f"{path}: line 4: duplicate marker names {dup}")
-    rows = [(i + 1, ln) for i, ln in enumerate(lines[5:], start=5) if ln.strip()]
-    if len(rows) != num_frames:
-        raise ValueError(
-            f"{path}: NumFrames says {num_frames}, found {len(rows)} data rows (truncated or damaged file?)"
-        )
-    frame, time, values = _parse_rows(path, rows, markers)
-    p_trc = values * UNITS_TO_METRES[units]
+    return _Header(fields, units, num_frames, rate, markers)
+
+
+def _trc_dataset(
+    path: Path, skel: Skeleton, head: _Header, frame: np.ndarray, time: np.ndarray, values: np.ndarray
+) -> PoseDataset:
+    """:func:`read_trc`'s data set of parsed rows (all of a file's, or a block of them)."""
+    markers = head.markers
+    p_trc = values * UNITS_TO_METRES[head.units]
     p_world = p_trc @ TRC_TO_WORLD.T
     mapping, used = _build_mapping(markers)
     if not mapping.defined.any():
@@ -328,14 +356,14 @@ def read_trc(path: str | Path, skeleton: str | Skeleton = "h36m_extended") -> Po
     meta: dict[str, Any] = {
         "format": "trc",
         "file": str(path),
-        "frame_rate_hz": rate,
-        "units_in_file": units,
+        "frame_rate_hz": head.rate,
+        "units_in_file": head.units,
         "axes": "world (X, Y, Z) = trc (Z, X, Y) (Pose2Sim yup2zup)",
         "markers": markers,
         "rules": {j: used[j] for j in skel.joint_names if j in used},
         "undefined_joints": [j for j in skel.joint_names if j not in used],
         "missing_markers": int(np.isnan(values).any(axis=-1).sum()),
-        "header": fields,
+        "header": head.fields,
     }
     n = len(frame)
     return PoseDataset(
@@ -347,6 +375,76 @@ def read_trc(path: str | Path, skeleton: str | Skeleton = "h36m_extended") -> Po
         meta=meta,
         extra={"time": time},
     )
+
+
+class TrcRows:
+    """A TRC file read a block of rows at a time (:meth:`take`); only the header and one
+    block are held. ``len()`` is the header's ``NumFrames``.
+
+    ``take(k)`` equals ``read_trc(path, skeleton).select(slice(lo, lo + k))`` for the next
+    ``lo``, except ``visibility`` (None when the block has nothing missing) and
+    ``meta["missing_markers"]`` (the block's count). Use as a context manager (closes the file).
+    """
+
+    def __init__(self, path: str | Path, skeleton: str | Skeleton = "h36m_extended") -> None:
+        self.path = Path(path)
+        self.skeleton = _skeleton(skeleton)
+        if self.path.is_dir():
+            raise ValueError(f"{self.path}: expected a .trc file, got a directory")
+        # bytes, split on b"\n" alone, as read_trc splits its text
+        self._fh = open(self.path, "rb")  # noqa: SIM115
+        try:
+            lines = [self._line(self._fh.readline()) for _ in range(5)]
+            self.header = _parse_header(self.path, [ln for ln in lines if ln is not None])
+        except BaseException:
+            self._fh.close()
+            raise
+        self._lineno = 5
+        self._done = 0
+
+    def __len__(self) -> int:
+        return self.header.num_frames
+
+    def __enter__(self) -> TrcRows:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._fh.close()
+
+    @staticmethod
+    def _line(raw: bytes) -> str | None:
+        return None if not raw else raw.decode("utf-8", errors="replace").rstrip("\r\n")
+
+    def take(self, k: int) -> PoseDataset:
+        """The next ``k`` data rows (blank lines skipped) as a data set.
+
+        Raises:
+            ValueError: fewer rows than ``NumFrames`` says, or a bad row (as :func:`read_trc`).
+        """
+        rows: list[tuple[int, str]] = []
+        while len(rows) < k:
+            line = self._line(self._fh.readline())
+            if line is None:
+                raise ValueError(
+                    f"{self.path}: NumFrames says {len(self)}, found {self._done + len(rows)} data rows "
+                    "(truncated or damaged file?)"
+                )
+            self._lineno += 1
+            if line.strip():
+                rows.append((self._lineno, line))
+        self._done += k
+        if self._done == len(self):  # nothing may follow the last row
+            rest = [ln for ln in self._fh if ln.strip()]  # bytes lines: strip() works alike
+            if rest:
+                raise ValueError(
+                    f"{self.path}: NumFrames says {len(self)}, found {len(self) + len(rest)} data rows "
+                    "(truncated or damaged file?)"
+                )
+        frame, time, values = _parse_rows(self.path, rows, self.header.markers)
+        return _trc_dataset(self.path, self.skeleton, self.header, frame, time, values)
 
 
 def _skeleton(skeleton: str | Skeleton) -> Skeleton:
@@ -408,7 +506,7 @@ def write_trc(
     world = dataset.complete().joints_3d_world
     if world is None:
         raise ValueError("dataset: has no world 3D (and no cameras to derive it); TRC needs it")
-    n, j = world.shape[:2]
+    n = world.shape[0]
     frame = np.arange(n) if dataset.frame is None else np.asarray(dataset.frame)
     if frame.dtype.kind not in "iu":
         raise ValueError(f"dataset.frame: expected integers, got dtype {frame.dtype}")
@@ -419,21 +517,33 @@ def write_trc(
         )
     time = dataset.extra.get("time")
     time = frame / rate if time is None else np.asarray(time, dtype=np.float64)
-    p_trc = (world @ TRC_TO_WORLD) / UNITS_TO_METRES[units]  # row vectors: p @ M == M.T @ p
+    header = _header_lines(path.name, skel, rate, n, units, int(frame[0]) if n else 0)
+    body = _body_lines(world, frame, time, units)
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        tmp.write_text("\n".join(header + body) + "\n", encoding="utf-8")
+    return path
+
+
+def _header_lines(file_name: str, skel: Skeleton, rate: float, n: int, units: str, first_frame: int) -> list[str]:
+    """:func:`write_trc`'s five header lines and the blank line after them."""
+    j = skel.num_joints
     markers = [trc_marker_name(n_) for n_ in skel.joint_names]
-    header = [
-        f"PathFileType\t4\t(X/Y/Z)\t{path.name}",
+    return [
+        f"PathFileType\t4\t(X/Y/Z)\t{file_name}",
         "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\tOrigDataStartFrame\tOrigNumFrames",
-        "\t".join(str(v) for v in (_num(rate), _num(rate), n, j, units, _num(rate), int(frame[0]) if n else 0, n)),
+        "\t".join(str(v) for v in (_num(rate), _num(rate), n, j, units, _num(rate), first_frame, n)),
         "Frame#\tTime\t" + "\t\t\t".join(markers) + "\t\t",
         "\t\t" + "\t".join(f"X{i + 1}\tY{i + 1}\tZ{i + 1}" for i in range(j)),
         "",
     ]
+
+
+def _body_lines(world: np.ndarray, frame: np.ndarray, time: np.ndarray, units: str) -> list[str]:
+    """One data row per pose: world ``(T, J, 3)`` metres -> the file's Y-up axes and unit."""
+    n, j = world.shape[:2]
+    p_trc = (world @ TRC_TO_WORLD) / UNITS_TO_METRES[units]  # row vectors: p @ M == M.T @ p
     flat = p_trc.reshape(n, j * 3)
-    body = [f"{int(frame[r])}\t{float(time[r])!r}\t" + "\t".join(map(_format, flat[r].tolist())) for r in range(n)]
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        tmp.write_text("\n".join(header + body) + "\n", encoding="utf-8")
-    return path
+    return [f"{int(frame[r])}\t{float(time[r])!r}\t" + "\t".join(map(_format, flat[r].tolist())) for r in range(n)]
 
 
 def _num(v: float) -> str:
@@ -476,8 +586,6 @@ def write_trc_sequences(
     Raises:
         ValueError: as :func:`write_trc`, and for samples of one frame with different poses.
     """
-    import re
-
     from posesynth.data.formats.videopose3d import pose_ids
 
     out_dir = Path(out_dir)
@@ -488,15 +596,7 @@ def write_trc_sequences(
         rate = float(ds.meta.get("frame_rate_hz") or DEFAULT_RATE_HZ)
     n = len(ds)
     pose, _ = pose_ids(ds)
-    subject = None if ds.subject is None else np.asarray(ds.subject).astype(str)
-    action = None if ds.action is None else np.asarray(ds.action).astype(str)
-    if subject is None and action is None:
-        seq_name = np.full(n, "posesynth")
-    else:
-        subject = np.full(n, "S0") if subject is None else subject
-        action = np.full(n, "posesynth") if action is None else action
-        seq_name = np.char.add(np.char.add(subject, "_"), action)
-    seq_name = np.array([re.sub(r"[^A-Za-z0-9_.-]", "-", s) for s in seq_name.tolist()]) if n else seq_name
+    seq_name = sequence_names(ds.subject, ds.action, n)
     _, first_seq = np.unique(seq_name, return_index=True)
     plans = []
     for i in np.sort(first_seq):
@@ -523,14 +623,170 @@ def write_trc_sequences(
             extra={"time": np.asarray(ds.extra["time"])[keep]} if "time" in ds.extra else {},
         )
         plans.append((f"{name}.trc", part))
+    _check_out_dir(out_dir, overwrite)
+    with atomic_path(out_dir, overwrite=overwrite) as tmp:
+        tmp.mkdir()
+        for file_name, part in plans:
+            write_trc(part, tmp / file_name, rate, units=units)
+    return [out_dir / f for f, _ in plans]
+
+
+def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
     if out_dir.exists() and not overwrite:
         raise ValueError(f"{out_dir}: already exists; pass overwrite=True (--overwrite) to replace it")
     if out_dir.exists() and (
         not out_dir.is_dir() or any(not (e.is_file() and e.suffix in (".trc", ".png")) for e in out_dir.iterdir())
     ):
         raise ValueError(f"{out_dir}: refusing to replace something other than a folder of .trc files (and figures)")
+
+
+def sequence_names(subject: np.ndarray | None, action: np.ndarray | None, n: int) -> np.ndarray:
+    """The file stem of each of ``n`` samples' sequence (:func:`write_trc_sequences`):
+    ``<subject>_<action>`` with characters outside ``[A-Za-z0-9_.-]`` made ``-``, or
+    ``posesynth`` when the data carry neither id."""
+    import re
+
+    subj = None if subject is None else np.asarray(subject).astype(str)
+    act = None if action is None else np.asarray(action).astype(str)
+    if subj is None and act is None:
+        return np.full(n, "posesynth")
+    subj = np.full(n, "S0") if subj is None else subj
+    act = np.full(n, "posesynth") if act is None else act
+    names = np.char.add(np.char.add(subj, "_"), act)
+    return np.array([re.sub(r"[^A-Za-z0-9_.-]", "-", s) for s in names.tolist()]) if n else names
+
+
+@dataclass(frozen=True)
+class TrcPlan:
+    """What :func:`write_trc_chunks` writes, known before the samples are read: per
+    sequence (file stem, in order of first appearance) its row count and first frame.
+    Made by :func:`plan_trc_sequences` from the ids alone."""
+
+    counts: dict[str, int]
+    first_frame: dict[str, int]
+    #: whether the samples carry frame ids (else each sequence numbers its rows 0, 1, ...)
+    has_frame: bool
+
+
+def plan_trc_sequences(
+    ids: Iterable[tuple[int, np.ndarray | None, np.ndarray | None, np.ndarray | None]],
+) -> TrcPlan | None:
+    """The :class:`TrcPlan` of samples given as consecutive chunks of ``(n, subject, action,
+    frame)`` ids (each id None or (n,)), or None when they cannot be written in one pass.
+
+    One pass writes what :func:`write_trc_sequences` writes when every sample is its own
+    pose and each sequence's rows are already in order: without frame ids (each sample a
+    pose; the caller checks that there is no augment ``(source_index, variant)``), or with
+    frame ids that rise strictly within each sequence (no two samples of one frame, e.g.
+    one pose through several cameras, which the in-memory writer folds into one row).
+    Memory: the sequences' names and last frames.
+    """
+    counts: dict[str, int] = {}
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    has_frame: bool | None = None
+    for n, subject, action, frame in ids:
+        if has_frame is None:
+            has_frame = frame is not None
+        if n == 0:
+            continue
+        names = sequence_names(subject, action, n)
+        uniq, start, inverse = np.unique(names, return_index=True, return_inverse=True)
+        if frame is not None:
+            frame = np.asarray(frame)
+            if frame.dtype.kind not in "iu":
+                return None  # the in-memory writer words the error
+        for u in np.argsort(start, kind="stable"):
+            name = str(uniq[u])
+            rows = np.flatnonzero(inverse.ravel() == u)
+            counts[name] = counts.get(name, 0) + len(rows)
+            if frame is None:
+                continue
+            f = frame[rows].astype(np.int64)
+            if name in last:
+                f = np.concatenate([[last[name]], f])
+            else:
+                first[name] = int(f[0])
+            if np.any(np.diff(f) <= 0):
+                return None  # frames out of order or repeated: sorted and folded in memory
+            last[name] = int(f[-1])
+    return TrcPlan(counts, first, bool(has_frame))
+
+
+def write_trc_chunks(
+    chunks: Iterable[PoseDataset],
+    out_dir: str | Path,
+    plan: TrcPlan,
+    rate: float | None = None,
+    *,
+    units: str = "m",
+    overwrite: bool = False,
+) -> list[Path]:
+    """:func:`write_trc_sequences` of a data set given as consecutive chunks, in one pass.
+
+    Every file is opened with its header (its row count from ``plan``,
+    :func:`plan_trc_sequences`) and each chunk's rows are appended to their sequence's file,
+    so memory is one chunk; the bytes equal :func:`write_trc_sequences`'s for the same data.
+    The folder is built under a temporary name and renamed (on any error nothing is left).
+
+    Args:
+        chunks: the samples in order, as the ids given to :func:`plan_trc_sequences`; one
+            skeleton (``h36m17`` or ``h36m_extended``), world 3D (or camera-frame 3D with
+            cameras).
+        out_dir, units, overwrite: as :func:`write_trc_sequences`.
+        rate: Hz; default the first chunk's ``meta["frame_rate_hz"]``, else
+            :data:`DEFAULT_RATE_HZ`.
+
+    Raises:
+        ValueError: as :func:`write_trc`, or chunks whose sequences or counts differ from ``plan``.
+    """
+    out_dir = Path(out_dir)
+    if units not in UNITS_TO_METRES:
+        raise ValueError(f"units: expected one of {list(UNITS_TO_METRES)}, got {units!r}")
+    _check_out_dir(out_dir, overwrite)
+    written = dict.fromkeys(plan.counts, 0)
     with atomic_path(out_dir, overwrite=overwrite) as tmp:
         tmp.mkdir()
-        for file_name, part in plans:
-            write_trc(part, tmp / file_name, rate, units=units)
-    return [out_dir / f for f, _ in plans]
+        files: dict[str, Any] = {}
+        try:
+            for chunk in chunks:
+                ds = chunk.complete()
+                if ds.joints_3d_world is None:
+                    raise ValueError("dataset: has no world 3D (and no cameras to derive it); TRC needs it")
+                skel = _skeleton(ds.skeleton)
+                if skel.joint_names != ds.skeleton.joint_names:
+                    raise ValueError(f"dataset.skeleton: expected {skel.name}'s joint order")
+                if rate is None:
+                    rate = float(ds.meta.get("frame_rate_hz") or DEFAULT_RATE_HZ)
+                if not math.isfinite(rate) or rate <= 0:
+                    raise ValueError(f"rate: expected a positive frame rate in Hz, got {rate}")
+                names = sequence_names(ds.subject, ds.action, len(ds))
+                uniq, start, inverse = np.unique(names, return_index=True, return_inverse=True)
+                for u in np.argsort(start, kind="stable"):
+                    name = str(uniq[u])
+                    rows = np.flatnonzero(inverse.ravel() == u)
+                    if name not in written or written[name] + len(rows) > plan.counts[name]:
+                        raise ValueError(f"chunks: sequence {name!r} does not match the plan of the samples")
+                    if plan.has_frame:
+                        frame = np.asarray(ds.frame)[rows]
+                    else:
+                        frame = np.arange(written[name], written[name] + len(rows))
+                    time = ds.extra.get("time")
+                    time = frame / rate if time is None else np.asarray(time, dtype=np.float64)[rows]
+                    fh = files.get(name)
+                    if fh is None:
+                        fh = files[name] = open(tmp / f"{name}.trc", "w", encoding="utf-8", newline="")  # noqa: SIM115
+                        first = plan.first_frame.get(name, 0)
+                        head = _header_lines(f"{name}.trc", skel, rate, plan.counts[name], units, first)
+                        fh.write("\n".join(head) + "\n")
+                    fh.write("\n".join(_body_lines(ds.joints_3d_world[rows], frame, time, units)) + "\n")
+                    written[name] += len(rows)
+        finally:
+            for fh in files.values():
+                fh.close()
+        short = [name for name, count in plan.counts.items() if written[name] != count]
+        if short:
+            raise ValueError(
+                f"chunks: sequence {short[0]!r} has {written[short[0]]} samples, the plan says {plan.counts[short[0]]}"
+            )
+    return [out_dir / f"{name}.trc" for name in plan.counts]
