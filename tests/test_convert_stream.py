@@ -143,3 +143,98 @@ def test_cli_convert_trc_streams_and_checks(generated: Path, tmp_path: Path, mon
     assert doc["check"]["samples"] == 230 and doc["mpjpe_mm"] < 1e-3
     write_any(read_any(generated), tmp_path / "mem", "trc")
     assert _files(out) == _files(tmp_path / "mem")
+
+
+# ----------------------------------------------------------------------- mmpose -> posesynth
+
+
+def _stores_equal(a: Path, b: Path) -> None:
+    """Same manifest (but the shard checksums' paths) and the same shard files, byte for byte."""
+    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    assert files_a == files_b
+    for rel in files_a:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+
+
+@pytest.fixture(scope="module")
+def h36m_mmpose(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An MMPose folder of Human3.6M-like data: 4 calibrated cameras of 2 subjects (a table),
+    S's visibility differing from part's in a few samples only."""
+    from posesynth.data.formats.mmpose import write_mmpose
+    from posesynth.geometry.camera import concat_cameras, h36m_subject_cameras
+
+    root = tmp_path_factory.mktemp("mm")
+    ds = generate_dataset(GenerateConfig(samples=260, seed=9))
+    table = concat_cameras([h36m_subject_cameras("S1"), h36m_subject_cameras("S5")])
+    k = np.arange(260) % 8
+    names = np.array([f"{s}/{c}" for s in ("S1", "S5") for c in ("54138969", "55011271", "58860488", "60457274")])
+    ds = replace(
+        ds,
+        joints_3d_camera=None,
+        joints_2d=None,
+        cameras=table,
+        camera_index=k,
+        camera_names=names,
+        subject=np.where(k < 4, "S1", "S5"),
+        action=np.where(np.arange(260) < 130, "Walking_1", "SittingDown_2"),
+        frame=np.arange(260) // 8,
+        extra={},
+    ).complete()
+    vis = np.ones((260, 17))
+    vis[200:203, 3] = 0.0
+    ds = replace(ds, visibility=vis)
+    write_mmpose(ds, root / "mm")
+    return root / "mm"
+
+
+@pytest.mark.parametrize("rows", [33, 100])
+def test_mmpose_to_store_streamed_equals_in_memory(h36m_mmpose: Path, tmp_path: Path, rows: int) -> None:
+    from posesynth.data.formats.store_io import read_store
+
+    whole = read_any(h36m_mmpose)
+    write_any(whole, tmp_path / "mem", "posesynth", shard_size=64)
+    done = convert_streamed(h36m_mmpose, tmp_path / "str", "posesynth", "mmpose", rows=rows, shard_size=64)
+    assert done is not None and done.samples == 260 and done.num_cameras == 8
+    _stores_equal(tmp_path / "str", tmp_path / "mem")
+    back = read_store(tmp_path / "str")
+    assert back.num_cameras == 8 and back.camera_index is not None
+    chunked = compare_chunked(
+        iter_chunks(h36m_mmpose, "mmpose", rows)[1], iter_chunks(tmp_path / "str", "posesynth", rows)[1]
+    )
+    assert chunked.ok and chunked.matched == 260, chunked.problems
+
+
+def test_mmpose_to_store_per_sample_cameras_beyond_the_table_limit(
+    generated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A generated set exported to MMPose has a camera per sample: past STORE_TABLE_MAX the
+    store holds them per sample, with the same values as the in-memory store's table."""
+    monkeypatch.setattr(registry, "STORE_TABLE_MAX", 100)
+    done = convert_streamed(generated, tmp_path / "mm", "mmpose", "posesynth", rows=50)
+    assert done is not None
+    conv = convert_streamed(tmp_path / "mm", tmp_path / "st", "posesynth", "mmpose", rows=50)
+    assert conv is not None and conv.num_cameras == 230
+    from posesynth.data.store import open_store
+
+    store = open_store(tmp_path / "st")
+    assert "camera_name" in store.array_names and "camera_index" not in store.array_names
+    whole = compare_datasets(read_any(tmp_path / "mm"), read_any(tmp_path / "st"))
+    assert whole.ok and whole.aligned_by == "order", whole.problems
+    assert whole.check("cameras.rotation").max_abs == 0.0
+
+
+def test_mmpose_small_is_not_streamed(h36m_mmpose: Path, tmp_path: Path) -> None:
+    assert convert_streamed(h36m_mmpose, tmp_path / "x", "posesynth", "mmpose", rows=260) is None
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_mmpose_to_store_streams_and_checks(
+    h36m_mmpose: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(registry, "STREAM_ROWS", 40)
+    out = tmp_path / "st"
+    res = runner.invoke(app, ["convert", str(h36m_mmpose), str(out), "--to", "posesynth", "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["check"]["ok"] and doc["check"]["chunks"] == 7 and doc["samples"] == 260 and doc["cameras"] == 8

@@ -28,7 +28,7 @@ import pickle
 import struct
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -542,10 +542,19 @@ def convert_streamed(
       (:func:`~posesynth.data.formats.trc.plan_trc_sequences`; generated data always);
       otherwise (several cameras per frame, frames out of order) in memory.
 
+    - an MMPose ``.npz`` (with its ``cameras.pkl`` and sidecar) into a posesynth store
+      (:func:`_mmpose_to_store`): two passes over the chunks, the second written shard by
+      shard through :class:`posesynth.data.store.StoreWriter`. With at most
+      :data:`STORE_TABLE_MAX` distinct (subject, camera) pairs the store equals
+      :func:`write_any`'s byte for byte (a camera table in ``meta``); with more, it holds
+      one camera per sample (``camera_*`` arrays and ``camera_name``), the same values.
+
     Returns a :class:`StreamedConversion`, or None when the caller must read the whole data
     set and use :func:`write_any`.
     """
     rows = STREAM_ROWS if rows is None else rows
+    if in_format == "mmpose" and to == "posesynth":
+        return _mmpose_to_store(Path(source), Path(out), rows, overwrite=overwrite, **kw)
     if in_format != "posesynth" or to not in ("mmpose", "trc"):
         return None
     from posesynth.data.store import open_store
@@ -586,6 +595,158 @@ def convert_streamed(
     return StreamedConversion(
         written=written, samples=n, skeleton=head.skeleton, num_cameras=cams, rows=rows, read_back=read_back
     )
+
+
+#: Most distinct cameras a streamed MMPose -> store conversion keeps as a camera table in the
+#: store's ``meta`` (as the in-memory writer does, about 0.6 KB of JSON each); beyond, the
+#: store holds one camera per sample (a generated data set exported to MMPose: one per sample).
+STORE_TABLE_MAX = 10_000
+
+# extra arrays of read_mmpose, in the order it makes them (the store's bytes follow it)
+_MMPOSE_EXTRA_ORDER = ("center", "scale", "visibility_3d", "camera_id")
+
+
+@dataclass
+class _MMPoseSurvey:
+    """The first pass over an MMPose file's chunks: what the store's layout needs before
+    the first shard (string widths, extra arrays, the camera table or its absence)."""
+
+    samples: int = 0
+    widths: dict[str, int] = field(default_factory=dict)
+    extra: list[str] = field(default_factory=list)
+    #: camera name -> (chunk camera batch, index in it); None once over STORE_TABLE_MAX
+    cameras: dict[str, tuple[Any, int]] | None = field(default_factory=dict)
+    model: Any = None
+    skeleton: Any = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _survey_mmpose(chunks: Any) -> _MMPoseSurvey:
+    survey = _MMPoseSurvey()
+    for chunk in chunks:
+        if survey.skeleton is None:
+            survey.skeleton, survey.meta = chunk.skeleton, dict(chunk.meta)
+        survey.samples += len(chunk)
+        strings = {"subject": chunk.subject, "action": chunk.action, **chunk.extra}
+        if chunk.cameras is not None:
+            survey.model = chunk.cameras.model
+            strings["camera_name"] = chunk.camera_names
+        for name, value in strings.items():
+            arr = None if value is None else np.asarray(value)
+            if arr is not None and arr.dtype.kind == "U":
+                survey.widths[name] = max(survey.widths.get(name, 1), arr.dtype.itemsize // 4)
+        survey.extra += [k for k in chunk.extra if k not in survey.extra]
+        if chunk.cameras is not None and survey.cameras is not None:
+            for j, cam_name in enumerate(np.asarray(chunk.camera_names).tolist()):
+                survey.cameras.setdefault(cam_name, (chunk.cameras, j))
+            if len(survey.cameras) > STORE_TABLE_MAX:
+                survey.cameras = None  # per-sample cameras: nothing more to keep
+    order = [k for k in _MMPOSE_EXTRA_ORDER if k in survey.extra]
+    survey.extra = order + [k for k in survey.extra if k not in order]
+    return survey
+
+
+def _mmpose_to_store(
+    source: Path, out: Path, rows: int, *, overwrite: bool = False, shard_size: int | None = None
+) -> StreamedConversion | None:
+    """Stream an MMPose data set of more than ``rows`` samples into a posesynth store.
+
+    Pass 1 reads the chunks (:func:`iter_chunks`) for the layout (:class:`_MMPoseSurvey`);
+    pass 2 reads them again and writes shards of ``shard_size`` samples (default the
+    in-memory writer's). Memory: two chunks, a shard and up to :data:`STORE_TABLE_MAX`
+    cameras. Returns None for ``rows`` samples or fewer (the in-memory path).
+    """
+    from dataclasses import replace
+
+    from posesynth.data.formats.store_io import DEFAULT_SHARD_SIZE, dataset_store_arrays, pose_store_meta
+    from posesynth.data.store import StoreWriter
+    from posesynth.geometry.camera import concat_cameras
+
+    n, first_pass = iter_chunks(source, "mmpose", rows)
+    if n <= rows:
+        return None
+    shard_size = DEFAULT_SHARD_SIZE if shard_size is None else shard_size
+    survey = _survey_mmpose(first_pass)
+    table = names = index_of = None
+    if survey.cameras is not None and survey.model is not None:
+        # read_mmpose's order: sorted by "subject\0camera"
+        keys = sorted(survey.cameras, key=lambda k: k.replace("/", "\x00", 1))
+        table = concat_cameras([survey.cameras[k][0][[survey.cameras[k][1]]] for k in keys])
+        names = np.array(keys)
+        index_of = {k: i for i, k in enumerate(keys)}
+    survey.cameras = None  # the chunk batches it pointed into may go
+    meta = pose_store_meta(
+        survey.skeleton, survey.meta, extra=survey.extra,
+        camera_model=survey.model, camera_table=table, camera_names=names,
+    )  # fmt: skip
+
+    def store_arrays(chunk: PoseDataset) -> dict[str, np.ndarray]:
+        extra = dict(chunk.extra)
+        if "visibility_3d" in survey.extra and "visibility_3d" not in extra:
+            # read_mmpose keeps S's visibility only where it differs from part's somewhere:
+            # in a chunk where it does not, it equals the visibility
+            extra["visibility_3d"] = np.asarray(chunk.visibility)
+        if list(extra) != survey.extra:
+            extra = {k: extra[k] for k in survey.extra}  # the first pass's order (KeyError: changed file)
+        if chunk.cameras is not None and table is not None:
+            assert index_of is not None  # made with the table
+            local = np.array([index_of[k] for k in np.asarray(chunk.camera_names).tolist()], dtype=np.int64)
+            chunk = replace(chunk, cameras=table, camera_index=local[chunk.camera_index], camera_names=names)
+        elif chunk.cameras is not None:
+            chunk = replace(
+                chunk,
+                cameras=chunk.sample_cameras(),
+                camera_index=None,
+                camera_names=np.asarray(chunk.camera_names)[chunk.camera_index],
+            )
+        arrays = dataset_store_arrays(replace(chunk, extra=extra))
+        for name, width in survey.widths.items():  # one string width for every shard
+            if name in arrays:
+                arrays[name] = arrays[name].astype(f"<U{width}")
+        return arrays
+
+    done = 0
+    with StoreWriter(out, meta, overwrite=overwrite) as writer:
+        pending: list[dict[str, np.ndarray]] = []
+        held = 0
+        for chunk in iter_chunks(source, "mmpose", rows)[1]:
+            pending.append(store_arrays(chunk))
+            held += len(chunk)
+            while held >= shard_size:
+                shard, pending, held = _take_shard(pending, shard_size)
+                writer.write_shard(shard)
+            done += len(chunk)
+        if held:
+            writer.write_shard(_take_shard(pending, held)[0])
+        path = writer.commit()
+    if done != survey.samples:
+        raise ValueError(f"{source}: read {done} samples, then {survey.samples}; the file changed while converting")
+    cams = 0 if survey.model is None else (len(names) if names is not None else n)
+    return StreamedConversion(written=path, samples=n, skeleton=survey.skeleton, num_cameras=cams, rows=rows)
+
+
+def _take_shard(
+    pending: list[dict[str, np.ndarray]], size: int
+) -> tuple[dict[str, np.ndarray], list[dict[str, np.ndarray]], int]:
+    """The first ``size`` samples of the pending chunk arrays, the rest, and its count."""
+    shard: dict[str, list[np.ndarray]] = {k: [] for k in pending[0]}
+    rest: list[dict[str, np.ndarray]] = []
+    need = size
+    for part in pending:
+        m = len(next(iter(part.values())))
+        if need >= m:
+            for k, v in part.items():
+                shard[k].append(v)
+            need -= m
+        elif need > 0:
+            for k, v in part.items():
+                shard[k].append(v[:need])
+            rest.append({k: v[need:] for k, v in part.items()})
+            need = 0
+        else:
+            rest.append(part)
+    held = sum(len(next(iter(r.values()))) for r in rest)
+    return {k: np.concatenate(v) for k, v in shard.items()}, rest, held
 
 
 def _store_ids(store: Any, rows: int) -> Any:
