@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from posesynth.cli.main import app
+from posesynth.data.formats import mmpose as mm
 from posesynth.data.formats import registry
 from posesynth.data.formats.registry import convert_streamed, iter_chunks, read_any, write_any
 from posesynth.data.formats.store_io import write_store_dataset
@@ -238,3 +239,92 @@ def test_cli_mmpose_to_store_streams_and_checks(
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert doc["check"]["ok"] and doc["check"]["chunks"] == 7 and doc["samples"] == 260 and doc["cameras"] == 8
+
+
+# ------------------------------------------------------------- the opencv / fisheye sidecar
+
+
+@pytest.fixture(scope="module")
+def opencv_mm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("ocv")
+    ds = generate_dataset(GenerateConfig(samples=230, seed=4, camera={"model": "opencv"}))
+    store = write_store_dataset(ds, root / "g")
+    assert convert_streamed(store, root / "mm", "mmpose", "posesynth", rows=60) is not None
+    assert (root / "mm" / mm.SIDECAR_FILE).is_file()
+    return root / "mm"
+
+
+def _assert_chunks_equal_whole(chunks, whole) -> int:
+    lo = 0
+    for chunk in chunks:
+        ref = whole.select(slice(lo, lo + len(chunk)))
+        for name in ("joints_3d_camera", "joints_3d_world", "joints_2d", "subject", "action", "frame"):
+            np.testing.assert_array_equal(getattr(chunk, name), getattr(ref, name), err_msg=name)
+        for name in ("intrinsics", "distortion", "rotation", "center", "image_size"):
+            a = np.asarray(getattr(chunk.sample_cameras(), name))
+            b = np.asarray(getattr(ref.sample_cameras(), name))
+            np.testing.assert_array_equal(a, b, err_msg=name)
+        assert chunk.cameras.model == ref.cameras.model
+        lo += len(chunk)
+    return lo
+
+
+@pytest.mark.parametrize(("block", "cache"), [(5, 50_000), (4096, 50_000), (37, 10)])
+def test_sidecar_streamed_equals_whole(
+    opencv_mm: Path, monkeypatch: pytest.MonkeyPatch, block: int, cache: int
+) -> None:
+    whole = mm.read_mmpose(opencv_mm / "h36m_train.npz")
+    assert whole.cameras.model.value == "opencv"
+    monkeypatch.setattr(mm, "SIDECAR_WHOLE_BYTES", 0)
+    monkeypatch.setattr(mm._JsonListCursor, "_BLOCK", block)
+    n, chunks = mm.read_mmpose_chunks(opencv_mm / "h36m_train.npz", 45, cache_cameras=cache)
+    assert _assert_chunks_equal_whole(chunks, whole) == n == 230
+
+
+def test_sidecar_streamed_rescans_after_dropping(opencv_mm: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys asked out of file order with a tiny cache: dropped cameras are found again."""
+    monkeypatch.setattr(mm, "SIDECAR_WHOLE_BYTES", 0)
+    entries = mm._SidecarEntries(opencv_mm / mm.SIDECAR_FILE, cache=5)
+    whole_slot, whole_cams = mm._load_sidecar(opencv_mm / mm.SIDECAR_FILE)
+    keys = list(whole_slot)
+    for ask in (keys[100:110], keys[3:8], keys[200:230], keys[0:2]):
+        slot, cams = entries.take(ask)
+        assert list(slot) == ask
+        ref = whole_cams[np.array([whole_slot[k] for k in ask])]
+        np.testing.assert_array_equal(cams.rotation, ref.rotation)
+        np.testing.assert_array_equal(cams.distortion, ref.distortion)
+    entries.close()
+
+
+def test_sidecar_streamed_damaged(opencv_mm: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mm, "SIDECAR_WHOLE_BYTES", 0)
+    side = tmp_path / mm.SIDECAR_FILE
+    doc = json.loads((opencv_mm / mm.SIDECAR_FILE).read_text())
+    doc["cameras"]["center"] = doc["cameras"]["center"][:-1]  # one centre short
+    side.write_text(json.dumps(doc, sort_keys=True, separators=(",", ":")))
+    entries = mm._SidecarEntries(side, cache=1000)
+    keys = [tuple(k) for k in doc["keys"]]
+    with pytest.raises(ValueError, match=r"\['center'\] end after 229 items"):
+        entries.take(keys)
+    side.write_text((opencv_mm / mm.SIDECAR_FILE).read_text()[:-5000])  # truncated
+    with pytest.raises(ValueError, match="not valid JSON"):
+        mm._SidecarEntries(side, cache=1000).take(keys)
+    doc = json.loads((opencv_mm / mm.SIDECAR_FILE).read_text())
+    doc["format"] = "something-else"
+    side.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="format: expected 'posesynth-mmpose-cameras'"):
+        mm._SidecarEntries(side, cache=1000)
+
+
+def test_cli_opencv_store_to_mmpose_streamed_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole streamed convert of an opencv store, its check reading the sidecar in steps."""
+    ds = generate_dataset(GenerateConfig(samples=120, seed=8, camera={"model": "fisheye"}))
+    store = write_store_dataset(ds, tmp_path / "g")
+    monkeypatch.setattr(registry, "STREAM_ROWS", 25)
+    monkeypatch.setattr(mm, "SIDECAR_WHOLE_BYTES", 0)
+    monkeypatch.setattr(mm, "_load_sidecar", None)  # never loaded whole
+    res = runner.invoke(app, ["convert", str(store), str(tmp_path / "mm"), "--to", "mmpose", "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["check"]["ok"] and doc["check"]["chunks"] == 5
+    assert doc["check"]["cameras"]["distortion"] == 0.0

@@ -544,6 +544,299 @@ def _load_sidecar(sidecar: Path) -> tuple[dict[tuple[str, str], int], Camera]:
     return {(s, c): i for i, (s, c) in enumerate(keys)}, cams
 
 
+#: Largest sidecar :func:`read_mmpose_chunks` loads whole; a larger one is read item by item.
+SIDECAR_WHOLE_BYTES = 16 << 20
+
+_SIDE_FIELDS = ("intrinsics", "distortion", "rotation", "center", "image_size")
+
+
+class _SidecarEntries:
+    """The exact cameras of :data:`SIDECAR_FILE` that chunks ask for (:meth:`take`).
+
+    A file of at most :data:`SIDECAR_WHOLE_BYTES` is loaded whole (:func:`_load_sidecar`).
+    A larger one (``write_mmpose_chunks`` of a million cameras: about 0.5 GB) is first walked
+    once to find where its lists start (skipping them item by item, holding none), then read
+    through one cursor per list (``keys`` and the five camera fields) in step, item ``i`` of
+    each together: cameras are kept until a chunk takes them, and once more than ``cache``
+    are held, taken ones are dropped (a later chunk that needs a dropped one reads the lists
+    again from their start). Checked as :func:`_load_sidecar` checks the whole file: format,
+    version, ``[subject, camera_id]`` keys, one camera per key, the model's distortion names.
+    """
+
+    def __init__(self, path: Path, cache: int) -> None:
+        self.path = path
+        self.cache = cache
+        self.whole: tuple[dict[tuple[str, str], int], Camera] | None = None
+        self.held: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self.dropped = False
+        if path.stat().st_size <= SIDECAR_WHOLE_BYTES:
+            self.whole = _load_sidecar(path)
+            return
+        self.starts, self.scalars = _sidecar_index(path)
+        if self.scalars.get("format") != SIDECAR_FORMAT:
+            raise ValueError(f"{path}: format: expected {SIDECAR_FORMAT!r}, got {self.scalars.get('format')!r}")
+        if self.scalars.get("version") != SIDECAR_VERSION:
+            raise ValueError(f"{path}: version: expected {SIDECAR_VERSION}, got {self.scalars.get('version')!r}")
+        missing = [f for f in ("keys", *_SIDE_FIELDS) if f not in self.starts]
+        if missing or "model" not in self.scalars:
+            raise ValueError(f"{path}: cameras: expected the lists {list(_SIDE_FIELDS)}, 'model' and 'keys'")
+        try:
+            self.model = CameraModel.parse(self.scalars["model"])
+        except ValueError as exc:
+            raise ValueError(f"{path}: cameras: {exc}") from None
+        names = self.scalars.get("distortion_names")
+        if names is not None and tuple(names) != self.model.distortion_names:
+            raise ValueError(
+                f"{path}: cameras: distortion_names: expected {list(self.model.distortion_names)} "
+                f"for model {self.model.value}, got {names}"
+            )
+        self.batch = self.scalars.get("batch_shape")
+        self.cursors: list[_JsonListCursor] | None = None
+        self.count = 0
+
+    def take(self, keys: list[tuple[str, str]]) -> tuple[dict[tuple[str, str], int], Camera]:
+        """``(slot, cameras)`` as :func:`_load_sidecar` returns them, for ``keys`` (those the
+        file holds; :func:`_exact_cameras` reports a missing one)."""
+        if self.whole is not None:
+            return self.whole
+        try:
+            return self._take(keys)
+        except BaseException:
+            self.close()
+            raise
+
+    def _take(self, keys: list[tuple[str, str]]) -> tuple[dict[tuple[str, str], int], Camera]:
+        want = [k for k in dict.fromkeys(keys) if k not in self.held]
+        if want and self.cursors is None and self.count == 0:
+            self._open()
+        while want and self.cursors is not None:
+            self._next()
+            want = [k for k in want if k not in self.held]
+        if want and self.dropped:  # dropped earlier: read the lists again from their start
+            self._open()
+            wanted = set(want)
+            while wanted and self.cursors is not None:
+                key = self._next(keep=wanted)
+                wanted.discard(key)
+        found = [k for k in dict.fromkeys(keys) if k in self.held]
+        values = [self.held[k] for k in found]
+        doc: dict[str, Any] = {"model": self.model.value, "batch_shape": [len(found)]}
+        for j, name in enumerate(_SIDE_FIELDS):
+            doc[name] = [v[j] for v in values]
+        try:
+            cams = Camera.from_dict(doc)
+        except ValueError as exc:
+            raise ValueError(f"{self.path}: cameras: {exc}") from None
+        if cams.batch_shape != (len(found),):
+            raise ValueError(f"{self.path}: cameras: expected one camera per key, got batch shape {cams.batch_shape}")
+        if len(self.held) > self.cache:
+            for k in found:
+                del self.held[k]
+            self.dropped = True
+        return {k: i for i, k in enumerate(found)}, cams
+
+    def close(self) -> None:
+        """Close the open cursors' files (the whole-file case holds none)."""
+        if self.whole is None and self.cursors is not None:
+            for c in self.cursors:
+                c.close()
+            self.cursors = None
+
+    def _open(self) -> None:
+        self.close()
+        self.cursors = [_JsonListCursor(self.path, self.starts[f]) for f in ("keys", *_SIDE_FIELDS)]
+        self.count = 0
+
+    def _next(self, keep: set[tuple[str, str]] | None = None) -> tuple[str, str] | None:
+        """Read item ``count`` of every list; hold it (only if in ``keep``, when given)."""
+        assert self.cursors is not None  # the caller checks
+        items = [c.next() for c in self.cursors]
+        ended = [c is _END for c in items]
+        if all(ended):
+            for c in self.cursors:
+                c.close()
+            self.cursors = None
+            if self.batch is not None and list(self.batch) != [self.count]:
+                raise ValueError(
+                    f"{self.path}: cameras: expected a batch of {self.count} cameras (one per key), "
+                    f"got batch shape {tuple(self.batch)}"
+                )
+            return None
+        if any(ended):
+            short = [f for f, e in zip(("keys", *_SIDE_FIELDS), ended, strict=True) if e]
+            raise ValueError(
+                f"{self.path}: cameras: {short} end after {self.count} items, the other lists go on "
+                "(expected one camera per key)"
+            )
+        key = items[0]
+        if not (isinstance(key, list) and len(key) == 2 and all(isinstance(x, str) for x in key)):
+            raise ValueError(f"{self.path}: keys: expected a list of [subject, camera_id] strings")
+        k = (key[0], key[1])
+        if keep is None or k in keep:
+            self.held[k] = tuple(items[1:])
+        self.count += 1
+        return k
+
+
+#: What :meth:`_JsonListCursor.next` returns after a list's last item.
+_END = object()
+
+
+class _JsonListCursor:
+    """The items of one JSON list, read from ``offset`` (just after its ``[``) one at a time
+    with ``json.JSONDecoder.raw_decode`` over a buffer refilled in blocks (so only a block
+    and an item are held). The file must be ASCII (``json.dumps``' default output), so byte
+    offsets are character offsets."""
+
+    _BLOCK = 1 << 20
+
+    def __init__(self, path: Path, offset: int) -> None:
+        self.path = path
+        self.fh = open(path, "rb")  # noqa: SIM115
+        self.fh.seek(offset)
+        self.pos = offset  # file offset of buf[0]
+        self.buf = ""
+        self.i = 0
+        self.eof = False
+        self.first = True
+        self.done = False
+        self.decoder = json.JSONDecoder()
+
+    def close(self) -> None:
+        self.fh.close()
+
+    def _fill(self, need: int = 1) -> None:
+        while not self.eof and len(self.buf) - self.i < need:
+            block = self.fh.read(self._BLOCK)
+            if not block:
+                self.eof = True
+                break
+            try:
+                text = block.decode("ascii")
+            except UnicodeDecodeError:
+                raise ValueError(f"{self.path}: not ASCII JSON (as posesynth writes it)") from None
+            self.pos += self.i
+            self.buf = self.buf[self.i :] + text
+            self.i = 0
+
+    def _skip_ws(self) -> str:
+        while True:
+            self._fill()
+            while self.i < len(self.buf) and self.buf[self.i] in " \t\r\n":
+                self.i += 1
+            if self.i < len(self.buf) or self.eof:
+                return self.buf[self.i] if self.i < len(self.buf) else ""
+
+    def offset(self) -> int:
+        return self.pos + self.i
+
+    def next(self) -> Any:
+        """The next item, or :data:`_END` after the last (the closing ``]`` consumed)."""
+        if self.done:
+            return _END
+        ch = self._skip_ws()
+        if not self.first:
+            if ch == "]":
+                self.i += 1
+                self.done = True
+                return _END
+            if ch != ",":
+                raise ValueError(f"{self.path}: not valid JSON (expected ',' or ']' at byte {self.offset()})")
+            self.i += 1
+            ch = self._skip_ws()
+        elif ch == "]":
+            self.i += 1
+            self.done = True
+            return _END
+        self.first = False
+        while True:  # an item may straddle the buffer's end: read on until it decodes whole
+            try:
+                value, end = self.decoder.raw_decode(self.buf, self.i)
+                if end < len(self.buf) or self.eof:  # a number cut at the buffer's end decodes short
+                    self.i = end
+                    return value
+            except json.JSONDecodeError:
+                if self.eof:
+                    raise ValueError(f"{self.path}: not valid JSON (at byte {self.offset()})") from None
+            before = len(self.buf) - self.i
+            self._fill(before + self._BLOCK)
+            if len(self.buf) - self.i == before:
+                self.eof = True
+
+
+def _sidecar_index(path: Path) -> tuple[dict[str, int], dict[str, Any]]:
+    """Where each list of a sidecar starts (byte offset after its ``[``: ``keys`` and the
+    camera fields) and its small values (``format``, ``version``, ``model``,
+    ``distortion_names``, ``batch_shape``), found in one pass that skips the lists item by
+    item."""
+    starts: dict[str, int] = {}
+    scalars: dict[str, Any] = {}
+    cur = _JsonListCursor(path, 0)
+    try:
+
+        def expect(ch: str) -> None:
+            if cur._skip_ws() != ch:
+                raise ValueError(f"{path}: not valid JSON (expected {ch!r} at byte {cur.offset()})")
+            cur.i += 1
+
+        def value() -> Any:
+            cur._skip_ws()  # raw_decode takes no leading whitespace
+            while True:
+                try:
+                    v, end = cur.decoder.raw_decode(cur.buf, cur.i)
+                    if end < len(cur.buf) or cur.eof:
+                        cur.i = end
+                        return v
+                except json.JSONDecodeError:
+                    if cur.eof:
+                        raise ValueError(f"{path}: not valid JSON (at byte {cur.offset()})") from None
+                before = len(cur.buf) - cur.i
+                cur._fill(before + cur._BLOCK)
+                if len(cur.buf) - cur.i == before:
+                    cur.eof = True
+
+        def skip_list(name: str) -> None:
+            expect("[")
+            starts[name] = cur.offset()
+            sub = _JsonListCursor(path, starts[name])
+            try:
+                while sub.next() is not _END:
+                    pass
+                end = sub.offset()
+            finally:
+                sub.close()
+            cur.fh.seek(end)
+            cur.pos, cur.buf, cur.i, cur.eof = end, "", 0, False
+
+        def obj(where: str, big: tuple[str, ...]) -> None:
+            expect("{")
+            first = True
+            while True:
+                ch = cur._skip_ws()
+                if ch == "}":
+                    cur.i += 1
+                    return
+                if not first:
+                    expect(",")
+                    cur._skip_ws()
+                first = False
+                key = value()
+                expect(":")
+                if where == "" and key == "cameras":
+                    obj("cameras", _SIDE_FIELDS)
+                elif key in big and cur._skip_ws() == "[":
+                    skip_list(key)
+                else:
+                    v = value()
+                    if where == "cameras" or key in ("format", "version"):
+                        scalars[key] = v
+
+        obj("", ("keys",))
+    finally:
+        cur.close()
+    return starts, scalars
+
+
 def _get(doc: Any, key: str) -> Any:
     return doc.get(key) if isinstance(doc, dict) else None
 
@@ -564,8 +857,10 @@ def read_mmpose_chunks(
       are held, used ones are dropped (a later chunk that needs a dropped one rescans the
       file). Any other ``cameras.pkl`` (:func:`write_mmpose`'s, MMPose's own) is one pickle
       and is loaded whole: it holds one entry per (subject, camera), about 1.7 KB each;
-    - the sidecar :data:`SIDECAR_FILE` (``opencv`` / ``fisheye`` cameras) is JSON and is
-      loaded whole: about 1 KB per camera.
+    - the sidecar :data:`SIDECAR_FILE` (``opencv`` / ``fisheye`` cameras, about 0.5 KB of
+      JSON per camera) is loaded whole up to :data:`SIDECAR_WHOLE_BYTES`; a larger one is
+      read item by item alongside the chunks (:class:`_SidecarEntries`), keeping the
+      cameras of the current chunk (and up to ``cache_cameras`` read ahead).
 
     Raises:
         ValueError: as :func:`read_mmpose`, naming the file and field.
@@ -602,7 +897,7 @@ def read_mmpose_chunks(
     def chunks() -> Iterator[PoseDataset]:
         sidecar = None
         if cams_file is not None and (cams_file.parent / SIDECAR_FILE).is_file():
-            sidecar = _load_sidecar(cams_file.parent / SIDECAR_FILE)
+            sidecar = _SidecarEntries(cams_file.parent / SIDECAR_FILE, cache_cameras)
         table = None if cams_file is None else _CameraEntries(cams_file, cache_cameras)
         streams = {k: archive.open(members[k]) for k in wanted}
         try:
@@ -614,16 +909,20 @@ def read_mmpose_chunks(
                     dtype, shape, _ = heads[k]
                     count = min(rows, n - lo)
                     arrays[k] = _read_rows(streams[k], dtype, shape, count, npz_path, k)
-                entries = None
+                entries = exact = None
                 if table is not None:
                     names = _strings(arrays["imgname"], npz_path, "imgname")
                     subject, _, camera_id, _ = _parse_names(names, npz_path)
-                    entries = table.take(list(dict.fromkeys(zip(subject.tolist(), camera_id.tolist()))))
-                yield _mmpose_dataset(arrays, npz_path, cams_file, entries, sidecar)
+                    keys = list(dict.fromkeys(zip(subject.tolist(), camera_id.tolist())))
+                    entries = table.take(keys)
+                    exact = None if sidecar is None else sidecar.take(keys)
+                yield _mmpose_dataset(arrays, npz_path, cams_file, entries, exact)
         finally:
             for stream in streams.values():
                 stream.close()
             archive.close()
+            if sidecar is not None:
+                sidecar.close()
 
     return n, chunks()
 
@@ -1248,21 +1547,31 @@ def _write_sidecar_streamed(path: Path, work: Path, parts: Mapping[str, int], mo
     """The sidecar, laid out as ``json.dumps(doc, sort_keys=True, separators=(",", ":"))``."""
     names = list(CameraModel.parse(model).distortion_names)
 
-    def field(f: str) -> str:
-        return "[" + (work / f"side-{f}.txt").read_text(encoding="utf-8") + "]" if parts.get(f) else "[]"
+    import shutil
 
     about = json.dumps(
         "exact camera models of cameras.pkl's entries (which hold Human3.6M's distortion model "
         "only); read by posesynth, ignored by MMPose"
     )
     with open(path, "w", encoding="utf-8") as fh:
+
+        def field(f: str) -> str:  # the part file copied in blocks: a million cameras are ~0.5 GB
+            fh.write("[")
+            if parts.get(f):
+                with open(work / f"side-{f}.txt", encoding="utf-8") as src:
+                    shutil.copyfileobj(src, fh, 1 << 20)
+            return "]"
+
         fh.write('{"about":' + about + ',"cameras":{"batch_shape":[' + str(parts.get("keys", 0)) + "]")
-        fh.write(',"center":' + field("center") + ',"distortion":' + field("distortion"))
-        fh.write(',"distortion_names":' + json.dumps(names, separators=(",", ":")))
-        fh.write(',"image_size":' + field("image_size") + ',"intrinsics":' + field("intrinsics"))
-        fh.write(',"model":' + json.dumps(model) + ',"rotation":' + field("rotation") + "}")
-        fh.write(',"format":' + json.dumps(SIDECAR_FORMAT) + ',"keys":' + field("keys"))
-        fh.write(',"version":' + json.dumps(SIDECAR_VERSION) + "}\n")
+        fh.write(',"center":')
+        fh.write(field("center") + ',"distortion":')
+        fh.write(field("distortion") + ',"distortion_names":' + json.dumps(names, separators=(",", ":")))
+        fh.write(',"image_size":')
+        fh.write(field("image_size") + ',"intrinsics":')
+        fh.write(field("intrinsics") + ',"model":' + json.dumps(model) + ',"rotation":')
+        fh.write(field("rotation") + "}")
+        fh.write(',"format":' + json.dumps(SIDECAR_FORMAT) + ',"keys":')
+        fh.write(field("keys") + ',"version":' + json.dumps(SIDECAR_VERSION) + "}\n")
 
 
 def _joint_stats_streamed(part_bin: Path, s_bin: Path, n: int, rows: int = 65536) -> dict[str, dict[str, np.ndarray]]:
