@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from posesynth.cli.main import app
 from posesynth.data.formats import mmpose as mm
 from posesynth.data.formats import registry
+from posesynth.data.formats._json_stream import JsonItems
 from posesynth.data.formats.registry import convert_streamed, iter_chunks, read_any, write_any
 from posesynth.data.formats.store_io import write_store_dataset
 from posesynth.data.formats.trc import TrcRows, plan_trc_sequences, read_trc, write_trc_sequences
@@ -276,7 +277,7 @@ def test_sidecar_streamed_equals_whole(
     whole = mm.read_mmpose(opencv_mm / "h36m_train.npz")
     assert whole.cameras.model.value == "opencv"
     monkeypatch.setattr(mm, "SIDECAR_WHOLE_BYTES", 0)
-    monkeypatch.setattr(mm._JsonListCursor, "_BLOCK", block)
+    monkeypatch.setattr(JsonItems, "BLOCK", block)
     n, chunks = mm.read_mmpose_chunks(opencv_mm / "h36m_train.npz", 45, cache_cameras=cache)
     assert _assert_chunks_equal_whole(chunks, whole) == n == 230
 

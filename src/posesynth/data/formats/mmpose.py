@@ -44,6 +44,7 @@ import numpy as np
 
 from posesynth.body.skeleton import H36M17
 from posesynth.data.dataset import PoseDataset
+from posesynth.data.formats._json_stream import END, JsonItems, json_layout
 from posesynth.data.formats.numpy_pickle import (
     NumpyOnlyUnpickler,
     RefusedGlobal,
@@ -572,11 +573,14 @@ class _SidecarEntries:
         if path.stat().st_size <= SIDECAR_WHOLE_BYTES:
             self.whole = _load_sidecar(path)
             return
-        self.starts, self.scalars = _sidecar_index(path)
-        if self.scalars.get("format") != SIDECAR_FORMAT:
-            raise ValueError(f"{path}: format: expected {SIDECAR_FORMAT!r}, got {self.scalars.get('format')!r}")
-        if self.scalars.get("version") != SIDECAR_VERSION:
-            raise ValueError(f"{path}: version: expected {SIDECAR_VERSION}, got {self.scalars.get('version')!r}")
+        lists = {("keys",), *(("cameras", f) for f in _SIDE_FIELDS)}
+        starts, values = json_layout(path, lists)
+        self.starts = {key[-1]: offset for key, offset in starts.items()}
+        self.scalars = {key[-1]: v for key, v in values.items() if key[0] in ("cameras", "format", "version")}
+        if values.get(("format",)) != SIDECAR_FORMAT:
+            raise ValueError(f"{path}: format: expected {SIDECAR_FORMAT!r}, got {values.get(('format',))!r}")
+        if values.get(("version",)) != SIDECAR_VERSION:
+            raise ValueError(f"{path}: version: expected {SIDECAR_VERSION}, got {values.get(('version',))!r}")
         missing = [f for f in ("keys", *_SIDE_FIELDS) if f not in self.starts]
         if missing or "model" not in self.scalars:
             raise ValueError(f"{path}: cameras: expected the lists {list(_SIDE_FIELDS)}, 'model' and 'keys'")
@@ -591,7 +595,7 @@ class _SidecarEntries:
                 f"for model {self.model.value}, got {names}"
             )
         self.batch = self.scalars.get("batch_shape")
-        self.cursors: list[_JsonListCursor] | None = None
+        self.cursors: list[JsonItems] | None = None
         self.count = 0
 
     def take(self, keys: list[tuple[str, str]]) -> tuple[dict[tuple[str, str], int], Camera]:
@@ -644,14 +648,14 @@ class _SidecarEntries:
 
     def _open(self) -> None:
         self.close()
-        self.cursors = [_JsonListCursor(self.path, self.starts[f]) for f in ("keys", *_SIDE_FIELDS)]
+        self.cursors = [JsonItems(self.path, self.starts[f]) for f in ("keys", *_SIDE_FIELDS)]
         self.count = 0
 
     def _next(self, keep: set[tuple[str, str]] | None = None) -> tuple[str, str] | None:
         """Read item ``count`` of every list; hold it (only if in ``keep``, when given)."""
         assert self.cursors is not None  # the caller checks
         items = [c.next() for c in self.cursors]
-        ended = [c is _END for c in items]
+        ended = [c is END for c in items]
         if all(ended):
             for c in self.cursors:
                 c.close()
@@ -676,165 +680,6 @@ class _SidecarEntries:
             self.held[k] = tuple(items[1:])
         self.count += 1
         return k
-
-
-#: What :meth:`_JsonListCursor.next` returns after a list's last item.
-_END = object()
-
-
-class _JsonListCursor:
-    """The items of one JSON list, read from ``offset`` (just after its ``[``) one at a time
-    with ``json.JSONDecoder.raw_decode`` over a buffer refilled in blocks (so only a block
-    and an item are held). The file must be ASCII (``json.dumps``' default output), so byte
-    offsets are character offsets."""
-
-    _BLOCK = 1 << 20
-
-    def __init__(self, path: Path, offset: int) -> None:
-        self.path = path
-        self.fh = open(path, "rb")  # noqa: SIM115
-        self.fh.seek(offset)
-        self.pos = offset  # file offset of buf[0]
-        self.buf = ""
-        self.i = 0
-        self.eof = False
-        self.first = True
-        self.done = False
-        self.decoder = json.JSONDecoder()
-
-    def close(self) -> None:
-        self.fh.close()
-
-    def _fill(self, need: int = 1) -> None:
-        while not self.eof and len(self.buf) - self.i < need:
-            block = self.fh.read(self._BLOCK)
-            if not block:
-                self.eof = True
-                break
-            try:
-                text = block.decode("ascii")
-            except UnicodeDecodeError:
-                raise ValueError(f"{self.path}: not ASCII JSON (as posesynth writes it)") from None
-            self.pos += self.i
-            self.buf = self.buf[self.i :] + text
-            self.i = 0
-
-    def _skip_ws(self) -> str:
-        while True:
-            self._fill()
-            while self.i < len(self.buf) and self.buf[self.i] in " \t\r\n":
-                self.i += 1
-            if self.i < len(self.buf) or self.eof:
-                return self.buf[self.i] if self.i < len(self.buf) else ""
-
-    def offset(self) -> int:
-        return self.pos + self.i
-
-    def next(self) -> Any:
-        """The next item, or :data:`_END` after the last (the closing ``]`` consumed)."""
-        if self.done:
-            return _END
-        ch = self._skip_ws()
-        if not self.first:
-            if ch == "]":
-                self.i += 1
-                self.done = True
-                return _END
-            if ch != ",":
-                raise ValueError(f"{self.path}: not valid JSON (expected ',' or ']' at byte {self.offset()})")
-            self.i += 1
-            ch = self._skip_ws()
-        elif ch == "]":
-            self.i += 1
-            self.done = True
-            return _END
-        self.first = False
-        while True:  # an item may straddle the buffer's end: read on until it decodes whole
-            try:
-                value, end = self.decoder.raw_decode(self.buf, self.i)
-                if end < len(self.buf) or self.eof:  # a number cut at the buffer's end decodes short
-                    self.i = end
-                    return value
-            except json.JSONDecodeError:
-                if self.eof:
-                    raise ValueError(f"{self.path}: not valid JSON (at byte {self.offset()})") from None
-            before = len(self.buf) - self.i
-            self._fill(before + self._BLOCK)
-            if len(self.buf) - self.i == before:
-                self.eof = True
-
-
-def _sidecar_index(path: Path) -> tuple[dict[str, int], dict[str, Any]]:
-    """Where each list of a sidecar starts (byte offset after its ``[``: ``keys`` and the
-    camera fields) and its small values (``format``, ``version``, ``model``,
-    ``distortion_names``, ``batch_shape``), found in one pass that skips the lists item by
-    item."""
-    starts: dict[str, int] = {}
-    scalars: dict[str, Any] = {}
-    cur = _JsonListCursor(path, 0)
-    try:
-
-        def expect(ch: str) -> None:
-            if cur._skip_ws() != ch:
-                raise ValueError(f"{path}: not valid JSON (expected {ch!r} at byte {cur.offset()})")
-            cur.i += 1
-
-        def value() -> Any:
-            cur._skip_ws()  # raw_decode takes no leading whitespace
-            while True:
-                try:
-                    v, end = cur.decoder.raw_decode(cur.buf, cur.i)
-                    if end < len(cur.buf) or cur.eof:
-                        cur.i = end
-                        return v
-                except json.JSONDecodeError:
-                    if cur.eof:
-                        raise ValueError(f"{path}: not valid JSON (at byte {cur.offset()})") from None
-                before = len(cur.buf) - cur.i
-                cur._fill(before + cur._BLOCK)
-                if len(cur.buf) - cur.i == before:
-                    cur.eof = True
-
-        def skip_list(name: str) -> None:
-            expect("[")
-            starts[name] = cur.offset()
-            sub = _JsonListCursor(path, starts[name])
-            try:
-                while sub.next() is not _END:
-                    pass
-                end = sub.offset()
-            finally:
-                sub.close()
-            cur.fh.seek(end)
-            cur.pos, cur.buf, cur.i, cur.eof = end, "", 0, False
-
-        def obj(where: str, big: tuple[str, ...]) -> None:
-            expect("{")
-            first = True
-            while True:
-                ch = cur._skip_ws()
-                if ch == "}":
-                    cur.i += 1
-                    return
-                if not first:
-                    expect(",")
-                    cur._skip_ws()
-                first = False
-                key = value()
-                expect(":")
-                if where == "" and key == "cameras":
-                    obj("cameras", _SIDE_FIELDS)
-                elif key in big and cur._skip_ws() == "[":
-                    skip_list(key)
-                else:
-                    v = value()
-                    if where == "cameras" or key in ("format", "version"):
-                        scalars[key] = v
-
-        obj("", ("keys",))
-    finally:
-        cur.close()
-    return starts, scalars
 
 
 def _get(doc: Any, key: str) -> Any:
