@@ -329,3 +329,88 @@ def test_cli_opencv_store_to_mmpose_streamed_check(tmp_path: Path, monkeypatch: 
     doc = json.loads(res.stdout)
     assert doc["check"]["ok"] and doc["check"]["chunks"] == 5
     assert doc["check"]["cameras"]["distortion"] == 0.0
+
+
+# ------------------------------------------------------------------------------ videopose3d
+
+
+def _npz_dicts(path: Path) -> dict[str, object]:
+    with np.load(path, allow_pickle=True) as npz:
+        return {k: npz[k].item() for k in npz.files}
+
+
+def _assert_same(a: object, b: object, where: str = "") -> None:
+    """Equal nested dicts / lists of arrays: same keys in the same order, same dtypes and bits."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and list(a) == list(b), where
+        for k in a:
+            _assert_same(a[k], b[k], f"{where}/{k}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_same(x, y, f"{where}[{i}]")
+    elif isinstance(a, np.ndarray):
+        assert isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape, where
+        np.testing.assert_array_equal(a, b, err_msg=where)
+    else:
+        assert a == b, where
+
+
+@pytest.mark.parametrize("model", ["pinhole", "opencv"])
+@pytest.mark.parametrize("rows", [1, 64])
+def test_videopose3d_streamed_equals_in_memory(tmp_path: Path, model: str, rows: int) -> None:
+    ds = generate_dataset(GenerateConfig(samples=150, seed=11, camera={"model": model}))
+    store = write_store_dataset(ds, tmp_path / "g")
+    write_any(read_any(store), tmp_path / "mem", "videopose3d", name="syn")
+    done = convert_streamed(store, tmp_path / "str", "videopose3d", "posesynth", rows=rows, name="syn")
+    assert done is not None and done.samples == 150
+    assert sorted(p.name for p in (tmp_path / "str").iterdir()) == sorted(p.name for p in (tmp_path / "mem").iterdir())
+    for f in ("data_3d_syn.npz", "data_2d_syn_gt.npz"):
+        _assert_same(_npz_dicts(tmp_path / "mem" / f), _npz_dicts(tmp_path / "str" / f), f)
+    assert (tmp_path / "str" / "cameras_syn.json").read_bytes() == (tmp_path / "mem" / "cameras_syn.json").read_bytes()
+    # posesynth's own reader: whole, and chunk by chunk in the store's order
+    whole = compare_datasets(read_any(tmp_path / "mem"), read_any(tmp_path / "str"))
+    assert whole.ok and whole.matched == 150, whole.problems
+    chunked = compare_chunked(iter_chunks(store, "posesynth", rows)[1], done.read_back())
+    assert chunked.ok and chunked.matched == 150 and chunked.aligned_by == "order", chunked.problems
+    assert chunked.chunks == -(-150 // rows)
+    assert chunked.check("joints_2d") is not None and chunked.check("cameras.distortion") is not None
+
+
+def test_videopose3d_streamed_check_catches_a_change(tmp_path: Path) -> None:
+    """A camera changed in the cameras file is found by the chunked read back."""
+    ds = generate_dataset(GenerateConfig(samples=40, seed=12))
+    store = write_store_dataset(ds, tmp_path / "g")
+    done = convert_streamed(store, tmp_path / "vp", "videopose3d", "posesynth", rows=16)
+    assert done is not None
+    assert compare_chunked(iter_chunks(store, "posesynth", 16)[1], done.read_back()).ok
+    path = tmp_path / "vp" / "cameras_custom.json"
+    doc = json.loads(path.read_text())
+    doc["cameras"]["custom_000017"]["cameras"]["intrinsics"][0][0] += 5.0  # fx of sample 17
+    path.write_text(json.dumps(doc, sort_keys=True, separators=(",", ":")) + "\n")
+    bad = compare_chunked(iter_chunks(store, "posesynth", 16)[1], done.read_back())
+    assert not bad.ok and any("cameras.intrinsics" in p for p in bad.problems), bad.problems
+    doc["cameras"].pop("custom_000039")  # a subject missing from the cameras file
+    path.write_text(json.dumps(doc, sort_keys=True, separators=(",", ":")) + "\n")
+    with pytest.raises(ValueError, match="expected subject 'custom_000039' next"):
+        compare_chunked(iter_chunks(store, "posesynth", 16)[1], done.read_back())
+
+
+def test_videopose3d_not_streamed_when_cameras_repeat(tmp_path: Path) -> None:
+    ds = generate_dataset(GenerateConfig(samples=30, seed=13))
+    cams = ds.cameras
+    assert cams is not None
+    same = replace(ds, cameras=cams[np.r_[0, np.arange(29)]])  # samples 0 and 1 share a camera
+    store = write_store_dataset(same.complete(), tmp_path / "g")
+    assert convert_streamed(store, tmp_path / "o", "videopose3d", "posesynth", rows=10) is None
+    with_ids = write_store_dataset(replace(ds, subject=np.full(30, "S1")), tmp_path / "s")
+    assert convert_streamed(with_ids, tmp_path / "o", "videopose3d", "posesynth", rows=10) is None
+
+
+def test_cli_videopose3d_streams_and_checks(generated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "STREAM_ROWS", 50)
+    out = tmp_path / "vp"
+    res = runner.invoke(app, ["convert", str(generated), str(out), "--to", "videopose3d", "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["check"]["ok"] and doc["check"]["chunks"] == 5 and doc["check"]["samples"] == 230

@@ -540,7 +540,12 @@ def convert_streamed(
       (:func:`posesynth.data.formats.trc.write_trc_chunks`), byte for byte the in-memory
       files, when every sample is its own pose and frames rise within each sequence
       (:func:`~posesynth.data.formats.trc.plan_trc_sequences`; generated data always);
-      otherwise (several cameras per frame, frames out of order) in memory.
+      otherwise (several cameras per frame, frames out of order) in memory;
+    - a posesynth store into ``videopose3d``
+      (:func:`posesynth.data.formats.videopose3d.write_videopose3d_chunks`) when every sample
+      is its own pose seen by its own camera (generated data, :func:`_vp3d_streams`): the
+      same dicts and cameras file as in memory (the dicts pickled batch by batch);
+      otherwise in memory.
 
     - an MMPose ``.npz`` (with its ``cameras.pkl`` and sidecar) into a posesynth store
       (:func:`_mmpose_to_store`): two passes over the chunks, the second written shard by
@@ -555,7 +560,7 @@ def convert_streamed(
     rows = STREAM_ROWS if rows is None else rows
     if in_format == "mmpose" and to == "posesynth":
         return _mmpose_to_store(Path(source), Path(out), rows, overwrite=overwrite, **kw)
-    if in_format != "posesynth" or to not in ("mmpose", "trc"):
+    if in_format != "posesynth" or to not in ("mmpose", "trc", "videopose3d"):
         return None
     from posesynth.data.store import open_store
 
@@ -577,6 +582,14 @@ def convert_streamed(
 
         n, chunks = iter_store_chunks(source, rows)
         written = write_mmpose_chunks(remember(chunks), Path(out), overwrite=overwrite, **kw)
+    elif to == "videopose3d":
+        from posesynth.data.formats.videopose3d import read_videopose3d_chunks, write_videopose3d_chunks
+
+        if not _vp3d_streams(store, rows):
+            return None
+        n, chunks = iter_store_chunks(source, rows, name_cameras=False)
+        written = write_videopose3d_chunks(remember(chunks), Path(out), n, overwrite=overwrite, **kw)
+        read_back = partial(read_videopose3d_chunks, Path(out), kw.get("name", "custom"))
     else:
         from posesynth.data.formats.trc import plan_trc_sequences, write_trc_chunks
 
@@ -747,6 +760,28 @@ def _take_shard(
             rest.append(part)
     held = sum(len(next(iter(r.values()))) for r in rest)
     return {k: np.concatenate(v) for k, v in shard.items()}, rest, held
+
+
+def _vp3d_streams(store: Any, rows: int) -> bool:
+    """Whether a store can stream into VideoPose3D
+    (:func:`~posesynth.data.formats.videopose3d.write_videopose3d_chunks`): no subject, frame
+    or augment ids and a camera per sample, no two alike (told by the hashes of their
+    parameters, the camera arrays read chunk by chunk; any repeated hash: in memory)."""
+    from posesynth.data.formats.store_io import _CAMERA_FIELDS
+    from posesynth.data.formats.videopose3d import stream_camera_key_hashes
+
+    names = set(store.array_names)
+    if names & {"subject", "frame", "camera_index"} or {"source_index", "variant"} <= names:
+        return False
+    if not set(_CAMERA_FIELDS) <= names:
+        return False  # no cameras (one rig for all) or distortion left out: in memory
+
+    def cameras() -> Any:
+        for lo in range(0, store.samples, rows):
+            yield {field: np.asarray(store.read(name, lo, lo + rows)) for name, field in _CAMERA_FIELDS.items()}
+
+    hashes = stream_camera_key_hashes(cameras())
+    return bool(np.unique(hashes).size == hashes.size)
 
 
 def _store_ids(store: Any, rows: int) -> Any:

@@ -42,6 +42,7 @@ import io
 import json
 import re
 import zipfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -1073,3 +1074,417 @@ def _camera_id(ds: PoseDataset, k: int) -> str:
     if ds.camera_names is not None and ds.camera_index is not None:
         return str(np.asarray(ds.camera_names)[k]).rpartition("/")[2] or f"cam{k}"
     return f"cam{k}"
+
+
+# ------------------------------------------------------------------------- streamed writing
+#: Key of the one-item dict that marks, in a template pickle, where a streamed dict's items go.
+_PLACEHOLDER = "posesynth-stream-placeholder"
+
+
+def _spliced_pickle(obj: Any) -> tuple[bytes, bytes]:
+    """``(head, tail)`` of the pickle :func:`_write_npz` writes for ``obj`` (wrapped in a 0-d
+    object array), where ``obj`` holds one dict ``{_PLACEHOLDER: None}``: ``head`` ends with
+    that dict made (``EMPTY_DICT; BINPUT``), ``tail`` is what follows its item. Between them
+    go ``MARK key value ... SETITEMS`` batches; they refer to memo index 0 (the array
+    reconstructor, ``head``'s first global) and put their own objects from index 2 on, and the
+    tail gets nothing from the memo, so the batches load inside the dict."""
+    import pickletools
+
+    holder = np.empty((), dtype=object)
+    holder[()] = obj
+    raw = dumps_numpy_pickle(holder)
+    ops = list(pickletools.genops(raw))
+    at = next(k for k, (op, arg, _) in enumerate(ops) if op.name == "BINUNICODE" and arg == _PLACEHOLDER)
+    names = [op.name for op, _, _ in ops]
+    reconstruct = ops[1][1] == "numpy.core.multiarray _reconstruct" and ops[2][0].name == "BINPUT" and ops[2][1] == 0
+    if (
+        not reconstruct
+        or names[at - 2 : at] != ["EMPTY_DICT", "BINPUT"]
+        or names[at + 1 : at + 4] != ["BINPUT", "NONE", "SETITEM"]
+        or any(n in ("BINGET", "LONG_BINGET", "GET") for n in names[at + 4 :])
+    ):
+        raise RuntimeError("videopose3d: unexpected pickle layout")  # a NumPy whose pickles differ
+    head_end = ops[at][2]
+    tail_start = ops[at + 4][2] if at + 4 < len(ops) else len(raw)
+    assert isinstance(head_end, int) and isinstance(tail_start, int)  # genops of bytes
+    return raw[:head_end], raw[tail_start:]
+
+
+class _StreamedDict:
+    """A member ``<key>.npy`` of an ``.npz`` (deflated, as :func:`_write_npz`) holding the
+    pickle of ``template`` in which one dict is filled batch by batch (:meth:`add`), each
+    batch after a no-op marker holding its length (as MMPose's streamed ``cameras.pkl``), so
+    :func:`read_videopose3d_chunks` can take one batch at a time. Loads as the whole dict
+    with ``np.load(..., allow_pickle=True)`` and :func:`read_videopose3d`."""
+
+    def __init__(self, zf: zipfile.ZipFile, key: str, template: Any) -> None:
+        holder = np.empty((), dtype=object)
+        info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED
+        self.fh = zf.open(info, "w", force_zip64=True)
+        self.head, self.tail = _spliced_pickle(template)
+        buf = io.BytesIO()
+        npy_format.write_array_header_1_0(buf, npy_format.header_data_from_array_1_0(holder))
+        self.fh.write(buf.getvalue() + self.head)
+
+    def add(self, items: dict[str, Any]) -> None:
+        from posesynth.data.formats.mmpose import _dict_items_pickle, _fragment_marker
+
+        if items:
+            fragment = _dict_items_pickle(items)
+            self.fh.write(_fragment_marker(len(fragment)) + fragment)
+
+    def close(self) -> None:
+        self.fh.write(self.tail)
+        self.fh.close()
+
+
+def stream_camera_key_hashes(chunks: Iterable[dict[str, np.ndarray]]) -> np.ndarray:
+    """One 64-bit hash per sample of its camera's parameters (the fields
+    :func:`_camera_table` tells per-sample cameras apart by), for samples given as
+    consecutive chunks of ``{field: (n, ...) array}`` (``intrinsics``, ``distortion``,
+    ``rotation``, ``center``, ``image_size``). Equal cameras hash equal (``-0.0`` counts as
+    ``0.0``, as ``np.unique`` compares); distinct ones almost never do, and a repeated hash
+    only sends the caller to the in-memory writer."""
+    out = []
+    for c in chunks:
+        n = len(c["intrinsics"])
+        params = np.concatenate(
+            [
+                np.asarray(c["intrinsics"], dtype=np.float64),
+                np.asarray(c["distortion"], dtype=np.float64).reshape(n, -1),
+                np.asarray(c["rotation"], dtype=np.float64).reshape(n, 9),
+                np.asarray(c["center"], dtype=np.float64),
+                np.asarray(c["image_size"]).astype(np.float64),
+            ],
+            axis=1,
+        )
+        words = np.ascontiguousarray(params + 0.0).view(np.uint64)
+        h = np.full(n, np.uint64(0xCBF29CE484222325))
+        with np.errstate(over="ignore"):
+            for col in range(words.shape[1]):  # FNV-1a over 64-bit words, then a final mix
+                h = (h ^ words[:, col]) * np.uint64(0x100000001B3)
+            h ^= h >> np.uint64(29)
+            h *= np.uint64(0xBF58476D1CE4E5B9)
+            h ^= h >> np.uint64(32)
+        out.append(h)
+    return np.concatenate(out) if out else np.zeros(0, np.uint64)
+
+
+def write_videopose3d_chunks(
+    chunks: Iterable[PoseDataset],
+    out_dir: str | Path,
+    samples: int,
+    name: str = "custom",
+    overwrite: bool = False,
+    *,
+    layout_3d: str = "h36m32",
+    dtype: type = np.float32,
+) -> tuple[Path | None, Path | None]:
+    """:func:`write_videopose3d` of a data set given as consecutive chunks whose every
+    sample is its own pose seen by its own camera, in one pass and a chunk's memory.
+
+    That is generated data (no ``subject``, ``frame`` or augment ids; one camera per
+    sample, no two alike): the in-memory writer gives each sample its own subject
+    ``<name>_<index>`` (one rig per camera), its activity as the action, one frame, one
+    camera ``cam<index>``. The caller checks these conditions
+    (:func:`posesynth.data.formats.registry.convert_streamed` with
+    :func:`stream_camera_key_hashes`). Each chunk's files' content comes from the in-memory
+    writer's own code on the chunk, and is written as it comes: the dicts of the ``.npz``
+    files as pickles filled batch by batch (:class:`_StreamedDict`; they load as the same
+    dicts, and :func:`read_videopose3d_chunks` reads them a batch at a time), the cameras
+    file as the same JSON text (sections copied from temporary parts).
+
+    Args:
+        chunks: the samples in order (``samples`` in all).
+        samples: their count (it sets the width of the subject numbers).
+        out_dir, name, overwrite, layout_3d, dtype: as :func:`write_videopose3d`.
+
+    Returns:
+        ``(path_3d, path_2d)`` as :func:`write_videopose3d`.
+
+    Raises:
+        ValueError: as :func:`write_videopose3d`; chunks with subject or frame ids or a
+            camera table; a sample count other than ``samples``.
+    """
+    import contextlib
+    import shutil
+    import tempfile
+    from dataclasses import replace
+
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ValueError(f"name: expected letters, digits, '_', '-' or '.', got {name!r}")
+    if layout_3d not in ("h36m32", "h36m17"):
+        raise ValueError(f"layout_3d: expected 'h36m32' or 'h36m17', got {layout_3d!r}")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{out_dir}: exists and is not a folder; VideoPose3D export writes a folder")
+    width = max(6, len(str(max(samples - 1, 0))))
+    it = iter(chunks)
+    first = next(it, None)
+    if first is None or samples < 1:
+        raise ValueError("dataset: no samples to write")
+    ds0 = first.complete()
+    if ds0.joints_3d_world is None and ds0.joints_2d is None:
+        raise ValueError(
+            "dataset: VideoPose3D stores world 3D and 2D; this dataset has neither (camera-"
+            "frame 3D without cameras cannot be placed in a world)"
+        )
+    paths = {
+        "3d": out_dir / f"data_3d_{name}.npz" if ds0.joints_3d_world is not None else None,
+        "2d": out_dir / f"data_2d_{name}_gt.npz" if ds0.joints_2d is not None else None,
+        "cams": out_dir / f"cameras_{name}.json" if ds0.cameras is not None else None,
+    }
+    for p in paths.values():
+        if p is not None and p.exists() and not overwrite:
+            raise ValueError(f"{p}: already exists; pass overwrite=True to replace it")
+    metadata: dict[str, Any] = {
+        "layout_name": "h36m",
+        "num_joints": 17,
+        "keypoints_symmetry": [list(H36M17.left), list(H36M17.right)],
+    }
+    with contextlib.ExitStack() as stack:
+        if out_dir.is_dir():  # each file replaced on its own
+            tmp = {
+                k: stack.enter_context(atomic_path(p, overwrite=overwrite)) for k, p in paths.items() if p is not None
+            }
+        else:  # a new folder: built whole under a temporary name, so an error leaves nothing
+            folder = stack.enter_context(atomic_path(out_dir))
+            folder.mkdir()
+            tmp = {k: folder / p.name for k, p in paths.items() if p is not None}
+        work = Path(tempfile.mkdtemp(prefix=".parts-", dir=next(iter(tmp.values())).parent))
+        stack.callback(shutil.rmtree, work, True)
+        zips = {k: stack.enter_context(zipfile.ZipFile(tmp[k], "w", allowZip64=True)) for k in ("3d", "2d") if k in tmp}
+        d3 = _StreamedDict(zips["3d"], "positions_3d", {_PLACEHOLDER: None}) if "3d" in zips else None
+        d2 = _StreamedDict(zips["2d"], "positions_2d", {_PLACEHOLDER: None}) if "2d" in zips else None
+        video = open(work / "video.pkl", "wb") if "2d" in zips else None  # noqa: SIM115
+        cams_json = open(tmp["cams"], "w", encoding="utf-8") if "cams" in tmp else None  # noqa: SIM115
+        vp3d_part = open(work / "vp3d.txt", "w", encoding="utf-8") if "cams" in tmp else None  # noqa: SIM115
+        for fh in (video, cams_json, vp3d_part):
+            if fh is not None:
+                stack.callback(fh.close)
+        about = None
+        if cams_json is not None:
+            cams_json.write('{"about":')
+        lo = 0
+        projected = 0
+        any_video = False
+        for chunk in _chain(first, it):
+            m = len(chunk)
+            if m == 0:
+                continue
+            if chunk.subject is not None or chunk.frame is not None or chunk.camera_index is not None:
+                raise ValueError("chunks: expected samples without subject or frame ids and a camera per sample")
+            subject = np.array([f"{name}_{lo + i:0{width}d}" for i in range(m)])
+            part = chunk
+            if chunk.cameras is not None:
+                part = replace(
+                    chunk,
+                    camera_index=np.arange(m),
+                    camera_names=np.array([f"cam{lo + i}" for i in range(m)]),
+                )
+            positions_3d, positions_2d, video_metadata, doc = _vp3d_payload(
+                replace(part, subject=subject).complete(), name, layout_3d, dtype
+            )
+            if d3 is not None:
+                d3.add(positions_3d)
+            if d2 is not None:
+                d2.add(positions_2d)
+            if video is not None and video_metadata:
+                from posesynth.data.formats.mmpose import _dict_items_pickle, _fragment_marker
+
+                fragment = _dict_items_pickle(video_metadata)
+                video.write(_fragment_marker(len(fragment)) + fragment)
+                any_video = True
+            if doc is not None and cams_json is not None and vp3d_part is not None:
+                if about is None:
+                    about = doc["about"]
+                    cams_json.write(json.dumps(about) + ',"cameras":{')
+                sep = "," if lo else ""
+                cams_json.write(sep + _json_items(doc["cameras"]))
+                vp3d_part.write(sep + _json_items(doc["videopose3d"]))
+                projected += int(doc["projected_views"])
+            lo += m
+        if lo != samples:
+            raise ValueError(f"chunks: {lo} samples, expected {samples}")
+        if d3 is not None:
+            d3.close()
+        if d2 is not None and video is not None:
+            d2.close()
+            video.close()
+            if any_video:
+                meta = _StreamedDict(zips["2d"], "metadata", {**metadata, "video_metadata": {_PLACEHOLDER: None}})
+                with open(work / "video.pkl", "rb") as src:
+                    shutil.copyfileobj(src, meta.fh, 1 << 20)
+                meta.close()
+            else:
+                _write_member(zips["2d"], "metadata", metadata)
+        if cams_json is not None and vp3d_part is not None:
+            vp3d_part.close()
+            cams_json.write(f'}},"format":{json.dumps(CAMERAS_FORMAT)},"projected_views":{projected}')
+            cams_json.write(f',"version":{json.dumps(CAMERAS_VERSION)},"videopose3d":{{')
+            with open(work / "vp3d.txt", encoding="utf-8") as src:
+                shutil.copyfileobj(src, cams_json, 1 << 20)
+            cams_json.write("}}\n")
+            cams_json.close()
+        for zf in zips.values():
+            zf.close()
+    return paths["3d"], paths["2d"]
+
+
+def _chain(first: PoseDataset, rest: Iterator[PoseDataset]) -> Iterator[PoseDataset]:
+    yield first
+    yield from rest
+
+
+def _json_items(mapping: dict[str, Any]) -> str:
+    """``json.dumps(mapping, sort_keys=True, separators=(",", ":"))`` without its braces
+    (the caller writes the keys in sorted order: zero-padded subject numbers)."""
+    return json.dumps(mapping, sort_keys=True, separators=(",", ":"))[1:-1]
+
+
+def _write_member(zf: zipfile.ZipFile, key: str, value: Any) -> None:
+    holder = np.empty((), dtype=object)
+    holder[()] = value
+    info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    buf = io.BytesIO()
+    npy_format.write_array_header_1_0(buf, npy_format.header_data_from_array_1_0(holder))
+    buf.write(dumps_numpy_pickle(holder))
+    zf.writestr(info, buf.getvalue())
+
+
+# ------------------------------------------------------------------------- chunked reading
+def _member_fragments(path: Path, key: str) -> Iterator[dict[Any, Any]]:
+    """The batches of the dict that :class:`_StreamedDict` wrote into member ``<key>.npy`` of
+    ``path``, one dict at a time, read from the deflated member in order (each unpickled
+    with the NumPy-only unpickler). Nothing is yielded for a member written whole."""
+    import struct
+
+    from posesynth.data.formats.mmpose import _FRAGMENT_MARKER_BYTES, _FRAGMENT_TAG, _STREAM_HEAD
+    from posesynth.data.formats.numpy_pickle import _check_opcodes
+
+    prefix = b"X" + struct.pack("<I", len(_FRAGMENT_TAG) + 16) + _FRAGMENT_TAG.encode("ascii")
+    with zipfile.ZipFile(path) as zf:
+        try:
+            fh = zf.open(f"{key}.npy")
+        except KeyError:
+            raise ValueError(f"{path}: missing field {key!r}") from None
+        with fh:
+            head = fh.read(1 << 16)  # the template pickle's head is a few hundred bytes
+            at = head.find(prefix)
+            if at < 0:
+                return
+            buf = head[at:]
+            while True:
+                if len(buf) < _FRAGMENT_MARKER_BYTES:
+                    buf += fh.read(_FRAGMENT_MARKER_BYTES - len(buf))
+                if not buf.startswith(prefix):
+                    return  # the template's tail: the dict is complete
+                marker, buf = buf[:_FRAGMENT_MARKER_BYTES], buf[_FRAGMENT_MARKER_BYTES:]
+                try:
+                    length = int(marker[len(prefix) : -1])
+                except ValueError:
+                    raise ValueError(f"{path}: {key}: a damaged batch marker") from None
+                while len(buf) < length:
+                    more = fh.read(max(length - len(buf), 1 << 20))
+                    if not more:
+                        raise ValueError(f"{path}: {key}: truncated (a batch of {length} bytes ends early)")
+                    buf += more
+                data = _STREAM_HEAD + buf[:length] + b"."
+                buf = buf[length:]
+                try:
+                    _check_opcodes(data)
+                    part = NumpyOnlyUnpickler(io.BytesIO(data), path, limit_bytes=len(data)).load()
+                except RefusedGlobal:
+                    raise
+                except Exception as exc:
+                    raise ValueError(f"{path}: {key}: not a valid pickle ({type(exc).__name__}: {exc})") from exc
+                if not isinstance(part, dict):
+                    raise ValueError(f"{path}: {key}: expected a dict")
+                yield part
+
+
+def read_videopose3d_chunks(out_dir: str | Path, name: str = "custom") -> Iterator[PoseDataset]:
+    """What :func:`write_videopose3d_chunks` wrote into ``out_dir``, one written chunk at a
+    time (a batch of each dict and the same subjects' entries of ``cameras_<name>.json``),
+    so memory is one chunk's. Each sequence gives one sample per frame and camera, camera
+    by camera (as :func:`read_videopose3d`); Human3.6M-17 joints, world 3D (metres), 2D
+    (pixels), the cameras file's exact per-sample cameras, ``subject``, ``action``,
+    ``frame`` (index in the sequence) and ``extra["camera"]`` (index in the subject's list).
+
+    Raises:
+        ValueError: files missing or damaged, or whose batches do not match each other.
+    """
+    from posesynth.data.formats._json_stream import END, JsonItems, json_layout
+
+    out_dir = Path(out_dir)
+    path_3d, path_2d = out_dir / f"data_3d_{name}.npz", out_dir / f"data_2d_{name}_gt.npz"
+    path_cams = out_dir / f"cameras_{name}.json"
+    for p in (path_3d, path_2d, path_cams):
+        if not p.is_file():
+            raise ValueError(f"{p}: missing")
+    starts, _ = json_layout(path_cams, {("cameras",), ("videopose3d",)})
+    if ("cameras",) not in starts:
+        raise ValueError(f"{path_cams}: cameras: missing")
+    cams = JsonItems(path_cams, starts[("cameras",)], pairs=True)
+    try:
+        for d3, d2 in zip(
+            _member_fragments(path_3d, "positions_3d"), _member_fragments(path_2d, "positions_2d"), strict=True
+        ):
+            if list(d3) != list(d2):
+                raise ValueError(f"{out_dir}: the 3D and 2D files hold different subjects")
+            world, uv, subj, act, frame, cam_slot = [], [], [], [], [], []
+            fields: dict[str, list[np.ndarray]] = {f: [] for f in _CAM_FIELDS}
+            model = None
+            for s, acts in d3.items():
+                item = cams.next()
+                if item is END or item[0] != s:
+                    raise ValueError(
+                        f"{path_cams}: cameras: expected subject {s!r} next, got {item if item is END else item[0]!r}"
+                    )
+                doc = item[1].get("cameras") if isinstance(item[1], dict) else None
+                try:
+                    table = Camera.from_dict(doc if isinstance(doc, dict) else {})
+                except ValueError as exc:
+                    raise ValueError(f"{path_cams}: cameras.{s}: {exc}") from None
+                model = table.model
+                for a, p3 in acts.items():
+                    p3 = _numeric(path_3d, f"positions_3d[{s!r}][{a!r}]", p3, (3,))
+                    w17 = p3[:, list(H36M32_TO_17)] if p3.shape[1] == 32 else p3
+                    views = d2[s].get(a)
+                    if not isinstance(views, list) or len(views) != table.batch_shape[0]:
+                        raise ValueError(f"{path_2d}: positions_2d[{s!r}][{a!r}]: expected one array per camera of {s}")
+                    for i, v in enumerate(views):
+                        v = _numeric(path_2d, f"positions_2d[{s!r}][{a!r}][{i}]", v, (2,))
+                        if v.shape[:2] != (w17.shape[0], 17):
+                            raise ValueError(
+                                f"{path_2d}: positions_2d[{s!r}][{a!r}][{i}]: expected ({w17.shape[0]}, 17, 2), got {v.shape}"
+                            )
+                        t = v.shape[0]
+                        world.append(w17)
+                        uv.append(v)
+                        subj += [s] * t
+                        act += [a] * t
+                        frame.append(np.arange(t))
+                        cam_slot.append(np.full(t, i))
+                        for f in _CAM_FIELDS:
+                            fields[f].append(np.repeat(np.asarray(getattr(table, f))[i : i + 1], t, axis=0))
+            if not world:
+                continue
+            assert model is not None  # set with the first subject
+            yield PoseDataset(
+                skeleton=H36M17,
+                joints_3d_world=np.concatenate(world).astype(np.float64),
+                joints_2d=np.concatenate(uv).astype(np.float64),
+                cameras=Camera(model=model, **{f: np.concatenate(v) for f, v in fields.items()}),
+                subject=np.array(subj),
+                action=np.array(act),
+                frame=np.concatenate(frame).astype(np.int64),
+                meta={"format": "videopose3d", "source": str(out_dir)},
+                extra={"camera": np.concatenate(cam_slot).astype(np.int64)},
+            ).complete()
+        if cams.next() is not END:
+            raise ValueError(f"{path_cams}: cameras: more subjects than the data files hold")
+    finally:
+        cams.close()
