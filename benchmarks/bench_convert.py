@@ -1,21 +1,30 @@
-"""``posesynth convert`` memory: peak resident memory at 100k and 1 M samples (issue 16).
+"""``posesynth convert`` memory: peak resident memory per pair of formats at 100k and 1 M samples
+(issue 16).
 
-Generates two stores (``posesynth generate``, pinhole cameras, one per sample), converts each
-to MMPose in a child process, with the default round-trip check and with ``--no-check``, and
-prints the child's peak RSS (``wait4``'s ``ru_maxrss``), the time, and the ratio 1 M / 100k per
-mode (flat memory: a ratio near 1). A store of more than ``registry.STREAM_ROWS`` samples
-streams chunk by chunk (:func:`posesynth.data.formats.registry.convert_streamed`), and so does
-the check (:func:`posesynth.data.roundtrip.check_written_chunked`: the store and the written
-files read back one chunk at a time); the goal is <= 500 MB at 1 M samples in both modes.
+For each size, generates the sources once (``posesynth generate``, one camera per sample: a
+pinhole store and an ``--camera-model opencv`` store; an MMPose folder converted from the
+pinhole store), then runs each ``--pairs`` conversion in a child process, with the default
+round-trip check and/or ``--no-check`` (``--modes``), and prints the child's peak RSS
+(``wait4``'s ``ru_maxrss``), the time, the output size, and per pair and mode the ratio of the
+largest to the smallest size (flat memory: a ratio near 1) and the goal's verdict (<= 500 MB
+at 1 M samples).
+
+Pairs are ``SOURCE:TARGET``; sources ``posesynth`` (pinhole store), ``posesynth-opencv``
+(opencv store; its MMPose output carries the exact-camera sidecar) and ``mmpose``; targets as
+``convert --to``. Which pairs stream is said in
+:func:`posesynth.data.formats.registry.convert_streamed`; the others run in memory, and
+``--max-memory-samples`` skips their runs above that size (an in-memory pair needs about
+16 KB per sample: 1.6 GB at 100k).
 
 Run::
 
     nice python benchmarks/bench_convert.py --work /tmp/bench-convert
-    nice python benchmarks/bench_convert.py --work /tmp/bench-convert --sizes 100000 --modes check
+    nice python benchmarks/bench_convert.py --work /tmp/bench-convert --sizes 100000 \\
+        --pairs posesynth:trc,mmpose:posesynth --modes check
 
-About 2 minutes to generate 1 M samples, 4 minutes to convert them without the check and
-about 8 with it, on 2 cores; about 4 GB of disk under ``--work`` (kept, so a rerun skips the
-generation).
+About 2 minutes to generate 1 M samples per store on 2 cores, and 3 to 10 minutes per
+streamed pair at 1 M; about 10 GB of disk under ``--work`` (the sources are kept, so a rerun
+skips them).
 """
 
 from __future__ import annotations
@@ -29,6 +38,11 @@ import time
 from pathlib import Path
 
 GOAL_MB = 500.0
+SOURCES = ("posesynth", "posesynth-opencv", "mmpose")
+TARGETS = ("posesynth", "mmpose", "videopose3d", "trc")
+DEFAULT_PAIRS = "posesynth:mmpose,posesynth:trc,posesynth:videopose3d,mmpose:posesynth,posesynth-opencv:mmpose"
+#: Pairs that stream for these sources (registry.convert_streamed); the rest run in memory.
+STREAMED = {"posesynth:mmpose", "posesynth:trc", "posesynth:videopose3d", "mmpose:posesynth", "posesynth-opencv:mmpose"}
 
 
 def posesynth(*args: str) -> list[str]:
@@ -48,49 +62,92 @@ def peak_rss_mb(cmd: list[str]) -> tuple[float, float]:
     return usage.ru_maxrss / 1024.0, seconds  # Linux: kilobytes
 
 
+def source_path(work: Path, source: str, n: int) -> Path:
+    """The source data set of ``source`` at ``n`` samples, made on first use."""
+    if source == "mmpose":
+        out = work / f"mm{n}"
+        if not (out / "cameras.pkl").is_file():
+            shutil.rmtree(out, ignore_errors=True)
+            store = source_path(work, "posesynth", n)
+            subprocess.run(
+                posesynth("convert", str(store), str(out), "--to", "mmpose", "--no-check"),
+                check=True,
+                capture_output=True,
+            )
+        return out
+    model = "opencv" if source == "posesynth-opencv" else "pinhole"
+    store = work / (f"g{n}" if model == "pinhole" else f"g{n}-{model}")
+    if not (store / "dataset.json").is_file():
+        shutil.rmtree(store, ignore_errors=True)
+        subprocess.run(
+            posesynth(
+                "generate", "-n", str(n), "--seed", "1", "--no-preview", "--camera-model", model, "--out", str(store)
+            ),
+            check=True,
+            capture_output=True,
+        )
+    return store
+
+
+def size_mb(path: Path) -> float:
+    if path.is_file():
+        return path.stat().st_size / 1e6
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--work", type=Path, required=True, help="folder for the stores and outputs")
+    parser.add_argument("--work", type=Path, required=True, help="folder for the sources and outputs")
     parser.add_argument("--sizes", default="100000,1000000", help="comma-separated sample counts")
+    parser.add_argument("--pairs", default=DEFAULT_PAIRS, help="comma-separated SOURCE:TARGET")
     parser.add_argument(
         "--modes", default="check,--no-check", help="comma-separated: check (the default convert), --no-check"
+    )
+    parser.add_argument(
+        "--max-memory-samples",
+        type=int,
+        default=100_000,
+        help="skip pairs that convert in memory above this many samples",
     )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",")]
+    pairs = [p.strip() for p in args.pairs.split(",") if p.strip()]
+    for pair in pairs:
+        src, _, dst = pair.partition(":")
+        if src not in SOURCES or dst not in TARGETS or src == dst:
+            raise SystemExit(f"--pairs: {pair!r}: expected SOURCE:TARGET with SOURCE in {SOURCES}, TARGET in {TARGETS}")
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     rows = []
     for n in sizes:
-        store = args.work / f"g{n}"
-        if not (store / "dataset.json").is_file():
-            shutil.rmtree(store, ignore_errors=True)
-            subprocess.run(
-                posesynth("generate", "-n", str(n), "--seed", "1", "--no-preview", "--out", str(store)),
-                check=True,
-                capture_output=True,
-            )
-        modes = [(m, [] if m == "check" else [m]) for m in args.modes.split(",")]
-        for label, extra in modes:
-            out = args.work / f"mm{n}{label}"
-            shutil.rmtree(out, ignore_errors=True)
-            mb, seconds = peak_rss_mb(posesynth("convert", str(store), str(out), "--to", "mmpose", *extra))
-            size_mb = sum(f.stat().st_size for f in out.iterdir()) / 1e6
-            shutil.rmtree(out)
-            rows.append((n, label, mb, seconds, size_mb))
-            print(
-                f"convert --to mmpose {label:10s} {n:>9,d} samples: peak RSS {mb:7.1f} MB, "
-                f"{seconds:6.1f} s, output {size_mb:7.1f} MB",
-                flush=True,
-            )
-    for mode in dict.fromkeys(label for _, label, _, _, _ in rows):
-        peak = {n: mb for n, label, mb, _, _ in rows if label == mode}
+        for pair in pairs:
+            src, _, dst = pair.partition(":")
+            if pair not in STREAMED and n > args.max_memory_samples:
+                print(f"{pair:26s} {n:>9,d} samples: skipped (converts in memory)", flush=True)
+                continue
+            source = source_path(args.work, src, n)
+            for label in modes:
+                extra = [] if label == "check" else [label]
+                out = args.work / f"out-{src}-{dst}-{n}{label}"
+                shutil.rmtree(out, ignore_errors=True)
+                mb, seconds = peak_rss_mb(posesynth("convert", str(source), str(out), "--to", dst, *extra))
+                out_mb = size_mb(out)
+                shutil.rmtree(out)
+                rows.append((pair, n, label, mb, seconds, out_mb))
+                print(
+                    f"{pair:26s} {label:10s} {n:>9,d} samples: peak RSS {mb:7.1f} MB, "
+                    f"{seconds:7.1f} s, output {out_mb:8.1f} MB",
+                    flush=True,
+                )
+    for pair, label in dict.fromkeys((p, m) for p, _, m, _, _, _ in rows):
+        peak = {n: mb for p, n, m, mb, _, _ in rows if p == pair and m == label}
+        what = f"{pair:26s} {label:10s}"
         if len(peak) >= 2:
             lo, hi = min(peak), max(peak)
-            print(
-                f"{mode:10s} peak RSS ratio {hi:,d} / {lo:,d} samples: {peak[hi] / peak[lo]:.2f} (x{hi // lo} samples)"
-            )
+            print(f"{what} peak RSS ratio {hi:,d} / {lo:,d} samples: {peak[hi] / peak[lo]:.2f} (x{hi // lo} samples)")
         if 1_000_000 in peak:
             verdict = "met" if peak[1_000_000] <= GOAL_MB else "NOT met"
-            print(f"{mode:10s} goal <= {GOAL_MB:.0f} MB at 1 M samples: {verdict} ({peak[1_000_000]:.1f} MB)")
+            print(f"{what} goal <= {GOAL_MB:.0f} MB at 1 M samples: {verdict} ({peak[1_000_000]:.1f} MB)")
 
 
 if __name__ == "__main__":

@@ -610,18 +610,15 @@ class _SidecarEntries:
             raise
 
     def _take(self, keys: list[tuple[str, str]]) -> tuple[dict[tuple[str, str], int], Camera]:
-        want = [k for k in dict.fromkeys(keys) if k not in self.held]
+        want = {k for k in keys if k not in self.held}
         if want and self.cursors is None and self.count == 0:
             self._open()
         while want and self.cursors is not None:
-            self._next()
-            want = [k for k in want if k not in self.held]
+            want.discard(self._next())
         if want and self.dropped:  # dropped earlier: read the lists again from their start
             self._open()
-            wanted = set(want)
-            while wanted and self.cursors is not None:
-                key = self._next(keep=wanted)
-                wanted.discard(key)
+            while want and self.cursors is not None:
+                want.discard(self._next(keep=want))
         found = [k for k in dict.fromkeys(keys) if k in self.held]
         values = [self.held[k] for k in found]
         doc: dict[str, Any] = {"model": self.model.value, "batch_shape": [len(found)]}
@@ -688,7 +685,7 @@ def _get(doc: Any, key: str) -> Any:
 
 # --------------------------------------------------------------------------- chunked reading
 def read_mmpose_chunks(
-    npz_path: Path | str, rows: int, cameras_path: Path | str | None = None, *, cache_cameras: int = 50_000
+    npz_path: Path | str, rows: int, cameras_path: Path | str | None = None, *, cache_cameras: int = 10_000
 ) -> tuple[int, Iterator[PoseDataset]]:
     """``(samples, chunks)``: :func:`read_mmpose`'s data set, ``rows`` samples at a time.
 
