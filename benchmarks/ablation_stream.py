@@ -13,6 +13,9 @@ experiment's synthetic test sets (everyday and uncommon, MPJPE). Only the row's 
                      ``jitter0.03``; :func:`posesynth.data.keypoint_jitter.jitter_keypoints`)
 ``jitter<S>+det``    the same plus BlazePose's per-joint 2D spread
                      (:data:`posesynth.apps.experiment.BLAZEPOSE_SIGMA_JOINTS`)
+``...+dropout<D>``   the same with dropout ``D`` instead of SimpleBaseline's 0.5 (e.g.
+                     ``jitter0.03+dropout0``): fresh samples every epoch leave nothing to
+                     memorise, and dropout then only takes capacity
 
 Run (about 2 minutes an epoch of 200k samples at width 512 on one loaded core)::
 
@@ -40,15 +43,30 @@ from posesynth.lift.checkpoint import Lifter, load_lifter
 from posesynth.lift.evaluate import evaluate_lifter
 from posesynth.lift.train import TrainConfig, train_stream
 
+DEFAULT_DROPOUT = 0.5  # TrainConfig's (SimpleBaseline's)
 
-def parse_row(name: str) -> tuple[float, bool]:
-    """``baseline`` | ``jitter<S>`` | ``jitter<S>+det`` -> (jitter sd, detector noise)."""
-    if name == "baseline":
-        return 0.0, False
-    body, _, extra = name.partition("+")
-    if not body.startswith("jitter") or extra not in ("", "det"):
-        raise SystemExit(f"unknown row {name!r}; expected baseline, jitter<S> or jitter<S>+det")
-    return float(body[len("jitter") :]), extra == "det"
+
+def parse_row(name: str) -> tuple[float, bool, float]:
+    """``baseline`` or ``+``-joined levers ``jitter<S>``, ``det``, ``dropout<D>`` ->
+    (jitter sd, detector noise, dropout)."""
+    jitter, det, dropout = 0.0, False, DEFAULT_DROPOUT
+    for part in name.split("+"):
+        try:
+            if part == "baseline":
+                continue
+            if part == "det":
+                det = True
+            elif part.startswith("jitter"):
+                jitter = float(part[len("jitter") :])
+            elif part.startswith("dropout"):
+                dropout = float(part[len("dropout") :])
+            else:
+                raise ValueError(part)
+        except ValueError:
+            raise SystemExit(
+                f"unknown row {name!r}; expected baseline or '+'-joined jitter<S>, det, dropout<D>"
+            ) from None
+    return jitter, det, dropout
 
 
 class _NoFlip:
@@ -75,7 +93,7 @@ def real_row(data: PersonData, lifter: Lifter) -> dict[str, Any]:
 
 
 def train_row(name: str, args: argparse.Namespace, data: PersonData) -> dict[str, Any]:
-    jitter, det = parse_row(name)
+    jitter, det, dropout = parse_row(name)
     stream = {
         "samples_per_epoch": args.samples,
         "workers": 1,
@@ -83,7 +101,15 @@ def train_row(name: str, args: argparse.Namespace, data: PersonData) -> dict[str
         "generate": {"activities": COUPLED_MIX},
     }
     noise: dict[str, Any] = {"sigma_px": 1.0, **({"sigma_joints": BLAZEPOSE_SIGMA_JOINTS} if det else {})}
-    cfg = TrainConfig(epochs=args.epochs, batch_size=256, width=args.width, seed=args.seed, noise=noise, device="cpu")
+    cfg = TrainConfig(
+        epochs=args.epochs,
+        batch_size=256,
+        width=args.width,
+        dropout=dropout,
+        seed=args.seed,
+        noise=noise,
+        device="cpu",
+    )
     out = Path(args.out) / name
     epochs: list[dict[str, Any]] = []
 
@@ -114,6 +140,7 @@ def train_row(name: str, args: argparse.Namespace, data: PersonData) -> dict[str
     return {
         "jitter": jitter,
         "detector_noise": det,
+        "dropout": dropout,
         "samples_per_epoch": args.samples,
         "epochs": args.epochs,
         "width": args.width,

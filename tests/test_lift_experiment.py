@@ -274,11 +274,14 @@ def test_keypoint_jitter_trains_both_models_on_moved_keypoints(toy, tmp_path):
 
 def test_stream_protocol_trains_both_models_on_fresh_samples(tmp_path):
     cfg = ExperimentConfig(
-        samples=512, test_samples=100, epochs=2, width=16, batch_size=64, stream=True, prior="broad", variants=1
-    )
+        samples=512, test_samples=100, epochs=2, width=16, batch_size=64, stream=True, prior="broad", variants=1,
+        dropout=0.1,
+    )  # fmt: skip
     result = run_experiment(cfg, tmp_path / "s")
     assert result.data["stream"] is True and result.data["b_rom_share"] == 0.5
     assert result.models["everyday"]["epochs"] == result.models["rom"]["epochs"] == 2  # the same steps
     meta = json.loads((tmp_path / "s" / "rom" / "meta.json").read_text())
     assert meta["data"]["stream"]["config"]["rom_share"] == 0.5
+    for name in ("everyday", "rom"):  # the configured dropout, not SimpleBaseline's 0.5
+        assert json.loads((tmp_path / "s" / name / "meta.json").read_text())["model"]["dropout"] == 0.1
     assert set(result.table) == {"everyday", "uncommon", "everyday_independent"}

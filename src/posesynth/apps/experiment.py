@@ -119,6 +119,13 @@ class ExperimentConfig(BaseModel):
     epochs: int = Field(16, ge=1, description="epochs of model A; B gets the same number of steps")
     batch_size: int = Field(256, ge=2)
     width: int = Field(1024, ge=8)
+    dropout: float = Field(
+        0.5,
+        ge=0,
+        lt=1,
+        description="dropout of both lifters; 0.5 (SimpleBaseline's) regularises a fixed data set, fresh samples "
+        "every epoch (stream) need little",
+    )
     noise_sigma_px: float = Field(1.0, ge=0)
     prior: Literal["independent", "coupled", "broad"] = Field(
         "coupled",
@@ -387,6 +394,7 @@ def run_experiment(
     base = dict(
         batch_size=config.batch_size,
         width=config.width,
+        dropout=config.dropout,
         seed=seed,
         val_fraction=0.05,
         noise=NoiseConfig(

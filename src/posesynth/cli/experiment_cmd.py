@@ -34,6 +34,12 @@ def rom(
     width: Annotated[
         int | None, typer.Option("--width", show_default="1024", help="Hidden width of the lifters.")
     ] = None,
+    dropout: Annotated[
+        float | None,
+        typer.Option(
+            "--dropout", show_default="0.5", help="Dropout of both lifters (fresh data every epoch needs little)."
+        ),
+    ] = None,
     variants: Annotated[
         int | None,
         typer.Option("--variants", show_default="1", help="Augmented copies of each everyday pose in B's data."),
@@ -120,6 +126,7 @@ def rom(
             test_samples=test_samples,
             epochs=epochs,
             width=width,
+            dropout=dropout,
             seed=seed,
             variants=variants,
             motions=motions,
