@@ -414,3 +414,17 @@ def test_cli_videopose3d_streams_and_checks(generated: Path, tmp_path: Path, mon
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert doc["check"]["ok"] and doc["check"]["chunks"] == 5 and doc["check"]["samples"] == 230
+
+
+def test_videopose3d_chunks_error_leaves_nothing(tmp_path: Path) -> None:
+    from posesynth.data.formats.videopose3d import write_videopose3d_chunks
+
+    ds = generate_dataset(GenerateConfig(samples=20, seed=14))
+    bad = replace(ds.select(slice(10, 20)), subject=np.full(10, "S1"))
+    with pytest.raises(ValueError, match="expected samples without subject or frame ids"):
+        write_videopose3d_chunks([ds.select(slice(0, 10)), bad], tmp_path / "vp", 20)
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "vp").mkdir()  # an existing folder: its files are replaced one by one, none left half-written
+    with pytest.raises(ValueError, match="chunks: 10 samples, expected 20"):
+        write_videopose3d_chunks([ds.select(slice(0, 10))], tmp_path / "vp", 20)
+    assert list((tmp_path / "vp").iterdir()) == []

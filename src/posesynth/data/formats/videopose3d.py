@@ -1257,6 +1257,9 @@ def write_videopose3d_chunks(
         zips = {k: stack.enter_context(zipfile.ZipFile(tmp[k], "w", allowZip64=True)) for k in ("3d", "2d") if k in tmp}
         d3 = _StreamedDict(zips["3d"], "positions_3d", {_PLACEHOLDER: None}) if "3d" in zips else None
         d2 = _StreamedDict(zips["2d"], "positions_2d", {_PLACEHOLDER: None}) if "2d" in zips else None
+        for d in (d3, d2):  # on an error, before their archive (which refuses to close over them)
+            if d is not None:
+                stack.callback(d.fh.close)
         video = open(work / "video.pkl", "wb") if "2d" in zips else None  # noqa: SIM115
         cams_json = open(tmp["cams"], "w", encoding="utf-8") if "cams" in tmp else None  # noqa: SIM115
         vp3d_part = open(work / "vp3d.txt", "w", encoding="utf-8") if "cams" in tmp else None  # noqa: SIM115
