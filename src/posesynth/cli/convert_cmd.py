@@ -6,12 +6,12 @@ and compared with the input (:func:`posesynth.data.roundtrip.check_written`): sa
 world and camera 3D (absolute), 2D and cameras; any difference is an error and the output is
 removed. The output policy (:mod:`posesynth.util.outputs`) is checked before any work.
 
-Memory: a posesynth store of more than ``registry.STREAM_ROWS`` samples converted to MMPose or
-TRC streams (:func:`~posesynth.data.formats.registry.convert_streamed` says which stores), and
-so does its check (:func:`~posesynth.data.roundtrip.check_written_chunked`: the store and the
-written files read back chunk by chunk, compared pair by pair). Every other pair of formats is
-converted in memory, and its check then holds the input and the output read back (about twice
-the data set).
+Memory: more than ``registry.STREAM_ROWS`` samples stream for a posesynth store converted to
+MMPose, TRC or VideoPose3D and for MMPose converted to a posesynth store
+(:func:`~posesynth.data.formats.registry.convert_streamed` says which stores), and so does the
+check (:func:`~posesynth.data.roundtrip.check_written_chunked`: the input and the written files
+read back chunk by chunk, compared pair by pair). Every other pair of formats is converted in
+memory, and its check then holds the input and the output read back (about twice the data set).
 """
 
 from __future__ import annotations
