@@ -428,3 +428,16 @@ def test_videopose3d_chunks_error_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="chunks: 10 samples, expected 20"):
         write_videopose3d_chunks([ds.select(slice(0, 10))], tmp_path / "vp", 20)
     assert list((tmp_path / "vp").iterdir()) == []
+
+
+def test_mmpose_without_cameras_to_store_streamed(h36m_mmpose: Path, tmp_path: Path) -> None:
+    """No cameras.pkl: the camera ids stay as an extra string array of one width in every shard."""
+    import shutil
+
+    npz = tmp_path / "solo" / "h36m_train.npz"
+    npz.parent.mkdir()
+    shutil.copy(h36m_mmpose / "h36m_train.npz", npz)
+    write_any(read_any(npz), tmp_path / "mem", "posesynth", shard_size=64)
+    done = convert_streamed(npz, tmp_path / "str", "posesynth", "mmpose", rows=50, shard_size=64)
+    assert done is not None and done.num_cameras == 0
+    _stores_equal(tmp_path / "str", tmp_path / "mem")
