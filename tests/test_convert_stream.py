@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from posesynth.cli.main import app
@@ -441,3 +443,30 @@ def test_mmpose_without_cameras_to_store_streamed(h36m_mmpose: Path, tmp_path: P
     done = convert_streamed(npz, tmp_path / "str", "posesynth", "mmpose", rows=50, shard_size=64)
     assert done is not None and done.num_cameras == 0
     _stores_equal(tmp_path / "str", tmp_path / "mem")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seq=st.lists(st.integers(0, 2), min_size=1, max_size=40),
+    step=st.lists(st.integers(0, 3), min_size=40, max_size=40),
+    rows=st.integers(1, 15),
+)
+def test_plan_trc_sequences_property(seq: list[int], step: list[int], rows: int) -> None:
+    """The plan exists exactly when frames rise strictly within each sequence; its counts and
+    first frames are those of the whole ids, whatever the chunking."""
+    n = len(seq)
+    subject = np.array([f"S{s}" for s in seq])
+    frame = np.cumsum(np.array(step[:n]))  # rising overall, repeated where a step is 0
+    chunks = [
+        (len(subject[lo : lo + rows]), subject[lo : lo + rows], None, frame[lo : lo + rows]) for lo in range(0, n, rows)
+    ]
+    plan = plan_trc_sequences(chunks)
+    rising = all(np.all(np.diff(frame[subject == s]) > 0) for s in set(subject.tolist()))
+    assert (plan is not None) == rising
+    if plan is not None:
+        names = [f"S{s}_posesynth" for s in dict.fromkeys(seq)]
+        assert list(plan.counts) == names
+        assert plan.counts == {f"{s}_posesynth": int(np.sum(subject == s)) for s in dict.fromkeys(subject.tolist())}
+        assert plan.first_frame == {
+            f"{s}_posesynth": int(frame[subject == s][0]) for s in dict.fromkeys(subject.tolist())
+        }
