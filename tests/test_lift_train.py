@@ -387,3 +387,55 @@ def test_evaluate_rejects_nan_2d(checkpoint: Path, dataset: PoseDataset) -> None
     bad = replace(dataset.select(slice(0, 20)), joints_2d=uv)
     with pytest.raises(ValueError, match="NaN/inf"):
         evaluate_lifter(load_lifter(checkpoint), bad)
+
+
+def test_weight_average_follows_its_formula(dataset: PoseDataset) -> None:
+    from posesynth.lift.train import update_average
+
+    run = prepare_run(lift_arrays(dataset), TINY.model_copy(update={"ema_decay": 0.9}))
+    assert run.ema is not None and run.serving_model is run.ema
+    with torch.no_grad():
+        for p in run.ema.parameters():
+            p.fill_(1.0)
+        for p in run.model.parameters():
+            p.fill_(3.0)
+    run.step = 1000  # past the warm-up: decay 0.9
+    update_average(run)
+    for p in run.ema.parameters():
+        assert torch.allclose(p, torch.full_like(p, 0.9 * 1.0 + 0.1 * 3.0))
+    run.step = 0  # warm-up: decay min(0.9, 1/10) = 0.1
+    with torch.no_grad():
+        for p in run.ema.parameters():
+            p.fill_(1.0)
+    update_average(run)
+    for p in run.ema.parameters():
+        assert torch.allclose(p, torch.full_like(p, 0.1 * 1.0 + 0.9 * 3.0))
+    # integer buffers (BatchNorm's batch counter) are copied, not averaged
+    for avg, cur in zip(run.ema.buffers(), run.model.buffers(), strict=True):
+        if not avg.dtype.is_floating_point:
+            assert torch.equal(avg, cur)
+    assert prepare_run(lift_arrays(dataset), TINY).ema is None
+
+
+def test_averaged_checkpoint_holds_the_average_and_resumes_exactly(dataset: PoseDataset, tmp_path: Path) -> None:
+    cfg = TINY.model_copy(update={"ema_decay": 0.99})
+    straight = tmp_path / "straight"
+    train_lifter(dataset, straight, cfg.model_copy(update={"epochs": 3}))
+    state = torch.load(straight / "train_state.pt", weights_only=True)
+    saved = _weights(straight)
+    trained = state["trained_weights"]
+    # the checkpoint predicts with the average, which is not the trained weights
+    assert set(saved) == set(trained)
+    assert not torch.equal(saved["head.weight"], trained["head.weight"])
+    plain = tmp_path / "plain"
+    train_lifter(dataset, plain, TINY.model_copy(update={"epochs": 3}))
+    assert torch.equal(_weights(plain)["head.weight"], trained["head.weight"].cpu())  # averaging never steers training
+    assert "trained_weights" not in torch.load(plain / "train_state.pt", weights_only=True)
+    # interrupted after 2 epochs and resumed: the very weights and average of a straight run
+    resumed = tmp_path / "resumed"
+    train_lifter(dataset, resumed, cfg)
+    resume_lifter(dataset, resumed, {"epochs": 3})
+    _assert_same_weights(saved, _weights(resumed))
+    back = torch.load(resumed / "train_state.pt", weights_only=True)["trained_weights"]
+    for k in trained:
+        assert torch.equal(trained[k], back[k])

@@ -126,6 +126,9 @@ class ExperimentConfig(BaseModel):
         description="dropout of both lifters; 0.5 (SimpleBaseline's) regularises a fixed data set, fresh samples "
         "every epoch (stream) need little",
     )
+    ema_decay: float = Field(
+        0.0, ge=0, lt=1, description="weight averaging per step of both lifters (lift.train; 0: off)"
+    )
     noise_sigma_px: float = Field(1.0, ge=0)
     prior: Literal["independent", "coupled", "broad"] = Field(
         "coupled",
@@ -395,6 +398,7 @@ def run_experiment(
         batch_size=config.batch_size,
         width=config.width,
         dropout=config.dropout,
+        ema_decay=config.ema_decay,
         seed=seed,
         val_fraction=0.05,
         noise=NoiseConfig(

@@ -40,6 +40,10 @@ def rom(
             "--dropout", show_default="0.5", help="Dropout of both lifters (fresh data every epoch needs little)."
         ),
     ] = None,
+    ema_decay: Annotated[
+        float | None,
+        typer.Option("--ema-decay", show_default="0", help="Weight averaging per step of both lifters (0: off)."),
+    ] = None,
     variants: Annotated[
         int | None,
         typer.Option("--variants", show_default="1", help="Augmented copies of each everyday pose in B's data."),
@@ -127,6 +131,7 @@ def rom(
             epochs=epochs,
             width=width,
             dropout=dropout,
+            ema_decay=ema_decay,
             seed=seed,
             variants=variants,
             motions=motions,

@@ -56,6 +56,13 @@ def train(
     width: Annotated[int | None, typer.Option("--width", help="Hidden width (default 1024).")] = None,
     blocks: Annotated[int | None, typer.Option("--blocks", help="Residual blocks (default 2).")] = None,
     dropout: Annotated[float | None, typer.Option("--dropout", help="Dropout probability (default 0.5).")] = None,
+    ema_decay: Annotated[
+        float | None,
+        typer.Option(
+            "--ema-decay",
+            help="Weight averaging per step, e.g. 0.999: the checkpoint holds the moving average (default 0: off).",
+        ),
+    ] = None,
     max_norm: Annotated[
         bool | None,
         typer.Option(
@@ -152,7 +159,7 @@ def train(
         flags = {
             "epochs": epochs, "batch_size": batch_size, "lr": lr, "lr_decay": lr_decay,
             "lr_decay_steps": lr_decay_steps, "lr_schedule": lr_schedule, "width": width,
-            "blocks": blocks, "dropout": dropout, "max_norm": max_norm,
+            "blocks": blocks, "dropout": dropout, "ema_decay": ema_decay, "max_norm": max_norm,
             "val_fraction": val_fraction, "seed": seed, "device": device, "precision": precision,
         }  # fmt: skip
         noise_flags = {

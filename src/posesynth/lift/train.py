@@ -30,6 +30,14 @@ its optimiser state and the data live on that device; the noise draws from a gen
 so the same seed gives the same weights on the same device type only. The checkpoint records
 the device it trained on (``meta.json`` ``device``); it loads on any device (to the CPU).
 
+Weight averaging (``ema_decay`` > 0): the checkpoint's weights are an exponential moving
+average of the trained ones (BatchNorm statistics included), updated after every step with
+decay ``min(ema_decay, (1 + t) / (10 + t))`` at step ``t`` (the warm-up keeps the random
+initial weights out of the average). The average is what validation scores and what the
+checkpoint predicts with; the trained weights go to the training state, so a resumed run
+continues both. With a constant learning rate the trained weights wander around a minimum
+from step to step; their average sits nearer its centre.
+
 Streamed data (:func:`train_stream`): instead of a fixed array set, every step trains on
 fresh samples made in ``DataLoader`` workers by :class:`posesynth.lift.stream.SyntheticPoses`
 (random streams, determinism and statistics documented there); the checkpoint stores the
@@ -39,6 +47,7 @@ stream's configuration and statistics, so :func:`resume_stream` needs nothing el
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import time
 from collections.abc import Iterator, Mapping
@@ -115,6 +124,9 @@ class TrainConfig(BaseModel):
     width: int = Field(1024, ge=1)
     blocks: int = Field(2, ge=0)
     dropout: float = Field(0.5, ge=0, lt=1)
+    ema_decay: float = Field(
+        0.0, ge=0, lt=1, description="weight averaging per step (0: off); the checkpoint holds the average"
+    )
     max_norm: bool = True
     val_fraction: float = Field(0.1, ge=0, lt=1)
     seed: int = Field(0, ge=0)
@@ -177,6 +189,7 @@ class TrainRun:
         plan: the device and precision; tensors above (but ``p_val``) live on its device.
         scaler: the fp16 gradient scaler, or None.
         stream: the streamed data set, or None.
+        ema: the weight average (``config.ema_decay`` > 0), in eval mode, or None.
     """
 
     config: TrainConfig
@@ -195,6 +208,12 @@ class TrainRun:
     plan: DevicePlan = field(default_factory=lambda: device_plan("cpu", "fp32"))
     scaler: Any = None
     stream: SyntheticPoses | None = None
+    ema: SimpleBaseline | None = None
+
+    @property
+    def serving_model(self) -> SimpleBaseline:
+        """The weights the checkpoint holds: the average when there is one."""
+        return self.model if self.ema is None else self.ema
 
 
 def _epoch_seeds(seed: int, epoch: int) -> tuple[int, int, int]:
@@ -240,7 +259,34 @@ def prepare_run(data: LiftData, config: TrainConfig, stats: NormStats | None = N
         data_info={"usable": len(data), "dropped": data.dropped, "train": len(train_idx), "val": len(val_idx)},
         plan=plan,
         scaler=scaler,
+        ema=_averaged(model, config),
     )
+
+
+def _averaged(model: SimpleBaseline, config: TrainConfig) -> SimpleBaseline | None:
+    """A copy of ``model`` to hold the weight average (None without ``ema_decay``)."""
+    if not config.ema_decay:
+        return None
+    ema = copy.deepcopy(model)
+    ema.eval()
+    ema.requires_grad_(False)
+    return ema
+
+
+@torch.no_grad()
+def update_average(run: TrainRun) -> None:
+    """Move the weight average towards the trained weights after step ``run.step``
+    (decay ``min(ema_decay, (1 + step) / (10 + step))``; integer buffers are copied)."""
+    if run.ema is None:
+        return
+    decay = min(run.config.ema_decay, (1 + run.step) / (10 + run.step))
+    for avg, cur in zip(run.ema.parameters(), run.model.parameters(), strict=True):
+        avg.lerp_(cur, 1.0 - decay)
+    for buf, now in zip(run.ema.buffers(), run.model.buffers(), strict=True):
+        if buf.dtype.is_floating_point:
+            buf.lerp_(now, 1.0 - decay)
+        else:
+            buf.copy_(now)
 
 
 def _model_and_optimizer(config: TrainConfig, plan: DevicePlan) -> tuple[SimpleBaseline, torch.optim.Optimizer, Any]:
@@ -289,6 +335,7 @@ def prepare_stream_run(stream: SyntheticPoses, config: TrainConfig) -> TrainRun:
         plan=plan,
         scaler=scaler,
         stream=stream,
+        ema=_averaged(model, config),
     )
 
 
@@ -345,6 +392,7 @@ def train_step(run: TrainRun, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         loss.backward()
         opt.step()
     run.step += 1
+    update_average(run)
     return loss.detach()
 
 
@@ -437,7 +485,7 @@ def predict_normalised(
 def _val_mpjpe_mm(run: TrainRun) -> float | None:
     if len(run.x_val) == 0:
         return None
-    pred = predict_normalised(run.model, run.x_val, run.norm)
+    pred = predict_normalised(run.serving_model, run.x_val, run.norm)
     return float(joint_errors(pred, run.p_val).mean() * 1000.0)
 
 
@@ -455,6 +503,8 @@ def _checkpoint_meta(run: TrainRun, data_prov: Mapping[str, Any], metrics: Mappi
 
 def _train_state(run: TrainRun) -> dict[str, Any]:
     state = {"optimizer": run.optimizer.state_dict(), "epoch": run.epoch, "step": run.step}
+    if run.ema is not None:  # the checkpoint holds the average; training goes on from these
+        state["trained_weights"] = run.model.state_dict()
     if run.scaler is not None:
         state["grad_scaler"] = run.scaler.state_dict()
     return state
@@ -487,10 +537,10 @@ def _loop(run: TrainRun, out: Path, data_prov: Mapping[str, Any], callbacks: Any
         run.history.append(record)
         metrics = dict(record)
         if run.epoch == cfg.epochs and len(run.x_val):
-            pred = predict_normalised(run.model, run.x_val, run.norm)
+            pred = predict_normalised(run.serving_model, run.x_val, run.norm)
             full = lift_metrics(pred, run.p_val, H36M17)
             metrics["validation"] = {k: v for k, v in full.items() if k != "per_joint_mpjpe_mm"}
-        save_checkpoint(out, run.model, run.stats, _checkpoint_meta(run, data_prov, metrics), _train_state(run))
+        save_checkpoint(out, run.serving_model, run.stats, _checkpoint_meta(run, data_prov, metrics), _train_state(run))
         cb.on_epoch(record)
     seconds = time.perf_counter() - start_all
     return TrainSummary(
@@ -653,7 +703,13 @@ def _restore(
 ) -> None:
     """Weights, optimiser (and scaler) state, counters and history of a checkpoint into ``run``
     (the stored tensors are on the CPU; they move to the run's device here)."""
-    run.model.load_state_dict(model.state_dict())
+    if run.ema is not None:
+        if "trained_weights" not in state:
+            raise ValueError("resume: the training state holds no trained weights next to the averaged ones")
+        run.ema.load_state_dict(model.state_dict())
+        run.model.load_state_dict(state["trained_weights"])
+    else:
+        run.model.load_state_dict(model.state_dict())
     run.optimizer.load_state_dict(state["optimizer"])
     if run.scaler is not None and "grad_scaler" in state:
         run.scaler.load_state_dict(state["grad_scaler"])
