@@ -166,13 +166,15 @@ def test_cli_train_stream(tmp_path: Path) -> None:
                    "generate:\n  camera:\n    model: opencv\n")  # fmt: skip
     out = tmp_path / "c"
     result = runner.invoke(app, ["train", "--stream", str(cfg), "-o", str(out), "--width", "16", "--epochs", "1",
-                                 "--device", "cpu", "--json"])  # fmt: skip
+                                 "--device", "cpu", "--dropout", "0", "--ema-decay", "0.99", "--json"])  # fmt: skip
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["samples_train"] == 256 and doc["device"]["type"] == "cpu" and doc["epochs_done"] == 1
+    assert doc["config"]["dropout"] == 0 and doc["config"]["ema_decay"] == 0.99
     result = runner.invoke(app, ["train", "-o", str(out), "--resume", "--epochs", "2", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["epochs_done"] == 2
+    assert json.loads((out / "meta.json").read_text())["train_config"]["ema_decay"] == 0.99
 
 
 def test_cli_train_stream_errors(tmp_path: Path) -> None:
