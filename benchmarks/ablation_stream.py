@@ -16,6 +16,9 @@ experiment's synthetic test sets (everyday and uncommon, MPJPE). Only the row's 
 ``...+dropout<D>``   the same with dropout ``D`` instead of SimpleBaseline's 0.5 (e.g.
                      ``jitter0.03+dropout0``): fresh samples every epoch leave nothing to
                      memorise, and dropout then only takes capacity
+``...+ema<D>``       the checkpoint holds a moving average of the weights (decay ``D`` per step)
+``...+rom<S>``       a share ``S`` of every chunk is fresh poses reposed by ``full-rom`` (the
+                     ROM experiment's model B)
 
 Run (about 2 minutes an epoch of 200k samples at width 512 on one loaded core)::
 
@@ -32,6 +35,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,30 +47,36 @@ from posesynth.lift.checkpoint import Lifter, load_lifter
 from posesynth.lift.evaluate import evaluate_lifter
 from posesynth.lift.train import TrainConfig, train_stream
 
-DEFAULT_DROPOUT = 0.5  # TrainConfig's (SimpleBaseline's)
+
+@dataclass(frozen=True)
+class Row:
+    """One row's levers (everything else as the baseline)."""
+
+    jitter: float = 0.0  #: keypoint jitter sd (x body height)
+    det: bool = False  #: BlazePose's per-joint 2D spread added to the inputs
+    dropout: float = 0.5  #: TrainConfig's (SimpleBaseline's) default
+    ema: float = 0.0  #: weight averaging decay per step (0: off)
+    rom: float = 0.0  #: the stream's rom_share (fresh poses reposed by full-rom)
 
 
-def parse_row(name: str) -> tuple[float, bool, float]:
-    """``baseline`` or ``+``-joined levers ``jitter<S>``, ``det``, ``dropout<D>`` ->
-    (jitter sd, detector noise, dropout)."""
-    jitter, det, dropout = 0.0, False, DEFAULT_DROPOUT
+def parse_row(name: str) -> Row:
+    """``baseline`` or ``+``-joined levers ``jitter<S>``, ``det``, ``dropout<D>``, ``ema<D>``,
+    ``rom<S>`` -> :class:`Row`."""
+    fields: dict[str, Any] = {}
     for part in name.split("+"):
+        key = part.rstrip("0123456789.")
         try:
-            if part == "baseline":
-                continue
-            if part == "det":
-                det = True
-            elif part.startswith("jitter"):
-                jitter = float(part[len("jitter") :])
-            elif part.startswith("dropout"):
-                dropout = float(part[len("dropout") :])
+            if part in ("baseline", "det"):
+                fields.update({"det": True} if part == "det" else {})
+            elif key in ("jitter", "dropout", "ema", "rom"):
+                fields[key] = float(part[len(key) :])
             else:
                 raise ValueError(part)
         except ValueError:
             raise SystemExit(
-                f"unknown row {name!r}; expected baseline or '+'-joined jitter<S>, det, dropout<D>"
+                f"unknown row {name!r}; expected baseline or '+'-joined jitter<S>, det, dropout<D>, ema<D>, rom<S>"
             ) from None
-    return jitter, det, dropout
+    return Row(**fields)
 
 
 class _NoFlip:
@@ -93,19 +103,21 @@ def real_row(data: PersonData, lifter: Lifter) -> dict[str, Any]:
 
 
 def train_row(name: str, args: argparse.Namespace, data: PersonData) -> dict[str, Any]:
-    jitter, det, dropout = parse_row(name)
+    row = parse_row(name)
     stream = {
         "samples_per_epoch": args.samples,
         "workers": 1,
-        "keypoint_jitter": jitter,
+        "keypoint_jitter": row.jitter,
+        "rom_share": row.rom,
         "generate": {"activities": COUPLED_MIX},
     }
-    noise: dict[str, Any] = {"sigma_px": 1.0, **({"sigma_joints": BLAZEPOSE_SIGMA_JOINTS} if det else {})}
+    noise: dict[str, Any] = {"sigma_px": 1.0, **({"sigma_joints": BLAZEPOSE_SIGMA_JOINTS} if row.det else {})}
     cfg = TrainConfig(
         epochs=args.epochs,
         batch_size=256,
         width=args.width,
-        dropout=dropout,
+        dropout=row.dropout,
+        ema_decay=row.ema,
         seed=args.seed,
         noise=noise,
         device="cpu",
@@ -138,9 +150,7 @@ def train_row(name: str, args: argparse.Namespace, data: PersonData) -> dict[str
         "uncommon": uncommon_test_set(args.test_samples, args.seed + 2000),
     }
     return {
-        "jitter": jitter,
-        "detector_noise": det,
-        "dropout": dropout,
+        **asdict(row),
         "samples_per_epoch": args.samples,
         "epochs": args.epochs,
         "width": args.width,
