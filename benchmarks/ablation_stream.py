@@ -65,13 +65,15 @@ def parse_row(name: str) -> Row:
     fields: dict[str, Any] = {}
     for part in name.split("+"):
         key = part.rstrip("0123456789.")
+        if part == "baseline":
+            continue
+        if part == "det":
+            fields["det"] = True
+            continue
         try:
-            if part in ("baseline", "det"):
-                fields.update({"det": True} if part == "det" else {})
-            elif key in ("jitter", "dropout", "ema", "rom"):
-                fields[key] = float(part[len(key) :])
-            else:
+            if key not in ("jitter", "dropout", "ema", "rom"):
                 raise ValueError(part)
+            fields[key] = float(part[len(key) :])
         except ValueError:
             raise SystemExit(
                 f"unknown row {name!r}; expected baseline or '+'-joined jitter<S>, det, dropout<D>, ema<D>, rom<S>"
