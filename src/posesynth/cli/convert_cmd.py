@@ -95,6 +95,7 @@ def convert(
 ) -> None:
     """Convert a data set between formats; the 3D joints are checked to be unchanged."""
     with user_errors():
+        from posesynth.data.formats import registry as formats
         from posesynth.data.formats.registry import convert_streamed, detect_format, iter_chunks, read_any, write_any
         from posesynth.data.roundtrip import check_written, check_written_chunked
         from posesynth.util.outputs import check_output
@@ -128,13 +129,13 @@ def convert(
                 read_back = streamed.read_back or (lambda: iter_chunks(out, to.value, rows)[1])
                 result = check_written_chunked(
                     lambda: iter_chunks(source, in_format, rows)[1], out, read_back,
-                    lambda: _remove_written(out, written, existed),
+                    lambda: _remove_written(out, written, existed), as_written=formats.written_ids(to.value, out),
                 )  # fmt: skip
             elif check:
                 back_path = written if isinstance(written, Path) and to is Target.posesynth else out
                 result = check_written(
                     dataset, out, lambda: read_any(back_path, format=to.value),
-                    lambda: _remove_written(out, written, existed),
+                    lambda: _remove_written(out, written, existed), as_written=formats.written_ids(to.value, out),
                 )  # fmt: skip
         summary = {
             "in": str(source),

@@ -13,6 +13,10 @@ sums of the counts, MPJPE weighted by joints), so memory is that of two chunks, 
 data sets. Samples are matched within their chunk (by order, else by keys), so an output
 must keep the source's order up to a reordering inside a chunk.
 
+Ids are compared as the format writes them (``as_written``, e.g.
+:func:`posesynth.data.formats.registry.written_ids`): a TRC file name holds ``S-2`` for the
+subject ``S 2``, and the reader takes subject and action from the file name.
+
 Tolerances (what the formats' float32 storage loses), on each joint's distance: 3D
 ``1e-5 m + 1e-6 |x|``, 2D ``1e-3 px + 1e-6 |u|``, cameras ``1e-6`` relative (``1e-6`` absolute for rotations and
 distortion, ``1e-6 m`` for centres), image sizes exact.
@@ -313,14 +317,18 @@ def check_written_chunked(
     out: Path,
     read_back: Callable[[], Iterable[PoseDataset]],
     remove: Callable[[], None],
+    *,
+    as_written: Callable[[PoseDataset], PoseDataset] | None = None,
 ) -> RoundTrip:
     """:func:`check_written` chunk by chunk: ``source()`` and ``read_back()`` give the input
     and the written output as consecutive chunks of equal sizes (e.g.
     :func:`posesynth.data.formats.registry.iter_chunks`), compared by :func:`compare_chunked`.
-    On any problem, or a failure to read either back, ``remove()`` is called and a
-    ``ValueError`` names ``out``."""
+    ``as_written`` maps each source chunk's ids as in :func:`check_written`. On any problem,
+    or a failure to read either back, ``remove()`` is called and a ``ValueError`` names
+    ``out``."""
     try:
-        result = compare_chunked(source(), read_back())
+        chunks = source() if as_written is None else map(as_written, source())
+        result = compare_chunked(chunks, read_back())
     except ValueError as exc:
         remove()
         raise ValueError(f"{out}: written, but it cannot be read back ({exc}); removed it") from None
@@ -335,11 +343,20 @@ def check_written(
     out: Path,
     read_back: Callable[[], PoseDataset],
     remove: Callable[[], None],
+    *,
+    as_written: Callable[[PoseDataset], PoseDataset] | None = None,
 ) -> RoundTrip:
     """Read the written output back (``read_back()``), compare it with ``source``, and on any
     problem call ``remove()`` (removing what this command wrote) and raise ``ValueError``
-    naming ``out`` and the problems. A failure to read it back is a problem too."""
+    naming ``out`` and the problems. A failure to read it back is a problem too.
+
+    ``as_written`` gives the source with its ids as the format writes them (e.g.
+    :func:`posesynth.data.formats.registry.written_ids`: TRC file names hold ``S-2`` for a
+    subject ``S 2``); the output is compared with that, so a name the format must clean is
+    not a difference, and a name other than the cleaned one still is."""
     try:
+        if as_written is not None:
+            source = as_written(source)
         result = compare_datasets(source, read_back())
     except ValueError as exc:
         remove()

@@ -46,6 +46,7 @@ __all__ = [
     "iter_chunks",
     "read_any",
     "write_any",
+    "written_ids",
 ]
 
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -417,6 +418,35 @@ WRITERS: dict[str, Callable[..., Any]] = {
     "calib_toml": _write_calib_toml,
 }
 WRITE_FORMATS = tuple(WRITERS)
+
+
+def written_ids(to: str, out: Path | str) -> Callable[[PoseDataset], PoseDataset]:
+    """A function giving a data set (or a chunk of one) with its ids as the ``to`` writer
+    wrote them into ``out`` and :func:`read_any` reads them back: what ``convert``'s
+    round-trip check compares the output with (``as_written`` of
+    :func:`posesynth.data.roundtrip.check_written`).
+
+    Only TRC changes ids: its files are named ``<subject>_<action>.trc`` with characters
+    outside ``[A-Za-z0-9_.-]`` made ``-`` and read back from the stem
+    (:func:`posesynth.data.formats.trc.ids_as_read_back`; one file or several, as ``out``
+    holds). Every other format keeps the ids: the function returns its argument.
+    """
+    if to != "trc":
+        return lambda dataset: dataset
+    from dataclasses import replace
+
+    from posesynth.data.formats.trc import ids_as_read_back
+
+    out = Path(out)
+    several = out.is_dir() and sum(1 for _ in out.glob("*.trc")) > 1
+
+    def as_written(dataset: PoseDataset) -> PoseDataset:
+        subject, action = ids_as_read_back(dataset.subject, dataset.action, len(dataset), several=several)
+        if subject is None:
+            return dataset
+        return replace(dataset, subject=subject, action=action if action is not None else dataset.action)
+
+    return as_written
 
 
 #: Samples per chunk when a conversion streams (:func:`convert_streamed`).

@@ -65,6 +65,7 @@ from posesynth.util.atomic import atomic_path
 __all__ = [
     "TRC_TO_WORLD",
     "UNITS_TO_METRES",
+    "ids_as_read_back",
     "read_trc",
     "trc_marker_name",
     "write_trc",
@@ -654,6 +655,27 @@ def sequence_names(subject: np.ndarray | None, action: np.ndarray | None, n: int
     act = np.full(n, "posesynth") if act is None else act
     names = np.char.add(np.char.add(subj, "_"), act)
     return np.array([re.sub(r"[^A-Za-z0-9_.-]", "-", s) for s in names.tolist()]) if n else names
+
+
+def ids_as_read_back(
+    subject: np.ndarray | None, action: np.ndarray | None, n: int, *, several: bool
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The ``(subject, action)`` ids that reading a written TRC folder back gives ``n``
+    samples of these ids: the names as written, which ``convert``'s check compares.
+
+    A file is named by :func:`sequence_names` (``S 2`` / ``a/b`` -> ``S-2_a-b.trc``), and the
+    reader (:func:`posesynth.data.formats.registry.read_any`) takes the ids from the file
+    stem: with ``several`` files, subject before the first ``_`` and action after it
+    (``S_1`` / ``walk`` -> ``S`` / ``1_walk``); a single file gives its whole stem as the
+    subject and no action. Samples without either id keep none (``(None, None)``).
+    """
+    if subject is None and action is None:
+        return None, None
+    stems = sequence_names(subject, action, n)
+    if not several:
+        return stems, None
+    parts = np.char.partition(stems.astype(str), "_")
+    return parts[:, 0], parts[:, 2]
 
 
 @dataclass(frozen=True)
