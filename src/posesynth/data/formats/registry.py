@@ -619,7 +619,7 @@ def convert_streamed(
             return None
         n, chunks = iter_store_chunks(source, rows, name_cameras=False)
         written = write_videopose3d_chunks(remember(chunks), Path(out), n, overwrite=overwrite, **kw)
-        read_back = partial(read_videopose3d_chunks, Path(out), kw.get("name", "custom"))
+        read_back = partial(read_videopose3d_chunks, Path(out), kw.get("name", "custom"), rows)
     else:
         from posesynth.data.formats.trc import plan_trc_sequences, write_trc_chunks
 

@@ -33,7 +33,10 @@ Security: the fields are pickles, and ``np.load(..., allow_pickle=True)`` would 
 pickle names. The reader never calls it: it opens the zip itself and unpickles each field with
 the NumPy-only unpickler of :mod:`posesynth.data.formats.numpy_pickle` (containers, arrays, dtypes and
 scalars load; any other global is refused, naming the file, before anything runs). The writer
-writes what ``np.savez_compressed`` writes, with pickles that NumPy 1.x loads too.
+writes the layout ``np.savez_compressed`` writes (a deflated ``<field>.npy`` per field), with
+pickles that NumPy 1.x loads too; each dict is pickled in fixed batches of its items, each after
+a no-op marker (:class:`_StreamedDict`), and every member has the same time stamp, so a data
+set gives the same bytes whether it is written whole or streamed in chunks.
 """
 
 from __future__ import annotations
@@ -599,20 +602,6 @@ def read_videopose3d(
 # --------------------------------------------------------------------------------------------
 
 
-def _write_npz(path: Path, fields: dict[str, Any]) -> None:
-    """What ``np.savez_compressed(path, **fields)`` writes for dict fields (0-d object
-    arrays), with pickles NumPy 1.x can load too (:func:`dumps_numpy_pickle`; NumPy 2 would
-    name ``numpy._core`` modules, which VideoPose3D environments on NumPy 1.x lack)."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
-        for key, value in fields.items():
-            holder = np.empty((), dtype=object)
-            holder[()] = value
-            buf = io.BytesIO()
-            npy_format.write_array_header_1_0(buf, npy_format.header_data_from_array_1_0(holder))
-            buf.write(dumps_numpy_pickle(holder))
-            zf.writestr(f"{key}.npy", buf.getvalue())
-
-
 def _h36m17_to_h36m32(p17: np.ndarray) -> np.ndarray:
     """``(T, 17, 3)`` -> ``(T, 32, 3)``; the 15 joints H36M-17 lacks copy their nearest kept
     ancestor (VideoPose3D's loader drops them, so only their presence matters)."""
@@ -888,32 +877,10 @@ def write_videopose3d(
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"{out_dir}: exists and is not a folder; VideoPose3D export writes a folder")
 
-    positions_3d, positions_2d, video_metadata, cameras_doc = _vp3d_payload(ds, name, layout_3d, dtype)
-
-    metadata: dict[str, Any] = {
-        "layout_name": "h36m",
-        "num_joints": 17,
-        "keypoints_symmetry": [list(H36M17.left), list(H36M17.right)],
-    }
-    if video_metadata:
-        metadata["video_metadata"] = video_metadata
-    files: list[tuple[Path, Any]] = []
-    if path_3d is not None:
-        files.append((path_3d, lambda tmp: _write_npz(tmp, {"positions_3d": positions_3d})))
-    if path_2d is not None:
-        files.append((path_2d, lambda tmp: _write_npz(tmp, {"positions_2d": positions_2d, "metadata": metadata})))
-    if cameras_doc is not None:
-        text = json.dumps(cameras_doc, sort_keys=True, separators=(",", ":")) + "\n"
-        files.append((path_cams, lambda tmp: Path(tmp).write_text(text, encoding="utf-8")))
-    if out_dir.is_dir():
-        for path, write in files:
-            with atomic_path(path, overwrite=overwrite) as tmp:
-                write(tmp)
-    else:  # a new folder: built whole under a temporary name, so an error leaves nothing
-        with atomic_path(out_dir) as tmp_dir:
-            tmp_dir.mkdir()
-            for path, write in files:
-                write(tmp_dir / path.name)
+    payload = _vp3d_payload(ds, name, layout_3d, dtype)
+    paths = {"3d": path_3d, "2d": path_2d, "cams": path_cams if payload[3] is not None else None}
+    # the writer of the streamed path too (one payload here): the same data, the same bytes
+    _write_vp3d_files(out_dir, paths, overwrite, [payload])
     return path_3d, path_2d
 
 
@@ -1082,7 +1049,7 @@ _PLACEHOLDER = "posesynth-stream-placeholder"
 
 
 def _spliced_pickle(obj: Any) -> tuple[bytes, bytes]:
-    """``(head, tail)`` of the pickle :func:`_write_npz` writes for ``obj`` (wrapped in a 0-d
+    """``(head, tail)`` of the pickle :func:`dumps_numpy_pickle` writes for ``obj`` (wrapped in a 0-d
     object array), where ``obj`` holds one dict ``{_PLACEHOLDER: None}``: ``head`` ends with
     that dict made (``EMPTY_DICT; BINPUT``), ``tail`` is what follows its item. Between them
     go ``MARK key value ... SETITEMS`` batches; they refer to memo index 0 (the array
@@ -1110,31 +1077,88 @@ def _spliced_pickle(obj: Any) -> tuple[bytes, bytes]:
     return raw[:head_end], raw[tail_start:]
 
 
-class _StreamedDict:
-    """A member ``<key>.npy`` of an ``.npz`` (deflated, as :func:`_write_npz`) holding the
-    pickle of ``template`` in which one dict is filled batch by batch (:meth:`add`), each
-    batch after a no-op marker holding its length (as MMPose's streamed ``cameras.pkl``), so
-    :func:`read_videopose3d_chunks` can take one batch at a time. Loads as the whole dict
-    with ``np.load(..., allow_pickle=True)`` and :func:`read_videopose3d`."""
+#: A batch of a streamed dict (:class:`_Batches`) closes after this many items, or once the
+#: arrays of its items hold :data:`BATCH_BYTES`: a rule of the items alone, so the same data
+#: give the same batches, and the same bytes, however the samples were chunked.
+BATCH_ITEMS = 1000
+BATCH_BYTES = 8 << 20
 
-    def __init__(self, zf: zipfile.ZipFile, key: str, template: Any) -> None:
-        holder = np.empty((), dtype=object)
-        info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-        info.compress_type = zipfile.ZIP_DEFLATED
-        self.fh = zf.open(info, "w", force_zip64=True)
-        self.head, self.tail = _spliced_pickle(template)
-        buf = io.BytesIO()
-        npy_format.write_array_header_1_0(buf, npy_format.header_data_from_array_1_0(holder))
-        self.fh.write(buf.getvalue() + self.head)
 
-    def add(self, items: dict[str, Any]) -> None:
+def _array_bytes(value: Any) -> int:
+    """Bytes of the arrays in ``value`` (an array, or dicts / lists of them)."""
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, dict):
+        return sum(_array_bytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_array_bytes(v) for v in value)
+    return 0
+
+
+class _Batches:
+    """The items of one dict, pickled in batches (:func:`~posesynth.data.formats.mmpose._dict_items_pickle`,
+    each after a no-op marker holding its length, as MMPose's streamed ``cameras.pkl``) and
+    passed to ``write``. A batch holds :data:`BATCH_ITEMS` items, or fewer whose arrays reach
+    :data:`BATCH_BYTES`, in the order added: how the items were handed over does not matter."""
+
+    def __init__(self, write: Any) -> None:
+        self.write = write
+        self.items: dict[Any, Any] = {}
+        self.nbytes = 0
+        self.batches = 0
+
+    def add(self, items: dict[Any, Any]) -> None:
+        for key, value in items.items():
+            if key in self.items:
+                raise ValueError(f"chunks: {key!r} given twice")
+            self.items[key] = value
+            self.nbytes += _array_bytes(value)
+            if len(self.items) >= BATCH_ITEMS or self.nbytes >= BATCH_BYTES:
+                self.flush()
+
+    def flush(self) -> None:
         from posesynth.data.formats.mmpose import _dict_items_pickle, _fragment_marker
 
-        if items:
-            fragment = _dict_items_pickle(items)
-            self.fh.write(_fragment_marker(len(fragment)) + fragment)
+        if self.items:
+            fragment = _dict_items_pickle(self.items)
+            self.write(_fragment_marker(len(fragment)) + fragment)
+            self.batches += 1
+            self.items, self.nbytes = {}, 0
+
+
+def _member(zf: zipfile.ZipFile, key: str) -> Any:
+    """A new deflated member ``<key>.npy`` open for writing, with a fixed time stamp (the same
+    bytes whenever they are written) and the ZIP64 fields, which a member of unknown size needs."""
+    info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return zf.open(info, "w", force_zip64=True)
+
+
+def _npy_object_header() -> bytes:
+    holder = np.empty((), dtype=object)
+    buf = io.BytesIO()
+    npy_format.write_array_header_1_0(buf, npy_format.header_data_from_array_1_0(holder))
+    return buf.getvalue()
+
+
+class _StreamedDict:
+    """A member ``<key>.npy`` of an ``.npz`` (deflated, what ``np.savez_compressed`` writes
+    for a dict field) holding the pickle of ``template`` in which one dict is filled batch by
+    batch (:meth:`add`, :class:`_Batches`), so :func:`read_videopose3d_chunks` can take one
+    batch at a time. Loads as the whole dict with ``np.load(..., allow_pickle=True)`` and
+    :func:`read_videopose3d`. The only way this module writes a dict field."""
+
+    def __init__(self, zf: zipfile.ZipFile, key: str, template: Any) -> None:
+        self.fh = _member(zf, key)
+        self.head, self.tail = _spliced_pickle(template)
+        self.fh.write(_npy_object_header() + self.head)
+        self.batches = _Batches(self.fh.write)
+
+    def add(self, items: dict[Any, Any]) -> None:
+        self.batches.add(items)
 
     def close(self) -> None:
+        self.batches.flush()
         self.fh.write(self.tail)
         self.fh.close()
 
@@ -1207,9 +1231,6 @@ def write_videopose3d_chunks(
         ValueError: as :func:`write_videopose3d`; chunks with subject or frame ids or a
             camera table; a sample count other than ``samples``.
     """
-    import contextlib
-    import shutil
-    import tempfile
     from dataclasses import replace
 
     if not isinstance(name, str) or not _NAME_RE.match(name):
@@ -1238,6 +1259,50 @@ def write_videopose3d_chunks(
     for p in paths.values():
         if p is not None and p.exists() and not overwrite:
             raise ValueError(f"{p}: already exists; pass overwrite=True to replace it")
+
+    def payloads() -> Iterator[Any]:
+        lo = 0
+        for chunk in _chain(first, it):
+            m = len(chunk)
+            if m == 0:
+                continue
+            if chunk.subject is not None or chunk.frame is not None or chunk.camera_index is not None:
+                raise ValueError("chunks: expected samples without subject or frame ids and a camera per sample")
+            subject = np.array([f"{name}_{lo + i:0{width}d}" for i in range(m)])
+            part = chunk
+            if chunk.cameras is not None:
+                part = replace(
+                    chunk,
+                    camera_index=np.arange(m),
+                    camera_names=np.array([f"cam{lo + i}" for i in range(m)]),
+                )
+            yield _vp3d_payload(replace(part, subject=subject).complete(), name, layout_3d, dtype)
+            lo += m
+        if lo != samples:
+            raise ValueError(f"chunks: {lo} samples, expected {samples}")
+
+    _write_vp3d_files(out_dir, paths, overwrite, payloads())
+    return paths["3d"], paths["2d"]
+
+
+def _write_vp3d_files(out_dir: Path, paths: dict[str, Path | None], overwrite: bool, payloads: Iterable[Any]) -> None:
+    """Write the files of :func:`write_videopose3d` from consecutive parts of the payload
+    (:func:`_vp3d_payload`'s ``positions_3d``, ``positions_2d``, ``video_metadata`` and
+    cameras document, each holding other subjects), in one pass: the one writer of both the
+    in-memory export (one part) and the streamed one (a part per chunk).
+
+    The ``.npz`` dicts are pickled in fixed batches (:class:`_StreamedDict`), so the bytes
+    depend on the data alone, not on the parts; ``video_metadata`` goes to a temporary file
+    until ``positions_2d`` is complete (a zip writes one member at a time). The cameras file
+    is ``json.dumps(doc, sort_keys=True, separators=(",", ":"))`` of the whole document,
+    written part by part: the parts' subjects must come in sorted order. Files are replaced
+    one by one in an existing folder, a new folder is built whole under a temporary name: on
+    any error nothing is left half-written.
+    """
+    import contextlib
+    import shutil
+    import tempfile
+
     metadata: dict[str, Any] = {
         "layout_name": "h36m",
         "num_joints": 17,
@@ -1260,66 +1325,51 @@ def write_videopose3d_chunks(
         for d in (d3, d2):  # on an error, before their archive (which refuses to close over them)
             if d is not None:
                 stack.callback(d.fh.close)
-        video = open(work / "video.pkl", "wb") if "2d" in zips else None  # noqa: SIM115
+        video_fh = open(work / "video.pkl", "wb") if "2d" in zips else None  # noqa: SIM115
         cams_json = open(tmp["cams"], "w", encoding="utf-8") if "cams" in tmp else None  # noqa: SIM115
         vp3d_part = open(work / "vp3d.txt", "w", encoding="utf-8") if "cams" in tmp else None  # noqa: SIM115
-        for fh in (video, cams_json, vp3d_part):
+        for fh in (video_fh, cams_json, vp3d_part):
             if fh is not None:
                 stack.callback(fh.close)
+        video = _Batches(video_fh.write) if video_fh is not None else None
         about = None
+        last_subject: str | None = None
+        projected = 0
         if cams_json is not None:
             cams_json.write('{"about":')
-        lo = 0
-        projected = 0
-        any_video = False
-        for chunk in _chain(first, it):
-            m = len(chunk)
-            if m == 0:
-                continue
-            if chunk.subject is not None or chunk.frame is not None or chunk.camera_index is not None:
-                raise ValueError("chunks: expected samples without subject or frame ids and a camera per sample")
-            subject = np.array([f"{name}_{lo + i:0{width}d}" for i in range(m)])
-            part = chunk
-            if chunk.cameras is not None:
-                part = replace(
-                    chunk,
-                    camera_index=np.arange(m),
-                    camera_names=np.array([f"cam{lo + i}" for i in range(m)]),
-                )
-            positions_3d, positions_2d, video_metadata, doc = _vp3d_payload(
-                replace(part, subject=subject).complete(), name, layout_3d, dtype
-            )
+        for positions_3d, positions_2d, video_metadata, doc in payloads:
             if d3 is not None:
                 d3.add(positions_3d)
             if d2 is not None:
                 d2.add(positions_2d)
-            if video is not None and video_metadata:
-                from posesynth.data.formats.mmpose import _dict_items_pickle, _fragment_marker
-
-                fragment = _dict_items_pickle(video_metadata)
-                video.write(_fragment_marker(len(fragment)) + fragment)
-                any_video = True
-            if doc is not None and cams_json is not None and vp3d_part is not None:
+            if video is not None:
+                video.add(video_metadata)
+            if doc is not None and cams_json is not None and vp3d_part is not None and doc["cameras"]:
+                keys = sorted(doc["cameras"])
+                if last_subject is not None and keys[0] <= last_subject:
+                    raise ValueError(
+                        f"chunks: subject {keys[0]!r} comes after {last_subject!r}; expected sorted subjects"
+                    )
                 if about is None:
                     about = doc["about"]
                     cams_json.write(json.dumps(about) + ',"cameras":{')
-                sep = "," if lo else ""
+                sep = "," if last_subject is not None else ""
                 cams_json.write(sep + _json_items(doc["cameras"]))
                 vp3d_part.write(sep + _json_items(doc["videopose3d"]))
                 projected += int(doc["projected_views"])
-            lo += m
-        if lo != samples:
-            raise ValueError(f"chunks: {lo} samples, expected {samples}")
+                last_subject = keys[-1]
         if d3 is not None:
             d3.close()
-        if d2 is not None and video is not None:
+        if d2 is not None and video is not None and video_fh is not None:
             d2.close()
-            video.close()
-            if any_video:
+            video.flush()
+            video_fh.close()
+            if video.batches:
                 meta = _StreamedDict(zips["2d"], "metadata", {**metadata, "video_metadata": {_PLACEHOLDER: None}})
                 with open(work / "video.pkl", "rb") as src:
                     shutil.copyfileobj(src, meta.fh, 1 << 20)
-                meta.close()
+                meta.fh.write(meta.tail)
+                meta.fh.close()
             else:
                 _write_member(zips["2d"], "metadata", metadata)
         if cams_json is not None and vp3d_part is not None:
@@ -1332,7 +1382,6 @@ def write_videopose3d_chunks(
             cams_json.close()
         for zf in zips.values():
             zf.close()
-    return paths["3d"], paths["2d"]
 
 
 def _chain(first: PoseDataset, rest: Iterator[PoseDataset]) -> Iterator[PoseDataset]:
@@ -1347,14 +1396,12 @@ def _json_items(mapping: dict[str, Any]) -> str:
 
 
 def _write_member(zf: zipfile.ZipFile, key: str, value: Any) -> None:
+    """A dict field written whole (``metadata`` without ``video_metadata``), with pickles
+    NumPy 1.x loads too (:func:`dumps_numpy_pickle`)."""
     holder = np.empty((), dtype=object)
     holder[()] = value
-    info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-    info.compress_type = zipfile.ZIP_DEFLATED
-    buf = io.BytesIO()
-    npy_format.write_array_header_1_0(buf, npy_format.header_data_from_array_1_0(holder))
-    buf.write(dumps_numpy_pickle(holder))
-    zf.writestr(info, buf.getvalue())
+    with _member(zf, key) as fh:
+        fh.write(_npy_object_header() + dumps_numpy_pickle(holder))
 
 
 # ------------------------------------------------------------------------- chunked reading
@@ -1408,19 +1455,29 @@ def _member_fragments(path: Path, key: str) -> Iterator[dict[Any, Any]]:
                 yield part
 
 
-def read_videopose3d_chunks(out_dir: str | Path, name: str = "custom") -> Iterator[PoseDataset]:
-    """What :func:`write_videopose3d_chunks` wrote into ``out_dir``, one written chunk at a
-    time (a batch of each dict and the same subjects' entries of ``cameras_<name>.json``),
-    so memory is one chunk's. Each sequence gives one sample per frame and camera, camera
-    by camera (as :func:`read_videopose3d`); Human3.6M-17 joints, world 3D (metres), 2D
-    (pixels), the cameras file's exact per-sample cameras, ``subject``, ``action``,
-    ``frame`` (index in the sequence) and ``extra["camera"]`` (index in the subject's list).
+def _subject_items(path: Path, key: str) -> Iterator[tuple[Any, Any]]:
+    """``(subject, value)`` of the dict in member ``<key>.npy`` of ``path``, one batch in memory."""
+    for batch in _member_fragments(path, key):
+        yield from batch.items()
+
+
+def read_videopose3d_chunks(out_dir: str | Path, name: str = "custom", rows: int = 10_000) -> Iterator[PoseDataset]:
+    """What :func:`write_videopose3d_chunks` (or :func:`write_videopose3d`) wrote into
+    ``out_dir``, as consecutive data sets of ``rows`` samples (the last one shorter): the
+    dicts' batches are read one at a time, subject by subject, with the same subjects'
+    entries of ``cameras_<name>.json``, so memory is about a chunk and a batch. Each sequence
+    gives one sample per frame and camera, camera by camera (as :func:`read_videopose3d`);
+    Human3.6M-17 joints, world 3D (metres), 2D (pixels), the cameras file's exact per-sample
+    cameras, ``subject``, ``action``, ``frame`` (index in the sequence) and
+    ``extra["camera"]`` (index in the subject's list).
 
     Raises:
-        ValueError: files missing or damaged, or whose batches do not match each other.
+        ValueError: files missing or damaged, or whose subjects do not match each other.
     """
     from posesynth.data.formats._json_stream import END, JsonItems, json_layout
 
+    if rows < 1:
+        raise ValueError(f"rows: expected a positive count, got {rows}")
     out_dir = Path(out_dir)
     path_3d, path_2d = out_dir / f"data_3d_{name}.npz", out_dir / f"data_2d_{name}_gt.npz"
     path_cams = out_dir / f"cameras_{name}.json"
@@ -1431,62 +1488,75 @@ def read_videopose3d_chunks(out_dir: str | Path, name: str = "custom") -> Iterat
     if ("cameras",) not in starts:
         raise ValueError(f"{path_cams}: cameras: missing")
     cams = JsonItems(path_cams, starts[("cameras",)], pairs=True)
+    # the columns of the samples read and not yet handed out
+    names = ("world", "uv", "subject", "action", "frame", "camera", *_CAM_FIELDS)
+    pending: dict[str, list[np.ndarray]] = {k: [] for k in names}
+    held = 0
+    model = None
+
+    def take(count: int) -> PoseDataset:
+        nonlocal held
+        cols = {k: np.concatenate(v) for k, v in pending.items()}
+        for k in names:
+            pending[k] = [cols[k][count:]] if count < len(cols[k]) else []
+        held -= count
+        assert model is not None  # set with the first subject
+        return PoseDataset(
+            skeleton=H36M17,
+            joints_3d_world=cols["world"][:count].astype(np.float64),
+            joints_2d=cols["uv"][:count].astype(np.float64),
+            cameras=Camera(model=model, **{f: cols[f][:count] for f in _CAM_FIELDS}),
+            subject=cols["subject"][:count],
+            action=cols["action"][:count],
+            frame=cols["frame"][:count].astype(np.int64),
+            meta={"format": "videopose3d", "source": str(out_dir)},
+            extra={"camera": cols["camera"][:count].astype(np.int64)},
+        ).complete()
+
     try:
-        for d3, d2 in zip(
-            _member_fragments(path_3d, "positions_3d"), _member_fragments(path_2d, "positions_2d"), strict=True
+        for (s, acts), (s2, views_of) in zip(
+            _subject_items(path_3d, "positions_3d"), _subject_items(path_2d, "positions_2d"), strict=True
         ):
-            if list(d3) != list(d2):
-                raise ValueError(f"{out_dir}: the 3D and 2D files hold different subjects")
-            world, uv, subj, act, frame, cam_slot = [], [], [], [], [], []
-            fields: dict[str, list[np.ndarray]] = {f: [] for f in _CAM_FIELDS}
-            model = None
-            for s, acts in d3.items():
-                item = cams.next()
-                if item is END or item[0] != s:
-                    raise ValueError(
-                        f"{path_cams}: cameras: expected subject {s!r} next, got {item if item is END else item[0]!r}"
-                    )
-                doc = item[1].get("cameras") if isinstance(item[1], dict) else None
-                try:
-                    table = Camera.from_dict(doc if isinstance(doc, dict) else {})
-                except ValueError as exc:
-                    raise ValueError(f"{path_cams}: cameras.{s}: {exc}") from None
-                model = table.model
-                for a, p3 in acts.items():
-                    p3 = _numeric(path_3d, f"positions_3d[{s!r}][{a!r}]", p3, (3,))
-                    w17 = p3[:, list(H36M32_TO_17)] if p3.shape[1] == 32 else p3
-                    views = d2[s].get(a)
-                    if not isinstance(views, list) or len(views) != table.batch_shape[0]:
-                        raise ValueError(f"{path_2d}: positions_2d[{s!r}][{a!r}]: expected one array per camera of {s}")
-                    for i, v in enumerate(views):
-                        v = _numeric(path_2d, f"positions_2d[{s!r}][{a!r}][{i}]", v, (2,))
-                        if v.shape[:2] != (w17.shape[0], 17):
-                            raise ValueError(
-                                f"{path_2d}: positions_2d[{s!r}][{a!r}][{i}]: expected ({w17.shape[0]}, 17, 2), got {v.shape}"
-                            )
-                        t = v.shape[0]
-                        world.append(w17)
-                        uv.append(v)
-                        subj += [s] * t
-                        act += [a] * t
-                        frame.append(np.arange(t))
-                        cam_slot.append(np.full(t, i))
-                        for f in _CAM_FIELDS:
-                            fields[f].append(np.repeat(np.asarray(getattr(table, f))[i : i + 1], t, axis=0))
-            if not world:
-                continue
-            assert model is not None  # set with the first subject
-            yield PoseDataset(
-                skeleton=H36M17,
-                joints_3d_world=np.concatenate(world).astype(np.float64),
-                joints_2d=np.concatenate(uv).astype(np.float64),
-                cameras=Camera(model=model, **{f: np.concatenate(v) for f, v in fields.items()}),
-                subject=np.array(subj),
-                action=np.array(act),
-                frame=np.concatenate(frame).astype(np.int64),
-                meta={"format": "videopose3d", "source": str(out_dir)},
-                extra={"camera": np.concatenate(cam_slot).astype(np.int64)},
-            ).complete()
+            if s != s2 or not isinstance(acts, dict) or not isinstance(views_of, dict):
+                raise ValueError(f"{out_dir}: the 3D and 2D files hold different subjects ({s!r}, {s2!r})")
+            item = cams.next()
+            if item is END or item[0] != s:
+                raise ValueError(
+                    f"{path_cams}: cameras: expected subject {s!r} next, got {item if item is END else item[0]!r}"
+                )
+            doc = item[1].get("cameras") if isinstance(item[1], dict) else None
+            try:
+                table = Camera.from_dict(doc if isinstance(doc, dict) else {})
+            except ValueError as exc:
+                raise ValueError(f"{path_cams}: cameras.{s}: {exc}") from None
+            model = table.model
+            params = {f: np.asarray(getattr(table, f)) for f in _CAM_FIELDS}
+            for a, p3 in acts.items():
+                p3 = _numeric(path_3d, f"positions_3d[{s!r}][{a!r}]", p3, (3,))
+                w17 = p3[:, list(H36M32_TO_17)] if p3.shape[1] == 32 else p3
+                views = views_of.get(a)
+                if not isinstance(views, list) or len(views) != table.batch_shape[0]:
+                    raise ValueError(f"{path_2d}: positions_2d[{s!r}][{a!r}]: expected one array per camera of {s}")
+                for i, v in enumerate(views):
+                    v = _numeric(path_2d, f"positions_2d[{s!r}][{a!r}][{i}]", v, (2,))
+                    if v.shape[:2] != (w17.shape[0], 17):
+                        raise ValueError(
+                            f"{path_2d}: positions_2d[{s!r}][{a!r}][{i}]: expected ({w17.shape[0]}, 17, 2), got {v.shape}"
+                        )
+                    t = v.shape[0]
+                    pending["world"].append(w17)
+                    pending["uv"].append(v)
+                    pending["subject"].append(np.full(t, s))
+                    pending["action"].append(np.full(t, a))
+                    pending["frame"].append(np.arange(t))
+                    pending["camera"].append(np.full(t, i))
+                    for f in _CAM_FIELDS:
+                        pending[f].append(np.repeat(params[f][i : i + 1], t, axis=0))
+                    held += t
+            while held >= rows:
+                yield take(rows)
+        if held:
+            yield take(held)
         if cams.next() is not END:
             raise ValueError(f"{path_cams}: cameras: more subjects than the data files hold")
     finally:
