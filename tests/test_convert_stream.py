@@ -91,16 +91,18 @@ def test_trc_read_back_catches_a_changed_row(sequences: Path, tmp_path: Path) ->
     assert any("joints_3d_world" in p for p in result.problems)
 
 
-def test_trc_not_streamed_when_frames_fold(tmp_path: Path) -> None:
-    """Two cameras per frame (one TRC row per frame) or frames out of order: in memory."""
+def test_trc_frames_out_of_order_stream_by_rows(tmp_path: Path) -> None:
+    from posesynth.data.store import open_store
+
+    """Frames out of order: planned row by row (tests/test_convert_trc_rows.py), the same bytes."""
     ds = generate_dataset(GenerateConfig(samples=40, seed=2))
-    two = replace(ds, subject=np.full(40, "S1"), frame=np.arange(40) // 2)
-    store = write_store_dataset(two, tmp_path / "two")
-    assert convert_streamed(store, tmp_path / "o1", "trc", "posesynth", rows=10) is None
     back = replace(ds, subject=np.full(40, "S1"), frame=np.arange(40)[::-1].copy())
     store = write_store_dataset(back, tmp_path / "back")
-    assert convert_streamed(store, tmp_path / "o2", "trc", "posesynth", rows=10) is None
-    assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
+    assert plan_trc_sequences(registry._store_ids(open_store(store), 10)) is None  # not the one-pass plan
+    done = convert_streamed(store, tmp_path / "o2", "trc", "posesynth", rows=10)
+    assert done is not None
+    write_any(read_any(store), tmp_path / "mem", "trc")
+    assert _files(tmp_path / "o2") == _files(tmp_path / "mem")
 
 
 def test_plan_refuses_repeated_frames_across_chunks() -> None:

@@ -621,17 +621,28 @@ def convert_streamed(
         written = write_videopose3d_chunks(remember(chunks), Path(out), n, overwrite=overwrite, **kw)
         read_back = partial(read_videopose3d_chunks, Path(out), kw.get("name", "custom"), rows)
     else:
-        from posesynth.data.formats.trc import plan_trc_sequences, write_trc_chunks
+        from posesynth.data.formats.trc import plan_trc_rows, plan_trc_sequences, write_trc_blocks, write_trc_chunks
 
         names = store.array_names
-        if "frame" not in names and "source_index" in names and "variant" in names:
-            return None  # augment's views of one pose: folded into one row in memory
-        plan = plan_trc_sequences(_store_ids(store, rows))
-        if plan is None:
-            return None
-        n, chunks = iter_store_chunks(source, rows, name_cameras=False)
-        written = write_trc_chunks(remember(chunks), Path(out), plan, overwrite=overwrite, **kw)
-        read_back = partial(_trc_read_back, Path(source), Path(out), plan, rows)
+        augment = "frame" not in names and "source_index" in names and "variant" in names
+        # augment's views of one pose fold into one row: planned row by row below
+        plan = None if augment else plan_trc_sequences(_store_ids(store, rows))
+        if plan is not None:  # every sample a row, in order: one pass, a file per sequence open
+            n, chunks = iter_store_chunks(source, rows, name_cameras=False)
+            written = write_trc_chunks(remember(chunks), Path(out), plan, overwrite=overwrite, **kw)
+            read_back = partial(_trc_read_back, Path(source), Path(out), plan, rows)
+        else:  # several samples per row, or rows in another order: each file's rows gathered
+            row_plan = plan_trc_rows(_store_ids(store, rows, augment=True))
+            if row_plan is None:
+                return None
+            n = store.samples
+            gather = _StoreGather(Path(source))
+            if row_plan.folded:
+                _check_folded(Path(source), row_plan, rows, gather)
+            written = write_trc_blocks(
+                _trc_blocks(row_plan, rows, gather, first), Path(out), row_plan.plan, overwrite=overwrite, **kw
+            )
+            read_back = partial(_trc_rows_read_back, Path(out), row_plan, rows, n)
 
     head = first[0]
     cams = head.num_cameras if head.camera_index is not None else (n if head.cameras is not None else 0)
@@ -815,14 +826,135 @@ def _vp3d_streams(store: Any, rows: int) -> bool:
     return bool(np.unique(hashes).size == hashes.size)
 
 
-def _store_ids(store: Any, rows: int) -> Any:
+def _store_ids(store: Any, rows: int, *, augment: bool = False) -> Any:
     """``(n, subject, action, frame)`` of a store's consecutive ``rows``-sample chunks (an id
-    the store lacks is None); only these arrays are read."""
+    the store lacks is None), and with ``augment`` ``source_index`` and ``variant`` after
+    them; only these arrays are read."""
     names = store.array_names
+    keys = ("subject", "action", "frame") + (("source_index", "variant") if augment else ())
     for lo in range(0, store.samples, rows):
-        ids = [np.array(store.read(k, lo, lo + rows)) if k in names else None for k in ("subject", "action", "frame")]
+        ids = [np.array(store.read(k, lo, lo + rows)) if k in names else None for k in keys]
         _release_read(store, lo + rows)
         yield (min(rows, store.samples - lo), *ids)
+
+
+class _StoreGather:
+    """Samples of a store by index, in any order (:meth:`take`), as :func:`iter_store_chunks`
+    gives them (checked, ``meta`` naming the source). Each shard file is checked against its
+    checksum once (:meth:`Store.verify`, before the first gather), then read through memory
+    maps that are released after every gather, so resident memory stays that of one block."""
+
+    def __init__(self, path: Path) -> None:
+        from posesynth.data.store import open_store
+
+        self.path = path
+        self.store = open_store(path, checksums=False)
+        self._verified = False
+
+    def take(self, index: np.ndarray) -> PoseDataset:
+        from dataclasses import replace
+
+        from posesynth.data.formats.store_io import dataset_from_store_arrays
+        from posesynth.data.store import open_store
+        from posesynth.data.validate import validate_dataset
+
+        if not self._verified:
+            open_store(self.path).verify()
+            self._verified = True
+        store = self.store
+        index = np.asarray(index, dtype=np.int64)
+        order = np.argsort(index, kind="stable")
+        sorted_index = index[order]
+        data = {}
+        for name in store.array_names:
+            spec = store.arrays[name]
+            out = np.empty((index.size, *spec.trailing), dtype=spec.dtype)
+            for shard in store.shards:
+                a, b = np.searchsorted(sorted_index, [shard.start, shard.stop])
+                if a < b:
+                    out[order[a:b]] = store.read(name, shard.start, shard.stop)[sorted_index[a:b] - shard.start]
+            data[name] = out
+        for shard in store.shards:
+            store.release(shard.index)
+        part = dataset_from_store_arrays(store.meta, data, store.path)
+        part = replace(part, meta={**part.meta, "source_format": "posesynth", "source_path": str(store.path)})
+        return validate_dataset(part, store.path)
+
+
+def _trc_blocks(row_plan: Any, rows: int, gather: _StoreGather, first: list[PoseDataset]) -> Any:
+    """``(file stem, rows)`` of a :class:`~posesynth.data.formats.trc.TrcRowPlan`, file by
+    file, ``rows`` rows at a time: the kept samples gathered from the store."""
+    for s, name in enumerate(row_plan.names):
+        for lo in range(int(row_plan.bounds[s]), int(row_plan.bounds[s + 1]), rows):
+            hi = min(lo + rows, int(row_plan.bounds[s + 1]))
+            block = gather.take(row_plan.kept[lo:hi])
+            if not first:
+                first.append(block.select(slice(0, 1)))
+            yield name, block
+
+
+def _check_folded(source: Path, row_plan: Any, rows: int, gather: _StoreGather) -> None:
+    """What the in-memory TRC writer checks before writing one row for several samples: each
+    sample's world 3D equals its pose's first sample's (to 1e-9 m; NaN where it is NaN).
+    Chunk by chunk, the first samples gathered; ``ValueError`` as the in-memory writer's."""
+    _, chunks = iter_store_chunks(source, rows, name_cameras=False)
+    lo = 0
+    for chunk in chunks:
+        m = len(chunk)
+        world = chunk.complete().joints_3d_world
+        kept = row_plan.kept[row_plan.row_of[lo : lo + m]]
+        other = np.flatnonzero(kept != np.arange(lo, lo + m))
+        if other.size and world is not None:
+            ref = gather.take(kept[other]).complete().joints_3d_world
+            assert ref is not None  # the same store: world 3D as the chunk
+            same = np.isclose(world[other], ref, rtol=0.0, atol=1e-9, equal_nan=True).all(axis=(1, 2))
+            if not same.all():
+                bad = int(kept[other][np.argmin(same)])
+                seq = row_plan.file_rows(row_plan.row_of[bad : bad + 1])[0][0]
+                raise ValueError(
+                    f"dataset: sequence {row_plan.names[int(seq)]}: samples of the same frame have different "
+                    "world 3D poses; a TRC holds one pose per frame"
+                )
+        lo += m
+
+
+def _trc_rows_read_back(out: Path, row_plan: Any, rows: int, n: int) -> Any:
+    """The TRC folder written from a :class:`~posesynth.data.formats.trc.TrcRowPlan` read
+    back in the source's chunks and order: each sample gets its pose's row
+    (:class:`~posesynth.data.formats.trc.TrcLines`, read by row number), so a pose written
+    once for several samples is compared with each of them. As :func:`read_any` reads the
+    folder (17 markers: ``h36m17``; several files: subject and action from the file stem)."""
+    from dataclasses import replace
+
+    from posesynth.data.dataset import concat_datasets
+    from posesynth.data.formats.trc import TrcLines
+    from posesynth.data.validate import validate_dataset
+
+    several = len(row_plan.names) > 1
+    readers: dict[int, TrcLines] = {}
+    for lo in range(0, n, rows):
+        seq, local = row_plan.file_rows(row_plan.row_of[lo : lo + rows])
+        parts, order = [], []
+        for s in dict.fromkeys(seq.tolist()):
+            sel = np.flatnonzero(seq == s)
+            reader = readers.get(s)
+            if reader is None:
+                path = out / f"{row_plan.names[s]}.trc"
+                skeleton = "h36m17" if _trc_marker_count(path) == 17 else "h36m_extended"
+                reader = readers[s] = TrcLines(path, skeleton)
+            part = reader.rows(local[sel])
+            if several:
+                subj, _, act = row_plan.names[s].partition("_")
+                part = _with_ids(part, subj, act or None)
+            parts.append(part)
+            order.append(sel)
+        if len(parts) > 1 and any(p.visibility is not None for p in parts):
+            parts = [
+                p if p.visibility is not None else replace(p, visibility=np.ones(p.joints_3d_world.shape[:2]))  # type: ignore[union-attr]
+                for p in parts
+            ]
+        chunk = parts[0] if len(parts) == 1 else concat_datasets(parts)
+        yield validate_dataset(chunk.select(np.argsort(np.concatenate(order), kind="stable")), out)
 
 
 def _release_read(store: Any, upto: int) -> None:

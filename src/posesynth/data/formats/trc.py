@@ -812,3 +812,236 @@ def write_trc_chunks(
                 f"chunks: sequence {short[0]!r} has {written[short[0]]} samples, the plan says {plan.counts[short[0]]}"
             )
     return [out_dir / f"{name}.trc" for name in plan.counts]
+
+
+# ------------------------------------------------------------------- rows in another order
+@dataclass(frozen=True)
+class TrcRowPlan:
+    """Where every sample's pose goes in the files of :func:`write_trc_sequences` when the
+    rows do not follow the samples (several samples of one pose, frames out of order):
+    made by :func:`plan_trc_rows` from the ids alone, about 40 bytes per sample.
+
+    ``plan`` has the files' names, row counts and first frames (:func:`write_trc_blocks`);
+    file ``s`` (``names[s]``) holds rows ``bounds[s]:bounds[s + 1]``; ``kept[r]`` is the
+    sample whose pose row ``r`` writes (the first sample of the pose); ``row_of[i]`` is the
+    row of sample ``i``'s pose; ``folded`` counts the samples written by another's row.
+    """
+
+    plan: TrcPlan
+    names: tuple[str, ...]
+    bounds: np.ndarray
+    kept: np.ndarray
+    row_of: np.ndarray
+    folded: int
+
+    def file_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(file index, row in that file)`` of global rows ``rows``."""
+        seq = np.searchsorted(self.bounds, rows, side="right") - 1
+        return seq, rows - self.bounds[seq]
+
+
+def plan_trc_rows(
+    ids: Iterable[
+        tuple[int, np.ndarray | None, np.ndarray | None, np.ndarray | None, np.ndarray | None, np.ndarray | None]
+    ],
+) -> TrcRowPlan | None:
+    """The :class:`TrcRowPlan` of samples given as consecutive chunks of ``(n, subject,
+    action, frame, source_index, variant)`` ids (each None or (n,)), with the rules of
+    :func:`write_trc_sequences`: a sequence per file name (:func:`sequence_names`), a pose
+    per ``frame`` within it (else per augment ``(source_index, variant)``, else per sample),
+    one row per pose (its first sample's), rows in ``frame`` order (else in order of first
+    appearance).
+
+    None when that writer would refuse (non-integer frames) or when two different
+    ``(subject, action)`` pairs give one file name (``S 2`` and ``S-2``): both are left to
+    the in-memory writer, which words the error or folds them as it does.
+    """
+    seq_of: dict[str, int] = {}
+    raw_of: dict[str, tuple[str, str]] = {}
+    seqs, k1s, k2s = [], [], []
+    has_frame: bool | None = None
+    augment = False
+    lo = 0
+    for n, subject, action, frame, source, variant in ids:
+        if has_frame is None:
+            has_frame = frame is not None
+            augment = frame is None and source is not None and variant is not None
+        names = sequence_names(subject, action, n)
+        uniq, inverse = np.unique(names, return_inverse=True)
+        subj = np.full(n, "") if subject is None else np.asarray(subject).astype(str)
+        act = np.full(n, "") if action is None else np.asarray(action).astype(str)
+        codes = np.empty(len(uniq), dtype=np.int64)
+        first = np.unique(inverse.ravel(), return_index=True)[1] if n else np.zeros(0, np.int64)
+        for u, name in enumerate(uniq.tolist()):
+            rows = np.flatnonzero(inverse.ravel() == u)
+            pairs = set(zip(subj[rows].tolist(), act[rows].tolist(), strict=True))
+            if len(pairs) > 1 or raw_of.setdefault(name, next(iter(pairs))) != next(iter(pairs)):
+                return None  # two id pairs, one file name: the in-memory writer decides
+        # codes in order of first appearance within the chunk, as the files are ordered
+        for u in np.argsort(first, kind="stable"):
+            codes[u] = seq_of.setdefault(str(uniq[u]), len(seq_of))
+        seqs.append(codes[inverse.ravel()])
+        if frame is not None:
+            f = np.asarray(frame)
+            if f.dtype.kind not in "iu":
+                return None
+            k1s.append(f.astype(np.int64))
+            k2s.append(np.zeros(n, np.int64))
+        elif augment:
+            assert source is not None and variant is not None  # augment: both ids
+            k1s.append(np.asarray(source).astype(np.int64))
+            k2s.append(np.asarray(variant).astype(np.int64))
+        else:
+            k1s.append(np.arange(lo, lo + n, dtype=np.int64))
+            k2s.append(np.zeros(n, np.int64))
+        lo += n
+    if has_frame is None or lo == 0:
+        return None
+    seq = np.concatenate(seqs)
+    k1, k2 = np.concatenate(k1s), np.concatenate(k2s)
+    del seqs, k1s, k2s
+    index = np.arange(lo, dtype=np.int64)
+    order = np.lexsort((index, k2, k1, seq))  # by file, pose, then sample
+    s_, a_, b_ = seq[order], k1[order], k2[order]
+    new = np.ones(lo, dtype=bool)
+    new[1:] = (s_[1:] != s_[:-1]) | (a_[1:] != a_[:-1]) | (b_[1:] != b_[:-1])
+    group = np.cumsum(new) - 1
+    first_of_group = order[new]  # the pose's first sample (index breaks ties)
+    group_seq = s_[new]
+    del s_, a_, b_, k2
+    # rows: by frame (the pose order already), else by the pose's first appearance
+    perm = np.arange(first_of_group.size) if has_frame else np.lexsort((first_of_group, group_seq))
+    kept = first_of_group[perm]
+    rank = np.empty_like(perm)
+    rank[perm] = np.arange(perm.size)
+    row_of = np.empty(lo, dtype=np.int64)
+    row_of[order] = rank[group]
+    bounds = np.searchsorted(group_seq[perm], np.arange(len(seq_of) + 1))
+    names_ = tuple(seq_of)
+    counts = {name: int(bounds[s + 1] - bounds[s]) for s, name in enumerate(names_)}
+    first_frame = {name: int(k1[kept[bounds[s]]]) for s, name in enumerate(names_)} if has_frame else {}
+    return TrcRowPlan(
+        plan=TrcPlan(counts, first_frame, bool(has_frame)),
+        names=names_,
+        bounds=bounds,
+        kept=kept,
+        row_of=row_of,
+        folded=int(lo - kept.size),
+    )
+
+
+def write_trc_blocks(
+    blocks: Iterable[tuple[str, PoseDataset]],
+    out_dir: str | Path,
+    plan: TrcPlan,
+    rate: float | None = None,
+    *,
+    units: str = "m",
+    overwrite: bool = False,
+) -> list[Path]:
+    """:func:`write_trc_sequences` of rows given file by file: ``(file stem, rows)`` blocks,
+    each file's blocks together and in row order, in ``plan``'s file order (the rows of a
+    :class:`TrcRowPlan`, read in that order). One file is open at a time, memory is a block;
+    the bytes equal the in-memory writer's. The folder is built under a temporary name.
+
+    Raises:
+        ValueError: as :func:`write_trc`, or blocks that do not follow ``plan``.
+    """
+    out_dir = Path(out_dir)
+    if units not in UNITS_TO_METRES:
+        raise ValueError(f"units: expected one of {list(UNITS_TO_METRES)}, got {units!r}")
+    _check_out_dir(out_dir, overwrite)
+    order = list(plan.counts)
+    with atomic_path(out_dir, overwrite=overwrite) as tmp:
+        tmp.mkdir()
+        current: str | None = None
+        written = 0
+        fh: Any = None
+        try:
+            for name, block in blocks:
+                ds = block.complete()
+                if ds.joints_3d_world is None:
+                    raise ValueError("dataset: has no world 3D (and no cameras to derive it); TRC needs it")
+                skel = _skeleton(ds.skeleton)
+                if skel.joint_names != ds.skeleton.joint_names:
+                    raise ValueError(f"dataset.skeleton: expected {skel.name}'s joint order")
+                if rate is None:
+                    rate = float(ds.meta.get("frame_rate_hz") or DEFAULT_RATE_HZ)
+                if not math.isfinite(rate) or rate <= 0:
+                    raise ValueError(f"rate: expected a positive frame rate in Hz, got {rate}")
+                if name != current:
+                    if current is not None and written != plan.counts[current]:
+                        break
+                    expected = order[order.index(current) + 1] if current is not None else order[0]
+                    if name != expected:
+                        raise ValueError(f"blocks: file {name!r} where the plan has {expected!r}")
+                    if fh is not None:
+                        fh.close()
+                    current, written = name, 0
+                    fh = open(tmp / f"{name}.trc", "w", encoding="utf-8", newline="")  # noqa: SIM115
+                    head = _header_lines(
+                        f"{name}.trc", skel, rate, plan.counts[name], units, plan.first_frame.get(name, 0)
+                    )
+                    fh.write("\n".join(head) + "\n")
+                m = len(ds)
+                if written + m > plan.counts[name]:
+                    raise ValueError(f"blocks: file {name!r} gets more rows than the plan's {plan.counts[name]}")
+                frame = np.asarray(ds.frame) if plan.has_frame else np.arange(written, written + m)
+                if frame.dtype.kind not in "iu":
+                    raise ValueError(f"dataset.frame: expected integers, got dtype {frame.dtype}")
+                time = ds.extra.get("time")
+                time = frame / rate if time is None else np.asarray(time, dtype=np.float64)
+                fh.write("\n".join(_body_lines(ds.joints_3d_world, frame, time, units)) + "\n")
+                written += m
+        finally:
+            if fh is not None:
+                fh.close()
+        if current != (order[-1] if order else None) or (current is not None and written != plan.counts[current]):
+            raise ValueError(f"blocks: file {current!r} has {written} rows, or files are missing; the plan differs")
+    return [out_dir / f"{name}.trc" for name in order]
+
+
+class TrcLines:
+    """A TRC file's data rows read by row number (:meth:`rows`): the byte offset and line
+    number of each row are found once (12 bytes a row), then only the rows asked for are read
+    and parsed."""
+
+    def __init__(self, path: str | Path, skeleton: str | Skeleton = "h36m_extended") -> None:
+        self.path = Path(path)
+        self.skeleton = _skeleton(skeleton)
+        offsets: list[int] = []
+        numbers: list[int] = []
+        lines: list[str] = []
+        with open(self.path, "rb") as fh:  # split on b"\n" alone, as read_trc splits its text
+            at = 0
+            for number, raw in enumerate(fh, start=1):
+                if number <= 5:
+                    lines.append(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+                elif raw.strip():
+                    offsets.append(at)
+                    numbers.append(number)
+                at += len(raw)
+        self.header = _parse_header(self.path, lines)
+        if len(offsets) != self.header.num_frames:
+            raise ValueError(
+                f"{self.path}: NumFrames says {self.header.num_frames}, found {len(offsets)} data rows "
+                "(truncated or damaged file?)"
+            )
+        self.offsets = np.array(offsets, dtype=np.int64)
+        self.numbers = np.array(numbers, dtype=np.int32)
+
+    def rows(self, rows: np.ndarray) -> PoseDataset:
+        """Data rows ``rows`` (0-based, any order, repeats allowed) as :func:`read_trc` gives
+        them (``read_trc(path).select(rows)``, but ``visibility`` and the missing count are
+        those of these rows)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        uniq, inverse = np.unique(rows, return_inverse=True)
+        texts: list[tuple[int, str]] = []
+        with open(self.path, "rb") as fh:
+            for r in uniq.tolist():
+                fh.seek(int(self.offsets[r]))
+                line = fh.readline().decode("utf-8", errors="replace").rstrip("\r\n")
+                texts.append((int(self.numbers[r]), line))
+        frame, time, values = _parse_rows(self.path, texts, self.header.markers)
+        inv = inverse.ravel()
+        return _trc_dataset(self.path, self.skeleton, self.header, frame[inv], time[inv], values[inv])
