@@ -92,9 +92,9 @@ def test_trc_read_back_catches_a_changed_row(sequences: Path, tmp_path: Path) ->
 
 
 def test_trc_frames_out_of_order_stream_by_rows(tmp_path: Path) -> None:
+    """Frames out of order: planned row by row (tests/test_convert_trc_rows.py), the same bytes."""
     from posesynth.data.store import open_store
 
-    """Frames out of order: planned row by row (tests/test_convert_trc_rows.py), the same bytes."""
     ds = generate_dataset(GenerateConfig(samples=40, seed=2))
     back = replace(ds, subject=np.full(40, "S1"), frame=np.arange(40)[::-1].copy())
     store = write_store_dataset(back, tmp_path / "back")
