@@ -47,6 +47,7 @@ from posesynth.data.dataset import PoseDataset
 from posesynth.data.formats._json_stream import END, JsonItems, json_layout
 from posesynth.data.formats.numpy_pickle import (
     NumpyOnlyUnpickler,
+    PickledRecords,
     RefusedGlobal,
     _check_opcodes,
     dumps_numpy_pickle,
@@ -171,8 +172,13 @@ def read_mmpose(npz_path: Path | str, cameras_path: Path | str | None = None) ->
     npz_path = Path(npz_path)
     arrays = _load_npz(npz_path, required=("imgname", "S", "part"), optional=("center", "scale"))
     cams_file = _find_cameras_file(npz_path, cameras_path)
-    table = None if cams_file is None else load_numpy_pickle(cams_file)
+    table = None if cams_file is None else load_numpy_pickle(cams_file, records=_RECORD_FIELDS)
     return _mmpose_dataset(arrays, npz_path, cams_file, table)
+
+
+#: The ``cameras.pkl`` fields :func:`read_mmpose` reads straight into arrays (see
+#: :func:`_cameras_from_records`).
+_RECORD_FIELDS = ("R", "T", "c", "f", "k", "p", "w", "h")
 
 
 def _mmpose_dataset(
@@ -331,8 +337,14 @@ def _cameras_for(
     :class:`Camera`; samples index it (no per-sample objects: a generated data set has one
     camera per sample, and building ``Camera`` objects one by one dominated reading). When
     :data:`SIDECAR_FILE` lies beside ``cams_file`` its exact models replace the Human3.6M
-    approximations of the pickle.
+    approximations of the pickle. ``table``: the unpickled dict, or its :class:`PickledRecords`.
     """
+    if isinstance(table, PickledRecords):
+        fast = _cameras_from_records(table, cams_file, npz_path, names, subject, camera_id, sidecar_loaded)
+        if fast is not None:
+            return fast
+        # an entry only the careful path below may judge (its error, or a layout it accepts)
+        table = load_numpy_pickle(cams_file)
     if not isinstance(table, Mapping):
         raise ValueError(f"{cams_file}: expected a dict keyed (subject, camera_id), got {type(table).__name__}")
     by_key: dict[tuple[str, str], Any] = {}
@@ -360,6 +372,90 @@ def _cameras_for(
 
 def _text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _cameras_from_records(
+    table: PickledRecords,
+    cams_file: Path,
+    npz_path: Path,
+    names: list[str],
+    subject: np.ndarray,
+    camera_id: np.ndarray,
+    sidecar_loaded: tuple[dict[tuple[str, str], int], Camera] | None,
+) -> tuple[Camera, np.ndarray, np.ndarray] | None:
+    """:func:`_cameras_for` from the entries' arrays gathered at once: the same cameras,
+    index and names, with no Python object per camera. None when a used entry is one that
+    :func:`_entries_arrays`' lean pass would leave to :func:`_entry_fields` (a missing
+    field, an odd shape or size, a non-finite value): the caller then takes the careful path,
+    which raises its precise error or reads what it accepts."""
+    from posesynth.data.formats._pickle_scan import FIELD_ABSENT, FIELD_FLOATS, FIELD_INT
+
+    # the dict: a repeated key's last entry; keys sorted (np.unique) for the look-up
+    table_key = np.strings.add(np.strings.add(table.key0, "\x00"), table.key1)
+    distinct, last_rev = np.unique(table_key[::-1], return_index=True)
+    entry_of = len(table_key) - 1 - last_rev
+    pair = np.char.add(np.char.add(subject.astype(str), "\x00"), camera_id.astype(str))
+    used_pair, first, index = np.unique(pair, return_index=True, return_inverse=True)
+    at = np.minimum(np.searchsorted(distinct, used_pair), max(len(distinct) - 1, 0))
+    found = distinct[at] == used_pair if len(distinct) else np.zeros(len(used_pair), bool)
+    if not found.all():
+        i = int(first[int(np.argmin(found))])
+        key = (str(subject[i]), str(camera_id[i]))
+        raise ValueError(
+            f"{cams_file}: no camera {key} (subject, camera_id), needed by sample {i} "
+            f"({names[i]!r}) of {npz_path}; the file has {len(distinct)} cameras"
+        )
+    rows = entry_of[at]
+    k_cams = len(rows)
+    kind = table.kind[rows]
+    dims = table.dims[rows]
+    col = {name: j for j, name in enumerate(table.fields)}
+    ok = table.entry_ok[rows].copy()
+    for name in ("R", "T", "c", "f"):
+        ok &= kind[:, col[name]] == FIELD_FLOATS
+    r_dims = dims[:, col["R"]]
+    ok &= (r_dims[:, 0] == 2) & (r_dims[:, 1] == 3) & (r_dims[:, 2] == 3)
+    for name, size in _VECTOR_FIELDS.items():
+        d = dims[:, col[name]]
+        shaped = ((d[:, 0] == 1) & (d[:, 1] == size)) | (
+            (d[:, 0] == 2) & (((d[:, 1] == size) & (d[:, 2] == 1)) | ((d[:, 1] == 1) & (d[:, 2] == size)))
+        )
+        present = kind[:, col[name]] == FIELD_FLOATS
+        ok &= (present & shaped) | ((kind[:, col[name]] == FIELD_ABSENT) & (name in ("k", "p")))
+    for name in ("w", "h"):
+        ok &= (kind[:, col[name]] == FIELD_INT) & (table.value[rows, col[name]] > 0)
+    if not ok.all():
+        return None
+    out = {name: table.floats(name, size, rows) for name, size in (("R", 9), *_VECTOR_FIELDS.items())}
+    for name in ("k", "p"):
+        out[name][kind[:, col[name]] == FIELD_ABSENT] = 0.0
+    if not all(np.isfinite(v).all() for v in out.values()):
+        return None
+    r_pkl = out["R"].reshape(k_cams, 3, 3)
+    stacked = {
+        "intrinsics": np.concatenate([out["f"], out["c"]], axis=1),
+        "distortion": np.stack(
+            [out["k"][:, 0], out["k"][:, 1], out["p"][:, 0], out["p"][:, 1], out["k"][:, 2]], axis=1
+        ),
+        "rotation": np.swapaxes(r_pkl, 1, 2),  # R_pkl is camera->world
+        "center": out["T"],  # T is the camera centre, metres
+        "image_size": np.stack([table.value[rows, col["w"]], table.value[rows, col["h"]]], axis=1),
+    }
+    try:
+        cameras = Camera(model=CameraModel.H36M, **stacked)
+    except ValueError:  # name the camera at fault (only on this error path: a key per camera)
+        used = [(str(subject[i]), str(camera_id[i])) for i in first]
+        cameras = _camera_batch(stacked, used, cams_file)
+    sidecar = cams_file.parent / SIDECAR_FILE
+    if sidecar_loaded is not None or sidecar.is_file():
+        used = [(str(subject[i]), str(camera_id[i])) for i in first]
+        cameras = _exact_cameras(sidecar, used, cameras, cams_file, sidecar_loaded)
+    if k_cams == 0:
+        camera_names = np.array([], dtype=str)
+    else:
+        joined = np.strings.add(np.strings.add(subject[first].astype(str), "/"), camera_id[first].astype(str))
+        camera_names = joined.astype(f"<U{int(np.strings.str_len(joined).max())}")  # as np.array(list) types it
+    return cameras, index.ravel().astype(np.int64), camera_names
 
 
 def _entry_fields(entry: Any, key: tuple[str, str], path: Path) -> dict[str, np.ndarray]:

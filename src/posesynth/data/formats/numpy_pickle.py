@@ -17,12 +17,14 @@ import codecs
 import io
 import pickle
 import pickletools
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["NumpyOnlyUnpickler", "RefusedGlobal", "dumps_numpy_pickle", "load_numpy_pickle"]
+__all__ = ["NumpyOnlyUnpickler", "PickledRecords", "RefusedGlobal", "dumps_numpy_pickle", "load_numpy_pickle"]
 
 
 def _numpy_pickle_globals() -> dict[tuple[str, str], Any]:
@@ -151,8 +153,16 @@ def _check_opcodes(data: bytes) -> None:
             raise ValueError(f"memo index {arg} beyond what a {len(data)}-byte pickle can hold")
 
 
-def load_numpy_pickle(path: Path | str) -> Any:
+def load_numpy_pickle(path: Path | str, records: Sequence[str] | None = None) -> Any:
     """Load a pickle of plain containers and NumPy arrays, refusing any other global.
+
+    Args:
+        path: the pickle.
+        records: field names. When given, with the compiled kernels on, and when the file is
+            a dict ``{(str, str): {str: value}}`` whose arrays are little-endian float64 (the
+            layout of MMPose's ``cameras.pkl``, as MMPose and posesynth write it), the result
+            is a :class:`PickledRecords` of these fields, read without unpickling; any other
+            file is unpickled as without ``records``.
 
     Raises:
         ValueError: naming ``path`` when the file cannot be read, is not a complete pickle,
@@ -165,11 +175,97 @@ def load_numpy_pickle(path: Path | str) -> Any:
         raise ValueError(f"{path}: cannot read the file ({exc})") from exc
     try:
         _check_opcodes(data)
+        if records is not None:
+            from posesynth.util.jit import numba_enabled
+
+            fast = _pickled_records(path, data, tuple(records)) if numba_enabled() else None
+            if fast is not None:
+                return fast
         return NumpyOnlyUnpickler(io.BytesIO(data), path, limit_bytes=len(data)).load()
     except RefusedGlobal:
         raise
     except Exception as exc:  # truncated or corrupt: EOFError, UnpicklingError, ...
         raise ValueError(f"{path}: not a valid pickle of NumPy arrays ({type(exc).__name__}: {exc})") from exc
+
+
+@dataclass(frozen=True, eq=False)
+class PickledRecords:
+    """A pickle ``{(str, str): {str: value}}`` read without unpickling it, E entries in file
+    order (a key repeated: its last entry is the dict's value), for the fields asked for.
+
+    Attributes:
+        path: the file; ``data``: its bytes (the arrays' data stays there until gathered).
+        key0, key1: (E,) str, the two strings of each key (ASCII, no NUL).
+        entry_ok: (E,) bool, the value is a dict whose keys are all str.
+        fields: the field names; ``kind`` (E, F): ``FIELD_ABSENT`` 0, ``FIELD_FLOATS`` 1 (a
+            float64 array), ``FIELD_INT`` 2 (a Python int), ``FIELD_OTHER`` 3 (anything else),
+            of :mod:`posesynth.data.formats._pickle_scan`.
+        dims: (E, F, 4) int64, ndim, d0, d1 of each array (ndim <= 2) and 1 where its data
+            is in Fortran order.
+        offset: (E, F) int64, where each array's float64 data starts in ``data``.
+        value: (E, F) int64, each int's value.
+    """
+
+    path: Path
+    data: bytes
+    key0: np.ndarray
+    key1: np.ndarray
+    entry_ok: np.ndarray
+    fields: tuple[str, ...]
+    kind: np.ndarray
+    dims: np.ndarray
+    offset: np.ndarray
+    value: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.key0)
+
+    def floats(self, field: str, size: int, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), size) float64: field ``field``'s array in each entry of ``rows``,
+        flattened in C order (meaningful where that array holds ``size`` values; the caller
+        checks ``kind`` and ``dims``)."""
+        j = self.fields.index(field)
+        raw = np.frombuffer(self.data, np.uint8)
+        start = np.clip(self.offset[rows, j], 0, max(len(raw) - 8 * size, 0))
+        picked = raw[start[:, None] + np.arange(8 * size)]
+        values = picked.view("<f8").astype(np.float64).reshape(len(rows), size)
+        dims = self.dims[rows, j]
+        fortran = (dims[:, 3] == 1) & (dims[:, 0] == 2) & (dims[:, 1] * dims[:, 2] == size)
+        for d0, d1 in {(int(a), int(b)) for a, b in dims[fortran, 1:3]}:  # a few distinct shapes
+            sel = fortran & (dims[:, 1] == d0) & (dims[:, 2] == d1)
+            values[sel] = values[sel].reshape(-1, d1, d0).swapaxes(1, 2).reshape(-1, size)
+        return values
+
+
+def _strings(raw: np.ndarray, offset: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """(E,) str of the ASCII byte ranges ``raw[offset:offset + length]``, gathered at once."""
+    width = max(int(length.max(initial=0)), 1)
+    cols = np.arange(width)
+    picked = raw[np.minimum(offset[:, None] + cols, max(len(raw) - 1, 0))] if len(raw) else np.zeros((0, width))
+    picked = np.where(cols < length[:, None], picked, 0).astype(np.uint8)
+    return np.ascontiguousarray(picked).view(f"S{width}").reshape(len(offset)).astype(str)
+
+
+def _pickled_records(path: Path, data: bytes, fields: tuple[str, ...]) -> PickledRecords | None:
+    from posesynth.data.formats._pickle_scan import records
+
+    found = records(data, fields)
+    if found is None:
+        return None
+    keys, ok, kind, dims, offset, value = found
+    raw = np.frombuffer(data, np.uint8)
+    return PickledRecords(
+        path=path,
+        data=data,
+        key0=_strings(raw, keys[:, 0], keys[:, 1]),
+        key1=_strings(raw, keys[:, 2], keys[:, 3]),
+        entry_ok=ok,
+        fields=fields,
+        kind=kind,
+        dims=dims,
+        offset=offset,
+        value=value,
+    )
 
 
 def dumps_numpy_pickle(obj: Any) -> bytes:

@@ -1,0 +1,343 @@
+"""The fast read of an MMPose ``cameras.pkl`` (``numpy_pickle.load_numpy_pickle(records=...)``,
+``_pickle_scan.records``, ``mmpose._cameras_from_records``) against the guarded unpickler.
+
+Every test compares ``read_mmpose`` (or ``load_numpy_pickle``) with the compiled kernels on,
+which takes the fast path, and with ``POSESYNTH_KERNELS=numpy``, which unpickles: the same
+cameras to the bit, the same index and names (dtype included), or the same error.
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.spatial.transform import Rotation
+
+from posesynth.data.formats import _pickle_scan, mmpose
+from posesynth.data.formats.mmpose import format_h36m_imgname, read_mmpose, write_mmpose, write_mmpose_chunks
+from posesynth.data.formats.numpy_pickle import PickledRecords, dumps_numpy_pickle, load_numpy_pickle
+from posesynth.util import jit
+
+pytestmark = pytest.mark.skipif(not jit.numba_installed(), reason="numba (the fast extra) is not installed")
+
+FIELDS = ("R", "T", "c", "f", "k", "p", "w", "h")
+CAMERA_FIELDS = ("intrinsics", "distortion", "rotation", "center", "image_size")
+
+
+def entry(rng: np.random.Generator, shape: str = "column", k: bool = True, p: bool = True) -> dict[str, Any]:
+    """One camera as MMPose's ``preprocess_h36m.py`` writes it (R camera->world, T metres)."""
+
+    def vec(values: np.ndarray) -> np.ndarray:
+        return {"column": values[:, None], "flat": values, "row": values[None, :]}[shape]
+
+    out: dict[str, Any] = {
+        "R": Rotation.from_quat(rng.normal(size=4)).as_matrix(),
+        "T": vec(rng.uniform(-5, 5, 3)),
+        "c": vec(rng.uniform(400, 600, 2)),
+        "f": vec(rng.uniform(800, 1500, 2)),
+        "w": int(rng.integers(500, 2000)),
+        "h": int(rng.integers(500, 2000)),
+        "name": "camera1",
+        "id": "54138969",
+    }
+    if k:
+        out["k"] = vec(rng.uniform(-0.3, 0.3, 3))
+    if p:
+        out["p"] = vec(rng.uniform(-0.01, 0.01, 2))
+    return out
+
+
+def write_files(
+    root: Path, table: dict, used: list[tuple[str, str]], pkl: bytes | None = None, protocol: int = 4
+) -> Path:
+    """An MMPose ``.npz`` whose samples use the cameras ``used`` (in that order, one frame
+    each), beside ``cameras.pkl`` (``pkl``, else ``table`` pickled with ``protocol``)."""
+    root.mkdir(parents=True, exist_ok=True)
+    n = len(used)
+    names = [format_h36m_imgname(s, "Walking_1", c, i) for i, (s, c) in enumerate(used)]
+    rng = np.random.default_rng(n)
+    s_cam = rng.normal(0, 0.3, (n, 17, 3)) + np.array([0, 0, 4.0])
+    np.savez(
+        root / "h36m_test.npz",
+        imgname=np.array(names),
+        S=np.concatenate([s_cam, np.ones((n, 17, 1))], axis=2),
+        part=rng.uniform(0, 1000, (n, 17, 3)),
+    )
+    (root / "cameras.pkl").write_bytes(pkl if pkl is not None else pickle.dumps(table, protocol=protocol))
+    return root / "h36m_test.npz"
+
+
+def outcome(npz: Path, monkeypatch: pytest.MonkeyPatch, kernels: str) -> tuple[str, Any]:
+    """('ok', (camera fields, index, names)) or ('error', message) of read_mmpose."""
+    monkeypatch.setenv(jit.ENV_VAR, kernels)
+    try:
+        ds = read_mmpose(npz)
+    except ValueError as exc:
+        return "error", str(exc)
+    cams = {name: np.asarray(getattr(ds.cameras, name)) for name in CAMERA_FIELDS}
+    return "ok", (cams, np.asarray(ds.camera_index), np.asarray(ds.camera_names), ds.joints_3d_world)
+
+
+def assert_same(fast: tuple[str, Any], ref: tuple[str, Any]) -> None:
+    assert fast[0] == ref[0], (fast, ref)
+    if fast[0] == "error":
+        assert fast[1] == ref[1]
+        return
+    (cams, index, names, world), (cams0, index0, names0, world0) = fast[1], ref[1]
+    for name in CAMERA_FIELDS:
+        assert cams[name].dtype == cams0[name].dtype and cams[name].shape == cams0[name].shape, name
+        assert cams[name].tobytes() == cams0[name].tobytes(), name  # the same bits
+    assert index.dtype == index0.dtype and np.array_equal(index, index0)
+    assert names.dtype == names0.dtype and np.array_equal(names, names0)
+    assert world.tobytes() == world0.tobytes()
+
+
+def took_fast_path(path: Path, monkeypatch: pytest.MonkeyPatch) -> bool:
+    monkeypatch.setenv(jit.ENV_VAR, "numba")
+    return isinstance(load_numpy_pickle(path, records=FIELDS), PickledRecords)
+
+
+# ------------------------------------------------------------------------ same cameras
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    n_cams=st.integers(0, 40),
+    n_used=st.integers(0, 60),
+    seed=st.integers(0, 2**32 - 1),
+    shape=st.sampled_from(["column", "flat", "row"]),
+    k=st.booleans(),
+    p=st.booleans(),
+    protocol=st.sampled_from([3, 4, 5, "posesynth"]),
+)
+def test_same_camera_table_as_the_guarded_unpickler(
+    tmp_path, monkeypatch, n_cams, n_used, seed, shape, k, p, protocol
+) -> None:
+    """Hypothesis over camera counts, field values and layouts (vector shapes, k/p absent,
+    pickle protocols, posesynth's NumPy 1.x names): bit-equal cameras, index and names."""
+    rng = np.random.default_rng(seed)
+    table = {(f"S{i % 7}", str(54138969 + i)): entry(rng, shape, k, p) for i in range(n_cams)}
+    keys = list(table)
+    used = [keys[int(i)] for i in rng.integers(0, len(keys), n_used)] if keys else []
+    pkl = dumps_numpy_pickle(table) if protocol == "posesynth" else pickle.dumps(table, protocol=protocol)
+    npz = write_files(tmp_path / f"t{seed}-{protocol}", table, used, pkl=pkl)
+    assert took_fast_path(npz.parent / "cameras.pkl", monkeypatch)
+    assert_same(outcome(npz, monkeypatch, "numba"), outcome(npz, monkeypatch, "numpy"))
+
+
+@pytest.mark.parametrize("model", ["h36m", "opencv", "pinhole"])
+@pytest.mark.parametrize("streamed", [False, True])
+def test_posesynth_written_files(tmp_path, monkeypatch, model, streamed) -> None:
+    """``write_mmpose`` and the streamed ``write_mmpose_chunks`` (fragments, sidecar for
+    opencv): read the same with the fast path as unpickled."""
+    from posesynth.api import generate
+
+    ds = generate(300, seed=3, camera_model=model)
+    out = tmp_path / "m"
+    if streamed:
+        write_mmpose_chunks([ds.select(slice(0, 120)), ds.select(slice(120, None))], out)
+    else:
+        write_mmpose(ds, out)
+    (npz,) = out.glob("*.npz")
+    assert took_fast_path(out / "cameras.pkl", monkeypatch)
+    assert_same(outcome(npz, monkeypatch, "numba"), outcome(npz, monkeypatch, "numpy"))
+
+
+def test_mmpose_tool_fixture(tmp_path, monkeypatch) -> None:
+    """The MMPose-tool fixture of test_format_mmpose (``pickle.dump`` of the dict)."""
+    from tests.test_format_mmpose import write_tool_fixture
+
+    fx = write_tool_fixture(tmp_path)
+    assert took_fast_path(fx["npz"].parent.parent / "cameras.pkl", monkeypatch)
+    assert_same(outcome(fx["npz"], monkeypatch, "numba"), outcome(fx["npz"], monkeypatch, "numpy"))
+
+
+# ------------------------------------------------------------------------ fallbacks
+def _changed(change: str, rng: np.random.Generator) -> tuple[dict, list[tuple[str, str]], int]:
+    table = {("S1", str(54138969 + i)): entry(rng) for i in range(4)}
+    used = list(table)[:3]
+    first = table[used[0]]
+    protocol = 4
+    if change == "protocol 2":
+        protocol = 2
+    elif change == "non-ASCII name":
+        first["name"] = "kamera-ü"
+    elif change == "bytes key":
+        table[(b"S1", b"54138969")] = table.pop(used[0])
+    elif change == "numpy int size":
+        first["w"] = np.int64(first["w"])
+    elif change == "float size":
+        first["h"] = 1000.0
+    elif change == "missing f":
+        del first["f"]
+    elif change == "rational k":
+        first["k"] = np.zeros((6, 1))
+    elif change == "nan":
+        first["T"] = np.array([[np.nan], [0.0], [1.0]])
+    elif change == "big-endian":
+        first["R"] = first["R"].astype(">f8")
+    elif change == "fortran":
+        first["R"] = np.asfortranarray(first["R"])
+    elif change == "float32":
+        first["c"] = first["c"].astype(np.float32)
+    elif change == "list field":
+        first["extra"] = [1, 2]
+    elif change == "unused entry not a dict":
+        table[("S9", "1")] = None
+    elif change == "bad rotation":
+        first["R"] = first["R"] * 2.0
+    elif change == "bad image size":
+        first["w"] = 10**7
+    elif change == "key not a pair":
+        table[("S1",)] = entry(rng)
+    elif change == "missing camera":
+        used.append(("S5", "55011271"))
+    return table, used, protocol
+
+
+CHANGES = [
+    "protocol 2", "non-ASCII name", "bytes key", "numpy int size", "float size", "missing f", "rational k", "nan",
+    "big-endian", "fortran", "float32", "list field", "unused entry not a dict", "bad rotation", "bad image size",
+    "key not a pair", "missing camera",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_what_the_fast_path_does_not_take_reads_as_before(tmp_path, monkeypatch, change) -> None:
+    """Layouts, fields and values outside the lean path: the careful path decides (the same
+    cameras, or the same error naming the file, camera and field)."""
+    table, used, protocol = _changed(change, np.random.default_rng(1))
+    npz = write_files(tmp_path, table, used, protocol=protocol)
+    ref = outcome(npz, monkeypatch, "numpy")
+    assert_same(outcome(npz, monkeypatch, "numba"), ref)
+    if change in ("missing f", "nan", "bad rotation", "key not a pair", "missing camera"):
+        assert ref[0] == "error" and str(npz.parent / "cameras.pkl") in ref[1]
+
+
+def test_fallback_is_taken(tmp_path, monkeypatch) -> None:
+    """A used entry the fast path leaves alone is read by the guarded unpickler."""
+    table, used, protocol = _changed("float size", np.random.default_rng(2))  # walked, not lean
+    npz = write_files(tmp_path, table, used, protocol=protocol)
+    calls = []
+    real = mmpose.load_numpy_pickle
+
+    def spy(path: Any, records: Any = None) -> Any:
+        calls.append(records)
+        return real(path, records=records)
+
+    monkeypatch.setattr(mmpose, "load_numpy_pickle", spy)
+    monkeypatch.setenv(jit.ENV_VAR, "numba")
+    read_mmpose(npz)
+    assert calls == [FIELDS, None]  # the fast read, then the unpickling
+
+
+# ------------------------------------------------------------------------ safety
+def test_the_scan_still_refuses(tmp_path, monkeypatch) -> None:
+    """Bombs and foreign globals are refused with records= as without."""
+    monkeypatch.setenv(jit.ENV_VAR, "numba")
+    f = tmp_path / "c.pkl"
+    memo = b"\x80\x02]r" + struct.pack("<I", 0x7FFFFFF0) + b"."
+    for data, match in [
+        (memo, "memo index"),
+        (b"\x80\x03B" + struct.pack("<I", 2**31) + b"xx.", "declares more than"),
+        (pickle.dumps({("S1", "1"): entry(np.random.default_rng(0))})[:-1], "declares more than"),
+        (b"cos\nsystem\n(S'echo'\ntR.", "refusing to unpickle the global os.system"),
+    ]:
+        f.write_bytes(data)
+        with pytest.raises(ValueError, match=match):
+            load_numpy_pickle(f, records=FIELDS)
+
+
+def records_agree(rec: PickledRecords, obj: Any) -> bool:
+    """The fast read holds what unpickling gives: the dict's keys and, per field, the kind,
+    shape and bits of each value."""
+    if not isinstance(obj, dict):
+        return False
+    last = {(str(a), str(b)): e for e, (a, b) in enumerate(zip(rec.key0, rec.key1))}
+    if set(last) != set(obj):
+        return False
+    for key, e in last.items():
+        value = obj[key]
+        ok = isinstance(value, dict) and all(isinstance(k, str) for k in value)
+        if bool(rec.entry_ok[e]) != ok:
+            return False
+        if not ok:
+            continue
+        for j, name in enumerate(rec.fields):
+            kind = int(rec.kind[e, j])
+            got = value.get(name, None) if name in value else _ABSENT
+            if got is _ABSENT:
+                want = _pickle_scan.FIELD_ABSENT
+            elif isinstance(got, np.ndarray) and got.dtype == np.dtype("<f8") and got.ndim <= 2:
+                want = _pickle_scan.FIELD_FLOATS
+                ndim, d0, d1, _ = rec.dims[e, j]
+                if (ndim, *(d0, d1)[:ndim]) != (got.ndim, *got.shape):
+                    return False
+                if got.size and rec.floats(name, got.size, np.array([e])).tobytes() != got.tobytes():
+                    return False
+            elif type(got) is int:
+                want = _pickle_scan.FIELD_INT
+                if int(rec.value[e, j]) != got:
+                    return False
+            else:
+                want = _pickle_scan.FIELD_OTHER
+            if kind != want:
+                return False
+    return True
+
+
+_ABSENT = object()
+
+
+def _source_pickles() -> list[bytes]:
+    rng = np.random.default_rng(5)
+    table = {("S1", str(i)): entry(rng, shape, i % 2 == 0) for i, shape in enumerate(["column", "flat", "row"])}
+    table[("S2", "x")] = {"R": np.zeros((0,)), "w": -3, "n": None, "b": True, "s": "t", "y": b"z", "f": 0.5}
+    return [pickle.dumps(table, protocol=p) for p in (3, 4, 5)] + [dumps_numpy_pickle(table)]
+
+
+@settings(
+    max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    which=st.integers(0, 3),
+    edits=st.lists(
+        st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255), st.sampled_from("fdi")), max_size=3
+    ),
+    cut=st.floats(0.5, 1.0),
+)
+def test_damaged_pickles(tmp_path, monkeypatch, which, edits, cut) -> None:
+    """Flipped, deleted and inserted bytes and truncations: whatever the fast read accepts,
+    the guarded unpickler loads to the same content; whatever it does not, loads as before."""
+    src = _source_pickles()[which]
+    data = bytearray(src[: max(1, int(len(src) * cut))])
+    for where, byte, how in edits:
+        i = int(where * len(data))
+        if how == "f" and data:
+            data[i] = byte
+        elif how == "d" and len(data) > 1:
+            del data[i]
+        else:
+            data.insert(i, byte)
+    f = tmp_path / "c.pkl"
+    f.write_bytes(bytes(data))
+
+    def load(kernels: str, records: Any) -> tuple[str, Any]:
+        monkeypatch.setenv(jit.ENV_VAR, kernels)
+        try:
+            return "ok", load_numpy_pickle(f, records=records)
+        except ValueError as exc:
+            return "error", str(exc)
+
+    ref = load("numba", None)  # the same compiled scan, then the guarded unpickler
+    got = load("numba", FIELDS)
+    if isinstance(got[1], PickledRecords):
+        assert ref[0] == "ok" and records_agree(got[1], ref[1])
+    else:
+        assert got[0] == ref[0]
+        if got[0] == "error":
+            assert got[1] == ref[1]
