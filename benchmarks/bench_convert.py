@@ -10,8 +10,14 @@ largest to the smallest size (flat memory: a ratio near 1) and the goal's verdic
 at 1 M samples).
 
 Pairs are ``SOURCE:TARGET``; sources ``posesynth`` (pinhole store), ``posesynth-opencv``
-(opencv store; its MMPose output carries the exact-camera sidecar) and ``mmpose``; targets as
-``convert --to``. Which pairs stream is said in
+(opencv store; its MMPose output carries the exact-camera sidecar), ``mmpose``, and stores
+with ids derived from the pinhole store chunk by chunk (:func:`derived_store`):
+``posesynth-views`` (each pose seen by two cameras: samples ``2k`` and ``2k + 1`` show pose
+``k`` as frame ``k`` of one of 100 subjects, so a TRC row holds two samples),
+``posesynth-shuffled`` (every sample its own frame, frames falling within each of 100
+subjects: TRC rows in another order than the samples) and ``posesynth-h36m`` (Human3.6M's
+shape: 10 subjects in consecutive blocks, 4 fixed cameras per subject in a camera table,
+frames rising, each pose seen by the 4 cameras); targets as ``convert --to``. Which pairs stream is said in
 :func:`posesynth.data.formats.registry.convert_streamed`; the others run in memory, and
 ``--max-memory-samples`` skips their runs above that size (an in-memory pair needs about
 16 KB per sample: 1.6 GB at 100k).
@@ -38,11 +44,20 @@ import time
 from pathlib import Path
 
 GOAL_MB = 500.0
-SOURCES = ("posesynth", "posesynth-opencv", "mmpose")
+DERIVED = ("posesynth-views", "posesynth-shuffled", "posesynth-h36m")
+SOURCES = ("posesynth", "posesynth-opencv", "mmpose", *DERIVED)
 TARGETS = ("posesynth", "mmpose", "videopose3d", "trc")
 DEFAULT_PAIRS = "posesynth:mmpose,posesynth:trc,posesynth:videopose3d,mmpose:posesynth,posesynth-opencv:mmpose"
 #: Pairs that stream for these sources (registry.convert_streamed); the rest run in memory.
-STREAMED = {"posesynth:mmpose", "posesynth:trc", "posesynth:videopose3d", "mmpose:posesynth", "posesynth-opencv:mmpose"}
+STREAMED = {
+    "posesynth:mmpose",
+    "posesynth:trc",
+    "posesynth:videopose3d",
+    "mmpose:posesynth",
+    "posesynth-opencv:mmpose",
+    "posesynth-views:trc",
+    "posesynth-shuffled:trc",
+}
 
 
 def posesynth(*args: str) -> list[str]:
@@ -64,6 +79,14 @@ def peak_rss_mb(cmd: list[str]) -> tuple[float, float]:
 
 def source_path(work: Path, source: str, n: int) -> Path:
     """The source data set of ``source`` at ``n`` samples, made on first use."""
+    if source in DERIVED:
+        out = work / f"{source}{n}"
+        if not (out / "dataset.json").is_file():
+            source_path(work, "posesynth", n)
+            # in a child: this process stays small, and its size is where every child's peak starts
+            cmd = [sys.executable, __file__, "--work", str(work), "--make", source, "--sizes", str(n)]
+            subprocess.run(cmd, check=True, capture_output=True)
+        return out
     if source == "mmpose":
         out = work / f"mm{n}"
         if not (out / "cameras.pkl").is_file():
@@ -89,6 +112,74 @@ def source_path(work: Path, source: str, n: int) -> Path:
     return store
 
 
+def derived_store(work: Path, kind: str, n: int) -> Path:
+    """A store of ``n`` samples with ids (``kind`` in :data:`DERIVED`, see the module
+    docstring), made from the pinhole store chunk by chunk (never held whole)."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from posesynth.data.formats.registry import iter_store_chunks
+    from posesynth.data.formats.store_io import dataset_store_arrays, pose_store_meta
+    from posesynth.data.store import StoreWriter
+
+    out = work / f"{kind}{n}"
+    if (out / "dataset.json").is_file():
+        return out
+    shutil.rmtree(out, ignore_errors=True)
+    base = source_path(work, "posesynth", n)
+    subjects = 10 if kind == "posesynth-h36m" else 100
+    per_subject = -(-n // subjects)
+    table = names = None
+    if kind == "posesynth-h36m":
+        from posesynth.geometry.camera import concat_cameras, h36m_subject_cameras
+
+        table = concat_cameras([h36m_subject_cameras("S1")] * subjects)
+        names = np.array([f"P{s:02d}/cam{c}" for s in range(subjects) for c in range(4)])
+    writer = None
+    lo = 0
+    for chunk in iter_store_chunks(base, 20_000, name_cameras=False)[1]:
+        m = len(chunk)
+        i = np.arange(lo, lo + m)
+        subject = i // per_subject
+        if kind == "posesynth-views":
+            pose = i - (i % 2)  # samples 2k and 2k+1: the pose of sample 2k (this chunk: even size)
+            world = chunk.joints_3d_world[pose - lo]
+            part = replace(chunk, joints_3d_world=world, joints_3d_camera=None, joints_2d=None).complete()
+            part = replace(part, subject=np.char.add("S", subject.astype(str)), frame=i // 2)
+        elif kind == "posesynth-shuffled":
+            frame = per_subject - 1 - (i % per_subject)  # falling within each subject
+            part = replace(chunk, subject=np.char.add("S", subject.astype(str)), frame=frame)
+        else:  # h36m: pose k seen by the subject's 4 cameras as samples 4k..4k+3
+            pose = i - (i % 4)
+            world = chunk.joints_3d_world[pose - lo]
+            cam = subject * 4 + i % 4
+            part = replace(
+                chunk, joints_3d_world=world, joints_3d_camera=None, joints_2d=None,
+                cameras=table, camera_index=cam, camera_names=names,
+            ).complete()  # fmt: skip
+            part = replace(
+                part, subject=np.char.add("P", np.char.zfill(subject.astype(str), 2)),
+                action=np.full(m, "walk"), frame=(i % per_subject) // 4,
+            )  # fmt: skip
+        arrays = dataset_store_arrays(part)
+        for k in ("subject", "action"):
+            if k in arrays:
+                arrays[k] = arrays[k].astype("<U8")
+        if writer is None:
+            meta = pose_store_meta(
+                part.skeleton, part.meta, extra=list(part.extra),
+                camera_model=None if part.cameras is None else part.cameras.model,
+                camera_table=table, camera_names=names,
+            )  # fmt: skip
+            writer = StoreWriter(out, meta)
+        writer.write_shard(arrays)
+        lo += m
+    assert writer is not None
+    writer.commit()
+    return out
+
+
 def size_mb(path: Path) -> float:
     if path.is_file():
         return path.stat().st_size / 1e6
@@ -109,9 +200,13 @@ def main() -> None:
         default=100_000,
         help="skip pairs that convert in memory above this many samples",
     )
+    parser.add_argument("--make", choices=DERIVED, help=argparse.SUPPRESS)  # a derived source, in a child
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.make:
+        derived_store(args.work, args.make, sizes[0])
+        return
     pairs = [p.strip() for p in args.pairs.split(",") if p.strip()]
     for pair in pairs:
         src, _, dst = pair.partition(":")

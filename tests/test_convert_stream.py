@@ -400,15 +400,25 @@ def test_videopose3d_streamed_check_catches_a_change(tmp_path: Path) -> None:
         compare_chunked(iter_chunks(store, "posesynth", 16)[1], done.read_back())
 
 
-def test_videopose3d_not_streamed_when_cameras_repeat(tmp_path: Path) -> None:
+def test_videopose3d_repeated_cameras_stream_by_subject(tmp_path: Path) -> None:
+    """A repeated camera (one rig for two poses) or subject ids: the subject-by-subject path
+    (tests/test_convert_vp3d_stream.py), the same bytes as in memory."""
+    from posesynth.data.store import open_store
+
     ds = generate_dataset(GenerateConfig(samples=30, seed=13))
     cams = ds.cameras
     assert cams is not None
-    same = replace(ds, cameras=cams[np.r_[0, np.arange(29)]])  # samples 0 and 1 share a camera
-    store = write_store_dataset(same.complete(), tmp_path / "g")
-    assert convert_streamed(store, tmp_path / "o", "videopose3d", "posesynth", rows=10) is None
-    with_ids = write_store_dataset(replace(ds, subject=np.full(30, "S1")), tmp_path / "s")
-    assert convert_streamed(with_ids, tmp_path / "o", "videopose3d", "posesynth", rows=10) is None
+    same = replace(ds, cameras=cams[np.r_[0, np.arange(29)]], joints_3d_camera=None, joints_2d=None)
+    store = write_store_dataset(same.complete(), tmp_path / "g")  # samples 0 and 1 share a camera
+    assert registry._vp3d_streams(open_store(store), 10) is False  # not the chunk-by-chunk path
+    for src, out in (
+        (store, "o1"),
+        (write_store_dataset(replace(ds, subject=np.full(30, "S1")), tmp_path / "s"), "o2"),
+    ):
+        done = convert_streamed(src, tmp_path / out, "videopose3d", "posesynth", rows=10)
+        assert done is not None
+        write_any(read_any(src), tmp_path / f"{out}-mem", "videopose3d")
+        assert _files(tmp_path / out) == _files(tmp_path / f"{out}-mem")
 
 
 def test_cli_videopose3d_streams_and_checks(generated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

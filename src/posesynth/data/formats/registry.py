@@ -607,6 +607,7 @@ def convert_streamed(
 
     read_back: Callable[[], Any] | None = None
     written: Any
+    per_sample_cameras = False
     if to == "mmpose":
         from posesynth.data.formats.mmpose import write_mmpose_chunks
 
@@ -615,11 +616,23 @@ def convert_streamed(
     elif to == "videopose3d":
         from posesynth.data.formats.videopose3d import read_videopose3d_chunks, write_videopose3d_chunks
 
-        if not _vp3d_streams(store, rows):
-            return None
-        n, chunks = iter_store_chunks(source, rows, name_cameras=False)
-        written = write_videopose3d_chunks(remember(chunks), Path(out), n, overwrite=overwrite, **kw)
-        read_back = partial(read_videopose3d_chunks, Path(out), kw.get("name", "custom"), rows)
+        if _vp3d_streams(store, rows):  # every sample its own subject: chunk by chunk
+            n, chunks = iter_store_chunks(source, rows, name_cameras=False)
+            written = write_videopose3d_chunks(remember(chunks), Path(out), n, overwrite=overwrite, **kw)
+            read_back = partial(read_videopose3d_chunks, Path(out), kw.get("name", "custom"), rows)
+        else:  # subjects in consecutive runs: part by part, each holding whole subjects
+            from posesynth.data.formats.videopose3d import write_videopose3d_parts
+
+            vp_plan = _vp3d_plan(store, rows, kw.get("name", "custom"))
+            if vp_plan is None:
+                return None
+            n = store.samples
+            per_sample_cameras = vp_plan.cam_key is not None
+            written = write_videopose3d_parts(
+                remember(_vp3d_parts(Path(source), rows, vp_plan)), Path(out), overwrite=overwrite,
+                on_part=vp_plan.record, **kw,
+            )  # fmt: skip
+            read_back = partial(_vp3d_read_back, Path(out), kw.get("name", "custom"), vp_plan, rows)
     else:
         from posesynth.data.formats.trc import plan_trc_rows, plan_trc_sequences, write_trc_blocks, write_trc_chunks
 
@@ -646,6 +659,8 @@ def convert_streamed(
 
     head = first[0]
     cams = head.num_cameras if head.camera_index is not None else (n if head.cameras is not None else 0)
+    if per_sample_cameras:  # the parts' tables are their own distinct cameras: as read_any counts them
+        cams = n
     return StreamedConversion(
         written=written, samples=n, skeleton=head.skeleton, num_cameras=cams, rows=rows, read_back=read_back
     )
@@ -824,6 +839,244 @@ def _vp3d_streams(store: Any, rows: int) -> bool:
 
     hashes = stream_camera_key_hashes(cameras())
     return bool(np.unique(hashes).size == hashes.size)
+
+
+@dataclass
+class _Vp3dPlan:
+    """How a store streams into VideoPose3D subject by subject (:func:`_vp3d_plan`): its
+    subjects are consecutive runs of samples. Made from the ids and cameras alone."""
+
+    #: (S + 1,) first sample of each subject run, then the sample count
+    starts: np.ndarray
+    #: each run's subject: the store's ids (None: rig names ``<prefix>_<rank>``)
+    names: np.ndarray | None
+    prefix: str
+    width: int
+    #: (N,) each sample's camera number, by first appearance (per-sample cameras; None: a table)
+    cam_key: np.ndarray | None
+    #: filled while writing: each sample's index among its subject's samples read back
+    out_index: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    #: filled while writing: each run's samples read back (views projected for it included)
+    out_count: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    _done: int = 0
+    _runs: int = 0
+
+    def subject_names(self, runs: np.ndarray) -> np.ndarray:
+        if self.names is not None:
+            return self.names[runs]
+        return np.char.add(f"{self.prefix}_", np.char.zfill(runs.astype(str), self.width))
+
+    def record(self, out_index: np.ndarray, counts: dict[str, int]) -> None:
+        """:func:`~posesynth.data.formats.videopose3d.write_videopose3d_parts`'s ``on_part``."""
+        if self.out_index.size == 0:
+            self.out_index = np.full(int(self.starts[-1]), -1, np.int64)
+            self.out_count = np.zeros(self.starts.size - 1, np.int64)
+        m = out_index.size
+        self.out_index[self._done : self._done + m] = out_index
+        self.out_count[self._runs : self._runs + len(counts)] = list(counts.values())
+        self._done += m
+        self._runs += len(counts)
+
+
+def _splitmix(x: np.ndarray) -> np.ndarray:
+    """A 64-bit mix of unsigned integers (SplitMix64's finaliser)."""
+    with np.errstate(over="ignore"):
+        x = (x + np.uint64(0x9E3779B97F4A7C15)).astype(np.uint64)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def _runs_of(keys: np.ndarray) -> np.ndarray:
+    """Start of each run of equal consecutive rows of ``keys`` (N,) or (N, K)."""
+    if len(keys) == 0:
+        return np.zeros(0, np.int64)
+    change = keys[1:] != keys[:-1]
+    if change.ndim > 1:
+        change = change.any(axis=1)
+    return np.r_[0, np.flatnonzero(change) + 1].astype(np.int64)
+
+
+def _vp3d_plan(store: Any, rows: int, name: str) -> _Vp3dPlan | None:
+    """Whether (and how) a store streams into VideoPose3D subject by subject: with cameras
+    (a table, or one per sample with distortion), and the samples of each subject in one
+    run of consecutive samples. The subject is the ``subject`` id, else (as the in-memory
+    writer) the rig, the set of cameras of a pose, which then must come in runs of whole
+    poses (a pose: ``(action, frame)``, augment's ``(source_index, variant)``, else the
+    sample), each rig in one run. Per-sample cameras are numbered by first appearance from
+    a 128-bit hash of their parameters. Reads the ids and the cameras chunk by chunk; holds
+    about 60 bytes per sample. None: in memory."""
+    from posesynth.data.formats.store_io import _CAMERA_FIELDS
+    from posesynth.data.formats.videopose3d import stream_camera_key_hashes
+
+    names = set(store.array_names)
+    n = store.samples
+    table = "camera_index" in names
+    if not table and not set(_CAMERA_FIELDS) <= names:
+        return None  # no cameras: the reader of the streamed check needs the cameras file
+    if not ({"joints_2d"} <= names or "joints_3d_camera" in names or "joints_3d_world" in names):
+        return None
+
+    def read(key: str) -> Any:
+        for lo in range(0, n, rows):
+            yield np.array(store.read(key, lo, lo + rows))
+            _release_read(store, lo + rows)
+
+    cam_key = None
+    if table:
+        keys = np.concatenate(list(read("camera_index"))).astype(np.int64)
+    else:
+
+        def cameras() -> Any:
+            for lo in range(0, n, rows):
+                yield {f: np.array(store.read(k, lo, lo + rows)) for k, f in _CAMERA_FIELDS.items()}
+                _release_read(store, lo + rows)
+
+        h1 = stream_camera_key_hashes(cameras())
+        pair = np.stack([h1, _splitmix(h1 ^ np.uint64(0x5851F42D4C957F2D))], axis=1)  # 128 bits
+        del h1
+        _, first, inverse = np.unique(pair, axis=0, return_index=True, return_inverse=True)
+        del pair
+        rank = np.empty(first.size, np.int64)
+        rank[np.argsort(first, kind="stable")] = np.arange(first.size)
+        keys = cam_key = rank[inverse.ravel()]
+        del first, inverse, rank
+    if "subject" in names:
+        subject = np.concatenate(list(read("subject"))).astype(str)
+        starts = _runs_of(subject)
+        run_names = subject[starts]
+        del subject
+        if np.unique(run_names).size != run_names.size:
+            return None  # a subject in two runs: in memory
+        return _Vp3dPlan(np.r_[starts, n], run_names, name, 0, cam_key)
+    # rigs: the cameras of each pose
+    if "frame" in names:
+        frame = np.concatenate(list(read("frame"))).astype(np.int64)
+        if "action" in names:
+            action = np.concatenate(list(read("action"))).astype(str)
+            act = np.unique(action, return_inverse=True)[1].ravel().astype(np.int64)
+            del action
+        else:
+            act = np.zeros(n, np.int64)
+        pose_key = np.stack([act, frame], axis=1)
+    elif {"source_index", "variant"} <= names:
+        src = np.concatenate(list(read("source_index"))).astype(np.int64)
+        var = np.concatenate(list(read("variant"))).astype(np.int64)
+        pose_key = np.stack([src, var], axis=1)
+    else:
+        pose_key = np.arange(n, dtype=np.int64)[:, None]
+    pose_starts = _runs_of(pose_key)
+    if np.unique(pose_key[pose_starts], axis=0).shape[0] != pose_starts.size:
+        return None  # a pose in two runs: its rig is not known where it starts
+    del pose_key
+    # a rig's hash: the sum of its distinct cameras' mixed numbers (order-free)
+    pose_of = np.repeat(np.arange(pose_starts.size), np.diff(np.r_[pose_starts, n]))
+    pairs = np.unique(np.stack([pose_of, keys], axis=1), axis=0)  # distinct (pose, camera)
+    with np.errstate(over="ignore"):
+        mixed = _splitmix(pairs[:, 1].astype(np.uint64))
+        rig = np.zeros(pose_starts.size, np.uint64)
+        np.add.at(rig, pairs[:, 0], mixed)
+    del pairs, mixed, pose_of
+    rig_starts = _runs_of(rig)  # runs of poses
+    if np.unique(rig[rig_starts]).size != rig_starts.size:
+        return None  # a rig in two runs: one subject in two places
+    starts = pose_starts[rig_starts]
+    width = max(6, len(str(max(starts.size - 1, 0))))
+    return _Vp3dPlan(np.r_[starts, n], None, name, width, cam_key)
+
+
+def _vp3d_parts(source: Path, rows: int, plan: _Vp3dPlan) -> Any:
+    """The store's samples as parts of whole subjects (about ``rows`` samples, more when a
+    subject is larger), each prepared as :func:`write_videopose3d_parts` needs: subject names,
+    and the cameras as a table named as the in-memory writer names them."""
+    from dataclasses import replace
+
+    from posesynth.data.dataset import concat_datasets
+
+    _, chunks = iter_store_chunks(source, rows, name_cameras=False)
+    pending: list[PoseDataset] = []
+    held = 0
+    done = 0  # first sample of pending
+    total = int(plan.starts[-1])
+    table = None
+    for chunk in chunks:
+        if chunk.camera_index is not None:  # one table object for every chunk (concat needs it)
+            table = chunk.cameras if table is None else table
+            chunk = replace(chunk, cameras=table)
+        pending.append(chunk)
+        held += len(chunk)
+        end = done + held
+        # cut at the last subject start at or before end (all of it when the data end)
+        cut = end if end == total else int(plan.starts[np.searchsorted(plan.starts, end, side="right") - 1])
+        if cut - done >= rows or (end == total and cut > done):
+            joined = pending[0] if len(pending) == 1 else concat_datasets(pending)
+            part, rest = joined.select(slice(0, cut - done)), joined.select(slice(cut - done, held))
+            pending, held = ([rest] if len(rest) else []), held - (cut - done)
+            yield _vp3d_prepare(part, done, plan)
+            done = cut
+
+
+def _vp3d_prepare(part: PoseDataset, lo: int, plan: _Vp3dPlan) -> PoseDataset:
+    """Samples ``lo ...`` of whole subjects with their subject names and, for per-sample
+    cameras, the part's distinct cameras as a table named ``cam<k>`` (``k`` the camera's
+    first-appearance number in the whole store, as the in-memory writer names it)."""
+    from dataclasses import replace
+
+    m = len(part)
+    idx = np.arange(lo, lo + m)
+    runs = np.searchsorted(plan.starts, idx, side="right") - 1
+    if plan.names is None:
+        part = replace(part, subject=plan.subject_names(runs))
+    if plan.cam_key is not None and part.cameras is not None:
+        keys = plan.cam_key[lo : lo + m]
+        distinct, first, local = np.unique(keys, return_index=True, return_inverse=True)
+        part = replace(
+            part,
+            cameras=part.sample_cameras()[first],
+            camera_index=local.ravel().astype(np.int64),
+            camera_names=np.char.add("cam", distinct.astype(str)),
+        )
+    return part
+
+
+def _vp3d_read_back(out: Path, name: str, plan: _Vp3dPlan, rows: int) -> Any:
+    """The VideoPose3D files written part by part, read back in the store's chunks and
+    order: each sample gets its own view of its pose (``plan.out_index`` into its subject's
+    samples, :func:`~posesynth.data.formats.videopose3d.read_videopose3d_subjects`), so the
+    pairs line up; the views the writer projected for no sample follow as one last chunk
+    (counted as extra output, as the in-memory check counts them)."""
+    from posesynth.data.dataset import concat_datasets
+    from posesynth.data.formats.videopose3d import read_videopose3d_subjects
+
+    subjects = read_videopose3d_subjects(out, name)
+    n = int(plan.starts[-1])
+    extras: list[PoseDataset] = []
+    held: dict[int, tuple[PoseDataset, np.ndarray]] = {}  # run -> (its samples, used)
+    next_run = 0
+    for lo in range(0, n, rows):
+        hi = min(lo + rows, n)
+        runs = np.searchsorted(plan.starts, np.arange(lo, hi), side="right") - 1
+        parts = []
+        for r in range(int(runs[0]), int(runs[-1]) + 1):
+            while next_run <= r:
+                ds = next(subjects, None)
+                if ds is None or len(ds) != plan.out_count[next_run]:
+                    raise ValueError(f"{out}: subject {next_run} has other samples than were written")
+                held[next_run] = (ds, np.zeros(len(ds), bool))
+                next_run += 1
+            ds, used = held[r]
+            pick = plan.out_index[max(lo, int(plan.starts[r])) : min(hi, int(plan.starts[r + 1]))]
+            used[pick] = True
+            parts.append(ds.select(pick))
+        for r in [r for r in held if r < runs[-1] or plan.starts[r + 1] <= hi]:
+            ds, used = held.pop(r)
+            if not used.all():
+                extras.append(ds.select(~used))
+        yield parts[0] if len(parts) == 1 else concat_datasets(parts)
+    if next(subjects, None) is not None:
+        raise ValueError(f"{out}: more subjects than were written")
+    if extras:
+        yield concat_datasets(extras)
 
 
 def _store_ids(store: Any, rows: int, *, augment: bool = False) -> Any:

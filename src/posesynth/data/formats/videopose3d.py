@@ -885,7 +885,10 @@ def write_videopose3d(
 
 
 def _vp3d_payload(ds: PoseDataset, name: str, layout_3d: str, dtype: type):
-    """``positions_3d``, ``positions_2d``, ``video_metadata`` and the cameras document."""
+    """``positions_3d``, ``positions_2d``, ``video_metadata``, the cameras document, and
+    ``out_index (N,)``: where each sample is among its subject's samples read back
+    (:func:`read_videopose3d_chunks`: action by action, camera slot by slot, frame by frame;
+    -1 without 2D)."""
     from posesynth.geometry.camera import project, world_to_camera
     from posesynth.geometry.rotations import matrix_to_quat
 
@@ -927,6 +930,7 @@ def _vp3d_payload(ds: PoseDataset, name: str, layout_3d: str, dtype: type):
     video_metadata: dict[str, dict[str, int]] = {}
     cams_vp3d: dict[str, list[dict[str, Any]]] = {}
     cams_exact: dict[str, dict[str, Any]] = {}
+    out_index = np.full(n, -1, dtype=np.int64)
     subj_code = _codes(subject)
     by_subject = np.argsort(subj_code, kind="stable")
     cuts = np.flatnonzero(np.diff(subj_code[by_subject])) + 1
@@ -963,6 +967,7 @@ def _vp3d_payload(ds: PoseDataset, name: str, layout_3d: str, dtype: type):
             w, h = (int(v) for v in cams["image_size"][0].tolist())
             video_metadata[s] = {"w": w, "h": h}
         act_code = _codes(action[in_subject])
+        base = 0  # samples of the subject's earlier sequences, read back
         for ac in range(int(act_code.max(initial=-1)) + 1):
             idx = in_subject[act_code == ac]
             a = str(action[idx[0]])
@@ -990,6 +995,9 @@ def _vp3d_payload(ds: PoseDataset, name: str, layout_3d: str, dtype: type):
                 positions_3d.setdefault(s, {})[a] = p3.astype(dtype)
             if uv is None:
                 continue
+            slot_of_sample = np.array([slot_of_key[k] for k in cam_key[idx].tolist()], dtype=np.int64)
+            out_index[idx] = base + slot_of_sample * t + row
+            base += t * n_slots
             per_cam: list[np.ndarray] = []
             for slot in range(n_slots):
                 out = np.full((t, 17, 2), np.nan)
@@ -1034,7 +1042,7 @@ def _vp3d_payload(ds: PoseDataset, name: str, layout_3d: str, dtype: type):
             "cameras": cams_exact,
             "projected_views": int(projected),
         }
-    return positions_3d, positions_2d, video_metadata, doc
+    return positions_3d, positions_2d, video_metadata, doc, out_index
 
 
 def _camera_id(ds: PoseDataset, k: int) -> str:
@@ -1285,6 +1293,72 @@ def write_videopose3d_chunks(
     return paths["3d"], paths["2d"]
 
 
+def write_videopose3d_parts(
+    parts: Iterable[PoseDataset],
+    out_dir: str | Path,
+    name: str = "custom",
+    overwrite: bool = False,
+    *,
+    layout_3d: str = "h36m32",
+    dtype: type = np.float32,
+    on_part: Any = None,
+) -> tuple[Path | None, Path | None]:
+    """:func:`write_videopose3d` of a data set given as consecutive parts that each hold
+    whole subjects (every sample of a subject in one part), in one pass and a part's memory.
+
+    Each part is written as the in-memory writer writes those subjects, so the files equal
+    its own for the whole data set when the parts carry what it would find in it: the
+    ``subject`` of every sample (given, or the rig names it would give) and its cameras as
+    a table whose ``camera_names`` give the ids it would give (``cam<k>`` with ``k`` the
+    camera's first-appearance number in the whole data set, for cameras without names).
+    :func:`posesynth.data.formats.registry.convert_streamed` prepares such parts from a store.
+
+    Args:
+        parts: the samples in order; each with ``subject`` ids, world 3D, 2D and cameras.
+        out_dir, name, overwrite, layout_3d, dtype: as :func:`write_videopose3d`.
+        on_part: called with each part's ``out_index`` (where each sample is among its
+            subject's samples read back) and ``{subject: samples read back}``.
+
+    Returns:
+        ``(path_3d, path_2d)`` as :func:`write_videopose3d`.
+
+    Raises:
+        ValueError: as :func:`write_videopose3d`; a part without subject ids, 2D or cameras;
+            a subject in two parts.
+    """
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ValueError(f"name: expected letters, digits, '_', '-' or '.', got {name!r}")
+    if layout_3d not in ("h36m32", "h36m17"):
+        raise ValueError(f"layout_3d: expected 'h36m32' or 'h36m17', got {layout_3d!r}")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{out_dir}: exists and is not a folder; VideoPose3D export writes a folder")
+    paths: dict[str, Path | None] = {
+        "3d": out_dir / f"data_3d_{name}.npz",
+        "2d": out_dir / f"data_2d_{name}_gt.npz",
+        "cams": out_dir / f"cameras_{name}.json",
+    }
+    for p in paths.values():
+        if p is not None and p.exists() and not overwrite:
+            raise ValueError(f"{p}: already exists; pass overwrite=True to replace it")
+
+    def payloads() -> Iterator[Any]:
+        for part in parts:
+            if len(part) == 0:
+                continue
+            ds = part.complete()
+            if ds.subject is None or ds.joints_2d is None or ds.joints_3d_world is None or ds.cameras is None:
+                raise ValueError("parts: expected samples with subject ids, world 3D, 2D and cameras")
+            payload = _vp3d_payload(ds, name, layout_3d, dtype)
+            if on_part is not None:
+                counts = {s: sum(len(v) * len(v[0]) for v in acts.values()) for s, acts in payload[1].items()}
+                on_part(payload[4], counts)
+            yield payload
+
+    _write_vp3d_files(out_dir, paths, overwrite, payloads())
+    return paths["3d"], paths["2d"]
+
+
 def _write_vp3d_files(out_dir: Path, paths: dict[str, Path | None], overwrite: bool, payloads: Iterable[Any]) -> None:
     """Write the files of :func:`write_videopose3d` from consecutive parts of the payload
     (:func:`_vp3d_payload`'s ``positions_3d``, ``positions_2d``, ``video_metadata`` and
@@ -1294,8 +1368,8 @@ def _write_vp3d_files(out_dir: Path, paths: dict[str, Path | None], overwrite: b
     The ``.npz`` dicts are pickled in fixed batches (:class:`_StreamedDict`), so the bytes
     depend on the data alone, not on the parts; ``video_metadata`` goes to a temporary file
     until ``positions_2d`` is complete (a zip writes one member at a time). The cameras file
-    is ``json.dumps(doc, sort_keys=True, separators=(",", ":"))`` of the whole document,
-    written part by part: the parts' subjects must come in sorted order. Files are replaced
+    is the JSON of the whole document (sorted keys, no spaces), but with its subjects in the
+    order of the data files' dicts (first appearance), written part by part. Files are replaced
     one by one in an existing folder, a new folder is built whole under a temporary name: on
     any error nothing is left half-written.
     """
@@ -1337,7 +1411,7 @@ def _write_vp3d_files(out_dir: Path, paths: dict[str, Path | None], overwrite: b
         projected = 0
         if cams_json is not None:
             cams_json.write('{"about":')
-        for positions_3d, positions_2d, video_metadata, doc in payloads:
+        for positions_3d, positions_2d, video_metadata, doc, *_ in payloads:
             if d3 is not None:
                 d3.add(positions_3d)
             if d2 is not None:
@@ -1345,11 +1419,6 @@ def _write_vp3d_files(out_dir: Path, paths: dict[str, Path | None], overwrite: b
             if video is not None:
                 video.add(video_metadata)
             if doc is not None and cams_json is not None and vp3d_part is not None and doc["cameras"]:
-                keys = sorted(doc["cameras"])
-                if last_subject is not None and keys[0] <= last_subject:
-                    raise ValueError(
-                        f"chunks: subject {keys[0]!r} comes after {last_subject!r}; expected sorted subjects"
-                    )
                 if about is None:
                     about = doc["about"]
                     cams_json.write(json.dumps(about) + ',"cameras":{')
@@ -1357,7 +1426,7 @@ def _write_vp3d_files(out_dir: Path, paths: dict[str, Path | None], overwrite: b
                 cams_json.write(sep + _json_items(doc["cameras"]))
                 vp3d_part.write(sep + _json_items(doc["videopose3d"]))
                 projected += int(doc["projected_views"])
-                last_subject = keys[-1]
+                last_subject = next(reversed(doc["cameras"]))
         if d3 is not None:
             d3.close()
         if d2 is not None and video is not None and video_fh is not None:
@@ -1390,9 +1459,13 @@ def _chain(first: PoseDataset, rest: Iterator[PoseDataset]) -> Iterator[PoseData
 
 
 def _json_items(mapping: dict[str, Any]) -> str:
-    """``json.dumps(mapping, sort_keys=True, separators=(",", ":"))`` without its braces
-    (the caller writes the keys in sorted order: zero-padded subject numbers)."""
-    return json.dumps(mapping, sort_keys=True, separators=(",", ":"))[1:-1]
+    """The items of ``mapping`` as JSON object members, in the mapping's order (each value
+    with sorted keys, no spaces): the subjects' entries of the cameras file, in the order of
+    the data files' dicts, however many parts write them."""
+    return ",".join(
+        json.dumps(key) + ":" + json.dumps(value, sort_keys=True, separators=(",", ":"))
+        for key, value in mapping.items()
+    )
 
 
 def _write_member(zf: zipfile.ZipFile, key: str, value: Any) -> None:
@@ -1461,24 +1534,16 @@ def _subject_items(path: Path, key: str) -> Iterator[tuple[Any, Any]]:
         yield from batch.items()
 
 
-def read_videopose3d_chunks(out_dir: str | Path, name: str = "custom", rows: int = 10_000) -> Iterator[PoseDataset]:
-    """What :func:`write_videopose3d_chunks` (or :func:`write_videopose3d`) wrote into
-    ``out_dir``, as consecutive data sets of ``rows`` samples (the last one shorter): the
-    dicts' batches are read one at a time, subject by subject, with the same subjects'
-    entries of ``cameras_<name>.json``, so memory is about a chunk and a batch. Each sequence
-    gives one sample per frame and camera, camera by camera (as :func:`read_videopose3d`);
-    Human3.6M-17 joints, world 3D (metres), 2D (pixels), the cameras file's exact per-sample
-    cameras, ``subject``, ``action``, ``frame`` (index in the sequence) and
-    ``extra["camera"]`` (index in the subject's list).
+_COLUMNS = ("world", "uv", "subject", "action", "frame", "camera", *_CAM_FIELDS)
 
-    Raises:
-        ValueError: files missing or damaged, or whose subjects do not match each other.
-    """
+
+def _subject_samples(out_dir: Path, name: str) -> Iterator[tuple[Any, dict[str, np.ndarray]]]:
+    """``(camera model, columns)`` of each subject written into ``out_dir``, in the files'
+    order: its samples as :func:`read_videopose3d` gives them (action by action, camera slot
+    by slot, frame by frame), read from the dicts' batches and the cameras file's entries one
+    subject at a time. Columns: :data:`_COLUMNS`."""
     from posesynth.data.formats._json_stream import END, JsonItems, json_layout
 
-    if rows < 1:
-        raise ValueError(f"rows: expected a positive count, got {rows}")
-    out_dir = Path(out_dir)
     path_3d, path_2d = out_dir / f"data_3d_{name}.npz", out_dir / f"data_2d_{name}_gt.npz"
     path_cams = out_dir / f"cameras_{name}.json"
     for p in (path_3d, path_2d, path_cams):
@@ -1488,31 +1553,6 @@ def read_videopose3d_chunks(out_dir: str | Path, name: str = "custom", rows: int
     if ("cameras",) not in starts:
         raise ValueError(f"{path_cams}: cameras: missing")
     cams = JsonItems(path_cams, starts[("cameras",)], pairs=True)
-    # the columns of the samples read and not yet handed out
-    names = ("world", "uv", "subject", "action", "frame", "camera", *_CAM_FIELDS)
-    pending: dict[str, list[np.ndarray]] = {k: [] for k in names}
-    held = 0
-    model = None
-
-    def take(count: int) -> PoseDataset:
-        nonlocal held
-        cols = {k: np.concatenate(v) for k, v in pending.items()}
-        for k in names:
-            pending[k] = [cols[k][count:]] if count < len(cols[k]) else []
-        held -= count
-        assert model is not None  # set with the first subject
-        return PoseDataset(
-            skeleton=H36M17,
-            joints_3d_world=cols["world"][:count].astype(np.float64),
-            joints_2d=cols["uv"][:count].astype(np.float64),
-            cameras=Camera(model=model, **{f: cols[f][:count] for f in _CAM_FIELDS}),
-            subject=cols["subject"][:count],
-            action=cols["action"][:count],
-            frame=cols["frame"][:count].astype(np.int64),
-            meta={"format": "videopose3d", "source": str(out_dir)},
-            extra={"camera": cols["camera"][:count].astype(np.int64)},
-        ).complete()
-
     try:
         for (s, acts), (s2, views_of) in zip(
             _subject_items(path_3d, "positions_3d"), _subject_items(path_2d, "positions_2d"), strict=True
@@ -1529,8 +1569,8 @@ def read_videopose3d_chunks(out_dir: str | Path, name: str = "custom", rows: int
                 table = Camera.from_dict(doc if isinstance(doc, dict) else {})
             except ValueError as exc:
                 raise ValueError(f"{path_cams}: cameras.{s}: {exc}") from None
-            model = table.model
             params = {f: np.asarray(getattr(table, f)) for f in _CAM_FIELDS}
+            cols: dict[str, list[np.ndarray]] = {k: [] for k in _COLUMNS}
             for a, p3 in acts.items():
                 p3 = _numeric(path_3d, f"positions_3d[{s!r}][{a!r}]", p3, (3,))
                 w17 = p3[:, list(H36M32_TO_17)] if p3.shape[1] == 32 else p3
@@ -1544,20 +1584,71 @@ def read_videopose3d_chunks(out_dir: str | Path, name: str = "custom", rows: int
                             f"{path_2d}: positions_2d[{s!r}][{a!r}][{i}]: expected ({w17.shape[0]}, 17, 2), got {v.shape}"
                         )
                     t = v.shape[0]
-                    pending["world"].append(w17)
-                    pending["uv"].append(v)
-                    pending["subject"].append(np.full(t, s))
-                    pending["action"].append(np.full(t, a))
-                    pending["frame"].append(np.arange(t))
-                    pending["camera"].append(np.full(t, i))
+                    cols["world"].append(w17)
+                    cols["uv"].append(v)
+                    cols["subject"].append(np.full(t, s))
+                    cols["action"].append(np.full(t, a))
+                    cols["frame"].append(np.arange(t))
+                    cols["camera"].append(np.full(t, i))
                     for f in _CAM_FIELDS:
-                        pending[f].append(np.repeat(params[f][i : i + 1], t, axis=0))
-                    held += t
-            while held >= rows:
-                yield take(rows)
-        if held:
-            yield take(held)
+                        cols[f].append(np.repeat(params[f][i : i + 1], t, axis=0))
+            if cols["world"]:
+                yield table.model, {k: np.concatenate(v) for k, v in cols.items()}
         if cams.next() is not END:
             raise ValueError(f"{path_cams}: cameras: more subjects than the data files hold")
     finally:
         cams.close()
+
+
+def _columns_dataset(out_dir: Path, model: Any, cols: dict[str, np.ndarray]) -> PoseDataset:
+    return PoseDataset(
+        skeleton=H36M17,
+        joints_3d_world=cols["world"].astype(np.float64),
+        joints_2d=cols["uv"].astype(np.float64),
+        cameras=Camera(model=model, **{f: cols[f] for f in _CAM_FIELDS}),
+        subject=cols["subject"],
+        action=cols["action"],
+        frame=cols["frame"].astype(np.int64),
+        meta={"format": "videopose3d", "source": str(out_dir)},
+        extra={"camera": cols["camera"].astype(np.int64)},
+    ).complete()
+
+
+def read_videopose3d_subjects(out_dir: str | Path, name: str = "custom") -> Iterator[PoseDataset]:
+    """What :func:`write_videopose3d` wrote into ``out_dir``, one subject at a time (as
+    :func:`read_videopose3d_chunks` gives the samples), so memory is one subject's."""
+    out_dir = Path(out_dir)
+    for model, cols in _subject_samples(out_dir, name):
+        yield _columns_dataset(out_dir, model, cols)
+
+
+def read_videopose3d_chunks(out_dir: str | Path, name: str = "custom", rows: int = 10_000) -> Iterator[PoseDataset]:
+    """What :func:`write_videopose3d_chunks` (or :func:`write_videopose3d`) wrote into
+    ``out_dir``, as consecutive data sets of ``rows`` samples (the last one shorter): the
+    dicts' batches are read one at a time, subject by subject, with the same subjects'
+    entries of ``cameras_<name>.json``, so memory is about a chunk and a batch. Each sequence
+    gives one sample per frame and camera, camera by camera (as :func:`read_videopose3d`);
+    Human3.6M-17 joints, world 3D (metres), 2D (pixels), the cameras file's exact per-sample
+    cameras, ``subject``, ``action``, ``frame`` (index in the sequence) and
+    ``extra["camera"]`` (index in the subject's list).
+
+    Raises:
+        ValueError: files missing or damaged, or whose subjects do not match each other.
+    """
+    if rows < 1:
+        raise ValueError(f"rows: expected a positive count, got {rows}")
+    out_dir = Path(out_dir)
+    pending: dict[str, list[np.ndarray]] = {k: [] for k in _COLUMNS}
+    held = 0
+    model = None
+    for model, cols in _subject_samples(out_dir, name):
+        for k in _COLUMNS:
+            pending[k].append(cols[k])
+        held += len(cols["world"])
+        while held >= rows:
+            joined = {k: np.concatenate(v) for k, v in pending.items()}
+            pending = {k: [joined[k][rows:]] for k in _COLUMNS}
+            held -= rows
+            yield _columns_dataset(out_dir, model, {k: v[:rows] for k, v in joined.items()})
+    if held:
+        yield _columns_dataset(out_dir, model, {k: np.concatenate(v) for k, v in pending.items()})
