@@ -1,0 +1,213 @@
+"""Where a lifter's error on the real benchmark comes from (issue 17), measured four ways.
+
+All four read the real benchmark's cached per-person data (``posesynth benchmark real`` writes
+it; ``--real PERSONS.npz``) and score with the benchmark's own
+:func:`posesynth.apps.realbench.score.score_models` (P-MPJPE in mm against the triangulated
+pseudo ground truth, 364 person x frame x view samples):
+
+``groups``      From ideal 2D (the ground truth reprojected), replace one joint group's 2D by
+                BlazePose's, and the reverse: from BlazePose 2D, replace one group by the
+                ideal 2D. The change against the pure inputs is what that group's detector
+                error costs the lifter.
+``visibility``  BlazePose's 2D error per joint (against the ideal 2D, as a fraction of the
+                person's box) in the lower, middle and upper third of BlazePose's own
+                visibility for that joint, and their correlation.
+``fusion``      The lifter's 3D from BlazePose 2D blended with BlazePose's world landmarks
+                (similarity-aligned to it first), ``(1 - w) lifter + w BlazePose``.
+``refine``      A second run of BlazePose's landmark model on the region its first landmarks
+                give (as MediaPipe's tracking does from frame to frame), for every scored
+                sample; then BlazePose's world landmarks and the lifter from the refined 2D.
+                Needs the recording in the cache (``fetch_demo(download=False)``) and the
+                ``demo`` extra.
+
+Run (about 1 minute each on 2 cores; ``refine`` 1 minute more)::
+
+    python benchmarks/diagnose_real.py --real PERSONS.npz --model rom groups visibility fusion refine
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from posesynth.apps.realbench import PersonData
+from posesynth.apps.realbench.score import sample_mask, score_models
+from posesynth.lift.checkpoint import Lifter, load_lifter
+from posesynth.lift.metrics import procrustes_align
+
+#: Human3.6M-17 joint groups (indices).
+GROUPS: dict[str, tuple[int, ...]] = {
+    "pelvis and hips": (0, 1, 4),
+    "knees": (2, 5),
+    "ankles": (3, 6),
+    "spine and thorax": (7, 8),
+    "neck and head": (9, 10),
+    "shoulders": (11, 14),
+    "elbows": (12, 15),
+    "wrists": (13, 16),
+}
+#: (name, MediaPipe-33 index, Human3.6M-17 index) of the limb joints BlazePose rates.
+VISIBILITY_JOINTS = (
+    ("left shoulder", 11, 11),
+    ("left elbow", 13, 12),
+    ("left wrist", 15, 13),
+    ("right shoulder", 12, 14),
+    ("right elbow", 14, 15),
+    ("right wrist", 16, 16),
+    ("left hip", 23, 4),
+    ("right hip", 24, 1),
+    ("left knee", 25, 5),
+    ("right knee", 26, 2),
+    ("left ankle", 27, 6),
+    ("right ankle", 28, 3),
+)
+FUSION_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """A lifter that lifts a prepared input whatever ``score_models`` hands it.
+
+    ``score_models`` calls ``predict`` with the scored samples of one input; this stands in for
+    a lifter whose 2D was assembled beforehand in the same sample order.
+    """
+
+    lifter: Lifter
+    uv: np.ndarray  #: (N, 17, 2) px, in score_models' sample order
+
+    def predict(self, uv: np.ndarray) -> np.ndarray:
+        if uv.shape != self.uv.shape:
+            raise ValueError(f"expected {self.uv.shape} inputs, got {uv.shape}")
+        return self.lifter.predict(self.uv)
+
+
+@dataclass(frozen=True)
+class Fused:
+    """``(1 - w)`` lifter + ``w`` BlazePose world landmarks aligned to the lifter's pose."""
+
+    lifter: Lifter
+    world: np.ndarray  #: (N, 17, 3) m, BlazePose world landmarks, root-relative
+    weight: float
+
+    def predict(self, uv: np.ndarray) -> np.ndarray:
+        pred = self.lifter.predict(uv)
+        aligned = procrustes_align(self.world, pred)
+        fused = (1.0 - self.weight) * pred + self.weight * aligned
+        return fused - fused[:, :1]
+
+
+def _p_mpjpe(data: PersonData, models: Mapping[str, object], input_name: str) -> dict[str, float]:
+    """P-MPJPE (mm) of every model on one input, plus BlazePose's world landmarks."""
+    out = {}
+    for row in score_models(data, models):  # type: ignore[arg-type]
+        if row.model == "blazepose_world" or row.input == input_name:
+            out[row.model] = row.overall.p_mpjpe_mm
+    return out
+
+
+def groups(data: PersonData, lifter: Lifter) -> None:
+    mask = sample_mask(data)
+    ideal, blaze = data.ideal_2d()[mask], data.blazepose_2d()[mask]
+    models: dict[str, object] = {"ideal 2D": Fixed(lifter, ideal), "BlazePose 2D": Fixed(lifter, blaze)}
+    for name, idx in GROUPS.items():
+        u = ideal.copy()
+        u[:, list(idx)] = blaze[:, list(idx)]
+        models[f"ideal, {name} BlazePose's"] = Fixed(lifter, u)
+        u = blaze.copy()
+        u[:, list(idx)] = ideal[:, list(idx)]
+        models[f"BlazePose, {name} ideal"] = Fixed(lifter, u)
+    scores = _p_mpjpe(data, models, "ideal_2d")
+    base_i, base_b = scores["ideal 2D"], scores["BlazePose 2D"]
+    print(f"\n## groups: P-MPJPE (mm); ideal 2D {base_i:.1f}, BlazePose 2D {base_b:.1f}\n")
+    print("| joint group | ideal 2D + this group's BlazePose 2D | BlazePose 2D + this group's ideal 2D |")
+    print("|---|---|---|")
+    for name in GROUPS:
+        a, b = scores[f"ideal, {name} BlazePose's"], scores[f"BlazePose, {name} ideal"]
+        print(f"| {name} | {a:.1f} ({a - base_i:+.1f}) | {b:.1f} ({b - base_b:+.1f}) |")
+
+
+def visibility(data: PersonData) -> None:
+    mask = sample_mask(data)
+    ideal, blaze = data.ideal_2d()[mask], data.blazepose_2d()[mask]
+    box = (ideal.max(axis=1) - ideal.min(axis=1)).max(axis=-1)
+    err = np.linalg.norm(blaze - ideal, axis=-1) / box[:, None]
+    vis = data.blazepose_visibility[mask]
+    print("\n## visibility: BlazePose 2D error (fraction of the box) by its visibility tercile\n")
+    print("| joint | visibility terciles | error, lower third | middle | upper | correlation |")
+    print("|---|---|---|---|---|---|")
+    for name, mp, h36m in VISIBILITY_JOINTS:
+        v, e = vis[:, mp], err[:, h36m]
+        q1, q2 = np.quantile(v, [1 / 3, 2 / 3])
+        lo, mid, hi = e[v < q1], e[(v >= q1) & (v < q2)], e[v >= q2]
+        cells = [f"{x.mean():.3f}" if len(x) else "–" for x in (lo, mid, hi)]
+        corr = np.corrcoef(v, e)[0, 1] if v.std() > 0 else float("nan")
+        print(f"| {name} | {q1:.3f}, {q2:.3f} | {' | '.join(cells)} | {corr:+.2f} |")
+
+
+def fusion(data: PersonData, lifter: Lifter) -> None:
+    world = data.blazepose_world()[sample_mask(data)]
+    models = {f"w={w}": Fused(lifter, world, w) for w in FUSION_WEIGHTS}
+    scores = _p_mpjpe(data, models, "blazepose_2d")
+    print("\n## fusion: P-MPJPE (mm) of (1 - w) lifter(BlazePose 2D) + w BlazePose world\n")
+    print("| w | " + " | ".join(str(w) for w in FUSION_WEIGHTS) + " |")
+    print("|---" * (len(FUSION_WEIGHTS) + 1) + "|")
+    print("| P-MPJPE | " + " | ".join(f"{scores[f'w={w}']:.1f}" for w in FUSION_WEIGHTS) + " |")
+
+
+def refine(data: PersonData, lifter: Lifter) -> None:
+    from posesynth.apps.realbench.detect import read_frames, roi_from_landmarks
+    from posesynth.apps.realbench.fetch import fetch_demo
+    from posesynth.detect.blazepose import load_blazepose, run_landmarks
+
+    demo = fetch_demo(download=False)
+    model = load_blazepose()
+    mask = sample_mask(data)
+    kp, world = data.blazepose_2d_mp33.copy(), data.blazepose_world_mp33.copy()
+    lost = 0
+    for v, video in enumerate(demo.videos):
+        for f, (_, rgb) in enumerate(read_frames(video, data.frames)):
+            for p in np.flatnonzero(mask[:, f, v]):
+                roi = roi_from_landmarks(data.blazepose_2d_mp33[p, f, v])
+                if roi is None:
+                    lost += 1
+                    continue
+                r = run_landmarks(model.landmarker, rgb, *roi)
+                kp[p, f, v], world[p, f, v] = r["keypoints_2d"], r["world"]
+    refined = dataclasses.replace(data, blazepose_2d_mp33=kp, blazepose_world_mp33=world)
+    print("\n## refine: a second landmark run on the region of the first landmarks (P-MPJPE, mm)\n")
+    print("| detections | BlazePose world | lifter from BlazePose 2D | ratio |")
+    print("|---|---|---|---|")
+    for name, d in (("one run (the benchmark's)", data), ("refined", refined)):
+        s = _p_mpjpe(d, {"lifter": lifter}, "blazepose_2d")
+        print(f"| {name} | {s['blazepose_world']:.1f} | {s['lifter']:.1f} | {s['lifter'] / s['blazepose_world']:.3f} |")
+    if lost:
+        print(f"({lost} samples kept their first landmarks: no hips or shoulders to place a region)")
+    print("(the pseudo ground truth stays the triangulation of the first run's detections)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("what", nargs="+", choices=["groups", "visibility", "fusion", "refine"])
+    ap.add_argument("--real", type=Path, required=True, help="persons-*.npz of posesynth benchmark real")
+    ap.add_argument("--model", default="rom", help="a checkpoint folder or a shipped name")
+    args = ap.parse_args()
+    data = PersonData.load(args.real)
+    lifter = load_lifter(args.model)
+    runs: dict[str, Callable[[], None]] = {
+        "groups": lambda: groups(data, lifter),
+        "visibility": lambda: visibility(data),
+        "fusion": lambda: fusion(data, lifter),
+        "refine": lambda: refine(data, lifter),
+    }
+    print(f"model {args.model}, data {args.real.name}")
+    for name in args.what:
+        runs[name]()
+
+
+if __name__ == "__main__":
+    main()
