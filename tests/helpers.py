@@ -43,11 +43,11 @@ def enospc_after(monkeypatch: pytest.MonkeyPatch, good_shards: int) -> None:
     def failing_write(fh, header, data):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    def save_shard(shard_dir, prepared):
+    def save_shard(shard_dir, prepared, sync=None):
         calls["n"] += 1
         if calls["n"] > good_shards:
             monkeypatch.setattr(store_writer, "_write_npy", failing_write)
-        return original(shard_dir, prepared)
+        return original(shard_dir, prepared, sync)
 
     monkeypatch.setattr(store_writer, "_save_shard", save_shard)
 

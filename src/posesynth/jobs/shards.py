@@ -61,6 +61,7 @@ from posesynth.data.store import (
     MANIFEST_NAME,
     SHARDS_DIR,
     ArraySpec,
+    BackgroundSync,
     check_replaceable,
     check_same_layout,
     finish_store,
@@ -260,7 +261,9 @@ def staging_path(out: Path | str) -> Path:
 # --------------------------------------------------------------------------------------------
 
 
-def produce_shard(make_shard: MakeShard, partial: str, task: ShardTask, exact_sizes: bool = True) -> ShardRecord:
+def produce_shard(
+    make_shard: MakeShard, partial: str, task: ShardTask, exact_sizes: bool = True, sync: BackgroundSync | None = None
+) -> ShardRecord:
     """Make shard ``task.index`` and move it, complete, to ``partial/shards/NNNNNN``.
 
     Runs on a worker: the arrays are written there and only the record travels back.
@@ -268,6 +271,8 @@ def produce_shard(make_shard: MakeShard, partial: str, task: ShardTask, exact_si
     e.g. a full disk), then renamed. If the shard folder exists already (the same shard made
     twice, e.g. a task a Dask worker ran again), it must hold the same bytes. Without
     ``exact_sizes`` a shard of no samples writes nothing and returns an empty record.
+    ``sync`` (in the driver's process only): the files' fsyncs run on its thread while
+    the next shard is made; the driver waits for them before the commit.
     """
     root = Path(partial)
     made = make_shard(task)
@@ -276,7 +281,7 @@ def produce_shard(make_shard: MakeShard, partial: str, task: ShardTask, exact_si
     if not exact_sizes and n_rows == {0}:
         return ShardRecord(task.index, 0, {}, {}, stats)
     tmp = root / PROGRESS_DIR / TMP_DIR / f"{shard_dir_name(task.index)}-{os.getpid()}-{secrets.token_hex(4)}"
-    written = write_shard_files(tmp, arrays)
+    written = write_shard_files(tmp, arrays, sync)
     if exact_sizes and written.samples != task.samples:
         shutil.rmtree(tmp, ignore_errors=True)
         raise ValueError(f"shard {task.index}: expected {task.samples} samples, got {written.samples}")
@@ -621,12 +626,23 @@ def run_sharded(
         todo = [] if state.committing else [t for t in job.tasks() if t.index not in state.done]
         if before_run is not None and todo:
             before_run(root)
-        fn = functools.partial(produce_shard, job.make_shard, str(root.resolve()), exact_sizes=job.exact_sizes)
-        with contextlib.closing(executor.map_unordered(fn, todo, max_in_flight)) as finished:
-            for _, record in finished:
-                state.record(record)
-                if progress is not None:
-                    progress(sizes[record.index])
+        # in this process, the shards' fsyncs overlap the next shard's computing (a recorded
+        # shard not yet on disk fails its checksums on resume and is made again)
+        sync = BackgroundSync() if isinstance(executor, InProcessExecutor) else None
+        fn = functools.partial(
+            produce_shard, job.make_shard, str(root.resolve()), exact_sizes=job.exact_sizes, sync=sync
+        )
+        try:
+            with contextlib.closing(executor.map_unordered(fn, todo, max_in_flight)) as finished:
+                for _, record in finished:
+                    state.record(record)
+                    if progress is not None:
+                        progress(sizes[record.index])
+            if sync is not None:
+                sync.wait()  # nothing is committed that is not on disk
+        finally:
+            if sync is not None:
+                sync.close()
         if before_commit is not None:
             before_commit(root, {k: r.stats for k, r in state.done.items() if r.stats is not None})
         state.commit(out, overwrite, meta)

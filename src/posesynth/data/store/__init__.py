@@ -85,6 +85,7 @@ from posesynth.data.store.manifest import (
 from posesynth.data.store.reader import Store, open_store, read_manifest
 from posesynth.data.store.verify import check_npy_header, check_regular_file, sha256_file, sha256_npy, shard_problem
 from posesynth.data.store.writer import (
+    BackgroundSync,
     StoreWriter,
     WrittenShard,
     check_replaceable,
@@ -107,6 +108,7 @@ __all__ = [
     "SHARDS_DIR",
     "ArrayEntry",
     "ArraySpec",
+    "BackgroundSync",
     "Manifest",
     "ShardEntry",
     "ShardInfo",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import os
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -45,6 +46,7 @@ from posesynth.util.outputs import (
 )
 
 __all__ = [
+    "BackgroundSync",
     "StoreWriter",
     "WrittenShard",
     "check_replaceable",
@@ -141,27 +143,122 @@ def _write_npy(fh: BinaryIO, header: bytes, data: memoryview) -> None:
     fh.write(data)
 
 
-def _save_shard(shard_dir: Path, prepared: Mapping[str, np.ndarray]) -> dict[str, str]:
+class BackgroundSync:
+    """Durability off the critical path: one thread fsyncs the files of each finished
+    shard (and its folder) while the caller computes the next one.
+
+    A shard written with a :class:`BackgroundSync` is complete in the page cache when
+    :func:`write_shard_files` returns; its files stay open (duplicated descriptors, so a
+    rename of the folder does not matter) until the thread has synced them. :meth:`wait`
+    blocks until every shard handed over is on disk and raises the first error (an
+    ``OSError`` naming the shard folder); the writers call it before the commit, so nothing
+    is committed that is not durable. A shard whose ``fsync`` fails has its files truncated
+    to 0 bytes, so that it fails its checksums and is made again if its job is resumed.
+    At most :attr:`max_pending` shards wait at once (each holds a descriptor per file).
+    """
+
+    max_pending = 2
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="posesynth-fsync")
+        self._pending: list[Future[None]] = []
+        self._error: BaseException | None = None
+
+    def submit(self, files: Sequence[int], folder: int, where: Path) -> None:
+        """Hand over the open descriptors of a shard's ``files`` and of its ``folder``
+        (closed by the thread); ``where`` names the shard in an error."""
+        while len(self._pending) >= self.max_pending:
+            self._settle(self._pending.pop(0))
+        self._pending.append(self._pool.submit(_sync_and_close, list(files), folder, where))
+
+    def wait(self) -> None:
+        """Block until every shard handed over is synced; raise the first error."""
+        while self._pending:
+            self._settle(self._pending.pop(0))
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def close(self) -> None:
+        """Let the thread finish (closing every descriptor) and stop it; errors are dropped
+        (the writer is being abandoned, or :meth:`wait` raised them already)."""
+        with contextlib.suppress(BaseException):
+            while self._pending:
+                self._pending.pop(0).exception()
+        self._error = None
+        self._pool.shutdown(wait=True)
+
+    def _settle(self, future: Future[None]) -> None:
+        error = future.exception()
+        if error is not None and self._error is None:
+            self._error = error
+
+
+def _sync_and_close(files: list[int], folder: int, where: Path) -> None:
+    """``fsync`` each descriptor (files, then the folder) and close them all; on an error,
+    truncate the files (their shard must not pass its checksums later) and raise it."""
+    try:
+        for fd in [*files, folder]:
+            os.fsync(fd)
+    except OSError as exc:
+        for fd in files:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+        raise OSError(exc.errno, f"fsync failed: {exc.strerror or exc}", str(where)) from exc
+    finally:
+        for fd in [*files, folder]:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _write_unsynced(file: Path, header: bytes, data: memoryview) -> int:
+    """Create ``file`` (which must not exist), write the ``.npy`` and return a duplicate of
+    its descriptor (for :class:`BackgroundSync`); on failure the file is removed."""
+    try:
+        with open(file, "xb") as fh:
+            _write_npy(fh, header, data)
+            fh.flush()
+            return os.dup(fh.fileno())
+    except BaseException:
+        remove_path(file)
+        raise
+
+
+def _save_shard(
+    shard_dir: Path, prepared: Mapping[str, np.ndarray], sync: BackgroundSync | None = None
+) -> dict[str, str]:
     """Write each array as ``shard_dir/<name>.npy`` (fsynced); return ``{name: sha256}``.
 
     The checksums are computed from the bytes in memory (nothing is read back) on a second
     thread while this one writes and fsyncs the files: ``hashlib`` and the file system both
     release the GIL, so the hashing costs little more than the writes alone
-    (``benchmarks/bench_checksum.py``). ``shard_dir`` must not exist (its parent must). On
-    any failure (a full disk, an interrupt) ``shard_dir`` is removed again, so no
+    (``benchmarks/bench_checksum.py``). With ``sync`` the fsyncs are handed to its
+    thread instead (see :class:`BackgroundSync`). ``shard_dir`` must not exist (its parent
+    must). On any failure (a full disk, an interrupt) ``shard_dir`` is removed again, so no
     half-written shard is left behind.
     """
     shard_dir.mkdir()
+    fds: list[int] = []
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="posesynth-sha256") as hasher:
             digests: dict[str, Future[str]] = {}
             for name, arr in prepared.items():
                 header, data = npy_header(arr), _raw_bytes(arr)
                 digests[name] = hasher.submit(sha256_npy, header, data)
-                write_synced(shard_dir / f"{name}.npy", functools.partial(_write_npy, header=header, data=data))
+                if sync is None:
+                    write_synced(shard_dir / f"{name}.npy", functools.partial(_write_npy, header=header, data=data))
+                else:
+                    fds.append(_write_unsynced(shard_dir / f"{name}.npy", header, data))
             files = {name: digest.result() for name, digest in digests.items()}
-        fsync_dir(shard_dir)
+        if sync is None:
+            fsync_dir(shard_dir)
+        else:
+            folder = os.open(shard_dir, os.O_RDONLY)
+            sync.submit(fds, folder, shard_dir)
+            fds = []  # the thread closes them now
     except BaseException:
+        for fd in fds:
+            os.close(fd)
         shutil.rmtree(shard_dir, ignore_errors=True)
         raise
     return files
@@ -177,14 +274,17 @@ class WrittenShard:
     specs: Mapping[str, ArraySpec]
 
 
-def write_shard_files(shard_dir: Path | str, arrays: Mapping[str, np.ndarray]) -> WrittenShard:
+def write_shard_files(
+    shard_dir: Path | str, arrays: Mapping[str, np.ndarray], sync: BackgroundSync | None = None
+) -> WrittenShard:
     """Write one shard's arrays into the new folder ``shard_dir`` as raw ``.npy`` files.
 
     The same bytes as :meth:`StoreWriter.write_shard` writes. ``shard_dir`` must not exist;
-    on failure it is removed (see :func:`prepare_shard` for the checks).
+    on failure it is removed (see :func:`prepare_shard` for the checks). With ``sync`` the
+    files are durable only once ``sync.wait()`` has returned (see :class:`BackgroundSync`).
     """
     prepared, n = prepare_shard(arrays)
-    files = _save_shard(Path(shard_dir), prepared)
+    files = _save_shard(Path(shard_dir), prepared, sync)
     specs = {name: ArraySpec(arr.dtype, arr.shape) for name, arr in prepared.items()}
     return WrittenShard(n, files, specs)
 
@@ -302,6 +402,8 @@ class StoreWriter:
         self._samples = 0
         self._committed: Path | None = None
         self._aborted = False
+        # each shard's fsyncs run while the caller makes the next shard; commit waits for them
+        self._sync = BackgroundSync()
 
     # -- context manager ----------------------------------------------------------------------
 
@@ -350,24 +452,28 @@ class StoreWriter:
         else:
             check_same_layout(self._specs, specs, index)
         shard_dir = self.tmp_path / SHARDS_DIR / shard_dir_name(index)
-        files = _save_shard(shard_dir, prepared)
+        files = _save_shard(shard_dir, prepared, self._sync)
         self._shards.append({"index": index, "samples": n, "files": files})
         self._samples += n
 
     def commit(self) -> Path:
         """Write ``dataset.json`` and move the store to ``path``; return ``path``.
 
-        The manifest is written to a temporary file, fsynced and renamed into place; then the
+        Every shard's files are on disk first (the background fsyncs are waited for);
+        the manifest is written to a temporary file, fsynced and renamed into place; then the
         temporary directory is renamed to ``path`` (an existing store there is replaced only
         when ``overwrite`` was given).
 
         Raises:
             ValueError: no shard was written, or ``path`` appeared meanwhile and may not be
                 replaced.
+            OSError: a shard's ``fsync`` failed (nothing is committed).
         """
         self._check_open()
         if self._specs is None:
             raise ValueError(f"{self.path}: nothing to commit, write at least one shard first")
+        self._sync.wait()
+        self._sync.close()
         commit_store(self.tmp_path, self.path, self.meta, self._specs, self._shards, self.overwrite)
         self._committed = self.path
         self._lock.close()
@@ -375,6 +481,7 @@ class StoreWriter:
 
     def abort(self) -> None:
         """Remove the temporary directory; nothing is left at ``path`` or beside it."""
+        self._sync.close()
         if self._committed is None:
             shutil.rmtree(self.tmp_path, ignore_errors=True)
         self._aborted = True
