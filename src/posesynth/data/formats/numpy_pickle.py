@@ -226,9 +226,13 @@ class PickledRecords:
         checks ``kind`` and ``dims``)."""
         j = self.fields.index(field)
         raw = np.frombuffer(self.data, np.uint8)
-        start = np.clip(self.offset[rows, j], 0, max(len(raw) - 8 * size, 0))
-        picked = raw[start[:, None] + np.arange(8 * size)]
-        values = picked.view("<f8").astype(np.float64).reshape(len(rows), size)
+        if len(raw) < 8 * size:
+            return np.zeros((len(rows), size))
+        start = np.clip(self.offset[rows, j], 0, len(raw) - 8 * size)
+        # every 8-byte window of the file, as rows (a view): one index per value, not per byte
+        windows = np.lib.stride_tricks.as_strided(raw, shape=(len(raw) - 7, 8), strides=(1, 1), writeable=False)
+        picked = windows[start[:, None] + 8 * np.arange(size)]  # (rows, size, 8) bytes
+        values = np.ascontiguousarray(picked).view("<f8").astype(np.float64).reshape(len(rows), size)
         dims = self.dims[rows, j]
         fortran = (dims[:, 3] == 1) & (dims[:, 0] == 2) & (dims[:, 1] * dims[:, 2] == size)
         for d0, d1 in {(int(a), int(b)) for a, b in dims[fortran, 1:3]}:  # a few distinct shapes
