@@ -141,8 +141,13 @@ def test_cli_streams_folded_rows_and_checks(poses, tmp_path: Path, monkeypatch: 
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert doc["check"]["ok"] and doc["check"]["chunks"] == 4 and doc["check"]["samples"] == 80
-    write_any(read_any(store), tmp_path / "mem", "trc")
+    monkeypatch.setattr(registry, "STREAM_ROWS", 10_000)
+    res = runner.invoke(app, ["convert", str(store), str(tmp_path / "mem"), "--to", "trc", "--json"])
+    mem = json.loads(res.stdout)
     assert _files(tmp_path / "t") == _files(tmp_path / "mem")
+    for key in ("samples", "joints", "skeleton", "cameras"):
+        assert doc[key] == mem[key], key
+    assert mem["check"]["chunks"] == 1 and mem["check"]["ok"]
 
 
 def test_check_catches_a_changed_row(poses, tmp_path: Path) -> None:

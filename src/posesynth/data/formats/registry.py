@@ -1104,7 +1104,7 @@ class _StoreGather:
         self.store = open_store(path, checksums=False)
         self._verified = False
 
-    def take(self, index: np.ndarray) -> PoseDataset:
+    def take(self, index: np.ndarray, arrays: Any = None) -> PoseDataset:
         from dataclasses import replace
 
         from posesynth.data.formats.store_io import dataset_from_store_arrays
@@ -1119,7 +1119,7 @@ class _StoreGather:
         order = np.argsort(index, kind="stable")
         sorted_index = index[order]
         data = {}
-        for name in store.array_names:
+        for name in store.array_names if arrays is None else [a for a in store.array_names if a in arrays]:
             spec = store.arrays[name]
             out = np.empty((index.size, *spec.trailing), dtype=spec.dtype)
             for shard in store.shards:
@@ -1134,15 +1134,23 @@ class _StoreGather:
         return validate_dataset(part, store.path)
 
 
+def _trc_arrays(store: Any) -> set[str] | None:
+    """The store arrays a TRC row needs: world 3D, frame and time (None: all of them, when
+    the world 3D must be derived from camera-frame 3D and the cameras)."""
+    if "joints_3d_world" not in store.array_names:
+        return None
+    return {"joints_3d_world", "frame", "time"}
+
+
 def _trc_blocks(row_plan: Any, rows: int, gather: _StoreGather, first: list[PoseDataset]) -> Any:
     """``(file stem, rows)`` of a :class:`~posesynth.data.formats.trc.TrcRowPlan`, file by
     file, ``rows`` rows at a time: the kept samples gathered from the store."""
     for s, name in enumerate(row_plan.names):
         for lo in range(int(row_plan.bounds[s]), int(row_plan.bounds[s + 1]), rows):
             hi = min(lo + rows, int(row_plan.bounds[s + 1]))
-            block = gather.take(row_plan.kept[lo:hi])
-            if not first:
-                first.append(block.select(slice(0, 1)))
+            block = gather.take(row_plan.kept[lo:hi], _trc_arrays(gather.store))
+            if not first:  # the summary's skeleton and cameras: one whole sample
+                first.append(gather.take(np.zeros(1, np.int64)))
             yield name, block
 
 
@@ -1158,7 +1166,7 @@ def _check_folded(source: Path, row_plan: Any, rows: int, gather: _StoreGather) 
         kept = row_plan.kept[row_plan.row_of[lo : lo + m]]
         other = np.flatnonzero(kept != np.arange(lo, lo + m))
         if other.size and world is not None:
-            ref = gather.take(kept[other]).complete().joints_3d_world
+            ref = gather.take(kept[other], _trc_arrays(gather.store)).complete().joints_3d_world
             assert ref is not None  # the same store: world 3D as the chunk
             same = np.isclose(world[other], ref, rtol=0.0, atol=1e-9, equal_nan=True).all(axis=(1, 2))
             if not same.all():

@@ -857,7 +857,7 @@ def plan_trc_rows(
     the in-memory writer, which words the error or folds them as it does.
     """
     seq_of: dict[str, int] = {}
-    raw_of: dict[str, tuple[str, str]] = {}
+    raw_of: dict[str, str] = {}  # file name -> its subject and action
     seqs, k1s, k2s = [], [], []
     has_frame: bool | None = None
     augment = False
@@ -867,18 +867,16 @@ def plan_trc_rows(
             has_frame = frame is not None
             augment = frame is None and source is not None and variant is not None
         names = sequence_names(subject, action, n)
-        uniq, inverse = np.unique(names, return_inverse=True)
         subj = np.full(n, "") if subject is None else np.asarray(subject).astype(str)
         act = np.full(n, "") if action is None else np.asarray(action).astype(str)
-        codes = np.empty(len(uniq), dtype=np.int64)
-        first = np.unique(inverse.ravel(), return_index=True)[1] if n else np.zeros(0, np.int64)
-        for u, name in enumerate(uniq.tolist()):
-            rows = np.flatnonzero(inverse.ravel() == u)
-            pairs = set(zip(subj[rows].tolist(), act[rows].tolist(), strict=True))
-            if len(pairs) > 1 or raw_of.setdefault(name, next(iter(pairs))) != next(iter(pairs)):
+        # "\x1f" (unit separator), not "\x00": NumPy drops a string's trailing NULs
+        pairs, pair_first = np.unique(np.char.add(np.char.add(subj, "\x1f"), act), return_index=True)
+        for pair, name in zip(pairs.tolist(), names[pair_first].tolist(), strict=True):
+            if raw_of.setdefault(name, pair) != pair:
                 return None  # two id pairs, one file name: the in-memory writer decides
-        # codes in order of first appearance within the chunk, as the files are ordered
-        for u in np.argsort(first, kind="stable"):
+        uniq, first, inverse = np.unique(names, return_index=True, return_inverse=True)
+        codes = np.empty(len(uniq), dtype=np.int64)
+        for u in np.argsort(first, kind="stable"):  # numbered by first appearance, as the files
             codes[u] = seq_of.setdefault(str(uniq[u]), len(seq_of))
         seqs.append(codes[inverse.ravel()])
         if frame is not None:
