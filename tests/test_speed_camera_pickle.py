@@ -341,3 +341,25 @@ def test_damaged_pickles(tmp_path, monkeypatch, which, edits, cut) -> None:
         assert got[0] == ref[0]
         if got[0] == "error":
             assert got[1] == ref[1]
+
+
+def test_gathered_floats_same_on_both_paths(tmp_path, monkeypatch) -> None:
+    """``PickledRecords.floats``: the compiled gather and the NumPy one, C and Fortran order
+    (MMPose's own R is a transposed matrix), against the unpickled arrays."""
+    rng = np.random.default_rng(7)
+    table = {
+        ("S1", str(i)): {"R": np.asfortranarray(rng.normal(size=(3, 3))) if i % 2 else rng.normal(size=(3, 3)),
+                         "Q": rng.normal(size=(2, 3)).T, "T": rng.normal(size=(3, 1))}
+        for i in range(6)
+    }  # fmt: skip
+    f = tmp_path / "c.pkl"
+    f.write_bytes(pickle.dumps(table))
+    monkeypatch.setenv(jit.ENV_VAR, "numba")
+    rec = load_numpy_pickle(f, records=("R", "Q", "T"))
+    assert isinstance(rec, PickledRecords)
+    rows = np.array([5, 0, 3, 3])
+    for kernels in ("numba", "numpy"):
+        monkeypatch.setenv(jit.ENV_VAR, kernels)
+        for name, size in (("R", 9), ("Q", 6), ("T", 3)):
+            want = np.stack([table[("S1", str(r))][name].reshape(size) for r in rows])  # C order
+            assert rec.floats(name, size, rows).tobytes() == want.tobytes(), (kernels, name)

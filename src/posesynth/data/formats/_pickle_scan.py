@@ -711,3 +711,23 @@ def records(data: bytes, fields: tuple[str, ...]) -> tuple[np.ndarray, ...] | No
     if status != _WALK_OK:
         return None
     return keys, ok, kind, dims, offset, value
+
+
+@kernel
+def gather_floats(data: np.ndarray, offset: np.ndarray, dims: np.ndarray, out: np.ndarray) -> None:
+    """``out (R, size) uint64``: the bits of ``size`` float64 little-endian values at each
+    ``offset (R,)`` of ``data (n,) uint8``, in C order (``dims (R, 4)``: ndim, d0, d1,
+    Fortran order; a 2-D array in Fortran order of ``size`` values is read transposed).
+    Every ``offset + 8 * size`` must lie within ``data``."""
+    size = out.shape[1]
+    for r in range(offset.shape[0]):
+        transposed = dims[r, 3] == 1 and dims[r, 0] == 2 and dims[r, 1] * dims[r, 2] == size
+        for v in range(size):
+            src = v
+            if transposed:  # C index (i, j) = v; the data holds column j's values together
+                src = (v % dims[r, 2]) * dims[r, 1] + v // dims[r, 2]
+            at = offset[r] + 8 * src
+            bits = np.uint64(0)
+            for b in range(8):
+                bits |= np.uint64(data[at + b]) << np.uint64(8 * b)
+            out[r, v] = bits

@@ -224,11 +224,19 @@ class PickledRecords:
         """(len(rows), size) float64: field ``field``'s array in each entry of ``rows``,
         flattened in C order (meaningful where that array holds ``size`` values; the caller
         checks ``kind`` and ``dims``)."""
+        from posesynth.util.jit import numba_enabled
+
         j = self.fields.index(field)
         raw = np.frombuffer(self.data, np.uint8)
         if len(raw) < 8 * size:
             return np.zeros((len(rows), size))
         start = np.clip(self.offset[rows, j], 0, len(raw) - 8 * size)
+        if numba_enabled():
+            from posesynth.data.formats._pickle_scan import gather_floats
+
+            bits = np.empty((len(rows), size), np.uint64)
+            gather_floats(raw, start, np.ascontiguousarray(self.dims[rows, j]), bits)
+            return bits.view(np.float64)
         # every 8-byte window of the file, as rows (a view): one index per value, not per byte
         windows = np.lib.stride_tricks.as_strided(raw, shape=(len(raw) - 7, 8), strides=(1, 1), writeable=False)
         picked = windows[start[:, None] + 8 * np.arange(size)]  # (rows, size, 8) bytes
