@@ -18,7 +18,9 @@ chunks of ``--chunk`` samples,
 
 Whole command: ``posesynth generate -n M --no-preview`` as a child process, on each
 ``--workers`` count, wall clock including start-up, against the seed-style loop writing its
-arrays to disk (``np.save``) and memcpy of the bytes the store holds per sample.
+arrays to disk (``np.save``) and memcpy of the bytes the store holds per sample; then the
+command's stages timed in this process (``--no-stages`` skips them): making the shards,
+writing their files, waiting for the background fsyncs, the commit.
 """
 
 from __future__ import annotations
@@ -141,6 +143,49 @@ def command_rate(samples: int, workers: int, base: Path) -> tuple[float, float]:
     return samples / wall, samples / summary["seconds"]
 
 
+def stage_breakdown(samples: int, out: Path) -> dict[str, float]:
+    """Seconds per stage of ``posesynth generate -n SAMPLES --no-preview`` (one worker, in
+    this process, through the functions the command calls): making the shards, writing their
+    files (on the critical path), waiting for the background fsyncs (their back-pressure while
+    shards are made, and before the commit), and the commit."""
+    from posesynth.data.store import writer
+    from posesynth.jobs import generate, shards
+
+    os.environ.pop(ENV_VAR, None)
+    timers: dict[str, float] = {}
+    undo: list[tuple[object, str, object]] = []
+
+    def wrap(owner: object, attr: str, label: str) -> None:
+        original = getattr(owner, attr, None)
+        if original is None:  # not in this version of the code
+            return
+
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                timers[label] = timers.get(label, 0.0) + time.perf_counter() - start
+
+        undo.append((owner, attr, original))
+        setattr(owner, attr, timed)
+
+    wrap(generate, "generate_shard", "make the shards (poses, cameras, 2D)")
+    wrap(writer, "_save_shard", "write the shard files (critical path: in-line fsyncs, or back-pressure below)")
+    if hasattr(writer, "BackgroundSync"):
+        wrap(writer.BackgroundSync, "submit", "wait for the background fsyncs: back-pressure")
+        wrap(writer.BackgroundSync, "wait", "wait for the background fsyncs: before the commit")
+    wrap(shards._PartialJob, "commit", "commit (manifest, rename)")
+    try:
+        start = time.perf_counter()
+        generate.generate(generate.load_config(samples=samples), out, preview=False)
+        timers["all (in process)"] = time.perf_counter() - start
+    finally:
+        for owner, attr, original in reversed(undo):
+            setattr(owner, attr, original)
+    return timers
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=400_000)
@@ -152,6 +197,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--dir", type=Path, default=None, help="where the command writes (default: beside the repo)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    parser.add_argument("--stages", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time the command's stages in this process")  # fmt: skip
     args = parser.parse_args()
     results: dict = {"pipeline": {}, "command": {}}
     skeleton = get_skeleton(args.skeleton)
@@ -203,6 +250,12 @@ def main() -> None:
         print(f"  seed-style loop to disk: {loop_disk:,.0f} samples/s; memcpy of the store's "
               f"{store_bytes} B/sample: {copy_cmd:,.0f} samples/s (goal: >= 50x the loop)")  # fmt: skip
         results["command"].update(loop=loop_disk, memcpy=copy_cmd, samples=args.command_samples)
+        if args.stages:
+            seconds = stage_breakdown(args.command_samples, base / "stages")
+            print(f"\n  stages of the command in this process ({args.command_samples:,} samples, one worker), seconds:")
+            for name, value in seconds.items():
+                print(f"    {name:<72} {value:8.2f}")
+            results["stages"] = seconds
     finally:
         shutil.rmtree(base, ignore_errors=True)
     _dump(args.json, results)
