@@ -142,6 +142,11 @@ def test_not_streamed_when_a_subject_comes_back(base: PoseDataset, tmp_path: Pat
     assert convert_streamed(store, tmp_path / "o", "videopose3d", "posesynth", rows=10) is None
     bare = write_store_dataset(replace(ds, cameras=None, camera_index=None, camera_names=None), tmp_path / "b")
     assert convert_streamed(bare, tmp_path / "o", "videopose3d", "posesynth", rows=10) is None
+    flat = replace(ds, joints_3d_world=None, joints_3d_camera=None)  # 2D alone: written in memory
+    assert (
+        convert_streamed(write_store_dataset(flat, tmp_path / "f"), tmp_path / "o", "videopose3d", "posesynth", rows=10)
+        is None
+    )
     assert not (tmp_path / "o").exists()
 
 

@@ -914,8 +914,8 @@ def _vp3d_plan(store: Any, rows: int, name: str) -> _Vp3dPlan | None:
     table = "camera_index" in names
     if not table and not set(_CAMERA_FIELDS) <= names:
         return None  # no cameras: the reader of the streamed check needs the cameras file
-    if not ({"joints_2d"} <= names or "joints_3d_camera" in names or "joints_3d_world" in names):
-        return None
+    if "joints_3d_world" not in names and "joints_3d_camera" not in names:
+        return None  # 2D alone: no 3D file (the in-memory writer writes the 2D file alone)
 
     def read(key: str) -> Any:
         for lo in range(0, n, rows):
