@@ -17,7 +17,11 @@ with ids derived from the pinhole store chunk by chunk (:func:`derived_store`):
 ``posesynth-shuffled`` (every sample its own frame, frames falling within each of 100
 subjects: TRC rows in another order than the samples) and ``posesynth-h36m`` (Human3.6M's
 shape: 10 subjects in consecutive blocks, 4 fixed cameras per subject in a camera table,
-frames rising, each pose seen by the 4 cameras); targets as ``convert --to``. Which pairs stream is said in
+frames rising, each pose seen by the 4 cameras) and ``posesynth-augment`` (augment's shape:
+no subject or frame ids, ``(source_index, variant)`` with 3 variants per source, each the
+source's pose moved by ``variant`` cm and seen through the source's camera: a VideoPose3D
+subject per source); targets as
+``convert --to``. Which pairs stream is said in
 :func:`posesynth.data.formats.registry.convert_streamed`; the others run in memory, and
 ``--max-memory-samples`` skips their runs above that size (an in-memory pair needs about
 16 KB per sample: 1.6 GB at 100k).
@@ -44,7 +48,7 @@ import time
 from pathlib import Path
 
 GOAL_MB = 500.0
-DERIVED = ("posesynth-views", "posesynth-shuffled", "posesynth-h36m")
+DERIVED = ("posesynth-views", "posesynth-shuffled", "posesynth-h36m", "posesynth-augment")
 SOURCES = ("posesynth", "posesynth-opencv", "mmpose", *DERIVED)
 TARGETS = ("posesynth", "mmpose", "videopose3d", "trc")
 DEFAULT_PAIRS = "posesynth:mmpose,posesynth:trc,posesynth:videopose3d,mmpose:posesynth,posesynth-opencv:mmpose"
@@ -57,6 +61,9 @@ STREAMED = {
     "posesynth-opencv:mmpose",
     "posesynth-views:trc",
     "posesynth-shuffled:trc",
+    "posesynth-h36m:videopose3d",
+    "posesynth-augment:videopose3d",
+    "posesynth-augment:trc",
 }
 
 
@@ -138,15 +145,23 @@ def derived_store(work: Path, kind: str, n: int) -> Path:
         names = np.array([f"P{s:02d}/cam{c}" for s in range(subjects) for c in range(4)])
     writer = None
     lo = 0
-    for chunk in iter_store_chunks(base, 20_000, name_cameras=False)[1]:
+    for chunk in iter_store_chunks(base, 30_000, name_cameras=False)[1]:
         m = len(chunk)
         i = np.arange(lo, lo + m)
         subject = i // per_subject
         if kind == "posesynth-views":
-            pose = i - (i % 2)  # samples 2k and 2k+1: the pose of sample 2k (this chunk: even size)
+            pose = i - (i % 2)  # samples 2k and 2k+1: the pose of sample 2k (chunks of 30,000)
             world = chunk.joints_3d_world[pose - lo]
             part = replace(chunk, joints_3d_world=world, joints_3d_camera=None, joints_2d=None).complete()
             part = replace(part, subject=np.char.add("S", subject.astype(str)), frame=i // 2)
+        elif kind == "posesynth-augment":  # variants 0-2 of source k through sample 3k's camera
+            first = (i - i % 3) - lo  # this chunk: a multiple of 3 samples
+            cams = chunk.sample_cameras()[first]
+            # variant v: the source's pose moved v cm (in view of its camera, as augment's are)
+            world = chunk.joints_3d_world[first] + 0.01 * (i % 3)[:, None, None]
+            part = replace(chunk, joints_3d_world=world, cameras=cams, joints_3d_camera=None, joints_2d=None)
+            part = part.complete()
+            part = replace(part, extra={**part.extra, "source_index": i // 3, "variant": i % 3})
         elif kind == "posesynth-shuffled":
             frame = per_subject - 1 - (i % per_subject)  # falling within each subject
             part = replace(chunk, subject=np.char.add("S", subject.astype(str)), frame=frame)
