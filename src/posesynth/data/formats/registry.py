@@ -559,24 +559,28 @@ def convert_streamed(
 ) -> Any:
     """Convert ``source`` to ``out`` chunk by chunk when the pair streams, else return None.
 
-    Streams (memory flat in the number of samples), for stores of more than ``rows`` samples
-    (default :data:`STREAM_ROWS`; smaller ones take the in-memory path):
+    Streams (memory flat in the number of samples, but for the ids some plans hold: tens of
+    bytes a sample), for stores of more than ``rows`` samples (default :data:`STREAM_ROWS`;
+    smaller ones take the in-memory path):
 
     - a posesynth store into ``mmpose``
       (:func:`posesynth.data.formats.mmpose.write_mmpose_chunks`). The files equal the
       in-memory ones byte for byte, except ``cameras.pkl``, which holds the same dict
       pickled in batches;
-    - a posesynth store into ``trc``
-      (:func:`posesynth.data.formats.trc.write_trc_chunks`), byte for byte the in-memory
-      files, when every sample is its own pose and frames rise within each sequence
-      (:func:`~posesynth.data.formats.trc.plan_trc_sequences`; generated data always);
-      otherwise (several cameras per frame, frames out of order) in memory;
-    - a posesynth store into ``videopose3d``
-      (:func:`posesynth.data.formats.videopose3d.write_videopose3d_chunks`) when every sample
-      is its own pose seen by its own camera (generated data, :func:`_vp3d_streams`): the
-      same dicts and cameras file as in memory (the dicts pickled batch by batch);
-      otherwise in memory.
-
+    - a posesynth store into ``trc``, byte for byte the in-memory files: in one pass
+      (:func:`posesynth.data.formats.trc.write_trc_chunks`) when every sample is its own pose
+      and frames rise within each sequence (:func:`~posesynth.data.formats.trc.plan_trc_sequences`;
+      generated data); otherwise row by row (:func:`~posesynth.data.formats.trc.plan_trc_rows`
+      from the ids, the kept samples gathered file by file, :func:`~posesynth.data.formats.trc.write_trc_blocks`):
+      several samples per row, frames out of order. In memory only when two ``(subject,
+      action)`` pairs give one file name or frame ids are not integers;
+    - a posesynth store into ``videopose3d``, byte for byte the in-memory files (one writer):
+      chunk by chunk (:func:`posesynth.data.formats.videopose3d.write_videopose3d_chunks`)
+      when every sample is its own pose seen by its own camera (generated data,
+      :func:`_vp3d_streams`); else subject by subject (:func:`_vp3d_plan`,
+      :func:`~posesynth.data.formats.videopose3d.write_videopose3d_parts`) when the store has
+      cameras and 3D and each subject (or rig) is one run of consecutive samples (memory: a
+      part of whole subjects); otherwise in memory;
     - an MMPose ``.npz`` (with its ``cameras.pkl`` and sidecar) into a posesynth store
       (:func:`_mmpose_to_store`): two passes over the chunks, the second written shard by
       shard through :class:`posesynth.data.store.StoreWriter`. With at most
