@@ -453,14 +453,17 @@ def written_ids(to: str, out: Path | str) -> Callable[[PoseDataset], PoseDataset
 STREAM_ROWS = 10_000
 
 
-def iter_store_chunks(path: Path | str, rows: int = STREAM_ROWS, *, name_cameras: bool = True) -> tuple[int, Any]:
+def iter_store_chunks(
+    path: Path | str, rows: int = STREAM_ROWS, *, name_cameras: bool = True, arrays: Any = None
+) -> tuple[int, Any]:
     """``(samples, chunks)`` of a posesynth store read ``rows`` samples at a time.
 
     ``chunks`` is an iterator of :class:`PoseDataset` (each checked like :func:`read_any`'s
     output); with ``name_cameras``, per-sample cameras without names are named
     ``cam<global index>``, so ids stay unique across chunks (what a streamed writer needs;
-    without it a chunk equals ``read_any(path).select(...)``). Only one chunk is in memory at
-    a time.
+    without it a chunk equals ``read_any(path).select(...)``). ``arrays`` (store array names)
+    reads only those (a writer that needs a few of them). Only one chunk is in memory at a
+    time.
     """
     from dataclasses import replace
 
@@ -475,7 +478,8 @@ def iter_store_chunks(path: Path | str, rows: int = STREAM_ROWS, *, name_cameras
 
     def chunks() -> Any:
         for lo in range(0, n, rows):
-            data = {name: np.array(store.read(name, lo, lo + rows)) for name in store.array_names}
+            names = store.array_names if arrays is None else [a for a in store.array_names if a in arrays]
+            data = {name: np.array(store.read(name, lo, lo + rows)) for name in names}
             part = dataset_from_store_arrays(store.meta, data, store.path)
             if name_cameras and part.cameras is not None and part.camera_index is None and part.camera_names is None:
                 part = replace(part, camera_names=np.array([f"cam{lo + k}" for k in range(len(part))]))
@@ -996,8 +1000,16 @@ def _vp3d_parts(source: Path, rows: int, plan: _Vp3dPlan) -> Any:
     from dataclasses import replace
 
     from posesynth.data.dataset import concat_datasets
+    from posesynth.data.formats.store_io import _CAMERA_FIELDS
+    from posesynth.data.store import open_store
 
-    _, chunks = iter_store_chunks(source, rows, name_cameras=False)
+    # what the VideoPose3D writer reads (no angles, visibility, ...): a part holds whole subjects
+    have = set(open_store(source).array_names)
+    needed = {"joints_3d_world", "joints_2d", "subject", "action", "frame", "camera_index", *_CAMERA_FIELDS}
+    needed |= {"source_index", "variant", "activity"}
+    if not {"joints_3d_world", "joints_2d"} <= have:
+        needed.add("joints_3d_camera")  # world 3D or 2D derived from it
+    _, chunks = iter_store_chunks(source, rows, name_cameras=False, arrays=needed)
     pending: list[PoseDataset] = []
     held = 0
     done = 0  # first sample of pending

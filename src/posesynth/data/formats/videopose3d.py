@@ -1346,7 +1346,8 @@ def write_videopose3d_parts(
         for part in parts:
             if len(part) == 0:
                 continue
-            ds = part.complete()
+            # world 3D and 2D are all the writer reads: the camera-frame 3D is not made for it
+            ds = part if part.joints_3d_world is not None and part.joints_2d is not None else part.complete()
             if ds.subject is None or ds.joints_2d is None or ds.joints_3d_world is None or ds.cameras is None:
                 raise ValueError("parts: expected samples with subject ids, world 3D, 2D and cameras")
             payload = _vp3d_payload(ds, name, layout_3d, dtype)
