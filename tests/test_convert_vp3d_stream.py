@@ -196,3 +196,26 @@ def test_streamed_equals_in_memory_property(
     assert _files(root / "str") == _files(root / "mem")
     chunked = compare_chunked(iter_chunks(store, "posesynth", rows)[1], done.read_back())
     assert chunked.ok and chunked.matched == len(ds), chunked.problems
+
+
+def test_subject_views_pick_and_chunks_equal_the_whole_reader(base: PoseDataset, tmp_path: Path) -> None:
+    from posesynth.data.formats.videopose3d import read_videopose3d_chunks, read_videopose3d_subjects
+
+    ds = _rig(base, ["S9", "S11"], 7)
+    write_any(ds, tmp_path / "vp", "videopose3d", name="h36m")
+    whole = read_any(tmp_path / "vp")
+    chunks = list(read_videopose3d_chunks(tmp_path / "vp", "h36m", rows=9))
+    assert [len(c) for c in chunks] == [9] * 6 + [2]
+    for name in ("joints_3d_world", "joints_2d", "subject", "action", "frame"):
+        got = np.concatenate([getattr(c, name) for c in chunks])
+        np.testing.assert_array_equal(got, getattr(whole, name), err_msg=name)
+    np.testing.assert_array_equal(
+        np.concatenate([c.sample_cameras().rotation for c in chunks]), whole.sample_cameras().rotation
+    )
+    first = next(read_videopose3d_subjects(tmp_path / "vp", "h36m"))
+    pick = np.array([27, 0, 5, 5, 13])
+    part, ref = first.dataset(pick), first.dataset().select(pick)
+    for name in ("joints_3d_world", "joints_2d", "subject", "action", "frame"):
+        np.testing.assert_array_equal(getattr(part, name), getattr(ref, name), err_msg=name)
+    np.testing.assert_array_equal(part.extra["camera"], ref.extra["camera"])
+    assert len(first) == 28 and first.subject == "S9"

@@ -453,17 +453,14 @@ def written_ids(to: str, out: Path | str) -> Callable[[PoseDataset], PoseDataset
 STREAM_ROWS = 10_000
 
 
-def iter_store_chunks(
-    path: Path | str, rows: int = STREAM_ROWS, *, name_cameras: bool = True, arrays: Any = None
-) -> tuple[int, Any]:
+def iter_store_chunks(path: Path | str, rows: int = STREAM_ROWS, *, name_cameras: bool = True) -> tuple[int, Any]:
     """``(samples, chunks)`` of a posesynth store read ``rows`` samples at a time.
 
     ``chunks`` is an iterator of :class:`PoseDataset` (each checked like :func:`read_any`'s
     output); with ``name_cameras``, per-sample cameras without names are named
     ``cam<global index>``, so ids stay unique across chunks (what a streamed writer needs;
-    without it a chunk equals ``read_any(path).select(...)``). ``arrays`` (store array names)
-    reads only those (a writer that needs a few of them). Only one chunk is in memory at a
-    time.
+    without it a chunk equals ``read_any(path).select(...)``). Only one chunk is in memory at
+    a time.
     """
     from dataclasses import replace
 
@@ -478,8 +475,7 @@ def iter_store_chunks(
 
     def chunks() -> Any:
         for lo in range(0, n, rows):
-            names = store.array_names if arrays is None else [a for a in store.array_names if a in arrays]
-            data = {name: np.array(store.read(name, lo, lo + rows)) for name in names}
+            data = {name: np.array(store.read(name, lo, lo + rows)) for name in store.array_names}
             part = dataset_from_store_arrays(store.meta, data, store.path)
             if name_cameras and part.cameras is not None and part.camera_index is None and part.camera_names is None:
                 part = replace(part, camera_names=np.array([f"cam{lo + k}" for k in range(len(part))]))
@@ -996,40 +992,52 @@ def _vp3d_plan(store: Any, rows: int, name: str) -> _Vp3dPlan | None:
 def _vp3d_parts(source: Path, rows: int, plan: _Vp3dPlan) -> Any:
     """The store's samples as parts of whole subjects (about ``rows`` samples, more when a
     subject is larger), each prepared as :func:`write_videopose3d_parts` needs: subject names,
-    and the cameras as a table named as the in-memory writer names them."""
+    and the cameras as a table named as the in-memory writer names them. A part's range of
+    samples is read from the store at once (one copy, only the arrays the writer reads), as
+    :func:`iter_store_chunks` would give it."""
     from dataclasses import replace
 
-    from posesynth.data.dataset import concat_datasets
-    from posesynth.data.formats.store_io import _CAMERA_FIELDS
+    from posesynth.data.formats.store_io import _CAMERA_FIELDS, dataset_from_store_arrays
     from posesynth.data.store import open_store
+    from posesynth.data.validate import validate_dataset
 
+    store = open_store(source)
+    have = set(store.array_names)
     # what the VideoPose3D writer reads (no angles, visibility, ...): a part holds whole subjects
-    have = set(open_store(source).array_names)
     needed = {"joints_3d_world", "joints_2d", "subject", "action", "frame", "camera_index", *_CAMERA_FIELDS}
     needed |= {"source_index", "variant", "activity"}
     if not {"joints_3d_world", "joints_2d"} <= have:
         needed.add("joints_3d_camera")  # world 3D or 2D derived from it
-    _, chunks = iter_store_chunks(source, rows, name_cameras=False, arrays=needed)
-    pending: list[PoseDataset] = []
-    held = 0
-    done = 0  # first sample of pending
-    total = int(plan.starts[-1])
-    table = None
-    for chunk in chunks:
-        if chunk.camera_index is not None:  # one table object for every chunk (concat needs it)
-            table = chunk.cameras if table is None else table
-            chunk = replace(chunk, cameras=table)
-        pending.append(chunk)
-        held += len(chunk)
-        end = done + held
-        # cut at the last subject start at or before end (all of it when the data end)
-        cut = end if end == total else int(plan.starts[np.searchsorted(plan.starts, end, side="right") - 1])
-        if cut - done >= rows or (end == total and cut > done):
-            joined = pending[0] if len(pending) == 1 else concat_datasets(pending)
-            part, rest = joined.select(slice(0, cut - done)), joined.select(slice(cut - done, held))
-            pending, held = ([rest] if len(rest) else []), held - (cut - done)
-            yield _vp3d_prepare(part, done, plan)
-            done = cut
+    names = [a for a in store.array_names if a in needed]
+    starts = plan.starts
+    done = 0
+    total = int(starts[-1])
+    while done < total:
+        # the first subject start at least rows past done (the end of the data at the latest)
+        cut = int(starts[min(int(np.searchsorted(starts, done + rows, side="left")), starts.size - 1)])
+        data = _read_range(store, names, done, cut)
+        part = dataset_from_store_arrays(store.meta, data, store.path)
+        del data
+        part = replace(part, meta={**part.meta, "source_format": "posesynth", "source_path": str(store.path)})
+        yield _vp3d_prepare(validate_dataset(part, store.path), done, plan)
+        del part
+        done = cut
+
+
+def _read_range(store: Any, names: list[str], lo: int, hi: int) -> dict[str, np.ndarray]:
+    """Samples ``[lo, hi)`` of the store's arrays ``names``, copied shard by shard into one
+    array each (no second copy of a range that spans shards); the shards read to their end are
+    released at once, so their mapped pages leave the resident memory."""
+    out = {name: np.empty((hi - lo, *store.arrays[name].trailing), store.arrays[name].dtype) for name in names}
+    for shard in store.shards:
+        a, b = max(lo, shard.start), min(hi, shard.stop)
+        if a >= b:
+            continue
+        for name in names:
+            out[name][a - lo : b - lo] = store.read(name, a, b)
+        if shard.stop <= hi:
+            store.release(shard.index)
+    return out
 
 
 def _vp3d_prepare(part: PoseDataset, lo: int, plan: _Vp3dPlan) -> PoseDataset:
@@ -1067,7 +1075,7 @@ def _vp3d_read_back(out: Path, name: str, plan: _Vp3dPlan, rows: int) -> Any:
     subjects = read_videopose3d_subjects(out, name)
     n = int(plan.starts[-1])
     extras: list[PoseDataset] = []
-    held: dict[int, tuple[PoseDataset, np.ndarray]] = {}  # run -> (its samples, used)
+    held: dict[int, tuple[Any, np.ndarray]] = {}  # run -> (its subject as stored, used)
     next_run = 0
     for lo in range(0, n, rows):
         hi = min(lo + rows, n)
@@ -1075,20 +1083,20 @@ def _vp3d_read_back(out: Path, name: str, plan: _Vp3dPlan, rows: int) -> Any:
         parts = []
         for r in range(int(runs[0]), int(runs[-1]) + 1):
             while next_run <= r:
-                ds = next(subjects, None)
-                if ds is None or len(ds) != plan.out_count[next_run]:
+                views = next(subjects, None)
+                if views is None or len(views) != plan.out_count[next_run]:
                     raise ValueError(f"{out}: subject {next_run} has other samples than were written")
-                held[next_run] = (ds, np.zeros(len(ds), bool))
+                held[next_run] = (views, np.zeros(len(views), bool))
                 next_run += 1
-            ds, used = held[r]
+            views, used = held[r]
             pick = plan.out_index[max(lo, int(plan.starts[r])) : min(hi, int(plan.starts[r + 1]))]
             used[pick] = True
-            parts.append(ds.select(pick))
+            parts.append(views.dataset(pick))
         for r in [r for r in held if r < runs[-1] or plan.starts[r + 1] <= hi]:
-            ds, used = held.pop(r)
+            views, used = held.pop(r)
             if not used.all():
-                extras.append(ds.select(~used))
-        yield parts[0] if len(parts) == 1 else concat_datasets(parts)
+                extras.append(views.dataset(np.flatnonzero(~used)).complete())
+        yield (parts[0] if len(parts) == 1 else concat_datasets(parts)).complete()
     if next(subjects, None) is not None:
         raise ValueError(f"{out}: more subjects than were written")
     if extras:

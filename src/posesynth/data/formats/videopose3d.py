@@ -46,6 +46,7 @@ import json
 import re
 import zipfile
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -985,7 +986,7 @@ def _vp3d_payload(ds: PoseDataset, name: str, layout_3d: str, dtype: type):
                 first_of_row = np.full(t, -1)
                 first_of_row[row[::-1]] = idx[::-1]  # the first sample of each frame
                 seq = world[first_of_row]
-                if not np.allclose(world[idx], seq[row], rtol=0.0, atol=1e-9, equal_nan=True):
+                if not _same_poses(world, idx, seq, row):
                     raise ValueError(
                         f"{where}: samples of the same frame have different world 3D poses; "
                         "VideoPose3D stores one 3D pose per frame (give them distinct subject, "
@@ -1043,6 +1044,17 @@ def _vp3d_payload(ds: PoseDataset, name: str, layout_3d: str, dtype: type):
             "projected_views": int(projected),
         }
     return positions_3d, positions_2d, video_metadata, doc, out_index
+
+
+def _same_poses(world: np.ndarray, idx: np.ndarray, seq: np.ndarray, row: np.ndarray, block: int = 8192) -> bool:
+    """Whether every sample ``idx[j]`` has its frame's pose ``seq[row[j]]`` (to 1e-9 m; NaN
+    where NaN): ``np.allclose`` over blocks of samples, so a long sequence needs no copies
+    of its whole 3D."""
+    for lo in range(0, idx.size, block):
+        a, b = world[idx[lo : lo + block]], seq[row[lo : lo + block]]
+        if not np.allclose(a, b, rtol=0.0, atol=1e-9, equal_nan=True):
+            return False
+    return True
 
 
 def _camera_id(ds: PoseDataset, k: int) -> str:
@@ -1535,16 +1547,74 @@ def _subject_items(path: Path, key: str) -> Iterator[tuple[Any, Any]]:
         yield from batch.items()
 
 
-_COLUMNS = ("world", "uv", "subject", "action", "frame", "camera", *_CAM_FIELDS)
+@dataclass(frozen=True)
+class SubjectViews:
+    """One subject of written VideoPose3D files as stored (float32, 32 or 17 joints): its
+    camera list and, per action, the 3D ``(T, J, 3)`` and the 2D view of each camera
+    ``(T, 17, 2)``. :meth:`dataset` makes samples of it (all, or some) in the read-back order:
+    action by action, camera slot by slot, frame by frame."""
+
+    out_dir: Path
+    subject: str
+    model: Any
+    params: dict[str, np.ndarray]
+    actions: tuple[tuple[str, np.ndarray, tuple[np.ndarray, ...]], ...]
+
+    def __len__(self) -> int:
+        return sum(len(views) * p3.shape[0] for _, p3, views in self.actions)
+
+    def dataset(self, pick: np.ndarray | None = None) -> PoseDataset:
+        """Samples ``pick`` (indices in the read-back order; all when None) as
+        :func:`read_videopose3d_chunks` gives them, but without the camera-frame 3D
+        (``.complete()`` adds it): Human3.6M-17 world 3D (metres) and 2D (pixels) as float64,
+        the subject's camera of each, ``subject``, ``action``, ``frame`` (index in the
+        sequence) and ``extra["camera"]`` (its slot). Only the picked rows are copied."""
+        n_slots = int(self.params["intrinsics"].shape[0])
+        lengths = [p3.shape[0] for _, p3, _ in self.actions]
+        bases = np.cumsum([0] + [t * n_slots for t in lengths])
+        pick = np.arange(int(bases[-1])) if pick is None else np.asarray(pick, dtype=np.int64)
+        m = pick.size
+        which = np.searchsorted(bases, pick, side="right") - 1
+        world, uv = np.empty((m, 17, 3)), np.empty((m, 17, 2))
+        frame, slot = np.empty(m, np.int64), np.empty(m, np.int64)
+        action = np.empty(m, dtype=f"<U{max([len(a) for a, _, _ in self.actions] + [1])}")
+        for k, (a, p3, views) in enumerate(self.actions):
+            sel = np.flatnonzero(which == k)
+            if sel.size == 0:
+                continue
+            local = pick[sel] - bases[k]
+            cam, row = local // lengths[k], local % lengths[k]
+            w = np.asarray(p3[row], dtype=np.float64)
+            world[sel] = w[:, list(H36M32_TO_17)] if w.shape[1] == 32 else w
+            for c in np.unique(cam).tolist():
+                at = cam == c
+                uv[sel[at]] = views[c][row[at]]
+            frame[sel], slot[sel], action[sel] = row, cam, a
+        return PoseDataset(
+            skeleton=H36M17,
+            joints_3d_world=world,
+            joints_2d=uv,
+            cameras=Camera(model=self.model, **{f: self.params[f][slot] for f in _CAM_FIELDS}),
+            subject=np.full(m, self.subject),
+            action=action,
+            frame=frame,
+            meta={"format": "videopose3d", "source": str(self.out_dir)},
+            extra={"camera": slot},
+        )
 
 
-def _subject_samples(out_dir: Path, name: str) -> Iterator[tuple[Any, dict[str, np.ndarray]]]:
-    """``(camera model, columns)`` of each subject written into ``out_dir``, in the files'
-    order: its samples as :func:`read_videopose3d` gives them (action by action, camera slot
-    by slot, frame by frame), read from the dicts' batches and the cameras file's entries one
-    subject at a time. Columns: :data:`_COLUMNS`."""
+def read_videopose3d_subjects(out_dir: str | Path, name: str = "custom") -> Iterator[SubjectViews]:
+    """What :func:`write_videopose3d` wrote into ``out_dir``, one subject at a time, as stored
+    (:class:`SubjectViews`): the dicts' batches are read one at a time with the same subjects'
+    entries of ``cameras_<name>.json``, so memory is a batch and a subject's arrays.
+
+    Raises:
+        ValueError: files missing or damaged (a field, shape or value), or whose subjects do
+            not match each other.
+    """
     from posesynth.data.formats._json_stream import END, JsonItems, json_layout
 
+    out_dir = Path(out_dir)
     path_3d, path_2d = out_dir / f"data_3d_{name}.npz", out_dir / f"data_2d_{name}_gt.npz"
     path_cams = out_dir / f"cameras_{name}.json"
     for p in (path_3d, path_2d, path_cams):
@@ -1570,57 +1640,26 @@ def _subject_samples(out_dir: Path, name: str) -> Iterator[tuple[Any, dict[str, 
                 table = Camera.from_dict(doc if isinstance(doc, dict) else {})
             except ValueError as exc:
                 raise ValueError(f"{path_cams}: cameras.{s}: {exc}") from None
-            params = {f: np.asarray(getattr(table, f)) for f in _CAM_FIELDS}
-            cols: dict[str, list[np.ndarray]] = {k: [] for k in _COLUMNS}
+            actions = []
             for a, p3 in acts.items():
-                p3 = _numeric(path_3d, f"positions_3d[{s!r}][{a!r}]", p3, (3,))
-                w17 = p3[:, list(H36M32_TO_17)] if p3.shape[1] == 32 else p3
+                _numeric(path_3d, f"positions_3d[{s!r}][{a!r}]", p3, (3,))  # checked, kept as stored
                 views = views_of.get(a)
                 if not isinstance(views, list) or len(views) != table.batch_shape[0]:
                     raise ValueError(f"{path_2d}: positions_2d[{s!r}][{a!r}]: expected one array per camera of {s}")
                 for i, v in enumerate(views):
-                    v = _numeric(path_2d, f"positions_2d[{s!r}][{a!r}][{i}]", v, (2,))
-                    if v.shape[:2] != (w17.shape[0], 17):
+                    _numeric(path_2d, f"positions_2d[{s!r}][{a!r}][{i}]", v, (2,))
+                    if v.shape[:2] != (p3.shape[0], 17):
                         raise ValueError(
-                            f"{path_2d}: positions_2d[{s!r}][{a!r}][{i}]: expected ({w17.shape[0]}, 17, 2), got {v.shape}"
+                            f"{path_2d}: positions_2d[{s!r}][{a!r}][{i}]: expected ({p3.shape[0]}, 17, 2), got {v.shape}"
                         )
-                    t = v.shape[0]
-                    cols["world"].append(w17)
-                    cols["uv"].append(v)
-                    cols["subject"].append(np.full(t, s))
-                    cols["action"].append(np.full(t, a))
-                    cols["frame"].append(np.arange(t))
-                    cols["camera"].append(np.full(t, i))
-                    for f in _CAM_FIELDS:
-                        cols[f].append(np.repeat(params[f][i : i + 1], t, axis=0))
-            if cols["world"]:
-                yield table.model, {k: np.concatenate(v) for k, v in cols.items()}
+                actions.append((str(a), p3, tuple(views)))
+            params = {f: np.asarray(getattr(table, f)) for f in _CAM_FIELDS}
+            if actions:
+                yield SubjectViews(out_dir, str(s), table.model, params, tuple(actions))
         if cams.next() is not END:
             raise ValueError(f"{path_cams}: cameras: more subjects than the data files hold")
     finally:
         cams.close()
-
-
-def _columns_dataset(out_dir: Path, model: Any, cols: dict[str, np.ndarray]) -> PoseDataset:
-    return PoseDataset(
-        skeleton=H36M17,
-        joints_3d_world=cols["world"].astype(np.float64),
-        joints_2d=cols["uv"].astype(np.float64),
-        cameras=Camera(model=model, **{f: cols[f] for f in _CAM_FIELDS}),
-        subject=cols["subject"],
-        action=cols["action"],
-        frame=cols["frame"].astype(np.int64),
-        meta={"format": "videopose3d", "source": str(out_dir)},
-        extra={"camera": cols["camera"].astype(np.int64)},
-    ).complete()
-
-
-def read_videopose3d_subjects(out_dir: str | Path, name: str = "custom") -> Iterator[PoseDataset]:
-    """What :func:`write_videopose3d` wrote into ``out_dir``, one subject at a time (as
-    :func:`read_videopose3d_chunks` gives the samples), so memory is one subject's."""
-    out_dir = Path(out_dir)
-    for model, cols in _subject_samples(out_dir, name):
-        yield _columns_dataset(out_dir, model, cols)
 
 
 def read_videopose3d_chunks(out_dir: str | Path, name: str = "custom", rows: int = 10_000) -> Iterator[PoseDataset]:
@@ -1638,18 +1677,17 @@ def read_videopose3d_chunks(out_dir: str | Path, name: str = "custom", rows: int
     """
     if rows < 1:
         raise ValueError(f"rows: expected a positive count, got {rows}")
-    out_dir = Path(out_dir)
-    pending: dict[str, list[np.ndarray]] = {k: [] for k in _COLUMNS}
+    from posesynth.data.dataset import concat_datasets
+
+    pending: list[PoseDataset] = []
     held = 0
-    model = None
-    for model, cols in _subject_samples(out_dir, name):
-        for k in _COLUMNS:
-            pending[k].append(cols[k])
-        held += len(cols["world"])
+    for subject in read_videopose3d_subjects(out_dir, name):
+        pending.append(subject.dataset())
+        held += len(pending[-1])
         while held >= rows:
-            joined = {k: np.concatenate(v) for k, v in pending.items()}
-            pending = {k: [joined[k][rows:]] for k in _COLUMNS}
+            joined = pending[0] if len(pending) == 1 else concat_datasets(pending)
+            pending = [joined.select(slice(rows, held))] if held > rows else []
             held -= rows
-            yield _columns_dataset(out_dir, model, {k: v[:rows] for k, v in joined.items()})
+            yield joined.select(slice(0, rows)).complete()
     if held:
-        yield _columns_dataset(out_dir, model, {k: np.concatenate(v) for k, v in pending.items()})
+        yield (pending[0] if len(pending) == 1 else concat_datasets(pending)).complete()
