@@ -9,9 +9,10 @@ Kernels (one core pinned): set both knees to a random flexion in [0°, 150°] wi
 following, then project the 17 joints through each frame's OpenCV-model camera, on the same
 everyday frames:
 
-* posesynth: :func:`posesynth.poses.motions.set_hinge_flexion` on whole arrays (knee axis
-  from the hip–knee–ankle plane, bone lengths kept) and :meth:`Camera.project_world`, with
-  the compiled kernels (Numba, the ``fast`` extra) and with the NumPy fallback;
+* posesynth: :func:`posesynth.poses.motions.repose_hinges` on whole arrays, both knees in
+  one pass (knee axis from the hip–knee–ankle plane, bone lengths kept) and
+  :meth:`Camera.project_world`, with the compiled kernels (Numba, the ``fast`` extra) and
+  with the NumPy fallback;
 * seed-style loop: per frame, guess the body's yaw from the hips, build the knee's rotation
   plane from it, swing a shank of thigh length about the knee, then ``cv2.projectPoints``;
 * memcpy of the same bytes (the float64 3D in and the 2D out): the limit.
@@ -45,7 +46,7 @@ import numpy as np  # noqa: E402
 from posesynth.body.skeleton import H36M17  # noqa: E402
 from posesynth.geometry.camera import rotation_translation  # noqa: E402
 from posesynth.geometry.placement import sample_cameras  # noqa: E402
-from posesynth.poses.motions import set_hinge_flexion  # noqa: E402
+from posesynth.poses.motions import repose_hinges  # noqa: E402
 from posesynth.poses.procedural import sample_poses  # noqa: E402
 from posesynth.util.jit import ENV_VAR, numba_installed  # noqa: E402
 
@@ -55,9 +56,8 @@ KNEES = (("right_hip", "right_knee", "right_foot"), ("left_hip", "left_knee", "l
 
 
 def vectorised(positions, cameras, flexion):
-    p = positions
-    for (_, knee, _), f in zip(KNEES, flexion):
-        p = set_hinge_flexion(p, H36M17, knee, f)
+    # both knees in one pass, as `augment --motions seed-knee` runs them (poses.repose)
+    p, _ = repose_hinges(positions, H36M17, [knee for _, knee, _ in KNEES], list(flexion))
     return cameras.project_world(p)
 
 

@@ -27,7 +27,17 @@ from posesynth.util.jit import fma_reference, kernel
 
 fma = fma_reference  # replaced by the hardware fused multiply-add when the kernels compile
 
-JIT_HELPERS = ("_clip01", "_segment_distance", "_quat_between", "_quat_mul", "_norm3", "_frame_dots")
+JIT_HELPERS = (
+    "_clip01",
+    "_segment_distance",
+    "_quat_between",
+    "_quat_mul",
+    "_norm3",
+    "_frame_dots",
+    "_pose_has_nonfinite",
+    "_trunk_frame",
+    "_hinge_at",
+)
 
 #: Angle kinds of :func:`local_from_angles` (``posesynth.body.angles.JointDofs.kind``).
 KIND_CODES = {"euler": 0, "limb": 1, "hinge": 2, "shoulder": 3, "trunk": 4}
@@ -257,115 +267,159 @@ def _frame_dots(
     return fma(g2, u[2], fma(g1, u[1], g0 * u[0])), fma(g2, w[2], fma(g1, w[1], g0 * w[0]))
 
 
-@kernel
-def hinge_geometry(
+def _pose_has_nonfinite(pos: np.ndarray, i: int) -> bool:
+    """Whether pose ``i`` of ``pos (N, J, 3)`` holds a NaN or inf (one branch per pose: any
+    such value makes the sum of ``value × 0`` NaN)."""
+    probe = 0.0
+    for j in range(pos.shape[1]):
+        for c in range(3):
+            probe += pos[i, j, c] * 0.0
+    return probe != 0.0
+
+
+def _trunk_frame(
+    pos: np.ndarray, i: int, trunk: int, prim: int, sec_from: int, sec_to: int
+) -> tuple[float, float, float, float, float, float, float, float, float]:
+    """Columns e1 (primary bone), e2 (secondary vector ⟂ e1), e3 = e1 × e2 of the frame of
+    joint ``trunk`` of pose ``i``, as ``rotations.frame_from_two_vectors`` builds them."""
+    ux = pos[i, prim, 0] - pos[i, trunk, 0]
+    uy = pos[i, prim, 1] - pos[i, trunk, 1]
+    uz = pos[i, prim, 2] - pos[i, trunk, 2]
+    vx = pos[i, sec_to, 0] - pos[i, sec_from, 0]
+    vy = pos[i, sec_to, 1] - pos[i, sec_from, 1]
+    vz = pos[i, sec_to, 2] - pos[i, sec_from, 2]
+    nu = _norm3(ux, uy, uz)
+    e1x, e1y, e1z = ux / nu, uy / nu, uz / nu
+    dv = vx * e1x + vy * e1y + vz * e1z
+    wx, wy, wz = vx - dv * e1x, vy - dv * e1y, vz - dv * e1z
+    nw = _norm3(wx, wy, wz)
+    e2x, e2y, e2z = wx / nw, wy / nw, wz / nw
+    e3x, e3y, e3z = e1y * e2z - e1z * e2y, e1z * e2x - e1x * e2z, e1x * e2y - e1y * e2x
+    return e1x, e1y, e1z, e2x, e2y, e2z, e3x, e3y, e3z
+
+
+def _hinge_at(
     pos: np.ndarray,
-    trunk: int,
-    prim: int,
-    sec_from: int,
-    sec_to: int,
+    i: int,
+    e: tuple[float, float, float, float, float, float, float, float, float],
     upper: int,
     joint: int,
     child: int,
     ref_t: np.ndarray,
     r_up: np.ndarray,
     h_unit: np.ndarray,
+) -> tuple[float, float, float, float, float]:
+    """(hinge axis x, y, z, sin-side, cos-side of ``atan2``) of one hinge of pose ``i``, its
+    trunk frame's columns ``e`` (:func:`_trunk_frame`) given."""
+    e1x, e1y, e1z, e2x, e2y, e2z, e3x, e3y, e3z = e
+    grx, ghx = _frame_dots(e1x, e2x, e3x, ref_t, r_up, h_unit)
+    gry, ghy = _frame_dots(e1y, e2y, e3y, ref_t, r_up, h_unit)
+    grz, ghz = _frame_dots(e1z, e2z, e3z, ref_t, r_up, h_unit)
+    bx = pos[i, joint, 0] - pos[i, upper, 0]
+    by = pos[i, joint, 1] - pos[i, upper, 1]
+    bz = pos[i, joint, 2] - pos[i, upper, 2]
+    lx = pos[i, child, 0] - pos[i, joint, 0]
+    ly = pos[i, child, 1] - pos[i, joint, 1]
+    lz = pos[i, child, 2] - pos[i, joint, 2]
+    # the lateral axis carried along the upper bone: quat_between(G r_up, bone) applied to G h
+    cx, cy, cz, cw = _quat_between(grx, gry, grz, bx, by, bz)
+    tx, ty, tz = 2.0 * (cy * ghz - cz * ghy), 2.0 * (cz * ghx - cx * ghz), 2.0 * (cx * ghy - cy * ghx)
+    latx = ghx + cw * tx + (cy * tz - cz * ty)
+    laty = ghy + cw * ty + (cz * tx - cx * tz)
+    latz = ghz + cw * tz + (cx * ty - cy * tx)
+    nx, ny, nz = by * lz - bz * ly, bz * lx - bx * lz, bx * ly - by * lx
+    n_len = _norm3(nx, ny, nz)
+    if n_len > 1e-9 * _norm3(bx, by, bz) * _norm3(lx, ly, lz):
+        sgn = -1.0 if nx * latx + ny * laty + nz * latz < 0 else 1.0
+        ax, ay, az = sgn * nx / n_len, sgn * ny / n_len, sgn * nz / n_len
+    else:
+        ax, ay, az = latx, laty, latz
+    na = _norm3(ax, ay, az)
+    ax, ay, az = ax / na, ay / na, az / na
+    # np.sum adds from +0.0: a sum of -0.0 terms is +0.0 there (atan2 reads the sign of zero)
+    return ax, ay, az, 0.0 + nx * ax + ny * ay + nz * az, 0.0 + bx * lx + by * ly + bz * lz
+
+
+@kernel
+def hinge_geometry(
+    pos: np.ndarray,
+    joints: np.ndarray,
+    ref_t: np.ndarray,
+    r_up: np.ndarray,
+    h_unit: np.ndarray,
     axis: np.ndarray,
     sin_cos: np.ndarray,
 ) -> int:
-    """Hinge axes ``axis (N, 3)`` of the knee or elbow ``joint`` of poses ``pos (N, J, 3)``
-    and ``sin_cos (N, 2)``: the two arguments of ``atan2`` giving the signed angle upper
-    bone -> lower bone about it (flexion = sign × atan2).
+    """Hinge axes ``axis (H, N, 3)`` of H knees or elbows of poses ``pos (N, J, 3)`` and
+    ``sin_cos (H, N, 2)``: the two arguments of ``atan2`` giving the signed angle upper bone
+    -> lower bone about each axis (flexion = sign × atan2). One pass over the poses for all
+    H hinges (the hinges are read, not set: each sees the same pose).
 
-    Per pose: the trunk frame (``trunk`` joint, primary child ``prim``, secondary vector
-    ``sec_from -> sec_to``) times ``ref_t`` (its rest frame transposed); the lateral axis
-    ``h_unit`` carried along the upper bone (``upper -> joint``) by the shortest arc from
-    its rest direction ``r_up``; the limb plane's normal signed by it (it, for a straight
-    limb). Operation for operation ``posesynth.poses.motions._hinge_geometry``, so the same
-    bits. Returns the flat index of the first value of the first pose holding a NaN or inf,
-    or -1.
+    Hinge h: ``joints[h]`` = (trunk, its primary child, secondary vector from, to, upper
+    joint, hinge joint, child) int64; per pose the trunk frame times ``ref_t[h]`` (its rest
+    frame transposed; a trunk frame shared with the previous hinge is built once); the
+    lateral axis ``h_unit[h]`` carried along the upper bone by the shortest arc from its rest
+    direction ``r_up[h]``; the limb plane's normal signed by it (it, for a straight limb).
+    Operation for operation ``posesynth.poses.motions._hinge_geometry``, so the same bits.
+    Returns the flat index of the first value of the first pose holding a NaN or inf, or -1.
     """
-    n, J = pos.shape[0], pos.shape[1]
+    n, J, H = pos.shape[0], pos.shape[1], joints.shape[0]
     first_bad = -1
     for i in range(n):
-        if first_bad < 0:
-            probe = 0.0  # NaN or inf anywhere in the pose makes it NaN: one branch per pose
-            for j in range(J):
-                for c in range(3):
-                    probe += pos[i, j, c] * 0.0
-            if probe != 0.0:
-                first_bad = i * J * 3
-        # trunk frame: columns e1 = primary bone, e2 = secondary ⟂ e1, e3 = e1 × e2
-        ux = pos[i, prim, 0] - pos[i, trunk, 0]
-        uy = pos[i, prim, 1] - pos[i, trunk, 1]
-        uz = pos[i, prim, 2] - pos[i, trunk, 2]
-        vx = pos[i, sec_to, 0] - pos[i, sec_from, 0]
-        vy = pos[i, sec_to, 1] - pos[i, sec_from, 1]
-        vz = pos[i, sec_to, 2] - pos[i, sec_from, 2]
-        nu = _norm3(ux, uy, uz)
-        e1x, e1y, e1z = ux / nu, uy / nu, uz / nu
-        dv = vx * e1x + vy * e1y + vz * e1z
-        wx, wy, wz = vx - dv * e1x, vy - dv * e1y, vz - dv * e1z
-        nw = _norm3(wx, wy, wz)
-        e2x, e2y, e2z = wx / nw, wy / nw, wz / nw
-        e3x, e3y, e3z = e1y * e2z - e1z * e2y, e1z * e2x - e1x * e2z, e1x * e2y - e1y * e2x
-        grx, ghx = _frame_dots(e1x, e2x, e3x, ref_t, r_up, h_unit)
-        gry, ghy = _frame_dots(e1y, e2y, e3y, ref_t, r_up, h_unit)
-        grz, ghz = _frame_dots(e1z, e2z, e3z, ref_t, r_up, h_unit)
-        bx = pos[i, joint, 0] - pos[i, upper, 0]
-        by = pos[i, joint, 1] - pos[i, upper, 1]
-        bz = pos[i, joint, 2] - pos[i, upper, 2]
-        lx = pos[i, child, 0] - pos[i, joint, 0]
-        ly = pos[i, child, 1] - pos[i, joint, 1]
-        lz = pos[i, child, 2] - pos[i, joint, 2]
-        # the lateral axis carried along the upper bone: quat_between(G r_up, bone) applied to G h
-        cx, cy, cz, cw = _quat_between(grx, gry, grz, bx, by, bz)
-        tx, ty, tz = 2.0 * (cy * ghz - cz * ghy), 2.0 * (cz * ghx - cx * ghz), 2.0 * (cx * ghy - cy * ghx)
-        latx = ghx + cw * tx + (cy * tz - cz * ty)
-        laty = ghy + cw * ty + (cz * tx - cx * tz)
-        latz = ghz + cw * tz + (cx * ty - cy * tx)
-        nx, ny, nz = by * lz - bz * ly, bz * lx - bx * lz, bx * ly - by * lx
-        n_len = _norm3(nx, ny, nz)
-        if n_len > 1e-9 * _norm3(bx, by, bz) * _norm3(lx, ly, lz):
-            sgn = -1.0 if nx * latx + ny * laty + nz * latz < 0 else 1.0
-            ax, ay, az = sgn * nx / n_len, sgn * ny / n_len, sgn * nz / n_len
-        else:
-            ax, ay, az = latx, laty, latz
-        na = _norm3(ax, ay, az)
-        ax, ay, az = ax / na, ay / na, az / na
-        axis[i, 0], axis[i, 1], axis[i, 2] = ax, ay, az
-        sin_cos[i, 0] = nx * ax + ny * ay + nz * az
-        sin_cos[i, 1] = bx * lx + by * ly + bz * lz
+        if first_bad < 0 and _pose_has_nonfinite(pos, i):
+            first_bad = i * J * 3
+        e = _trunk_frame(pos, i, joints[0, 0], joints[0, 1], joints[0, 2], joints[0, 3])
+        for h in range(H):
+            if h > 0 and (
+                joints[h, 0] != joints[h - 1, 0]
+                or joints[h, 1] != joints[h - 1, 1]
+                or joints[h, 2] != joints[h - 1, 2]
+                or joints[h, 3] != joints[h - 1, 3]
+            ):
+                e = _trunk_frame(pos, i, joints[h, 0], joints[h, 1], joints[h, 2], joints[h, 3])
+            ax, ay, az, s, c = _hinge_at(
+                pos, i, e, joints[h, 4], joints[h, 5], joints[h, 6], ref_t[h], r_up[h], h_unit[h]
+            )
+            axis[h, i, 0], axis[h, i, 1], axis[h, i, 2] = ax, ay, az
+            sin_cos[h, i, 0], sin_cos[h, i, 1] = s, c
     return first_bad
 
 
 @kernel
 def rotate_subtree(
     pos: np.ndarray,
-    pivot_joint: int,
+    pivots: np.ndarray,
     below: np.ndarray,
+    start: np.ndarray,
     axis: np.ndarray,
     sin_half: np.ndarray,
     cos_half: np.ndarray,
     out: np.ndarray,
 ) -> None:
-    """``out (N, J, 3)``: the joints ``below`` of ``pos (N, J, 3)`` turned about ``axis (N, 3)``
-    through joint ``pivot_joint`` by the angle whose half has ``sin_half``, ``cos_half`` (N,);
-    the other joints copied. Operation for operation ``motions.rotate_subtree``."""
+    """``out (N, J, 3)``: poses ``pos (N, J, 3)`` with H subtrees turned, written once.
+
+    Subtree h holds the joints ``below[start[h]:start[h + 1]]``, turned about ``axis (H, N, 3)``
+    through joint ``pivots[h]`` by the angle whose half has ``sin_half``, ``cos_half`` (H, N);
+    the other joints are copied. Every turn reads ``pos``, so the subtrees must be disjoint
+    and hold no pivot (independent turns: then this is the turns one after the other).
+    Operation for operation ``motions.rotate_subtree``."""
     n, J = pos.shape[0], pos.shape[1]
     for i in range(n):
         for j in range(J):
             for c in range(3):
                 out[i, j, c] = pos[i, j, c]
-        s = sin_half[i]
-        qx, qy, qz, qw = axis[i, 0] * s, axis[i, 1] * s, axis[i, 2] * s, cos_half[i]
-        px, py, pz = pos[i, pivot_joint, 0], pos[i, pivot_joint, 1], pos[i, pivot_joint, 2]
-        for m in below:
-            vx, vy, vz = pos[i, m, 0] - px, pos[i, m, 1] - py, pos[i, m, 2] - pz
-            tx, ty, tz = 2.0 * (qy * vz - qz * vy), 2.0 * (qz * vx - qx * vz), 2.0 * (qx * vy - qy * vx)
-            out[i, m, 0] = vx + qw * tx + (qy * tz - qz * ty) + px
-            out[i, m, 1] = vy + qw * ty + (qz * tx - qx * tz) + py
-            out[i, m, 2] = vz + qw * tz + (qx * ty - qy * tx) + pz
+        for h in range(pivots.shape[0]):
+            s = sin_half[h, i]
+            qx, qy, qz, qw = axis[h, i, 0] * s, axis[h, i, 1] * s, axis[h, i, 2] * s, cos_half[h, i]
+            p = pivots[h]
+            px, py, pz = pos[i, p, 0], pos[i, p, 1], pos[i, p, 2]
+            for k in range(start[h], start[h + 1]):
+                m = below[k]
+                vx, vy, vz = pos[i, m, 0] - px, pos[i, m, 1] - py, pos[i, m, 2] - pz
+                tx, ty, tz = 2.0 * (qy * vz - qz * vy), 2.0 * (qz * vx - qx * vz), 2.0 * (qx * vy - qy * vx)
+                out[i, m, 0] = vx + qw * tx + (qy * tz - qz * ty) + px
+                out[i, m, 1] = vy + qw * ty + (qz * tx - qx * tz) + py
+                out[i, m, 2] = vz + qw * tz + (qx * ty - qy * tx) + pz
 
 
 #: Distributions of :func:`prior_draws` (``posesynth.poses.procedural``'s ``uniform``,

@@ -20,6 +20,8 @@ Two paths give the same result (tested against each other):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from posesynth.body import _kernels
@@ -96,11 +98,13 @@ def _hinge_geometry(
     return axis, flexion
 
 
-def _hinge_geometry_compiled(
-    positions: np.ndarray, skeleton: Skeleton, j: int, rest: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_hinge_geometry` by :func:`posesynth.body._kernels.hinge_geometry` (the same
-    bits; the rest-pose constants are solved here once per call, ``atan2`` in NumPy)."""
+def _hinge_constants(
+    skeleton: Skeleton, j: int, rest: np.ndarray
+) -> tuple[tuple[int, ...], np.ndarray, np.ndarray, np.ndarray]:
+    """What :func:`posesynth.body._kernels.hinge_geometry` needs of hinge joint ``j``: its
+    joints (trunk, trunk's primary child, secondary from, to, upper, hinge, child) and the
+    rest-pose constants (trunk rest frame transposed (3, 3), unit rest direction of the upper
+    bone (3,), unit lateral axis ⟂ it (3,)), solved once per call."""
     parents = skeleton.parents_array
     upper = int(parents[j])
     trunk = int(parents[upper])
@@ -112,18 +116,37 @@ def _hinge_geometry_compiled(
     ref = rot.frame_from_two_vectors(rest[a], rest[c] - rest[b])
     r_up = rest[j] / np.linalg.norm(rest[j])
     h_rest = HINGE_AXIS_REST - (HINGE_AXIS_REST @ r_up) * r_up
+    joints = (trunk, int(a), int(b), int(c), upper, j, int(child))
+    return joints, np.ascontiguousarray(ref.T), r_up, h_rest / np.linalg.norm(h_rest)
+
+
+def _hinges_compiled(
+    positions: np.ndarray, skeleton: Skeleton, joints: list[int], rest: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(axes (H, N, 3), flexion (H, N) radians) of the hinges ``joints`` of ``positions``
+    flattened to (N, J, 3), by one pass of :func:`posesynth.body._kernels.hinge_geometry`
+    (the same bits as :func:`_hinge_geometry` per hinge; ``atan2`` in NumPy, one call)."""
+    parts = [_hinge_constants(skeleton, j, rest) for j in joints]
     pos = np.ascontiguousarray(positions, dtype=np.float64).reshape(-1, skeleton.num_joints, 3)
-    axis = np.empty((pos.shape[0], 3))
-    sin_cos = np.empty((pos.shape[0], 2))
+    axis = np.empty((len(joints), pos.shape[0], 3))
+    sin_cos = np.empty((len(joints), pos.shape[0], 2))
     first_bad = _kernels.hinge_geometry(
-        pos, trunk, a, b, c, upper, j, child, np.ascontiguousarray(ref.T), r_up,
-        h_rest / np.linalg.norm(h_rest), axis, sin_cos,
+        pos, np.array([p[0] for p in parts], dtype=np.int64), np.stack([p[1] for p in parts]),
+        np.stack([p[2] for p in parts]), np.stack([p[3] for p in parts]), axis, sin_cos,
     )  # fmt: skip
     if first_bad >= 0:
         check_finite(positions, "positions")  # raises, naming the count and the first index
-    flexion = HINGE_FLEXION_SIGN[skeleton.joint_names[j].split("_")[-1]] * np.arctan2(sin_cos[:, 0], sin_cos[:, 1])
+    signs = np.array([HINGE_FLEXION_SIGN[skeleton.joint_names[j].split("_")[-1]] for j in joints])
+    return axis, signs[:, None] * np.arctan2(sin_cos[..., 0], sin_cos[..., 1])
+
+
+def _hinge_geometry_compiled(
+    positions: np.ndarray, skeleton: Skeleton, j: int, rest: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_hinge_geometry` by :func:`posesynth.body._kernels.hinge_geometry` (the same bits)."""
+    axis, flexion = _hinges_compiled(positions, skeleton, [j], rest)
     lead = positions.shape[:-2]
-    return axis.reshape(lead + (3,)), flexion.reshape(lead)
+    return axis[0].reshape(lead + (3,)), flexion[0].reshape(lead)
 
 
 def hinge_axis(
@@ -204,14 +227,93 @@ def repose_hinge(
     if not numba_enabled():
         return rotate_subtree(positions, below, positions[..., j, :], axis, delta), current
     half = 0.5 * np.broadcast_to(delta, current.shape)  # as rot.axis_angle_to_quat computes it
-    J = skeleton.num_joints
-    pos = np.ascontiguousarray(positions).reshape(-1, J, 3)
+    out = _turn_compiled(positions, [j], [below], axis.reshape(1, -1, 3), half.reshape(1, -1))
+    return out, current
+
+
+def repose_hinges(
+    positions: np.ndarray,
+    skeleton: Skeleton,
+    joints: Sequence[str],
+    flexion: Sequence[np.ndarray | float],
+    take: Sequence[np.ndarray | None] | None = None,
+    rest_offsets: np.ndarray | None = None,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """:func:`repose_hinge` on each of ``joints`` in turn (say both knees), with its
+    ``flexion`` (each (N,) radians or a scalar) where its ``take`` (N,) bool is true.
+
+    Returns ``(positions (N, J, 3), [flexion before (N,) radians per joint])``, bit for bit
+    what the calls one after the other return. With Numba enabled and hinges that do not
+    touch each other (no hinge moves a joint another reads or moves: the two knees, the two
+    elbows, all four), the geometry of every hinge is one kernel pass over the poses, the
+    ``atan2``, ``sin`` and ``cos`` one NumPy call each, and the turns a second pass that
+    writes the poses once. Otherwise, the calls one after the other.
+    """
+    if len(flexion) != len(joints):
+        raise ValueError(f"flexion: expected one value per joint ({len(joints)}), got {len(flexion)}")
+    takes: Sequence[np.ndarray | None] = [None] * len(joints) if take is None else take
+    if len(takes) != len(joints):
+        raise ValueError(f"take: expected one mask (or None) per joint ({len(joints)}), got {len(takes)}")
+    positions = check_shape(positions, (skeleton.num_joints, 3), "positions")
+    idx = [skeleton.index(j) for j in joints]
+    for name in joints:
+        if name.split("_")[-1] not in HINGE_FLEXION_SIGN:
+            raise ValueError(f"joint: expected a knee or elbow, got {name!r}")
+    rest = default_rest_offsets(skeleton) if rest_offsets is None else np.asarray(rest_offsets)
+    below = [descendants(skeleton, j) for j in idx]
+    if not (numba_enabled() and joints and _independent(skeleton, idx, below, rest)):
+        out, before = positions, []
+        for name, f, t in zip(joints, flexion, takes, strict=True):
+            out, current = repose_hinge(out, skeleton, name, np.asarray(f, dtype=np.float64), t, rest)
+            before.append(current)
+        return out, before
+    axis, flat_current = _hinges_compiled(positions, skeleton, idx, rest)
+    lead = positions.shape[:-2]
+    half = np.empty(flat_current.shape)
+    before = []
+    for h, (name, f, t) in enumerate(zip(joints, flexion, takes, strict=True)):
+        current = flat_current[h].reshape(lead)
+        target = np.asarray(f, dtype=np.float64)
+        if t is not None:
+            target = np.where(t, target, current)
+        delta = HINGE_FLEXION_SIGN[name.split("_")[-1]] * (target - current)
+        half[h] = (0.5 * np.broadcast_to(delta, current.shape)).reshape(-1)  # as repose_hinge
+        before.append(current)
+    return _turn_compiled(positions, idx, below, axis, half), before
+
+
+def _independent(skeleton: Skeleton, joints: list[int], below: list[np.ndarray], rest: np.ndarray) -> bool:
+    """Whether the hinges ``joints`` (subtrees ``below``, masks (J,)) can be read and turned
+    from the same poses: distinct, and no subtree holds a joint another hinge reads or turns."""
+    if len(set(joints)) != len(joints):
+        return False
+    for h, j in enumerate(joints):
+        reads = np.zeros(skeleton.num_joints, dtype=bool)
+        reads[list(_hinge_constants(skeleton, j, rest)[0])] = True
+        for g, mask in enumerate(below):
+            if g != h and (mask & (reads | below[h])).any():
+                return False
+    return True
+
+
+def _turn_compiled(
+    positions: np.ndarray, pivots: list[int], below: list[np.ndarray], axis: np.ndarray, half: np.ndarray
+) -> np.ndarray:
+    """``positions`` (..., J, 3) with the subtrees ``below`` (H masks (J,)) turned about
+    ``axis`` (H, N, 3) through the joints ``pivots`` by twice ``half`` (H, N) radians, by one
+    pass of :func:`posesynth.body._kernels.rotate_subtree` writing the poses once (``sin``
+    and ``cos`` in NumPy, one call each). The turns must be independent (disjoint subtrees
+    holding no pivot)."""
+    J = positions.shape[-2]
+    pos = np.ascontiguousarray(positions, dtype=np.float64).reshape(-1, J, 3)
     out = np.empty_like(pos)
+    members = [np.flatnonzero(mask) for mask in below]
+    start = np.cumsum([0] + [len(m) for m in members]).astype(np.int64)
     _kernels.rotate_subtree(
-        pos, j, np.flatnonzero(below).astype(np.int64), np.ascontiguousarray(axis.reshape(-1, 3)),
-        np.sin(half).reshape(-1), np.cos(half).reshape(-1), out,
+        pos, np.array(pivots, dtype=np.int64), np.concatenate(members).astype(np.int64), start,
+        np.ascontiguousarray(axis), np.sin(half), np.cos(half), out,
     )  # fmt: skip
-    return out.reshape(positions.shape), current
+    return out.reshape(positions.shape)
 
 
 def set_angles(

@@ -18,7 +18,7 @@ from posesynth.body.kinematics import default_rest_offsets, forward_kinematics, 
 from posesynth.body.rom import out_of_range, rom_table, shoulder_elevation_cap
 from posesynth.body.skeleton import Skeleton
 from posesynth.poses.motion_spec import MotionsConfig
-from posesynth.poses.motions import HINGE_FLEXION_SIGN, descendants, repose_hinge
+from posesynth.poses.motions import HINGE_FLEXION_SIGN, descendants, repose_hinges
 
 __all__ = ["CLAMP_PASSES", "repose", "set_angles"]
 
@@ -116,18 +116,23 @@ def repose(
     m: int = positions.shape[0]
     rest = default_rest_offsets(skeleton)
     if _hinge_only(motions, skeleton):
-        out = positions
         before: dict[str, np.ndarray] = {}
         after: dict[str, np.ndarray] = {}
-        for motion in motions.motions:
+        names: list[str] = []
+        values: list[np.ndarray] = []
+        takes: list[np.ndarray] = []
+        for motion in motions.motions:  # the draws do not depend on the poses: all first, in order
             for name in motion.targets(skeleton):
-                joint = name[: -len("_flexion")]
-                value = motion.draw(rng, m, name)
-                take = rng.random(m) < motion.probability
-                # one pass reads and sets the hinge (same values as hinge_flexion + set_hinge_flexion)
-                out, cur = repose_hinge(out, skeleton, joint, value, take, rest)
-                before.setdefault(name, cur)
-                after[name] = np.where(take, value, cur)
+                names.append(name)
+                values.append(motion.draw(rng, m, name))
+                takes.append(rng.random(m) < motion.probability)
+        # every hinge read and set, in one pass where they are independent (both knees): the
+        # same values as repose_hinge on each in turn
+        joints = [name[: -len("_flexion")] for name in names]
+        out, currents = repose_hinges(positions, skeleton, joints, values, takes, rest)
+        for name, value, take, cur in zip(names, values, takes, currents, strict=True):
+            before.setdefault(name, cur)
+            after[name] = np.where(take, value, cur)
         return out, np.ones(m, dtype=bool), before, after
 
     local, offsets = inverse_kinematics(positions, skeleton, rest)
