@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from posesynth.body.skeleton import H36M17, H36M_EXTENDED
@@ -121,3 +121,25 @@ def test_repose_hinges_of_nothing_returns_the_poses(kernels: str) -> None:
     out, before = repose_hinges(poses, H36M17, [], [])
     np.testing.assert_array_equal(out, poses)
     assert before == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    u=st.tuples(*[st.floats(-2.0, 2.0, allow_subnormal=False)] * 3).filter(lambda u: np.linalg.norm(u) > 1e-3),
+    v=st.tuples(*[st.floats(-2.0, 2.0, allow_subnormal=False)] * 3).filter(lambda v: np.linalg.norm(v) > 1e-3),
+    opposite=st.booleans(),
+)
+@example(u=(1.0, 0.1, 0.0), v=(0.0, 1.0, 0.0), opposite=True)  # helper axis y
+@example(u=(0.1, 1.0, 0.3), v=(0.0, 1.0, 0.0), opposite=True)  # helper axis x
+def test_quat_between_select_is_quat_between(
+    u: tuple[float, float, float], v: tuple[float, float, float], opposite: bool
+) -> None:
+    """The branch-free shortest arc of the vectorised hinge kernel: the bits of the branching
+    one, the half turn of opposite directions included (both helper axes)."""
+    from posesynth.body import _kernels
+
+    if opposite:
+        v = (-2.0 * u[0], -2.0 * u[1], -2.0 * u[2])  # exactly opposite: the half-turn branch
+    ref = np.array(_kernels._quat_between(*u, *v))
+    got = np.array(_kernels._quat_between_select(*u, *v))
+    assert got.tobytes() == ref.tobytes()

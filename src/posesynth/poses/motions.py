@@ -130,11 +130,11 @@ def _hinges_compiled(
     pos = np.ascontiguousarray(positions, dtype=np.float64).reshape(-1, skeleton.num_joints, 3)
     axis = np.empty((len(joints), pos.shape[0], 3))
     sin_cos = np.empty((len(joints), pos.shape[0], 2))
-    first_bad = _kernels.hinge_geometry(
+    nonfinite = _kernels.hinge_geometry(
         pos, np.array([p[0] for p in parts], dtype=np.int64), np.stack([p[1] for p in parts]),
         np.stack([p[2] for p in parts]), np.stack([p[3] for p in parts]), axis, sin_cos,
     )  # fmt: skip
-    if first_bad >= 0:
+    if nonfinite:
         check_finite(positions, "positions")  # raises, naming the count and the first index
     signs = np.array([HINGE_FLEXION_SIGN[skeleton.joint_names[j].split("_")[-1]] for j in joints])
     return axis, signs[:, None] * np.arctan2(sin_cos[..., 0], sin_cos[..., 1])
