@@ -219,3 +219,18 @@ def test_subject_views_pick_and_chunks_equal_the_whole_reader(base: PoseDataset,
         np.testing.assert_array_equal(getattr(part, name), getattr(ref, name), err_msg=name)
     np.testing.assert_array_equal(part.extra["camera"], ref.extra["camera"])
     assert len(first) == 28 and first.subject == "S9"
+
+
+def test_pose_ids_keep_subject_action_and_frame_apart(base: PoseDataset) -> None:
+    """("S1", "walk1", 2) and ("S1", "walk", 12) are two poses (a string key without
+    separators, NumPy dropping trailing NULs, once made them one)."""
+    from posesynth.data.formats.videopose3d import pose_ids
+
+    ds = replace(
+        base.select(np.arange(4)),
+        subject=np.array(["S1", "S1", "S1", "S2"]),
+        action=np.array(["walk1", "walk", "walk1", "walk1"]),
+        frame=np.array([2, 12, 2, 2]),
+    )
+    pose, how = pose_ids(ds)
+    assert how == "frame" and pose.tolist() == [0, 1, 0, 2]

@@ -1019,7 +1019,9 @@ def _vp3d_parts(source: Path, rows: int, plan: _Vp3dPlan) -> Any:
         part = dataset_from_store_arrays(store.meta, data, store.path)
         del data
         part = replace(part, meta={**part.meta, "source_format": "posesynth", "source_path": str(store.path)})
-        yield _vp3d_prepare(validate_dataset(part, store.path), done, plan)
+        for lo in range(0, len(part), rows):  # checked as iter_store_chunks checks, a chunk at a time
+            validate_dataset(part.select(slice(lo, lo + rows)), store.path)
+        yield _vp3d_prepare(part, done, plan)
         del part
         done = cut
 

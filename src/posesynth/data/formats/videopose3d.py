@@ -657,6 +657,17 @@ def _codes(values: np.ndarray) -> np.ndarray:
     return rank[inverse.ravel()].astype(np.int64)
 
 
+def _row_codes(keys: np.ndarray) -> np.ndarray:
+    """Integer codes of the rows of ``keys`` (N, K), numbered by first appearance."""
+    if len(keys) == 0:
+        return np.zeros(0, dtype=np.int64)
+    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return rank[inverse.ravel()].astype(np.int64)
+
+
 def pose_ids(ds: PoseDataset) -> tuple[np.ndarray, str]:
     """One integer per sample naming its pose (samples of one pose show it through several
     cameras), and how it was found: ``(subject, action, frame)`` ids, augment's
@@ -666,10 +677,11 @@ def pose_ids(ds: PoseDataset) -> tuple[np.ndarray, str]:
         frame = np.asarray(ds.frame)
         if frame.dtype.kind not in "iu":
             raise ValueError(f"dataset.frame: expected integers, got dtype {frame.dtype}")
-        subject = np.full(n, "") if ds.subject is None else np.asarray(ds.subject).astype(str)
-        action = np.full(n, "") if ds.action is None else np.asarray(ds.action).astype(str)
-        key = np.char.add(np.char.add(np.char.add(subject, "\x00"), action), "\x00")
-        return _codes(np.char.add(key, frame.astype(str))), "frame"
+        # integer codes, not a joined string: no separator survives NumPy (it drops a string's
+        # trailing NULs), and 100,000 keys of 40 characters are 16 MB a copy
+        subject = np.zeros(n, np.int64) if ds.subject is None else _codes(np.asarray(ds.subject).astype(str))
+        action = np.zeros(n, np.int64) if ds.action is None else _codes(np.asarray(ds.action).astype(str))
+        return _row_codes(np.stack([subject, action, frame.astype(np.int64)], axis=1)), "frame"
     if "source_index" in ds.extra and "variant" in ds.extra:  # augment's output
         src = np.asarray(ds.extra["source_index"]).astype(np.int64)
         var = np.asarray(ds.extra["variant"]).astype(np.int64)
@@ -992,16 +1004,19 @@ def _vp3d_payload(ds: PoseDataset, name: str, layout_3d: str, dtype: type):
                         "VideoPose3D stores one 3D pose per frame (give them distinct subject, "
                         "action or frame ids)"
                     )
-                p3 = _h36m17_to_h36m32(seq) if layout_3d == "h36m32" else seq
-                positions_3d.setdefault(s, {})[a] = p3.astype(dtype)
+                seq_out = seq.astype(dtype)  # cast first: the 32-joint copy is made in dtype
+                positions_3d.setdefault(s, {})[a] = _h36m17_to_h36m32(seq_out) if layout_3d == "h36m32" else seq_out
             if uv is None:
                 continue
-            slot_of_sample = np.array([slot_of_key[k] for k in cam_key[idx].tolist()], dtype=np.int64)
+            key_list = np.array(list(slot_of_key), dtype=np.int64)
+            by_key = np.argsort(key_list)
+            slot_list = np.array(list(slot_of_key.values()), dtype=np.int64)[by_key]
+            slot_of_sample = slot_list[np.searchsorted(key_list[by_key], cam_key[idx])]
             out_index[idx] = base + slot_of_sample * t + row
             base += t * n_slots
             per_cam: list[np.ndarray] = []
             for slot in range(n_slots):
-                out = np.full((t, 17, 2), np.nan)
+                out = np.full((t, 17, 2), np.nan, dtype=dtype)  # values cast as they are set
                 have = np.zeros(t, dtype=bool)
                 keys_here = [k for k, sl in slot_of_key.items() if sl == slot]
                 for k in keys_here:
@@ -1028,7 +1043,7 @@ def _vp3d_payload(ds: PoseDataset, name: str, layout_3d: str, dtype: type):
                     p_cam = world_to_camera(seq[missing], cams["rotation"][slot], cams["center"][slot])
                     out[missing] = project(model, p_cam, cams["intrinsics"][slot], cams["distortion"][slot])
                     projected += missing.size
-                per_cam.append(out.astype(dtype))
+                per_cam.append(out)
             positions_2d.setdefault(s, {})[a] = per_cam
     doc = None
     if cams_vp3d:
