@@ -1016,7 +1016,7 @@ def _vp3d_payload(ds: PoseDataset, name: str, layout_3d: str, dtype: type):
             base += t * n_slots
             per_cam: list[np.ndarray] = []
             for slot in range(n_slots):
-                out = np.full((t, 17, 2), np.nan, dtype=dtype)  # values cast as they are set
+                out: np.ndarray = np.full((t, 17, 2), np.nan, dtype=dtype)  # values cast as they are set
                 have = np.zeros(t, dtype=bool)
                 keys_here = [k for k, sl in slot_of_key.items() if sl == slot]
                 for k in keys_here:
