@@ -15,7 +15,18 @@ must keep the source's order up to a reordering inside a chunk.
 
 Ids are compared as the format writes them (``as_written``, e.g.
 :func:`posesynth.data.formats.registry.written_ids`): a TRC file name holds ``S-2`` for the
-subject ``S 2``, and the reader takes subject and action from the file name.
+subject ``S 2``, and the reader takes subject and action from the file name; VideoPose3D
+writes a frame as its index within its sequence. An ``as_written`` that needs the whole data
+set's ids (:class:`SurveyedIds`: VideoPose3D's frame ranks) is shown every source chunk once
+before the chunked comparison.
+
+**Projected views.** A format that holds every camera of a rig for every frame (VideoPose3D:
+each 2D array sits at its camera's index) projects the views the source lacks. With
+``projected_views`` (or an ``as_written`` whose ``projected_views`` is true), output samples
+that match no input sample are such views when their 2D equals the projection of their world
+3D through their camera (the ``projected_2d`` check, the 2D tolerance): they are counted in
+``RoundTrip.projected``, not as extra; one off by more is a problem, and an output sample
+that cannot be projected (no world 3D, 2D or camera) stays extra.
 
 Tolerances (what the formats' float32 storage loses), on each joint's distance: 3D
 ``1e-5 m + 1e-6 |x|``, 2D ``1e-3 px + 1e-6 |u|``, cameras ``1e-6`` relative (``1e-6`` absolute for rotations and
@@ -28,13 +39,21 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import zip_longest
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from posesynth.data.dataset import PoseDataset
 
-__all__ = ["ArrayCheck", "RoundTrip", "check_written", "check_written_chunked", "compare_chunked", "compare_datasets"]
+__all__ = [
+    "ArrayCheck",
+    "RoundTrip",
+    "SurveyedIds",
+    "check_written",
+    "check_written_chunked",
+    "compare_chunked",
+    "compare_datasets",
+]
 
 POINTS_3D = ("joints_3d_camera", "joints_3d_world")
 #: (absolute, relative) tolerance per compared quantity, in its unit.
@@ -42,6 +61,7 @@ TOLERANCES: Mapping[str, tuple[float, float]] = {
     "joints_3d_camera": (1e-5, 1e-6),
     "joints_3d_world": (1e-5, 1e-6),
     "joints_2d": (1e-3, 1e-6),
+    "projected_2d": (1e-3, 1e-6),
     "cameras.intrinsics": (1e-6, 1e-6),
     "cameras.distortion": (1e-6, 1e-6),
     "cameras.rotation": (1e-6, 0.0),
@@ -83,6 +103,8 @@ class RoundTrip:
     compared_ids: tuple[str, ...] = ()
     #: chunks compared one at a time (:func:`compare_chunked`); 1 for :func:`compare_datasets`
     chunks: int = 1
+    #: output samples matching no input that are views the format projected (``projected_views``)
+    projected: int = 0
 
     @property
     def ok(self) -> bool:
@@ -116,6 +138,7 @@ class RoundTrip:
             "samples_out": self.samples_out,
             "unmatched": self.unmatched,
             "extra": self.extra,
+            "projected": self.projected,
             "nan_mismatch": max((c.nan_mismatch for c in self.checks), default=0),
             "aligned_by": self.aligned_by,
             "note": self.note,
@@ -123,7 +146,22 @@ class RoundTrip:
         }
 
 
-def compare_datasets(source: PoseDataset, output: PoseDataset) -> RoundTrip:
+@runtime_checkable
+class SurveyedIds(Protocol):
+    """An ``as_written`` that needs every source sample's ids before it can map one chunk
+    (VideoPose3D's frame index within a sequence: :func:`posesynth.data.formats.registry.written_ids`).
+    ``survey`` is given all the source's chunks once; called on a data set it never surveyed,
+    it maps that data set as a whole. ``projected_views``: the format projects the views a
+    rig's camera lacks (see the module docstring)."""
+
+    projected_views: bool
+
+    def survey(self, chunks: Iterable[PoseDataset]) -> None: ...
+
+    def __call__(self, dataset: PoseDataset) -> PoseDataset: ...
+
+
+def compare_datasets(source: PoseDataset, output: PoseDataset, *, projected_views: bool = False) -> RoundTrip:
     """Compare ``output`` (a written copy read back) with ``source``.
 
     Joints are matched by name (a writer may drop joints it cannot hold); samples by position
@@ -134,27 +172,35 @@ def compare_datasets(source: PoseDataset, output: PoseDataset) -> RoundTrip:
 
     Problems: samples lost or added, ids that differ, any 3D, 2D or camera value off by more
     than :data:`TOLERANCES`, joints finite on one side only, or nothing comparable at all.
+    With ``projected_views``, output samples matching no input are checked as projected
+    views (module docstring) instead of counted as extra.
     """
-    return _result([_compare(source, output)])
+    return _result([_compare(source, output, projected_views)])
 
 
-def compare_chunked(source: Iterable[PoseDataset], output: Iterable[PoseDataset]) -> RoundTrip:
+def compare_chunked(
+    source: Iterable[PoseDataset], output: Iterable[PoseDataset], *, projected_views: bool = False
+) -> RoundTrip:
     """:func:`compare_datasets` of two data sets given as consecutive chunks, one pair at a time.
 
     The i-th chunks of ``source`` and ``output`` are compared (:func:`compare_datasets`'s
     rules inside the pair) and the results merged: counts summed, largest differences kept,
     MPJPE averaged over all joints, each problem stated once for the whole data set. A chunk
-    without a partner (one side has more) counts as missing or extra samples. Only the
-    current pair is held; ``chunks`` in the result says how many pairs there were.
+    without a partner (one side has more) counts as missing or extra samples (with
+    ``projected_views``, an output chunk alone may hold projected views, checked as such).
+    Only the current pair is held; ``chunks`` in the result says how many pairs there were.
     """
     parts = []
     for a, b in zip_longest(source, output):
         if a is None:
-            parts.append(_Partial(samples_in=0, samples_out=len(b), extra=len(b)))
+            alone = _Partial(samples_in=0, samples_out=len(b), extra=len(b))
+            if projected_views:
+                _take_projected(alone, b, np.arange(len(b)))
+            parts.append(alone)
         elif b is None:
             parts.append(_Partial(samples_in=len(a), samples_out=0, unmatched=len(a)))
         else:
-            parts.append(_compare(a, b))
+            parts.append(_compare(a, b, projected_views))
     return _result(parts)
 
 
@@ -173,9 +219,10 @@ class _Partial:
     skipped: list[str] = field(default_factory=list)
     no_cameras_out: bool = False
     fatal: str | None = None
+    projected: int = 0
 
 
-def _compare(source: PoseDataset, output: PoseDataset) -> _Partial:
+def _compare(source: PoseDataset, output: PoseDataset, projected_views: bool = False) -> _Partial:
     n_in, n_out = len(source), len(output)
     unaligned = _Partial(n_in, n_out, unmatched=n_in, extra=n_out)
     names_out = output.skeleton.joint_names
@@ -201,6 +248,9 @@ def _compare(source: PoseDataset, output: PoseDataset) -> _Partial:
     used = np.unique(out_rows)  # with repeated keys: the first output row of each key
     extra = n_out - len(used) if rep is None else int(np.sum(~np.isin(rep, used)))
     part = _Partial(n_in, n_out, matched, n_in - matched, max(extra, 0), how)
+    if projected_views and extra > 0:
+        alone = ~np.isin(np.arange(n_out) if rep is None else rep, used)
+        _take_projected(part, output, np.flatnonzero(alone))
 
     def pick(ds: PoseDataset, name: str, rows_: np.ndarray, joints: np.ndarray) -> np.ndarray:
         return np.asarray(getattr(ds, name))[rows_][:, joints]
@@ -263,6 +313,7 @@ def _result(parts: list[_Partial]) -> RoundTrip:
     matched = sum(p.matched for p in parts)
     unmatched = sum(p.unmatched for p in parts)
     extra = sum(p.extra for p in parts)
+    projected = sum(p.projected for p in parts)
     fatal = list(dict.fromkeys(p.fatal for p in parts if p.fatal is not None))
     if len(parts) == 1 and fatal:
         # one comparison that could not start: its reason alone, as compare_datasets words it
@@ -309,6 +360,7 @@ def _result(parts: list[_Partial]) -> RoundTrip:
         "; ".join(notes) or None,
         tuple(sorted(id_differ)),
         len(parts),
+        projected,
     )
 
 
@@ -323,12 +375,15 @@ def check_written_chunked(
     """:func:`check_written` chunk by chunk: ``source()`` and ``read_back()`` give the input
     and the written output as consecutive chunks of equal sizes (e.g.
     :func:`posesynth.data.formats.registry.iter_chunks`), compared by :func:`compare_chunked`.
-    ``as_written`` maps each source chunk's ids as in :func:`check_written`. On any problem,
-    or a failure to read either back, ``remove()`` is called and a ``ValueError`` names
-    ``out``."""
+    ``as_written`` maps each source chunk's ids as in :func:`check_written`; a
+    :class:`SurveyedIds` is first shown every source chunk (one more pass over ``source()``:
+    its ids, held as it needs). On any problem, or a failure to read either back,
+    ``remove()`` is called and a ``ValueError`` names ``out``."""
     try:
+        if isinstance(as_written, SurveyedIds):
+            as_written.survey(source())
         chunks = source() if as_written is None else map(as_written, source())
-        result = compare_chunked(chunks, read_back())
+        result = compare_chunked(chunks, read_back(), projected_views=_projects(as_written))
     except ValueError as exc:
         remove()
         raise ValueError(f"{out}: written, but it cannot be read back ({exc}); removed it") from None
@@ -353,11 +408,13 @@ def check_written(
     ``as_written`` gives the source with its ids as the format writes them (e.g.
     :func:`posesynth.data.formats.registry.written_ids`: TRC file names hold ``S-2`` for a
     subject ``S 2``); the output is compared with that, so a name the format must clean is
-    not a difference, and a name other than the cleaned one still is."""
+    not a difference, and a name other than the cleaned one still is. An ``as_written`` whose
+    ``projected_views`` is true (VideoPose3D's) has the output's unmatched samples checked as
+    projected views (:func:`compare_datasets`)."""
     try:
         if as_written is not None:
             source = as_written(source)
-        result = compare_datasets(source, read_back())
+        result = compare_datasets(source, read_back(), projected_views=_projects(as_written))
     except ValueError as exc:
         remove()
         raise ValueError(f"{out}: written, but it cannot be read back ({exc}); removed it") from None
@@ -368,6 +425,11 @@ def check_written(
 
 
 # ------------------------------------------------------------------------------- internals
+
+
+def _projects(as_written: Callable[[PoseDataset], PoseDataset] | None) -> bool:
+    """Whether the format behind ``as_written`` projects the views a rig's camera lacks."""
+    return bool(getattr(as_written, "projected_views", False))
 
 
 def _both(a: PoseDataset, b: PoseDataset, name: str) -> bool:
@@ -430,6 +492,36 @@ def _cameras(source: PoseDataset, output: PoseDataset, src_rows: np.ndarray, out
         nonzero = da is not None and bool(np.any(np.asarray(da)[_rows(source, src_rows)] != 0))
         out.append(ArrayCheck("cameras.distortion", "", float("inf") if nonzero else 0.0, not nonzero))
     return out
+
+
+def _take_projected(part: _Partial, output: PoseDataset, rows: np.ndarray) -> None:
+    """Check output ``rows`` (samples matching no input) as views the format projected: 2D
+    ``(M, J, 2)`` px against the projection of world 3D ``(M, J, 3)`` m through each sample's
+    camera (its own model), within the 2D tolerance, joint by joint. The rows that agree move
+    from ``part.extra`` to ``part.projected``; the largest difference is the ``projected_2d``
+    check. Without world 3D, 2D or cameras nothing can be verified: they stay extra."""
+    if rows.size == 0 or output.joints_3d_world is None or output.joints_2d is None or output.cameras is None:
+        return
+    from posesynth.geometry.camera import project, world_to_camera
+
+    cams = output.cameras[_rows(output, rows)]
+    world = np.asarray(output.joints_3d_world, dtype=np.float64)[rows]
+    p_cam = world_to_camera(world, np.asarray(cams.rotation, np.float64), np.asarray(cams.center, np.float64))
+    dist = None if cams.distortion is None else np.asarray(cams.distortion, np.float64)
+    expected = project(cams.model, p_cam, np.asarray(cams.intrinsics, np.float64), dist)
+    got = np.asarray(output.joints_2d, dtype=np.float64)[rows]
+    fe, fg = np.isfinite(expected).all(-1), np.isfinite(got).all(-1)
+    both = fe & fg
+    with np.errstate(invalid="ignore"):
+        d = np.linalg.norm(expected - got, axis=-1)
+    atol, rtol = TOLERANCES["projected_2d"]
+    fine = np.where(both, d <= atol + rtol * np.linalg.norm(np.where(both[..., None], expected, 0.0), axis=-1), True)
+    row_ok = fine.all(-1) & (fe == fg).all(-1)
+    good = int(row_ok.sum())
+    part.projected += good
+    part.extra -= good
+    worst = float(d[both].max()) if both.any() else 0.0
+    part.checks.append(ArrayCheck("projected_2d", "px", worst, bool(row_ok.all()), int((fe != fg).sum())))
 
 
 def _rows(ds: PoseDataset, rows: np.ndarray) -> np.ndarray:

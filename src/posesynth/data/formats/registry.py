@@ -42,6 +42,7 @@ __all__ = [
     "READ_FORMATS",
     "WRITERS",
     "WRITE_FORMATS",
+    "VideoPose3DWritten",
     "detect_format",
     "iter_chunks",
     "read_any",
@@ -426,11 +427,16 @@ def written_ids(to: str, out: Path | str) -> Callable[[PoseDataset], PoseDataset
     round-trip check compares the output with (``as_written`` of
     :func:`posesynth.data.roundtrip.check_written`).
 
-    Only TRC changes ids: its files are named ``<subject>_<action>.trc`` with characters
-    outside ``[A-Za-z0-9_.-]`` made ``-`` and read back from the stem
+    TRC's files are named ``<subject>_<action>.trc`` with characters outside
+    ``[A-Za-z0-9_.-]`` made ``-`` and read back from the stem
     (:func:`posesynth.data.formats.trc.ids_as_read_back`; one file or several, as ``out``
-    holds). Every other format keeps the ids: the function returns its argument.
+    holds). VideoPose3D writes a frame as its index within its sequence and projects the views
+    a subject's camera lacks: :class:`VideoPose3DWritten` (a
+    :class:`~posesynth.data.roundtrip.SurveyedIds`). Every other format keeps the ids: the
+    function returns its argument.
     """
+    if to == "videopose3d":
+        return VideoPose3DWritten()
     if to != "trc":
         return lambda dataset: dataset
     from dataclasses import replace
@@ -447,6 +453,74 @@ def written_ids(to: str, out: Path | str) -> Callable[[PoseDataset], PoseDataset
         return replace(dataset, subject=subject, action=action if action is not None else dataset.action)
 
     return as_written
+
+
+class VideoPose3DWritten:
+    """A data set's ids as the VideoPose3D writer writes them, for ``convert``'s check
+    (:func:`written_ids`): each ``frame`` becomes its index among the distinct frame ids of
+    its sequence, sorted (what :func:`~posesynth.data.formats.videopose3d.write_videopose3d`
+    writes and the reader gives back: 100, 105, 110 -> 0, 1, 2). A sequence is ``(subject,
+    action)``, the action as the writer takes it (``action``, else the generated activity,
+    else ``custom``). Without subject ids the writer's subject is the camera rig, which a chunk
+    does not show: the frames are then ranked within the action (right for one rig).
+
+    Called on a data set it never surveyed, it ranks within that data set (in memory);
+    :meth:`survey` of all the chunks first (the streamed check) keeps each sequence's sorted
+    frame ids, 8 bytes a distinct frame, so every chunk is ranked as the whole. Also says the
+    format projects the views a camera lacks (``projected_views``)."""
+
+    projected_views = True
+
+    def __init__(self) -> None:
+        self._frames: dict[tuple[str, str], np.ndarray] | None = None
+
+    def survey(self, chunks: Any) -> None:
+        """Note every sequence's distinct frame ids from the source's chunks."""
+        seen: dict[tuple[str, str], list[np.ndarray]] = {}
+        for chunk in chunks:
+            if chunk.frame is None:
+                return  # no frame ids to rank (a store's chunks all hold the same arrays)
+            for key, rows in _vp3d_sequences(chunk):
+                seen.setdefault(key, []).append(np.unique(np.asarray(chunk.frame)[rows].astype(np.int64)))
+        self._frames = {key: np.unique(np.concatenate(parts)) for key, parts in seen.items()}
+
+    def __call__(self, dataset: PoseDataset) -> PoseDataset:
+        if dataset.frame is None:
+            return dataset
+        from dataclasses import replace
+
+        frame = np.asarray(dataset.frame).astype(np.int64)
+        ranked = np.empty(len(dataset), np.int64)
+        for key, rows in _vp3d_sequences(dataset):
+            known = self._frames.get(key) if self._frames is not None else np.unique(frame[rows])
+            if known is None:  # not in the survey: ranked alone (the comparison then tells)
+                known = np.unique(frame[rows])
+            ranked[rows] = np.searchsorted(known, frame[rows])
+        return replace(dataset, frame=ranked)
+
+
+def _vp3d_sequences(dataset: PoseDataset) -> list[tuple[tuple[str, str], np.ndarray]]:
+    """``((subject, action), rows)`` of each VideoPose3D sequence of ``dataset`` (subject ""
+    without subject ids), the action as the writer takes it."""
+    n = len(dataset)
+    subject = np.full(n, "") if dataset.subject is None else np.asarray(dataset.subject).astype(str)
+    if dataset.action is not None:
+        action = np.asarray(dataset.action).astype(str)
+    else:
+        from posesynth.data.formats.videopose3d import _activity_names
+
+        names = _activity_names(dataset)
+        action = names if names is not None else np.full(n, "custom")
+    subjects, s_code = np.unique(subject, return_inverse=True)
+    actions, a_code = np.unique(action, return_inverse=True)
+    # two integer codes, never one joined string (NUL separators do not survive numpy strings)
+    seq, seq_code = np.unique(s_code.ravel() * actions.size + a_code.ravel(), return_inverse=True)
+    order = np.argsort(seq_code.ravel(), kind="stable")
+    cuts = np.flatnonzero(np.diff(seq_code.ravel()[order])) + 1
+    out = []
+    for code, rows in zip(seq.tolist(), np.split(order, cuts) if n else [], strict=True):
+        out.append(((str(subjects[code // actions.size]), str(actions[code % actions.size])), rows))
+    return out
 
 
 #: Samples per chunk when a conversion streams (:func:`convert_streamed`).
@@ -1070,7 +1144,7 @@ def _vp3d_read_back(out: Path, name: str, plan: _Vp3dPlan, rows: int) -> Any:
     order: each sample gets its own view of its pose (``plan.out_index`` into its subject's
     samples, :func:`~posesynth.data.formats.videopose3d.read_videopose3d_subjects`), so the
     pairs line up; the views the writer projected for no sample follow as one last chunk
-    (counted as extra output, as the in-memory check counts them)."""
+    (checked as projected views, as the in-memory check checks them)."""
     from posesynth.data.dataset import concat_datasets
     from posesynth.data.formats.videopose3d import read_videopose3d_subjects
 
