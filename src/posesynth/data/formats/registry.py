@@ -1279,17 +1279,32 @@ def _check_folded(source: Path, row_plan: Any, rows: int, gather: _StoreGather) 
         lo += m
 
 
+def _in_sample_order(parts: list[PoseDataset], order: list[np.ndarray], out: Path) -> PoseDataset:
+    """The TRC rows read back for one chunk, file by file (``parts[i]`` holds the samples
+    ``order[i]``), as one validated data set in the samples' order; a visibility given by
+    some files only is 1 in the others."""
+    from dataclasses import replace
+
+    from posesynth.data.dataset import concat_datasets
+    from posesynth.data.validate import validate_dataset
+
+    if len(parts) > 1 and any(p.visibility is not None for p in parts):
+        parts = [
+            p if p.visibility is not None else replace(p, visibility=np.ones(p.joints_3d_world.shape[:2]))  # type: ignore[union-attr]
+            for p in parts
+        ]
+    chunk = parts[0] if len(parts) == 1 else concat_datasets(parts)
+    # chunk row k is sample np.concatenate(order)[k]: invert to the samples' order
+    return validate_dataset(chunk.select(np.argsort(np.concatenate(order), kind="stable")), out)
+
+
 def _trc_rows_read_back(out: Path, row_plan: Any, rows: int, n: int) -> Any:
     """The TRC folder written from a :class:`~posesynth.data.formats.trc.TrcRowPlan` read
     back in the source's chunks and order: each sample gets its pose's row
     (:class:`~posesynth.data.formats.trc.TrcLines`, read by row number), so a pose written
     once for several samples is compared with each of them. As :func:`read_any` reads the
     folder (17 markers: ``h36m17``; several files: subject and action from the file stem)."""
-    from dataclasses import replace
-
-    from posesynth.data.dataset import concat_datasets
     from posesynth.data.formats.trc import TrcLines
-    from posesynth.data.validate import validate_dataset
 
     several = len(row_plan.names) > 1
     readers: dict[int, TrcLines] = {}
@@ -1309,13 +1324,7 @@ def _trc_rows_read_back(out: Path, row_plan: Any, rows: int, n: int) -> Any:
                 part = _with_ids(part, subj, act or None)
             parts.append(part)
             order.append(sel)
-        if len(parts) > 1 and any(p.visibility is not None for p in parts):
-            parts = [
-                p if p.visibility is not None else replace(p, visibility=np.ones(p.joints_3d_world.shape[:2]))  # type: ignore[union-attr]
-                for p in parts
-            ]
-        chunk = parts[0] if len(parts) == 1 else concat_datasets(parts)
-        yield validate_dataset(chunk.select(np.argsort(np.concatenate(order), kind="stable")), out)
+        yield _in_sample_order(parts, order, out)
 
 
 def _release_read(store: Any, upto: int) -> None:
@@ -1332,10 +1341,8 @@ def _trc_read_back(source: Path, out: Path, plan: Any, rows: int) -> Any:
     of each of its sequences' files (:class:`~posesynth.data.formats.trc.TrcRows`) and puts
     them in the samples' order. Read back as :func:`read_any` reads the folder (17 markers:
     ``h36m17``; several files: subject and action from the file stem)."""
-    from posesynth.data.dataset import concat_datasets
     from posesynth.data.formats.trc import TrcRows, sequence_names
     from posesynth.data.store import open_store
-    from posesynth.data.validate import validate_dataset
 
     store = open_store(source)
     several = len(plan.counts) > 1
@@ -1359,16 +1366,7 @@ def _trc_read_back(source: Path, out: Path, plan: Any, rows: int) -> Any:
                     part = _with_ids(part, subj, act or None)
                 parts.append(part)
                 order.append(idx)
-            if len(parts) > 1 and any(p.visibility is not None for p in parts):
-                from dataclasses import replace
-
-                parts = [
-                    p if p.visibility is not None else replace(p, visibility=np.ones(p.joints_3d_world.shape[:2]))  # type: ignore[union-attr]
-                    for p in parts
-                ]
-            chunk = parts[0] if len(parts) == 1 else concat_datasets(parts)
-            # chunk row k is sample np.concatenate(order)[k]: invert to the samples' order
-            yield validate_dataset(chunk.select(np.argsort(np.concatenate(order), kind="stable")), out)
+            yield _in_sample_order(parts, order, out)
     finally:
         for reader in readers.values():
             reader.close()

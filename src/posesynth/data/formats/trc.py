@@ -735,6 +735,22 @@ def plan_trc_sequences(
     return TrcPlan(counts, first, bool(has_frame))
 
 
+def _checked_chunk(chunk: PoseDataset, rate: float | None) -> tuple[PoseDataset, Skeleton, float]:
+    """A chunk completed and checked for TRC (world 3D, the skeleton's joint order), with the
+    frame rate: ``rate`` if given, else the chunk's ``frame_rate_hz``, else the default."""
+    ds = chunk.complete()
+    if ds.joints_3d_world is None:
+        raise ValueError("dataset: has no world 3D (and no cameras to derive it); TRC needs it")
+    skel = _skeleton(ds.skeleton)
+    if skel.joint_names != ds.skeleton.joint_names:
+        raise ValueError(f"dataset.skeleton: expected {skel.name}'s joint order")
+    if rate is None:
+        rate = float(ds.meta.get("frame_rate_hz") or DEFAULT_RATE_HZ)
+    if not math.isfinite(rate) or rate <= 0:
+        raise ValueError(f"rate: expected a positive frame rate in Hz, got {rate}")
+    return ds, skel, rate
+
+
 def write_trc_chunks(
     chunks: Iterable[PoseDataset],
     out_dir: str | Path,
@@ -772,16 +788,7 @@ def write_trc_chunks(
         files: dict[str, Any] = {}
         try:
             for chunk in chunks:
-                ds = chunk.complete()
-                if ds.joints_3d_world is None:
-                    raise ValueError("dataset: has no world 3D (and no cameras to derive it); TRC needs it")
-                skel = _skeleton(ds.skeleton)
-                if skel.joint_names != ds.skeleton.joint_names:
-                    raise ValueError(f"dataset.skeleton: expected {skel.name}'s joint order")
-                if rate is None:
-                    rate = float(ds.meta.get("frame_rate_hz") or DEFAULT_RATE_HZ)
-                if not math.isfinite(rate) or rate <= 0:
-                    raise ValueError(f"rate: expected a positive frame rate in Hz, got {rate}")
+                ds, skel, rate = _checked_chunk(chunk, rate)
                 names = sequence_names(ds.subject, ds.action, len(ds))
                 uniq, start, inverse = np.unique(names, return_index=True, return_inverse=True)
                 for u in np.argsort(start, kind="stable"):
@@ -957,16 +964,7 @@ def write_trc_blocks(
         fh: Any = None
         try:
             for name, block in blocks:
-                ds = block.complete()
-                if ds.joints_3d_world is None:
-                    raise ValueError("dataset: has no world 3D (and no cameras to derive it); TRC needs it")
-                skel = _skeleton(ds.skeleton)
-                if skel.joint_names != ds.skeleton.joint_names:
-                    raise ValueError(f"dataset.skeleton: expected {skel.name}'s joint order")
-                if rate is None:
-                    rate = float(ds.meta.get("frame_rate_hz") or DEFAULT_RATE_HZ)
-                if not math.isfinite(rate) or rate <= 0:
-                    raise ValueError(f"rate: expected a positive frame rate in Hz, got {rate}")
+                ds, skel, rate = _checked_chunk(block, rate)
                 if name != current:
                     if current is not None and written != plan.counts[current]:
                         break
