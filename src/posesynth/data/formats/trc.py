@@ -735,9 +735,10 @@ def plan_trc_sequences(
     return TrcPlan(counts, first, bool(has_frame))
 
 
-def _checked_chunk(chunk: PoseDataset, rate: float | None) -> tuple[PoseDataset, Skeleton, float]:
-    """A chunk completed and checked for TRC (world 3D, the skeleton's joint order), with the
-    frame rate: ``rate`` if given, else the chunk's ``frame_rate_hz``, else the default."""
+def _checked_chunk(chunk: PoseDataset, rate: float | None) -> tuple[PoseDataset, np.ndarray, Skeleton, float]:
+    """A chunk completed and checked for TRC, with its world 3D ``(N, J, 3)`` m, its skeleton
+    (in that skeleton's joint order) and the frame rate: ``rate`` if given, else the chunk's
+    ``frame_rate_hz``, else the default."""
     ds = chunk.complete()
     if ds.joints_3d_world is None:
         raise ValueError("dataset: has no world 3D (and no cameras to derive it); TRC needs it")
@@ -748,7 +749,7 @@ def _checked_chunk(chunk: PoseDataset, rate: float | None) -> tuple[PoseDataset,
         rate = float(ds.meta.get("frame_rate_hz") or DEFAULT_RATE_HZ)
     if not math.isfinite(rate) or rate <= 0:
         raise ValueError(f"rate: expected a positive frame rate in Hz, got {rate}")
-    return ds, skel, rate
+    return ds, ds.joints_3d_world, skel, rate
 
 
 def write_trc_chunks(
@@ -788,7 +789,7 @@ def write_trc_chunks(
         files: dict[str, Any] = {}
         try:
             for chunk in chunks:
-                ds, skel, rate = _checked_chunk(chunk, rate)
+                ds, world, skel, rate = _checked_chunk(chunk, rate)
                 names = sequence_names(ds.subject, ds.action, len(ds))
                 uniq, start, inverse = np.unique(names, return_index=True, return_inverse=True)
                 for u in np.argsort(start, kind="stable"):
@@ -808,7 +809,7 @@ def write_trc_chunks(
                         first = plan.first_frame.get(name, 0)
                         head = _header_lines(f"{name}.trc", skel, rate, plan.counts[name], units, first)
                         fh.write("\n".join(head) + "\n")
-                    fh.write("\n".join(_body_lines(ds.joints_3d_world[rows], frame, time, units)) + "\n")
+                    fh.write("\n".join(_body_lines(world[rows], frame, time, units)) + "\n")
                     written[name] += len(rows)
         finally:
             for fh in files.values():
@@ -964,7 +965,7 @@ def write_trc_blocks(
         fh: Any = None
         try:
             for name, block in blocks:
-                ds, skel, rate = _checked_chunk(block, rate)
+                ds, world, skel, rate = _checked_chunk(block, rate)
                 if name != current:
                     if current is not None and written != plan.counts[current]:
                         break
@@ -987,7 +988,7 @@ def write_trc_blocks(
                     raise ValueError(f"dataset.frame: expected integers, got dtype {frame.dtype}")
                 time = ds.extra.get("time")
                 time = frame / rate if time is None else np.asarray(time, dtype=np.float64)
-                fh.write("\n".join(_body_lines(ds.joints_3d_world, frame, time, units)) + "\n")
+                fh.write("\n".join(_body_lines(world, frame, time, units)) + "\n")
                 written += m
         finally:
             if fh is not None:
