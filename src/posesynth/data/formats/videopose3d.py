@@ -800,6 +800,20 @@ def cameras_file_for(path: Path) -> Path | None:
     return None
 
 
+def _check_name_and_layout(name: Any, layout_3d: Any) -> None:
+    """``ValueError`` unless ``name`` is a file-name-safe word and ``layout_3d`` a 3D layout."""
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ValueError(f"name: expected letters, digits, '_', '-' or '.', got {name!r}")
+    if layout_3d not in ("h36m32", "h36m17"):
+        raise ValueError(f"layout_3d: expected 'h36m32' or 'h36m17', got {layout_3d!r}")
+
+
+def _check_folder(out_dir: Path) -> None:
+    """``ValueError`` if ``out_dir`` exists and is not a folder (the export writes one)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{out_dir}: exists and is not a folder; VideoPose3D export writes a folder")
+
+
 def write_videopose3d(
     dataset: PoseDataset,
     out_dir: str | Path,
@@ -870,10 +884,7 @@ def write_videopose3d(
             different world poses, a camera seen twice at one frame, or a missing view that
             cannot be projected.
     """
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise ValueError(f"name: expected letters, digits, '_', '-' or '.', got {name!r}")
-    if layout_3d not in ("h36m32", "h36m17"):
-        raise ValueError(f"layout_3d: expected 'h36m32' or 'h36m17', got {layout_3d!r}")
+    _check_name_and_layout(name, layout_3d)
     ds = dataset.complete()
     if ds.joints_3d_world is None and ds.joints_2d is None:
         raise ValueError(
@@ -887,8 +898,7 @@ def write_videopose3d(
     for p in (path_3d, path_2d, path_cams if ds.cameras is not None else None):
         if p is not None and p.exists() and not overwrite:
             raise ValueError(f"{p}: already exists; pass overwrite=True to replace it")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"{out_dir}: exists and is not a folder; VideoPose3D export writes a folder")
+    _check_folder(out_dir)
 
     payload = _vp3d_payload(ds, name, layout_3d, dtype)
     paths = {"3d": path_3d, "2d": path_2d, "cams": path_cams if payload[3] is not None else None}
@@ -1268,13 +1278,9 @@ def write_videopose3d_chunks(
     """
     from dataclasses import replace
 
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise ValueError(f"name: expected letters, digits, '_', '-' or '.', got {name!r}")
-    if layout_3d not in ("h36m32", "h36m17"):
-        raise ValueError(f"layout_3d: expected 'h36m32' or 'h36m17', got {layout_3d!r}")
+    _check_name_and_layout(name, layout_3d)
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"{out_dir}: exists and is not a folder; VideoPose3D export writes a folder")
+    _check_folder(out_dir)
     width = max(6, len(str(max(samples - 1, 0))))
     it = iter(chunks)
     first = next(it, None)
@@ -1353,13 +1359,9 @@ def write_videopose3d_parts(
         ValueError: as :func:`write_videopose3d`; a part without subject ids, 2D or cameras;
             a subject in two parts.
     """
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise ValueError(f"name: expected letters, digits, '_', '-' or '.', got {name!r}")
-    if layout_3d not in ("h36m32", "h36m17"):
-        raise ValueError(f"layout_3d: expected 'h36m32' or 'h36m17', got {layout_3d!r}")
+    _check_name_and_layout(name, layout_3d)
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"{out_dir}: exists and is not a folder; VideoPose3D export writes a folder")
+    _check_folder(out_dir)
     paths: dict[str, Path | None] = {
         "3d": out_dir / f"data_3d_{name}.npz",
         "2d": out_dir / f"data_2d_{name}_gt.npz",
