@@ -184,9 +184,17 @@ def _cdp_evaluate(ws_url: str, expression: str, timeout: float) -> Any:
                 break
     finally:
         ws.close()
+    if "error" in message:
+        # A page target can exist before its first document commits; evaluating then fails with
+        # "Cannot find default execution context" or "Execution context was destroyed".
+        raise _NoContextYet(str(message["error"]))
     result = message["result"]
     assert "exceptionDetails" not in result, result["exceptionDetails"]
     return json.loads(result["result"]["value"])
+
+
+class _NoContextYet(RuntimeError):
+    pass
 
 
 def test_slider_moves_the_plot_to_the_next_sample_in_chromium(tmp_path: Path) -> None:
@@ -222,7 +230,15 @@ def test_slider_moves_the_plot_to_the_next_sample_in_chromium(tmp_path: Path) ->
             time.sleep(0.1)
         target = next(t for t in targets if t.get("type") == "page" and t["url"].startswith("file:"))
         js = _PAGE_JS % {"div": json.dumps(DIV_ID), "frames": len(chosen)}
-        state = _cdp_evaluate(target["webSocketDebuggerUrl"], js, timeout=20)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                state = _cdp_evaluate(target["webSocketDebuggerUrl"], js, timeout=20)
+                break
+            except _NoContextYet as error:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the page never got a JavaScript context: {error}")
+                time.sleep(0.2)
     finally:
         proc.terminate()
         try:
