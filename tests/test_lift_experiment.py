@@ -285,3 +285,15 @@ def test_stream_protocol_trains_both_models_on_fresh_samples(tmp_path):
     for name in ("everyday", "rom"):  # the configured dropout, not SimpleBaseline's 0.5
         assert json.loads((tmp_path / "s" / name / "meta.json").read_text())["model"]["dropout"] == 0.1
     assert set(result.table) == {"everyday", "uncommon", "everyday_independent"}
+
+
+def test_rom_share_sets_b_stream_share_and_needs_the_stream(tmp_path):
+    cfg = ExperimentConfig(
+        samples=256, test_samples=50, epochs=1, width=16, batch_size=64, stream=True, prior="broad", rom_share=0.6,
+    )  # fmt: skip
+    result = run_experiment(cfg, tmp_path / "s")
+    assert result.data["b_rom_share"] == 0.6
+    meta = json.loads((tmp_path / "s" / "rom" / "meta.json").read_text())
+    assert meta["data"]["stream"]["config"]["rom_share"] == 0.6
+    with pytest.raises(ValueError, match="rom_share: applies to streamed training"):
+        ExperimentConfig(rom_share=0.6)

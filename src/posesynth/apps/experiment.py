@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from posesynth.body.definitions import KeypointDefinition, apply_definition, get_definition
 from posesynth.body.skeleton import H36M17
@@ -155,11 +155,26 @@ class ExperimentConfig(BaseModel):
     )
     motions: str = Field("full-rom", description="motions preset or YAML file of B's augmentation")
     variants: int = Field(1, ge=1, le=16, description="augmented copies of each everyday pose in B's data")
+    rom_share: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="with stream: the share of B's samples that are reposed (default variants / (variants + 1), "
+        "the fixed protocol's share)",
+    )
     seed: int = Field(0, ge=0)
     b_seed: int = Field(
         0, ge=0, description="another draw of B alone (its augmentation and training); 0: the seed's own"
     )
     reference: bool = Field(False, description="also train model C on uncommon poses (a bound for B)")
+
+    @model_validator(mode="after")
+    def _share_needs_stream(self) -> ExperimentConfig:
+        if self.rom_share is not None and not self.stream:
+            raise ValueError(
+                "rom_share: applies to streamed training (stream); the fixed protocol's share is set by variants"
+            )
+        return self
 
 
 @dataclass(frozen=True)
@@ -357,7 +372,7 @@ def run_experiment(
             keypoint_jitter=config.keypoint_jitter,
             generate=GenerateConfig(activities=mix, angle_limits_deg=EVERYDAY_LIMITS_DEG),
         )
-        share = config.variants / (config.variants + 1)
+        share = config.rom_share if config.rom_share is not None else config.variants / (config.variants + 1)
         stream_b = stream_a.model_copy(update={"rom_share": share, "rom_motions": config.motions})
         data_info: dict[str, Any] = {
             "stream": True,

@@ -48,6 +48,14 @@ def rom(
         int | None,
         typer.Option("--variants", show_default="1", help="Augmented copies of each everyday pose in B's data."),
     ] = None,
+    rom_share: Annotated[
+        float | None,
+        typer.Option(
+            "--rom-share",
+            show_default="variants / (variants + 1)",
+            help="With --stream: the share of B's samples that are reposed.",
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option("--seed", show_default="0", help="Random seed.")] = None,
     b_seed: Annotated[
         int | None,
@@ -134,6 +142,7 @@ def rom(
             ema_decay=ema_decay,
             seed=seed,
             variants=variants,
+            rom_share=rom_share,
             motions=motions,
             b_seed=b_seed,
             reference=reference or None,
