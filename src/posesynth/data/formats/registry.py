@@ -430,13 +430,14 @@ def written_ids(to: str, out: Path | str) -> Callable[[PoseDataset], PoseDataset
     TRC's files are named ``<subject>_<action>.trc`` with characters outside
     ``[A-Za-z0-9_.-]`` made ``-`` and read back from the stem
     (:func:`posesynth.data.formats.trc.ids_as_read_back`; one file or several, as ``out``
-    holds). VideoPose3D writes a frame as its index within its sequence and projects the views
-    a subject's camera lacks: :class:`VideoPose3DWritten` (a
-    :class:`~posesynth.data.roundtrip.SurveyedIds`). Every other format keeps the ids: the
+    holds). VideoPose3D names a subject-less rig ``<name>_000000``..., writes a frame as its
+    index within its sequence, names cameras ``<subject>/<id>`` and projects the views a
+    subject's camera lacks: :class:`VideoPose3DWritten` (a
+    :class:`~posesynth.data.roundtrip.SurveyedIds`; ``<name>`` from the files in ``out``). Every other format keeps the ids: the
     function returns its argument.
     """
     if to == "videopose3d":
-        return VideoPose3DWritten()
+        return VideoPose3DWritten(_vp3d_written_name(Path(out)))
     if to != "trc":
         return lambda dataset: dataset
     from dataclasses import replace
@@ -455,62 +456,240 @@ def written_ids(to: str, out: Path | str) -> Callable[[PoseDataset], PoseDataset
     return as_written
 
 
-class VideoPose3DWritten:
-    """A data set's ids as the VideoPose3D writer writes them, for ``convert``'s check
-    (:func:`written_ids`): each ``frame`` becomes its index among the distinct frame ids of
-    its sequence, sorted (what :func:`~posesynth.data.formats.videopose3d.write_videopose3d`
-    writes and the reader gives back: 100, 105, 110 -> 0, 1, 2). A sequence is ``(subject,
-    action)``, the action as the writer takes it (``action``, else the generated activity,
-    else ``custom``). Without subject ids the writer's subject is the camera rig, which a chunk
-    does not show: the frames are then ranked within the action (right for one rig).
+def _vp3d_written_name(out: Path) -> str:
+    """The ``<name>`` of the VideoPose3D files in ``out`` (``cameras_<name>.json``, else
+    ``data_3d_<name>.npz``); ``custom``, the writer's default, when there is no one such file."""
+    if out.is_dir():
+        for pattern, prefix in (("cameras_*.json", "cameras_"), ("data_3d_*.npz", "data_3d_")):
+            found = sorted(out.glob(pattern))
+            if len(found) == 1:
+                return found[0].stem[len(prefix) :]
+    return "custom"
 
-    Called on a data set it never surveyed, it ranks within that data set (in memory);
-    :meth:`survey` of all the chunks first (the streamed check) keeps each sequence's sorted
-    frame ids, 8 bytes a distinct frame, so every chunk is ranked as the whole. Also says the
-    format projects the views a camera lacks (``projected_views``)."""
+
+class VideoPose3DWritten:
+    """A data set's ids as the VideoPose3D writer writes them into ``cameras_<name>.json``'s
+    folder, for ``convert``'s check (:func:`written_ids`):
+
+    - ``subject``: the given ids, else (as the writer) the *rig*, the set of cameras that see
+      a pose, named ``<name>_000000``, ... by first appearance
+      (:func:`~posesynth.data.formats.videopose3d.rig_ranks`);
+    - ``frame``: its index among the distinct frame ids of its sequence, sorted (100, 105,
+      110 -> 0, 1, 2); a sequence is ``(subject, action)`` as written, the action as the
+      writer takes it (``action``, else the generated activity, else ``custom``);
+    - camera names: ``<subject>/<id>``, the id the name's last part (``cam<k>`` for cameras
+      without a table, ``k`` the camera's first appearance), or VideoPose3D's own id of a
+      calibrated Human3.6M camera when every camera of the subject is one.
+
+    A rig, and a sequence's frames, need every sample: :meth:`survey` of all the chunks first
+    (the streamed check) keeps what is needed (each sequence's sorted frame ids, 8 bytes a
+    distinct frame; without subject ids each sample's rig, 8 bytes a sample), and the chunks
+    are then mapped in the surveyed order, each once. Called on a data set it never surveyed,
+    it maps that data set as a whole (in memory). Also says the format projects the views a
+    camera lacks (``projected_views``)."""
 
     projected_views = True
 
-    def __init__(self) -> None:
-        self._frames: dict[tuple[str, str], np.ndarray] | None = None
+    def __init__(self, name: str = "custom") -> None:
+        self.name = name
+        self._survey: _Vp3dSurvey | None = None
+        self._at = 0
 
     def survey(self, chunks: Any) -> None:
-        """Note every sequence's distinct frame ids from the source's chunks."""
-        seen: dict[tuple[str, str], list[np.ndarray]] = {}
-        for chunk in chunks:
-            if chunk.frame is None:
-                return  # no frame ids to rank (a store's chunks all hold the same arrays)
-            for key, rows in _vp3d_sequences(chunk):
-                seen.setdefault(key, []).append(np.unique(np.asarray(chunk.frame)[rows].astype(np.int64)))
-        self._frames = {key: np.unique(np.concatenate(parts)) for key, parts in seen.items()}
+        """Note what the mapping needs from the source's chunks (all of them, in order)."""
+        self._survey = _survey_vp3d(chunks)
+        self._at = 0
 
     def __call__(self, dataset: PoseDataset) -> PoseDataset:
-        if dataset.frame is None:
-            return dataset
-        from dataclasses import replace
+        if self._survey is None:
+            return _vp3d_as_written(dataset, _survey_vp3d([dataset]), 0, self.name)
+        out = _vp3d_as_written(dataset, self._survey, self._at, self.name)
+        self._at += len(dataset)
+        return out
 
+
+@dataclass
+class _Vp3dSurvey:
+    """What :class:`VideoPose3DWritten` learnt from every source chunk."""
+
+    #: (subject as written, action) -> sorted distinct frame ids; None: no frame ids
+    frames: dict[tuple[str, str], np.ndarray] | None
+    #: (N,) each sample's rig rank, and the rig count (no subject ids); else None
+    rig: np.ndarray | None = None
+    rigs: int = 0
+    #: subject -> camera key -> slot in VideoPose3D's Human3.6M camera list (every camera of
+    #: the subject a calibrated one)
+    slots: dict[str, dict[int, int]] = field(default_factory=dict)
+    #: (N,) first-appearance rank of each sample's camera (per-sample cameras with names)
+    cam_rank: np.ndarray | None = None
+
+
+def _vp3d_action(dataset: PoseDataset) -> np.ndarray:
+    """(N,) each sample's action as the VideoPose3D writer takes it."""
+    if dataset.action is not None:
+        return np.asarray(dataset.action).astype(str)
+    from posesynth.data.formats.videopose3d import _activity_names
+
+    names = _activity_names(dataset)
+    return names if names is not None else np.full(len(dataset), "custom")
+
+
+def _vp3d_cam_key(dataset: PoseDataset) -> np.ndarray:
+    """(N,) uint64 naming each sample's camera the same in every chunk: its index in the
+    camera table, else a 64-bit hash of its parameters; without cameras the writer's
+    ``extra["camera"]`` (or 0)."""
+    n = len(dataset)
+    if dataset.cameras is not None:
+        if dataset.camera_index is not None:
+            return np.asarray(dataset.camera_index).astype(np.uint64)
+        from posesynth.data.formats.store_io import _CAMERA_FIELDS
+        from posesynth.data.formats.videopose3d import stream_camera_key_hashes
+
+        c = dataset.sample_cameras()
+        return stream_camera_key_hashes([{f: np.asarray(getattr(c, f)) for f in _CAMERA_FIELDS.values()}])
+    keys = np.asarray(dataset.extra.get("camera", np.zeros(n, np.int64)))
+    return keys.astype(np.uint64) if keys.dtype.kind in "iu" and keys.shape == (n,) else np.zeros(n, np.uint64)
+
+
+def _survey_vp3d(chunks: Any) -> _Vp3dSurvey:
+    """One pass over the source's chunks (:class:`VideoPose3DWritten`)."""
+    from posesynth.data.formats.videopose3d import h36m_slot_of, rig_ranks
+
+    seen: dict[tuple[str, str], list[np.ndarray]] = {}
+    slots: dict[str, dict[int, int]] = {}
+    # without subject ids, per sample: pose key, camera key, action and frame (for the rigs)
+    poses: list[np.ndarray] = []
+    cams: list[np.ndarray] = []
+    acts: list[np.ndarray] = []
+    frames: list[np.ndarray] = []
+    act_codes: dict[str, int] = {}
+    pose_acts: dict[str, int] = {}
+    named_cams: list[np.ndarray] = []  # per-sample cameras with names: their keys
+    has_frame = True
+    lo = 0
+    for chunk in chunks:
+        n = len(chunk)
+        has_frame = chunk.frame is not None
+        key = _vp3d_cam_key(chunk)
+        if chunk.cameras is not None and chunk.camera_names is not None and chunk.camera_index is None:
+            named_cams.append(key)
+        action = _vp3d_action(chunk)
+        frame = None if chunk.frame is None else np.asarray(chunk.frame).astype(np.int64)
+        if chunk.subject is not None:
+            subject = np.asarray(chunk.subject).astype(str)
+            if frame is not None:
+                for seq, rows in _vp3d_sequences(subject, action):
+                    seen.setdefault(seq, []).append(np.unique(frame[rows]))
+            if chunk.cameras is not None and chunk.cameras.model.value == "h36m":
+                for s in np.unique(subject).tolist():
+                    sel = np.flatnonzero(subject == s)
+                    ks, first = np.unique(key[sel], return_index=True)
+                    at = sel[first] if chunk.camera_index is None else np.asarray(chunk.camera_index)[sel[first]]
+                    found = h36m_slot_of(s, chunk.cameras[at])
+                    slots.setdefault(s, {}).update(zip(ks.tolist(), found.tolist()))
+        else:
+            # the writer's pose: (action id or none, frame), augment's (source, variant), or the sample
+            if frame is not None:
+                pa = np.zeros(n, np.int64) if chunk.action is None else np.asarray(chunk.action).astype(str)
+                code = pa if chunk.action is None else np.array([pose_acts.setdefault(a, len(pose_acts)) for a in pa])
+                poses.append(np.stack([code.astype(np.int64), frame], axis=1))
+            elif "source_index" in chunk.extra and "variant" in chunk.extra:
+                src = np.asarray(chunk.extra["source_index"]).astype(np.int64)
+                poses.append(np.stack([src, np.asarray(chunk.extra["variant"]).astype(np.int64)], axis=1))
+            else:
+                poses.append(np.stack([np.arange(lo, lo + n), np.zeros(n, np.int64)], axis=1))
+            cams.append(key)
+            acts.append(np.array([act_codes.setdefault(a, len(act_codes)) for a in action.tolist()], np.int64))
+            if frame is not None:
+                frames.append(frame)
+        lo += n
+    survey = _Vp3dSurvey(frames=None)
+    survey.slots = {s: table for s, table in slots.items() if min(table.values(), default=-1) >= 0}
+    if named_cams:
+        from posesynth.data.formats.videopose3d import _codes
+
+        survey.cam_rank = _codes(np.concatenate(named_cams))
+    if poses:
+        from posesynth.data.formats.videopose3d import _row_codes
+
+        pose = _row_codes(np.concatenate(poses))
+        del poses
+        survey.rig, survey.rigs = rig_ranks(pose, np.concatenate(cams))
+        if frames:
+            frame_all, act_all = np.concatenate(frames), np.concatenate(acts)
+            act_names = np.array(list(act_codes))
+            seq = survey.rig * max(len(act_codes), 1) + act_all
+            order = np.argsort(seq, kind="stable")
+            cuts = np.flatnonzero(np.diff(seq[order])) + 1
+            from posesynth.data.formats.videopose3d import rig_names
+
+            for rows in np.split(order, cuts):
+                r = int(survey.rig[rows[0]])
+                s = str(rig_names("", np.array([r]), survey.rigs)[0])  # "_<rank>": the name's suffix
+                seen[(s, str(act_names[act_all[rows[0]]]))] = [np.unique(frame_all[rows])]
+    if has_frame and seen:
+        survey.frames = {k: np.unique(np.concatenate(parts)) for k, parts in seen.items()}
+    return survey
+
+
+def _vp3d_as_written(dataset: PoseDataset, survey: _Vp3dSurvey, at: int, name: str) -> PoseDataset:
+    """``dataset`` (samples ``at ...`` of the surveyed source) with its ids as written."""
+    from dataclasses import replace
+
+    from posesynth.data.formats.videopose3d import rig_names
+    from posesynth.geometry.camera import H36M_CAMERA_IDS
+
+    n = len(dataset)
+    if dataset.subject is not None:
+        subject = np.asarray(dataset.subject).astype(str)
+        suffix = subject
+    elif survey.rig is not None:
+        if at + n > survey.rig.size:
+            raise ValueError(f"dataset: more samples than were surveyed ({survey.rig.size})")
+        ranks = survey.rig[at : at + n]
+        subject = rig_names(name, ranks, survey.rigs)
+        suffix = rig_names("", ranks, survey.rigs)
+    else:
+        return dataset
+    changes: dict[str, Any] = {"subject": subject}
+    if dataset.frame is not None and survey.frames is not None:
         frame = np.asarray(dataset.frame).astype(np.int64)
-        ranked = np.empty(len(dataset), np.int64)
-        for key, rows in _vp3d_sequences(dataset):
-            known = self._frames.get(key) if self._frames is not None else np.unique(frame[rows])
+        ranked = np.empty(n, np.int64)
+        for seq, rows in _vp3d_sequences(suffix, _vp3d_action(dataset)):
+            known = survey.frames.get(seq)
             if known is None:  # not in the survey: ranked alone (the comparison then tells)
                 known = np.unique(frame[rows])
             ranked[rows] = np.searchsorted(known, frame[rows])
-        return replace(dataset, frame=ranked)
+        changes["frame"] = ranked
+    if dataset.cameras is not None and dataset.camera_names is not None:
+        names = np.asarray(dataset.camera_names).astype(str)
+        if dataset.camera_index is not None:
+            index = np.asarray(dataset.camera_index).astype(np.int64)
+            tail = np.char.rpartition(names, "/")[:, 2][index]
+            cid = np.where(tail == "", np.char.add("cam", index.astype(str)), tail)
+        elif survey.cam_rank is not None and at + n <= survey.cam_rank.size:
+            cid = np.char.add("cam", survey.cam_rank[at : at + n].astype(str))
+        else:
+            cid = np.char.add("cam", np.arange(n).astype(str))
+        if survey.slots:
+            key = _vp3d_cam_key(dataset)
+            for s, table in survey.slots.items():
+                sel = np.flatnonzero(subject == s)
+                if sel.size:
+                    ids = np.array(H36M_CAMERA_IDS)
+                    cid = cid.astype(object)
+                    cid[sel] = [ids[table[int(k)]] for k in key[sel].tolist()]
+        changes.update(
+            cameras=dataset.sample_cameras(),
+            camera_index=None,
+            camera_names=np.char.add(np.char.add(subject, "/"), np.asarray(cid).astype(str)),
+        )
+    return replace(dataset, **changes)
 
 
-def _vp3d_sequences(dataset: PoseDataset) -> list[tuple[tuple[str, str], np.ndarray]]:
-    """``((subject, action), rows)`` of each VideoPose3D sequence of ``dataset`` (subject ""
-    without subject ids), the action as the writer takes it."""
-    n = len(dataset)
-    subject = np.full(n, "") if dataset.subject is None else np.asarray(dataset.subject).astype(str)
-    if dataset.action is not None:
-        action = np.asarray(dataset.action).astype(str)
-    else:
-        from posesynth.data.formats.videopose3d import _activity_names
-
-        names = _activity_names(dataset)
-        action = names if names is not None else np.full(n, "custom")
+def _vp3d_sequences(subject: np.ndarray, action: np.ndarray) -> list[tuple[tuple[str, str], np.ndarray]]:
+    """``((subject, action), rows)`` of each sequence of samples with these ids (N,)."""
+    n = len(subject)
     subjects, s_code = np.unique(subject, return_inverse=True)
     actions, a_code = np.unique(action, return_inverse=True)
     # two integer codes, never one joined string (NUL separators do not survive numpy strings)

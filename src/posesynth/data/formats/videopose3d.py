@@ -689,6 +689,51 @@ def pose_ids(ds: PoseDataset) -> tuple[np.ndarray, str]:
     return np.arange(n, dtype=np.int64), "sample"
 
 
+def rig_ranks(pose: np.ndarray, cam_key: np.ndarray) -> tuple[np.ndarray, int]:
+    """Each sample's *rig* (the set of cameras that see its pose), numbered by first
+    appearance in the data, and how many rigs there are: the writer's subject of data
+    without subject ids (:func:`rig_names`). ``pose`` (N,) and ``cam_key`` (N,) are integer
+    ids of each sample's pose and camera (any ids: only which are equal matters)."""
+    n = len(pose)
+    if n == 0:
+        return np.zeros(0, np.int64), 0
+    order = np.lexsort((cam_key, pose))
+    rigs: dict[tuple[int, ...], int] = {}
+    rig_of_pose: dict[int, int] = {}
+    bounds = np.flatnonzero(np.diff(pose[order])) + 1
+    for chunk in np.split(order, bounds):
+        rig = tuple(np.unique(cam_key[chunk]).tolist())
+        rig_of_pose[int(pose[chunk[0]])] = rigs.setdefault(rig, len(rigs))
+    first_pose = pose[np.sort(np.unique(pose, return_index=True)[1])]
+    rig_rank = _codes(np.array([rig_of_pose[int(p)] for p in first_pose]))  # by first appearance
+    rank_of_pose = dict(zip(first_pose.tolist(), rig_rank.tolist()))
+    return np.array([rank_of_pose[int(p)] for p in pose], dtype=np.int64), len(rigs)
+
+
+def rig_names(name: str, ranks: np.ndarray, count: int) -> np.ndarray:
+    """The subject names of rigs ``ranks`` (N,) of ``count``: ``<name>_000000``, ... (six digits
+    at least, as many as the largest rank needs)."""
+    width = max(6, len(str(max(count - 1, 0))))
+    return np.array([f"{name}_{r:0{width}d}" for r in ranks.tolist()]) if len(ranks) else np.zeros(0, str)
+
+
+def h36m_slot_of(subject: str, cameras: Camera) -> np.ndarray:
+    """For cameras ``(K,)`` of ``subject``: the slot of each in VideoPose3D's camera list of a
+    Human3.6M subject (the calibrated camera it is, to 1 mm and 1e-4 in rotation), -1 where
+    it is none of them (or ``subject`` has no published calibration, or the model is not
+    ``h36m``)."""
+    k = int(cameras.batch_shape[0]) if cameras.batch_shape else 1
+    if subject not in H36M_SUBJECTS or cameras.model is not CameraModel.H36M:
+        return np.full(k, -1, np.int64)
+    presets = h36m_subject_cameras(subject)
+    center = np.asarray(cameras.center).reshape(k, 1, 3)
+    rotation = np.asarray(cameras.rotation).reshape(k, 1, 9)
+    close = np.isclose(presets.center[None], center, atol=1e-3).all(axis=-1) & np.isclose(
+        presets.rotation.reshape(1, 4, 9), rotation, atol=1e-4
+    ).all(axis=-1)
+    return np.where(close.any(axis=1), np.argmax(close, axis=1), -1).astype(np.int64)
+
+
 def _activity_names(ds: PoseDataset) -> np.ndarray | None:
     """Per-sample activity names of generated data (``extra["activity"]``), or None."""
     act = ds.extra.get("activity")
@@ -721,17 +766,8 @@ def _h36m_slots(subject: str, keys: list[int], table: Camera | None) -> list[int
     VideoPose3D's camera list of the subject) of each camera key; else None."""
     if subject not in H36M_SUBJECTS or table is None or table.model is not CameraModel.H36M:
         return None
-    presets = h36m_subject_cameras(subject)
-    slots = []
-    for k in keys:
-        cam = table[k]
-        close = np.isclose(presets.center, cam.center, atol=1e-3).all(axis=1) & np.isclose(
-            presets.rotation.reshape(4, 9), cam.rotation.reshape(9), atol=1e-4
-        ).all(axis=1)
-        if not close.any():
-            return None
-        slots.append(int(np.argmax(close)))
-    return slots
+    slots = h36m_slot_of(subject, table[np.asarray(keys, dtype=np.int64)])
+    return None if (slots < 0).any() else slots.tolist()
 
 
 _CAM_FIELDS = ("intrinsics", "distortion", "rotation", "center", "image_size")
@@ -928,20 +964,7 @@ def _vp3d_payload(ds: PoseDataset, name: str, layout_3d: str, dtype: type):
     if ds.subject is not None:
         subject = np.asarray(ds.subject).astype(str)
     else:
-        # a rig = the set of cameras of a pose; one subject per rig
-        order = np.lexsort((cam_key, pose))
-        rigs: dict[tuple[int, ...], int] = {}
-        rig_of_pose: dict[int, int] = {}
-        bounds = np.flatnonzero(np.diff(pose[order])) + 1
-        for chunk in np.split(order, bounds) if n else []:
-            rig = tuple(np.unique(cam_key[chunk]).tolist())
-            rig_of_pose[int(pose[chunk[0]])] = rigs.setdefault(rig, len(rigs))
-        first_pose = np.unique(pose, return_index=True)[1] if n else np.zeros(0, np.int64)
-        rig_ids = np.array([rig_of_pose[int(p)] for p in pose[np.sort(first_pose)]]) if n else np.zeros(0, int)
-        rig_rank = _codes(rig_ids)  # numbered by first appearance in the data
-        rank_of_pose = dict(zip(pose[np.sort(first_pose)].tolist(), rig_rank.tolist()))
-        width = max(6, len(str(max(len(rigs) - 1, 0))))
-        subject = np.array([f"{name}_{rank_of_pose[int(p)]:0{width}d}" for p in pose]) if n else np.zeros(0, str)
+        subject = rig_names(name, *rig_ranks(pose, cam_key))
     if ds.action is not None:
         action = np.asarray(ds.action).astype(str)
     else:
