@@ -907,8 +907,10 @@ def convert_streamed(
                 return None
             n = store.samples
             gather = _StoreGather(Path(source))
-            if row_plan.folded:
+            if row_plan.folded:  # its pass reads every chunk as iter_store_chunks checks it
                 _check_folded(Path(source), row_plan, rows, gather)
+            else:
+                _check_store(Path(source), rows)
             written = write_trc_blocks(
                 _trc_blocks(row_plan, rows, gather, first), Path(out), row_plan.plan, overwrite=overwrite, **kw
             )
@@ -1431,6 +1433,16 @@ def _trc_blocks(row_plan: Any, rows: int, gather: _StoreGather, first: list[Pose
             if not first:  # the summary's skeleton and cameras: one whole sample
                 first.append(gather.take(np.zeros(1, np.int64)))
             yield name, block
+
+
+def _check_store(source: Path, rows: int) -> None:
+    """Every chunk of the store checked as :func:`iter_store_chunks` checks it (shapes,
+    finite values and bounds of every array, 2D and cameras included), before a writer that
+    gathers only some arrays (TRC rows: world 3D, frame, time) writes anything: bad input
+    gives one ``ValueError`` naming the store and the field, whether or not the output is
+    checked afterwards. One pass, one chunk in memory."""
+    for _ in iter_store_chunks(source, rows, name_cameras=False)[1]:
+        pass
 
 
 def _check_folded(source: Path, row_plan: Any, rows: int, gather: _StoreGather) -> None:
