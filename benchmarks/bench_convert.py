@@ -17,7 +17,9 @@ with ids derived from the pinhole store chunk by chunk (:func:`derived_store`):
 ``posesynth-shuffled`` (every sample its own frame, frames falling within each of 100
 subjects: TRC rows in another order than the samples) and ``posesynth-h36m`` (Human3.6M's
 shape: 10 subjects in consecutive blocks, 4 fixed cameras per subject in a camera table,
-frames rising, each pose seen by the 4 cameras) and ``posesynth-augment`` (augment's shape:
+frames rising, each pose seen by the 4 cameras), ``posesynth-h36m-large`` (the same with
+subjects of 300,000 samples, as large as Human3.6M's training subjects: 4 subjects at 1 M) and
+``posesynth-augment`` (augment's shape:
 no subject or frame ids, ``(source_index, variant)`` with 3 variants per source, each the
 source's pose moved by ``variant`` cm and seen through the source's camera: a VideoPose3D
 subject per source); targets as
@@ -25,6 +27,10 @@ subject per source); targets as
 :func:`posesynth.data.formats.registry.convert_streamed`; the others run in memory, and
 ``--max-memory-samples`` skips their runs above that size (an in-memory pair needs about
 16 KB per sample: 1.6 GB at 100k).
+
+``--baseline SRC`` runs every conversion twice in the same run, alternated, with the package
+in ``SRC`` (the code before a change, e.g. ``git worktree add /tmp/before HEAD`` then
+``--baseline /tmp/before/src``) and with this checkout's, and prints the ratio after / before.
 
 Run::
 
@@ -48,7 +54,10 @@ import time
 from pathlib import Path
 
 GOAL_MB = 500.0
-DERIVED = ("posesynth-views", "posesynth-shuffled", "posesynth-h36m", "posesynth-augment")
+DERIVED = ("posesynth-views", "posesynth-shuffled", "posesynth-h36m", "posesynth-h36m-large", "posesynth-augment")
+#: Samples per subject of ``posesynth-h36m-large`` (Human3.6M's training subjects: about 300k
+#: samples each, 4 cameras)
+LARGE_SUBJECT = 300_000
 SOURCES = ("posesynth", "posesynth-opencv", "mmpose", *DERIVED)
 TARGETS = ("posesynth", "mmpose", "videopose3d", "trc")
 DEFAULT_PAIRS = "posesynth:mmpose,posesynth:trc,posesynth:videopose3d,mmpose:posesynth,posesynth-opencv:mmpose"
@@ -62,6 +71,7 @@ STREAMED = {
     "posesynth-views:trc",
     "posesynth-shuffled:trc",
     "posesynth-h36m:videopose3d",
+    "posesynth-h36m-large:videopose3d",
     "posesynth-augment:videopose3d",
     "posesynth-augment:trc",
 }
@@ -71,10 +81,14 @@ def posesynth(*args: str) -> list[str]:
     return [sys.executable, "-m", "posesynth.cli.main", *args]
 
 
-def peak_rss_mb(cmd: list[str]) -> tuple[float, float]:
-    """Run ``cmd``; its peak resident memory (MB) and wall time (s)."""
+def peak_rss_mb(cmd: list[str], package: Path | None = None) -> tuple[float, float]:
+    """Run ``cmd`` (with ``package`` first on the module path when given); its peak resident
+    memory (MB) and wall time (s)."""
+    env = None
+    if package is not None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(package), os.environ.get("PYTHONPATH", "")])}
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
@@ -135,10 +149,15 @@ def derived_store(work: Path, kind: str, n: int) -> Path:
         return out
     shutil.rmtree(out, ignore_errors=True)
     base = source_path(work, "posesynth", n)
-    subjects = 10 if kind == "posesynth-h36m" else 100
-    per_subject = -(-n // subjects)
+    h36m = kind in ("posesynth-h36m", "posesynth-h36m-large")
+    if kind == "posesynth-h36m-large":
+        subjects = -(-n // LARGE_SUBJECT)
+        per_subject = LARGE_SUBJECT
+    else:
+        subjects = 10 if h36m else 100
+        per_subject = -(-n // subjects)
     table = names = None
-    if kind == "posesynth-h36m":
+    if h36m:
         from posesynth.geometry.camera import concat_cameras, h36m_subject_cameras
 
         table = concat_cameras([h36m_subject_cameras("S1")] * subjects)
@@ -215,6 +234,12 @@ def main() -> None:
         default=100_000,
         help="skip pairs that convert in memory above this many samples",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="folder holding the posesynth package before a change (its src/): every run is made "
+        "with it too, alternated, and the ratio after / before printed",
+    )
     parser.add_argument("--make", choices=DERIVED, help=argparse.SUPPRESS)  # a derived source, in a child
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -239,16 +264,23 @@ def main() -> None:
             for label in modes:
                 extra = [] if label == "check" else [label]
                 out = args.work / f"out-{src}-{dst}-{n}{label}"
-                shutil.rmtree(out, ignore_errors=True)
-                mb, seconds = peak_rss_mb(posesynth("convert", str(source), str(out), "--to", dst, *extra))
-                out_mb = size_mb(out)
-                shutil.rmtree(out)
+                before = None
+                for package in ([args.baseline] if args.baseline is not None else []) + [None]:
+                    shutil.rmtree(out, ignore_errors=True)
+                    cmd = posesynth("convert", str(source), str(out), "--to", dst, *extra)
+                    mb, seconds = peak_rss_mb(cmd, package)
+                    out_mb = size_mb(out)
+                    shutil.rmtree(out)
+                    tag = "before" if package is not None else ("after" if args.baseline is not None else "")
+                    ratio = "" if before is None else f", after / before {mb / before:.3f}"
+                    print(
+                        f"{pair:26s} {label:10s} {n:>9,d} samples{' ' + tag if tag else ''}: peak RSS {mb:7.1f} MB, "
+                        f"{seconds:7.1f} s, output {out_mb:8.1f} MB{ratio}",
+                        flush=True,
+                    )
+                    if package is not None:
+                        before = mb
                 rows.append((pair, n, label, mb, seconds, out_mb))
-                print(
-                    f"{pair:26s} {label:10s} {n:>9,d} samples: peak RSS {mb:7.1f} MB, "
-                    f"{seconds:7.1f} s, output {out_mb:8.1f} MB",
-                    flush=True,
-                )
     for pair, label in dict.fromkeys((p, m) for p, _, m, _, _, _ in rows):
         peak = {n: mb for p, n, m, mb, _, _ in rows if p == pair and m == label}
         what = f"{pair:26s} {label:10s}"

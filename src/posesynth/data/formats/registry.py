@@ -552,9 +552,8 @@ def _vp3d_cam_key(dataset: PoseDataset) -> np.ndarray:
 
 
 def _survey_vp3d(chunks: Any) -> _Vp3dSurvey:
-    """One pass over the source's chunks (:class:`VideoPose3DWritten`)."""
-    from posesynth.data.formats.videopose3d import h36m_slot_of, rig_ranks
-
+    """One pass over the source's chunks (:class:`VideoPose3DWritten`); the writer's helpers
+    are imported where a case needs them."""
     seen: dict[tuple[str, str], list[np.ndarray]] = {}
     slots: dict[str, dict[int, int]] = {}
     # without subject ids, per sample: pose key, camera key, action and frame (for the rigs)
@@ -581,6 +580,8 @@ def _survey_vp3d(chunks: Any) -> _Vp3dSurvey:
                 for seq, rows in _vp3d_sequences(subject, action):
                     seen.setdefault(seq, []).append(np.unique(frame[rows]))
             if chunk.cameras is not None and chunk.cameras.model.value == "h36m":
+                from posesynth.data.formats.videopose3d import h36m_slot_of
+
                 for s in np.unique(subject).tolist():
                     sel = np.flatnonzero(subject == s)
                     ks, first = np.unique(key[sel], return_index=True)
@@ -610,7 +611,7 @@ def _survey_vp3d(chunks: Any) -> _Vp3dSurvey:
 
         survey.cam_rank = _codes(np.concatenate(named_cams))
     if poses:
-        from posesynth.data.formats.videopose3d import _row_codes
+        from posesynth.data.formats.videopose3d import _row_codes, rig_ranks
 
         pose = _row_codes(np.concatenate(poses))
         del poses
@@ -636,14 +637,13 @@ def _vp3d_as_written(dataset: PoseDataset, survey: _Vp3dSurvey, at: int, name: s
     """``dataset`` (samples ``at ...`` of the surveyed source) with its ids as written."""
     from dataclasses import replace
 
-    from posesynth.data.formats.videopose3d import rig_names
-    from posesynth.geometry.camera import H36M_CAMERA_IDS
-
     n = len(dataset)
     if dataset.subject is not None:
         subject = np.asarray(dataset.subject).astype(str)
         suffix = subject
     elif survey.rig is not None:
+        from posesynth.data.formats.videopose3d import rig_names
+
         if at + n > survey.rig.size:
             raise ValueError(f"dataset: more samples than were surveyed ({survey.rig.size})")
         ranks = survey.rig[at : at + n]
@@ -672,6 +672,8 @@ def _vp3d_as_written(dataset: PoseDataset, survey: _Vp3dSurvey, at: int, name: s
         else:
             cid = np.char.add("cam", np.arange(n).astype(str))
         if survey.slots:
+            from posesynth.geometry.camera import H36M_CAMERA_IDS
+
             key = _vp3d_cam_key(dataset)
             for s, table in survey.slots.items():
                 sel = np.flatnonzero(subject == s)
@@ -857,10 +859,7 @@ def convert_streamed(
     first: list[PoseDataset] = []
 
     def remember(it: Any) -> Any:  # keep the first chunk's skeleton and cameras for the summary
-        for chunk in it:
-            if not first:
-                first.append(chunk.select(slice(0, 1)))
-            yield chunk
+        return _Remember(iter(it), first)
 
     read_back: Callable[[], Any] | None = None
     written: Any
@@ -885,10 +884,11 @@ def convert_streamed(
                 return None
             n = store.samples
             per_sample_cameras = vp_plan.cam_key is not None
+            # the summary's skeleton and cameras: the store's first sample (a part may hold ids only)
+            first.append(next(iter_store_chunks(source, 1, name_cameras=False)[1]))
             written = write_videopose3d_parts(
-                remember(_vp3d_parts(Path(source), rows, vp_plan)), Path(out), overwrite=overwrite,
-                on_part=vp_plan.record, **kw,
-            )  # fmt: skip
+                _vp3d_parts(Path(source), rows, vp_plan), Path(out), overwrite=overwrite, on_part=vp_plan.record, **kw
+            )
             read_back = partial(_vp3d_read_back, Path(out), kw.get("name", "custom"), vp_plan, rows)
     else:
         from posesynth.data.formats.trc import plan_trc_rows, plan_trc_sequences, write_trc_blocks, write_trc_chunks
@@ -1247,9 +1247,14 @@ def _vp3d_plan(store: Any, rows: int, name: str) -> _Vp3dPlan | None:
 def _vp3d_parts(source: Path, rows: int, plan: _Vp3dPlan) -> Any:
     """The store's samples as parts of whole subjects (about ``rows`` samples, more when a
     subject is larger), each prepared as :func:`write_videopose3d_parts` needs: subject names,
-    and the cameras as a table named as the in-memory writer names them. A part's range of
-    samples is read from the store at once (one copy, only the arrays the writer reads), as
-    :func:`iter_store_chunks` would give it."""
+    and the cameras as a table named as the in-memory writer names them.
+
+    Each part is first checked chunk by chunk (``rows`` samples read at a time, checked as
+    :func:`iter_store_chunks` checks them). When the store holds world 3D and 2D, the part is
+    then a :class:`~posesynth.data.formats.videopose3d.PartIds`: its ids and cameras in
+    memory, its points read from the store by rows as the writer needs them (memory: the ids
+    and one step's rows, however large a subject). Otherwise (points derived from the
+    camera-frame 3D) the part's range is read at once (only the arrays the writer reads)."""
     from dataclasses import replace
 
     from posesynth.data.formats.store_io import _CAMERA_FIELDS, dataset_from_store_arrays
@@ -1257,11 +1262,15 @@ def _vp3d_parts(source: Path, rows: int, plan: _Vp3dPlan) -> Any:
     from posesynth.data.validate import validate_dataset
 
     store = open_store(source)
+    # the points read by rows: each file was checked against its checksum by the chunk pass
+    # (``store``) before any row of it is gathered, and mapped pages are released at once
+    rows_store = open_store(source, checksums=False)
     have = set(store.array_names)
     # what the VideoPose3D writer reads (no angles, visibility, ...): a part holds whole subjects
     needed = {"joints_3d_world", "joints_2d", "subject", "action", "frame", "camera_index", *_CAMERA_FIELDS}
     needed |= {"source_index", "variant", "activity"}
-    if not {"joints_3d_world", "joints_2d"} <= have:
+    by_rows = {"joints_3d_world", "joints_2d"} <= have
+    if not by_rows:
         needed.add("joints_3d_camera")  # world 3D or 2D derived from it
     names = [a for a in store.array_names if a in needed]
     starts = plan.starts
@@ -1270,15 +1279,73 @@ def _vp3d_parts(source: Path, rows: int, plan: _Vp3dPlan) -> Any:
     while done < total:
         # the first subject start at least rows past done (the end of the data at the latest)
         cut = int(starts[min(int(np.searchsorted(starts, done + rows, side="left")), starts.size - 1)])
-        data = _read_range(store, names, done, cut)
-        part = dataset_from_store_arrays(store.meta, data, store.path)
-        del data
+        part: Any
+        if by_rows:
+            for lo in range(done, cut, rows):  # checked as iter_store_chunks checks, a chunk at a time
+                data = _read_range(store, names, lo, min(lo + rows, cut))
+                chunk = dataset_from_store_arrays(store.meta, data, store.path)
+                validate_dataset(chunk, store.path)
+                del chunk, data
+            ids = _read_range(store, [a for a in names if a not in ("joints_3d_world", "joints_2d")], done, cut)
+            if "subject" not in ids:  # the rigs' names, as _vp3d_prepare gives them
+                ids["subject"] = plan.subject_names(np.searchsorted(starts, np.arange(done, cut), side="right") - 1)
+            part = _part_ids(store, rows_store, ids, done)
+            del ids
+        else:
+            data = _read_range(store, names, done, cut)
+            part = dataset_from_store_arrays(store.meta, data, store.path)
+            del data
+            for lo in range(0, len(part), rows):  # checked as iter_store_chunks checks, a chunk at a time
+                validate_dataset(part.select(slice(lo, lo + rows)), store.path)
         part = replace(part, meta={**part.meta, "source_format": "posesynth", "source_path": str(store.path)})
-        for lo in range(0, len(part), rows):  # checked as iter_store_chunks checks, a chunk at a time
-            validate_dataset(part.select(slice(lo, lo + rows)), store.path)
-        yield _vp3d_prepare(part, done, plan)
+        held = [part]  # handed over whole: this frame keeps no reference while the part is written
         del part
+        yield _vp3d_prepare(held.pop(), done, plan)
         done = cut
+
+
+def _part_ids(store: Any, rows_store: Any, ids: dict[str, np.ndarray], lo: int) -> Any:
+    """The :class:`~posesynth.data.formats.videopose3d.PartIds` of the store's samples
+    ``lo ...`` whose id (``subject`` included) and camera arrays are ``ids``: as
+    :func:`dataset_from_store_arrays` makes them, the world 3D and 2D read from
+    ``rows_store`` by rows."""
+    from posesynth.data.formats.store_io import _STRUCTURAL_META, RESERVED_ARRAYS, _read_cameras, _read_skeleton
+    from posesynth.data.formats.videopose3d import PartIds
+
+    cameras, camera_index, camera_names = _read_cameras(store.meta, ids, store.path)
+    return PartIds(
+        skeleton=_read_skeleton(store.meta, store.path, None),
+        subject=ids["subject"],
+        world_rows=_store_rows(rows_store, "joints_3d_world", lo),
+        uv_rows=_store_rows(rows_store, "joints_2d", lo),
+        cameras=cameras,
+        camera_index=camera_index,
+        camera_names=camera_names,
+        action=ids.get("action"),
+        frame=ids.get("frame"),
+        meta={k: v for k, v in store.meta.items() if k not in _STRUCTURAL_META},
+        extra={k: v for k, v in ids.items() if k not in RESERVED_ARRAYS},
+    )
+
+
+def _store_rows(store: Any, name: str, lo: int) -> Callable[[np.ndarray], np.ndarray]:
+    """A reader of array ``name``'s samples ``lo + idx`` (any order) as float64: gathered shard
+    by shard from the memory maps, which are released at once (only the rows stay)."""
+
+    def read(idx: np.ndarray) -> np.ndarray:
+        index = np.asarray(idx, dtype=np.int64) + lo
+        order = np.argsort(index, kind="stable")
+        sorted_index = index[order]
+        spec = store.arrays[name]
+        out = np.empty((index.size, *spec.trailing), dtype=spec.dtype)
+        for shard in store.shards:
+            a, b = np.searchsorted(sorted_index, [shard.start, shard.stop])
+            if a < b:
+                out[order[a:b]] = store.read(name, shard.start, shard.stop)[sorted_index[a:b] - shard.start]
+                store.release(shard.index)
+        return out.astype(np.float64, copy=False)
+
+    return read
 
 
 def _read_range(store: Any, names: list[str], lo: int, hi: int) -> dict[str, np.ndarray]:
@@ -1353,7 +1420,9 @@ def _vp3d_read_back(out: Path, name: str, plan: _Vp3dPlan, rows: int) -> Any:
             views, used = held.pop(r)
             if not used.all():
                 extras.append(views.dataset(np.flatnonzero(~used)).complete())
+        views = None  # a subject done with is freed now, not when the next one is read
         yield (parts[0] if len(parts) == 1 else concat_datasets(parts)).complete()
+        del parts
     if next(subjects, None) is not None:
         raise ValueError(f"{out}: more subjects than were written")
     if extras:
@@ -1561,6 +1630,25 @@ def _trc_read_back(source: Path, out: Path, plan: Any, rows: int) -> Any:
     finally:
         for reader in readers.values():
             reader.close()
+
+
+class _Remember:
+    """The chunks of ``it`` passed on as they come, the first one's first sample copied into
+    ``first`` (the summary's skeleton and cameras). An iterator, not a generator: it keeps no
+    reference to a chunk it gave, so a chunk (a part of whole subjects, hundreds of MB) is
+    freed by its consumer before the next one is read."""
+
+    def __init__(self, it: Any, first: list[PoseDataset]) -> None:
+        self.it, self.first = it, first
+
+    def __iter__(self) -> _Remember:
+        return self
+
+    def __next__(self) -> PoseDataset:
+        chunk = next(self.it)
+        if not self.first:  # a copy: a slice's views would keep the whole first chunk alive
+            self.first.append(chunk.select(np.zeros(1, np.int64)))
+        return chunk
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,8 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +186,13 @@ class _NotADict(ValueError):
 
 def _numeric(path: Path, where: str, value: Any, dims: tuple[int, ...]) -> np.ndarray:
     """``value`` as float64 ``(T, J, D)`` with ``D`` in ``dims``; finite or NaN (missing)."""
+    return _stored(path, where, value, dims).astype(np.float64)
+
+
+def _stored(path: Path, where: str, value: Any, dims: tuple[int, ...], block: int = 4096) -> np.ndarray:
+    """``value`` as stored, checked as :func:`_numeric` checks it (numeric ``(T, J, D)`` with
+    ``D`` in ``dims``, no inf; the same errors), without a copy: inf is looked for a block
+    of frames at a time."""
     try:
         arr = np.asarray(value)
     except Exception as exc:
@@ -195,12 +202,20 @@ def _numeric(path: Path, where: str, value: Any, dims: tuple[int, ...]) -> np.nd
     if arr.ndim != 3 or arr.shape[-1] not in dims:
         want = " or ".join(f"(T, J, {d})" for d in dims)
         raise ValueError(f"{path}: {where}: expected shape {want}, got {arr.shape}")
-    arr = arr.astype(np.float64)
-    if np.isinf(arr).any():
-        first = tuple(int(i) for i in np.argwhere(np.isinf(arr))[0])
+    if arr.dtype.kind != "f":
+        return arr
+    count, first = 0, None
+    for lo in range(0, arr.shape[0], block):
+        bad = np.isinf(arr[lo : lo + block])
+        k = int(bad.sum())
+        if k and first is None:
+            at = np.argwhere(bad)[0]
+            first = (lo + int(at[0]), *(int(i) for i in at[1:]))
+        count += k
+    if count:
         raise ValueError(
             f"{path}: {where}: expected finite values (NaN marks a missing point), got "
-            f"{int(np.isinf(arr).sum())} inf (first at index {first})"
+            f"{count} inf (first at index {first})"
         )
     return arr
 
@@ -603,6 +618,38 @@ def read_videopose3d(
 # --------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class PartIds:
+    """Consecutive samples (a part of whole subjects for :func:`write_videopose3d_parts`) as
+    the writer reads them when their points stay on disk: the ids, cameras, ``extra`` and
+    ``meta`` of a :class:`PoseDataset`, and the points by rows: ``world_rows(idx)`` gives
+    the world 3D ``(m, J, 3)`` metres and ``uv_rows(idx)`` the 2D ``(m, J, 2)`` pixels
+    (float64, the skeleton's joints) of the part's samples ``idx (m,)``. The writer reads
+    them a step at a time (a sequence's first sample of each frame, a block of samples, a
+    camera's views), so a subject's points are never in memory whole."""
+
+    skeleton: Any
+    subject: np.ndarray
+    world_rows: Callable[[np.ndarray], np.ndarray]
+    uv_rows: Callable[[np.ndarray], np.ndarray]
+    cameras: Camera | None = None
+    camera_index: np.ndarray | None = None
+    camera_names: np.ndarray | None = None
+    action: np.ndarray | None = None
+    frame: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.subject)
+
+    def sample_cameras(self) -> Camera:
+        """The camera of every sample, a batch of shape (N,)."""
+        if self.cameras is None:
+            raise ValueError("part: has no cameras")
+        return self.cameras if self.camera_index is None else self.cameras[self.camera_index]
+
+
 def _h36m17_to_h36m32(p17: np.ndarray) -> np.ndarray:
     """``(T, 17, 3)`` -> ``(T, 32, 3)``; the 15 joints H36M-17 lacks copy their nearest kept
     ancestor (VideoPose3D's loader drops them, so only their presence matters)."""
@@ -615,7 +662,7 @@ def _h36m17_to_h36m32(p17: np.ndarray) -> np.ndarray:
     return out
 
 
-def _camera_table(ds: PoseDataset) -> tuple[np.ndarray, Camera | None]:
+def _camera_table(ds: PoseDataset | PartIds) -> tuple[np.ndarray, Camera | None]:
     """``(key (N,), table)``: one integer per sample naming its distinct camera, and the
     cameras of those keys as a batch ``(K,)`` (None without cameras).
 
@@ -668,7 +715,7 @@ def _row_codes(keys: np.ndarray) -> np.ndarray:
     return rank[inverse.ravel()].astype(np.int64)
 
 
-def pose_ids(ds: PoseDataset) -> tuple[np.ndarray, str]:
+def pose_ids(ds: PoseDataset | PartIds) -> tuple[np.ndarray, str]:
     """One integer per sample naming its pose (samples of one pose show it through several
     cameras), and how it was found: ``(subject, action, frame)`` ids, augment's
     ``(source_index, variant)``, or the sample itself. Shared with the TRC writer."""
@@ -734,7 +781,7 @@ def h36m_slot_of(subject: str, cameras: Camera) -> np.ndarray:
     return np.where(close.any(axis=1), np.argmax(close, axis=1), -1).astype(np.int64)
 
 
-def _activity_names(ds: PoseDataset) -> np.ndarray | None:
+def _activity_names(ds: PoseDataset | PartIds) -> np.ndarray | None:
     """Per-sample activity names of generated data (``extra["activity"]``), or None."""
     act = ds.extra.get("activity")
     if act is None or np.asarray(act).ndim != 1:
@@ -753,7 +800,7 @@ def _activity_names(ds: PoseDataset) -> np.ndarray | None:
     return names[act.astype(np.int64)]
 
 
-def _to_17(ds: PoseDataset, points: np.ndarray) -> np.ndarray:
+def _to_17(ds: PoseDataset | PartIds, points: np.ndarray) -> np.ndarray:
     if ds.skeleton.joint_names == H36M17.joint_names:
         return points
     if ds.skeleton.joint_names[:17] == H36M17.joint_names:
@@ -943,7 +990,7 @@ def write_videopose3d(
     return path_3d, path_2d
 
 
-def _vp3d_payload(ds: PoseDataset, name: str, layout_3d: str, dtype: type):
+def _vp3d_payload(ds: PoseDataset | PartIds, name: str, layout_3d: str, dtype: type):
     """``positions_3d``, ``positions_2d``, ``video_metadata``, the cameras document, and
     ``out_index (N,)``: where each sample is among its subject's samples read back
     (:func:`read_videopose3d_chunks`: action by action, camera slot by slot, frame by frame;
@@ -957,8 +1004,18 @@ def _vp3d_payload(ds: PoseDataset, name: str, layout_3d: str, dtype: type):
     # the camera table as plain arrays, once (no Camera object per subject or camera)
     tab = None if table is None else {f: np.asarray(getattr(table, f)) for f in _CAM_FIELDS}
     tab_quat = None if tab is None else matrix_to_quat(np.swapaxes(tab["rotation"], -1, -2))
-    world = None if ds.joints_3d_world is None else _to_17(ds, ds.joints_3d_world)
-    uv = None if ds.joints_2d is None else _to_17(ds, ds.joints_2d)
+    # the points by rows (Human3.6M-17, float64): a part's stay on disk until a step needs them
+    world_rows: Callable[[np.ndarray], np.ndarray] | None
+    uv_rows: Callable[[np.ndarray], np.ndarray] | None
+    if isinstance(ds, PartIds):
+        part = ds
+        world_rows = lambda idx: _to_17(part, part.world_rows(idx))
+        uv_rows = lambda idx: _to_17(part, part.uv_rows(idx))
+    else:
+        world = None if ds.joints_3d_world is None else _to_17(ds, ds.joints_3d_world)
+        uv = None if ds.joints_2d is None else _to_17(ds, ds.joints_2d)
+        world_rows = None if world is None else world.__getitem__
+        uv_rows = None if uv is None else uv.__getitem__
 
     # subject per sample
     if ds.subject is not None:
@@ -1027,19 +1084,19 @@ def _vp3d_payload(ds: PoseDataset, name: str, layout_3d: str, dtype: type):
             row = row.ravel()
             t = frame_ids.size
             seq = None
-            if world is not None:
+            if world_rows is not None:
                 first_of_row = np.full(t, -1)
                 first_of_row[row[::-1]] = idx[::-1]  # the first sample of each frame
-                seq = world[first_of_row]
-                if not _same_poses(world, idx, seq, row):
+                seq = world_rows(first_of_row)
+                if not _same_poses(world_rows, idx, seq, row):
                     raise ValueError(
                         f"{where}: samples of the same frame have different world 3D poses; "
                         "VideoPose3D stores one 3D pose per frame (give them distinct subject, "
                         "action or frame ids)"
                     )
-                seq_out = seq.astype(dtype)  # cast first: the 32-joint copy is made in dtype
+                seq_out: np.ndarray = seq.astype(dtype)  # cast first: the 32-joint copy is made in dtype
                 positions_3d.setdefault(s, {})[a] = _h36m17_to_h36m32(seq_out) if layout_3d == "h36m32" else seq_out
-            if uv is None:
+            if uv_rows is None:
                 continue
             key_list = np.array(list(slot_of_key), dtype=np.int64)
             by_key = np.argsort(key_list)
@@ -1059,7 +1116,7 @@ def _vp3d_payload(ds: PoseDataset, name: str, layout_3d: str, dtype: type):
                         counts = np.bincount(r)
                         dup = int(frame_ids[np.flatnonzero(counts > 1)[0]])
                         raise ValueError(f"{where}: camera {cam_ids[slot]} has two samples of frame {dup}")
-                    out[r] = uv[sel]
+                    out[r] = uv_rows(sel)
                     have[r] = True
                 if not have.all():
                     missing = np.flatnonzero(~have)
@@ -1094,18 +1151,20 @@ def _vp3d_payload(ds: PoseDataset, name: str, layout_3d: str, dtype: type):
     return positions_3d, positions_2d, video_metadata, doc, out_index
 
 
-def _same_poses(world: np.ndarray, idx: np.ndarray, seq: np.ndarray, row: np.ndarray, block: int = 8192) -> bool:
-    """Whether every sample ``idx[j]`` has its frame's pose ``seq[row[j]]`` (to 1e-9 m; NaN
-    where NaN): ``np.allclose`` over blocks of samples, so a long sequence needs no copies
-    of its whole 3D."""
+def _same_poses(
+    world_rows: Callable[[np.ndarray], np.ndarray], idx: np.ndarray, seq: np.ndarray, row: np.ndarray, block: int = 8192
+) -> bool:
+    """Whether every sample ``idx[j]`` (its world 3D read by ``world_rows``) has its frame's
+    pose ``seq[row[j]]`` (to 1e-9 m; NaN where NaN): ``np.allclose`` over blocks of samples,
+    so a long sequence needs no copies of its whole 3D."""
     for lo in range(0, idx.size, block):
-        a, b = world[idx[lo : lo + block]], seq[row[lo : lo + block]]
+        a, b = world_rows(idx[lo : lo + block]), seq[row[lo : lo + block]]
         if not np.allclose(a, b, rtol=0.0, atol=1e-9, equal_nan=True):
             return False
     return True
 
 
-def _camera_id(ds: PoseDataset, k: int) -> str:
+def _camera_id(ds: PoseDataset | PartIds, k: int) -> str:
     if ds.camera_names is not None and ds.camera_index is not None:
         return str(np.asarray(ds.camera_names)[k]).rpartition("/")[2] or f"cam{k}"
     return f"cam{k}"
@@ -1185,13 +1244,88 @@ class _Batches:
                 self.flush()
 
     def flush(self) -> None:
-        from posesynth.data.formats.mmpose import _dict_items_pickle, _fragment_marker
+        from posesynth.data.formats.mmpose import _fragment_marker
 
         if self.items:
-            fragment = _dict_items_pickle(self.items)
-            self.write(_fragment_marker(len(fragment)) + fragment)
+            # the bytes of mmpose._dict_items_pickle, pickled twice (counted, then written) and
+            # never held whole: a subject's arrays are not copied three times over
+            self.write(_fragment_marker(_items_pickle(self.items, None)))
+            _items_pickle(self.items, self.write)
             self.batches += 1
             self.items, self.nbytes = {}, 0
+
+
+#: What :func:`pickle.Pickler` writes before a dict's items when the memo is seeded (PROTO 3,
+#: EMPTY_DICT, BINPUT 1), and after them (STOP): left out of a batch's fragment.
+_ITEMS_HEAD = b"\x80\x03}q\x01"
+_ITEMS_STOP = b"."
+
+
+def _items_pickle(items: dict[Any, Any], write: Any) -> int:
+    """The ``MARK key value ... SETITEMS`` opcodes of ``items`` (what
+    :func:`posesynth.data.formats.mmpose._dict_items_pickle` returns, the same bytes) passed
+    to ``write`` as the pickler makes them, or only counted when ``write`` is None; returns
+    their length. The pickler writes an array's data (a copy, kept in its memo until the
+    end) straight to ``write``, so memory is the items and one copy of their arrays.
+
+    Raises:
+        RuntimeError: the pickle is not laid out as expected (a NumPy global not seeded).
+    """
+    import pickle
+
+    from posesynth.data.formats.mmpose import _RECONSTRUCT
+
+    sink = _FragmentSink(write)
+    pickler = pickle.Pickler(sink, protocol=3)
+    pickler.memo = {id(_RECONSTRUCT): (0, _RECONSTRUCT)}
+    pickler.dump(dict(items))
+    sink.close()
+    return sink.count
+
+
+class _FragmentSink:
+    """A file for :class:`pickle.Pickler` that passes on what it is given except the first
+    bytes (:data:`_ITEMS_HEAD`) and the last (:data:`_ITEMS_STOP`, held back until the next
+    write), counting what it passes on, and checks that no ``numpy._core`` global is written
+    (the opcodes come in small writes; an array's data in one large write)."""
+
+    def __init__(self, write: Any) -> None:
+        self.out = write
+        self.count = 0
+        self.head = b""
+        self.held = b""
+        self.recent = b""  # the end of the last small writes: a global split between two
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        size = view.nbytes
+        if len(self.head) < len(_ITEMS_HEAD):
+            take = len(_ITEMS_HEAD) - len(self.head)
+            self.head += bytes(view[:take])
+            view = view[take:]
+        if view.nbytes < (1 << 16):
+            text = self.recent + bytes(view)
+            if b"cnumpy._core" in text:
+                raise RuntimeError("videopose3d: unexpected pickle layout (a numpy._core global)")
+            self.recent = text[-16:]
+        else:
+            self.recent = b""
+        if view.nbytes:
+            self._emit(self.held)
+            self._emit(view[:-1])
+            self.held = bytes(view[-1:])
+        return size
+
+    def _emit(self, data: Any) -> None:
+        n = len(data)
+        if n:
+            self.count += n
+            if self.out is not None:
+                self.out(data)
+
+    def close(self) -> None:
+        if self.head != _ITEMS_HEAD or self.held != _ITEMS_STOP:
+            raise RuntimeError("videopose3d: unexpected pickle layout")  # a NumPy whose pickles differ
 
 
 def _member(zf: zipfile.ZipFile, key: str) -> Any:
@@ -1350,7 +1484,7 @@ def write_videopose3d_chunks(
 
 
 def write_videopose3d_parts(
-    parts: Iterable[PoseDataset],
+    parts: Iterable[PoseDataset | PartIds],
     out_dir: str | Path,
     name: str = "custom",
     overwrite: bool = False,
@@ -1370,7 +1504,8 @@ def write_videopose3d_parts(
     :func:`posesynth.data.formats.registry.convert_streamed` prepares such parts from a store.
 
     Args:
-        parts: the samples in order; each with ``subject`` ids, world 3D, 2D and cameras.
+        parts: the samples in order; each with ``subject`` ids, world 3D, 2D and cameras
+            (a :class:`PoseDataset`, or a :class:`PartIds` whose points are read by rows).
         out_dir, name, overwrite, layout_3d, dtype: as :func:`write_videopose3d`.
         on_part: called with each part's ``out_index`` (where each sample is among its
             subject's samples read back) and ``{subject: samples read back}``.
@@ -1398,15 +1533,22 @@ def write_videopose3d_parts(
         for part in parts:
             if len(part) == 0:
                 continue
-            # world 3D and 2D are all the writer reads: the camera-frame 3D is not made for it
-            ds = part if part.joints_3d_world is not None and part.joints_2d is not None else part.complete()
-            if ds.subject is None or ds.joints_2d is None or ds.joints_3d_world is None or ds.cameras is None:
-                raise ValueError("parts: expected samples with subject ids, world 3D, 2D and cameras")
+            ds: PoseDataset | PartIds
+            if isinstance(part, PartIds):  # points read by rows
+                ds = part
+                if ds.cameras is None:
+                    raise ValueError("parts: expected samples with subject ids, world 3D, 2D and cameras")
+            else:  # world 3D and 2D are all the writer reads: the camera-frame 3D is not made for it
+                ds = part if part.joints_3d_world is not None and part.joints_2d is not None else part.complete()
+                if ds.subject is None or ds.joints_2d is None or ds.joints_3d_world is None or ds.cameras is None:
+                    raise ValueError("parts: expected samples with subject ids, world 3D, 2D and cameras")
             payload = _vp3d_payload(ds, name, layout_3d, dtype)
+            del part, ds  # the payload holds copies: the part's arrays go before the next is read
             if on_part is not None:
                 counts = {s: sum(len(v) * len(v[0]) for v in acts.values()) for s, acts in payload[1].items()}
                 on_part(payload[4], counts)
             yield payload
+            del payload
 
     _write_vp3d_files(out_dir, paths, overwrite, payloads())
     return paths["3d"], paths["2d"]
@@ -1480,6 +1622,8 @@ def _write_vp3d_files(out_dir: Path, paths: dict[str, Path | None], overwrite: b
                 vp3d_part.write(sep + _json_items(doc["videopose3d"]))
                 projected += int(doc["projected_views"])
                 last_subject = next(reversed(doc["cameras"]))
+            # pickled (or in a batch): gone before the next part is made
+            del positions_3d, positions_2d, video_metadata, doc, _
         if d3 is not None:
             d3.close()
         if d2 is not None and video is not None and video_fh is not None:
@@ -1537,13 +1681,14 @@ def _member_fragments(path: Path, key: str) -> Iterator[dict[Any, Any]]:
     with the NumPy-only unpickler). Nothing is yielded for a member written whole."""
     import struct
 
-    from posesynth.data.formats.mmpose import _FRAGMENT_MARKER_BYTES, _FRAGMENT_TAG, _STREAM_HEAD
+    from posesynth.data.formats.mmpose import _FRAGMENT_MARKER_BYTES, _FRAGMENT_TAG
     from posesynth.data.formats.numpy_pickle import _check_opcodes
 
     prefix = b"X" + struct.pack("<I", len(_FRAGMENT_TAG) + 16) + _FRAGMENT_TAG.encode("ascii")
     with zipfile.ZipFile(path) as zf:
         try:
             fh = zf.open(f"{key}.npy")
+            size = zf.getinfo(f"{key}.npy").file_size
         except KeyError:
             raise ValueError(f"{path}: missing field {key!r}") from None
         with fh:
@@ -1551,46 +1696,97 @@ def _member_fragments(path: Path, key: str) -> Iterator[dict[Any, Any]]:
             at = head.find(prefix)
             if at < 0:
                 return
-            buf = head[at:]
+            buf = bytearray(head[at:])
             while True:
                 if len(buf) < _FRAGMENT_MARKER_BYTES:
                     buf += fh.read(_FRAGMENT_MARKER_BYTES - len(buf))
                 if not buf.startswith(prefix):
                     return  # the template's tail: the dict is complete
-                marker, buf = buf[:_FRAGMENT_MARKER_BYTES], buf[_FRAGMENT_MARKER_BYTES:]
+                marker = bytes(buf[:_FRAGMENT_MARKER_BYTES])
+                del buf[:_FRAGMENT_MARKER_BYTES]
                 try:
                     length = int(marker[len(prefix) : -1])
                 except ValueError:
                     raise ValueError(f"{path}: {key}: a damaged batch marker") from None
-                while len(buf) < length:
-                    more = fh.read(max(length - len(buf), 1 << 20))
-                    if not more:
-                        raise ValueError(f"{path}: {key}: truncated (a batch of {length} bytes ends early)")
-                    buf += more
-                data = _STREAM_HEAD + buf[:length] + b"."
-                buf = buf[length:]
+                if length > size:  # a damaged marker: allocate no more than the member holds
+                    raise ValueError(f"{path}: {key}: truncated (a batch of {length} bytes ends early)")
+                data = _fragment_pickle(fh, buf, length, f"{path}: {key}")
                 try:
-                    _check_opcodes(data)
-                    part = NumpyOnlyUnpickler(io.BytesIO(data), path, limit_bytes=len(data)).load()
+                    _check_opcodes(data)  # type: ignore[arg-type]
+                    part = NumpyOnlyUnpickler(_BufferFile(data), path, limit_bytes=len(data)).load()  # type: ignore[arg-type]
                 except RefusedGlobal:
                     raise
                 except Exception as exc:
                     raise ValueError(f"{path}: {key}: not a valid pickle ({type(exc).__name__}: {exc})") from exc
+                del data  # not kept while the batch is used
                 if not isinstance(part, dict):
                     raise ValueError(f"{path}: {key}: expected a dict")
                 yield part
 
 
+def _fragment_pickle(fh: Any, buf: bytearray, length: int, where: str) -> bytearray:
+    """The pickle of the next batch: :data:`~posesynth.data.formats.mmpose._STREAM_HEAD`, its
+    ``length`` bytes (what ``buf`` holds of them, taken out of it, then read from ``fh``) and
+    STOP, in one buffer filled in place (no second copy of a batch of a subject's arrays)."""
+    from posesynth.data.formats.mmpose import _STREAM_HEAD
+
+    start = len(_STREAM_HEAD)
+    data = bytearray(start + length + 1)
+    data[:start] = _STREAM_HEAD
+    have = min(len(buf), length)
+    data[start : start + have] = buf[:have]
+    del buf[:have]
+    with memoryview(data) as whole:
+        view = whole[start + have : start + length]
+        while view.nbytes:
+            got = fh.readinto(view[: 1 << 20])  # in pieces: a zip member reads through a copy
+            if not got:
+                raise ValueError(f"{where}: truncated (a batch of {length} bytes ends early)")
+            view = view[got:]
+        view.release()
+    data[-1] = ord(".")
+    return data
+
+
+class _BufferFile:
+    """A file reading a buffer without copying it (``io.BytesIO`` copies a bytearray): what
+    :class:`pickle.Unpickler` calls (``read``, ``readinto``, ``readline``)."""
+
+    def __init__(self, data: bytearray) -> None:
+        self.data = data
+        self.pos = 0
+
+    def read(self, n: int | None = -1) -> bytes:
+        end = len(self.data) if n is None or n < 0 else min(self.pos + n, len(self.data))
+        out = bytes(self.data[self.pos : end])
+        self.pos = end
+        return out
+
+    def readinto(self, b: Any) -> int:
+        with memoryview(b) as target, target.cast("B") as flat, memoryview(self.data) as source:
+            n = min(flat.nbytes, len(self.data) - self.pos)
+            flat[:n] = source[self.pos : self.pos + n]
+        self.pos += n
+        return n
+
+    def readline(self) -> bytes:
+        at = self.data.find(b"\n", self.pos)
+        return self.read(len(self.data) - self.pos if at < 0 else at + 1 - self.pos)
+
+
 def _subject_items(path: Path, key: str) -> Iterator[tuple[Any, Any]]:
     """``(subject, value)`` of the dict in member ``<key>.npy`` of ``path``, one batch in memory."""
     for batch in _member_fragments(path, key):
-        yield from batch.items()
+        while batch:  # popped: an item handed on is not kept here while the next batch is read
+            first = next(iter(batch))
+            yield first, batch.pop(first)
 
 
 @dataclass(frozen=True)
 class SubjectViews:
-    """One subject of written VideoPose3D files as stored (float32, 32 or 17 joints): its
-    camera list and, per action, the 3D ``(T, J, 3)`` and the 2D view of each camera
+    """One subject of written VideoPose3D files in the stored dtype (float32): its camera
+    list and, per action, the 3D ``(T, J, 3)`` (the 17 joints read back;
+    :func:`read_videopose3d_subjects` drops the 32-joint layout's others) and the 2D view of each camera
     ``(T, 17, 2)``. :meth:`dataset` makes samples of it (all, or some) in the read-back order:
     action by action, camera slot by slot, frame by frame."""
 
@@ -1664,10 +1860,19 @@ def read_videopose3d_subjects(out_dir: str | Path, name: str = "custom") -> Iter
     if ("cameras",) not in starts:
         raise ValueError(f"{path_cams}: cameras: missing")
     cams = JsonItems(path_cams, starts[("cameras",)], pairs=True)
+    # each subject's arrays are handed on and not kept here (no zip: it would hold the last
+    # pair while the next is read), so one subject is in memory, not two
+    items_3d = _subject_items(path_3d, "positions_3d")
+    items_2d = _subject_items(path_2d, "positions_2d")
     try:
-        for (s, acts), (s2, views_of) in zip(
-            _subject_items(path_3d, "positions_3d"), _subject_items(path_2d, "positions_2d"), strict=True
-        ):
+        while True:
+            got_3d, got_2d = next(items_3d, None), next(items_2d, None)
+            if got_3d is None or got_2d is None:
+                if got_3d is not None or got_2d is not None:
+                    raise ValueError(f"{out_dir}: the 3D and 2D files hold different subjects")
+                break
+            (s, acts), (s2, views_of) = got_3d, got_2d
+            del got_3d, got_2d
             if s != s2 or not isinstance(acts, dict) or not isinstance(views_of, dict):
                 raise ValueError(f"{out_dir}: the 3D and 2D files hold different subjects ({s!r}, {s2!r})")
             item = cams.next()
@@ -1675,31 +1880,48 @@ def read_videopose3d_subjects(out_dir: str | Path, name: str = "custom") -> Iter
                 raise ValueError(
                     f"{path_cams}: cameras: expected subject {s!r} next, got {item if item is END else item[0]!r}"
                 )
-            doc = item[1].get("cameras") if isinstance(item[1], dict) else None
-            try:
-                table = Camera.from_dict(doc if isinstance(doc, dict) else {})
-            except ValueError as exc:
-                raise ValueError(f"{path_cams}: cameras.{s}: {exc}") from None
-            actions = []
-            for a, p3 in acts.items():
-                _numeric(path_3d, f"positions_3d[{s!r}][{a!r}]", p3, (3,))  # checked, kept as stored
-                views = views_of.get(a)
-                if not isinstance(views, list) or len(views) != table.batch_shape[0]:
-                    raise ValueError(f"{path_2d}: positions_2d[{s!r}][{a!r}]: expected one array per camera of {s}")
-                for i, v in enumerate(views):
-                    _numeric(path_2d, f"positions_2d[{s!r}][{a!r}][{i}]", v, (2,))
-                    if v.shape[:2] != (p3.shape[0], 17):
-                        raise ValueError(
-                            f"{path_2d}: positions_2d[{s!r}][{a!r}][{i}]: expected ({p3.shape[0]}, 17, 2), got {v.shape}"
-                        )
-                actions.append((str(a), p3, tuple(views)))
-            params = {f: np.asarray(getattr(table, f)) for f in _CAM_FIELDS}
-            if actions:
-                yield SubjectViews(out_dir, str(s), table.model, params, tuple(actions))
+            made = _subject_views(out_dir, str(s), acts, views_of, item[1], (path_3d, path_2d, path_cams))
+            del acts, views_of
+            if made is not None:
+                held = [made]
+                del made
+                yield held.pop()  # popped: no reference here while the caller uses it
         if cams.next() is not END:
             raise ValueError(f"{path_cams}: cameras: more subjects than the data files hold")
     finally:
         cams.close()
+
+
+def _subject_views(
+    out_dir: Path, s: str, acts: dict, views_of: dict, entry: Any, paths: tuple[Path, Path, Path]
+) -> SubjectViews | None:
+    """One subject of written files (its 3D and 2D dicts and its cameras file entry), checked,
+    as :class:`SubjectViews` (None: no actions). The 32-joint 3D is kept as its 17 joints."""
+    path_3d, path_2d, path_cams = paths
+    doc = entry.get("cameras") if isinstance(entry, dict) else None
+    try:
+        table = Camera.from_dict(doc if isinstance(doc, dict) else {})
+    except ValueError as exc:
+        raise ValueError(f"{path_cams}: cameras.{s}: {exc}") from None
+    actions = []
+    for a, p3 in acts.items():
+        _stored(path_3d, f"positions_3d[{s!r}][{a!r}]", p3, (3,))  # checked, kept as stored
+        views = views_of.get(a)
+        if not isinstance(views, list) or len(views) != table.batch_shape[0]:
+            raise ValueError(f"{path_2d}: positions_2d[{s!r}][{a!r}]: expected one array per camera of {s}")
+        for i, v in enumerate(views):
+            _stored(path_2d, f"positions_2d[{s!r}][{a!r}][{i}]", v, (2,))
+            if v.shape[:2] != (p3.shape[0], 17):
+                raise ValueError(
+                    f"{path_2d}: positions_2d[{s!r}][{a!r}][{i}]: expected ({p3.shape[0]}, 17, 2), got {v.shape}"
+                )
+        # the joints read back (a copy in the stored dtype: the 15 others go now)
+        kept = p3[:, list(H36M32_TO_17)] if p3.shape[1] == 32 else p3
+        actions.append((str(a), kept, tuple(views)))
+    if not actions:
+        return None
+    params = {f: np.asarray(getattr(table, f)) for f in _CAM_FIELDS}
+    return SubjectViews(out_dir, s, table.model, params, tuple(actions))
 
 
 def read_videopose3d_chunks(out_dir: str | Path, name: str = "custom", rows: int = 10_000) -> Iterator[PoseDataset]:
