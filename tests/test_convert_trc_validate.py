@@ -39,6 +39,13 @@ def folded(shuffled: PoseDataset) -> PoseDataset:
     return replace(ds, frame=pose)
 
 
+@pytest.fixture(scope="module")
+def generated(shuffled: PoseDataset) -> PoseDataset:
+    """Generated data (no subject or frame ids): the one-pass path, which checks each chunk
+    as it reads it and writes into a temporary folder."""
+    return replace(shuffled, subject=None, frame=None)
+
+
 def _bad_store(ds: PoseDataset, root: Path, damage: Callable[[dict[str, np.ndarray]], None]) -> Path:
     """``ds`` as a store of two shards whose arrays ``damage`` changed (written by the store's
     own writer, which checks layouts, not values: the checksums are right)."""
@@ -66,7 +73,7 @@ def _nan_camera(a: dict[str, np.ndarray]) -> None:
 CASES = [(_inf_2d, "joints_2d: inf at sample"), (_far_2d, "joints_2d"), (_nan_camera, "intrinsics")]
 
 
-@pytest.mark.parametrize("layout", ["shuffled", "folded"])
+@pytest.mark.parametrize("layout", ["shuffled", "folded", "generated"])
 @pytest.mark.parametrize("damage, field", CASES)
 @pytest.mark.parametrize("check", ["--no-check", "--check"])
 def test_bad_source_refused_before_writing(
