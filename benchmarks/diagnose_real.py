@@ -1,4 +1,4 @@
-"""Where a lifter's error on the real benchmark comes from (issue 17), measured four ways.
+"""Where a lifter's error on the real benchmark comes from (issue 17), measured six ways.
 
 All four read the real benchmark's cached per-person data (``posesynth benchmark real`` writes
 it; ``--real PERSONS.npz``) and score with the benchmark's own
@@ -19,10 +19,19 @@ pseudo ground truth, 364 person x frame x view samples):
                 sample; then BlazePose's world landmarks and the lifter from the refined 2D.
                 Needs the recording in the cache (``fetch_demo(download=False)``) and the
                 ``demo`` extra.
+``predictable`` Whether BlazePose's 2D errors follow from the pose: a ridge regression of
+                each sample's residual (BlazePose minus ideal 2D, in units of the person's box)
+                on its root-centred, box-scaled ideal 2D, fitted on one person and scored on the
+                other (R² against the other person's mean residual and against no correction).
+                A model of the errors that transfers would be something to train on.
+``bones``       Each predicted bone set to the mean of its length and its mirror's (left/right
+                symmetry), directions kept, for the lifter from both inputs and for BlazePose's
+                world landmarks; with the mean left/right length difference of the ground truth.
 
 Run (about 1 minute each on 2 cores; ``refine`` 1 minute more)::
 
-    python benchmarks/diagnose_real.py --real PERSONS.npz --model rom groups visibility fusion refine
+    python benchmarks/diagnose_real.py --real PERSONS.npz --model rom groups visibility fusion refine \
+        predictable bones
 """
 
 from __future__ import annotations
@@ -37,8 +46,9 @@ import numpy as np
 
 from posesynth.apps.realbench import PersonData
 from posesynth.apps.realbench.score import sample_mask, score_models
+from posesynth.body.skeleton import H36M17
 from posesynth.lift.checkpoint import Lifter, load_lifter
-from posesynth.lift.metrics import procrustes_align
+from posesynth.lift.metrics import p_mpjpe, procrustes_align
 
 #: Human3.6M-17 joint groups (indices).
 GROUPS: dict[str, tuple[int, ...]] = {
@@ -67,6 +77,8 @@ VISIBILITY_JOINTS = (
     ("right ankle", 28, 3),
 )
 FUSION_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
+#: Ridge penalties of ``predictable`` (on standardised-free box units; the residuals are ~0.03).
+RIDGE_PENALTIES = (0.01, 0.1, 1.0, 10.0, 100.0)
 
 
 @dataclass(frozen=True)
@@ -190,9 +202,74 @@ def refine(data: PersonData, lifter: Lifter) -> None:
     print("(the pseudo ground truth stays the triangulation of the first run's detections)")
 
 
+def _box_units(ideal: np.ndarray, blaze: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 34) root-centred ideal 2D and (N, 34) BlazePose residual, both / the box's longest side."""
+    box = (ideal.max(axis=1) - ideal.min(axis=1)).max(axis=-1)[:, None, None]
+    x = (ideal - ideal[:, :1]) / box
+    return x.reshape(len(x), -1), ((blaze - ideal) / box).reshape(len(x), -1)
+
+
+def predictable(data: PersonData) -> None:
+    mask = sample_mask(data)
+    ideal, blaze = data.ideal_2d(), data.blazepose_2d()
+    people = [_box_units(ideal[p][mask[p]], blaze[p][mask[p]]) for p in range(len(mask))]
+    if len(people) != 2:
+        raise ValueError(f"{len(people)} people in the data; predictable fits on one and scores on the other")
+    print("\n## predictable: ridge regression of BlazePose's 2D residual on the pose, across people\n")
+    print("| penalty | fit on 0, R² on 1 (vs its mean / vs none) | fit on 1, R² on 0 (vs its mean / vs none) |")
+    print("|---|---|---|")
+    for lam in RIDGE_PENALTIES:
+        cells = []
+        for (xa, ra), (xb, rb) in ((people[0], people[1]), (people[1], people[0])):
+            mu = xa.mean(axis=0)
+            a = np.c_[xa - mu, np.ones(len(xa))]
+            w = np.linalg.solve(a.T @ a + lam * np.eye(a.shape[1]), a.T @ ra)
+            sse = ((rb - np.c_[xb - mu, np.ones(len(xb))] @ w) ** 2).sum()
+            r2_mean = 1.0 - sse / ((rb - rb.mean(axis=0)) ** 2).sum()
+            cells.append(f"{r2_mean:+.3f} / {1.0 - sse / (rb**2).sum():+.3f}")
+        print(f"| {lam:g} | {cells[0]} | {cells[1]} |")
+
+
+def _symmetric_bones(pose: np.ndarray) -> np.ndarray:
+    """(N, 17, 3) with each bone's length the mean of its own and its mirror's, directions kept."""
+    parents = np.asarray(H36M17.parents)
+    flip = np.asarray(H36M17.flip_permutation)
+    length = np.linalg.norm(pose[:, 1:] - pose[:, parents[1:]], axis=-1)
+    length = np.concatenate([np.zeros((len(pose), 1)), length], axis=1)
+    target = 0.5 * (length + length[:, flip])
+    out = pose.copy()
+    for j in range(1, pose.shape[1]):  # parents come first in the joint order
+        bone = pose[:, j] - pose[:, parents[j]]
+        unit = bone / np.maximum(np.linalg.norm(bone, axis=-1, keepdims=True), 1e-12)
+        out[:, j] = out[:, parents[j]] + unit * target[:, j : j + 1]
+    return out
+
+
+def bones(data: PersonData, lifter: Lifter) -> None:
+    mask = sample_mask(data)
+    truth = data.ground_truth_camera()[mask]
+    parents, flip = np.asarray(H36M17.parents), np.asarray(H36M17.flip_permutation)
+    length = np.linalg.norm(truth[:, 1:] - truth[:, parents[1:]], axis=-1)
+    length = np.concatenate([np.zeros((len(truth), 1)), length], axis=1)
+    asym = np.abs(length - length[:, flip]).mean(axis=0) * 1000.0
+    print("\n## bones: left/right symmetric bone lengths at test time (P-MPJPE, mm)\n")
+    print("| prediction | as predicted | bones made symmetric |")
+    print("|---|---|---|")
+    inputs = {"BlazePose 2D": data.blazepose_2d()[mask], "ideal 2D": data.ideal_2d()[mask]}
+    rows = {f"lifter from {k}": lifter.predict(u) for k, u in inputs.items()}
+    rows["BlazePose world"] = data.blazepose_world()[mask]
+    for name, pred in rows.items():
+        print(f"| {name} | {p_mpjpe(pred, truth) * 1000:.1f} | {p_mpjpe(_symmetric_bones(pred), truth) * 1000:.1f} |")
+    names = H36M17.joint_names
+    print(
+        "ground truth's mean |right - left| bone length (mm), by one side's bone: "
+        + ", ".join(f"{names[parents[j]]}->{names[j]} {asym[j]:.0f}" for j in range(1, len(names)) if j < flip[j])
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("what", nargs="+", choices=["groups", "visibility", "fusion", "refine"])
+    ap.add_argument("what", nargs="+", choices=["groups", "visibility", "fusion", "refine", "predictable", "bones"])
     ap.add_argument("--real", type=Path, required=True, help="persons-*.npz of posesynth benchmark real")
     ap.add_argument("--model", default="rom", help="a checkpoint folder or a shipped name")
     args = ap.parse_args()
@@ -203,6 +280,8 @@ def main() -> None:
         "visibility": lambda: visibility(data),
         "fusion": lambda: fusion(data, lifter),
         "refine": lambda: refine(data, lifter),
+        "predictable": lambda: predictable(data),
+        "bones": lambda: bones(data, lifter),
     }
     print(f"model {args.model}, data {args.real.name}")
     for name in args.what:
