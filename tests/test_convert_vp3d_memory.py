@@ -3,8 +3,8 @@ keeps one subject's output arrays in memory, not its input, and never two subjec
 
 - a part's points stay in the store (:class:`~posesynth.data.formats.videopose3d.PartIds`,
   read by rows), with the same files as the in-memory writer;
-- a batch of a dict is pickled into its zip member as the pickler makes it (counted first,
-  then written), the same bytes as the pickle made whole;
+- a batch of a dict past ``BATCH_BYTES`` (a large subject) is pickled into its zip member as
+  the pickler makes it (counted first, then written), the same bytes as the pickle made whole;
 - the streamed check reads a subject's batch into one buffer and hands each subject on
   without keeping it (the generators hold no subject while the next one is read).
 
@@ -95,14 +95,25 @@ def test_items_pickle_equals_the_whole_pickle(items: dict) -> None:
         assert max(sizes) > 1 << 16  # a large array went straight through, not via a copy
 
 
-def test_batches_write_the_marker_then_the_fragment(base: PoseDataset) -> None:
+@pytest.mark.parametrize("limit", [videopose3d.BATCH_BYTES, 1000])
+def test_batches_write_the_marker_then_the_fragment(monkeypatch: pytest.MonkeyPatch, limit: int) -> None:
+    """A batch of small arrays is pickled once in memory; one past ``BATCH_BYTES`` (a large
+    subject) is counted, then streamed: the same bytes either way."""
+    monkeypatch.setattr(videopose3d, "BATCH_BYTES", limit)
+    streamed = []
+    real = videopose3d._items_pickle
+    monkeypatch.setattr(videopose3d, "_items_pickle", lambda i, w: streamed.append(w) or real(i, w))
     items = {"S1": {"walk": np.ones((3000, 17, 2), np.float32)}, "S2": {"sit": np.zeros((2, 17, 2))}}
     out = io.BytesIO()
     batches = videopose3d._Batches(out.write)
     batches.add(items)
     batches.flush()
-    fragment = _dict_items_pickle(items)
-    assert out.getvalue() == _fragment_marker(len(fragment)) + fragment
+    # with the small limit S1 closes its own batch (streamed), S2 goes alone (in memory)
+    groups = [items] if limit > 1000 else [{"S1": items["S1"]}, {"S2": items["S2"]}]
+    expect = b"".join(_fragment_marker(len(f)) + f for f in map(_dict_items_pickle, groups))
+    assert out.getvalue() == expect
+    assert batches.batches == len(groups)
+    assert len(streamed) == (0 if limit > 1000 else 2)  # counted, then written
 
 
 # --------------------------------------------------------------------------- writing by rows

@@ -1249,12 +1249,14 @@ def _vp3d_parts(source: Path, rows: int, plan: _Vp3dPlan) -> Any:
     subject is larger), each prepared as :func:`write_videopose3d_parts` needs: subject names,
     and the cameras as a table named as the in-memory writer names them.
 
-    Each part is first checked chunk by chunk (``rows`` samples read at a time, checked as
-    :func:`iter_store_chunks` checks them). When the store holds world 3D and 2D, the part is
-    then a :class:`~posesynth.data.formats.videopose3d.PartIds`: its ids and cameras in
-    memory, its points read from the store by rows as the writer needs them (memory: the ids
-    and one step's rows, however large a subject). Otherwise (points derived from the
-    camera-frame 3D) the part's range is read at once (only the arrays the writer reads)."""
+    A part of more than ``2 * rows`` samples (a large subject) is first checked chunk by chunk
+    (``rows`` samples read at a time, checked as :func:`iter_store_chunks` checks them) and,
+    when the store holds world 3D and 2D, is then a
+    :class:`~posesynth.data.formats.videopose3d.PartIds`: its ids and cameras in memory, its
+    points read from the store by rows as the writer needs them (memory: the ids and one
+    step's rows, however large a subject). Otherwise (a part of small subjects, whose many
+    steps would each map the store's files again; points derived from the camera-frame 3D)
+    the part's range is read at once (only the arrays the writer reads)."""
     from dataclasses import replace
 
     from posesynth.data.formats.store_io import _CAMERA_FIELDS, dataset_from_store_arrays
@@ -1280,7 +1282,7 @@ def _vp3d_parts(source: Path, rows: int, plan: _Vp3dPlan) -> Any:
         # the first subject start at least rows past done (the end of the data at the latest)
         cut = int(starts[min(int(np.searchsorted(starts, done + rows, side="left")), starts.size - 1)])
         part: Any
-        if by_rows:
+        if by_rows and cut - done > 2 * rows:
             for lo in range(done, cut, rows):  # checked as iter_store_chunks checks, a chunk at a time
                 data = _read_range(store, names, lo, min(lo + rows, cut))
                 chunk = dataset_from_store_arrays(store.meta, data, store.path)

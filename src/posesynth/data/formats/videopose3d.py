@@ -1244,13 +1244,18 @@ class _Batches:
                 self.flush()
 
     def flush(self) -> None:
-        from posesynth.data.formats.mmpose import _fragment_marker
+        from posesynth.data.formats.mmpose import _dict_items_pickle, _fragment_marker
 
         if self.items:
-            # the bytes of mmpose._dict_items_pickle, pickled twice (counted, then written) and
-            # never held whole: a subject's arrays are not copied three times over
-            self.write(_fragment_marker(_items_pickle(self.items, None)))
-            _items_pickle(self.items, self.write)
+            if self.nbytes <= BATCH_BYTES:  # small arrays: pickled once, in memory
+                fragment = _dict_items_pickle(self.items)
+                self.write(_fragment_marker(len(fragment)))
+                self.write(fragment)
+            else:
+                # a large subject: the same bytes pickled twice (counted, then written) and
+                # never held whole, so its arrays are not copied three times over
+                self.write(_fragment_marker(_items_pickle(self.items, None)))
+                _items_pickle(self.items, self.write)
             self.batches += 1
             self.items, self.nbytes = {}, 0
 
