@@ -175,6 +175,31 @@ def test_landmarks_found(woman_doc: dict) -> None:
     assert (kp[:, 0] > 0).all() and (kp[:, 0] < 600).all() and (kp[:, 1] > 0).all() and (kp[:, 1] < 544).all()
 
 
+def test_refine_runs_the_landmarks_again_on_their_own_region(woman_jpg: Path, woman_doc: dict) -> None:
+    """--refine: the second landmark run lands on the same person, a few pixels from the first."""
+    refined = run_demo(woman_jpg, refine=True)
+    assert refined["source"].endswith(", refined")
+    first = np.asarray(woman_doc["mediapipe33"]["keypoints_2d"])
+    second = np.asarray(refined["mediapipe33"]["keypoints_2d"])
+    assert second.shape == (33, 2) and np.isfinite(second).all()
+    box = (first.max(axis=0) - first.min(axis=0)).max()
+    moved = np.linalg.norm(second - first, axis=-1)
+    assert moved.max() > 0.0  # another crop: not the same run
+    assert np.median(moved) < 0.05 * box, (np.median(moved), box)
+    for side in ("left", "right"):
+        assert 0.3 <= refined["models"]["b"]["legs"][side]["hip_knee_m"] <= 0.6
+    again = runner.invoke(app, ["demo", str(woman_jpg), "--refine", "--json"])
+    assert again.exit_code == 0, again.output
+    np.testing.assert_array_equal(json.loads(again.stdout)["mediapipe33"]["keypoints_2d"], second)
+
+
+def test_refine_with_keypoints_is_refused(tmp_path: Path) -> None:
+    kp = tmp_path / "kp.json"
+    kp.write_text(json.dumps({"layout": "h36m17", "keypoints": np.zeros((17, 2)).tolist()}))
+    res = runner.invoke(app, ["demo", str(tmp_path / "x.jpg"), "--keypoints", str(kp), "--refine"])
+    assert res.exit_code != 0 and "--refine: applies to the detector" in res.output
+
+
 def test_thigh_lengths_human(woman_doc: dict) -> None:
     for key in ("a", "b", "mediapipe"):
         for side in ("left", "right"):
@@ -434,6 +459,11 @@ def test_folder_of_frames_and_errors_before_progress(sports2d_video: Path, tmp_p
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert doc["skipped"] == ["f2.png"] and doc["frames_kept"] == 2 and doc["fps"] is None
+    refined = runner.invoke(app, ["demo", str(folder), "--out", str(tmp_path / "r"), "--json", "--refine"])
+    assert refined.exit_code == 0, refined.output
+    rdoc = json.loads(refined.stdout)
+    assert rdoc["skipped"] == ["f2.png"] and "refined" in rdoc["models"]["mediapipe"]
+    assert "refined" not in doc["models"]["mediapipe"]
     bad = runner.invoke(app, ["demo", str(folder), "--out", str(tmp_path / "o2"), "--model-a", str(tmp_path)])
     assert bad.exit_code != 0 and "checkpoint" in bad.output
     assert "demo " not in bad.output and not (tmp_path / "o2").exists()  # no progress bar, nothing left

@@ -179,6 +179,7 @@ def run_demo(
     figure: Path | str | None = None,
     overwrite: bool = True,
     layout: str | None = None,
+    refine: bool = False,
 ) -> dict[str, Any]:
     """Run the whole demo on one photo and return its JSON-ready document.
 
@@ -191,6 +192,8 @@ def run_demo(
         overwrite: replace an existing figure file.
         layout: the layout of ``keypoints`` when its schema does not say it
             (``h36m17``, ``coco17``, ``body25``, ``mediapipe33``).
+        refine: a second landmark run on the region of the first landmarks
+            (:class:`posesynth.detect.blazepose.BlazePose`); ignored with ``keypoints``.
 
     Returns:
         ``{"image", "source", "skeleton", "units", "keypoints_2d" (17, 2) px,
@@ -222,12 +225,12 @@ def run_demo(
     else:
         from posesynth.detect import load_blazepose
 
-        res = load_blazepose()(rgb)
+        res = load_blazepose()(rgb, refine=refine)
         if res is None:
             raise ValueError(f"{image}: no person found")
         kp2d, vis2d = convert_keypoints(res.keypoints_2d, "mediapipe33", "h36m17", res.visibility)
         mp_3d = mediapipe_world_to_h36m17(res.world, res.visibility)
-        doc["source"] = "mediapipe blazepose full (LiteRT)"
+        doc["source"] = "mediapipe blazepose full (LiteRT)" + (", refined" if refine else "")
         doc["mediapipe33"] = {
             "keypoints_2d": res.keypoints_2d,
             "visibility": res.visibility,

@@ -99,6 +99,7 @@ def run_demo_frames(
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
     before_frames: Callable[[int], None] | None = None,
+    refine: bool = False,
 ) -> VideoDemoResult:
     """Run the demo on every frame of a video or image folder (see the module docstring).
 
@@ -115,6 +116,8 @@ def run_demo_frames(
         progress: called as ``progress(done, total)`` after each frame.
         before_frames: called with the frame count once everything is checked, before the
             first frame (e.g. to start a progress bar).
+        refine: a second landmark run per frame on the region of the first landmarks
+            (:class:`posesynth.detect.blazepose.BlazePose`).
 
     Raises:
         ValueError: bad source, existing ``out`` without ``overwrite``, a bad checkpoint, a
@@ -142,7 +145,7 @@ def run_demo_frames(
     read = 0
     for i, name, rgb in frames:
         read += 1
-        res = detector(rgb)
+        res = detector(rgb, refine=refine)
         if res is None:
             skipped.append(name)
         else:
@@ -164,7 +167,7 @@ def run_demo_frames(
     time = index / frames.fps if frames.fps else index.astype(np.float64)
     time_label = "time (s)" if frames.fps else "frame"
     checkpoints = {k: str(v.path) for k, v in lifters.items()} | {
-        "mediapipe": "pose_landmark_full.tflite (world landmarks)"
+        "mediapipe": "pose_landmark_full.tflite (world landmarks" + (", refined)" if refine else ")")
     }
 
     rows, series = [], {}

@@ -53,6 +53,13 @@ def demo(
             help="Layout of --keypoints when the file does not say it: h36m17, coco17, body25, mediapipe33 (a bare 17-joint array needs it).",
         ),
     ] = None,
+    refine: Annotated[
+        bool,
+        typer.Option(
+            "--refine",
+            help="Run BlazePose's landmark model twice, the second time on the region its first landmarks give (as MediaPipe's tracking does): better 2D and MediaPipe 3D for one more landmark run (docs/real-people.md).",
+        ),
+    ] = False,
     figure: Annotated[
         Path | None, typer.Option("--figure", help="Write a PNG: photo + 2D, and each model's 3D skeleton.")
     ] = None,
@@ -86,13 +93,15 @@ def demo(
         if is_frame_source(image):
             if keypoints is not None or figure is not None:
                 raise ValueError("--keypoints/--figure: apply to a single IMAGE, not a video or folder")
-            _demo_frames(image, out, model_a, model_b, max_frames, overwrite, json_output)
+            _demo_frames(image, out, model_a, model_b, max_frames, overwrite, json_output, refine)
             return
         if out is not None or max_frames is not None:
             raise ValueError("--out/--max-frames: apply to a VIDEO or FOLDER, not a single image")
 
         if layout is not None and keypoints is None:
             raise ValueError("--layout: applies to --keypoints only")
+        if refine and keypoints is not None:
+            raise ValueError("--refine: applies to the detector, not to --keypoints")
         if figure is not None:  # before any work: never a folder, an input, or unasked
             check_output(
                 figure,
@@ -111,6 +120,7 @@ def demo(
                 figure=figure,
                 overwrite=overwrite,
                 layout=layout,
+                refine=refine,
             )
         if json_output:
             print_json(doc)
@@ -128,6 +138,7 @@ def _demo_frames(
     max_frames: int | None,
     overwrite: bool,
     json_output: bool,
+    refine: bool = False,
 ) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -166,6 +177,7 @@ def _demo_frames(
                 overwrite=overwrite,
                 progress=advance,
                 before_frames=start,
+                refine=refine,
             )
     finally:
         bar.stop()

@@ -20,7 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
-from posesynth.detect.blazepose import NUM_LANDMARKS, PoseResult
+from posesynth.detect.blazepose import NUM_LANDMARKS, PoseResult, roi_from_landmarks
 
 __all__ = [
     "BlazePoseDetector",
@@ -198,38 +198,6 @@ def detect_videos(
         detection_score=det_score,
         image_size=size,
     )
-
-
-#: MediaPipe-33 indices of the hips and shoulders.
-_HIPS, _SHOULDERS = (23, 24), (11, 12)
-
-
-def roi_from_landmarks(uv_px: np.ndarray, scale: float = 1.25) -> tuple[np.ndarray, float, float] | None:
-    """The landmark model's region for a person whose 33 landmarks project to ``uv_px``.
-
-    Mirrors MediaPipe's tracking region: centred on the hip centre, turned so the hip->shoulder
-    direction is up, side ``2 * scale * r`` with ``r`` the largest landmark distance from the
-    hip centre.
-
-    Args:
-        uv_px: ``(33, 2)`` px (NaN allowed where a landmark is missing).
-
-    Returns:
-        ``(centre (2,) px, side px, rotation rad)`` or ``None`` without hips and shoulders.
-    """
-    hip = uv_px[list(_HIPS)].mean(axis=0)
-    shoulder = uv_px[list(_SHOULDERS)].mean(axis=0)
-    if not (np.isfinite(hip).all() and np.isfinite(shoulder).all()):
-        return None
-    radius = float(np.nanmax(np.linalg.norm(uv_px - hip, axis=-1)))
-    up = shoulder - hip
-    norm = float(np.linalg.norm(up))
-    if not norm > 0 or not radius > 0:
-        return None
-    from posesynth.detect.blazepose import roi_from_detection
-
-    kps = np.stack([hip, hip + up / norm * radius, shoulder, shoulder])
-    return roi_from_detection(kps, scale)
 
 
 def detect_in_regions(
