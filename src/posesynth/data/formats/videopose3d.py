@@ -1718,7 +1718,8 @@ def _member_fragments(path: Path, key: str) -> Iterator[dict[Any, Any]]:
                 data = _fragment_pickle(fh, buf, length, f"{path}: {key}")
                 try:
                     _check_opcodes(data)  # type: ignore[arg-type]
-                    part = NumpyOnlyUnpickler(_BufferFile(data), path, limit_bytes=len(data)).load()  # type: ignore[arg-type]
+                    with io.BufferedReader(_BufferRaw(data), 1 << 16) as stream:
+                        part = NumpyOnlyUnpickler(stream, path, limit_bytes=len(data)).load()
                 except RefusedGlobal:
                     raise
                 except Exception as exc:
@@ -1753,30 +1754,29 @@ def _fragment_pickle(fh: Any, buf: bytearray, length: int, where: str) -> bytear
     return data
 
 
-class _BufferFile:
-    """A file reading a buffer without copying it (``io.BytesIO`` copies a bytearray): what
-    :class:`pickle.Unpickler` calls (``read``, ``readinto``, ``readline``)."""
+class _BufferRaw(io.RawIOBase):
+    """A raw file reading a buffer without copying it (``io.BytesIO`` copies a bytearray);
+    wrapped in :class:`io.BufferedReader` for :class:`pickle.Unpickler`, whose many small
+    reads then stay in C, while a large array is read straight into its bytes."""
 
     def __init__(self, data: bytearray) -> None:
-        self.data = data
+        super().__init__()
+        self.view = memoryview(data)
         self.pos = 0
 
-    def read(self, n: int | None = -1) -> bytes:
-        end = len(self.data) if n is None or n < 0 else min(self.pos + n, len(self.data))
-        out = bytes(self.data[self.pos : end])
-        self.pos = end
-        return out
+    def readable(self) -> bool:
+        return True
 
     def readinto(self, b: Any) -> int:
-        with memoryview(b) as target, target.cast("B") as flat, memoryview(self.data) as source:
-            n = min(flat.nbytes, len(self.data) - self.pos)
-            flat[:n] = source[self.pos : self.pos + n]
+        with memoryview(b) as target, target.cast("B") as flat:
+            n = min(flat.nbytes, self.view.nbytes - self.pos)
+            flat[:n] = self.view[self.pos : self.pos + n]
         self.pos += n
         return n
 
-    def readline(self) -> bytes:
-        at = self.data.find(b"\n", self.pos)
-        return self.read(len(self.data) - self.pos if at < 0 else at + 1 - self.pos)
+    def close(self) -> None:
+        self.view.release()
+        super().close()
 
 
 def _subject_items(path: Path, key: str) -> Iterator[tuple[Any, Any]]:
