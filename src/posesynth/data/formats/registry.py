@@ -433,8 +433,8 @@ def written_ids(to: str, out: Path | str) -> Callable[[PoseDataset], PoseDataset
     holds). VideoPose3D names a subject-less rig ``<name>_000000``..., writes a frame as its
     index within its sequence, names cameras ``<subject>/<id>`` and projects the views a
     subject's camera lacks: :class:`VideoPose3DWritten` (a
-    :class:`~posesynth.data.roundtrip.SurveyedIds`; ``<name>`` from the files in ``out``). Every other format keeps the ids: the
-    function returns its argument.
+    :class:`~posesynth.data.roundtrip.SurveyedIds`; ``<name>`` from the files in ``out``).
+    Every other format keeps the ids: the function returns its argument.
     """
     if to == "videopose3d":
         return VideoPose3DWritten(_vp3d_written_name(Path(out)))
