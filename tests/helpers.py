@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +68,32 @@ def kill_after_shards(cmd: list[str], done: Path, shards: int, timeout: float) -
         proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL, "the job ended before it could be killed"
     return len(list(done.glob("*.json")))
+
+
+def assert_vp3d_checks_fail(ds: Any, tmp_path: Path, name: str, damage: Any, expect: str) -> None:
+    """Written as VideoPose3D in memory and streamed from a store, then ``damage(folder)``d: both
+    checks (``check_written`` and ``check_written_chunked``) fail with ``expect``."""
+    from posesynth.data.formats.registry import convert_streamed, iter_chunks, read_any, write_any, written_ids
+    from posesynth.data.formats.store_io import write_store_dataset
+    from posesynth.data.roundtrip import check_written, check_written_chunked
+
+    out = tmp_path / "mem"
+    write_any(ds, out, "videopose3d", name=name)
+    damage(out)
+    # the damage leaves readable files: what fails is the check, not the reader
+    assert all(zipfile.is_zipfile(f) for f in out.glob("*.npz"))
+    with pytest.raises(ValueError, match=expect):
+        check_written(
+            ds, out, lambda: read_any(out, format="videopose3d"), lambda: None,
+            as_written=written_ids("videopose3d", out),
+        )  # fmt: skip
+    store = write_store_dataset(ds, tmp_path / "store")
+    streamed = tmp_path / "str"
+    done = convert_streamed(store, streamed, "videopose3d", "posesynth", rows=7, name=name)
+    assert done is not None and done.read_back is not None
+    damage(streamed)
+    with pytest.raises(ValueError, match=expect):
+        check_written_chunked(
+            lambda: iter_chunks(store, "posesynth", 7)[1], streamed, done.read_back, lambda: None,
+            as_written=written_ids("videopose3d", streamed),
+        )  # fmt: skip

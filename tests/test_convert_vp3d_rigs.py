@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from helpers import assert_vp3d_checks_fail
 from posesynth.cli.main import app
 from posesynth.data.dataset import PoseDataset, concat_datasets
 from posesynth.data.formats import registry
@@ -173,23 +174,7 @@ def _patch(path: Path, field: str, old: np.ndarray, new: np.ndarray) -> None:
 )
 def test_a_wrong_file_still_fails(base: PoseDataset, tmp_path: Path, damage, expect: str) -> None:
     ds = _rigs(base, {"S1": 100 + 5 * np.arange(12), "S5": 300 + 5 * np.arange(12)})
-    out = tmp_path / "mem"
-    write_any(ds, out, "videopose3d", name="rigs")
-    damage(out)
-    with pytest.raises(ValueError, match=expect):
-        check_written(
-            ds, out, lambda: read_any(out, format="videopose3d"), lambda: None,
-            as_written=written_ids("videopose3d", out),
-        )  # fmt: skip
-    store = write_store_dataset(ds, tmp_path / "store")
-    done = convert_streamed(store, tmp_path / "str", "videopose3d", "posesynth", rows=7, name="rigs")
-    assert done is not None and done.read_back is not None
-    damage(tmp_path / "str")
-    with pytest.raises(ValueError, match=expect):
-        check_written_chunked(
-            lambda: iter_chunks(store, "posesynth", 7)[1], tmp_path / "str", done.read_back, lambda: None,
-            as_written=written_ids("videopose3d", tmp_path / "str"),
-        )  # fmt: skip
+    assert_vp3d_checks_fail(ds, tmp_path, "rigs", damage, expect)
 
 
 def test_rigs_cameras_swapped_fail(base: PoseDataset, tmp_path: Path) -> None:
