@@ -27,7 +27,7 @@ from __future__ import annotations
 import pickle
 import struct
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -759,11 +759,134 @@ def _mmpose_chunks(path: Path, rows: int) -> tuple[int, Any]:
     return n, (validate_dataset(chunk, path) for chunk in chunks)
 
 
+def _validated(chunk: PoseDataset, where: Path, lo: int) -> PoseDataset:
+    """``validate_dataset(chunk, where)`` for samples ``lo ...`` of a source read in chunks:
+    a value out of bounds is named by its sample in the whole source, as :func:`read_any`
+    names it."""
+    import re
+
+    from posesynth.data.validate import OutOfBounds, validate_dataset
+
+    try:
+        return validate_dataset(chunk, where)
+    except OutOfBounds as exc:
+        text = re.sub(r" at sample (\d+)", lambda m: f" at sample {int(m.group(1)) + lo}", str(exc), count=1)
+        raise OutOfBounds(text) from None
+
+
+def _trc_chunks(path: Path, rows: int) -> tuple[int, Any]:
+    """``read_any(path, "trc")`` (a ``.trc`` or a folder of them, as :func:`_read_trc` reads
+    it) as chunks of ``rows`` samples. The sample count comes from the headers; the first
+    ``next()`` surveys every file (:func:`~posesynth.data.formats.trc.survey_trc`: every row
+    parsed and checked, one block in memory) and joins their first rows as the in-memory
+    reader joins the files, so the errors of the whole source come before the first chunk.
+    A chunk may span files (their ids and the first file's ``meta``, as the whole)."""
+    from posesynth.data.dataset import concat_datasets
+    from posesynth.data.formats.trc import TrcRows, read_trc_blocks, survey_trc
+
+    files = sorted(path.glob("*.trc")) if path.is_dir() else [path]
+    if not files:
+        raise ValueError(f"{path}: a folder without .trc files")
+    several = len(files) > 1
+    skeletons = ["h36m17" if _trc_marker_count(f) == 17 else "h36m_extended" for f in files]
+    counts = []
+    for f, skeleton in zip(files, skeletons, strict=True):
+        with TrcRows(f, skeleton) as reader:
+            counts.append(len(reader))
+    ids: list[tuple[str, str | None]] = []
+    for f in files:  # one file per sequence: its stem is "<subject>_<action>"
+        subject, _, action = f.stem.partition("_")
+        ids.append((subject, action or None))
+    # the whole's string widths: numpy joins the files' ids at their widest
+    s_width = max(np.asarray(s).dtype.itemsize // 4 for s, _ in ids)
+    a_width = max((np.asarray(a).dtype.itemsize // 4 for _, a in ids if a is not None), default=1)
+
+    def with_ids(part: PoseDataset, i: int) -> PoseDataset:
+        if not several:
+            return part
+        from dataclasses import replace
+
+        subject, action = ids[i]
+        k = len(part)
+        return replace(
+            part,
+            subject=np.full(k, subject, dtype=f"<U{s_width}"),
+            action=None if action is None else np.full(k, action, dtype=f"<U{a_width}"),
+        )
+
+    def chunks() -> Any:
+        surveys = [survey_trc(f, skeleton, rows) for f, skeleton in zip(files, skeletons, strict=True)]
+        # one row of each file, joined: the in-memory reader's errors for files that differ
+        probes = [with_ids(next(iter(read_trc_blocks(s, [min(1, s.samples)]))), i) for i, s in enumerate(surveys)]
+        head = concat_datasets(probes) if several else probes[0]
+        meta = head.meta
+        del probes, head
+        pending: list[PoseDataset] = []
+        held = lo = 0
+        for i, survey in enumerate(surveys):
+            # blocks cut where the whole's chunks are cut
+            for block in read_trc_blocks(survey, _cut(survey.samples, rows, held)):
+                pending.append(with_ids(block, i))
+                held += len(block)
+                if held == rows:
+                    yield _joined(pending, meta, path, lo)
+                    lo += held
+                    pending, held = [], 0
+        if pending:
+            yield _joined(pending, meta, path, lo)
+
+    return sum(counts), chunks()
+
+
+def _cut(samples: int, rows: int, held: int) -> list[int]:
+    """Block sizes of a file of ``samples`` rows that follows ``held`` samples of a chunk of
+    ``rows``: the chunk's rest, then whole chunks, then what is left."""
+    sizes = []
+    done = 0
+    room = rows - held
+    while done < samples:
+        k = min(room, samples - done)
+        sizes.append(k)
+        done += k
+        room = rows
+    return sizes
+
+
+def _joined(parts: list[PoseDataset], meta: Mapping[str, Any], where: Path, lo: int) -> PoseDataset:
+    """One chunk of the pieces ``parts`` (consecutive samples, ``lo ...``), with the whole's
+    ``meta``, checked as :func:`read_any` checks the whole."""
+    from dataclasses import replace
+
+    from posesynth.data.dataset import concat_datasets
+
+    chunk = concat_datasets(parts, meta=meta) if len(parts) > 1 else replace(parts[0], meta=meta)
+    return _validated(chunk, where, lo)
+
+
+def _seed_h5_chunks(path: Path, rows: int) -> tuple[int, Any]:
+    """``read_any(path, "seed_h5")`` (no ``.mat``) as chunks of ``rows`` samples
+    (:func:`~posesynth.data.formats.seed_h5.read_seed_h5_chunks`: the file surveyed on the
+    first ``next()``), each checked as :func:`read_any` checks the whole."""
+    from posesynth.data.formats.seed_h5 import read_seed_h5_chunks
+
+    n, chunks = read_seed_h5_chunks(path, rows)
+
+    def checked() -> Any:
+        lo = 0
+        for chunk in chunks:
+            yield _validated(chunk, path, lo)
+            lo += len(chunk)
+
+    return n, checked()
+
+
 #: Formats that read back ``rows`` samples at a time (:func:`iter_chunks`); the others are
 #: read whole (:func:`read_any`).
 CHUNK_READERS: dict[str, Callable[[Path, int], tuple[int, Any]]] = {
     "posesynth": lambda path, rows: iter_store_chunks(path, rows, name_cameras=False),
     "mmpose": _mmpose_chunks,
+    "trc": _trc_chunks,
+    "seed_h5": lambda path, rows: _seed_h5_chunks(path, rows),
 }
 
 
@@ -841,7 +964,11 @@ def convert_streamed(
       shard through :class:`posesynth.data.store.StoreWriter`. With at most
       :data:`STORE_TABLE_MAX` distinct (subject, camera) pairs the store equals
       :func:`write_any`'s byte for byte (a camera table in ``meta``); with more, it holds
-      one camera per sample (``camera_*`` arrays and ``camera_name``), the same values.
+      one camera per sample (``camera_*`` arrays and ``camera_name``), the same values;
+    - a TRC file or folder into a posesynth store (:func:`_chunks_to_store`), byte for byte
+      :func:`write_any`'s store: the files surveyed first (every row parsed and checked, a
+      block at a time, :func:`~posesynth.data.formats.trc.survey_trc`), then read in chunks
+      that are slices of the in-memory read and written shard by shard.
 
     Returns a :class:`StreamedConversion`, or None when the caller must read the whole data
     set and use :func:`write_any`.
@@ -849,6 +976,8 @@ def convert_streamed(
     rows = STREAM_ROWS if rows is None else rows
     if in_format == "mmpose" and to == "posesynth":
         return _mmpose_to_store(Path(source), Path(out), rows, overwrite=overwrite, **kw)
+    if in_format in _WHOLE_CHUNKS and to == "posesynth":
+        return _chunks_to_store(Path(source), in_format, Path(out), rows, overwrite=overwrite, **kw)
     if in_format != "posesynth" or to not in ("mmpose", "trc", "videopose3d"):
         return None
     from posesynth.data.store import open_store
@@ -923,6 +1052,63 @@ def convert_streamed(
     return StreamedConversion(
         written=written, samples=n, skeleton=head.skeleton, num_cameras=cams, rows=rows, read_back=read_back
     )
+
+
+#: Sources whose chunks (:func:`iter_chunks`) are slices of the whole as :func:`read_any`
+#: gives it: string widths, camera table, ``meta`` and visibility those of the whole (the
+#: reader surveys the source first), so a store is written from them shard by shard.
+_WHOLE_CHUNKS = ("trc", "seed_h5")
+
+
+def _chunks_to_store(
+    source: Path, in_format: str, out: Path, rows: int, *, overwrite: bool = False, shard_size: int | None = None
+) -> StreamedConversion | None:
+    """Stream a source of :data:`_WHOLE_CHUNKS` of more than ``rows`` samples into a
+    posesynth store, byte for byte :func:`write_any`'s store of :func:`read_any`'s data set.
+
+    The first chunk is read (the reader's survey: every error of the source) before the
+    store is begun; then each chunk's arrays are written in shards of ``shard_size`` samples
+    (default the in-memory writer's) through :class:`posesynth.data.store.StoreWriter`.
+    Memory: a chunk and a shard. Returns None for ``rows`` samples or fewer (the in-memory path).
+    """
+    import itertools
+
+    from posesynth.data.formats.store_io import DEFAULT_SHARD_SIZE, _dataset_meta, dataset_store_arrays
+    from posesynth.data.store import StoreWriter
+
+    n, chunks = iter_chunks(source, in_format, rows)
+    if n <= rows:
+        return None
+    shard_size = DEFAULT_SHARD_SIZE if shard_size is None else shard_size
+    if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
+        raise ValueError(f"shard_size: expected an integer >= 1, got {shard_size!r}")
+    chunks = iter(chunks)
+    first = next(chunks)
+    if first.cameras is not None and first.camera_index is None:
+        # the store's meta counts per-sample cameras of the whole, unknown here; no such reader yet
+        raise ValueError(f"{source}: {in_format} chunks with per-sample cameras cannot be streamed into a store")
+    head = first.select(np.zeros(1, np.int64))  # the summary's skeleton and cameras (a copy)
+    meta = _dataset_meta(first)
+    done = 0
+    with StoreWriter(out, meta, overwrite=overwrite) as writer:
+        pending: list[dict[str, np.ndarray]] = []
+        held = 0
+        for chunk in itertools.chain([first], chunks):
+            first = None  # not held past its turn
+            pending.append(dataset_store_arrays(chunk))
+            held += len(chunk)
+            done += len(chunk)
+            del chunk
+            while held >= shard_size:
+                shard, pending, held = _take_shard(pending, shard_size)
+                writer.write_shard(shard)
+        if held:
+            writer.write_shard(_take_shard(pending, held)[0])
+        if done != n:
+            raise ValueError(f"{source}: the headers say {n} samples, read {done}; the source changed while converting")
+        path = writer.commit()
+    cams = 0 if head.cameras is None else head.num_cameras
+    return StreamedConversion(written=path, samples=n, skeleton=head.skeleton, num_cameras=cams, rows=rows)
 
 
 #: Most distinct cameras a streamed MMPose -> store conversion keeps as a camera table in the

@@ -39,7 +39,8 @@ is in millimetres like the ``.mat``'s (the seed compares them for equality).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,7 @@ from posesynth.geometry.camera import (
 )
 from posesynth.util.checks import as_finite_float
 
-__all__ = ["read_seed_h5"]
+__all__ = ["read_seed_h5", "read_seed_h5_chunks"]
 
 #: The file's unit for ``S``: millimetres.
 MM_TO_M = 1e-3
@@ -206,6 +207,17 @@ def _read_h5(path: Path) -> dict[str, np.ndarray]:
 
 def _h5_datasets(handle: Any, path: Path, dataset_type: type[Any]) -> dict[str, np.ndarray]:
     """The seed's datasets of an open HDF5 file (``S`` and ``part`` required)."""
+    out = {}
+    for key, node in _h5_nodes(handle, path, dataset_type).items():
+        try:
+            out[key] = np.asarray(node[()])
+        except Exception as exc:
+            raise ValueError(f"{path}: {key}: cannot read ({type(exc).__name__}: {exc})") from exc
+    return out
+
+
+def _h5_nodes(handle: Any, path: Path, dataset_type: type[Any]) -> dict[str, Any]:
+    """The seed's dataset nodes of an open HDF5 file, unread (``S`` and ``part`` required)."""
     missing = [k for k in ("S", "part") if k not in handle]
     if missing:
         raise ValueError(f"{path}: missing dataset(s) {missing}; the file has {sorted(handle.keys())}")
@@ -216,11 +228,260 @@ def _h5_datasets(handle: Any, path: Path, dataset_type: type[Any]) -> dict[str, 
         node = handle[key]
         if not isinstance(node, dataset_type):
             raise ValueError(f"{path}: {key}: expected a dataset, got a {type(node).__name__}")
-        try:
-            out[key] = np.asarray(node[()])
-        except Exception as exc:
-            raise ValueError(f"{path}: {key}: cannot read ({type(exc).__name__}: {exc})") from exc
+        out[key] = node
     return out
+
+
+# ------------------------------------------------------------------------ in chunks
+def read_seed_h5_chunks(path: Path | str, rows: int = 10_000) -> tuple[int, Iterator[PoseDataset]]:
+    """``(samples, chunks)``: :func:`read_seed_h5` of ``path`` (without a ``.mat``) as
+    consecutive data sets of ``rows`` samples, each equal to ``read_seed_h5(path).select(...)``
+    of its range (string widths, camera table and ``meta`` those of the whole). The datasets
+    are read in slices (h5py reads a slice without the rest), so memory is a chunk.
+
+    The sample count is ``S``'s first axis (0 when ``S`` has none). The first ``next()``
+    surveys the file (:func:`_survey`: every value of ``S``, ``part``, ``center``, ``scale``
+    and ``zind`` checked finite, the shapes, every image name decoded and parsed: the
+    camera table), with :func:`read_seed_h5`'s errors in its order, before the first chunk.
+
+    Raises:
+        ValueError: as :func:`read_seed_h5` (a NaN named by its index in the whole file).
+    """
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    try:
+        with h5py.File(path, "r") as handle:
+            nodes = _h5_nodes(handle, path, h5py.Dataset)
+            n = int(nodes["S"].shape[0]) if nodes["S"].ndim else 0
+    except ValueError:
+        raise
+    except Exception as exc:  # OSError for truncated / not HDF5
+        raise ValueError(f"{path}: not a readable HDF5 file ({type(exc).__name__}: {exc})") from exc
+    return n, _chunks(path, rows)
+
+
+def _read_slice(node: Any, lo: int, hi: int, path: Path, key: str, axis: int = 0) -> np.ndarray:
+    try:
+        if node.ndim == 0:
+            return np.asarray(node[()])
+        return np.asarray(node[lo:hi] if axis == 0 else node[:, lo:hi])
+    except Exception as exc:
+        raise ValueError(f"{path}: {key}: cannot read ({type(exc).__name__}: {exc})") from exc
+
+
+def _check_numeric_slices(node: Any, path: Path, key: str, rows: int) -> None:
+    """:func:`_numeric`'s check of a whole dataset, a slice at a time: the same message
+    (the count of NaN/inf in the whole and the first one's index in it)."""
+    if node.dtype.kind not in "fiu":
+        raise ValueError(f"{path}: {key}: expected a numeric array, got dtype {node.dtype}")
+    total, first = 0, None
+    size = int(node.shape[0]) if node.ndim else 1
+    for lo in range(0, size, rows):
+        bad = ~np.isfinite(_read_slice(node, lo, lo + rows, path, key).astype(np.float64))
+        if bad.any():
+            total += int(bad.sum())
+            if first is None:
+                at = np.argwhere(bad)[0]
+                if node.ndim:
+                    at[0] += lo
+                first = tuple(int(i) for i in at)
+    if total:
+        raise ValueError(f"{path}: {key}: expected finite values, got {total} NaN/inf (first at index {first})")
+
+
+@dataclass
+class _Survey:
+    """What the whole file gives each chunk (:func:`_survey`)."""
+
+    n: int
+    s_swapped: bool
+    part_cols: int
+    extra: list[str]
+    #: image names: "codes" (character codes, ``names_axis`` the sample axis), "strings", or None
+    names: str | None = None
+    names_axis: int = 0
+    widths: dict[str, int] = field(default_factory=dict)
+    parsed: bool = False
+    cameras: Camera | None = None
+    camera_names: np.ndarray | None = None
+    slot_of: dict[tuple[str, str], int] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _shape_check(shape: tuple[int, ...], path: Path, field_: str, n: int, options: list[tuple[int, ...]]) -> None:
+    """:func:`_shaped`'s shape and count checks of a dataset's shape."""
+    if len(shape) == 0 or shape[1:] not in options:
+        want = " or ".join(str(("N", *t)).replace("'", "").replace(",)", ")") for t in options)
+        raise ValueError(f"{path}: {field_}: expected shape {want}, got {shape}")
+    if shape[:1] != (n,):
+        raise ValueError(f"{path}: {field_}: expected {n} samples (as S), got shape {shape}")
+
+
+def _survey(nodes: dict[str, Any], path: Path, rows: int) -> _Survey:
+    """:func:`read_seed_h5`'s checks of the whole file in its order, a slice at a time."""
+    s = nodes["S"]
+    _check_numeric_slices(s, path, "S", rows)
+    shape = tuple(s.shape)
+    swapped = len(shape) == 3 and shape[1:] == (3, _J)
+    if swapped:
+        shape = (shape[0], _J, 3)
+    if len(shape) != 3 or shape[1:] != (_J, 3):
+        raise ValueError(f"{path}: S: expected shape (N, {_J}, 3) or (N, 3, {_J}), got {tuple(s.shape)}")
+    n = shape[0]
+    part = nodes["part"]
+    _check_numeric_slices(part, path, "part", rows)
+    if tuple(part.shape[1:]) not in ((_J, 2), (_J, 3)):
+        raise ValueError(f"{path}: part: expected shape (N, {_J}, 2), got {tuple(part.shape)}")
+    if tuple(part.shape[:1]) != (n,):
+        raise ValueError(f"{path}: part: expected {n} samples (as S), got shape {tuple(part.shape)}")
+    extra = []
+    shapes: tuple[tuple[str, list[tuple[int, ...]]], ...] = (
+        ("center", [(2,)]),
+        ("scale", [(), (1,)]),
+        ("zind", [(_J,)]),
+    )
+    for key, options in shapes:
+        if key in nodes:
+            _check_numeric_slices(nodes[key], path, key, rows)
+            _shape_check(tuple(nodes[key].shape), path, key, n, options)
+            extra.append(key)
+    survey = _Survey(n, swapped, int(part.shape[2]), extra)
+    survey.meta = {
+        "format": "seed_h5",
+        "source": str(path),
+        "mat_file": None,
+        "units_assumed": "S in millimetres, camera frame (c2f-vol annotations)",
+        "frame_base": 0,
+    }
+    if "imgname" not in nodes:
+        return survey
+    node = nodes["imgname"]
+    shape = tuple(node.shape)
+    if node.dtype.kind in "iu" and len(shape) == 2:
+        survey.names = "codes"
+        survey.names_axis = 1 if shape[0] != n and shape[1] == n else 0
+        count = shape[survey.names_axis]
+        if count != n:
+            got = shape if survey.names_axis == 0 else shape[::-1]
+            raise ValueError(f"{path}: imgname: expected {n} samples (as S), got shape {got}")
+        lows, highs = [], []
+        for lo in range(0, n, rows):
+            codes = _read_slice(node, lo, lo + rows, path, "imgname", survey.names_axis)
+            if codes.size:
+                lows.append(codes.min())
+                highs.append(codes.max())
+        lo_code, hi_code = min(lows, default=0), max(highs, default=0)
+        if lo_code < 0 or hi_code > 0x10FFFF:
+            raise ValueError(f"{path}: imgname: character codes out of range [{lo_code}, {hi_code}]")
+    else:
+        if len(shape) == 2 and shape[1] == 1:
+            shape = shape[:1]
+        if len(shape) != 1 or node.dtype.kind not in "SUO":
+            raise ValueError(f"{path}: imgname: expected (N,) strings or character codes, got {shape} {node.dtype}")
+        if shape != (n,):
+            raise ValueError(f"{path}: imgname: expected {n} samples (as S), got shape {shape}")
+        survey.names = "strings"
+    # every name decoded and parsed, a slice at a time: widths, the first unparsed, the cameras
+    failed: str | None = None
+    pairs: dict[tuple[str, str], int] = {}
+    presets = True
+    widths = {"imgname": 1, "subject": 1, "action": 1}
+    for lo in range(0, n, rows):
+        names = _names_slice(node, survey, lo, min(lo + rows, n), path)
+        widths["imgname"] = max(widths["imgname"], max((len(x) for x in names), default=1))
+        if failed is not None:
+            continue
+        for name in names:
+            try:
+                subject, action, camera, _ = parse_h36m_imgname(name)
+            except ValueError as exc:
+                failed = str(exc)
+                break
+            widths["subject"] = max(widths["subject"], len(subject))
+            widths["action"] = max(widths["action"], len(action))
+            if (subject, camera) not in pairs:
+                pairs[(subject, camera)] = len(pairs)
+                presets = presets and subject in H36M_SUBJECTS and camera in H36M_CAMERA_IDS
+    survey.widths = widths
+    if failed is not None:
+        survey.meta["imgname_unparsed"] = failed
+        return survey
+    survey.parsed = n > 0
+    if survey.parsed and presets:
+        keys = list(pairs)
+        table, _, names_ = _preset_cameras(np.array([k[0] for k in keys]), np.array([k[1] for k in keys]), None)
+        survey.cameras, survey.camera_names, survey.slot_of = table, names_, pairs
+        survey.meta["cameras_source"] = "Human3.6M presets (model h36m); the files carry no camera"
+    return survey
+
+
+def _names_slice(node: Any, survey: _Survey, lo: int, hi: int, path: Path) -> list[str]:
+    """Image names ``lo:hi`` decoded as :func:`_h5_strings` decodes the whole."""
+    arr = _read_slice(node, lo, hi, path, "imgname", survey.names_axis)
+    if survey.names == "codes":
+        rows_ = arr.T if survey.names_axis == 1 else arr
+        return ["".join(chr(c) for c in row if c).strip() for row in rows_.tolist()]
+    if arr.ndim == 2:
+        arr = arr[:, 0]
+    return [_decode(item, path, f"imgname[{lo + i}]") for i, item in enumerate(arr.tolist())]
+
+
+def _chunks(path: Path, rows: int) -> Iterator[PoseDataset]:
+    import h5py
+
+    try:
+        handle = h5py.File(path, "r")
+    except Exception as exc:
+        raise ValueError(f"{path}: not a readable HDF5 file ({type(exc).__name__}: {exc})") from exc
+    with handle:
+        nodes = _h5_nodes(handle, path, h5py.Dataset)
+        survey = _survey(nodes, path, rows)
+        for lo in range(0, survey.n, rows):
+            yield _chunk(nodes, survey, lo, min(lo + rows, survey.n), path)
+
+
+def _chunk(nodes: dict[str, Any], survey: _Survey, lo: int, hi: int, path: Path) -> PoseDataset:
+    """Samples ``lo:hi`` as :func:`read_seed_h5` makes the whole (then ``select``)."""
+    s_mm = _numeric(_read_slice(nodes["S"], lo, hi, path, "S"), path, "S")
+    if survey.s_swapped:
+        s_mm = np.swapaxes(s_mm, 1, 2)
+    part = _numeric(_read_slice(nodes["part"], lo, hi, path, "part"), path, "part")
+    k = hi - lo
+    extra: dict[str, np.ndarray] = {}
+    for key in survey.extra:
+        value = _numeric(_read_slice(nodes[key], lo, hi, path, key), path, key)
+        extra[key] = value.reshape(k) if key == "scale" else value
+    subject = action = frame = None
+    camera_index = None
+    if survey.names is not None:
+        names = _names_slice(nodes["imgname"], survey, lo, hi, path)
+        extra["imgname"] = np.array(names, dtype=f"<U{survey.widths['imgname']}")
+        if survey.parsed:
+            parsed = [parse_h36m_imgname(name) for name in names]
+            subj, act, cam, fr = zip(*parsed, strict=True)
+            subject = np.array(subj, dtype=f"<U{survey.widths['subject']}")
+            action = np.array(act, dtype=f"<U{survey.widths['action']}")
+            frame = np.array(fr).astype(np.int64)
+            if survey.cameras is not None:
+                camera_index = np.array([survey.slot_of[sc] for sc in zip(subj, cam, strict=True)], dtype=np.int64)
+    dataset = PoseDataset(
+        skeleton=H36M17,
+        joints_3d_camera=s_mm * MM_TO_M,
+        joints_2d=part[..., :2],
+        visibility=part[..., 2] if survey.part_cols == 3 else None,
+        cameras=survey.cameras if camera_index is not None else None,
+        camera_index=camera_index,
+        camera_names=survey.camera_names if camera_index is not None else None,
+        subject=subject,
+        action=action,
+        frame=frame,
+        meta=survey.meta,
+        extra=extra,
+    )
+    return dataset.complete()
 
 
 def _read_mat(path: Path) -> dict[str, Any]:

@@ -65,8 +65,11 @@ from posesynth.util.atomic import atomic_path
 __all__ = [
     "TRC_TO_WORLD",
     "UNITS_TO_METRES",
+    "TrcSurvey",
     "ids_as_read_back",
     "read_trc",
+    "read_trc_blocks",
+    "survey_trc",
     "trc_marker_name",
     "write_trc",
     "write_trc_sequences",
@@ -446,6 +449,85 @@ class TrcRows:
                 )
         frame, time, values = _parse_rows(self.path, rows, self.header.markers)
         return _trc_dataset(self.path, self.skeleton, self.header, frame, time, values)
+
+
+@dataclass(frozen=True)
+class TrcSurvey:
+    """What a whole TRC file gives its rows that one block of them cannot tell
+    (:func:`survey_trc`): :func:`read_trc`'s ``visibility`` is None only when no row misses
+    a joint, and ``meta["missing_markers"]`` counts the whole file's."""
+
+    path: Path
+    skeleton: Skeleton
+    #: data rows (the header's ``NumFrames``, checked against the file)
+    samples: int
+    missing_markers: int
+    #: whether :func:`read_trc` gives a visibility (some row misses a joint)
+    visibility: bool
+
+
+def _count_data_rows(path: Path) -> int:
+    """The non-blank lines after the five header lines, split on ``b"\\n"`` as :func:`read_trc`
+    splits its text (one pass over the bytes, nothing parsed)."""
+    count = 0
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            if number > 5 and raw.strip():
+                count += 1
+    return count
+
+
+def survey_trc(
+    path: str | Path,
+    skeleton: str | Skeleton = "h36m_extended",
+    rows: int = 10_000,
+) -> TrcSurvey:
+    """One pass over a TRC file, ``rows`` rows parsed at a time (memory: one block): every
+    row checked as :func:`read_trc` checks it, in its order (the header, then the row count
+    against ``NumFrames``, then each row), and what the whole file gives its rows
+    (:class:`TrcSurvey`). :func:`read_trc_blocks` then reads the rows as :func:`read_trc` does.
+
+    Raises:
+        ValueError: what :func:`read_trc` raises for the file (same messages).
+    """
+    path = Path(path)
+    with TrcRows(path, skeleton) as reader:
+        found = _count_data_rows(path)
+        if found != len(reader):  # read_trc counts the rows before it parses any
+            raise ValueError(
+                f"{path}: NumFrames says {len(reader)}, found {found} data rows (truncated or damaged file?)"
+            )
+        missing, visibility = 0, False
+        for lo in range(0, len(reader), rows):
+            block = reader.take(min(rows, len(reader) - lo))
+            missing += int(block.meta["missing_markers"])
+            visibility = visibility or block.visibility is not None
+        if len(reader) == 0:  # no row: read_trc's mapping check, as it makes it
+            block = reader.take(0)
+    return TrcSurvey(path, _skeleton(skeleton), found, missing, visibility)
+
+
+def read_trc_blocks(survey: TrcSurvey, sizes: Iterable[int]) -> Iterable[PoseDataset]:
+    """The rows of ``survey``'s file as consecutive blocks of ``sizes`` rows, each equal to
+    ``read_trc(path, skeleton).select(slice(lo, lo + size))`` (its ``visibility`` and
+    ``meta["missing_markers"]`` those of the whole file); one block in memory.
+
+    Raises:
+        ValueError: the file changed since the survey (:class:`TrcRows`'s errors).
+    """
+    from dataclasses import replace
+
+    with TrcRows(survey.path, survey.skeleton) as reader:
+        for k in sizes:
+            block = reader.take(k)
+            vis = block.visibility
+            if survey.visibility and vis is None:  # nothing missing here, something elsewhere
+                vis = np.ones((len(block), survey.skeleton.num_joints))
+            yield replace(
+                block,
+                visibility=vis if survey.visibility else None,
+                meta={**block.meta, "missing_markers": survey.missing_markers},
+            )
 
 
 def _skeleton(skeleton: str | Skeleton) -> Skeleton:
