@@ -127,16 +127,16 @@ def pipeline_rate(samples: int, chunk: int, skeleton, model: str, kernels: str) 
     return done / (time.perf_counter() - start)
 
 
-def command_rate(samples: int, workers: int, base: Path) -> tuple[float, float]:
-    """(samples/s of the wall clock, of the job time the command reports) of ``posesynth generate``."""
+def command_rate(samples: int, workers: int, base: Path, package: Path | None = None) -> tuple[float, float]:
+    """(samples/s of the wall clock, of the job time the command reports) of ``posesynth
+    generate``, with the package in ``package`` (None: this checkout)."""
     import json
 
     out = base / f"g-{workers}"
     cmd = [sys.executable, "-m", "posesynth.cli.main", "generate", "-n", str(samples), "--workers", str(workers),
            "--no-preview", "--json", "--out", str(out)]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k != ENV_VAR}
     start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    done = subprocess.run(cmd, cwd=ROOT, env=_env(package), check=True, capture_output=True, text=True)
     wall = time.perf_counter() - start
     summary = json.loads(done.stdout)
     shutil.rmtree(out)
@@ -145,45 +145,151 @@ def command_rate(samples: int, workers: int, base: Path) -> tuple[float, float]:
 
 def stage_breakdown(samples: int, out: Path) -> dict[str, float]:
     """Seconds per stage of ``posesynth generate -n SAMPLES --no-preview`` (one worker, in
-    this process, through the functions the command calls): making the shards, writing their
-    files (on the critical path), waiting for the background fsyncs (their back-pressure while
-    shards are made, and before the commit), and the commit."""
+    this process, through the functions the command calls; the kernels loaded first).
+
+    Stages: the configuration; the kernel (the procedural poses' first draw, the collision
+    checks, the collision redraws, the cameras, world -> camera -> pixels); the kernel's
+    arrays turned into the store's (rounding, dtypes, the data set record); writing the
+    shard files (page cache and SHA-256s on the critical path) and waiting for the
+    background fsyncs; the shard records; the summary statistics; the commit (manifest,
+    rename); and what is left (the driver's loop, opening the partial folder). Stages that a
+    version of the code lacks are skipped; each stage counts its own time, not that of the
+    timed stages it calls."""
+    from posesynth.body.skeleton import get_skeleton as skeleton_of
     from posesynth.data.store import writer
+    from posesynth.geometry.camera import Camera
     from posesynth.jobs import generate, shards
+    from posesynth.poses import procedural
 
     os.environ.pop(ENV_VAR, None)
+    skeleton_of("h36m17")
+    generate.generate(generate.load_config(samples=1000), out, preview=False)  # the kernels loaded
+    shutil.rmtree(out)
     timers: dict[str, float] = {}
     undo: list[tuple[object, str, object]] = []
+    draw_round = [0]  # 0 in a shard's first draw, > 0 in its collision redraws
 
-    def wrap(owner: object, attr: str, label: str) -> None:
+    inner: list[float] = []  # per open timed call: seconds spent in timed calls inside it
+
+    def wrap(owner: object, attr: str, label: str | None, hook=None) -> None:
+        """Time ``owner.attr`` under ``label`` (None: the first draw or the redraws), its own
+        time only: time in timed calls inside it goes to theirs (``""``: a hook, not timed)."""
         original = getattr(owner, attr, None)
         if original is None:  # not in this version of the code
             return
 
         def timed(*args, **kwargs):
+            if hook is not None:
+                hook()
+                if label == "":
+                    return original(*args, **kwargs)
+            inner.append(0.0)
             start = time.perf_counter()
             try:
                 return original(*args, **kwargs)
             finally:
-                timers[label] = timers.get(label, 0.0) + time.perf_counter() - start
+                elapsed = time.perf_counter() - start
+                own = elapsed - inner.pop()
+                if inner:
+                    inner[-1] += elapsed
+                name = label if label is not None else ("kernel: collision redraws" if draw_round[0] else
+                                                        "kernel: poses, first draw")  # fmt: skip
+                timers[name] = timers.get(name, 0.0) + own
 
         undo.append((owner, attr, original))
         setattr(owner, attr, timed)
 
-    wrap(generate, "generate_shard", "make the shards (poses, cameras, 2D)")
-    wrap(writer, "_save_shard", "write the shard files (critical path: in-line fsyncs, or back-pressure below)")
+    def new_shard() -> None:
+        draw_round[0] = 0
+
+    def next_round() -> None:
+        draw_round[0] += 1
+
+    wrap(generate, "load_config", "config")
+    wrap(generate, "generate_task", "shard: kernel -> store arrays")
+    wrap(generate, "sample_poses", "kernel: poses (bodies, ground contact, the rest)", new_shard)
+    for name in ("sample_angles", "local_from_angles", "_root_rotation", "forward_kinematics"):
+        wrap(procedural, name, None)
+    wrap(procedural, "colliding", "kernel: collision checks")
+    wrap(procedural, "colliding", "", next_round)  # after the check: the next draw is a redraw
+    wrap(generate, "sample_cameras", "kernel: cameras")
+    wrap(Camera, "observe", "kernel: world -> camera -> pixels, visibility")
+    wrap(writer, "_save_shard", "write the shard files (page cache, SHA-256s)")
     if hasattr(writer, "BackgroundSync"):
-        wrap(writer.BackgroundSync, "submit", "wait for the background fsyncs: back-pressure")
-        wrap(writer.BackgroundSync, "wait", "wait for the background fsyncs: before the commit")
+        wrap(writer.BackgroundSync, "submit", "fsyncs: back-pressure while shards are made")
+        wrap(writer.BackgroundSync, "wait", "fsyncs: waiting before the commit")
+    wrap(shards._PartialJob, "record", "shard records")
+    wrap(generate, "_summarize", "summary statistics")
     wrap(shards._PartialJob, "commit", "commit (manifest, rename)")
     try:
         start = time.perf_counter()
-        generate.generate(generate.load_config(samples=samples), out, preview=False)
-        timers["all (in process)"] = time.perf_counter() - start
+        config = generate.load_config(samples=samples)
+        generate.generate(config, out, preview=False)
+        total = time.perf_counter() - start
     finally:
         for owner, attr, original in reversed(undo):
             setattr(owner, attr, original)
-    return timers
+    order = [
+        "config", "kernel: poses, first draw", "kernel: collision checks", "kernel: collision redraws",
+        "kernel: poses (bodies, ground contact, the rest)", "kernel: cameras", "kernel: world -> camera -> pixels, visibility",
+        "shard: kernel -> store arrays", "write the shard files (page cache, SHA-256s)",
+        "fsyncs: back-pressure while shards are made", "fsyncs: waiting before the commit", "shard records",
+        "summary statistics", "commit (manifest, rename)",
+    ]  # fmt: skip
+    result = {name: timers[name] for name in order if name in timers}
+    result["kernel (all)"] = sum(v for k, v in result.items() if k.startswith("kernel"))
+    result["rest (driver loop, partial folder)"] = total - sum(v for k, v in result.items() if k != "kernel (all)")
+    result["all (in process)"] = total
+    return result
+
+
+def startup_seconds(package: Path | None, out: Path) -> dict[str, float]:
+    """Wall seconds of a child process importing what ``posesynth generate`` imports, and of
+    the whole command on 1 sample (start-up, imports, kernels loaded, a one-sample job)."""
+    env = _env(package)
+    start = time.perf_counter()
+    code = "import posesynth.cli.main, posesynth.jobs.generate"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
+    imports = time.perf_counter() - start
+    cmd = [
+        sys.executable,
+        "-m",
+        "posesynth.cli.main",
+        "generate",
+        "-n",
+        "1",
+        "--no-preview",
+        "--json",
+        "--out",
+        str(out),
+    ]
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
+    one = time.perf_counter() - start
+    shutil.rmtree(out)
+    return {"start-up: interpreter + imports": imports, "start-up: the command on 1 sample": one}
+
+
+def _env(package: Path | None) -> dict[str, str]:
+    """The environment of a child process: the kernels' choice left to the command, and
+    ``package`` (a ``src`` folder of another version) first on the module path."""
+    env = {k: v for k, v in os.environ.items() if k != ENV_VAR}
+    if package is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(package), env.get("PYTHONPATH", "")])
+    return env
+
+
+def stages_in_child(samples: int, out: Path, package: Path | None) -> dict[str, float]:
+    """:func:`stage_breakdown` in a child process with ``package`` (None: this checkout)."""
+    import json
+
+    report = out.with_suffix(".json")
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--stages-child", str(samples), str(out), str(report)]
+    subprocess.run(cmd, cwd=ROOT, env=_env(package), check=True)
+    seconds = json.loads(report.read_text())
+    report.unlink()
+    shutil.rmtree(out, ignore_errors=True)
+    return seconds
 
 
 def main() -> None:
@@ -198,8 +304,18 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=None, help="where the command writes (default: beside the repo)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     parser.add_argument("--stages", action=argparse.BooleanOptionalAction, default=True,
-                        help="also time the command's stages in this process")  # fmt: skip
+                        help="also time the command's stages (in a child process)")  # fmt: skip
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="the src/ folder of the code before a change: the command and its stages run "
+                             "with it too, alternated with this checkout's, in this run")  # fmt: skip
+    parser.add_argument("--stages-child", nargs=3, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.stages_child is not None:  # a child of stages_in_child: SAMPLES OUT REPORT
+        import json
+
+        samples, out, report = args.stages_child
+        Path(report).write_text(json.dumps(stage_breakdown(int(samples), Path(out))))
+        return
     results: dict = {"pipeline": {}, "command": {}}
     skeleton = get_skeleton(args.skeleton)
     J = skeleton.num_joints
@@ -239,23 +355,41 @@ def main() -> None:
         # and activity, float32 height, float64 camera (4 + D + 9 + 3) and int32 image size
         store_bytes = J * (3 + 3 + 2) * 4 + J + 1 + 4 + len(angle_names(skeleton)) * 4 + (4 + 9 + 3) * 8 + 8
         copy_cmd = memcpy_rate(store_bytes)
-        one = None
+        versions: list[tuple[str, Path | None]] = [("now", None)]
+        if args.baseline is not None:
+            versions.insert(0, ("before", args.baseline.resolve()))
+            # the baseline's kernels compiled into its own cache before anything is timed
+            command_rate(1000, 1, base, versions[0][1])
+        first: dict[str, float] = {}
         for workers in args.workers:
-            wall, job = command_rate(args.command_samples, workers, base)
-            one = one or wall
-            print(f"  {workers} worker{'s' if workers > 1 else ' '}: {wall:>10,.0f} samples/s wall clock "
-                  f"({job:,.0f}/s job time); {wall / loop_disk:,.1f}x the seed-style loop to disk; "
-                  f"{wall / copy_cmd:.4f} of memcpy; {wall / one:.2f}x one worker")  # fmt: skip
-            results["command"][str(workers)] = {"rate": wall, "job_rate": job}
+            for tag, package in versions:
+                wall, job = command_rate(args.command_samples, workers, base, package)
+                first.setdefault(tag, wall)
+                print(f"  {tag + ': ' if len(versions) > 1 else ''}{workers} worker{'s' if workers > 1 else ' '}: "
+                      f"{wall:>10,.0f} samples/s wall clock ({job:,.0f}/s job time); "
+                      f"{wall / loop_disk:,.1f}x the seed-style loop to disk; {wall / best:.2f} of the kernel; "
+                      f"{wall / copy_cmd:.4f} of memcpy; {wall / first[tag]:.2f}x one worker")  # fmt: skip
+                figures = {"rate": wall, "job_rate": job}
+                if tag == "now":  # run_all.py reads this checkout's figures here
+                    results["command"][str(workers)] = figures
+                else:
+                    results["command"].setdefault(tag, {})[str(workers)] = figures
         print(f"  seed-style loop to disk: {loop_disk:,.0f} samples/s; memcpy of the store's "
               f"{store_bytes} B/sample: {copy_cmd:,.0f} samples/s (goal: >= 50x the loop)")  # fmt: skip
-        results["command"].update(loop=loop_disk, memcpy=copy_cmd, samples=args.command_samples)
+        results["command"].update(loop=loop_disk, memcpy=copy_cmd, samples=args.command_samples, kernel=best)
         if args.stages:
-            seconds = stage_breakdown(args.command_samples, base / "stages")
-            print(f"\n  stages of the command in this process ({args.command_samples:,} samples, one worker), seconds:")
-            for name, value in seconds.items():
-                print(f"    {name:<72} {value:8.2f}")
-            results["stages"] = seconds
+            table: dict[str, dict[str, float]] = {}
+            for tag, package in versions:
+                seconds = startup_seconds(package, base / f"one-{tag}")
+                seconds.update(stages_in_child(args.command_samples, base / f"stages-{tag}", package))
+                table[tag] = seconds
+            names = list(dict.fromkeys(name for seconds in table.values() for name in seconds))
+            print(f"\n  stages of the command ({args.command_samples:,} samples, one worker, in a child process; "
+                  "start-up in their own), seconds:")  # fmt: skip
+            print(f"    {'':<56}" + "".join(f"{tag:>10}" for tag in table))
+            for name in names:
+                print(f"    {name:<56}" + "".join(f"{table[tag].get(name, float('nan')):10.2f}" for tag in table))
+            results["stages"] = table
     finally:
         shutil.rmtree(base, ignore_errors=True)
     _dump(args.json, results)
