@@ -46,6 +46,7 @@ __all__ = [
     "POINT_ARRAYS",
     "RESERVED_ARRAYS",
     "camera_meta",
+    "camera_store_arrays",
     "compact_dtypes",
     "dataset_from_store_arrays",
     "dataset_store_arrays",
@@ -298,8 +299,7 @@ def _dataset_store_arrays(dataset: PoseDataset) -> dict[str, np.ndarray]:
         if dataset.camera_index is not None:
             arrays["camera_index"] = np.asarray(dataset.camera_index, dtype=np.int64)
         else:
-            for name, field in _CAMERA_FIELDS.items():
-                arrays[name] = np.asarray(getattr(cams, field))
+            arrays.update(camera_store_arrays(cams))
             if dataset.camera_names is not None:
                 arrays["camera_name"] = storable(dataset.camera_names, "camera_names")
     for name, value in dataset.extra.items():
@@ -309,6 +309,12 @@ def _dataset_store_arrays(dataset: PoseDataset) -> dict[str, np.ndarray]:
             )
         arrays[name] = storable(value, f"extra.{name}")
     return arrays
+
+
+def camera_store_arrays(cameras: Camera) -> dict[str, np.ndarray]:
+    """The ``camera_*`` store arrays of per-sample ``cameras`` (a batch of shape (N,)), in
+    the cameras' own dtypes (no copies)."""
+    return {name: np.asarray(getattr(cameras, field)) for name, field in _CAMERA_FIELDS.items()}
 
 
 def storable(value: Any, name: str) -> np.ndarray:
