@@ -35,6 +35,7 @@ import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -48,6 +49,8 @@ from posesynth.poses.procedural import sample_poses  # noqa: E402
 from posesynth.util.jit import ENV_VAR, numba_installed  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+#: the mark of a stage timed on another thread than the main one (it overlaps the main one's)
+OFF_PATH = "[writer thread]"
 
 
 def pipeline(rng: np.random.Generator, n: int, skeleton, model: str) -> np.ndarray:
@@ -169,7 +172,8 @@ def stage_breakdown(samples: int, out: Path) -> dict[str, float]:
     undo: list[tuple[object, str, object]] = []
     draw_round = [0]  # 0 in a shard's first draw, > 0 in its collision redraws
 
-    inner: list[float] = []  # per open timed call: seconds spent in timed calls inside it
+    # per thread, per open timed call: seconds spent in timed calls inside it
+    local = threading.local()
 
     def wrap(owner: object, attr: str, label: str | None, hook=None) -> None:
         """Time ``owner.attr`` under ``label`` (None: the first draw or the redraws), its own
@@ -183,6 +187,7 @@ def stage_breakdown(samples: int, out: Path) -> dict[str, float]:
                 hook()
                 if label == "":
                     return original(*args, **kwargs)
+            inner = local.__dict__.setdefault("inner", [])
             inner.append(0.0)
             start = time.perf_counter()
             try:
@@ -194,6 +199,8 @@ def stage_breakdown(samples: int, out: Path) -> dict[str, float]:
                     inner[-1] += elapsed
                 name = label if label is not None else ("kernel: collision redraws" if draw_round[0] else
                                                         "kernel: poses, first draw")  # fmt: skip
+                if threading.current_thread() is not threading.main_thread():
+                    name += f" {OFF_PATH}"
                 timers[name] = timers.get(name, 0.0) + own
 
         undo.append((owner, attr, original))
@@ -236,9 +243,11 @@ def stage_breakdown(samples: int, out: Path) -> dict[str, float]:
         "fsyncs: back-pressure while shards are made", "fsyncs: waiting before the commit", "shard records",
         "summary statistics", "commit (manifest, rename)",
     ]  # fmt: skip
+    order = [n for name in order for n in (name, f"{name} {OFF_PATH}")]
     result = {name: timers[name] for name in order if name in timers}
-    result["kernel (all)"] = sum(v for k, v in result.items() if k.startswith("kernel"))
-    result["rest (driver loop, partial folder)"] = total - sum(v for k, v in result.items() if k != "kernel (all)")
+    on_path = {k: v for k, v in result.items() if not k.endswith(OFF_PATH)}
+    result["kernel (all)"] = sum(v for k, v in on_path.items() if k.startswith("kernel"))
+    result["rest (driver loop, waiting for the writer thread, partial folder)"] = total - sum(on_path.values())
     result["all (in process)"] = total
     return result
 

@@ -299,8 +299,9 @@ def _coverage(angles: np.ndarray, names: list[str], lo: np.ndarray, hi: np.ndarr
     # one angle per contiguous row: the percentiles' partitions run 2x faster than down the
     # columns of (m, A), with the same values
     deg = np.rad2deg(np.ascontiguousarray(angles.T, dtype=np.float64))
-    q = np.percentile(deg, [0, 5, 50, 95, 100], axis=1)
-    q[0], q[4] = lo, hi
+    # the 0th and 100th are the exact lo and hi: not partitioned for (each percentile comes
+    # from its own order statistics, so the others keep their values)
+    q = np.concatenate([lo[None], np.percentile(deg, [5, 50, 95], axis=1), hi[None]])
     return {n: AngleCoverage(*(round(float(v), 2) for v in q[:, j])) for j, n in enumerate(names)}
 
 
