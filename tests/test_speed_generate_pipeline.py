@@ -124,3 +124,25 @@ def test_max_in_flight_is_still_checked(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="max_in_flight"):
         run_sharded(job, tmp_path / "toy", max_in_flight=0)
     assert not partial_path(tmp_path / "toy").exists()
+
+
+def test_a_record_cut_short_by_a_crash_makes_its_shard_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # records are renamed into place without a fsync: after a crash one may be empty
+    original = shards.write_made_shard
+
+    def full_disk(made_arrays, partial, task, exact_sizes=True, sync=None):
+        if task.index == 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return original(made_arrays, partial, task, exact_sizes, sync)
+
+    monkeypatch.setattr(shards, "write_made_shard", full_disk)
+    job = ShardedJob(meta={"toy": 6}, sizes=(5, 5, 5, 5), seed=7, make_shard=toy_shard)
+    with pytest.raises(OSError):
+        run_sharded(job, tmp_path / "toy")
+    monkeypatch.undo()
+    record = partial_path(tmp_path / "toy") / "progress" / "done" / "000001.json"
+    assert record.is_file()
+    record.write_bytes(b"")
+    result = run_sharded(job, tmp_path / "toy")
+    assert result.resumed == 2 and len(result.redone) == 1 and "000001.json" in result.redone[0]
+    assert tree_digest(result.path) == tree_digest(run_sharded(job, tmp_path / "ref").path)
