@@ -1,7 +1,7 @@
 """Throughput of procedural generation: the in-memory pipeline and the whole ``generate`` command.
 
-Run:  .venv/bin/python benchmarks/bench_generate.py [--samples N] [--loop L]
-                                                    [--command-samples M] [--workers 1 2]
+Run:  nice .venv/bin/python benchmarks/bench_generate.py [--samples N] [--loop L]
+          [--command-samples M] [--workers 1 2] [--repeat R] [--baseline SRC]
 
 Everything below is measured in this one run, and every ratio is between figures of it.
 
@@ -17,10 +17,18 @@ chunks of ``--chunk`` samples,
 * memcpy of the same bytes (the float64 3D, camera 3D and 2D each sample produces): the limit.
 
 Whole command: ``posesynth generate -n M --no-preview`` as a child process, on each
-``--workers`` count, wall clock including start-up, against the seed-style loop writing its
-arrays to disk (``np.save``) and memcpy of the bytes the store holds per sample; then the
-command's stages timed in this process (``--no-stages`` skips them): making the shards,
-writing their files, waiting for the background fsyncs, the commit.
+``--workers`` count (``--repeat R`` times, the median shown), wall clock including start-up,
+against the in-memory pipeline (the kernel), the seed-style loop writing its arrays to disk
+(``np.save``) and memcpy of the bytes the store holds per sample; then the command's stages
+(``--no-stages`` skips them), each its own time, in a child process through the functions the
+command calls: start-up (imports; the command on one sample), the configuration, the kernel
+(the poses' first draw, the collision checks, the collision redraws, the rest of the poses,
+the cameras, world -> camera -> pixels), the kernel's arrays made the store's, writing the
+shard files, the fsyncs, the shard records, the summary statistics, the commit.
+
+``--baseline SRC`` (the ``src/`` of the code before a change, e.g. ``git archive COMMIT src |
+tar -x -C /tmp/before``) runs the command and its stages with that code too, alternated with
+this checkout's, in the same run.
 """
 
 from __future__ import annotations
@@ -317,6 +325,8 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, default=None,
                         help="the src/ folder of the code before a change: the command and its stages run "
                              "with it too, alternated with this checkout's, in this run")  # fmt: skip
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs of the command per version and worker count (the median is shown)")  # fmt: skip
     parser.add_argument("--stages-child", nargs=3, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stages_child is not None:  # a child of stages_in_child: SAMPLES OUT REPORT
@@ -371,8 +381,15 @@ def main() -> None:
             command_rate(1000, 1, base, versions[0][1])
         first: dict[str, float] = {}
         for workers in args.workers:
-            for tag, package in versions:
-                wall, job = command_rate(args.command_samples, workers, base, package)
+            runs: dict[str, list[tuple[float, float]]] = {tag: [] for tag, _ in versions}
+            for _ in range(args.repeat):  # alternated, so that the load moves both alike
+                for tag, package in versions:
+                    runs[tag].append(command_rate(args.command_samples, workers, base, package))
+            for tag, _ in versions:
+                if args.repeat > 1:
+                    shown = ", ".join(f"{wall:,.0f}" for wall, _ in runs[tag])
+                    print(f"  {tag}: {workers} worker(s), each run: {shown} samples/s; the median below")
+                wall, job = sorted(runs[tag])[len(runs[tag]) // 2]
                 first.setdefault(tag, wall)
                 print(f"  {tag + ': ' if len(versions) > 1 else ''}{workers} worker{'s' if workers > 1 else ' '}: "
                       f"{wall:>10,.0f} samples/s wall clock ({job:,.0f}/s job time); "
