@@ -22,7 +22,10 @@ subjects of 300,000 samples, as large as Human3.6M's training subjects: 4 subjec
 ``posesynth-augment`` (augment's shape:
 no subject or frame ids, ``(source_index, variant)`` with 3 variants per source, each the
 source's pose moved by ``variant`` cm and seen through the source's camera: a VideoPose3D
-subject per source); targets as
+subject per source), and sources in other formats made from the pinhole store: ``trc`` (its
+``convert --to trc --no-check`` folder: one ``posesynth.trc`` of a row per sample) and
+``seed_h5`` (the seed's ``.h5``: ``S`` in mm, ``part``, ``center``, ``scale`` and Human3.6M
+image names, so its cameras are Human3.6M's presets, :func:`seed_h5_file`); targets as
 ``convert --to``. Which pairs stream is said in
 :func:`posesynth.data.formats.registry.convert_streamed`; the others run in memory, and
 ``--max-memory-samples`` skips their runs above that size (an in-memory pair needs about
@@ -58,7 +61,9 @@ DERIVED = ("posesynth-views", "posesynth-shuffled", "posesynth-h36m", "posesynth
 #: Samples per subject of ``posesynth-h36m-large`` (Human3.6M's training subjects: about 300k
 #: samples each, 4 cameras)
 LARGE_SUBJECT = 300_000
-SOURCES = ("posesynth", "posesynth-opencv", "mmpose", *DERIVED)
+#: Sources in other formats than a store, made from the pinhole store (:func:`file_source`)
+FILES = ("trc", "seed_h5")
+SOURCES = ("posesynth", "posesynth-opencv", "mmpose", *DERIVED, *FILES)
 TARGETS = ("posesynth", "mmpose", "videopose3d", "trc")
 DEFAULT_PAIRS = "posesynth:mmpose,posesynth:trc,posesynth:videopose3d,mmpose:posesynth,posesynth-opencv:mmpose"
 #: Pairs that stream for these sources (registry.convert_streamed); the rest run in memory.
@@ -74,6 +79,8 @@ STREAMED = {
     "posesynth-h36m-large:videopose3d",
     "posesynth-augment:videopose3d",
     "posesynth-augment:trc",
+    "trc:posesynth",
+    "seed_h5:posesynth",
 }
 
 
@@ -105,6 +112,22 @@ def source_path(work: Path, source: str, n: int) -> Path:
         if not (out / "dataset.json").is_file():
             source_path(work, "posesynth", n)
             # in a child: this process stays small, and its size is where every child's peak starts
+            cmd = [sys.executable, __file__, "--work", str(work), "--make", source, "--sizes", str(n)]
+            subprocess.run(cmd, check=True, capture_output=True)
+        return out
+    if source == "trc":
+        out = work / f"trc{n}"
+        if not (out / "posesynth.trc").is_file():
+            shutil.rmtree(out, ignore_errors=True)
+            store = source_path(work, "posesynth", n)
+            subprocess.run(
+                posesynth("convert", str(store), str(out), "--to", "trc", "--no-check"), check=True, capture_output=True
+            )
+        return out
+    if source == "seed_h5":
+        out = work / f"seed{n}.h5"
+        if not out.is_file():
+            source_path(work, "posesynth", n)
             cmd = [sys.executable, __file__, "--work", str(work), "--make", source, "--sizes", str(n)]
             subprocess.run(cmd, check=True, capture_output=True)
         return out
@@ -214,6 +237,51 @@ def derived_store(work: Path, kind: str, n: int) -> Path:
     return out
 
 
+def seed_h5_file(work: Path, n: int) -> Path:
+    """The seed's ``.h5`` of ``n`` samples made from the pinhole store chunk by chunk: ``S``
+    (camera 3D, mm), ``part`` (2D), ``center``, ``scale`` and ``imgname`` as Human3.6M's
+    (``S9_Walk_1.55011271_000001.jpg``: 7 subjects in consecutive blocks, 4 cameras in
+    turn, frames rising), so its cameras are the Human3.6M presets (a table of 28)."""
+    import h5py
+    import numpy as np
+
+    from posesynth.data.formats.registry import iter_store_chunks
+    from posesynth.geometry.camera import H36M_CAMERA_IDS
+
+    out = work / f"seed{n}.h5"
+    if out.is_file():
+        return out
+    base = source_path(work, "posesynth", n)
+    subjects = ["S1", "S5", "S6", "S7", "S8", "S9", "S11"]
+    per_subject = -(-n // len(subjects))
+    tmp = out.with_suffix(".tmp")
+    with h5py.File(tmp, "w") as f:
+        s = f.create_dataset("S", (n, 17, 3), np.float64)
+        part = f.create_dataset("part", (n, 17, 2), np.float64)
+        center = f.create_dataset("center", (n, 2), np.float64)
+        scale = f.create_dataset("scale", (n,), np.float64)
+        names = f.create_dataset("imgname", (n,), "S40")
+        lo = 0
+        for chunk in iter_store_chunks(base, 50_000, name_cameras=False)[1]:
+            chunk = chunk.complete()
+            m = len(chunk)
+            i = np.arange(lo, lo + m)
+            s[lo : lo + m] = chunk.joints_3d_camera * 1000.0
+            uv = chunk.joints_2d
+            part[lo : lo + m] = uv
+            center[lo : lo + m] = (uv.min(1) + uv.max(1)) / 2
+            scale[lo : lo + m] = (uv.max(1) - uv.min(1)).max(1) / 200
+            subject = np.array(subjects)[i // per_subject]
+            camera = np.array(H36M_CAMERA_IDS)[i % 4]
+            frame = (i % per_subject) // 4 + 1
+            names[lo : lo + m] = [
+                f"{a}_Walk_1.{c}_{k:06d}.jpg".encode() for a, c, k in zip(subject, camera, frame.tolist(), strict=True)
+            ]
+            lo += m
+    tmp.rename(out)
+    return out
+
+
 def size_mb(path: Path) -> float:
     if path.is_file():
         return path.stat().st_size / 1e6
@@ -240,10 +308,13 @@ def main() -> None:
         help="folder holding the posesynth package before a change (its src/): every run is made "
         "with it too, alternated, and the ratio after / before printed",
     )
-    parser.add_argument("--make", choices=DERIVED, help=argparse.SUPPRESS)  # a derived source, in a child
+    parser.add_argument("--make", choices=(*DERIVED, "seed_h5"), help=argparse.SUPPRESS)  # a source, in a child
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.make == "seed_h5":
+        seed_h5_file(args.work, sizes[0])
+        return
     if args.make:
         derived_store(args.work, args.make, sizes[0])
         return

@@ -7,7 +7,7 @@ world and camera 3D (absolute), 2D and cameras; any difference is an error and t
 removed. The output policy (:mod:`posesynth.util.outputs`) is checked before any work.
 
 Memory: more than ``registry.STREAM_ROWS`` samples stream for a posesynth store converted to
-MMPose, TRC or VideoPose3D and for MMPose converted to a posesynth store
+MMPose, TRC or VideoPose3D and for MMPose, TRC and the seed's ``.h5`` converted to a posesynth store
 (:func:`~posesynth.data.formats.registry.convert_streamed` says which stores), and so does the
 check (:func:`~posesynth.data.roundtrip.check_written_chunked`: the input and the written files
 read back chunk by chunk, compared pair by pair). Every other pair of formats is converted in
