@@ -55,7 +55,7 @@ def h5_variants(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Layouts the reader accepts: S as MATLAB's (N, 3, 17), a visibility column, names as
     transposed character codes; names that do not parse (no ids, no cameras); no names."""
     out = {}
-    for kind in ("matlab", "unparsed", "nonames"):
+    for kind in ("matlab", "unparsed", "nonames", "unknown"):
         root = tmp_path_factory.mktemp(kind)
         fx = make_fixture(root, n=N, s_layout="N3x17" if kind == "matlab" else "N17x3")
         if kind == "matlab":
@@ -70,6 +70,9 @@ def h5_variants(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         elif kind == "unparsed":
             names = _names(N)
             names[50] = "frame_fifty.jpg"  # after the first chunks: the whole has no ids
+            rewrite_h5(fx["h5"], imgname=np.array(names, dtype=h5py.string_dtype()))
+        elif kind == "unknown":  # ids parse, but S2 is no Human3.6M subject with cameras: no cameras
+            names = [n.replace("S11_", "S2_") for n in _names(N)]
             rewrite_h5(fx["h5"], imgname=np.array(names, dtype=h5py.string_dtype()))
         else:
             rewrite_h5(fx["h5"], imgname=None)
@@ -112,7 +115,7 @@ def test_chunks_are_slices_of_the_whole(h5: Path, rows: int) -> None:
     _assert_chunks_are_slices(h5, rows)
 
 
-@pytest.mark.parametrize("kind", ["matlab", "unparsed", "nonames"])
+@pytest.mark.parametrize("kind", ["matlab", "unparsed", "nonames", "unknown"])
 @pytest.mark.parametrize("rows", [1, 16, 89])
 def test_layouts_chunks_are_slices(h5_variants: dict[str, Path], kind: str, rows: int) -> None:
     _assert_chunks_are_slices(h5_variants[kind], rows)
@@ -124,6 +127,8 @@ def test_the_fixture_covers_the_cases(h5: Path, h5_variants: dict[str, Path]) ->
     unparsed = read_any(h5_variants["unparsed"])
     assert unparsed.subject is None and "frame_fifty" in unparsed.meta["imgname_unparsed"]
     assert "imgname" not in read_any(h5_variants["nonames"]).extra
+    unknown = read_any(h5_variants["unknown"])
+    assert unknown.cameras is None and "S2" in set(unknown.subject.tolist())
 
 
 @settings(max_examples=15, deadline=None)
@@ -137,7 +142,7 @@ def test_store_bytes_equal_in_memory(h5: Path, rows: int, shard: int) -> None:
         assert _files(out / "str") == _files(out / "mem")
 
 
-@pytest.mark.parametrize("kind", ["matlab", "unparsed", "nonames"])
+@pytest.mark.parametrize("kind", ["matlab", "unparsed", "nonames", "unknown"])
 def test_layouts_store_bytes_equal_in_memory(h5_variants: dict[str, Path], kind: str, tmp_path: Path) -> None:
     write_any(read_any(h5_variants[kind]), tmp_path / "mem", "posesynth")
     assert convert_streamed(h5_variants[kind], tmp_path / "str", "posesynth", "seed_h5", rows=17) is not None
