@@ -97,7 +97,7 @@ def test_single_file_chunks_are_slices_of_the_whole(single: Path, rows: int) -> 
     assert read_any(single).visibility is not None  # one missing marker: a visibility for every chunk
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=12, deadline=None)
 @given(rows=st.integers(1, 149), shard=st.integers(1, 160))
 def test_store_bytes_equal_in_memory(folder: Path, rows: int, shard: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
