@@ -171,9 +171,9 @@ def test_out_of_bounds_named_by_its_sample_in_the_whole(single: Path, tmp_path: 
     assert "at sample 93" in _same_error(bad, tmp_path / "out")
 
 
-def test_files_that_differ_same_error(folder: Path, tmp_path: Path) -> None:
-    """A file with nothing missing beside files with missing markers: the in-memory reader
-    refuses to join them, and so does the streamed one, before writing."""
+def test_files_with_and_without_missing_markers_join(folder: Path, tmp_path: Path) -> None:
+    """A file with nothing missing beside files with missing markers: its markers are all
+    there (visibility 1), in memory and streamed alike, to the same bytes."""
     mixed = tmp_path / "mixed"
     mixed.mkdir()
     for f in folder.iterdir():
@@ -181,7 +181,15 @@ def test_files_that_differ_same_error(folder: Path, tmp_path: Path) -> None:
     ds = PoseDataset(skeleton=H36M_EXTENDED, joints_3d_world=_world(30, 13))
     write_trc_sequences(ds, tmp_path / "clean")
     (mixed / "Z_clean.trc").write_bytes((tmp_path / "clean" / "posesynth.trc").read_bytes())
-    assert "visibility" in _same_error(mixed, tmp_path / "out")
+    whole = read_any(mixed)
+    assert read_any(folder).visibility is not None and whole.visibility is not None
+    clean = whole.subject == "Z"
+    assert clean.sum() == 30 and (whole.visibility[clean] == 1.0).all()
+    _assert_chunks_are_slices(mixed, 37)
+    write_any(whole, tmp_path / "mem", "posesynth", shard_size=50)
+    done = convert_streamed(mixed, tmp_path / "str", "posesynth", "trc", rows=37, shard_size=50)
+    assert done is not None and done.samples == 180
+    assert _files(tmp_path / "str") == _files(tmp_path / "mem")
 
 
 def test_cli_trc_to_store_streams_and_checks(folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

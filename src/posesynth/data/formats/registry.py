@@ -309,7 +309,21 @@ def _read_trc(path: Path, **kw: Any) -> PoseDataset:
             subject, _, action = f.stem.partition("_")
             part = _with_ids(part, subject, action or None)
         parts.append(part)
-    return parts[0] if len(parts) == 1 else concat_datasets(parts)
+    if len(parts) == 1:
+        return parts[0]
+    if any(p.visibility is not None for p in parts):
+        parts = [_seen_everywhere(p) for p in parts]
+    return concat_datasets(parts)
+
+
+def _seen_everywhere(part: PoseDataset) -> PoseDataset:
+    """``part`` with an all-ones visibility where it has none: a TRC file without missing
+    markers joined to files with some (its markers are all there)."""
+    if part.visibility is not None:
+        return part
+    from dataclasses import replace
+
+    return replace(part, visibility=np.ones((len(part), part.skeleton.num_joints)))
 
 
 def _trc_marker_count(path: Path) -> int | None:
@@ -800,12 +814,15 @@ def _trc_chunks(path: Path, rows: int) -> tuple[int, Any]:
     # the whole's string widths: numpy joins the files' ids at their widest
     s_width = max(np.asarray(s).dtype.itemsize // 4 for s, _ in ids)
     a_width = max((np.asarray(a).dtype.itemsize // 4 for _, a in ids if a is not None), default=1)
+    any_missing = False  # set by the survey: a file with missing markers gives every file a visibility
 
     def with_ids(part: PoseDataset, i: int) -> PoseDataset:
         if not several:
             return part
         from dataclasses import replace
 
+        if any_missing:
+            part = _seen_everywhere(part)
         subject, action = ids[i]
         k = len(part)
         return replace(
@@ -815,7 +832,9 @@ def _trc_chunks(path: Path, rows: int) -> tuple[int, Any]:
         )
 
     def chunks() -> Any:
+        nonlocal any_missing
         surveys = [survey_trc(f, skeleton, rows) for f, skeleton in zip(files, skeletons, strict=True)]
+        any_missing = any(s.visibility for s in surveys)
         # one row of each file, joined: the in-memory reader's errors for files that differ
         probes = [with_ids(next(iter(read_trc_blocks(s, [min(1, s.samples)]))), i) for i, s in enumerate(surveys)]
         head = concat_datasets(probes) if several else probes[0]
