@@ -1540,19 +1540,24 @@ def _store_rows(store: Any, name: str, lo: int) -> Callable[[np.ndarray], np.nda
     by shard from the memory maps, which are released at once (only the rows stay)."""
 
     def read(idx: np.ndarray) -> np.ndarray:
-        index = np.asarray(idx, dtype=np.int64) + lo
-        order = np.argsort(index, kind="stable")
-        sorted_index = index[order]
-        spec = store.arrays[name]
-        out = np.empty((index.size, *spec.trailing), dtype=spec.dtype)
-        for shard in store.shards:
-            a, b = np.searchsorted(sorted_index, [shard.start, shard.stop])
-            if a < b:
-                out[order[a:b]] = store.read(name, shard.start, shard.stop)[sorted_index[a:b] - shard.start]
-                store.release(shard.index)
-        return out.astype(np.float64, copy=False)
+        return _gather_rows(store, name, np.asarray(idx, dtype=np.int64) + lo).astype(np.float64, copy=False)
 
     return read
+
+
+def _gather_rows(store: Any, name: str, index: np.ndarray) -> np.ndarray:
+    """Array ``name``'s samples ``index`` (int64, any order) in the store's dtype, gathered
+    shard by shard from the memory maps; each shard read is released at once."""
+    order = np.argsort(index, kind="stable")
+    sorted_index = index[order]
+    spec = store.arrays[name]
+    out = np.empty((index.size, *spec.trailing), dtype=spec.dtype)
+    for shard in store.shards:
+        a, b = np.searchsorted(sorted_index, [shard.start, shard.stop])
+        if a < b:
+            out[order[a:b]] = store.read(name, shard.start, shard.stop)[sorted_index[a:b] - shard.start]
+            store.release(shard.index)
+    return out
 
 
 def _read_range(store: Any, names: list[str], lo: int, hi: int) -> dict[str, np.ndarray]:
@@ -1673,19 +1678,8 @@ class _StoreGather:
             self._verified = True
         store = self.store
         index = np.asarray(index, dtype=np.int64)
-        order = np.argsort(index, kind="stable")
-        sorted_index = index[order]
-        data = {}
-        for name in store.array_names if arrays is None else [a for a in store.array_names if a in arrays]:
-            spec = store.arrays[name]
-            out = np.empty((index.size, *spec.trailing), dtype=spec.dtype)
-            for shard in store.shards:
-                a, b = np.searchsorted(sorted_index, [shard.start, shard.stop])
-                if a < b:
-                    out[order[a:b]] = store.read(name, shard.start, shard.stop)[sorted_index[a:b] - shard.start]
-            data[name] = out
-        for shard in store.shards:
-            store.release(shard.index)
+        names = store.array_names if arrays is None else [a for a in store.array_names if a in arrays]
+        data = {name: _gather_rows(store, name, index) for name in names}
         part = dataset_from_store_arrays(store.meta, data, store.path)
         part = replace(part, meta={**part.meta, "source_format": "posesynth", "source_path": str(store.path)})
         return validate_dataset(part, store.path)
