@@ -97,3 +97,36 @@ def assert_vp3d_checks_fail(ds: Any, tmp_path: Path, name: str, damage: Any, exp
             lambda: iter_chunks(store, "posesynth", 7)[1], streamed, done.read_back, lambda: None,
             as_written=written_ids("videopose3d", streamed),
         )  # fmt: skip
+
+
+def patch_npz_member(path: Path, field: str, old: Any, new: Any) -> None:
+    """Replace the float32 bytes of ``old`` by those of ``new`` (same size) where they occur
+    once in ``field``'s zip member: a damaged file that keeps the writer's batched pickles."""
+    import numpy as np
+
+    members = {}
+    with zipfile.ZipFile(path) as z:
+        for info in z.infolist():
+            members[info] = z.read(info)
+    for info, data in members.items():
+        if info.filename == f"{field}.npy":
+            a, b = np.asarray(old, np.float32).tobytes(), np.asarray(new, np.float32).tobytes()
+            assert data.count(a) == 1
+            members[info] = data.replace(a, b)
+    with zipfile.ZipFile(path, "w") as z:
+        for info, data in members.items():
+            z.writestr(info, data)
+
+
+def streamed_same_error(source: Path, out: Path, source_format: str, rows: int = 20) -> str:
+    """Reading ``source`` whole and converting it to a store chunk by chunk fail with the same
+    message, and the streamed conversion leaves nothing; returns the message."""
+    from posesynth.data.formats.registry import convert_streamed, read_any
+
+    with pytest.raises(ValueError) as mem:
+        read_any(source)
+    with pytest.raises(ValueError) as streamed:
+        convert_streamed(source, out, "posesynth", source_format, rows=rows)
+    assert str(streamed.value) == str(mem.value)
+    assert not out.exists() and not list(out.parent.glob(f".{out.name}*"))
+    return str(mem.value)

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from helpers import streamed_same_error
 from posesynth.cli.main import app
 from posesynth.data.formats import registry
 from posesynth.data.formats.registry import convert_streamed, iter_chunks, read_any, write_any
@@ -149,16 +150,6 @@ def test_layouts_store_bytes_equal_in_memory(h5_variants: dict[str, Path], kind:
     assert _files(tmp_path / "str") == _files(tmp_path / "mem")
 
 
-def _same_error(source: Path, out: Path, rows: int = 20) -> str:
-    with pytest.raises(ValueError) as mem:
-        read_any(source)
-    with pytest.raises(ValueError) as streamed:
-        convert_streamed(source, out, "posesynth", "seed_h5", rows=rows)
-    assert str(streamed.value) == str(mem.value)
-    assert not out.exists() and not list(out.parent.glob(f".{out.name}*"))
-    return str(mem.value)
-
-
 def _bad_copy(h5: Path, tmp_path: Path, **changes) -> Path:
     dst = tmp_path / "bad.h5"
     dst.write_bytes(h5.read_bytes())
@@ -171,7 +162,7 @@ def test_nan_named_by_its_index_in_the_whole(h5: Path, tmp_path: Path, key: str)
     with h5py.File(h5, "r") as f:
         arr = f[key][()].astype(float)
     arr[[61, 75]] = np.nan  # two samples after the first chunks: the count and first index of the whole
-    msg = _same_error(_bad_copy(h5, tmp_path, **{key: arr}), tmp_path / "out")
+    msg = streamed_same_error(_bad_copy(h5, tmp_path, **{key: arr}), tmp_path / "out", "seed_h5")
     assert f"{key}: expected finite values" in msg and "(first at index (61" in msg
 
 
@@ -190,20 +181,22 @@ def test_nan_named_by_its_index_in_the_whole(h5: Path, tmp_path: Path, key: str)
     ],
 )
 def test_bad_layout_same_error(h5: Path, tmp_path: Path, key: str, value, message: str) -> None:
-    assert message in _same_error(_bad_copy(h5, tmp_path, **{key: value}), tmp_path / "out")
+    assert message in streamed_same_error(_bad_copy(h5, tmp_path, **{key: value}), tmp_path / "out", "seed_h5")
 
 
 def test_bad_name_bytes_same_error(h5: Path, tmp_path: Path) -> None:
     names = [s.encode() for s in _names(N)]
     names[70] = b"\xff\xfe"
-    assert "imgname[70]: not UTF-8" in _same_error(_bad_copy(h5, tmp_path, imgname=np.array(names)), tmp_path / "o")
+    assert "imgname[70]: not UTF-8" in streamed_same_error(
+        _bad_copy(h5, tmp_path, imgname=np.array(names)), tmp_path / "o", "seed_h5"
+    )
 
 
 def test_out_of_bounds_named_by_its_sample_in_the_whole(h5: Path, tmp_path: Path) -> None:
     with h5py.File(h5, "r") as f:
         part = f["part"][()]
     part[77, 3, 0] = 5e6  # px beyond the validator's bound
-    assert "at sample 77" in _same_error(_bad_copy(h5, tmp_path, part=part), tmp_path / "out")
+    assert "at sample 77" in streamed_same_error(_bad_copy(h5, tmp_path, part=part), tmp_path / "out", "seed_h5")
 
 
 def test_small_file_is_not_streamed(h5: Path, tmp_path: Path) -> None:

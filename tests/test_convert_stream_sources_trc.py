@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from helpers import streamed_same_error
 from posesynth.body.skeleton import H36M17, H36M_EXTENDED
 from posesynth.cli.main import app
 from posesynth.data.dataset import PoseDataset
@@ -128,16 +129,6 @@ def _copy_with(path: Path, dst: Path, line: int, edit) -> Path:
     return dst
 
 
-def _same_error(source: Path, out: Path, rows: int = 20) -> str:
-    with pytest.raises(ValueError) as mem:
-        read_any(source)
-    with pytest.raises(ValueError) as streamed:
-        convert_streamed(source, out, "posesynth", "trc", rows=rows)
-    assert str(streamed.value) == str(mem.value)
-    assert not out.exists() and not list(out.parent.glob(f".{out.name}*"))
-    return str(mem.value)
-
-
 def test_bad_cell_same_error_nothing_written(single: Path, tmp_path: Path) -> None:
     # line 7 + 100: row 100; its 5th cell (marker 1's Z) made text
     bad = _copy_with(
@@ -146,19 +137,19 @@ def test_bad_cell_same_error_nothing_written(single: Path, tmp_path: Path) -> No
         107,
         lambda ln: "\t".join(c if i != 4 else "1.0x" for i, c in enumerate(ln.split("\t"))),
     )
-    msg = _same_error(bad, tmp_path / "out")
+    msg = streamed_same_error(bad, tmp_path / "out", "trc")
     assert "line 107" in msg and "'root' Z" in msg
 
 
 def test_short_row_and_count_same_error(single: Path, tmp_path: Path) -> None:
     short = _copy_with(single, tmp_path / "short.trc", 120, lambda ln: "\t".join(ln.split("\t")[:-3]))
-    assert "line 120" in _same_error(short, tmp_path / "out")
+    assert "line 120" in streamed_same_error(short, tmp_path / "out", "trc")
     text = single.read_text()
     (tmp_path / "more.trc").write_text(text + text.split("\n")[-2] + "\n")
-    assert "NumFrames says 130, found 131" in _same_error(tmp_path / "more.trc", tmp_path / "out2")
+    assert "NumFrames says 130, found 131" in streamed_same_error(tmp_path / "more.trc", tmp_path / "out2", "trc")
     # a bad row and a row too many: the count is told first, as in memory
     both = _copy_with(tmp_path / "more.trc", tmp_path / "both.trc", 10, lambda ln: ln.replace("\t", "\tx", 1))
-    assert "NumFrames" in _same_error(both, tmp_path / "out3")
+    assert "NumFrames" in streamed_same_error(both, tmp_path / "out3", "trc")
 
 
 def test_out_of_bounds_named_by_its_sample_in_the_whole(single: Path, tmp_path: Path) -> None:
@@ -168,7 +159,7 @@ def test_out_of_bounds_named_by_its_sample_in_the_whole(single: Path, tmp_path: 
         return "\t".join(cells)
 
     bad = _copy_with(single, tmp_path / "far.trc", 7 + 93, far)
-    assert "at sample 93" in _same_error(bad, tmp_path / "out")
+    assert "at sample 93" in streamed_same_error(bad, tmp_path / "out", "trc")
 
 
 def test_files_with_and_without_missing_markers_join(folder: Path, tmp_path: Path) -> None:

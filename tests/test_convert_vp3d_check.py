@@ -6,7 +6,6 @@ within their sequence. In memory and streamed alike; a wrong file still fails.""
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from helpers import assert_vp3d_checks_fail
+from helpers import assert_vp3d_checks_fail, patch_npz_member
 from posesynth.cli.main import app
 from posesynth.data.dataset import PoseDataset
 from posesynth.data.formats import registry
@@ -120,23 +119,6 @@ def test_without_the_format_rules_the_old_verdicts_stand(base: PoseDataset, tmp_
     assert not plain.ok and plain.matched == 0  # frames 100, 105, ... never meet 0, 1, ...
 
 
-def _patch(path: Path, field: str, old: np.ndarray, new: np.ndarray) -> None:
-    """Replace the bytes of ``old`` by those of ``new`` (float32, same size) where they occur
-    once in ``field``'s zip member: a damaged file that keeps the writer's batched pickles."""
-    members = {}
-    with zipfile.ZipFile(path) as z:
-        for info in z.infolist():
-            members[info] = z.read(info)
-    for info, data in members.items():
-        if info.filename == f"{field}.npy":
-            a, b = old.astype(np.float32).tobytes(), new.astype(np.float32).tobytes()
-            assert data.count(a) == 1
-            members[info] = data.replace(a, b)
-    with zipfile.ZipFile(path, "w") as z:
-        for info, data in members.items():
-            z.writestr(info, data)
-
-
 def _corrupt_projected(out: Path) -> None:
     """2 px off on one joint of a projected view (S5, camera 54138969, frame 3)."""
     path = out / "data_2d_h36m_gt.npz"
@@ -144,7 +126,7 @@ def _corrupt_projected(out: Path) -> None:
         uv = z["positions_2d"].item()["S5"]["Walking"][0]
     bad = uv[3].copy()
     bad[5, 0] += 2.0
-    _patch(path, "positions_2d", uv[3], bad)
+    patch_npz_member(path, "positions_2d", uv[3], bad)
 
 
 def _shift_frame(out: Path) -> None:
@@ -152,7 +134,7 @@ def _shift_frame(out: Path) -> None:
     path = out / "data_3d_h36m.npz"
     with np.load(path, allow_pickle=True) as z:
         seq = z["positions_3d"].item()["S1"]["Walking"]
-    _patch(path, "positions_3d", seq[4:6], seq[[5, 4]])
+    patch_npz_member(path, "positions_3d", seq[4:6], seq[[5, 4]])
 
 
 @pytest.mark.parametrize(

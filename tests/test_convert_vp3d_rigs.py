@@ -6,7 +6,6 @@ valid conversions ("no common keys", "ids: frame differs"); a wrong file still f
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from helpers import assert_vp3d_checks_fail
+from helpers import assert_vp3d_checks_fail, patch_npz_member
 from posesynth.cli.main import app
 from posesynth.data.dataset import PoseDataset, concat_datasets
 from posesynth.data.formats import registry
@@ -140,7 +139,7 @@ def _swap_frames(out: Path) -> None:
     path = out / "data_3d_rigs.npz"
     with np.load(path, allow_pickle=True) as z:
         seq = z["positions_3d"].item()["rigs_000001"]["Walking"]
-    _patch(path, "positions_3d", seq[2:4], seq[[3, 2]])
+    patch_npz_member(path, "positions_3d", seq[2:4], seq[[3, 2]])
 
 
 def _corrupt_2d(out: Path) -> None:
@@ -150,23 +149,7 @@ def _corrupt_2d(out: Path) -> None:
         uv = z["positions_2d"].item()["rigs_000001"]["Walking"][0]
     bad = uv[1].copy()
     bad[5, 0] += 2.0
-    _patch(path, "positions_2d", uv[1], bad)
-
-
-def _patch(path: Path, field: str, old: np.ndarray, new: np.ndarray) -> None:
-    """Replace the float32 bytes of ``old`` by those of ``new`` in ``field``'s zip member."""
-    members = {}
-    with zipfile.ZipFile(path) as z:
-        for info in z.infolist():
-            members[info] = z.read(info)
-    for info, data in members.items():
-        if info.filename == f"{field}.npy":
-            a, b = old.astype(np.float32).tobytes(), new.astype(np.float32).tobytes()
-            assert data.count(a) == 1
-            members[info] = data.replace(a, b)
-    with zipfile.ZipFile(path, "w") as z:
-        for info, data in members.items():
-            z.writestr(info, data)
+    patch_npz_member(path, "positions_2d", uv[1], bad)
 
 
 @pytest.mark.parametrize(
