@@ -1,0 +1,714 @@
+"""VideoPose3D sources read a subject at a time: ``data_3d_<name>.npz`` / ``data_2d_<name>.npz``
+as VideoPose3D's own ``prepare_data_h36m.py`` writes them (each field one pickled dict in a
+0-d object array, ``np.savez`` or ``np.savez_compressed``), or as posesynth writes them.
+
+:func:`read_videopose3d` unpickles each field whole: Human3.6M's files (about 900,000 poses,
+3.6 M 2D samples) then take gigabytes. Here a field's top-level dict ``{subject: value}`` is
+handed over one item at a time (:func:`dict_items`):
+
+- a member written by posesynth (:class:`~posesynth.data.formats.videopose3d._StreamedDict`:
+  batches after no-op markers) is read batch by batch with the C unpickler
+  (:func:`~posesynth.data.formats.videopose3d._member_fragments`);
+- any other member is run through :class:`_ItemsUnpickler`, the standard library's pure-Python
+  unpickler with the NumPy-only globals of :mod:`posesynth.data.formats.numpy_pickle` (nothing
+  else is found, so nothing else runs), reading the member as a stream (a deflated member is
+  inflated as it is read; nothing is written to disk). Once the pickle has made a subject's
+  value and started the next key, the pair is taken off the unpickler's stack and handed on;
+  the memo entries made for it that hold containers, arrays or raw data are replaced by a
+  tombstone. A pickle that later refers to what was handed on (an opcode reaching below the
+  taken pair, or the memo reading a tombstone) cannot be read this way: the walk gives up
+  (:class:`GiveUp`) and the caller reads the file whole, as before. A pickler never does that
+  for a dict of dicts of arrays (it refers back only to globals, dtypes and strings, which are
+  kept).
+
+:func:`survey_source` walks both files once (every check of the in-memory reader, in its
+order, with its messages) and :func:`source_chunks` then gives the samples of
+:func:`read_videopose3d` in its order, ``rows`` at a time, each a slice of the whole (the
+whole's string widths, camera table, ``meta`` and visibility). Memory: one subject's arrays
+(3D and 2D) and a chunk.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.lib import format as npy_format
+
+from posesynth.body.skeleton import H36M17
+from posesynth.data.dataset import PoseDataset
+from posesynth.data.formats.numpy_pickle import NumpyOnlyUnpickler
+
+__all__ = ["GiveUp", "SourceSurvey", "dict_items", "source_chunks", "survey_source"]
+
+
+class GiveUp(Exception):
+    """The member cannot be read item by item (see the module docstring): read it whole."""
+
+
+class _Tomb:
+    """What a memo entry handed on with its subject is replaced by."""
+
+
+_TOMB = _Tomb()
+_SMALL_BYTES = 1024
+
+
+def _small(value: Any) -> bool:
+    """Kept in the memo after its subject is handed on: globals, dtypes, scalars, short
+    strings and bytes, tuples of those (what a pickler refers back to across items)."""
+    if value is None or isinstance(value, (bool, int, float, complex, np.dtype, np.generic, type)):
+        return True
+    if isinstance(value, (str, bytes)):
+        return len(value) <= _SMALL_BYTES
+    if isinstance(value, tuple):
+        return len(value) <= 64 and all(_small(v) for v in value)
+    return callable(value) and not isinstance(value, (np.ndarray, dict, list, bytearray))
+
+
+class _Dropped(dict):
+    """A dict whose items are not kept (a field's entry that no check reads)."""
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
+
+
+#: :mod:`pickle` untyped: typeshed types its pure-Python ``_Unpickler`` as the C one.
+_PICKLE: Any = pickle
+_BASE: Any = _PICKLE._Unpickler
+
+
+class _ItemsUnpickler(_BASE):
+    """The pure-Python unpickler run as a generator of the first dict's items (see the module
+    docstring); globals as :class:`NumpyOnlyUnpickler` finds them."""
+
+    dispatch: ClassVar[dict[int, Any]] = dict(_BASE.dispatch)
+
+    def __init__(self, file: Any, source: str, limit_bytes: int, drop: frozenset[str] = frozenset()) -> None:
+        super().__init__(file, encoding="latin1")
+        self._guard = NumpyOnlyUnpickler(io.BytesIO(b""), source, limit_bytes=limit_bytes)
+        self._drop = drop
+        self._top: dict | None = None
+        self._target: int | None = None  # len(metastack) inside the top dict's MARK
+        self._removed = False
+        self._in_setitems = False
+        self._out: list[tuple[Any, Any]] = []
+        self._fresh: list[Any] = []
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return self._guard.find_class(module, name)
+        except ValueError as exc:
+            raise GiveUp(str(exc)) from None
+
+    # ---------------------------------------------------------------- the items
+    def _at_target(self) -> bool:
+        return self._target is not None and len(self.metastack) == self._target
+
+    def _hand_on(self, pairs: list[tuple[Any, Any]]) -> None:
+        self._out.extend(pairs)
+        for index in self._fresh:
+            if index in self.memo and not _small(self.memo[index]):
+                self.memo[index] = _TOMB
+        self._fresh = []
+
+    def load_empty_dictionary(self) -> None:
+        stack = self.stack
+        if self._top is None:
+            self._top = {}
+            self.append(self._top)
+            return
+        if self._at_target():
+            if stack and isinstance(stack[-1], str) and stack[-1] in self._drop:
+                self.append(_Dropped())
+                return
+            # [key, value, next key]: a new dict starts the next value, so the first pair is made
+            if len(stack) == 3 and type(stack[1]) is dict and isinstance(stack[2], str):
+                self._hand_on([(stack[0], stack[1])])
+                del stack[:2]
+                self._removed = True
+        self.append({})
+
+    dispatch[pickle.EMPTY_DICT[0]] = load_empty_dictionary
+
+    def load_mark(self) -> None:
+        enters_top = self._top is not None and self.stack and self.stack[-1] is self._top
+        super().load_mark()
+        if enters_top:
+            if self._target is None:
+                self._target = len(self.metastack)
+            elif self._target != len(self.metastack):
+                raise GiveUp("the dict's items at another depth")
+            self._removed = False
+
+    dispatch[pickle.MARK[0]] = load_mark
+
+    def pop_mark(self) -> list:
+        if self._removed and self._at_target() and not self._in_setitems:
+            raise GiveUp("an opcode reaches what was handed on")
+        return super().pop_mark()
+
+    def load_setitems(self) -> None:
+        if not self._at_target():
+            super().load_setitems()
+            if self.stack and isinstance(self.stack[-1], _Dropped):  # its items' memo entries go too
+                for index in self._fresh:
+                    if index in self.memo and not _small(self.memo[index]):
+                        del self.memo[index]
+                self._fresh = []
+            return
+        self._in_setitems = True
+        try:
+            items = self.pop_mark()
+        finally:
+            self._in_setitems = False
+        if len(items) % 2 or not self.stack or self.stack[-1] is not self._top:
+            raise GiveUp("SETITEMS of the dict's items on something else")
+        self._hand_on([(items[i], items[i + 1]) for i in range(0, len(items), 2)])
+
+    dispatch[pickle.SETITEMS[0]] = load_setitems
+
+    def load_pop(self) -> None:
+        if not self.stack and self._removed and self._at_target():
+            raise GiveUp("POP reaches what was handed on")
+        super().load_pop()
+
+    dispatch[pickle.POP[0]] = load_pop
+
+    # ---------------------------------------------------------------- the memo
+    def _got(self, index: int) -> None:
+        value = self.memo.get(index, _TOMB)
+        if value is _TOMB:  # handed on, or never put
+            raise GiveUp(f"the memo's entry {index} was handed on or never made")
+        self.append(value)
+
+    def load_binget(self) -> None:
+        self._got(self.read(1)[0])
+
+    def load_long_binget(self) -> None:
+        self._got(int.from_bytes(self.read(4), "little"))
+
+    def load_get(self) -> None:
+        raise GiveUp("text memo opcodes")
+
+    def load_binput(self) -> None:
+        index = self.read(1)[0]
+        self.memo[index] = self.stack[-1]
+        self._fresh.append(index)
+
+    def load_long_binput(self) -> None:
+        index = int.from_bytes(self.read(4), "little")
+        self.memo[index] = self.stack[-1]
+        self._fresh.append(index)
+
+    def load_memoize(self) -> None:
+        index = len(self.memo)
+        self.memo[index] = self.stack[-1]
+        self._fresh.append(index)
+
+    dispatch[pickle.BINGET[0]] = load_binget
+    dispatch[pickle.LONG_BINGET[0]] = load_long_binget
+    dispatch[pickle.GET[0]] = load_get
+    dispatch[pickle.PUT[0]] = load_get
+    dispatch[pickle.BINPUT[0]] = load_binput
+    dispatch[pickle.LONG_BINPUT[0]] = load_long_binput
+    dispatch[pickle.MEMOIZE[0]] = load_memoize
+
+    # ---------------------------------------------------------------- the loop
+    def items(self) -> Iterator[tuple[Any, Any]]:
+        """The top dict's ``(key, value)`` in order; then checks the pickle held that dict in
+        a 0-d object array (what ``np.save`` writes) or was that dict."""
+        self._unframer = _PICKLE._Unframer(self._file_read, self._file_readline)
+        self.read = self._unframer.read
+        self.readinto = self._unframer.readinto
+        self.readline = self._unframer.readline
+        self.metastack: list[list[Any]] = []
+        self.stack: list[Any] = []
+        self.append = self.stack.append
+        self.proto = 0
+        read, dispatch, out = self.read, self.dispatch, self._out
+        try:
+            while True:
+                key = read(1)
+                if not key:
+                    raise GiveUp("no STOP")
+                dispatch[key[0]](self)
+                while out:
+                    yield out.pop(0)
+        except _PICKLE._Stop as stop:
+            value = stop.value
+        holder = (
+            value.item() if isinstance(value, np.ndarray) and value.shape == () and value.dtype == object else value
+        )
+        if holder is not self._top:
+            raise GiveUp("not a dict")
+        top = self._top
+        while top:  # items set one by one (a dict of one item), or after a MARK not seen as the top's
+            first = next(iter(top))
+            yield first, top.pop(first)
+
+
+def _fragmented(path: Path, member: str) -> bool:
+    """Whether ``member`` was written batch by batch by posesynth (markers after the head)."""
+    import struct
+
+    from posesynth.data.formats.mmpose import _FRAGMENT_TAG
+
+    prefix = b"X" + struct.pack("<I", len(_FRAGMENT_TAG) + 16) + _FRAGMENT_TAG.encode("ascii")
+    with zipfile.ZipFile(path) as zf, zf.open(member) as fh:
+        return fh.read(1 << 16).find(prefix) >= 0
+
+
+def dict_items(
+    path: Path, key: str, drop: frozenset[str] = frozenset(), fragments: bool = True
+) -> Iterator[tuple[Any, Any]]:
+    """``(key, value)`` of the dict stored as field ``key`` of the ``.npz`` ``path``, one item
+    at a time (see the module docstring), values as :func:`read_videopose3d` unpickles them.
+    ``drop``: keys whose dict values are read but not kept (an empty dict is given);
+    ``fragments``: a member posesynth wrote batch by batch is read by its batches (the
+    batched dict must be the top one: not so for ``metadata``).
+
+    Raises:
+        GiveUp: the member is missing, not a pickled 0-d object array, damaged, or refers back
+            to what was handed on: the caller reads the file whole (which names the error).
+    """
+    from posesynth.data.formats.videopose3d import _subject_items
+
+    member = f"{key}.npy"
+    try:
+        with zipfile.ZipFile(path) as zf:
+            info = zf.getinfo(member)
+    except (KeyError, OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
+        raise GiveUp(str(exc)) from None
+    try:
+        if fragments and _fragmented(path, member):
+            yield from _subject_items(path, key)
+            return
+        with zipfile.ZipFile(path) as zf, zf.open(member) as fh:
+            version = npy_format.read_magic(fh)
+            if version == (1, 0):
+                shape, _, dtype = npy_format.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, _, dtype = npy_format.read_array_header_2_0(fh)
+            else:
+                raise GiveUp(f"npy version {version}")
+            if dtype != np.dtype(object) or shape != ():
+                raise GiveUp("not a 0-d object array")
+            reader = io.BufferedReader(fh, 1 << 16)  # type: ignore[type-var]
+            yield from _ItemsUnpickler(reader, f"{path} (field {key!r})", info.file_size, drop).items()
+    except GiveUp:
+        raise
+    except Exception as exc:  # damaged members, CRC errors, refused globals: the whole read names them
+        raise GiveUp(f"{type(exc).__name__}: {exc}") from None
+
+
+# --------------------------------------------------------------------------------- survey
+
+
+@dataclass
+class _Seq:
+    """One row of the in-memory reader: a sequence, its 3D length and its 2D views' lengths."""
+
+    subject: str
+    action: str
+    frames_3d: int | None
+    frames_2d: list[int] | None
+
+
+@dataclass
+class SourceSurvey:
+    """What :func:`survey_source` learnt: the whole's ids, widths, cameras and ``meta``."""
+
+    path_3d: Path | None
+    path_2d: Path | None
+    layout_3d: str | None
+    layout_2d: str | None
+    seqs: list[_Seq]
+    samples: int
+    subject_width: int
+    action_width: int
+    all_seen: bool
+    cameras: Any
+    camera_names: np.ndarray | None
+    camera_offset: dict[str, int] | None
+    per_subject: int  # cameras per subject in the table (presets: 4); 0 with own cameras
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _nested_error(path: Path, key: str, subject: Any, actions: Any) -> ValueError | None:
+    """What :func:`~posesynth.data.formats.videopose3d._nested` raises for this item, if anything."""
+    if not isinstance(subject, str):
+        return ValueError(f"{path}: {key}: expected subject names (str), got {subject!r}")
+    if not isinstance(actions, dict):
+        return ValueError(f"{path}: {key}[{subject!r}]: expected a dict of actions, got {type(actions).__name__}")
+    for action in actions:
+        if not isinstance(action, str):
+            return ValueError(f"{path}: {key}[{subject!r}]: expected action names (str), got {action!r}")
+    return None
+
+
+def _walk_field(path: Path, key: str, two_d: bool) -> tuple[list[tuple[str, str, Any]], int | None]:
+    """The sequences of field ``key`` (3D: ``(subject, action, frames)``; 2D: ``(subject,
+    action, [frames per view])``) and the joint count, one subject in memory, checked as
+    :func:`~posesynth.data.formats.videopose3d._read_3d` / ``_read_2d`` check them, raising
+    their first error (the dict's names first, then the size, then the arrays in order)."""
+    from posesynth.data.formats.videopose3d import _LAYOUT_BY_COUNT, _stored
+    from posesynth.data.validate import check_elements
+
+    nested: ValueError | None = None
+    first: ValueError | None = None
+    total = 0
+    seqs: list[tuple[str, str, Any]] = []
+    joints: int | None = None
+    for subject, actions in dict_items(path, key):
+        if nested is None:
+            nested = _nested_error(path, key, subject, actions)
+        if nested is not None:
+            continue
+        total += _sizes(actions)
+        if first is not None:
+            continue
+        for action, value in actions.items():
+            where = f"{key}[{subject!r}][{action!r}]"
+            try:
+                if two_d:
+                    if not isinstance(value, (list, tuple)) or not value:
+                        raise ValueError(
+                            f"{path}: {where}: expected a non-empty list of per-camera (T, J, 2) arrays, "
+                            f"got {type(value).__name__}"
+                        )
+                    frames = []
+                    for c, item in enumerate(value):
+                        arr = _stored(path, f"{where}[{c}]", item, (2, 3))
+                        if joints is None:
+                            joints = arr.shape[1]
+                        elif arr.shape[1] != joints:
+                            raise ValueError(
+                                f"{path}: {where}[{c}]: expected {joints} joints like the other sequences, "
+                                f"got {arr.shape[1]}"
+                            )
+                        frames.append(int(arr.shape[0]))
+                    seqs.append((subject, action, frames))
+                else:
+                    arr = _stored(path, where, value, (3,))
+                    if joints is None:
+                        joints = arr.shape[1]
+                        if joints not in _LAYOUT_BY_COUNT:
+                            raise ValueError(
+                                f"{path}: {where}: expected 17 (Human3.6M-17) or 32 (raw Human3.6M) joints, "
+                                f"got {joints}"
+                            )
+                    elif arr.shape[1] != joints:
+                        raise ValueError(
+                            f"{path}: {where}: expected {joints} joints like the other sequences, got {arr.shape[1]}"
+                        )
+                    seqs.append((subject, action, int(arr.shape[0])))
+            except ValueError as exc:
+                first = exc
+                break
+        del actions
+    if nested is not None:
+        raise nested
+    check_elements(f"{path}: {key}", total, 8)
+    if first is not None:
+        raise first
+    if not seqs:
+        raise ValueError(f"{path}: {key}: expected at least one sequence, got none")
+    return seqs, joints
+
+
+def _metadata(path: Path) -> dict[str, Any]:
+    """The 2D file's ``metadata`` dict without ``video_metadata``'s entries (no check reads them)."""
+    return dict(dict_items(path, "metadata", frozenset({"video_metadata"}), fragments=False))
+
+
+def survey_source(path_3d: Path | None, path_2d: Path | None, cameras_path: Path | None) -> SourceSurvey:
+    """Walk the files once (a subject at a time) with every check of :func:`read_videopose3d`,
+    in its order; what the chunks need (see :class:`SourceSurvey`).
+
+    Raises:
+        ValueError: what :func:`read_videopose3d` raises for these files.
+        GiveUp: the files cannot be read a subject at a time (the caller reads them whole).
+    """
+    from posesynth.data.formats.videopose3d import (
+        _LAYOUT_BY_COUNT,
+        _h36m_cameras,
+        _layout_2d,
+        _read_cameras_file,
+        cameras_file_for,
+    )
+    from posesynth.geometry.camera import H36M_CAMERA_IDS, H36M_SUBJECTS
+
+    if path_3d is None and path_2d is None:
+        raise ValueError("read_videopose3d: expected path_3d, path_2d or both, got neither")
+    layout_3d = layout_2d = None
+    seqs_3d = seqs_2d = None
+    if path_3d is not None:
+        if not path_3d.is_file():
+            raise FileNotFoundError(2, "No such file", str(path_3d))
+        _load_fields_head(path_3d, ("positions_3d",))
+        seqs_3d, joints3 = _walk_field(path_3d, "positions_3d", two_d=False)
+        assert joints3 is not None
+        layout_3d = _LAYOUT_BY_COUNT[joints3]
+    if path_2d is not None:
+        if not path_2d.is_file():
+            raise FileNotFoundError(2, "No such file", str(path_2d))
+        _load_fields_head(path_2d, ("positions_2d", "metadata"))
+        metadata = _metadata(path_2d)  # the in-memory reader loads both fields before any check
+        seqs_2d, joints2 = _walk_field(path_2d, "positions_2d", two_d=True)
+        assert joints2 is not None
+        layout_2d = _layout_2d(path_2d, metadata, joints2)
+    meta: dict[str, Any] = {
+        "format": "videopose3d",
+        "files": {k: str(v) for k, v in (("3d", path_3d), ("2d", path_2d)) if v is not None},
+        "layout_3d": layout_3d,
+        "layout_2d": layout_2d,
+        "units": {"joints_3d_world": "m", "joints_2d": "px"},
+    }
+    seqs: list[_Seq] = []
+    if seqs_3d is not None and seqs_2d is not None:
+        views = {(s, a): frames for s, a, frames in seqs_2d}
+        trimmed = []
+        for s, a, t3 in seqs_3d:
+            frames = views.get((s, a))
+            if frames is None:
+                raise ValueError(
+                    f"{path_2d}: positions_2d: missing {s}/{a}, which {path_3d} has (positions_3d[{s!r}][{a!r}])"
+                )
+            for c, t2 in enumerate(frames):
+                if t2 < t3:
+                    raise ValueError(
+                        f"{path_2d}: positions_2d[{s!r}][{a!r}][{c}]: {t2} frames, fewer than the {t3} frames "
+                        f"of {path_3d} (positions_3d[{s!r}][{a!r}])"
+                    )
+                if t2 > t3:
+                    trimmed.append({"subject": s, "action": a, "camera": c, "frames_2d": t2, "frames_3d": t3})
+            seqs.append(_Seq(s, a, t3, frames))
+        meta["trimmed_2d"] = trimmed
+        used = {(s, a) for s, a, _ in seqs_3d}
+        meta["unmatched_2d"] = [f"{s}/{a}" for s, a, _ in seqs_2d if (s, a) not in used]
+        # the 2D file is read alongside the 3D one: its subjects must come in the same order
+        order_3d = list(dict.fromkeys(s for s, _, _ in seqs_3d))
+        wanted = set(order_3d)
+        if [s for s in dict.fromkeys(s for s, _, _ in seqs_2d) if s in wanted] != order_3d:
+            raise GiveUp("the 2D file's subjects in another order")
+    elif seqs_3d is not None:
+        seqs = [_Seq(s, a, t3, None) for s, a, t3 in seqs_3d]
+    else:
+        assert seqs_2d is not None
+        seqs = [_Seq(s, a, None, frames) for s, a, frames in seqs_2d]
+    subjects = list(dict.fromkeys(q.subject for q in seqs))
+    with_2d = seqs_2d is not None
+    if cameras_path is None:
+        for p in (path_3d, path_2d):
+            if p is not None and cameras_path is None:
+                cameras_path = cameras_file_for(p)
+    own = None
+    if cameras_path is not None and with_2d:
+        rows = [(q.subject, q.action, None, q.frames_2d) for q in seqs]
+        own = _read_cameras_file(Path(cameras_path), subjects, rows)
+    use_presets = own is None and (
+        with_2d
+        and all(s in H36M_SUBJECTS for s in subjects)
+        and all(q.frames_2d is not None and len(q.frames_2d) == len(H36M_CAMERA_IDS) for q in seqs)
+    )
+    cameras = camera_names = offsets = None
+    per_subject = 0
+    if use_presets:
+        cameras, camera_names = _h36m_cameras(subjects)
+        offsets = {s: i * len(H36M_CAMERA_IDS) for i, s in enumerate(subjects)}
+        per_subject = len(H36M_CAMERA_IDS)
+    elif own is not None:
+        cameras, camera_names, offsets = own
+    samples = 0
+    for q in seqs:
+        if q.frames_3d is not None:
+            samples += q.frames_3d * (1 if q.frames_2d is None else len(q.frames_2d))
+        else:
+            assert q.frames_2d is not None
+            samples += sum(q.frames_2d)
+    survey = SourceSurvey(
+        path_3d=path_3d,
+        path_2d=path_2d,
+        layout_3d=layout_3d,
+        layout_2d=layout_2d,
+        seqs=seqs,
+        samples=samples,
+        subject_width=max(len(q.subject) for q in seqs),
+        action_width=max(len(q.action) for q in seqs),
+        all_seen=True,
+        cameras=cameras,
+        camera_names=camera_names,
+        camera_offset=offsets,
+        per_subject=per_subject,
+        meta=meta,
+    )
+    missing = 0
+    for piece in _pieces(survey):
+        vis = piece[-1]
+        k = int((vis == 0).sum())
+        missing += k
+        if survey.all_seen and not (vis == 1).all():
+            survey.all_seen = False
+    meta["missing_points"] = missing
+    if use_presets:
+        meta["cameras"] = "human3.6m presets (VideoPose3D camera order)"
+    elif own is not None:
+        meta["cameras"] = str(cameras_path)
+    else:
+        meta["cameras"] = None
+    return survey
+
+
+def _subjects(path: Path, key: str) -> Iterator[tuple[str, dict]]:
+    for subject, actions in dict_items(path, key):
+        yield subject, actions
+        del actions
+
+
+def _pieces(sv: SourceSurvey) -> Iterator[tuple[_Seq, int, np.ndarray | None, np.ndarray | None, np.ndarray]]:
+    """``(sequence, view, world 17 (T, 17, 3) or None, 2D 17 (T, 17, 2) or None, visibility
+    (T, 17))`` in :func:`read_videopose3d`'s sample order, computed as it computes them (float64)."""
+    from posesynth.data.formats.videopose3d import _numeric, _to_h36m17
+
+    p3, p2 = sv.path_3d, sv.path_2d
+    by_subject: dict[str, list[_Seq]] = {}
+    for q in sv.seqs:
+        by_subject.setdefault(q.subject, []).append(q)
+    if p3 is not None:
+        items_2d = _subjects(p2, "positions_2d") if p2 is not None else None
+        for subject, acts3 in _subjects(p3, "positions_3d"):
+            acts2: dict | None = None
+            if items_2d is not None:
+                if subject not in by_subject:
+                    continue
+                for s2, a2 in items_2d:
+                    if s2 == subject:
+                        acts2 = a2
+                        break
+                    del a2
+                if acts2 is None:
+                    raise ValueError(f"{p2}: changed while it was read (subject {subject!r})")
+            for q in by_subject.get(subject, []):
+                assert sv.layout_3d is not None
+                world = _numeric(p3, f"positions_3d[{subject!r}][{q.action!r}]", acts3[q.action], (3,))
+                w17, v3 = _to_h36m17(world, sv.layout_3d)
+                if acts2 is None:
+                    yield q, 0, w17, None, v3
+                    continue
+                t3 = world.shape[0]
+                assert p2 is not None
+                for c, item in enumerate(acts2[q.action]):
+                    uv = _numeric(p2, f"positions_2d[{subject!r}][{q.action!r}][{c}]", item, (2, 3))[:t3]
+                    conf = uv[..., 2] if uv.shape[-1] == 3 else None
+                    assert sv.layout_2d is not None
+                    uv17, v2 = _to_h36m17(uv[..., :2], sv.layout_2d, conf)
+                    yield q, c, w17, uv17, np.minimum(v2, v3)
+            del acts3, acts2
+        return
+    assert p2 is not None and sv.layout_2d is not None
+    for subject, acts2 in _subjects(p2, "positions_2d"):
+        for q in by_subject.get(subject, []):
+            for c, item in enumerate(acts2[q.action]):
+                uv = _numeric(p2, f"positions_2d[{subject!r}][{q.action!r}][{c}]", item, (2, 3))
+                conf = uv[..., 2] if uv.shape[-1] == 3 else None
+                uv17, v2 = _to_h36m17(uv[..., :2], sv.layout_2d, conf)
+                yield q, c, None, uv17, v2
+        del acts2
+
+
+def source_chunks(sv: SourceSurvey, rows: int) -> Iterator[PoseDataset]:
+    """The samples of :func:`read_videopose3d` (before ``read_any``'s check), ``rows`` at a
+    time, each a slice of the whole: its ``meta``, string widths, camera table and visibility."""
+    with_3d, with_2d = sv.path_3d is not None, sv.path_2d is not None
+    keys = ("world", "uv", "vis", "subject", "action", "frame", "cam", "cidx")
+    pending: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    held = 0
+
+    def cut(upto: int) -> PoseDataset:
+        nonlocal pending, held
+        whole = {k: np.concatenate(v) if v else None for k, v in pending.items()}
+        rest = {k: ([] if v is None or upto >= len(v) else [v[upto:]]) for k, v in whole.items()}
+        take = {k: (None if v is None else v[:upto]) for k, v in whole.items()}
+        pending, held = rest, held - upto
+        cam = take["cam"]
+        return PoseDataset(
+            skeleton=H36M17,
+            joints_3d_world=take["world"] if with_3d else None,
+            joints_2d=take["uv"] if with_2d else None,
+            visibility=None if sv.all_seen else take["vis"],
+            cameras=sv.cameras,
+            camera_index=take["cidx"],
+            camera_names=sv.camera_names,
+            subject=take["subject"],
+            action=take["action"],
+            frame=take["frame"],
+            meta=dict(sv.meta),
+            extra={} if cam is None else {"camera": cam},
+        )
+
+    done = 0
+    for q, c, w17, uv17, vis in _pieces(sv):
+        t = vis.shape[0]
+        if w17 is not None:
+            pending["world"].append(w17)
+        if uv17 is not None:
+            pending["uv"].append(uv17)
+        pending["vis"].append(vis)
+        pending["subject"].append(np.full(t, q.subject, dtype=f"<U{sv.subject_width}"))
+        pending["action"].append(np.full(t, q.action, dtype=f"<U{sv.action_width}"))
+        pending["frame"].append(np.arange(t, dtype=np.int64))
+        if with_2d:
+            pending["cam"].append(np.full(t, c, dtype=np.int64))
+            if sv.camera_offset is not None:  # the subject's first camera in the table, then its slot
+                pending["cidx"].append(np.full(t, sv.camera_offset[q.subject] + c, dtype=np.int64))
+        held += t
+        while held >= rows:
+            done += rows
+            yield cut(rows)
+    if held:
+        done += held
+        yield cut(held)
+    if done != sv.samples:
+        raise ValueError(
+            f"{sv.path_3d or sv.path_2d}: changed while it was read ({done} samples, {sv.samples} surveyed)"
+        )
+
+
+def _sizes(value: Any) -> int:
+    """Elements of the arrays in a subject's value (what the in-memory reader's ``total`` counts)."""
+    if not isinstance(value, dict):
+        return 0
+    total = 0
+    for v in value.values():
+        if isinstance(v, np.ndarray):
+            total += int(np.size(v))
+        elif isinstance(v, (list, tuple)):
+            total += sum(int(np.size(item)) for item in v if isinstance(item, np.ndarray))
+    return total
+
+
+def _load_fields_head(path: Path, required: tuple[str, ...]) -> None:
+    """The archive checks of :func:`~posesynth.data.formats.videopose3d._load_fields` that come
+    before any pickle is read: a zip holding the required members (the same errors)."""
+    from posesynth.data.formats.videopose3d import _ZIP_MAGIC
+
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != _ZIP_MAGIC:
+        raise ValueError(f"{path}: not an .npz (zip) archive (starts with {magic!r})")
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise ValueError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from exc
+    with archive:
+        members = {n[: -len(".npy")] for n in archive.namelist() if n.endswith(".npy")}
+    for key in required:
+        if key not in members:
+            raise ValueError(f"{path}: missing field {key!r} (fields present: {sorted(members)})")
