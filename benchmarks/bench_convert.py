@@ -62,7 +62,8 @@ DERIVED = ("posesynth-views", "posesynth-shuffled", "posesynth-h36m", "posesynth
 #: samples each, 4 cameras)
 LARGE_SUBJECT = 300_000
 #: Sources in other formats than a store, made from the pinhole store (:func:`file_source`)
-FILES = ("trc", "seed_h5")
+#: or, for ``videopose3d-h36m``, from ``posesynth-h36m-large`` (:func:`vp3d_as_videopose3d_writes`)
+FILES = ("trc", "seed_h5", "videopose3d", "videopose3d-h36m")
 SOURCES = ("posesynth", "posesynth-opencv", "mmpose", *DERIVED, *FILES)
 TARGETS = ("posesynth", "mmpose", "videopose3d", "trc")
 DEFAULT_PAIRS = "posesynth:mmpose,posesynth:trc,posesynth:videopose3d,mmpose:posesynth,posesynth-opencv:mmpose"
@@ -81,6 +82,8 @@ STREAMED = {
     "posesynth-augment:trc",
     "trc:posesynth",
     "seed_h5:posesynth",
+    "videopose3d:posesynth",
+    "videopose3d-h36m:posesynth",
 }
 
 
@@ -128,6 +131,25 @@ def source_path(work: Path, source: str, n: int) -> Path:
         out = work / f"seed{n}.h5"
         if not out.is_file():
             source_path(work, "posesynth", n)
+            cmd = [sys.executable, __file__, "--work", str(work), "--make", source, "--sizes", str(n)]
+            subprocess.run(cmd, check=True, capture_output=True)
+        return out
+    if source == "videopose3d":
+        out = work / f"vp{n}"
+        if not (out / "data_2d_custom_gt.npz").is_file():
+            shutil.rmtree(out, ignore_errors=True)
+            store = source_path(work, "posesynth", n)
+            subprocess.run(
+                posesynth("convert", str(store), str(out), "--to", "videopose3d", "--no-check"),
+                check=True,
+                capture_output=True,
+            )
+        return out
+    if source == "videopose3d-h36m":
+        out = work / f"vph{n}"
+        if not (out / "data_2d_custom_gt.npz").is_file():
+            shutil.rmtree(out, ignore_errors=True)
+            source_path(work, "posesynth-h36m-large", n)
             cmd = [sys.executable, __file__, "--work", str(work), "--make", source, "--sizes", str(n)]
             subprocess.run(cmd, check=True, capture_output=True)
         return out
@@ -282,6 +304,37 @@ def seed_h5_file(work: Path, n: int) -> Path:
     return out
 
 
+def vp3d_as_videopose3d_writes(work: Path, n: int) -> Path:
+    """``posesynth-h36m-large`` converted to VideoPose3D, then each field saved again as
+    VideoPose3D's ``prepare_data_h36m.py`` saves it: one pickled dict per field,
+    ``np.savez_compressed`` (posesynth's writer pickles a dict in batches; this is the layout
+    of the files users bring), with posesynth's ``cameras_custom.json`` beside them."""
+    import numpy as np
+
+    store = source_path(work, "posesynth-h36m-large", n)
+    written = work / f"vph{n}-posesynth"
+    shutil.rmtree(written, ignore_errors=True)
+    subprocess.run(
+        posesynth("convert", str(store), str(written), "--to", "videopose3d", "--no-check"),
+        check=True,
+        capture_output=True,
+    )
+    out = work / f"vph{n}"
+    partial = work / f"vph{n}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    shutil.copy(written / "cameras_custom.json", partial / "cameras_custom.json")
+    with np.load(written / "data_3d_custom.npz", allow_pickle=True) as z:  # our own file
+        np.savez_compressed(partial / "data_3d_custom.npz", positions_3d=z["positions_3d"].item())
+    with np.load(written / "data_2d_custom_gt.npz", allow_pickle=True) as z:
+        np.savez_compressed(
+            partial / "data_2d_custom_gt.npz", positions_2d=z["positions_2d"].item(), metadata=z["metadata"].item()
+        )
+    shutil.rmtree(written)
+    partial.rename(out)
+    return out
+
+
 def size_mb(path: Path) -> float:
     if path.is_file():
         return path.stat().st_size / 1e6
@@ -308,10 +361,15 @@ def main() -> None:
         help="folder holding the posesynth package before a change (its src/): every run is made "
         "with it too, alternated, and the ratio after / before printed",
     )
-    parser.add_argument("--make", choices=(*DERIVED, "seed_h5"), help=argparse.SUPPRESS)  # a source, in a child
+    parser.add_argument(
+        "--make", choices=(*DERIVED, "seed_h5", "videopose3d-h36m"), help=argparse.SUPPRESS
+    )  # a source, in a child
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.make == "videopose3d-h36m":
+        vp3d_as_videopose3d_writes(args.work, sizes[0])
+        return
     if args.make == "seed_h5":
         seed_h5_file(args.work, sizes[0])
         return

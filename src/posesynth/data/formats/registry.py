@@ -242,15 +242,19 @@ def _read_mmpose(path: Path, **kw: Any) -> PoseDataset:
     return read_mmpose(path, **kw)
 
 
+def _videopose3d_paths(path: Path) -> tuple[Path | None, Path | None]:
+    """The 3D and 2D files :func:`read_any` reads for ``path`` (a folder, or either file)."""
+    if path.is_dir():
+        return _videopose3d_pair(path)
+    if "positions_3d" in _npz_keys(path):
+        return path, _videopose3d_twin_2d(path)
+    return _videopose3d_twin_3d(path), path
+
+
 def _read_videopose3d(path: Path, **kw: Any) -> PoseDataset:
     from posesynth.data.formats.videopose3d import read_videopose3d
 
-    if path.is_dir():
-        path_3d, path_2d = _videopose3d_pair(path)
-    elif "positions_3d" in _npz_keys(path):
-        path_3d, path_2d = path, _videopose3d_twin_2d(path)
-    else:
-        path_3d, path_2d = _videopose3d_twin_3d(path), path
+    path_3d, path_2d = _videopose3d_paths(path)
     kw.setdefault("path_3d", path_3d)
     kw.setdefault("path_2d", path_2d)
     return read_videopose3d(**kw)  # finds cameras_<name>.json beside the files itself
@@ -899,6 +903,31 @@ def _seed_h5_chunks(path: Path, rows: int) -> tuple[int, Any]:
     return n, checked()
 
 
+def _videopose3d_chunks(path: Path, rows: int) -> tuple[int, Any]:
+    """``read_any(path, "videopose3d")`` as chunks of ``rows`` samples, slices of the whole:
+    the files are surveyed first, a subject at a time (every check and error of the in-memory
+    reader, :func:`~posesynth.data.formats.videopose3d_read.survey_source`), then read again a
+    subject at a time (:func:`~posesynth.data.formats.videopose3d_read.source_chunks`).
+
+    Raises:
+        posesynth.data.formats.videopose3d_read.GiveUp: the files cannot be read a subject at
+            a time (a pickle that refers back to a subject handed on, a member the walk does
+            not read, or a 2D file whose subjects come in another order): read them whole.
+    """
+    from posesynth.data.formats.videopose3d_read import source_chunks, survey_source
+
+    path_3d, path_2d = _videopose3d_paths(path)
+    survey = survey_source(path_3d, path_2d, None)
+
+    def checked() -> Any:
+        lo = 0
+        for chunk in source_chunks(survey, rows):
+            yield _validated(chunk, path, lo)
+            lo += len(chunk)
+
+    return survey.samples, checked()
+
+
 #: Formats that read back ``rows`` samples at a time (:func:`iter_chunks`); the others are
 #: read whole (:func:`read_any`).
 CHUNK_READERS: dict[str, Callable[[Path, int], tuple[int, Any]]] = {
@@ -906,6 +935,7 @@ CHUNK_READERS: dict[str, Callable[[Path, int], tuple[int, Any]]] = {
     "mmpose": _mmpose_chunks,
     "trc": _trc_chunks,
     "seed_h5": lambda path, rows: _seed_h5_chunks(path, rows),
+    "videopose3d": _videopose3d_chunks,
 }
 
 
@@ -1076,7 +1106,7 @@ def convert_streamed(
 #: Sources whose chunks (:func:`iter_chunks`) are slices of the whole as :func:`read_any`
 #: gives it: string widths, camera table, ``meta`` and visibility those of the whole (the
 #: reader surveys the source first), so a store is written from them shard by shard.
-_WHOLE_CHUNKS = ("trc", "seed_h5")
+_WHOLE_CHUNKS = ("trc", "seed_h5", "videopose3d")
 
 
 def _chunks_to_store(
@@ -1093,9 +1123,13 @@ def _chunks_to_store(
     import itertools
 
     from posesynth.data.formats.store_io import DEFAULT_SHARD_SIZE, _dataset_meta, dataset_store_arrays
+    from posesynth.data.formats.videopose3d_read import GiveUp
     from posesynth.data.store import StoreWriter
 
-    n, chunks = iter_chunks(source, in_format, rows)
+    try:
+        n, chunks = iter_chunks(source, in_format, rows)
+    except GiveUp:  # a VideoPose3D pickle the item-by-item walk does not read: in memory
+        return None
     if n <= rows:
         return None
     shard_size = DEFAULT_SHARD_SIZE if shard_size is None else shard_size
