@@ -8,7 +8,14 @@ import pytest
 from posesynth.body.angles import angle_names
 from posesynth.body.rom import limits_with_overrides, shoulder_elevation_cap
 from posesynth.body.skeleton import H36M17, H36M_EXTENDED
-from posesynth.poses.prior import COUPLED_ACTIVITIES, CoupledPrior, Term, sample_coupled
+from posesynth.poses.prior import (
+    COUPLED_ACTIVITIES,
+    PELVIS_TILT,
+    PELVIS_TILT_LIMITS_RAD,
+    CoupledPrior,
+    Term,
+    sample_coupled,
+)
 from posesynth.poses.procedural import (
     ACTIVITIES,
     DEFAULT_ACTIVITY_WEIGHTS,
@@ -32,6 +39,11 @@ def draw(prior: CoupledPrior, n: int = 4000, seed: int = 0, skeleton=H36M17) -> 
 def test_every_angle_inside_its_range_and_shoulder_cap(activity, skeleton):
     limits = limits_with_overrides(skeleton)
     out = sample_angles(np.random.default_rng(1), activity, 3000, skeleton, limits)
+    tilt = out.pop(PELVIS_TILT, None)
+    assert (tilt is not None) == (PELVIS_TILT in COUPLED_ACTIVITIES[activity].terms)
+    if tilt is not None:
+        lo, hi = PELVIS_TILT_LIMITS_RAD
+        assert tilt.shape == (3000,) and (tilt >= lo).all() and (tilt <= hi).all()
     assert set(out) == set(angle_names(skeleton))
     for name, v in out.items():
         lo, hi = limits[name]
@@ -127,3 +139,44 @@ def test_sample_poses_with_coupled_activities():
     used = {activity_names()[i] for i in np.unique(batch.activity)}
     assert used == {"gait", "one_leg", "stand"}
     assert batch.positions[..., 2].min() > -1e-9  # on the ground
+
+
+def _lean_and_thigh_deg(positions: np.ndarray, skeleton=H36M17) -> tuple[np.ndarray, np.ndarray]:
+    """(n,) forward lean of pelvis -> thorax and of knee -> pelvis from the vertical, degrees,
+    forward + (the facing direction: up x (left hip - right hip))."""
+    ix = {n: i for i, n in enumerate(skeleton.joint_names)}
+    p = positions
+    facing = np.cross(np.array([0.0, 0.0, 1.0]), p[:, ix["left_hip"]] - p[:, ix["right_hip"]])[:, :2]
+    facing /= np.linalg.norm(facing, axis=1, keepdims=True)
+    knee = (p[:, ix["left_knee"]] + p[:, ix["right_knee"]]) / 2
+
+    def lean(v: np.ndarray) -> np.ndarray:
+        return np.degrees(np.arctan2(-(v[:, :2] * facing).sum(axis=1), v[:, 2]))
+
+    return lean(p[:, ix["thorax"]] - p[:, ix["root"]]), lean(p[:, ix["root"]] - knee)
+
+
+def test_bend_tilts_the_pelvis_forward_over_legs_that_stay_near_vertical():
+    """A hip hinge: the trunk leans far forward while the thighs stay near vertical, which
+    upright-pelvis activities (sport: the trunk bent in the spine, thighs forward) never do."""
+    limits = {"knee_flexion": (0.0, 60.0), "hip_flexion": (-30.0, 60.0)}
+    bend = sample_poses(np.random.default_rng(0), 2000, H36M17, {"bend": 1.0}, limits)
+    sport = sample_poses(np.random.default_rng(0), 2000, H36M17, {"sport": 1.0}, limits)
+    lean, thigh = _lean_and_thigh_deg(bend.positions)
+    assert 30 < np.median(lean) < 55 and np.percentile(lean, 95) < 80
+    assert abs(np.median(thigh)) < 15
+    s_lean, s_thigh = _lean_and_thigh_deg(sport.positions)
+    assert np.median(s_lean) < 20 and np.median(s_thigh) < -30  # knees ahead of the hips
+    # the hinge lives in the root orientation, not in the angles
+    assert PELVIS_TILT not in bend.angles
+
+
+def test_priors_without_a_pelvis_tilt_draw_the_same_poses_as_before_it_existed():
+    """The tilt is drawn after every angle, and only for priors that name it."""
+    a = draw(COUPLED_ACTIVITIES["idle"], seed=3)
+    tilted = CoupledPrior(
+        {**COUPLED_ACTIVITIES["idle"].terms, PELVIS_TILT: Term(20, 5)}, COUPLED_ACTIVITIES["idle"].factors
+    )
+    b = draw(tilted, seed=3)
+    assert np.degrees(b.pop(PELVIS_TILT)).mean() == pytest.approx(20, abs=0.5)
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)

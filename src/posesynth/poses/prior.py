@@ -32,6 +32,12 @@ are then clipped into range; a shoulder outside its (plane, elevation) range or 
 elevation cap of its plane has its pair redrawn the same way, then drawn uniformly from the
 feasible region (never clipped: elevation 180° is a singular pose).
 Angles the prior does not name stay at 0 (the anatomical rest).
+
+Every other activity keeps the pelvis upright (a few degrees of pitch), so a trunk that leans
+forward does it in the spine. A prior may also name :data:`PELVIS_TILT`, the pelvis's forward
+tilt: the whole body pitches forward about the hips by it (added to the root orientation), and
+the prior gives the hips as much more flexion to keep the legs where they were. That is the hip
+hinge of bending to pick something up (``bend``).
 """
 
 from __future__ import annotations
@@ -51,6 +57,13 @@ _REDRAWS = 32
 _SIDE = "\0side"
 _SHOULDER_SKELETON = H36M17  # only its shoulder angles' names are used, to draw a (plane, elevation) pair  # the ±1 of the leading side, kept beside the factors
 _KINDS = ("normal", "uniform", "phase")
+#: The key of the pelvis's forward tilt (degrees in a prior, radians out of
+#: :func:`sample_coupled`; + forward), a pitch of the whole body about the hips' axis that
+#: :func:`posesynth.poses.procedural.sample_poses` adds to the root orientation. It is not an
+#: anatomical angle: a hip hinge is this tilt plus as much hip flexion, so the legs stay.
+PELVIS_TILT = "pelvis_tilt"
+#: Tilts a prior may reach (radians): from a backward slouch to a deep forward bend.
+PELVIS_TILT_LIMITS_RAD = (np.deg2rad(-30.0), np.deg2rad(90.0))
 _HARMONICS = {"cos": (np.cos, 1), "sin": (np.sin, 1), "cos2": (np.cos, 2), "sin2": (np.sin, 2)}
 
 
@@ -150,6 +163,10 @@ def sample_coupled(
         names: the skeleton's angle names (:func:`posesynth.body.angles.angle_names`).
         limits: name → (low, high) radians; every angle returned lies inside.
         lead_right: (n,) bool, samples whose right side leads.
+
+    Returns:
+        angle name → (n,) radians for every name of ``names``; and, where the prior names it,
+        :data:`PELVIS_TILT` → (n,) radians inside :data:`PELVIS_TILT_LIMITS_RAD`.
     """
     n = len(lead_right)
     kinds = MappingProxyType(dict(prior.factors))
@@ -222,7 +239,18 @@ def sample_coupled(
             )
             p[todo], e[todo] = box["right_shoulder_plane"], box["right_shoulder_elevation"]
         out[plane], out[elev] = p, e
-    return {name: out[name] for name in names}
+    result = {name: out[name] for name in names}
+    if PELVIS_TILT in prior.terms:  # drawn last, so priors without it keep their bytes
+        lo, hi = PELVIS_TILT_LIMITS_RAD
+        term, rows = prior.terms[PELVIS_TILT], rows_all
+        deg = _draw_term(rng, term, rows, factors, kinds)
+        for _ in range(_REDRAWS):
+            bad = rows[(np.deg2rad(deg) < lo) | (np.deg2rad(deg) > hi)]
+            if not len(bad):
+                break
+            deg[bad] = _draw_term(rng, term, bad, factors, kinds)
+        result[PELVIS_TILT] = np.clip(np.deg2rad(deg), lo, hi)
+    return result
 
 
 # --------------------------------------------------------------------------- the activities
@@ -452,5 +480,24 @@ COUPLED_ACTIVITIES: dict[str, CoupledPrior] = {
             **_arms(T(0, 22), T(20, 10), T(10, 20), T(25, 20)),
         },
         {**_ARM_FACTORS, "cross": "uniform"},
+    ),
+    # bending forward to pick up, reach low or lean over a table: a hip hinge (the pelvis tilts
+    # forward over the legs, the hips flex as much), knees from straight (stoop) to bent (squat
+    # lift), the lead hand reaching down or forward
+    "bend": CoupledPrior(
+        {
+            **_UPRIGHT,
+            PELVIS_TILT: T(35, 8, {"depth": 12}),
+            "spine_flexion": T(12, 6, {"depth": 4}),
+            "thorax_flexion": T(8, 4),
+            "neck_flexion": T(-5, 12),
+            "hip_flexion": T(42, 6, {"depth": 12, "squat": 6}),
+            "hip_abduction": T(8, 5),
+            "hip_rotation": T(-8, 8),
+            "knee_flexion": T(22, 8, {"squat": 16}),
+            **_arms(T(55, 20, {"depth": 10, "hands": 10}), T(12, 8), T(15, 20), T(25, 18, {"hands": 10}), "lead_"),
+            **_arms(T(40, 22, {"depth": 8}), T(15, 10, {"arms": 6}), T(10, 20), T(30, 20, {"arms": 8}), "trail_"),
+        },
+        {**_ARM_FACTORS, "depth": "normal", "squat": "normal"},
     ),
 }

@@ -6,7 +6,8 @@ A pose is drawn in five vectorised steps, for a batch at once:
 2. an activity per sample, then every anatomical angle from that activity's prior
    (:data:`ACTIVITIES`, degrees), redrawn until it lies inside the range of motion (or the
    narrower limits asked for), so no angle is ever out of range and none piles up at a limit;
-3. a global orientation (any heading, a few degrees of pitch and roll);
+3. a global orientation (any heading, a few degrees of pitch and roll), plus the forward tilt
+   of the pelvis where the activity's prior draws one (a hip hinge: ``bend``);
 4. forward kinematics, then a limb–limb collision check (:mod:`posesynth.body.collision`):
    colliding samples are drawn again;
 5. the body put on the ground plane z = 0 by its lowest contact point: heel/toe where the
@@ -19,7 +20,7 @@ side; each sample picks which body side leads at random.
 Two kinds of activity prior: the independent ones of :data:`ACTIVITIES` (each angle drawn on
 its own; ``posesynth generate``'s default mix) and the coupled ones of
 :mod:`posesynth.poses.prior` (idle, hold, gesture, gait, run, sit_chair, one_leg, throw, dance,
-sport, floor: angles that move together, contralateral arm and leg in gait).
+sport, bend, floor: angles that move together, contralateral arm and leg in gait).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from posesynth.body.rom import (
 )
 from posesynth.body.skeleton import Skeleton
 from posesynth.geometry import rotations as rot
-from posesynth.poses.prior import COUPLED_ACTIVITIES, CoupledPrior, sample_coupled
+from posesynth.poses.prior import COUPLED_ACTIVITIES, PELVIS_TILT, CoupledPrior, sample_coupled
 from posesynth.util.jit import numba_enabled
 
 U, N, F = "uniform", "normal", "follow"
@@ -420,6 +421,8 @@ def sample_angles(
     uniformly within the limits), so the prior's shape is kept without piling at a bound.
     A shoulder whose elevation exceeds the cap of its plane of elevation has both redrawn
     the same way, then, if still outside, is drawn uniformly from the feasible region.
+    A coupled prior that names a pelvis tilt adds it under
+    :data:`~posesynth.poses.prior.PELVIS_TILT` (radians, + forward; not an angle of the skeleton).
     """
     if activity not in ACTIVITIES:
         raise ValueError(f"activity: unknown {activity!r}; expected one of {sorted(ACTIVITIES)}")
@@ -446,9 +449,15 @@ def sample_angles(
     return out
 
 
-def _root_rotation(rng: np.random.Generator, n: int, tilt_sd_deg: float) -> np.ndarray:
+#: The sign of a pitch about the world x axis (after the heading) that tilts the body forward.
+_FORWARD_PITCH_SIGN = -1.0
+
+
+def _root_rotation(rng: np.random.Generator, n: int, tilt_sd_deg: float, forward_tilt: np.ndarray) -> np.ndarray:
+    """Root orientations (n, 4): any heading, a few degrees of pitch and roll, plus
+    ``forward_tilt`` (n,) radians of the activity's pelvis tilt (+ forward)."""
     yaw = rng.uniform(-np.pi, np.pi, n)
-    pitch = np.deg2rad(rng.normal(0.0, tilt_sd_deg, n))
+    pitch = np.deg2rad(rng.normal(0.0, tilt_sd_deg, n)) + _FORWARD_PITCH_SIGN * forward_tilt
     roll = np.deg2rad(rng.normal(0.0, tilt_sd_deg, n))
     ex, ey, ez = np.eye(3)
     q = rot.quat_multiply(rot.axis_angle_to_quat(ez, yaw), rot.axis_angle_to_quat(ex, pitch))
@@ -517,6 +526,7 @@ def sample_poses(
     rest = rest_offsets(skeleton, heights, proportions)
     activity = rng.choice(len(names), size=n, p=w / w.sum())
     angles = {a: np.zeros(n) for a in angle_names(skeleton)}
+    pelvis_tilt = np.zeros(n)
     local = np.empty((n, skeleton.num_joints, 4))
     positions = np.empty((n, skeleton.num_joints, 3))
     todo = np.arange(n)
@@ -528,12 +538,13 @@ def sample_poses(
         for k in np.unique(todo_activity):
             idx = todo[todo_activity == k]
             drawn = sample_angles(rng, names[k], len(idx), skeleton, limits)
+            pelvis_tilt[idx] = drawn.pop(PELVIS_TILT, 0.0)
             for a, v in drawn.items():
                 angles[a][idx] = v
         sub = angles if full else {a: v[todo] for a, v in angles.items()}
         rest_t = rest[rows]
         local_t = local_from_angles(sub, skeleton, rest_t, shape=(len(todo),))
-        local_t[:, 0] = _root_rotation(rng, len(todo), tilt_sd_deg)
+        local_t[:, 0] = _root_rotation(rng, len(todo), tilt_sd_deg, pelvis_tilt[rows])
         pos_t = forward_kinematics(local_t, rest_t, skeleton)
         if full:
             local, positions = local_t, pos_t
