@@ -189,6 +189,7 @@ def stage_breakdown(npz: Path, out: Path) -> dict[str, float]:
     stages.wrap(numpy_pickle.NumpyOnlyUnpickler, "load", "read: cameras.pkl unpickling (guarded; the fallback)")
     stages.wrap(mmpose, "_cameras_for", "read: camera table (batched cameras, index, names)")
     stages.wrap(mmpose, "_parse_names", "read: image names -> subject, action, camera, frame")
+    stages.wrap(mmpose, "_parse_name_array", "read: image names, array passes (compiled)")
     stages.wrap(augment, "source_rows", "plan: usable rows, cameras per sample")
     stages.wrap(augment_store, "rows_checksum", "plan: rows checksum (resume identity)")
     stages.wrap(augment, "augment_shard", "job: reposing + collision + cameras + 2D (kernels)")

@@ -697,7 +697,8 @@ def records(data: bytes, fields: tuple[str, ...]) -> tuple[np.ndarray, ...] | No
     raw = np.frombuffer(data, np.uint8)
     n = len(raw)
     # first sizes: what a cameras.pkl needs (about 1 tuple element per 9 bytes, an item per 50)
-    rows = [64 + n // 256, 64, 64 + n // 8, 64 + n // 6, 64 + n // 32, 64 + n // 64, 64]
+    # (a dtype about every 6 MB: a 1,000,000-camera file outgrew 64 and walked twice)
+    rows = [64 + n // 256, 64, 64 + n // 8, 64 + n // 6, 64 + n // 32, 64 + n // 64, 64 + n // 65536]
     widths = [3, 1, 4, 3, 7, 7, 2]
     while True:
         buffers = [np.zeros((r, w), np.int64) for r, w in zip(rows, widths)]

@@ -45,6 +45,7 @@ import numpy as np
 from posesynth.body.skeleton import H36M17
 from posesynth.data.dataset import PoseDataset
 from posesynth.data.formats._json_stream import END, JsonItems, json_layout
+from posesynth.data.formats._mmpose_kernels import MAX_FRAME_DIGITS
 from posesynth.data.formats.numpy_pickle import (
     NumpyOnlyUnpickler,
     PickledRecords,
@@ -191,7 +192,7 @@ def _mmpose_dataset(
     """:func:`read_mmpose`'s data set from the ``.npz`` members (all samples, or one chunk
     of them) and the ``cameras.pkl`` dict (all entries, or those the samples use);
     ``sidecar``: :func:`_load_sidecar`'s result, loaded once by a chunked reader."""
-    names = _strings(arrays["imgname"], npz_path, "imgname")
+    names, (subject, action, camera_id, frame) = _names_parsed(arrays["imgname"], npz_path)
     n = len(names)
     s = _points(arrays["S"], npz_path, "S", n, (3, 4))
     part = _points(arrays["part"], npz_path, "part", n, (2, 3))
@@ -205,7 +206,6 @@ def _mmpose_dataset(
     if visibility is not None and s.shape[-1] == 4 and not np.array_equal(s[..., 3], visibility):
         extra["visibility_3d"] = s[..., 3]
 
-    subject, action, camera_id, frame = _parse_names(names, npz_path)
     cameras = camera_index = camera_names = None
     if cams_file is not None:
         cameras, camera_index, camera_names = _cameras_for(
@@ -324,6 +324,125 @@ def _parse_names_at_once(names: list[str]) -> tuple[np.ndarray, np.ndarray, np.n
     return subject, action, camera_id, frame - 1
 
 
+def _first(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(column of each row's first True, whether the row has one) of a (N, W) bool mask."""
+    at = np.argmax(mask, axis=1)
+    return at, mask[np.arange(len(mask)), at]
+
+
+def _cut(chars: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """(N,) str ``<U{longest}`` of the ASCII code ranges ``chars[i, start[i]:stop[i]]`` (all
+    non-empty), the dtype ``np.array`` gives a list of the same strings."""
+    length = stop - start
+    cols = np.arange(int(length.max()))
+    picked = np.take_along_axis(chars, np.minimum(start[:, None] + cols, chars.shape[1] - 1), axis=1)
+    picked = np.where(cols < length[:, None], picked, 0).astype(np.uint32)
+    return np.ascontiguousarray(picked).view(f"<U{len(cols)}").reshape(len(chars))
+
+
+def _parse_name_array(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """:func:`_parse_names` of ``_strings(arr)`` straight from the ``.npz``'s fixed-width
+    ``imgname`` array, by whole-array passes over its character codes (no Python string per
+    name: building a million of them, joining them and splitting the regex's matches into
+    columns was most of reading a generated file's names).
+
+    Returns the same four arrays, dtypes included, or None when any name is outside what
+    these passes model: a character that is not printable ASCII (or a space) or a space at
+    either end (``str.strip`` and UTF-8 decoding would change it), a NUL inside a name, a
+    name that does not parse, frame 0, a frame number of more than 18 digits; an empty or
+    non-native-order array. The caller then takes the string path, which reads or refuses
+    it with its precise error.
+    """
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1 or len(arr) == 0 or arr.dtype.kind not in "US" or not arr.dtype.isnative:
+        return None
+    width = arr.dtype.itemsize // (4 if arr.dtype.kind == "U" else 1)
+    if width == 0:
+        return None
+    codes = np.ascontiguousarray(arr).view(np.uint32 if arr.dtype.kind == "U" else np.uint8).reshape(-1, width)
+    from posesynth.util.jit import numba_enabled
+
+    if numba_enabled():
+        return _parse_name_codes(codes)
+    if codes.max() > 126:
+        return None
+    c = codes.astype(np.uint8)
+    n = len(c)
+    rows = np.arange(n)
+    col = np.arange(width)
+    text = c >= 32  # printable ASCII or space; after the name only NUL padding
+    length = text.sum(axis=1)
+    if (length == 0).any() or not ((text | (c == 0)) & (text == (col < length[:, None]))).all():
+        return None
+    if (c[:, 0] == 32).any() or (c[rows, length - 1] == 32).any():  # str.strip would cut it
+        return None
+    # the base name: after the last / or \ (no part may hold one)
+    sep = (c == 47) | (c == 92)
+    last = width - 1 - np.argmax(sep[:, ::-1], axis=1)
+    base = np.where(sep[rows, last], last + 1, 0)[:, None]
+    # <subject>_<action>.<camera>_<frame>[.<ext>]: subject up to the first "_" and no ".",
+    # action up to the next ".", camera up to the next "_" and no ".", then ASCII digits
+    under, dot = c == 95, c == 46
+    u1, ok = _first(under & (col >= base))
+    d1, found = _first(dot & (col >= base))
+    ok &= found & (u1 > base[:, 0]) & (d1 >= u1 + 2)
+    u2, found = _first(under & (col > d1[:, None]))
+    d2, dot_after = _first(dot & (col > d1[:, None]))
+    ok &= found & (u2 >= d1 + 2) & (~dot_after | (d2 > u2))
+    digit = (c >= 48) & (c <= 57)
+    end, found = _first(~digit & (col > u2[:, None]))
+    end = np.where(found, end, width)
+    digits = end - u2 - 1
+    ok &= digits >= 1
+    # after the digits: the end, or "." and one or more ASCII letters or digits to the end
+    alnum = digit | ((c >= 65) & (c <= 90)) | ((c >= 97) & (c <= 122))
+    tail_bad = (~alnum & (col > end[:, None]) & (col < length[:, None])).any(axis=1)
+    at_end = end == length
+    ok &= at_end | ((c[rows, np.minimum(end, width - 1)] == 46) & (end + 1 < length) & ~tail_bad)
+    if not ok.all() or digits.max() > MAX_FRAME_DIGITS:
+        return None
+    frame = np.zeros(n, np.int64)
+    for k in range(int(digits.max())):
+        value = c[rows, np.minimum(u2 + 1 + k, width - 1)].astype(np.int64) - 48
+        frame = np.where(k < digits, frame * 10 + value, frame)
+    if (frame < 1).any():
+        return None
+    return _cut(c, base[:, 0], u1), _cut(c, u1 + 1, d1), _cut(c, d1 + 1, u2), frame - 1
+
+
+def _parse_name_codes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """:func:`_parse_name_array`'s compiled path over the character codes (N, W)."""
+    from posesynth.data.formats._mmpose_kernels import cut, name_parts
+
+    at = np.empty((len(codes), 5), np.int64)
+    if name_parts(codes, at) >= 0:
+        return None
+    parts = []
+    for start, stop in ((at[:, 0], at[:, 1]), (at[:, 1] + 1, at[:, 2]), (at[:, 2] + 1, at[:, 3])):
+        out = np.empty((len(codes), int((stop - start).max())), np.uint32)
+        cut(codes, start, stop, out)
+        parts.append(out.view(f"<U{out.shape[1]}").reshape(len(codes)))
+    return parts[0], parts[1], parts[2], at[:, 4] - 1
+
+
+def _names_parsed(arr: np.ndarray, path: Path) -> tuple[Sequence[str] | np.ndarray, tuple[np.ndarray, ...]]:
+    """The image names (what :func:`_name` reads one of) and their (subject, action,
+    camera_id, frame): by :func:`_parse_name_array` where it decides, else by
+    :func:`_strings` and :func:`_parse_names` (their errors name ``path``)."""
+    fast = _parse_name_array(arr)
+    if fast is not None:
+        return arr.reshape(len(arr)), fast
+    names = _strings(arr, path, "imgname")
+    return names, _parse_names(names, path)
+
+
+def _name(names: Sequence[str] | np.ndarray, i: int) -> str:
+    """Image name ``i`` as text (of :func:`_names_parsed`' list or array), for messages."""
+    value = names[i]
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
 def _parse_names(names: list[str], path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     if names:
         at_once = _parse_names_at_once(names)
@@ -358,7 +477,7 @@ def _cameras_for(
     table: Any,
     cams_file: Path,
     npz_path: Path,
-    names: list[str],
+    names: Sequence[str] | np.ndarray,
     subject: np.ndarray,
     camera_id: np.ndarray,
     sidecar_loaded: tuple[dict[tuple[str, str], int], Camera] | None = None,
@@ -392,7 +511,7 @@ def _cameras_for(
             i = int(first[j])
             raise ValueError(
                 f"{cams_file}: no camera {key} (subject, camera_id), needed by sample {i} "
-                f"({names[i]!r}) of {npz_path}; the file has {len(by_key)} cameras"
+                f"({_name(names, i)!r}) of {npz_path}; the file has {len(by_key)} cameras"
             )
     cameras = _camera_batch(_entries_arrays([by_key[key] for key in used], used, cams_file), used, cams_file)
     sidecar = cams_file.parent / SIDECAR_FILE
@@ -410,7 +529,7 @@ def _cameras_from_records(
     table: PickledRecords,
     cams_file: Path,
     npz_path: Path,
-    names: list[str],
+    names: Sequence[str] | np.ndarray,
     subject: np.ndarray,
     camera_id: np.ndarray,
     sidecar_loaded: tuple[dict[tuple[str, str], int], Camera] | None,
@@ -420,25 +539,91 @@ def _cameras_from_records(
     :func:`_entries_arrays`' lean pass would leave to :func:`_entry_fields` (a missing
     field, an odd shape or size, a non-finite value): the caller then takes the careful path,
     which raises its precise error or reads what it accepts."""
-    from posesynth.data.formats._pickle_scan import FIELD_ABSENT, FIELD_FLOATS, FIELD_INT
-
     # the dict: a repeated key's last entry; keys sorted (np.unique) for the look-up
     table_key = np.strings.add(np.strings.add(table.key0, "\x00"), table.key1)
     distinct, last_rev = np.unique(table_key[::-1], return_index=True)
     entry_of = len(table_key) - 1 - last_rev
     pair = np.char.add(np.char.add(subject.astype(str), "\x00"), camera_id.astype(str))
     used_pair, first, index = np.unique(pair, return_index=True, return_inverse=True)
-    at = np.minimum(np.searchsorted(distinct, used_pair), max(len(distinct) - 1, 0))
-    found = distinct[at] == used_pair if len(distinct) else np.zeros(len(used_pair), bool)
-    if not found.all():
-        i = int(first[int(np.argmin(found))])
-        key = (str(subject[i]), str(camera_id[i]))
-        raise ValueError(
-            f"{cams_file}: no camera {key} (subject, camera_id), needed by sample {i} "
-            f"({names[i]!r}) of {npz_path}; the file has {len(distinct)} cameras"
-        )
-    rows = entry_of[at]
+    if len(distinct) == len(used_pair) and np.array_equal(distinct, used_pair):
+        rows = entry_of  # every camera of the file is used (a generated file): no look-up
+    else:
+        at = np.minimum(np.searchsorted(distinct, used_pair), max(len(distinct) - 1, 0))
+        found = distinct[at] == used_pair if len(distinct) else np.zeros(len(used_pair), bool)
+        if not found.all():
+            i = int(first[int(np.argmin(found))])
+            key = (str(subject[i]), str(camera_id[i]))
+            raise ValueError(
+                f"{cams_file}: no camera {key} (subject, camera_id), needed by sample {i} "
+                f"({_name(names, i)!r}) of {npz_path}; the file has {len(distinct)} cameras"
+            )
+        rows = entry_of[at]
     k_cams = len(rows)
+    lean = _lean_fields(table, rows)
+    if lean is None:
+        return None
+    out, image_size = lean
+    r_pkl = out["R"].reshape(k_cams, 3, 3)
+    stacked = {
+        "intrinsics": np.concatenate([out["f"], out["c"]], axis=1),
+        "distortion": np.stack(
+            [out["k"][:, 0], out["k"][:, 1], out["p"][:, 0], out["p"][:, 1], out["k"][:, 2]], axis=1
+        ),
+        "rotation": np.swapaxes(r_pkl, 1, 2),  # R_pkl is camera->world
+        "center": out["T"],  # T is the camera centre, metres
+        "image_size": image_size,
+    }
+    try:
+        cameras = Camera(model=CameraModel.H36M, **stacked)
+    except ValueError:  # name the camera at fault (only on this error path: a key per camera)
+        used = [(str(subject[i]), str(camera_id[i])) for i in first]
+        cameras = _camera_batch(stacked, used, cams_file)
+    sidecar = cams_file.parent / SIDECAR_FILE
+    if sidecar_loaded is not None or sidecar.is_file():
+        used = [(str(subject[i]), str(camera_id[i])) for i in first]
+        cameras = _exact_cameras(sidecar, used, cameras, cams_file, sidecar_loaded)
+    if k_cams == 0:
+        camera_names = np.array([], dtype=str)
+    else:
+        joined = np.strings.add(np.strings.add(subject[first].astype(str), "/"), camera_id[first].astype(str))
+        camera_names = joined.astype(f"<U{int(np.strings.str_len(joined).max())}")  # as np.array(list) types it
+    return cameras, index.ravel().astype(np.int64), camera_names
+
+
+def _lean_fields(table: PickledRecords, rows: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
+    """The fields R (K, 9), T, c, f, k, p (K, size) float64 of entries ``rows`` of ``table``
+    (k, p 0.0 where absent) and their image sizes (K, 2) int64; None when an entry is one
+    :func:`_cameras_from_records` leaves to the careful path (non-finite values included).
+    Compiled (:func:`._mmpose_kernels.camera_fields`, one pass per entry) or in NumPy."""
+    from posesynth.util.jit import numba_enabled
+
+    if numba_enabled():
+        from posesynth.data.formats._mmpose_kernels import CAMERA_COLUMNS, camera_fields
+
+        cols = np.array([table.fields.index(name) for name in _RECORD_FIELDS], np.int64)
+        bits = np.empty((len(rows), 21), np.uint64)
+        size = np.empty((len(rows), 2), np.int64)
+        raw = np.frombuffer(table.data, np.uint8)
+        args = (table.entry_ok, table.kind, table.dims, table.offset, table.value)
+        if camera_fields(raw, np.ascontiguousarray(rows, np.int64), *args, cols, bits, size) >= 0:
+            return None
+        values = bits.view(np.float64)
+        out = {name: np.ascontiguousarray(values[:, a : a + n]) for name, (a, n) in CAMERA_COLUMNS.items()}
+    else:
+        out_size = _lean_fields_numpy(table, rows)
+        if out_size is None:
+            return None
+        out, size = out_size
+    if not all(np.isfinite(v).all() for v in out.values()):
+        return None
+    return out, size
+
+
+def _lean_fields_numpy(table: PickledRecords, rows: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray] | None:
+    """:func:`_lean_fields` by NumPy passes (a gather per field and column), without the
+    finiteness check."""
+    from posesynth.data.formats._pickle_scan import FIELD_ABSENT, FIELD_FLOATS, FIELD_INT
+
     kind = table.kind[rows]
     dims = table.dims[rows]
     col = {name: j for j, name in enumerate(table.fields)}
@@ -461,33 +646,7 @@ def _cameras_from_records(
     out = {name: table.floats(name, size, rows) for name, size in (("R", 9), *_VECTOR_FIELDS.items())}
     for name in ("k", "p"):
         out[name][kind[:, col[name]] == FIELD_ABSENT] = 0.0
-    if not all(np.isfinite(v).all() for v in out.values()):
-        return None
-    r_pkl = out["R"].reshape(k_cams, 3, 3)
-    stacked = {
-        "intrinsics": np.concatenate([out["f"], out["c"]], axis=1),
-        "distortion": np.stack(
-            [out["k"][:, 0], out["k"][:, 1], out["p"][:, 0], out["p"][:, 1], out["k"][:, 2]], axis=1
-        ),
-        "rotation": np.swapaxes(r_pkl, 1, 2),  # R_pkl is camera->world
-        "center": out["T"],  # T is the camera centre, metres
-        "image_size": np.stack([table.value[rows, col["w"]], table.value[rows, col["h"]]], axis=1),
-    }
-    try:
-        cameras = Camera(model=CameraModel.H36M, **stacked)
-    except ValueError:  # name the camera at fault (only on this error path: a key per camera)
-        used = [(str(subject[i]), str(camera_id[i])) for i in first]
-        cameras = _camera_batch(stacked, used, cams_file)
-    sidecar = cams_file.parent / SIDECAR_FILE
-    if sidecar_loaded is not None or sidecar.is_file():
-        used = [(str(subject[i]), str(camera_id[i])) for i in first]
-        cameras = _exact_cameras(sidecar, used, cameras, cams_file, sidecar_loaded)
-    if k_cams == 0:
-        camera_names = np.array([], dtype=str)
-    else:
-        joined = np.strings.add(np.strings.add(subject[first].astype(str), "/"), camera_id[first].astype(str))
-        camera_names = joined.astype(f"<U{int(np.strings.str_len(joined).max())}")  # as np.array(list) types it
-    return cameras, index.ravel().astype(np.int64), camera_names
+    return out, np.stack([table.value[rows, col["w"]], table.value[rows, col["h"]]], axis=1)
 
 
 def _entry_fields(entry: Any, key: tuple[str, str], path: Path) -> dict[str, np.ndarray]:
@@ -881,8 +1040,7 @@ def read_mmpose_chunks(
                     arrays[k] = _read_rows(streams[k], dtype, shape, count, npz_path, k)
                 entries = exact = None
                 if table is not None:
-                    names = _strings(arrays["imgname"], npz_path, "imgname")
-                    subject, _, camera_id, _ = _parse_names(names, npz_path)
+                    _, (subject, _, camera_id, _) = _names_parsed(arrays["imgname"], npz_path)
                     keys = list(dict.fromkeys(zip(subject.tolist(), camera_id.tolist())))
                     entries = table.take(keys)
                     exact = None if sidecar is None else sidecar.take(keys)
