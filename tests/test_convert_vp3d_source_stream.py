@@ -292,3 +292,11 @@ def test_cli_streams_with_the_check(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert "MPJPE 0 mm" in result.output
     assert calls == [True]
     assert _files(tmp_path / "mem") == _files(tmp_path / "out")
+
+
+def test_sequences_read_in_blocks_of_frames(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sequences longer than a block (3 frames here) give the same chunks and store."""
+    monkeypatch.setattr(videopose3d_read, "BLOCK", 3)
+    p3, p2 = _h36m(11)
+    _same_store(_save(tmp_path / "both", "compressed", p3, p2), tmp_path / "a", rows=5)
+    _same_store(_save(tmp_path / "only2d", "p5", None, p2) / "data_2d_h36m_gt.npz", tmp_path / "b", rows=5)

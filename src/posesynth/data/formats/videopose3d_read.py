@@ -158,9 +158,9 @@ class _ItemsUnpickler(_BASE):
         if not self._at_target():
             super().load_setitems()
             if self.stack and isinstance(self.stack[-1], _Dropped):  # its items' memo entries go too
-                for index in self._fresh:
+                for index in self._fresh:  # tombstones, not deletions: MEMOIZE counts the memo
                     if index in self.memo and not _small(self.memo[index]):
-                        del self.memo[index]
+                        self.memo[index] = _TOMB
                 self._fresh = []
             return
         self._in_setitems = True
@@ -197,20 +197,24 @@ class _ItemsUnpickler(_BASE):
     def load_get(self) -> None:
         raise GiveUp("text memo opcodes")
 
-    def load_binput(self) -> None:
-        index = self.read(1)[0]
-        self.memo[index] = self.stack[-1]
+    def _put(self, index: int) -> None:
+        value = self.stack[-1]
+        # an array's raw data, and the state tuple holding it: a pickler makes them afresh for
+        # each array and never refers back to them, so they are not kept beside the array they
+        # become (a GET of one gives up)
+        parts = value if isinstance(value, tuple) else (value,)
+        big = any(isinstance(v, (bytes, bytearray)) and len(v) > _SMALL_BYTES for v in parts)
+        self.memo[index] = _TOMB if big else value
         self._fresh.append(index)
+
+    def load_binput(self) -> None:
+        self._put(self.read(1)[0])
 
     def load_long_binput(self) -> None:
-        index = int.from_bytes(self.read(4), "little")
-        self.memo[index] = self.stack[-1]
-        self._fresh.append(index)
+        self._put(int.from_bytes(self.read(4), "little"))
 
     def load_memoize(self) -> None:
-        index = len(self.memo)
-        self.memo[index] = self.stack[-1]
-        self._fresh.append(index)
+        self._put(len(self.memo))
 
     dispatch[pickle.BINGET[0]] = load_binget
     dispatch[pickle.LONG_BINGET[0]] = load_long_binget
@@ -252,6 +256,26 @@ class _ItemsUnpickler(_BASE):
         while top:  # items set one by one (a dict of one item), or after a MARK not seen as the top's
             first = next(iter(top))
             yield first, top.pop(first)
+
+
+class _Pieces(io.RawIOBase):
+    """A zip member read at most 1 MB at a time. ``ZipExtFile.read(n)`` joins what it inflates
+    into a growing ``bytes`` (about three copies of an array's data at once);
+    :class:`io.BufferedReader` over this fills the one ``bytes`` of the array in place."""
+
+    def __init__(self, member: Any) -> None:
+        super().__init__()
+        self.member = member
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        with memoryview(b) as view, view.cast("B") as flat:
+            data = self.member.read(min(flat.nbytes, 1 << 20))
+            n = len(data)
+            flat[:n] = data
+        return n
 
 
 def _fragmented(path: Path, member: str) -> bool:
@@ -300,7 +324,7 @@ def dict_items(
                 raise GiveUp(f"npy version {version}")
             if dtype != np.dtype(object) or shape != ():
                 raise GiveUp("not a 0-d object array")
-            reader = io.BufferedReader(fh, 1 << 16)  # type: ignore[type-var]
+            reader = io.BufferedReader(_Pieces(fh), 1 << 16)
             yield from _ItemsUnpickler(reader, f"{path} (field {key!r})", info.file_size, drop).items()
     except GiveUp:
         raise
@@ -572,16 +596,37 @@ def _subjects(path: Path, key: str) -> Iterator[tuple[str, dict]]:
         del actions
 
 
-def _pieces(sv: SourceSurvey) -> Iterator[tuple[_Seq, int, np.ndarray | None, np.ndarray | None, np.ndarray]]:
-    """``(sequence, view, world 17 (T, 17, 3) or None, 2D 17 (T, 17, 2) or None, visibility
-    (T, 17))`` in :func:`read_videopose3d`'s sample order, computed as it computes them (float64)."""
-    from posesynth.data.formats.videopose3d import _numeric, _to_h36m17
+#: Frames of a sequence converted at a time (float64 copies of a block, not of a sequence).
+BLOCK = 8192
+
+_Piece = tuple[_Seq, int, int, "np.ndarray | None", "np.ndarray | None", np.ndarray]
+
+
+def _block(value: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Frames ``lo:hi`` of a stored array as :func:`~posesynth.data.formats.videopose3d._numeric`
+    converts the whole (float64; checked by the survey)."""
+    return np.asarray(value[lo:hi]).astype(np.float64)
+
+
+def _pieces(sv: SourceSurvey) -> Iterator[_Piece]:
+    """``(sequence, view, first frame, world 17 (B, 17, 3) or None, 2D 17 (B, 17, 2) or None,
+    visibility (B, 17))`` in :func:`read_videopose3d`'s sample order, blocks of at most
+    :data:`BLOCK` frames computed as it computes the whole (float64; every step is per frame)."""
+    from posesynth.data.formats.videopose3d import _to_h36m17
 
     p3, p2 = sv.path_3d, sv.path_2d
     by_subject: dict[str, list[_Seq]] = {}
     for q in sv.seqs:
         by_subject.setdefault(q.subject, []).append(q)
+
+    def views(q: _Seq, c: int, item: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        uv = _block(item, lo, hi)
+        conf = uv[..., 2] if uv.shape[-1] == 3 else None
+        assert sv.layout_2d is not None
+        return _to_h36m17(uv[..., :2], sv.layout_2d, conf)
+
     if p3 is not None:
+        assert sv.layout_3d is not None
         items_2d = _subjects(p2, "positions_2d") if p2 is not None else None
         for subject, acts3 in _subjects(p3, "positions_3d"):
             acts2: dict | None = None
@@ -596,30 +641,28 @@ def _pieces(sv: SourceSurvey) -> Iterator[tuple[_Seq, int, np.ndarray | None, np
                 if acts2 is None:
                     raise ValueError(f"{p2}: changed while it was read (subject {subject!r})")
             for q in by_subject.get(subject, []):
-                assert sv.layout_3d is not None
-                world = _numeric(p3, f"positions_3d[{subject!r}][{q.action!r}]", acts3[q.action], (3,))
-                w17, v3 = _to_h36m17(world, sv.layout_3d)
-                if acts2 is None:
-                    yield q, 0, w17, None, v3
-                    continue
-                t3 = world.shape[0]
-                assert p2 is not None
-                for c, item in enumerate(acts2[q.action]):
-                    uv = _numeric(p2, f"positions_2d[{subject!r}][{q.action!r}][{c}]", item, (2, 3))[:t3]
-                    conf = uv[..., 2] if uv.shape[-1] == 3 else None
-                    assert sv.layout_2d is not None
-                    uv17, v2 = _to_h36m17(uv[..., :2], sv.layout_2d, conf)
-                    yield q, c, w17, uv17, np.minimum(v2, v3)
+                stored = acts3[q.action]
+                t3 = int(stored.shape[0])
+                cams = [None] if acts2 is None else acts2[q.action]
+                for c, item in enumerate(cams):
+                    for lo in range(0, t3, BLOCK):
+                        hi = min(lo + BLOCK, t3)
+                        w17, v3 = _to_h36m17(_block(stored, lo, hi), sv.layout_3d)
+                        if item is None:
+                            yield q, 0, lo, w17, None, v3
+                        else:
+                            uv17, v2 = views(q, c, item, lo, hi)
+                            yield q, c, lo, w17, uv17, np.minimum(v2, v3)
             del acts3, acts2
         return
-    assert p2 is not None and sv.layout_2d is not None
+    assert p2 is not None
     for subject, acts2 in _subjects(p2, "positions_2d"):
         for q in by_subject.get(subject, []):
             for c, item in enumerate(acts2[q.action]):
-                uv = _numeric(p2, f"positions_2d[{subject!r}][{q.action!r}][{c}]", item, (2, 3))
-                conf = uv[..., 2] if uv.shape[-1] == 3 else None
-                uv17, v2 = _to_h36m17(uv[..., :2], sv.layout_2d, conf)
-                yield q, c, None, uv17, v2
+                t2 = int(item.shape[0])
+                for lo in range(0, t2, BLOCK):
+                    uv17, v2 = views(q, c, item, lo, min(lo + BLOCK, t2))
+                    yield q, c, lo, None, uv17, v2
         del acts2
 
 
@@ -654,7 +697,7 @@ def source_chunks(sv: SourceSurvey, rows: int) -> Iterator[PoseDataset]:
         )
 
     done = 0
-    for q, c, w17, uv17, vis in _pieces(sv):
+    for q, c, first, w17, uv17, vis in _pieces(sv):
         t = vis.shape[0]
         if w17 is not None:
             pending["world"].append(w17)
@@ -663,7 +706,7 @@ def source_chunks(sv: SourceSurvey, rows: int) -> Iterator[PoseDataset]:
         pending["vis"].append(vis)
         pending["subject"].append(np.full(t, q.subject, dtype=f"<U{sv.subject_width}"))
         pending["action"].append(np.full(t, q.action, dtype=f"<U{sv.action_width}"))
-        pending["frame"].append(np.arange(t, dtype=np.int64))
+        pending["frame"].append(np.arange(first, first + t, dtype=np.int64))
         if with_2d:
             pending["cam"].append(np.full(t, c, dtype=np.int64))
             if sv.camera_offset is not None:  # the subject's first camera in the table, then its slot
