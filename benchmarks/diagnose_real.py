@@ -1,6 +1,6 @@
-"""Where a lifter's error on the real benchmark comes from (issue 17), measured six ways.
+"""Where a lifter's error on the real benchmark comes from (issue 17), measured seven ways.
 
-All four read the real benchmark's cached per-person data (``posesynth benchmark real`` writes
+All seven read the real benchmark's cached per-person data (``posesynth benchmark real`` writes
 it; ``--real PERSONS.npz``) and score with the benchmark's own
 :func:`posesynth.apps.realbench.score.score_models` (P-MPJPE in mm against the triangulated
 pseudo ground truth, 364 person x frame x view samples):
@@ -27,17 +27,25 @@ pseudo ground truth, 364 person x frame x view samples):
 ``bones``       Each predicted bone set to the mean of its length and its mirror's (left/right
                 symmetry), directions kept, for the lifter from both inputs and for BlazePose's
                 world landmarks; with the mean left/right length difference of the ground truth.
+``quality``     The scores on subsets chosen by the pseudo ground truth alone, never by a
+                model's error: by the triangulation's mean reprojection error in the person's
+                frame (all, <= 30, 20, 16 px), by the trunk's forward lean (pelvis
+                to thorax from the vertical, world frame), by person and lean, with the ground
+                truth's median thigh
+                length in each. Says whether the lifter's ratio to BlazePose depends on how good
+                the ground truth is, or on the posture.
 
 Run (about 1 minute each on 2 cores; ``refine`` 1 minute more)::
 
     python benchmarks/diagnose_real.py --real PERSONS.npz --model rom groups visibility fusion refine \
-        predictable bones
+        predictable bones quality
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -267,9 +275,69 @@ def bones(data: PersonData, lifter: Lifter) -> None:
     )
 
 
+#: Upper bounds (px) of the person-frame mean reprojection error of the ground-truth subsets.
+QUALITY_PX = (np.inf, 30.0, 20.0, 16.0)
+#: Trunk lean bins (degrees from the vertical).
+LEAN_BINS_DEG = ((0.0, 15.0), (15.0, 30.0), (30.0, 90.0))
+
+
+def _per_sample_mm(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """(N,) P-MPJPE of each sample, mm."""
+    return np.linalg.norm(procrustes_align(pred, truth) - truth, axis=-1).mean(axis=-1) * 1000.0
+
+
+def quality(data: PersonData, lifter: Lifter) -> None:
+    mask = sample_mask(data)
+    person, frame, _ = np.nonzero(mask)
+    truth = data.ground_truth_camera()[mask]
+    errors = {
+        "BlazePose world": _per_sample_mm(data.blazepose_world()[mask], truth),
+        "lifter from BlazePose 2D": _per_sample_mm(lifter.predict(data.blazepose_2d()[mask]), truth),
+        "lifter from ideal 2D": _per_sample_mm(lifter.predict(data.ideal_2d()[mask]), truth),
+    }
+    used = data.views_used
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a person-frame with no view solved: NaN
+        frame_px = np.nanmean(np.where(used, data.reprojection_error_px, np.nan), axis=(2, 3))  # (P, F)
+    sample_px = frame_px[person, frame]
+    world = data.points_world[person, frame]  # (N, 17, 3), Z up
+    trunk = world[:, 8] - world[:, 0]  # pelvis -> thorax
+    lean = np.degrees(np.arccos(np.clip(trunk[:, 2] / np.linalg.norm(trunk, axis=-1), -1.0, 1.0)))
+    subsets: dict[str, np.ndarray] = {}
+    for px in QUALITY_PX:
+        subsets["all samples" if np.isinf(px) else f"reprojection <= {px:g} px"] = sample_px <= px
+    for lo, hi in LEAN_BINS_DEG:
+        subsets[f"trunk lean {lo:g}-{hi:g} deg"] = (lean >= lo) & (lean < hi)
+    for p in np.unique(person):
+        subsets[f"person {p}"] = person == p
+        for lo, hi in LEAN_BINS_DEG:
+            subsets[f"person {p}, trunk lean {lo:g}-{hi:g} deg"] = (person == p) & (lean >= lo) & (lean < hi)
+    print("\n## quality: scores on subsets chosen by the ground truth (P-MPJPE, mm; ratio to BlazePose)\n")
+    # thigh length (hip -> knee, both sides): the ground truth's definition drifts with posture
+    thighs = np.linalg.norm(truth[:, [2, 5]] - truth[:, [1, 4]], axis=-1).mean(axis=-1) * 1000.0
+    print(
+        "| subset | samples | BlazePose world | lifter from BlazePose 2D (ratio) | lifter from ideal 2D "
+        "| ground truth's thigh, median mm |"
+    )
+    print("|---|---|---|---|---|---|")
+    for name, sel in subsets.items():
+        if not sel.any():
+            continue
+        b, lb, li = (float(errors[k][sel].mean()) for k in errors)
+        print(
+            f"| {name} | {int(sel.sum())} | {b:.1f} | {lb:.1f} ({lb / b:.3f}) | {li:.1f} | {np.median(thighs[sel]):.0f} |"
+        )
+    print(
+        f"(person-frame reprojection error of the ground truth, px: median {np.nanmedian(frame_px):.1f}, "
+        f"90th percentile {np.nanpercentile(frame_px, 90):.1f})"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("what", nargs="+", choices=["groups", "visibility", "fusion", "refine", "predictable", "bones"])
+    ap.add_argument(
+        "what", nargs="+", choices=["groups", "visibility", "fusion", "refine", "predictable", "bones", "quality"]
+    )
     ap.add_argument("--real", type=Path, required=True, help="persons-*.npz of posesynth benchmark real")
     ap.add_argument("--model", default="rom", help="a checkpoint folder or a shipped name")
     args = ap.parse_args()
@@ -282,6 +350,7 @@ def main() -> None:
         "refine": lambda: refine(data, lifter),
         "predictable": lambda: predictable(data),
         "bones": lambda: bones(data, lifter),
+        "quality": lambda: quality(data, lifter),
     }
     print(f"model {args.model}, data {args.real.name}")
     for name in args.what:
