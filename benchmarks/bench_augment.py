@@ -1,7 +1,7 @@
 """Knee range-of-motion augmentation + projection: the kernels and the whole ``augment`` command.
 
 Run:  .venv/bin/python benchmarks/bench_augment.py [--frames N] [--loop L]
-                                                   [--command-frames M] [--workers 1 2]
+          [--command-frames M [M ...]] [--workers 1 2] [--repeat R] [--baseline SRC]
 
 Everything below is measured in this one run, and every ratio is between figures of it.
 
@@ -17,11 +17,19 @@ everyday frames:
   plane from it, swing a shank of thigh length about the knee, then ``cv2.projectPoints``;
 * memcpy of the same bytes (the float64 3D in and the 2D out): the limit.
 
-Whole command: ``posesynth augment X --motions seed-knee`` on an MMPose file of
-``--command-frames`` frames (made first by ``posesynth generate`` + ``posesynth convert
---to mmpose``), as a child process on each ``--workers`` count, wall clock including
-start-up and reading, against the seed-style loop over the same file (np.load of the npz,
-the per-frame loop above, np.savez of the result) and memcpy of the bytes it writes.
+Whole command: ``posesynth augment X --motions seed-knee`` on an MMPose file of each
+``--command-frames`` size (made first by ``posesynth generate`` + ``posesynth convert
+--to mmpose``: one camera per frame), as a child process on each ``--workers`` count
+(``--repeat R`` times, the median shown), wall clock including start-up and reading, against
+the seed-style loop over the same file (np.load of the npz, pickle.load of the cameras, the
+per-frame loop above, np.savez of the result), the kernel above (the compiled knee
+reposing + projection) and memcpy of the bytes it writes; then the command's stages
+(``--no-stages`` skips them) in a child process through the functions the command calls,
+and its start-up (the command on 200 frames).
+
+``--baseline SRC`` (the ``src/`` of the code before a change, e.g. ``git worktree add
+/tmp/aug-before HEAD`` then ``--baseline /tmp/aug-before/src``) runs the command, its
+start-up and its stages with that code too, alternated with this checkout's, in this run.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Mapping  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import cv2  # noqa: E402
@@ -103,11 +112,38 @@ def memcpy_rate(bytes_per_frame: int, frames: int = 200_000) -> float:
     return frames / best
 
 
-def cli(*args: str) -> str:
+def _env(package: Path | None) -> dict[str, str]:
+    """A child's environment: the kernels' choice left to the command, and ``package`` (a
+    ``src`` folder of another version) first on the module path."""
     env = {k: v for k, v in os.environ.items() if k != ENV_VAR}
-    done = subprocess.run([sys.executable, "-m", "posesynth.cli.main", *args], cwd=ROOT, env=env, check=True,
-                          capture_output=True, text=True)  # fmt: skip
+    if package is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(package), env.get("PYTHONPATH", "")])
+    return env
+
+
+def cli(*args: str, package: Path | None = None) -> str:
+    done = subprocess.run([sys.executable, "-m", "posesynth.cli.main", *args], cwd=ROOT, env=_env(package),
+                          check=True, capture_output=True, text=True)  # fmt: skip
     return done.stdout
+
+
+def command_run(npz: Path, out: Path, workers: int, package: Path | None) -> tuple[float, dict]:
+    """(wall seconds, the --json summary) of ``posesynth augment NPZ --motions seed-knee``."""
+    start = time.perf_counter()
+    summary = json.loads(cli("augment", str(npz), "--motions", "seed-knee", "--out", str(out), "--workers",
+                             str(workers), "--no-figure", "--json", package=package))  # fmt: skip
+    wall = time.perf_counter() - start
+    return wall, summary
+
+
+def mmpose_source(frames: int, folder: Path, workers: int) -> Path:
+    """An MMPose ``.npz`` + ``cameras.pkl`` of ``frames`` generated frames (a camera each)."""
+    cli("generate", "-n", str(frames), "--camera-model", "h36m", "--no-preview", "--out", str(folder / "g"),
+        "--workers", str(workers))  # fmt: skip
+    cli("convert", str(folder / "g"), str(folder / "m"), "--to", "mmpose", "--no-check")
+    shutil.rmtree(folder / "g")
+    (npz,) = (folder / "m").glob("*.npz")
+    return npz
 
 
 def seed_loop_on_file(npz: Path, cameras_pkl: Path, out: Path, flex_seed: int = 0) -> tuple[int, float]:
@@ -171,17 +207,21 @@ class Stages:
         self._undo.clear()
 
 
-def stage_breakdown(npz: Path, out: Path) -> dict[str, float]:
+def stage_breakdown(npz: Path, out: Path, warm: Path | None = None) -> dict[str, float]:
     """Seconds per stage of ``posesynth augment NPZ --motions seed-knee`` (one worker, no
     figure), run in this process through the functions the command calls: reading (the npz,
     the safety scan of cameras.pkl, unpickling, the camera table), the source rows, the
     augmentation per shard, writing the shards and the manifest, the summary."""
+    from posesynth.data.dataset import PoseDataset
     from posesynth.data.formats import mmpose, numpy_pickle
     from posesynth.jobs import augment, augment_store
     from posesynth.jobs.augment_source import read_source
     from posesynth.poses.motion_spec import load_motions
 
     os.environ.pop(ENV_VAR, None)  # the kernels as the command runs them (kernel_rate set the variable)
+    if warm is not None:  # the kernels loaded (their first calls), as start-up measures them apart
+        augment_store.augment_to_store(read_source(warm), load_motions("seed-knee", H36M17), None, out)
+        shutil.rmtree(out)
     stages = Stages()
     stages.wrap(mmpose, "_load_npz", "read: npz arrays")
     stages.wrap(numpy_pickle, "_check_opcodes", "read: cameras.pkl safety scan")
@@ -190,6 +230,8 @@ def stage_breakdown(npz: Path, out: Path) -> dict[str, float]:
     stages.wrap(mmpose, "_cameras_for", "read: camera table (batched cameras, index, names)")
     stages.wrap(mmpose, "_parse_names", "read: image names -> subject, action, camera, frame")
     stages.wrap(mmpose, "_parse_name_array", "read: image names, array passes (compiled)")
+    stages.wrap(mmpose, "_lean_fields", "read: camera table: fields checked + gathered (inside the above)")
+    stages.wrap(PoseDataset, "complete", "read: world 3D from camera 3D (PoseDataset.complete)")
     stages.wrap(augment, "source_rows", "plan: usable rows, cameras per sample")
     stages.wrap(augment_store, "rows_checksum", "plan: rows checksum (resume identity)")
     stages.wrap(augment, "augment_shard", "job: reposing + collision + cameras + 2D (kernels)")
@@ -220,13 +262,25 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=1_000_000)
     parser.add_argument("--chunk", type=int, default=50_000)
     parser.add_argument("--loop", type=int, default=20_000)
-    parser.add_argument("--command-frames", type=int, default=200_000, help="0: skip the whole command")
+    parser.add_argument("--command-frames", type=int, nargs="*", default=[200_000],
+                        help="MMPose file sizes for the whole command (0 or none: skip it)")  # fmt: skip
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--dir", type=Path, default=None, help="where the command writes (default: beside the repo)")
     parser.add_argument("--stages", action=argparse.BooleanOptionalAction, default=True,
                         help="also time the command's stages in this process")  # fmt: skip
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="the src/ folder of the code before a change: the command, its start-up and its "
+                             "stages run with it too, alternated with this checkout's, in this run")  # fmt: skip
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs of the command per version and worker count (the median is shown)")  # fmt: skip
+    parser.add_argument("--stages-child", nargs=4, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.stages_child is not None:  # a child of stages_in_child: NPZ OUT REPORT WARM
+        npz, out, report, warm = args.stages_child
+        Path(report).write_text(json.dumps(stage_breakdown(Path(npz), Path(out), Path(warm))))
+        return
+    args.command_frames = [n for n in args.command_frames if n > 0]
     results: dict = {"kernels": {}, "command": {}}
     affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     if affinity:
@@ -261,50 +315,103 @@ def main() -> None:
     print(f"  ratios: kernels / seed loop {best / loop_rate:,.0f}x; kernels / NumPy {best / rates['numpy']:.1f}x; "
           f"kernels / memcpy {best / copy_rate:.3f} (goals: >= 2,000,000 frames/s, >= 100x the loop)")  # fmt: skip
     results["kernels"] = {"rates": rates, "loop": loop_rate, "memcpy": copy_rate, "frames": args.frames}
-    if args.command_frames <= 0:
+    if not args.command_frames:
         _dump(args.json, results)
         return
     if affinity:
         os.sched_setaffinity(0, affinity)
+    versions: list[tuple[str, Path | None]] = [("now", None)]
+    if args.baseline is not None:
+        versions.insert(0, ("before", args.baseline.resolve()))
     base = Path(tempfile.mkdtemp(prefix="posesynth-bench-augment-", dir=args.dir or ROOT.parent))
     try:
-        cli("generate", "-n", str(args.command_frames), "--camera-model", "h36m", "--no-preview", "--out",
-            str(base / "g"), "--workers", str(max(args.workers)))  # fmt: skip
-        cli("convert", str(base / "g"), str(base / "m"), "--to", "mmpose")
-        shutil.rmtree(base / "g")
-        (npz,) = (base / "m").glob("*.npz")
-        print(f"\nwhole command: posesynth augment {npz.name} --motions seed-knee "
-              f"({args.command_frames:,} MMPose frames, {len(affinity or [0])} cores available)")  # fmt: skip
-        frames, loop_s = seed_loop_on_file(npz, base / "m" / "cameras.pkl", base)
-        loop_cmd = frames / loop_s
-        one = None
-        for workers in args.workers:
-            out = base / f"a-{workers}"
-            start = time.perf_counter()
-            summary = json.loads(cli("augment", str(npz), "--motions", "seed-knee", "--out", str(out),
-                                     "--workers", str(workers), "--no-figure", "--json"))  # fmt: skip
-            wall = time.perf_counter() - start
-            written = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
-            rate = frames / wall
-            one = one or rate
-            copy_cmd = memcpy_rate(max(written // max(summary["samples"], 1), 1))
-            print(f"  {workers} worker{'s' if workers > 1 else ' '}: {rate:>10,.0f} frames/s wall clock; "
-                  f"{rate / loop_cmd:,.1f}x the seed-style loop; {rate / copy_cmd:.4f} of memcpy of the "
-                  f"{written // max(summary['samples'], 1)} B/sample written; {rate / one:.2f}x one worker")  # fmt: skip
-            results["command"][str(workers)] = {"rate": rate, "wall_s": wall, "memcpy": copy_cmd}
-            shutil.rmtree(out)
-        print(f"  seed-style loop over the file: {loop_cmd:,.0f} frames/s (goal: augment >= 20x the loop)")
-        results["command"]["loop"] = loop_cmd
-        results["command"]["frames"] = frames
-        if args.stages:
-            seconds = stage_breakdown(npz, base / "a-stages")
-            print(f"\n  stages of the command in this process ({frames:,} frames, one worker), seconds:")
-            for name, value in seconds.items():
-                print(f"    {name:<66} {value:8.2f}")
-            results["stages"] = seconds
+        tiny = mmpose_source(200, base / "tiny", 1)
+        startup: dict[str, float] = {}
+        for tag, package in versions:  # kernels compiled into each version's cache, then timed
+            command_run(tiny, base / "warm", 1, package)
+            shutil.rmtree(base / "warm")
+            startup[tag] = command_run(tiny, base / "warm", 1, package)[0]
+            shutil.rmtree(base / "warm")
+        for size in args.command_frames:
+            results["command"] = command_sizes = results.get("command") or {}
+            figures = whole_command(args, size, base, versions, best, startup, tiny)
+            results.setdefault("sizes", {})[str(size)] = figures
+            if size == args.command_frames[0]:  # run_all.py reads the first size's figures here
+                command_sizes.update(figures["now"])
+                command_sizes.update(loop=figures["loop"], frames=figures["frames"])
+                if "stages" in figures:
+                    results["stages"] = figures["stages"]["now"]
     finally:
         shutil.rmtree(base, ignore_errors=True)
     _dump(args.json, results)
+
+
+def whole_command(args: argparse.Namespace, size: int, base: Path, versions: list[tuple[str, Path | None]],
+                  kernel: float, startup: Mapping[str, float], tiny: Path) -> dict:  # fmt: skip
+    """The whole command on an MMPose file of ``size`` frames, each version alternated
+    ``args.repeat`` times per worker count (medians), the seed-style loop over the file, and
+    the stages in a child process per version; prints them and returns the figures."""
+    folder = base / f"src-{size}"
+    npz = mmpose_source(size, folder, max(args.workers))
+    print(f"\nwhole command: posesynth augment {npz.name} --motions seed-knee ({size:,} MMPose frames, "
+          f"{len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()} cores available)")  # fmt: skip
+    frames, loop_s = seed_loop_on_file(npz, folder / "m" / "cameras.pkl", folder)
+    loop_cmd = frames / loop_s
+    (folder / "seed-loop.npz").unlink()
+    figures: dict = {"loop": loop_cmd, "frames": frames, "kernel": kernel}
+    for workers in args.workers:
+        runs: dict[str, list[tuple[float, dict]]] = {tag: [] for tag, _ in versions}
+        sizes: dict[str, int] = {}
+        for _ in range(args.repeat):  # alternated, so that the load moves both alike
+            for tag, package in versions:
+                out = base / f"a-{tag}-{workers}"
+                runs[tag].append(command_run(npz, out, workers, package))
+                sizes[tag] = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+                shutil.rmtree(out)
+        for tag, _ in versions:
+            walls = sorted(wall for wall, _ in runs[tag])
+            wall = walls[len(walls) // 2]
+            samples, written = runs[tag][0][1]["samples"], sizes[tag]
+            rate = frames / wall
+            one = figures.get(tag, {}).get("1", {}).get("rate", rate)
+            copy_cmd = memcpy_rate(max(written // max(samples, 1), 1))
+            shown = f" (runs: {', '.join(f'{frames / w:,.0f}' for w in walls)})" if args.repeat > 1 else ""
+            print(f"  {tag + ': ' if len(versions) > 1 else ''}{workers} worker{'s' if workers > 1 else ' '}: "
+                  f"{rate:>10,.0f} frames/s wall clock{shown}; {rate / loop_cmd:,.2f}x the seed-style loop; "
+                  f"{rate / kernel:.4f} of the kernel; {rate / copy_cmd:.4f} of memcpy of the "
+                  f"{written // max(samples, 1)} B/sample written; {rate / one:.2f}x one worker")  # fmt: skip
+            figures.setdefault(tag, {})[str(workers)] = {"rate": rate, "wall_s": wall, "memcpy": copy_cmd,
+                                                         "runs_s": walls}  # fmt: skip
+    print(f"  seed-style loop over the file: {loop_cmd:,.0f} frames/s; the kernel (knee reposing + projection, "
+          f"compiled): {kernel:,.0f} frames/s (goal: augment >= 20x the loop)")  # fmt: skip
+    if len(versions) > 1 and "1" in figures.get("now", {}) and "1" in figures.get("before", {}):
+        print(f"  now / before, 1 worker: {figures['now']['1']['rate'] / figures['before']['1']['rate']:.2f}x")
+    if args.stages:
+        table = {}
+        for tag, package in versions:
+            seconds = {"start-up: the command on 200 frames (wall, own process)": startup[tag]}
+            seconds.update(stages_in_child(npz, base / f"stages-{tag}", package, tiny))
+            table[tag] = seconds
+        names = list(dict.fromkeys(name for seconds in table.values() for name in seconds))
+        print(f"\n  stages of the command ({frames:,} frames, one worker, in a child process), seconds:")
+        print(f"    {'':<72}" + "".join(f"{tag:>9}" for tag in table))
+        for name in names:
+            print(f"    {name:<72}" + "".join(f"{table[tag].get(name, float('nan')):9.2f}" for tag in table))
+        figures["stages"] = table
+    shutil.rmtree(folder, ignore_errors=True)
+    return figures
+
+
+def stages_in_child(npz: Path, out: Path, package: Path | None, warm: Path) -> dict[str, float]:
+    """:func:`stage_breakdown` in a child process with ``package`` (None: this checkout), its
+    kernels loaded first by a run over ``warm`` (a small file)."""
+    report = out.with_suffix(".json")
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--stages-child", str(npz), str(out), str(report), str(warm)]
+    subprocess.run(cmd, cwd=ROOT, env=_env(package), check=True)
+    seconds = json.loads(report.read_text())
+    report.unlink()
+    shutil.rmtree(out, ignore_errors=True)
+    return seconds
 
 
 def _dump(path: Path | None, results: dict) -> None:
