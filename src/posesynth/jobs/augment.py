@@ -215,7 +215,9 @@ def augment_shard(plan: AugmentPlan, task: ShardTask) -> AugmentShard:
     stats["samples"] = int(keep.sum()) * (plan.cameras.count if plan.camera_mode == "new" else plan.rig_size)  # type: ignore[union-attr]
     if not keep.any():
         return AugmentShard(None, stats)
-    positions, local = p[keep], local[keep]
+    if not keep.all():
+        p, local = p[keep], local[keep]
+    positions = p
     # kept variants of each frame are numbered 0, 1, ... (rows of a frame are adjacent)
     _, first = np.unique(local, return_index=True)
     variant = np.arange(len(local)) - np.repeat(first, np.diff(np.append(first, len(local))))
@@ -236,7 +238,8 @@ def augment_shard(plan: AugmentPlan, task: ShardTask) -> AugmentShard:
     elif plan.camera_mode == "per_sample":
         fields = {field: rows[name][local] for name, field in CAMERA_ARRAYS.items()}
         cameras = Camera(model=CameraModel.parse(str(plan.per_sample_model)), **fields)
-    rep = lambda a: np.repeat(a, per_pose, axis=0)
+    # one sample per pose: the arrays themselves (each made for this shard), not copies
+    rep = (lambda a: a) if per_pose == 1 else (lambda a: np.repeat(a, per_pose, axis=0))
     p_world = rep(positions)
     ids: dict[str, Any] = {k: rep(rows[k][local]) for k in ("subject", "action", "frame") if k in rows}
     names = plan.camera_names if plan.camera_mode == "table" else None

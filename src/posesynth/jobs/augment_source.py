@@ -72,7 +72,9 @@ def _usable(dataset: PoseDataset, p: np.ndarray) -> np.ndarray:
 def source_rows(
     dataset: PoseDataset, motions: MotionsConfig, cameras: CamerasConfig | None
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The usable frames of ``dataset`` as arrays of one row per frame, and the plan fields.
+    """The usable frames of ``dataset`` as arrays of one row per frame, and the plan fields
+    (when every frame is usable, ``positions`` and the ids are the data set's own arrays, not
+    copies: read them, do not write them).
 
     Rows: ``frame_index`` (int64 index into ``dataset``), ``positions`` (U, J, 3) metres in
     a Z-up frame, ``subject``/``action``/``frame`` where the dataset has them (fixed-width
@@ -93,11 +95,13 @@ def source_rows(
     if not ok.any():
         raise ValueError(f"augment: no usable frames (all {len(dataset)} have NaN or invisible joints)")
     keep = np.flatnonzero(ok)
-    rows: dict[str, np.ndarray] = {"frame_index": keep.astype(np.int64), "positions": p_src[keep]}
+    every = len(keep) == len(ok)  # every frame usable: rows are the arrays themselves, not copies
+    pick = (lambda a: np.asarray(a)) if every else (lambda a: np.asarray(a)[keep])
+    rows: dict[str, np.ndarray] = {"frame_index": keep.astype(np.int64), "positions": pick(p_src)}
     for name in ("subject", "action", "frame"):
         value = getattr(dataset, name)
         if value is not None:
-            rows[name] = storable(np.asarray(value)[keep], name)
+            rows[name] = storable(pick(value), name)
     plan: dict[str, Any] = {"table": None, "camera_names": None, "per_sample_model": None, "rig_size": 1}
     if cameras is not None and cameras.rig is not None:
         plan["camera_mode"] = "rig"
