@@ -1027,6 +1027,8 @@ def convert_streamed(
         return _mmpose_to_store(Path(source), Path(out), rows, overwrite=overwrite, **kw)
     if in_format in _WHOLE_CHUNKS and to == "posesynth":
         return _chunks_to_store(Path(source), in_format, Path(out), rows, overwrite=overwrite, **kw)
+    if in_format in _WHOLE_CHUNKS and to in ("mmpose", "trc", "videopose3d"):
+        return _through_store(Path(source), in_format, Path(out), to, rows, overwrite=overwrite, **kw)
     if in_format != "posesynth" or to not in ("mmpose", "trc", "videopose3d"):
         return None
     from posesynth.data.store import open_store
@@ -1162,6 +1164,41 @@ def _chunks_to_store(
         path = writer.commit()
     cams = 0 if head.cameras is None else head.num_cameras
     return StreamedConversion(written=path, samples=n, skeleton=head.skeleton, num_cameras=cams, rows=rows)
+
+
+def _through_store(
+    source: Path, in_format: str, out: Path, to: str, rows: int, *, overwrite: bool = False, **kw: Any
+) -> StreamedConversion | None:
+    """Stream a source of :data:`_WHOLE_CHUNKS` into ``to`` (``mmpose``, ``trc`` or
+    ``videopose3d``) through a store: :func:`_chunks_to_store` writes a hidden store beside
+    ``out`` (``.<name>.via-store-<pid>``, byte for byte :func:`write_any`'s store of the
+    source), which is then converted as a posesynth store is (:func:`convert_streamed`). The
+    store is removed once the returned conversion is let go of (after the check, which may
+    read it; also on an error, and at exit). None, with nothing left, when either step takes
+    the in-memory path.
+
+    The output equals :func:`write_any` of :func:`read_any`'s data set: the store holds the
+    source's samples, ids, cameras and ``meta`` as read, and the writers see only those.
+    """
+    import os
+    import weakref
+
+    from posesynth.util.outputs import remove_path
+
+    staged = out.parent / f".{out.name}.via-store-{os.getpid()}"
+    remove_path(staged)
+    try:
+        if _chunks_to_store(source, in_format, staged, rows) is None:
+            return None
+        inner = convert_streamed(staged, out, to, "posesynth", overwrite=overwrite, rows=rows, **kw)
+    except BaseException:
+        remove_path(staged)
+        raise
+    if inner is None:
+        remove_path(staged)
+        return None
+    weakref.finalize(inner, remove_path, staged)
+    return inner
 
 
 #: Most distinct cameras a streamed MMPose -> store conversion keeps as a camera table in the
