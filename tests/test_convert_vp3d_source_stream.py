@@ -300,3 +300,38 @@ def test_sequences_read_in_blocks_of_frames(tmp_path: Path, monkeypatch: pytest.
     p3, p2 = _h36m(11)
     _same_store(_save(tmp_path / "both", "compressed", p3, p2), tmp_path / "a", rows=5)
     _same_store(_save(tmp_path / "only2d", "p5", None, p2) / "data_2d_h36m_gt.npz", tmp_path / "b", rows=5)
+
+
+def _sequence_like(v: Any) -> bool:
+    """A sequence's data: a non-empty array or list of arrays (not the npy holder's template,
+    nor the empty list that will hold the dict, nor the next sequence's empty list)."""
+    if isinstance(v, np.ndarray):
+        return v.size > 0
+    return isinstance(v, list) and len(v) > 0 and all(isinstance(x, np.ndarray) for x in v)
+
+
+def test_sequences_are_handed_on_one_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read as sequences, a subject's actions (filled after a MARK) are handed on one by one:
+    the unpickler holds one sequence, not a subject; the events are the dict's, in order."""
+    from posesynth.data.formats.videopose3d_read import WHOLE, sequences
+
+    p3, p2 = _h36m(12)
+    src = _save(tmp_path / "src", "p3", p3, p2)
+    handed: list[tuple[Any, Any]] = []
+    arrays_held: list[int] = []
+    original = videopose3d_read._ItemsUnpickler._hand_on
+
+    def spy(self: Any, items: list) -> None:
+        handed.extend((s, a) for s, a, _ in items)
+        arrays_held.append(sum(_sequence_like(v) for level in [*self.metastack, self.stack] for v in level))
+        original(self, items)
+
+    monkeypatch.setattr(videopose3d_read._ItemsUnpickler, "_hand_on", spy)
+    got = [(s, a) for s, a, _ in sequences(src / "data_2d_h36m_gt.npz", "positions_2d") if a is not WHOLE]
+    assert got == [(s, a) for s, acts in p2.items() for a in acts]
+    inner = [(s, a) for s, a in handed if a is not WHOLE]
+    assert len(inner) == len(got)  # every subject here has two or more actions: all handed one by one
+    assert max(arrays_held) == 1  # the sequence handed on, nothing else
+    values = [v for s, a, v in sequences(src / "data_3d_h36m.npz", "positions_3d") if a is not WHOLE]
+    for v, ref in zip(values, [v for acts in p3.values() for v in acts.values()], strict=True):
+        np.testing.assert_array_equal(v, ref)

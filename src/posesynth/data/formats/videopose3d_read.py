@@ -72,6 +72,10 @@ def _small(value: Any) -> bool:
     return callable(value) and not isinstance(value, (np.ndarray, dict, list, bytearray))
 
 
+#: The inner key of :meth:`_ItemsUnpickler.items`' top-level items.
+WHOLE = object()
+
+
 class _Dropped(dict):
     """A dict whose items are not kept (a field's entry that no check reads)."""
 
@@ -90,15 +94,23 @@ class _ItemsUnpickler(_BASE):
 
     dispatch: ClassVar[dict[int, Any]] = dict(_BASE.dispatch)
 
-    def __init__(self, file: Any, source: str, limit_bytes: int, drop: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, file: Any, source: str, limit_bytes: int, drop: frozenset[str] = frozenset(), nested: bool = False
+    ) -> None:
         super().__init__(file, encoding="latin1")
         self._guard = NumpyOnlyUnpickler(io.BytesIO(b""), source, limit_bytes=limit_bytes)
         self._drop = drop
+        self._nested = nested
         self._top: dict | None = None
         self._target: int | None = None  # len(metastack) inside the top dict's MARK
         self._removed = False
+        # nested: the value dict being filled inside its MARK (a subject's actions), its key
+        self._sub: dict | None = None
+        self._sub_key: Any = None
+        self._target2: int | None = None
+        self._removed2 = False
         self._in_setitems = False
-        self._out: list[tuple[Any, Any]] = []
+        self._out: list[tuple[Any, Any, Any]] = []
         self._fresh: list[Any] = []
 
     def find_class(self, module: str, name: str) -> Any:
@@ -111,8 +123,15 @@ class _ItemsUnpickler(_BASE):
     def _at_target(self) -> bool:
         return self._target is not None and len(self.metastack) == self._target
 
-    def _hand_on(self, pairs: list[tuple[Any, Any]]) -> None:
-        self._out.extend(pairs)
+    def _at_target2(self) -> bool:
+        """Inside the MARK of the current value dict's items (nested)."""
+        meta = self.metastack
+        return self._target2 is not None and len(meta) == self._target2 and bool(meta[-1]) and meta[-1][-1] is self._sub
+
+    def _hand_on(self, items: list[tuple[Any, Any, Any]]) -> None:
+        """Pass ``(key, WHOLE, value)`` (the top dict's items) or ``(key, inner key, value)``
+        (a value dict's items, nested) on; the memo's entries made for them go."""
+        self._out.extend(items)
         for index in self._fresh:
             if index in self.memo and not _small(self.memo[index]):
                 self.memo[index] = _TOMB
@@ -130,7 +149,7 @@ class _ItemsUnpickler(_BASE):
                 return
             # [key, value, next key]: a new dict starts the next value, so the first pair is made
             if len(stack) == 3 and type(stack[1]) is dict and isinstance(stack[2], str):
-                self._hand_on([(stack[0], stack[1])])
+                self._hand_on([(stack[0], WHOLE, stack[1])])
                 del stack[:2]
                 self._removed = True
         self.append({})
@@ -138,7 +157,12 @@ class _ItemsUnpickler(_BASE):
     dispatch[pickle.EMPTY_DICT[0]] = load_empty_dictionary
 
     def load_mark(self) -> None:
-        enters_top = self._top is not None and self.stack and self.stack[-1] is self._top
+        stack = self.stack
+        enters_top = self._top is not None and stack and stack[-1] is self._top
+        # a value dict of the top's (its key and it alone at the top's level) gets its items
+        enters_sub = (
+            self._nested and self._at_target() and len(stack) == 2 and type(stack[1]) is dict and not enters_top
+        )
         super().load_mark()
         if enters_top:
             if self._target is None:
@@ -146,15 +170,43 @@ class _ItemsUnpickler(_BASE):
             elif self._target != len(self.metastack):
                 raise GiveUp("the dict's items at another depth")
             self._removed = False
+        elif enters_sub:
+            self._sub, self._sub_key = stack[1], stack[0]
+            if self._target2 is None:
+                self._target2 = len(self.metastack)
+            elif self._target2 != len(self.metastack):
+                raise GiveUp("the value dicts' items at another depth")
+            self._removed2 = False
 
     dispatch[pickle.MARK[0]] = load_mark
 
     def pop_mark(self) -> list:
-        if self._removed and self._at_target() and not self._in_setitems:
+        if not self._in_setitems and ((self._removed and self._at_target()) or (self._removed2 and self._at_target2())):
             raise GiveUp("an opcode reaches what was handed on")
         return super().pop_mark()
 
+    def _after_op(self) -> None:
+        """Nested: ``[key, value, next key, next value's start]`` inside a value dict's MARK,
+        the value an array or a list (VideoPose3D's sequences): the first pair is made."""
+        if self._target2 is None or not self._at_target2():
+            return
+        st = self.stack
+        if len(st) == 4 and isinstance(st[2], str) and type(st[1]) in (np.ndarray, list):
+            self._hand_on([(self._sub_key, st[0], st[1])])
+            del st[:2]
+            self._removed2 = True
+
     def load_setitems(self) -> None:
+        if self._at_target2():
+            self._in_setitems = True
+            try:
+                items = self.pop_mark()
+            finally:
+                self._in_setitems = False
+            if len(items) % 2 or not self.stack or self.stack[-1] is not self._sub:
+                raise GiveUp("SETITEMS of a value dict's items on something else")
+            self._hand_on([(self._sub_key, items[i], items[i + 1]) for i in range(0, len(items), 2)])
+            return
         if not self._at_target():
             super().load_setitems()
             if self.stack and isinstance(self.stack[-1], _Dropped):  # its items' memo entries go too
@@ -170,12 +222,12 @@ class _ItemsUnpickler(_BASE):
             self._in_setitems = False
         if len(items) % 2 or not self.stack or self.stack[-1] is not self._top:
             raise GiveUp("SETITEMS of the dict's items on something else")
-        self._hand_on([(items[i], items[i + 1]) for i in range(0, len(items), 2)])
+        self._hand_on([(items[i], WHOLE, items[i + 1]) for i in range(0, len(items), 2)])
 
     dispatch[pickle.SETITEMS[0]] = load_setitems
 
     def load_pop(self) -> None:
-        if not self.stack and self._removed and self._at_target():
+        if not self.stack and ((self._removed and self._at_target()) or (self._removed2 and self._at_target2())):
             raise GiveUp("POP reaches what was handed on")
         super().load_pop()
 
@@ -225,8 +277,10 @@ class _ItemsUnpickler(_BASE):
     dispatch[pickle.MEMOIZE[0]] = load_memoize
 
     # ---------------------------------------------------------------- the loop
-    def items(self) -> Iterator[tuple[Any, Any]]:
-        """The top dict's ``(key, value)`` in order; then checks the pickle held that dict in
+    def items(self) -> Iterator[tuple[Any, Any, Any]]:
+        """The top dict's items in order as ``(key, WHOLE, value)``, and when nested, the
+        items of its value dicts as ``(key, inner key, inner value)`` before their
+        ``(key, WHOLE, the rest of the value dict)``; then checks the pickle held that dict in
         a 0-d object array (what ``np.save`` writes) or was that dict."""
         self._unframer = _PICKLE._Unframer(self._file_read, self._file_readline)
         self.read = self._unframer.read
@@ -236,13 +290,15 @@ class _ItemsUnpickler(_BASE):
         self.stack: list[Any] = []
         self.append = self.stack.append
         self.proto = 0
-        read, dispatch, out = self.read, self.dispatch, self._out
+        read, dispatch, out, nested = self.read, self.dispatch, self._out, self._nested
         try:
             while True:
                 key = read(1)
                 if not key:
                     raise GiveUp("no STOP")
                 dispatch[key[0]](self)
+                if nested:
+                    self._after_op()
                 while out:
                     yield out.pop(0)
         except _PICKLE._Stop as stop:
@@ -255,7 +311,7 @@ class _ItemsUnpickler(_BASE):
         top = self._top
         while top:  # items set one by one (a dict of one item), or after a MARK not seen as the top's
             first = next(iter(top))
-            yield first, top.pop(first)
+            yield first, WHOLE, top.pop(first)
 
 
 class _Pieces(io.RawIOBase):
@@ -278,6 +334,24 @@ class _Pieces(io.RawIOBase):
         return n
 
 
+def sequences(path: Path, key: str) -> Iterator[tuple[Any, Any, Any]]:
+    """``(subject, action, value)`` of the dict of dicts stored as field ``key``, one
+    sequence at a time when the pickle fills each subject's dict after a MARK (a pickler does
+    for two or more actions), else a subject at a time; ``(subject, WHOLE, value)`` after a
+    subject's sequences, with ``value`` what was not handed on (an empty dict, or a value
+    that is not a dict). Raises :class:`GiveUp` as :func:`dict_items`."""
+    for subject, action, value in dict_items(path, key, nested=True):
+        if action is not WHOLE:
+            yield subject, action, value
+            continue
+        if isinstance(value, dict):
+            while value:  # popped: not kept here while the caller uses it
+                first = next(iter(value))
+                yield subject, first, value.pop(first)
+        yield subject, WHOLE, value
+        del value
+
+
 def _fragmented(path: Path, member: str) -> bool:
     """Whether ``member`` was written batch by batch by posesynth (markers after the head)."""
     import struct
@@ -290,8 +364,8 @@ def _fragmented(path: Path, member: str) -> bool:
 
 
 def dict_items(
-    path: Path, key: str, drop: frozenset[str] = frozenset(), fragments: bool = True
-) -> Iterator[tuple[Any, Any]]:
+    path: Path, key: str, drop: frozenset[str] = frozenset(), fragments: bool = True, nested: bool = False
+) -> Iterator[Any]:
     """``(key, value)`` of the dict stored as field ``key`` of the ``.npz`` ``path``, one item
     at a time (see the module docstring), values as :func:`read_videopose3d` unpickles them.
     ``drop``: keys whose dict values are read but not kept (an empty dict is given);
@@ -312,7 +386,8 @@ def dict_items(
         raise GiveUp(str(exc)) from None
     try:
         if fragments and _fragmented(path, member):
-            yield from _subject_items(path, key)
+            for subject, value in _subject_items(path, key):
+                yield (subject, WHOLE, value) if nested else (subject, value)
             return
         with zipfile.ZipFile(path) as zf, zf.open(member) as fh:
             version = npy_format.read_magic(fh)
@@ -325,7 +400,9 @@ def dict_items(
             if dtype != np.dtype(object) or shape != ():
                 raise GiveUp("not a 0-d object array")
             reader = io.BufferedReader(_Pieces(fh), 1 << 16)
-            yield from _ItemsUnpickler(reader, f"{path} (field {key!r})", info.file_size, drop).items()
+            walk = _ItemsUnpickler(reader, f"{path} (field {key!r})", info.file_size, drop, nested)
+            for item in walk.items():
+                yield item if nested else (item[0], item[2])
     except GiveUp:
         raise
     except Exception as exc:  # damaged members, CRC errors, refused globals: the whole read names them
@@ -365,21 +442,32 @@ class SourceSurvey:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def _nested_error(path: Path, key: str, subject: Any, actions: Any) -> ValueError | None:
-    """What :func:`~posesynth.data.formats.videopose3d._nested` raises for this item, if anything."""
-    if not isinstance(subject, str):
+def _nested_error(path: Path, key: str, subject: Any, action: Any, value: Any, first: bool) -> ValueError | None:
+    """What :func:`~posesynth.data.formats.videopose3d._nested` raises for this event of
+    :func:`sequences` (``first``: the subject's first event), if anything."""
+    if first and not isinstance(subject, str):
         return ValueError(f"{path}: {key}: expected subject names (str), got {subject!r}")
-    if not isinstance(actions, dict):
-        return ValueError(f"{path}: {key}[{subject!r}]: expected a dict of actions, got {type(actions).__name__}")
-    for action in actions:
-        if not isinstance(action, str):
-            return ValueError(f"{path}: {key}[{subject!r}]: expected action names (str), got {action!r}")
+    if action is WHOLE:
+        if not isinstance(value, dict):
+            return ValueError(f"{path}: {key}[{subject!r}]: expected a dict of actions, got {type(value).__name__}")
+        return None
+    if not isinstance(action, str):
+        return ValueError(f"{path}: {key}[{subject!r}]: expected action names (str), got {action!r}")
     return None
+
+
+def _size(value: Any) -> int:
+    """Elements of a sequence's arrays (what the in-memory reader's ``total`` counts)."""
+    if isinstance(value, np.ndarray):
+        return int(np.size(value))
+    if isinstance(value, (list, tuple)):
+        return sum(int(np.size(item)) for item in value if isinstance(item, np.ndarray))
+    return 0
 
 
 def _walk_field(path: Path, key: str, two_d: bool) -> tuple[list[tuple[str, str, Any]], int | None]:
     """The sequences of field ``key`` (3D: ``(subject, action, frames)``; 2D: ``(subject,
-    action, [frames per view])``) and the joint count, one subject in memory, checked as
+    action, [frames per view])``) and the joint count, a sequence in memory, checked as
     :func:`~posesynth.data.formats.videopose3d._read_3d` / ``_read_2d`` check them, raising
     their first error (the dict's names first, then the size, then the arrays in order)."""
     from posesynth.data.formats.videopose3d import _LAYOUT_BY_COUNT, _stored
@@ -390,53 +478,53 @@ def _walk_field(path: Path, key: str, two_d: bool) -> tuple[list[tuple[str, str,
     total = 0
     seqs: list[tuple[str, str, Any]] = []
     joints: int | None = None
-    for subject, actions in dict_items(path, key):
+    starts = True  # the next event is a subject's first
+    for subject, action, value in sequences(path, key):
         if nested is None:
-            nested = _nested_error(path, key, subject, actions)
-        if nested is not None:
+            nested = _nested_error(path, key, subject, action, value, starts)
+        starts = action is WHOLE
+        if nested is not None or action is WHOLE:
             continue
-        total += _sizes(actions)
+        if two_d == isinstance(value, (list, tuple)):  # 3D: arrays; 2D: lists of arrays
+            total += _size(value)
         if first is not None:
             continue
-        for action, value in actions.items():
-            where = f"{key}[{subject!r}][{action!r}]"
-            try:
-                if two_d:
-                    if not isinstance(value, (list, tuple)) or not value:
-                        raise ValueError(
-                            f"{path}: {where}: expected a non-empty list of per-camera (T, J, 2) arrays, "
-                            f"got {type(value).__name__}"
-                        )
-                    frames = []
-                    for c, item in enumerate(value):
-                        arr = _stored(path, f"{where}[{c}]", item, (2, 3))
-                        if joints is None:
-                            joints = arr.shape[1]
-                        elif arr.shape[1] != joints:
-                            raise ValueError(
-                                f"{path}: {where}[{c}]: expected {joints} joints like the other sequences, "
-                                f"got {arr.shape[1]}"
-                            )
-                        frames.append(int(arr.shape[0]))
-                    seqs.append((subject, action, frames))
-                else:
-                    arr = _stored(path, where, value, (3,))
+        where = f"{key}[{subject!r}][{action!r}]"
+        try:
+            if two_d:
+                if not isinstance(value, (list, tuple)) or not value:
+                    raise ValueError(
+                        f"{path}: {where}: expected a non-empty list of per-camera (T, J, 2) arrays, "
+                        f"got {type(value).__name__}"
+                    )
+                frames = []
+                for c, item in enumerate(value):
+                    arr = _stored(path, f"{where}[{c}]", item, (2, 3))
                     if joints is None:
                         joints = arr.shape[1]
-                        if joints not in _LAYOUT_BY_COUNT:
-                            raise ValueError(
-                                f"{path}: {where}: expected 17 (Human3.6M-17) or 32 (raw Human3.6M) joints, "
-                                f"got {joints}"
-                            )
                     elif arr.shape[1] != joints:
                         raise ValueError(
-                            f"{path}: {where}: expected {joints} joints like the other sequences, got {arr.shape[1]}"
+                            f"{path}: {where}[{c}]: expected {joints} joints like the other sequences, "
+                            f"got {arr.shape[1]}"
                         )
-                    seqs.append((subject, action, int(arr.shape[0])))
-            except ValueError as exc:
-                first = exc
-                break
-        del actions
+                    frames.append(int(arr.shape[0]))
+                seqs.append((subject, action, frames))
+            else:
+                arr = _stored(path, where, value, (3,))
+                if joints is None:
+                    joints = arr.shape[1]
+                    if joints not in _LAYOUT_BY_COUNT:
+                        raise ValueError(
+                            f"{path}: {where}: expected 17 (Human3.6M-17) or 32 (raw Human3.6M) joints, got {joints}"
+                        )
+                elif arr.shape[1] != joints:
+                    raise ValueError(
+                        f"{path}: {where}: expected {joints} joints like the other sequences, got {arr.shape[1]}"
+                    )
+                seqs.append((subject, action, int(arr.shape[0])))
+        except ValueError as exc:
+            first = exc
+        del value
     if nested is not None:
         raise nested
     check_elements(f"{path}: {key}", total, 8)
@@ -517,11 +605,9 @@ def survey_source(path_3d: Path | None, path_2d: Path | None, cameras_path: Path
         meta["trimmed_2d"] = trimmed
         used = {(s, a) for s, a, _ in seqs_3d}
         meta["unmatched_2d"] = [f"{s}/{a}" for s, a, _ in seqs_2d if (s, a) not in used]
-        # the 2D file is read alongside the 3D one: its subjects must come in the same order
-        order_3d = list(dict.fromkeys(s for s, _, _ in seqs_3d))
-        wanted = set(order_3d)
-        if [s for s in dict.fromkeys(s for s, _, _ in seqs_2d) if s in wanted] != order_3d:
-            raise GiveUp("the 2D file's subjects in another order")
+        # the 2D file is read alongside the 3D one: its sequences must come in the same order
+        if [(s, a) for s, a, _ in seqs_2d if (s, a) in used] != [(s, a) for s, a, _ in seqs_3d]:
+            raise GiveUp("the 2D file's sequences in another order")
     elif seqs_3d is not None:
         seqs = [_Seq(s, a, t3, None) for s, a, t3 in seqs_3d]
     else:
@@ -590,12 +676,6 @@ def survey_source(path_3d: Path | None, path_2d: Path | None, cameras_path: Path
     return survey
 
 
-def _subjects(path: Path, key: str) -> Iterator[tuple[str, dict]]:
-    for subject, actions in dict_items(path, key):
-        yield subject, actions
-        del actions
-
-
 #: Frames of a sequence converted at a time (float64 copies of a block, not of a sequence).
 BLOCK = 8192
 
@@ -611,59 +691,59 @@ def _block(value: np.ndarray, lo: int, hi: int) -> np.ndarray:
 def _pieces(sv: SourceSurvey) -> Iterator[_Piece]:
     """``(sequence, view, first frame, world 17 (B, 17, 3) or None, 2D 17 (B, 17, 2) or None,
     visibility (B, 17))`` in :func:`read_videopose3d`'s sample order, blocks of at most
-    :data:`BLOCK` frames computed as it computes the whole (float64; every step is per frame)."""
+    :data:`BLOCK` frames computed as it computes the whole (float64; every step is per
+    frame). The files are read a sequence at a time, side by side (the survey checked that
+    the 2D file holds the 3D file's sequences in its order)."""
     from posesynth.data.formats.videopose3d import _to_h36m17
 
     p3, p2 = sv.path_3d, sv.path_2d
-    by_subject: dict[str, list[_Seq]] = {}
-    for q in sv.seqs:
-        by_subject.setdefault(q.subject, []).append(q)
 
-    def views(q: _Seq, c: int, item: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    def views(item: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
         uv = _block(item, lo, hi)
         conf = uv[..., 2] if uv.shape[-1] == 3 else None
         assert sv.layout_2d is not None
         return _to_h36m17(uv[..., :2], sv.layout_2d, conf)
 
+    rows = iter(sv.seqs)
     if p3 is not None:
         assert sv.layout_3d is not None
-        items_2d = _subjects(p2, "positions_2d") if p2 is not None else None
-        for subject, acts3 in _subjects(p3, "positions_3d"):
-            acts2: dict | None = None
-            if items_2d is not None:
-                if subject not in by_subject:
-                    continue
-                for s2, a2 in items_2d:
-                    if s2 == subject:
-                        acts2 = a2
+        seqs_2d = sequences(p2, "positions_2d") if p2 is not None else None
+        for subject, action, stored in sequences(p3, "positions_3d"):
+            if action is WHOLE:
+                continue
+            q = next(rows)
+            cams: list = [None]
+            if seqs_2d is not None:
+                for s2, a2, v2 in seqs_2d:
+                    if (s2, a2) == (subject, action):
+                        cams = v2
                         break
-                    del a2
-                if acts2 is None:
-                    raise ValueError(f"{p2}: changed while it was read (subject {subject!r})")
-            for q in by_subject.get(subject, []):
-                stored = acts3[q.action]
-                t3 = int(stored.shape[0])
-                cams = [None] if acts2 is None else acts2[q.action]
-                for c, item in enumerate(cams):
-                    for lo in range(0, t3, BLOCK):
-                        hi = min(lo + BLOCK, t3)
-                        w17, v3 = _to_h36m17(_block(stored, lo, hi), sv.layout_3d)
-                        if item is None:
-                            yield q, 0, lo, w17, None, v3
-                        else:
-                            uv17, v2 = views(q, c, item, lo, hi)
-                            yield q, c, lo, w17, uv17, np.minimum(v2, v3)
-            del acts3, acts2
+                    del v2
+                else:
+                    raise ValueError(f"{p2}: changed while it was read ({subject}/{action})")
+            t3 = int(stored.shape[0])
+            for c, item in enumerate(cams):
+                for lo in range(0, t3, BLOCK):
+                    hi = min(lo + BLOCK, t3)
+                    w17, v3 = _to_h36m17(_block(stored, lo, hi), sv.layout_3d)
+                    if item is None:
+                        yield q, 0, lo, w17, None, v3
+                    else:
+                        uv17, v2d = views(item, lo, hi)
+                        yield q, c, lo, w17, uv17, np.minimum(v2d, v3)
+            del stored, cams
         return
     assert p2 is not None
-    for subject, acts2 in _subjects(p2, "positions_2d"):
-        for q in by_subject.get(subject, []):
-            for c, item in enumerate(acts2[q.action]):
-                t2 = int(item.shape[0])
-                for lo in range(0, t2, BLOCK):
-                    uv17, v2 = views(q, c, item, lo, min(lo + BLOCK, t2))
-                    yield q, c, lo, None, uv17, v2
-        del acts2
+    for _, action, value in sequences(p2, "positions_2d"):
+        if action is WHOLE:
+            continue
+        q = next(rows)
+        for c, item in enumerate(value):
+            t2 = int(item.shape[0])
+            for lo in range(0, t2, BLOCK):
+                uv17, v2d = views(item, lo, min(lo + BLOCK, t2))
+                yield q, c, lo, None, uv17, v2d
+        del value
 
 
 def source_chunks(sv: SourceSurvey, rows: int) -> Iterator[PoseDataset]:
@@ -722,19 +802,6 @@ def source_chunks(sv: SourceSurvey, rows: int) -> Iterator[PoseDataset]:
         raise ValueError(
             f"{sv.path_3d or sv.path_2d}: changed while it was read ({done} samples, {sv.samples} surveyed)"
         )
-
-
-def _sizes(value: Any) -> int:
-    """Elements of the arrays in a subject's value (what the in-memory reader's ``total`` counts)."""
-    if not isinstance(value, dict):
-        return 0
-    total = 0
-    for v in value.values():
-        if isinstance(v, np.ndarray):
-            total += int(np.size(v))
-        elif isinstance(v, (list, tuple)):
-            total += sum(int(np.size(item)) for item in v if isinstance(item, np.ndarray))
-    return total
 
 
 def _load_fields_head(path: Path, required: tuple[str, ...]) -> None:
