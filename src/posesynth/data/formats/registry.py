@@ -1014,10 +1014,23 @@ def convert_streamed(
       :data:`STORE_TABLE_MAX` distinct (subject, camera) pairs the store equals
       :func:`write_any`'s byte for byte (a camera table in ``meta``); with more, it holds
       one camera per sample (``camera_*`` arrays and ``camera_name``), the same values;
-    - a TRC file or folder into a posesynth store (:func:`_chunks_to_store`), byte for byte
-      :func:`write_any`'s store: the files surveyed first (every row parsed and checked, a
-      block at a time, :func:`~posesynth.data.formats.trc.survey_trc`), then read in chunks
-      that are slices of the in-memory read and written shard by shard.
+    - a TRC file or folder, or the seed's ``.h5``, into a posesynth store
+      (:func:`_chunks_to_store`), byte for byte :func:`write_any`'s store: the source surveyed
+      first (every row parsed and checked, a block at a time,
+      :func:`~posesynth.data.formats.trc.survey_trc`; the ``.h5`` in slices), then read in
+      chunks that are slices of the in-memory read and written shard by shard;
+    - VideoPose3D files (``data_3d_*.npz`` / ``data_2d_*.npz`` or their folder, as VideoPose3D
+      or posesynth wrote them) into a posesynth store, the same way and byte for byte: the
+      pickles walked a sequence at a time (:mod:`posesynth.data.formats.videopose3d_read`:
+      surveyed with every check of :func:`~posesynth.data.formats.videopose3d.read_videopose3d`,
+      then read side by side). In memory when the walk gives up (a pickle that refers back to
+      a sequence handed on, a damaged or refused member: the in-memory reader names its error)
+      or the 2D file holds the 3D file's sequences in another order;
+    - a TRC, seed ``.h5`` or VideoPose3D source into ``mmpose``, ``trc`` or ``videopose3d``
+      (:func:`_through_store`): streamed into a hidden store beside ``out``, which is then
+      streamed into the target as a store is (the cases above); the output equals the
+      in-memory one, and the store is removed once the returned conversion is let go of (after
+      the check, which may read it). In memory when either step would be.
 
     Returns a :class:`StreamedConversion`, or None when the caller must read the whole data
     set and use :func:`write_any`.

@@ -12,20 +12,24 @@ handed over one item at a time (:func:`dict_items`):
 - any other member is run through :class:`_ItemsUnpickler`, the standard library's pure-Python
   unpickler with the NumPy-only globals of :mod:`posesynth.data.formats.numpy_pickle` (nothing
   else is found, so nothing else runs), reading the member as a stream (a deflated member is
-  inflated as it is read; nothing is written to disk). Once the pickle has made a subject's
-  value and started the next key, the pair is taken off the unpickler's stack and handed on;
-  the memo entries made for it that hold containers, arrays or raw data are replaced by a
-  tombstone. A pickle that later refers to what was handed on (an opcode reaching below the
+  inflated as it is read, 1 MB at a time; nothing is written to disk). Once the pickle has made
+  a subject's value and started the next key, the pair is taken off the unpickler's stack and
+  handed on; read as :func:`sequences`, so is each action of a subject whose dict is filled
+  after a MARK (two or more actions), so one sequence is in memory, not a subject. The memo
+  entries made for what was handed on that hold containers, arrays or raw data are replaced by
+  a tombstone (an array's raw bytes at once). A pickle that later refers to what was handed on (an opcode reaching below the
   taken pair, or the memo reading a tombstone) cannot be read this way: the walk gives up
   (:class:`GiveUp`) and the caller reads the file whole, as before. A pickler never does that
   for a dict of dicts of arrays (it refers back only to globals, dtypes and strings, which are
   kept).
 
-:func:`survey_source` walks both files once (every check of the in-memory reader, in its
-order, with its messages) and :func:`source_chunks` then gives the samples of
-:func:`read_videopose3d` in its order, ``rows`` at a time, each a slice of the whole (the
-whole's string widths, camera table, ``meta`` and visibility). Memory: one subject's arrays
-(3D and 2D) and a chunk.
+:func:`survey_source` walks both files (every check of the in-memory reader, in its order,
+with its messages; then the visibility of every sample) and :func:`source_chunks` then gives
+the samples of :func:`read_videopose3d` in its order, ``rows`` at a time, each a slice of the
+whole (the whole's string widths, camera table, ``meta`` and visibility), the files read side
+by side a sequence at a time and converted :data:`BLOCK` frames at a time. Memory: a
+sequence's 3D and 2D (a subject's for posesynth's own files, a subject with one action), a
+block and a chunk.
 """
 
 from __future__ import annotations
