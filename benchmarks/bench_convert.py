@@ -25,8 +25,12 @@ source's pose moved by ``variant`` cm and seen through the source's camera: a Vi
 subject per source), and sources in other formats made from the pinhole store: ``trc`` (its
 ``convert --to trc --no-check`` folder: one ``posesynth.trc`` of a row per sample) and
 ``seed_h5`` (the seed's ``.h5``: ``S`` in mm, ``part``, ``center``, ``scale`` and Human3.6M
-image names, so its cameras are Human3.6M's presets, :func:`seed_h5_file`); targets as
-``convert --to``. Which pairs stream is said in
+image names, so its cameras are Human3.6M's presets, :func:`seed_h5_file`), ``videopose3d``
+(its ``convert --to videopose3d --no-check`` folder: a subject per sample, posesynth's batched
+pickles and cameras file), ``videopose3d-h36m`` (``posesynth-h36m-large``'s VideoPose3D output
+saved again as VideoPose3D saves it, :func:`vp3d_as_videopose3d_writes`: subjects of one
+action of 75,000 frames, 4 views) and ``videopose3d-actions`` (Human3.6M's layout from random
+values: 7 subjects of 30 actions, :func:`vp3d_actions`); targets as ``convert --to``. Which pairs stream is said in
 :func:`posesynth.data.formats.registry.convert_streamed`; the others run in memory, and
 ``--max-memory-samples`` skips their runs above that size (an in-memory pair needs about
 16 KB per sample: 1.6 GB at 100k).
@@ -63,7 +67,7 @@ DERIVED = ("posesynth-views", "posesynth-shuffled", "posesynth-h36m", "posesynth
 LARGE_SUBJECT = 300_000
 #: Sources in other formats than a store, made from the pinhole store (:func:`file_source`)
 #: or, for ``videopose3d-h36m``, from ``posesynth-h36m-large`` (:func:`vp3d_as_videopose3d_writes`)
-FILES = ("trc", "seed_h5", "videopose3d", "videopose3d-h36m")
+FILES = ("trc", "seed_h5", "videopose3d", "videopose3d-h36m", "videopose3d-actions")
 SOURCES = ("posesynth", "posesynth-opencv", "mmpose", *DERIVED, *FILES)
 TARGETS = ("posesynth", "mmpose", "videopose3d", "trc")
 DEFAULT_PAIRS = "posesynth:mmpose,posesynth:trc,posesynth:videopose3d,mmpose:posesynth,posesynth-opencv:mmpose"
@@ -84,6 +88,10 @@ STREAMED = {
     "seed_h5:posesynth",
     "videopose3d:posesynth",
     "videopose3d-h36m:posesynth",
+    "videopose3d-actions:posesynth",
+    # through a hidden store (registry._through_store)
+    *(f"{src}:{dst}" for src in ("trc", "seed_h5", "videopose3d", "videopose3d-h36m") for dst in ("mmpose", "trc")),
+    "videopose3d-h36m:videopose3d",
 }
 
 
@@ -150,6 +158,12 @@ def source_path(work: Path, source: str, n: int) -> Path:
         if not (out / "data_2d_custom_gt.npz").is_file():
             shutil.rmtree(out, ignore_errors=True)
             source_path(work, "posesynth-h36m-large", n)
+            cmd = [sys.executable, __file__, "--work", str(work), "--make", source, "--sizes", str(n)]
+            subprocess.run(cmd, check=True, capture_output=True)
+        return out
+    if source == "videopose3d-actions":
+        out = work / f"vpa{n}"
+        if not (out / "data_2d_h36m_gt.npz").is_file():
             cmd = [sys.executable, __file__, "--work", str(work), "--make", source, "--sizes", str(n)]
             subprocess.run(cmd, check=True, capture_output=True)
         return out
@@ -335,6 +349,40 @@ def vp3d_as_videopose3d_writes(work: Path, n: int) -> Path:
     return out
 
 
+def vp3d_actions(work: Path, n: int) -> Path:
+    """VideoPose3D files of Human3.6M's layout at about ``n`` 2D samples, as its
+    ``prepare_data_h36m.py`` saves them (``np.savez_compressed`` of one dict per field): 7
+    subjects with published cameras (so Human3.6M's presets), 30 actions each of equal length
+    (about 36,000 frames a subject at 1 M), 32-joint float32 3D, 4 float32 2D views 3 frames
+    longer (trimmed on reading), random values (seed 0): the shape of the files users bring."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    subjects = ["S1", "S5", "S6", "S7", "S8", "S9", "S11"]
+    frames = n // (4 * len(subjects) * 30)
+    p3: dict = {}
+    p2: dict = {}
+    for s in subjects:
+        p3[s], p2[s] = {}, {}
+        for k in range(30):
+            a = f"Action{k} 1"
+            p3[s][a] = (rng.normal(0, 0.3, (frames, 32, 3)) + [0, 0, 1]).astype(np.float32)
+            p2[s][a] = [rng.uniform(10, 990, (frames + 3, 17, 2)).astype(np.float32) for _ in range(4)]
+    meta = {
+        "layout_name": "h36m",
+        "num_joints": 17,
+        "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]],
+    }
+    out = work / f"vpa{n}"
+    partial = work / f"vpa{n}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    np.savez_compressed(partial / "data_3d_h36m.npz", positions_3d=p3)
+    np.savez_compressed(partial / "data_2d_h36m_gt.npz", positions_2d=p2, metadata=meta)
+    partial.rename(out)
+    return out
+
+
 def size_mb(path: Path) -> float:
     if path.is_file():
         return path.stat().st_size / 1e6
@@ -362,11 +410,14 @@ def main() -> None:
         "with it too, alternated, and the ratio after / before printed",
     )
     parser.add_argument(
-        "--make", choices=(*DERIVED, "seed_h5", "videopose3d-h36m"), help=argparse.SUPPRESS
+        "--make", choices=(*DERIVED, "seed_h5", "videopose3d-h36m", "videopose3d-actions"), help=argparse.SUPPRESS
     )  # a source, in a child
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.make == "videopose3d-actions":
+        vp3d_actions(args.work, sizes[0])
+        return
     if args.make == "videopose3d-h36m":
         vp3d_as_videopose3d_writes(args.work, sizes[0])
         return
