@@ -90,7 +90,11 @@ STREAMED = {
     "videopose3d-h36m:posesynth",
     "videopose3d-actions:posesynth",
     # through a hidden store (registry._through_store)
-    *(f"{src}:{dst}" for src in ("trc", "seed_h5", "videopose3d", "videopose3d-h36m") for dst in ("mmpose", "trc")),
+    *(
+        f"{src}:{dst}"
+        for src in ("trc", "seed_h5", "videopose3d", "videopose3d-h36m", "videopose3d-actions")
+        for dst in ("mmpose", "trc")
+    ),
     "videopose3d-h36m:videopose3d",
 }
 
