@@ -219,3 +219,33 @@ def test_read_with_all_or_some_cameras_used(tmp_path, monkeypatch, unused) -> No
     used = [keys[i] for i in rng.permutation(len(keys))] + keys[:2]  # every camera, some twice
     npz = write_files(tmp_path / f"u{unused}", table, used)
     assert_same(outcome(npz, monkeypatch, "numba"), outcome(npz, monkeypatch, "numpy"))
+
+
+# ------------------------------------------------------------------ the walk before the scan
+@needs_numba
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(
+    protocol=st.sampled_from([3, 4, 5]),
+    edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=4),
+    cut=st.one_of(st.none(), st.integers(0, 10**6)),
+    insert=st.one_of(st.none(), st.tuples(st.integers(0, 10**6), st.binary(min_size=1, max_size=9))),
+)
+def test_what_the_walk_reads_the_scan_accepts(protocol, edits, cut, insert) -> None:
+    """``load_numpy_pickle(records=...)`` scans only what it unpickles: every damaged file
+    (bytes changed, cut short, bytes inserted) that the records walk reads is one the scan
+    accepts, and the walk reads no byte outside the file (it returns, it does not crash)."""
+    from posesynth.data.formats import _pickle_scan
+
+    rng = np.random.default_rng(protocol)
+    table = {("S1", f"c{i}"): entry(rng, "column", True, i % 2 == 0, i == 1, "none") for i in range(3)}
+    data = bytearray(pickle.dumps(table, protocol=protocol))
+    for at, value in edits:
+        data[at % len(data)] = value
+    if insert is not None:
+        at = insert[0] % (len(data) + 1)
+        data[at:at] = insert[1]
+    if cut is not None:
+        data = data[: cut % (len(data) + 1)]
+    found = _pickle_scan.records(bytes(data), mmpose._RECORD_FIELDS)
+    if found is not None:
+        _pickle_scan.scan(bytes(data))  # raises if the scan would refuse it

@@ -682,8 +682,10 @@ def _records(
 
 def records(data: bytes, fields: tuple[str, ...]) -> tuple[np.ndarray, ...] | None:
     """A pickle ``{(str, str): {str: value}}`` whose arrays are little-endian float64, read
-    without unpickling (compiled; call it only when :func:`posesynth.util.jit.numba_enabled`
-    and after :func:`scan` accepted ``data``).
+    without unpickling (compiled; call it only when :func:`posesynth.util.jit.numba_enabled`).
+    Every read is bounded by ``data``'s size and every opcode it takes is complete and
+    well-formed, so a file it reads is one :func:`scan` accepts (``load_numpy_pickle`` scans
+    only what it unpickles).
 
     Returns None when the file holds anything the walk does not model (the caller unpickles
     it instead), else (keys (E, 4): offset and length in ``data`` of each key's two strings,
