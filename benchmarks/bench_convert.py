@@ -96,6 +96,7 @@ STREAMED = {
         for dst in ("mmpose", "trc")
     ),
     "videopose3d-h36m:videopose3d",
+    "videopose3d-actions:videopose3d",
 }
 
 
