@@ -22,7 +22,7 @@ import numpy as np
 
 from posesynth.util.jit import kernel
 
-__all__ = ["CAMERA_COLUMNS", "MAX_FRAME_DIGITS", "camera_fields", "cut", "name_parts"]
+__all__ = ["CAMERA_FIELDS", "MAX_FRAME_DIGITS", "camera_fields", "cut", "name_parts"]
 
 #: The longest frame number read here (more digits: the string path decides, int64 or not).
 MAX_FRAME_DIGITS = 18
@@ -125,9 +125,8 @@ def cut(codes: np.ndarray, start: np.ndarray, stop: np.ndarray, out: np.ndarray)
             out[i, j] = 0
 
 
-#: The columns of :func:`camera_fields`' ``out``: each field's first column and size, in the
-#: order of the ``fields`` it is given (``R`` (3, 3) in C order, then the vectors).
-CAMERA_COLUMNS = {"R": (0, 9), "T": (9, 3), "c": (12, 2), "f": (14, 2), "k": (16, 3), "p": (19, 2)}
+#: The fields :func:`camera_fields` gathers, in the order of its output arrays, with their sizes.
+CAMERA_FIELDS = {"R": 9, "T": 3, "c": 2, "f": 2, "k": 3, "p": 2}
 
 
 @kernel
@@ -140,7 +139,7 @@ def camera_fields(
     offset: np.ndarray,
     value: np.ndarray,
     cols: np.ndarray,
-    out: np.ndarray,
+    out: tuple[np.ndarray, ...],
     size: np.ndarray,
 ) -> int:
     """The cameras ``rows (K,)`` of a ``records`` read of ``cameras.pkl`` (``data (n,) uint8``
@@ -148,13 +147,14 @@ def camera_fields(
     ``cols (8,)`` the columns of R, T, c, f, k, p, w, h in them), checked as
     ``mmpose._cameras_from_records``' NumPy path checks them.
 
-    Returns -1 with ``out (K, 21) uint64`` (the bits of R, T, c, f, k, p in C order, as
-    :data:`CAMERA_COLUMNS`; an absent k or p is 0.0) and ``size (K, 2) int64`` (w, h) filled,
-    or the first row that path would not take (then nothing is gathered): not a dict of str
-    keys; R, T, c or f not a float64 array; R not (3, 3); a vector not (s,), (s, 1) or (1, s);
-    k or p neither such an array nor absent; w or h not a positive int.
+    Returns -1 with ``out`` (six (K, s) uint64 arrays: the bits of R (s = 9, C order), T, c,
+    f, k, p, as :data:`CAMERA_FIELDS`; an absent k or p is 0.0) and ``size (K, 2) int64``
+    (w, h) filled, or the first row that path would not take (the outputs then hold the rows
+    before it only): not a dict of str keys; R, T, c or f not a float64 array; R not (3, 3);
+    a vector not (s,), (s, 1) or (1, s); k or p neither such an array nor absent; w or h not
+    a positive int. Checks and values in one pass per entry, with scalar reads only (array
+    views per field cost reference counting on every row).
     """
-    vectors = ((1, 3), (2, 2), (3, 2), (4, 3), (5, 2))  # (field, size) of T, c, f, k, p
     for i in range(rows.shape[0]):
         r = rows[i]
         if not entry_ok[r]:
@@ -162,42 +162,40 @@ def camera_fields(
         for f in range(4):  # R, T, c, f present as float64 arrays
             if kind[r, cols[f]] != 1:
                 return i
-        d = dims[r, cols[0]]
-        if d[0] != 2 or d[1] != 3 or d[2] != 3:
+        c = cols[0]
+        if dims[r, c, 0] != 2 or dims[r, c, 1] != 3 or dims[r, c, 2] != 3:
             return i
-        for f, n in vectors:
-            d = dims[r, cols[f]]
-            k = kind[r, cols[f]]
-            shaped = (d[0] == 1 and d[1] == n) or (
-                d[0] == 2 and ((d[1] == n and d[2] == 1) or (d[1] == 1 and d[2] == n))
-            )
+        for f in range(1, 6):  # T, c, f, k, p
+            n = out[f].shape[1]
+            c = cols[f]
+            nd, d0, d1 = dims[r, c, 0], dims[r, c, 1], dims[r, c, 2]
+            shaped = (nd == 1 and d0 == n) or (nd == 2 and ((d0 == n and d1 == 1) or (d0 == 1 and d1 == n)))
+            k = kind[r, c]
             if not ((k == 1 and shaped) or (k == 0 and f >= 4)):
                 return i
         for f in (6, 7):  # w, h
             if kind[r, cols[f]] != 2 or value[r, cols[f]] <= 0:
                 return i
-    for i in range(rows.shape[0]):
-        r = rows[i]
-        at = 0
-        for f, n in ((0, 9), (1, 3), (2, 2), (3, 2), (4, 3), (5, 2)):
+        for f in range(6):  # the entry's values, in the same pass
+            dst = out[f]
+            n = dst.shape[1]
             c = cols[f]
             if kind[r, c] != 1:  # an absent k or p
                 for v in range(n):
-                    out[i, at + v] = 0
-                at += n
+                    dst[i, v] = 0
                 continue
-            d = dims[r, c]
-            transposed = d[3] == 1 and d[0] == 2 and d[1] * d[2] == n
+            d0, d1 = dims[r, c, 1], dims[r, c, 2]
+            transposed = dims[r, c, 3] == 1 and dims[r, c, 0] == 2 and d0 * d1 == n
+            base = offset[r, c]
             for v in range(n):
                 src = v
                 if transposed:  # C index (a, b) = v; Fortran data holds column b's values together
-                    src = (v % d[2]) * d[1] + v // d[2]
-                pos = offset[r, c] + 8 * src
+                    src = (v % d1) * d0 + v // d1
+                pos = base + 8 * src
                 bits = np.uint64(0)
                 for b in range(8):
                     bits |= np.uint64(data[pos + b]) << np.uint64(8 * b)
-                out[i, at + v] = bits
-            at += n
+                dst[i, v] = bits
         size[i, 0] = value[r, cols[6]]
         size[i, 1] = value[r, cols[7]]
     return -1

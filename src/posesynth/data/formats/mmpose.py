@@ -598,17 +598,16 @@ def _lean_fields(table: PickledRecords, rows: np.ndarray) -> tuple[dict[str, np.
     from posesynth.util.jit import numba_enabled
 
     if numba_enabled():
-        from posesynth.data.formats._mmpose_kernels import CAMERA_COLUMNS, camera_fields
+        from posesynth.data.formats._mmpose_kernels import CAMERA_FIELDS, camera_fields
 
         cols = np.array([table.fields.index(name) for name in _RECORD_FIELDS], np.int64)
-        bits = np.empty((len(rows), 21), np.uint64)
+        bits = tuple(np.empty((len(rows), n), np.uint64) for n in CAMERA_FIELDS.values())
         size = np.empty((len(rows), 2), np.int64)
         raw = np.frombuffer(table.data, np.uint8)
         args = (table.entry_ok, table.kind, table.dims, table.offset, table.value)
         if camera_fields(raw, np.ascontiguousarray(rows, np.int64), *args, cols, bits, size) >= 0:
             return None
-        values = bits.view(np.float64)
-        out = {name: np.ascontiguousarray(values[:, a : a + n]) for name, (a, n) in CAMERA_COLUMNS.items()}
+        out = {name: b.view(np.float64) for name, b in zip(CAMERA_FIELDS, bits, strict=True)}
     else:
         out_size = _lean_fields_numpy(table, rows)
         if out_size is None:
