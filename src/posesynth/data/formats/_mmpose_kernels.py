@@ -113,16 +113,19 @@ def name_parts(codes: np.ndarray, out: np.ndarray) -> int:
 
 
 @kernel
-def cut(codes: np.ndarray, start: np.ndarray, stop: np.ndarray, out: np.ndarray) -> None:
-    """``out (N, L) uint32``: row ``i`` holds ``codes[i, start[i]:stop[i]]``, NUL-padded
-    (``L`` >= every ``stop - start``)."""
+def cut(codes: np.ndarray, at: np.ndarray, subject: np.ndarray, action: np.ndarray, camera: np.ndarray) -> None:
+    """The parts of every name of ``codes (N, W)``, as :func:`name_parts` found them (``at``):
+    ``subject``, ``action``, ``camera`` (N, L) uint32 NUL-padded (``L`` >= each part's longest),
+    in one pass over the names."""
     for i in range(codes.shape[0]):
-        k = 0
-        for j in range(start[i], stop[i]):
-            out[i, k] = codes[i, j]
-            k += 1
-        for j in range(k, out.shape[1]):
-            out[i, j] = 0
+        for out, start, stop in ((subject, at[i, 0], at[i, 1]), (action, at[i, 1] + 1, at[i, 2]),
+                                 (camera, at[i, 2] + 1, at[i, 3])):  # fmt: skip
+            k = 0
+            for j in range(start, stop):
+                out[i, k] = codes[i, j]
+                k += 1
+            for j in range(k, out.shape[1]):
+                out[i, j] = 0
 
 
 #: The fields :func:`camera_fields` gathers, in the order of its output arrays, with their sizes.

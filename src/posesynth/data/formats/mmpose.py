@@ -418,12 +418,11 @@ def _parse_name_codes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     at = np.empty((len(codes), 5), np.int64)
     if name_parts(codes, at) >= 0:
         return None
-    parts = []
-    for start, stop in ((at[:, 0], at[:, 1]), (at[:, 1] + 1, at[:, 2]), (at[:, 2] + 1, at[:, 3])):
-        out = np.empty((len(codes), int((stop - start).max())), np.uint32)
-        cut(codes, start, stop, out)
-        parts.append(out.view(f"<U{out.shape[1]}").reshape(len(codes)))
-    return parts[0], parts[1], parts[2], at[:, 4] - 1
+    widths = (at[:, 1] - at[:, 0], at[:, 2] - at[:, 1] - 1, at[:, 3] - at[:, 2] - 1)
+    parts = [np.empty((len(codes), int(w.max())), np.uint32) for w in widths]
+    cut(codes, at, *parts)
+    subject, action, camera = (part.view(f"<U{part.shape[1]}").reshape(len(codes)) for part in parts)
+    return subject, action, camera, at[:, 4] - 1
 
 
 def _names_parsed(arr: np.ndarray, path: Path) -> tuple[Sequence[str] | np.ndarray, tuple[np.ndarray, ...]]:
