@@ -390,13 +390,20 @@ def whole_command(args: argparse.Namespace, size: int, base: Path, versions: lis
     if len(versions) > 1 and "1" in figures.get("now", {}) and "1" in figures.get("before", {}):
         print(f"  now / before, 1 worker: {figures['now']['1']['rate'] / figures['before']['1']['rate']:.2f}x")
     if args.stages:
+        per_run: dict[str, list[dict[str, float]]] = {tag: [] for tag, _ in versions}
+        for _ in range(args.repeat):  # alternated; the median of each stage
+            for tag, package in versions:
+                per_run[tag].append(stages_in_child(npz, base / f"stages-{tag}", package, tiny))
         table = {}
-        for tag, package in versions:
+        for tag, _ in versions:
             seconds = {"start-up: the command on 200 frames (wall, own process)": startup[tag]}
-            seconds.update(stages_in_child(npz, base / f"stages-{tag}", package, tiny))
+            for name in dict.fromkeys(name for run in per_run[tag] for name in run):
+                values = sorted(run.get(name, 0.0) for run in per_run[tag])
+                seconds[name] = values[len(values) // 2]
             table[tag] = seconds
         names = list(dict.fromkeys(name for seconds in table.values() for name in seconds))
-        print(f"\n  stages of the command ({frames:,} frames, one worker, in a child process), seconds:")
+        runs = f"the median of {args.repeat} runs per version, alternated, " if args.repeat > 1 else ""
+        print(f"\n  stages of the command ({frames:,} frames, one worker, {runs}in a child process), seconds:")
         print(f"    {'':<72}" + "".join(f"{tag:>9}" for tag in table))
         for name in names:
             print(f"    {name:<72}" + "".join(f"{table[tag].get(name, float('nan')):9.2f}" for tag in table))
