@@ -6,12 +6,21 @@ and compared with the input (:func:`posesynth.data.roundtrip.check_written`): sa
 world and camera 3D (absolute), 2D and cameras; any difference is an error and the output is
 removed. The output policy (:mod:`posesynth.util.outputs`) is checked before any work.
 
-Memory: more than ``registry.STREAM_ROWS`` samples stream for a posesynth store converted to
-MMPose, TRC or VideoPose3D and for MMPose, TRC and the seed's ``.h5`` converted to a posesynth store
-(:func:`~posesynth.data.formats.registry.convert_streamed` says which stores), and so does the
-check (:func:`~posesynth.data.roundtrip.check_written_chunked`: the input and the written files
-read back chunk by chunk, compared pair by pair). Every other pair of formats is converted in
-memory, and its check then holds the input and the output read back (about twice the data set).
+Memory: more than ``registry.STREAM_ROWS`` samples stream
+(:func:`~posesynth.data.formats.registry.convert_streamed` says when each pair does and what
+falls back to memory):
+
+- a posesynth store into MMPose, TRC or VideoPose3D;
+- MMPose, TRC, the seed's ``.h5`` and VideoPose3D files (Human3.6M's as VideoPose3D writes
+  them, or posesynth's own, its cameras file read entry by entry) into a posesynth store;
+- TRC and the seed's ``.h5`` into MMPose or TRC, VideoPose3D files into MMPose, TRC or
+  VideoPose3D, through a hidden store beside OUT (removed after the check).
+
+The check streams with them (:func:`~posesynth.data.roundtrip.check_written_chunked`: the input
+and the written files read back chunk by chunk, compared pair by pair). Every other pair (MMPose
+into MMPose, TRC or VideoPose3D; Human3.6M's raw ``.cdf``; ``calib_toml``) and the fallbacks
+are converted in memory, and the check then holds the input and the output read back (about
+twice the data set).
 """
 
 from __future__ import annotations

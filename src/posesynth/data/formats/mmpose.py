@@ -1284,9 +1284,11 @@ def _mmpose_payload(
     dataset: PoseDataset,
     counters: dict[tuple[str, str, str], int] | None = None,
     camera_base: int = 0,
+    sample_base: int = 0,
 ) -> tuple[dict[str, np.ndarray], dict[tuple[str, str], dict], dict[str, Any] | None]:
     """The ``.npz`` arrays, the ``cameras.pkl`` dict and the sidecar document (or None)
-    for ``dataset`` (no disk access)."""
+    for ``dataset`` (no disk access); ``sample_base``: the index of its first sample in the
+    whole data set (a chunk's), which errors name."""
     names = dataset.skeleton.joint_names
     if tuple(names[:_NUM_JOINTS]) != tuple(H36M17.joint_names):
         raise ValueError(
@@ -1309,7 +1311,8 @@ def _mmpose_payload(
     for field, arr in (("joints_3d_camera", p_cam), ("joints_2d", uv_px), ("visibility", vis)):
         bad = ~np.isfinite(arr)
         if bad.any():
-            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            at = np.argwhere(bad)[0]
+            first = (int(at[0]) + sample_base, *(int(i) for i in at[1:]))  # the whole data set's sample
             raise ValueError(
                 f"dataset.{field}: expected finite values for MMPose export, got "
                 f"{int(bad.sum())} NaN/inf (first at index {first})"
@@ -1587,7 +1590,7 @@ def write_mmpose_chunks(
                 # frame counters matter only for a shared camera table (per-sample cameras make
                 # every key new): not keeping them otherwise keeps memory flat
                 keep = counters if chunk.camera_index is not None else {}
-                annotations, cams_pkl, sidecar = _mmpose_payload(chunk, keep, base)
+                annotations, cams_pkl, sidecar = _mmpose_payload(chunk, keep, base, sample_base=n)
                 for m in members:
                     arr = np.ascontiguousarray(annotations[m], dtype=np.float64)
                     shapes[m] = arr.shape[1:]

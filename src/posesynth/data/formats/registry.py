@@ -907,7 +907,9 @@ def _videopose3d_chunks(path: Path, rows: int) -> tuple[int, Any]:
     """``read_any(path, "videopose3d")`` as chunks of ``rows`` samples, slices of the whole:
     the files are surveyed first, a subject at a time (every check and error of the in-memory
     reader, :func:`~posesynth.data.formats.videopose3d_read.survey_source`), then read again a
-    subject at a time (:func:`~posesynth.data.formats.videopose3d_read.source_chunks`).
+    subject at a time (:func:`~posesynth.data.formats.videopose3d_read.source_chunks`). A
+    cameras file of more than :data:`STORE_TABLE_MAX` cameras is read an entry at a time and
+    the chunks carry one camera per sample (no camera table: the same values).
 
     Raises:
         posesynth.data.formats.videopose3d_read.GiveUp: the files cannot be read a subject at
@@ -917,7 +919,7 @@ def _videopose3d_chunks(path: Path, rows: int) -> tuple[int, Any]:
     from posesynth.data.formats.videopose3d_read import source_chunks, survey_source
 
     path_3d, path_2d = _videopose3d_paths(path)
-    survey = survey_source(path_3d, path_2d, None)
+    survey = survey_source(path_3d, path_2d, None, table_max=STORE_TABLE_MAX)
 
     def checked() -> Any:
         lo = 0
@@ -1137,7 +1139,12 @@ def _chunks_to_store(
     """
     import itertools
 
-    from posesynth.data.formats.store_io import DEFAULT_SHARD_SIZE, _dataset_meta, dataset_store_arrays
+    from posesynth.data.formats.store_io import (
+        DEFAULT_SHARD_SIZE,
+        _dataset_meta,
+        dataset_store_arrays,
+        pose_store_meta,
+    )
     from posesynth.data.formats.videopose3d_read import GiveUp
     from posesynth.data.store import StoreWriter
 
@@ -1152,11 +1159,15 @@ def _chunks_to_store(
         raise ValueError(f"shard_size: expected an integer >= 1, got {shard_size!r}")
     chunks = iter(chunks)
     first = next(chunks)
-    if first.cameras is not None and first.camera_index is None:
-        # the store's meta counts per-sample cameras of the whole, unknown here; no such reader yet
-        raise ValueError(f"{source}: {in_format} chunks with per-sample cameras cannot be streamed into a store")
     head = first.select(np.zeros(1, np.int64))  # the summary's skeleton and cameras (a copy)
-    meta = _dataset_meta(first)
+    per_sample = first.cameras is not None and first.camera_index is None
+    if per_sample:  # a VideoPose3D cameras file of more than STORE_TABLE_MAX cameras
+        assert first.cameras is not None
+        # the whole's distinct cameras are not counted: readers take the sample count (as the
+        # MMPose -> store path's per-sample stores)
+        meta = pose_store_meta(first.skeleton, first.meta, extra=first.extra, camera_model=first.cameras.model)
+    else:
+        meta = _dataset_meta(first)
     done = 0
     with StoreWriter(out, meta, overwrite=overwrite) as writer:
         pending: list[dict[str, np.ndarray]] = []
@@ -1175,7 +1186,7 @@ def _chunks_to_store(
         if done != n:
             raise ValueError(f"{source}: the headers say {n} samples, read {done}; the source changed while converting")
         path = writer.commit()
-    cams = 0 if head.cameras is None else head.num_cameras
+    cams = 0 if head.cameras is None else (n if per_sample else head.num_cameras)
     return StreamedConversion(written=path, samples=n, skeleton=head.skeleton, num_cameras=cams, rows=rows)
 
 

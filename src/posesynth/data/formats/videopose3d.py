@@ -357,6 +357,41 @@ def _to_h36m17(points: np.ndarray, layout: str, conf: np.ndarray | None = None):
     return convert_keypoints(points, layout, "h36m17", conf)
 
 
+def _camera_entry(path: Path, s: str, entry: Any, model: Any) -> tuple[Any, list, dict[str, np.ndarray]]:
+    """Subject ``s``'s entry of a cameras file checked: ``(model, ids, {field: (len(ids), ...)
+    float64})``; ``model`` is the model name of the subjects before (None: none yet)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("ids"), list):
+        raise ValueError(f"{path}: cameras: no camera list for subject {s!r}")
+    ids = entry["ids"]
+    cam = entry.get("cameras")
+    if not isinstance(cam, dict) or any(f not in cam for f in ("model", *_CAM_FIELDS)):
+        raise ValueError(f"{path}: cameras[{s!r}]: expected Camera.to_dict() fields {['model', *_CAM_FIELDS]}")
+    if model is None:
+        model = cam["model"]
+    elif cam["model"] != model:
+        raise ValueError(f"{path}: cameras[{s!r}]: model {cam['model']!r}, the others {model!r}")
+    arrays = {}
+    for f in _CAM_FIELDS:
+        try:
+            arr = np.asarray(cam[f], dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: cameras[{s!r}].{f}: expected numbers ({exc})") from None
+        if arr.ndim < 1 or arr.shape[0] != len(ids):
+            raise ValueError(f"{path}: cameras[{s!r}].{f}: {len(ids)} ids but shape {arr.shape}")
+        arrays[f] = arr
+    return model, ids, arrays
+
+
+def _check_views(path: Path, s: str, action: str, count: int, cameras: int) -> None:
+    """A sequence's 2D arrays pair with its subject's cameras by index: the counts agree."""
+    if count != cameras:
+        raise ValueError(
+            f"{path}: subject {s!r} has {cameras} cameras but "
+            f"positions_2d[{s!r}][{action!r}] has {count} arrays; VideoPose3D pairs "
+            "them by index, so the counts must agree"
+        )
+
+
 def _read_cameras_file(path: Path, subjects: list[str], rows: list) -> tuple[Camera, np.ndarray, dict[str, int]]:
     """The cameras of ``subjects`` from a ``cameras_<name>.json``: table (K,), names, offsets."""
     try:
@@ -379,32 +414,11 @@ def _read_cameras_file(path: Path, subjects: list[str], rows: list) -> tuple[Cam
     names, offsets, k = [], {}, 0
     model: Any = None  # the file's model name (Camera parses it); None before the first subject
     for s in subjects:
-        entry = table.get(s)
-        if not isinstance(entry, dict) or not isinstance(entry.get("ids"), list):
-            raise ValueError(f"{path}: cameras: no camera list for subject {s!r}")
-        ids = entry["ids"]
-        cam = entry.get("cameras")
-        if not isinstance(cam, dict) or any(f not in cam for f in ("model", *_CAM_FIELDS)):
-            raise ValueError(f"{path}: cameras[{s!r}]: expected Camera.to_dict() fields {['model', *_CAM_FIELDS]}")
-        if model is None:
-            model = cam["model"]
-        elif cam["model"] != model:
-            raise ValueError(f"{path}: cameras[{s!r}]: model {cam['model']!r}, the others {model!r}")
+        model, ids, arrays = _camera_entry(path, s, table.get(s), model)
         for f in _CAM_FIELDS:
-            try:
-                arr = np.asarray(cam[f], dtype=np.float64)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"{path}: cameras[{s!r}].{f}: expected numbers ({exc})") from None
-            if arr.ndim < 1 or arr.shape[0] != len(ids):
-                raise ValueError(f"{path}: cameras[{s!r}].{f}: {len(ids)} ids but shape {arr.shape}")
-            fields[f].append(arr)
+            fields[f].append(arrays[f])
         for action, count in views_of.get(s, []):
-            if count != len(ids):
-                raise ValueError(
-                    f"{path}: subject {s!r} has {len(ids)} cameras but "
-                    f"positions_2d[{s!r}][{action!r}] has {count} arrays; VideoPose3D pairs "
-                    "them by index, so the counts must agree"
-                )
+            _check_views(path, s, action, count, len(ids))
         offsets[s] = k
         k += len(ids)
         names += [f"{s}/{cid}" for cid in ids]

@@ -48,6 +48,7 @@ from numpy.lib import format as npy_format
 from posesynth.body.skeleton import H36M17
 from posesynth.data.dataset import PoseDataset
 from posesynth.data.formats.numpy_pickle import NumpyOnlyUnpickler
+from posesynth.geometry.camera import Camera
 
 __all__ = ["GiveUp", "SourceSurvey", "dict_items", "source_chunks", "survey_source"]
 
@@ -444,6 +445,25 @@ class SourceSurvey:
     camera_offset: dict[str, int] | None
     per_subject: int  # cameras per subject in the table (presets: 4); 0 with own cameras
     meta: dict[str, Any] = field(default_factory=dict)
+    #: the cameras file read again as the chunks need it (one camera per sample), in place of
+    #: ``cameras`` (a table) when it holds more cameras than ``survey_source``'s ``table_max``
+    file_cameras: FileCameras | None = None
+
+
+@dataclass
+class FileCameras:
+    """A cameras file's cameras given one per sample (:func:`source_chunks`): the entries of its
+    ``cameras`` object read one at a time from ``start``, in the data's subject order."""
+
+    path: Path
+    #: byte offset just after the ``cameras`` object's ``{`` (:class:`~posesynth.data.formats._json_stream.JsonItems`)
+    start: int
+    #: the model name every entry has
+    model: Any
+    #: cameras of the data's subjects (the in-memory reader's table length)
+    count: int
+    #: the longest camera name ``<subject>/<id>``
+    name_width: int
 
 
 def _nested_error(path: Path, key: str, subject: Any, action: Any, value: Any, first: bool) -> ValueError | None:
@@ -544,9 +564,125 @@ def _metadata(path: Path) -> dict[str, Any]:
     return dict(dict_items(path, "metadata", frozenset({"video_metadata"}), fragments=False))
 
 
-def survey_source(path_3d: Path | None, path_2d: Path | None, cameras_path: Path | None) -> SourceSurvey:
+class _ReadWhole(Exception):
+    """The cameras file is not one :func:`_survey_cameras` reads entry by entry."""
+
+
+def _survey_cameras(
+    path: Path, subjects: list[str], seqs: list[_Seq], table_max: int | None
+) -> tuple[Any, np.ndarray, dict[str, int]] | FileCameras:
+    """:func:`~posesynth.data.formats.videopose3d._read_cameras_file` of a cameras file read
+    an entry at a time (:mod:`posesynth.data.formats._json_stream`: a block of text and one
+    subject's cameras held, not the document): the same checks, messages and order, and its
+    result (table, names, offsets) for at most ``table_max`` cameras; beyond, a
+    :class:`FileCameras` (every entry checked, nothing kept).
+
+    The ``cameras`` object's entries are matched to ``subjects`` in order (as posesynth writes
+    the file; entries of other subjects are skipped). A file that is not ASCII JSON, whose
+    ``format``, ``version`` or ``cameras`` are not as written, that lacks a subject or lists
+    the subjects in another order, or (beyond ``table_max``) holds a camera that
+    :class:`~posesynth.geometry.camera.Camera` refuses, is read whole by the in-memory reader,
+    which names its error (the index in the whole table) or reads it. (A subject listed twice: json.loads keeps the last entry, this the
+    first; posesynth never writes one twice.)
+    """
+    from posesynth.data.formats._json_stream import END, JsonItems, json_layout
+    from posesynth.data.formats.videopose3d import (
+        _CAM_FIELDS,
+        CAMERAS_FORMAT,
+        CAMERAS_VERSION,
+        _camera_entry,
+        _check_views,
+        _read_cameras_file,
+    )
+    from posesynth.geometry.camera import Camera
+
+    def whole() -> tuple[Any, np.ndarray, dict[str, int]]:
+        return _read_cameras_file(path, subjects, [(q.subject, q.action, None, q.frames_2d) for q in seqs])
+
+    try:
+        starts, values = json_layout(path, {("cameras",), ("videopose3d",)})
+        start = starts.get(("cameras",))
+        if values.get(("format",)) != CAMERAS_FORMAT or values.get(("version",)) != CAMERAS_VERSION:
+            raise _ReadWhole
+        if start is None:
+            raise _ReadWhole
+        with open(path, "rb") as fh:
+            fh.seek(start - 1)
+            if fh.read(1) != b"{":  # a list, not subject -> entry
+                raise _ReadWhole
+        items = JsonItems(path, start, pairs=True)
+    except (OSError, ValueError, _ReadWhole):
+        return whole()
+    fields: dict[str, list[np.ndarray]] | None = {f: [] for f in _CAM_FIELDS}
+    names: list[str] = []
+    offsets: dict[str, int] = {}
+    k = width = 0
+    model: Any = None
+    refused = False  # an entry Camera refuses (in per-sample mode): the in-memory reader says where
+    i = at = 0  # the subject matched next; its first sequence
+    try:
+        while i < len(subjects):
+            item = items.next()
+            if item is END:
+                break
+            key, entry = item
+            s = subjects[i]
+            if key != s:
+                continue
+            model, ids, arrays = _camera_entry(path, s, entry, model)
+            while at < len(seqs) and seqs[at].subject == s:
+                q = seqs[at]
+                assert q.frames_2d is not None  # cameras are read with a 2D file
+                _check_views(path, s, q.action, len(q.frames_2d), len(ids))
+                at += 1
+            offsets[s] = k
+            k += len(ids)
+            here = [f"{s}/{cid}" for cid in ids]
+            width = max([width, *map(len, here)])
+            if fields is not None and table_max is not None and k > table_max:
+                if fields["center"]:  # the entries kept so far, checked as the table would be
+                    try:
+                        Camera(model=model, **{f: np.concatenate(v) for f, v in fields.items()})
+                    except ValueError:
+                        refused = True
+                fields = None  # one camera per sample: the table is not kept
+                names, offsets = [], {}
+            if fields is not None:
+                for f in _CAM_FIELDS:
+                    fields[f].append(arrays[f])
+                names += here
+            elif not refused:  # what the whole table's Camera would refuse, said after the checks
+                try:
+                    Camera(model=model, **arrays)
+                except ValueError:
+                    refused = True
+            i += 1
+    except ValueError as exc:
+        if "not valid JSON" in str(exc) or "not ASCII" in str(exc):
+            return whole()
+        raise
+    finally:
+        items.close()
+    if i < len(subjects) or refused:  # a subject missing, the subjects in another order, a bad camera
+        return whole()
+    if fields is None:
+        return FileCameras(path=path, start=start, model=model, count=k, name_width=max(width, 1))
+    try:
+        cameras = Camera(model=model, **{f: np.concatenate(v) for f, v in fields.items()})
+    except ValueError as exc:
+        raise ValueError(f"{path}: cameras: {exc}") from None
+    return cameras, np.array(names), offsets
+
+
+def survey_source(
+    path_3d: Path | None, path_2d: Path | None, cameras_path: Path | None, table_max: int | None = None
+) -> SourceSurvey:
     """Walk the files once (a subject at a time) with every check of :func:`read_videopose3d`,
     in its order; what the chunks need (see :class:`SourceSurvey`).
+
+    A cameras file is read an entry at a time (:func:`_survey_cameras`). With more than
+    ``table_max`` cameras (None: no limit) the survey keeps no camera table: the chunks then
+    carry one camera per sample (:class:`FileCameras`), the same values.
 
     Raises:
         ValueError: what :func:`read_videopose3d` raises for these files.
@@ -556,7 +692,6 @@ def survey_source(path_3d: Path | None, path_2d: Path | None, cameras_path: Path
         _LAYOUT_BY_COUNT,
         _h36m_cameras,
         _layout_2d,
-        _read_cameras_file,
         cameras_file_for,
     )
     from posesynth.geometry.camera import H36M_CAMERA_IDS, H36M_SUBJECTS
@@ -624,13 +759,21 @@ def survey_source(path_3d: Path | None, path_2d: Path | None, cameras_path: Path
             if p is not None and cameras_path is None:
                 cameras_path = cameras_file_for(p)
     own = None
+    file_cameras = None
     if cameras_path is not None and with_2d:
-        rows = [(q.subject, q.action, None, q.frames_2d) for q in seqs]
-        own = _read_cameras_file(Path(cameras_path), subjects, rows)
-    use_presets = own is None and (
-        with_2d
-        and all(s in H36M_SUBJECTS for s in subjects)
-        and all(q.frames_2d is not None and len(q.frames_2d) == len(H36M_CAMERA_IDS) for q in seqs)
+        read = _survey_cameras(Path(cameras_path), subjects, seqs, table_max)
+        if isinstance(read, FileCameras):
+            file_cameras = read
+        else:
+            own = read
+    use_presets = (
+        own is None
+        and file_cameras is None
+        and (
+            with_2d
+            and all(s in H36M_SUBJECTS for s in subjects)
+            and all(q.frames_2d is not None and len(q.frames_2d) == len(H36M_CAMERA_IDS) for q in seqs)
+        )
     )
     cameras = camera_names = offsets = None
     per_subject = 0
@@ -662,6 +805,7 @@ def survey_source(path_3d: Path | None, path_2d: Path | None, cameras_path: Path
         camera_offset=offsets,
         per_subject=per_subject,
         meta=meta,
+        file_cameras=file_cameras,
     )
     missing = 0
     for piece in _pieces(survey):
@@ -673,7 +817,7 @@ def survey_source(path_3d: Path | None, path_2d: Path | None, cameras_path: Path
     meta["missing_points"] = missing
     if use_presets:
         meta["cameras"] = "human3.6m presets (VideoPose3D camera order)"
-    elif own is not None:
+    elif own is not None or file_cameras is not None:
         meta["cameras"] = str(cameras_path)
     else:
         meta["cameras"] = None
@@ -750,13 +894,47 @@ def _pieces(sv: SourceSurvey) -> Iterator[_Piece]:
         del value
 
 
+class _SubjectCameras:
+    """The entries of a cameras file read in the data's subject order (:class:`FileCameras`):
+    one subject's cameras held at a time."""
+
+    def __init__(self, fc: FileCameras) -> None:
+        from posesynth.data.formats._json_stream import JsonItems
+
+        self.fc = fc
+        self.width = fc.name_width
+        self.items = JsonItems(fc.path, fc.start, pairs=True)
+        self.subject: str | None = None
+        self.ids: list = []
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def camera(self, subject: str, c: int) -> tuple[dict[str, np.ndarray], str]:
+        """Camera ``c`` of ``subject`` as ``{field: (1, ...) float64}`` and its name."""
+        from posesynth.data.formats._json_stream import END
+        from posesynth.data.formats.videopose3d import _camera_entry
+
+        while subject != self.subject:
+            item = self.items.next()
+            if item is END:
+                self.items.close()
+                raise ValueError(f"{self.fc.path}: changed while it was read (no cameras for {subject!r})")
+            key, entry = item
+            if key == subject:  # checked by the survey
+                _, self.ids, self.arrays = _camera_entry(self.fc.path, subject, entry, self.fc.model)
+                self.subject = subject
+        return {f: v[c : c + 1] for f, v in self.arrays.items()}, f"{subject}/{self.ids[c]}"
+
+
 def source_chunks(sv: SourceSurvey, rows: int) -> Iterator[PoseDataset]:
     """The samples of :func:`read_videopose3d` (before ``read_any``'s check), ``rows`` at a
     time, each a slice of the whole: its ``meta``, string widths, camera table and visibility."""
+    from posesynth.data.formats.videopose3d import _CAM_FIELDS
+
     with_3d, with_2d = sv.path_3d is not None, sv.path_2d is not None
-    keys = ("world", "uv", "vis", "subject", "action", "frame", "cam", "cidx")
+    keys = ("world", "uv", "vis", "subject", "action", "frame", "cam", "cidx", "cname", *_CAM_FIELDS)
     pending: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     held = 0
+    per_sample = _SubjectCameras(sv.file_cameras) if sv.file_cameras is not None else None
 
     def cut(upto: int) -> PoseDataset:
         nonlocal pending, held
@@ -765,14 +943,20 @@ def source_chunks(sv: SourceSurvey, rows: int) -> Iterator[PoseDataset]:
         take = {k: (None if v is None else v[:upto]) for k, v in whole.items()}
         pending, held = rest, held - upto
         cam = take["cam"]
+        cameras, names = sv.cameras, sv.camera_names
+        if per_sample is not None:
+            assert sv.file_cameras is not None
+            per_field: dict[str, Any] = {f: take[f] for f in _CAM_FIELDS}
+            cameras = Camera(model=sv.file_cameras.model, **per_field)
+            names = take["cname"]
         return PoseDataset(
             skeleton=H36M17,
             joints_3d_world=take["world"] if with_3d else None,
             joints_2d=take["uv"] if with_2d else None,
             visibility=None if sv.all_seen else take["vis"],
-            cameras=sv.cameras,
+            cameras=cameras,
             camera_index=take["cidx"],
-            camera_names=sv.camera_names,
+            camera_names=names,
             subject=take["subject"],
             action=take["action"],
             frame=take["frame"],
@@ -795,6 +979,11 @@ def source_chunks(sv: SourceSurvey, rows: int) -> Iterator[PoseDataset]:
             pending["cam"].append(np.full(t, c, dtype=np.int64))
             if sv.camera_offset is not None:  # the subject's first camera in the table, then its slot
                 pending["cidx"].append(np.full(t, sv.camera_offset[q.subject] + c, dtype=np.int64))
+            elif per_sample is not None:  # the subject's camera c, once per sample
+                arrays, name = per_sample.camera(q.subject, c)
+                for f in _CAM_FIELDS:
+                    pending[f].append(np.repeat(arrays[f], t, axis=0))
+                pending["cname"].append(np.full(t, name, dtype=f"<U{per_sample.width}"))
         held += t
         while held >= rows:
             done += rows
@@ -802,6 +991,8 @@ def source_chunks(sv: SourceSurvey, rows: int) -> Iterator[PoseDataset]:
     if held:
         done += held
         yield cut(held)
+    if per_sample is not None:
+        per_sample.items.close()
     if done != sv.samples:
         raise ValueError(
             f"{sv.path_3d or sv.path_2d}: changed while it was read ({done} samples, {sv.samples} surveyed)"
