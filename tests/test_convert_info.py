@@ -133,6 +133,7 @@ def fake_mmpose(calls: dict, shift_m: float = 0.0) -> types.ModuleType:
 
     module.write_mmpose = write_mmpose
     module.read_mmpose = read_mmpose
+    module.ids_as_written = lambda dataset: dataset  # this writer keeps the ids as they are
     return module
 
 

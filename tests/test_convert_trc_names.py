@@ -80,7 +80,7 @@ def test_ids_as_read_back_mirror_the_reader() -> None:
 
 def test_written_ids_leave_other_formats_alone(stores: dict[str, Path], tmp_path: Path) -> None:
     ds = read_any(stores["space-slash"])
-    assert written_ids("mmpose", tmp_path)(ds) is ds
+    assert written_ids("posesynth", tmp_path)(ds) is ds  # MMPose: tests/test_convert_mmpose_ids.py
     (tmp_path / "S-2_walk.trc").write_text("")
     (tmp_path / "S1_a-b.trc").write_text("")
     mapped = written_ids("trc", tmp_path)(ds)

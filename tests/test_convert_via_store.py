@@ -121,15 +121,16 @@ def test_same_output_as_in_memory(sources: dict[str, tuple[Path, str]], tmp_path
         ("videopose3d", "trc"),
         ("videopose3d", "videopose3d"),
         ("seed_h5", "trc"),
+        ("seed_h5", "mmpose"),
         ("trc", "trc"),
     ],
 )
 def test_cli_checks_the_output(
     sources: dict[str, tuple[Path, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, to: str
 ) -> None:
-    """``posesynth convert`` streams (chunks of 7) and its round-trip check passes. (Not into
-    MMPose: the check of these sources' MMPose output fails in memory too, on ids: the seed's
-    cameras, VideoPose3D's actions and cameras.)"""
+    """``posesynth convert`` streams (chunks of 7) and its round-trip check passes, also into
+    MMPose, whose image names clean the ids (VideoPose3D's ``custom_000001`` is written
+    ``custom-000001``) and read a camera back as ``<subject>/<camera id>``."""
     source, _ = sources[kind]
     calls: list[bool] = []
     original = registry._through_store

@@ -37,6 +37,7 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,7 @@ __all__ = [
     "SIDECAR_FILE",
     "STATS_FILES",
     "format_h36m_imgname",
+    "ids_as_written",
     "parse_h36m_imgname",
     "read_mmpose",
     "read_mmpose_chunks",
@@ -1394,6 +1396,36 @@ def _sample_subjects(
     else:
         out = [cam_subject[k] or DEFAULT_SUBJECT for k in cam_of_sample.tolist()]
     return [s or DEFAULT_SUBJECT for s in out]
+
+
+def ids_as_written(dataset: PoseDataset) -> PoseDataset:
+    """``dataset`` with its ids as :func:`write_mmpose` writes them into the image names and
+    :func:`read_mmpose` reads them back: what ``convert``'s round-trip check compares with.
+
+    An image name keeps ``[A-Za-z0-9-]`` in a subject or camera id and ``[A-Za-z0-9_-]`` in an
+    action (``custom_000001`` is written ``custom-000001``; an action's spaces become ``_``),
+    and a camera is read back as ``<subject>/<camera id>``: one camera per (subject, camera)
+    pair, so the cameras are gathered to those pairs. Ids the data set lacks stay absent
+    (the reader's defaults are not compared). Shapes and arrays other than the ids are kept.
+    """
+    n = len(dataset)
+    changes: dict[str, Any] = {}
+    if dataset.action is not None:
+        changes["action"] = np.array([_clean_action(a) for a in np.asarray(dataset.action).tolist()])
+    if dataset.subject is not None or dataset.camera_names is not None:
+        k_cams = dataset.num_cameras
+        cam_of_sample = np.arange(n) if dataset.camera_index is None else np.asarray(dataset.camera_index)
+        cam_subject, cam_id = _camera_ids(dataset.camera_names, k_cams)
+        subjects = _sample_subjects(dataset.subject, cam_subject, cam_of_sample, n)
+        if dataset.subject is not None:
+            changes["subject"] = np.array(subjects)
+        if dataset.camera_names is not None and dataset.cameras is not None and n:
+            per_sample = np.array([f"{subjects[i]}/{cam_id[k]}" for i, k in enumerate(cam_of_sample.tolist())])
+            names, first, index = np.unique(per_sample, return_index=True, return_inverse=True)
+            changes["cameras"] = dataset.cameras[cam_of_sample[first]]
+            changes["camera_names"] = names
+            changes["camera_index"] = index.astype(np.int64)
+    return replace(dataset, **changes) if changes else dataset
 
 
 def _sample_frames(

@@ -452,10 +452,16 @@ def written_ids(to: str, out: Path | str) -> Callable[[PoseDataset], PoseDataset
     index within its sequence, names cameras ``<subject>/<id>`` and projects the views a
     subject's camera lacks: :class:`VideoPose3DWritten` (a
     :class:`~posesynth.data.roundtrip.SurveyedIds`; ``<name>`` from the files in ``out``).
+    MMPose's image names keep only safe characters and read a camera back as
+    ``<subject>/<camera id>`` (:func:`posesynth.data.formats.mmpose.ids_as_written`).
     Every other format keeps the ids: the function returns its argument.
     """
     if to == "videopose3d":
         return VideoPose3DWritten(_vp3d_written_name(Path(out)))
+    if to == "mmpose":
+        from posesynth.data.formats.mmpose import ids_as_written
+
+        return ids_as_written
     if to != "trc":
         return lambda dataset: dataset
     from dataclasses import replace
