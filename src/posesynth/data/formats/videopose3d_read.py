@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import sys
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -417,14 +418,14 @@ def dict_items(
 # --------------------------------------------------------------------------------- survey
 
 
-@dataclass
+@dataclass(slots=True)
 class _Seq:
     """One row of the in-memory reader: a sequence, its 3D length and its 2D views' lengths."""
 
     subject: str
     action: str
     frames_3d: int | None
-    frames_2d: list[int] | None
+    frames_2d: tuple[int, ...] | None
 
 
 @dataclass
@@ -503,6 +504,9 @@ def _walk_field(path: Path, key: str, two_d: bool) -> tuple[list[tuple[str, str,
     seqs: list[tuple[str, str, Any]] = []
     joints: int | None = None
     starts = True  # the next event is a subject's first
+    # names interned (the 3D and 2D files' subjects, and repeated action names, held once) and
+    # equal frame-count tuples shared: tens of bytes a sequence, not hundreds
+    shared: dict[tuple[int, ...], tuple[int, ...]] = {}
     for subject, action, value in sequences(path, key):
         if nested is None:
             nested = _nested_error(path, key, subject, action, value, starts)
@@ -532,7 +536,10 @@ def _walk_field(path: Path, key: str, two_d: bool) -> tuple[list[tuple[str, str,
                             f"got {arr.shape[1]}"
                         )
                     frames.append(int(arr.shape[0]))
-                seqs.append((subject, action, frames))
+                # shared: a million sequences of one view each hold one tuple, not a million lists
+                views = tuple(frames)
+                views = shared.get(views) or (shared.setdefault(views, views) if len(shared) < 1024 else views)
+                seqs.append((sys.intern(subject), sys.intern(action), views))
             else:
                 arr = _stored(path, where, value, (3,))
                 if joints is None:
@@ -545,7 +552,7 @@ def _walk_field(path: Path, key: str, two_d: bool) -> tuple[list[tuple[str, str,
                     raise ValueError(
                         f"{path}: {where}: expected {joints} joints like the other sequences, got {arr.shape[1]}"
                     )
-                seqs.append((subject, action, int(arr.shape[0])))
+                seqs.append((sys.intern(subject), sys.intern(action), int(arr.shape[0])))
         except ValueError as exc:
             first = exc
         del value
@@ -724,14 +731,30 @@ def survey_source(
     }
     seqs: list[_Seq] = []
     if seqs_3d is not None and seqs_2d is not None:
-        views = {(s, a): frames for s, a, frames in seqs_2d}
+        # the 2D file is read alongside the 3D one, so its sequences must come in the same
+        # order: matched in one forward pass (no table of a million sequences), the 2D
+        # sequences passed over being those without 3D
+        # each 3D row becomes its sequence in place and each matched 2D row goes (None): the
+        # rows are not held twice
+        rows_3d: list[Any] = seqs_3d
+        rows_2d: list[Any] = seqs_2d
         trimmed = []
-        for s, a, t3 in seqs_3d:
-            frames = views.get((s, a))
-            if frames is None:
+        unmatched: list[str] = []
+        at = 0
+        for i, (s, a, t3) in enumerate(seqs_3d):
+            start = at
+            while at < len(seqs_2d) and (seqs_2d[at][0] != s or seqs_2d[at][1] != a):
+                at += 1
+            if at == len(seqs_2d):
+                if any(r is not None and r[0] == s and r[1] == a for r in rows_2d[:start]):
+                    raise GiveUp("the 2D file's sequences in another order")
                 raise ValueError(
                     f"{path_2d}: positions_2d: missing {s}/{a}, which {path_3d} has (positions_3d[{s!r}][{a!r}])"
                 )
+            unmatched += [f"{s2}/{a2}" for s2, a2, _ in seqs_2d[start:at]]
+            frames = seqs_2d[at][2]
+            rows_2d[at] = None
+            at += 1
             for c, t2 in enumerate(frames):
                 if t2 < t3:
                     raise ValueError(
@@ -740,20 +763,20 @@ def survey_source(
                     )
                 if t2 > t3:
                     trimmed.append({"subject": s, "action": a, "camera": c, "frames_2d": t2, "frames_3d": t3})
-            seqs.append(_Seq(s, a, t3, frames))
+            rows_3d[i] = _Seq(s, a, t3, frames)
+        seqs = rows_3d
+        unmatched += [f"{s2}/{a2}" for s2, a2, _ in seqs_2d[at:]]
         meta["trimmed_2d"] = trimmed
-        used = {(s, a) for s, a, _ in seqs_3d}
-        meta["unmatched_2d"] = [f"{s}/{a}" for s, a, _ in seqs_2d if (s, a) not in used]
-        # the 2D file is read alongside the 3D one: its sequences must come in the same order
-        if [(s, a) for s, a, _ in seqs_2d if (s, a) in used] != [(s, a) for s, a, _ in seqs_3d]:
-            raise GiveUp("the 2D file's sequences in another order")
+        meta["unmatched_2d"] = unmatched
     elif seqs_3d is not None:
         seqs = [_Seq(s, a, t3, None) for s, a, t3 in seqs_3d]
     else:
         assert seqs_2d is not None
         seqs = [_Seq(s, a, None, frames) for s, a, frames in seqs_2d]
-    subjects = list(dict.fromkeys(q.subject for q in seqs))
     with_2d = seqs_2d is not None
+    del seqs_3d, seqs_2d
+    # a dict's keys, so each subject's sequences are consecutive: its first sequence names it
+    subjects = [q.subject for i, q in enumerate(seqs) if i == 0 or seqs[i - 1].subject != q.subject]
     if cameras_path is None:
         for p in (path_3d, path_2d):
             if p is not None and cameras_path is None:
