@@ -97,6 +97,7 @@ STREAMED = {
     ),
     "videopose3d-h36m:videopose3d",
     "videopose3d-actions:videopose3d",
+    "videopose3d:videopose3d",  # a subject per sample: subject by subject (registry._vp3d_plan)
 }
 
 

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import io
 import pickle
-import sys
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -490,11 +489,63 @@ def _size(value: Any) -> int:
     return 0
 
 
-def _walk_field(path: Path, key: str, two_d: bool) -> tuple[list[tuple[str, str, Any]], int | None]:
+class _Matcher:
+    """The 2D file's sequences matched to the 3D file's as the 2D walk makes them (one forward
+    pass, nothing held per 2D sequence): each matched 3D row becomes its :class:`_Seq` in
+    place; a 2D sequence that is not the next 3D one is taken as one without 3D (a 3D one then
+    never matched: missing, or the files in another order). The in-memory reader's checks of
+    the pairing come after every check of the 2D file, so their first error waits
+    (:meth:`finish`)."""
+
+    def __init__(self, rows: list[Any], path_3d: Path, path_2d: Path) -> None:
+        self.rows, self.path_3d, self.path_2d = rows, path_3d, path_2d
+        self.at = 0
+        self.unmatched: list[tuple[str, str]] = []
+        self.trimmed: list[dict[str, Any]] = []
+        self.error: ValueError | None = None
+
+    def add(self, s: str, a: str, frames: tuple[int, ...]) -> None:
+        if self.error is not None:
+            return
+        row = self.rows[self.at] if self.at < len(self.rows) else None
+        if row is None or row[0] != s or row[1] != a:
+            self.unmatched.append((s, a))
+            return
+        s, a, t3 = row  # the 3D file's names, already held
+        for c, t2 in enumerate(frames):
+            if t2 < t3:
+                self.error = ValueError(
+                    f"{self.path_2d}: positions_2d[{s!r}][{a!r}][{c}]: {t2} frames, fewer than the {t3} frames "
+                    f"of {self.path_3d} (positions_3d[{s!r}][{a!r}])"
+                )
+                return
+            if t2 > t3:
+                self.trimmed.append({"subject": s, "action": a, "camera": c, "frames_2d": t2, "frames_3d": t3})
+        self.rows[self.at] = _Seq(s, a, t3, frames)
+        self.at += 1
+
+    def finish(self) -> list[_Seq]:
+        """The sequences; raises the first pairing error (GiveUp: the files in another order)."""
+        if self.error is not None:
+            raise self.error
+        if self.at < len(self.rows):
+            s, a, _ = self.rows[self.at]
+            if (s, a) in set(self.unmatched):
+                raise GiveUp("the 2D file's sequences in another order")
+            raise ValueError(
+                f"{self.path_2d}: positions_2d: missing {s}/{a}, which {self.path_3d} has (positions_3d[{s!r}][{a!r}])"
+            )
+        return self.rows
+
+
+def _walk_field(
+    path: Path, key: str, two_d: bool, match: _Matcher | None = None
+) -> tuple[list[tuple[str, str, Any]], int | None]:
     """The sequences of field ``key`` (3D: ``(subject, action, frames)``; 2D: ``(subject,
     action, [frames per view])``) and the joint count, a sequence in memory, checked as
     :func:`~posesynth.data.formats.videopose3d._read_3d` / ``_read_2d`` check them, raising
-    their first error (the dict's names first, then the size, then the arrays in order)."""
+    their first error (the dict's names first, then the size, then the arrays in order).
+    With ``match``, the 2D sequences go to it instead (none returned)."""
     from posesynth.data.formats.videopose3d import _LAYOUT_BY_COUNT, _stored
     from posesynth.data.validate import check_elements
 
@@ -503,10 +554,15 @@ def _walk_field(path: Path, key: str, two_d: bool) -> tuple[list[tuple[str, str,
     total = 0
     seqs: list[tuple[str, str, Any]] = []
     joints: int | None = None
+    count = 0
     starts = True  # the next event is a subject's first
-    # names interned (the 3D and 2D files' subjects, and repeated action names, held once) and
-    # equal frame-count tuples shared: tens of bytes a sequence, not hundreds
-    shared: dict[tuple[int, ...], tuple[int, ...]] = {}
+    # repeated action names and equal frame-count tuples held once (at most 1,024 of each):
+    # tens of bytes a sequence, not hundreds
+    shared: dict[Any, Any] = {}
+
+    def once(value: Any) -> Any:
+        return shared.get(value) or (shared.setdefault(value, value) if len(shared) < 2048 else value)
+
     for subject, action, value in sequences(path, key):
         if nested is None:
             nested = _nested_error(path, key, subject, action, value, starts)
@@ -537,9 +593,11 @@ def _walk_field(path: Path, key: str, two_d: bool) -> tuple[list[tuple[str, str,
                         )
                     frames.append(int(arr.shape[0]))
                 # shared: a million sequences of one view each hold one tuple, not a million lists
-                views = tuple(frames)
-                views = shared.get(views) or (shared.setdefault(views, views) if len(shared) < 1024 else views)
-                seqs.append((sys.intern(subject), sys.intern(action), views))
+                count += 1
+                if match is not None:
+                    match.add(subject, action, once(tuple(frames)))
+                else:
+                    seqs.append((subject, once(action), once(tuple(frames))))
             else:
                 arr = _stored(path, where, value, (3,))
                 if joints is None:
@@ -552,7 +610,8 @@ def _walk_field(path: Path, key: str, two_d: bool) -> tuple[list[tuple[str, str,
                     raise ValueError(
                         f"{path}: {where}: expected {joints} joints like the other sequences, got {arr.shape[1]}"
                     )
-                seqs.append((sys.intern(subject), sys.intern(action), int(arr.shape[0])))
+                count += 1
+                seqs.append((subject, once(action), int(arr.shape[0])))
         except ValueError as exc:
             first = exc
         del value
@@ -561,7 +620,7 @@ def _walk_field(path: Path, key: str, two_d: bool) -> tuple[list[tuple[str, str,
     check_elements(f"{path}: {key}", total, 8)
     if first is not None:
         raise first
-    if not seqs:
+    if not count:
         raise ValueError(f"{path}: {key}: expected at least one sequence, got none")
     return seqs, joints
 
@@ -707,6 +766,7 @@ def survey_source(
         raise ValueError("read_videopose3d: expected path_3d, path_2d or both, got neither")
     layout_3d = layout_2d = None
     seqs_3d = seqs_2d = None
+    match: _Matcher | None = None
     if path_3d is not None:
         if not path_3d.is_file():
             raise FileNotFoundError(2, "No such file", str(path_3d))
@@ -719,7 +779,8 @@ def survey_source(
             raise FileNotFoundError(2, "No such file", str(path_2d))
         _load_fields_head(path_2d, ("positions_2d", "metadata"))
         metadata = _metadata(path_2d)  # the in-memory reader loads both fields before any check
-        seqs_2d, joints2 = _walk_field(path_2d, "positions_2d", two_d=True)
+        match = None if seqs_3d is None else _Matcher(seqs_3d, path_3d, path_2d)  # type: ignore[arg-type]
+        seqs_2d, joints2 = _walk_field(path_2d, "positions_2d", two_d=True, match=match)
         assert joints2 is not None
         layout_2d = _layout_2d(path_2d, metadata, joints2)
     meta: dict[str, Any] = {
@@ -730,50 +791,17 @@ def survey_source(
         "units": {"joints_3d_world": "m", "joints_2d": "px"},
     }
     seqs: list[_Seq] = []
-    if seqs_3d is not None and seqs_2d is not None:
-        # the 2D file is read alongside the 3D one, so its sequences must come in the same
-        # order: matched in one forward pass (no table of a million sequences), the 2D
-        # sequences passed over being those without 3D
-        # each 3D row becomes its sequence in place and each matched 2D row goes (None): the
-        # rows are not held twice
-        rows_3d: list[Any] = seqs_3d
-        rows_2d: list[Any] = seqs_2d
-        trimmed = []
-        unmatched: list[str] = []
-        at = 0
-        for i, (s, a, t3) in enumerate(seqs_3d):
-            start = at
-            while at < len(seqs_2d) and (seqs_2d[at][0] != s or seqs_2d[at][1] != a):
-                at += 1
-            if at == len(seqs_2d):
-                if any(r is not None and r[0] == s and r[1] == a for r in rows_2d[:start]):
-                    raise GiveUp("the 2D file's sequences in another order")
-                raise ValueError(
-                    f"{path_2d}: positions_2d: missing {s}/{a}, which {path_3d} has (positions_3d[{s!r}][{a!r}])"
-                )
-            unmatched += [f"{s2}/{a2}" for s2, a2, _ in seqs_2d[start:at]]
-            frames = seqs_2d[at][2]
-            rows_2d[at] = None
-            at += 1
-            for c, t2 in enumerate(frames):
-                if t2 < t3:
-                    raise ValueError(
-                        f"{path_2d}: positions_2d[{s!r}][{a!r}][{c}]: {t2} frames, fewer than the {t3} frames "
-                        f"of {path_3d} (positions_3d[{s!r}][{a!r}])"
-                    )
-                if t2 > t3:
-                    trimmed.append({"subject": s, "action": a, "camera": c, "frames_2d": t2, "frames_3d": t3})
-            rows_3d[i] = _Seq(s, a, t3, frames)
-        seqs = rows_3d
-        unmatched += [f"{s2}/{a2}" for s2, a2, _ in seqs_2d[at:]]
-        meta["trimmed_2d"] = trimmed
-        meta["unmatched_2d"] = unmatched
+    if seqs_3d is not None and path_2d is not None:
+        assert match is not None
+        seqs = match.finish()
+        meta["trimmed_2d"] = match.trimmed
+        meta["unmatched_2d"] = [f"{s}/{a}" for s, a in match.unmatched]
     elif seqs_3d is not None:
         seqs = [_Seq(s, a, t3, None) for s, a, t3 in seqs_3d]
     else:
         assert seqs_2d is not None
         seqs = [_Seq(s, a, None, frames) for s, a, frames in seqs_2d]
-    with_2d = seqs_2d is not None
+    with_2d = path_2d is not None
     del seqs_3d, seqs_2d
     # a dict's keys, so each subject's sequences are consecutive: its first sequence names it
     subjects = [q.subject for i, q in enumerate(seqs) if i == 0 or seqs[i - 1].subject != q.subject]
