@@ -482,3 +482,39 @@ def test_plan_trc_sequences_property(seq: list[int], step: list[int], rows: int)
         assert plan.first_frame == {
             f"{s}_posesynth": int(frame[subject == s][0]) for s in dict.fromkeys(subject.tolist())
         }
+
+
+@pytest.mark.parametrize("per_sample", [False, True])
+def test_trc_streamed_keeps_few_files_open(
+    sequences: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, per_sample: bool
+) -> None:
+    """More sequences than :data:`~posesynth.data.formats.trc.MAX_OPEN_FILES`, interleaved (files
+    closed early are reopened to append) or one sample each (closed when complete): the same
+    bytes as in memory, with never more than the bound open."""
+    import posesynth.data.formats.trc as trc
+
+    monkeypatch.setattr(trc, "MAX_OPEN_FILES", 2)
+    source = sequences
+    if per_sample:  # a subject per sample, as VideoPose3D's export of generated data gives
+        ds = read_any(sequences)
+        ds = replace(ds, subject=np.array([f"s{i:03d}" for i in range(len(ds))]), frame=np.zeros(len(ds), np.int64))
+        source = write_store_dataset(ds, tmp_path / "per_sample")
+    write_trc_sequences(read_any(source), tmp_path / "mem")
+    handles: list = []
+    most = [0]
+    real_open = open
+
+    def counting_open(*args, **kw):
+        fh = real_open(*args, **kw)
+        if str(args[0]).endswith(".trc") and "str" in str(args[0]):
+            handles.append(fh)
+            most[0] = max(most[0], sum(not h.closed for h in handles))
+        return fh
+
+    monkeypatch.setattr("builtins.open", counting_open)
+    done = convert_streamed(source, tmp_path / "str", "trc", "posesynth", rows=7)
+    assert done is not None
+    assert _files(tmp_path / "str") == _files(tmp_path / "mem")
+    assert len(handles) >= len(_files(tmp_path / "mem")) and most[0] <= 2
+    if not per_sample:  # three interleaved sequences through two open files: some reopened
+        assert len(handles) > 3

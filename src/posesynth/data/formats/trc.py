@@ -739,6 +739,12 @@ def sequence_names(subject: np.ndarray | None, action: np.ndarray | None, n: int
     return np.array([re.sub(r"[^A-Za-z0-9_.-]", "-", s) for s in names.tolist()]) if n else names
 
 
+#: Most TRC files :func:`write_trc_chunks` keeps open at once: a data set of many short
+#: sequences (a subject per sample) would otherwise open one per sequence, past the system's
+#: limit. A file closed early is reopened to append when its sequence goes on.
+MAX_OPEN_FILES = 256
+
+
 def ids_as_read_back(
     subject: np.ndarray | None, action: np.ndarray | None, n: int, *, several: bool
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -848,6 +854,7 @@ def write_trc_chunks(
     Every file is opened with its header (its row count from ``plan``,
     :func:`plan_trc_sequences`) and each chunk's rows are appended to their sequence's file,
     so memory is one chunk; the bytes equal :func:`write_trc_sequences`'s for the same data.
+    A file is closed once its sequence is complete, and at most :data:`MAX_OPEN_FILES` are open.
     The folder is built under a temporary name and renamed (on any error nothing is left).
 
     Args:
@@ -869,6 +876,7 @@ def write_trc_chunks(
     with atomic_path(out_dir, overwrite=overwrite) as tmp:
         tmp.mkdir()
         files: dict[str, Any] = {}
+        started: set[str] = set()
         try:
             for chunk in chunks:
                 ds, world, skel, rate = _checked_chunk(chunk, rate)
@@ -887,12 +895,21 @@ def write_trc_chunks(
                     time = frame / rate if time is None else np.asarray(time, dtype=np.float64)[rows]
                     fh = files.get(name)
                     if fh is None:
-                        fh = files[name] = open(tmp / f"{name}.trc", "w", encoding="utf-8", newline="")  # noqa: SIM115
-                        first = plan.first_frame.get(name, 0)
-                        head = _header_lines(f"{name}.trc", skel, rate, plan.counts[name], units, first)
-                        fh.write("\n".join(head) + "\n")
+                        if len(files) >= MAX_OPEN_FILES:  # the longest open first (dict order)
+                            files.pop(next(iter(files))).close()
+                        if name in started:  # closed to bound the open files: carry on where it stopped
+                            fh = open(tmp / f"{name}.trc", "a", encoding="utf-8", newline="")  # noqa: SIM115
+                        else:
+                            fh = open(tmp / f"{name}.trc", "w", encoding="utf-8", newline="")  # noqa: SIM115
+                            first = plan.first_frame.get(name, 0)
+                            head = _header_lines(f"{name}.trc", skel, rate, plan.counts[name], units, first)
+                            fh.write("\n".join(head) + "\n")
+                            started.add(name)
+                        files[name] = fh
                     fh.write("\n".join(_body_lines(world[rows], frame, time, units)) + "\n")
                     written[name] += len(rows)
+                    if written[name] == plan.counts[name]:  # complete: nothing more comes to it
+                        files.pop(name).close()
         finally:
             for fh in files.values():
                 fh.close()
