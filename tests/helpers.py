@@ -130,3 +130,29 @@ def streamed_same_error(source: Path, out: Path, source_format: str, rows: int =
     assert str(streamed.value) == str(mem.value)
     assert not out.exists() and not list(out.parent.glob(f".{out.name}*"))
     return str(mem.value)
+
+
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder``: relative path -> bytes."""
+    return {str(f.relative_to(folder)): f.read_bytes() for f in sorted(folder.rglob("*")) if f.is_file()}
+
+
+def assert_same_output(a: Path, b: Path) -> None:
+    """Two conversion outputs are the same: byte for byte, but ``cameras.pkl`` (streamed
+    MMPose pickles its dict in batches) as the same dict."""
+    import numpy as np
+
+    from posesynth.data.formats.numpy_pickle import load_numpy_pickle
+
+    fa, fb = folder_bytes(a), folder_bytes(b)
+    assert sorted(fa) == sorted(fb)
+    for name in fa:
+        if name.endswith("cameras.pkl"):
+            da, db = load_numpy_pickle(a / name), load_numpy_pickle(b / name)
+            assert list(da) == list(db)
+            for key in da:
+                assert list(da[key]) == list(db[key])
+                for field in da[key]:
+                    np.testing.assert_array_equal(np.asarray(da[key][field]), np.asarray(db[key][field]))
+        else:
+            assert fa[name] == fb[name], name

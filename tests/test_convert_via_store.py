@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from helpers import assert_same_output
 from posesynth.body.skeleton import H36M17
 from posesynth.cli.main import app
 from posesynth.data.dataset import PoseDataset
@@ -29,29 +30,6 @@ ROWS = 7
 #: cameras (the TRC source has none) and subjects in consecutive runs (the seed's alternate):
 #: in memory, nothing left behind
 IN_MEMORY = {("trc", "videopose3d"), ("seed_h5", "videopose3d")}
-
-
-def _files(folder: Path) -> dict[str, bytes]:
-    return {str(f.relative_to(folder)): f.read_bytes() for f in sorted(folder.rglob("*")) if f.is_file()}
-
-
-def _same_output(a: Path, b: Path) -> None:
-    """Byte for byte; ``cameras.pkl`` (streamed MMPose pickles its dict in batches) as the
-    same dict."""
-    from posesynth.data.formats.numpy_pickle import load_numpy_pickle
-
-    fa, fb = _files(a), _files(b)
-    assert sorted(fa) == sorted(fb)
-    for name in fa:
-        if name.endswith("cameras.pkl"):
-            da, db = load_numpy_pickle(a / name), load_numpy_pickle(b / name)
-            assert list(da) == list(db)
-            for key in da:
-                assert list(da[key]) == list(db[key])
-                for field in da[key]:
-                    np.testing.assert_array_equal(np.asarray(da[key][field]), np.asarray(db[key][field]))
-        else:
-            assert fa[name] == fb[name], name
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -108,7 +86,7 @@ def test_same_output_as_in_memory(sources: dict[str, tuple[Path, str]], tmp_path
         return
     assert made is not None, "expected the streamed path"
     assert made.samples == len(whole)
-    _same_output(tmp_path / "mem", tmp_path / "str")
+    assert_same_output(tmp_path / "mem", tmp_path / "str")
     assert _leftovers(tmp_path), "the store stays while the conversion is held (its check may read it)"
     del made
     gc.collect()
@@ -150,7 +128,7 @@ def test_cli_checks_the_output(
     gc.collect()
     assert not _leftovers(tmp_path)
     write_any(read_any(source), tmp_path / "mem", to)
-    _same_output(tmp_path / "mem", out)
+    assert_same_output(tmp_path / "mem", out)
 
 
 def test_an_error_leaves_no_store(sources: dict[str, tuple[Path, str]], tmp_path: Path) -> None:

@@ -15,13 +15,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from helpers import assert_same_output, folder_bytes
 from posesynth.data.formats import registry, videopose3d_read
 from posesynth.data.formats.registry import convert_streamed, iter_chunks, read_any, write_any
 from posesynth.data.store import open_store
-
-
-def _files(folder: Path) -> dict[str, bytes]:
-    return {str(f.relative_to(folder)): f.read_bytes() for f in sorted(folder.rglob("*")) if f.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -32,25 +29,6 @@ def vp_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("vp") / "vp"
     write_any(generate_dataset(GenerateConfig(samples=30, seed=7)), folder, "videopose3d")
     return folder
-
-
-def _same_output(a: Path, b: Path) -> None:
-    """Byte for byte; ``cameras.pkl`` (streamed MMPose pickles its dict in batches) as the
-    same dict."""
-    from posesynth.data.formats.numpy_pickle import load_numpy_pickle
-
-    fa, fb = _files(a), _files(b)
-    assert sorted(fa) == sorted(fb)
-    for name in fa:
-        if name.endswith("cameras.pkl"):
-            da, db = load_numpy_pickle(a / name), load_numpy_pickle(b / name)
-            assert list(da) == list(db)
-            for key in da:
-                assert list(da[key]) == list(db[key])
-                for f in da[key]:
-                    np.testing.assert_array_equal(np.asarray(da[key][f]), np.asarray(db[key][f]))
-        else:
-            assert fa[name] == fb[name], name
 
 
 def _never_whole(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -73,7 +51,7 @@ def test_under_the_table_limit_the_store_is_the_in_memory_one(
         out = tmp_path / f"str{limit}"
         monkeypatch.setattr(registry, "STORE_TABLE_MAX", limit)
         assert convert_streamed(vp_source, out, "posesynth", "videopose3d", rows=7) is not None
-        assert _files(tmp_path / "mem") == _files(out)
+        assert folder_bytes(tmp_path / "mem") == folder_bytes(out)
 
 
 def test_over_the_limit_one_camera_per_sample(vp_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -118,7 +96,7 @@ def test_through_the_store_equals_the_in_memory_output(
     monkeypatch.setattr(registry, "STORE_TABLE_MAX", 5)
     made = convert_streamed(vp_source, tmp_path / "str", to, "videopose3d", rows=7)
     assert made is not None
-    _same_output(tmp_path / "mem", tmp_path / "str")
+    assert_same_output(tmp_path / "mem", tmp_path / "str")
 
 
 def test_cli_check_passes_over_the_limit(vp_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -223,7 +201,7 @@ def test_files_not_read_entry_by_entry_are_read_whole(
         assert convert_streamed(src, tmp_path / "str", "posesynth", "videopose3d", rows=7) is not None
         monkeypatch.setattr(registry, "STORE_TABLE_MAX", 10_000)
         assert convert_streamed(src, tmp_path / "str2", "posesynth", "videopose3d", rows=7) is not None
-        assert _files(tmp_path / "mem") == _files(tmp_path / "str2")
+        assert folder_bytes(tmp_path / "mem") == folder_bytes(tmp_path / "str2")
         return
     want = _in_memory_error(src)
     assert _streamed_error(src, tmp_path, monkeypatch, 5) == want

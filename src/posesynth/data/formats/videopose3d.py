@@ -310,6 +310,34 @@ def _layout_2d(path: Path, metadata: dict, joints: int) -> str:
     return layout
 
 
+def camera_views(
+    path: Path,
+    where: str,
+    value: Any,
+    joints: int | None,
+    read: Callable[[Path, str, Any, tuple[int, ...]], np.ndarray],
+) -> tuple[list[np.ndarray], int]:
+    """One 2D sequence's per-camera ``(T, J, 2 or 3)`` arrays, each through ``read`` (e.g.
+    :func:`_numeric`), and their joint count; every sequence of a file must have ``joints``
+    joints (None: the first sets it). Raises ``ValueError`` naming ``path`` and ``where``."""
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ValueError(
+            f"{path}: {where}: expected a non-empty list of per-camera (T, J, 2) arrays, got {type(value).__name__}"
+        )
+    cams = []
+    for c, item in enumerate(value):
+        arr = read(path, f"{where}[{c}]", item, (2, 3))
+        if joints is None:
+            joints = int(arr.shape[1])
+        elif arr.shape[1] != joints:
+            raise ValueError(
+                f"{path}: {where}[{c}]: expected {joints} joints like the other sequences, got {arr.shape[1]}"
+            )
+        cams.append(arr)
+    assert joints is not None
+    return cams, joints
+
+
 def _read_2d(path: Path) -> tuple[dict[tuple[str, str], list[np.ndarray]], str]:
     fields = _load_fields(path, ("positions_2d", "metadata"))
     seqs: dict[tuple[str, str], list[np.ndarray]] = {}
@@ -326,21 +354,7 @@ def _read_2d(path: Path) -> tuple[dict[tuple[str, str], list[np.ndarray]], str]:
     )
     check_elements(f"{path}: positions_2d", total, 8)
     for subject, action, value in nested:
-        where = f"positions_2d[{subject!r}][{action!r}]"
-        if not isinstance(value, (list, tuple)) or not value:
-            raise ValueError(
-                f"{path}: {where}: expected a non-empty list of per-camera (T, J, 2) arrays, got {type(value).__name__}"
-            )
-        cams = []
-        for c, item in enumerate(value):
-            arr = _numeric(path, f"{where}[{c}]", item, (2, 3))
-            if joints is None:
-                joints = arr.shape[1]
-            elif arr.shape[1] != joints:
-                raise ValueError(
-                    f"{path}: {where}[{c}]: expected {joints} joints like the other sequences, got {arr.shape[1]}"
-                )
-            cams.append(arr)
+        cams, joints = camera_views(path, f"positions_2d[{subject!r}][{action!r}]", value, joints, _numeric)
         seqs[(subject, action)] = cams
     if not seqs:
         raise ValueError(f"{path}: positions_2d: expected at least one sequence, got none")

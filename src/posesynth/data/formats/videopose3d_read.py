@@ -546,7 +546,7 @@ def _walk_field(
     :func:`~posesynth.data.formats.videopose3d._read_3d` / ``_read_2d`` check them, raising
     their first error (the dict's names first, then the size, then the arrays in order).
     With ``match``, the 2D sequences go to it instead (none returned)."""
-    from posesynth.data.formats.videopose3d import _LAYOUT_BY_COUNT, _stored
+    from posesynth.data.formats.videopose3d import _LAYOUT_BY_COUNT, _stored, camera_views
     from posesynth.data.validate import check_elements
 
     nested: ValueError | None = None
@@ -576,22 +576,8 @@ def _walk_field(
         where = f"{key}[{subject!r}][{action!r}]"
         try:
             if two_d:
-                if not isinstance(value, (list, tuple)) or not value:
-                    raise ValueError(
-                        f"{path}: {where}: expected a non-empty list of per-camera (T, J, 2) arrays, "
-                        f"got {type(value).__name__}"
-                    )
-                frames = []
-                for c, item in enumerate(value):
-                    arr = _stored(path, f"{where}[{c}]", item, (2, 3))
-                    if joints is None:
-                        joints = arr.shape[1]
-                    elif arr.shape[1] != joints:
-                        raise ValueError(
-                            f"{path}: {where}[{c}]: expected {joints} joints like the other sequences, "
-                            f"got {arr.shape[1]}"
-                        )
-                    frames.append(int(arr.shape[0]))
+                views, joints = camera_views(path, where, value, joints, _stored)
+                frames = [int(arr.shape[0]) for arr in views]
                 # shared: a million sequences of one view each hold one tuple, not a million lists
                 count += 1
                 if match is not None:
