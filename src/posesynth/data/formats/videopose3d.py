@@ -155,15 +155,25 @@ def _load_fields(path: Path, required: tuple[str, ...], optional: tuple[str, ...
     return out
 
 
+def npy_header(fp: Any) -> tuple[tuple[int, int], tuple[int, ...] | None, np.dtype | None]:
+    """``(version, shape, dtype)`` of the ``.npy`` stream ``fp`` at its start, leaving ``fp``
+    at the data; shape and dtype None for a version other than 1.0 and 2.0 (the caller says
+    what that means). NumPy's own errors (a bad magic, a damaged header) pass through."""
+    version = npy_format.read_magic(fp)
+    if version == (1, 0):
+        shape, _, dtype = npy_format.read_array_header_1_0(fp)
+    elif version == (2, 0):
+        shape, _, dtype = npy_format.read_array_header_2_0(fp)
+    else:
+        return version, None, None
+    return version, shape, dtype
+
+
 def _load_member(path: Path, archive: zipfile.ZipFile, member: str, key: str) -> Any:
     try:
         with archive.open(member) as fp:
-            version = npy_format.read_magic(fp)
-            if version == (1, 0):
-                shape, _, dtype = npy_format.read_array_header_1_0(fp)
-            elif version == (2, 0):
-                shape, _, dtype = npy_format.read_array_header_2_0(fp)
-            else:
+            version, shape, dtype = npy_header(fp)
+            if dtype is None:
                 raise ValueError(f"unsupported .npy version {version}")
             if dtype != np.dtype(object) or shape != ():
                 raise _NotADict(

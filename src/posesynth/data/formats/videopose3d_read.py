@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from numpy.lib import format as npy_format
 
 from posesynth.body.skeleton import H36M17
 from posesynth.data.dataset import PoseDataset
@@ -381,7 +380,7 @@ def dict_items(
         GiveUp: the member is missing, not a pickled 0-d object array, damaged, or refers back
             to what was handed on: the caller reads the file whole (which names the error).
     """
-    from posesynth.data.formats.videopose3d import _subject_items
+    from posesynth.data.formats.videopose3d import _subject_items, npy_header
 
     member = f"{key}.npy"
     try:
@@ -395,12 +394,8 @@ def dict_items(
                 yield (subject, WHOLE, value) if nested else (subject, value)
             return
         with zipfile.ZipFile(path) as zf, zf.open(member) as fh:
-            version = npy_format.read_magic(fh)
-            if version == (1, 0):
-                shape, _, dtype = npy_format.read_array_header_1_0(fh)
-            elif version == (2, 0):
-                shape, _, dtype = npy_format.read_array_header_2_0(fh)
-            else:
+            version, shape, dtype = npy_header(fh)
+            if dtype is None:
                 raise GiveUp(f"npy version {version}")
             if dtype != np.dtype(object) or shape != ():
                 raise GiveUp("not a 0-d object array")
