@@ -36,6 +36,8 @@ JIT_HELPERS = (
     "_norm3",
     "_frame_dots",
     "_quat_between_select",
+    "_quat_between_common",
+    "_hinge_lane",
 )
 
 #: Angle kinds of :func:`local_from_angles` (``posesynth.body.angles.JointDofs.kind``).
@@ -205,6 +207,22 @@ def _quat_between_select(
     return qx / nq, qy / nq, qz / nq, qw / nq
 
 
+def _quat_between_common(
+    ux: float, uy: float, uz: float, vx: float, vy: float, vz: float
+) -> tuple[float, float, float, float, bool]:
+    """:func:`_quat_between_select` without its half-turn branch, and whether that branch
+    would have been taken (directions within 1e-12 of opposite): where it is not, the same
+    bits (the vectorised hinge loop redoes the other lanes exactly)."""
+    nu = math.sqrt(ux * ux + uy * uy + uz * uz)
+    nv = math.sqrt(vx * vx + vy * vy + vz * vz)
+    ux, uy, uz = ux / nu, uy / nu, uz / nu
+    vx, vy, vz = vx / nv, vy / nv, vz / nv
+    dot = ux * vx + uy * vy + uz * vz
+    qx, qy, qz, qw = uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx, 1.0 + dot
+    nq = math.sqrt(qx * qx + qy * qy + qz * qz + qw * qw)
+    return qx / nq, qy / nq, qz / nq, qw / nq, not (1.0 + dot >= 1e-12)
+
+
 def _quat_mul(
     ax: float, ay: float, az: float, aw: float, bx: float, by: float, bz: float, bw: float
 ) -> tuple[float, float, float, float]:
@@ -290,6 +308,78 @@ def _frame_dots(
     return fma(g2, u[2], fma(g1, u[1], g0 * u[0])), fma(g2, w[2], fma(g1, w[1], g0 * w[0]))
 
 
+def _hinge_lane(
+    frame: np.ndarray,
+    rows: np.ndarray,
+    k: int,
+    up: int,
+    jt: int,
+    ch: int,
+    rt: np.ndarray,
+    ru: np.ndarray,
+    hu: np.ndarray,
+    res: np.ndarray,
+    exact: bool,
+) -> None:
+    """One hinge of pose ``k`` of a :func:`hinge_geometry` block: ``res[0:5, k]`` = its axis
+    and atan2's two sides, operation for operation ``motions._hinge_geometry``.
+
+    ``exact`` False (a compile-time constant once inlined) is the branch-free common case the
+    block loop vectorises: it leaves out the half turn of :func:`_quat_between_select` (upper
+    bone opposite its carried rest direction) and decides "bent" from squared lengths, and
+    sets ``res[5, k]`` to 1 where either cannot be settled so (directions within 1e-12 of
+    opposite; a limb within 1e-6 relative of the straight threshold, or squared lengths near
+    under/overflow). Those lanes are then redone with ``exact`` True: the same bits as the
+    full formulas on every lane."""
+    # rows of G = frame @ ref_t times r_up and times h (matmul's fused multiply-adds)
+    grx, ghx = _frame_dots(frame[0, k], frame[3, k], frame[6, k], rt, ru, hu)
+    gry, ghy = _frame_dots(frame[1, k], frame[4, k], frame[7, k], rt, ru, hu)
+    grz, ghz = _frame_dots(frame[2, k], frame[5, k], frame[8, k], rt, ru, hu)
+    bx = rows[jt, k] - rows[up, k]
+    by = rows[jt + 1, k] - rows[up + 1, k]
+    bz = rows[jt + 2, k] - rows[up + 2, k]
+    lx = rows[ch, k] - rows[jt, k]
+    ly = rows[ch + 1, k] - rows[jt + 1, k]
+    lz = rows[ch + 2, k] - rows[jt + 2, k]
+    # the lateral axis carried along the upper bone: quat_between(G r_up, bone) on G h
+    if exact:
+        cx, cy, cz, cw = _quat_between_select(grx, gry, grz, bx, by, bz)
+        unsure = False
+    else:
+        cx, cy, cz, cw, unsure = _quat_between_common(grx, gry, grz, bx, by, bz)
+    tx, ty, tz = 2.0 * (cy * ghz - cz * ghy), 2.0 * (cz * ghx - cx * ghz), 2.0 * (cx * ghy - cy * ghx)
+    latx = ghx + cw * tx + (cy * tz - cz * ty)
+    laty = ghy + cw * ty + (cz * tx - cx * tz)
+    latz = ghz + cw * tz + (cx * ty - cy * tx)
+    nx, ny, nz = by * lz - bz * ly, bz * lx - bx * lz, bx * ly - by * lx
+    n2 = nx * nx + ny * ny + nz * nz
+    n_len = math.sqrt(n2)  # _norm3(nx, ny, nz)
+    b2 = bx * bx + by * by + bz * bz
+    l2 = lx * lx + ly * ly + lz * lz
+    if exact:
+        bent = n_len > 1e-9 * math.sqrt(b2) * math.sqrt(l2)
+    else:
+        # |n| > 1e-9 |b| |l| from the squares, two square roots fewer: sure outside a 1e-6
+        # band (the rounding of either side is ~1e-15), and where the squares cannot
+        # under/overflow; else the lane is redone exactly
+        t = 1e-18 * (b2 * l2)
+        bent = n2 > t * (1.0 + 1e-6)
+        sure = (bent | (n2 < t * (1.0 - 1e-6))) & (t > 1e-290) & (t < 1e290)  # bitwise: no branch
+        unsure = unsure | (not sure)
+    sgn = -1.0 if nx * latx + ny * laty + nz * latz < 0 else 1.0
+    ax = sgn * nx / n_len if bent else latx  # the normal; the lateral axis if straight
+    ay = sgn * ny / n_len if bent else laty
+    az = sgn * nz / n_len if bent else latz
+    na = _norm3(ax, ay, az)
+    ax, ay, az = ax / na, ay / na, az / na
+    res[0, k], res[1, k], res[2, k] = ax, ay, az
+    # np.sum adds from +0.0: a sum of -0.0 terms is +0.0 there (atan2 reads the sign of zero)
+    res[3, k] = 0.0 + nx * ax + ny * ay + nz * az
+    res[4, k] = 0.0 + bx * lx + by * ly + bz * lz
+    if not exact:
+        res[5, k] = 1.0 if unsure else 0.0
+
+
 #: Poses per block of :func:`hinge_geometry`: the block's poses, transposed, stay in the L1/L2
 #: cache between the passes over it.
 HINGE_BLOCK = 128
@@ -306,11 +396,12 @@ def hinge_geometry(
     r_up: np.ndarray,
     h_unit: np.ndarray,
     axis: np.ndarray,
-    sin_cos: np.ndarray,
+    sides: np.ndarray,
 ) -> int:
     """Hinge axes ``axis (H, N, 3)`` of H knees or elbows of poses ``pos (N, J, 3)``
-    (C-contiguous) and ``sin_cos (H, N, 2)``: the two arguments of ``atan2`` giving the signed
-    angle upper bone -> lower bone about each axis (flexion = sign × atan2).
+    (C-contiguous) and ``sides (2, H, N)``: the two arguments of ``atan2`` (``sides[0]`` the
+    sine side, ``sides[1]`` the cosine side) giving the signed angle upper bone -> lower bone
+    about each axis (flexion = sign × atan2).
 
     Hinge h: ``joints[h]`` = (trunk, its primary child, secondary vector from, to, upper
     joint, hinge joint, child) int64; per pose the trunk frame times ``ref_t[h]`` (its rest
@@ -329,7 +420,7 @@ def hinge_geometry(
     flat = pos.reshape(n, J * 3)
     rows = np.empty((J * 3, HINGE_BLOCK + _ROW_PAD))  # rows[3 j + c, k]: pose lo + k
     frame = np.empty((9, HINGE_BLOCK + _ROW_PAD))  # trunk frame columns e1, e2, e3 per pose
-    res = np.empty((5, HINGE_BLOCK + _ROW_PAD))  # axis x, y, z, atan2's sin and cos sides
+    res = np.empty((6, HINGE_BLOCK + _ROW_PAD))  # axis x, y, z, atan2's sin and cos sides, flag
     bad = 0
     for lo in range(0, n, HINGE_BLOCK):
         m = min(lo + HINGE_BLOCK, n) - lo
@@ -369,39 +460,18 @@ def hinge_geometry(
                     frame[7, k] = e1z * e2x - e1x * e2z
                     frame[8, k] = e1x * e2y - e1y * e2x
             rt, ru, hu = ref_t[h], r_up[h], h_unit[h]
+            for k in range(m):  # SIMD: the common case only; a lane it cannot settle is flagged
+                _hinge_lane(frame, rows, k, up, jt, ch, rt, ru, hu, res, False)
+            flagged = 0
             for k in range(m):
-                # rows of G = frame @ ref_t times r_up and times h (matmul's fused multiply-adds)
-                grx, ghx = _frame_dots(frame[0, k], frame[3, k], frame[6, k], rt, ru, hu)
-                gry, ghy = _frame_dots(frame[1, k], frame[4, k], frame[7, k], rt, ru, hu)
-                grz, ghz = _frame_dots(frame[2, k], frame[5, k], frame[8, k], rt, ru, hu)
-                bx = rows[jt, k] - rows[up, k]
-                by = rows[jt + 1, k] - rows[up + 1, k]
-                bz = rows[jt + 2, k] - rows[up + 2, k]
-                lx = rows[ch, k] - rows[jt, k]
-                ly = rows[ch + 1, k] - rows[jt + 1, k]
-                lz = rows[ch + 2, k] - rows[jt + 2, k]
-                # the lateral axis carried along the upper bone: quat_between(G r_up, bone) on G h
-                cx, cy, cz, cw = _quat_between_select(grx, gry, grz, bx, by, bz)
-                tx, ty, tz = 2.0 * (cy * ghz - cz * ghy), 2.0 * (cz * ghx - cx * ghz), 2.0 * (cx * ghy - cy * ghx)
-                latx = ghx + cw * tx + (cy * tz - cz * ty)
-                laty = ghy + cw * ty + (cz * tx - cx * tz)
-                latz = ghz + cw * tz + (cx * ty - cy * tx)
-                nx, ny, nz = by * lz - bz * ly, bz * lx - bx * lz, bx * ly - by * lx
-                n_len = _norm3(nx, ny, nz)
-                bent = n_len > 1e-9 * _norm3(bx, by, bz) * _norm3(lx, ly, lz)
-                sgn = -1.0 if nx * latx + ny * laty + nz * latz < 0 else 1.0
-                ax = sgn * nx / n_len if bent else latx  # the normal; the lateral axis if straight
-                ay = sgn * ny / n_len if bent else laty
-                az = sgn * nz / n_len if bent else latz
-                na = _norm3(ax, ay, az)
-                ax, ay, az = ax / na, ay / na, az / na
-                res[0, k], res[1, k], res[2, k] = ax, ay, az
-                # np.sum adds from +0.0: a sum of -0.0 terms is +0.0 there (atan2 reads the sign of zero)
-                res[3, k] = 0.0 + nx * ax + ny * ay + nz * az
-                res[4, k] = 0.0 + bx * lx + by * ly + bz * lz
+                flagged += res[5, k] != 0.0
+            if flagged:  # rare: else the loop below would still run (vectorised, masked)
+                for k in range(m):  # the flagged lanes (opposite directions, near-straight limbs), exactly
+                    if res[5, k] != 0.0:
+                        _hinge_lane(frame, rows, k, up, jt, ch, rt, ru, hu, res, True)
             for k in range(m):
                 axis[h, lo + k, 0], axis[h, lo + k, 1], axis[h, lo + k, 2] = res[0, k], res[1, k], res[2, k]
-                sin_cos[h, lo + k, 0], sin_cos[h, lo + k, 1] = res[3, k], res[4, k]
+                sides[0, h, lo + k], sides[1, h, lo + k] = res[3, k], res[4, k]
     return bad
 
 

@@ -27,9 +27,56 @@ import numpy as np
 from posesynth.util.jit import fma_reference, kernel
 
 fma = fma_reference  # replaced by the hardware fused multiply-add when the kernels compile
-JIT_HELPERS = ("_distort", "_coefficients")
+JIT_HELPERS = ("_pinhole", "_opencv", "_h36m", "_fisheye", "_distort", "_pixels", "_coefficients")
 
 MODEL_CODES = {"pinhole": 0, "opencv": 1, "fisheye": 2, "h36m": 3}
+
+
+def _pinhole(xc: float, yc: float, zc: float) -> tuple[float, float]:
+    inv_z = 1.0 / zc
+    return xc * inv_z, yc * inv_z
+
+
+def _opencv(
+    xc: float, yc: float, zc: float, k1: float, k2: float, p1: float, p2: float, k3: float
+) -> tuple[float, float]:
+    """OpenCV (Brown-Conrady) distorted normalised coordinates."""
+    inv_z = 1.0 / zc
+    x = xc * inv_z
+    y = yc * inv_z
+    xy = x * y
+    x2 = x * x
+    y2 = y * y
+    r2 = x2 + y2
+    a = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
+    xd = x * a + 2.0 * p1 * xy + p2 * (r2 + 2.0 * x2)
+    yd = y * a + p1 * (r2 + 2.0 * y2) + 2.0 * p2 * xy
+    return xd, yd
+
+
+def _h36m(
+    xc: float, yc: float, zc: float, k1: float, k2: float, p1: float, p2: float, k3: float
+) -> tuple[float, float]:
+    """Human3.6M's own tangential term."""
+    inv_z = 1.0 / zc
+    x = xc * inv_z
+    y = yc * inv_z
+    r2 = x * x + y * y
+    ab = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3)) + p2 * x + p1 * y
+    return x * ab + p2 * r2, y * ab + p1 * r2
+
+
+def _fisheye(xc: float, yc: float, zc: float, k1: float, k2: float, k3: float, k4: float) -> tuple[float, float]:
+    """Kannala-Brandt."""
+    r = math.hypot(xc, yc)
+    theta = math.atan2(r, zc)
+    t2 = theta * theta
+    theta_d = theta * (1.0 + t2 * (k1 + t2 * (k2 + t2 * (k3 + t2 * k4))))
+    if r == 0.0:  # theta_d / r -> 1 / Z in front; undefined behind
+        scale = 1.0 / zc if zc > 0.0 else math.nan
+    else:
+        scale = theta_d / r
+    return xc * scale, yc * scale
 
 
 def _distort(
@@ -38,36 +85,58 @@ def _distort(
     """Distorted normalised coordinates of one camera-frame point (the models' formulas,
     operation for operation as in their NumPy code); ``c0..c4`` the camera's distortion
     coefficients in the model's order (0 past its count)."""
-    if model == 2:  # fisheye, Kannala-Brandt
-        r = math.hypot(xc, yc)
-        theta = math.atan2(r, zc)
-        t2 = theta * theta
-        k1, k2, k3, k4 = c0, c1, c2, c3
-        theta_d = theta * (1.0 + t2 * (k1 + t2 * (k2 + t2 * (k3 + t2 * k4))))
-        if r == 0.0:  # theta_d / r -> 1 / Z in front; undefined behind
-            scale = 1.0 / zc if zc > 0.0 else math.nan
-        else:
-            scale = theta_d / r
-        return xc * scale, yc * scale
-    inv_z = 1.0 / zc
-    x = xc * inv_z
-    y = yc * inv_z
+    if model == 2:
+        return _fisheye(xc, yc, zc, c0, c1, c2, c3)
     if model == 0:
-        return x, y
-    k1, k2, p1, p2, k3 = c0, c1, c2, c3, c4
-    if model == 1:  # OpenCV (Brown-Conrady)
-        xy = x * y
-        x2 = x * x
-        y2 = y * y
-        r2 = x2 + y2
-        a = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
-        xd = x * a + 2.0 * p1 * xy + p2 * (r2 + 2.0 * x2)
-        yd = y * a + p1 * (r2 + 2.0 * y2) + 2.0 * p2 * xy
-        return xd, yd
-    # Human3.6M's own tangential term
-    r2 = x * x + y * y
-    ab = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3)) + p2 * x + p1 * y
-    return x * ab + p2 * r2, y * ab + p1 * r2
+        return _pinhole(xc, yc, zc)
+    if model == 1:
+        return _opencv(xc, yc, zc, c0, c1, c2, c3, c4)
+    return _h36m(xc, yc, zc, c0, c1, c2, c3, c4)
+
+
+def _pixels(
+    model: int,
+    J: int,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    zs: np.ndarray,
+    c0: float,
+    c1: float,
+    c2: float,
+    c3: float,
+    c4: float,
+    fx: float,
+    fy: float,
+    cx: float,
+    cy: float,
+    us: np.ndarray,
+    vs: np.ndarray,
+) -> None:
+    """``us, vs (J,)`` pixels of one camera's points ``xs, ys, zs (J,)`` (camera frame).
+
+    One loop per model, its branch outside the loop: over these contiguous rows, with no
+    branch inside, the loop compiles to SIMD across the points (fisheye's ``atan2`` and
+    ``hypot`` are calls: that loop stays scalar)."""
+    if model == 1:
+        for j in range(J):
+            xd, yd = _opencv(xs[j], ys[j], zs[j], c0, c1, c2, c3, c4)
+            us[j] = xd * fx + cx
+            vs[j] = yd * fy + cy
+    elif model == 0:
+        for j in range(J):
+            xd, yd = _pinhole(xs[j], ys[j], zs[j])
+            us[j] = xd * fx + cx
+            vs[j] = yd * fy + cy
+    elif model == 3:
+        for j in range(J):
+            xd, yd = _h36m(xs[j], ys[j], zs[j], c0, c1, c2, c3, c4)
+            us[j] = xd * fx + cx
+            vs[j] = yd * fy + cy
+    else:
+        for j in range(J):
+            xd, yd = _fisheye(xs[j], ys[j], zs[j], c0, c1, c2, c3)
+            us[j] = xd * fx + cx
+            vs[j] = yd * fy + cy
 
 
 def _coefficients(dist: np.ndarray, i: int) -> tuple[float, float, float, float, float]:
@@ -86,13 +155,16 @@ def project_points(model: int, p_cam: np.ndarray, intr: np.ndarray, dist: np.nda
     """``uv (N, J, 2)`` pixels of camera-frame points ``p_cam (N, J, 3)`` metres, with
     intrinsics ``(N, 4)`` and distortion ``(N, D)`` of the model ``model`` (a code)."""
     n, J = p_cam.shape[0], p_cam.shape[1]
+    xs, ys, zs, us, vs = np.empty(J), np.empty(J), np.empty(J), np.empty(J), np.empty(J)
     for i in range(n):
         fx, fy, cx, cy = intr[i, 0], intr[i, 1], intr[i, 2], intr[i, 3]
         c0, c1, c2, c3, c4 = _coefficients(dist, i)
         for j in range(J):
-            xd, yd = _distort(model, p_cam[i, j, 0], p_cam[i, j, 1], p_cam[i, j, 2], c0, c1, c2, c3, c4)
-            uv[i, j, 0] = xd * fx + cx
-            uv[i, j, 1] = yd * fy + cy
+            xs[j], ys[j], zs[j] = p_cam[i, j, 0], p_cam[i, j, 1], p_cam[i, j, 2]
+        _pixels(model, J, xs, ys, zs, c0, c1, c2, c3, c4, fx, fy, cx, cy, us, vs)
+        for j in range(J):
+            uv[i, j, 0] = us[j]
+            uv[i, j, 1] = vs[j]
 
 
 @kernel
@@ -121,12 +193,17 @@ def project_world(
     p_cam: np.ndarray,
     uv: np.ndarray,
 ) -> None:
-    """:func:`world_to_camera` then :func:`project_points`, fused: one pass over the points;
-    fills ``uv (N, J, 2)`` pixels and, with ``keep_cam``, ``p_cam (N, J, 3)`` metres."""
+    """:func:`world_to_camera` then :func:`project_points`, fused: one pass over the poses;
+    fills ``uv (N, J, 2)`` pixels and, with ``keep_cam``, ``p_cam (N, J, 3)`` metres.
+
+    Per pose, its points go to the camera frame into three contiguous rows (x, y, z), then
+    the model's loop over those rows makes the pixels (SIMD across the points; the same
+    operations as the scalar formulas, so the same bits), written back interleaved."""
     n, J = p_world.shape[0], p_world.shape[1]
+    xs, ys, zs, us, vs = np.empty(J), np.empty(J), np.empty(J), np.empty(J), np.empty(J)
     for i in range(n):
-        # the camera's parameters in locals, read once: the stores to p_cam / uv below could
-        # alias them for the compiler, which would otherwise reload them for every point
+        # the camera's parameters in locals, read once: the stores below could alias them
+        # for the compiler, which would otherwise reload them for every point
         fx, fy, cx, cy = intr[i, 0], intr[i, 1], intr[i, 2], intr[i, 3]
         r00, r01, r02 = R[i, 0, 0], R[i, 0, 1], R[i, 0, 2]
         r10, r11, r12 = R[i, 1, 0], R[i, 1, 1], R[i, 1, 2]
@@ -137,16 +214,16 @@ def project_world(
             d0 = p_world[i, j, 0] - e0
             d1 = p_world[i, j, 1] - e1
             d2 = p_world[i, j, 2] - e2
-            xc = fma(d2, r02, fma(d1, r01, d0 * r00))
-            yc = fma(d2, r12, fma(d1, r11, d0 * r10))
-            zc = fma(d2, r22, fma(d1, r21, d0 * r20))
-            if keep_cam:
-                p_cam[i, j, 0] = xc
-                p_cam[i, j, 1] = yc
-                p_cam[i, j, 2] = zc
-            xd, yd = _distort(model, xc, yc, zc, c0, c1, c2, c3, c4)
-            uv[i, j, 0] = xd * fx + cx
-            uv[i, j, 1] = yd * fy + cy
+            xs[j] = fma(d2, r02, fma(d1, r01, d0 * r00))
+            ys[j] = fma(d2, r12, fma(d1, r11, d0 * r10))
+            zs[j] = fma(d2, r22, fma(d1, r21, d0 * r20))
+        if keep_cam:
+            for j in range(J):
+                p_cam[i, j, 0], p_cam[i, j, 1], p_cam[i, j, 2] = xs[j], ys[j], zs[j]
+        _pixels(model, J, xs, ys, zs, c0, c1, c2, c3, c4, fx, fy, cx, cy, us, vs)
+        for j in range(J):
+            uv[i, j, 0] = us[j]
+            uv[i, j, 1] = vs[j]
 
 
 @kernel

@@ -20,7 +20,10 @@ Two paths give the same result (tested against each other):
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -120,24 +123,73 @@ def _hinge_constants(
     return joints, np.ascontiguousarray(ref.T), r_up, h_rest / np.linalg.norm(h_rest)
 
 
+@dataclass(frozen=True)
+class _HingePlan:
+    """What the hinge kernels need of hinges ``joints`` (H) of a skeleton and rest offsets,
+    built once per (skeleton, hinges, rest offsets): see :func:`_hinge_plan`."""
+
+    joints: np.ndarray  # (H, 7) int64: the joints each hinge reads (see _hinge_constants)
+    ref_t: np.ndarray  # (H, 3, 3) trunk rest frames, transposed
+    r_up: np.ndarray  # (H, 3) unit rest directions of the upper bones
+    h_unit: np.ndarray  # (H, 3) unit rest lateral axes
+    signs: np.ndarray  # (H, 1) flexion = sign × signed angle
+    independent: bool  # the hinges can be read and turned from the same poses (see _independent)
+    pivots: np.ndarray  # (H,) int64
+    members: np.ndarray  # int64: the joints below each hinge, hinge after hinge
+    start: np.ndarray  # (H + 1,) int64: hinge h's members are members[start[h]:start[h + 1]]
+
+
+def _hinge_plan(skeleton: Skeleton, joints: list[int], rest: np.ndarray) -> _HingePlan:
+    """:class:`_HingePlan` of the hinges ``joints`` (cached by the rest offsets' content, so
+    that an edited array is never read stale; solving it took 0.5 ms per call)."""
+    rest = np.ascontiguousarray(rest, dtype=np.float64)
+    return _hinge_plan_cached(skeleton, tuple(joints), rest.shape, rest.tobytes())
+
+
+@functools.lru_cache(maxsize=64)
+def _hinge_plan_cached(
+    skeleton: Skeleton, joints: tuple[int, ...], shape: tuple[int, ...], rest_bytes: bytes
+) -> _HingePlan:
+    rest = np.frombuffer(rest_bytes, dtype=np.float64).reshape(shape)
+    idx = list(joints)
+    parts = [_hinge_constants(skeleton, j, rest) for j in idx]
+    below = [descendants(skeleton, j) for j in idx]
+    members = [np.flatnonzero(mask) for mask in below]
+    signs = [HINGE_FLEXION_SIGN[skeleton.joint_names[j].split("_")[-1]] for j in idx]
+    plan = _HingePlan(
+        joints=np.array([p[0] for p in parts], dtype=np.int64).reshape(len(idx), 7),
+        ref_t=np.stack([p[1] for p in parts]) if parts else np.empty((0, 3, 3)),
+        r_up=np.stack([p[2] for p in parts]) if parts else np.empty((0, 3)),
+        h_unit=np.stack([p[3] for p in parts]) if parts else np.empty((0, 3)),
+        signs=np.array(signs, dtype=np.float64).reshape(-1, 1),
+        independent=_independent(skeleton, idx, below, rest),
+        pivots=np.array(idx, dtype=np.int64),
+        members=np.concatenate(members + [np.empty(0, np.int64)]).astype(np.int64),
+        start=np.cumsum([0] + [len(m) for m in members]).astype(np.int64),
+    )
+    for field in dataclasses.fields(plan):  # shared by every caller: read-only
+        value = getattr(plan, field.name)
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
+    return plan
+
+
 def _hinges_compiled(
     positions: np.ndarray, skeleton: Skeleton, joints: list[int], rest: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """(axes (H, N, 3), flexion (H, N) radians) of the hinges ``joints`` of ``positions``
     flattened to (N, J, 3), by one pass of :func:`posesynth.body._kernels.hinge_geometry`
     (the same bits as :func:`_hinge_geometry` per hinge; ``atan2`` in NumPy, one call)."""
-    parts = [_hinge_constants(skeleton, j, rest) for j in joints]
+    plan = _hinge_plan(skeleton, joints, rest)
     pos = np.ascontiguousarray(positions, dtype=np.float64).reshape(-1, skeleton.num_joints, 3)
     axis = np.empty((len(joints), pos.shape[0], 3))
-    sin_cos = np.empty((len(joints), pos.shape[0], 2))
-    nonfinite = _kernels.hinge_geometry(
-        pos, np.array([p[0] for p in parts], dtype=np.int64), np.stack([p[1] for p in parts]),
-        np.stack([p[2] for p in parts]), np.stack([p[3] for p in parts]), axis, sin_cos,
-    )  # fmt: skip
+    sides = np.empty((2, len(joints), pos.shape[0]))  # atan2's sin and cos sides, each contiguous
+    nonfinite = _kernels.hinge_geometry(pos, plan.joints, plan.ref_t, plan.r_up, plan.h_unit, axis, sides)
     if nonfinite:
         check_finite(positions, "positions")  # raises, naming the count and the first index
-    signs = np.array([HINGE_FLEXION_SIGN[skeleton.joint_names[j].split("_")[-1]] for j in joints])
-    return axis, signs[:, None] * np.arctan2(sin_cos[..., 0], sin_cos[..., 1])
+    flexion = np.arctan2(sides[0], sides[1])
+    flexion *= plan.signs  # ± 1: exact, as sign × atan2
+    return axis, flexion
 
 
 def _hinge_geometry_compiled(
@@ -227,7 +279,8 @@ def repose_hinge(
     if not numba_enabled():
         return rotate_subtree(positions, below, positions[..., j, :], axis, delta), current
     half = 0.5 * np.broadcast_to(delta, current.shape)  # as rot.axis_angle_to_quat computes it
-    out = _turn_compiled(positions, [j], [below], axis.reshape(1, -1, 3), half.reshape(1, -1))
+    plan = _hinge_plan(skeleton, [j], default_rest_offsets(skeleton) if rest_offsets is None else rest_offsets)
+    out = _turn_compiled(positions, plan, axis.reshape(1, -1, 3), half.reshape(1, -1))
     return out, current
 
 
@@ -260,8 +313,8 @@ def repose_hinges(
         if name.split("_")[-1] not in HINGE_FLEXION_SIGN:
             raise ValueError(f"joint: expected a knee or elbow, got {name!r}")
     rest = default_rest_offsets(skeleton) if rest_offsets is None else np.asarray(rest_offsets)
-    below = [descendants(skeleton, j) for j in idx]
-    if not (numba_enabled() and joints and _independent(skeleton, idx, below, rest)):
+    plan = _hinge_plan(skeleton, idx, rest) if numba_enabled() and joints else None
+    if plan is None or not plan.independent:
         out, before = positions, []
         for name, f, t in zip(joints, flexion, takes, strict=True):
             out, current = repose_hinge(out, skeleton, name, np.asarray(f, dtype=np.float64), t, rest)
@@ -271,15 +324,17 @@ def repose_hinges(
     lead = positions.shape[:-2]
     half = np.empty(flat_current.shape)
     before = []
-    for h, (name, f, t) in enumerate(zip(joints, flexion, takes, strict=True)):
+    for h, (f, t) in enumerate(zip(flexion, takes, strict=True)):
         current = flat_current[h].reshape(lead)
         target = np.asarray(f, dtype=np.float64)
         if t is not None:
             target = np.where(t, target, current)
-        delta = HINGE_FLEXION_SIGN[name.split("_")[-1]] * (target - current)
-        half[h] = (0.5 * np.broadcast_to(delta, current.shape)).reshape(-1)  # as repose_hinge
+        # half = 0.5 × (sign × (target − current)), as repose_hinge: sign = ± 1, so
+        # (0.5 × sign) × d is the same number (rounding is symmetric in the sign)
+        np.subtract(target, current, out=half[h].reshape(lead))
+        half[h] *= 0.5 * plan.signs[h, 0]
         before.append(current)
-    return _turn_compiled(positions, idx, below, axis, half), before
+    return _turn_compiled(positions, plan, axis, half), before
 
 
 def _independent(skeleton: Skeleton, joints: list[int], below: list[np.ndarray], rest: np.ndarray) -> bool:
@@ -296,23 +351,16 @@ def _independent(skeleton: Skeleton, joints: list[int], below: list[np.ndarray],
     return True
 
 
-def _turn_compiled(
-    positions: np.ndarray, pivots: list[int], below: list[np.ndarray], axis: np.ndarray, half: np.ndarray
-) -> np.ndarray:
-    """``positions`` (..., J, 3) with the subtrees ``below`` (H masks (J,)) turned about
-    ``axis`` (H, N, 3) through the joints ``pivots`` by twice ``half`` (H, N) radians, by one
+def _turn_compiled(positions: np.ndarray, plan: _HingePlan, axis: np.ndarray, half: np.ndarray) -> np.ndarray:
+    """``positions`` (..., J, 3) with the subtrees of the hinges of ``plan`` turned about
+    ``axis`` (H, N, 3) through the hinge joints by twice ``half`` (H, N) radians, by one
     pass of :func:`posesynth.body._kernels.rotate_subtree` writing the poses once (``sin``
     and ``cos`` in NumPy, one call each). The turns must be independent (disjoint subtrees
     holding no pivot)."""
     J = positions.shape[-2]
     pos = np.ascontiguousarray(positions, dtype=np.float64).reshape(-1, J, 3)
     out = np.empty_like(pos)
-    members = [np.flatnonzero(mask) for mask in below]
-    start = np.cumsum([0] + [len(m) for m in members]).astype(np.int64)
-    _kernels.rotate_subtree(
-        pos, np.array(pivots, dtype=np.int64), np.concatenate(members).astype(np.int64), start,
-        np.ascontiguousarray(axis), np.sin(half), np.cos(half), out,
-    )  # fmt: skip
+    _kernels.rotate_subtree(pos, plan.pivots, plan.members, plan.start, axis, np.sin(half), np.cos(half), out)
     return out.reshape(positions.shape)
 
 
