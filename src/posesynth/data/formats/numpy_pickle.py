@@ -89,6 +89,16 @@ class NumpyOnlyUnpickler(pickle.Unpickler):
         self._source = source
         self._limit = MIN_ALLOCATION_BYTES if limit_bytes is None else max(limit_bytes, MIN_ALLOCATION_BYTES)
 
+    def load(self) -> Any:
+        try:
+            return super().load()
+        finally:
+            # the guards find_class returns refer back to this unpickler and its memo holds
+            # them: a reference cycle, so the memo (every array, its raw bytes, every key of
+            # the pickle) would outlive the load until a full garbage collection; a batch
+            # read per 500 subjects left about 350 bytes a subject behind (issue 16)
+            self.memo.clear()
+
     def _bounded(self, what: str, nbytes: int) -> None:
         if nbytes > self._limit:
             raise ValueError(

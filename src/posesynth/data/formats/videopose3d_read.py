@@ -37,6 +37,8 @@ from __future__ import annotations
 import io
 import pickle
 import zipfile
+from array import array
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -422,6 +424,130 @@ class _Seq:
     frames_2d: tuple[int, ...] | None
 
 
+class _Strings:
+    """Strings held as one UTF-8 buffer and the end of each (no Python object per string: a
+    million names are about 20 bytes each, and nothing small is left between the walk's
+    freed objects). With ``memo``, the first ``memo`` distinct strings are stored once and a
+    repeat gets the first one's index (action names)."""
+
+    __slots__ = ("_index", "_memo", "data", "ends", "width")
+
+    def __init__(self, memo: int = 0) -> None:
+        self.data = bytearray()
+        self.ends = array("q")
+        self.width = 0  # the longest, in characters (the ``<U`` width)
+        self._index: dict[str, int] = {}
+        self._memo = memo
+
+    def add(self, s: str) -> int:
+        """Store ``s`` (or find it in the memo); its index."""
+        k = self._index.get(s)
+        if k is not None:
+            return k
+        self.data += s.encode("utf-8", "surrogatepass")  # an unpickled str may hold surrogates
+        self.ends.append(len(self.data))
+        self.width = max(self.width, len(s))
+        k = len(self.ends) - 1
+        if len(self._index) < self._memo:
+            self._index[s] = k
+        return k
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def __getitem__(self, k: int) -> str:
+        lo = self.ends[k - 1] if k else 0
+        return self.data[lo : self.ends[k]].decode("utf-8", "surrogatepass")
+
+
+class _Rows:
+    """The in-memory reader's rows (a sequence each: subject, action, 3D length, 2D views'
+    lengths) held as arrays, about 60 bytes a sequence of one view, not Python objects (a
+    subject per sample: a million of them, whose objects also kept the walk's freed memory
+    from being reused, about 230 bytes a subject). A subject's rows are consecutive (a
+    dict's keys), so a subject is stored once with its first row. Rows are given as
+    :class:`_Seq` made on the way (:meth:`__iter__`, :meth:`__getitem__`), not kept."""
+
+    def __init__(self) -> None:
+        self.subjects = _Strings()
+        self.first = array("q")  # each subject's first row
+        self.actions = _Strings(memo=4096)
+        self.action = array("q")  # per row: its action's index in ``actions``
+        self.frames_3d = array("q")  # per row; -1: no 3D
+        self.views_end = array("q")  # per row with 2D: the end of its views in ``view_frames``
+        self.view_frames = array("q")
+        self._last: str | None = None  # the last row's subject
+
+    def add(self, subject: str, action: str, frames_3d: int | None, frames_2d: tuple[int, ...] | None = None) -> None:
+        """A row after the last (its subject's rows consecutive); its 2D views' lengths now or
+        later, in row order (:meth:`add_views`)."""
+        if subject != self._last or not self.first:
+            self.subjects.add(subject)
+            self.first.append(len(self.action))
+            self._last = subject
+        self.action.append(self.actions.add(action))
+        self.frames_3d.append(-1 if frames_3d is None else frames_3d)
+        if frames_2d is not None:
+            self.add_views(frames_2d)
+
+    def add_views(self, frames_2d: tuple[int, ...]) -> None:
+        """The 2D views' lengths of the next row without them."""
+        self.view_frames.extend(frames_2d)
+        self.views_end.append(len(self.view_frames))
+
+    def __len__(self) -> int:
+        return len(self.action)
+
+    @property
+    def with_2d(self) -> bool:
+        return len(self.views_end) == len(self.action) and len(self.action) > 0
+
+    def subject_rows(self, k: int) -> range:
+        """The rows of subject ``k``."""
+        end = self.first[k + 1] if k + 1 < len(self.first) else len(self.action)
+        return range(self.first[k], end)
+
+    def views(self, i: int) -> tuple[int, ...] | None:
+        """Row ``i``'s 2D views' lengths (None: not given)."""
+        if i >= len(self.views_end):
+            return None
+        lo = self.views_end[i - 1] if i else 0
+        return tuple(self.view_frames[lo : self.views_end[i]])
+
+    def row(self, i: int, subject: str) -> _Seq:
+        """Row ``i`` of ``subject`` (its name already at hand)."""
+        t3 = self.frames_3d[i]
+        return _Seq(subject, self.actions[self.action[i]], None if t3 < 0 else t3, self.views(i))
+
+    def __getitem__(self, i: int) -> _Seq:
+        if not 0 <= i < len(self.action):
+            raise IndexError(i)
+        return self.row(i, self.subjects[bisect_right(self.first, i) - 1])
+
+    def __iter__(self) -> Iterator[_Seq]:
+        for k in range(len(self.first)):
+            subject = self.subjects[k]
+            for i in self.subject_rows(k):
+                yield self.row(i, subject)
+
+    def subject_names(self) -> Iterator[str]:
+        """Each subject's name, in row order."""
+        return (self.subjects[k] for k in range(len(self.subjects)))
+
+    def samples(self) -> int:
+        """Samples of the in-memory reader: a 3D sequence's frames once per view (once without
+        2D), a 2D-only sequence's frames summed over its views."""
+        n = len(self.action)
+        t3 = np.frombuffer(self.frames_3d, dtype=np.int64) if n else np.zeros(0, np.int64)
+        if not self.with_2d:
+            return int(t3.sum())
+        ends = np.frombuffer(self.views_end, dtype=np.int64)
+        count = np.diff(ends, prepend=0)
+        if (t3 >= 0).all():
+            return int((t3 * count).sum())
+        return int(np.frombuffer(self.view_frames, dtype=np.int64).sum())
+
+
 @dataclass
 class SourceSurvey:
     """What :func:`survey_source` learnt: the whole's ids, widths, cameras and ``meta``."""
@@ -430,7 +556,7 @@ class SourceSurvey:
     path_2d: Path | None
     layout_3d: str | None
     layout_2d: str | None
-    seqs: list[_Seq]
+    seqs: _Rows
     samples: int
     subject_width: int
     action_width: int
@@ -486,27 +612,36 @@ def _size(value: Any) -> int:
 
 class _Matcher:
     """The 2D file's sequences matched to the 3D file's as the 2D walk makes them (one forward
-    pass, nothing held per 2D sequence): each matched 3D row becomes its :class:`_Seq` in
-    place; a 2D sequence that is not the next 3D one is taken as one without 3D (a 3D one then
-    never matched: missing, or the files in another order). The in-memory reader's checks of
-    the pairing come after every check of the 2D file, so their first error waits
-    (:meth:`finish`)."""
+    pass, nothing held per 2D sequence): each matched 3D row gets its 2D views' lengths
+    (:meth:`_Rows.add_views`); a 2D sequence that is not the next 3D one is taken as one
+    without 3D (a 3D one then never matched: missing, or the files in another order). The
+    in-memory reader's checks of the pairing come after every check of the 2D file, so their
+    first error waits (:meth:`finish`)."""
 
-    def __init__(self, rows: list[Any], path_3d: Path, path_2d: Path) -> None:
+    def __init__(self, rows: _Rows, path_3d: Path, path_2d: Path) -> None:
         self.rows, self.path_3d, self.path_2d = rows, path_3d, path_2d
         self.at = 0
         self.unmatched: list[tuple[str, str]] = []
         self.trimmed: list[dict[str, Any]] = []
         self.error: ValueError | None = None
+        self._subject = -1  # the subject of row ``at`` (its index, its name)
+        self._name = ""
+
+    def _key(self, i: int) -> tuple[str, str]:
+        """Row ``i``'s ``(subject, action)`` (rows asked in order: the subject's name decoded once)."""
+        rows = self.rows
+        while self._subject + 1 < len(rows.first) and rows.first[self._subject + 1] <= i:
+            self._subject += 1
+            self._name = rows.subjects[self._subject]
+        return self._name, rows.actions[rows.action[i]]
 
     def add(self, s: str, a: str, frames: tuple[int, ...]) -> None:
         if self.error is not None:
             return
-        row = self.rows[self.at] if self.at < len(self.rows) else None
-        if row is None or row[0] != s or row[1] != a:
+        if self.at >= len(self.rows) or self._key(self.at) != (s, a):
             self.unmatched.append((s, a))
             return
-        s, a, t3 = row  # the 3D file's names, already held
+        t3 = self.rows.frames_3d[self.at]
         for c, t2 in enumerate(frames):
             if t2 < t3:
                 self.error = ValueError(
@@ -516,15 +651,15 @@ class _Matcher:
                 return
             if t2 > t3:
                 self.trimmed.append({"subject": s, "action": a, "camera": c, "frames_2d": t2, "frames_3d": t3})
-        self.rows[self.at] = _Seq(s, a, t3, frames)
+        self.rows.add_views(frames)
         self.at += 1
 
-    def finish(self) -> list[_Seq]:
-        """The sequences; raises the first pairing error (GiveUp: the files in another order)."""
+    def finish(self) -> _Rows:
+        """The rows; raises the first pairing error (GiveUp: the files in another order)."""
         if self.error is not None:
             raise self.error
         if self.at < len(self.rows):
-            s, a, _ = self.rows[self.at]
+            s, a = self._key(self.at)
             if (s, a) in set(self.unmatched):
                 raise GiveUp("the 2D file's sequences in another order")
             raise ValueError(
@@ -533,31 +668,22 @@ class _Matcher:
         return self.rows
 
 
-def _walk_field(
-    path: Path, key: str, two_d: bool, match: _Matcher | None = None
-) -> tuple[list[tuple[str, str, Any]], int | None]:
-    """The sequences of field ``key`` (3D: ``(subject, action, frames)``; 2D: ``(subject,
-    action, [frames per view])``) and the joint count, a sequence in memory, checked as
+def _walk_field(path: Path, key: str, two_d: bool, match: _Matcher | None = None) -> tuple[_Rows, int | None]:
+    """The sequences of field ``key`` as rows (3D: each one's frames; 2D: its views' frames)
+    and the joint count, a sequence in memory, checked as
     :func:`~posesynth.data.formats.videopose3d._read_3d` / ``_read_2d`` check them, raising
     their first error (the dict's names first, then the size, then the arrays in order).
-    With ``match``, the 2D sequences go to it instead (none returned)."""
+    With ``match``, the 2D sequences go to it instead (no rows returned)."""
     from posesynth.data.formats.videopose3d import _LAYOUT_BY_COUNT, _stored, camera_views
     from posesynth.data.validate import check_elements
 
     nested: ValueError | None = None
     first: ValueError | None = None
     total = 0
-    seqs: list[tuple[str, str, Any]] = []
+    rows = _Rows()
     joints: int | None = None
     count = 0
     starts = True  # the next event is a subject's first
-    # repeated action names and equal frame-count tuples held once (at most 1,024 of each):
-    # tens of bytes a sequence, not hundreds
-    shared: dict[Any, Any] = {}
-
-    def once(value: Any) -> Any:
-        return shared.get(value) or (shared.setdefault(value, value) if len(shared) < 2048 else value)
-
     for subject, action, value in sequences(path, key):
         if nested is None:
             nested = _nested_error(path, key, subject, action, value, starts)
@@ -572,13 +698,12 @@ def _walk_field(
         try:
             if two_d:
                 views, joints = camera_views(path, where, value, joints, _stored)
-                frames = [int(arr.shape[0]) for arr in views]
-                # shared: a million sequences of one view each hold one tuple, not a million lists
+                frames = tuple(int(arr.shape[0]) for arr in views)
                 count += 1
                 if match is not None:
-                    match.add(subject, action, once(tuple(frames)))
+                    match.add(subject, action, frames)
                 else:
-                    seqs.append((subject, once(action), once(tuple(frames))))
+                    rows.add(subject, action, None, frames)
             else:
                 arr = _stored(path, where, value, (3,))
                 if joints is None:
@@ -592,7 +717,7 @@ def _walk_field(
                         f"{path}: {where}: expected {joints} joints like the other sequences, got {arr.shape[1]}"
                     )
                 count += 1
-                seqs.append((subject, once(action), int(arr.shape[0])))
+                rows.add(subject, action, int(arr.shape[0]))
         except ValueError as exc:
             first = exc
         del value
@@ -603,7 +728,7 @@ def _walk_field(
         raise first
     if not count:
         raise ValueError(f"{path}: {key}: expected at least one sequence, got none")
-    return seqs, joints
+    return rows, joints
 
 
 def _metadata(path: Path) -> dict[str, Any]:
@@ -616,7 +741,7 @@ class _ReadWhole(Exception):
 
 
 def _survey_cameras(
-    path: Path, subjects: list[str], seqs: list[_Seq], table_max: int | None
+    path: Path, rows: _Rows, table_max: int | None
 ) -> tuple[Any, np.ndarray, dict[str, int]] | FileCameras:
     """:func:`~posesynth.data.formats.videopose3d._read_cameras_file` of a cameras file read
     an entry at a time (:mod:`posesynth.data.formats._json_stream`: a block of text and one
@@ -624,7 +749,7 @@ def _survey_cameras(
     result (table, names, offsets) for at most ``table_max`` cameras; beyond, a
     :class:`FileCameras` (every entry checked, nothing kept).
 
-    The ``cameras`` object's entries are matched to ``subjects`` in order (as posesynth writes
+    The ``cameras`` object's entries are matched to the rows' subjects in order (as posesynth writes
     the file; entries of other subjects are skipped). A file that is not ASCII JSON, whose
     ``format``, ``version`` or ``cameras`` are not as written, that lacks a subject or lists
     the subjects in another order, or (beyond ``table_max``) holds a camera that
@@ -644,7 +769,8 @@ def _survey_cameras(
     from posesynth.geometry.camera import Camera
 
     def whole() -> tuple[Any, np.ndarray, dict[str, int]]:
-        return _read_cameras_file(path, subjects, [(q.subject, q.action, None, q.frames_2d) for q in seqs])
+        subjects = list(rows.subject_names())
+        return _read_cameras_file(path, subjects, [(q.subject, q.action, None, q.frames_2d) for q in rows])
 
     try:
         starts, values = json_layout(path, {("cameras",), ("videopose3d",)})
@@ -666,22 +792,21 @@ def _survey_cameras(
     k = width = 0
     model: Any = None
     refused = False  # an entry Camera refuses (in per-sample mode): the in-memory reader says where
-    i = at = 0  # the subject matched next; its first sequence
+    i = 0  # the subject matched next
+    s = rows.subjects[0]
     try:
-        while i < len(subjects):
+        while i < len(rows.subjects):
             item = items.next()
             if item is END:
                 break
             key, entry = item
-            s = subjects[i]
             if key != s:
                 continue
             model, ids, arrays = _camera_entry(path, s, entry, model)
-            while at < len(seqs) and seqs[at].subject == s:
-                q = seqs[at]
-                assert q.frames_2d is not None  # cameras are read with a 2D file
-                _check_views(path, s, q.action, len(q.frames_2d), len(ids))
-                at += 1
+            for j in rows.subject_rows(i):
+                views = rows.views(j)
+                assert views is not None  # cameras are read with a 2D file
+                _check_views(path, s, rows.actions[rows.action[j]], len(views), len(ids))
             offsets[s] = k
             k += len(ids)
             here = [f"{s}/{cid}" for cid in ids]
@@ -704,13 +829,15 @@ def _survey_cameras(
                 except ValueError:
                     refused = True
             i += 1
+            if i < len(rows.subjects):
+                s = rows.subjects[i]
     except ValueError as exc:
         if "not valid JSON" in str(exc) or "not ASCII" in str(exc):
             return whole()
         raise
     finally:
         items.close()
-    if i < len(subjects) or refused:  # a subject missing, the subjects in another order, a bad camera
+    if i < len(rows.subjects) or refused:  # a subject missing, the subjects in another order, a bad camera
         return whole()
     if fields is None:
         return FileCameras(path=path, start=start, model=model, count=k, name_width=max(width, 1))
@@ -771,21 +898,19 @@ def survey_source(
         "layout_2d": layout_2d,
         "units": {"joints_3d_world": "m", "joints_2d": "px"},
     }
-    seqs: list[_Seq] = []
+    rows: _Rows
     if seqs_3d is not None and path_2d is not None:
         assert match is not None
-        seqs = match.finish()
+        rows = match.finish()
         meta["trimmed_2d"] = match.trimmed
         meta["unmatched_2d"] = [f"{s}/{a}" for s, a in match.unmatched]
     elif seqs_3d is not None:
-        seqs = [_Seq(s, a, t3, None) for s, a, t3 in seqs_3d]
+        rows = seqs_3d
     else:
         assert seqs_2d is not None
-        seqs = [_Seq(s, a, None, frames) for s, a, frames in seqs_2d]
+        rows = seqs_2d
     with_2d = path_2d is not None
     del seqs_3d, seqs_2d
-    # a dict's keys, so each subject's sequences are consecutive: its first sequence names it
-    subjects = [q.subject for i, q in enumerate(seqs) if i == 0 or seqs[i - 1].subject != q.subject]
     if cameras_path is None:
         for p in (path_3d, path_2d):
             if p is not None and cameras_path is None:
@@ -793,7 +918,7 @@ def survey_source(
     own = None
     file_cameras = None
     if cameras_path is not None and with_2d:
-        read = _survey_cameras(Path(cameras_path), subjects, seqs, table_max)
+        read = _survey_cameras(Path(cameras_path), rows, table_max)
         if isinstance(read, FileCameras):
             file_cameras = read
         else:
@@ -801,36 +926,28 @@ def survey_source(
     use_presets = (
         own is None
         and file_cameras is None
-        and (
-            with_2d
-            and all(s in H36M_SUBJECTS for s in subjects)
-            and all(q.frames_2d is not None and len(q.frames_2d) == len(H36M_CAMERA_IDS) for q in seqs)
-        )
+        and with_2d
+        and all(s in H36M_SUBJECTS for s in rows.subject_names())
+        and bool((np.diff(np.frombuffer(rows.views_end, dtype=np.int64), prepend=0) == len(H36M_CAMERA_IDS)).all())
     )
     cameras = camera_names = offsets = None
     per_subject = 0
     if use_presets:
+        subjects = list(rows.subject_names())  # Human3.6M's, so a few
         cameras, camera_names = _h36m_cameras(subjects)
         offsets = {s: i * len(H36M_CAMERA_IDS) for i, s in enumerate(subjects)}
         per_subject = len(H36M_CAMERA_IDS)
     elif own is not None:
         cameras, camera_names, offsets = own
-    samples = 0
-    for q in seqs:
-        if q.frames_3d is not None:
-            samples += q.frames_3d * (1 if q.frames_2d is None else len(q.frames_2d))
-        else:
-            assert q.frames_2d is not None
-            samples += sum(q.frames_2d)
     survey = SourceSurvey(
         path_3d=path_3d,
         path_2d=path_2d,
         layout_3d=layout_3d,
         layout_2d=layout_2d,
-        seqs=seqs,
-        samples=samples,
-        subject_width=max(len(q.subject) for q in seqs),
-        action_width=max(len(q.action) for q in seqs),
+        seqs=rows,
+        samples=rows.samples(),
+        subject_width=rows.subjects.width,
+        action_width=rows.actions.width,
         all_seen=True,
         cameras=cameras,
         camera_names=camera_names,
