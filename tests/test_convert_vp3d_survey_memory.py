@@ -138,3 +138,35 @@ def test_the_survey_holds_tens_of_bytes_a_subject(vp_sources: dict[int, Path]) -
     small, large = _held_by_survey(vp_sources[300]), _held_by_survey(vp_sources[1500])
     per_subject = (large - small) / 1200
     assert per_subject < 100, per_subject
+
+
+@pytest.mark.parametrize("block", [1, 4, 7, 1024])
+def test_entries_checked_a_block_at_a_time_refuse_as_one_by_one(
+    vp_sources: dict[int, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    """A camera that :class:`Camera` refuses (not a rotation), in per-sample mode: whatever the
+    block it is checked in, the file is read whole and the in-memory reader's error is given;
+    a good file gives the same survey."""
+    import json
+    import shutil
+
+    from posesynth.data.formats import registry
+    from posesynth.data.formats.registry import convert_streamed, read_any
+
+    monkeypatch.setattr(videopose3d_read, "CAMERA_CHECK_BLOCK", block)
+    src = tmp_path / "src"
+    shutil.copytree(vp_sources[300], src)
+    monkeypatch.setattr(registry, "STORE_TABLE_MAX", 5)
+    good = videopose3d_read.survey_source(src / "data_3d_custom.npz", src / "data_2d_custom_gt.npz", None, 5)
+    assert good.file_cameras is not None and good.file_cameras.count == 300
+    path = src / "cameras_custom.json"
+    doc = json.loads(path.read_text())
+    entry = doc["cameras"][list(doc["cameras"])[150]]
+    entry["cameras"]["rotation"] = [[[2.0, 0, 0], [0, 1, 0], [0, 0, 1]]]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError) as whole:
+        read_any(src)
+    with pytest.raises(ValueError) as streamed:
+        convert_streamed(src, tmp_path / "out", "posesynth", "videopose3d", rows=64)
+    assert str(streamed.value) == str(whole.value)
+    assert not (tmp_path / "out").exists()

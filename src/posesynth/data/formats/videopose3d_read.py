@@ -736,6 +736,11 @@ def _metadata(path: Path) -> dict[str, Any]:
     return dict(dict_items(path, "metadata", frozenset({"video_metadata"}), fragments=False))
 
 
+#: Cameras file entries checked as one :class:`~posesynth.geometry.camera.Camera` at a time
+#: when no table is kept (:func:`_survey_cameras`)
+CAMERA_CHECK_BLOCK = 1024
+
+
 class _ReadWhole(Exception):
     """The cameras file is not one :func:`_survey_cameras` reads entry by entry."""
 
@@ -792,6 +797,21 @@ def _survey_cameras(
     k = width = 0
     model: Any = None
     refused = False  # an entry Camera refuses (in per-sample mode): the in-memory reader says where
+    # per-sample mode: entries checked as one table, :data:`CAMERA_CHECK_BLOCK` at a time (one
+    # Camera each took 60% of this walk)
+    checking: dict[str, list[np.ndarray]] = {f: [] for f in _CAM_FIELDS}
+
+    def refuses(batch: dict[str, list[np.ndarray]]) -> bool:
+        """Whether :class:`Camera` refuses these entries as a table (then emptied)."""
+        try:
+            Camera(model=model, **{f: np.concatenate(v) for f, v in batch.items()})
+        except ValueError:
+            return True
+        finally:
+            for v in batch.values():
+                v.clear()
+        return False
+
     i = 0  # the subject matched next
     s = rows.subjects[0]
     try:
@@ -813,10 +833,7 @@ def _survey_cameras(
             width = max([width, *map(len, here)])
             if fields is not None and table_max is not None and k > table_max:
                 if fields["center"]:  # the entries kept so far, checked as the table would be
-                    try:
-                        Camera(model=model, **{f: np.concatenate(v) for f, v in fields.items()})
-                    except ValueError:
-                        refused = True
+                    refused = refuses(fields)
                 fields = None  # one camera per sample: the table is not kept
                 names, offsets = [], {}
             if fields is not None:
@@ -824,10 +841,10 @@ def _survey_cameras(
                     fields[f].append(arrays[f])
                 names += here
             elif not refused:  # what the whole table's Camera would refuse, said after the checks
-                try:
-                    Camera(model=model, **arrays)
-                except ValueError:
-                    refused = True
+                for f in _CAM_FIELDS:
+                    checking[f].append(arrays[f])
+                if len(checking["center"]) >= CAMERA_CHECK_BLOCK:
+                    refused = refuses(checking)
             i += 1
             if i < len(rows.subjects):
                 s = rows.subjects[i]
@@ -837,6 +854,8 @@ def _survey_cameras(
         raise
     finally:
         items.close()
+    if fields is None and not refused and checking["center"]:
+        refused = refuses(checking)
     if i < len(rows.subjects) or refused:  # a subject missing, the subjects in another order, a bad camera
         return whole()
     if fields is None:
