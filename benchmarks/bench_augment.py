@@ -2,6 +2,7 @@
 
 Run:  .venv/bin/python benchmarks/bench_augment.py [--frames N] [--loop L]
           [--command-frames M [M ...]] [--workers 1 2] [--repeat R] [--baseline SRC]
+          [--kernel-workers 1 2] [--kernel-repeat K]
 
 Everything below is measured in this one run, and every ratio is between figures of it.
 
@@ -16,6 +17,13 @@ everyday frames:
 * seed-style loop: per frame, guess the body's yaw from the hips, build the knee's rotation
   plane from it, swing a shank of thigh length about the knee, then ``cv2.projectPoints``;
 * memcpy of the same bytes (the float64 3D in and the 2D out): the limit.
+
+The compiled kernels and the loop are alternated ``--kernel-repeat K`` times (the medians,
+and the median of the per-round ratios, are shown); then the kernel path's stages (seconds
+in each function it calls, ns per frame); then the compiled kernels on each
+``--kernel-workers`` count (child processes, each pinned to its own core, running at the
+same time over the same frames: the sum of their rates). With ``--baseline SRC`` the
+kernels and their stages also run with that code (a child process per round, alternated).
 
 Whole command: ``posesynth augment X --motions seed-knee`` on an MMPose file of each
 ``--command-frames`` size (made first by ``posesynth generate`` + ``posesynth convert
@@ -98,6 +106,92 @@ def kernel_rate(poses, cams, flexion, frames: int, kernels: str) -> float:
         vectorised(poses[:m], cams if m == n else cams[np.arange(m)], flexion[:, :m])
         done += m
     return done / (time.perf_counter() - start)
+
+
+#: The functions of the knee kernel path, (module, class or None, attribute, label), timed by
+#: kernel_stages (a function absent from a version, say before a refactor, is skipped).
+KERNEL_STAGES = (
+    ("posesynth.poses.motions", None, "_hinge_plan", "plan: hinge constants (cached)"),
+    ("posesynth.body._kernels", None, "hinge_geometry", "kernel: hinge geometry (both knees, one pass)"),
+    ("numpy", None, "arctan2", "NumPy: atan2 (flexion before)"),
+    ("numpy", None, "sin", "NumPy: sin (half angles)"),
+    ("numpy", None, "cos", "NumPy: cos (half angles)"),
+    ("posesynth.body._kernels", None, "rotate_subtree", "kernel: turn the shanks, poses written once"),
+    ("posesynth.geometry._kernels", None, "project_world", "kernel: world -> camera -> pixels (OpenCV)"),
+    ("posesynth.poses.motions", None, "repose_hinges", "all: repose_hinges"),
+    ("posesynth.geometry.camera.camera", "Camera", "project_world", "all: Camera.project_world"),
+)
+
+
+def kernel_stages(poses, cams, flexion, frames: int) -> dict[str, float]:
+    """ns per frame spent in each function of :data:`KERNEL_STAGES` while the compiled
+    kernel path runs over ``frames`` frames (the rest of the path: NumPy glue)."""
+    import importlib
+
+    os.environ[ENV_VAR] = "numba"
+    vectorised(poses[:100], cams[np.arange(100)], flexion[:, :100])
+    stages = Stages()
+    for module, cls, attr, label in KERNEL_STAGES:
+        owner = importlib.import_module(module)
+        stages.wrap(getattr(owner, cls) if cls else owner, attr, label)
+    import posesynth.poses.motions as motions
+
+    try:
+        start = time.perf_counter()
+        done, n = 0, len(poses)
+        while done < frames:
+            m = min(n, frames - done)
+            p, _ = motions.repose_hinges(poses[:m], H36M17, [k for _, k, _ in KNEES], list(flexion[:, :m]))
+            (cams if m == n else cams[np.arange(m)]).project_world(p)
+            done += m
+        total = time.perf_counter() - start
+    finally:
+        stages.restore()
+    out = {label: stages.seconds[label] / done * 1e9 for *_, label in KERNEL_STAGES if label in stages.seconds}
+    out["all: the path"] = total / done * 1e9
+    return out
+
+
+def kernel_child(args: argparse.Namespace) -> dict:
+    """A child's figures for the main process: this code's kernel rate (its own core), and
+    with ``--kernel-child stages`` its stages."""
+    poses, cams, flexion = kernel_inputs(args)
+    out = {"rate": kernel_rate(poses, cams, flexion, args.frames, "numba")}
+    if args.kernel_child == "stages":
+        out["stages"] = kernel_stages(poses, cams, flexion, args.frames)
+    return out
+
+
+def kernel_inputs(args: argparse.Namespace):
+    """The benchmark's frames: everyday poses, an OpenCV-model camera each, both knees' flexion."""
+    rng = np.random.default_rng(0)
+    n = min(args.chunk, args.frames)
+    poses = sample_poses(rng, n, H36M17, {"stand": 1, "walk": 1}, {"knee_flexion": (0, 60)}).positions
+    cams = sample_cameras(rng, poses, "opencv")
+    flexion = np.deg2rad(rng.uniform(0, 150, (2, n)))
+    return poses, cams, flexion
+
+
+def run_kernel_children(args: argparse.Namespace, workers: int, package: Path | None, mode: str) -> list[dict]:
+    """``workers`` children (this script, ``--kernel-child MODE``) at the same time, each
+    pinned to its own core, with ``package`` (None: this checkout) first on the path."""
+    cores = args.cores or [0]
+    procs = []
+    for w in range(workers):
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--kernel-child", mode, "--frames", str(args.frames),
+               "--chunk", str(args.chunk), "--pin", str(cores[w % len(cores)])]  # fmt: skip
+        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=_env(package), stdout=subprocess.PIPE, text=True))
+    results = []
+    for proc in procs:
+        out, _ = proc.communicate()
+        if proc.returncode:
+            raise RuntimeError(f"kernel child failed ({proc.returncode})")
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    return results
+
+
+def median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
 
 
 def memcpy_rate(bytes_per_frame: int, frames: int = 200_000) -> float:
@@ -274,47 +368,99 @@ def main() -> None:
                              "stages run with it too, alternated with this checkout's, in this run")  # fmt: skip
     parser.add_argument("--repeat", type=int, default=1,
                         help="runs of the command per version and worker count (the median is shown)")  # fmt: skip
+    parser.add_argument("--kernel-repeat", type=int, default=3,
+                        help="rounds of the compiled kernels and the seed-style loop, alternated (the median)")  # fmt: skip
+    parser.add_argument("--kernel-workers", type=int, nargs="*", default=[1, 2],
+                        help="also run the compiled kernels on these worker counts (processes, at once)")  # fmt: skip
+    parser.add_argument("--kernel-stages", action=argparse.BooleanOptionalAction, default=True,
+                        help="time the kernel path's stages")  # fmt: skip
     parser.add_argument("--stages-child", nargs=4, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--kernel-child", choices=["rate", "stages"], default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--pin", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stages_child is not None:  # a child of stages_in_child: NPZ OUT REPORT WARM
         npz, out, report, warm = args.stages_child
         Path(report).write_text(json.dumps(stage_breakdown(Path(npz), Path(out), Path(warm))))
         return
+    if args.kernel_child is not None:  # a child of run_kernel_children: its figures, one JSON line
+        if args.pin is not None and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {args.pin})
+        print(json.dumps(kernel_child(args)))
+        return
     args.command_frames = [n for n in args.command_frames if n > 0]
     results: dict = {"kernels": {}, "command": {}}
     affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    args.cores = sorted(affinity) if affinity else None  # the kernel children's cores, the first one first
     if affinity:
         os.sched_setaffinity(0, {min(affinity)})
-    rng = np.random.default_rng(0)
-    n = min(args.chunk, args.frames)
-    poses = sample_poses(rng, n, H36M17, {"stand": 1, "walk": 1}, {"knee_flexion": (0, 60)}).positions
-    cams = sample_cameras(rng, poses, "opencv")
-    flexion = np.deg2rad(rng.uniform(0, 150, (2, n)))
-
-    rates = {}
-    if numba_installed():
-        rates["numba"] = kernel_rate(poses, cams, flexion, args.frames, "numba")
-    rates["numpy"] = kernel_rate(poses, cams, flexion, max(args.frames // 4, n), "numpy")
+    poses, cams, flexion = kernel_inputs(args)
+    n = len(poses)
 
     L = min(args.loop, n)
     R, t = rotation_translation(np.asarray(cams.rotation[:L]), np.asarray(cams.center[:L]))
     rvecs = [cv2.Rodrigues(r)[0] for r in R]
     K = [np.array([[f[0], 0, f[2]], [0, f[1], f[3]], [0, 0, 1.0]]) for f in np.asarray(cams.intrinsics[:L])]
     dist = list(np.asarray(cams.distortion[:L]))
-    start = time.perf_counter()
-    seed_loop(poses[:L], K, dist, rvecs, list(t), flexion[:, :L])
-    loop_rate = L / (time.perf_counter() - start)
+    baseline = args.baseline.resolve() if args.baseline is not None else None
+    rounds: dict[str, list[float]] = {"numba": [], "loop": [], "ratio": [], "before": []}
+    for _ in range(max(args.kernel_repeat, 1)):  # alternated, so that the load moves all alike
+        if numba_installed():
+            rounds["numba"].append(kernel_rate(poses, cams, flexion, args.frames, "numba"))
+        start = time.perf_counter()
+        seed_loop(poses[:L], K, dist, rvecs, list(t), flexion[:, :L])
+        rounds["loop"].append(L / (time.perf_counter() - start))
+        if rounds["numba"]:
+            rounds["ratio"].append(rounds["numba"][-1] / rounds["loop"][-1])
+        if baseline is not None and numba_installed():
+            rounds["before"].append(run_kernel_children(args, 1, baseline, "rate")[0]["rate"])
+    rates = {"numba": median(rounds["numba"])} if rounds["numba"] else {}
+    rates["numpy"] = kernel_rate(poses, cams, flexion, max(args.frames // 4, n), "numpy")
+    loop_rate = median(rounds["loop"])
     copy_rate = memcpy_rate(17 * (3 + 2) * 8)
     best = rates.get("numba", rates["numpy"])
+    ratio = median(rounds["ratio"]) if rounds["ratio"] else best / loop_rate
 
-    print(f"knee augmentation + OpenCV projection, one core, chunks of {n:,}")
+    runs = f"median of {len(rounds['loop'])} alternated rounds, " if len(rounds["loop"]) > 1 else ""
+    print(f"knee augmentation + OpenCV projection, one core, chunks of {n:,} ({runs}load average "
+          f"{os.getloadavg()[0]:.2f} at the end)")  # fmt: skip
     for name, rate in rates.items():
         print(f"  {'compiled kernels' if name == 'numba' else 'NumPy fallback  '}: {rate:>12,.0f} frames/s")
+    if rounds["before"]:
+        print(f"  compiled, --baseline code: {median(rounds['before']):>12,.0f} frames/s (a child per round); "
+              f"now / before {best / median(rounds['before']):.2f}x")  # fmt: skip
     print(f"  seed-style loop : {loop_rate:>12,.0f} frames/s ({L:,} frames)")
     print(f"  memcpy, same bytes (680 B/frame): {copy_rate:,.0f} frames/s")
-    print(f"  ratios: kernels / seed loop {best / loop_rate:,.0f}x; kernels / NumPy {best / rates['numpy']:.1f}x; "
+    if len(rounds["ratio"]) > 1:
+        print(f"  per round: kernels {', '.join(f'{r:,.0f}' for r in rounds['numba'])}; loop "
+              f"{', '.join(f'{r:,.0f}' for r in rounds['loop'])}; ratio {', '.join(f'{r:.0f}x' for r in rounds['ratio'])}")  # fmt: skip
+    print(f"  ratios: kernels / seed loop {ratio:,.0f}x; kernels / NumPy {best / rates['numpy']:.1f}x; "
           f"kernels / memcpy {best / copy_rate:.3f} (goals: >= 2,000,000 frames/s, >= 100x the loop)")  # fmt: skip
-    results["kernels"] = {"rates": rates, "loop": loop_rate, "memcpy": copy_rate, "frames": args.frames}
+    results["kernels"] = {"rates": rates, "loop": loop_rate, "memcpy": copy_rate, "frames": args.frames,
+                          "ratio": ratio, "rounds": rounds}  # fmt: skip
+    if numba_installed() and args.kernel_stages:
+        versions: list[tuple[str, Path | None]] = [("now", None)] + ([("before", baseline)] if baseline else [])
+        per_run: dict[str, list[dict[str, float]]] = {tag: [] for tag, _ in versions}
+        for _ in range(max(args.kernel_repeat, 1)):  # each in a child on the first core, alternated
+            for tag, package in versions:
+                per_run[tag].append(run_kernel_children(args, 1, package, "stages")[0]["stages"])
+        table = {
+            tag: {name: median([run.get(name, float("nan")) for run in runs]) for name in runs[0]}
+            for tag, runs in per_run.items()
+        }
+        print(f"\n  the kernel path's stages, ns per frame (one core, a child process each, the median of "
+              f"{max(args.kernel_repeat, 1)} alternated runs; the rest of a path is NumPy glue):")  # fmt: skip
+        print(f"    {'':<52}" + "".join(f"{tag:>9}" for tag in table))
+        for name in dict.fromkeys(name for stages in table.values() for name in stages):
+            print(f"    {name:<52}" + "".join(f"{table[tag].get(name, float('nan')):9.1f}" for tag in table))
+        results["kernels"]["stages"] = table
+    for workers in args.kernel_workers:
+        if workers < 1 or not numba_installed():
+            continue
+        each = [r["rate"] for r in run_kernel_children(args, workers, None, "rate")]
+        print(f"  compiled kernels on {workers} worker{'s' if workers > 1 else ''} (processes, a core each, at "
+              f"once): {sum(each):,.0f} frames/s ({' + '.join(f'{r:,.0f}' for r in each)}); "
+              f"{sum(each) / loop_rate:,.0f}x the loop")  # fmt: skip
+        results["kernels"].setdefault("workers", {})[str(workers)] = {"rate": sum(each), "each": each}
     if not args.command_frames:
         _dump(args.json, results)
         return
