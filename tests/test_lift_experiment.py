@@ -297,3 +297,26 @@ def test_rom_share_sets_b_stream_share_and_needs_the_stream(tmp_path):
     assert meta["data"]["stream"]["config"]["rom_share"] == 0.6
     with pytest.raises(ValueError, match="rom_share: applies to streamed training"):
         ExperimentConfig(rom_share=0.6)
+
+
+def test_tilt_sd_tilts_the_training_bodies_and_not_the_test_sets(tmp_path):
+    cfg = ExperimentConfig(
+        samples=256, test_samples=50, epochs=1, width=16, batch_size=64, stream=True, prior="broad", tilt_sd_deg=20,
+    )  # fmt: skip
+    result = run_experiment(cfg, tmp_path / "s")
+    for name in ("everyday", "rom"):
+        meta = json.loads((tmp_path / "s" / name / "meta.json").read_text())
+        assert meta["data"]["stream"]["config"]["generate"]["tilt_sd_deg"] == 20
+    default = run_experiment(cfg.model_copy(update={"tilt_sd_deg": 4.0}), tmp_path / "d")
+    assert result.data == default.data  # the same sizes; only the training bodies' tilt differs
+
+    def up_angle(ds):  # the trunk (pelvis -> thorax) from the world's vertical, degrees
+        idx = {n: i for i, n in enumerate(H36M17.joint_names)}
+        trunk = ds.joints_3d_world[:, idx["thorax"]] - ds.joints_3d_world[:, idx["root"]]
+        return np.degrees(np.arccos(trunk[:, 2] / np.linalg.norm(trunk, axis=-1)))
+
+    from posesynth.apps.experiment import EVERYDAY_BROAD, _everyday
+    from posesynth.body.skeleton import H36M17
+
+    upright, tilted = _everyday(400, 1, EVERYDAY_BROAD), _everyday(400, 1, EVERYDAY_BROAD, 20.0)
+    assert np.median(up_angle(tilted)) > np.median(up_angle(upright)) + 8

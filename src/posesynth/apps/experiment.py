@@ -153,6 +153,13 @@ class ExperimentConfig(BaseModel):
         description="random keypoint definition per training sample, 2D and 3D alike (sd, fraction of body "
         "height; data.keypoint_jitter); the test sets stay in posesynth's joint centres",
     )
+    tilt_sd_deg: float = Field(
+        4.0,
+        ge=0,
+        le=45,
+        description="sd of the training bodies' whole-body pitch and roll (GenerateConfig.tilt_sd_deg): real people "
+        "lean sideways and forward as a whole; the test sets keep generate's default",
+    )
     real: str | None = Field(
         None, description="the real benchmark's per-person .npz: score both models on real people too"
     )
@@ -222,15 +229,19 @@ class ExperimentResult:
         return doc
 
 
-def _everyday(samples: int, seed: int, activities: dict[str, float] | None = None) -> PoseDataset:
+def _everyday(
+    samples: int, seed: int, activities: dict[str, float] | None = None, tilt_sd_deg: float | None = None
+) -> PoseDataset:
+    tilt = {} if tilt_sd_deg is None else {"tilt_sd_deg": tilt_sd_deg}
     cfg = load_config(
-        samples=samples, seed=seed, activities=activities or EVERYDAY, angle_limits_deg=EVERYDAY_LIMITS_DEG
+        samples=samples, seed=seed, activities=activities or EVERYDAY, angle_limits_deg=EVERYDAY_LIMITS_DEG, **tilt
     )
     return generate_dataset(cfg)
 
 
-def _uncommon(samples: int, seed: int) -> PoseDataset:
-    return generate_dataset(load_config(samples=samples, seed=seed, activities=UNCOMMON))
+def _uncommon(samples: int, seed: int, tilt_sd_deg: float | None = None) -> PoseDataset:
+    tilt = {} if tilt_sd_deg is None else {"tilt_sd_deg": tilt_sd_deg}
+    return generate_dataset(load_config(samples=samples, seed=seed, activities=UNCOMMON, **tilt))
 
 
 def everyday_test_set(samples: int, seed: int, activities: dict[str, float] | None = None) -> PoseDataset:
@@ -373,7 +384,9 @@ def run_experiment(
             samples_per_epoch=config.samples,
             workers=1,
             keypoint_jitter=config.keypoint_jitter,
-            generate=GenerateConfig(activities=mix, angle_limits_deg=EVERYDAY_LIMITS_DEG),
+            generate=GenerateConfig(
+                activities=mix, angle_limits_deg=EVERYDAY_LIMITS_DEG, tilt_sd_deg=config.tilt_sd_deg
+            ),
         )
         share = config.rom_share if config.rom_share is not None else config.variants / (config.variants + 1)
         stream_b = stream_a.model_copy(update={"rom_share": share, "rom_motions": config.motions})
@@ -387,7 +400,7 @@ def run_experiment(
         epochs_b = config.epochs
     else:
         log(f"everyday training poses: {config.samples} ({config.prior} priors)")
-        everyday = _everyday(config.samples, seed, mix)
+        everyday = _everyday(config.samples, seed, mix, config.tilt_sd_deg)
         log(f"augmenting them with '{config.motions}' (new random cameras)")
         rom = augment(everyday, motions, CamerasConfig(), seed=seed + 1 + 100 * config.b_seed)
         train_a, train_b = everyday, rom.dataset
@@ -429,7 +442,7 @@ def run_experiment(
     }
     if config.reference:
         log(f"uncommon training poses of reference model C: {config.samples}")
-        runs["uncommon"] = (_lift_view(_uncommon(config.samples, seed + 3000)), config.epochs, seed)
+        runs["uncommon"] = (_lift_view(_uncommon(config.samples, seed + 3000, config.tilt_sd_deg)), config.epochs, seed)
     results: dict[str, Any] = {}
     for name, (data, epochs, train_seed) in runs.items():
         size = data.samples_per_epoch if isinstance(data, StreamConfig) else len(data)

@@ -100,6 +100,13 @@ def rom(
             help="Random keypoint definition per training sample, 2D and 3D alike: sd as a fraction of body height (default 0).",
         ),
     ] = None,
+    tilt_sd: Annotated[
+        float | None,
+        typer.Option(
+            "--tilt-sd",
+            help="Sd (degrees) of the training bodies' whole-body pitch and roll; the test sets keep 4 (default 4).",
+        ),
+    ] = None,
     real: Annotated[
         Path | None,
         typer.Option(
@@ -149,6 +156,7 @@ def rom(
             prior=prior,
             detector_noise=detector_noise,
             keypoint_jitter=keypoint_jitter,
+            tilt_sd_deg=tilt_sd,
             stream=stream or None,
             real=None if real is None else str(real),
         )
