@@ -29,11 +29,12 @@ pseudo ground truth, 364 person x frame x view samples):
                 world landmarks; with the mean left/right length difference of the ground truth.
 ``quality``     The scores on subsets chosen by the pseudo ground truth alone, never by a
                 model's error: by the triangulation's mean reprojection error in the person's
-                frame (all, <= 30, 20, 16 px), by the trunk's forward lean (pelvis
-                to thorax from the vertical, world frame), by person and lean, with the ground
-                truth's median thigh
-                length in each. Says whether the lifter's ratio to BlazePose depends on how good
-                the ground truth is, or on the posture.
+                frame (all, <= 30, 20, 16 px), by the trunk's lean (pelvis to thorax from the
+                vertical, world frame), by person and lean, with the ground truth's median thigh
+                length in each; then, per lean bin, which way the trunk leans (its forward and
+                sideways components in the body's own frame) and the pelvis' sideways tilt. Says
+                whether the lifter's ratio to BlazePose depends on how good the ground truth is,
+                or on the posture.
 
 Run (about 1 minute each on 2 cores; ``refine`` 1 minute more)::
 
@@ -331,6 +332,35 @@ def quality(data: PersonData, lifter: Lifter) -> None:
         f"(person-frame reprojection error of the ground truth, px: median {np.nanmedian(frame_px):.1f}, "
         f"90th percentile {np.nanpercentile(frame_px, 90):.1f})"
     )
+    forward, sideways, pelvis = _lean_components(world)
+    print("\nWhich way the trunk leans (medians of the absolute angles, degrees; body frame from the hips' axis):\n")
+    print("| subset | samples | trunk forward / back | trunk sideways | pelvis tilted sideways |")
+    print("|---|---|---|---|---|")
+    for lo, hi in LEAN_BINS_DEG:
+        sel = (lean >= lo) & (lean < hi)
+        if sel.any():
+            f, sd, pv = (float(np.median(np.abs(a[sel]))) for a in (forward, sideways, pelvis))
+            print(f"| trunk lean {lo:g}-{hi:g} deg | {int(sel.sum())} | {f:.0f} | {sd:.0f} | {pv:.0f} |")
+
+
+def _lean_components(world: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The trunk's lean split by direction, and the pelvis' sideways tilt, all (N,) degrees.
+
+    ``world`` (N, 17, 3) is Human3.6M-17 in metres, Z up. The body's frame: sideways is the hips'
+    axis (right -> left hip) made horizontal, forward is sideways x up. Returns the trunk's
+    (pelvis -> thorax) angle from the vertical in the forward-up plane (+ forward) and in the
+    sideways-up plane (+ to the left), and the hips' axis from the horizontal (+ left hip up).
+    """
+    hips = world[:, 4] - world[:, 1]
+    side = hips * np.array([1.0, 1.0, 0.0])
+    side /= np.linalg.norm(side, axis=-1, keepdims=True)
+    fwd = np.cross(side, np.array([0.0, 0.0, 1.0]))
+    trunk = world[:, 8] - world[:, 0]
+    up = trunk[:, 2]
+    forward = np.degrees(np.arctan2(np.einsum("ni,ni->n", trunk, fwd), up))
+    sideways = np.degrees(np.arctan2(np.einsum("ni,ni->n", trunk, side), up))
+    pelvis = np.degrees(np.arcsin(np.clip(hips[:, 2] / np.linalg.norm(hips, axis=-1), -1.0, 1.0)))
+    return forward, sideways, pelvis
 
 
 def main() -> None:
