@@ -298,13 +298,15 @@ def _norm3(x: float, y: float, z: float) -> float:
 
 
 def _frame_dots(
-    c0: float, c1: float, c2: float, ref_t: np.ndarray, u: np.ndarray, w: np.ndarray
+    c0: float, c1: float, c2: float, ref_t: tuple[float, ...], u: tuple[float, ...], w: tuple[float, ...]
 ) -> tuple[float, float]:
     """Row ``(c0, c1, c2)`` of ``G = cur @ ref_t`` times ``u`` (3,) and times ``w`` (3,), with
-    the fused multiply-adds of NumPy's BLAS matmul, in its order."""
-    g0 = fma(c2, ref_t[2, 0], fma(c1, ref_t[1, 0], c0 * ref_t[0, 0]))
-    g1 = fma(c2, ref_t[2, 1], fma(c1, ref_t[1, 1], c0 * ref_t[0, 1]))
-    g2 = fma(c2, ref_t[2, 2], fma(c1, ref_t[1, 2], c0 * ref_t[0, 2]))
+    the fused multiply-adds of NumPy's BLAS matmul, in its order; ``ref_t`` row-major (9,).
+    Tuples, not arrays: values the compiler keeps in registers (an array could alias the
+    block's stores, and would be reloaded for every pose)."""
+    g0 = fma(c2, ref_t[6], fma(c1, ref_t[3], c0 * ref_t[0]))
+    g1 = fma(c2, ref_t[7], fma(c1, ref_t[4], c0 * ref_t[1]))
+    g2 = fma(c2, ref_t[8], fma(c1, ref_t[5], c0 * ref_t[2]))
     return fma(g2, u[2], fma(g1, u[1], g0 * u[0])), fma(g2, w[2], fma(g1, w[1], g0 * w[0]))
 
 
@@ -315,9 +317,9 @@ def _hinge_lane(
     up: int,
     jt: int,
     ch: int,
-    rt: np.ndarray,
-    ru: np.ndarray,
-    hu: np.ndarray,
+    rt: tuple[float, ...],
+    ru: tuple[float, ...],
+    hu: tuple[float, ...],
     res: np.ndarray,
     exact: bool,
 ) -> None:
@@ -459,7 +461,10 @@ def hinge_geometry(
                     frame[6, k] = e1y * e2z - e1z * e2y
                     frame[7, k] = e1z * e2x - e1x * e2z
                     frame[8, k] = e1x * e2y - e1y * e2x
-            rt, ru, hu = ref_t[h], r_up[h], h_unit[h]
+            rt = (ref_t[h, 0, 0], ref_t[h, 0, 1], ref_t[h, 0, 2], ref_t[h, 1, 0], ref_t[h, 1, 1], ref_t[h, 1, 2],
+                  ref_t[h, 2, 0], ref_t[h, 2, 1], ref_t[h, 2, 2])  # fmt: skip
+            ru = (r_up[h, 0], r_up[h, 1], r_up[h, 2])
+            hu = (h_unit[h, 0], h_unit[h, 1], h_unit[h, 2])
             for k in range(m):  # SIMD: the common case only; a lane it cannot settle is flagged
                 _hinge_lane(frame, rows, k, up, jt, ch, rt, ru, hu, res, False)
             flagged = 0
