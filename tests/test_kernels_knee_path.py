@@ -176,3 +176,22 @@ def test_projection_same_bits(seed: int, model: str, shape: tuple[int, ...], sha
         else:
             same_bytes(got, ref)
     same_bytes(obs, uv)  # observe's pixels are project_world's
+
+
+def test_hinge_plan_follows_edited_rest_offsets() -> None:
+    """The hinges' constants are kept per rest-offset content: an array edited in place
+    between two calls is read afresh (the NumPy path's result each time)."""
+    rng = np.random.default_rng(8)
+    poses = sample_poses(rng, 40, H36M17).positions
+    for i in range(40):  # straight legs: the hinge axis is the lateral axis carried from the rest pose
+        thigh = poses[i, H36M17.index("right_knee")] - poses[i, H36M17.index("right_hip")]
+        limb_at(poses, i, "right_knee", thigh, 0.0)
+    rest = default_rest_offsets(H36M17).copy()
+    target = [rng.uniform(0, 2.5, 40), rng.uniform(0, 2.5, 40)]
+    results = []
+    for tilt in (0.0, 0.3):
+        rest[H36M17.index("right_knee")] += [0.0, tilt, 0.0]  # the thigh's rest direction moves
+        ref, got = both(lambda: repose_hinges(poses, H36M17, KNEES, target, rest_offsets=rest)[0])
+        same_bytes(got, ref)
+        results.append(got)
+    assert not np.array_equal(results[0], results[1])

@@ -143,15 +143,19 @@ def _hinge_plan(skeleton: Skeleton, joints: list[int], rest: np.ndarray) -> _Hin
     """:class:`_HingePlan` of the hinges ``joints`` (cached by the rest offsets' content, so
     that an edited array is never read stale; solving it took 0.5 ms per call)."""
     rest = np.ascontiguousarray(rest, dtype=np.float64)
-    return _hinge_plan_cached(skeleton, tuple(joints), rest.shape, rest.tobytes())
+    if rest.shape != (skeleton.num_joints, 3):  # not a skeleton's rest offsets: never kept
+        return _build_hinge_plan(skeleton, list(joints), rest)
+    return _hinge_plan_cached(skeleton, tuple(joints), rest.tobytes())
 
 
 @functools.lru_cache(maxsize=64)
-def _hinge_plan_cached(
-    skeleton: Skeleton, joints: tuple[int, ...], shape: tuple[int, ...], rest_bytes: bytes
-) -> _HingePlan:
-    rest = np.frombuffer(rest_bytes, dtype=np.float64).reshape(shape)
-    idx = list(joints)
+def _hinge_plan_cached(skeleton: Skeleton, joints: tuple[int, ...], rest_bytes: bytes) -> _HingePlan:
+    rest = np.frombuffer(rest_bytes, dtype=np.float64).reshape(skeleton.num_joints, 3)
+    return _build_hinge_plan(skeleton, list(joints), rest)
+
+
+def _build_hinge_plan(skeleton: Skeleton, idx: list[int], rest: np.ndarray) -> _HingePlan:
+    """:class:`_HingePlan` of the hinges ``idx`` with rest offsets ``rest`` (J, 3), its arrays read-only."""
     parts = [_hinge_constants(skeleton, j, rest) for j in idx]
     below = [descendants(skeleton, j) for j in idx]
     members = [np.flatnonzero(mask) for mask in below]
