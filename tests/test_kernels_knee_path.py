@@ -116,6 +116,31 @@ def test_upper_bone_opposite_its_rest_direction_same_bits(joint: str) -> None:
     assert_hinges_same(poses, KNEES, [rng.uniform(0, 2.5, 260), 0.3])
 
 
+@pytest.mark.parametrize("bend", [1e-3, 0.5, 2.0])
+def test_limb_bent_across_its_lateral_axis_same_bits(bend: float) -> None:
+    """The lower bone bent toward the carried lateral axis: the limb's normal is
+    perpendicular to it, so the sign of ``normal · lateral`` is round-off (the branch-free
+    pass leaves such lanes to the exact one)."""
+    rng = np.random.default_rng(13)
+    poses = sample_poses(rng, 270, H36M17).positions
+    rows = list(range(0, 270, 9))
+    for joint in KNEES:
+        j = H36M17.index(joint)
+        up, (child,) = H36M17.parents_array[j], H36M17.children(j)
+        straight = poses.copy()
+        for i in rows:
+            limb_at(straight, i, joint, poses[i, j] - poses[i, up], 0.0)
+        lateral = hinge_axis(straight, H36M17, joint)  # a straight limb's axis: the lateral axis
+        for i in rows:
+            u = poses[i, j] - poses[i, up]
+            u /= np.linalg.norm(u)
+            side = lateral[i] - (lateral[i] @ u) * u
+            side /= np.linalg.norm(side)
+            lower = np.linalg.norm(poses[i, child] - poses[i, j])
+            poses[i, child] = poses[i, j] + lower * (np.cos(bend) * u + np.sin(bend) * side)
+    assert_hinges_same(poses, KNEES, [rng.uniform(0, 2.5, 270), rng.uniform(0, 2.5, 270)])
+
+
 @settings(max_examples=30, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),

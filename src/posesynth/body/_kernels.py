@@ -36,7 +36,6 @@ JIT_HELPERS = (
     "_norm3",
     "_frame_dots",
     "_quat_between_select",
-    "_quat_between_common",
     "_hinge_lane",
 )
 
@@ -207,22 +206,6 @@ def _quat_between_select(
     return qx / nq, qy / nq, qz / nq, qw / nq
 
 
-def _quat_between_common(
-    ux: float, uy: float, uz: float, vx: float, vy: float, vz: float
-) -> tuple[float, float, float, float, bool]:
-    """:func:`_quat_between_select` without its half-turn branch, and whether that branch
-    would have been taken (directions within 1e-12 of opposite): where it is not, the same
-    bits (the vectorised hinge loop redoes the other lanes exactly)."""
-    nu = math.sqrt(ux * ux + uy * uy + uz * uz)
-    nv = math.sqrt(vx * vx + vy * vy + vz * vz)
-    ux, uy, uz = ux / nu, uy / nu, uz / nu
-    vx, vy, vz = vx / nv, vy / nv, vz / nv
-    dot = ux * vx + uy * vy + uz * vz
-    qx, qy, qz, qw = uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx, 1.0 + dot
-    nq = math.sqrt(qx * qx + qy * qy + qz * qz + qw * qw)
-    return qx / nq, qy / nq, qz / nq, qw / nq, not (1.0 + dot >= 1e-12)
-
-
 def _quat_mul(
     ax: float, ay: float, az: float, aw: float, bx: float, by: float, bz: float, bw: float
 ) -> tuple[float, float, float, float]:
@@ -326,13 +309,19 @@ def _hinge_lane(
     """One hinge of pose ``k`` of a :func:`hinge_geometry` block: ``res[0:5, k]`` = its axis
     and atan2's two sides, operation for operation ``motions._hinge_geometry``.
 
-    ``exact`` False (a compile-time constant once inlined) is the branch-free common case the
-    block loop vectorises: it leaves out the half turn of :func:`_quat_between_select` (upper
-    bone opposite its carried rest direction) and decides "bent" from squared lengths, and
-    sets ``res[5, k]`` to 1 where either cannot be settled so (directions within 1e-12 of
-    opposite; a limb within 1e-6 relative of the straight threshold, or squared lengths near
-    under/overflow). Those lanes are then redone with ``exact`` True: the same bits as the
-    full formulas on every lane."""
+    ``exact`` False (a compile-time constant once inlined) is the branch-free case of a bent
+    limb that the block loop vectorises, with 10 of the 16 divisions and 3 of the 6 square
+    roots left out (the divider bounds this kernel): the axis of a bent limb is ± its plane's
+    normal ``n = bone × lower``, and the lateral axis carried along the bone only gives the
+    sign, ``n · lateral``. That sign is read from the turn by the unnormalised shortest-arc
+    quaternion ``(G r_up × bone, |bone| + G r_up · bone)`` (``|G r_up|`` = 1 to round-off),
+    which is the lateral axis times ``|q|²``; and "bent" from squared lengths. ``res[5, k]``
+    is set to 1 where that cannot be settled so: the limb straight or within 1e-6 relative
+    of the straight threshold, ``|n · lateral|`` under 1e-6 of its bound, the bone within
+    1e-6 of opposite its carried rest direction (the half turn), squared lengths near
+    under/overflow, NaN. Those lanes are then redone with ``exact`` True, the full formulas:
+    the same bits on every lane (the bent lanes' outputs depend only on the sign, the
+    normal, the bone and the lower bone)."""
     # rows of G = frame @ ref_t times r_up and times h (matmul's fused multiply-adds)
     grx, ghx = _frame_dots(frame[0, k], frame[3, k], frame[6, k], rt, ru, hu)
     gry, ghy = _frame_dots(frame[1, k], frame[4, k], frame[7, k], rt, ru, hu)
@@ -343,32 +332,49 @@ def _hinge_lane(
     lx = rows[ch, k] - rows[jt, k]
     ly = rows[ch + 1, k] - rows[jt + 1, k]
     lz = rows[ch + 2, k] - rows[jt + 2, k]
-    # the lateral axis carried along the upper bone: quat_between(G r_up, bone) on G h
-    if exact:
-        cx, cy, cz, cw = _quat_between_select(grx, gry, grz, bx, by, bz)
-        unsure = False
-    else:
-        cx, cy, cz, cw, unsure = _quat_between_common(grx, gry, grz, bx, by, bz)
-    tx, ty, tz = 2.0 * (cy * ghz - cz * ghy), 2.0 * (cz * ghx - cx * ghz), 2.0 * (cx * ghy - cy * ghx)
-    latx = ghx + cw * tx + (cy * tz - cz * ty)
-    laty = ghy + cw * ty + (cz * tx - cx * tz)
-    latz = ghz + cw * tz + (cx * ty - cy * tx)
     nx, ny, nz = by * lz - bz * ly, bz * lx - bx * lz, bx * ly - by * lx
     n2 = nx * nx + ny * ny + nz * nz
     n_len = math.sqrt(n2)  # _norm3(nx, ny, nz)
     b2 = bx * bx + by * by + bz * bz
     l2 = lx * lx + ly * ly + lz * lz
     if exact:
+        # the lateral axis carried along the upper bone: quat_between(G r_up, bone) on G h
+        cx, cy, cz, cw = _quat_between_select(grx, gry, grz, bx, by, bz)
+        tx, ty, tz = 2.0 * (cy * ghz - cz * ghy), 2.0 * (cz * ghx - cx * ghz), 2.0 * (cx * ghy - cy * ghx)
+        latx = ghx + cw * tx + (cy * tz - cz * ty)
+        laty = ghy + cw * ty + (cz * tx - cx * tz)
+        latz = ghz + cw * tz + (cx * ty - cy * tx)
         bent = n_len > 1e-9 * math.sqrt(b2) * math.sqrt(l2)
+        sgn = -1.0 if nx * latx + ny * laty + nz * latz < 0 else 1.0
+        unsure = False
     else:
-        # |n| > 1e-9 |b| |l| from the squares, two square roots fewer: sure outside a 1e-6
-        # band (the rounding of either side is ~1e-15), and where the squares cannot
-        # under/overflow; else the lane is redone exactly
+        # |n| > 1e-9 |b| |l| from the squares: sure outside a 1e-6 band (either side's
+        # rounding is ~1e-15) and where the squares cannot under/overflow
         t = 1e-18 * (b2 * l2)
         bent = n2 > t * (1.0 + 1e-6)
-        sure = (bent | (n2 < t * (1.0 - 1e-6))) & (t > 1e-290) & (t < 1e290)  # bitwise: no branch
-        unsure = unsure | (not sure)
-    sgn = -1.0 if nx * latx + ny * laty + nz * latz < 0 else 1.0
+        # q g q* for q = (v, w) unnormalised: (w² - |v|²) g + 2 (v·g) v + 2 w (v × g), the
+        # lateral axis times |q|² (its sign against n is all a bent limb needs)
+        b_len = math.sqrt(b2)
+        qx, qy, qz = gry * bz - grz * by, grz * bx - grx * bz, grx * by - gry * bx
+        qw = b_len + (grx * bx + gry * by + grz * bz)
+        qq = qx * qx + qy * qy + qz * qz
+        qg = 2.0 * (qx * ghx + qy * ghy + qz * ghz)
+        ww = qw * qw - qq
+        latx = ww * ghx + qg * qx + 2.0 * qw * (qy * ghz - qz * ghy)
+        laty = ww * ghy + qg * qy + 2.0 * qw * (qz * ghx - qx * ghz)
+        latz = ww * ghz + qg * qz + 2.0 * qw * (qx * ghy - qy * ghx)
+        d = nx * latx + ny * laty + nz * latz
+        sgn = -1.0 if d < 0 else 1.0
+        sure = (  # bitwise: no branch
+            bent
+            & (t > 1e-290)
+            & (t < 1e290)
+            & (b2 > 1e-150)
+            & (b2 < 1e150)
+            & (qw > 1e-6 * b_len)
+            & (abs(d) > 1e-6 * n_len * (qw * qw + qq))
+        )
+        unsure = not sure
     ax = sgn * nx / n_len if bent else latx  # the normal; the lateral axis if straight
     ay = sgn * ny / n_len if bent else laty
     az = sgn * nz / n_len if bent else latz
