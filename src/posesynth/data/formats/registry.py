@@ -1729,11 +1729,11 @@ def _vp3d_read_back(out: Path, name: str, plan: _Vp3dPlan, rows: int) -> Any:
             pick = plan.out_index[max(lo, int(plan.starts[r])) : min(hi, int(plan.starts[r + 1]))]
             used[pick] = True
             parts.append(views.dataset(pick))
-        for r in [r for r in held if r < runs[-1] or plan.starts[r + 1] <= hi]:
-            views, used = held.pop(r)
-            if not used.all():
-                extras.append(views.dataset(np.flatnonzero(~used)).complete())
-        views = None  # a subject done with is freed now, not when the next one is read
+            if int(plan.starts[r + 1]) <= hi:  # its last sample: freed before the next subject is read
+                del held[r]
+                if not used.all():
+                    extras.append(views.dataset(np.flatnonzero(~used)).complete())
+            del views, used
         yield (parts[0] if len(parts) == 1 else concat_datasets(parts)).complete()
         del parts
     if next(subjects, None) is not None:

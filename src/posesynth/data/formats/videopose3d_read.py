@@ -348,7 +348,11 @@ def sequences(path: Path, key: str) -> Iterator[tuple[Any, Any, Any]]:
     that is not a dict). Raises :class:`GiveUp` as :func:`dict_items`."""
     for subject, action, value in dict_items(path, key, nested=True):
         if action is not WHOLE:
-            yield subject, action, value
+            # handed on through a box: this frame keeps no reference while it waits, so the
+            # caller's sequence is freed before the next one is read, not after
+            box = [value]
+            del value
+            yield subject, action, box.pop()
             continue
         if isinstance(value, dict):
             while value:  # popped: not kept here while the caller uses it
@@ -393,7 +397,9 @@ def dict_items(
     try:
         if fragments and _fragmented(path, member):
             for subject, value in _subject_items(path, key):
-                yield (subject, WHOLE, value) if nested else (subject, value)
+                box = [value]  # no reference kept here while the caller uses it (see sequences)
+                del value
+                yield (subject, WHOLE, box.pop()) if nested else (subject, box.pop())
             return
         with zipfile.ZipFile(path) as zf, zf.open(member) as fh:
             version, shape, dtype = npy_header(fh)
@@ -404,7 +410,9 @@ def dict_items(
             reader = io.BufferedReader(_Pieces(fh), 1 << 16)
             walk = _ItemsUnpickler(reader, f"{path} (field {key!r})", info.file_size, drop, nested)
             for item in walk.items():
-                yield item if nested else (item[0], item[2])
+                box = [item if nested else (item[0], item[2])]  # no reference kept here (see sequences)
+                del item
+                yield box.pop()
     except GiveUp:
         raise
     except Exception as exc:  # damaged members, CRC errors, refused globals: the whole read names them
@@ -993,8 +1001,9 @@ def survey_source(
     return survey
 
 
-#: Frames of a sequence converted at a time (float64 copies of a block, not of a sequence).
-BLOCK = 8192
+#: Frames of a sequence converted at a time (float64 copies of a block, not of a sequence; the
+#: keypoint mapping's temporaries are a few times a block: 8,192 frames took about 40 MB).
+BLOCK = 2048
 
 _Piece = tuple[_Seq, int, int, "np.ndarray | None", "np.ndarray | None", np.ndarray]
 
@@ -1033,13 +1042,16 @@ def _pieces(sv: SourceSurvey) -> Iterator[_Piece]:
             if seqs_2d is not None:
                 for s2, a2, v2 in seqs_2d:
                     if (s2, a2) == (subject, action):
-                        cams = v2
+                        # a list of its own, emptied view by view: a view done with is freed
+                        cams = list(v2)
                         break
                     del v2
                 else:
                     raise ValueError(f"{p2}: changed while it was read ({subject}/{action})")
+                del v2  # not kept while the next sequence is read
             t3 = int(stored.shape[0])
-            for c, item in enumerate(cams):
+            for c in range(len(cams)):
+                item, cams[c] = cams[c], None
                 for lo in range(0, t3, BLOCK):
                     hi = min(lo + BLOCK, t3)
                     w17, v3 = _to_h36m17(_block(stored, lo, hi), sv.layout_3d)
@@ -1048,6 +1060,7 @@ def _pieces(sv: SourceSurvey) -> Iterator[_Piece]:
                     else:
                         uv17, v2d = views(item, lo, hi)
                         yield q, c, lo, w17, uv17, np.minimum(v2d, v3)
+                del item
             del stored, cams
         return
     assert p2 is not None
@@ -1055,12 +1068,16 @@ def _pieces(sv: SourceSurvey) -> Iterator[_Piece]:
         if action is WHOLE:
             continue
         q = next(rows)
-        for c, item in enumerate(value):
+        cams = list(value)  # emptied view by view, as above
+        del value
+        for c in range(len(cams)):
+            item, cams[c] = cams[c], None
             t2 = int(item.shape[0])
             for lo in range(0, t2, BLOCK):
                 uv17, v2d = views(item, lo, min(lo + BLOCK, t2))
                 yield q, c, lo, None, uv17, v2d
-        del value
+            del item
+        del cams
 
 
 class _SubjectCameras:
@@ -1108,7 +1125,8 @@ def source_chunks(sv: SourceSurvey, rows: int) -> Iterator[PoseDataset]:
     def cut(upto: int) -> PoseDataset:
         nonlocal pending, held
         whole = {k: np.concatenate(v) if v else None for k, v in pending.items()}
-        rest = {k: ([] if v is None or upto >= len(v) else [v[upto:]]) for k, v in whole.items()}
+        # the rest copied: a view would keep the whole joined arrays while the next chunk is made
+        rest = {k: ([] if v is None or upto >= len(v) else [v[upto:].copy()]) for k, v in whole.items()}
         take = {k: (None if v is None else v[:upto]) for k, v in whole.items()}
         pending, held = rest, held - upto
         cam = take["cam"]
