@@ -232,16 +232,18 @@ class ExperimentResult:
 def _everyday(
     samples: int, seed: int, activities: dict[str, float] | None = None, tilt_sd_deg: float | None = None
 ) -> PoseDataset:
-    tilt = {} if tilt_sd_deg is None else {"tilt_sd_deg": tilt_sd_deg}
-    cfg = load_config(
-        samples=samples, seed=seed, activities=activities or EVERYDAY, angle_limits_deg=EVERYDAY_LIMITS_DEG, **tilt
+    cfg = load_config(  # a None tilt keeps generate's default
+        samples=samples,
+        seed=seed,
+        activities=activities or EVERYDAY,
+        angle_limits_deg=EVERYDAY_LIMITS_DEG,
+        tilt_sd_deg=tilt_sd_deg,
     )
     return generate_dataset(cfg)
 
 
 def _uncommon(samples: int, seed: int, tilt_sd_deg: float | None = None) -> PoseDataset:
-    tilt = {} if tilt_sd_deg is None else {"tilt_sd_deg": tilt_sd_deg}
-    return generate_dataset(load_config(samples=samples, seed=seed, activities=UNCOMMON, **tilt))
+    return generate_dataset(load_config(samples=samples, seed=seed, activities=UNCOMMON, tilt_sd_deg=tilt_sd_deg))
 
 
 def everyday_test_set(samples: int, seed: int, activities: dict[str, float] | None = None) -> PoseDataset:
