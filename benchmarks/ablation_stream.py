@@ -19,6 +19,8 @@ experiment's synthetic test sets (everyday and uncommon, MPJPE). Only the row's 
 ``...+ema<D>``       the checkpoint holds a moving average of the weights (decay ``D`` per step)
 ``...+rom<S>``       a share ``S`` of every chunk is fresh poses reposed by ``full-rom`` (the
                      ROM experiment's model B)
+``...+tilt<D>``      the training bodies' whole-body pitch and roll drawn with sd ``D`` degrees
+                     instead of 4 (``GenerateConfig.tilt_sd_deg``; the synthetic test sets keep 4)
 
 Run (about 2 minutes an epoch of 200k samples at width 512 on one loaded core)::
 
@@ -57,11 +59,12 @@ class Row:
     dropout: float = 0.5  #: TrainConfig's (SimpleBaseline's) default
     ema: float = 0.0  #: weight averaging decay per step (0: off)
     rom: float = 0.0  #: the stream's rom_share (fresh poses reposed by full-rom)
+    tilt: float | None = None  #: the training bodies' tilt sd, degrees (None: generate's default)
 
 
 def parse_row(name: str) -> Row:
     """``baseline`` or ``+``-joined levers ``jitter<S>``, ``det``, ``dropout<D>``, ``ema<D>``,
-    ``rom<S>`` -> :class:`Row`."""
+    ``rom<S>``, ``tilt<D>`` -> :class:`Row`."""
     fields: dict[str, Any] = {}
     for part in name.split("+"):
         key = part.rstrip("0123456789.")
@@ -71,12 +74,12 @@ def parse_row(name: str) -> Row:
             fields["det"] = True
             continue
         try:
-            if key not in ("jitter", "dropout", "ema", "rom"):
+            if key not in ("jitter", "dropout", "ema", "rom", "tilt"):
                 raise ValueError(part)
             fields[key] = float(part[len(key) :])
         except ValueError:
             raise SystemExit(
-                f"unknown row {name!r}; expected baseline or '+'-joined jitter<S>, det, dropout<D>, ema<D>, rom<S>"
+                f"unknown row {name!r}; expected baseline or '+'-joined jitter<S>, det, dropout<D>, ema<D>, rom<S>, tilt<D>"
             ) from None
     return Row(**fields)
 
@@ -111,7 +114,7 @@ def train_row(name: str, args: argparse.Namespace, data: PersonData) -> dict[str
         "workers": 1,
         "keypoint_jitter": row.jitter,
         "rom_share": row.rom,
-        "generate": {"activities": COUPLED_MIX},
+        "generate": {"activities": COUPLED_MIX, **({} if row.tilt is None else {"tilt_sd_deg": row.tilt})},
     }
     noise: dict[str, Any] = {"sigma_px": 1.0, **({"sigma_joints": BLAZEPOSE_SIGMA_JOINTS} if row.det else {})}
     cfg = TrainConfig(
