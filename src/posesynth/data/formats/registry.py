@@ -143,7 +143,8 @@ def _npz_keys(p: Path) -> list[str]:
     try:
         with np.load(p, allow_pickle=False) as npz:
             return list(npz.files)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+    # NotImplementedError: zipfile's word for a damaged header ("zip file version 10.9")
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, NotImplementedError) as exc:
         raise ValueError(f"{p}: not a valid .npz archive ({exc})") from None
 
 
