@@ -45,8 +45,9 @@ Run::
     nice python benchmarks/bench_convert.py --work /tmp/bench-convert --sizes 100000 \\
         --pairs posesynth:trc,mmpose:posesynth --modes check
 
-About 2 minutes to generate 1 M samples per store on 2 cores, and 2 to 14 minutes per
-streamed pair at 1 M with the check (``videopose3d`` the slowest); about 6 GB of disk under
+About 2 minutes to generate 1 M samples per store on 2 cores, and 1 to 24 minutes per
+streamed pair at 1 M with the check (the ``videopose3d`` source, a subject per sample, the
+slowest: 12 minutes without the check on a loaded machine); about 6 GB of disk under
 ``--work`` at 1 M (the sources, 3.6 GB with the 100k ones, are kept, so a rerun skips them).
 """
 
