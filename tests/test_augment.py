@@ -543,3 +543,62 @@ def test_cli_bad_motions_file_is_one_line_naming_the_line(store, tmp_path):
     assert "Traceback" not in proc.stderr and proc.stdout == ""
     assert not out.exists()
     assert not (tmp_path / "augment-pairs.png").exists()
+
+
+@pytest.mark.parametrize("skeleton", SKELETONS, ids=SKEL_IDS)
+def test_side_bend_turns_the_upper_body_about_the_pelvis_and_keeps_the_legs(skeleton):
+    src = procedural(skeleton, 4)
+    motions = MotionsConfig(rom="off", collisions="off", side_bend={"range_deg": (-40, 40), "probability": 1.0})
+    out = augment(dataset(src, skeleton), motions, seed=0).dataset.joints_3d_world
+    rh, lh, th = skeleton.indices(["right_hip", "left_hip", "thorax"])
+    from posesynth.poses.motions import descendants
+
+    legs = descendants(skeleton, rh) | descendants(skeleton, lh)
+    legs[[0, rh, lh]] = True
+    assert np.array_equal(out[:, legs], src[:, legs])
+    assert np.abs(bone_lengths(out, skeleton) - bone_lengths(src, skeleton)).max() < 1e-9
+    t0, t1 = src[:, th] - src[:, 0], out[:, th] - out[:, 0]
+    turn = np.arccos(np.clip((t0 * t1).sum(-1) / np.linalg.norm(t0, axis=-1) / np.linalg.norm(t1, axis=-1), -1, 1))
+    assert turn.max() <= 40 * DEG + 1e-9 and turn.max() > 25 * DEG
+    # sideways: the trunk moves along the hips' axis, not forward or back
+    side = src[:, lh] - src[:, rh]
+    fwd = np.cross(side, t0)
+    fwd /= np.linalg.norm(fwd, axis=-1, keepdims=True)
+    np.testing.assert_allclose(((t1 - t0) * fwd).sum(-1), 0.0, atol=1e-9)
+
+
+def test_side_bend_matches_scipy_and_is_off_by_default():
+    from posesynth.poses.motion_spec import SideBend
+    from posesynth.poses.motions import bend_sideways
+
+    src = procedural(H36M17, 2)
+    angle = np.random.default_rng(1).uniform(-1.0, 1.0, len(src))
+    out = bend_sideways(src, H36M17, angle)
+    rh, lh, th, head = H36M17.indices(["right_hip", "left_hip", "thorax", "head"])
+    axis = np.cross(src[:, lh] - src[:, rh], src[:, th] - src[:, 0])
+    rv = axis / np.linalg.norm(axis, axis=-1, keepdims=True) * angle[:, None]
+    expected = Rotation.from_rotvec(rv).apply(src[:, head] - src[:, 0]) + src[:, 0]
+    np.testing.assert_allclose(out[:, head], expected, atol=1e-12)
+    # + turns the trunk towards the right hip's side
+    moved = (out[:, th] - src[:, th]) * (src[:, lh] - src[:, rh])
+    assert (np.sign(moved.sum(-1)) == -np.sign(angle)).all()
+    assert not MotionsConfig().side_bend.active
+    assert "side_bend" not in MotionsConfig().model_dump(mode="json")  # files written before it keep their bytes
+    lean = load_motions("full-rom-lean", H36M17)
+    assert MotionsConfig(**lean.model_dump(mode="json")) == lean  # and an active one round-trips
+    assert load_motions("full-rom-lean", H36M17).side_bend == SideBend(range_deg=(-40, 40), probability=0.5)
+    with pytest.raises(ValueError, match="-90 <= min <= max <= 90"):
+        SideBend(range_deg=(10, -10))
+    # off: the same bytes as a config without the field (no draw is made)
+    a = augment(dataset(src, H36M17), load_motions("full-rom", H36M17), seed=0).dataset.joints_3d_world
+    b = augment(
+        dataset(src, H36M17),
+        MotionsConfig(
+            **{
+                **load_motions("full-rom", H36M17).model_dump(),
+                "side_bend": {"range_deg": (-40, 40), "probability": 0.0},
+            }
+        ),
+        seed=0,
+    ).dataset.joints_3d_world
+    assert np.array_equal(a, b)

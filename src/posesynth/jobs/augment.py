@@ -41,7 +41,7 @@ from posesynth.jobs.camera_config import CamerasConfig
 from posesynth.jobs.shards import ShardedJob, ShardOutput, ShardTask, shard_sizes
 from posesynth.poses.keypoints import add_extra_keypoints, estimate_height
 from posesynth.poses.motion_spec import SEGMENTS, MotionsConfig
-from posesynth.poses.motions import rotate_about_vertical, scale_bones
+from posesynth.poses.motions import bend_sideways, rotate_about_vertical, scale_bones
 from posesynth.poses.repose import repose
 
 
@@ -199,6 +199,10 @@ def augment_shard(plan: AugmentPlan, task: ShardTask) -> AugmentShard:
     n = len(rows["frame_index"])
     local = np.repeat(np.arange(n), motions.variants)
     p, rom_ok, before, after = repose(rng, rows["positions"][local], skeleton, motions)
+    if motions.side_bend.active:  # drawn only when asked, so other motions keep their bytes
+        lo, hi = np.deg2rad(motions.side_bend.range_deg)
+        bend = rng.uniform(lo, hi, len(local)) * (rng.random(len(local)) < motions.side_bend.probability)
+        p = bend_sideways(p, skeleton, bend)
     for seg, (lo, hi) in motions.bone_scale.items():
         f = rng.uniform(lo, hi, len(local))
         p = scale_bones(p, skeleton, {j: f for j in SEGMENTS[seg] if j in skeleton.joint_names})

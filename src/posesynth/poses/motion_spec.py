@@ -35,7 +35,10 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
+    field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -158,6 +161,31 @@ class GlobalRotation(BaseModel):
     yaw_deg: tuple[float, float] = (0.0, 0.0)
 
 
+class SideBend(BaseModel):
+    """The upper body (trunk, head and arms) turned sideways about the pelvis, the legs kept
+    (:func:`posesynth.poses.motions.bend_sideways`): with ``probability``, by U(``range_deg``).
+
+    What a pelvis tilted sideways over spread legs shows in keypoints (real people leaning to
+    one side, docs/real-people.md round 7). It is a rotation of joint positions, not an angle of
+    the ROM table, so ``rom`` does not judge it; ``collisions`` does.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    range_deg: tuple[float, float] = (0.0, 0.0)
+    probability: float = Field(1.0, ge=0, le=1)
+
+    @field_validator("range_deg")
+    @classmethod
+    def _range(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not -90 <= v[0] <= v[1] <= 90:
+            raise ValueError(f"expected -90 <= min <= max <= 90 degrees, got {list(v)}")
+        return v
+
+    @property
+    def active(self) -> bool:
+        return self.probability > 0 and self.range_deg != (0.0, 0.0)
+
+
 def _factor_range(v: tuple[float, float]) -> tuple[float, float]:
     if not 0 < v[0] <= v[1]:
         raise ValueError(f"expected 0 < min <= max, got {list(v)}")
@@ -187,6 +215,15 @@ class MotionsConfig(BaseModel):
     motions: list[Motion] = Field(default_factory=list)
     bone_scale: dict[Segment, FactorRange] = Field(default_factory=dict)
     global_rotation: GlobalRotation = Field(default_factory=GlobalRotation)
+    side_bend: SideBend = Field(default_factory=SideBend)
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # an inactive side bend is left out, so files written before it existed keep their bytes
+        data: dict[str, Any] = handler(self)
+        if not self.side_bend.active:
+            data.pop("side_bend", None)
+        return data
     extra_keypoints: bool = False
 
     def check(self, skeleton: Skeleton) -> None:
@@ -233,6 +270,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         ],
     },
 }
+# full-rom, and half of the reposed poses bent sideways at the pelvis by up to 40 deg either way
+# (people leaning to one side over their legs; docs/real-people.md, round 7).
+PRESETS["full-rom-lean"] = {**PRESETS["full-rom"], "side_bend": {"range_deg": [-40, 40], "probability": 0.5}}
 
 
 def load_motions(spec: str | Path, skeleton: Skeleton) -> MotionsConfig:

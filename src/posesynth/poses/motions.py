@@ -244,6 +244,31 @@ def rotate_subtree(
     return out
 
 
+def bend_sideways(positions: np.ndarray, skeleton: Skeleton, angle: np.ndarray) -> np.ndarray:
+    """Turn the upper body of poses sideways about the pelvis, the legs kept.
+
+    Args:
+        positions: (N, J, 3) joint positions in metres, any right-handed frame.
+        skeleton: the tree; its joints other than the root, the hips and the hips' descendants
+            (trunk, head, arms, and extra keypoints above the hips) turn.
+        angle: (N,) radians about the body's forward axis through the root, + towards the
+            right hip's side (the axis is the hips' axis, right -> left, x root -> thorax: forward).
+
+    Returns:
+        (N, J, 3) new positions; the root and the legs are copied exactly, every turned bone
+        keeps its length. A pose whose trunk lies along its hips' axis is left as it is.
+    """
+    rh, lh = skeleton.index("right_hip"), skeleton.index("left_hip")
+    upper = ~(descendants(skeleton, rh) | descendants(skeleton, lh))
+    upper[[0, rh, lh]] = False
+    root = positions[:, 0]
+    axis = np.cross(positions[:, lh] - positions[:, rh], positions[:, skeleton.index("thorax")] - root)
+    norm = np.linalg.norm(axis, axis=-1, keepdims=True)
+    ok = norm[:, 0] > 1e-9
+    axis = np.where(ok[:, None], axis / np.where(ok[:, None], norm, 1.0), np.array([1.0, 0.0, 0.0]))
+    return rotate_subtree(positions, upper, root, axis, np.where(ok, angle, 0.0))
+
+
 def set_hinge_flexion(
     positions: np.ndarray,
     skeleton: Skeleton,
