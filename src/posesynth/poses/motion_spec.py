@@ -224,6 +224,7 @@ class MotionsConfig(BaseModel):
         if not self.side_bend.active:
             data.pop("side_bend", None)
         return data
+
     extra_keypoints: bool = False
 
     def check(self, skeleton: Skeleton) -> None:
