@@ -21,6 +21,8 @@ experiment's synthetic test sets (everyday and uncommon, MPJPE). Only the row's 
                      ROM experiment's model B)
 ``...+tilt<D>``      the training bodies' whole-body pitch and roll drawn with sd ``D`` degrees
                      instead of 4 (``GenerateConfig.tilt_sd_deg``; the synthetic test sets keep 4)
+``...+lean``         the reposed share made by ``full-rom-lean`` instead of ``full-rom`` (half of
+                     it bent sideways at the pelvis by up to 40 degrees)
 
 Run (about 2 minutes an epoch of 200k samples at width 512 on one loaded core)::
 
@@ -60,18 +62,19 @@ class Row:
     ema: float = 0.0  #: weight averaging decay per step (0: off)
     rom: float = 0.0  #: the stream's rom_share (fresh poses reposed by full-rom)
     tilt: float | None = None  #: the training bodies' tilt sd, degrees (None: generate's default)
+    lean: bool = False  #: the reposed share by full-rom-lean (sideways bends) instead of full-rom
 
 
 def parse_row(name: str) -> Row:
     """``baseline`` or ``+``-joined levers ``jitter<S>``, ``det``, ``dropout<D>``, ``ema<D>``,
-    ``rom<S>``, ``tilt<D>`` -> :class:`Row`."""
+    ``rom<S>``, ``tilt<D>``, ``lean`` -> :class:`Row`."""
     fields: dict[str, Any] = {}
     for part in name.split("+"):
         key = part.rstrip("0123456789.")
         if part == "baseline":
             continue
-        if part == "det":
-            fields["det"] = True
+        if part in ("det", "lean"):
+            fields[part] = True
             continue
         try:
             if key not in ("jitter", "dropout", "ema", "rom", "tilt"):
@@ -79,7 +82,7 @@ def parse_row(name: str) -> Row:
             fields[key] = float(part[len(key) :])
         except ValueError:
             raise SystemExit(
-                f"unknown row {name!r}; expected baseline or '+'-joined jitter<S>, det, dropout<D>, ema<D>, rom<S>, tilt<D>"
+                f"unknown row {name!r}; expected baseline or '+'-joined jitter<S>, det, dropout<D>, ema<D>, rom<S>, tilt<D>, lean"
             ) from None
     return Row(**fields)
 
@@ -114,6 +117,7 @@ def train_row(name: str, args: argparse.Namespace, data: PersonData) -> dict[str
         "workers": 1,
         "keypoint_jitter": row.jitter,
         "rom_share": row.rom,
+        "rom_motions": "full-rom-lean" if row.lean else "full-rom",
         "generate": {"activities": COUPLED_MIX, **({} if row.tilt is None else {"tilt_sd_deg": row.tilt})},
     }
     noise: dict[str, Any] = {"sigma_px": 1.0, **({"sigma_joints": BLAZEPOSE_SIGMA_JOINTS} if row.det else {})}
