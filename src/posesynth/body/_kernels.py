@@ -31,6 +31,8 @@ from posesynth.util.jit import fma_reference, kernel
 fma = fma_reference  # replaced by the hardware fused multiply-add when the kernels compile
 
 JIT_HELPERS = (
+    "_forward_pose",
+    "_angle_rotation",
     "_clip01",
     "_segment_distance",
     "_quat_between",
@@ -50,25 +52,30 @@ def forward_kinematics(q: np.ndarray, o: np.ndarray, parents: np.ndarray, g: np.
     """Global rotations ``g (N, J, 4)`` and positions ``p (N, J, 3)`` from local rotations
     ``q (N, J, 4)`` and bone offsets ``o (N, J, 3)`` (row 0 the root position); ``parents``
     (J,) int64, parents before children. Same formulas as the NumPy path."""
-    n, J = q.shape[0], q.shape[1]
-    for i in range(n):
-        for c in range(4):
-            g[i, 0, c] = q[i, 0, c]
-        for c in range(3):
-            p[i, 0, c] = o[i, 0, c]
-        for j in range(1, J):
-            a = parents[j]
-            ax, ay, az, aw = g[i, a, 0], g[i, a, 1], g[i, a, 2], g[i, a, 3]
-            bx, by, bz, bw = q[i, j, 0], q[i, j, 1], q[i, j, 2], q[i, j, 3]
-            g[i, j, 0] = aw * bx + ax * bw + ay * bz - az * by
-            g[i, j, 1] = aw * by - ax * bz + ay * bw + az * bx
-            g[i, j, 2] = aw * bz + ax * by - ay * bx + az * bw
-            g[i, j, 3] = aw * bw - ax * bx - ay * by - az * bz
-            vx, vy, vz = o[i, j, 0], o[i, j, 1], o[i, j, 2]
-            tx, ty, tz = 2 * (ay * vz - az * vy), 2 * (az * vx - ax * vz), 2 * (ax * vy - ay * vx)
-            p[i, j, 0] = p[i, a, 0] + vx + aw * tx + (ay * tz - az * ty)
-            p[i, j, 1] = p[i, a, 1] + vy + aw * ty + (az * tx - ax * tz)
-            p[i, j, 2] = p[i, a, 2] + vz + aw * tz + (ax * ty - ay * tx)
+    for i in range(q.shape[0]):
+        _forward_pose(q, o, parents, i, g[i], p)
+
+
+def _forward_pose(q: np.ndarray, o: np.ndarray, parents: np.ndarray, i: int, g: np.ndarray, p: np.ndarray) -> None:
+    """Pose ``i`` of :func:`forward_kinematics`: positions ``p[i] (J, 3)`` and global rotations
+    ``g (J, 4)`` from its local rotations ``q[i] (J, 4)`` and bone offsets ``o[i] (J, 3)``."""
+    for c in range(4):
+        g[0, c] = q[i, 0, c]
+    for c in range(3):
+        p[i, 0, c] = o[i, 0, c]
+    for j in range(1, q.shape[1]):
+        a = parents[j]
+        ax, ay, az, aw = g[a, 0], g[a, 1], g[a, 2], g[a, 3]
+        bx, by, bz, bw = q[i, j, 0], q[i, j, 1], q[i, j, 2], q[i, j, 3]
+        g[j, 0] = aw * bx + ax * bw + ay * bz - az * by
+        g[j, 1] = aw * by - ax * bz + ay * bw + az * bx
+        g[j, 2] = aw * bz + ax * by - ay * bx + az * bw
+        g[j, 3] = aw * bw - ax * bx - ay * by - az * bz
+        vx, vy, vz = o[i, j, 0], o[i, j, 1], o[i, j, 2]
+        tx, ty, tz = 2 * (ay * vz - az * vy), 2 * (az * vx - ax * vz), 2 * (ax * vy - ay * vx)
+        p[i, j, 0] = p[i, a, 0] + vx + aw * tx + (ay * tz - az * ty)
+        p[i, j, 1] = p[i, a, 1] + vy + aw * ty + (az * tx - ax * tz)
+        p[i, j, 2] = p[i, a, 2] + vz + aw * tz + (ax * ty - ay * tx)
 
 
 def _clip01(x: float) -> float:
@@ -219,6 +226,49 @@ def _quat_mul(
     )
 
 
+def _angle_rotation(
+    k: int,
+    v0: float,
+    v1: float,
+    v2: float,
+    twist: bool,
+    s0: float,
+    s1: float,
+    s2: float,
+    rx: float,
+    ry: float,
+    rz: float,
+) -> tuple[float, float, float, float]:
+    """Local rotation (XYZW) of one moving joint of kind ``k`` (:data:`KIND_CODES`) from its
+    angles ``v0..v2`` radians and signs ``s0..s2``; ``(rx, ry, rz)`` its primary child's rest
+    offset (normalised here, as ``angles._rest_directions`` divides); ``twist``: a third angle
+    twists it about the rest direction, applied first. The formulas of
+    ``posesynth.body.angles.local_from_angles``, in its order."""
+    if k == 0:  # intrinsic X-Y-Z Euler angles with per-angle signs
+        ha, hb, hc = 0.5 * (s0 * v0), 0.5 * (s1 * v1), 0.5 * (s2 * v2)
+        qx, qy, qz, qw = _quat_mul(math.sin(ha), 0.0, 0.0, math.cos(ha), 0.0, math.sin(hb), 0.0, math.cos(hb))
+        return _quat_mul(qx, qy, qz, qw, 0.0, 0.0, math.sin(hc), math.cos(hc))
+    if k == 1:  # limb (hips)
+        f, a = v0, s0 * v1
+        dx, dy, dz = math.sin(a), math.cos(a) * math.sin(f), -math.cos(a) * math.cos(f)
+    elif k == 2:  # hinge
+        dx, dy, dz = 0.0, s0 * math.sin(v0), -math.cos(v0)
+    elif k == 3:  # shoulder
+        se = math.sin(v0)
+        dx, dy, dz = s0 * se * math.sin(v1), se * math.cos(v1), -math.cos(v0)
+    else:  # trunk
+        dx, dy, dz = math.sin(v1), math.cos(v1) * math.sin(v0), math.cos(v1) * math.cos(v0)
+    nr = _norm3(rx, ry, rz)  # the unit rest direction, as angles._rest_directions divides
+    if nr > 0:
+        rx, ry, rz = rx / nr, ry / nr, rz / nr
+    qx, qy, qz, qw = _quat_between(rx, ry, rz, dx, dy, dz)
+    if twist:  # twist about the rest direction, applied first
+        h = 0.5 * (s1 * v2)
+        s = math.sin(h)
+        qx, qy, qz, qw = _quat_mul(qx, qy, qz, qw, rx * s, ry * s, rz * s, math.cos(h))
+    return qx, qy, qz, qw
+
+
 @kernel
 def local_from_angles(
     values: np.ndarray,
@@ -248,34 +298,86 @@ def local_from_angles(
             v0 = values[i, columns[d, 0]]
             v1 = values[i, columns[d, 1]] if columns[d, 1] >= 0 else 0.0
             v2 = values[i, columns[d, 2]] if columns[d, 2] >= 0 else 0.0
-            k = kind[d]
-            if k == 0:  # intrinsic X-Y-Z Euler angles with per-angle signs
-                ha, hb, hc = 0.5 * (sign0[d] * v0), 0.5 * (sign1[d] * v1), 0.5 * (sign2[d] * v2)
-                qx, qy, qz, qw = _quat_mul(math.sin(ha), 0.0, 0.0, math.cos(ha), 0.0, math.sin(hb), 0.0, math.cos(hb))
-                qx, qy, qz, qw = _quat_mul(qx, qy, qz, qw, 0.0, 0.0, math.sin(hc), math.cos(hc))
-                local[i, j, 0], local[i, j, 1], local[i, j, 2], local[i, j, 3] = qx, qy, qz, qw
-                continue
-            if k == 1:  # limb (hips)
-                f, a = v0, sign0[d] * v1
-                dx, dy, dz = math.sin(a), math.cos(a) * math.sin(f), -math.cos(a) * math.cos(f)
-            elif k == 2:  # hinge
-                dx, dy, dz = 0.0, sign0[d] * math.sin(v0), -math.cos(v0)
-            elif k == 3:  # shoulder
-                se = math.sin(v0)
-                dx, dy, dz = sign0[d] * se * math.sin(v1), se * math.cos(v1), -math.cos(v0)
-            else:  # trunk
-                dx, dy, dz = math.sin(v1), math.cos(v1) * math.sin(v0), math.cos(v1) * math.cos(v0)
             c = primary[d]
-            rx, ry, rz = rest[ri, c, 0], rest[ri, c, 1], rest[ri, c, 2]
-            nr = _norm3(rx, ry, rz)  # the unit rest direction, as angles._rest_directions divides
-            if nr > 0:
-                rx, ry, rz = rx / nr, ry / nr, rz / nr
-            qx, qy, qz, qw = _quat_between(rx, ry, rz, dx, dy, dz)
-            if columns[d, 2] >= 0:  # twist about the rest direction, applied first
-                h = 0.5 * (sign1[d] * v2)
-                s = math.sin(h)
-                qx, qy, qz, qw = _quat_mul(qx, qy, qz, qw, rx * s, ry * s, rz * s, math.cos(h))
+            qx, qy, qz, qw = _angle_rotation(
+                kind[d], v0, v1, v2, columns[d, 2] >= 0, sign0[d], sign1[d], sign2[d],
+                rest[ri, c, 0], rest[ri, c, 1], rest[ri, c, 2],
+            )  # fmt: skip
             local[i, j, 0], local[i, j, 1], local[i, j, 2], local[i, j, 3] = qx, qy, qz, qw
+
+
+@kernel
+def pose_pass(
+    angles: np.ndarray,
+    rows: np.ndarray,
+    root_sin: np.ndarray,
+    root_cos: np.ndarray,
+    rest: np.ndarray,
+    heights: np.ndarray,
+    joint: np.ndarray,
+    kind: np.ndarray,
+    signs: np.ndarray,
+    columns: np.ndarray,
+    primary: np.ndarray,
+    parents: np.ndarray,
+    pairs: np.ndarray,
+    radius_sum: np.ndarray,
+    tolerance: float,
+    local: np.ndarray,
+    positions: np.ndarray,
+    hit: np.ndarray,
+) -> None:
+    """One pass of ``poses.procedural.sample_poses`` over the samples ``rows (m,)`` int64 of a
+    batch of ``n``: angles -> local rotations -> root orientation -> forward kinematics ->
+    collision test, per sample, with no intermediate array.
+
+    ``angles (A, n)`` radians; per moving joint d: ``joint[d]``, ``kind[d]``
+    (:data:`KIND_CODES`), ``signs (3, D)``, the rows of its angles ``columns (D, 3)`` (-1:
+    absent), its primary child ``primary[d]``; ``root_sin``, ``root_cos (3, m)``: sine and
+    cosine of half the heading (about z), pitch (about x) and roll (about y), the root's
+    rotation heading ⊗ pitch ⊗ roll; ``rest (n, J, 3)`` rest bone offsets (row 0 the root
+    position); ``heights (n,)`` metres; ``parents (J,)`` int64; capsule pairs ``pairs (P, 4)``
+    (a0, a1, b0, b1) with ``radius_sum (P,)`` fractions of height. Writes rows ``rows`` of
+    ``local (n, J, 4)`` and ``positions (n, J, 3)``, and ``hit (m,)``: a pair overlapping by
+    more than ``tolerance`` × its radius sum × height.
+
+    Operation for operation :func:`local_from_angles`, ``rotations.axis_angle_to_quat`` and
+    ``quat_multiply`` (the root; its ``sin``/``cos`` come from NumPy), :func:`forward_kinematics`
+    and :func:`colliding`: the same bits as those steps one after the other.
+    """
+    J = local.shape[1]
+    g = np.empty((J, 4))  # the pose's global rotations (scratch)
+    for r in range(rows.shape[0]):
+        i = rows[r]
+        for j in range(J):
+            local[i, j, 0], local[i, j, 1], local[i, j, 2], local[i, j, 3] = 0.0, 0.0, 0.0, 1.0
+        for d in range(joint.shape[0]):
+            v0 = angles[columns[d, 0], i]
+            v1 = angles[columns[d, 1], i] if columns[d, 1] >= 0 else 0.0
+            v2 = angles[columns[d, 2], i] if columns[d, 2] >= 0 else 0.0
+            c = primary[d]
+            qx, qy, qz, qw = _angle_rotation(
+                kind[d], v0, v1, v2, columns[d, 2] >= 0, signs[0, d], signs[1, d], signs[2, d],
+                rest[i, c, 0], rest[i, c, 1], rest[i, c, 2],
+            )  # fmt: skip
+            j = joint[d]
+            local[i, j, 0], local[i, j, 1], local[i, j, 2], local[i, j, 3] = qx, qy, qz, qw
+        # the root: axis_angle_to_quat(z, heading) ⊗ (x, pitch) ⊗ (y, roll), zeros times the
+        # sines as NumPy multiplies them (the signs of the zeros are kept)
+        sy, sp, sr = root_sin[0, r], root_sin[1, r], root_sin[2, r]
+        qx, qy, qz, qw = _quat_mul(
+            0.0 * sy, 0.0 * sy, 1.0 * sy, root_cos[0, r], 1.0 * sp, 0.0 * sp, 0.0 * sp, root_cos[1, r]
+        )
+        qx, qy, qz, qw = _quat_mul(qx, qy, qz, qw, 0.0 * sr, 1.0 * sr, 0.0 * sr, root_cos[2, r])
+        local[i, 0, 0], local[i, 0, 1], local[i, 0, 2], local[i, 0, 3] = qx, qy, qz, qw
+        _forward_pose(local, rest, parents, i, g, positions)
+        h = heights[i]
+        hit[r] = False
+        for k in range(pairs.shape[0]):
+            dist = _segment_distance(positions, i, pairs[k, 0], pairs[k, 1], pairs[k, 2], pairs[k, 3])
+            if radius_sum[k] * h - dist > tolerance * radius_sum[k] * h:
+                hit[r] = True
+                break
 
 
 def _norm3(x: float, y: float, z: float) -> float:

@@ -258,6 +258,38 @@ def _local_from_angles_compiled(
     return local.reshape(shape + (J, 4))
 
 
+@dataclass(frozen=True)
+class KernelTables:
+    """A skeleton's moving joints as the arrays of the compiled angle kernels
+    (:func:`posesynth.body._kernels.pose_pass`), every angle of :func:`angle_names` given."""
+
+    joint: np.ndarray  # (D,) int64 joint index
+    kind: np.ndarray  # (D,) int64 :data:`posesynth.body._kernels.KIND_CODES`
+    signs: np.ndarray  # (3, D) float64 the angle signs (0 where absent)
+    columns: np.ndarray  # (D, 3) int64 row of each angle in angle_names order; -1 absent
+    primary: np.ndarray  # (D,) int64 the primary child giving the bone direction
+
+
+@functools.lru_cache(maxsize=64)
+def kernel_tables(skeleton: Skeleton) -> KernelTables:
+    """:class:`KernelTables` of ``skeleton`` (cached per skeleton; the arrays are read-only)."""
+    dofs_all = skeleton_dofs(skeleton)
+    column = {name: k for k, name in enumerate(angle_names(skeleton))}
+    rig = build_rig(skeleton)
+    columns = np.full((len(dofs_all), 3), -1, dtype=np.int64)
+    signs = np.zeros((3, len(dofs_all)))
+    for d, dofs in enumerate(dofs_all):
+        for k, name in enumerate(dofs.names):
+            columns[d, k] = column[name]
+        signs[: len(dofs.signs), d] = dofs.signs
+    joint = np.array([skeleton.index(dofs.joint) for dofs in dofs_all], dtype=np.int64)
+    kind = np.array([_kernels.KIND_CODES[dofs.kind] for dofs in dofs_all], dtype=np.int64)
+    primary = np.array([rig.primary[j] for j in joint], dtype=np.int64)
+    for arr in (joint, kind, signs, columns, primary):
+        arr.setflags(write=False)
+    return KernelTables(joint, kind, signs, columns, primary)
+
+
 def pose_angles(
     positions: np.ndarray, skeleton: Skeleton, rest_offsets: np.ndarray | None = None
 ) -> dict[str, np.ndarray]:

@@ -32,7 +32,7 @@ from typing import cast
 import numpy as np
 
 from posesynth.body import _kernels
-from posesynth.body.angles import angle_names, local_from_angles
+from posesynth.body.angles import angle_names, kernel_tables, local_from_angles
 from posesynth.body.anthropometry import PROPORTION_NAMES, rest_offsets, sample_bodies
 from posesynth.body.collision import colliding, collision_model
 from posesynth.body.kinematics import forward_kinematics
@@ -487,44 +487,22 @@ def _ground_contacts(skeleton: Skeleton, proportions: np.ndarray, heights: np.nd
     return np.array(foot_idx + knees), np.concatenate([foot_gap, knee_gap], axis=1)
 
 
-def sample_poses(
+def _numpy_passes(
     rng: np.random.Generator,
-    n: int,
     skeleton: Skeleton,
-    activity_weights: dict[str, float] | None = None,
-    angle_limits_deg: dict[str, tuple[float, float]] | None = None,
-    *,
-    height_mean: float = 1.70,
-    height_sd: float = 0.09,
-    body_variation: float = 0.04,
-    tilt_sd_deg: float = 4.0,
-    collision_tolerance: float = 0.3,
-) -> PoseBatch:
-    """Draw ``n`` plausible whole-body poses on the ground plane (see the module docstring).
-
-    Args:
-        rng: the only source of randomness; same state → same poses.
-        n: number of poses (> 0).
-        skeleton: joint layout (h36m17 or h36m_extended).
-        activity_weights: activity name → relative weight (default: all equal).
-        angle_limits_deg: narrower per-angle limits in degrees (e.g. ``{"knee_flexion": (0, 60)}``).
-    """
-    if n <= 0:
-        raise ValueError(f"samples: expected a positive count, got {n}")
-    weights = dict(DEFAULT_ACTIVITY_WEIGHTS if activity_weights is None else activity_weights)
-    unknown = sorted(set(weights) - set(ACTIVITIES))
-    if unknown:
-        raise ValueError(f"activities: unknown {unknown}; expected some of {sorted(ACTIVITIES)}")
-    names = list(ACTIVITIES)
-    w = np.array([max(float(weights.get(a, 0.0)), 0.0) for a in names])
-    if any(float(v) < 0 for v in weights.values()) or w.sum() <= 0:
-        raise ValueError(f"activities: expected non-negative weights with a positive sum, got {weights}")
-    limits = limits_with_overrides(skeleton, angle_limits_deg)
+    names: list[str],
+    activity: np.ndarray,
+    heights: np.ndarray,
+    rest: np.ndarray,
+    limits: dict[str, tuple[float, float]],
+    tilt_sd_deg: float,
+    collision_tolerance: float,
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], int]:
+    """The draws of :func:`sample_poses` until no sample collides, step by step in NumPy:
+    ``(local rotations (n, J, 4), positions (n, J, 3) before the ground contact, angles,
+    draws rejected)``."""
+    n = len(activity)
     model = collision_model(skeleton)
-
-    heights, proportions = sample_bodies(rng, n, height_mean=height_mean, height_sd=height_sd, variation=body_variation)
-    rest = rest_offsets(skeleton, heights, proportions)
-    activity = rng.choice(len(names), size=n, p=w / w.sum())
     angles = {a: np.zeros(n) for a in angle_names(skeleton)}
     pelvis_tilt = np.zeros(n)
     local = np.empty((n, skeleton.num_joints, 4))
@@ -559,6 +537,144 @@ def sample_poses(
         raise ValueError(
             f"procedural poses: {len(todo)} of {n} samples still collide after {_MAX_REDRAWS} redraws; "
             "the angle limits or activity mix leave too little room"
+        )
+    return local, positions, angles, rejected
+
+
+def _compiled_passes(
+    rng: np.random.Generator,
+    skeleton: Skeleton,
+    names: list[str],
+    activity: np.ndarray,
+    heights: np.ndarray,
+    rest: np.ndarray,
+    limits: dict[str, tuple[float, float]],
+    tilt_sd_deg: float,
+    collision_tolerance: float,
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], int]:
+    """:func:`_numpy_passes` with one compiled pass per sample and draw round
+    (:func:`posesynth.body._kernels.pose_pass`: angles -> local rotations -> root -> forward
+    kinematics -> collision test), the angles kept as one (A, n) array: the same draws of
+    ``rng`` in the same order, the same bits."""
+    n, J = len(activity), skeleton.num_joints
+    angle_list = angle_names(skeleton)
+    row_of = {a: k for k, a in enumerate(angle_list)}
+    tables = kernel_tables(skeleton)
+    pairs, radius_sum = _collision_pairs(skeleton)
+    parents = _parents(skeleton)
+    angles = np.zeros((len(angle_list), n))
+    pelvis_tilt = np.zeros(n)
+    local = np.empty((n, J, 4))
+    positions = np.empty((n, J, 3))
+    todo = np.arange(n)
+    rejected = 0
+    for _ in range(_MAX_REDRAWS):
+        full = len(todo) == n
+        todo_activity = activity if full else activity[todo]
+        for k in np.unique(todo_activity):
+            idx = todo[todo_activity == k]
+            drawn = sample_angles(rng, names[k], len(idx), skeleton, limits)
+            pelvis_tilt[idx] = drawn.pop(PELVIS_TILT, 0.0)
+            for a, v in drawn.items():
+                angles[row_of[a], idx] = v
+        m = len(todo)
+        root_sin, root_cos = _root_half_angles(rng, m, tilt_sd_deg, pelvis_tilt if full else pelvis_tilt[todo])
+        hit = np.empty(m, dtype=np.bool_)
+        _kernels.pose_pass(
+            angles, todo, root_sin, root_cos, rest, heights, tables.joint, tables.kind, tables.signs, tables.columns,
+            tables.primary, parents, pairs, radius_sum, float(collision_tolerance), local, positions, hit,
+        )  # fmt: skip
+        rejected += int(hit.sum())
+        todo = todo[hit]
+        if len(todo) == 0:
+            break
+    else:
+        raise ValueError(
+            f"procedural poses: {len(todo)} of {n} samples still collide after {_MAX_REDRAWS} redraws; "
+            "the angle limits or activity mix leave too little room"
+        )
+    return local, positions, dict(zip(angle_list, angles, strict=True)), rejected
+
+
+def _root_half_angles(
+    rng: np.random.Generator, n: int, tilt_sd_deg: float, forward_tilt: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sines and cosines (3, n) of half the heading, pitch and roll of :func:`_root_rotation`:
+    the same draws, and NumPy's ``sin``/``cos`` on the same (n, 1) arrays as
+    ``rotations.axis_angle_to_quat`` (the kernel composes the quaternions)."""
+    yaw = rng.uniform(-np.pi, np.pi, n)
+    pitch = np.deg2rad(rng.normal(0.0, tilt_sd_deg, n)) + _FORWARD_PITCH_SIGN * forward_tilt
+    roll = np.deg2rad(rng.normal(0.0, tilt_sd_deg, n))
+    sin, cos = np.empty((3, n)), np.empty((3, n))
+    for k, angle in enumerate((yaw, pitch, roll)):
+        half = 0.5 * np.asarray(angle, dtype=np.float64)[..., None]
+        sin[k], cos[k] = np.sin(half)[:, 0], np.cos(half)[:, 0]
+    return sin, cos
+
+
+@functools.lru_cache(maxsize=64)
+def _collision_pairs(skeleton: Skeleton) -> tuple[np.ndarray, np.ndarray]:
+    """The capsule pairs of :func:`collision_model` as ``(pairs (P, 4) int64 (a0, a1, b0, b1),
+    radius sums (P,))``, read-only."""
+    model = collision_model(skeleton)
+    pairs = np.ascontiguousarray(np.stack([model.a0, model.a1, model.b0, model.b1], axis=1), dtype=np.int64)
+    radius = np.ascontiguousarray(model.radius_sum, dtype=np.float64)
+    pairs.setflags(write=False)
+    radius.setflags(write=False)
+    return pairs, radius
+
+
+@functools.lru_cache(maxsize=64)
+def _parents(skeleton: Skeleton) -> np.ndarray:
+    parents = skeleton.parents_array.astype(np.int64)
+    parents.setflags(write=False)
+    return parents
+
+
+def sample_poses(
+    rng: np.random.Generator,
+    n: int,
+    skeleton: Skeleton,
+    activity_weights: dict[str, float] | None = None,
+    angle_limits_deg: dict[str, tuple[float, float]] | None = None,
+    *,
+    height_mean: float = 1.70,
+    height_sd: float = 0.09,
+    body_variation: float = 0.04,
+    tilt_sd_deg: float = 4.0,
+    collision_tolerance: float = 0.3,
+) -> PoseBatch:
+    """Draw ``n`` plausible whole-body poses on the ground plane (see the module docstring).
+
+    Args:
+        rng: the only source of randomness; same state → same poses.
+        n: number of poses (> 0).
+        skeleton: joint layout (h36m17 or h36m_extended).
+        activity_weights: activity name → relative weight (default: all equal).
+        angle_limits_deg: narrower per-angle limits in degrees (e.g. ``{"knee_flexion": (0, 60)}``).
+    """
+    if n <= 0:
+        raise ValueError(f"samples: expected a positive count, got {n}")
+    weights = dict(DEFAULT_ACTIVITY_WEIGHTS if activity_weights is None else activity_weights)
+    unknown = sorted(set(weights) - set(ACTIVITIES))
+    if unknown:
+        raise ValueError(f"activities: unknown {unknown}; expected some of {sorted(ACTIVITIES)}")
+    names = list(ACTIVITIES)
+    w = np.array([max(float(weights.get(a, 0.0)), 0.0) for a in names])
+    if any(float(v) < 0 for v in weights.values()) or w.sum() <= 0:
+        raise ValueError(f"activities: expected non-negative weights with a positive sum, got {weights}")
+    limits = limits_with_overrides(skeleton, angle_limits_deg)
+
+    heights, proportions = sample_bodies(rng, n, height_mean=height_mean, height_sd=height_sd, variation=body_variation)
+    rest = rest_offsets(skeleton, heights, proportions)
+    activity = rng.choice(len(names), size=n, p=w / w.sum())
+    if numba_enabled():
+        local, positions, angles, rejected = _compiled_passes(
+            rng, skeleton, names, activity, heights, rest, limits, tilt_sd_deg, collision_tolerance
+        )
+    else:
+        local, positions, angles, rejected = _numpy_passes(
+            rng, skeleton, names, activity, heights, rest, limits, tilt_sd_deg, collision_tolerance
         )
 
     contact, clearance = _ground_contacts(skeleton, proportions, heights)

@@ -1,0 +1,105 @@
+"""The fused procedural pass (issue 15) against the step-by-step path, bit for bit.
+
+``poses.procedural._compiled_passes`` draws the angles, then runs one compiled pass per sample
+(angles -> local rotations -> root -> forward kinematics -> collision test,
+``body._kernels.pose_pass``); ``_numpy_passes`` runs the same steps one after the other through
+the public functions (each compiled on its own when Numba is on, NumPy otherwise). Both must
+give the same bits and leave the generator in the same state, including the collision
+redraw rounds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from posesynth.body.skeleton import H36M17, H36M_EXTENDED
+from posesynth.poses import procedural
+from posesynth.util import jit
+
+pytestmark = pytest.mark.skipif(not jit.numba_installed(), reason="numba (the fast extra) is not installed")
+
+WEIGHTS = [
+    None,
+    dict.fromkeys(procedural.ACTIVITIES, 1.0),
+    {"kneel": 1.0, "reach": 2.0, "walk": 1.0},
+    {"squat": 1.0, "gait": 1.0, "bend": 1.0},
+]
+LIMITS = [None, {"knee_flexion": (0, 40)}, {"shoulder_elevation": (60, 170), "hip_flexion": (-10, 100)}]
+
+
+def _passes(path, seed: int, n: int, skeleton, weights, limits, tilt: float, tolerance: float):
+    """(local, positions, angles (A, n), rejected, the generator's next draws) of one path."""
+    from posesynth.body.anthropometry import rest_offsets, sample_bodies
+    from posesynth.body.rom import limits_with_overrides
+
+    rng = np.random.default_rng(seed)
+    names = list(procedural.ACTIVITIES)
+    w = np.array([float((weights or procedural.DEFAULT_ACTIVITY_WEIGHTS).get(a, 0.0)) for a in names])
+    heights, proportions = sample_bodies(rng, n)
+    rest = rest_offsets(skeleton, heights, proportions)
+    activity = rng.choice(len(names), size=n, p=w / w.sum())
+    bounds = limits_with_overrides(skeleton, limits)
+    local, positions, angles, rejected = path(rng, skeleton, names, activity, heights, rest, bounds, tilt, tolerance)
+    return local, positions, np.stack(list(angles.values())), rejected, rng.random(4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.sampled_from([1, 2, 5, 64, 333]),
+    extended=st.booleans(),
+    weights=st.sampled_from(WEIGHTS),
+    limits=st.sampled_from(LIMITS),
+    tilt=st.sampled_from([0.0, 4.0, 25.0]),
+    tolerance=st.sampled_from([0.3, 0.0, -0.2]),
+)
+def test_fused_pass_same_bits(seed, n, extended, weights, limits, tilt, tolerance) -> None:
+    """The fused pass gives the step-by-step compiled path's bits (angles, rotations,
+    positions, rejections, the generator's next draws); a negative tolerance rejects many
+    draws, so several redraw rounds run."""
+    skeleton = H36M_EXTENDED if extended else H36M17
+    args = (seed, n, skeleton, weights, limits, tilt, tolerance)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(jit.ENV_VAR, "numba")
+        try:
+            ref = _passes(procedural._numpy_passes, *args)
+        except ValueError as err:  # every sample still colliding: the fused path says the same
+            with pytest.raises(ValueError, match="still collide"):
+                _passes(procedural._compiled_passes, *args)
+            assert "still collide" in str(err)
+            return
+        got = _passes(procedural._compiled_passes, *args)
+    for a, b in zip(ref, got, strict=True):
+        np.testing.assert_array_equal(b, a)
+        if isinstance(a, np.ndarray):
+            assert a.tobytes() == b.tobytes()  # signed zeros too
+
+
+def test_fused_pass_redraws_colliding_samples() -> None:
+    """With a tolerance that rejects often, the fused path redraws (rejected > 0) and every
+    kept pose passes the collision check."""
+    from posesynth.body.collision import colliding, collision_model
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(jit.ENV_VAR, "numba")
+        batch = procedural.sample_poses(np.random.default_rng(3), 400, H36M17, collision_tolerance=0.0)
+    assert batch.rejected > 0
+    assert not colliding(batch.positions, batch.heights, collision_model(H36M17), 0.0).any()
+
+
+@pytest.mark.parametrize("kernels", ["numba", "numpy"])
+def test_sample_poses_angles_are_rows_of_one_array(kernels: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whichever path, ``PoseBatch.angles`` maps every angle name to an (n,) float64 array, and
+    changing one leaves the others as they were."""
+    monkeypatch.setenv(jit.ENV_VAR, kernels)
+    batch = procedural.sample_poses(np.random.default_rng(0), 50, H36M17)
+    values = {k: v.copy() for k, v in batch.angles.items()}
+    first = next(iter(batch.angles))
+    batch.angles[first][:] = 7.0
+    for k, v in batch.angles.items():
+        assert v.shape == (50,) and v.dtype == np.float64
+        if k != first:
+            np.testing.assert_array_equal(v, values[k])
