@@ -272,7 +272,9 @@ def _angles_and_state(activity: str, seed: int, n: int, skeleton, limits_deg):
     seed=st.integers(0, 2**32 - 1),
     n=st.sampled_from([1, 2, 37, 400]),
     extended=st.booleans(),
-    activity=st.sampled_from(["stand", "walk", "sit", "squat", "lunge", "reach", "kick", "quad_stretch", "kneel"]),
+    activity=st.sampled_from(
+        ["stand", "walk", "sit", "squat", "lunge", "reach", "kick", "quad_stretch", "kneel", "rom"]
+    ),
     narrow=st.sampled_from([None, {"knee_flexion": (0, 20)}, {"hip_flexion": (-5, 5), "shoulder_elevation": (0, 30)}]),
 )
 def test_prior_draws_same_bits(seed: int, n: int, extended: bool, activity: str, narrow) -> None:

@@ -27,7 +27,13 @@ WEIGHTS = [
     {"kneel": 1.0, "reach": 2.0, "walk": 1.0},
     {"squat": 1.0, "gait": 1.0, "bend": 1.0},
 ]
-LIMITS = [None, {"knee_flexion": (0, 40)}, {"shoulder_elevation": (60, 170), "hip_flexion": (-10, 100)}]
+LIMITS = [
+    None,
+    {"knee_flexion": (0, 40)},
+    {"shoulder_elevation": (60, 170), "hip_flexion": (-10, 100)},
+    # the elevation cap rejects most draws here: every redraw round runs, then the uniform fallback
+    {"shoulder_elevation": (150, 180), "shoulder_plane": (100, 180)},
+]
 
 
 def _passes(path, seed: int, n: int, skeleton, weights, limits, tilt: float, tolerance: float):

@@ -41,6 +41,8 @@ JIT_HELPERS = (
     "_frame_dots",
     "_quat_between_select",
     "_hinge_lane",
+    "_draw_angle",
+    "_interp",
 )
 
 #: Angle kinds of :func:`local_from_angles` (``posesynth.body.angles.JointDofs.kind``).
@@ -630,15 +632,18 @@ def rotate_subtree(
 #: Distributions of :func:`prior_draws` (``posesynth.poses.procedural``'s ``uniform``,
 #: ``normal`` and ``follow`` priors).
 PRIOR_KINDS = {"uniform": 0, "normal": 1, "follow": 2}
+#: The distribution of ``rom``'s angles in :func:`prior_draws`: uniform over the angle's bounds
+#: (radians), as ``rng.uniform(lo, hi, n)`` draws them.
+PRIOR_BOUNDS = 3
 #: Rows a prior spec of :func:`prior_draws` applies to: all, those whose right side leads,
 #: those whose left side leads, none.
 PRIOR_ROWS = {"all": 0, "right_leads": 1, "left_leads": 2, "none": 3}
 
 
-@kernel
-def prior_draws(
+def _draw_angle(
     rng: np.random.Generator,
     lead_right: np.ndarray,
+    idx: np.ndarray,
     kind: np.ndarray,
     a: np.ndarray,
     b: np.ndarray,
@@ -647,48 +652,186 @@ def prior_draws(
     start: np.ndarray,
     lo: np.ndarray,
     hi: np.ndarray,
+    angle_rows: np.ndarray,
+    redraws: int,
+    out: np.ndarray,
+    i: int,
+) -> None:
+    """Angle ``i`` of a plan of :func:`prior_draws` into ``out[angle_rows[i], idx[r]]`` for the
+    samples ``r`` of ``lead_right (m,)``: 0 clipped into its bounds, then each of its specs
+    draws its rows, redrawn while outside the bounds (see there)."""
+    to_rad = np.pi / 180.0  # NumPy's deg2rad: x * (pi / 180)
+    m = lead_right.shape[0]
+    row = angle_rows[i]
+    low, high = lo[i], hi[i]
+    neutral = min(max(0.0, low), high)  # np.clip(0, lo, hi)
+    for r in range(m):
+        out[row, idx[r]] = neutral
+    for s in range(start[i], start[i + 1]):
+        if rows[s] == 3:
+            continue
+        k, sa, sb = kind[s], a[s], b[s]
+        for attempt in range(redraws + 2):
+            bad = False
+            for r in range(m):
+                if rows[s] == 1 and not lead_right[r]:
+                    continue
+                if rows[s] == 2 and lead_right[r]:
+                    continue
+                c = idx[r]
+                v = out[row, c]
+                if attempt > 0 and not (v < low or v > high):
+                    continue
+                bad = True
+                if attempt == redraws + 1:  # still outside after the redraws: uniform in bounds
+                    out[row, c] = rng.uniform(low, high)
+                elif k == 0:
+                    out[row, c] = rng.uniform(sa, sb) * to_rad
+                elif k == 1:
+                    out[row, c] = rng.normal(sa, sb) * to_rad
+                elif k == 3:
+                    out[row, c] = rng.uniform(low, high)
+                else:
+                    out[row, c] = out[angle_rows[follow[s]], c] + (sb + rng.normal(0.0, 5.0)) * to_rad
+            if not bad:
+                break
+
+
+@kernel
+def prior_draws(
+    rng: np.random.Generator,
+    lead_right: np.ndarray,
+    idx: np.ndarray,
+    kind: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    rows: np.ndarray,
+    follow: np.ndarray,
+    start: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    angle_rows: np.ndarray,
     redraws: int,
     out: np.ndarray,
 ) -> None:
-    """Angles ``out (A, n)`` radians drawn from independent priors, inside ``[lo, hi] (A,)``.
+    """Angles radians drawn from independent priors, inside ``[lo, hi] (A,)``, into
+    ``out[angle_rows[i], idx[r]]`` for angle ``i`` of the plan and sample ``r`` of
+    ``lead_right (m,)`` bool (``idx (m,)`` int64 columns of ``out``).
 
     Angle ``i`` starts at 0 clipped into its bounds, then each of its specs ``s`` in
     ``start[i] .. start[i + 1]`` draws the rows ``rows[s]`` (:data:`PRIOR_ROWS`, against
-    ``lead_right (n,)`` bool) from ``kind[s]`` (:data:`PRIOR_KINDS`, degrees ``a[s], b[s]``:
-    uniform over [a, b]; normal with mean a, sd b; follow: angle ``follow[s]`` of ``out``
-    plus b ± N(0, 5)); values outside the bounds are redrawn from the spec up to ``redraws``
+    ``lead_right``) from ``kind[s]`` (:data:`PRIOR_KINDS`, degrees ``a[s], b[s]``:
+    uniform over [a, b]; normal with mean a, sd b; follow: angle ``follow[s]`` of the plan
+    plus b ± N(0, 5); :data:`PRIOR_BOUNDS`: uniform over the bounds); values outside the bounds are redrawn from the spec up to ``redraws``
     times, then uniformly within the bounds. The draws of ``posesynth.poses.procedural``'s
     NumPy path, one at a time in its order, from the same generator: the same bits.
     """
-    n = lead_right.shape[0]
-    to_rad = np.pi / 180.0  # NumPy's deg2rad: x * (pi / 180)
-    for i in range(out.shape[0]):
-        low, high = lo[i], hi[i]
-        neutral = min(max(0.0, low), high)  # np.clip(0, lo, hi)
-        for r in range(n):
-            out[i, r] = neutral
-        for s in range(start[i], start[i + 1]):
-            if rows[s] == 3:
-                continue
-            k, sa, sb = kind[s], a[s], b[s]
-            for attempt in range(redraws + 2):
-                bad = False
-                for r in range(n):
-                    if rows[s] == 1 and not lead_right[r]:
-                        continue
-                    if rows[s] == 2 and lead_right[r]:
-                        continue
-                    v = out[i, r]
-                    if attempt > 0 and not (v < low or v > high):
-                        continue
-                    bad = True
-                    if attempt == redraws + 1:  # still outside after the redraws: uniform in bounds
-                        out[i, r] = rng.uniform(low, high)
-                    elif k == 0:
-                        out[i, r] = rng.uniform(sa, sb) * to_rad
-                    elif k == 1:
-                        out[i, r] = rng.normal(sa, sb) * to_rad
-                    else:
-                        out[i, r] = out[follow[s], r] + (sb + rng.normal(0.0, 5.0)) * to_rad
-                if not bad:
+    for i in range(lo.shape[0]):
+        _draw_angle(rng, lead_right, idx, kind, a, b, rows, follow, start, lo, hi, angle_rows, redraws, out, i)
+
+
+def _interp(x: float, xp: np.ndarray, fp: np.ndarray) -> float:
+    """``np.interp(x, xp, fp)`` for one value, operation for operation NumPy's loop
+    (``xp`` increasing, at least two knots; NaN stays NaN)."""
+    n = xp.shape[0]
+    if x != x:
+        return x
+    if x < xp[0]:
+        return fp[0]
+    if x > xp[n - 1]:
+        return fp[n - 1]
+    if x == xp[n - 1]:
+        return fp[n - 1]
+    j = 0
+    while x >= xp[j + 1]:
+        j += 1
+    if xp[j] == x:
+        return fp[j]
+    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
+    res = slope * (x - xp[j]) + fp[j]
+    if res != res:  # NaN one way: the other, as NumPy does
+        res = slope * (x - xp[j + 1]) + fp[j + 1]
+        if res != res and fp[j] == fp[j + 1]:
+            res = fp[j]
+    return res
+
+
+@kernel
+def shoulder_cap(
+    rng: np.random.Generator,
+    lead_right: np.ndarray,
+    idx: np.ndarray,
+    kind: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    rows: np.ndarray,
+    follow: np.ndarray,
+    start: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    angle_rows: np.ndarray,
+    redraws: int,
+    plane: int,
+    elevation: int,
+    knot_x: np.ndarray,
+    knot_y: np.ndarray,
+    out: np.ndarray,
+    bad: np.ndarray,
+) -> int:
+    """A shoulder's elevation cap on the samples ``idx`` of :func:`prior_draws`' ``out``: where
+    the elevation (plan angle ``elevation``) exceeds ``np.interp(plane angle, knot_x, knot_y)
+    + 1e-12``, the plane then the elevation are redrawn from the plan (those samples only,
+    in order), up to ``redraws`` rounds. Returns how many samples still exceed it, marked in
+    ``bad (m,)`` (the caller draws them uniformly from the feasible region), 0 if none.
+    ``poses.procedural.sample_angles``' loop, draw for draw."""
+    m = idx.shape[0]
+    pr, er = angle_rows[plane], angle_rows[elevation]
+    count = 0
+    for r in range(m):
+        c = idx[r]
+        bad[r] = out[er, c] > _interp(out[pr, c], knot_x, knot_y) + 1e-12
+        count += bad[r]
+    for _ in range(redraws):
+        if count == 0:
+            return 0
+        sub = np.empty(count, np.int64)  # the samples above the cap, in order
+        sub_right = np.empty(count, np.bool_)
+        at = np.empty(count, np.int64)
+        k = 0
+        for r in range(m):
+            if bad[r]:
+                sub[k], sub_right[k], at[k] = idx[r], lead_right[r], r
+                k += 1
+        _draw_angle(rng, sub_right, sub, kind, a, b, rows, follow, start, lo, hi, angle_rows, redraws, out, plane)
+        _draw_angle(rng, sub_right, sub, kind, a, b, rows, follow, start, lo, hi, angle_rows, redraws, out, elevation)
+        count = 0  # only the redrawn samples can change: the others stay below the cap
+        for k in range(sub.shape[0]):
+            c = sub[k]
+            bad[at[k]] = out[er, c] > _interp(out[pr, c], knot_x, knot_y) + 1e-12
+            count += bad[at[k]]
+    return count
+
+
+@kernel
+def ground(
+    positions: np.ndarray, contact: np.ndarray, clearance: np.ndarray, rest: np.ndarray, offsets: np.ndarray
+) -> None:
+    """Poses ``positions (N, J, 3)`` lifted (in place) so that their lowest contact joint
+    ``contact (K,)`` stands at its ``clearance (N, K)`` above z = 0, and ``offsets (N, J, 3)``:
+    the bone offsets ``rest (N, J, 3)`` with the root raised by the same lift. The steps of
+    ``poses.procedural.sample_poses`` (``lift = -(z[contact] - clearance).min()``, added to
+    every z and to the root's offset) in one pass: the same values."""
+    for i in range(positions.shape[0]):
+        low = positions[i, contact[0], 2] - clearance[i, 0]
+        for k in range(1, contact.shape[0]):
+            v = positions[i, contact[k], 2] - clearance[i, k]
+            if v < low or v != v:  # NaN wins, as in np.min
+                low = v
+                if v != v:
                     break
+        lift = -low
+        for j in range(positions.shape[1]):
+            positions[i, j, 2] += lift
+            for c in range(3):
+                offsets[i, j, c] = rest[i, j, c]
+        offsets[i, 0, 2] += lift

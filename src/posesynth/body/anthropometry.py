@@ -59,6 +59,8 @@ also a vector in the body frame.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from posesynth.body.skeleton import H36M_EXTENDED, Skeleton
@@ -73,6 +75,7 @@ __all__ = [
     "rest_offsets",
     "rest_positions",
     "sample_bodies",
+    "sampled_rest_offsets",
 ]
 
 _DEFAULTS: tuple[tuple[str, float], ...] = (
@@ -269,11 +272,30 @@ def rest_offsets(skeleton: Skeleton, height_m: np.ndarray | float, proportions: 
         z up). Row 0 (the root) is zero.
     """
     height, props = _prepare(height_m, proportions)
-    basis = _skeleton_basis(skeleton)
-    J = basis.shape[0]
+    return sampled_rest_offsets(skeleton, height, props)
+
+
+def sampled_rest_offsets(skeleton: Skeleton, heights: np.ndarray, proportions: np.ndarray) -> np.ndarray:
+    """:func:`rest_offsets` ``(..., J, 3)`` of bodies from :func:`sample_bodies` (float64 heights
+    ``(...,)`` and proportions ``(..., P)``, finite and > 0 by construction), without checking
+    them again: the generator's hot path. The same values as :func:`rest_offsets`."""
+    if not isinstance(skeleton, Skeleton):
+        _skeleton_basis(skeleton)  # raises its ValueError (the cache below would hash it first)
+    flat_basis = _flat_basis(skeleton)
+    J = flat_basis.shape[1] // 3
     # one matrix product (BLAS) instead of einsum: this runs for every generated sample
-    flat = props @ basis.transpose(1, 0, 2).reshape(_P, J * 3)
-    return height[..., None, None] * flat.reshape(flat.shape[:-1] + (J, 3))
+    flat = proportions @ flat_basis
+    return heights[..., None, None] * flat.reshape(flat.shape[:-1] + (J, 3))
+
+
+@functools.lru_cache(maxsize=64)
+def _flat_basis(skeleton: Skeleton) -> np.ndarray:
+    """``(P, J * 3)`` the skeleton's basis (:func:`_skeleton_basis`) as the matrix
+    :func:`rest_offsets` multiplies by (cached per skeleton, read-only)."""
+    basis = _skeleton_basis(skeleton)
+    flat = basis.transpose(1, 0, 2).reshape(_P, basis.shape[0] * 3)
+    flat.setflags(write=False)
+    return flat
 
 
 def rest_positions(

@@ -33,10 +33,11 @@ import numpy as np
 
 from posesynth.body import _kernels
 from posesynth.body.angles import angle_names, kernel_tables, local_from_angles
-from posesynth.body.anthropometry import PROPORTION_NAMES, rest_offsets, sample_bodies
+from posesynth.body.anthropometry import PROPORTION_NAMES, sample_bodies, sampled_rest_offsets
 from posesynth.body.collision import colliding, collision_model
 from posesynth.body.kinematics import forward_kinematics
 from posesynth.body.rom import (
+    SHOULDER_ELEVATION_CAP_DEG,
     base_angle_name,
     limits_with_overrides,
     sample_uniform,
@@ -314,11 +315,11 @@ def _draw_plan(
     activity: str, names: list[str], limits: dict[str, tuple[float, float]], follows: bool
 ) -> _DrawPlan | None:
     """The compiled draws of angles ``names`` of an independent activity, or None where the
-    NumPy path must run (``rom``, an unknown distribution, a followed angle not drawn
+    NumPy path must run (a coupled prior, an unknown distribution, a followed angle not drawn
     before: it raises what it raises). ``follows``: ``follow`` priors may read the angles
     drawn before in ``names`` (else they raise, as :func:`_draw_angle` without ``drawn``)."""
     prior = ACTIVITIES[activity]
-    if activity == "rom" or not isinstance(prior, dict):
+    if not isinstance(prior, dict):
         return None
     # keyed by the prior's content, so a table changed in place is never read stale
     specs = _plan_specs(activity, tuple(prior.items()), tuple(names), follows)
@@ -334,9 +335,18 @@ def _draw_plan(
 def _plan_specs(
     activity: str, items: tuple[tuple[str, AngleSpec], ...], names: tuple[str, ...], follows: bool
 ) -> tuple[np.ndarray, ...] | None:
-    """(kind, a, b, rows, follow, start) of :class:`_DrawPlan` (see :func:`_draw_plan`)."""
+    """(kind, a, b, rows, follow, start) of :class:`_DrawPlan` (see :func:`_draw_plan`); ``rom``:
+    every angle uniform over its bounds (:data:`posesynth.body._kernels.PRIOR_BOUNDS`)."""
     kind, a, b, rows, follow, start = [], [], [], [], [], [0]
     for i, name in enumerate(names):
+        if activity == "rom":
+            kind.append(_kernels.PRIOR_BOUNDS)
+            a.append(0.0)
+            b.append(0.0)
+            rows.append(_kernels.PRIOR_ROWS["all"])
+            follow.append(-1)
+            start.append(len(kind))
+            continue
         base = base_angle_name(name)
         specs = [(k, v) for k, v in items if k.startswith(("lead_", "trail_")) and k.split("_", 1)[1] == base]
         specs += [(k, v) for k, v in items if k == base]
@@ -376,10 +386,11 @@ def _plan_specs(
 
 def _compiled_draws(rng: np.random.Generator, plan: _DrawPlan, lead_right: np.ndarray) -> np.ndarray:
     """Angles (A, n) radians of ``plan`` for ``n = len(lead_right)`` samples, by the kernel."""
-    out = np.empty((len(plan.lo), len(lead_right)))
+    m = len(lead_right)
+    out = np.empty((len(plan.lo), m))
     _kernels.prior_draws(
-        rng, np.ascontiguousarray(lead_right, dtype=np.bool_), plan.kind, plan.a, plan.b, plan.rows, plan.follow,
-        plan.start, plan.lo, plan.hi, _MAX_REDRAWS, out,
+        rng, np.ascontiguousarray(lead_right, dtype=np.bool_), np.arange(m), plan.kind, plan.a, plan.b, plan.rows,
+        plan.follow, plan.start, plan.lo, plan.hi, np.arange(len(plan.lo)), _MAX_REDRAWS, out,
     )  # fmt: skip
     return out
 
@@ -573,10 +584,11 @@ def _compiled_passes(
         todo_activity = activity if full else activity[todo]
         for k in np.unique(todo_activity):
             idx = todo[todo_activity == k]
-            drawn = sample_angles(rng, names[k], len(idx), skeleton, limits)
-            pelvis_tilt[idx] = drawn.pop(PELVIS_TILT, 0.0)
-            for a, v in drawn.items():
-                angles[row_of[a], idx] = v
+            if not _draw_into(rng, names[k], idx, skeleton, limits, angles):
+                drawn = sample_angles(rng, names[k], len(idx), skeleton, limits)
+                pelvis_tilt[idx] = drawn.pop(PELVIS_TILT, 0.0)
+                for a, v in drawn.items():
+                    angles[row_of[a], idx] = v
         m = len(todo)
         root_sin, root_cos = _root_half_angles(rng, m, tilt_sd_deg, pelvis_tilt if full else pelvis_tilt[todo])
         hit = np.empty(m, dtype=np.bool_)
@@ -594,6 +606,66 @@ def _compiled_passes(
             "the angle limits or activity mix leave too little room"
         )
     return local, positions, dict(zip(angle_list, angles, strict=True)), rejected
+
+
+def _draw_into(
+    rng: np.random.Generator,
+    activity: str,
+    idx: np.ndarray,
+    skeleton: Skeleton,
+    limits: dict[str, tuple[float, float]],
+    angles: np.ndarray,
+) -> bool:
+    """:func:`sample_angles` for the samples ``idx`` of an independent activity, written into
+    the columns ``idx`` of ``angles (A, n)`` (rows in :func:`angle_names` order) by the
+    kernels, the shoulder caps included: the same draws in the same order. False (nothing
+    drawn) where the kernels cannot run it (a coupled prior, an unknown
+    distribution, a ``follow`` the plan cannot read, or one in a capped shoulder angle)."""
+    names = angle_names(skeleton)
+    plan = _draw_plan(activity, list(names), limits, follows=True)
+    caps = _cap_pairs(skeleton)
+    follow = _kernels.PRIOR_KINDS[F]
+    if plan is None or any((plan.kind[plan.start[i] : plan.start[i + 1]] == follow).any() for c in caps for i in c):
+        return False  # a capped angle that follows another: sample_angles raises what it raises
+    m = len(idx)
+    lead_right = rng.random(m) < 0.5
+    rows = np.arange(len(names))
+    _kernels.prior_draws(
+        rng, lead_right, idx, plan.kind, plan.a, plan.b, plan.rows, plan.follow, plan.start, plan.lo, plan.hi, rows,
+        _MAX_REDRAWS, angles,
+    )  # fmt: skip
+    knot_x, knot_y = _CAP_KNOTS
+    bad = np.empty(m, dtype=np.bool_)
+    for plane, elev in caps:
+        left = _kernels.shoulder_cap(
+            rng, lead_right, idx, plan.kind, plan.a, plan.b, plan.rows, plan.follow, plan.start, plan.lo, plan.hi,
+            rows, _MAX_REDRAWS, plane, elev, knot_x, knot_y, angles, bad,
+        )  # fmt: skip
+        if left:  # still above the cap after the redraws: uniform over the feasible region
+            box = {names[plane]: limits[names[plane]], names[elev]: limits[names[elev]]}
+            uniform = sample_uniform(rng, left, skeleton, box)
+            cols = idx[bad]
+            angles[plane, cols], angles[elev, cols] = uniform[names[plane]], uniform[names[elev]]
+    return True
+
+
+#: The knots of ``rom.shoulder_elevation_cap`` (radians): plane of elevation -> largest elevation.
+_CAP_KNOTS = (
+    np.ascontiguousarray(np.deg2rad(np.array(SHOULDER_ELEVATION_CAP_DEG))[:, 0]),
+    np.ascontiguousarray(np.deg2rad(np.array(SHOULDER_ELEVATION_CAP_DEG))[:, 1]),
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _cap_pairs(skeleton: Skeleton) -> tuple[tuple[int, int], ...]:
+    """(plane, elevation) rows of each capped shoulder, in the order :func:`sample_angles`
+    checks them (its elevation's order in :func:`angle_names`)."""
+    names = list(angle_names(skeleton))
+    return tuple(
+        (names.index(elev.replace("elevation", "plane")), names.index(elev))
+        for elev in names
+        if base_angle_name(elev) == "shoulder_elevation" and elev.replace("elevation", "plane") in names
+    )
 
 
 def _root_half_angles(
@@ -666,7 +738,7 @@ def sample_poses(
     limits = limits_with_overrides(skeleton, angle_limits_deg)
 
     heights, proportions = sample_bodies(rng, n, height_mean=height_mean, height_sd=height_sd, variation=body_variation)
-    rest = rest_offsets(skeleton, heights, proportions)
+    rest = sampled_rest_offsets(skeleton, heights, proportions)
     activity = rng.choice(len(names), size=n, p=w / w.sum())
     if numba_enabled():
         local, positions, angles, rejected = _compiled_passes(
@@ -678,10 +750,14 @@ def sample_poses(
         )
 
     contact, clearance = _ground_contacts(skeleton, proportions, heights)
-    lift = -(positions[:, contact, 2] - clearance).min(axis=1)
-    positions[:, :, 2] += lift[:, None]
-    bone_offsets = rest.copy()
-    bone_offsets[:, 0, 2] += lift
+    if numba_enabled():
+        bone_offsets = np.empty_like(rest)
+        _kernels.ground(positions, contact.astype(np.int64), clearance, rest, bone_offsets)
+    else:
+        lift = -(positions[:, contact, 2] - clearance).min(axis=1)
+        positions[:, :, 2] += lift[:, None]
+        bone_offsets = rest.copy()
+        bone_offsets[:, 0, 2] += lift
     return PoseBatch(positions, local, bone_offsets, rest, angles, heights, activity, rejected)
 
 
