@@ -29,6 +29,13 @@ shard files, the fsyncs, the shard records, the summary statistics, the commit.
 ``--baseline SRC`` (the ``src/`` of the code before a change, e.g. ``git archive COMMIT src |
 tar -x -C /tmp/before``) runs the command and its stages with that code too, alternated with
 this checkout's, in the same run.
+
+``--kernel-repeat K`` runs the pipeline with the kernels ``K`` times more, each in a child
+process, alternated with ``--baseline``'s code when given (the medians and the median of the
+per-round ratios), then times the pipeline's stages (ns per sample, each its own time: the
+bodies, the rest offsets, the angle draws, the local rotations, the root, forward kinematics,
+the collision test, or the fused pass that does those four; the ground contact, the bookkeeping,
+the cameras, the projection) once per version, each in a child process.
 """
 
 from __future__ import annotations
@@ -136,6 +143,126 @@ def pipeline_rate(samples: int, chunk: int, skeleton, model: str, kernels: str) 
         pipeline(rng, n, skeleton, model)
         done += n
     return done / (time.perf_counter() - start)
+
+
+#: The pipeline's stages for ``--kernel-repeat``: label -> the functions (module, name) whose own
+#: time it counts; a name a version of the code lacks is skipped.
+PIPELINE_STAGES: dict[str, tuple[tuple[str, str], ...]] = {
+    "bodies (heights, proportions)": (("procedural", "sample_bodies"),),
+    "rest offsets": (("procedural", "rest_offsets"), ("procedural", "sampled_rest_offsets")),
+    "angle draws (priors, shoulder caps)": (
+        ("procedural", "sample_angles"), ("procedural", "_draw_into"), ("kernels", "prior_draws"),
+        ("kernels", "shoulder_cap"),
+    ),
+    "angles -> local rotations": (("procedural", "local_from_angles"),),
+    "root orientation": (("procedural", "_root_rotation"), ("procedural", "_root_half_angles")),
+    "forward kinematics": (("procedural", "forward_kinematics"),),
+    "collision test": (("procedural", "colliding"),),
+    "fused pass: local rotations, root, FK, collision": (("kernels", "pose_pass"),),
+    "ground contact, bone offsets": (("procedural", "_ground_contacts"), ("kernels", "ground")),
+    "sample_poses' bookkeeping": (
+        ("bench", "sample_poses"), ("procedural", "_compiled_passes"), ("procedural", "_numpy_passes"),
+    ),
+    "cameras (sample_cameras)": (("bench", "sample_cameras"),),
+    "world -> camera -> pixels, visibility (observe)": (("camera", "observe"),),
+}  # fmt: skip
+
+
+def pipeline_stages(samples: int, chunk: int, skeleton, model: str) -> dict[str, float]:
+    """ns per sample of each of :data:`PIPELINE_STAGES` in :func:`pipeline` with the kernels
+    (their own time: a timed call inside another counts for itself), and the rest."""
+    from posesynth.body import _kernels as kernels
+    from posesynth.geometry.camera import Camera
+    from posesynth.poses import procedural
+
+    # "bench": this module, whose pipeline() calls the names it imported
+    owners = {"procedural": procedural, "kernels": kernels, "camera": Camera, "bench": sys.modules[__name__]}
+    os.environ[ENV_VAR] = "numba"
+    timers: dict[str, float] = {}
+    inner: list[float] = []
+    undo = []
+    for label, names in PIPELINE_STAGES.items():
+        for owner_name, attr in names:
+            owner = owners[owner_name]
+            original = getattr(owner, attr, None)
+            if original is None:  # not in this version of the code
+                continue
+
+            def timed(*a, _original=original, _label=label, **k):
+                inner.append(0.0)
+                start = time.perf_counter()
+                try:
+                    return _original(*a, **k)
+                finally:
+                    elapsed = time.perf_counter() - start
+                    own = elapsed - inner.pop()
+                    if inner:
+                        inner[-1] += elapsed
+                    timers[_label] = timers.get(_label, 0.0) + own
+
+            undo.append((owner, attr, original))
+            setattr(owner, attr, timed)
+    pipeline(np.random.default_rng(0), 100, skeleton, model)  # compile / load the kernels, warm caches
+    timers.clear()
+    rng = np.random.default_rng(0)
+    try:
+        start = time.perf_counter()
+        done = 0
+        while done < samples:
+            n = min(chunk, samples - done)
+            pipeline(rng, n, skeleton, model)
+            done += n
+        total = time.perf_counter() - start
+    finally:
+        for owner, attr, original in reversed(undo):
+            setattr(owner, attr, original)
+    result = {label: timers[label] * 1e9 / samples for label in PIPELINE_STAGES if label in timers}
+    result["the rest (glue, calls)"] = (total - sum(timers.values())) * 1e9 / samples
+    result["the pipeline"] = total * 1e9 / samples
+    return result
+
+
+def pipeline_in_child(args: argparse.Namespace, package: Path | None, what: str) -> dict[str, float]:
+    """``{"rate": samples/s}`` of the kernels' pipeline (``what`` "rate") or its stages
+    (``what`` "stages"), in a child process with ``package`` (None: this checkout), one core."""
+    import json
+
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.json"
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--pipeline-child", what, str(args.samples),
+               str(args.chunk), args.skeleton, args.camera_model, str(report)]  # fmt: skip
+        subprocess.run(cmd, cwd=ROOT, env=_env(package), check=True)
+        return json.loads(report.read_text())
+
+
+def kernel_rounds(args: argparse.Namespace) -> dict:
+    """The pipeline with the kernels ``--kernel-repeat`` times per version, each in a child
+    process, the versions alternated in every round (so the load moves both alike); then its
+    stages once per version. Prints and returns the figures."""
+    versions: list[tuple[str, Path | None]] = [("now", None)]
+    if args.baseline is not None:
+        versions.insert(0, ("before", args.baseline.resolve()))
+    rates: dict[str, list[float]] = {tag: [] for tag, _ in versions}
+    for _ in range(args.kernel_repeat):
+        for tag, package in versions:
+            rates[tag].append(pipeline_in_child(args, package, "rate")["rate"])
+    out: dict = {"rounds": rates, "median": {tag: float(np.median(r)) for tag, r in rates.items()}}
+    print(f"\n  the kernels' pipeline, {args.kernel_repeat} alternated rounds (a child process each), samples/s:")
+    for tag, r in rates.items():
+        print(f"    {tag:<7} median {out['median'][tag]:>12,.0f}   rounds: " + ", ".join(f"{v:,.0f}" for v in r))
+    if len(versions) > 1:
+        ratios = [now / before for now, before in zip(rates["now"], rates["before"], strict=True)]
+        out["ratio_median"] = float(np.median(ratios))
+        print(f"    now / before: median of the per-round ratios {out['ratio_median']:.2f}x "
+              f"({', '.join(f'{r:.2f}' for r in ratios)})")  # fmt: skip
+    stages = {tag: pipeline_in_child(args, package, "stages") for tag, package in versions}
+    out["stages"] = stages
+    names = list(dict.fromkeys(name for table in stages.values() for name in table))
+    print("\n  the kernels' pipeline, stages (ns per sample, each its own time; a child process per version):")
+    print(f"    {'':<52}" + "".join(f"{tag:>10}" for tag in stages))
+    for name in names:
+        print(f"    {name:<52}" + "".join(f"{stages[tag].get(name, float('nan')):10.1f}" for tag in stages))
+    return out
 
 
 def command_rate(samples: int, workers: int, base: Path, package: Path | None = None) -> tuple[float, float]:
@@ -327,8 +454,24 @@ def main() -> None:
                              "with it too, alternated with this checkout's, in this run")  # fmt: skip
     parser.add_argument("--repeat", type=int, default=1,
                         help="runs of the command per version and worker count (the median is shown)")  # fmt: skip
+    parser.add_argument("--kernel-repeat", type=int, default=0,
+                        help="also run the kernels' pipeline this many times per version (child processes, "
+                             "alternated with --baseline's code), then its stages")  # fmt: skip
     parser.add_argument("--stages-child", nargs=3, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--pipeline-child", nargs=6, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.pipeline_child is not None:  # a child of pipeline_in_child: WHAT SAMPLES CHUNK SKELETON MODEL REPORT
+        import json
+
+        what, samples, chunk, name, model, report = args.pipeline_child
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+        if what == "rate":
+            figures = {"rate": pipeline_rate(int(samples), int(chunk), get_skeleton(name), model, "numba")}
+        else:
+            figures = pipeline_stages(int(samples), int(chunk), get_skeleton(name), model)
+        Path(report).write_text(json.dumps(figures))
+        return
     if args.stages_child is not None:  # a child of stages_in_child: SAMPLES OUT REPORT
         import json
 
@@ -359,6 +502,14 @@ def main() -> None:
     print(f"  ratios: kernels / seed loop {best / loop_rate:,.0f}x; kernels / NumPy {best / rates['numpy']:.1f}x; "
           f"kernels / memcpy {best / copy_rate:.3f} (goal: >= 1,000,000 samples/s)")  # fmt: skip
     results["pipeline"] = {"rates": rates, "loop": loop_rate, "memcpy": copy_rate, "samples": args.samples}
+    if args.kernel_repeat > 0 and numba_installed():
+        if main_affinity:  # the children pin themselves to one core
+            os.sched_setaffinity(0, main_affinity)
+        results["pipeline"]["rounds"] = kernel_rounds(args)
+        now = results["pipeline"]["rounds"]["median"]["now"]
+        print(f"  the kernels' median / the seed-style loop: {now / loop_rate:,.0f}x (goal: >= 1,000,000 samples/s)")
+        if main_affinity:
+            os.sched_setaffinity(0, {min(main_affinity)})
 
     if args.command_samples <= 0:
         _dump(args.json, results)
