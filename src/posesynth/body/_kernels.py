@@ -43,6 +43,8 @@ JIT_HELPERS = (
     "_hinge_lane",
     "_draw_angle",
     "_interp",
+    "_segment_distance_rows",
+    "_clip01_select",
 )
 
 #: Angle kinds of :func:`local_from_angles` (``posesynth.body.angles.JointDofs.kind``).
@@ -308,6 +310,54 @@ def local_from_angles(
             local[i, j, 0], local[i, j, 1], local[i, j, 2], local[i, j, 3] = qx, qy, qz, qw
 
 
+#: Poses per block of :func:`pose_pass`: the block's buffers (joint-coordinate rows) stay in L1/L2.
+POSE_BLOCK = 64
+
+
+def _segment_distance_rows(rows: np.ndarray, k: int, a0: int, a1: int, b0: int, b1: int) -> float:
+    """:func:`_segment_distance` of pose ``k`` of a block whose joint coordinates are rows
+    (``rows[3 j + c, k]``), with its branches as selects (both sides computed) so that a loop
+    over a block's poses compiles to SIMD: the same bits."""
+    d10 = rows[3 * a1, k] - rows[3 * a0, k]
+    d11 = rows[3 * a1 + 1, k] - rows[3 * a0 + 1, k]
+    d12 = rows[3 * a1 + 2, k] - rows[3 * a0 + 2, k]
+    d20 = rows[3 * b1, k] - rows[3 * b0, k]
+    d21 = rows[3 * b1 + 1, k] - rows[3 * b0 + 1, k]
+    d22 = rows[3 * b1 + 2, k] - rows[3 * b0 + 2, k]
+    r0 = rows[3 * a0, k] - rows[3 * b0, k]
+    r1 = rows[3 * a0 + 1, k] - rows[3 * b0 + 1, k]
+    r2 = rows[3 * a0 + 2, k] - rows[3 * b0 + 2, k]
+    a = d10 * d10 + d11 * d11 + d12 * d12
+    e = d20 * d20 + d21 * d21 + d22 * d22
+    f = d20 * r0 + d21 * r1 + d22 * r2
+    c = d10 * r0 + d11 * r1 + d12 * r2
+    b = d10 * d20 + d11 * d21 + d12 * d22
+    denom = a * e - b * b
+    eps = 1e-30
+    a_pos = a > eps
+    e_pos = e > eps
+    safe_a = a if a_pos else 1.0
+    safe_e = e if e_pos else 1.0
+    s0 = _clip01_select((b * f - c * e) / denom) if denom > 1e-12 * a * e else 0.0
+    t0 = (b * s0 + f) / safe_e if e_pos else 0.0
+    s_low = _clip01_select(-c / safe_a)
+    s_high = _clip01_select((b - c) / safe_a)
+    s = s_low if t0 < 0.0 else (s_high if t0 > 1.0 else s0)
+    t = _clip01_select(t0)
+    s = s if e_pos else s_low
+    t = t if a_pos else _clip01_select(f / safe_e)
+    s = s if a_pos else 0.0
+    x = (r0 + d10 * s) - d20 * t
+    y = (r1 + d11 * s) - d21 * t
+    z = (r2 + d12 * s) - d22 * t
+    return math.sqrt(x * x + y * y + z * z)
+
+
+def _clip01_select(x: float) -> float:
+    """:func:`_clip01` as selects (NaN passes through, as there)."""
+    return 0.0 if x < 0.0 else (1.0 if x > 1.0 else x)
+
+
 @kernel
 def pose_pass(
     angles: np.ndarray,
@@ -331,7 +381,7 @@ def pose_pass(
 ) -> None:
     """One pass of ``poses.procedural.sample_poses`` over the samples ``rows (m,)`` int64 of a
     batch of ``n``: angles -> local rotations -> root orientation -> forward kinematics ->
-    collision test, per sample, with no intermediate array.
+    collision test, with no intermediate array of the batch.
 
     ``angles (A, n)`` radians; per moving joint d: ``joint[d]``, ``kind[d]``
     (:data:`KIND_CODES`), ``signs (3, D)``, the rows of its angles ``columns (D, 3)`` (-1:
@@ -345,41 +395,119 @@ def pose_pass(
 
     Operation for operation :func:`local_from_angles`, ``rotations.axis_angle_to_quat`` and
     ``quat_multiply`` (the root; its ``sin``/``cos`` come from NumPy), :func:`forward_kinematics`
-    and :func:`colliding`: the same bits as those steps one after the other.
+    and :func:`colliding`: the same bits as those steps one after the other. The poses go in
+    blocks of :data:`POSE_BLOCK`: per pose, the trigonometry (C-library calls) and the Euler
+    joints; then, across the block's poses with the coordinates as rows (loops without
+    branches, which compile to SIMD; IEEE operations lane by lane give the same bits), the
+    shortest arcs of the other joints, forward kinematics and the capsule distances.
     """
-    J = local.shape[1]
-    g = np.empty((J, 4))  # the pose's global rotations (scratch)
-    for r in range(rows.shape[0]):
-        i = rows[r]
-        for j in range(J):
-            local[i, j, 0], local[i, j, 1], local[i, j, 2], local[i, j, 3] = 0.0, 0.0, 0.0, 1.0
-        for d in range(joint.shape[0]):
-            v0 = angles[columns[d, 0], i]
-            v1 = angles[columns[d, 1], i] if columns[d, 1] >= 0 else 0.0
-            v2 = angles[columns[d, 2], i] if columns[d, 2] >= 0 else 0.0
-            c = primary[d]
-            qx, qy, qz, qw = _angle_rotation(
-                kind[d], v0, v1, v2, columns[d, 2] >= 0, signs[0, d], signs[1, d], signs[2, d],
-                rest[i, c, 0], rest[i, c, 1], rest[i, c, 2],
-            )  # fmt: skip
-            j = joint[d]
-            local[i, j, 0], local[i, j, 1], local[i, j, 2], local[i, j, 3] = qx, qy, qz, qw
-        # the root: axis_angle_to_quat(z, heading) ⊗ (x, pitch) ⊗ (y, roll), zeros times the
-        # sines as NumPy multiplies them (the signs of the zeros are kept)
-        sy, sp, sr = root_sin[0, r], root_sin[1, r], root_sin[2, r]
-        qx, qy, qz, qw = _quat_mul(
-            0.0 * sy, 0.0 * sy, 1.0 * sy, root_cos[0, r], 1.0 * sp, 0.0 * sp, 0.0 * sp, root_cos[1, r]
-        )
-        qx, qy, qz, qw = _quat_mul(qx, qy, qz, qw, 0.0 * sr, 1.0 * sr, 0.0 * sr, root_cos[2, r])
-        local[i, 0, 0], local[i, 0, 1], local[i, 0, 2], local[i, 0, 3] = qx, qy, qz, qw
-        _forward_pose(local, rest, parents, i, g, positions)
-        h = heights[i]
-        hit[r] = False
-        for k in range(pairs.shape[0]):
-            dist = _segment_distance(positions, i, pairs[k, 0], pairs[k, 1], pairs[k, 2], pairs[k, 3])
-            if radius_sum[k] * h - dist > tolerance * radius_sum[k] * h:
-                hit[r] = True
-                break
+    m, J, D = rows.shape[0], local.shape[1], joint.shape[0]
+    B = POSE_BLOCK + 8  # padded rows: a stride of a power of two maps rows onto the same cache sets
+    rest_t = np.empty((J * 3, B))  # rest offsets, rows 3 j + c
+    q_t = np.empty((J * 4, B))  # local rotations, rows 4 j + c
+    g_t = np.empty((J * 4, B))  # global rotations
+    p_t = np.empty((J * 3, B))  # positions
+    d_t = np.empty((D * 5, B))  # per moving joint: its bone direction (3 rows), twist sine, cosine
+    h_t = np.empty(B)  # heights
+    hit_t = np.empty(B)  # 1.0 where a pair overlaps
+    rest_flat = rest.reshape(rest.shape[0], J * 3)
+    local_flat = local.reshape(local.shape[0], J * 4)
+    positions_flat = positions.reshape(positions.shape[0], J * 3)
+    for lo in range(0, m, POSE_BLOCK):
+        nb = min(lo + POSE_BLOCK, m) - lo
+        for k in range(nb):
+            i = rows[lo + k]
+            h_t[k] = heights[i]
+            for r in range(J * 3):
+                rest_t[r, k] = rest_flat[i, r]
+            for j in range(J):
+                q_t[4 * j, k], q_t[4 * j + 1, k], q_t[4 * j + 2, k], q_t[4 * j + 3, k] = 0.0, 0.0, 0.0, 1.0
+            for d in range(D):
+                v0 = angles[columns[d, 0], i]
+                v1 = angles[columns[d, 1], i] if columns[d, 1] >= 0 else 0.0
+                v2 = angles[columns[d, 2], i] if columns[d, 2] >= 0 else 0.0
+                kd, s0, s1 = kind[d], signs[0, d], signs[1, d]
+                if kd == 0:  # intrinsic X-Y-Z Euler angles with per-angle signs: done here
+                    ha, hb, hc = 0.5 * (s0 * v0), 0.5 * (s1 * v1), 0.5 * (signs[2, d] * v2)
+                    qx, qy, qz, qw = _quat_mul(
+                        math.sin(ha), 0.0, 0.0, math.cos(ha), 0.0, math.sin(hb), 0.0, math.cos(hb)
+                    )
+                    qx, qy, qz, qw = _quat_mul(qx, qy, qz, qw, 0.0, 0.0, math.sin(hc), math.cos(hc))
+                    j4 = joint[d] * 4
+                    q_t[j4, k], q_t[j4 + 1, k], q_t[j4 + 2, k], q_t[j4 + 3, k] = qx, qy, qz, qw
+                    continue
+                if kd == 1:  # limb (hips)
+                    f, a = v0, s0 * v1
+                    dx, dy, dz = math.sin(a), math.cos(a) * math.sin(f), -math.cos(a) * math.cos(f)
+                elif kd == 2:  # hinge
+                    dx, dy, dz = 0.0, s0 * math.sin(v0), -math.cos(v0)
+                elif kd == 3:  # shoulder
+                    se = math.sin(v0)
+                    dx, dy, dz = s0 * se * math.sin(v1), se * math.cos(v1), -math.cos(v0)
+                else:  # trunk
+                    dx, dy, dz = math.sin(v1), math.cos(v1) * math.sin(v0), math.cos(v1) * math.cos(v0)
+                d5 = d * 5
+                d_t[d5, k], d_t[d5 + 1, k], d_t[d5 + 2, k] = dx, dy, dz
+                if columns[d, 2] >= 0:  # the twist about the rest direction
+                    h = 0.5 * (s1 * v2)
+                    d_t[d5 + 3, k], d_t[d5 + 4, k] = math.sin(h), math.cos(h)
+            # the root: axis_angle_to_quat(z, heading) ⊗ (x, pitch) ⊗ (y, roll), zeros times
+            # the sines as NumPy multiplies them (the signs of the zeros are kept)
+            sy, sp, sr = root_sin[0, lo + k], root_sin[1, lo + k], root_sin[2, lo + k]
+            qx, qy, qz, qw = _quat_mul(
+                0.0 * sy, 0.0 * sy, 1.0 * sy, root_cos[0, lo + k], 1.0 * sp, 0.0 * sp, 0.0 * sp, root_cos[1, lo + k]
+            )
+            qx, qy, qz, qw = _quat_mul(qx, qy, qz, qw, 0.0 * sr, 1.0 * sr, 0.0 * sr, root_cos[2, lo + k])
+            q_t[0, k], q_t[1, k], q_t[2, k], q_t[3, k] = qx, qy, qz, qw
+        for d in range(D):  # the shortest arcs (and twists), across the block
+            if kind[d] == 0:
+                continue
+            d5, j4, c3 = d * 5, joint[d] * 4, primary[d] * 3
+            twist = columns[d, 2] >= 0
+            for k in range(nb):
+                rx, ry, rz = rest_t[c3, k], rest_t[c3 + 1, k], rest_t[c3 + 2, k]
+                nr = _norm3(rx, ry, rz)  # the unit rest direction, as angles._rest_directions divides
+                rx = rx / nr if nr > 0 else rx
+                ry = ry / nr if nr > 0 else ry
+                rz = rz / nr if nr > 0 else rz
+                qx, qy, qz, qw = _quat_between_select(rx, ry, rz, d_t[d5, k], d_t[d5 + 1, k], d_t[d5 + 2, k])
+                if twist:  # twist about the rest direction, applied first
+                    s = d_t[d5 + 3, k]
+                    qx, qy, qz, qw = _quat_mul(qx, qy, qz, qw, rx * s, ry * s, rz * s, d_t[d5 + 4, k])
+                q_t[j4, k], q_t[j4 + 1, k], q_t[j4 + 2, k], q_t[j4 + 3, k] = qx, qy, qz, qw
+        for k in range(nb):  # forward kinematics, across the block
+            g_t[0, k], g_t[1, k], g_t[2, k], g_t[3, k] = q_t[0, k], q_t[1, k], q_t[2, k], q_t[3, k]
+            p_t[0, k], p_t[1, k], p_t[2, k] = rest_t[0, k], rest_t[1, k], rest_t[2, k]
+        for j in range(1, J):
+            a4, a3, j4, j3 = parents[j] * 4, parents[j] * 3, j * 4, j * 3
+            for k in range(nb):
+                ax, ay, az, aw = g_t[a4, k], g_t[a4 + 1, k], g_t[a4 + 2, k], g_t[a4 + 3, k]
+                bx, by, bz, bw = q_t[j4, k], q_t[j4 + 1, k], q_t[j4 + 2, k], q_t[j4 + 3, k]
+                g_t[j4, k] = aw * bx + ax * bw + ay * bz - az * by
+                g_t[j4 + 1, k] = aw * by - ax * bz + ay * bw + az * bx
+                g_t[j4 + 2, k] = aw * bz + ax * by - ay * bx + az * bw
+                g_t[j4 + 3, k] = aw * bw - ax * bx - ay * by - az * bz
+                vx, vy, vz = rest_t[j3, k], rest_t[j3 + 1, k], rest_t[j3 + 2, k]
+                tx, ty, tz = 2 * (ay * vz - az * vy), 2 * (az * vx - ax * vz), 2 * (ax * vy - ay * vx)
+                p_t[j3, k] = p_t[a3, k] + vx + aw * tx + (ay * tz - az * ty)
+                p_t[j3 + 1, k] = p_t[a3 + 1, k] + vy + aw * ty + (az * tx - ax * tz)
+                p_t[j3 + 2, k] = p_t[a3 + 2, k] + vz + aw * tz + (ax * ty - ay * tx)
+        for k in range(nb):
+            hit_t[k] = 0.0
+        for pk in range(pairs.shape[0]):  # the capsule pairs, across the block
+            a0, a1, b0, b1 = pairs[pk, 0], pairs[pk, 1], pairs[pk, 2], pairs[pk, 3]
+            rsum = radius_sum[pk]
+            for k in range(nb):
+                h = h_t[k]
+                dist = _segment_distance_rows(p_t, k, a0, a1, b0, b1)
+                hit_t[k] = 1.0 if rsum * h - dist > tolerance * rsum * h else hit_t[k]
+        for k in range(nb):
+            i = rows[lo + k]
+            hit[lo + k] = hit_t[k] != 0.0
+            for r in range(J * 4):
+                local_flat[i, r] = q_t[r, k]
+            for r in range(J * 3):
+                positions_flat[i, r] = p_t[r, k]
 
 
 def _norm3(x: float, y: float, z: float) -> float:
