@@ -109,3 +109,57 @@ def test_sample_poses_angles_are_rows_of_one_array(kernels: str, monkeypatch: py
         assert v.shape == (50,) and v.dtype == np.float64
         if k != first:
             np.testing.assert_array_equal(v, values[k])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.sampled_from([1, 3, 64, 500]),
+    extended=st.booleans(),
+    tolerance=st.sampled_from([0.3, -0.2]),
+)
+def test_sample_poses_same_bits_on_both_paths(seed: int, n: int, extended: bool, tolerance: float) -> None:
+    """Whole batches, every field (the ground contact lift and the bone offsets included),
+    bit for bit between the kernels and the NumPy path, and the generator's next draws."""
+    from dataclasses import fields
+
+    skeleton = H36M_EXTENDED if extended else H36M17
+    out = {}
+    with pytest.MonkeyPatch.context() as mp:
+        for path in ("numpy", "numba"):
+            mp.setenv(jit.ENV_VAR, path)
+            rng = np.random.default_rng(seed)
+            batch = procedural.sample_poses(rng, n, skeleton, collision_tolerance=tolerance)
+            out[path] = (batch, rng.random(3))
+    (ref, ref_next), (got, got_next) = out["numpy"], out["numba"]
+    for field in fields(ref):
+        a, b = getattr(ref, field.name), getattr(got, field.name)
+        if isinstance(a, dict):
+            assert list(a) == list(b)
+            a, b = np.stack(list(a.values())), np.stack(list(b.values()))
+        assert np.asarray(a).tobytes() == np.asarray(b).tobytes(), field.name
+    np.testing.assert_array_equal(got_next, ref_next)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), shape=st.sampled_from([(), (1,), (9,), (2, 5)]), extended=st.booleans())
+def test_sampled_rest_offsets_match_rest_offsets(seed: int, shape: tuple[int, ...], extended: bool) -> None:
+    """The generator's unchecked rest offsets are :func:`rest_offsets`' values, and those are
+    height × (proportions @ basis) summed over the proportions in order (an outside check of
+    the product: each bone's vector from its proportion terms, math.fsum)."""
+    import math
+
+    from posesynth.body import anthropometry as anth
+
+    skeleton = H36M_EXTENDED if extended else H36M17
+    rng = np.random.default_rng(seed)
+    heights = rng.uniform(1.45, 2.05, shape)
+    props = anth.default_proportions() * rng.uniform(0.9, 1.1, shape + (len(anth.PROPORTION_NAMES),))
+    got = anth.sampled_rest_offsets(skeleton, heights, props)
+    ref = anth.rest_offsets(skeleton, heights, props)
+    assert got.tobytes() == ref.tobytes() and got.shape == shape + (skeleton.num_joints, 3)
+    basis = anth._skeleton_basis(skeleton)  # (J, P, 3)
+    flat_h, flat_p = heights.reshape(-1), props.reshape(-1, props.shape[-1])
+    for i in range(len(flat_h)):
+        exact = [[flat_h[i] * math.fsum(flat_p[i] * basis[j, :, c]) for c in range(3)] for j in range(len(basis))]
+        np.testing.assert_allclose(got.reshape(-1, skeleton.num_joints, 3)[i], exact, rtol=1e-14, atol=1e-15)

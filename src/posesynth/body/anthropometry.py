@@ -283,9 +283,12 @@ def sampled_rest_offsets(skeleton: Skeleton, heights: np.ndarray, proportions: n
         _skeleton_basis(skeleton)  # raises its ValueError (the cache below would hash it first)
     flat_basis = _flat_basis(skeleton)
     J = flat_basis.shape[1] // 3
-    # one matrix product (BLAS) instead of einsum: this runs for every generated sample
+    # one matrix product (BLAS) instead of einsum: this runs for every generated sample; the
+    # heights multiplied in place (h * x == x * h in IEEE arithmetic: the same values)
     flat = proportions @ flat_basis
-    return heights[..., None, None] * flat.reshape(flat.shape[:-1] + (J, 3))
+    offsets = flat.reshape(flat.shape[:-1] + (J, 3))
+    offsets *= heights[..., None, None]
+    return offsets
 
 
 @functools.lru_cache(maxsize=64)
