@@ -287,6 +287,8 @@ def sampled_rest_offsets(skeleton: Skeleton, heights: np.ndarray, proportions: n
     # heights multiplied in place (h * x == x * h in IEEE arithmetic: the same values)
     flat = proportions @ flat_basis
     offsets = flat.reshape(flat.shape[:-1] + (J, 3))
+    if offsets.shape[:-2] != np.shape(heights):  # the leading dims broadcast: a new array
+        return heights[..., None, None] * offsets
     offsets *= heights[..., None, None]
     return offsets
 
