@@ -37,7 +37,8 @@ LIMITS = [
 
 
 def _passes(path, seed: int, n: int, skeleton, weights, limits, tilt: float, tolerance: float):
-    """(local, positions, angles (A, n), rejected, the generator's next draws) of one path."""
+    """(local, positions on the ground, bone offsets, angles (A, n), rejected, the generator's
+    next draws) of one path (the step-by-step one lifted as ``sample_poses`` lifts it)."""
     from posesynth.body.anthropometry import rest_offsets, sample_bodies
     from posesynth.body.rom import limits_with_overrides
 
@@ -48,8 +49,20 @@ def _passes(path, seed: int, n: int, skeleton, weights, limits, tilt: float, tol
     rest = rest_offsets(skeleton, heights, proportions)
     activity = rng.choice(len(names), size=n, p=w / w.sum())
     bounds = limits_with_overrides(skeleton, limits)
-    local, positions, angles, rejected = path(rng, skeleton, names, activity, heights, rest, bounds, tilt, tolerance)
-    return local, positions, np.stack(list(angles.values())), rejected, rng.random(4)
+    contact, clearance = procedural._ground_contacts(skeleton, proportions, heights)
+    if path is procedural._compiled_passes:  # the lift done in its passes
+        local, positions, offsets, angles, rejected = path(
+            rng, skeleton, names, activity, heights, rest, bounds, tilt, tolerance, contact, clearance
+        )
+    else:
+        local, positions, angles, rejected = path(
+            rng, skeleton, names, activity, heights, rest, bounds, tilt, tolerance
+        )
+        lift = -(positions[:, contact, 2] - clearance).min(axis=1)
+        positions[:, :, 2] += lift[:, None]
+        offsets = rest.copy()
+        offsets[:, 0, 2] += lift
+    return local, positions, offsets, np.stack(list(angles.values())), rejected, rng.random(4)
 
 
 @settings(max_examples=40, deadline=None)

@@ -375,13 +375,17 @@ def pose_pass(
     pairs: np.ndarray,
     radius_sum: np.ndarray,
     tolerance: float,
+    contact: np.ndarray,
+    clearance: np.ndarray,
     local: np.ndarray,
     positions: np.ndarray,
+    offsets: np.ndarray,
     hit: np.ndarray,
 ) -> None:
     """One pass of ``poses.procedural.sample_poses`` over the samples ``rows (m,)`` int64 of a
     batch of ``n``: angles -> local rotations -> root orientation -> forward kinematics ->
-    collision test, with no intermediate array of the batch.
+    collision test -> (the samples that pass) the ground contact, with no intermediate array
+    of the batch.
 
     ``angles (A, n)`` radians; per moving joint d: ``joint[d]``, ``kind[d]``
     (:data:`KIND_CODES`), ``signs (3, D)``, the rows of its angles ``columns (D, 3)`` (-1:
@@ -391,11 +395,16 @@ def pose_pass(
     position); ``heights (n,)`` metres; ``parents (J,)`` int64; capsule pairs ``pairs (P, 4)``
     (a0, a1, b0, b1) with ``radius_sum (P,)`` fractions of height. Writes rows ``rows`` of
     ``local (n, J, 4)`` and ``positions (n, J, 3)``, and ``hit (m,)``: a pair overlapping by
-    more than ``tolerance`` × its radius sum × height.
+    more than ``tolerance`` × its radius sum × height. A sample that does not collide is
+    final: it is lifted so that its lowest contact joint ``contact (K,)`` stands at its
+    ``clearance (n, K)`` above z = 0 (``lift = -min(z[contact] - clearance)`` added to every
+    z), and its row of ``offsets (n, J, 3)`` is its rest offsets with the root raised by the
+    lift; a colliding one is drawn again in the next pass.
 
     Operation for operation :func:`local_from_angles`, ``rotations.axis_angle_to_quat`` and
     ``quat_multiply`` (the root; its ``sin``/``cos`` come from NumPy), :func:`forward_kinematics`
-    and :func:`colliding`: the same bits as those steps one after the other. The poses go in
+    and :func:`colliding`, then the lift of ``sample_poses``: the same bits as those steps one
+    after the other. The poses go in
     blocks of :data:`POSE_BLOCK`: per pose, the trigonometry (C-library calls) and the Euler
     joints; then, across the block's poses with the coordinates as rows (loops without
     branches, which compile to SIMD; IEEE operations lane by lane give the same bits), the
@@ -413,6 +422,7 @@ def pose_pass(
     rest_flat = rest.reshape(rest.shape[0], J * 3)
     local_flat = local.reshape(local.shape[0], J * 4)
     positions_flat = positions.reshape(positions.shape[0], J * 3)
+    offsets_flat = offsets.reshape(offsets.shape[0], J * 3)
     for lo in range(0, m, POSE_BLOCK):
         nb = min(lo + POSE_BLOCK, m) - lo
         for k in range(nb):
@@ -506,8 +516,22 @@ def pose_pass(
             hit[lo + k] = hit_t[k] != 0.0
             for r in range(J * 4):
                 local_flat[i, r] = q_t[r, k]
+            if hit_t[k] != 0.0:  # drawn again: its positions are only kept for the caller's view
+                for r in range(J * 3):
+                    positions_flat[i, r] = p_t[r, k]
+                continue
+            low = p_t[3 * contact[0] + 2, k] - clearance[i, 0]
+            for c in range(1, contact.shape[0]):
+                v = p_t[3 * contact[c] + 2, k] - clearance[i, c]
+                if v < low or v != v:  # NaN wins, as in np.min
+                    low = v
+                    if v != v:
+                        break
+            lift = -low
             for r in range(J * 3):
-                positions_flat[i, r] = p_t[r, k]
+                positions_flat[i, r] = p_t[r, k] + lift if r % 3 == 2 else p_t[r, k]
+                offsets_flat[i, r] = rest_t[r, k]
+            offsets_flat[i, 2] = rest_t[2, k] + lift
 
 
 def _norm3(x: float, y: float, z: float) -> float:
@@ -938,28 +962,3 @@ def shoulder_cap(
             bad[at[k]] = out[er, c] > _interp(out[pr, c], knot_x, knot_y) + 1e-12
             count += bad[at[k]]
     return count
-
-
-@kernel
-def ground(
-    positions: np.ndarray, contact: np.ndarray, clearance: np.ndarray, rest: np.ndarray, offsets: np.ndarray
-) -> None:
-    """Poses ``positions (N, J, 3)`` lifted (in place) so that their lowest contact joint
-    ``contact (K,)`` stands at its ``clearance (N, K)`` above z = 0, and ``offsets (N, J, 3)``:
-    the bone offsets ``rest (N, J, 3)`` with the root raised by the same lift. The steps of
-    ``poses.procedural.sample_poses`` (``lift = -(z[contact] - clearance).min()``, added to
-    every z and to the root's offset) in one pass: the same values."""
-    for i in range(positions.shape[0]):
-        low = positions[i, contact[0], 2] - clearance[i, 0]
-        for k in range(1, contact.shape[0]):
-            v = positions[i, contact[k], 2] - clearance[i, k]
-            if v < low or v != v:  # NaN wins, as in np.min
-                low = v
-                if v != v:
-                    break
-        lift = -low
-        for j in range(positions.shape[1]):
-            positions[i, j, 2] += lift
-            for c in range(3):
-                offsets[i, j, c] = rest[i, j, c]
-        offsets[i, 0, 2] += lift

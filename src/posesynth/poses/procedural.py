@@ -562,11 +562,15 @@ def _compiled_passes(
     limits: dict[str, tuple[float, float]],
     tilt_sd_deg: float,
     collision_tolerance: float,
-) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], int]:
+    contact: np.ndarray,
+    clearance: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray], int]:
     """:func:`_numpy_passes` with one compiled pass per sample and draw round
     (:func:`posesynth.body._kernels.pose_pass`: angles -> local rotations -> root -> forward
-    kinematics -> collision test), the angles kept as one (A, n) array: the same draws of
-    ``rng`` in the same order, the same bits."""
+    kinematics -> collision test -> the ground contact of the samples that pass, the joints
+    ``contact (K,)`` at ``clearance (n, K)``), the angles kept as one (A, n) array: the same
+    draws of ``rng`` in the same order, the same bits. Returns ``(local rotations, positions
+    on the ground, bone offsets, angles, draws rejected)``."""
     n, J = len(activity), skeleton.num_joints
     angle_list = angle_names(skeleton)
     row_of = {a: k for k, a in enumerate(angle_list)}
@@ -577,6 +581,8 @@ def _compiled_passes(
     pelvis_tilt = np.zeros(n)
     local = np.empty((n, J, 4))
     positions = np.empty((n, J, 3))
+    offsets = np.empty((n, J, 3))
+    contact = np.ascontiguousarray(contact, dtype=np.int64)
     todo = np.arange(n)
     rejected = 0
     for _ in range(_MAX_REDRAWS):
@@ -594,7 +600,8 @@ def _compiled_passes(
         hit = np.empty(m, dtype=np.bool_)
         _kernels.pose_pass(
             angles, todo, root_sin, root_cos, rest, heights, tables.joint, tables.kind, tables.signs, tables.columns,
-            tables.primary, parents, pairs, radius_sum, float(collision_tolerance), local, positions, hit,
+            tables.primary, parents, pairs, radius_sum, float(collision_tolerance), contact, clearance, local,
+            positions, offsets, hit,
         )  # fmt: skip
         rejected += int(hit.sum())
         todo = todo[hit]
@@ -605,7 +612,7 @@ def _compiled_passes(
             f"procedural poses: {len(todo)} of {n} samples still collide after {_MAX_REDRAWS} redraws; "
             "the angle limits or activity mix leave too little room"
         )
-    return local, positions, dict(zip(angle_list, angles, strict=True)), rejected
+    return local, positions, offsets, dict(zip(angle_list, angles, strict=True)), rejected
 
 
 def _draw_into(
@@ -740,20 +747,15 @@ def sample_poses(
     heights, proportions = sample_bodies(rng, n, height_mean=height_mean, height_sd=height_sd, variation=body_variation)
     rest = sampled_rest_offsets(skeleton, heights, proportions)
     activity = rng.choice(len(names), size=n, p=w / w.sum())
-    if numba_enabled():
-        local, positions, angles, rejected = _compiled_passes(
-            rng, skeleton, names, activity, heights, rest, limits, tilt_sd_deg, collision_tolerance
+    contact, clearance = _ground_contacts(skeleton, proportions, heights)
+    if numba_enabled():  # the lift is done in the kernel's passes
+        local, positions, bone_offsets, angles, rejected = _compiled_passes(
+            rng, skeleton, names, activity, heights, rest, limits, tilt_sd_deg, collision_tolerance, contact, clearance
         )
     else:
         local, positions, angles, rejected = _numpy_passes(
             rng, skeleton, names, activity, heights, rest, limits, tilt_sd_deg, collision_tolerance
         )
-
-    contact, clearance = _ground_contacts(skeleton, proportions, heights)
-    if numba_enabled():
-        bone_offsets = np.empty_like(rest)
-        _kernels.ground(positions, contact.astype(np.int64), clearance, rest, bone_offsets)
-    else:
         lift = -(positions[:, contact, 2] - clearance).min(axis=1)
         positions[:, :, 2] += lift[:, None]
         bone_offsets = rest.copy()
