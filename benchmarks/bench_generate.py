@@ -34,8 +34,8 @@ this checkout's, in the same run.
 process, alternated with ``--baseline``'s code when given (the medians and the median of the
 per-round ratios), then times the pipeline's stages (ns per sample, each its own time: the
 bodies, the rest offsets, the angle draws, the local rotations, the root, forward kinematics,
-the collision test, or the fused pass that does those four; the ground contact, the bookkeeping,
-the cameras, the projection) once per version, each in a child process.
+the collision test, or the fused pass that does those and the ground contact's lift; the
+bookkeeping, the cameras, the projection) once per version, each in a child process.
 """
 
 from __future__ import annotations
@@ -158,8 +158,8 @@ PIPELINE_STAGES: dict[str, tuple[tuple[str, str], ...]] = {
     "root orientation": (("procedural", "_root_rotation"), ("procedural", "_root_half_angles")),
     "forward kinematics": (("procedural", "forward_kinematics"),),
     "collision test": (("procedural", "colliding"),),
-    "fused pass: local rotations, root, FK, collision": (("kernels", "pose_pass"),),
-    "ground contact, bone offsets": (("procedural", "_ground_contacts"), ("kernels", "ground")),
+    "fused pass: local rotations, root, FK, collision, lift": (("kernels", "pose_pass"),),
+    "ground contact clearances": (("procedural", "_ground_contacts"),),
     "sample_poses' bookkeeping": (
         ("bench", "sample_poses"), ("procedural", "_compiled_passes"), ("procedural", "_numpy_passes"),
     ),
