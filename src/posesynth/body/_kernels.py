@@ -42,6 +42,7 @@ JIT_HELPERS = (
     "_quat_between_select",
     "_hinge_lane",
     "_draw_angle",
+    "_draw_value",
     "_interp",
     "_segment_distance_rows",
     "_clip01_select",
@@ -808,11 +809,13 @@ def _draw_angle(
     redraws: int,
     out: np.ndarray,
     i: int,
+    pending: np.ndarray,
 ) -> None:
     """Angle ``i`` of a plan of :func:`prior_draws` into ``out[angle_rows[i], idx[r]]`` for the
     samples ``r`` of ``lead_right (m,)``: 0 clipped into its bounds, then each of its specs
-    draws its rows, redrawn while outside the bounds (see there)."""
-    to_rad = np.pi / 180.0  # NumPy's deg2rad: x * (pi / 180)
+    draws its rows, redrawn while outside the bounds (see there). ``pending (>= m,)`` int64
+    scratch: the samples still outside, in order, so that a redraw round visits only those
+    (the NumPy path's rounds draw for the same samples in the same order)."""
     m = lead_right.shape[0]
     row = angle_rows[i]
     low, high = lo[i], hi[i]
@@ -822,31 +825,49 @@ def _draw_angle(
     for s in range(start[i], start[i + 1]):
         if rows[s] == 3:
             continue
-        k, sa, sb = kind[s], a[s], b[s]
-        for attempt in range(redraws + 2):
-            bad = False
-            for r in range(m):
-                if rows[s] == 1 and not lead_right[r]:
-                    continue
-                if rows[s] == 2 and lead_right[r]:
-                    continue
-                c = idx[r]
-                v = out[row, c]
-                if attempt > 0 and not (v < low or v > high):
-                    continue
-                bad = True
-                if attempt == redraws + 1:  # still outside after the redraws: uniform in bounds
-                    out[row, c] = rng.uniform(low, high)
-                elif k == 0:
-                    out[row, c] = rng.uniform(sa, sb) * to_rad
-                elif k == 1:
-                    out[row, c] = rng.normal(sa, sb) * to_rad
-                elif k == 3:
-                    out[row, c] = rng.uniform(low, high)
-                else:
-                    out[row, c] = out[angle_rows[follow[s]], c] + (sb + rng.normal(0.0, 5.0)) * to_rad
-            if not bad:
+        k = kind[s]
+        sa, sb = (low, high) if k == 3 else (a[s], b[s])
+        count = 0
+        for r in range(m):  # the first draw of every sample the spec applies to
+            if rows[s] == 1 and not lead_right[r]:
+                continue
+            if rows[s] == 2 and lead_right[r]:
+                continue
+            v = _draw_value(rng, k, sa, sb, out, angle_rows, follow[s], idx[r])
+            out[row, idx[r]] = v
+            if v < low or v > high:
+                pending[count] = r
+                count += 1
+        for attempt in range(1, redraws + 2):  # redraws, then uniform within the bounds
+            if count == 0:
                 break
+            left = 0
+            for q in range(count):
+                r = pending[q]
+                if attempt == redraws + 1:
+                    out[row, idx[r]] = rng.uniform(low, high)
+                    continue
+                v = _draw_value(rng, k, sa, sb, out, angle_rows, follow[s], idx[r])
+                out[row, idx[r]] = v
+                if v < low or v > high:
+                    pending[left] = r
+                    left += 1
+            count = left
+
+
+def _draw_value(
+    rng: np.random.Generator, k: int, sa: float, sb: float, out: np.ndarray, angle_rows: np.ndarray, f: int, c: int
+) -> float:
+    """One value (radians) of a spec of kind ``k`` of :func:`prior_draws` for column ``c`` of
+    ``out`` (:data:`PRIOR_BOUNDS`: ``sa, sb`` are the angle's bounds)."""
+    to_rad = np.pi / 180.0  # NumPy's deg2rad: x * (pi / 180)
+    if k == 0:
+        return rng.uniform(sa, sb) * to_rad
+    if k == 1:
+        return rng.normal(sa, sb) * to_rad
+    if k == 3:
+        return rng.uniform(sa, sb)
+    return out[angle_rows[f], c] + (sb + rng.normal(0.0, 5.0)) * to_rad
 
 
 @kernel
@@ -878,8 +899,9 @@ def prior_draws(
     times, then uniformly within the bounds. The draws of ``posesynth.poses.procedural``'s
     NumPy path, one at a time in its order, from the same generator: the same bits.
     """
+    pending = np.empty(lead_right.shape[0], np.int64)
     for i in range(lo.shape[0]):
-        _draw_angle(rng, lead_right, idx, kind, a, b, rows, follow, start, lo, hi, angle_rows, redraws, out, i)
+        _draw_angle(rng, lead_right, idx, kind, a, b, rows, follow, start, lo, hi, angle_rows, redraws, out, i, pending)
 
 
 def _interp(x: float, xp: np.ndarray, fp: np.ndarray) -> float:
@@ -938,6 +960,7 @@ def shoulder_cap(
     ``poses.procedural.sample_angles``' loop, draw for draw."""
     m = idx.shape[0]
     pr, er = angle_rows[plane], angle_rows[elevation]
+    scratch = np.empty(m, np.int64)  # _draw_angle's samples still outside their bounds
     count = 0
     for r in range(m):
         c = idx[r]
@@ -954,8 +977,10 @@ def shoulder_cap(
             if bad[r]:
                 sub[k], sub_right[k], at[k] = idx[r], lead_right[r], r
                 k += 1
-        _draw_angle(rng, sub_right, sub, kind, a, b, rows, follow, start, lo, hi, angle_rows, redraws, out, plane)
-        _draw_angle(rng, sub_right, sub, kind, a, b, rows, follow, start, lo, hi, angle_rows, redraws, out, elevation)
+        for angle in (plane, elevation):
+            _draw_angle(
+                rng, sub_right, sub, kind, a, b, rows, follow, start, lo, hi, angle_rows, redraws, out, angle, scratch
+            )
         count = 0  # only the redrawn samples can change: the others stay below the cap
         for k in range(sub.shape[0]):
             c = sub[k]
