@@ -110,7 +110,7 @@ def test_fused_pass_redraws_colliding_samples() -> None:
 
 
 @pytest.mark.parametrize("kernels", ["numba", "numpy"])
-def test_sample_poses_angles_are_rows_of_one_array(kernels: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sample_poses_angles_are_independent_arrays(kernels: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Whichever path, ``PoseBatch.angles`` maps every angle name to an (n,) float64 array, and
     changing one leaves the others as they were."""
     monkeypatch.setenv(jit.ENV_VAR, kernels)

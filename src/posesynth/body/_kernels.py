@@ -388,7 +388,7 @@ def pose_pass(
     collision test -> (the samples that pass) the ground contact, with no intermediate array
     of the batch.
 
-    ``angles (A, n)`` radians; per moving joint d: ``joint[d]``, ``kind[d]``
+    ``angles (n, A)`` radians; per moving joint d: ``joint[d]``, ``kind[d]``
     (:data:`KIND_CODES`), ``signs (3, D)``, the rows of its angles ``columns (D, 3)`` (-1:
     absent), its primary child ``primary[d]``; ``root_sin``, ``root_cos (3, m)``: sine and
     cosine of half the heading (about z), pitch (about x) and roll (about y), the root's
@@ -434,9 +434,9 @@ def pose_pass(
             for j in range(J):
                 q_t[4 * j, k], q_t[4 * j + 1, k], q_t[4 * j + 2, k], q_t[4 * j + 3, k] = 0.0, 0.0, 0.0, 1.0
             for d in range(D):
-                v0 = angles[columns[d, 0], i]
-                v1 = angles[columns[d, 1], i] if columns[d, 1] >= 0 else 0.0
-                v2 = angles[columns[d, 2], i] if columns[d, 2] >= 0 else 0.0
+                v0 = angles[i, columns[d, 0]]
+                v1 = angles[i, columns[d, 1]] if columns[d, 1] >= 0 else 0.0
+                v2 = angles[i, columns[d, 2]] if columns[d, 2] >= 0 else 0.0
                 kd, s0, s1 = kind[d], signs[0, d], signs[1, d]
                 if kd == 0:  # intrinsic X-Y-Z Euler angles with per-angle signs: done here
                     ha, hb, hc = 0.5 * (s0 * v0), 0.5 * (s1 * v1), 0.5 * (signs[2, d] * v2)
@@ -811,7 +811,7 @@ def _draw_angle(
     i: int,
     pending: np.ndarray,
 ) -> None:
-    """Angle ``i`` of a plan of :func:`prior_draws` into ``out[angle_rows[i], idx[r]]`` for the
+    """Angle ``i`` of a plan of :func:`prior_draws` into ``out[idx[r], angle_rows[i]]`` for the
     samples ``r`` of ``lead_right (m,)``: 0 clipped into its bounds, then each of its specs
     draws its rows, redrawn while outside the bounds (see there). ``pending (>= m,)`` int64
     scratch: the samples still outside, in order, so that a redraw round visits only those
@@ -821,7 +821,7 @@ def _draw_angle(
     low, high = lo[i], hi[i]
     neutral = min(max(0.0, low), high)  # np.clip(0, lo, hi)
     for r in range(m):
-        out[row, idx[r]] = neutral
+        out[idx[r], row] = neutral
     for s in range(start[i], start[i + 1]):
         if rows[s] == 3:
             continue
@@ -834,7 +834,7 @@ def _draw_angle(
             if rows[s] == 2 and lead_right[r]:
                 continue
             v = _draw_value(rng, k, sa, sb, out, angle_rows, follow[s], idx[r])
-            out[row, idx[r]] = v
+            out[idx[r], row] = v
             if v < low or v > high:
                 pending[count] = r
                 count += 1
@@ -845,10 +845,10 @@ def _draw_angle(
             for q in range(count):
                 r = pending[q]
                 if attempt == redraws + 1:
-                    out[row, idx[r]] = rng.uniform(low, high)
+                    out[idx[r], row] = rng.uniform(low, high)
                     continue
                 v = _draw_value(rng, k, sa, sb, out, angle_rows, follow[s], idx[r])
-                out[row, idx[r]] = v
+                out[idx[r], row] = v
                 if v < low or v > high:
                     pending[left] = r
                     left += 1
@@ -858,8 +858,8 @@ def _draw_angle(
 def _draw_value(
     rng: np.random.Generator, k: int, sa: float, sb: float, out: np.ndarray, angle_rows: np.ndarray, f: int, c: int
 ) -> float:
-    """One value (radians) of a spec of kind ``k`` of :func:`prior_draws` for column ``c`` of
-    ``out`` (:data:`PRIOR_BOUNDS`: ``sa, sb`` are the angle's bounds)."""
+    """One value (radians) of a spec of kind ``k`` of :func:`prior_draws` for sample (row) ``c``
+    of ``out`` (:data:`PRIOR_BOUNDS`: ``sa, sb`` are the angle's bounds)."""
     to_rad = np.pi / 180.0  # NumPy's deg2rad: x * (pi / 180)
     if k == 0:
         return rng.uniform(sa, sb) * to_rad
@@ -867,7 +867,7 @@ def _draw_value(
         return rng.normal(sa, sb) * to_rad
     if k == 3:
         return rng.uniform(sa, sb)
-    return out[angle_rows[f], c] + (sb + rng.normal(0.0, 5.0)) * to_rad
+    return out[c, angle_rows[f]] + (sb + rng.normal(0.0, 5.0)) * to_rad
 
 
 @kernel
@@ -888,16 +888,17 @@ def prior_draws(
     out: np.ndarray,
 ) -> None:
     """Angles radians drawn from independent priors, inside ``[lo, hi] (A,)``, into
-    ``out[angle_rows[i], idx[r]]`` for angle ``i`` of the plan and sample ``r`` of
-    ``lead_right (m,)`` bool (``idx (m,)`` int64 columns of ``out``).
+    ``out[idx[r], angle_rows[i]]`` for angle ``i`` of the plan and sample ``r`` of
+    ``lead_right (m,)`` bool (``idx (m,)`` int64 rows of ``out (n, A')``, a sample per row).
 
     Angle ``i`` starts at 0 clipped into its bounds, then each of its specs ``s`` in
     ``start[i] .. start[i + 1]`` draws the rows ``rows[s]`` (:data:`PRIOR_ROWS`, against
     ``lead_right``) from ``kind[s]`` (:data:`PRIOR_KINDS`, degrees ``a[s], b[s]``:
     uniform over [a, b]; normal with mean a, sd b; follow: angle ``follow[s]`` of the plan
-    plus b ± N(0, 5); :data:`PRIOR_BOUNDS`: uniform over the bounds); values outside the bounds are redrawn from the spec up to ``redraws``
-    times, then uniformly within the bounds. The draws of ``posesynth.poses.procedural``'s
-    NumPy path, one at a time in its order, from the same generator: the same bits.
+    plus b ± N(0, 5); :data:`PRIOR_BOUNDS`: uniform over the bounds); values outside the
+    bounds are redrawn from the spec up to ``redraws`` times, then uniformly within the
+    bounds. The draws of ``posesynth.poses.procedural``'s NumPy path, one at a time in its
+    order, from the same generator: the same bits.
     """
     pending = np.empty(lead_right.shape[0], np.int64)
     for i in range(lo.shape[0]):
@@ -964,7 +965,7 @@ def shoulder_cap(
     count = 0
     for r in range(m):
         c = idx[r]
-        bad[r] = out[er, c] > _interp(out[pr, c], knot_x, knot_y) + 1e-12
+        bad[r] = out[c, er] > _interp(out[c, pr], knot_x, knot_y) + 1e-12
         count += bad[r]
     for _ in range(redraws):
         if count == 0:
@@ -984,6 +985,6 @@ def shoulder_cap(
         count = 0  # only the redrawn samples can change: the others stay below the cap
         for k in range(sub.shape[0]):
             c = sub[k]
-            bad[at[k]] = out[er, c] > _interp(out[pr, c], knot_x, knot_y) + 1e-12
+            bad[at[k]] = out[c, er] > _interp(out[c, pr], knot_x, knot_y) + 1e-12
             count += bad[at[k]]
     return count

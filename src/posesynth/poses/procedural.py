@@ -387,12 +387,12 @@ def _plan_specs(
 def _compiled_draws(rng: np.random.Generator, plan: _DrawPlan, lead_right: np.ndarray) -> np.ndarray:
     """Angles (A, n) radians of ``plan`` for ``n = len(lead_right)`` samples, by the kernel."""
     m = len(lead_right)
-    out = np.empty((len(plan.lo), m))
+    out = np.empty((m, len(plan.lo)))  # the kernel's layout: a sample per row
     _kernels.prior_draws(
         rng, np.ascontiguousarray(lead_right, dtype=np.bool_), np.arange(m), plan.kind, plan.a, plan.b, plan.rows,
         plan.follow, plan.start, plan.lo, plan.hi, np.arange(len(plan.lo)), _MAX_REDRAWS, out,
     )  # fmt: skip
-    return out
+    return np.ascontiguousarray(out.T)
 
 
 def _independent_angles(
@@ -568,7 +568,9 @@ def _compiled_passes(
     """:func:`_numpy_passes` with one compiled pass per sample and draw round
     (:func:`posesynth.body._kernels.pose_pass`: angles -> local rotations -> root -> forward
     kinematics -> collision test -> the ground contact of the samples that pass, the joints
-    ``contact (K,)`` at ``clearance (n, K)``), the angles kept as one (A, n) array: the same
+    ``contact (K,)`` at ``clearance (n, K)``), the angles kept as one (n, A) array (a sample's
+    angles together: the per-activity draws and the pass read and write them by sample; the
+    returned dict holds its columns): the same
     draws of ``rng`` in the same order, the same bits. Returns ``(local rotations, positions
     on the ground, bone offsets, angles, draws rejected)``."""
     n, J = len(activity), skeleton.num_joints
@@ -577,7 +579,7 @@ def _compiled_passes(
     tables = kernel_tables(skeleton)
     pairs, radius_sum = _collision_pairs(skeleton)
     parents = _parents(skeleton)
-    angles = np.zeros((len(angle_list), n))
+    angles = np.zeros((n, len(angle_list)))
     pelvis_tilt = np.zeros(n)
     local = np.empty((n, J, 4))
     positions = np.empty((n, J, 3))
@@ -594,7 +596,7 @@ def _compiled_passes(
                 drawn = sample_angles(rng, names[k], len(idx), skeleton, limits)
                 pelvis_tilt[idx] = drawn.pop(PELVIS_TILT, 0.0)
                 for a, v in drawn.items():
-                    angles[row_of[a], idx] = v
+                    angles[idx, row_of[a]] = v
         m = len(todo)
         root_sin, root_cos = _root_half_angles(rng, m, tilt_sd_deg, pelvis_tilt if full else pelvis_tilt[todo])
         hit = np.empty(m, dtype=np.bool_)
@@ -612,7 +614,7 @@ def _compiled_passes(
             f"procedural poses: {len(todo)} of {n} samples still collide after {_MAX_REDRAWS} redraws; "
             "the angle limits or activity mix leave too little room"
         )
-    return local, positions, offsets, dict(zip(angle_list, angles, strict=True)), rejected
+    return local, positions, offsets, dict(zip(angle_list, angles.T, strict=True)), rejected
 
 
 def _draw_into(
@@ -624,7 +626,7 @@ def _draw_into(
     angles: np.ndarray,
 ) -> bool:
     """:func:`sample_angles` for the samples ``idx`` of an independent activity, written into
-    the columns ``idx`` of ``angles (A, n)`` (rows in :func:`angle_names` order) by the
+    the rows ``idx`` of ``angles (n, A)`` (columns in :func:`angle_names` order) by the
     kernels, the shoulder caps included: the same draws in the same order. False (nothing
     drawn) where the kernels cannot run it (a coupled prior, an unknown
     distribution, a ``follow`` the plan cannot read, or one in a capped shoulder angle)."""
@@ -652,7 +654,7 @@ def _draw_into(
             box = {names[plane]: limits[names[plane]], names[elev]: limits[names[elev]]}
             uniform = sample_uniform(rng, left, skeleton, box)
             cols = idx[bad]
-            angles[plane, cols], angles[elev, cols] = uniform[names[plane]], uniform[names[elev]]
+            angles[cols, plane], angles[cols, elev] = uniform[names[plane]], uniform[names[elev]]
     return True
 
 
