@@ -176,3 +176,25 @@ def test_sampled_rest_offsets_match_rest_offsets(seed: int, shape: tuple[int, ..
     for i in range(len(flat_h)):
         exact = [[flat_h[i] * math.fsum(flat_p[i] * basis[j, :, c]) for c in range(3)] for j in range(len(basis))]
         np.testing.assert_allclose(got.reshape(-1, skeleton.num_joints, 3)[i], exact, rtol=1e-14, atol=1e-15)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    x=st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True, width=64),
+        st.sampled_from([float(v) for v in procedural._CAP_KNOTS[0]]),
+        st.floats(-1.0, 4.0),
+    )
+)
+def test_cap_interpolation_is_numpys(x: float) -> None:
+    """The kernels' shoulder-cap interpolation (the knot found by counting, NumPy's slopes)
+    gives ``np.interp``'s bits: inside, at and beside the knots, outside, inf and NaN."""
+    from posesynth.body import _kernels
+    from posesynth.util.jit import _compile_helpers
+
+    _compile_helpers(_kernels.__dict__)  # the compiled helper, as the kernels inline it
+    xp, fp, slopes = procedural._CAP_KNOTS
+    for value in (x, float(np.nextafter(x, np.inf)), float(np.nextafter(x, -np.inf))):
+        got = _kernels._interp(value, xp, fp, slopes)
+        ref = np.interp(value, xp, fp)
+        assert np.float64(got).tobytes() == np.float64(ref).tobytes() or (np.isnan(got) and np.isnan(ref))

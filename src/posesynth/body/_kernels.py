@@ -905,30 +905,24 @@ def prior_draws(
         _draw_angle(rng, lead_right, idx, kind, a, b, rows, follow, start, lo, hi, angle_rows, redraws, out, i, pending)
 
 
-def _interp(x: float, xp: np.ndarray, fp: np.ndarray) -> float:
-    """``np.interp(x, xp, fp)`` for one value, operation for operation NumPy's loop
-    (``xp`` increasing, at least two knots; NaN stays NaN)."""
+def _interp(x: float, xp: np.ndarray, fp: np.ndarray, slopes: np.ndarray) -> float:
+    """``np.interp(x, xp, fp)`` for one value, operation for operation NumPy's loop, with the
+    knot found by counting (no unpredictable branch) and ``slopes (K - 1,)`` precomputed as
+    NumPy does (``(fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])``); ``xp`` strictly increasing,
+    at least two knots; NaN stays NaN."""
     n = xp.shape[0]
-    if x != x:
-        return x
-    if x < xp[0]:
-        return fp[0]
-    if x > xp[n - 1]:
-        return fp[n - 1]
-    if x == xp[n - 1]:
-        return fp[n - 1]
     j = 0
-    while x >= xp[j + 1]:
-        j += 1
-    if xp[j] == x:
-        return fp[j]
-    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
-    res = slope * (x - xp[j]) + fp[j]
-    if res != res:  # NaN one way: the other, as NumPy does
-        res = slope * (x - xp[j + 1]) + fp[j + 1]
-        if res != res and fp[j] == fp[j + 1]:
-            res = fp[j]
-    return res
+    for k in range(1, n - 1):  # xp[j] <= x < xp[j + 1] inside the knots
+        j += x >= xp[k]
+    res = slopes[j] * (x - xp[j]) + fp[j]
+    # NaN one way (an infinite slope): the other, as NumPy does
+    other = slopes[j] * (x - xp[j + 1]) + fp[j + 1]
+    other = fp[j] if other != other and fp[j] == fp[j + 1] else other
+    res = other if res != res else res
+    res = fp[j] if x == xp[j] else res
+    res = fp[0] if x < xp[0] else res
+    res = fp[n - 1] if x >= xp[n - 1] else res
+    return x if x != x else res
 
 
 @kernel
@@ -950,12 +944,13 @@ def shoulder_cap(
     elevation: int,
     knot_x: np.ndarray,
     knot_y: np.ndarray,
+    slopes: np.ndarray,
     out: np.ndarray,
     bad: np.ndarray,
 ) -> int:
     """A shoulder's elevation cap on the samples ``idx`` of :func:`prior_draws`' ``out``: where
     the elevation (plan angle ``elevation``) exceeds ``np.interp(plane angle, knot_x, knot_y)
-    + 1e-12``, the plane then the elevation are redrawn from the plan (those samples only,
+    + 1e-12`` (``slopes`` of the knots, see :func:`_interp`), the plane then the elevation are redrawn from the plan (those samples only,
     in order), up to ``redraws`` rounds. Returns how many samples still exceed it, marked in
     ``bad (m,)`` (the caller draws them uniformly from the feasible region), 0 if none.
     ``poses.procedural.sample_angles``' loop, draw for draw."""
@@ -965,7 +960,7 @@ def shoulder_cap(
     count = 0
     for r in range(m):
         c = idx[r]
-        bad[r] = out[c, er] > _interp(out[c, pr], knot_x, knot_y) + 1e-12
+        bad[r] = out[c, er] > _interp(out[c, pr], knot_x, knot_y, slopes) + 1e-12
         count += bad[r]
     for _ in range(redraws):
         if count == 0:
@@ -985,6 +980,6 @@ def shoulder_cap(
         count = 0  # only the redrawn samples can change: the others stay below the cap
         for k in range(sub.shape[0]):
             c = sub[k]
-            bad[at[k]] = out[c, er] > _interp(out[c, pr], knot_x, knot_y) + 1e-12
+            bad[at[k]] = out[c, er] > _interp(out[c, pr], knot_x, knot_y, slopes) + 1e-12
             count += bad[at[k]]
     return count

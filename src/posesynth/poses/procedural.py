@@ -643,12 +643,12 @@ def _draw_into(
         rng, lead_right, idx, plan.kind, plan.a, plan.b, plan.rows, plan.follow, plan.start, plan.lo, plan.hi, rows,
         _MAX_REDRAWS, angles,
     )  # fmt: skip
-    knot_x, knot_y = _CAP_KNOTS
+    knot_x, knot_y, slopes = _CAP_KNOTS
     bad = np.empty(m, dtype=np.bool_)
     for plane, elev in caps:
         left = _kernels.shoulder_cap(
             rng, lead_right, idx, plan.kind, plan.a, plan.b, plan.rows, plan.follow, plan.start, plan.lo, plan.hi,
-            rows, _MAX_REDRAWS, plane, elev, knot_x, knot_y, angles, bad,
+            rows, _MAX_REDRAWS, plane, elev, knot_x, knot_y, slopes, angles, bad,
         )  # fmt: skip
         if left:  # still above the cap after the redraws: uniform over the feasible region
             box = {names[plane]: limits[names[plane]], names[elev]: limits[names[elev]]}
@@ -658,11 +658,17 @@ def _draw_into(
     return True
 
 
-#: The knots of ``rom.shoulder_elevation_cap`` (radians): plane of elevation -> largest elevation.
-_CAP_KNOTS = (
-    np.ascontiguousarray(np.deg2rad(np.array(SHOULDER_ELEVATION_CAP_DEG))[:, 0]),
-    np.ascontiguousarray(np.deg2rad(np.array(SHOULDER_ELEVATION_CAP_DEG))[:, 1]),
-)
+def _cap_knots() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The knots of ``rom.shoulder_elevation_cap`` (radians: plane of elevation -> largest
+    elevation) and their slopes, as ``np.interp`` computes them."""
+    knots = np.deg2rad(np.array(SHOULDER_ELEVATION_CAP_DEG))
+    x, y = np.ascontiguousarray(knots[:, 0]), np.ascontiguousarray(knots[:, 1])
+    if not (np.diff(x) > 0).all():  # the kernel's knot search needs them strictly increasing
+        raise ValueError("SHOULDER_ELEVATION_CAP_DEG: expected strictly increasing planes of elevation")
+    return x, y, (y[1:] - y[:-1]) / (x[1:] - x[:-1])
+
+
+_CAP_KNOTS = _cap_knots()
 
 
 @functools.lru_cache(maxsize=64)
