@@ -602,20 +602,3 @@ def test_side_bend_matches_scipy_and_is_off_by_default():
         seed=0,
     ).dataset.joints_3d_world
     assert np.array_equal(a, b)
-
-
-def test_full_rom_wide_adds_hip_rotation_and_shoulder_plane_over_their_ranges():
-    from posesynth.body.rom import rom_table
-
-    lean, wide = load_motions("full-rom-lean", H36M17), load_motions("full-rom-wide", H36M17)
-    assert wide.motions[: len(lean.motions)] == lean.motions
-    assert (wide.side_bend, wide.variants, wide.rom, wide.collisions) == (
-        lean.side_bend, lean.variants, lean.rom, lean.collisions,
-    )  # fmt: skip
-    extra = {m.angle: m for m in wide.motions[len(lean.motions) :]}
-    table = rom_table(H36M17)
-    for name in ("hip_rotation", "shoulder_plane"):
-        r = table[f"right_{name}"]
-        assert extra[name].range_deg == (r.min_deg, r.max_deg) and extra[name].probability == 0.5
-    out = augment(dataset(procedural(H36M17, 3), H36M17), wide, seed=0).dataset
-    assert len(out) > 0 and np.isfinite(out.joints_3d_world).all()

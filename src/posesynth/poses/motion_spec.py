@@ -274,16 +274,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 # full-rom, and half of the reposed poses bent sideways at the pelvis by up to 40 deg either way
 # (people leaning to one side over their legs; docs/real-people.md, round 7).
 PRESETS["full-rom-lean"] = {**PRESETS["full-rom"], "side_bend": {"range_deg": [-40, 40], "probability": 0.5}}
-# full-rom-lean, with half of the poses' hips rotated and shoulders' planes of elevation moved over
-# their whole ranges too (the kick's turned-out hip, arms out to the side or behind: round 9)
-PRESETS["full-rom-wide"] = {
-    **PRESETS["full-rom-lean"],
-    "motions": [
-        *PRESETS["full-rom"]["motions"],
-        {"angle": "hip_rotation", "distribution": "uniform", "range_deg": [-45, 45], "probability": 0.5},
-        {"angle": "shoulder_plane", "distribution": "uniform", "range_deg": [-45, 180], "probability": 0.5},
-    ],
-}
 
 
 def load_motions(spec: str | Path, skeleton: Skeleton) -> MotionsConfig:
