@@ -602,3 +602,59 @@ def test_side_bend_matches_scipy_and_is_off_by_default():
         seed=0,
     ).dataset.joints_3d_world
     assert np.array_equal(a, b)
+
+
+def _both_sides_alike(probability: float, hinges_only: bool) -> MotionsConfig:
+    angles = ["knee_flexion"] if hinges_only else ["hip_flexion", "hip_abduction", "knee_flexion", "elbow_flexion"]
+    return MotionsConfig(
+        rom="off",
+        collisions="off",
+        motions=[
+            Motion(angle=a, range_deg=(0, 40) if a == "hip_abduction" else (10, 120), probability=0.7) for a in angles
+        ],
+        bilateral={"probability": probability},
+    )
+
+
+@pytest.mark.parametrize("hinges_only", [True, False], ids=["hinges", "general"])
+def test_bilateral_moves_both_sides_alike(hinges_only):
+    from posesynth.poses.repose import repose
+
+    src = procedural(H36M17, 3)
+    base = pose_angles(src, H36M17)
+    motions = _both_sides_alike(1.0, hinges_only)
+    out, _, _, _ = repose(np.random.default_rng(3), src, H36M17, motions)
+    got = pose_angles(out, H36M17)
+    for m in motions.motions:
+        right, left = got[f"right_{m.angle}"], got[f"left_{m.angle}"]
+        moved = ~np.isclose(right, base[f"right_{m.angle}"], atol=1e-9)
+        assert moved.mean() > 0.5  # the motion applies to ~70 % of the poses
+        # a moved right side means the left took the same draw (and an unmoved one, no draw)
+        np.testing.assert_allclose(left[moved], right[moved], atol=1e-6)
+        np.testing.assert_allclose(left[~moved], base[f"left_{m.angle}"][~moved], atol=1e-6)
+    # half of them: some poses paired, some not
+    half, _, _, _ = repose(np.random.default_rng(3), src, H36M17, _both_sides_alike(0.5, hinges_only))
+    k = pose_angles(half, H36M17)
+    same = np.isclose(k["right_knee_flexion"], k["left_knee_flexion"], atol=1e-6)
+    assert 0.2 < same.mean() < 0.9
+
+
+def test_bilateral_off_by_default_draws_nothing_and_is_left_out():
+    from posesynth.poses.motion_spec import Bilateral
+
+    assert not MotionsConfig().bilateral.active
+    assert "bilateral" not in MotionsConfig().model_dump(mode="json")  # files written before it keep their bytes
+    pair = load_motions("full-rom-pair", H36M17)
+    assert pair.bilateral == Bilateral(probability=0.5)
+    assert pair.model_dump() == {
+        **load_motions("full-rom-lean", H36M17).model_dump(),
+        "bilateral": {"probability": 0.5},
+    }
+    assert MotionsConfig(**pair.model_dump(mode="json")) == pair
+    with pytest.raises(ValueError):
+        Bilateral(probability=1.5)
+    src = procedural(H36M17, 2)
+    off = MotionsConfig(**{**load_motions("full-rom", H36M17).model_dump(), "bilateral": {"probability": 0.0}})
+    a = augment(dataset(src, H36M17), load_motions("full-rom", H36M17), seed=0).dataset.joints_3d_world
+    b = augment(dataset(src, H36M17), off, seed=0).dataset.joints_3d_world
+    assert np.array_equal(a, b)

@@ -46,7 +46,10 @@ def _sparkline(counts: list[int]) -> str:
 def augment(
     source: Annotated[Path, typer.Argument(help="Input data set (any readable format).")],
     motions: Annotated[
-        str, typer.Option("--motions", "-m", help="Motions YAML file, or a preset: seed-knee, full-rom, full-rom-lean.")
+        str,
+        typer.Option(
+            "--motions", "-m", help="Motions YAML file, or a preset: seed-knee, full-rom, full-rom-lean, full-rom-pair."
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output (store folder, or folder for the files).")],
     cameras: Annotated[

@@ -14,6 +14,8 @@ Example (``examples/motions/knee-rom.yaml``)::
         range_deg: [0, 150]
         probability: 1.0
         mode: set                    # set | add (relative to the source angle)
+    bilateral:             # both sides alike: with this probability the left side
+      probability: 0.5     # takes the right side's draws (default 0: off)
     bone_scale:            # per segment: uniform factor range, both sides alike
       thigh: [0.95, 1.05]
     global_rotation:
@@ -186,6 +188,24 @@ class SideBend(BaseModel):
         return self.probability > 0 and self.range_deg != (0.0, 0.0)
 
 
+class Bilateral(BaseModel):
+    """Both sides moved alike: with ``probability``, a pose's left-side angles take the draws of
+    its right side (the value, and whether the motion applies), per motion of both sides.
+
+    Independent draws rarely bend both sides far at once (both knees past 95° with both hips
+    past 75° in 0.6 % of ``full-rom``'s poses), while squats, kneeling and jumps do
+    (docs/real-people.md, round 9). Anatomical angles are signed alike on both sides, so equal
+    values give mirror-image limbs.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    probability: float = Field(0.0, ge=0, le=1)
+
+    @property
+    def active(self) -> bool:
+        return self.probability > 0
+
+
 def _factor_range(v: tuple[float, float]) -> tuple[float, float]:
     if not 0 < v[0] <= v[1]:
         raise ValueError(f"expected 0 < min <= max, got {list(v)}")
@@ -216,13 +236,16 @@ class MotionsConfig(BaseModel):
     bone_scale: dict[Segment, FactorRange] = Field(default_factory=dict)
     global_rotation: GlobalRotation = Field(default_factory=GlobalRotation)
     side_bend: SideBend = Field(default_factory=SideBend)
+    bilateral: Bilateral = Field(default_factory=Bilateral)
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # an inactive side bend is left out, so files written before it existed keep their bytes
+        # inactive fields added later are left out, so files written before them keep their bytes
         data: dict[str, Any] = handler(self)
         if not self.side_bend.active:
             data.pop("side_bend", None)
+        if not self.bilateral.active:
+            data.pop("bilateral", None)
         return data
 
     extra_keypoints: bool = False
@@ -274,6 +297,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 # full-rom, and half of the reposed poses bent sideways at the pelvis by up to 40 deg either way
 # (people leaning to one side over their legs; docs/real-people.md, round 7).
 PRESETS["full-rom-lean"] = {**PRESETS["full-rom"], "side_bend": {"range_deg": [-40, 40], "probability": 0.5}}
+# full-rom-lean, with half of the poses moved alike on both sides (squats, kneeling: round 9)
+PRESETS["full-rom-pair"] = {**PRESETS["full-rom-lean"], "bilateral": {"probability": 0.5}}
 
 
 def load_motions(spec: str | Path, skeleton: Skeleton) -> MotionsConfig:

@@ -17,7 +17,7 @@ from posesynth.body.angles import angles_from_local, local_from_angles, skeleton
 from posesynth.body.kinematics import default_rest_offsets, forward_kinematics, inverse_kinematics
 from posesynth.body.rom import out_of_range, rom_table, shoulder_elevation_cap
 from posesynth.body.skeleton import Skeleton
-from posesynth.poses.motion_spec import MotionsConfig
+from posesynth.poses.motion_spec import Motion, MotionsConfig
 from posesynth.poses.motions import HINGE_FLEXION_SIGN, descendants, repose_hinges
 
 __all__ = ["CLAMP_PASSES", "repose", "set_angles"]
@@ -109,6 +109,26 @@ def set_angles(positions: np.ndarray, skeleton: Skeleton, angles: Mapping[str, A
     return _rebuild(flat, local, offsets, before, new, skeleton, rest).reshape(p.shape)
 
 
+def _draw_motions(
+    rng: np.random.Generator, m: int, skeleton: Skeleton, motions: MotionsConfig
+) -> list[tuple[Motion, str, np.ndarray, np.ndarray]]:
+    """Every motion's draws for ``m`` poses, in the file's order: (motion, sided angle name,
+    value (m,) radians, take (m,) bool). The draws do not depend on the poses. With
+    ``bilateral``, the chosen poses' left-side angles take their right side's value and take."""
+    pair = rng.random(m) < motions.bilateral.probability if motions.bilateral.active else None
+    draws = []
+    for motion in motions.motions:
+        own: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for name in motion.targets(skeleton):
+            own[name] = (motion.draw(rng, m, name), rng.random(m) < motion.probability)
+        for name, (value, take) in own.items():
+            right = own.get("right_" + name.removeprefix("left_")) if name.startswith("left_") else None
+            if pair is not None and right is not None:
+                value, take = np.where(pair, right[0], value), np.where(pair, right[1], take)
+            draws.append((motion, name, value, take))
+    return draws
+
+
 def repose(
     rng: np.random.Generator, positions: np.ndarray, skeleton: Skeleton, motions: MotionsConfig
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -118,14 +138,10 @@ def repose(
     if _hinge_only(motions, skeleton):
         before: dict[str, np.ndarray] = {}
         after: dict[str, np.ndarray] = {}
-        names: list[str] = []
-        values: list[np.ndarray] = []
-        takes: list[np.ndarray] = []
-        for motion in motions.motions:  # the draws do not depend on the poses: all first, in order
-            for name in motion.targets(skeleton):
-                names.append(name)
-                values.append(motion.draw(rng, m, name))
-                takes.append(rng.random(m) < motion.probability)
+        draws = _draw_motions(rng, m, skeleton, motions)
+        names = [d[1] for d in draws]
+        values = [d[2] for d in draws]
+        takes = [d[3] for d in draws]
         # every hinge read and set, in one pass where they are independent (both knees): the
         # same values as repose_hinge on each in turn
         joints = [name[: -len("_flexion")] for name in names]
@@ -138,11 +154,8 @@ def repose(
     local, offsets = inverse_kinematics(positions, skeleton, rest)
     before = angles_from_local(local, skeleton, rest)
     new = dict(before)
-    for motion in motions.motions:
-        for name in motion.targets(skeleton):
-            value = motion.draw(rng, m, name)
-            take = rng.random(m) < motion.probability
-            new[name] = np.where(take, new[name] + value if motion.mode == "add" else value, new[name])
+    for motion, name, value, take in _draw_motions(rng, m, skeleton, motions):
+        new[name] = np.where(take, new[name] + value if motion.mode == "add" else value, new[name])
     if motions.rom == "clamp":
         new = _clamp_to_rom(new, skeleton)
     out = _rebuild(positions, local, offsets, before, new, skeleton, rest)
