@@ -214,6 +214,13 @@ DEFAULT_ACTIVITY_WEIGHTS: dict[str, float] = dict.fromkeys(INDEPENDENT_ACTIVITIE
 _MAX_REDRAWS = 64
 
 
+def _still_colliding(left: int, n: int) -> ValueError:
+    return ValueError(
+        f"procedural poses: {left} of {n} samples still collide after {_MAX_REDRAWS} redraws; "
+        "the angle limits or activity mix leave too little room"
+    )
+
+
 @dataclass(frozen=True)
 class PoseBatch:
     """A batch of procedural poses; all arrays share the leading dimension ``n``."""
@@ -545,10 +552,7 @@ def _numpy_passes(
         if len(todo) == 0:
             break
     else:
-        raise ValueError(
-            f"procedural poses: {len(todo)} of {n} samples still collide after {_MAX_REDRAWS} redraws; "
-            "the angle limits or activity mix leave too little room"
-        )
+        raise _still_colliding(len(todo), n)
     return local, positions, angles, rejected
 
 
@@ -610,10 +614,7 @@ def _compiled_passes(
         if len(todo) == 0:
             break
     else:
-        raise ValueError(
-            f"procedural poses: {len(todo)} of {n} samples still collide after {_MAX_REDRAWS} redraws; "
-            "the angle limits or activity mix leave too little room"
-        )
+        raise _still_colliding(len(todo), n)
     return local, positions, offsets, dict(zip(angle_list, angles.T, strict=True)), rejected
 
 
