@@ -9,6 +9,7 @@ no IK). Positions are metres in a Z-up frame, angles radians.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -109,12 +110,16 @@ def set_angles(positions: np.ndarray, skeleton: Skeleton, angles: Mapping[str, A
     return _rebuild(flat, local, offsets, before, new, skeleton, rest).reshape(p.shape)
 
 
-def _draw_motions(
-    rng: np.random.Generator, m: int, skeleton: Skeleton, motions: MotionsConfig
-) -> list[tuple[Motion, str, np.ndarray, np.ndarray]]:
-    """Every motion's draws for ``m`` poses, in the file's order: (motion, sided angle name,
-    value (m,) radians, take (m,) bool). The draws do not depend on the poses. With
-    ``bilateral``, the chosen poses' left-side angles take their right side's value and take."""
+class _Draw(NamedTuple):
+    motion: Motion
+    name: str  # sided angle name
+    value: np.ndarray  # (m,) radians
+    take: np.ndarray  # (m,) bool: the motion applies to the pose
+
+
+def _draw_motions(rng: np.random.Generator, m: int, skeleton: Skeleton, motions: MotionsConfig) -> list[_Draw]:
+    """Every motion's draws for ``m`` poses, in the file's order; they do not depend on the
+    poses. With ``bilateral``, the chosen poses' left-side angles take their right side's draws."""
     pair = rng.random(m) < motions.bilateral.probability if motions.bilateral.active else None
     draws = []
     for motion in motions.motions:
@@ -125,7 +130,7 @@ def _draw_motions(
             right = own.get("right_" + name.removeprefix("left_")) if name.startswith("left_") else None
             if pair is not None and right is not None:
                 value, take = np.where(pair, right[0], value), np.where(pair, right[1], take)
-            draws.append((motion, name, value, take))
+            draws.append(_Draw(motion, name, value, take))
     return draws
 
 
@@ -139,9 +144,9 @@ def repose(
         before: dict[str, np.ndarray] = {}
         after: dict[str, np.ndarray] = {}
         draws = _draw_motions(rng, m, skeleton, motions)
-        names = [d[1] for d in draws]
-        values = [d[2] for d in draws]
-        takes = [d[3] for d in draws]
+        names = [d.name for d in draws]
+        values = [d.value for d in draws]
+        takes = [d.take for d in draws]
         # every hinge read and set, in one pass where they are independent (both knees): the
         # same values as repose_hinge on each in turn
         joints = [name[: -len("_flexion")] for name in names]
