@@ -9,15 +9,26 @@ compiled path or their NumPy reference.
 Numba is the ``fast`` extra (``pip install posesynth[fast]``). Without it, or with the
 environment variable ``POSESYNTH_KERNELS=numpy``, every caller takes its NumPy path. The
 variable is read at each call, so tests and benchmarks can compare both paths in one process.
+
+Ctrl-C: a kernel that takes a ``numpy.random.Generator`` is called with SIGINT's Python handler
+held back (see :func:`_interrupt_held`). Numba unboxes a Generator by calling ``ctypes.cast``,
+which is Python code: a KeyboardInterrupt raised there leaves the unboxed Generator half
+built, and the process died by SIGSEGV (Numba 0.68; seen as an interrupted ``posesynth
+generate`` that left its partial folder behind).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import os
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
+
+import numpy as np
 
 #: Environment variable choosing the kernels: ``numba`` (default when installed) or ``numpy``.
 ENV_VAR = "POSESYNTH_KERNELS"
@@ -55,10 +66,36 @@ def kernel(fn: Callable[..., Any]) -> Callable[..., Any]:
 
             _compile_helpers(fn.__globals__)
             compiled.append(numba.njit(cache=True, nogil=True, error_model="numpy")(fn))
+        if any(isinstance(arg, np.random.Generator) for arg in args):
+            with _interrupt_held():
+                return compiled[0](*args)
         return compiled[0](*args)
 
     call.py_func = fn  # type: ignore[attr-defined]
     return call
+
+
+@contextlib.contextmanager
+def _interrupt_held() -> Iterator[None]:
+    """Hold back SIGINT's Python handler (KeyboardInterrupt) until the block ends, then
+    deliver the signal again to that handler: the interrupt surfaces right after the block,
+    never inside it. Only the main thread runs Python signal handlers, so elsewhere, or when
+    SIGINT has no Python handler (ignored, default, set from C), nothing is changed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if not callable(previous):
+        yield
+        return
+    held: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if held:
+            signal.raise_signal(signal.SIGINT)
 
 
 def _compile_helpers(namespace: dict[str, Any]) -> None:
