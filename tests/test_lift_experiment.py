@@ -299,6 +299,24 @@ def test_rom_share_sets_b_stream_share_and_needs_the_stream(tmp_path):
         ExperimentConfig(rom_share=0.6)
 
 
+def test_unlimited_share_reaches_b_stream_only(tmp_path):
+    cfg = ExperimentConfig(
+        samples=256, test_samples=50, epochs=1, width=16, batch_size=64, stream=True, prior="broad",
+        rom_share=0.25, unlimited_share=0.25,
+    )  # fmt: skip
+    result = run_experiment(cfg, tmp_path / "s")
+    assert result.data["b_unlimited_share"] == 0.25
+    streams = {
+        n: json.loads((tmp_path / "s" / n / "meta.json").read_text())["data"]["stream"] for n in ("everyday", "rom")
+    }
+    assert streams["rom"]["config"]["unlimited_share"] == 0.25 and streams["rom"]["config"]["rom_share"] == 0.25
+    assert streams["everyday"]["config"]["unlimited_share"] == 0.0
+    with pytest.raises(ValueError, match="unlimited_share: applies to streamed training"):
+        ExperimentConfig(unlimited_share=0.2)
+    with pytest.raises(ValueError, match="expected a sum below 1"):
+        ExperimentConfig(stream=True, unlimited_share=0.5)  # with the default share 0.5
+
+
 def test_tilt_sd_tilts_the_training_bodies_and_not_the_test_sets(tmp_path):
     cfg = ExperimentConfig(
         samples=256, test_samples=50, epochs=1, width=16, batch_size=64, stream=True, prior="broad", tilt_sd_deg=20,

@@ -208,6 +208,35 @@ def test_rom_share_mixes_fresh_reposed_poses_into_each_chunk() -> None:
         StreamConfig(rom_share=0.5, augment={"source": "x", "motions": "seed-knee"})
 
 
+def test_unlimited_share_draws_whole_movements_past_the_limits() -> None:
+    # the share comes from the same priors without angle_limits_deg: sitting with deep knees
+    limits = {"knee_flexion": (-10.0, 60.0)}
+    gen = {"activities": {"sit_chair": 1.0}, "angle_limits_deg": limits}
+    base = {**SMALL, "samples_per_epoch": 256, "chunk_samples": 256, "generate": gen}
+    plain = SyntheticPoses(base, batch_size=32, seed=5, epochs=1)
+    mixed = SyntheticPoses({**base, "unlimited_share": 0.5}, batch_size=32, seed=5, epochs=1, stats=plain.stats)
+
+    def knee_deg(chunk) -> np.ndarray:
+        p = (chunk.y.numpy().astype(np.float64) * plain.stats.target_std + plain.stats.target_mean).reshape(-1, 16, 3)
+        thigh, shank = p[:, 0] - p[:, 1], p[:, 2] - p[:, 1]
+        cos = (thigh * shank).sum(-1) / np.linalg.norm(thigh, axis=-1) / np.linalg.norm(shank, axis=-1)
+        return 180.0 - np.degrees(np.arccos(np.clip(cos, -1, 1)))
+
+    a, b = plain.chunk(1, 0), mixed.chunk(1, 0)
+    assert len(b.x) == len(a.x) == 256
+    assert (knee_deg(a) < 62).all()
+    past = (knee_deg(b) > 70).mean()
+    assert 0.3 < past < 0.55  # about half the chunk, and those mostly past the everyday limit
+    assert torch.equal(b.x, mixed.chunk(1, 0).x)
+    # a share of 0 draws what the stream drew before the option existed
+    zero = SyntheticPoses({**base, "unlimited_share": 0.0}, batch_size=32, seed=5, epochs=1, stats=plain.stats)
+    assert torch.equal(zero.chunk(1, 0).x, a.x)
+    with pytest.raises(ValueError, match="unlimited_share"):
+        StreamConfig(unlimited_share=0.5, augment={"source": "x", "motions": "seed-knee"})
+    with pytest.raises(ValueError, match="expected a sum below 1"):
+        StreamConfig(rom_share=0.5, unlimited_share=0.5)
+
+
 def test_rom_share_serves_a_remainder_of_one_sample() -> None:
     # a chunk's last draws may ask for 1 sample; with rom_share 2/3 it is all reposed
     from posesynth.lift.stream import _draw, _make_source

@@ -172,6 +172,13 @@ class ExperimentConfig(BaseModel):
         description="with stream: the share of B's samples that are reposed (default variants / (variants + 1), "
         "the fixed protocol's share)",
     )
+    unlimited_share: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="with stream: the share of B's samples drawn from A's activity priors without the everyday "
+        "limits (whole movements over their own ranges, not reposed); taken from the plain part",
+    )
     seed: int = Field(0, ge=0)
     b_seed: int = Field(
         0, ge=0, description="another draw of B alone (its augmentation and training); 0: the seed's own"
@@ -183,6 +190,14 @@ class ExperimentConfig(BaseModel):
         if self.rom_share is not None and not self.stream:
             raise ValueError(
                 "rom_share: applies to streamed training (stream); the fixed protocol's share is set by variants"
+            )
+        if self.unlimited_share and not self.stream:
+            raise ValueError("unlimited_share: applies to streamed training (stream)")
+        share = self.rom_share if self.rom_share is not None else self.variants / (self.variants + 1)
+        if self.unlimited_share and share + self.unlimited_share >= 1:
+            raise ValueError(
+                f"rom_share + unlimited_share: expected a sum below 1 (some plain everyday poses in B's data), "
+                f"got {share:g} + {self.unlimited_share:g}"
             )
         return self
 
@@ -391,11 +406,14 @@ def run_experiment(
             ),
         )
         share = config.rom_share if config.rom_share is not None else config.variants / (config.variants + 1)
-        stream_b = stream_a.model_copy(update={"rom_share": share, "rom_motions": config.motions})
+        stream_b = stream_a.model_copy(
+            update={"rom_share": share, "rom_motions": config.motions, "unlimited_share": config.unlimited_share}
+        )
         data_info: dict[str, Any] = {
             "stream": True,
             "samples_per_epoch": config.samples,
             "b_rom_share": share,
+            "b_unlimited_share": config.unlimited_share,
         }
         data_a: PoseDataset | StreamConfig = stream_a
         data_b: PoseDataset | StreamConfig = stream_b

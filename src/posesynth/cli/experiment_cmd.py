@@ -56,6 +56,14 @@ def rom(
             help="With --stream: the share of B's samples that are reposed.",
         ),
     ] = None,
+    unlimited_share: Annotated[
+        float | None,
+        typer.Option(
+            "--unlimited-share",
+            show_default="0",
+            help="With --stream: the share of B's samples drawn from A's priors without the everyday limits.",
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option("--seed", show_default="0", help="Random seed.")] = None,
     b_seed: Annotated[
         int | None,
@@ -150,6 +158,7 @@ def rom(
             seed=seed,
             variants=variants,
             rom_share=rom_share,
+            unlimited_share=unlimited_share,
             motions=motions,
             b_seed=b_seed,
             reference=reference or None,

@@ -90,6 +90,8 @@ MAX_EMPTY_DRAWS = 50
 _JITTER_KEY = 0x4A17
 #: spawn-key suffix of the rom_share part's draws (source poses, reposing, mixing)
 _ROM_KEY = 0x50F
+#: spawn-key suffix of the unlimited_share part's draws (its poses, mixing)
+_UNLIMITED_KEY = 0x0F11
 
 
 class AugmentStream(BaseModel):
@@ -137,6 +139,14 @@ class StreamConfig(BaseModel):
         "(the ROM experiment's augmentation, on fresh data); 0: generated poses only",
     )
     rom_motions: str = Field("full-rom", description="motions preset or YAML file of the rom_share part")
+    unlimited_share: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="share of each procedural chunk drawn from generate's activity priors without its "
+        "angle_limits_deg (the priors' own ranges: whole movements over the full range, not reposed); "
+        "0: none",
+    )
     keypoint_jitter: float = Field(
         0.0,
         ge=0,
@@ -162,8 +172,14 @@ class StreamConfig(BaseModel):
             raise ValueError("expected one of 'generate' and 'augment', got both")
         if self.generate is not None:
             check_h36m17(get_skeleton(self.generate.skeleton), "generate.skeleton")
-        if self.rom_share and self.augment is not None:
-            raise ValueError("rom_share: applies to procedural streams ('generate'), not to 'augment'")
+        for name in ("rom_share", "unlimited_share"):
+            if getattr(self, name) and self.augment is not None:
+                raise ValueError(f"{name}: applies to procedural streams ('generate'), not to 'augment'")
+        if self.rom_share + self.unlimited_share >= 1:
+            raise ValueError(
+                f"rom_share + unlimited_share: expected a sum below 1 (some plain generated poses), "
+                f"got {self.rom_share} + {self.unlimited_share}"
+            )
         return self
 
     @property
@@ -203,9 +219,27 @@ class _Procedural:
     keypoint_jitter: float = 0.0
     rom_share: float = 0.0
     rom_motions: MotionsConfig | None = None
+    unlimited_share: float = 0.0
 
     def make(self, seq: np.random.SeedSequence, n: int) -> tuple[np.ndarray, np.ndarray]:
-        n_rom = round(n * self.rom_share)
+        n_unlimited = round(n * self.unlimited_share)
+        if n_unlimited == 0:
+            return self._limited(seq, n)
+        # Its own children: with unlimited_share 0 every other draw is as it was.
+        own, mix = (
+            np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, _UNLIMITED_KEY, i)) for i in range(2)
+        )
+        unlimited = self.config.model_copy(update={"angle_limits_deg": {}})
+        parts = [self._limited(seq, n - n_unlimited)] if n > n_unlimited else []
+        parts.append(_lift_pair(_jittered(generate_shard(unlimited, own, n_unlimited), self.keypoint_jitter, own)))
+        uv = np.concatenate([p[0] for p in parts])
+        p3 = np.concatenate([p[1] for p in parts])
+        order = np.random.default_rng(mix).permutation(len(uv))  # batches mix the parts
+        return uv[order], p3[order]
+
+    def _limited(self, seq: np.random.SeedSequence, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` samples within the config's limits: plain, and the rom_share part reposed."""
+        n_rom = round(n * self.rom_share / (1.0 - self.unlimited_share))
         if n_rom == 0 or self.rom_motions is None:
             return _lift_pair(_jittered(generate_shard(self.config, seq, n), self.keypoint_jitter, seq))
         # Children under their own keys: the plain part (rom_share 0) keeps drawing from seq itself.
@@ -277,7 +311,9 @@ def _make_source(config: StreamConfig) -> _Procedural | _Augmented:
         rom = None
         if config.rom_share:
             rom = load_motions(config.rom_motions, get_skeleton((config.generate or GenerateConfig()).skeleton))
-        return _Procedural(config.generate or GenerateConfig(), config.keypoint_jitter, config.rom_share, rom)
+        return _Procedural(
+            config.generate or GenerateConfig(), config.keypoint_jitter, config.rom_share, rom, config.unlimited_share
+        )
     aug = config.augment
     dataset = read_source(aug.source)
     where = f"stream augment.source {aug.source}"
