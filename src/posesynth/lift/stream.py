@@ -232,10 +232,7 @@ class _Procedural:
         unlimited = self.config.model_copy(update={"angle_limits_deg": {}})
         parts = [self._limited(seq, n - n_unlimited)] if n > n_unlimited else []
         parts.append(_lift_pair(_jittered(generate_shard(unlimited, own, n_unlimited), self.keypoint_jitter, own)))
-        uv = np.concatenate([p[0] for p in parts])
-        p3 = np.concatenate([p[1] for p in parts])
-        order = np.random.default_rng(mix).permutation(len(uv))  # batches mix the parts
-        return uv[order], p3[order]
+        return _shuffled(parts, mix)
 
     def _limited(self, seq: np.random.SeedSequence, n: int) -> tuple[np.ndarray, np.ndarray]:
         """``n`` samples within the config's limits: plain, and the rom_share part reposed."""
@@ -257,10 +254,7 @@ class _Procedural:
             parts.append(_lift_pair(_jittered(reposed, self.keypoint_jitter, aug_seq)))
         if not parts:  # every copy rejected and no plain part: _draw asks again
             return _lift_pair(None)
-        uv = np.concatenate([p[0] for p in parts])
-        p3 = np.concatenate([p[1] for p in parts])
-        order = np.random.default_rng(mix_seq).permutation(len(uv))  # batches mix both parts
-        return uv[order], p3[order]
+        return _shuffled(parts, mix_seq)
 
 
 @dataclass(frozen=True, eq=False)
@@ -283,6 +277,15 @@ class _Augmented:
         if isinstance(made, PoseDataset):
             made = _jittered(made, self.keypoint_jitter, seq)
         return _lift_pair(made)
+
+
+def _shuffled(parts: list[tuple[np.ndarray, np.ndarray]], seq: np.random.SeedSequence) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(2D, 3D)`` parts of a chunk concatenated, in one random order drawn from ``seq``,
+    so every batch mixes them."""
+    uv = np.concatenate([p[0] for p in parts])
+    p3 = np.concatenate([p[1] for p in parts])
+    order = np.random.default_rng(seq).permutation(len(uv))
+    return uv[order], p3[order]
 
 
 def _jittered(dataset: PoseDataset, sigma: float, seq: np.random.SeedSequence) -> PoseDataset:
