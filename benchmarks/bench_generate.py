@@ -42,8 +42,14 @@ from __future__ import annotations
 
 import os
 
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[var] = "1"
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+#: the caller's thread settings: the whole command runs with them, as a user's would (the
+#: command limits BLAS itself); the kernels' pipeline runs on one thread
+USER_THREADS = {var: os.environ.get(var) for var in _THREAD_VARS}
+_KEEP_THREADS = "POSESYNTH_BENCH_USER_THREADS"  # set for the stages' child: it times the command
+if os.environ.get(_KEEP_THREADS) != "1":
+    for var in _THREAD_VARS:
+        os.environ[var] = "1"
 
 import argparse  # noqa: E402
 import shutil  # noqa: E402
@@ -110,6 +116,9 @@ def seed_style_loop(n: int, skeleton, out: Path | None = None) -> float:
 
     rng = np.random.default_rng(1)
     rest = default_rest_offsets(skeleton)
+    # one sample first, untimed: SciPy's and OpenCV's first calls set themselves up (0.1-0.2 s,
+    # a third of a 2,000-sample loop), and a seed script pays that once, not per sample
+    seed_style_sample(np.random.default_rng(0), skeleton, rest)
     start = time.perf_counter()
     p3, p2 = np.empty((n, skeleton.num_joints, 3)), np.empty((n, skeleton.num_joints, 2))
     for i in range(n):
@@ -274,7 +283,9 @@ def command_rate(samples: int, workers: int, base: Path, package: Path | None = 
     cmd = [sys.executable, "-m", "posesynth.cli.main", "generate", "-n", str(samples), "--workers", str(workers),
            "--no-preview", "--json", "--out", str(out)]  # fmt: skip
     start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=ROOT, env=_env(package), check=True, capture_output=True, text=True)
+    done = subprocess.run(
+        cmd, cwd=ROOT, env=_env(package, user_threads=True), check=True, capture_output=True, text=True
+    )
     wall = time.perf_counter() - start
     summary = json.loads(done.stdout)
     shutil.rmtree(out)
@@ -349,6 +360,7 @@ def stage_breakdown(samples: int, out: Path) -> dict[str, float]:
 
     wrap(generate, "load_config", "config")
     wrap(generate, "generate_task", "shard: kernel -> store arrays")
+    wrap(generate, "_store_shard", "shard: kernel -> store arrays")  # absent before the two-stage shards
     wrap(generate, "sample_poses", "kernel: poses (bodies, ground contact, the rest)", new_shard)
     for name in ("sample_angles", "local_from_angles", "_root_rotation", "forward_kinematics"):
         wrap(procedural, name, None)
@@ -390,7 +402,7 @@ def stage_breakdown(samples: int, out: Path) -> dict[str, float]:
 def startup_seconds(package: Path | None, out: Path) -> dict[str, float]:
     """Wall seconds of a child process importing what ``posesynth generate`` imports, and of
     the whole command on 1 sample (start-up, imports, kernels loaded, a one-sample job)."""
-    env = _env(package)
+    env = _env(package, user_threads=True)
     start = time.perf_counter()
     code = "import posesynth.cli.main, posesynth.jobs.generate"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
@@ -414,10 +426,17 @@ def startup_seconds(package: Path | None, out: Path) -> dict[str, float]:
     return {"start-up: interpreter + imports": imports, "start-up: the command on 1 sample": one}
 
 
-def _env(package: Path | None) -> dict[str, str]:
+def _env(package: Path | None, user_threads: bool = False) -> dict[str, str]:
     """The environment of a child process: the kernels' choice left to the command, and
-    ``package`` (a ``src`` folder of another version) first on the module path."""
+    ``package`` (a ``src`` folder of another version) first on the module path; with
+    ``user_threads``, the caller's thread settings (else one thread)."""
     env = {k: v for k, v in os.environ.items() if k != ENV_VAR}
+    if user_threads:
+        for var, value in USER_THREADS.items():
+            env.pop(var, None)
+            if value is not None:
+                env[var] = value
+        env.pop(_KEEP_THREADS, None)
     if package is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(package), env.get("PYTHONPATH", "")])
     return env
@@ -429,7 +448,7 @@ def stages_in_child(samples: int, out: Path, package: Path | None) -> dict[str, 
 
     report = out.with_suffix(".json")
     cmd = [sys.executable, str(Path(__file__).resolve()), "--stages-child", str(samples), str(out), str(report)]
-    subprocess.run(cmd, cwd=ROOT, env=_env(package), check=True)
+    subprocess.run(cmd, cwd=ROOT, env={**_env(package, user_threads=True), _KEEP_THREADS: "1"}, check=True)
     seconds = json.loads(report.read_text())
     report.unlink()
     shutil.rmtree(out, ignore_errors=True)

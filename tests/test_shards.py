@@ -19,7 +19,9 @@ from posesynth.data.store import writer as store_writer
 from posesynth.jobs.executors import DaskExecutor, ProcessExecutor
 from posesynth.jobs.generate import generate, load_config
 from posesynth.jobs.shards import (
+    DeferredShard,
     ShardedJob,
+    ShardOutput,
     ShardTask,
     partial_path,
     run_sharded,
@@ -215,6 +217,56 @@ def test_any_job_runs_sharded(tmp_path: Path) -> None:
     seeds = np.random.SeedSequence(3).spawn(3)
     np.testing.assert_array_equal(store.read("x", 4, 8), toy_shard(2.0, ShardTask(1, 4, seeds[1], 4))["x"])
     np.testing.assert_array_equal(store.read("k"), np.arange(9))
+
+
+def _threads_of_blas() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+def deferred_toy_shard(scale: float, task: ShardTask) -> DeferredShard:
+    """``toy_shard`` in two halves: the second runs where the shard is written, and records
+    its thread and the BLAS thread counts it saw."""
+    import threading
+
+    def finish() -> ShardOutput:
+        seen = {"thread": threading.current_thread().name, "blas_threads": _threads_of_blas()}
+        return ShardOutput(toy_shard(scale, task), stats=seen)
+
+    return DeferredShard(finish)
+
+
+def _make_on_main_thread(task: ShardTask) -> DeferredShard:
+    import threading
+
+    assert threading.current_thread() is threading.main_thread()
+    assert set(_threads_of_blas()) <= {1}
+    return deferred_toy_shard(2.0, task)
+
+
+def test_a_deferred_shard_finishes_on_the_writer_thread_with_the_same_bytes(tmp_path: Path) -> None:
+    seen: dict[int, dict] = {}
+    job = ShardedJob(meta={"toy": True}, sizes=(4, 4, 1), seed=3, make_shard=_make_on_main_thread)
+    run_sharded(job, tmp_path / "deferred", before_commit=lambda _root, stats: seen.update(stats))
+    plain = run_sharded(
+        ShardedJob(meta={"toy": True}, sizes=(4, 4, 1), seed=3, make_shard=functools.partial(toy_shard, 2.0)),
+        tmp_path / "plain",
+    )
+    assert tree_digest(tmp_path / "deferred") == tree_digest(plain.path)
+    assert sorted(seen) == [0, 1, 2]
+    # the second half ran off the thread that makes shards, with BLAS on one thread
+    assert all(s["thread"].startswith("posesynth-write") for s in seen.values())
+    assert all(set(s["blas_threads"]) <= {1} for s in seen.values())
+
+
+def test_a_deferred_shard_finishes_in_the_worker_process(tmp_path: Path) -> None:
+    seen: dict[int, dict] = {}
+    job = ShardedJob(meta={}, sizes=(3, 3), seed=5, make_shard=functools.partial(deferred_toy_shard, 1.0))
+    with ProcessExecutor(2) as ex:
+        run_sharded(job, tmp_path / "p", executor=ex, before_commit=lambda _root, stats: seen.update(stats))
+    assert sorted(seen) == [0, 1]
+    assert all(set(s["blas_threads"]) <= {1} for s in seen.values())
 
 
 def test_a_shard_of_the_wrong_layout_is_an_error(tmp_path: Path) -> None:

@@ -42,7 +42,9 @@ from posesynth.geometry.placement import sample_cameras
 from posesynth.jobs.camera_config import CameraConfig
 from posesynth.jobs.executors import Executor
 from posesynth.jobs.shards import (
+    DeferredShard,
     ShardedJob,
+    ShardOutput,
     ShardTask,
     read_shard_array,
     run_sharded,
@@ -136,7 +138,12 @@ def _draw(config: GenerateConfig, seed: np.random.SeedSequence, n: int) -> _Draw
     """The kernels of one shard: procedural poses -> one camera each -> camera 3D, pixels,
     visibility (each point transformed and projected once)."""
     rng = np.random.default_rng(seed)
-    poses = sample_poses(
+    return _observed(config, rng, _poses(config, rng, n))
+
+
+def _poses(config: GenerateConfig, rng: np.random.Generator, n: int) -> PoseBatch:
+    """A shard's first half: its procedural poses (the first draws of its ``rng``)."""
+    return sample_poses(
         rng,
         n,
         get_skeleton(config.skeleton),
@@ -148,6 +155,11 @@ def _draw(config: GenerateConfig, seed: np.random.SeedSequence, n: int) -> _Draw
         tilt_sd_deg=config.tilt_sd_deg,
         collision_tolerance=config.collision_tolerance,
     )
+
+
+def _observed(config: GenerateConfig, rng: np.random.Generator, poses: PoseBatch) -> _Drawn:
+    """A shard's second half: one camera per pose (the next draws of ``rng``), then camera
+    3D, pixels and visibility."""
     cameras = sample_cameras(rng, poses.positions, config.camera.model, config.camera.ranges())
     return _Drawn(poses, cameras, *cameras.observe(poses.positions))
 
@@ -195,13 +207,23 @@ def generate_job(config: GenerateConfig) -> ShardedJob:
     )
 
 
-def generate_task(config: GenerateConfig, task: ShardTask) -> dict[str, np.ndarray]:
-    """The store arrays of the shard ``task`` of the generate job of ``config``: the arrays
-    ``dataset_store_arrays(generate_shard(...), compact_dtypes(config.dtype))`` gives, made
-    from the kernels' arrays in one conversion each (the data set record rounds every point
-    to ``config.dtype``, back to float64 and again to ``config.dtype``: the same values, a
-    third of ``generate``'s time outside the kernels)."""
-    drawn = _draw(config, task.seed, task.samples)
+def generate_task(config: GenerateConfig, task: ShardTask) -> DeferredShard:
+    """The shard ``task`` of the generate job of ``config``: its poses now, the rest where it
+    is written (:class:`~posesynth.jobs.shards.DeferredShard`; in-process on the writer
+    thread, beside the next shard's poses). ``finish()`` gives :func:`_store_shard`'s arrays
+    and statistics."""
+    rng = np.random.default_rng(task.seed)
+    return DeferredShard(functools.partial(_store_shard, config, rng, _poses(config, rng, task.samples)))
+
+
+def _store_shard(config: GenerateConfig, rng: np.random.Generator, poses: PoseBatch) -> ShardOutput:
+    """A shard's store arrays and its record's statistics (:func:`_shard_stats`), from its
+    poses and the rest of its ``rng``: the arrays ``dataset_store_arrays(generate_shard(...),
+    compact_dtypes(config.dtype))`` gives, made from the kernels' arrays in one conversion
+    each (the data set record rounds every point to ``config.dtype``, back to float64 and
+    again to ``config.dtype``: the same values, a third of ``generate``'s time outside the
+    kernels)."""
+    drawn = _observed(config, rng, poses)
     dtypes = compact_dtypes(config.dtype)
     arrays = {
         "joints_3d_world": drawn.poses.positions,
@@ -211,7 +233,8 @@ def generate_task(config: GenerateConfig, task: ShardTask) -> dict[str, np.ndarr
         **camera_store_arrays(drawn.cameras),
     }
     arrays = {name: a.astype(dtypes.get(name, a.dtype), copy=False) for name, a in arrays.items()}
-    return {**arrays, **_extra_arrays(config, drawn.poses)}
+    arrays.update(_extra_arrays(config, drawn.poses))
+    return ShardOutput(arrays, _shard_stats(len(_used_activity_names(config.activities)), arrays))
 
 
 def iter_shards(config: GenerateConfig) -> Iterator[PoseDataset]:
@@ -305,26 +328,48 @@ def _coverage(angles: np.ndarray, names: list[str], lo: np.ndarray, hi: np.ndarr
     return {n: AngleCoverage(*(round(float(v), 2) for v in q[:, j])) for j, n in enumerate(names)}
 
 
-def _summarize(root: Path, sizes: tuple[int, ...], n_activities: int, names: list[str]) -> _ShardStats:
+def _shard_stats(n_activities: int, arrays: Mapping[str, np.ndarray]) -> dict[str, list[Any]]:
+    """What the summary needs of one shard's stored arrays, for its record: the activity
+    counts and each angle's extremes (radians, the stored values, exact as JSON floats)."""
+    angles = arrays["angles"]
+    return {
+        "activities": np.bincount(arrays["activity"], minlength=n_activities).tolist(),
+        "angle_min": angles.min(axis=0).tolist(),
+        "angle_max": angles.max(axis=0).tolist(),
+    }
+
+
+def _summarize(
+    root: Path,
+    sizes: tuple[int, ...],
+    n_activities: int,
+    names: list[str],
+    recorded: Mapping[int, Any] | None = None,
+) -> _ShardStats:
     """Activity counts and angle coverage of the store at ``root``, shard by shard.
 
+    ``recorded`` maps shard indices to their records' :func:`_shard_stats` (made beside the
+    next shard's kernels); a shard without them (a partial job of an older version) is read.
     Memory is bounded: one shard's angles at a time, plus at most about
     :data:`COVERAGE_SAMPLES` rows (the first rows of every shard, in proportion) for the
     percentiles; with fewer samples in all, every sample is used.
     """
+    recorded = recorded or {}
     total = sum(sizes)
     counts = np.zeros(n_activities, dtype=np.int64)
     lo = np.full(len(names), np.inf)
     hi = np.full(len(names), -np.inf)
     kept: list[np.ndarray] = []
     for index, n in enumerate(sizes):
-        counts += np.bincount(read_shard_array(root, index, "activity"), minlength=n_activities)
-        angles = read_shard_array(root, index, "angles")
+        rows = n if total <= COVERAGE_SAMPLES else -(-n * COVERAGE_SAMPLES // total)
+        stats = recorded.get(index)
+        if stats is None:
+            stats = _shard_stats(n_activities, {k: read_shard_array(root, index, k) for k in ("activity", "angles")})
+        counts += np.asarray(stats["activities"], dtype=np.int64)
         # min and max in the stored dtype, in degrees once at the end: rad2deg is monotonic,
         # so these are the extremes of the degrees (without converting every sample)
-        lo, hi = np.minimum(lo, angles.min(axis=0)), np.maximum(hi, angles.max(axis=0))
-        rows = n if total <= COVERAGE_SAMPLES else -(-n * COVERAGE_SAMPLES // total)
-        kept.append(angles[:rows].copy())
+        lo, hi = np.minimum(lo, stats["angle_min"]), np.maximum(hi, stats["angle_max"])
+        kept.append(read_shard_array(root, index, "angles", rows))
     return _ShardStats(counts, _coverage(np.concatenate(kept), names, np.rad2deg(lo), np.rad2deg(hi)))
 
 
@@ -357,7 +402,10 @@ def generate(
     meta = job.meta
     skeleton = get_skeleton(config.skeleton)
 
-    def write_preview(root: Path, _stats: Any) -> None:
+    recorded: dict[int, Any] = {}
+
+    def before_commit(root: Path, stats: Mapping[int, Any]) -> None:
+        recorded.update(stats)
         if not preview:
             return
         from posesynth.viz.preview import save_preview
@@ -379,10 +427,10 @@ def generate(
         executor,
         overwrite=overwrite,
         progress=progress,
-        before_commit=write_preview,
+        before_commit=before_commit,
         max_in_flight=max_in_flight,
     )
-    stats = _summarize(result.path, job.sizes, len(meta["activity_names"]), meta["angle_names"])
+    stats = _summarize(result.path, job.sizes, len(meta["activity_names"]), meta["angle_names"], recorded)
     return GenerateSummary(
         out=str(result.path),
         samples=config.samples,
