@@ -18,8 +18,10 @@ chunks of ``--chunk`` samples,
 
 Whole command: ``posesynth generate -n M --no-preview`` as a child process, on each
 ``--workers`` count (``--repeat R`` times, the median shown), wall clock including start-up,
-against the in-memory pipeline (the kernel), the seed-style loop writing its arrays to disk
-(``np.save``) and memcpy of the bytes the store holds per sample; then the command's stages
+with the caller's thread settings (the kernels' pipeline runs on one thread), against the
+in-memory pipeline (the kernel), the seed-style loop writing its arrays to disk (``np.save``;
+once per round beside the command's runs, the median; each loop warmed up by one untimed
+sample) and memcpy of the bytes the store holds per sample; then the command's stages
 (``--no-stages`` skips them), each its own time, in a child process through the functions the
 command calls: start-up (imports; the command on one sample), the configuration, the kernel
 (the poses' first draw, the collision checks, the collision redraws, the rest of the poses,
@@ -539,7 +541,9 @@ def main() -> None:
     try:
         print(f"\nwhole command: posesynth generate -n {args.command_samples:,} --no-preview "
               f"({len(main_affinity or [0])} cores available)")  # fmt: skip
-        loop_disk = args.loop / seed_style_loop(args.loop, skeleton, base)
+        # the loop runs once per round, beside the command's runs, and its median is the
+        # reference: a single 2,000-sample loop moved by 1.2-1.4x between runs of this script
+        loops = [args.loop / seed_style_loop(args.loop, skeleton, base)]
         # the store's bytes per sample: float32 3D world + camera + 2D + angles, uint8 visibility
         # and activity, float32 height, float64 camera (4 + D + 9 + 3) and int32 image size
         store_bytes = J * (3 + 3 + 2) * 4 + J + 1 + 4 + len(angle_names(skeleton)) * 4 + (4 + 9 + 3) * 8 + 8
@@ -552,9 +556,12 @@ def main() -> None:
         first: dict[str, float] = {}
         for workers in args.workers:
             runs: dict[str, list[tuple[float, float]]] = {tag: [] for tag, _ in versions}
-            for _ in range(args.repeat):  # alternated, so that the load moves both alike
+            for round_ in range(args.repeat):  # alternated, so that the load moves both alike
+                if round_ > 0 or workers != args.workers[0]:
+                    loops.append(args.loop / seed_style_loop(args.loop, skeleton, base))
                 for tag, package in versions:
                     runs[tag].append(command_rate(args.command_samples, workers, base, package))
+            loop_disk = float(np.median(loops))
             for tag, _ in versions:
                 if args.repeat > 1:
                     shown = ", ".join(f"{wall:,.0f}" for wall, _ in runs[tag])
@@ -570,7 +577,9 @@ def main() -> None:
                     results["command"][str(workers)] = figures
                 else:
                     results["command"].setdefault(tag, {})[str(workers)] = figures
-        print(f"  seed-style loop to disk: {loop_disk:,.0f} samples/s; memcpy of the store's "
+        loop_disk = float(np.median(loops))
+        print(f"  seed-style loop to disk: {loop_disk:,.0f} samples/s (median of {len(loops)} rounds: "
+              f"{', '.join(f'{v:,.0f}' for v in loops)}); memcpy of the store's "
               f"{store_bytes} B/sample: {copy_cmd:,.0f} samples/s (goal: >= 50x the loop)")  # fmt: skip
         results["command"].update(loop=loop_disk, memcpy=copy_cmd, samples=args.command_samples, kernel=best)
         if args.stages:
