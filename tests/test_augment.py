@@ -658,3 +658,14 @@ def test_bilateral_off_by_default_draws_nothing_and_is_left_out():
     a = augment(dataset(src, H36M17), load_motions("full-rom", H36M17), seed=0).dataset.joints_3d_world
     b = augment(dataset(src, H36M17), off, seed=0).dataset.joints_3d_world
     assert np.array_equal(a, b)
+
+
+def test_full_rom_pair_wide_is_pair_with_hip_rotation_and_shoulder_plane():
+    wide = load_motions("full-rom-pair-wide", H36M17)
+    pair = load_motions("full-rom-pair", H36M17)
+    assert wide.motions[: len(pair.motions)] == pair.motions
+    added = {m.angle: (tuple(m.range_deg), m.probability) for m in wide.motions[len(pair.motions) :]}
+    assert added == {"hip_rotation": ((-45.0, 45.0), 0.5), "shoulder_plane": ((-45.0, 180.0), 0.5)}
+    assert wide.bilateral == pair.bilateral and wide.side_bend == pair.side_bend
+    # inside the range of motion, as `rom: reject` requires
+    wide.check(H36M17)

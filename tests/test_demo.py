@@ -156,7 +156,9 @@ def test_foot_pulled_up_behind_reads_deep_flexion(pose_photos: dict[str, Path]) 
         assert 0.3 <= doc["models"][key]["legs"]["right"]["hip_knee_m"] <= 0.6, key
     knees = _knees(doc)
     assert knees["b"][1] >= 100.0 and knees["mediapipe"][1] >= 100.0, knees
-    assert knees["b"][1] > knees["a"][1], knees
+    # Not B > A here: seated, the folded leg lies against the thigh in the image, and the
+    # round-11 A (16 epochs) reads it folded too (149 deg; B 147, MediaPipe 137). The one-leg
+    # stance above is where A, which never saw a knee past 60 deg, stays low (89 deg).
 
 
 @pytest.fixture(scope="module")

@@ -48,7 +48,9 @@ def augment(
     motions: Annotated[
         str,
         typer.Option(
-            "--motions", "-m", help="Motions YAML file, or a preset: seed-knee, full-rom, full-rom-lean, full-rom-pair."
+            "--motions",
+            "-m",
+            help="Motions YAML file, or a preset: seed-knee, full-rom, full-rom-lean, full-rom-pair, full-rom-pair-wide.",
         ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output (store folder, or folder for the files).")],

@@ -299,6 +299,16 @@ PRESETS: dict[str, dict[str, Any]] = {
 PRESETS["full-rom-lean"] = {**PRESETS["full-rom"], "side_bend": {"range_deg": [-40, 40], "probability": 0.5}}
 # full-rom-lean, with half of the poses moved alike on both sides (squats, kneeling: round 9)
 PRESETS["full-rom-pair"] = {**PRESETS["full-rom-lean"], "bilateral": {"probability": 0.5}}
+# full-rom-pair, and half of the poses with the hips rotated and the arms raised in any plane
+# (round 9's three levers together; the shipped rom of round 11)
+PRESETS["full-rom-pair-wide"] = {
+    **PRESETS["full-rom-pair"],
+    "motions": [
+        *PRESETS["full-rom-pair"]["motions"],
+        {"angle": "hip_rotation", "distribution": "uniform", "range_deg": [-45, 45], "probability": 0.5},
+        {"angle": "shoulder_plane", "distribution": "uniform", "range_deg": [-45, 180], "probability": 0.5},
+    ],
+}
 
 
 def load_motions(spec: str | Path, skeleton: Skeleton) -> MotionsConfig:
