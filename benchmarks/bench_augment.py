@@ -44,7 +44,11 @@ from __future__ import annotations
 
 import os
 
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+#: the caller's thread settings: the commands run with them, as a user's would (the sharded
+#: jobs limit BLAS themselves); the kernels run on one thread
+USER_THREADS = {var: os.environ.get(var) for var in _THREAD_VARS}
+for var in _THREAD_VARS:
     os.environ[var] = "1"
 
 import argparse  # noqa: E402
@@ -206,18 +210,24 @@ def memcpy_rate(bytes_per_frame: int, frames: int = 200_000) -> float:
     return frames / best
 
 
-def _env(package: Path | None) -> dict[str, str]:
+def _env(package: Path | None, user_threads: bool = False) -> dict[str, str]:
     """A child's environment: the kernels' choice left to the command, and ``package`` (a
-    ``src`` folder of another version) first on the module path."""
+    ``src`` folder of another version) first on the module path; with ``user_threads``, the
+    caller's thread settings (else one thread)."""
     env = {k: v for k, v in os.environ.items() if k != ENV_VAR}
+    if user_threads:
+        for var, value in USER_THREADS.items():
+            env.pop(var, None)
+            if value is not None:
+                env[var] = value
     if package is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(package), env.get("PYTHONPATH", "")])
     return env
 
 
 def cli(*args: str, package: Path | None = None) -> str:
-    done = subprocess.run([sys.executable, "-m", "posesynth.cli.main", *args], cwd=ROOT, env=_env(package),
-                          check=True, capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "posesynth.cli.main", *args], cwd=ROOT,
+                          env=_env(package, user_threads=True), check=True, capture_output=True, text=True)  # fmt: skip
     return done.stdout
 
 
