@@ -50,7 +50,7 @@ def augment(
         typer.Option(
             "--motions",
             "-m",
-            help="Motions YAML file, or a preset: seed-knee, full-rom, full-rom-lean, full-rom-pair, full-rom-pair-wide.",
+            help="Motions YAML file, or a preset: seed-knee, full-rom, full-rom-lean, full-rom-pair, full-rom-pair-wide, full-rom-hands.",
         ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output (store folder, or folder for the files).")],

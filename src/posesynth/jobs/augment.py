@@ -29,7 +29,9 @@ from typing import Any, Literal
 import numpy as np
 
 from posesynth import __version__
+from posesynth.body.angles import angles_from_local
 from posesynth.body.collision import colliding, collision_model
+from posesynth.body.kinematics import default_rest_offsets, inverse_kinematics
 from posesynth.body.skeleton import H36M_EXTENDED, Skeleton
 from posesynth.data.dataset import PoseDataset, concat_datasets
 from posesynth.data.formats.store_io import DEFAULT_SHARD_SIZE, dataset_store_arrays
@@ -39,6 +41,7 @@ from posesynth.jobs.augment_source import CAMERA_ARRAYS, source_rows
 from posesynth.jobs.augment_stats import angle_counts, merge_shard_stats
 from posesynth.jobs.camera_config import CamerasConfig
 from posesynth.jobs.shards import ShardedJob, ShardOutput, ShardTask, shard_sizes
+from posesynth.poses.hand_targets import reach_targets
 from posesynth.poses.keypoints import add_extra_keypoints, estimate_height
 from posesynth.poses.motion_spec import SEGMENTS, MotionsConfig
 from posesynth.poses.motions import bend_sideways, rotate_about_vertical, scale_bones
@@ -199,6 +202,16 @@ def augment_shard(plan: AugmentPlan, task: ShardTask) -> AugmentShard:
     n = len(rows["frame_index"])
     local = np.repeat(np.arange(n), motions.variants)
     p, rom_ok, before, after = repose(rng, rows["positions"][local], skeleton, motions)
+    if motions.hand_targets.active:  # drawn only when asked, so other motions keep their bytes
+        h = motions.hand_targets
+        p, moved = reach_targets(rng, p, skeleton, h.probability, h.weights, h.offset_sd_m, h.swivel_deg)
+        rows_moved = moved.any(axis=1)
+        if rows_moved.any():  # the angles recorded are those of the pose made
+            rest = default_rest_offsets(skeleton)
+            now = angles_from_local(inverse_kinematics(p[rows_moved], skeleton, rest)[0], skeleton, rest)
+            after = {k: v.copy() for k, v in after.items()}
+            for k, v in after.items():
+                v[rows_moved] = now[k]
     if motions.side_bend.active:  # drawn only when asked, so other motions keep their bytes
         lo, hi = np.deg2rad(motions.side_bend.range_deg)
         bend = rng.uniform(lo, hi, len(local)) * (rng.random(len(local)) < motions.side_bend.probability)

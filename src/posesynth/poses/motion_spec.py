@@ -16,6 +16,8 @@ Example (``examples/motions/knee-rom.yaml``)::
         mode: set                    # set | add (relative to the source angle)
     bilateral:             # both sides alike: with this probability the left side
       probability: 0.5     # takes the right side's draws (default 0: off)
+    hand_targets:          # per arm, with this probability the hand reaches for a target
+      probability: 0.5     # on or around the body (default 0: off; weights per target)
     bone_scale:            # per segment: uniform factor range, both sides alike
       thigh: [0.95, 1.05]
     global_rotation:
@@ -46,6 +48,7 @@ from pydantic import (
 
 from posesynth.body.rom import base_angle_name, rom_table
 from posesynth.body.skeleton import Skeleton
+from posesynth.poses.hand_targets import TARGETS
 from posesynth.poses.procedural import ACTIVITIES
 from posesynth.util.yaml_config import describe, line_of, read_mapping
 
@@ -206,6 +209,39 @@ class Bilateral(BaseModel):
         return self.probability > 0
 
 
+class HandTargets(BaseModel):
+    """Hands moved to targets on or around the body (:func:`posesynth.poses.hand_targets.reach_targets`):
+    per arm, with ``probability``, a target drawn by ``weights`` (names of
+    :data:`~posesynth.poses.hand_targets.TARGETS`: the knees, feet, hips, head, chest; forward,
+    out to the side, overhead). Two-bone inverse kinematics places the elbow and wrist; an arm
+    that would leave its range of motion keeps its pose, whatever ``rom`` says. Applied after
+    the angle motions.
+
+    Angle draws move each arm on its own, so reposed bodies rarely hold a foot, rest their hands
+    on their knees or spread their arms to balance (docs/real-people.md, round 12).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    probability: float = Field(0.0, ge=0, le=1)
+    weights: dict[str, float] = Field(default_factory=lambda: dict.fromkeys(TARGETS, 1.0))
+    offset_sd_m: float = Field(0.05, ge=0, le=0.5)
+    swivel_deg: float = Field(45.0, ge=0, le=180)
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, v: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(v) - set(TARGETS))
+        if unknown:
+            raise ValueError(f"unknown targets {unknown}; expected some of {list(TARGETS)}")
+        if any(w < 0 for w in v.values()) or not any(w > 0 for w in v.values()):
+            raise ValueError(f"expected weights >= 0 with at least one > 0, got {v}")
+        return v
+
+    @property
+    def active(self) -> bool:
+        return self.probability > 0
+
+
 def _factor_range(v: tuple[float, float]) -> tuple[float, float]:
     if not 0 < v[0] <= v[1]:
         raise ValueError(f"expected 0 < min <= max, got {list(v)}")
@@ -237,6 +273,7 @@ class MotionsConfig(BaseModel):
     global_rotation: GlobalRotation = Field(default_factory=GlobalRotation)
     side_bend: SideBend = Field(default_factory=SideBend)
     bilateral: Bilateral = Field(default_factory=Bilateral)
+    hand_targets: HandTargets = Field(default_factory=HandTargets)
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -246,6 +283,8 @@ class MotionsConfig(BaseModel):
             data.pop("side_bend", None)
         if not self.bilateral.active:
             data.pop("bilateral", None)
+        if not self.hand_targets.active:
+            data.pop("hand_targets", None)
         return data
 
     extra_keypoints: bool = False
@@ -309,6 +348,9 @@ PRESETS["full-rom-pair-wide"] = {
         {"angle": "shoulder_plane", "distribution": "uniform", "range_deg": [-45, 180], "probability": 0.5},
     ],
 }
+# full-rom-pair-wide, and one arm in two reaching for a target on or around the body: the
+# knees, feet, hips, head, chest; forward, to the side, overhead (round 12)
+PRESETS["full-rom-hands"] = {**PRESETS["full-rom-pair-wide"], "hand_targets": {"probability": 0.5}}
 
 
 def load_motions(spec: str | Path, skeleton: Skeleton) -> MotionsConfig:
