@@ -169,6 +169,31 @@ def test_training_loss_falls(dataset: PoseDataset) -> None:
     assert not torch.equal(before, run.model.state_dict()["head.weight"])
 
 
+def test_mpjpe_loss_is_the_mean_joint_distance_in_metres(dataset: PoseDataset) -> None:
+    from posesynth.lift.train import train_step
+
+    run = prepare_run(lift_arrays(dataset), TINY.model_copy(update={"loss": "mpjpe", "dropout": 0.0}))
+    x = torch.randn(8, 34)
+    y = run.y_train[:8]
+    with torch.no_grad():
+        out = run.model(x).double().numpy()
+    std = run.norm["target_std"].double().numpy()
+    # independent: the un-standardised difference as 16 joints of 3 metres each
+    expect = np.linalg.norm(((out - y.double().numpy()) * std).reshape(8, 16, 3), axis=-1).mean()
+    assert float(train_step(run, x, y)) == pytest.approx(expect, rel=1e-5)
+    losses: list[float] = []
+
+    class Record:
+        def on_batch(self, samples: int, loss: float) -> None:
+            losses.append(loss)
+
+    for _ in range(4):
+        run_epoch(run, Record())
+    assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])
+    with pytest.raises(ValueError):
+        TrainConfig(loss="l1")
+
+
 def test_train_writes_checkpoint(checkpoint: Path, data_path: Path) -> None:
     assert {p.name for p in checkpoint.iterdir()} == {"model.safetensors", "meta.json", "train_state.pt"}
     meta = json.loads((checkpoint / "meta.json").read_text())

@@ -132,6 +132,9 @@ class ExperimentConfig(BaseModel):
     ema_decay: float = Field(
         0.0, ge=0, lt=1, description="weight averaging per step of both lifters (lift.train; 0: off)"
     )
+    loss: Literal["mse", "mpjpe"] = Field(
+        "mse", description="training loss of both lifters (lift.train.TrainConfig.loss): mse or mpjpe"
+    )
     noise_sigma_px: float = Field(1.0, ge=0)
     prior: Literal["independent", "coupled", "broad"] = Field(
         "coupled",
@@ -450,6 +453,7 @@ def run_experiment(
         width=config.width,
         dropout=config.dropout,
         ema_decay=config.ema_decay,
+        loss=config.loss,
         seed=seed,
         val_fraction=0.05,
         noise=NoiseConfig(

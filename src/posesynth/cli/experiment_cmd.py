@@ -44,6 +44,14 @@ def rom(
         float | None,
         typer.Option("--ema-decay", show_default="0", help="Weight averaging per step of both lifters (0: off)."),
     ] = None,
+    loss: Annotated[
+        str | None,
+        typer.Option(
+            "--loss",
+            show_default="mse",
+            help="Training loss of both lifters: 'mse' (standardised targets) or 'mpjpe' (metres per joint).",
+        ),
+    ] = None,
     variants: Annotated[
         int | None,
         typer.Option("--variants", show_default="1", help="Augmented copies of each everyday pose in B's data."),
@@ -155,6 +163,7 @@ def rom(
             width=width,
             dropout=dropout,
             ema_decay=ema_decay,
+            loss=loss,
             seed=seed,
             variants=variants,
             rom_share=rom_share,

@@ -63,6 +63,14 @@ def train(
             help="Weight averaging per step, e.g. 0.999: the checkpoint holds the moving average (default 0: off).",
         ),
     ] = None,
+    loss: Annotated[
+        str | None,
+        typer.Option(
+            "--loss",
+            help="'mse' of the standardised targets (default; SimpleBaseline) or 'mpjpe', the mean per-joint "
+            "distance in metres (VideoPose3D).",
+        ),
+    ] = None,
     max_norm: Annotated[
         bool | None,
         typer.Option(
@@ -159,7 +167,7 @@ def train(
         flags = {
             "epochs": epochs, "batch_size": batch_size, "lr": lr, "lr_decay": lr_decay,
             "lr_decay_steps": lr_decay_steps, "lr_schedule": lr_schedule, "width": width,
-            "blocks": blocks, "dropout": dropout, "ema_decay": ema_decay, "max_norm": max_norm,
+            "blocks": blocks, "dropout": dropout, "ema_decay": ema_decay, "loss": loss, "max_norm": max_norm,
             "val_fraction": val_fraction, "seed": seed, "device": device, "precision": precision,
         }  # fmt: skip
         noise_flags = {

@@ -128,6 +128,12 @@ class TrainConfig(BaseModel):
         0.0, ge=0, lt=1, description="weight averaging per step (0: off); the checkpoint holds the average"
     )
     max_norm: bool = True
+    loss: Literal["mse", "mpjpe"] = Field(
+        "mse",
+        description="mse: of the standardised targets (SimpleBaseline); mpjpe: the mean per-joint distance in "
+        "metres (VideoPose3D), whose best guess for a 2D pose with two 3D readings leans to the likelier one "
+        "instead of their mean",
+    )
     val_fraction: float = Field(0.1, ge=0, lt=1)
     seed: int = Field(0, ge=0)
     noise: NoiseConfig = Field(default_factory=NoiseConfig)
@@ -156,7 +162,7 @@ class TrainCallbacks:
         """Called once: epochs ``first_epoch..epochs`` (1-based) of ``samples_per_epoch``."""
 
     def on_batch(self, samples: int, loss: float) -> None:
-        """After each optimiser step: ``samples`` in the batch, its loss (standardised MSE)."""
+        """After each optimiser step: ``samples`` in the batch, its loss (``TrainConfig.loss``)."""
 
     def on_epoch(self, record: Mapping[str, Any]) -> None:
         """After each epoch with its history record (``epoch``, ``train_loss``, ``val_mpjpe_mm``...)."""
@@ -375,14 +381,19 @@ def _epoch_scope(run: TrainRun, dropout_seed: int) -> Iterator[None]:
 def train_step(run: TrainRun, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """One optimiser step on normalised inputs ``x`` (B, 34) and standardised targets ``y``
     (B, 48) on the run's device: the learning rate of ``run.step``, forward under the run's
-    autocast, MSE on float32 outputs, backward (scaled for fp16), Adam. Returns the detached loss."""
+    autocast, the config's loss on float32 outputs, backward (scaled for fp16), Adam. Returns the
+    detached loss."""
     cfg, opt = run.config, run.optimizer
     lr = cfg.lr_at(run.step)
     for group in opt.param_groups:
         group["lr"] = lr
     with run.plan.autocast():
         out = run.model(x)
-    loss = F.mse_loss(out.float(), y)
+    if cfg.loss == "mse":
+        loss = F.mse_loss(out.float(), y)
+    else:  # metres per joint: the standardisation undone
+        diff = (out.float() - y) * run.norm["target_std"]
+        loss = torch.linalg.vector_norm(diff.view(len(diff), -1, 3), dim=-1).mean()
     opt.zero_grad(set_to_none=True)
     if run.scaler is not None:
         run.scaler.scale(loss).backward()
