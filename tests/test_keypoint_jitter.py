@@ -103,3 +103,49 @@ def test_stream_keypoint_jitter() -> None:
     assert 0.005 < gap.norm(dim=-1).mean().item() < 0.08
     assert torch.equal(b.x, jit.chunk(1, 0).x)  # seeded per chunk
     assert plain.describe()["config"]["keypoint_jitter"] == 0.0
+
+
+def test_limb_factor_scales_the_limb_ends_of_the_same_draws(shard) -> None:
+    from posesynth.body.definitions import LIMB_ENDS
+
+    full = random_offsets(np.random.default_rng(3), 50, 0.03)
+    half = random_offsets(np.random.default_rng(3), 50, 0.03, limb_factor=0.3)
+    ends = [J[j] for j in LIMB_ENDS]
+    assert (
+        sorted(H36M17.joint_names[i].split("_")[1] for i in ends)
+        == ["elbow"] * 2 + ["foot"] * 2 + ["knee"] * 2 + ["wrist"] * 2
+    )
+    np.testing.assert_array_equal(half[:, ends], 0.3 * full[:, ends])
+    rest = np.setdiff1d(np.arange(17), ends)
+    np.testing.assert_array_equal(half[:, rest], full[:, rest])
+    with pytest.raises(ValueError, match="limb_factor"):
+        random_offsets(np.random.default_rng(0), 5, 0.03, limb_factor=-1.0)
+    # through the data set: the same moved trunk, limb ends moved less; recorded when not 1
+    a = jitter_keypoints(shard, 0.03, np.random.default_rng(4))
+    b = jitter_keypoints(shard, 0.03, np.random.default_rng(4), limb_factor=0.3)
+    assert "keypoint_jitter_limbs" not in a.meta and b.meta["keypoint_jitter_limbs"] == 0.3
+    np.testing.assert_allclose(b.joints_3d_world[:, J["head"]], a.joints_3d_world[:, J["head"]], atol=1e-12)
+    w = J["right_wrist"]
+    gap_a, gap_b = (np.linalg.norm(d.joints_3d_world[:, w] - shard.joints_3d_world[:, w], axis=-1) for d in (a, b))
+    np.testing.assert_allclose(gap_b, 0.3 * gap_a, rtol=1e-9)
+
+
+def test_stream_limb_jitter_is_recorded_only_when_set() -> None:
+    small = {"samples_per_epoch": 128, "chunk_samples": 128, "stats_samples": 200, "val_samples": 20, "workers": 0}
+    jit = SyntheticPoses({**small, "keypoint_jitter": 0.03}, batch_size=32, seed=4, epochs=1)
+    limbs = SyntheticPoses(
+        {**small, "keypoint_jitter": 0.03, "keypoint_jitter_limbs": 0.3},
+        batch_size=32,
+        seed=4,
+        epochs=1,
+        stats=jit.stats,
+    )
+    assert "keypoint_jitter_limbs" not in jit.describe()["config"]
+    assert limbs.describe()["config"]["keypoint_jitter_limbs"] == 0.3
+    a, b = jit.chunk(1, 0), limbs.chunk(1, 0)
+    std = torch.as_tensor(jit.stats.target_std, dtype=torch.float32).reshape(16, 3)
+    ya, yb = (c.y.reshape(-1, 16, 3) * std for c in (a, b))
+    wrist = J["right_wrist"] - 1  # targets hold joints 1..16
+    head = J["head"] - 1
+    assert torch.allclose(ya[:, head], yb[:, head], atol=1e-5)  # the same poses, the same trunk offsets
+    assert not torch.allclose(ya[:, wrist], yb[:, wrist], atol=1e-3)

@@ -156,6 +156,12 @@ class ExperimentConfig(BaseModel):
         description="random keypoint definition per training sample, 2D and 3D alike (sd, fraction of body "
         "height; data.keypoint_jitter); the test sets stay in posesynth's joint centres",
     )
+    keypoint_jitter_limbs: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="the keypoint jitter of the elbows, wrists, knees and feet, a factor of keypoint_jitter",
+    )
     tilt_sd_deg: float = Field(
         4.0,
         ge=0,
@@ -404,6 +410,7 @@ def run_experiment(
             samples_per_epoch=config.samples,
             workers=1,
             keypoint_jitter=config.keypoint_jitter,
+            keypoint_jitter_limbs=config.keypoint_jitter_limbs,
             generate=GenerateConfig(
                 activities=mix, angle_limits_deg=EVERYDAY_LIMITS_DEG, tilt_sd_deg=config.tilt_sd_deg
             ),
@@ -429,8 +436,9 @@ def run_experiment(
         train_a, train_b = everyday, rom.dataset
         if config.keypoint_jitter:
             rng_a, rng_b = (np.random.default_rng(s) for s in np.random.SeedSequence([seed, _JITTER_STREAM]).spawn(2))
-            train_a = jitter_keypoints(everyday, config.keypoint_jitter, rng_a)
-            train_b = jitter_keypoints(rom.dataset, config.keypoint_jitter, rng_b)
+            limbs = config.keypoint_jitter_limbs
+            train_a = jitter_keypoints(everyday, config.keypoint_jitter, rng_a, limbs)
+            train_b = jitter_keypoints(rom.dataset, config.keypoint_jitter, rng_b, limbs)
         data_a, data_b = _lift_view(train_a), _concat(train_a, train_b)
         steps = int(np.ceil(len(data_a) * 0.95 / config.batch_size)) * config.epochs
         per_epoch_b = int(np.ceil(len(data_b) * 0.95 / config.batch_size))

@@ -181,7 +181,14 @@ def offset_joints(positions: np.ndarray, offsets: np.ndarray, heights: np.ndarra
     return positions + delta
 
 
-def random_offsets(rng: np.random.Generator, n: int, sigma: float, side_correlation: float = 0.8) -> np.ndarray:
+#: The limbs' end joints (elbows, wrists, knees, feet): where detectors' keypoints and joint
+#: centres agree best, and where a moved keypoint changes a short bone's length the most.
+LIMB_ENDS: tuple[str, ...] = tuple(f"{s}_{j}" for s in ("right", "left") for j in ("elbow", "wrist", "knee", "foot"))
+
+
+def random_offsets(
+    rng: np.random.Generator, n: int, sigma: float, side_correlation: float = 0.8, limb_factor: float = 1.0
+) -> np.ndarray:
     """``n`` random keypoint definitions: offset tables for :func:`offset_joints`.
 
     Detectors and data sets place the same named keypoint centimetres apart (hips over the
@@ -199,6 +206,10 @@ def random_offsets(rng: np.random.Generator, n: int, sigma: float, side_correlat
             of body height (0.015 is 2.5 cm at 1.70 m); 0 gives zeros.
         side_correlation: correlation between a left joint's offset and its right partner's
             mirrored offset (definitions are mostly symmetric); each keeps ``sigma``.
+        limb_factor: the offsets of :data:`LIMB_ENDS` scaled by it (the same draws): detectors
+            disagree with joint centres mostly at the hips, shoulders and head, and a wrist
+            moved by centimetres makes a 26 cm forearm read as pointing towards or away from
+            the camera (docs/real-people.md, round 12).
 
     Returns:
         ``(n, 17, 3)`` float64, left sides mirrored; the root row is 0.
@@ -207,6 +218,8 @@ def random_offsets(rng: np.random.Generator, n: int, sigma: float, side_correlat
         raise ValueError(f"keypoint jitter sigma: expected a finite value >= 0, got {sigma}")
     if not -1.0 <= side_correlation <= 1.0:
         raise ValueError(f"side_correlation: expected within [-1, 1], got {side_correlation}")
+    if not (limb_factor >= 0 and np.isfinite(limb_factor)):
+        raise ValueError(f"limb_factor: expected a finite value >= 0, got {limb_factor}")
     own = rng.normal(0.0, sigma, (n, 17, 3))
     left = np.flatnonzero(_LEFT)
     right = np.array([_J["right_" + H36M17.joint_names[i][len("left_") :]] for i in left])
@@ -214,6 +227,8 @@ def random_offsets(rng: np.random.Generator, n: int, sigma: float, side_correlat
     own[:, left] = rho * own[:, right] + np.sqrt(1.0 - rho * rho) * own[:, left]
     own[:, 0] = 0.0
     own[:, _LEFT, 0] *= -1.0
+    if limb_factor != 1.0:
+        own[:, [_J[j] for j in LIMB_ENDS]] *= limb_factor
     return own
 
 

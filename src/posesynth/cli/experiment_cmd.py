@@ -116,6 +116,14 @@ def rom(
             help="Random keypoint definition per training sample, 2D and 3D alike: sd as a fraction of body height (default 0).",
         ),
     ] = None,
+    keypoint_jitter_limbs: Annotated[
+        float | None,
+        typer.Option(
+            "--keypoint-jitter-limbs",
+            show_default="1",
+            help="The jitter of the elbows, wrists, knees and feet, a factor of --keypoint-jitter.",
+        ),
+    ] = None,
     tilt_sd: Annotated[
         float | None,
         typer.Option(
@@ -174,6 +182,7 @@ def rom(
             prior=prior,
             detector_noise=detector_noise,
             keypoint_jitter=keypoint_jitter,
+            keypoint_jitter_limbs=keypoint_jitter_limbs,
             tilt_sd_deg=tilt_sd,
             stream=stream or None,
             real=None if real is None else str(real),

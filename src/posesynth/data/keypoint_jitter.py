@@ -19,7 +19,9 @@ from posesynth.data.dataset import PoseDataset
 __all__ = ["jitter_keypoints"]
 
 
-def jitter_keypoints(dataset: PoseDataset, sigma: float, rng: np.random.Generator) -> PoseDataset:
+def jitter_keypoints(
+    dataset: PoseDataset, sigma: float, rng: np.random.Generator, limb_factor: float = 1.0
+) -> PoseDataset:
     """``dataset`` with every pose's keypoints moved by a fresh random definition.
 
     Args:
@@ -28,6 +30,8 @@ def jitter_keypoints(dataset: PoseDataset, sigma: float, rng: np.random.Generato
             from ``extra["height"]`` when present, else estimated from the limb bones.
         sigma: offset standard deviation, a fraction of body height (0 returns ``dataset``).
         rng: the random generator (one table of ``17 × 3`` normals per pose).
+        limb_factor: the elbows', wrists', knees' and feet's offsets scaled by it
+            (:func:`~posesynth.body.definitions.random_offsets`).
 
     Returns:
         A data set with world 3D, camera 3D, 2D and visibility of the moved keypoints, and
@@ -45,7 +49,7 @@ def jitter_keypoints(dataset: PoseDataset, sigma: float, rng: np.random.Generato
     heights = dataset.extra.get("height") if dataset.extra else None
     world = np.asarray(dataset.joints_3d_world, np.float64)
     h = estimate_height(world) if heights is None else np.asarray(heights, np.float64)
-    moved = offset_joints(world, random_offsets(rng, len(world), sigma), h)
+    moved = offset_joints(world, random_offsets(rng, len(world), sigma, limb_factor=limb_factor), h)
     p_cam, uv, seen = dataset.sample_cameras().observe(moved)
     return replace(
         dataset,
@@ -53,5 +57,9 @@ def jitter_keypoints(dataset: PoseDataset, sigma: float, rng: np.random.Generato
         joints_3d_camera=p_cam,
         joints_2d=uv,
         visibility=seen.astype(np.float64),
-        meta={**dataset.meta, "keypoint_jitter": float(sigma)},
+        meta={
+            **dataset.meta,
+            "keypoint_jitter": float(sigma),
+            **({"keypoint_jitter_limbs": float(limb_factor)} if limb_factor != 1.0 else {}),
+        },
     )

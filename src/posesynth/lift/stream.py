@@ -154,6 +154,13 @@ class StreamConfig(BaseModel):
         description="random keypoint definition per sample, 2D and 3D alike: offset sd as a fraction of body "
         "height (data.keypoint_jitter; 0: posesynth's joint centres)",
     )
+    keypoint_jitter_limbs: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="the keypoint jitter of the elbows, wrists, knees and feet, a factor of keypoint_jitter "
+        "(body.definitions.LIMB_ENDS)",
+    )
     generate: GenerateConfig | None = None
     augment: AugmentStream | None = None
 
@@ -220,6 +227,7 @@ class _Procedural:
     rom_share: float = 0.0
     rom_motions: MotionsConfig | None = None
     unlimited_share: float = 0.0
+    jitter_limbs: float = 1.0
 
     def make(self, seq: np.random.SeedSequence, n: int) -> tuple[np.ndarray, np.ndarray]:
         n_unlimited = round(n * self.unlimited_share)
@@ -231,27 +239,37 @@ class _Procedural:
         )
         unlimited = self.config.model_copy(update={"angle_limits_deg": {}})
         parts = [self._limited(seq, n - n_unlimited)] if n > n_unlimited else []
-        parts.append(_lift_pair(_jittered(generate_shard(unlimited, own, n_unlimited), self.keypoint_jitter, own)))
+        parts.append(
+            _lift_pair(
+                _jittered(generate_shard(unlimited, own, n_unlimited), self.keypoint_jitter, own, self.jitter_limbs)
+            )
+        )
         return _shuffled(parts, mix)
 
     def _limited(self, seq: np.random.SeedSequence, n: int) -> tuple[np.ndarray, np.ndarray]:
         """``n`` samples within the config's limits: plain, and the rom_share part reposed."""
         n_rom = round(n * self.rom_share / (1.0 - self.unlimited_share))
         if n_rom == 0 or self.rom_motions is None:
-            return _lift_pair(_jittered(generate_shard(self.config, seq, n), self.keypoint_jitter, seq))
+            return _lift_pair(
+                _jittered(generate_shard(self.config, seq, n), self.keypoint_jitter, seq, self.jitter_limbs)
+            )
         # Children under their own keys: the plain part (rom_share 0) keeps drawing from seq itself.
         src_seq, aug_seq, mix_seq = (
             np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, _ROM_KEY, i)) for i in range(3)
         )
         parts = []
         if n > n_rom:  # a small remainder of a chunk may be all reposed
-            parts.append(_lift_pair(_jittered(generate_shard(self.config, seq, n - n_rom), self.keypoint_jitter, seq)))
+            parts.append(
+                _lift_pair(
+                    _jittered(generate_shard(self.config, seq, n - n_rom), self.keypoint_jitter, seq, self.jitter_limbs)
+                )
+            )
         sources = math.ceil(n_rom / self.rom_motions.variants)
         plan = make_plan(generate_shard(self.config, src_seq, sources), self.rom_motions, CamerasConfig())
         assert not isinstance(plan.rows, str)  # make_plan keeps the rows in memory
         reposed = augment_shard(plan, ShardTask(0, len(plan.rows["frame_index"]), aug_seq, 0)).dataset
         if reposed is not None:
-            parts.append(_lift_pair(_jittered(reposed, self.keypoint_jitter, aug_seq)))
+            parts.append(_lift_pair(_jittered(reposed, self.keypoint_jitter, aug_seq, self.jitter_limbs)))
         if not parts:  # every copy rejected and no plain part: _draw asks again
             return _lift_pair(None)
         return _shuffled(parts, mix_seq)
@@ -262,6 +280,7 @@ class _Augmented:
     plan: AugmentPlan
     per_frame: int  # samples one source frame yields before rejections (variants × cameras)
     keypoint_jitter: float = 0.0
+    jitter_limbs: float = 1.0
 
     def make(self, seq: np.random.SeedSequence, n: int) -> tuple[np.ndarray, np.ndarray]:
         pick, shard = seq.spawn(2)
@@ -275,7 +294,7 @@ class _Augmented:
         # store ``arrays``: accept either, the jobs layer has used both
         made = getattr(made, "dataset", None) if hasattr(made, "dataset") else made.arrays
         if isinstance(made, PoseDataset):
-            made = _jittered(made, self.keypoint_jitter, seq)
+            made = _jittered(made, self.keypoint_jitter, seq, self.jitter_limbs)
         return _lift_pair(made)
 
 
@@ -288,13 +307,13 @@ def _shuffled(parts: list[tuple[np.ndarray, np.ndarray]], seq: np.random.SeedSeq
     return uv[order], p3[order]
 
 
-def _jittered(dataset: PoseDataset, sigma: float, seq: np.random.SeedSequence) -> PoseDataset:
+def _jittered(dataset: PoseDataset, sigma: float, seq: np.random.SeedSequence, limbs: float = 1.0) -> PoseDataset:
     """``dataset`` in random keypoint definitions; their draws come from a child of ``seq`` that
     the generators never use, so a jitter of 0 leaves every other draw as it was."""
     if sigma == 0:
         return dataset
     child = np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, _JITTER_KEY))
-    return jitter_keypoints(dataset, sigma, np.random.default_rng(child))
+    return jitter_keypoints(dataset, sigma, np.random.default_rng(child), limbs)
 
 
 def _lift_pair(made: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -315,7 +334,12 @@ def _make_source(config: StreamConfig) -> _Procedural | _Augmented:
         if config.rom_share:
             rom = load_motions(config.rom_motions, get_skeleton((config.generate or GenerateConfig()).skeleton))
         return _Procedural(
-            config.generate or GenerateConfig(), config.keypoint_jitter, config.rom_share, rom, config.unlimited_share
+            config.generate or GenerateConfig(),
+            config.keypoint_jitter,
+            config.rom_share,
+            rom,
+            config.unlimited_share,
+            config.keypoint_jitter_limbs,
         )
     aug = config.augment
     dataset = read_source(aug.source)
@@ -330,7 +354,7 @@ def _make_source(config: StreamConfig) -> _Procedural | _Augmented:
             "give augment.cameras ({} for new random cameras)"
         )
     per_pose = cameras.count if plan.camera_mode == "new" and cameras is not None else plan.rig_size
-    return _Augmented(plan, motions.variants * per_pose, config.keypoint_jitter)
+    return _Augmented(plan, motions.variants * per_pose, config.keypoint_jitter, config.keypoint_jitter_limbs)
 
 
 def _draw(source: _Procedural | _Augmented, seq: np.random.SeedSequence, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -498,6 +522,8 @@ def _config_record(config: StreamConfig) -> dict[str, Any]:
     """``config`` as JSON with the generate settings spelled out (defaults included) and
     without the keys the stream owns, so ``StreamConfig(**record)`` rebuilds it."""
     doc = config.model_dump(mode="json")
+    if config.keypoint_jitter_limbs == 1.0:  # records written before the field keep their bytes
+        doc.pop("keypoint_jitter_limbs")
     if config.kind == "generate":
         doc["generate"] = (config.generate or GenerateConfig()).model_dump(mode="json", exclude=set(_STREAM_OWNED))
     return doc
