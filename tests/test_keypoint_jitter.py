@@ -149,3 +149,39 @@ def test_stream_limb_jitter_is_recorded_only_when_set() -> None:
     head = J["head"] - 1
     assert torch.allclose(ya[:, head], yb[:, head], atol=1e-5)  # the same poses, the same trunk offsets
     assert not torch.allclose(ya[:, wrist], yb[:, wrist], atol=1e-3)
+
+
+def test_keep_distal_keeps_forearms_and_shanks_and_moves_their_ends_about_them(shard) -> None:
+    from posesynth.body.definitions import DISTAL_BONES, keep_lengths
+
+    free = jitter_keypoints(shard, 0.03, np.random.default_rng(6))
+    kept = jitter_keypoints(shard, 0.03, np.random.default_rng(6), keep_distal=True)
+    assert kept.meta["keypoint_jitter_keep_distal"] is True and "keypoint_jitter_keep_distal" not in free.meta
+
+    def length(d, a, b):
+        return np.linalg.norm(d.joints_3d_world[:, J[a]] - d.joints_3d_world[:, J[b]], axis=-1)
+
+    for a, b in DISTAL_BONES:
+        np.testing.assert_allclose(length(kept, a, b), length(shard, a, b), atol=1e-12)
+        assert np.std(length(free, a, b) - length(shard, a, b)) > 0.03  # the free jitter changes them by cm
+        # the child sits on the line from its parent through where the free jitter put it
+        u = kept.joints_3d_world[:, J[b]] - kept.joints_3d_world[:, J[a]]
+        v = free.joints_3d_world[:, J[b]] - free.joints_3d_world[:, J[a]]
+        np.testing.assert_allclose(np.cross(u, v), 0.0, atol=1e-12)
+        assert ((u * v).sum(-1) > 0).all()
+    others = [J[n] for n in H36M17.joint_names if n not in {b for _, b in DISTAL_BONES}]
+    np.testing.assert_array_equal(kept.joints_3d_world[:, others], free.joints_3d_world[:, others])
+    # a zero-length moved bone keeps its child
+    p = np.zeros((1, 17, 3))
+    np.testing.assert_array_equal(keep_lengths(p, shard.joints_3d_world[:1]), p)
+
+
+def test_stream_keep_distal_is_recorded_only_when_set() -> None:
+    small = {"samples_per_epoch": 64, "chunk_samples": 64, "stats_samples": 100, "val_samples": 10, "workers": 0}
+    jit = SyntheticPoses({**small, "keypoint_jitter": 0.03}, batch_size=32, seed=4, epochs=1)
+    kept = SyntheticPoses(
+        {**small, "keypoint_jitter": 0.03, "keypoint_jitter_keep_distal": True}, batch_size=32, seed=4, epochs=1
+    )
+    assert "keypoint_jitter_keep_distal" not in jit.describe()["config"]
+    assert kept.describe()["config"]["keypoint_jitter_keep_distal"] is True
+    assert not torch.equal(jit.chunk(1, 0).y, kept.chunk(1, 0).y)

@@ -162,6 +162,9 @@ class ExperimentConfig(BaseModel):
         le=1,
         description="the keypoint jitter of the elbows, wrists, knees and feet, a factor of keypoint_jitter",
     )
+    keypoint_jitter_keep_distal: bool = Field(
+        False, description="under the keypoint jitter the forearms and shanks keep their lengths"
+    )
     tilt_sd_deg: float = Field(
         4.0,
         ge=0,
@@ -411,6 +414,7 @@ def run_experiment(
             workers=1,
             keypoint_jitter=config.keypoint_jitter,
             keypoint_jitter_limbs=config.keypoint_jitter_limbs,
+            keypoint_jitter_keep_distal=config.keypoint_jitter_keep_distal,
             generate=GenerateConfig(
                 activities=mix, angle_limits_deg=EVERYDAY_LIMITS_DEG, tilt_sd_deg=config.tilt_sd_deg
             ),
@@ -436,9 +440,9 @@ def run_experiment(
         train_a, train_b = everyday, rom.dataset
         if config.keypoint_jitter:
             rng_a, rng_b = (np.random.default_rng(s) for s in np.random.SeedSequence([seed, _JITTER_STREAM]).spawn(2))
-            limbs = config.keypoint_jitter_limbs
-            train_a = jitter_keypoints(everyday, config.keypoint_jitter, rng_a, limbs)
-            train_b = jitter_keypoints(rom.dataset, config.keypoint_jitter, rng_b, limbs)
+            limbs, keep = config.keypoint_jitter_limbs, config.keypoint_jitter_keep_distal
+            train_a = jitter_keypoints(everyday, config.keypoint_jitter, rng_a, limbs, keep)
+            train_b = jitter_keypoints(rom.dataset, config.keypoint_jitter, rng_b, limbs, keep)
         data_a, data_b = _lift_view(train_a), _concat(train_a, train_b)
         steps = int(np.ceil(len(data_a) * 0.95 / config.batch_size)) * config.epochs
         per_epoch_b = int(np.ceil(len(data_b) * 0.95 / config.batch_size))

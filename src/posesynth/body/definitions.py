@@ -186,6 +186,38 @@ def offset_joints(positions: np.ndarray, offsets: np.ndarray, heights: np.ndarra
 LIMB_ENDS: tuple[str, ...] = tuple(f"{s}_{j}" for s in ("right", "left") for j in ("elbow", "wrist", "knee", "foot"))
 
 
+#: Forearms and shanks: bones whose ends (elbow and wrist, knee and ankle) detectors place
+#: about where the joint centres are, so a new definition barely changes their length.
+DISTAL_BONES: tuple[tuple[str, str], ...] = tuple(
+    (f"{s}_{a}", f"{s}_{b}") for s in ("right", "left") for a, b in (("elbow", "wrist"), ("knee", "foot"))
+)
+
+
+def keep_lengths(
+    moved: np.ndarray, original: np.ndarray, bones: tuple[tuple[str, str], ...] = DISTAL_BONES
+) -> np.ndarray:
+    """``moved`` poses whose ``bones`` have their length in ``original`` again.
+
+    Args:
+        moved: ``(..., 17, 3)`` metres, Human3.6M-17 keypoints in some definition.
+        original: ``(..., 17, 3)`` the same poses before they were moved (their bone lengths).
+        bones: (parent, child) joint names; each child is put back on the line from its
+            (moved) parent through its moved position, at the original length. A bone whose
+            moved length is 0 keeps its moved child.
+
+    Returns:
+        ``(..., 17, 3)``: a new array; the joints not named as a child are ``moved``'s.
+    """
+    out = np.array(moved, dtype=np.float64, copy=True)
+    for parent, child in bones:
+        a, b = _J[parent], _J[child]
+        d = out[..., b, :] - out[..., a, :]
+        n = np.linalg.norm(d, axis=-1, keepdims=True)
+        length = np.linalg.norm(original[..., b, :] - original[..., a, :], axis=-1, keepdims=True)
+        out[..., b, :] = np.where(n > 0, out[..., a, :] + d * (length / np.where(n > 0, n, 1.0)), out[..., b, :])
+    return out
+
+
 def random_offsets(
     rng: np.random.Generator, n: int, sigma: float, side_correlation: float = 0.8, limb_factor: float = 1.0
 ) -> np.ndarray:

@@ -124,6 +124,13 @@ def rom(
             help="The jitter of the elbows, wrists, knees and feet, a factor of --keypoint-jitter.",
         ),
     ] = None,
+    keypoint_jitter_keep_distal: Annotated[
+        bool,
+        typer.Option(
+            "--keypoint-jitter-keep-distal",
+            help="Under the keypoint jitter, the forearms and shanks keep their lengths.",
+        ),
+    ] = False,
     tilt_sd: Annotated[
         float | None,
         typer.Option(
@@ -183,6 +190,7 @@ def rom(
             detector_noise=detector_noise,
             keypoint_jitter=keypoint_jitter,
             keypoint_jitter_limbs=keypoint_jitter_limbs,
+            keypoint_jitter_keep_distal=keypoint_jitter_keep_distal or None,
             tilt_sd_deg=tilt_sd,
             stream=stream or None,
             real=None if real is None else str(real),

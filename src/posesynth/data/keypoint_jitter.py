@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from posesynth.body.definitions import estimate_height, offset_joints, random_offsets
+from posesynth.body.definitions import estimate_height, keep_lengths, offset_joints, random_offsets
 from posesynth.body.skeleton import H36M17
 from posesynth.data.dataset import PoseDataset
 
@@ -20,7 +20,11 @@ __all__ = ["jitter_keypoints"]
 
 
 def jitter_keypoints(
-    dataset: PoseDataset, sigma: float, rng: np.random.Generator, limb_factor: float = 1.0
+    dataset: PoseDataset,
+    sigma: float,
+    rng: np.random.Generator,
+    limb_factor: float = 1.0,
+    keep_distal: bool = False,
 ) -> PoseDataset:
     """``dataset`` with every pose's keypoints moved by a fresh random definition.
 
@@ -32,6 +36,9 @@ def jitter_keypoints(
         rng: the random generator (one table of ``17 × 3`` normals per pose).
         limb_factor: the elbows', wrists', knees' and feet's offsets scaled by it
             (:func:`~posesynth.body.definitions.random_offsets`).
+        keep_distal: the forearms and shanks keep their lengths
+            (:func:`~posesynth.body.definitions.keep_lengths`): the wrists and feet move about
+            the elbows and knees, not towards or away from them.
 
     Returns:
         A data set with world 3D, camera 3D, 2D and visibility of the moved keypoints, and
@@ -50,6 +57,8 @@ def jitter_keypoints(
     world = np.asarray(dataset.joints_3d_world, np.float64)
     h = estimate_height(world) if heights is None else np.asarray(heights, np.float64)
     moved = offset_joints(world, random_offsets(rng, len(world), sigma, limb_factor=limb_factor), h)
+    if keep_distal:
+        moved = keep_lengths(moved, world)
     p_cam, uv, seen = dataset.sample_cameras().observe(moved)
     return replace(
         dataset,
@@ -61,5 +70,6 @@ def jitter_keypoints(
             **dataset.meta,
             "keypoint_jitter": float(sigma),
             **({"keypoint_jitter_limbs": float(limb_factor)} if limb_factor != 1.0 else {}),
+            **({"keypoint_jitter_keep_distal": True} if keep_distal else {}),
         },
     )

@@ -161,6 +161,11 @@ class StreamConfig(BaseModel):
         description="the keypoint jitter of the elbows, wrists, knees and feet, a factor of keypoint_jitter "
         "(body.definitions.LIMB_ENDS)",
     )
+    keypoint_jitter_keep_distal: bool = Field(
+        False,
+        description="under the keypoint jitter the forearms and shanks keep their lengths "
+        "(body.definitions.keep_lengths)",
+    )
     generate: GenerateConfig | None = None
     augment: AugmentStream | None = None
 
@@ -228,6 +233,7 @@ class _Procedural:
     rom_motions: MotionsConfig | None = None
     unlimited_share: float = 0.0
     jitter_limbs: float = 1.0
+    keep_distal: bool = False
 
     def make(self, seq: np.random.SeedSequence, n: int) -> tuple[np.ndarray, np.ndarray]:
         n_unlimited = round(n * self.unlimited_share)
@@ -241,7 +247,13 @@ class _Procedural:
         parts = [self._limited(seq, n - n_unlimited)] if n > n_unlimited else []
         parts.append(
             _lift_pair(
-                _jittered(generate_shard(unlimited, own, n_unlimited), self.keypoint_jitter, own, self.jitter_limbs)
+                _jittered(
+                    generate_shard(unlimited, own, n_unlimited),
+                    self.keypoint_jitter,
+                    own,
+                    self.jitter_limbs,
+                    self.keep_distal,
+                )
             )
         )
         return _shuffled(parts, mix)
@@ -251,7 +263,9 @@ class _Procedural:
         n_rom = round(n * self.rom_share / (1.0 - self.unlimited_share))
         if n_rom == 0 or self.rom_motions is None:
             return _lift_pair(
-                _jittered(generate_shard(self.config, seq, n), self.keypoint_jitter, seq, self.jitter_limbs)
+                _jittered(
+                    generate_shard(self.config, seq, n), self.keypoint_jitter, seq, self.jitter_limbs, self.keep_distal
+                )
             )
         # Children under their own keys: the plain part (rom_share 0) keeps drawing from seq itself.
         src_seq, aug_seq, mix_seq = (
@@ -261,7 +275,13 @@ class _Procedural:
         if n > n_rom:  # a small remainder of a chunk may be all reposed
             parts.append(
                 _lift_pair(
-                    _jittered(generate_shard(self.config, seq, n - n_rom), self.keypoint_jitter, seq, self.jitter_limbs)
+                    _jittered(
+                        generate_shard(self.config, seq, n - n_rom),
+                        self.keypoint_jitter,
+                        seq,
+                        self.jitter_limbs,
+                        self.keep_distal,
+                    )
                 )
             )
         sources = math.ceil(n_rom / self.rom_motions.variants)
@@ -269,7 +289,9 @@ class _Procedural:
         assert not isinstance(plan.rows, str)  # make_plan keeps the rows in memory
         reposed = augment_shard(plan, ShardTask(0, len(plan.rows["frame_index"]), aug_seq, 0)).dataset
         if reposed is not None:
-            parts.append(_lift_pair(_jittered(reposed, self.keypoint_jitter, aug_seq, self.jitter_limbs)))
+            parts.append(
+                _lift_pair(_jittered(reposed, self.keypoint_jitter, aug_seq, self.jitter_limbs, self.keep_distal))
+            )
         if not parts:  # every copy rejected and no plain part: _draw asks again
             return _lift_pair(None)
         return _shuffled(parts, mix_seq)
@@ -281,6 +303,7 @@ class _Augmented:
     per_frame: int  # samples one source frame yields before rejections (variants × cameras)
     keypoint_jitter: float = 0.0
     jitter_limbs: float = 1.0
+    keep_distal: bool = False
 
     def make(self, seq: np.random.SeedSequence, n: int) -> tuple[np.ndarray, np.ndarray]:
         pick, shard = seq.spawn(2)
@@ -294,7 +317,7 @@ class _Augmented:
         # store ``arrays``: accept either, the jobs layer has used both
         made = getattr(made, "dataset", None) if hasattr(made, "dataset") else made.arrays
         if isinstance(made, PoseDataset):
-            made = _jittered(made, self.keypoint_jitter, seq, self.jitter_limbs)
+            made = _jittered(made, self.keypoint_jitter, seq, self.jitter_limbs, self.keep_distal)
         return _lift_pair(made)
 
 
@@ -307,13 +330,15 @@ def _shuffled(parts: list[tuple[np.ndarray, np.ndarray]], seq: np.random.SeedSeq
     return uv[order], p3[order]
 
 
-def _jittered(dataset: PoseDataset, sigma: float, seq: np.random.SeedSequence, limbs: float = 1.0) -> PoseDataset:
+def _jittered(
+    dataset: PoseDataset, sigma: float, seq: np.random.SeedSequence, limbs: float = 1.0, keep_distal: bool = False
+) -> PoseDataset:
     """``dataset`` in random keypoint definitions; their draws come from a child of ``seq`` that
     the generators never use, so a jitter of 0 leaves every other draw as it was."""
     if sigma == 0:
         return dataset
     child = np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, _JITTER_KEY))
-    return jitter_keypoints(dataset, sigma, np.random.default_rng(child), limbs)
+    return jitter_keypoints(dataset, sigma, np.random.default_rng(child), limbs, keep_distal)
 
 
 def _lift_pair(made: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -340,6 +365,7 @@ def _make_source(config: StreamConfig) -> _Procedural | _Augmented:
             rom,
             config.unlimited_share,
             config.keypoint_jitter_limbs,
+            config.keypoint_jitter_keep_distal,
         )
     aug = config.augment
     dataset = read_source(aug.source)
@@ -354,7 +380,13 @@ def _make_source(config: StreamConfig) -> _Procedural | _Augmented:
             "give augment.cameras ({} for new random cameras)"
         )
     per_pose = cameras.count if plan.camera_mode == "new" and cameras is not None else plan.rig_size
-    return _Augmented(plan, motions.variants * per_pose, config.keypoint_jitter, config.keypoint_jitter_limbs)
+    return _Augmented(
+        plan,
+        motions.variants * per_pose,
+        config.keypoint_jitter,
+        config.keypoint_jitter_limbs,
+        config.keypoint_jitter_keep_distal,
+    )
 
 
 def _draw(source: _Procedural | _Augmented, seq: np.random.SeedSequence, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -524,6 +556,8 @@ def _config_record(config: StreamConfig) -> dict[str, Any]:
     doc = config.model_dump(mode="json")
     if config.keypoint_jitter_limbs == 1.0:  # records written before the field keep their bytes
         doc.pop("keypoint_jitter_limbs")
+    if not config.keypoint_jitter_keep_distal:
+        doc.pop("keypoint_jitter_keep_distal")
     if config.kind == "generate":
         doc["generate"] = (config.generate or GenerateConfig()).model_dump(mode="json", exclude=set(_STREAM_OWNED))
     return doc
