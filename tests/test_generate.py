@@ -172,3 +172,12 @@ def test_json_summary_on_stdout(tmp_path):
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["samples"] == 200 and doc["seed"] == 5 and "right_knee_flexion" in doc["angle_coverage"]
+
+
+def test_activity_weights_refuse_nan_and_unknown_names():
+    from posesynth.jobs.generate import GenerateConfig
+
+    with pytest.raises(ValueError, match="positive sum"):
+        GenerateConfig(activities={"squat": float("nan")})
+    with pytest.raises(ValueError, match="unknown activities"):
+        GenerateConfig(activities={"juggling": 1.0})

@@ -138,8 +138,10 @@ def test_motions_field_off_by_default_and_the_preset():
     assert MotionsConfig(**hands.model_dump(mode="json")) == hands
     with pytest.raises(ValueError, match="unknown targets"):
         HandTargets(probability=0.5, weights={"tail": 1.0})
-    with pytest.raises(ValueError, match="at least one > 0"):
+    with pytest.raises(ValueError, match="positive sum"):
         HandTargets(probability=0.5, weights={"head": 0.0})
+    with pytest.raises(ValueError, match="positive sum"):
+        HandTargets(probability=0.5, weights={"head": float("nan")})
     # off: the same bytes as a config without the field (no draw is made)
     src = poses(H36M17, 4)
     ds = PoseDataset(skeleton=H36M17, joints_3d_world=src)

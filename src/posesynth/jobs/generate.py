@@ -57,6 +57,7 @@ from posesynth.poses.procedural import (
     activity_names,
     sample_poses,
 )
+from posesynth.util.checks import check_weights
 from posesynth.util.yaml_config import load_model, read_mapping
 
 #: Up to this many samples the summary's angle percentiles are exact; above, they come from
@@ -96,12 +97,7 @@ class GenerateConfig(BaseModel):
     @field_validator("activities")
     @classmethod
     def _activities(cls, v: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(v) - set(ACTIVITIES))
-        if unknown:
-            raise ValueError(f"unknown activities {unknown}; expected some of {sorted(ACTIVITIES)}")
-        if any(w < 0 for w in v.values()) or sum(v.values()) <= 0:
-            raise ValueError(f"expected non-negative weights with a positive sum, got {v}")
-        return v
+        return check_weights(v, ACTIVITIES, "activities")
 
     @model_validator(mode="after")
     def _limits(self) -> GenerateConfig:

@@ -50,6 +50,7 @@ from posesynth.body.rom import base_angle_name, rom_table
 from posesynth.body.skeleton import Skeleton
 from posesynth.poses.hand_targets import TARGETS
 from posesynth.poses.procedural import ACTIVITIES
+from posesynth.util.checks import check_weights
 from posesynth.util.yaml_config import describe, line_of, read_mapping
 
 #: Bone-scale segment name → the joints whose incoming bone it scales.
@@ -230,12 +231,7 @@ class HandTargets(BaseModel):
     @field_validator("weights")
     @classmethod
     def _weights(cls, v: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(v) - set(TARGETS))
-        if unknown:
-            raise ValueError(f"unknown targets {unknown}; expected some of {list(TARGETS)}")
-        if any(w < 0 for w in v.values()) or not any(w > 0 for w in v.values()):
-            raise ValueError(f"expected weights >= 0 with at least one > 0, got {v}")
-        return v
+        return check_weights(v, TARGETS, "targets")
 
     @property
     def active(self) -> bool:

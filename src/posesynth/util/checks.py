@@ -6,7 +6,8 @@ layers up still learns which argument was wrong.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -54,3 +55,18 @@ def as_finite_float(x: np.ndarray, name: str) -> np.ndarray:
     if arr.dtype.kind not in "fiu":
         raise ValueError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
     return check_finite(arr.astype(np.float64), name)
+
+
+def check_weights(weights: Mapping[str, float], known: Iterable[str], kind: str) -> dict[str, float]:
+    """Named mixture weights: every name in ``known``, each finite and >= 0, a positive sum.
+
+    Returns them as a plain dict; raises ValueError naming the unknown ``kind`` (e.g.
+    "activities") or the bad weights.
+    """
+    unknown = sorted(set(weights) - set(known))
+    if unknown:
+        raise ValueError(f"unknown {kind} {unknown}; expected some of {sorted(known)}")
+    values = list(weights.values())
+    if any(not (math.isfinite(w) and w >= 0) for w in values) or sum(values) <= 0:
+        raise ValueError(f"expected non-negative weights with a positive sum, got {dict(weights)}")
+    return dict(weights)
