@@ -40,7 +40,8 @@ INPUTS = ("blazepose_2d", "ideal_2d")
 LIFTER_DEFINITION = (
     "Human3.6M-17 as posesynth synthesises it (joint centres of posesynth's body model: hip "
     "joint centres, foot = ankle joint, head = head top); the shipped lifters were trained with "
-    "each sample's keypoints moved by a random definition (sd 3 % of height, 2D and 3D alike), "
+    "each sample's keypoints moved by a random definition (sd 3 % of height, 1.8 % at the elbows, "
+    "wrists, knees and ankles; 2D and 3D alike), "
     "so they follow the definition of their 2D input"
 )
 BLAZEPOSE_DEFINITION = "BlazePose world landmarks mapped to Human3.6M-17 (the ground truth's mapping)"
