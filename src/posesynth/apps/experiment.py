@@ -406,9 +406,9 @@ def run_experiment(
     seed = config.seed
     mix = {"coupled": EVERYDAY_COUPLED, "broad": EVERYDAY_BROAD}.get(config.prior, EVERYDAY)
     if config.keypoint_jitter:
-        limbs = "" if config.keypoint_jitter_limbs == 1 else f", x {config.keypoint_jitter_limbs:g} at the limb ends"
+        at_ends = "" if config.keypoint_jitter_limbs == 1 else f", x {config.keypoint_jitter_limbs:g} at the limb ends"
         kept = ", forearms and shanks at their lengths" if config.keypoint_jitter_keep_distal else ""
-        log(f"keypoint definitions jittered per training sample (sd {config.keypoint_jitter} x height{limbs}{kept})")
+        log(f"keypoint definitions jittered per training sample (sd {config.keypoint_jitter} x height{at_ends}{kept})")
     if config.stream:
         log(f"everyday training poses: {config.samples} fresh ones per epoch ({config.prior} priors)")
         stream_a = StreamConfig(
