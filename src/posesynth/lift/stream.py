@@ -225,15 +225,30 @@ def chunk_seed(seed: int, epoch: int, chunk: int) -> np.random.SeedSequence:
 # -- sources: (seed sequence, n) -> clean 2D px (n, 17, 2) and camera 3D m (n, 17, 3) ---------------
 
 
+@dataclass(frozen=True)
+class _Jitter:
+    """The stream's random keypoint definitions (``keypoint_jitter*`` of :class:`StreamConfig`)."""
+
+    sigma: float = 0.0
+    limbs: float = 1.0
+    keep_distal: bool = False
+
+    def apply(self, dataset: PoseDataset, seq: np.random.SeedSequence) -> PoseDataset:
+        """``dataset`` in random keypoint definitions; their draws come from a child of ``seq``
+        that the generators never use, so a jitter of 0 leaves every other draw as it was."""
+        if self.sigma == 0:
+            return dataset
+        child = np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, _JITTER_KEY))
+        return jitter_keypoints(dataset, self.sigma, np.random.default_rng(child), self.limbs, self.keep_distal)
+
+
 @dataclass(frozen=True, eq=False)
 class _Procedural:
     config: GenerateConfig
-    keypoint_jitter: float = 0.0
+    jitter: _Jitter = _Jitter()
     rom_share: float = 0.0
     rom_motions: MotionsConfig | None = None
     unlimited_share: float = 0.0
-    jitter_limbs: float = 1.0
-    keep_distal: bool = False
 
     def make(self, seq: np.random.SeedSequence, n: int) -> tuple[np.ndarray, np.ndarray]:
         n_unlimited = round(n * self.unlimited_share)
@@ -245,53 +260,27 @@ class _Procedural:
         )
         unlimited = self.config.model_copy(update={"angle_limits_deg": {}})
         parts = [self._limited(seq, n - n_unlimited)] if n > n_unlimited else []
-        parts.append(
-            _lift_pair(
-                _jittered(
-                    generate_shard(unlimited, own, n_unlimited),
-                    self.keypoint_jitter,
-                    own,
-                    self.jitter_limbs,
-                    self.keep_distal,
-                )
-            )
-        )
+        parts.append(_lift_pair(self.jitter.apply(generate_shard(unlimited, own, n_unlimited), own)))
         return _shuffled(parts, mix)
 
     def _limited(self, seq: np.random.SeedSequence, n: int) -> tuple[np.ndarray, np.ndarray]:
         """``n`` samples within the config's limits: plain, and the rom_share part reposed."""
         n_rom = round(n * self.rom_share / (1.0 - self.unlimited_share))
         if n_rom == 0 or self.rom_motions is None:
-            return _lift_pair(
-                _jittered(
-                    generate_shard(self.config, seq, n), self.keypoint_jitter, seq, self.jitter_limbs, self.keep_distal
-                )
-            )
+            return _lift_pair(self.jitter.apply(generate_shard(self.config, seq, n), seq))
         # Children under their own keys: the plain part (rom_share 0) keeps drawing from seq itself.
         src_seq, aug_seq, mix_seq = (
             np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, _ROM_KEY, i)) for i in range(3)
         )
         parts = []
         if n > n_rom:  # a small remainder of a chunk may be all reposed
-            parts.append(
-                _lift_pair(
-                    _jittered(
-                        generate_shard(self.config, seq, n - n_rom),
-                        self.keypoint_jitter,
-                        seq,
-                        self.jitter_limbs,
-                        self.keep_distal,
-                    )
-                )
-            )
+            parts.append(_lift_pair(self.jitter.apply(generate_shard(self.config, seq, n - n_rom), seq)))
         sources = math.ceil(n_rom / self.rom_motions.variants)
         plan = make_plan(generate_shard(self.config, src_seq, sources), self.rom_motions, CamerasConfig())
         assert not isinstance(plan.rows, str)  # make_plan keeps the rows in memory
         reposed = augment_shard(plan, ShardTask(0, len(plan.rows["frame_index"]), aug_seq, 0)).dataset
         if reposed is not None:
-            parts.append(
-                _lift_pair(_jittered(reposed, self.keypoint_jitter, aug_seq, self.jitter_limbs, self.keep_distal))
-            )
+            parts.append(_lift_pair(self.jitter.apply(reposed, aug_seq)))
         if not parts:  # every copy rejected and no plain part: _draw asks again
             return _lift_pair(None)
         return _shuffled(parts, mix_seq)
@@ -301,9 +290,7 @@ class _Procedural:
 class _Augmented:
     plan: AugmentPlan
     per_frame: int  # samples one source frame yields before rejections (variants × cameras)
-    keypoint_jitter: float = 0.0
-    jitter_limbs: float = 1.0
-    keep_distal: bool = False
+    jitter: _Jitter = _Jitter()
 
     def make(self, seq: np.random.SeedSequence, n: int) -> tuple[np.ndarray, np.ndarray]:
         pick, shard = seq.spawn(2)
@@ -317,7 +304,7 @@ class _Augmented:
         # store ``arrays``: accept either, the jobs layer has used both
         made = getattr(made, "dataset", None) if hasattr(made, "dataset") else made.arrays
         if isinstance(made, PoseDataset):
-            made = _jittered(made, self.keypoint_jitter, seq, self.jitter_limbs, self.keep_distal)
+            made = self.jitter.apply(made, seq)
         return _lift_pair(made)
 
 
@@ -328,17 +315,6 @@ def _shuffled(parts: list[tuple[np.ndarray, np.ndarray]], seq: np.random.SeedSeq
     p3 = np.concatenate([p[1] for p in parts])
     order = np.random.default_rng(seq).permutation(len(uv))
     return uv[order], p3[order]
-
-
-def _jittered(
-    dataset: PoseDataset, sigma: float, seq: np.random.SeedSequence, limbs: float = 1.0, keep_distal: bool = False
-) -> PoseDataset:
-    """``dataset`` in random keypoint definitions; their draws come from a child of ``seq`` that
-    the generators never use, so a jitter of 0 leaves every other draw as it was."""
-    if sigma == 0:
-        return dataset
-    child = np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, _JITTER_KEY))
-    return jitter_keypoints(dataset, sigma, np.random.default_rng(child), limbs, keep_distal)
 
 
 def _lift_pair(made: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -353,19 +329,17 @@ def _lift_pair(made: Any) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(uv)[:, :NUM_JOINTS], np.asarray(p)[:, :NUM_JOINTS]
 
 
+def _jitter_of(config: StreamConfig) -> _Jitter:
+    return _Jitter(config.keypoint_jitter, config.keypoint_jitter_limbs, config.keypoint_jitter_keep_distal)
+
+
 def _make_source(config: StreamConfig) -> _Procedural | _Augmented:
     if config.augment is None:
         rom = None
         if config.rom_share:
             rom = load_motions(config.rom_motions, get_skeleton((config.generate or GenerateConfig()).skeleton))
         return _Procedural(
-            config.generate or GenerateConfig(),
-            config.keypoint_jitter,
-            config.rom_share,
-            rom,
-            config.unlimited_share,
-            config.keypoint_jitter_limbs,
-            config.keypoint_jitter_keep_distal,
+            config.generate or GenerateConfig(), _jitter_of(config), config.rom_share, rom, config.unlimited_share
         )
     aug = config.augment
     dataset = read_source(aug.source)
@@ -380,13 +354,7 @@ def _make_source(config: StreamConfig) -> _Procedural | _Augmented:
             "give augment.cameras ({} for new random cameras)"
         )
     per_pose = cameras.count if plan.camera_mode == "new" and cameras is not None else plan.rig_size
-    return _Augmented(
-        plan,
-        motions.variants * per_pose,
-        config.keypoint_jitter,
-        config.keypoint_jitter_limbs,
-        config.keypoint_jitter_keep_distal,
-    )
+    return _Augmented(plan, motions.variants * per_pose, _jitter_of(config))
 
 
 def _draw(source: _Procedural | _Augmented, seq: np.random.SeedSequence, n: int) -> tuple[np.ndarray, np.ndarray]:
