@@ -34,7 +34,7 @@ def bones(p, skeleton):
 @pytest.mark.parametrize("skeleton", SKELETONS, ids=[s.name for s in SKELETONS])
 def test_only_the_arms_move_bones_keep_their_length_and_moved_arms_stay_in_range(skeleton):
     src = poses(skeleton)
-    out, moved = reach_targets(np.random.default_rng(1), src, skeleton, 0.8, dict.fromkeys(TARGETS, 1.0))
+    out, moved, _ = reach_targets(np.random.default_rng(1), src, skeleton, 0.8, dict.fromkeys(TARGETS, 1.0))
     assert moved.mean() > 0.5
     np.testing.assert_allclose(bones(out, skeleton), bones(src, skeleton), atol=1e-9)
     names = skeleton.joint_names
@@ -52,7 +52,7 @@ def test_only_the_arms_move_bones_keep_their_length_and_moved_arms_stay_in_range
 @pytest.mark.parametrize("target", ["own_knee", "own_foot", "head", "forward", "side", "overhead"])
 def test_the_hand_reaches_its_landmark_or_direction(target):
     src = poses(H36M17, 60)
-    out, moved = reach_targets(np.random.default_rng(2), src, H36M17, 1.0, {target: 1.0}, offset_sd_m=0.0)
+    out, moved, _ = reach_targets(np.random.default_rng(2), src, H36M17, 1.0, {target: 1.0}, offset_sd_m=0.0)
     assert moved[:, 0].mean() > 0.5
     rows = moved[:, 0]
     s, e, w = H36M17.indices(["right_shoulder", "right_elbow", "right_wrist"])
@@ -108,8 +108,8 @@ def test_the_body_frame_is_read_from_each_pose():
     turn = Rotation.random(len(src), random_state=3)
     shift = np.random.default_rng(4).normal(size=(len(src), 1, 3))
     moved_src = np.stack([turn[i].apply(src[i]) for i in range(len(src))]) + shift
-    a, ma = reach_targets(np.random.default_rng(5), src, H36M17, 0.7, dict.fromkeys(TARGETS, 1.0))
-    b, mb = reach_targets(np.random.default_rng(5), moved_src, H36M17, 0.7, dict.fromkeys(TARGETS, 1.0))
+    a, ma, _ = reach_targets(np.random.default_rng(5), src, H36M17, 0.7, dict.fromkeys(TARGETS, 1.0))
+    b, mb, _ = reach_targets(np.random.default_rng(5), moved_src, H36M17, 0.7, dict.fromkeys(TARGETS, 1.0))
     assert np.array_equal(ma, mb)
     expect = np.stack([turn[i].apply(a[i]) for i in range(len(a))]) + shift
     np.testing.assert_allclose(b, expect, atol=1e-9)
@@ -118,10 +118,10 @@ def test_the_body_frame_is_read_from_each_pose():
 def test_same_seed_same_bytes_and_probability_zero_changes_nothing():
     src = poses(H36M17, 20)
     w = dict.fromkeys(TARGETS, 1.0)
-    a, _ = reach_targets(np.random.default_rng(7), src, H36M17, 0.5, w)
-    b, _ = reach_targets(np.random.default_rng(7), src, H36M17, 0.5, w)
+    a, _, _ = reach_targets(np.random.default_rng(7), src, H36M17, 0.5, w)
+    b, _, _ = reach_targets(np.random.default_rng(7), src, H36M17, 0.5, w)
     assert a.tobytes() == b.tobytes()
-    c, moved = reach_targets(np.random.default_rng(7), src, H36M17, 0.0, w)
+    c, moved, _ = reach_targets(np.random.default_rng(7), src, H36M17, 0.0, w)
     assert not moved.any() and np.array_equal(c, src)
     with pytest.raises(ValueError, match="unknown"):
         reach_targets(np.random.default_rng(7), src, H36M17, 0.5, {"elbow_of_a_friend": 1.0})

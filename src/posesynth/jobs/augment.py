@@ -29,9 +29,7 @@ from typing import Any, Literal
 import numpy as np
 
 from posesynth import __version__
-from posesynth.body.angles import angles_from_local
 from posesynth.body.collision import colliding, collision_model
-from posesynth.body.kinematics import default_rest_offsets, inverse_kinematics
 from posesynth.body.skeleton import H36M_EXTENDED, Skeleton
 from posesynth.data.dataset import PoseDataset, concat_datasets
 from posesynth.data.formats.store_io import DEFAULT_SHARD_SIZE, dataset_store_arrays
@@ -204,14 +202,10 @@ def augment_shard(plan: AugmentPlan, task: ShardTask) -> AugmentShard:
     p, rom_ok, before, after = repose(rng, rows["positions"][local], skeleton, motions)
     if motions.hand_targets.active:  # drawn only when asked, so other motions keep their bytes
         h = motions.hand_targets
-        p, moved = reach_targets(rng, p, skeleton, h.probability, h.weights, h.offset_sd_m, h.swivel_deg)
-        rows_moved = moved.any(axis=1)
+        reached = reach_targets(rng, p, skeleton, h.probability, h.weights, h.offset_sd_m, h.swivel_deg)
+        p, rows_moved = reached.positions, reached.moved.any(axis=1)
         if rows_moved.any():  # the angles recorded are those of the pose made
-            rest = default_rest_offsets(skeleton)
-            now = angles_from_local(inverse_kinematics(p[rows_moved], skeleton, rest)[0], skeleton, rest)
-            after = {k: v.copy() for k, v in after.items()}
-            for k, v in after.items():
-                v[rows_moved] = now[k]
+            after = {k: np.where(rows_moved, reached.angles[k], v) for k, v in after.items()}
     if motions.side_bend.active:  # drawn only when asked, so other motions keep their bytes
         lo, hi = np.deg2rad(motions.side_bend.range_deg)
         bend = rng.uniform(lo, hi, len(local)) * (rng.random(len(local)) < motions.side_bend.probability)

@@ -17,6 +17,7 @@ read from each pose (hips and trunk), so the targets follow the body wherever it
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy as np
 
@@ -27,7 +28,7 @@ from posesynth.body.skeleton import Skeleton
 from posesynth.geometry import rotations as rot
 from posesynth.poses.motions import descendants
 
-__all__ = ["TARGETS", "reach_targets"]
+__all__ = ["TARGETS", "Reached", "reach_targets"]
 
 #: Where a hand can go. ``own_`` / ``other_``: the joint of the reaching arm's side or of the
 #: other side; ``forward``, ``side`` and ``overhead`` are directions from the shoulder, the hand
@@ -137,6 +138,14 @@ def _two_bone(
     return shoulder + a[:, None] * u + h[:, None] * w, shoulder + d[:, None] * u
 
 
+class Reached(NamedTuple):
+    """What :func:`reach_targets` made."""
+
+    positions: np.ndarray  #: (N, J, 3) the new poses; poses and arms not moved copied exactly
+    moved: np.ndarray  #: (N, 2) bool, which arms (right, left) reached their target
+    angles: dict[str, np.ndarray]  #: every angle (N,) radians of the poses made, where an arm moved (else NaN)
+
+
 def reach_targets(
     rng: np.random.Generator,
     positions: np.ndarray,
@@ -145,7 +154,7 @@ def reach_targets(
     weights: Mapping[str, float],
     offset_sd_m: float = 0.05,
     swivel_deg: float = 45.0,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> Reached:
     """Move hands to targets on or around the body.
 
     Args:
@@ -163,8 +172,8 @@ def reach_targets(
             its natural direction (down, outward and back).
 
     Returns:
-        ``(positions (N, J, 3), moved (N, 2) bool)``: the new poses, and which arms (right,
-        left) reached their target. Poses and arms not moved are copied exactly.
+        :class:`Reached`: the new poses, which arms reached their target, and the angles the
+        range-of-motion check read from the poses made (the caller need not read them again).
 
     Raises:
         ValueError: a target name not in :data:`TARGETS`, or no target with a positive weight.
@@ -184,6 +193,7 @@ def reach_targets(
     rest = default_rest_offsets(skeleton)
     out = p.copy()
     moved = np.zeros((n, 2), dtype=bool)
+    angles: dict[str, np.ndarray] = {}
     for col, side in enumerate(("right", "left")):
         take = np.less(rng.random(n), probability)
         kinds = kinds_of[rng.choice(len(names), size=n, p=prob / prob.sum())]
@@ -215,14 +225,17 @@ def reach_targets(
                 new[:, hand] = rot.quat_apply(q[:, None], new[:, hand] - new[:, w, None]) + wrist[:, None]
             new[:, e], new[:, w] = elbow, wrist
             local, _ = inverse_kinematics(new, skeleton, rest)
+            read = angles_from_local(local, skeleton, rest)
             # only this arm's angles judge it: the rest of the pose is the caller's
-            arm = {
-                name: v for name, v in angles_from_local(local, skeleton, rest).items() if name.startswith(arm_prefixes)
-            }
+            arm = {name: v for name, v in read.items() if name.startswith(arm_prefixes)}
             ok = (~out_of_range(arm, skeleton, tol=1e-9)).reshape(k, m)
             first = np.argmax(ok, axis=0)
             found = ok[first, np.arange(m)]
-            out[pending[found]] = new[(first * m + np.arange(m))[found]]
+            pick = (first * m + np.arange(m))[found]
+            out[pending[found]] = new[pick]
             moved[pending[found], col] = True
+            # the left arm's passes start from the poses the right arm's made: theirs are final
+            for name, v in read.items():
+                angles.setdefault(name, np.full(n, np.nan))[pending[found]] = v[pick]
             pending = pending[~found]
-    return out, moved
+    return Reached(out, moved, angles)
