@@ -14,8 +14,6 @@ Positions are metres in any right-handed frame: the body's own axes (right, forw
 read from each pose (hips and trunk), so the targets follow the body wherever it stands.
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from typing import NamedTuple
 
