@@ -363,3 +363,24 @@ def test_gathered_floats_same_on_both_paths(tmp_path, monkeypatch) -> None:
         for name, size in (("R", 9), ("Q", 6), ("T", 3)):
             want = np.stack([table[("S1", str(r))][name].reshape(size) for r in rows])  # C order
             assert rec.floats(name, size, rows).tobytes() == want.tobytes(), (kernels, name)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    n_cams=st.integers(0, 30),
+    seed=st.integers(0, 2**32 - 1),
+    protocol=st.sampled_from([3, 4, 5, "posesynth"]),
+)
+def test_walk_buffers_int32_and_int64_agree(n_cams: int, seed: int, protocol) -> None:
+    """The walk's buffers are int32 below 2 GiB (half the memory it touches) and int64 above:
+    both widths read the same records, and a file they cannot read alike is refused alike."""
+    rng = np.random.default_rng(seed)
+    table = {(f"S{i % 7}", str(54138969 + i)): entry(rng, ["column", "flat", "row"][i % 3]) for i in range(n_cams)}
+    pkl = dumps_numpy_pickle(table) if protocol == "posesynth" else pickle.dumps(table, protocol=protocol)
+    narrow = _pickle_scan.records(pkl, FIELDS, np.int32)
+    wide = _pickle_scan.records(pkl, FIELDS, np.int64)
+    assert narrow is not None and wide is not None
+    for a, b in zip(narrow, wide, strict=True):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    assert _pickle_scan.records(pkl[: len(pkl) // 2], FIELDS, np.int32) is None
+    assert _pickle_scan.records(pkl[: len(pkl) // 2], FIELDS, np.int64) is None

@@ -182,6 +182,25 @@ def world_to_camera(p_world: np.ndarray, R: np.ndarray, C: np.ndarray, p_cam: np
 
 
 @kernel
+def camera_to_world(p_cam: np.ndarray, R: np.ndarray, C: np.ndarray, p_world: np.ndarray) -> None:
+    """``p_world (N, J, 3) = R^T p_cam + C`` for ``p_cam (N, J, 3)``, ``R (N, 3, 3)``,
+    ``C (N, 3)``, metres: each coordinate the three products (each rounded) summed in row
+    order, then ``C`` added; the bits of the NumPy path of
+    :meth:`posesynth.data.dataset.PoseDataset.complete`."""
+    n, J = p_cam.shape[0], p_cam.shape[1]
+    for i in range(n):
+        r00, r01, r02 = R[i, 0, 0], R[i, 0, 1], R[i, 0, 2]
+        r10, r11, r12 = R[i, 1, 0], R[i, 1, 1], R[i, 1, 2]
+        r20, r21, r22 = R[i, 2, 0], R[i, 2, 1], R[i, 2, 2]
+        e0, e1, e2 = C[i, 0], C[i, 1], C[i, 2]
+        for j in range(J):
+            x, y, z = p_cam[i, j, 0], p_cam[i, j, 1], p_cam[i, j, 2]
+            p_world[i, j, 0] = ((x * r00 + y * r10) + z * r20) + e0
+            p_world[i, j, 1] = ((x * r01 + y * r11) + z * r21) + e1
+            p_world[i, j, 2] = ((x * r02 + y * r12) + z * r22) + e2
+
+
+@kernel
 def project_world(
     model: int,
     p_world: np.ndarray,

@@ -680,7 +680,9 @@ def _records(
     return _WALK_OK, keys, ok, kind, dims, offset, value, n_top
 
 
-def records(data: bytes, fields: tuple[str, ...]) -> tuple[np.ndarray, ...] | None:
+def records(
+    data: bytes, fields: tuple[str, ...], index_dtype: type[np.signedinteger] | None = None
+) -> tuple[np.ndarray, ...] | None:
     """A pickle ``{(str, str): {str: value}}`` whose arrays are little-endian float64, read
     without unpickling (compiled; call it only when :func:`posesynth.util.jit.numba_enabled`).
     Every read is bounded by ``data``'s size and every opcode it takes is complete and
@@ -695,15 +697,22 @@ def records(data: bytes, fields: tuple[str, ...]) -> tuple[np.ndarray, ...] | No
     whether its data is in Fortran order (MMPose's own ``R`` is a transposed matrix);
     offset (E, F): where its float64 data starts in ``data``; value (E, F): an int's value),
     entries in file order (a repeated key: the last one is the dict's).
+
+    The walk's buffers hold offsets, lengths, counts and 32-bit ints: ``int32`` below 2 GiB
+    (``index_dtype`` chooses; tests compare both). They are what the walk touches beyond the
+    file (a 1,000,000-camera file: 2.6 GB as int64), so their width is its memory and much of
+    its time (first touches of fresh pages).
     """
     raw = np.frombuffer(data, np.uint8)
     n = len(raw)
+    if index_dtype is None:
+        index_dtype = np.int32 if n < 2**31 - 1 else np.int64
     # first sizes: what a cameras.pkl needs (about 1 tuple element per 9 bytes, an item per 50)
     # (a dtype about every 6 MB: a 1,000,000-camera file outgrew 64 and walked twice)
     rows = [64 + n // 256, 64, 64 + n // 8, 64 + n // 6, 64 + n // 32, 64 + n // 64, 64 + n // 65536]
     widths = [3, 1, 4, 3, 7, 7, 2]
     while True:
-        buffers = [np.zeros((r, w), np.int64) for r, w in zip(rows, widths)]
+        buffers: list[np.ndarray] = [np.zeros((r, w), index_dtype) for r, w in zip(rows, widths)]
         out = np.zeros(5, np.int64)
         status = _walk(raw, _GLOBAL_BLOB, _GLOBAL_TABLE, *buffers, out)
         if status < _ROOM:
