@@ -30,6 +30,7 @@ from posesynth.cli import (
 )
 from posesynth.cli.errors import EXIT_ERROR, EXIT_USAGE, one_line, print_error
 from posesynth.cli.help_format import hide_flag_types
+from posesynth.util.memory import keep_freed_memory
 
 hide_flag_types()  # flags show no <bool> placeholder in --help
 
@@ -43,6 +44,7 @@ class PosesynthApp(typer.Typer):
     """
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        keep_freed_memory()  # the command owns this process: shards reuse freed memory
         kwargs.setdefault("standalone_mode", False)
         kwargs.setdefault("prog_name", "posesynth")  # also under `python -m posesynth.cli.main`
         try:

@@ -190,7 +190,7 @@ def _world_from_camera(cam: np.ndarray, R: np.ndarray, C: np.ndarray) -> np.ndar
         from posesynth.geometry import _kernels
 
         world = np.empty(cam.shape)
-        _kernels.camera_to_world(np.ascontiguousarray(cam), np.ascontiguousarray(R), np.ascontiguousarray(C), world)
+        _kernels.camera_to_world(cam, R, C, world)  # any strides: a reader's column slice is not copied
         return world
     world = cam[..., 0:1] * R[:, None, 0, :]
     world += cam[..., 1:2] * R[:, None, 1, :]

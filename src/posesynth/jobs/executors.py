@@ -113,9 +113,14 @@ class InProcessExecutor(_Closing):
             yield index, fn(task)
 
 
-def _ignore_sigint() -> None:
-    """Worker initializer: Ctrl-C is the parent's to handle (it cancels and cleans up)."""
+def _init_worker() -> None:
+    """Worker initializer: Ctrl-C is the parent's to handle (it cancels and cleans up); the
+    worker is this pool's own process, so its allocator keeps freed shard arrays for reuse
+    (:func:`posesynth.util.memory.keep_freed_memory`)."""
+    from posesynth.util.memory import keep_freed_memory
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    keep_freed_memory()
 
 
 @contextlib.contextmanager
@@ -156,7 +161,7 @@ class ProcessExecutor(_Closing):
         self._pool: ProcessPoolExecutor | None = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context(method),
-            initializer=_ignore_sigint,
+            initializer=_init_worker,
         )
 
     def map_unordered(

@@ -33,6 +33,8 @@ def check_shape(x: np.ndarray, trailing: Sequence[int | None], name: str) -> np.
 def check_finite(x: np.ndarray, name: str) -> np.ndarray:
     """Raise if ``x`` holds NaN or inf, saying how many and where the first one is."""
     arr = np.asarray(x)
+    if arr.dtype.kind in "iub" or (arr.dtype.kind == "f" and _finite_extremes(arr)):
+        return arr
     bad = ~np.isfinite(arr)
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -49,12 +51,23 @@ def check_positive(x: np.ndarray | float, name: str) -> np.ndarray:
     return arr
 
 
+def _finite_extremes(arr: np.ndarray) -> bool:
+    """Whether every value of a float array is finite, from its min and max (NaN propagates
+    through both): two passes and no temporary, where ``isfinite`` makes a mask as large as
+    the array (a million poses read from a file: 68 MB of fresh pages per check)."""
+    if arr.size == 0:
+        return True
+    low, high = arr.min(), arr.max()
+    return bool(np.isfinite(low) and np.isfinite(high))
+
+
 def as_finite_float(x: np.ndarray, name: str) -> np.ndarray:
-    """``x`` as float64 after checking its dtype is numeric and every value is finite."""
+    """``x`` as float64 (itself when it already is) after checking its dtype is numeric
+    and every value is finite."""
     arr = np.asarray(x)
     if arr.dtype.kind not in "fiu":
         raise ValueError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
-    return check_finite(arr.astype(np.float64), name)
+    return check_finite(arr.astype(np.float64, copy=False), name)
 
 
 def check_weights(weights: Mapping[str, float], known: Iterable[str], kind: str) -> dict[str, float]:
