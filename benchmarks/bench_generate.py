@@ -312,6 +312,12 @@ def stage_breakdown(samples: int, out: Path) -> dict[str, float]:
     from posesynth.jobs import generate, shards
     from posesynth.poses import procedural
 
+    try:  # the allocator settings the console script makes (versions that have them)
+        from posesynth.util.memory import keep_freed_memory
+
+        keep_freed_memory()
+    except ImportError:
+        pass
     os.environ.pop(ENV_VAR, None)
     skeleton_of("h36m17")
     generate.generate(generate.load_config(samples=1000), out, preview=False)  # the kernels loaded

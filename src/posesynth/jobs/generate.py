@@ -315,12 +315,16 @@ class _ShardStats:
 def _coverage(angles: np.ndarray, names: list[str], lo: np.ndarray, hi: np.ndarray) -> dict[str, AngleCoverage]:
     """Per-angle min, 5th, 50th and 95th percentile and max in degrees; ``angles`` (m, A)
     radians gives the percentiles, ``lo``/``hi`` (A,) degrees the exact min and max."""
-    # one angle per contiguous row: the percentiles' partitions run 2x faster than down the
-    # columns of (m, A), with the same values
-    deg = np.rad2deg(np.ascontiguousarray(angles.T, dtype=np.float64))
-    # the 0th and 100th are the exact lo and hi: not partitioned for (each percentile comes
-    # from its own order statistics, so the others keep their values)
-    q = np.concatenate([lo[None], np.percentile(deg, [5, 50, 95], axis=1), hi[None]])
+    # one angle at a time, contiguous: the percentiles' partitions run 2x faster than down
+    # the columns of (m, A), with the same values, and each angle's 1.6 MB of degrees is
+    # memory the allocator reuses (the whole (A, m) block in float64 and the copy
+    # np.percentile partitions were 110 MB of fresh pages: 0.35 s against 0.1 s). The 0th and
+    # 100th are the exact lo and hi: not partitioned for (each percentile comes from its own
+    # order statistics, so the others keep their values)
+    inner = np.empty((3, angles.shape[1]))
+    for j in range(angles.shape[1]):
+        inner[:, j] = np.percentile(np.rad2deg(angles[:, j].astype(np.float64)), [5, 50, 95])
+    q = np.concatenate([lo[None], inner, hi[None]])
     return {n: AngleCoverage(*(round(float(v), 2) for v in q[:, j])) for j, n in enumerate(names)}
 
 
