@@ -384,3 +384,19 @@ def test_walk_buffers_int32_and_int64_agree(n_cams: int, seed: int, protocol) ->
         assert a.dtype == b.dtype and np.array_equal(a, b)
     assert _pickle_scan.records(pkl[: len(pkl) // 2], FIELDS, np.int32) is None
     assert _pickle_scan.records(pkl[: len(pkl) // 2], FIELDS, np.int64) is None
+
+
+def test_the_fast_read_maps_the_file(tmp_path, monkeypatch) -> None:
+    """The records walk reads the file mapped (page-cache pages, not a copy of a 590 MB file);
+    an empty file, which cannot be mapped, goes the unpickling path and is refused there."""
+    import mmap
+
+    f = tmp_path / "cameras.pkl"
+    f.write_bytes(pickle.dumps({("S1", "54138969"): entry(np.random.default_rng(0))}))
+    monkeypatch.setenv(jit.ENV_VAR, "numba")
+    rec = load_numpy_pickle(f, records=FIELDS)
+    assert isinstance(rec, PickledRecords) and isinstance(rec.data, mmap.mmap)
+    assert rec.floats("T", 3, np.array([0])).shape == (1, 3)
+    f.write_bytes(b"")
+    with pytest.raises(ValueError, match=f"{f}: not a valid pickle of NumPy arrays"):
+        load_numpy_pickle(f, records=FIELDS)

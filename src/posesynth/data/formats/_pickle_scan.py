@@ -20,6 +20,7 @@ values into batched arrays. Unpickling the 100,000 camera dicts of a generated f
 
 from __future__ import annotations
 
+import mmap
 import pickletools
 from typing import Any
 
@@ -681,7 +682,7 @@ def _records(
 
 
 def records(
-    data: bytes, fields: tuple[str, ...], index_dtype: type[np.signedinteger] | None = None
+    data: bytes | mmap.mmap, fields: tuple[str, ...], index_dtype: type[np.signedinteger] | None = None
 ) -> tuple[np.ndarray, ...] | None:
     """A pickle ``{(str, str): {str: value}}`` whose arrays are little-endian float64, read
     without unpickling (compiled; call it only when :func:`posesynth.util.jit.numba_enabled`).
