@@ -568,6 +568,7 @@ def main() -> None:
             # the baseline's kernels compiled into its own cache before anything is timed
             command_rate(1000, 1, base, versions[0][1])
         first: dict[str, float] = {}
+        measured: list[tuple[int, dict[str, list[tuple[float, float]]]]] = []
         for workers in args.workers:
             runs: dict[str, list[tuple[float, float]]] = {tag: [] for tag, _ in versions}
             for round_ in range(args.repeat):  # alternated, so that the load moves both alike
@@ -575,7 +576,11 @@ def main() -> None:
                     loops.append(args.loop / seed_style_loop(args.loop, skeleton, base))
                 for tag, package in versions:
                     runs[tag].append(command_rate(args.command_samples, workers, base, package))
-            loop_disk = float(np.median(loops))
+            measured.append((workers, runs))
+        # every ratio against the loop's median over all rounds (the lines below come after the
+        # last round: a line printed mid-run divided by the rounds measured so far)
+        loop_disk = float(np.median(loops))
+        for workers, runs in measured:
             for tag, _ in versions:
                 if args.repeat > 1:
                     shown = ", ".join(f"{wall:,.0f}" for wall, _ in runs[tag])
@@ -591,7 +596,6 @@ def main() -> None:
                     results["command"][str(workers)] = figures
                 else:
                     results["command"].setdefault(tag, {})[str(workers)] = figures
-        loop_disk = float(np.median(loops))
         print(f"  seed-style loop to disk: {loop_disk:,.0f} samples/s (median of {len(loops)} rounds: "
               f"{', '.join(f'{v:,.0f}' for v in loops)}); memcpy of the store's "
               f"{store_bytes} B/sample: {copy_cmd:,.0f} samples/s (goal: >= 50x the loop)")  # fmt: skip
