@@ -108,6 +108,12 @@ def test_scheduler_that_does_not_answer_fails_fast() -> None:
     assert time.perf_counter() - start < 10
 
 
+def _allocator_set() -> int:
+    from posesynth.util import memory
+
+    return memory.keep_freed_memory.cache_info().currsize
+
+
 def test_dask_local_cluster() -> None:
     pytest.importorskip("distributed")
     tasks = CountingTasks(list(range(10)))
@@ -120,6 +126,9 @@ def test_dask_local_cluster() -> None:
         assert got == {i: 3 * i for i in range(10)}
         with pytest.raises(ValueError, match="invalid literal"):
             run_all(ex, int, ["1", "x"])
+        # the workers it started keep freed shard arrays for reuse, as the console script does
+        made = ex.client.run(_allocator_set)
+        assert list(made.values()) == [1, 1]
     assert ex.client is None
 
 

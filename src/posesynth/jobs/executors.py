@@ -113,6 +113,13 @@ class InProcessExecutor(_Closing):
             yield index, fn(task)
 
 
+def _keep_freed_memory() -> bool:
+    """:func:`posesynth.util.memory.keep_freed_memory`, imported where it runs (a worker)."""
+    from posesynth.util.memory import keep_freed_memory
+
+    return keep_freed_memory()
+
+
 def _init_worker() -> None:
     """Worker initializer: Ctrl-C is the parent's to handle (it cancels and cleans up); the
     worker is this pool's own process, so its allocator keeps freed shard arrays for reuse
@@ -259,7 +266,11 @@ class DaskExecutor(_Closing):
             where = f"a local Dask cluster of {local_workers} worker{'s' if local_workers > 1 else ''}"
             try:
                 self._client = Client(self._cluster, timeout=timeout_s)
+                # workers this executor started are its own processes (a remote cluster is not)
+                self._client.run(_keep_freed_memory)
             except BaseException:
+                if self._client is not None:
+                    self._client.close()
                 self._cluster.close()
                 raise
         else:
