@@ -10,9 +10,10 @@ host backs it on first touch).
 
 :func:`keep_freed_memory` raises the ``mmap`` threshold to glibc's largest (32 MiB) and the
 trim threshold out of reach, so freed blocks stay in the process and the next shard reuses
-them: 0.04 faults per sample. Only the command line calls it (it owns its process and its
-workers); the library never changes a caller's allocator. Elsewhere than glibc it does
-nothing. Bytes written do not change: this is where memory comes from, not what it holds.
+them: 0.04 faults per sample. Only processes posesynth owns call it: the console script, the
+process pool's workers and the workers of a local Dask cluster it starts. The library never
+changes a caller's allocator. Elsewhere than glibc it does nothing. Bytes written do not
+change: this is where memory comes from, not what it holds.
 """
 
 from __future__ import annotations
