@@ -25,7 +25,18 @@ evaluate       :func:`evaluate_lifter` on a data set, the knee-flexion figure
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what type checkers and the API reference (pdoc) resolve the lazy names to
+    from posesynth.lift.checkpoint import Lifter as Lifter
+    from posesynth.lift.checkpoint import load_lifter as load_lifter
+    from posesynth.lift.evaluate import evaluate_lifter as evaluate_lifter
+    from posesynth.lift.evaluate import evaluate_path as evaluate_path
+    from posesynth.lift.evaluate import save_knee_figure as save_knee_figure
+    from posesynth.lift.model import SimpleBaseline as SimpleBaseline
+    from posesynth.lift.noise import NoiseConfig as NoiseConfig
+    from posesynth.lift.train import TrainConfig as TrainConfig
+    from posesynth.lift.train import train_lifter as train_lifter
 
 __all__ = [
     "Lifter",
@@ -72,7 +83,9 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'posesynth.lift' has no attribute {name!r}")
     require_torch()
-    return getattr(importlib.import_module(f"posesynth.lift.{module}"), name)
+    value = getattr(importlib.import_module(f"posesynth.lift.{module}"), name)
+    globals()[name] = value  # later lookups skip __getattr__ (and pdoc finds it)
+    return value
 
 
 def __dir__() -> list[str]:
