@@ -282,12 +282,23 @@ def seed_loop_on_file(npz: Path, cameras_pkl: Path, out: Path, flex_seed: int = 
     return n, time.perf_counter() - start
 
 
+def system_seconds() -> float:
+    """This thread's system (kernel) CPU seconds so far (Linux), else the process's: on the
+    development machine a fresh page of memory costs up to 17 µs of it
+    (``bench_fresh_memory.py``), so it tells which stages pay for their memory."""
+    import resource
+
+    who = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
+    return resource.getrusage(who).ru_stime
+
+
 class Stages:
     """Seconds spent in named functions while a block runs: each is wrapped by a timer for
     the block (a function that is not there, say after a refactor, is skipped)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.system: dict[str, float] = {}  # of which the kernel's time on this thread (page faults, I/O)
         self._undo: list[tuple[object, str, object]] = []
 
     def wrap(self, owner: object, attr: str, label: str) -> None:
@@ -296,11 +307,12 @@ class Stages:
             return
 
         def timed(*args, **kwargs):
-            start = time.perf_counter()
+            start, sys_start = time.perf_counter(), system_seconds()
             try:
                 return original(*args, **kwargs)
             finally:
                 self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - start
+                self.system[label] = self.system.get(label, 0.0) + system_seconds() - sys_start
 
         self._undo.append((owner, attr, original))
         setattr(owner, attr, timed)
@@ -344,20 +356,27 @@ def stage_breakdown(npz: Path, out: Path, warm: Path | None = None) -> dict[str,
     stages.wrap(augment_store, "augment_summary", "job: summary statistics")
     stages.wrap(augment_store, "write_json_atomic", "job: summary file")
     total: dict[str, float] = {}
+    system: dict[str, float] = {}
     try:
-        start = time.perf_counter()
+        start, sys_start = time.perf_counter(), system_seconds()
         dataset = read_source(npz)
         total["read (all)"] = time.perf_counter() - start
+        system["read (all)"] = system_seconds() - sys_start
         motions = load_motions("seed-knee", dataset.skeleton)
-        start = time.perf_counter()
+        start, sys_start = time.perf_counter(), system_seconds()
         augment_store.augment_to_store(dataset, motions, None, out)
         total["augment_to_store (all)"] = time.perf_counter() - start
+        system["augment_to_store (all)"] = system_seconds() - sys_start
     finally:
         stages.restore()
     seconds = {**total, **stages.seconds}
     job = seconds.get("job: run_sharded (all of the job)", 0.0)
     inside = sum(v for k, v in seconds.items() if k.startswith("job: ") and "run_sharded" not in k)
     seconds["job: writing shards + manifest + commit (rest of run_sharded)"] = max(job - inside, 0.0)
+    # the system time of the main thread in each stage, where it is a tenth of a second or more
+    for label, value in {**system, **stages.system}.items():
+        if value >= 0.1:
+            seconds[f"  of which system time: {label}"] = value
     return seconds
 
 

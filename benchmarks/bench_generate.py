@@ -294,6 +294,14 @@ def command_rate(samples: int, workers: int, base: Path, package: Path | None = 
     return samples / wall, samples / summary["seconds"]
 
 
+def system_seconds() -> float:
+    """This thread's system (kernel) CPU seconds so far (Linux), else the process's."""
+    import resource
+
+    who = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
+    return resource.getrusage(who).ru_stime
+
+
 def stage_breakdown(samples: int, out: Path) -> dict[str, float]:
     """Seconds per stage of ``posesynth generate -n SAMPLES --no-preview`` (one worker, in
     this process, through the functions the command calls; the kernels loaded first).
@@ -323,6 +331,7 @@ def stage_breakdown(samples: int, out: Path) -> dict[str, float]:
     generate.generate(generate.load_config(samples=1000), out, preview=False)  # the kernels loaded
     shutil.rmtree(out)
     timers: dict[str, float] = {}
+    system: dict[str, float] = {}  # of which system time, per stage (its own, on its thread)
     undo: list[tuple[object, str, object]] = []
     draw_round = [0]  # 0 in a shard's first draw, > 0 in its collision redraws
 
@@ -342,20 +351,26 @@ def stage_breakdown(samples: int, out: Path) -> dict[str, float]:
                 if label == "":
                     return original(*args, **kwargs)
             inner = local.__dict__.setdefault("inner", [])
+            inner_sys = local.__dict__.setdefault("inner_sys", [])
             inner.append(0.0)
-            start = time.perf_counter()
+            inner_sys.append(0.0)
+            start, sys_start = time.perf_counter(), system_seconds()
             try:
                 return original(*args, **kwargs)
             finally:
                 elapsed = time.perf_counter() - start
+                elapsed_sys = system_seconds() - sys_start
                 own = elapsed - inner.pop()
+                own_sys = elapsed_sys - inner_sys.pop()
                 if inner:
                     inner[-1] += elapsed
+                    inner_sys[-1] += elapsed_sys
                 name = label if label is not None else ("kernel: collision redraws" if draw_round[0] else
                                                         "kernel: poses, first draw")  # fmt: skip
                 if threading.current_thread() is not threading.main_thread():
                     name += f" {OFF_PATH}"
                 timers[name] = timers.get(name, 0.0) + own
+                system[name] = system.get(name, 0.0) + own_sys
 
         undo.append((owner, attr, original))
         setattr(owner, attr, timed)
@@ -404,6 +419,11 @@ def stage_breakdown(samples: int, out: Path) -> dict[str, float]:
     result["kernel (all)"] = sum(v for k, v in on_path.items() if k.startswith("kernel"))
     result["rest (driver loop, waiting for the writer thread, partial folder)"] = total - sum(on_path.values())
     result["all (in process)"] = total
+    # system time on each stage's own thread, where it is a tenth of a second or more: on the
+    # development machine fresh pages cost up to 17 µs each (bench_fresh_memory.py)
+    for name in order:
+        if system.get(name, 0.0) >= 0.1:
+            result[f"  of which system time: {name}"] = system[name]
     return result
 
 
