@@ -124,10 +124,8 @@ def _init_worker() -> None:
     """Worker initializer: Ctrl-C is the parent's to handle (it cancels and cleans up); the
     worker is this pool's own process, so its allocator keeps freed shard arrays for reuse
     (:func:`posesynth.util.memory.keep_freed_memory`)."""
-    from posesynth.util.memory import keep_freed_memory
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    keep_freed_memory()
+    _keep_freed_memory()
 
 
 @contextlib.contextmanager
