@@ -64,6 +64,7 @@ from pathlib import Path  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from bench_fresh_memory import system_seconds  # noqa: E402
 from posesynth.body.skeleton import H36M17  # noqa: E402
 from posesynth.geometry.camera import rotation_translation  # noqa: E402
 from posesynth.geometry.placement import sample_cameras  # noqa: E402
@@ -280,16 +281,6 @@ def seed_loop_on_file(npz: Path, cameras_pkl: Path, out: Path, flex_seed: int = 
         part[i, :, 2] = 1.0
     np.savez(out / "seed-loop.npz", S=S, part=part, imgname=names)
     return n, time.perf_counter() - start
-
-
-def system_seconds() -> float:
-    """This thread's system (kernel) CPU seconds so far (Linux), else the process's: on the
-    development machine a fresh page of memory costs up to 17 µs of it
-    (``bench_fresh_memory.py``), so it tells which stages pay for their memory."""
-    import resource
-
-    who = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
-    return resource.getrusage(who).ru_stime
 
 
 class Stages:

@@ -19,6 +19,14 @@ import resource
 import time
 
 
+def system_seconds() -> float:
+    """This thread's system (kernel) CPU seconds so far (Linux), else the process's. The
+    stage tables of ``bench_generate.py`` and ``bench_augment.py`` report it per stage: it
+    tells which stages pay for fresh memory."""
+    who = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
+    return resource.getrusage(who).ru_stime
+
+
 def touch(m: mmap.mmap, size: int) -> None:
     for offset in range(0, size, 4096):
         m[offset] = 1

@@ -65,6 +65,7 @@ from pathlib import Path  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from bench_fresh_memory import system_seconds  # noqa: E402
 from posesynth.body.angles import angle_names  # noqa: E402
 from posesynth.body.skeleton import get_skeleton  # noqa: E402
 from posesynth.geometry.placement import sample_cameras  # noqa: E402
@@ -292,14 +293,6 @@ def command_rate(samples: int, workers: int, base: Path, package: Path | None = 
     summary = json.loads(done.stdout)
     shutil.rmtree(out)
     return samples / wall, samples / summary["seconds"]
-
-
-def system_seconds() -> float:
-    """This thread's system (kernel) CPU seconds so far (Linux), else the process's."""
-    import resource
-
-    who = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
-    return resource.getrusage(who).ru_stime
 
 
 def stage_breakdown(samples: int, out: Path) -> dict[str, float]:
