@@ -39,7 +39,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -52,6 +52,7 @@ from posesynth.data.formats.numpy_pickle import (
     PickledRecords,
     RefusedGlobal,
     _check_opcodes,
+    _pickled_records,
     dumps_numpy_pickle,
     load_numpy_pickle,
 )
@@ -1091,6 +1092,13 @@ class _CameraEntries:
     A file written by :func:`write_mmpose_chunks` is :data:`_STREAM_HEAD`, then marked
     fragments (:func:`_fragment_marker`), then STOP; each fragment with the head before it and
     STOP after it is a pickle of its entries alone. Any other file is loaded whole.
+
+    With the compiled kernels, a fragment is read by the records walk
+    (:func:`~posesynth.data.formats.numpy_pickle.load_numpy_pickle`'s ``records``) and its
+    entries stay columns (:class:`_Row`): unpickling 50,000 camera dicts per fragment and
+    stacking them again took most of ``posesynth convert --to mmpose``'s read-back check. A
+    fragment the walk does not model, or with an entry :func:`_lean_fields` leaves to the
+    careful path, is unpickled as before.
     """
 
     def __init__(self, path: Path, cache: int) -> None:
@@ -1114,9 +1122,10 @@ class _CameraEntries:
                     raise ValueError(f"{path}: expected keys (subject, camera_id), got {key!r}")
                 self.whole[(_text(key[0]), _text(key[1]))] = value
 
-    def take(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    def take(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Any] | PickledRecords:
         """The entries of ``keys`` that the file holds (a missing one is left out, for
-        :func:`_cameras_for` to report)."""
+        :func:`_cameras_for` to report): their :class:`PickledRecords` when every one was
+        walked, else a dict of entries."""
         if self.whole is not None:
             return {k: self.whole[k] for k in keys if k in self.whole}
         want = [k for k in keys if k not in self.held]
@@ -1130,7 +1139,7 @@ class _CameraEntries:
             for k in out:
                 del self.held[k]
             self.dropped = True
-        return out
+        return _taken(self.path, out)
 
     def _read_fragment(self, fh: Any, offset: int) -> tuple[dict, int | None]:
         """The entries of the fragment whose marker is at ``offset``, and the next offset."""
@@ -1149,6 +1158,9 @@ class _CameraEntries:
         if len(fragment) != length:
             raise ValueError(f"{self.path}: truncated (a fragment of {length} bytes at byte {offset} ends early)")
         data = _STREAM_HEAD + fragment + b"."
+        walked = _walked_entries(self.path, data)
+        if walked is not None:
+            return walked, offset + _FRAGMENT_MARKER_BYTES + length
         try:
             _check_opcodes(data)
             part = NumpyOnlyUnpickler(io.BytesIO(data), self.path, limit_bytes=len(data)).load()
@@ -1179,6 +1191,77 @@ class _CameraEntries:
                 for key in want & entries.keys():
                     self.held[key] = entries[key]
                 want -= entries.keys()
+
+
+class _Row(NamedTuple):
+    """Entry ``row`` of a fragment read by the records walk."""
+
+    records: PickledRecords
+    row: int
+
+
+def _walked_entries(path: Path, data: bytes) -> dict[tuple[str, str], _Row] | None:
+    """The entries of one fragment's pickle ``data`` as rows of its :class:`PickledRecords`
+    (a repeated key: its last entry, as the dict holds), or None where the walk does not
+    model it or an entry would take :func:`_cameras_from_records`' careful path (the caller
+    then unpickles it, which raises the precise error or reads what it accepts)."""
+    from posesynth.util.jit import numba_enabled
+
+    if not numba_enabled():
+        return None
+    try:
+        table = _pickled_records(path, data, _RECORD_FIELDS)
+    except Exception:  # the unpickling path words the error
+        return None
+    if table is None or _lean_fields(table, np.arange(len(table))) is None:
+        return None
+    keys = zip(table.key0.tolist(), table.key1.tolist(), strict=True)
+    return {key: _Row(table, i) for i, key in enumerate(keys)}
+
+
+def _taken(path: Path, entries: Mapping[tuple[str, str], Any]) -> dict[tuple[str, str], Any] | PickledRecords:
+    """``entries`` for :func:`_cameras_for`: one :class:`PickledRecords` of their rows when all
+    are :class:`_Row` (the fragments' bytes joined, offsets moved with them), else a dict
+    whose walked entries are made dicts of their fields (a file with a fragment that had to
+    be unpickled)."""
+    rows = list(entries.values())
+    if not rows:
+        return {}
+    if not all(isinstance(r, _Row) for r in rows):
+        return {key: _entry_of_row(r) if isinstance(r, _Row) else r for key, r in entries.items()}
+    groups: dict[int, tuple[PickledRecords, list[int]]] = {}
+    for r in rows:
+        groups.setdefault(id(r.records), (r.records, []))[1].append(r.row)
+    parts = []
+    shift = 0
+    for table, picked in groups.values():
+        at = np.asarray(picked, np.int64)
+        parts.append((table, at, shift))
+        shift += len(table.data)
+    first = parts[0][0]
+    return PickledRecords(
+        path=path,
+        data=first.data if len(parts) == 1 else b"".join(bytes(t.data) for t, _, _ in parts),
+        key0=np.concatenate([t.key0[at] for t, at, _ in parts]),
+        key1=np.concatenate([t.key1[at] for t, at, _ in parts]),
+        entry_ok=np.concatenate([t.entry_ok[at] for t, at, _ in parts]),
+        fields=first.fields,
+        kind=np.concatenate([t.kind[at] for t, at, _ in parts]),
+        dims=np.concatenate([t.dims[at] for t, at, _ in parts]),
+        offset=np.concatenate([t.offset[at] + s for t, at, s in parts]),
+        value=np.concatenate([t.value[at] for t, at, _ in parts]),
+    )
+
+
+def _entry_of_row(r: _Row) -> dict[str, Any]:
+    """A walked entry as the dict :func:`_entry_fields` reads (its fields' values)."""
+    lean = _lean_fields(r.records, np.array([r.row], np.int64))
+    assert lean is not None  # _walked_entries keeps only entries it reads
+    out, size = lean
+    entry: dict[str, Any] = {name: out[name][0].copy() for name in _VECTOR_FIELDS}
+    entry["R"] = out["R"][0].reshape(3, 3).copy()
+    entry["w"], entry["h"] = int(size[0, 0]), int(size[0, 1])
+    return entry
 
 
 # ----------------------------------------------------------------------------- writing
