@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from posesynth.data.formats import mmpose
 from posesynth.data.formats.mmpose import read_mmpose, read_mmpose_chunks
@@ -142,3 +144,137 @@ def test_a_fragment_the_walk_leaves_reads_as_before(tmp_path, monkeypatch, chang
     # the marked file is one pickle to anyone else
     whole = pickle.loads((npz.parent / "cameras.pkl").read_bytes())
     assert len(whole) == len({key for part in parts for key in part})
+
+
+# ------------------------------------------------------------------------ statistics
+def _stats_one_view_at_a_time(part: np.ndarray, s: np.ndarray, rows: int) -> dict[str, dict[str, np.ndarray]]:
+    """The streamed statistics as they were computed before: two passes per statistic."""
+    views = {
+        "joint2d_stats.pkl": lambda a, b: a[..., :2],
+        "joint3d_stats.pkl": lambda a, b: b[..., :3],
+        "joint2d_rel_stats.pkl": lambda a, b: a[:, 1:, :2] - a[:, :1, :2],
+        "joint3d_rel_stats.pkl": lambda a, b: b[:, 1:, :3] - b[:, :1, :3],
+    }
+    n = len(part)
+    out = {}
+    for name, view in views.items():
+        total = sum(view(part[lo : lo + rows], s[lo : lo + rows]).sum(axis=0) for lo in range(0, n, rows))
+        mean = total / n
+        sq = sum(((view(part[lo : lo + rows], s[lo : lo + rows]) - mean) ** 2).sum(axis=0) for lo in range(0, n, rows))
+        out[name] = {"mean": mean, "std": np.sqrt(sq / n)}
+    return out
+
+
+@pytest.mark.parametrize(("n", "rows"), [(1, 65536), (7, 3), (100, 100), (1000, 64), (1000, 65536)])
+def test_streamed_statistics_one_pass_for_all(tmp_path, n, rows) -> None:
+    """One read of each block per pass gives the bits the per-statistic passes gave, and
+    ``_joint_stats``' (the in-memory writer's) when the rows fit one block."""
+    rng = np.random.default_rng(n)
+    part = rng.uniform(0, 1000, (n, 17, 3))
+    s = rng.normal(0, 1, (n, 17, 4))
+    part.tofile(tmp_path / "part.bin")
+    s.tofile(tmp_path / "S.bin")
+    got = mmpose._joint_stats_streamed(tmp_path / "part.bin", tmp_path / "S.bin", n, rows)
+    ref = _stats_one_view_at_a_time(part, s, rows)
+    assert list(got) == list(ref)
+    for name in ref:
+        for key in ("mean", "std"):
+            assert got[name][key].tobytes() == ref[name][key].tobytes(), (name, key)
+    if n <= rows:
+        whole = mmpose._joint_stats(part[..., :2], s[..., :3])
+        for name in whole:
+            for key in ("mean", "std"):
+                assert got[name][key].tobytes() == whole[name][key].tobytes(), (name, key)
+
+
+# ------------------------------------------------------------------------ camera entries
+def _entries_one_by_one(cams: Any, ks: np.ndarray, ids: list[str], base: int) -> list[dict[str, Any]]:
+    """``cameras.pkl`` entries as they were built before: arrays made per entry."""
+    dist = np.asarray(cams.distortion, dtype=np.float64)[ks]
+    if cams.model.value in ("h36m", "opencv"):
+        k1, k2, p1, p2, k3 = dist.T
+    else:
+        k1 = k2 = p1 = p2 = k3 = np.zeros(len(ks))
+    intr = np.asarray(cams.intrinsics, dtype=np.float64)[ks]
+    rot_pkl = np.swapaxes(np.asarray(cams.rotation, dtype=np.float64)[ks], -1, -2)
+    centre = np.asarray(cams.center, dtype=np.float64)[ks]
+    size = np.asarray(cams.image_size)[ks].tolist()
+    out = []
+    for j, k in enumerate(ks.tolist()):
+        cam_id = ids[j]
+        known = cam_id in mmpose.H36M_CAMERA_IDS
+        out.append(
+            {
+                "R": rot_pkl[j].copy(),
+                "T": centre[j].reshape(3, 1).copy(),
+                "c": intr[j, 2:4].reshape(2, 1).copy(),
+                "f": intr[j, 0:2].reshape(2, 1).copy(),
+                "k": np.array([[k1[j]], [k2[j]], [k3[j]]]),
+                "p": np.array([[p1[j]], [p2[j]]]),
+                "w": int(size[j][0]),
+                "h": int(size[j][1]),
+                "name": f"camera{mmpose.H36M_CAMERA_IDS.index(cam_id) + 1}" if known else f"camera{base + k + 1}",
+                "id": cam_id,
+            }
+        )
+    return out
+
+
+@pytest.mark.parametrize("model", ["h36m", "opencv", "pinhole", "fisheye"])
+@pytest.mark.parametrize("h36m_ids", [False, True])
+def test_camera_entries_pickle_to_the_same_bytes(model, h36m_ids) -> None:
+    """Entries whose arrays are rows of stacked arrays pickle (whole, and as a streamed
+    fragment) to the bytes of entries built array by array."""
+    from posesynth.api import generate
+    from posesynth.data.formats.numpy_pickle import dumps_numpy_pickle
+
+    cams = generate(40, seed=6, camera_model=model).cameras
+    assert cams is not None
+    ks = np.random.default_rng(1).permutation(40)[:25]
+    ids = [mmpose.H36M_CAMERA_IDS[i % 4] if h36m_ids else f"cam{i}" for i in ks.tolist()]
+    keys = [(f"S{i % 3}", cam_id) for i, cam_id in enumerate(ids)]
+    got = dict(zip(keys, mmpose._camera_entries(cams, ks, ids, base=7), strict=True))
+    ref = dict(zip(keys, _entries_one_by_one(cams, ks, ids, base=7), strict=True))
+    assert dumps_numpy_pickle(got) == dumps_numpy_pickle(ref)
+    assert mmpose._dict_items_pickle(got) == mmpose._dict_items_pickle(ref)
+
+
+# ------------------------------------------------------------------------ image names
+_TEXT = st.text(alphabet=st.sampled_from(list("aZ9 _-./\\ü\t")), max_size=6)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    subjects=st.lists(_TEXT, min_size=1, max_size=8),
+    actions=st.lists(_TEXT, min_size=1, max_size=8),
+    frames=st.one_of(st.none(), st.lists(st.integers(0, 10**7), min_size=8, max_size=8)),
+    as_bytes=st.booleans(),
+)
+def test_image_names_at_once_are_format_h36m_imgname(subjects, actions, frames, as_bytes) -> None:
+    """The writer's names (actions cleaned once per distinct value, names formatted without
+    the parse-back check) are MMPose's names of the cleaned ids (as ``format_h36m_imgname`` makes them), which parse back."""
+    from dataclasses import replace
+
+    from posesynth.api import generate
+
+    n = 8
+    ds = generate(n, seed=1)
+    subject = np.array([subjects[i % len(subjects)] for i in range(n)])
+    action = np.array([actions[i % len(actions)] for i in range(n)])
+    if as_bytes:
+        action = np.char.encode(action, "utf-8")
+    ds = replace(ds, subject=subject, action=action, frame=None if frames is None else np.array(frames))
+    annotations, _, _ = mmpose._mmpose_payload(ds)
+    names = annotations["imgname"].tolist()
+    _, cam_id = mmpose._camera_ids(ds.camera_names, ds.num_cameras)
+    clean_subject = [mmpose._clean_id(s) or mmpose.DEFAULT_SUBJECT for s in subject.tolist()]
+    clean_action = [mmpose._clean_action(a) for a in action]  # one by one, as before
+    frame = [0] * n if frames is None else frames  # a camera per sample: each counter starts at 0
+    want = []
+    for s, a, c, f in zip(clean_subject, clean_action, cam_id, frame, strict=True):
+        stem = f"{s}_{a}.{c}"  # MMPose's layout: S1/S1_Walk_1.54138969/S1_Walk_1.54138969_000001.jpg
+        want.append(f"{s}/{stem}/{stem}_{f + 1:06d}.jpg")
+        assert mmpose.parse_h36m_imgname(want[-1]) == (s, a, c, f)
+        assert mmpose.format_h36m_imgname(s, a, c, f) == want[-1]
+    assert names == want
+    assert annotations["imgname"].dtype == np.array(want).dtype

@@ -133,8 +133,7 @@ def format_h36m_imgname(subject: str, action: str, camera_id: str, frame: int) -
     ``("S1", "Directions_1", "54138969", 0)`` ->
     ``"S1/S1_Directions_1.54138969/S1_Directions_1.54138969_000001.jpg"``.
     """
-    stem = f"{subject}_{action}.{camera_id}"
-    name = f"{subject}/{stem}/{stem}_{int(frame) + 1:06d}.jpg"
+    name = _imgname(subject, action, camera_id, int(frame))
     if parse_h36m_imgname(name) != (subject, action, camera_id, int(frame)):
         raise ValueError(
             f"imgname: subject {subject!r}, action {action!r}, camera {camera_id!r} and frame "
@@ -319,7 +318,7 @@ def _parse_names_at_once(names: list[str]) -> tuple[np.ndarray, np.ndarray, np.n
     if len(parts) != len(names):  # each match is one whole line: equal counts, one per name
         return None
     subject, action, camera_id, frame_text = (np.array(column) for column in zip(*parts))
-    if np.strings.str_len(frame_text).max() > 18:  # beyond int64: Python's int decides
+    if np.char.str_len(frame_text).max() > 18:  # beyond int64: Python's int decides
         return None
     frame = frame_text.astype(np.int64)
     if (frame < 1).any():
@@ -542,7 +541,7 @@ def _cameras_from_records(
     field, an odd shape or size, a non-finite value): the caller then takes the careful path,
     which raises its precise error or reads what it accepts."""
     # the dict: a repeated key's last entry; keys sorted (np.unique) for the look-up
-    table_key = np.strings.add(np.strings.add(table.key0, "\x00"), table.key1)
+    table_key = np.char.add(np.char.add(table.key0, "\x00"), table.key1)
     distinct, last_rev = np.unique(table_key[::-1], return_index=True)
     entry_of = len(table_key) - 1 - last_rev
     pair = np.char.add(np.char.add(subject.astype(str), "\x00"), camera_id.astype(str))
@@ -587,8 +586,8 @@ def _cameras_from_records(
     if k_cams == 0:
         camera_names = np.array([], dtype=str)
     else:
-        joined = np.strings.add(np.strings.add(subject[first].astype(str), "/"), camera_id[first].astype(str))
-        camera_names = joined.astype(f"<U{int(np.strings.str_len(joined).max())}")  # as np.array(list) types it
+        joined = np.char.add(np.char.add(subject[first].astype(str), "/"), camera_id[first].astype(str))
+        camera_names = joined.astype(f"<U{int(np.char.str_len(joined).max())}")  # as np.array(list) types it
     return cameras, index.ravel().astype(np.int64), camera_names
 
 
@@ -1407,10 +1406,13 @@ def _mmpose_payload(
     cam_of_sample = np.arange(n) if ds.camera_index is None else np.asarray(ds.camera_index)
     cam_subject, cam_id = _camera_ids(ds.camera_names, k_cams)
     subjects = _sample_subjects(ds.subject, cam_subject, cam_of_sample, n)
-    actions = [_clean_action(a) for a in (ds.action if ds.action is not None else [DEFAULT_ACTION] * n)]
-    frames = _sample_frames(ds.frame, subjects, actions, [cam_id[k] for k in cam_of_sample], counters)
+    actions = _clean_actions(ds.action, n)
+    sample_cam = [cam_id[k] for k in cam_of_sample.tolist()]
+    frames = _sample_frames(ds.frame, subjects, actions, sample_cam, counters)
 
-    imgname = [format_h36m_imgname(subjects[i], actions[i], cam_id[cam_of_sample[i]], frames[i]) for i in range(n)]
+    # format_h36m_imgname without its parse-back check, which these always pass: subjects and
+    # camera ids are cleaned to [A-Za-z0-9-] (never empty), actions to [A-Za-z0-9_-], frames >= 0
+    imgname = [_imgname(*ids) for ids in zip(subjects, actions, sample_cam, frames, strict=True)]
     center, scale = _bbox_center_scale(uv_px, vis)
     annotations = {
         "imgname": np.array(imgname, dtype=str) if n else np.array([], dtype="<U1"),
@@ -1460,6 +1462,24 @@ def _camera_ids(camera_names: np.ndarray | None, k_cams: int) -> tuple[list[str 
             ids[k] = f"{cid}-{k}"
         seen[ids[k]] = k
     return subjects, ids
+
+
+def _imgname(subject: str, action: str, camera_id: str, frame: int) -> str:
+    stem = f"{subject}_{action}.{camera_id}"
+    return f"{subject}/{stem}/{stem}_{frame + 1:06d}.jpg"
+
+
+def _clean_actions(action: np.ndarray | None, n: int) -> list[str]:
+    """:func:`_clean_action` of each sample's action (``DEFAULT_ACTION`` without them), each
+    distinct string cleaned once (a data set has a few actions over many samples)."""
+    if action is None:
+        return [DEFAULT_ACTION] * n
+    values = np.asarray(action)
+    if values.dtype.kind not in "US" or n == 0:
+        return [_clean_action(a) for a in values.tolist()]
+    distinct, inverse = np.unique(values, return_inverse=True)
+    cleaned = [_clean_action(a) for a in distinct.tolist()]
+    return [cleaned[i] for i in inverse.ravel().tolist()]
 
 
 def _clean_id(text: str) -> str:
@@ -1555,32 +1575,37 @@ def _camera_entries(cams: Camera, ks: np.ndarray, ids: list[str], base: int = 0)
     else:  # pinhole: no distortion; fisheye: Kannala-Brandt has no Human3.6M counterpart
         k1 = k2 = p1 = p2 = k3 = np.zeros(m)
     intr = np.asarray(cams.intrinsics, dtype=np.float64)[ks]
-    rot_pkl = np.swapaxes(np.asarray(cams.rotation, dtype=np.float64)[ks], -1, -2)  # camera->world
-    centre = np.asarray(cams.center, dtype=np.float64)[ks]
+    # each entry's arrays are rows of these (views: a pickle holds their values, shapes and
+    # dtypes, so it is the bytes of per-entry copies, without a copy per array)
+    rot_pkl = np.ascontiguousarray(np.swapaxes(np.asarray(cams.rotation, dtype=np.float64)[ks], -1, -2))  # cam->world
+    centre = np.ascontiguousarray(np.asarray(cams.center, dtype=np.float64)[ks]).reshape(m, 3, 1)
+    c = np.ascontiguousarray(intr[:, 2:4]).reshape(m, 2, 1)
+    f = np.ascontiguousarray(intr[:, 0:2]).reshape(m, 2, 1)
+    radial = np.stack([k1, k2, k3], axis=1).reshape(m, 3, 1)
+    tangential = np.stack([p1, p2], axis=1).reshape(m, 2, 1)
     size = np.asarray(cams.image_size)[ks].tolist()
-    out = []
-    for j, k in enumerate(ks.tolist()):
-        cam_id = ids[j]
-        name = (
-            f"camera{H36M_CAMERA_IDS.index(cam_id) + 1}"
-            if cam_id in H36M_CAMERA_IDS
-            else f"camera{base + k + 1}"  # base: the chunk's first camera in the whole data set
-        )
-        out.append(
-            {
-                "R": rot_pkl[j].copy(),
-                "T": centre[j].reshape(3, 1).copy(),
-                "c": intr[j, 2:4].reshape(2, 1).copy(),
-                "f": intr[j, 0:2].reshape(2, 1).copy(),
-                "k": np.array([[k1[j]], [k2[j]], [k3[j]]]),
-                "p": np.array([[p1[j]], [p2[j]]]),
-                "w": int(size[j][0]),
-                "h": int(size[j][1]),
-                "name": name,
-                "id": cam_id,
-            }
-        )
-    return out
+    names = [
+        f"camera{H36M_CAMERA_IDS.index(cam_id) + 1}"
+        if cam_id in H36M_CAMERA_IDS
+        else f"camera{base + k + 1}"  # base: the chunk's first camera in the whole data set
+        for cam_id, k in zip(ids, ks.tolist(), strict=True)
+    ]
+    rows = zip(list(rot_pkl), list(centre), list(c), list(f), list(radial), list(tangential), strict=True)
+    return [
+        {
+            "R": r,
+            "T": t,
+            "c": cj,
+            "f": fj,
+            "k": kj,
+            "p": pj,
+            "w": int(wh[0]),
+            "h": int(wh[1]),
+            "name": name,
+            "id": cam_id,
+        }
+        for (r, t, cj, fj, kj, pj), wh, name, cam_id in zip(rows, size, names, ids, strict=True)
+    ]
 
 
 def _joint_stats(uv_px: np.ndarray, p_cam: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
@@ -1820,32 +1845,50 @@ def _write_sidecar_streamed(path: Path, work: Path, parts: Mapping[str, int], mo
 
 def _joint_stats_streamed(part_bin: Path, s_bin: Path, n: int, rows: int = 65536) -> dict[str, dict[str, np.ndarray]]:
     """:func:`_joint_stats` over the raw rows of ``part`` (N, 17, 3) and ``S`` (N, 17, 4),
-    read back in blocks (plain reads, not memory maps, so resident memory stays one block):
-    the mean from a sum over blocks, the std in a second pass."""
+    read back in blocks of ``rows``: the mean from a sum over blocks, the std in a second
+    pass (the same sums, so the same bits, as one statistic at a time). Each pass reads a
+    block once for all four statistics, into buffers made once: resident memory stays one
+    block, and no block takes fresh pages (their first touch was most of the time)."""
+    rows = max(1, min(rows, n))
+    part = np.empty((rows, _NUM_JOINTS, 3))
+    s = np.empty((rows, _NUM_JOINTS, 4))
+    rel = (np.empty((rows, _NUM_JOINTS - 1, 2)), np.empty((rows, _NUM_JOINTS - 1, 3)))
+    plain = (np.empty((rows, _NUM_JOINTS, 2)), np.empty((rows, _NUM_JOINTS, 3)))
 
-    def block(path: Path, dim: int, lo: int) -> np.ndarray:
-        count = min(rows, n - lo) * _NUM_JOINTS * dim
-        arr = np.fromfile(path, dtype=np.float64, count=count, offset=lo * _NUM_JOINTS * dim * 8)
-        return arr.reshape(-1, _NUM_JOINTS, dim)
+    def blocks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        with open(part_bin, "rb") as fa, open(s_bin, "rb") as fb:
+            for lo in range(0, n, rows):  # n > 0 (the caller refuses an empty data set)
+                m = min(rows, n - lo)
+                for fh, buf in ((fa, part), (fb, s)):
+                    if fh.readinto(buf[:m].data) != buf[:m].nbytes:
+                        raise OSError(f"{fh.name}: shorter than its {n} rows")  # our own temporary file
+                yield part[:m], s[:m]
 
-    views = {
-        "joint2d_stats.pkl": lambda a, b: a[..., :2],
-        "joint3d_stats.pkl": lambda a, b: b[..., :3],
-        "joint2d_rel_stats.pkl": lambda a, b: a[:, 1:, :2] - a[:, :1, :2],
-        "joint3d_rel_stats.pkl": lambda a, b: b[:, 1:, :3] - b[:, :1, :3],
-    }
-    out = {}
-    for file_name, view in views.items():
-        total = None
-        for lo in range(0, n, rows):
-            x = view(block(part_bin, 3, lo), block(s_bin, 4, lo))
-            total = x.sum(axis=0) if total is None else total + x.sum(axis=0)
-        assert total is not None  # n > 0 (the caller refuses an empty data set): one block at least
-        mean = total / n
-        sq = None
-        for lo in range(0, n, rows):
-            d = view(block(part_bin, 3, lo), block(s_bin, 4, lo)) - mean
-            sq = (d * d).sum(axis=0) if sq is None else sq + (d * d).sum(axis=0)
-        assert sq is not None  # as total
-        out[file_name] = {"mean": mean, "std": np.sqrt(sq / n)}
-    return out
+    def views(a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
+        m = len(a)
+        return [
+            a[..., :2],
+            b[..., :3],
+            np.subtract(a[:, 1:, :2], a[:, :1, :2], out=rel[0][:m]),
+            np.subtract(b[:, 1:, :3], b[:, :1, :3], out=rel[1][:m]),
+        ]
+
+    def summed(values: Callable[[np.ndarray, np.ndarray], list[np.ndarray]]) -> list[np.ndarray]:
+        totals: list[np.ndarray] = []
+        for a, b in blocks():
+            sums = [x.sum(axis=0) for x in values(a, b)]
+            totals = sums if not totals else [t + x for t, x in zip(totals, sums, strict=True)]
+        return totals
+
+    def squares(a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
+        m = len(a)
+        out = []
+        for i, (x, mean) in enumerate(zip(views(a, b), means, strict=True)):
+            d = np.subtract(x, mean, out=x if i >= 2 else plain[i][:m])  # the rel buffers are views' own
+            out.append(np.square(d, out=d))
+        return out
+
+    means = [total / n for total in summed(views)]
+    sq = summed(squares)
+    names = ("joint2d_stats.pkl", "joint3d_stats.pkl", "joint2d_rel_stats.pkl", "joint3d_rel_stats.pkl")
+    return {name: {"mean": mean, "std": np.sqrt(q / n)} for name, mean, q in zip(names, means, sq, strict=True)}
