@@ -27,7 +27,8 @@ from hypothesis import strategies as st
 
 from posesynth.data.dataset import PoseDataset
 from posesynth.data.formats import registry, videopose3d
-from posesynth.data.formats.mmpose import _dict_items_pickle, _fragment_marker
+from posesynth.data.formats._camera_pickle import dict_items_pickle as _dict_items_pickle
+from posesynth.data.formats.mmpose import _fragment_marker
 from posesynth.data.formats.registry import convert_streamed, read_any, write_any
 from posesynth.data.formats.store_io import write_store_dataset
 from posesynth.data.store import open_store

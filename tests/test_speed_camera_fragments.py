@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from posesynth.data.formats import mmpose
+from posesynth.data.formats._camera_pickle import STREAM_HEAD, CameraColumns, camera_items_pickle, dict_items_pickle
 from posesynth.data.formats.mmpose import read_mmpose, read_mmpose_chunks
 from posesynth.data.formats.numpy_pickle import PickledRecords
 from posesynth.data.formats.registry import convert_streamed
@@ -58,9 +59,9 @@ def assert_same_chunks(fast: Any, ref: Any) -> None:
 
 def streamed_pickle(fragments: list[dict]) -> bytes:
     """A ``cameras.pkl`` as ``write_mmpose_chunks`` writes it: one marked fragment per dict."""
-    out = mmpose._STREAM_HEAD
+    out = STREAM_HEAD
     for part in fragments:
-        fragment = mmpose._dict_items_pickle(part)
+        fragment = dict_items_pickle(part)
         out += mmpose._fragment_marker(len(fragment)) + fragment
     return out + b"."
 
@@ -231,12 +232,15 @@ def test_camera_entries_pickle_to_the_same_bytes(model, h36m_ids) -> None:
     cams = generate(40, seed=6, camera_model=model).cameras
     assert cams is not None
     ks = np.random.default_rng(1).permutation(40)[:25]
-    ids = [mmpose.H36M_CAMERA_IDS[i % 4] if h36m_ids else f"cam{i}" for i in ks.tolist()]
-    keys = [(f"S{i % 3}", cam_id) for i, cam_id in enumerate(ids)]
-    got = dict(zip(keys, mmpose._camera_entries(cams, ks, ids, base=7), strict=True))
+    ids = [mmpose.H36M_CAMERA_IDS[i % 4] if h36m_ids else f"cam{i}" for i in range(len(ks))]
+    subjects = [f"S{j}" for j in range(7)]  # a subject object shared by its cameras
+    keys = [(subjects[i // 4], cam_id) for i, cam_id in enumerate(ids)]
+    table = mmpose._camera_columns(cams, ks, ids, base=7)
+    got = dict(zip(keys, table.entries(), strict=True))
     ref = dict(zip(keys, _entries_one_by_one(cams, ks, ids, base=7), strict=True))
     assert dumps_numpy_pickle(got) == dumps_numpy_pickle(ref)
-    assert mmpose._dict_items_pickle(got) == mmpose._dict_items_pickle(ref)
+    assert dict_items_pickle(got) == dict_items_pickle(ref)
+    assert camera_items_pickle(keys, table) == dict_items_pickle(ref)
 
 
 # ------------------------------------------------------------------------ image names
@@ -278,3 +282,89 @@ def test_image_names_at_once_are_format_h36m_imgname(subjects, actions, frames, 
         assert mmpose.format_h36m_imgname(s, a, c, f) == want[-1]
     assert names == want
     assert annotations["imgname"].dtype == np.array(want).dtype
+
+
+# ------------------------------------------------------------------------ the direct pickle
+def columns(rng: np.random.Generator, n: int, sizes: tuple[int, int], ids: list[str]) -> CameraColumns:
+    def arr(*shape: int) -> np.ndarray:
+        return rng.normal(size=(n, *shape)) * rng.choice([1e-300, 1.0, 1e300], size=(n, *shape))
+
+    return CameraColumns(
+        R=arr(3, 3), T=arr(3, 1), c=arr(2, 1), f=arr(2, 1), k=arr(3, 1), p=arr(2, 1),
+        size=rng.integers(sizes[0], sizes[1], (n, 2)).tolist(),
+        name=[f"camera{i + 1}" for i in range(n)],
+        id=ids,
+    )  # fmt: skip
+
+
+def fresh(text: str) -> str:
+    """An equal str that is a new object (as ``tolist()`` or a cleaning regex gives)."""
+    return "".join([text[:1], text[1:]]) if len(text) > 1 else text
+
+
+SUBJECTS = {
+    "one object": lambda i: "S1",
+    "fresh per key": lambda i: fresh(f"S{i % 3}"),
+    "shared in blocks": lambda i: None,  # filled per block below: memo hits past index 255
+    "field names": lambda i: "Rchkpwf<"[i % 8],  # one-character strs are singletons: the memo's
+}
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    n=st.one_of(st.integers(1, 40), st.sampled_from([999, 1000, 1001, 1999, 2000, 2001])),
+    subjects=st.sampled_from(sorted(SUBJECTS)),
+    shared_ids=st.booleans(),
+    sizes=st.sampled_from([(1, 256), (256, 65536), (65536, 2**31), (0, 2**31)]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_direct_pickle_is_the_picklers_bytes(n, subjects, shared_ids, sizes, seed) -> None:
+    """Entries written from columns: byte for byte ``pickle.Pickler``'s, through memo indices
+    past 255, subjects and camera ids repeated as objects (or equal but fresh), subjects
+    that are the field names' own objects, ints of every width, and batches of 1,000."""
+    rng = np.random.default_rng(seed)
+    blocks = [fresh(f"S{b}") for b in range(n // 10 + 1)]
+    subject = [blocks[i // 10] if subjects == "shared in blocks" else SUBJECTS[subjects](i) for i in range(n)]
+    cam_objects = [fresh(f"{54138969 + j}") for j in range(4)]
+    if shared_ids:  # a shared camera table: one camera-id object under many subjects
+        subject = [fresh(f"S{i // 4}") for i in range(n)]
+        cam_id = [cam_objects[i % 4] for i in range(n)]
+    else:
+        cam_id = [fresh(f"cam{i}") for i in range(n)]
+    keys = list(zip(subject, cam_id, strict=True))
+    assume_distinct = len(set(keys)) == n
+    if not assume_distinct:
+        keys = [(s, fresh(f"{c}-{i}")) for i, (s, c) in enumerate(keys)]
+    cols = columns(rng, n, sizes, [key[1] for key in keys])
+    want = dict_items_pickle(dict(zip(keys, cols.entries(), strict=True)))
+    assert camera_items_pickle(keys, cols) == want
+    assert pickle.loads(STREAM_HEAD + want + b".").keys() == dict(zip(keys, keys, strict=True)).keys()
+
+
+@pytest.mark.parametrize(
+    "change", ["none", "one entry", "non-ASCII subject", "id not the key's", "size 2**31", "name is a key's"]
+)
+def test_direct_pickle_leaves_what_it_does_not_model(monkeypatch, change) -> None:
+    """Input outside the direct writer's rules goes to the pickler (the same bytes either way)."""
+    from posesynth.data.formats import _camera_pickle
+
+    rng = np.random.default_rng(3)
+    n = 30
+    keys = [(fresh(f"S{i // 5}"), fresh(f"cam{i}")) for i in range(n)]
+    cols = columns(rng, n, (1, 5000), [key[1] for key in keys])
+    if change == "one entry":
+        keys, cols = keys[:1], cols.take([0])
+    elif change == "non-ASCII subject":
+        keys[3] = ("Sü", keys[3][1])
+    elif change == "id not the key's":
+        cols.id[3] = fresh(keys[3][1])
+    elif change == "size 2**31":
+        cols.size[3] = [2**31, 10]
+    elif change == "name is a key's":
+        cols.name[5] = keys[2][1]
+    want = dict_items_pickle(dict(zip(keys, cols.entries(), strict=True)))
+    calls = []
+    real = _camera_pickle.dict_items_pickle
+    monkeypatch.setattr(_camera_pickle, "dict_items_pickle", lambda items: calls.append(1) or real(items))
+    assert camera_items_pickle(keys, cols) == want
+    assert calls == ([] if change == "none" else [1])

@@ -45,6 +45,8 @@ import numpy as np
 
 from posesynth.body.skeleton import H36M17
 from posesynth.data.dataset import PoseDataset
+from posesynth.data.formats._camera_pickle import STREAM_HEAD as _STREAM_HEAD
+from posesynth.data.formats._camera_pickle import CameraColumns, camera_items_pickle
 from posesynth.data.formats._json_stream import END, JsonItems, json_layout
 from posesynth.data.formats._mmpose_kernels import MAX_FRAME_DIGITS
 from posesynth.data.formats.numpy_pickle import (
@@ -1333,7 +1335,7 @@ def write_mmpose(
         with open(tmp / name, "wb") as fh:
             # mypy matches **annotations against savez's allow_pickle: bool too; every key is an array
             np.savez(fh, **annotations)  # type: ignore[arg-type]
-        (tmp / CAMERAS_FILE).write_bytes(dumps_numpy_pickle(cameras_pkl))
+        (tmp / CAMERAS_FILE).write_bytes(dumps_numpy_pickle(cameras_pkl.as_dict()))
         if sidecar is not None:
             text = json.dumps(sidecar, sort_keys=True, separators=(",", ":"))
             (tmp / SIDECAR_FILE).write_text(text + "\n", encoding="utf-8")
@@ -1369,8 +1371,8 @@ def _mmpose_payload(
     counters: dict[tuple[str, str, str], int] | None = None,
     camera_base: int = 0,
     sample_base: int = 0,
-) -> tuple[dict[str, np.ndarray], dict[tuple[str, str], dict], dict[str, Any] | None]:
-    """The ``.npz`` arrays, the ``cameras.pkl`` dict and the sidecar document (or None)
+) -> tuple[dict[str, np.ndarray], _CameraTable, dict[str, Any] | None]:
+    """The ``.npz`` arrays, the ``cameras.pkl`` entries and the sidecar document (or None)
     for ``dataset`` (no disk access); ``sample_base``: the index of its first sample in the
     whole data set (a chunk's), which errors name."""
     names = dataset.skeleton.joint_names
@@ -1430,8 +1432,8 @@ def _mmpose_payload(
     first_rows = np.sort(first_rows)
     ks = cam_of_sample[first_rows].astype(np.int64)
     keys = [(subjects[i], cam_id[int(k)]) for i, k in zip(first_rows.tolist(), ks.tolist())]
-    entries = _camera_entries(ds.cameras, ks, [cam_id[int(k)] for k in ks], camera_base)
-    cameras_pkl = dict(zip(keys, entries))
+    # an entry's id is the same str object as its key's camera id (the pickle refers back to it)
+    columns = _camera_columns(ds.cameras, ks, [key[1] for key in keys], camera_base)
     sidecar = None
     if ds.cameras.model in (CameraModel.OPENCV, CameraModel.FISHEYE):
         sidecar = {
@@ -1442,7 +1444,18 @@ def _mmpose_payload(
             "keys": [list(key) for key in keys],
             "cameras": ds.cameras[ks].to_dict(),
         }
-    return annotations, cameras_pkl, sidecar
+    return annotations, _CameraTable(keys, columns), sidecar
+
+
+class _CameraTable(NamedTuple):
+    """``cameras.pkl``'s entries for one data set or chunk: ``keys`` (subject, camera id) and
+    their :class:`CameraColumns`, in order of first use by the samples."""
+
+    keys: list[tuple[str, str]]
+    columns: CameraColumns
+
+    def as_dict(self) -> dict[tuple[str, str], dict[str, Any]]:
+        return dict(zip(self.keys, self.columns.entries(), strict=True))
 
 
 def _camera_ids(camera_names: np.ndarray | None, k_cams: int) -> tuple[list[str | None], list[str]]:
@@ -1562,8 +1575,8 @@ def _bbox_center_scale(uv_px: np.ndarray, vis: np.ndarray) -> tuple[np.ndarray, 
     return center, scale
 
 
-def _camera_entries(cams: Camera, ks: np.ndarray, ids: list[str], base: int = 0) -> list[dict[str, Any]]:
-    """``cameras.pkl`` entries for the cameras ``ks`` of the batch ``cams`` (K,).
+def _camera_columns(cams: Camera, ks: np.ndarray, ids: list[str], base: int = 0) -> CameraColumns:
+    """``cameras.pkl`` entries for the cameras ``ks`` of the batch ``cams`` (K,), as columns.
 
     ``h36m``, ``pinhole`` and radial-only ``opencv`` cameras are exact; other ``opencv`` and
     all ``fisheye`` cameras get what Human3.6M's model can hold (see :func:`write_mmpose`).
@@ -1575,37 +1588,22 @@ def _camera_entries(cams: Camera, ks: np.ndarray, ids: list[str], base: int = 0)
     else:  # pinhole: no distortion; fisheye: Kannala-Brandt has no Human3.6M counterpart
         k1 = k2 = p1 = p2 = k3 = np.zeros(m)
     intr = np.asarray(cams.intrinsics, dtype=np.float64)[ks]
-    # each entry's arrays are rows of these (views: a pickle holds their values, shapes and
-    # dtypes, so it is the bytes of per-entry copies, without a copy per array)
-    rot_pkl = np.ascontiguousarray(np.swapaxes(np.asarray(cams.rotation, dtype=np.float64)[ks], -1, -2))  # cam->world
-    centre = np.ascontiguousarray(np.asarray(cams.center, dtype=np.float64)[ks]).reshape(m, 3, 1)
-    c = np.ascontiguousarray(intr[:, 2:4]).reshape(m, 2, 1)
-    f = np.ascontiguousarray(intr[:, 0:2]).reshape(m, 2, 1)
-    radial = np.stack([k1, k2, k3], axis=1).reshape(m, 3, 1)
-    tangential = np.stack([p1, p2], axis=1).reshape(m, 2, 1)
-    size = np.asarray(cams.image_size)[ks].tolist()
-    names = [
-        f"camera{H36M_CAMERA_IDS.index(cam_id) + 1}"
-        if cam_id in H36M_CAMERA_IDS
-        else f"camera{base + k + 1}"  # base: the chunk's first camera in the whole data set
-        for cam_id, k in zip(ids, ks.tolist(), strict=True)
-    ]
-    rows = zip(list(rot_pkl), list(centre), list(c), list(f), list(radial), list(tangential), strict=True)
-    return [
-        {
-            "R": r,
-            "T": t,
-            "c": cj,
-            "f": fj,
-            "k": kj,
-            "p": pj,
-            "w": int(wh[0]),
-            "h": int(wh[1]),
-            "name": name,
-            "id": cam_id,
-        }
-        for (r, t, cj, fj, kj, pj), wh, name, cam_id in zip(rows, size, names, ids, strict=True)
-    ]
+    return CameraColumns(
+        R=np.ascontiguousarray(np.swapaxes(np.asarray(cams.rotation, dtype=np.float64)[ks], -1, -2)),  # cam->world
+        T=np.ascontiguousarray(np.asarray(cams.center, dtype=np.float64)[ks]).reshape(m, 3, 1),
+        c=np.ascontiguousarray(intr[:, 2:4]).reshape(m, 2, 1),
+        f=np.ascontiguousarray(intr[:, 0:2]).reshape(m, 2, 1),
+        k=np.stack([k1, k2, k3], axis=1).reshape(m, 3, 1),
+        p=np.stack([p1, p2], axis=1).reshape(m, 2, 1),
+        size=np.asarray(cams.image_size)[ks].tolist(),
+        name=[
+            f"camera{H36M_CAMERA_IDS.index(cam_id) + 1}"
+            if cam_id in H36M_CAMERA_IDS
+            else f"camera{base + k + 1}"  # base: the chunk's first camera in the whole data set
+            for cam_id, k in zip(ids, ks.tolist(), strict=True)
+        ],
+        id=ids,
+    )
 
 
 def _joint_stats(uv_px: np.ndarray, p_cam: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
@@ -1625,35 +1623,6 @@ def _joint_stats(uv_px: np.ndarray, p_cam: np.ndarray) -> dict[str, dict[str, np
 
 
 # ------------------------------------------------------------------------ streamed writing
-#: NumPy's array reconstructor, the one global of array pickles whose module NumPy 2 spells
-#: ``numpy._core`` (NumPy 1.x, what MMPose installations run, needs ``numpy.core``).
-_RECONSTRUCT = np.zeros(1).__reduce__()[0]
-#: The head of the streamed ``cameras.pkl``: PROTO 3; GLOBAL numpy.core.multiarray
-#: _reconstruct, BINPUT 0, POP (kept in the memo only); EMPTY_DICT, BINPUT 1.
-_STREAM_HEAD = b"\x80\x03" + b"cnumpy.core.multiarray\n_reconstruct\n" + b"q\x00" + b"0" + b"}q\x01"
-
-
-def _dict_items_pickle(items: Mapping[Any, Any]) -> bytes:
-    """The ``MARK key value ... SETITEMS`` opcodes of ``items`` for the streamed pickle.
-
-    The C pickler's memo is seeded with the array reconstructor at index 0 (written once by
-    :data:`_STREAM_HEAD` under its NumPy 1.x name), so arrays refer to it with ``BINGET 0``
-    and no ``numpy._core`` name is written; the fragment's own memo entries start at 2.
-    """
-    import io
-    import pickle
-
-    buf = io.BytesIO()
-    pickler = pickle.Pickler(buf, protocol=3)
-    pickler.memo = {id(_RECONSTRUCT): (0, _RECONSTRUCT)}
-    pickler.dump(dict(items))
-    raw = buf.getvalue()
-    head = b"\x80\x03}q\x01"  # PROTO 3, EMPTY_DICT, BINPUT 1 (index 0 is seeded)
-    if not raw.startswith(head) or not raw.endswith(b".") or b"cnumpy._core" in raw:
-        raise RuntimeError("cameras.pkl: unexpected pickle layout")  # a NumPy global not seeded
-    return raw[len(head) : -1]
-
-
 #: Text of the no-op marker before each fragment of a streamed ``cameras.pkl``: the fragment's
 #: byte length, so that a reader can take the dict one fragment at a time.
 _FRAGMENT_TAG = "posesynth-fragment:"
@@ -1683,7 +1652,7 @@ def write_mmpose_chunks(
     Writes the same arrays, camera entries, sidecar and statistics as :func:`write_mmpose` of
     the concatenated chunks (synthesised frame numbers continue across chunks), streaming
     each ``.npz`` member through a temporary file and ``cameras.pkl`` as one dict pickled
-    batch by batch (:func:`_dict_items_pickle`, each batch after a no-op marker holding its
+    batch by batch (:func:`~._camera_pickle.camera_items_pickle`, each batch after a no-op marker holding its
     length, :func:`_fragment_marker`; it loads as the same dict, with NumPy 1.x and 2.x, but
     its bytes differ from a whole-dict pickle's, and :func:`read_mmpose_chunks` reads it one
     batch at a time). The ``.npz``, statistics and sidecar bytes equal :func:`write_mmpose`'s.
@@ -1738,11 +1707,13 @@ def write_mmpose_chunks(
                 names = annotations["imgname"]
                 width = max(width, names.dtype.itemsize // 4)
                 np.save(names_dir / f"{c:08d}.npy", names)
-                new = {k: v for k, v in cams_pkl.items() if k not in seen}
+                rows = [j for j, key in enumerate(cams_pkl.keys) if key not in seen]
+                new = {cams_pkl.keys[j] for j in rows}
                 if chunk.camera_index is not None:  # a shared table: entries repeat across chunks
                     seen.update(new)
-                if new:
-                    fragment = _dict_items_pickle(new)  # MARK k v ... SETITEMS batches
+                if rows:
+                    columns = cams_pkl.columns if len(rows) == len(cams_pkl.keys) else cams_pkl.columns.take(rows)
+                    fragment = camera_items_pickle([cams_pkl.keys[j] for j in rows], columns)  # MARK k v ... SETITEMS
                     pkl.write(_fragment_marker(len(fragment)) + fragment)
                 if sidecar is not None:
                     side_model = sidecar["cameras"]["model"]

@@ -56,6 +56,7 @@ from numpy.lib import format as npy_format
 from posesynth.body.mappings import H36M32_TO_17, convert_keypoints, layout_joint_names
 from posesynth.body.skeleton import H36M17
 from posesynth.data.dataset import PoseDataset
+from posesynth.data.formats._camera_pickle import ITEMS_HEAD as _ITEMS_HEAD
 from posesynth.data.formats.numpy_pickle import (
     NumpyOnlyUnpickler,
     RefusedGlobal,
@@ -1261,7 +1262,7 @@ def _array_bytes(value: Any) -> int:
 
 
 class _Batches:
-    """The items of one dict, pickled in batches (:func:`~posesynth.data.formats.mmpose._dict_items_pickle`,
+    """The items of one dict, pickled in batches (:func:`~posesynth.data.formats._camera_pickle.dict_items_pickle`,
     each after a no-op marker holding its length, as MMPose's streamed ``cameras.pkl``) and
     passed to ``write``. A batch holds :data:`BATCH_ITEMS` items, or fewer whose arrays reach
     :data:`BATCH_BYTES`, in the order added: how the items were handed over does not matter."""
@@ -1282,11 +1283,12 @@ class _Batches:
                 self.flush()
 
     def flush(self) -> None:
-        from posesynth.data.formats.mmpose import _dict_items_pickle, _fragment_marker
+        from posesynth.data.formats._camera_pickle import dict_items_pickle
+        from posesynth.data.formats.mmpose import _fragment_marker
 
         if self.items:
             if self.nbytes <= BATCH_BYTES:  # small arrays: pickled once, in memory
-                fragment = _dict_items_pickle(self.items)
+                fragment = dict_items_pickle(self.items)
                 self.write(_fragment_marker(len(fragment)))
                 self.write(fragment)
             else:
@@ -1298,15 +1300,14 @@ class _Batches:
             self.items, self.nbytes = {}, 0
 
 
-#: What :func:`pickle.Pickler` writes before a dict's items when the memo is seeded (PROTO 3,
-#: EMPTY_DICT, BINPUT 1), and after them (STOP): left out of a batch's fragment.
-_ITEMS_HEAD = b"\x80\x03}q\x01"
+#: What :func:`pickle.Pickler` writes after a dict's items (STOP); with what it writes before
+#: them (:data:`~._camera_pickle.ITEMS_HEAD`), left out of a batch's fragment.
 _ITEMS_STOP = b"."
 
 
 def _items_pickle(items: dict[Any, Any], write: Any) -> int:
     """The ``MARK key value ... SETITEMS`` opcodes of ``items`` (what
-    :func:`posesynth.data.formats.mmpose._dict_items_pickle` returns, the same bytes) passed
+    :func:`posesynth.data.formats._camera_pickle.dict_items_pickle` returns, the same bytes) passed
     to ``write`` as the pickler makes them, or only counted when ``write`` is None; returns
     their length. The pickler writes an array's data (a copy, kept in its memo until the
     end) straight to ``write``, so memory is the items and one copy of their arrays.
@@ -1314,21 +1315,17 @@ def _items_pickle(items: dict[Any, Any], write: Any) -> int:
     Raises:
         RuntimeError: the pickle is not laid out as expected (a NumPy global not seeded).
     """
-    import pickle
-
-    from posesynth.data.formats.mmpose import _RECONSTRUCT
+    from posesynth.data.formats._camera_pickle import seeded_pickler
 
     sink = _FragmentSink(write)
-    pickler = pickle.Pickler(sink, protocol=3)
-    pickler.memo = {id(_RECONSTRUCT): (0, _RECONSTRUCT)}
-    pickler.dump(dict(items))
+    seeded_pickler(sink).dump(dict(items))
     sink.close()
     return sink.count
 
 
 class _FragmentSink:
     """A file for :class:`pickle.Pickler` that passes on what it is given except the first
-    bytes (:data:`_ITEMS_HEAD`) and the last (:data:`_ITEMS_STOP`, held back until the next
+    bytes (:data:`~._camera_pickle.ITEMS_HEAD`) and the last (:data:`_ITEMS_STOP`, held back until the next
     write), counting what it passes on, and checks that no ``numpy._core`` global is written
     (the opcodes come in small writes; an array's data in one large write)."""
 
@@ -1769,10 +1766,10 @@ def _member_fragments(path: Path, key: str) -> Iterator[dict[Any, Any]]:
 
 
 def _fragment_pickle(fh: Any, buf: bytearray, length: int, where: str) -> bytearray:
-    """The pickle of the next batch: :data:`~posesynth.data.formats.mmpose._STREAM_HEAD`, its
+    """The pickle of the next batch: :data:`~posesynth.data.formats._camera_pickle.STREAM_HEAD`, its
     ``length`` bytes (what ``buf`` holds of them, taken out of it, then read from ``fh``) and
     STOP, in one buffer filled in place (no second copy of a batch of a subject's arrays)."""
-    from posesynth.data.formats.mmpose import _STREAM_HEAD
+    from posesynth.data.formats._camera_pickle import STREAM_HEAD as _STREAM_HEAD
 
     start = len(_STREAM_HEAD)
     data = bytearray(start + length + 1)
