@@ -34,6 +34,7 @@ here, do not. The annotations follow Human3.6M's code.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -1096,10 +1097,10 @@ class _CameraEntries:
 
     With the compiled kernels, a fragment is read by the records walk
     (:func:`~posesynth.data.formats.numpy_pickle.load_numpy_pickle`'s ``records``) and its
-    entries stay columns (:class:`_Row`): unpickling 50,000 camera dicts per fragment and
+    entries stay columns (``(records, row)`` pairs): unpickling 10,000 camera dicts per fragment and
     stacking them again took most of ``posesynth convert --to mmpose``'s read-back check. A
     fragment the walk does not model, or with an entry :func:`_lean_fields` leaves to the
-    careful path, is unpickled as before.
+    careful path, is unpickled as before (its entries held as :class:`_Unpickled`).
     """
 
     def __init__(self, path: Path, cache: int) -> None:
@@ -1175,7 +1176,7 @@ class _CameraEntries:
         for key, value in part.items():
             if not (isinstance(key, tuple) and len(key) == 2):
                 raise ValueError(f"{self.path}: expected keys (subject, camera_id), got {key!r}")
-            entries[(_text(key[0]), _text(key[1]))] = value
+            entries[(_text(key[0]), _text(key[1]))] = _Unpickled(value)
         return entries, offset + _FRAGMENT_MARKER_BYTES + length
 
     def _next_fragment(self) -> None:
@@ -1194,16 +1195,16 @@ class _CameraEntries:
                 want -= entries.keys()
 
 
-class _Row(NamedTuple):
-    """Entry ``row`` of a fragment read by the records walk."""
+class _Unpickled(NamedTuple):
+    """An entry of a fragment that was unpickled (held beside the walked ``(records, row)``
+    pairs of other fragments)."""
 
-    records: PickledRecords
-    row: int
+    value: Any
 
 
-def _walked_entries(path: Path, data: bytes) -> dict[tuple[str, str], _Row] | None:
-    """The entries of one fragment's pickle ``data`` as rows of its :class:`PickledRecords`
-    (a repeated key: its last entry, as the dict holds), or None where the walk does not
+def _walked_entries(path: Path, data: bytes) -> dict[tuple[str, str], tuple[PickledRecords, int]] | None:
+    """The entries of one fragment's pickle ``data`` as ``(records, row)``, rows of its
+    :class:`PickledRecords` (a repeated key: its last entry, as the dict holds), or None where the walk does not
     model it or an entry would take :func:`_cameras_from_records`' careful path (the caller
     then unpickles it, which raises the precise error or reads what it accepts)."""
     from posesynth.util.jit import numba_enabled
@@ -1217,28 +1218,28 @@ def _walked_entries(path: Path, data: bytes) -> dict[tuple[str, str], _Row] | No
     if table is None or _lean_fields(table, np.arange(len(table))) is None:
         return None
     keys = zip(table.key0.tolist(), table.key1.tolist(), strict=True)
-    return {key: _Row(table, i) for i, key in enumerate(keys)}
+    return dict(zip(keys, zip(itertools.repeat(table), range(len(table)))))  # pairs made in C
 
 
 def _taken(path: Path, entries: Mapping[tuple[str, str], Any]) -> dict[tuple[str, str], Any] | PickledRecords:
     """``entries`` for :func:`_cameras_for`: one :class:`PickledRecords` of their rows when all
-    are :class:`_Row` (the fragments' bytes joined, offsets moved with them), else a dict
-    whose walked entries are made dicts of their fields (a file with a fragment that had to
+    were walked (the fragments' bytes joined, offsets moved with them), else a dict of
+    entries, the walked ones made dicts of their fields (a file with a fragment that had to
     be unpickled)."""
-    rows = list(entries.values())
-    if not rows:
+    values = list(entries.values())
+    if not values:
         return {}
-    if not all(isinstance(r, _Row) for r in rows):
-        return {key: _entry_of_row(r) if isinstance(r, _Row) else r for key, r in entries.items()}
-    groups: dict[int, tuple[PickledRecords, list[int]]] = {}
-    for r in rows:
-        groups.setdefault(id(r.records), (r.records, []))[1].append(r.row)
-    parts = []
-    shift = 0
-    for table, picked in groups.values():
-        at = np.asarray(picked, np.int64)
-        parts.append((table, at, shift))
-        shift += len(table.data)
+    if any(type(v) is _Unpickled for v in values):
+        return {key: v.value if type(v) is _Unpickled else _entry_of_row(*v) for key, v in entries.items()}
+    tables = {id(table): table for table, _ in values}
+    rows = np.fromiter((row for _, row in values), np.int64, len(values))
+    if len(tables) == 1:
+        parts = [(values[0][0], rows, 0)]
+    else:  # a chunk over fragments: each fragment's rows, in order of first use
+        number = {key: j for j, key in enumerate(tables)}
+        owner = np.fromiter((number[id(table)] for table, _ in values), np.int64, len(values))
+        starts = np.cumsum([0, *(len(t.data) for t in tables.values())])
+        parts = [(t, rows[owner == j], int(starts[j])) for j, t in enumerate(tables.values())]
     first = parts[0][0]
     return PickledRecords(
         path=path,
@@ -1249,14 +1250,14 @@ def _taken(path: Path, entries: Mapping[tuple[str, str], Any]) -> dict[tuple[str
         fields=first.fields,
         kind=np.concatenate([t.kind[at] for t, at, _ in parts]),
         dims=np.concatenate([t.dims[at] for t, at, _ in parts]),
-        offset=np.concatenate([t.offset[at] + s for t, at, s in parts]),
+        offset=np.concatenate([t.offset[at] + shift for t, at, shift in parts]),
         value=np.concatenate([t.value[at] for t, at, _ in parts]),
     )
 
 
-def _entry_of_row(r: _Row) -> dict[str, Any]:
+def _entry_of_row(records: PickledRecords, row: int) -> dict[str, Any]:
     """A walked entry as the dict :func:`_entry_fields` reads (its fields' values)."""
-    lean = _lean_fields(r.records, np.array([r.row], np.int64))
+    lean = _lean_fields(records, np.array([row], np.int64))
     assert lean is not None  # _walked_entries keeps only entries it reads
     out, size = lean
     entry: dict[str, Any] = {name: out[name][0].copy() for name in _VECTOR_FIELDS}
