@@ -9,6 +9,7 @@ offsets. :func:`json_layout` walks a document once and says where its large cont
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,9 @@ class JsonItems:
         while True:  # a value may straddle the buffer's end: read on until it decodes whole
             try:
                 value, end = self.decoder.raw_decode(self.buf, self.i)
-                if end < len(self.buf) or self.eof:  # a number cut at the buffer's end decodes short
+                # a number cut at the buffer's end decodes short ("0." as 0, "1e" as 1): take
+                # it once the text after it holds more than a number's characters
+                if self.eof or not _NUMBER_TAIL.match(self.buf, end):
                     self.i = end
                     return value
             except json.JSONDecodeError:
@@ -94,11 +97,45 @@ class JsonItems:
             if len(self.buf) - self.i == before:
                 self.eof = True
 
+    def _next_compact(self) -> Any:
+        """:meth:`next` of a list item without white space around it (as ``json.dumps`` with
+        compact separators writes them) and held whole in the buffer, in one step: the
+        600,000 items of a 100,000-camera sidecar and its layout walk took 1.96 s through
+        :meth:`peek` and :meth:`value`, 1.53 s so (decoding many items per ``json.loads``
+        was slower: the numbers' decoding is most of what is left). :data:`_UNDECIDED`, with
+        nothing consumed, for anything else (white space, a buffer that may cut the item, an
+        item that does not decode), which :meth:`next`'s careful path then reads or refuses."""
+        buf, i = self.buf, self.i
+        n = len(buf)
+        if i >= n:
+            return _UNDECIDED
+        if buf[i] == "]":
+            self.i, self.done = i + 1, True
+            return END
+        if not self.first:
+            if buf[i] != ",":
+                return _UNDECIDED
+            i += 1
+        if i >= n or buf[i] in " \t\r\n":
+            return _UNDECIDED
+        try:
+            value, end = self.decoder.raw_decode(buf, i)
+        except json.JSONDecodeError:
+            return _UNDECIDED
+        if end >= n or buf[end] not in ",]":  # maybe a number cut at the buffer's end
+            return _UNDECIDED
+        self.i, self.first = end, False
+        return value
+
     def next(self) -> Any:
         """The next item (``(key, value)`` with ``pairs``), or :data:`END` after the last
         (the closing bracket consumed)."""
         if self.done:
             return END
+        if not self.pairs:
+            item = self._next_compact()
+            if item is not _UNDECIDED:
+                return item
         close = "}" if self.pairs else "]"
         ch = self.peek()
         if ch == close:
@@ -117,6 +154,12 @@ class JsonItems:
             raise ValueError(f"{self.path}: not valid JSON (an object key at byte {self.offset()} is not a string)")
         self.expect(":")
         return key, self.value()
+
+
+#: What :meth:`JsonItems._next_compact` returns when the careful path must decide.
+_UNDECIDED = object()
+#: The buffer from here on may be the start of a longer number: all number characters.
+_NUMBER_TAIL = re.compile(r"[0-9.eE+-]*\Z")
 
 
 def json_layout(
