@@ -33,7 +33,8 @@ from __future__ import annotations
 import io
 import pickle
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -75,7 +76,8 @@ def dict_items_pickle(items: Mapping[Any, Any]) -> bytes:
     return raw[len(ITEMS_HEAD) : -1]
 
 
-class CameraColumns(NamedTuple):
+@dataclass(frozen=True, eq=False)
+class CameraColumns:
     """``cameras.pkl`` entries (E) as columns, each a Human3.6M camera as MMPose stores it.
 
     Attributes:
