@@ -1097,10 +1097,11 @@ class _CameraEntries:
 
     With the compiled kernels, a fragment is read by the records walk
     (:func:`~posesynth.data.formats.numpy_pickle.load_numpy_pickle`'s ``records``) and its
-    entries stay columns (``(records, row)`` pairs): unpickling 10,000 camera dicts per fragment and
-    stacking them again took most of ``posesynth convert --to mmpose``'s read-back check. A
-    fragment the walk does not model, or with an entry :func:`_lean_fields` leaves to the
-    careful path, is unpickled as before (its entries held as :class:`_Unpickled`).
+    entries stay columns (``(records, row)`` pairs): unpickling 10,000 camera dicts per
+    fragment and stacking them again took most of ``posesynth convert --to mmpose``'s
+    read-back check. A fragment the walk does not model, or with an entry
+    :func:`_lean_fields` leaves to the careful path, is unpickled as before (its entries
+    held as :class:`_Unpickled`).
     """
 
     def __init__(self, path: Path, cache: int) -> None:
@@ -1204,9 +1205,10 @@ class _Unpickled(NamedTuple):
 
 def _walked_entries(path: Path, data: bytes) -> dict[tuple[str, str], tuple[PickledRecords, int]] | None:
     """The entries of one fragment's pickle ``data`` as ``(records, row)``, rows of its
-    :class:`PickledRecords` (a repeated key: its last entry, as the dict holds), or None where the walk does not
-    model it or an entry would take :func:`_cameras_from_records`' careful path (the caller
-    then unpickles it, which raises the precise error or reads what it accepts)."""
+    :class:`PickledRecords` (a repeated key: its last entry, as the dict holds), or None
+    where the walk does not model it or an entry would take :func:`_cameras_from_records`'
+    careful path (the caller then unpickles it, which raises the precise error or reads
+    what it accepts)."""
     from posesynth.util.jit import numba_enabled
 
     if not numba_enabled():
@@ -1653,10 +1655,11 @@ def write_mmpose_chunks(
     Writes the same arrays, camera entries, sidecar and statistics as :func:`write_mmpose` of
     the concatenated chunks (synthesised frame numbers continue across chunks), streaming
     each ``.npz`` member through a temporary file and ``cameras.pkl`` as one dict pickled
-    batch by batch (:func:`~._camera_pickle.camera_items_pickle`, each batch after a no-op marker holding its
-    length, :func:`_fragment_marker`; it loads as the same dict, with NumPy 1.x and 2.x, but
-    its bytes differ from a whole-dict pickle's, and :func:`read_mmpose_chunks` reads it one
-    batch at a time). The ``.npz``, statistics and sidecar bytes equal :func:`write_mmpose`'s.
+    batch by batch (:func:`~._camera_pickle.camera_items_pickle`, each batch after a no-op
+    marker holding its length, :func:`_fragment_marker`; it loads as the same dict, with
+    NumPy 1.x and 2.x, but its bytes differ from a whole-dict pickle's, and
+    :func:`read_mmpose_chunks` reads it one batch at a time). The ``.npz``, statistics and
+    sidecar bytes equal :func:`write_mmpose`'s.
     Memory stays that of one chunk. Used by ``posesynth convert`` for large stores.
 
     Args:
