@@ -57,6 +57,7 @@ from posesynth.body.mappings import H36M32_TO_17, convert_keypoints, layout_join
 from posesynth.body.skeleton import H36M17
 from posesynth.data.dataset import PoseDataset
 from posesynth.data.formats._camera_pickle import ITEMS_HEAD as _ITEMS_HEAD
+from posesynth.data.formats._camera_pickle import dict_items_pickle, seeded_pickler
 from posesynth.data.formats.numpy_pickle import (
     NumpyOnlyUnpickler,
     RefusedGlobal,
@@ -1262,8 +1263,9 @@ def _array_bytes(value: Any) -> int:
 
 
 class _Batches:
-    """The items of one dict, pickled in batches (:func:`~posesynth.data.formats._camera_pickle.dict_items_pickle`,
-    each after a no-op marker holding its length, as MMPose's streamed ``cameras.pkl``) and
+    """The items of one dict, pickled in batches
+    (:func:`~posesynth.data.formats._camera_pickle.dict_items_pickle`, each after a no-op
+    marker holding its length, as MMPose's streamed ``cameras.pkl``) and
     passed to ``write``. A batch holds :data:`BATCH_ITEMS` items, or fewer whose arrays reach
     :data:`BATCH_BYTES`, in the order added: how the items were handed over does not matter."""
 
@@ -1283,7 +1285,6 @@ class _Batches:
                 self.flush()
 
     def flush(self) -> None:
-        from posesynth.data.formats._camera_pickle import dict_items_pickle
         from posesynth.data.formats.mmpose import _fragment_marker
 
         if self.items:
@@ -1307,16 +1308,14 @@ _ITEMS_STOP = b"."
 
 def _items_pickle(items: dict[Any, Any], write: Any) -> int:
     """The ``MARK key value ... SETITEMS`` opcodes of ``items`` (what
-    :func:`posesynth.data.formats._camera_pickle.dict_items_pickle` returns, the same bytes) passed
-    to ``write`` as the pickler makes them, or only counted when ``write`` is None; returns
+    :func:`posesynth.data.formats._camera_pickle.dict_items_pickle` returns, the same bytes)
+    passed to ``write`` as the pickler makes them, or only counted when ``write`` is None; returns
     their length. The pickler writes an array's data (a copy, kept in its memo until the
     end) straight to ``write``, so memory is the items and one copy of their arrays.
 
     Raises:
         RuntimeError: the pickle is not laid out as expected (a NumPy global not seeded).
     """
-    from posesynth.data.formats._camera_pickle import seeded_pickler
-
     sink = _FragmentSink(write)
     seeded_pickler(sink).dump(dict(items))
     sink.close()
