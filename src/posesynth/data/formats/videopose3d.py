@@ -1981,14 +1981,67 @@ def read_videopose3d_chunks(out_dir: str | Path, name: str = "custom", rows: int
     from posesynth.data.dataset import concat_datasets
 
     pending: list[PoseDataset] = []
+    group: list[SubjectViews] = []  # subjects not made into samples yet: made together
     held = 0
     for subject in read_videopose3d_subjects(out_dir, name):
-        pending.append(subject.dataset())
-        held += len(pending[-1])
+        group.append(subject)
+        held += len(subject)
+        if held >= rows:
+            pending.append(_subjects_dataset(group))
+            group = []
         while held >= rows:
             joined = pending[0] if len(pending) == 1 else concat_datasets(pending)
             pending = [joined.select(slice(rows, held))] if held > rows else []
             held -= rows
             yield joined.select(slice(0, rows)).complete()
+    if group:
+        pending.append(_subjects_dataset(group))
     if held:
         yield (pending[0] if len(pending) == 1 else concat_datasets(pending)).complete()
+
+
+def _subjects_dataset(subjects: list[SubjectViews]) -> PoseDataset:
+    """``concat_datasets([s.dataset() for s in subjects])``, the same arrays and dtypes, made
+    in one pass: posesynth's export of generated data has a subject per sample, and a data
+    set and a ``Camera`` per subject took 117 µs each. Subjects of several camera models go
+    the per-subject way (whose ``concat_cameras`` refuses them)."""
+    from posesynth.data.dataset import concat_datasets
+
+    if len(subjects) == 1 or len({s.model for s in subjects}) > 1:
+        parts = [s.dataset() for s in subjects]
+        return parts[0] if len(parts) == 1 else concat_datasets(parts)
+    world: list[np.ndarray] = []
+    uv: list[np.ndarray] = []
+    frame: list[np.ndarray] = []
+    slot: list[np.ndarray] = []
+    action: list[np.ndarray] = []
+    fields: dict[str, list[np.ndarray]] = {f: [] for f in _CAM_FIELDS}
+    counts = []
+    for s in subjects:  # read-back order: action by action, camera slot by slot, frame by frame
+        n_slots = int(s.params["intrinsics"].shape[0])
+        for a, p3, views in s.actions:
+            t = p3.shape[0]
+            kept = p3[:, list(H36M32_TO_17)] if p3.shape[1] == 32 else p3
+            world += [kept] * n_slots
+            uv += list(views)
+            frame.append(np.tile(np.arange(t, dtype=np.int64), n_slots))
+            cams = np.repeat(np.arange(n_slots, dtype=np.int64), t)
+            slot.append(cams)
+            action.append(np.full(t * n_slots, a))
+            for f in _CAM_FIELDS:
+                fields[f].append(s.params[f][cams])
+        counts.append(len(s))
+    m = sum(counts)
+    width = max([len(a) for s in subjects for a, _, _ in s.actions] + [1])
+    slots = np.concatenate(slot)
+    return PoseDataset(
+        skeleton=H36M17,
+        joints_3d_world=np.concatenate(world).astype(np.float64, copy=False).reshape(m, 17, 3),
+        joints_2d=np.concatenate(uv).astype(np.float64, copy=False).reshape(m, 17, 2),
+        cameras=Camera(model=subjects[0].model, **{f: np.concatenate(v) for f, v in fields.items()}),
+        subject=np.repeat(np.array([s.subject for s in subjects]), counts),
+        action=np.concatenate(action).astype(f"<U{width}"),
+        frame=np.concatenate(frame),
+        meta={"format": "videopose3d", "source": str(subjects[0].out_dir)},
+        extra={"camera": slots},
+    )
