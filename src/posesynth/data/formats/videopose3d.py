@@ -735,8 +735,8 @@ def _camera_table(ds: PoseDataset | PartIds) -> tuple[np.ndarray, Camera | None]
 
 def _codes(values: np.ndarray) -> np.ndarray:
     """Integer codes of ``values`` (N,), numbered by first appearance."""
-    if len(values) == 0:
-        return np.zeros(0, dtype=np.int64)
+    if len(values) <= 1:  # a subject per sample: np.unique's fixed cost, three times a sample
+        return np.zeros(len(values), dtype=np.int64)
     _, first, inverse = np.unique(values, return_index=True, return_inverse=True)
     order = np.argsort(first)
     rank = np.empty_like(order)
@@ -1197,6 +1197,8 @@ def _same_poses(
     """Whether every sample ``idx[j]`` (its world 3D read by ``world_rows``) has its frame's
     pose ``seq[row[j]]`` (to 1e-9 m; NaN where NaN): ``np.allclose`` over blocks of samples,
     so a long sequence needs no copies of its whole 3D."""
+    if idx.size == seq.shape[0]:  # a sample per frame: each is its frame's pose
+        return True
     for lo in range(0, idx.size, block):
         a, b = world_rows(idx[lo : lo + block]), seq[row[lo : lo + block]]
         if not np.allclose(a, b, rtol=0.0, atol=1e-9, equal_nan=True):
