@@ -53,7 +53,14 @@ from typing import Any
 import numpy as np
 from numpy.lib import format as npy_format
 
-from posesynth.body.mappings import H36M32_TO_17, convert_keypoints, layout_joint_names
+from posesynth.body.mappings import (
+    H36M32_TO_17,
+    LayoutMapping,
+    apply_mapping,
+    convert_keypoints,
+    layout_joint_names,
+    mapping,
+)
 from posesynth.body.skeleton import H36M17
 from posesynth.data.dataset import PoseDataset
 from posesynth.data.formats._camera_pickle import ITEMS_HEAD as _ITEMS_HEAD
@@ -374,13 +381,17 @@ def _read_2d(path: Path) -> tuple[dict[tuple[str, str], list[np.ndarray]], str]:
     return seqs, _layout_2d(path, fields["metadata"], joints)
 
 
-def _to_h36m17(points: np.ndarray, layout: str, conf: np.ndarray | None = None):
+def _to_h36m17(points: np.ndarray, layout: str, conf: np.ndarray | None = None, m: LayoutMapping | None = None):
+    """``points`` of ``layout`` as Human3.6M-17 and their visibility; ``m``: the layout's
+    ``mapping(layout, "h36m17")``, made once by a caller that converts many sequences."""
     if layout == "h36m17":
         vis = np.isfinite(points).all(axis=-1).astype(np.float64)
         if conf is not None:
             vis = np.minimum(vis, conf)
         return points, vis
-    return convert_keypoints(points, layout, "h36m17", conf)
+    if m is None:
+        return convert_keypoints(points, layout, "h36m17", conf)
+    return apply_mapping(m, points, conf)
 
 
 def _camera_entry(path: Path, s: str, entry: Any, model: Any) -> tuple[Any, list, dict[str, np.ndarray]]:
@@ -586,18 +597,20 @@ def read_videopose3d(
 
     world_parts, uv_parts, vis_parts = [], [], []
     subj_parts, act_parts, frame_parts, cam_parts, cidx_parts = [], [], [], [], []
+    # each layout's mapping made once, not per sequence
+    m3, m2 = (None if lay in (None, "h36m17") else mapping(lay, "h36m17") for lay in (layout_3d, layout_2d))
     for subject, action, world, cams in rows:
         w17 = v3 = None
         if world is not None:
             assert layout_3d is not None  # world comes from the 3D file
-            w17, v3 = _to_h36m17(world, layout_3d)
+            w17, v3 = _to_h36m17(world, layout_3d, m=m3)
         n_cams = 1 if cams is None else len(cams)
         for c in range(n_cams):
             if cams is not None:
                 uv = cams[c]
                 conf = uv[..., 2] if uv.shape[-1] == 3 else None
                 assert layout_2d is not None  # cams come from the 2D file
-                uv17, v2 = _to_h36m17(uv[..., :2], layout_2d, conf)
+                uv17, v2 = _to_h36m17(uv[..., :2], layout_2d, conf, m2)
                 uv_parts.append(uv17)
                 t = uv.shape[0]
                 vis = v2 if v3 is None else np.minimum(v2, v3)

@@ -1020,15 +1020,18 @@ def _pieces(sv: SourceSurvey) -> Iterator[_Piece]:
     :data:`BLOCK` frames computed as it computes the whole (float64; every step is per
     frame). The files are read a sequence at a time, side by side (the survey checked that
     the 2D file holds the 3D file's sequences in its order)."""
+    from posesynth.body.mappings import mapping
     from posesynth.data.formats.videopose3d import _to_h36m17
 
     p3, p2 = sv.path_3d, sv.path_2d
+    # each layout's mapping made once, not per sequence (a subject per sample: per sample)
+    m3, m2 = (None if lay in (None, "h36m17") else mapping(lay, "h36m17") for lay in (sv.layout_3d, sv.layout_2d))
 
     def views(item: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
         uv = _block(item, lo, hi)
         conf = uv[..., 2] if uv.shape[-1] == 3 else None
         assert sv.layout_2d is not None
-        return _to_h36m17(uv[..., :2], sv.layout_2d, conf)
+        return _to_h36m17(uv[..., :2], sv.layout_2d, conf, m2)
 
     rows = iter(sv.seqs)
     if p3 is not None:
@@ -1054,7 +1057,7 @@ def _pieces(sv: SourceSurvey) -> Iterator[_Piece]:
                 item, cams[c] = cams[c], None
                 for lo in range(0, t3, BLOCK):
                     hi = min(lo + BLOCK, t3)
-                    w17, v3 = _to_h36m17(_block(stored, lo, hi), sv.layout_3d)
+                    w17, v3 = _to_h36m17(_block(stored, lo, hi), sv.layout_3d, m=m3)
                     if item is None:
                         yield q, 0, lo, w17, None, v3
                     else:
