@@ -63,6 +63,7 @@ intermediate joint it uses is.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from types import MappingProxyType
 
 import numpy as np
@@ -367,6 +368,17 @@ class LayoutMapping:
     dst: str
     notes: str
 
+    @cached_property
+    def padded_sources(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(order, weights, used)``, each ``(J_out, K)``: per output joint its K source
+        indices and their weights, padded with weight 0 (``used`` False), K the most sources
+        any output joint has. Made once per mapping, not per :func:`apply_mapping` call."""
+        w = self.weights
+        k = max(1, int((w != 0).sum(axis=1).max()))
+        order = np.argsort(w == 0, axis=1, kind="stable")[:, :k]
+        wk = np.take_along_axis(w, order, axis=1)
+        return order, wk, wk != 0
+
     def __post_init__(self) -> None:
         w = np.asarray(self.weights)
         d = np.asarray(self.defined)
@@ -535,13 +547,7 @@ def apply_mapping(
                 f"visibility: expected shape {arr.shape[:-1]} (or broadcastable), got {vis.shape}"
             ) from None
 
-    w = m.weights
-    k = max(1, int((w != 0).sum(axis=1).max()))
-    # Per output joint, its K source indices and weights (padded with weight 0).
-    order = np.argsort(w == 0, axis=1, kind="stable")[:, :k]
-    wk = np.take_along_axis(w, order, axis=1)
-    used = wk != 0
-
+    order, wk, used = m.padded_sources
     gathered = arr[..., order, :]  # (..., J_out, K, D)
     with np.errstate(invalid="ignore"):  # inf * 0 in padded slots, discarded by the where
         out = np.where(used[..., None], gathered * wk[..., None], 0.0).sum(axis=-2)
