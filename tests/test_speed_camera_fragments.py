@@ -1,6 +1,13 @@
-"""The chunked reader's walked ``cameras.pkl`` fragments (``mmpose._CameraEntries`` with the
-compiled kernels) against the same reader unpickling them (``POSESYNTH_KERNELS=numpy``):
-every chunk's cameras to the bit, the same index and names, or the same error."""
+"""The fast paths of MMPose's streamed export and its chunked read, each against what it
+replaced:
+
+- the walked ``cameras.pkl`` fragments (``mmpose._CameraEntries`` with the compiled kernels)
+  against the same reader unpickling them (``POSESYNTH_KERNELS=numpy``): every chunk's
+  cameras to the bit, the same index and names, or the same error;
+- the one-pass statistics, the camera entries as columns and the image names made at once:
+  the same bytes and strings;
+- the entries pickled from columns (``_camera_pickle.camera_items_pickle``) against
+  ``pickle.Pickler``: the same bytes."""
 
 from __future__ import annotations
 
