@@ -126,8 +126,12 @@ class CameraColumns:
 def camera_items_pickle(keys: list[tuple[str, str]], cols: CameraColumns) -> bytes:
     """:func:`dict_items_pickle` of ``dict(zip(keys, cols.entries()))``, the same bytes,
     written from the columns (see the module's notes); ``keys`` distinct."""
-    if not _modelled(keys, cols):
+
+    def by_the_pickler() -> bytes:
         return dict_items_pickle(dict(zip(keys, cols.entries(), strict=True)))
+
+    if not _modelled(keys, cols):
+        return by_the_pickler()
     buf = io.BytesIO()
     pickler = seeded_pickler(buf)
     first = cols.entry(0)
@@ -142,7 +146,7 @@ def camera_items_pickle(keys: list[tuple[str, str]], cols: CameraColumns) -> byt
         fixed[name] = memo.get(id(obj))
     known = {name: index for name, index in fixed.items() if index is not None}
     if len(known) != len(fixed):
-        return dict_items_pickle(dict(zip(keys, cols.entries(), strict=True)))
+        return by_the_pickler()
     return b"(" + raw[len(ITEMS_HEAD) : -2] + _later_entries(keys, cols, memo, known) + b"u"
 
 
