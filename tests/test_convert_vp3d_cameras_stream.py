@@ -208,7 +208,8 @@ def test_files_not_read_entry_by_entry_are_read_whole(
 
 
 def test_one_subject_camera_held_at_a_time(vp_source: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The chunks read each subject's entry once, in order, as they reach it."""
+    """The chunks read each subject's entry once, in order, as they reach it: at most a run of
+    pieces (``BLOCK`` frames, converted together) ahead of the chunk."""
     from posesynth.data.formats import videopose3d
 
     seen: list[str] = []
@@ -227,9 +228,10 @@ def test_one_subject_camera_held_at_a_time(vp_source: Path, monkeypatch: pytest.
     subjects = list(dict.fromkeys(q.subject for q in survey.seqs))
     assert seen == subjects
     seen.clear()
+    monkeypatch.setattr(videopose3d_read, "BLOCK", 5)
     chunks = videopose3d_read.source_chunks(survey, 4)
     first = next(chunks)
-    assert seen == subjects[:4]  # no entry read ahead of the chunk
+    assert seen == subjects[:5]  # a sample per subject: the chunk's 4 and the rest of its run
     assert first.camera_names.tolist() == [f"{s}/cam{i}" for i, s in enumerate(subjects[:4])]
     rest = list(chunks)
     assert seen == subjects and sum(map(len, rest)) == 26

@@ -125,6 +125,9 @@ def _survey_memory(folder: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, 
 
     monkeypatch.setattr(videopose3d_read, "CAMERA_CHECK_BLOCK", 50)
     monkeypatch.setattr(JsonItems, "BLOCK", 1 << 12)
+    # pieces are converted in runs of BLOCK frames (2,048: a few MB, whatever the size); at 50
+    # a run is far smaller than either source, so what grows with the subjects shows
+    monkeypatch.setattr(videopose3d_read, "BLOCK", 50)
     gc.collect()
     tracemalloc.start()
     try:

@@ -861,6 +861,95 @@ def _to_17(ds: PoseDataset | PartIds, points: np.ndarray) -> np.ndarray:
     return convert_keypoints(points, ds.skeleton.name, "h36m17")[0]
 
 
+@dataclass(frozen=True)
+class _VP3DOut:
+    """The dicts :func:`_vp3d_payload` fills, subject by subject."""
+
+    positions_3d: dict[str, dict[str, np.ndarray]]
+    positions_2d: dict[str, dict[str, list[np.ndarray]]]
+    video_metadata: dict[str, dict[str, int]]
+    cams_vp3d: dict[str, list[dict[str, Any]]]
+    cams_exact: dict[str, dict[str, Any]]
+    out_index: np.ndarray
+
+
+#: Samples of a subject-per-sample payload whose points are read and cast at a time.
+_ONE_SAMPLE_BLOCK = 8192
+
+
+def _one_sample_each(n: int, cuts: np.ndarray, subject: np.ndarray, table: Camera | None) -> bool:
+    """Whether each of :func:`_vp3d_payload`'s ``n`` subjects has one sample (``cuts``: where
+    the subject changes in subject order) and none may take Human3.6M's preset cameras."""
+    if n == 0 or cuts.size != n - 1:
+        return False
+    return table is None or table.model is not CameraModel.H36M or not np.isin(subject, list(H36M_SUBJECTS)).any()
+
+
+def _one_sample_subjects(
+    ds: PoseDataset | PartIds,
+    subjects: list[str],
+    order: np.ndarray,
+    cam_key: np.ndarray,
+    table: tuple[CameraModel, dict[str, np.ndarray], np.ndarray] | None,
+    out: _VP3DOut,
+) -> None:
+    """The cameras of :func:`_vp3d_payload`'s subjects when each has one sample: what its loop
+    makes for each, from the camera table's rows at once. ``order``: the samples in subject
+    order, ``subjects`` theirs; ``table``: the model, field arrays and camera->world
+    quaternions (K, 4) of the distinct cameras (None: no cameras)."""
+    if ds.frame is not None:  # the loop's conversion of each sequence's frame ids (its errors)
+        np.asarray(ds.frame)[order].astype(np.int64)
+    if table is None:
+        return
+    model, tab, tab_quat = table
+    keys = cam_key[order]
+    if ds.camera_names is not None and ds.camera_index is not None:
+        names = np.asarray(ds.camera_names)[keys].tolist()
+        ids = [str(nm).rpartition("/")[2] or f"cam{k}" for nm, k in zip(names, keys.tolist())]
+    else:
+        ids = [f"cam{k}" for k in keys.tolist()]
+    for lo in range(0, len(order), _ONE_SAMPLE_BLOCK):
+        hi = min(lo + _ONE_SAMPLE_BLOCK, len(order))
+        rows = {f: tab[f][keys[lo:hi]] for f in _CAM_FIELDS}
+        docs = _camera_docs(model, rows)
+        vp3d = _vp3d_cameras(model, rows, ids[lo:hi], tab_quat[keys[lo:hi]])
+        sizes = rows["image_size"].tolist()
+        for j, s in enumerate(subjects[lo:hi]):
+            out.cams_exact[s] = {"ids": [ids[lo + j]], "cameras": docs[j]}
+            out.cams_vp3d[s] = [vp3d[j]]
+            w, h = (int(v) for v in sizes[j])
+            out.video_metadata[s] = {"w": w, "h": h}
+
+
+def _one_sample_points(
+    order: np.ndarray,
+    subjects: list[str],
+    actions: list[str],
+    world_rows: Callable[[np.ndarray], np.ndarray] | None,
+    uv_rows: Callable[[np.ndarray], np.ndarray] | None,
+    layout_3d: str,
+    dtype: type,
+    out: _VP3DOut,
+) -> None:
+    """The 3D and 2D of :func:`_vp3d_payload`'s subjects when each has one sample (a frame of
+    one camera): rows of arrays cast a block at a time, the same values as its loop's."""
+    for lo in range(0, len(order), _ONE_SAMPLE_BLOCK):
+        idx = order[lo : lo + _ONE_SAMPLE_BLOCK]
+        names, acts = subjects[lo : lo + len(idx)], actions[lo : lo + len(idx)]
+        if world_rows is not None:
+            seq: np.ndarray = world_rows(idx).astype(dtype)
+            if layout_3d == "h36m32":
+                seq = _h36m17_to_h36m32(seq)
+            for j, (s, a) in enumerate(zip(names, acts)):
+                out.positions_3d[s] = {a: seq[j : j + 1]}
+        if uv_rows is None:
+            continue
+        out.out_index[idx] = 0
+        uv: np.ndarray = uv_rows(idx).astype(dtype)
+        for j, (s, a) in enumerate(zip(names, acts)):
+            out.positions_2d[s] = {a: [uv[j : j + 1]]}
+
+
 def _h36m_slots(subject: str, keys: list[int], table: Camera | None) -> list[int] | None:
     """For a Human3.6M subject whose cameras are its calibrated ones: the slot (index in
     VideoPose3D's camera list of the subject) of each camera key; else None."""
@@ -882,11 +971,13 @@ def _vp3d_cameras(
     dividing Human3.6M's millimetres). ``quat_xyzw`` (K, 4) is the camera->world rotation."""
     brown = model in (CameraModel.H36M, CameraModel.OPENCV)
     out = []
+    intr, dist, size = f["intrinsics"].tolist(), f["distortion"].tolist(), f["image_size"].tolist()
+    quat, centre = quat_xyzw.tolist(), f["center"].tolist()
     for i, cam_id in enumerate(ids):
-        fx, fy, cx, cy = f["intrinsics"][i].tolist()
-        d = f["distortion"][i].tolist()
-        w, h = (int(v) for v in f["image_size"][i].tolist())
-        x, y, z, qw = quat_xyzw[i].tolist()
+        fx, fy, cx, cy = intr[i]
+        d = dist[i]
+        w, h = (int(v) for v in size[i])
+        x, y, z, qw = quat[i]
         out.append(
             {
                 "id": cam_id,
@@ -897,7 +988,7 @@ def _vp3d_cameras(
                 "res_w": w,
                 "res_h": h,
                 "orientation": [qw, x, y, z],
-                "translation": f["center"][i].tolist(),
+                "translation": centre[i],
                 "model": model.value,
             }
         )
@@ -916,6 +1007,26 @@ def _camera_doc(model: CameraModel, f: dict[str, np.ndarray]) -> dict[str, Any]:
         "center": f["center"].tolist(),
         "image_size": f["image_size"].tolist(),
     }
+
+
+def _camera_docs(model: CameraModel, f: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """``[_camera_doc(model, {k: v[i : i + 1]}) for each camera i]``: a document per camera, the
+    arrays listed once."""
+    lists = {k: f[k].tolist() for k in ("intrinsics", "distortion", "rotation", "center", "image_size")}
+    names = list(model.distortion_names)
+    return [
+        {
+            "model": model.value,
+            "batch_shape": [1],
+            "intrinsics": [lists["intrinsics"][i]],
+            "distortion": [lists["distortion"][i]],
+            "distortion_names": list(names),
+            "rotation": [lists["rotation"][i]],
+            "center": [lists["center"][i]],
+            "image_size": [lists["image_size"][i]],
+        }
+        for i in range(len(lists["intrinsics"]))
+    ]
 
 
 #: The cameras file beside the data files: ``cameras_<name>.json``.
@@ -1091,7 +1202,17 @@ def _vp3d_payload(ds: PoseDataset | PartIds, name: str, layout_3d: str, dtype: t
     by_subject = np.argsort(subj_code, kind="stable")
     cuts = np.flatnonzero(np.diff(subj_code[by_subject])) + 1
     projected = 0
-    for in_subject in np.split(by_subject, cuts) if n else []:
+    # a subject per sample (data without subject ids, as ``generate`` writes): every step of
+    # the loop below is one row, made for many samples at once instead
+    single = _one_sample_each(n, cuts, subject, table)
+    if single:
+        out = _VP3DOut(positions_3d, positions_2d, video_metadata, cams_vp3d, cams_exact, out_index)
+        subjects = [str(v) for v in subject[by_subject].tolist()]
+        actions = [str(v) for v in action[by_subject].tolist()]
+        cam_rows = None if table is None or tab is None or tab_quat is None else (table.model, tab, tab_quat)
+        _one_sample_subjects(ds, subjects, by_subject, cam_key, cam_rows, out)
+        _one_sample_points(by_subject, subjects, actions, world_rows, uv_rows, layout_3d, dtype, out)
+    for in_subject in np.split(by_subject, cuts) if n and not single else []:
         s = str(subject[in_subject[0]])
         keys = _codes(cam_key[in_subject])  # first-appearance order within the subject
         first_of_key = np.unique(keys, return_index=True)[1]
@@ -1902,7 +2023,7 @@ def read_videopose3d_subjects(out_dir: str | Path, name: str = "custom") -> Iter
         ValueError: files missing or damaged (a field, shape or value), or whose subjects do
             not match each other.
     """
-    from posesynth.data.formats._json_stream import END, JsonItems, json_layout
+    from posesynth.data.formats._json_stream import JsonItems, json_layout
 
     out_dir = Path(out_dir)
     path_3d, path_2d = out_dir / f"data_3d_{name}.npz", out_dir / f"data_2d_{name}_gt.npz"
@@ -1914,54 +2035,182 @@ def read_videopose3d_subjects(out_dir: str | Path, name: str = "custom") -> Iter
     if ("cameras",) not in starts:
         raise ValueError(f"{path_cams}: cameras: missing")
     cams = JsonItems(path_cams, starts[("cameras",)], pairs=True)
-    # each subject's arrays are handed on and not kept here (no zip: it would hold the last
-    # pair while the next is read), so one subject is in memory, not two
-    items_3d = _subject_items(path_3d, "positions_3d")
-    items_2d = _subject_items(path_2d, "positions_2d")
+    paths = (path_3d, path_2d, path_cams)
+    raw = _raw_subjects(out_dir, paths, cams)
     try:
-        while True:
-            got_3d, got_2d = next(items_3d, None), next(items_2d, None)
-            if got_3d is None or got_2d is None:
-                if got_3d is not None or got_2d is not None:
-                    raise ValueError(f"{out_dir}: the 3D and 2D files hold different subjects")
-                break
-            (s, acts), (s2, views_of) = got_3d, got_2d
-            del got_3d, got_2d
-            if s != s2 or not isinstance(acts, dict) or not isinstance(views_of, dict):
-                raise ValueError(f"{out_dir}: the 3D and 2D files hold different subjects ({s!r}, {s2!r})")
-            item = cams.next()
-            if item is END or item[0] != s:
-                raise ValueError(
-                    f"{path_cams}: cameras: expected subject {s!r} next, got {item if item is END else item[0]!r}"
-                )
-            made = _subject_views(out_dir, str(s), acts, views_of, item[1], (path_3d, path_2d, path_cams))
-            del acts, views_of
-            if made is not None:
-                held = [made]
-                del made
-                yield held.pop()  # popped: no reference here while the caller uses it
-        if cams.next() is not END:
-            raise ValueError(f"{path_cams}: cameras: more subjects than the data files hold")
+        more = True
+        while more:
+            # a group of subjects read, then checked and handed on one by one; a read error
+            # comes after the subjects read before it, as when each was handed on at once
+            group: list[_RawSubject] = []
+            failed: ValueError | None = None
+            more, size = False, 0
+            try:
+                for got in raw:
+                    group.append(got)
+                    size += _raw_size(got)
+                    if len(group) >= _GROUP_SUBJECTS or size >= _GROUP_BYTES:
+                        more = True
+                        break
+            except ValueError as exc:
+                failed = exc
+            tables = _group_tables([g[3] for g in group]) if len(group) > 1 else None
+            while group:  # popped: a subject handed on is not kept here
+                s, acts, views_of, entry = group.pop(0)
+                table = None if tables is None else tables.pop(0)
+                made = _subject_views(out_dir, str(s), acts, views_of, entry, paths, table)
+                del acts, views_of, entry
+                if made is not None:
+                    held = [made]
+                    del made
+                    yield held.pop()  # popped: no reference here while the caller uses it
+            if failed is not None:
+                raise failed
     finally:
         cams.close()
 
 
+_RawSubject = tuple[Any, Any, Any, Any]
+
+#: Subjects whose cameras are checked together (a subject per sample: one ``Camera`` per
+#: group, not one per sample), and the bytes of arrays a group may hold.
+_GROUP_SUBJECTS = 512
+_GROUP_BYTES = 8 << 20
+
+
+def _raw_subjects(out_dir: Path, paths: tuple[Path, Path, Path], cams: Any) -> Iterator[_RawSubject]:
+    """``(subject, 3D dict, 2D dict, cameras file entry)`` of each subject, as read, the three
+    files in step (their subjects checked against each other, nothing else)."""
+    from posesynth.data.formats._json_stream import END
+
+    path_3d, path_2d, path_cams = paths
+    # each subject's arrays are handed on and not kept here (no zip: it would hold the last
+    # pair while the next is read)
+    items_3d = _subject_items(path_3d, "positions_3d")
+    items_2d = _subject_items(path_2d, "positions_2d")
+    while True:
+        got_3d, got_2d = next(items_3d, None), next(items_2d, None)
+        if got_3d is None or got_2d is None:
+            if got_3d is not None or got_2d is not None:
+                raise ValueError(f"{out_dir}: the 3D and 2D files hold different subjects")
+            break
+        (s, acts), (s2, views_of) = got_3d, got_2d
+        del got_3d, got_2d
+        if s != s2 or not isinstance(acts, dict) or not isinstance(views_of, dict):
+            raise ValueError(f"{out_dir}: the 3D and 2D files hold different subjects ({s!r}, {s2!r})")
+        item = cams.next()
+        if item is END or item[0] != s:
+            raise ValueError(
+                f"{path_cams}: cameras: expected subject {s!r} next, got {item if item is END else item[0]!r}"
+            )
+        held = [(s, acts, views_of, item[1])]
+        del acts, views_of, item
+        yield held.pop()
+    if cams.next() is not END:
+        raise ValueError(f"{path_cams}: cameras: more subjects than the data files hold")
+
+
+def _raw_size(raw: _RawSubject) -> int:
+    """Bytes of the arrays a read subject holds (what is not an array counts nothing)."""
+    _, acts, views_of, _ = raw
+    size = sum(int(getattr(v, "nbytes", 0)) for v in acts.values())
+    for views in views_of.values():
+        if isinstance(views, list):
+            size += sum(int(getattr(v, "nbytes", 0)) for v in views)
+    return size
+
+
+@dataclass(frozen=True)
+class _Table:
+    """A subject's checked cameras: their model, field arrays ``(K, ...)`` and count ``K``."""
+
+    model: CameraModel
+    params: dict[str, np.ndarray]
+    count: int
+
+
+def _group_tables(entries: list[Any]) -> list[_Table] | None:
+    """The cameras of several subjects' file entries checked as one ``Camera`` batch, split back
+    per subject; None where any entry is outside the plain form (a field's dtype, shape or count
+    differs from the rest, names or models differ, or the batch is refused): those subjects
+    then go one at a time, which gives each its own error. The plain form is what
+    ``Camera.to_dict`` writes, and every check of a ``Camera`` is per camera, so a batch that
+    passes is what the subjects one by one would give, value for value."""
+    from posesynth.geometry.camera.camera import camera_fields_from_dict
+
+    first = None
+    fields: dict[str, list[np.ndarray]] = {f: [] for f in _CAM_FIELDS}
+    counts: list[int] = []
+    for entry in entries:
+        doc = entry.get("cameras") if isinstance(entry, dict) else None
+        if not isinstance(doc, dict) or not isinstance(name := doc.get("model"), str):
+            return None
+        if first is None:
+            first = name
+        elif name != first:
+            return None
+        try:
+            model, arrays = camera_fields_from_dict(doc)
+        except (ValueError, TypeError):
+            return None
+        k = None
+        for f, tail in _camera_tails(model).items():
+            arr = arrays[f]
+            if arr.dtype != (np.int64 if f == "image_size" else np.float64) or arr.shape[1:] != tail:
+                return None
+            if arr.ndim != len(tail) + 1 or arr.shape[0] < 1 or (k is not None and arr.shape[0] != k):
+                return None
+            k = arr.shape[0]
+            fields[f].append(arr)
+        assert k is not None
+        counts.append(k)
+    assert first is not None
+    try:
+        batch = Camera(model=CameraModel.parse(first), **{f: np.concatenate(v) for f, v in fields.items()})
+    except ValueError:
+        return None
+    ends = np.cumsum(counts).tolist()
+    out = []
+    for lo, hi, k in zip([0, *ends[:-1]], ends, counts):
+        out.append(_Table(batch.model, {f: np.asarray(getattr(batch, f))[lo:hi] for f in _CAM_FIELDS}, k))
+    return out
+
+
+def _camera_tails(model: CameraModel) -> dict[str, tuple[int, ...]]:
+    return {
+        "intrinsics": (4,),
+        "distortion": (model.distortion_size,),
+        "rotation": (3, 3),
+        "center": (3,),
+        "image_size": (2,),
+    }
+
+
 def _subject_views(
-    out_dir: Path, s: str, acts: dict, views_of: dict, entry: Any, paths: tuple[Path, Path, Path]
+    out_dir: Path,
+    s: str,
+    acts: dict,
+    views_of: dict,
+    entry: Any,
+    paths: tuple[Path, Path, Path],
+    table: _Table | None = None,
 ) -> SubjectViews | None:
     """One subject of written files (its 3D and 2D dicts and its cameras file entry), checked,
-    as :class:`SubjectViews` (None: no actions). The 32-joint 3D is kept as its 17 joints."""
+    as :class:`SubjectViews` (None: no actions). The 32-joint 3D is kept as its 17 joints.
+    ``table``: the entry's cameras already checked (:func:`_group_tables`)."""
     path_3d, path_2d, path_cams = paths
-    doc = entry.get("cameras") if isinstance(entry, dict) else None
-    try:
-        table = Camera.from_dict(doc if isinstance(doc, dict) else {})
-    except ValueError as exc:
-        raise ValueError(f"{path_cams}: cameras.{s}: {exc}") from None
+    if table is None:
+        doc = entry.get("cameras") if isinstance(entry, dict) else None
+        try:
+            cam = Camera.from_dict(doc if isinstance(doc, dict) else {})
+        except ValueError as exc:
+            raise ValueError(f"{path_cams}: cameras.{s}: {exc}") from None
+        table = _Table(cam.model, {f: np.asarray(getattr(cam, f)) for f in _CAM_FIELDS}, cam.batch_shape[0])
     actions = []
     for a, p3 in acts.items():
         _stored(path_3d, f"positions_3d[{s!r}][{a!r}]", p3, (3,))  # checked, kept as stored
         views = views_of.get(a)
-        if not isinstance(views, list) or len(views) != table.batch_shape[0]:
+        if not isinstance(views, list) or len(views) != table.count:
             raise ValueError(f"{path_2d}: positions_2d[{s!r}][{a!r}]: expected one array per camera of {s}")
         for i, v in enumerate(views):
             _stored(path_2d, f"positions_2d[{s!r}][{a!r}][{i}]", v, (2,))
@@ -1974,8 +2223,7 @@ def _subject_views(
         actions.append((str(a), kept, tuple(views)))
     if not actions:
         return None
-    params = {f: np.asarray(getattr(table, f)) for f in _CAM_FIELDS}
-    return SubjectViews(out_dir, s, table.model, params, tuple(actions))
+    return SubjectViews(out_dir, s, table.model, table.params, tuple(actions))
 
 
 def read_videopose3d_chunks(out_dir: str | Path, name: str = "custom", rows: int = 10_000) -> Iterator[PoseDataset]:

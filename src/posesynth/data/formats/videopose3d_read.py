@@ -985,8 +985,8 @@ def survey_source(
         file_cameras=file_cameras,
     )
     missing = 0
-    for piece in _pieces(survey):
-        vis = piece[-1]
+    for run in _runs(survey):
+        vis = run.vis
         k = int((vis == 0).sum())
         missing += k
         if survey.all_seen and not (vis == 1).all():
@@ -1005,7 +1005,24 @@ def survey_source(
 #: keypoint mapping's temporaries are a few times a block: 8,192 frames took about 40 MB).
 BLOCK = 2048
 
-_Piece = tuple[_Seq, int, int, "np.ndarray | None", "np.ndarray | None", np.ndarray]
+#: A sequence's frames ``first:first + T`` of one view as stored: ``(sequence, view, first,
+#: 3D (T, J, 3) float64 or None, 2D (T, J, 2|3) float64 or None)``.
+_RawPiece = tuple[_Seq, int, int, "np.ndarray | None", "np.ndarray | None"]
+
+
+@dataclass(frozen=True)
+class _Run:
+    """Consecutive pieces of :func:`_runs` converted together: per piece its sequence, view,
+    first frame and frame count; the pieces' samples, in order, as Human3.6M-17 world 3D
+    (B, 17, 3) or None, 2D (B, 17, 2) or None and visibility (B, 17)."""
+
+    seqs: list[_Seq]
+    views: list[int]
+    firsts: list[int]
+    lengths: list[int]
+    world: np.ndarray | None
+    uv: np.ndarray | None
+    vis: np.ndarray
 
 
 def _block(value: np.ndarray, lo: int, hi: int) -> np.ndarray:
@@ -1014,28 +1031,14 @@ def _block(value: np.ndarray, lo: int, hi: int) -> np.ndarray:
     return np.asarray(value[lo:hi]).astype(np.float64)
 
 
-def _pieces(sv: SourceSurvey) -> Iterator[_Piece]:
-    """``(sequence, view, first frame, world 17 (B, 17, 3) or None, 2D 17 (B, 17, 2) or None,
-    visibility (B, 17))`` in :func:`read_videopose3d`'s sample order, blocks of at most
-    :data:`BLOCK` frames computed as it computes the whole (float64; every step is per
-    frame). The files are read a sequence at a time, side by side (the survey checked that
-    the 2D file holds the 3D file's sequences in its order)."""
-    from posesynth.body.mappings import mapping
-    from posesynth.data.formats.videopose3d import _to_h36m17
-
+def _raw_pieces(sv: SourceSurvey) -> Iterator[_RawPiece]:
+    """The files' sequences as :data:`_RawPiece` blocks of at most :data:`BLOCK` frames, in
+    :func:`read_videopose3d`'s sample order (view by view, frame by frame). The files are read
+    a sequence at a time, side by side (the survey checked that the 2D file holds the 3D
+    file's sequences in its order)."""
     p3, p2 = sv.path_3d, sv.path_2d
-    # each layout's mapping made once, not per sequence (a subject per sample: per sample)
-    m3, m2 = (None if lay in (None, "h36m17") else mapping(lay, "h36m17") for lay in (sv.layout_3d, sv.layout_2d))
-
-    def views(item: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-        uv = _block(item, lo, hi)
-        conf = uv[..., 2] if uv.shape[-1] == 3 else None
-        assert sv.layout_2d is not None
-        return _to_h36m17(uv[..., :2], sv.layout_2d, conf, m2)
-
     rows = iter(sv.seqs)
     if p3 is not None:
-        assert sv.layout_3d is not None
         seqs_2d = sequences(p2, "positions_2d") if p2 is not None else None
         for subject, action, stored in sequences(p3, "positions_3d"):
             if action is WHOLE:
@@ -1057,12 +1060,7 @@ def _pieces(sv: SourceSurvey) -> Iterator[_Piece]:
                 item, cams[c] = cams[c], None
                 for lo in range(0, t3, BLOCK):
                     hi = min(lo + BLOCK, t3)
-                    w17, v3 = _to_h36m17(_block(stored, lo, hi), sv.layout_3d, m=m3)
-                    if item is None:
-                        yield q, 0, lo, w17, None, v3
-                    else:
-                        uv17, v2d = views(item, lo, hi)
-                        yield q, c, lo, w17, uv17, np.minimum(v2d, v3)
+                    yield q, c, lo, _block(stored, lo, hi), None if item is None else _block(item, lo, hi)
                 del item
             del stored, cams
         return
@@ -1077,10 +1075,79 @@ def _pieces(sv: SourceSurvey) -> Iterator[_Piece]:
             item, cams[c] = cams[c], None
             t2 = int(item.shape[0])
             for lo in range(0, t2, BLOCK):
-                uv17, v2d = views(item, lo, min(lo + BLOCK, t2))
-                yield q, c, lo, None, uv17, v2d
+                yield q, c, lo, None, _block(item, lo, min(lo + BLOCK, t2))
             del item
         del cams
+
+
+def _frames(piece: _RawPiece) -> int:
+    points = piece[3] if piece[3] is not None else piece[4]
+    assert points is not None  # a piece has 3D or 2D
+    return int(points.shape[0])
+
+
+def _shapes(piece: _RawPiece) -> tuple[Any, Any]:
+    """A piece's per-frame shapes: pieces are converted together only where these agree."""
+    _, _, _, p3, p2 = piece
+    return (None if p3 is None else p3.shape[1:]), (None if p2 is None else p2.shape[1:])
+
+
+def _runs(sv: SourceSurvey) -> Iterator[_Run]:
+    """:func:`_raw_pieces` as Human3.6M-17, pieces gathered until a run holds :data:`BLOCK`
+    frames and converted at once (short sequences, such as a subject per sample, are not
+    converted one by one). Every step of the conversion is per frame, so the values are
+    those of each piece converted alone. An error while reading comes after the run of the
+    pieces read before it."""
+    from posesynth.body.mappings import mapping
+
+    # each layout's mapping made once, not per sequence (a subject per sample: per sample)
+    m3, m2 = (None if lay in (None, "h36m17") else mapping(lay, "h36m17") for lay in (sv.layout_3d, sv.layout_2d))
+    pieces = _raw_pieces(sv)
+    batch: list[_RawPiece] = []
+    frames = 0
+    while True:
+        try:
+            piece = next(pieces, None)
+        except ValueError:
+            if batch:
+                yield _converted(sv, batch, m3, m2)
+            raise
+        if piece is None:
+            break
+        if batch and _shapes(piece) != _shapes(batch[0]):
+            yield _converted(sv, batch, m3, m2)
+            batch, frames = [], 0
+        frames += _frames(piece)
+        batch.append(piece)
+        del piece
+        if frames >= BLOCK:
+            yield _converted(sv, batch, m3, m2)
+            batch, frames = [], 0
+    if batch:
+        yield _converted(sv, batch, m3, m2)
+
+
+def _joined(arrays: list[np.ndarray]) -> np.ndarray:
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+
+
+def _converted(sv: SourceSurvey, batch: list[_RawPiece], m3: Any, m2: Any) -> _Run:
+    """The pieces of ``batch`` as one :class:`_Run` (``m3``, ``m2``: the layouts' mappings)."""
+    from posesynth.data.formats.videopose3d import _to_h36m17
+
+    world = uv = v3 = v2 = None
+    if batch[0][3] is not None:
+        assert sv.layout_3d is not None
+        world, v3 = _to_h36m17(_joined([p[3] for p in batch if p[3] is not None]), sv.layout_3d, m=m3)
+    if batch[0][4] is not None:
+        assert sv.layout_2d is not None
+        raw2 = _joined([p[4] for p in batch if p[4] is not None])
+        conf = raw2[..., 2] if raw2.shape[-1] == 3 else None
+        uv, v2 = _to_h36m17(raw2[..., :2], sv.layout_2d, conf, m2)
+    vis = v2 if v3 is None else v3 if v2 is None else np.minimum(v2, v3)
+    assert vis is not None  # a piece has 3D or 2D
+    lengths = [_frames(p) for p in batch]
+    return _Run([p[0] for p in batch], [p[1] for p in batch], [p[2] for p in batch], lengths, world, uv, vis)
 
 
 class _SubjectCameras:
@@ -1155,25 +1222,34 @@ def source_chunks(sv: SourceSurvey, rows: int) -> Iterator[PoseDataset]:
         )
 
     done = 0
-    for q, c, first, w17, uv17, vis in _pieces(sv):
-        t = vis.shape[0]
-        if w17 is not None:
-            pending["world"].append(w17)
-        if uv17 is not None:
-            pending["uv"].append(uv17)
-        pending["vis"].append(vis)
-        pending["subject"].append(np.full(t, q.subject, dtype=f"<U{sv.subject_width}"))
-        pending["action"].append(np.full(t, q.action, dtype=f"<U{sv.action_width}"))
-        pending["frame"].append(np.arange(first, first + t, dtype=np.int64))
+    for run in _runs(sv):
+        t = run.vis.shape[0]
+        counts = np.asarray(run.lengths, dtype=np.int64)
+        if run.world is not None:
+            pending["world"].append(run.world)
+        if run.uv is not None:
+            pending["uv"].append(run.uv)
+        pending["vis"].append(run.vis)
+        subjects = [q.subject for q in run.seqs]
+        pending["subject"].append(np.repeat(np.array(subjects, dtype=f"<U{sv.subject_width}"), counts))
+        pending["action"].append(
+            np.repeat(np.array([q.action for q in run.seqs], dtype=f"<U{sv.action_width}"), counts)
+        )
+        # each piece's frames first, first + 1, ...: a running count restarted at each piece
+        starts = np.cumsum(counts) - counts
+        pending["frame"].append(np.arange(t, dtype=np.int64) + np.repeat(np.asarray(run.firsts) - starts, counts))
         if with_2d:
-            pending["cam"].append(np.full(t, c, dtype=np.int64))
+            views = np.asarray(run.views, dtype=np.int64)
+            pending["cam"].append(np.repeat(views, counts))
             if sv.camera_offset is not None:  # the subject's first camera in the table, then its slot
-                pending["cidx"].append(np.full(t, sv.camera_offset[q.subject] + c, dtype=np.int64))
+                offsets = np.array([sv.camera_offset[s] for s in subjects], dtype=np.int64)
+                pending["cidx"].append(np.repeat(offsets + views, counts))
             elif per_sample is not None:  # the subject's camera c, once per sample
-                arrays, name = per_sample.camera(q.subject, c)
+                got = [per_sample.camera(s, c) for s, c in zip(subjects, run.views)]
                 for f in _CAM_FIELDS:
-                    pending[f].append(np.repeat(arrays[f], t, axis=0))
-                pending["cname"].append(np.full(t, name, dtype=f"<U{per_sample.width}"))
+                    pending[f].append(np.repeat(np.concatenate([g[0][f] for g in got]), counts, axis=0))
+                names = np.array([g[1] for g in got], dtype=f"<U{per_sample.width}")
+                pending["cname"].append(np.repeat(names, counts))
         held += t
         while held >= rows:
             done += rows

@@ -201,31 +201,38 @@ class Camera:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Camera:
         """Inverse of :meth:`to_dict` (``batch_shape`` and ``distortion_names`` optional)."""
-        required = ("model", "intrinsics", "distortion", "rotation", "center", "image_size")
-        missing = [k for k in required if k not in data]
-        if missing:
-            raise ValueError(f"Camera.from_dict: expected keys {list(required)}, missing {missing}")
-        model = CameraModel.parse(data["model"])
-        names = data.get("distortion_names")
-        if names is not None and tuple(names) != model.distortion_names:
-            raise ValueError(
-                f"distortion_names: expected {list(model.distortion_names)} for model {model.value}, got {list(names)}"
-            )
-        fields: dict[str, np.ndarray] = {}
-        trailing = {
-            "intrinsics": (4,),
-            "distortion": (model.distortion_size,),
-            "rotation": (3, 3),
-            "center": (3,),
-            "image_size": (2,),
-        }
-        batch = data.get("batch_shape")
-        for key, tail in trailing.items():
-            arr = np.asarray(data[key])
-            if batch is not None and arr.size == 0:  # empty lists lose their shape in JSON
-                arr = arr.reshape(tuple(batch) + tail)
-            fields[key] = arr
+        model, fields = camera_fields_from_dict(data)
         return cls(model=model, **fields)
+
+
+def camera_fields_from_dict(data: Mapping[str, Any]) -> tuple[CameraModel, dict[str, np.ndarray]]:
+    """The model and field arrays :meth:`Camera.from_dict` makes a ``Camera`` of, before the
+    ``Camera``'s own checks (a reader that checks many such dicts as one batch uses this)."""
+    required = ("model", "intrinsics", "distortion", "rotation", "center", "image_size")
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise ValueError(f"Camera.from_dict: expected keys {list(required)}, missing {missing}")
+    model = CameraModel.parse(data["model"])
+    names = data.get("distortion_names")
+    if names is not None and tuple(names) != model.distortion_names:
+        raise ValueError(
+            f"distortion_names: expected {list(model.distortion_names)} for model {model.value}, got {list(names)}"
+        )
+    fields: dict[str, np.ndarray] = {}
+    trailing = {
+        "intrinsics": (4,),
+        "distortion": (model.distortion_size,),
+        "rotation": (3, 3),
+        "center": (3,),
+        "image_size": (2,),
+    }
+    batch = data.get("batch_shape")
+    for key, tail in trailing.items():
+        arr = np.asarray(data[key])
+        if batch is not None and arr.size == 0:  # empty lists lose their shape in JSON
+            arr = arr.reshape(tuple(batch) + tail)
+        fields[key] = arr
+    return model, fields
 
 
 def stack_cameras(cameras: Sequence[Camera]) -> Camera:
