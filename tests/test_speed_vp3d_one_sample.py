@@ -1,0 +1,252 @@
+"""VideoPose3D with a subject per sample, made for many samples at once (issue 15): every fast
+path against the one-by-one path it replaced.
+
+* The writer's payload (``videopose3d._one_sample_each``): the same files, byte for byte.
+* The read-back's grouped camera check (``videopose3d._group_tables``): the same subjects, and
+  for a damaged entry in the middle of a group the same subjects before it and the same error.
+* The source reader's runs (``videopose3d_read._runs``): the same chunks whether pieces are
+  converted one frame at a time or in runs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from posesynth.data.dataset import PoseDataset
+from posesynth.data.formats import videopose3d, videopose3d_read
+from posesynth.data.formats.registry import iter_chunks, write_any
+from posesynth.data.formats.videopose3d import read_videopose3d_subjects, write_videopose3d
+from posesynth.jobs.generate import GenerateConfig, generate_dataset
+
+FILES = ("data_3d_{}.npz", "data_2d_{}_gt.npz", "cameras_{}.json")
+
+
+def _generated(model: str, n: int = 40, seed: int = 3) -> PoseDataset:
+    return generate_dataset(GenerateConfig(samples=n, seed=seed, camera={"model": model}))
+
+
+def _written(ds: PoseDataset, out: Path, **kw: Any) -> dict[str, bytes]:
+    write_videopose3d(ds, out, "t", **kw)
+    return {f.format("t"): (out / f.format("t")).read_bytes() for f in FILES if (out / f.format("t")).exists()}
+
+
+def _cases() -> dict[str, tuple[PoseDataset, dict[str, Any]]]:
+    pin = _generated("pinhole")
+    n = len(pin)
+    named = replace(
+        pin,
+        camera_names=np.array([f"rig/cam_{i}" for i in range(n)]),
+        camera_index=np.arange(n),
+        frame=np.arange(n) * 3 + 1,
+        action=np.array(["walk", "a long action name"] * (n // 2)),
+    )
+    h36m = _generated("h36m")
+    return {
+        "pinhole": (pin, {}),
+        "opencv": (_generated("opencv", seed=4), {}),
+        "fisheye": (_generated("fisheye", seed=5), {}),
+        "h36m model, generated names": (h36m, {}),
+        "h36m model, Human3.6M subject names": (
+            replace(h36m.select(np.arange(7)), subject=np.array(["S1", "S5", "S6", "S7", "S8", "S9", "S11"])),
+            {},
+        ),
+        "named cameras, frames, actions": (named, {}),
+        "float64, 17 joints": (pin, {"dtype": np.float64, "layout_3d": "h36m17"}),
+        "no 2D": (replace(pin, joints_2d=None, joints_3d_camera=None, visibility=None), {}),
+        "no cameras": (replace(pin, cameras=None, joints_3d_camera=None, visibility=None), {}),
+    }
+
+
+@pytest.mark.parametrize("case", list(_cases()))
+def test_one_sample_payload_writes_the_loops_bytes(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ds, kw = _cases()[case]
+    fast = _written(ds, tmp_path / "fast", **kw)
+    calls: list[bool] = []
+    original = videopose3d._one_sample_each
+
+    def spy(*args: Any) -> bool:
+        calls.append(original(*args))
+        return False
+
+    monkeypatch.setattr(videopose3d, "_one_sample_each", spy)
+    loop = _written(ds, tmp_path / "loop", **kw)
+    assert fast.keys() == loop.keys() and fast
+    for name in fast:
+        assert fast[name] == loop[name], name
+    # the fast path ran where each subject has one sample and none takes preset cameras (data
+    # without cameras is one rig, so one subject)
+    assert calls == [case not in ("h36m model, Human3.6M subject names", "no cameras")]
+
+
+def _subjects(folder: Path) -> list[tuple[str, Any, dict[str, bytes], list[tuple[str, bytes, list[bytes]]]]]:
+    out = []
+    for s in read_videopose3d_subjects(folder, "t"):
+        params = {f: (v.dtype.str, v.shape, v.tobytes()) for f, v in s.params.items()}
+        actions = [(a, p3.tobytes(), [v.tobytes() for v in views]) for a, p3, views in s.actions]
+        out.append((s.subject, s.model, params, actions))
+    return out
+
+
+@pytest.mark.parametrize("model", ["pinhole", "opencv", "fisheye", "h36m"])
+@pytest.mark.parametrize("group", [2, 5, 512])
+def test_grouped_camera_check_reads_the_same_subjects(
+    model: str, group: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_videopose3d(_generated(model, n=23), tmp_path, "t")
+    monkeypatch.setattr(videopose3d, "_GROUP_SUBJECTS", group)
+    grouped = _subjects(tmp_path)
+    monkeypatch.setattr(videopose3d, "_GROUP_SUBJECTS", 1)
+    assert grouped == _subjects(tmp_path) and len(grouped) == 23
+
+
+def _damage(entry: dict[str, Any], how: str) -> None:
+    cam = entry["cameras"]
+    if how == "not a rotation":
+        cam["rotation"][0][0] = [2.0, 0.0, 0.0]
+    elif how == "negative focal":
+        cam["intrinsics"][0][0] = -5.0
+    elif how == "another model":
+        cam["model"] = "opencv"
+    elif how == "integer intrinsics":
+        cam["intrinsics"] = [[500, 500, 320, 240]]
+    elif how == "boolean centre":
+        cam["center"] = [[True, 0.5, 1.0]]
+    elif how == "missing field":
+        del cam["center"]
+    elif how == "wrong distortion names":
+        cam["distortion_names"] = ["k9"]
+    elif how == "two rows of one field":
+        cam["image_size"] = [[640, 480], [640, 480]]
+    elif how == "float image size":
+        cam["image_size"] = [[1000.0, 1000.0]]
+    elif how == "image size 0.5":
+        cam["image_size"] = [[0.5, 1000]]
+    elif how == "not a dict":
+        entry["cameras"] = [1, 2]
+    else:
+        raise AssertionError(how)
+
+
+def _read_until_error(folder: Path) -> tuple[list[str], str | None]:
+    seen: list[str] = []
+    try:
+        for s in read_videopose3d_subjects(folder, "t"):
+            seen.append(s.subject)
+    except (ValueError, TypeError) as exc:
+        return seen, f"{type(exc).__name__}: {exc}"
+    return seen, None
+
+
+HOW = [
+    "not a rotation",
+    "negative focal",
+    "another model",
+    "integer intrinsics",
+    "boolean centre",
+    "missing field",
+    "wrong distortion names",
+    "two rows of one field",
+    "float image size",
+    "image size 0.5",
+    "not a dict",
+]
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_a_damaged_entry_in_a_group_gives_the_one_by_one_result(
+    how: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_videopose3d(_generated("pinhole", n=12), tmp_path, "t")
+    path = tmp_path / "cameras_t.json"
+    doc = json.loads(path.read_text())
+    subject = list(doc["cameras"])[6]  # in the middle of a group of 5 (subjects 5 to 9)
+    _damage(doc["cameras"][subject], how)
+    path.write_text(json.dumps(doc))
+    monkeypatch.setattr(videopose3d, "_GROUP_SUBJECTS", 5)
+    grouped = _read_until_error(tmp_path)
+    monkeypatch.setattr(videopose3d, "_GROUP_SUBJECTS", 1)
+    assert grouped == _read_until_error(tmp_path)
+    if how in ("float image size", "integer intrinsics", "boolean centre"):  # accepted one by one too
+        assert grouped[1] is None
+    elif how != "two rows of one field":  # broadcast by Camera one by one: refused later by its 2D count
+        assert grouped[1] is not None and grouped[0] == list(doc["cameras"])[:6]
+
+
+def _chunks(folder: Path, rows: int) -> list[PoseDataset]:
+    path = next(folder.glob("data_3d_*.npz"), None) or next(folder.glob("data_2d_*.npz"))
+    _, chunks = iter_chunks(path, "videopose3d", rows)
+    return list(chunks)
+
+
+def _same(a: PoseDataset, b: PoseDataset) -> None:
+    for name in ("joints_3d_world", "joints_3d_camera", "joints_2d", "visibility", "subject", "action", "frame"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert (x is None) == (y is None), name
+        if x is not None:
+            assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes(), name
+    assert a.meta == b.meta and a.extra.keys() == b.extra.keys()
+    for k in a.extra:
+        assert a.extra[k].tobytes() == b.extra[k].tobytes(), k
+    assert (a.cameras is None) == (b.cameras is None)
+    if a.cameras is not None and b.cameras is not None:
+        for f in ("intrinsics", "distortion", "rotation", "center", "image_size"):
+            assert np.asarray(getattr(a.cameras, f)).tobytes() == np.asarray(getattr(b.cameras, f)).tobytes(), f
+    for name in ("camera_index", "camera_names"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert (x is None) == (y is None) and (x is None or x.tobytes() == y.tobytes()), name
+
+
+def _sequences(tmp_path: Path) -> PoseDataset:
+    """Sequences of 1 to 9 frames of one camera each, some points NaN (missing)."""
+    base = _generated("opencv", n=60, seed=8).complete()
+    lengths = [1, 9, 2, 5, 1, 7, 3, 4, 8, 6, 1, 13]
+    subj = np.repeat([f"P{i}" for i in range(len(lengths))], lengths)
+    frame = np.concatenate([np.arange(t) for t in lengths])
+    uv = np.array(base.joints_2d)
+    uv[[3, 17, 40], [2, 5, 16]] = np.nan
+    starts = np.cumsum(lengths) - lengths
+    assert base.cameras is not None
+    return replace(
+        base.select(np.arange(len(subj))),
+        joints_2d=uv[: len(subj)],
+        joints_3d_camera=None,
+        visibility=None,
+        cameras=base.cameras[starts],  # a camera per subject, its first sample's
+        camera_index=np.repeat(np.arange(len(lengths)), lengths),
+        subject=subj,
+        frame=frame,
+        action=np.full(len(subj), "a"),
+    )
+
+
+@pytest.mark.parametrize("source", ["a subject per sample", "sequences, missing points", "2D only"])
+@pytest.mark.parametrize("rows", [1, 6, 1000])
+@pytest.mark.parametrize("table_max", [None, 3])
+def test_runs_give_the_chunks_of_pieces_one_frame_at_a_time(
+    source: str, rows: int, table_max: int | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from posesynth.data.formats import registry
+
+    ds = _generated("pinhole", n=30) if source == "a subject per sample" else _sequences(tmp_path)
+    write_any(ds, tmp_path / "vp", "videopose3d")
+    if source == "2D only":
+        (tmp_path / "vp" / "data_3d_custom.npz").unlink()
+    if table_max is not None:  # a camera per sample from the cameras file, not a table
+        monkeypatch.setattr(registry, "STORE_TABLE_MAX", table_max)
+    monkeypatch.setattr(videopose3d_read, "BLOCK", 4)
+    runs = _chunks(tmp_path / "vp", rows)
+    monkeypatch.setattr(videopose3d_read, "BLOCK", 1)  # every piece one frame, converted alone
+    one = _chunks(tmp_path / "vp", rows)
+    monkeypatch.setattr(videopose3d_read, "BLOCK", 2048)
+    whole = _chunks(tmp_path / "vp", rows)
+    assert [len(c) for c in runs] == [len(c) for c in one] == [len(c) for c in whole]
+    assert sum(map(len, one)) == len(ds)
+    for a, b, c in zip(runs, one, whole, strict=True):
+        _same(a, b)
+        _same(c, b)
