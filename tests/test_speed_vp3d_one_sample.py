@@ -250,3 +250,52 @@ def test_runs_give_the_chunks_of_pieces_one_frame_at_a_time(
     for a, b, c in zip(runs, one, whole, strict=True):
         _same(a, b)
         _same(c, b)
+
+
+def test_the_check_reads_the_source_again_without_surveying_it_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``convert``'s check reads a VideoPose3D source a second time from the conversion's
+    survey (``registry.Rereadable``): one survey, the same store as in memory."""
+    from typer.testing import CliRunner
+
+    from posesynth.cli.main import app
+    from posesynth.data.formats import registry
+    from posesynth.data.formats.registry import read_any
+
+    write_any(_generated("pinhole", n=30), tmp_path / "vp", "videopose3d")
+    surveys: list[Path] = []
+    original = videopose3d_read.survey_source
+
+    def spy(path_3d: Any, *args: Any, **kw: Any) -> Any:
+        surveys.append(path_3d)
+        return original(path_3d, *args, **kw)
+
+    monkeypatch.setattr(videopose3d_read, "survey_source", spy)
+    monkeypatch.setattr(registry, "STREAM_ROWS", 7)
+    for to, out in (("posesynth", "st"), ("mmpose", "mm")):  # the second through a hidden store
+        surveys.clear()
+        res = CliRunner().invoke(app, ["convert", str(tmp_path / "vp"), str(tmp_path / out), "--to", to, "--json"])
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.stdout)["check"]["ok"] is True
+        assert len(surveys) == 1, to
+    back, whole = read_any(tmp_path / "st"), read_any(tmp_path / "vp")
+    np.testing.assert_array_equal(back.joints_2d, whole.joints_2d)
+
+
+def test_chunks_read_again_read_the_files_again(tmp_path: Path) -> None:
+    """Reading a ``Rereadable`` again reads the files, not what was read before: a changed
+    value shows, and a source with fewer samples is refused."""
+    from posesynth.data.formats.registry import Rereadable
+
+    ds = _generated("pinhole", n=12)
+    write_any(ds, tmp_path / "vp", "videopose3d")
+    n, chunks = iter_chunks(tmp_path / "vp", "videopose3d", 5)
+    assert isinstance(chunks, Rereadable) and n == 12
+    first = np.concatenate([c.joints_2d for c in chunks])
+    moved = replace(ds, joints_2d=np.asarray(ds.joints_2d) + 1.0, joints_3d_camera=None, visibility=None)
+    write_any(moved, tmp_path / "vp", "videopose3d", overwrite=True)
+    np.testing.assert_allclose(np.concatenate([c.joints_2d for c in chunks]), first + 1.0, atol=1e-3)
+    write_any(ds.select(np.arange(10)), tmp_path / "vp", "videopose3d", overwrite=True)
+    with pytest.raises(ValueError, match="changed while it was read"):
+        list(chunks)

@@ -136,8 +136,9 @@ def convert(
             if check and streamed is not None:
                 rows = streamed.rows
                 read_back = streamed.read_back or (lambda: iter_chunks(out, to.value, rows)[1])
+                source_again = streamed.source_again or (lambda: iter_chunks(source, in_format, rows)[1])
                 result = check_written_chunked(
-                    lambda: iter_chunks(source, in_format, rows)[1], out, read_back,
+                    source_again, out, read_back,
                     lambda: _remove_written(out, written, existed), as_written=formats.written_ids(to.value, out),
                 )  # fmt: skip
             elif check:

@@ -27,8 +27,8 @@ from __future__ import annotations
 import pickle
 import struct
 import zipfile
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -934,7 +934,20 @@ def _videopose3d_chunks(path: Path, rows: int) -> tuple[int, Any]:
             yield _validated(chunk, path, lo)
             lo += len(chunk)
 
-    return survey.samples, checked()
+    return survey.samples, Rereadable(checked)
+
+
+@dataclass(frozen=True)
+class Rereadable:
+    """Chunks a caller may read again from the start, each time ``make()``'s: a source
+    surveyed once (VideoPose3D: every check of the whole) is not surveyed again for a second
+    pass, such as ``convert``'s check. Reading again reads the files again, and the readers
+    still refuse a source that changed meanwhile."""
+
+    make: Callable[[], Iterator[PoseDataset]]
+
+    def __iter__(self) -> Iterator[PoseDataset]:
+        return self.make()
 
 
 #: Formats that read back ``rows`` samples at a time (:func:`iter_chunks`); the others are
@@ -974,13 +987,15 @@ def iter_chunks(path: Path | str, format: str, rows: int = STREAM_ROWS) -> tuple
     except _CORRUPT_FILE_ERRORS as exc:
         raise damaged(exc) from exc
 
-    def checked() -> Any:
+    def checked(read: Any) -> Any:
         try:
-            yield from chunks
+            yield from read
         except _CORRUPT_FILE_ERRORS as exc:
             raise damaged(exc) from exc
 
-    return n, checked()
+    if isinstance(chunks, Rereadable):
+        return n, Rereadable(lambda: checked(chunks.make()))
+    return n, checked(chunks)
 
 
 def convert_streamed(
@@ -1161,6 +1176,7 @@ def _chunks_to_store(
         return None
     if n <= rows:
         return None
+    again = chunks.make if isinstance(chunks, Rereadable) else None
     shard_size = DEFAULT_SHARD_SIZE if shard_size is None else shard_size
     if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
         raise ValueError(f"shard_size: expected an integer >= 1, got {shard_size!r}")
@@ -1194,7 +1210,9 @@ def _chunks_to_store(
             raise ValueError(f"{source}: the headers say {n} samples, read {done}; the source changed while converting")
         path = writer.commit()
     cams = 0 if head.cameras is None else (n if per_sample else head.num_cameras)
-    return StreamedConversion(written=path, samples=n, skeleton=head.skeleton, num_cameras=cams, rows=rows)
+    return StreamedConversion(
+        written=path, samples=n, skeleton=head.skeleton, num_cameras=cams, rows=rows, source_again=again
+    )
 
 
 def _through_store(
@@ -1219,7 +1237,8 @@ def _through_store(
     staged = out.parent / f".{out.name}.via-store-{os.getpid()}"
     remove_path(staged)
     try:
-        if _chunks_to_store(source, in_format, staged, rows) is None:
+        via = _chunks_to_store(source, in_format, staged, rows)
+        if via is None:
             return None
         inner = convert_streamed(staged, out, to, "posesynth", overwrite=overwrite, rows=rows, **kw)
     except BaseException:
@@ -1228,6 +1247,7 @@ def _through_store(
     if inner is None:
         remove_path(staged)
         return None
+    inner = replace(inner, source_again=via.source_again)  # the check reads the source, not the store
     weakref.finalize(inner, remove_path, staged)
     return inner
 
@@ -1968,6 +1988,9 @@ class StreamedConversion:
     #: the output read back in the source's chunks (:func:`iter_chunks` of the source), for
     #: a streamed check; None: ``iter_chunks(out, to, rows)`` is (MMPose keeps the order)
     read_back: Callable[[], Any] | None = None
+    #: the source read again in the same chunks, for a streamed check, without surveying it
+    #: again (:class:`Rereadable`); None: ``iter_chunks(source, format, rows)`` is
+    source_again: Callable[[], Any] | None = None
 
     def __len__(self) -> int:
         return self.samples
