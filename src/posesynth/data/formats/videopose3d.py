@@ -1206,12 +1206,12 @@ def _vp3d_payload(ds: PoseDataset | PartIds, name: str, layout_3d: str, dtype: t
     # the loop below is one row, made for many samples at once instead
     single = _one_sample_each(n, cuts, subject, table)
     if single:
-        out = _VP3DOut(positions_3d, positions_2d, video_metadata, cams_vp3d, cams_exact, out_index)
+        filled = _VP3DOut(positions_3d, positions_2d, video_metadata, cams_vp3d, cams_exact, out_index)
         subjects = [str(v) for v in subject[by_subject].tolist()]
         actions = [str(v) for v in action[by_subject].tolist()]
         cam_rows = None if table is None or tab is None or tab_quat is None else (table.model, tab, tab_quat)
-        _one_sample_subjects(ds, subjects, by_subject, cam_key, cam_rows, out)
-        _one_sample_points(by_subject, subjects, actions, world_rows, uv_rows, layout_3d, dtype, out)
+        _one_sample_subjects(ds, subjects, by_subject, cam_key, cam_rows, filled)
+        _one_sample_points(by_subject, subjects, actions, world_rows, uv_rows, layout_3d, dtype, filled)
     for in_subject in np.split(by_subject, cuts) if n and not single else []:
         s = str(subject[in_subject[0]])
         keys = _codes(cam_key[in_subject])  # first-appearance order within the subject
