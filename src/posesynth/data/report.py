@@ -12,7 +12,7 @@ gives counts, value ranges, NaNs and how many poses leave the normal range of mo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -269,13 +269,15 @@ def describe_path(path: Path, verify: bool = False, rom: bool = True) -> InfoRep
     report = describe_store(store, verified=verify)
     if not is_pose_store(store):
         return report
-    try:
-        dataset = read_store(path)
-    except OutOfBounds:
-        raise  # bad values are refused, as read_any refuses them
-    except ValueError as exc:  # a valid store whose arrays are not a PoseDataset's
-        return replace(report, note=f"data not described: {exc}")
-    data = describe_dataset(dataset, rom=rom)
+    data = _describe_store_data(path, store.samples, rom)
+    if data is None:  # read whole, which names what is wrong as before
+        try:
+            dataset = read_store(path)
+        except OutOfBounds:
+            raise  # bad values are refused, as read_any refuses them
+        except ValueError as exc:  # a valid store whose arrays are not a PoseDataset's
+            return replace(report, note=f"data not described: {exc}")
+        data = describe_dataset(dataset, rom=rom)
     if report.units is not None:  # the store's own units (they name its angles too)
         data = replace(data, units=report.units)
     if data.cameras == 0 and report.cameras is not None:
@@ -290,6 +292,22 @@ def describe_path(path: Path, verify: bool = False, rom: bool = True) -> InfoRep
         units=data.units,
         data=data,
     )
+
+
+def _describe_store_data(path: Path, samples: int, rom: bool) -> DatasetInfo | None:
+    """:func:`describe_dataset` of the store at ``path`` read :data:`ROM_CHUNK` samples at a
+    time (memory: a part, not the whole as float64); None where any part is refused, or the
+    store is empty: the whole read then gives the error (the first bad value of the whole,
+    as before) or the description."""
+    from posesynth.data.formats.registry import iter_store_chunks
+
+    if samples == 0:
+        return None
+    try:
+        _, chunks = iter_store_chunks(path, ROM_CHUNK, name_cameras=False)
+        return describe_chunks(chunks, rom=rom)
+    except ValueError:
+        return None
 
 
 def _copy(value: Any) -> Any:
@@ -358,45 +376,100 @@ def describe_dataset(
     ``ranges`` per joint array per-axis ``min`` / ``max`` of the finite values, ``nan`` per
     joint array the NaN/inf values, ``rom`` the :func:`rom_summary` (None with ``rom=False``).
     """
-    points = {
-        "joints_3d_world": (dataset.joints_3d_world, "m"),
-        "joints_3d_camera": (dataset.joints_3d_camera, "m"),
-        "joints_2d": (dataset.joints_2d, "px"),
-    }
-    ranges: dict[str, ArrayRange] = {}
-    nan: dict[str, int] = {}
-    for name, (arr, unit) in points.items():
-        if arr is None:
-            continue
-        finite = np.isfinite(arr)
-        nan[name] = int(arr.size - finite.sum())
-        rows = arr[finite.all(axis=-1)]
-        ranges[name] = ArrayRange(
-            unit=unit,
-            min=tuple(rows.min(axis=0).tolist()) if len(rows) else None,
-            max=tuple(rows.max(axis=0).tolist()) if len(rows) else None,
+    return describe_chunks([dataset], rom, rom_tolerance_deg)
+
+
+def describe_chunks(
+    chunks: Iterable[PoseDataset], rom: bool = True, rom_tolerance_deg: float = ROM_TOLERANCE_DEG
+) -> DatasetInfo:
+    """:func:`describe_dataset` of the data set whose consecutive parts are ``chunks`` (one
+    held at a time, e.g. a store's :func:`~posesynth.data.formats.registry.iter_store_chunks`):
+    every figure is a count, an extreme or a set of names, merged over the parts, so the
+    description is the whole's.
+
+    Raises:
+        ValueError: no chunks (an empty data set is described whole).
+    """
+    tally: _Tally | None = None
+    for chunk in chunks:
+        if tally is None:
+            tally = _Tally(chunk, _RomTally(chunk.skeleton, rom_tolerance_deg) if rom else None)
+        tally.add(chunk)
+    if tally is None:
+        raise ValueError("chunks: expected at least one part, got none")
+    return tally.result()
+
+
+_POINTS = (("joints_3d_world", "m"), ("joints_3d_camera", "m"), ("joints_2d", "px"))
+
+
+class _Tally:
+    """What :func:`describe_chunks` keeps between parts: counts, per-axis extremes of the
+    finite points, NaNs, distinct subject and action names, and the ROM tally."""
+
+    def __init__(self, first: PoseDataset, rom: _RomTally | None) -> None:
+        self.first = first.select(np.zeros(0, np.int64))  # its skeleton, cameras' model, arrays
+        self.samples = 0
+        self.cameras = 0
+        self.lo: dict[str, np.ndarray | None] = {}
+        self.hi: dict[str, np.ndarray | None] = {}
+        self.nan: dict[str, int] = {}
+        self.names: dict[str, set[str] | None] = {"subject": None, "action": None}
+        self.rom = rom
+
+    def add(self, part: PoseDataset) -> None:
+        self.samples += len(part)
+        # a camera table is every part's; cameras of their own samples add up
+        table = part.camera_index is not None
+        self.cameras = part.num_cameras if table else self.cameras + part.num_cameras
+        for name, _ in _POINTS:
+            arr = getattr(part, name)
+            if arr is None:
+                continue
+            finite = np.isfinite(arr)
+            self.nan[name] = self.nan.get(name, 0) + int(arr.size - finite.sum())
+            rows = arr[finite.all(axis=-1)]
+            lo, hi = self.lo.get(name), self.hi.get(name)
+            if len(rows):
+                lo = rows.min(axis=0) if lo is None else np.minimum(lo, rows.min(axis=0))
+                hi = rows.max(axis=0) if hi is None else np.maximum(hi, rows.max(axis=0))
+            self.lo[name], self.hi[name] = lo, hi
+        for key in self.names:
+            values = getattr(part, key)
+            if values is not None:
+                seen = self.names[key] = self.names[key] or set()
+                seen.update(np.unique(np.asarray(values).astype(str)).tolist())
+        if self.rom is not None:
+            self.rom.add(part)
+
+    def result(self) -> DatasetInfo:
+        ds = self.first
+        ranges = {}
+        for name, unit in _POINTS:
+            if name in self.nan:
+                lo, hi = self.lo[name], self.hi[name]
+                ranges[name] = ArrayRange(
+                    unit=unit,
+                    min=None if lo is None else tuple(lo.tolist()),
+                    max=None if hi is None else tuple(hi.tolist()),
+                )
+        subjects, actions = self.names["subject"], self.names["action"]
+        return DatasetInfo(
+            samples=self.samples,
+            joints=ds.skeleton.num_joints,
+            skeleton=ds.skeleton.name,
+            joint_names=tuple(ds.skeleton.joint_names),
+            subjects=None if subjects is None else len(subjects),
+            actions=None if actions is None else len(actions),
+            cameras=self.cameras,
+            camera_model=None if ds.cameras is None else ds.cameras.model.value,
+            units=dict(DATASET_UNITS),
+            arrays_present=tuple(ranges),
+            ranges=ranges,
+            nan=dict(self.nan),
+            nan_count=sum(self.nan.values()),
+            rom=None if self.rom is None else self.rom.summary(),
         )
-    cams = dataset.cameras
-    return DatasetInfo(
-        samples=len(dataset),
-        joints=dataset.skeleton.num_joints,
-        skeleton=dataset.skeleton.name,
-        joint_names=tuple(dataset.skeleton.joint_names),
-        subjects=_distinct(dataset.subject),
-        actions=_distinct(dataset.action),
-        cameras=dataset.num_cameras,
-        camera_model=None if cams is None else cams.model.value,
-        units=dict(DATASET_UNITS),
-        arrays_present=tuple(ranges),
-        ranges=ranges,
-        nan=nan,
-        nan_count=sum(nan.values()),
-        rom=rom_summary(dataset, rom_tolerance_deg) if rom else None,
-    )
-
-
-def _distinct(values: np.ndarray | None) -> int | None:
-    return None if values is None else len(np.unique(np.asarray(values).astype(str)))
 
 
 def rom_summary(dataset: PoseDataset, tolerance_deg: float = ROM_TOLERANCE_DEG, top: int = 5) -> RomSummary:
@@ -412,69 +485,105 @@ def rom_summary(dataset: PoseDataset, tolerance_deg: float = ROM_TOLERANCE_DEG, 
         records, the extremes over the violating poses. When the check cannot run (no 3D, no
         range-of-motion table, no angles for the skeleton) ``note`` says why.
     """
-    from posesynth.body.angles import pose_angles
-    from posesynth.body.rom import rom_table, rom_violations
+    tally = _RomTally(dataset.skeleton, tolerance_deg)
+    tally.add(dataset)
+    return tally.summary(top)
 
-    source = "joints_3d_world" if dataset.joints_3d_world is not None else "joints_3d_camera"
-    p = getattr(dataset, source)
-    out: dict[str, Any] = {
-        "source": None, "checked": 0, "skipped_non_finite": 0, "samples_with_violations": 0,
-        "fraction": None, "tolerance_deg": tolerance_deg, "violations_by_angle": {},
-        "most_violated": (), "note": None,
-    }  # fmt: skip
-    if p is None:
-        out["note"] = "no 3D joints"
-        return RomSummary(**out)
-    skeleton = dataset.skeleton
-    finite = np.isfinite(p).all(axis=(1, 2))
-    poses = p[finite]
-    out.update(source=source, skipped_non_finite=int((~finite).sum()))
-    tol = float(np.deg2rad(tolerance_deg))
-    try:
-        table = rom_table(skeleton)
-    except (KeyError, ValueError) as exc:
-        out["note"] = f"no range-of-motion table for skeleton {skeleton.name!r} ({exc})"
-        return RomSummary(**out)
-    counts = dict.fromkeys(table, 0)
-    lo = dict.fromkeys(table, np.inf)
-    hi = dict.fromkeys(table, -np.inf)
-    any_bad = 0
-    for start in range(0, len(poses), ROM_CHUNK):
-        chunk = poses[start : start + ROM_CHUNK]
+
+class _RomTally:
+    """:func:`rom_summary` over consecutive parts of a data set: per angle the violating poses
+    and their extremes, merged part by part (the poses go through the IK in batches of
+    :data:`ROM_CHUNK`, each pose on its own)."""
+
+    def __init__(self, skeleton: Any, tolerance_deg: float) -> None:
+        from posesynth.body.rom import rom_table
+
+        self.skeleton = skeleton
+        self.tolerance_deg = tolerance_deg
+        self.tol = float(np.deg2rad(tolerance_deg))
+        self.source: str | None = None
+        self.skipped = 0
+        self.checked = 0
+        self.any_bad = 0
+        self.note: str | None = None
+        self.table: Any = None
+        self.table_note: str | None = None
         try:
-            with np.errstate(all="ignore"):
-                angles = pose_angles(chunk, skeleton)
-        except ValueError as exc:
-            out["note"] = f"cannot compute joint angles on skeleton {skeleton.name!r} ({exc})"
+            self.table = rom_table(skeleton)
+        except (KeyError, ValueError) as exc:
+            self.table_note = f"no range-of-motion table for skeleton {skeleton.name!r} ({exc})"
+        names = self.table or {}
+        self.counts = dict.fromkeys(names, 0)
+        self.lo = dict.fromkeys(names, np.inf)
+        self.hi = dict.fromkeys(names, -np.inf)
+
+    def add(self, part: PoseDataset) -> None:
+        from posesynth.body.angles import pose_angles
+        from posesynth.body.rom import rom_violations
+
+        source = "joints_3d_world" if part.joints_3d_world is not None else "joints_3d_camera"
+        p = getattr(part, source)
+        if p is None:
+            self.note = "no 3D joints"
+            return
+        finite = np.isfinite(p).all(axis=(1, 2))
+        poses = p[finite]
+        self.source = source
+        self.skipped += int((~finite).sum())
+        if self.table is None or self.note is not None:
+            return
+        for start in range(0, len(poses), ROM_CHUNK):
+            chunk = poses[start : start + ROM_CHUNK]
+            try:
+                with np.errstate(all="ignore"):
+                    angles = pose_angles(chunk, self.skeleton)
+            except ValueError as exc:
+                self.note = f"cannot compute joint angles on skeleton {self.skeleton.name!r} ({exc})"
+                return
+            flags = rom_violations(angles, self.skeleton, self.tol)
+            bad_any = np.zeros(len(chunk), dtype=bool)
+            for name, bad in flags.items():
+                bad_any |= bad
+                if bad.any():
+                    self.counts[name] += int(bad.sum())
+                    self.lo[name] = min(self.lo[name], float(angles[name][bad].min()))
+                    self.hi[name] = max(self.hi[name], float(angles[name][bad].max()))
+            self.any_bad += int(bad_any.sum())
+        self.checked += len(poses)
+
+    def summary(self, top: int = 5) -> RomSummary:
+        out: dict[str, Any] = {
+            "source": None, "checked": 0, "skipped_non_finite": 0, "samples_with_violations": 0,
+            "fraction": None, "tolerance_deg": self.tolerance_deg, "violations_by_angle": {},
+            "most_violated": (), "note": None,
+        }  # fmt: skip
+        if self.note == "no 3D joints":
+            out["note"] = self.note
             return RomSummary(**out)
-        flags = rom_violations(angles, skeleton, tol)
-        bad_any = np.zeros(len(chunk), dtype=bool)
-        for name, bad in flags.items():
-            bad_any |= bad
-            if bad.any():
-                counts[name] += int(bad.sum())
-                lo[name] = min(lo[name], float(angles[name][bad].min()))
-                hi[name] = max(hi[name], float(angles[name][bad].max()))
-        any_bad += int(bad_any.sum())
-    checked = len(poses)
-    ranked = sorted((n for n in counts if counts[n]), key=lambda n: (-counts[n], n))
-    out.update(
-        checked=checked,
-        samples_with_violations=any_bad,
-        fraction=any_bad / checked if checked else None,
-        violations_by_angle={n: counts[n] for n in ranked},
-        most_violated=tuple(
-            RomViolation(
-                angle=n,
-                samples=counts[n],
-                limits_deg=(table[n].min_deg, table[n].max_deg),
-                min_deg=round(float(np.rad2deg(lo[n])), 2),
-                max_deg=round(float(np.rad2deg(hi[n])), 2),
-            )
-            for n in ranked[:top]
-        ),
-    )
-    return RomSummary(**out)
+        out.update(source=self.source, skipped_non_finite=self.skipped)
+        if self.table is None or self.note is not None:
+            out["note"] = self.table_note if self.table is None else self.note
+            return RomSummary(**out)
+        counts, table = self.counts, self.table
+        checked = self.checked
+        ranked = sorted((n for n in counts if counts[n]), key=lambda n: (-counts[n], n))
+        out.update(
+            checked=checked,
+            samples_with_violations=self.any_bad,
+            fraction=self.any_bad / checked if checked else None,
+            violations_by_angle={n: counts[n] for n in ranked},
+            most_violated=tuple(
+                RomViolation(
+                    angle=n,
+                    samples=counts[n],
+                    limits_deg=(table[n].min_deg, table[n].max_deg),
+                    min_deg=round(float(np.rad2deg(self.lo[n])), 2),
+                    max_deg=round(float(np.rad2deg(self.hi[n])), 2),
+                )
+                for n in ranked[:top]
+            ),
+        )
+        return RomSummary(**out)
 
 
 # ------------------------------------------------------------------------------- rendering

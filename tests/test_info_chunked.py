@@ -1,0 +1,99 @@
+"""``info`` on a store reads it a part at a time (``report.describe_chunks``, issue 15): the
+description equals :func:`describe_dataset` of the whole store read at once, and a store the
+parts refuse gives the whole read's error."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from posesynth.data import report
+from posesynth.data.dataset import PoseDataset
+from posesynth.data.formats import store_io
+from posesynth.data.formats.registry import write_any
+from posesynth.data.formats.store_io import read_store
+from posesynth.data.report import describe_chunks, describe_dataset, describe_path
+from posesynth.jobs.generate import GenerateConfig, generate_dataset
+
+
+def _store(ds: PoseDataset, path: Path) -> Path:
+    write_any(ds, path, "posesynth", shard_size=11)
+    return path
+
+
+def _datasets() -> dict[str, PoseDataset]:
+    base = generate_dataset(GenerateConfig(samples=60, seed=4)).complete()
+    rng = np.random.default_rng(0)
+    world = np.array(base.joints_3d_world)
+    # poses outside the range of motion: joints moved far from where the body puts them
+    world[rng.choice(60, 15, replace=False)] += rng.normal(0.0, 0.25, (15, 17, 3))
+    uv = np.array(base.joints_2d)
+    uv[[2, 30, 31], [4, 0, 16]] = np.nan  # missing joints: counted as NaN, their poses skipped
+    world_nan = world.copy()
+    world_nan[[5, 44]] = np.nan
+    wild = replace(base, joints_3d_world=world, joints_3d_camera=None, joints_2d=uv, visibility=None)
+    named = replace(
+        wild,
+        subject=np.array([f"S{i % 7}" for i in range(60)]),
+        action=np.array(["walk", "a long action", "sit"] * 20),
+    )
+    assert base.cameras is not None
+    table = replace(named, cameras=base.cameras[np.arange(5)], camera_index=np.arange(60) % 5)
+    return {
+        "generated": base,
+        "outside the range of motion, missing 2D": wild,
+        "subjects, actions": named,
+        "a camera table": table,
+        "missing world poses": replace(wild, joints_3d_world=world_nan, joints_3d_camera=None),
+        "no 3D": replace(base, joints_3d_world=None, joints_3d_camera=None),
+    }
+
+
+@pytest.mark.parametrize("case", list(_datasets()))
+@pytest.mark.parametrize("rows", [7, 60])
+def test_the_parts_describe_the_whole(case: str, rows: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _store(_datasets()[case], tmp_path / "s")
+    whole = describe_dataset(read_store(path))
+    monkeypatch.setattr(report, "ROM_CHUNK", rows)  # parts and IK batches of 7: none aligned with the shards
+
+    def whole_read(*args: object, **kw: object) -> None:
+        raise AssertionError("the store was read whole")
+
+    monkeypatch.setattr(store_io, "read_store", whole_read)
+    parts = describe_path(path)
+    assert parts.data is not None
+    assert replace(parts.data, units=whole.units) == whole  # the units: the store's own, as before
+    if case.startswith("outside"):
+        assert whole.rom is not None and whole.rom.samples_with_violations > 0 and whole.rom.most_violated
+    without = describe_path(path, rom=False).data
+    assert without is not None and replace(without, units=whole.units) == replace(whole, rom=None)
+
+
+def test_describe_chunks_of_selections_equals_the_whole() -> None:
+    ds = _datasets()["subjects, actions"]
+    cuts = [0, 1, 13, 14, 40, 60]
+    parts = [ds.select(np.arange(a, b)) for a, b in itertools.pairwise(cuts)]
+    assert describe_chunks(parts) == describe_dataset(ds)
+    with pytest.raises(ValueError, match="at least one part"):
+        describe_chunks([])
+
+
+def test_a_refused_part_gives_the_whole_reads_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two bad values: 2D in an early part, world 3D in a later one. The whole read checks the
+    world 3D first, so that is the error, as before."""
+    ds = _datasets()["generated"]
+    uv = np.array(ds.joints_2d)
+    uv[3, 2, 0] = 1e12
+    world = np.array(ds.joints_3d_world)
+    world[50, 1, 2] = 5e5
+    path = _store(replace(ds, joints_2d=uv, joints_3d_world=world, joints_3d_camera=None), tmp_path / "s")
+    with pytest.raises(ValueError) as whole:
+        read_store(path)
+    monkeypatch.setattr(report, "ROM_CHUNK", 7)
+    with pytest.raises(ValueError) as parts:
+        describe_path(path)
+    assert str(parts.value) == str(whole.value) and "joints_3d_world" in str(whole.value)
