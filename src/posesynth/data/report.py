@@ -41,7 +41,7 @@ __all__ = [
 #: Angles within this many degrees outside their range count as in range (float32 rounding).
 ROM_TOLERANCE_DEG = 0.1
 #: Poses per batch of the ROM check, and samples per part of a store ``info`` reads: memory
-#: stays a part's (the IK's temporaries are about 0.6 KB a pose; 1 M poses: 50,000 a batch
+#: stays a part's (the IK's temporaries are about 10 KB a pose; 1 M poses: 50,000 a batch
 #: peaked at 690 MB, 10,000 at 285 MB, and were 1.4x slower from their larger working set).
 ROM_CHUNK = 10_000
 #: Units of the arrays of a :class:`PoseDataset` (readers convert to them).
