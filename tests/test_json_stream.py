@@ -1,6 +1,7 @@
-"""``_json_stream.JsonItems``: a JSON list's items one at a time, equal to ``json.loads``'
-whatever the white space and the buffer's block size, and the same items or the same error
-with the compact one-step read (``_next_compact``) as through the careful path alone."""
+"""``_json_stream.JsonItems``: a JSON list's items (or an object's pairs) one at a time, equal
+to ``json.loads``' whatever the white space and the buffer's block size, and the same items
+or the same error with the compact reads (``_next_compact``, ``_next_compact_pair``) as
+through the careful path alone."""
 
 from __future__ import annotations
 
@@ -29,11 +30,14 @@ _VALUES = st.recursive(
 )
 
 
-def read_all(path: Path, offset: int, monkeypatch: pytest.MonkeyPatch, block: int, compact: bool) -> tuple[str, Any]:
+def read_all(
+    path: Path, offset: int, monkeypatch: pytest.MonkeyPatch, block: int, compact: bool, pairs: bool = False
+) -> tuple[str, Any]:
     monkeypatch.setattr(JsonItems, "BLOCK", block)
     if not compact:
         monkeypatch.setattr(JsonItems, "_next_compact", lambda self: _json_stream._UNDECIDED)
-    items = JsonItems(path, offset)
+        monkeypatch.setattr(JsonItems, "_next_compact_pair", lambda self: _json_stream._UNDECIDED)
+    items = JsonItems(path, offset, pairs=pairs)
     out = []
     try:
         while (item := items.next()) is not END:
@@ -68,3 +72,27 @@ def test_items_are_json_loads_items(tmp_path_factory, monkeypatch, items, compac
     assert fast == read_all(path, offset, monkeypatch, block, compact=False)
     if damage is None:
         assert fast == ("ok", items)
+
+
+@settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    pairs=st.dictionaries(st.text(alphabet=st.sampled_from(list('ab:,"{} \\')), max_size=4), _VALUES, max_size=10),
+    compact=st.booleans(),
+    block=st.sampled_from([1, 3, 7, 64, 1 << 20]),
+    damage=st.one_of(st.none(), st.integers(0, 10**6)),
+)
+def test_pairs_are_json_loads_items(tmp_path_factory, monkeypatch, pairs, compact, block, damage) -> None:
+    """An object's pairs read as ``json.loads``' items; a damaged one gives the same pairs, or
+    the same error, with the compact read as without it."""
+    separators = (",", ":") if compact else (" ,\n ", " : ")
+    text = '{"a": 1, "obj": ' + json.dumps(pairs, separators=separators) + "}"
+    if damage is not None and len(text) > 20:
+        at = 16 + damage % (len(text) - 17)
+        text = text[:at] + text[at + 1 :]  # one character dropped
+    path = tmp_path_factory.mktemp("json") / "doc.json"
+    path.write_text(text, encoding="ascii")
+    offset = text.index('"obj": ') + len('"obj": ') + 1
+    fast = read_all(path, offset, monkeypatch, block, compact=True, pairs=True)
+    assert fast == read_all(path, offset, monkeypatch, block, compact=False, pairs=True)
+    if damage is None:
+        assert fast == ("ok", list(pairs.items()))

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from posesynth.data.dataset import PoseDataset
 from posesynth.data.formats import videopose3d, videopose3d_read
@@ -299,3 +301,27 @@ def test_chunks_read_again_read_the_files_again(tmp_path: Path) -> None:
     write_any(ds.select(np.arange(10)), tmp_path / "vp", "videopose3d", overwrite=True)
     with pytest.raises(ValueError, match="changed while it was read"):
         list(chunks)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    cams_of_pose=st.lists(st.lists(st.integers(0, 6), min_size=1, max_size=3), min_size=1, max_size=30),
+    single=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_rig_ranks_of_one_camera_per_pose_equal_the_pose_by_pose_ranks(
+    cams_of_pose: list[list[int]], single: bool, seed: int
+) -> None:
+    """Each pose seen by one camera (generated data) is ranked without a dict per pose: the
+    same ranks and count as pose by pose, samples shuffled, poses and cameras any ids."""
+    rng = np.random.default_rng(seed)
+    pose_ids = rng.permutation(1000)[: len(cams_of_pose)]
+    rows = [(p, c) for p, cams in zip(pose_ids, cams_of_pose, strict=True) for c in (cams[:1] if single else cams)]
+    rows += [rows[i] for i in rng.integers(0, len(rows), len(rows) // 2)]  # samples seen twice
+    pose, cam = (np.array(v, dtype=np.int64) for v in zip(*[rows[i] for i in rng.permutation(len(rows))], strict=True))
+    cam = (cam * 7919).astype(np.uint64)
+    order = np.lexsort((cam, pose))
+    bounds = np.flatnonzero(np.diff(pose[order])) + 1
+    got = videopose3d.rig_ranks(pose, cam)
+    want = videopose3d._rig_ranks_by_pose(pose, cam, order, bounds)
+    assert got[1] == want[1] and got[0].dtype == want[0].dtype and np.array_equal(got[0], want[0])

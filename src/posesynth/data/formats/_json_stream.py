@@ -127,15 +127,43 @@ class JsonItems:
         self.i, self.first = end, False
         return value
 
+    def _next_compact_pair(self) -> Any:
+        """:meth:`_next_compact` of an object's ``"key":value`` item (VideoPose3D's cameras
+        file, an entry per subject: a subject per sample makes a million): the key and the
+        value decoded in two steps, or :data:`_UNDECIDED` with nothing consumed."""
+        buf, i = self.buf, self.i
+        n = len(buf)
+        if i >= n:
+            return _UNDECIDED
+        if buf[i] == "}":
+            self.i, self.done = i + 1, True
+            return END
+        if not self.first:
+            if buf[i] != ",":
+                return _UNDECIDED
+            i += 1
+        if i >= n or buf[i] != '"':
+            return _UNDECIDED
+        try:
+            key, end = self.decoder.raw_decode(buf, i)
+            if end >= n or buf[end] != ":":
+                return _UNDECIDED
+            value, end = self.decoder.raw_decode(buf, end + 1)
+        except json.JSONDecodeError:
+            return _UNDECIDED
+        if end >= n or buf[end] not in ",}":  # maybe a number cut at the buffer's end
+            return _UNDECIDED
+        self.i, self.first = end, False
+        return key, value
+
     def next(self) -> Any:
         """The next item (``(key, value)`` with ``pairs``), or :data:`END` after the last
         (the closing bracket consumed)."""
         if self.done:
             return END
-        if not self.pairs:
-            item = self._next_compact()
-            if item is not _UNDECIDED:
-                return item
+        item = self._next_compact_pair() if self.pairs else self._next_compact()
+        if item is not _UNDECIDED:
+            return item
         close = "}" if self.pairs else "]"
         ch = self.peek()
         if ch == close:

@@ -798,9 +798,25 @@ def rig_ranks(pose: np.ndarray, cam_key: np.ndarray) -> tuple[np.ndarray, int]:
     if n == 0:
         return np.zeros(0, np.int64), 0
     order = np.lexsort((cam_key, pose))
+    bounds = np.flatnonzero(np.diff(pose[order])) + 1
+    cams = cam_key[order]
+    starts = np.concatenate([[0], bounds])
+    if (np.minimum.reduceat(cams, starts) == np.maximum.reduceat(cams, starts)).all():
+        # each pose seen by one camera (generated data): its rig is that camera, and a camera
+        # first appears at the first sample of the first pose it sees, so the rigs' order of
+        # first appearance is the cameras' (the loop below: a dict entry per pose, 250 bytes)
+        ranks = _codes(cam_key)
+        return ranks, int(ranks.max()) + 1
+    return _rig_ranks_by_pose(pose, cam_key, order, bounds)
+
+
+def _rig_ranks_by_pose(
+    pose: np.ndarray, cam_key: np.ndarray, order: np.ndarray, bounds: np.ndarray
+) -> tuple[np.ndarray, int]:
+    """:func:`rig_ranks` pose by pose, for any rigs (``order``: the samples by pose, then
+    camera; ``bounds``: where the pose changes in that order)."""
     rigs: dict[tuple[int, ...], int] = {}
     rig_of_pose: dict[int, int] = {}
-    bounds = np.flatnonzero(np.diff(pose[order])) + 1
     for chunk in np.split(order, bounds):
         rig = tuple(np.unique(cam_key[chunk]).tolist())
         rig_of_pose[int(pose[chunk[0]])] = rigs.setdefault(rig, len(rigs))
