@@ -325,3 +325,70 @@ def test_rig_ranks_of_one_camera_per_pose_equal_the_pose_by_pose_ranks(
     got = videopose3d.rig_ranks(pose, cam)
     want = videopose3d._rig_ranks_by_pose(pose, cam, order, bounds)
     assert got[1] == want[1] and got[0].dtype == want[0].dtype and np.array_equal(got[0], want[0])
+
+
+def _augment_like(n_sources: int = 12) -> PoseDataset:
+    """augment's shape: variants 0-2 of each source seen through one camera (a rig of three
+    poses, so a subject of three samples)."""
+    base = _generated("opencv", n=n_sources, seed=9).complete()
+    assert base.cameras is not None
+    k = np.repeat(np.arange(n_sources), 3)
+    world = np.array(base.joints_3d_world)[k] + 0.01 * np.tile(np.arange(3), n_sources)[:, None, None]
+    ds = replace(
+        base.select(k),
+        joints_3d_world=world,
+        joints_3d_camera=None,
+        joints_2d=None,
+        visibility=None,
+        extra={"source_index": k, "variant": np.tile(np.arange(3), n_sources)},
+    )
+    return ds.complete()
+
+
+@pytest.mark.parametrize("source", ["augment's shape", "a subject per sample", "fisheye"])
+def test_picked_dataset_equals_the_subjects_datasets_joined(source: str, tmp_path: Path) -> None:
+    from posesynth.data.dataset import concat_datasets
+
+    ds = {
+        "augment's shape": _augment_like,
+        "a subject per sample": lambda: _generated("pinhole", n=15),
+        "fisheye": lambda: _generated("fisheye", n=15, seed=2),
+    }[source]()
+    write_videopose3d(ds, tmp_path, "t")
+    rng = np.random.default_rng(1)
+    picks = [
+        (views, rng.permutation(len(views))[: rng.integers(1, len(views) + 1)])
+        for views in read_videopose3d_subjects(tmp_path, "t")
+    ]
+    got = videopose3d.picked_dataset(picks)
+    want = concat_datasets([views.dataset(pick) for views, pick in picks])
+    _same(got, want)
+    assert got.meta == want.meta
+
+
+@pytest.mark.parametrize("held", [0, 8 << 20])
+def test_read_back_by_groups_equals_subject_by_subject(
+    held: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``convert``'s read-back of augment's shape exported part by part: finished subjects
+    made into samples together, or each before the next is read, give the same chunks."""
+    from posesynth.data.formats import registry
+    from posesynth.data.formats.registry import convert_streamed
+
+    write_any(_augment_like(30), tmp_path / "st", "posesynth", shard_size=17)
+    done = convert_streamed(tmp_path / "st", tmp_path / "vp", "videopose3d", "posesynth", rows=20)
+    assert done is not None and done.read_back is not None
+    monkeypatch.setattr(registry, "_READ_BACK_HELD", held)
+    got = list(done.read_back())
+    monkeypatch.setattr(videopose3d, "picked_dataset", lambda picks: concat_datasets_of(picks))
+    want = list(done.read_back())
+    assert [len(c) for c in got] == [len(c) for c in want] and sum(map(len, got)) == 90
+    for a, b in zip(got, want, strict=True):
+        _same(a, b)
+
+
+def concat_datasets_of(picks: list[tuple[Any, np.ndarray]]) -> PoseDataset:
+    from posesynth.data.dataset import concat_datasets
+
+    parts = [views.dataset(pick) for views, pick in picks]
+    return parts[0] if len(parts) == 1 else concat_datasets(parts)

@@ -1721,6 +1721,11 @@ def _vp3d_prepare(part: PoseDataset, lo: int, plan: _Vp3dPlan) -> PoseDataset:
     return part
 
 
+#: Bytes of finished subjects :func:`_vp3d_read_back` holds before making them into samples
+#: (small subjects are made together; a large one is made before the next is read).
+_READ_BACK_HELD = 8 << 20
+
+
 def _vp3d_read_back(out: Path, name: str, plan: _Vp3dPlan, rows: int) -> Any:
     """The VideoPose3D files written part by part, read back in the store's chunks and
     order: each sample gets its own view of its pose (``plan.out_index`` into its subject's
@@ -1728,7 +1733,7 @@ def _vp3d_read_back(out: Path, name: str, plan: _Vp3dPlan, rows: int) -> Any:
     pairs line up; the views the writer projected for no sample follow as one last chunk
     (checked as projected views, as the in-memory check checks them)."""
     from posesynth.data.dataset import concat_datasets
-    from posesynth.data.formats.videopose3d import read_videopose3d_subjects
+    from posesynth.data.formats.videopose3d import picked_dataset, read_videopose3d_subjects
 
     subjects = read_videopose3d_subjects(out, name)
     n = int(plan.starts[-1])
@@ -1738,9 +1743,14 @@ def _vp3d_read_back(out: Path, name: str, plan: _Vp3dPlan, rows: int) -> Any:
     for lo in range(0, n, rows):
         hi = min(lo + rows, n)
         runs = np.searchsorted(plan.starts, np.arange(lo, hi), side="right") - 1
-        parts = []
+        made: list[PoseDataset] = []
+        parts: list[tuple[Any, np.ndarray]] = []  # (a subject, its samples here), made together
+        size = 0  # bytes of the subjects only ``parts`` still holds
         for r in range(int(runs[0]), int(runs[-1]) + 1):
             while next_run <= r:
+                if parts and size >= _READ_BACK_HELD:  # made now: finished subjects go before the next is read
+                    made.append(picked_dataset(parts))
+                    parts, size = [], 0
                 views = next(subjects, None)
                 if views is None or len(views) != plan.out_count[next_run]:
                     raise ValueError(f"{out}: subject {next_run} has other samples than were written")
@@ -1749,14 +1759,17 @@ def _vp3d_read_back(out: Path, name: str, plan: _Vp3dPlan, rows: int) -> Any:
             views, used = held[r]
             pick = plan.out_index[max(lo, int(plan.starts[r])) : min(hi, int(plan.starts[r + 1]))]
             used[pick] = True
-            parts.append(views.dataset(pick))
-            if int(plan.starts[r + 1]) <= hi:  # its last sample: freed before the next subject is read
+            parts.append((views, pick))
+            if int(plan.starts[r + 1]) <= hi:  # its last sample: freed once its part is made
                 del held[r]
+                size += views.nbytes
                 if not used.all():
                     extras.append(views.dataset(np.flatnonzero(~used)).complete())
             del views, used
-        yield (parts[0] if len(parts) == 1 else concat_datasets(parts)).complete()
-        del parts
+        if parts:
+            made.append(picked_dataset(parts))
+        yield (made[0] if len(made) == 1 else concat_datasets(made)).complete()
+        del parts, made
     if next(subjects, None) is not None:
         raise ValueError(f"{out}: more subjects than were written")
     if extras:

@@ -1990,12 +1990,33 @@ class SubjectViews:
     def __len__(self) -> int:
         return sum(len(views) * p3.shape[0] for _, p3, views in self.actions)
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of its arrays."""
+        return sum(p3.nbytes + sum(v.nbytes for v in views) for _, p3, views in self.actions)
+
     def dataset(self, pick: np.ndarray | None = None) -> PoseDataset:
         """Samples ``pick`` (indices in the read-back order; all when None) as
         :func:`read_videopose3d_chunks` gives them, but without the camera-frame 3D
         (``.complete()`` adds it): Human3.6M-17 world 3D (metres) and 2D (pixels) as float64,
         the subject's camera of each, ``subject``, ``action``, ``frame`` (index in the
         sequence) and ``extra["camera"]`` (its slot). Only the picked rows are copied."""
+        world, uv, frame, slot, action = self._picked(pick)
+        return PoseDataset(
+            skeleton=H36M17,
+            joints_3d_world=world,
+            joints_2d=uv,
+            cameras=Camera(model=self.model, **{f: self.params[f][slot] for f in _CAM_FIELDS}),
+            subject=np.full(len(slot), self.subject),
+            action=action,
+            frame=frame,
+            meta={"format": "videopose3d", "source": str(self.out_dir)},
+            extra={"camera": slot},
+        )
+
+    def _picked(self, pick: np.ndarray | None) -> tuple[np.ndarray, ...]:
+        """``(world (m, 17, 3), uv (m, 17, 2), frame (m,), slot (m,), action (m,))`` of the
+        samples ``pick`` (:meth:`dataset`'s arrays)."""
         n_slots = int(self.params["intrinsics"].shape[0])
         lengths = [p3.shape[0] for _, p3, _ in self.actions]
         bases = np.cumsum([0] + [t * n_slots for t in lengths])
@@ -2017,17 +2038,37 @@ class SubjectViews:
                 at = cam == c
                 uv[sel[at]] = views[c][row[at]]
             frame[sel], slot[sel], action[sel] = row, cam, a
-        return PoseDataset(
-            skeleton=H36M17,
-            joints_3d_world=world,
-            joints_2d=uv,
-            cameras=Camera(model=self.model, **{f: self.params[f][slot] for f in _CAM_FIELDS}),
-            subject=np.full(m, self.subject),
-            action=action,
-            frame=frame,
-            meta={"format": "videopose3d", "source": str(self.out_dir)},
-            extra={"camera": slot},
-        )
+        return world, uv, frame, slot, action
+
+
+def picked_dataset(picks: list[tuple[SubjectViews, np.ndarray]]) -> PoseDataset:
+    """``concat_datasets([views.dataset(pick) for views, pick in picks])``, the same arrays and
+    dtypes, with one ``Camera`` and one data set for all (augment's export has a subject per
+    three samples: a ``Camera`` and a data set each took about 170 µs). Subjects of several
+    camera models go one by one (where ``concat_cameras`` refuses them)."""
+    from posesynth.data.dataset import concat_datasets
+
+    if len(picks) == 1 or len({views.model for views, _ in picks}) > 1:
+        parts = [views.dataset(pick) for views, pick in picks]
+        return parts[0] if len(parts) == 1 else concat_datasets(parts)
+    arrays = [views._picked(pick) for views, pick in picks]
+    slots = [a[3] for a in arrays]
+    counts = [len(s) for s in slots]
+    first = picks[0][0]
+    return PoseDataset(
+        skeleton=H36M17,
+        joints_3d_world=np.concatenate([a[0] for a in arrays]),
+        joints_2d=np.concatenate([a[1] for a in arrays]),
+        cameras=Camera(
+            model=first.model,
+            **{f: np.concatenate([v.params[f][s] for (v, _), s in zip(picks, slots)]) for f in _CAM_FIELDS},
+        ),
+        subject=np.concatenate([np.full(m, views.subject) for (views, _), m in zip(picks, counts)]),
+        action=np.concatenate([a[4] for a in arrays]),
+        frame=np.concatenate([a[2] for a in arrays]),
+        meta={"format": "videopose3d", "source": str(first.out_dir)},
+        extra={"camera": np.concatenate(slots)},
+    )
 
 
 def read_videopose3d_subjects(out_dir: str | Path, name: str = "custom") -> Iterator[SubjectViews]:
