@@ -38,6 +38,47 @@ def _written(ds: PoseDataset, out: Path, **kw: Any) -> dict[str, bytes]:
     return {f.format("t"): (out / f.format("t")).read_bytes() for f in FILES if (out / f.format("t")).exists()}
 
 
+def _sequences() -> PoseDataset:
+    """Sequences of 1 to 9 frames of one camera each, some points NaN (missing)."""
+    base = _generated("opencv", n=60, seed=8).complete()
+    lengths = [1, 9, 2, 5, 1, 7, 3, 4, 8, 6, 1, 13]
+    subj = np.repeat([f"P{i}" for i in range(len(lengths))], lengths)
+    frame = np.concatenate([np.arange(t) for t in lengths])
+    uv = np.array(base.joints_2d)
+    uv[[3, 17, 40], [2, 5, 16]] = np.nan
+    starts = np.cumsum(lengths) - lengths
+    assert base.cameras is not None
+    return replace(
+        base.select(np.arange(len(subj))),
+        joints_2d=uv[: len(subj)],
+        joints_3d_camera=None,
+        visibility=None,
+        cameras=base.cameras[starts],  # a camera per subject, its first sample's
+        camera_index=np.repeat(np.arange(len(lengths)), lengths),
+        subject=subj,
+        frame=frame,
+        action=np.full(len(subj), "a"),
+    )
+
+
+def _augment_like(n_sources: int = 12) -> PoseDataset:
+    """augment's shape: variants 0-2 of each source seen through one camera (a rig of three
+    poses, so a subject of three samples)."""
+    base = _generated("opencv", n=n_sources, seed=9).complete()
+    assert base.cameras is not None
+    k = np.repeat(np.arange(n_sources), 3)
+    world = np.array(base.joints_3d_world)[k] + 0.01 * np.tile(np.arange(3), n_sources)[:, None, None]
+    ds = replace(
+        base.select(k),
+        joints_3d_world=world,
+        joints_3d_camera=None,
+        joints_2d=None,
+        visibility=None,
+        extra={"source_index": k, "variant": np.tile(np.arange(3), n_sources)},
+    )
+    return ds.complete()
+
+
 def _cases() -> dict[str, tuple[PoseDataset, dict[str, Any]]]:
     pin = _generated("pinhole")
     n = len(pin)
@@ -49,6 +90,24 @@ def _cases() -> dict[str, tuple[PoseDataset, dict[str, Any]]]:
         action=np.array(["walk", "a long action name"] * (n // 2)),
     )
     h36m = _generated("h36m")
+    seqs = _sequences()
+    rng = np.random.default_rng(3)
+    assert seqs.frame is not None
+    shuffled = seqs.select(rng.permutation(len(seqs)))  # frames out of order, subjects interleaved
+    two_actions = replace(shuffled, action=np.where(np.asarray(shuffled.frame) % 3 == 0, "b", "a"))
+    assert pin.cameras is not None
+    i = np.arange(n)
+    two_cameras = replace(  # subjects of 2 frames seen by 2 cameras each: the loop
+        pin,
+        joints_3d_world=np.asarray(pin.joints_3d_world)[i // 2],
+        joints_3d_camera=None,
+        visibility=None,
+        subject=np.array([f"P{k}" for k in i // 4]),
+        action=np.full(n, "a"),
+        cameras=pin.cameras[np.arange(n // 2)],
+        camera_index=i % 2 + 2 * (i // 4),
+        frame=(i // 2) % 2,
+    )
     return {
         "pinhole": (pin, {}),
         "opencv": (_generated("opencv", seed=4), {}),
@@ -62,28 +121,55 @@ def _cases() -> dict[str, tuple[PoseDataset, dict[str, Any]]]:
         "float64, 17 joints": (pin, {"dtype": np.float64, "layout_3d": "h36m17"}),
         "no 2D": (replace(pin, joints_2d=None, joints_3d_camera=None, visibility=None), {}),
         "no cameras": (replace(pin, cameras=None, joints_3d_camera=None, visibility=None), {}),
+        "augment's shape": (_augment_like(), {}),
+        "sequences, frames out of order": (shuffled, {}),
+        "two actions a subject": (two_actions, {}),
+        "two cameras a subject": (two_cameras, {}),
     }
 
 
+LOOP_ONLY = ("h36m model, Human3.6M subject names", "two cameras a subject")
+
+
 @pytest.mark.parametrize("case", list(_cases()))
-def test_one_sample_payload_writes_the_loops_bytes(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_camera_payload_writes_the_loops_bytes(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ds, kw = _cases()[case]
+    index: list[np.ndarray] = []  # where each sample is read back (the check pairs them by it)
+    payload = videopose3d._vp3d_payload
+
+    def kept(*args: Any) -> Any:
+        out = payload(*args)
+        index.append(out[4])
+        return out
+
+    monkeypatch.setattr(videopose3d, "_vp3d_payload", kept)
     fast = _written(ds, tmp_path / "fast", **kw)
-    calls: list[bool] = []
-    original = videopose3d._one_sample_each
+    planned: list[bool] = []
+    original = videopose3d._one_camera_plan
 
-    def spy(*args: Any) -> bool:
-        calls.append(original(*args))
-        return False
+    def spy(*args: Any) -> Any:
+        planned.append(original(*args) is not None)
+        return None
 
-    monkeypatch.setattr(videopose3d, "_one_sample_each", spy)
+    monkeypatch.setattr(videopose3d, "_one_camera_plan", spy)
     loop = _written(ds, tmp_path / "loop", **kw)
     assert fast.keys() == loop.keys() and fast
     for name in fast:
         assert fast[name] == loop[name], name
-    # the fast path ran where each subject has one sample and none takes preset cameras (data
-    # without cameras is one rig, so one subject)
-    assert calls == [case not in ("h36m model, Human3.6M subject names", "no cameras")]
+    assert planned == [case not in LOOP_ONLY]  # the rows path ran where it may
+    assert len(index) == 2 and index[0].dtype == index[1].dtype and np.array_equal(index[0], index[1])
+
+
+def test_a_frame_twice_in_a_sequence_gives_the_loops_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ds = _sequences()
+    frame = np.array(ds.frame)
+    frame[2] = frame[1]  # the second sequence's first two samples: one frame, two poses
+    with pytest.raises(ValueError) as fast:
+        write_videopose3d(replace(ds, frame=frame), tmp_path / "a", "t")
+    monkeypatch.setattr(videopose3d, "_one_camera_plan", lambda *args: None)
+    with pytest.raises(ValueError) as loop:
+        write_videopose3d(replace(ds, frame=frame), tmp_path / "b", "t")
+    assert str(fast.value) == str(loop.value) and "different world 3D poses" in str(fast.value)
 
 
 def _subjects(folder: Path) -> list[tuple[str, Any, dict[str, bytes], list[tuple[str, bytes, list[bytes]]]]]:
@@ -204,29 +290,6 @@ def _same(a: PoseDataset, b: PoseDataset) -> None:
         assert (x is None) == (y is None) and (x is None or x.tobytes() == y.tobytes()), name
 
 
-def _sequences(tmp_path: Path) -> PoseDataset:
-    """Sequences of 1 to 9 frames of one camera each, some points NaN (missing)."""
-    base = _generated("opencv", n=60, seed=8).complete()
-    lengths = [1, 9, 2, 5, 1, 7, 3, 4, 8, 6, 1, 13]
-    subj = np.repeat([f"P{i}" for i in range(len(lengths))], lengths)
-    frame = np.concatenate([np.arange(t) for t in lengths])
-    uv = np.array(base.joints_2d)
-    uv[[3, 17, 40], [2, 5, 16]] = np.nan
-    starts = np.cumsum(lengths) - lengths
-    assert base.cameras is not None
-    return replace(
-        base.select(np.arange(len(subj))),
-        joints_2d=uv[: len(subj)],
-        joints_3d_camera=None,
-        visibility=None,
-        cameras=base.cameras[starts],  # a camera per subject, its first sample's
-        camera_index=np.repeat(np.arange(len(lengths)), lengths),
-        subject=subj,
-        frame=frame,
-        action=np.full(len(subj), "a"),
-    )
-
-
 @pytest.mark.parametrize("source", ["a subject per sample", "sequences, missing points", "2D only"])
 @pytest.mark.parametrize("rows", [1, 6, 1000])
 @pytest.mark.parametrize("table_max", [None, 3])
@@ -235,7 +298,7 @@ def test_runs_give_the_chunks_of_pieces_one_frame_at_a_time(
 ) -> None:
     from posesynth.data.formats import registry
 
-    ds = _generated("pinhole", n=30) if source == "a subject per sample" else _sequences(tmp_path)
+    ds = _generated("pinhole", n=30) if source == "a subject per sample" else _sequences()
     write_any(ds, tmp_path / "vp", "videopose3d")
     if source == "2D only":
         (tmp_path / "vp" / "data_3d_custom.npz").unlink()
@@ -325,24 +388,6 @@ def test_rig_ranks_of_one_camera_per_pose_equal_the_pose_by_pose_ranks(
     got = videopose3d.rig_ranks(pose, cam)
     want = videopose3d._rig_ranks_by_pose(pose, cam, order, bounds)
     assert got[1] == want[1] and got[0].dtype == want[0].dtype and np.array_equal(got[0], want[0])
-
-
-def _augment_like(n_sources: int = 12) -> PoseDataset:
-    """augment's shape: variants 0-2 of each source seen through one camera (a rig of three
-    poses, so a subject of three samples)."""
-    base = _generated("opencv", n=n_sources, seed=9).complete()
-    assert base.cameras is not None
-    k = np.repeat(np.arange(n_sources), 3)
-    world = np.array(base.joints_3d_world)[k] + 0.01 * np.tile(np.arange(3), n_sources)[:, None, None]
-    ds = replace(
-        base.select(k),
-        joints_3d_world=world,
-        joints_3d_camera=None,
-        joints_2d=None,
-        visibility=None,
-        extra={"source_index": k, "variant": np.tile(np.arange(3), n_sources)},
-    )
-    return ds.complete()
 
 
 @pytest.mark.parametrize("source", ["augment's shape", "a subject per sample", "fisheye"])

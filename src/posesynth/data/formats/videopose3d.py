@@ -889,81 +889,152 @@ class _VP3DOut:
     out_index: np.ndarray
 
 
-#: Samples of a subject-per-sample payload whose points are read and cast at a time.
-_ONE_SAMPLE_BLOCK = 8192
+#: Samples of a one-camera payload (:class:`_OneCamera`) whose points are read and cast at a
+#: time (a longer sequence is a block of its own).
+_ONE_CAMERA_BLOCK = 8192
 
 
-def _one_sample_each(n: int, cuts: np.ndarray, subject: np.ndarray, table: Camera | None) -> bool:
-    """Whether each of :func:`_vp3d_payload`'s ``n`` subjects has one sample (``cuts``: where
-    the subject changes in subject order) and none may take Human3.6M's preset cameras."""
-    if n == 0 or cuts.size != n - 1:
-        return False
-    return table is None or table.model is not CameraModel.H36M or not np.isin(subject, list(H36M_SUBJECTS)).any()
+@dataclass(frozen=True)
+class _OneCamera:
+    """:func:`_vp3d_payload`'s samples when every subject is seen by one camera and every
+    sequence ``(subject, action)`` has each frame once (each sample its own frame id, or
+    without frame ids its own pose): a subject per sample (generated data), augment's rigs of
+    one camera. Then each step of its per-subject loop is rows of whole arrays:
+
+    ``order``: the samples as the loop writes them (subject by subject, a subject's actions
+    by first appearance, a sequence's frames by frame id or, without them, as they come);
+    ``bounds``: where each sequence starts in ``order`` (and ``n`` at the end);
+    ``subjects``, ``actions``: each sequence's; ``firsts``: where each subject starts in
+    ``order``; ``base``: each sequence's first sample's index among its subject's samples."""
+
+    order: np.ndarray
+    bounds: np.ndarray
+    subjects: list[str]
+    actions: list[str]
+    firsts: np.ndarray
+    base: np.ndarray
 
 
-def _one_sample_subjects(
+def _one_camera_plan(
     ds: PoseDataset | PartIds,
-    subjects: list[str],
-    order: np.ndarray,
+    subject: np.ndarray,
+    action: np.ndarray,
+    pose: np.ndarray,
+    cam_key: np.ndarray,
+    table: Camera | None,
+) -> _OneCamera | None:
+    """The :class:`_OneCamera` plan of these samples, or None: a subject seen by two cameras,
+    a frame twice in a sequence, or a subject that may take Human3.6M's preset cameras go
+    through the loop (which also gives their errors)."""
+    n = len(subject)
+    if n == 0:
+        return None
+    if table is not None and table.model is CameraModel.H36M and np.isin(subject, list(H36M_SUBJECTS)).any():
+        return None
+    subj = _codes(subject)
+    act = _codes(action)
+    frame = None if ds.frame is None else np.asarray(ds.frame).astype(np.int64)
+    # a sequence is known by its first sample: a subject's actions then come in the loop's order
+    _, first, inverse = np.unique(subj * (int(act.max()) + 1) + act, return_index=True, return_inverse=True)
+    seq_first = first[inverse.ravel()]
+    order = np.lexsort((np.arange(n) if frame is None else frame, seq_first, subj))
+    seq = seq_first[order]
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(seq)) + 1])
+    subj_sorted = subj[order]
+    firsts = np.concatenate([[0], np.flatnonzero(np.diff(subj_sorted)) + 1])
+    keys = cam_key[order]
+    if not (np.minimum.reduceat(keys, firsts) == np.maximum.reduceat(keys, firsts)).all():
+        return None
+    # each frame once per sequence: frame ids (sorted within it), else pose ids (any order)
+    if frame is not None:
+        f = frame[order]
+        if ((seq[1:] == seq[:-1]) & (f[1:] == f[:-1])).any():
+            return None
+    else:
+        seq_rank = np.cumsum(np.concatenate([[0], (seq[1:] != seq[:-1]).astype(np.int64)]))
+        if np.unique(seq_rank * (int(pose.max()) + 1) + pose[order]).size != n:
+            return None
+    bounds = np.concatenate([starts, [n]])
+    # a sequence's samples before it in its subject: its start minus its subject's start
+    subject_start = firsts[np.searchsorted(firsts, starts, side="right") - 1]
+    return _OneCamera(
+        order=order,
+        bounds=bounds,
+        subjects=[str(s) for s in subject[order[starts]].tolist()],
+        actions=[str(a) for a in action[order[starts]].tolist()],
+        firsts=firsts,
+        base=starts - subject_start,
+    )
+
+
+def _one_camera_subjects(
+    ds: PoseDataset | PartIds,
+    plan: _OneCamera,
     cam_key: np.ndarray,
     table: tuple[CameraModel, dict[str, np.ndarray], np.ndarray] | None,
     out: _VP3DOut,
 ) -> None:
-    """The cameras of :func:`_vp3d_payload`'s subjects when each has one sample: what its loop
-    makes for each, from the camera table's rows at once. ``order``: the samples in subject
-    order, ``subjects`` theirs; ``table``: the model, field arrays and camera->world
+    """Each subject's camera (its only one) in :func:`_vp3d_payload`'s documents, from the
+    camera table's rows at once. ``table``: the model, field arrays and camera->world
     quaternions (K, 4) of the distinct cameras (None: no cameras)."""
-    if ds.frame is not None:  # the loop's conversion of each sequence's frame ids (its errors)
-        np.asarray(ds.frame)[order].astype(np.int64)
     if table is None:
         return
     model, tab, tab_quat = table
-    keys = cam_key[order]
+    keys = cam_key[plan.order[plan.firsts]]
+    names = [plan.subjects[i] for i in np.searchsorted(plan.bounds, plan.firsts).tolist()]
     if ds.camera_names is not None and ds.camera_index is not None:
-        names = np.asarray(ds.camera_names)[keys].tolist()
-        ids = [str(nm).rpartition("/")[2] or f"cam{k}" for nm, k in zip(names, keys.tolist())]
+        given = np.asarray(ds.camera_names)[keys].tolist()
+        ids = [str(nm).rpartition("/")[2] or f"cam{k}" for nm, k in zip(given, keys.tolist())]
     else:
         ids = [f"cam{k}" for k in keys.tolist()]
-    for lo in range(0, len(order), _ONE_SAMPLE_BLOCK):
-        hi = min(lo + _ONE_SAMPLE_BLOCK, len(order))
+    for lo in range(0, len(keys), _ONE_CAMERA_BLOCK):
+        hi = min(lo + _ONE_CAMERA_BLOCK, len(keys))
         rows = {f: tab[f][keys[lo:hi]] for f in _CAM_FIELDS}
         docs = _camera_docs(model, rows)
         vp3d = _vp3d_cameras(model, rows, ids[lo:hi], tab_quat[keys[lo:hi]])
         sizes = rows["image_size"].tolist()
-        for j, s in enumerate(subjects[lo:hi]):
+        for j, s in enumerate(names[lo:hi]):
             out.cams_exact[s] = {"ids": [ids[lo + j]], "cameras": docs[j]}
             out.cams_vp3d[s] = [vp3d[j]]
             w, h = (int(v) for v in sizes[j])
             out.video_metadata[s] = {"w": w, "h": h}
 
 
-def _one_sample_points(
-    order: np.ndarray,
-    subjects: list[str],
-    actions: list[str],
+def _one_camera_points(
+    plan: _OneCamera,
     world_rows: Callable[[np.ndarray], np.ndarray] | None,
     uv_rows: Callable[[np.ndarray], np.ndarray] | None,
     layout_3d: str,
     dtype: type,
     out: _VP3DOut,
 ) -> None:
-    """The 3D and 2D of :func:`_vp3d_payload`'s subjects when each has one sample (a frame of
-    one camera): rows of arrays cast a block at a time, the same values as its loop's."""
-    for lo in range(0, len(order), _ONE_SAMPLE_BLOCK):
-        idx = order[lo : lo + _ONE_SAMPLE_BLOCK]
-        names, acts = subjects[lo : lo + len(idx)], actions[lo : lo + len(idx)]
+    """Each sequence's 3D and its one view's 2D, rows of whole sequences read and cast a block
+    at a time (the same values as :func:`_vp3d_payload`'s loop), and where each sample is
+    read back (``out_index``: its sequence's base plus its frame's row)."""
+    bounds = plan.bounds
+    count = len(bounds) - 1
+    q = 0
+    while q < count:
+        # whole sequences up to a block's samples (one longer sequence alone)
+        end = max(q + 1, int(np.searchsorted(bounds, bounds[q] + _ONE_CAMERA_BLOCK, side="right")) - 1)
+        lo, hi = int(bounds[q]), int(bounds[end])
+        idx = plan.order[lo:hi]
+        cuts = (bounds[q : end + 1] - lo).tolist()
         if world_rows is not None:
             seq: np.ndarray = world_rows(idx).astype(dtype)
             if layout_3d == "h36m32":
                 seq = _h36m17_to_h36m32(seq)
-            for j, (s, a) in enumerate(zip(names, acts)):
-                out.positions_3d[s] = {a: seq[j : j + 1]}
-        if uv_rows is None:
-            continue
-        out.out_index[idx] = 0
-        uv: np.ndarray = uv_rows(idx).astype(dtype)
-        for j, (s, a) in enumerate(zip(names, acts)):
-            out.positions_2d[s] = {a: [uv[j : j + 1]]}
+            for k in range(q, end):
+                a, b = cuts[k - q], cuts[k - q + 1]
+                out.positions_3d.setdefault(plan.subjects[k], {})[plan.actions[k]] = seq[a:b]
+        if uv_rows is not None:
+            uv: np.ndarray = uv_rows(idx).astype(dtype)
+            rows = np.arange(hi - lo) - np.repeat(np.asarray(cuts[:-1]), np.diff(cuts))
+            out.out_index[idx] = np.repeat(plan.base[q:end], np.diff(cuts)) + rows
+            for k in range(q, end):
+                a, b = cuts[k - q], cuts[k - q + 1]
+                out.positions_2d.setdefault(plan.subjects[k], {})[plan.actions[k]] = [uv[a:b]]
+        q = end
 
 
 def _h36m_slots(subject: str, keys: list[int], table: Camera | None) -> list[int] | None:
@@ -1218,17 +1289,15 @@ def _vp3d_payload(ds: PoseDataset | PartIds, name: str, layout_3d: str, dtype: t
     by_subject = np.argsort(subj_code, kind="stable")
     cuts = np.flatnonzero(np.diff(subj_code[by_subject])) + 1
     projected = 0
-    # a subject per sample (data without subject ids, as ``generate`` writes): every step of
-    # the loop below is one row, made for many samples at once instead
-    single = _one_sample_each(n, cuts, subject, table)
-    if single:
+    # a subject per sample (data without subject ids, as ``generate`` writes) or seen by one
+    # camera (augment's): every step of the loop below is rows of whole arrays instead
+    plan = _one_camera_plan(ds, subject, action, pose, cam_key, table)
+    if plan is not None:
         filled = _VP3DOut(positions_3d, positions_2d, video_metadata, cams_vp3d, cams_exact, out_index)
-        subjects = [str(v) for v in subject[by_subject].tolist()]
-        actions = [str(v) for v in action[by_subject].tolist()]
         cam_rows = None if table is None or tab is None or tab_quat is None else (table.model, tab, tab_quat)
-        _one_sample_subjects(ds, subjects, by_subject, cam_key, cam_rows, filled)
-        _one_sample_points(by_subject, subjects, actions, world_rows, uv_rows, layout_3d, dtype, filled)
-    for in_subject in np.split(by_subject, cuts) if n and not single else []:
+        _one_camera_subjects(ds, plan, cam_key, cam_rows, filled)
+        _one_camera_points(plan, world_rows, uv_rows, layout_3d, dtype, filled)
+    for in_subject in np.split(by_subject, cuts) if n and plan is None else []:
         s = str(subject[in_subject[0]])
         keys = _codes(cam_key[in_subject])  # first-appearance order within the subject
         first_of_key = np.unique(keys, return_index=True)[1]
