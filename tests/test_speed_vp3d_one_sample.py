@@ -1,11 +1,14 @@
-"""VideoPose3D with a subject per sample, made for many samples at once (issue 15): every fast
-path against the one-by-one path it replaced.
+"""VideoPose3D with a subject per sample (and other subjects seen by one camera), made for
+many samples at once (issue 15): every fast path against the one-by-one path it replaced.
 
-* The writer's payload (``videopose3d._one_sample_each``): the same files, byte for byte.
+* The writer's payload (``videopose3d._one_camera_plan``): the same files, byte for byte, and
+  the same read-back index.
 * The read-back's grouped camera check (``videopose3d._group_tables``): the same subjects, and
   for a damaged entry in the middle of a group the same subjects before it and the same error.
+* The part-by-part read-back (``videopose3d.picked_dataset``): the subjects' data sets joined.
 * The source reader's runs (``videopose3d_read._runs``): the same chunks whether pieces are
-  converted one frame at a time or in runs.
+  converted one frame at a time or in runs; a check that reads the source again without a
+  second survey; rigs of one camera per pose ranked without a dict per pose.
 """
 
 from __future__ import annotations
