@@ -50,6 +50,19 @@ def read_all(
     return "ok", out
 
 
+def _document(tmp_path_factory: Any, key: str, value: Any, compact: bool, damage: int | None) -> tuple[Path, str]:
+    """A file holding ``{"a": 1, "<key>": value}`` (compact or spaced), with one character
+    dropped after the first 16 where ``damage`` says."""
+    separators = (",", ":") if compact else (" ,\n ", " : ")
+    text = f'{{"a": 1, "{key}": ' + json.dumps(value, separators=separators) + "}"
+    if damage is not None and len(text) > 20:
+        at = 16 + damage % (len(text) - 17)
+        text = text[:at] + text[at + 1 :]  # one character dropped
+    path = tmp_path_factory.mktemp("json") / "doc.json"
+    path.write_text(text, encoding="ascii")
+    return path, text
+
+
 @settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     items=st.lists(_VALUES, max_size=12),
@@ -60,13 +73,7 @@ def read_all(
 def test_items_are_json_loads_items(tmp_path_factory, monkeypatch, items, compact, block, damage) -> None:
     """Compact or spaced lists read back as ``json.loads``' items; a damaged one gives the
     same items, or the same error, with the compact read as without it."""
-    separators = (",", ":") if compact else (" ,\n ", " : ")
-    text = '{"a": 1, "list": ' + json.dumps(items, separators=separators) + "}"
-    if damage is not None and len(text) > 20:
-        at = 16 + damage % (len(text) - 17)
-        text = text[:at] + text[at + 1 :]  # one character dropped
-    path = tmp_path_factory.mktemp("json") / "doc.json"
-    path.write_text(text, encoding="ascii")
+    path, text = _document(tmp_path_factory, "list", items, compact, damage)
     offset = text.index("[") + 1
     fast = read_all(path, offset, monkeypatch, block, compact=True)
     assert fast == read_all(path, offset, monkeypatch, block, compact=False)
@@ -84,13 +91,7 @@ def test_items_are_json_loads_items(tmp_path_factory, monkeypatch, items, compac
 def test_pairs_are_json_loads_items(tmp_path_factory, monkeypatch, pairs, compact, block, damage) -> None:
     """An object's pairs read as ``json.loads``' items; a damaged one gives the same pairs, or
     the same error, with the compact read as without it."""
-    separators = (",", ":") if compact else (" ,\n ", " : ")
-    text = '{"a": 1, "obj": ' + json.dumps(pairs, separators=separators) + "}"
-    if damage is not None and len(text) > 20:
-        at = 16 + damage % (len(text) - 17)
-        text = text[:at] + text[at + 1 :]  # one character dropped
-    path = tmp_path_factory.mktemp("json") / "doc.json"
-    path.write_text(text, encoding="ascii")
+    path, text = _document(tmp_path_factory, "obj", pairs, compact, damage)
     offset = text.index('"obj": ') + len('"obj": ') + 1
     fast = read_all(path, offset, monkeypatch, block, compact=True, pairs=True)
     assert fast == read_all(path, offset, monkeypatch, block, compact=False, pairs=True)

@@ -97,6 +97,22 @@ class JsonItems:
             if len(self.buf) - self.i == before:
                 self.eof = True
 
+    def _compact_start(self, close: str) -> Any:
+        """Where the next item of a compact container starts (after its comma), :data:`END`
+        once ``close`` is consumed, or :data:`_UNDECIDED` (nothing consumed)."""
+        buf, i = self.buf, self.i
+        n = len(buf)
+        if i >= n:
+            return _UNDECIDED
+        if buf[i] == close:
+            self.i, self.done = i + 1, True
+            return END
+        if not self.first:
+            if buf[i] != ",":
+                return _UNDECIDED
+            i += 1
+        return _UNDECIDED if i >= n or buf[i] in " \t\r\n" else i
+
     def _next_compact(self) -> Any:
         """:meth:`next` of a list item without white space around it (as ``json.dumps`` with
         compact separators writes them) and held whole in the buffer, in one step: the
@@ -105,24 +121,15 @@ class JsonItems:
         was slower: the numbers' decoding is most of what is left). :data:`_UNDECIDED`, with
         nothing consumed, for anything else (white space, a buffer that may cut the item, an
         item that does not decode), which :meth:`next`'s careful path then reads or refuses."""
-        buf, i = self.buf, self.i
-        n = len(buf)
-        if i >= n:
-            return _UNDECIDED
-        if buf[i] == "]":
-            self.i, self.done = i + 1, True
-            return END
-        if not self.first:
-            if buf[i] != ",":
-                return _UNDECIDED
-            i += 1
-        if i >= n or buf[i] in " \t\r\n":
-            return _UNDECIDED
+        i = self._compact_start("]")
+        if not isinstance(i, int):
+            return i
+        buf = self.buf
         try:
             value, end = self.decoder.raw_decode(buf, i)
         except json.JSONDecodeError:
             return _UNDECIDED
-        if end >= n or buf[end] not in ",]":  # maybe a number cut at the buffer's end
+        if end >= len(buf) or buf[end] not in ",]":  # maybe a number cut at the buffer's end
             return _UNDECIDED
         self.i, self.first = end, False
         return value
@@ -131,18 +138,12 @@ class JsonItems:
         """:meth:`_next_compact` of an object's ``"key":value`` item (VideoPose3D's cameras
         file, an entry per subject: a subject per sample makes a million): the key and the
         value decoded in two steps, or :data:`_UNDECIDED` with nothing consumed."""
-        buf, i = self.buf, self.i
+        i = self._compact_start("}")
+        if not isinstance(i, int):
+            return i
+        buf = self.buf
         n = len(buf)
-        if i >= n:
-            return _UNDECIDED
-        if buf[i] == "}":
-            self.i, self.done = i + 1, True
-            return END
-        if not self.first:
-            if buf[i] != ",":
-                return _UNDECIDED
-            i += 1
-        if i >= n or buf[i] != '"':
+        if buf[i] != '"':
             return _UNDECIDED
         try:
             key, end = self.decoder.raw_decode(buf, i)
