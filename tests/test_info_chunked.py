@@ -1,6 +1,6 @@
-"""``info`` on a store reads it a part at a time (``report.describe_chunks``, issue 15): the
-description equals :func:`describe_dataset` of the whole store read at once, and a store the
-parts refuse gives the whole read's error."""
+"""``info`` on a store reads it a part at a time (``report.describe_chunks``, issue 15), the
+range-of-motion IK on threads: the description equals :func:`describe_dataset` of the whole
+store read at once on one thread, and a store the parts refuse gives the whole read's error."""
 
 from __future__ import annotations
 
@@ -57,8 +57,10 @@ def _datasets() -> dict[str, PoseDataset]:
 @pytest.mark.parametrize("rows", [7, 60])
 def test_the_parts_describe_the_whole(case: str, rows: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _store(_datasets()[case], tmp_path / "s")
-    whole = describe_dataset(read_store(path))
+    monkeypatch.setattr(report, "_rom_workers", lambda: 1)
+    whole = describe_dataset(read_store(path))  # one thread, batches of 10,000
     monkeypatch.setattr(report, "ROM_CHUNK", rows)  # parts and IK batches of 7: none aligned with the shards
+    monkeypatch.setattr(report, "_rom_workers", lambda: 3)  # the batches' IK on 3 threads
 
     def whole_read(*args: object, **kw: object) -> None:
         raise AssertionError("the store was read whole")
@@ -97,3 +99,28 @@ def test_a_refused_part_gives_the_whole_reads_error(tmp_path: Path, monkeypatch:
     with pytest.raises(ValueError) as parts:
         describe_path(path)
     assert str(parts.value) == str(whole.value) and "joints_3d_world" in str(whole.value)
+
+
+def test_an_ik_refusal_on_a_thread_gives_the_same_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The IK refusing a later batch: the same note (and no counts) on threads as on one."""
+    from posesynth.body import angles
+
+    path = _store(_datasets()["outside the range of motion, missing 2D"], tmp_path / "s")
+    original = angles.pose_angles
+    calls = []
+
+    def refusing(poses: np.ndarray, skeleton: object) -> object:
+        calls.append(len(poses))
+        if len(calls) == 3:
+            raise ValueError("a pose it cannot read")
+        return original(poses, skeleton)
+
+    monkeypatch.setattr(angles, "pose_angles", refusing)
+    monkeypatch.setattr(report, "ROM_CHUNK", 7)
+    got = []
+    for workers in (1, 3):
+        calls.clear()
+        monkeypatch.setattr(report, "_rom_workers", lambda workers=workers: workers)
+        got.append(describe_path(path).data)
+    assert got[0] == got[1] and got[0] is not None and got[0].rom is not None
+    assert got[0].rom.note is not None and "a pose it cannot read" in got[0].rom.note and got[0].rom.checked == 0
