@@ -124,3 +124,43 @@ def test_an_ik_refusal_on_a_thread_gives_the_same_note(tmp_path: Path, monkeypat
         got.append(describe_path(path).data)
     assert got[0] == got[1] and got[0] is not None and got[0].rom is not None
     assert got[0].rom.note is not None and "a pose it cannot read" in got[0].rom.note and got[0].rom.checked == 0
+
+
+def _h36m_rig() -> PoseDataset:
+    """Human3.6M's shape: two subjects, 6 frames each, seen by their 4 calibrated cameras."""
+    from test_vp3d_chunks_grouped import h36m_rig
+
+    return h36m_rig(["S9", "S11"], 6, "Walking")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "case"),
+    [
+        ("mmpose", "generated"),
+        ("mmpose", "h36m rig"),
+        ("trc", "subjects, actions"),
+        ("videopose3d", "generated"),
+        ("videopose3d", "h36m rig"),
+    ],
+)
+def test_other_formats_by_parts_describe_the_whole(
+    fmt: str, case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files with a chunk reader are described a part at a time too; where each part has a
+    camera table of its own (MMPose), the whole's cameras are their distinct names."""
+    from posesynth.data.formats import registry
+    from posesynth.data.formats.registry import read_any
+
+    ds = _h36m_rig() if case == "h36m rig" else _datasets()[case]
+    write_any(ds, tmp_path / "out", fmt)
+    path = tmp_path / "out"
+    monkeypatch.setattr(report, "_rom_workers", lambda: 1)
+    whole = describe_dataset(read_any(path, format=fmt))
+    monkeypatch.setattr(report, "ROM_CHUNK", 7)
+    monkeypatch.setattr(report, "_rom_workers", lambda: 3)
+
+    def whole_read(*args: object, **kw: object) -> None:
+        raise AssertionError("the file was read whole")
+
+    monkeypatch.setattr(registry, "read_any", whole_read)
+    assert describe_path(path).data == whole

@@ -266,8 +266,10 @@ def describe_path(path: Path, verify: bool = False, rom: bool = True) -> InfoRep
 
     fmt = detect_format(path)
     if fmt != "posesynth":
-        dataset = read_any(path, format=fmt)
-        return _from_data(str(path), fmt, describe_dataset(dataset, rom=rom))
+        data = _describe_source_data(path, fmt, rom)
+        if data is None:  # read whole, which names what is wrong as before
+            data = describe_dataset(read_any(path, format=fmt), rom=rom)
+        return _from_data(str(path), fmt, data)
     store = open_store(path)
     if verify:
         store.verify()
@@ -312,6 +314,23 @@ def _describe_store_data(path: Path, samples: int, rom: bool) -> DatasetInfo | N
         _, chunks = iter_store_chunks(path, ROM_CHUNK, name_cameras=False)
         return describe_chunks(chunks, rom=rom)
     except ValueError:
+        return None
+
+
+def _describe_source_data(path: Path, fmt: str, rom: bool) -> DatasetInfo | None:
+    """:func:`describe_dataset` of a file of another format read in parts of
+    :data:`ROM_CHUNK` samples where it has a chunk reader (MMPose, TRC, the seed's ``.h5``,
+    VideoPose3D: :data:`~posesynth.data.formats.registry.CHUNK_READERS`); None where it has
+    none, or a part is refused, or a reader gives up: the whole read then gives the error or
+    the description."""
+    from posesynth.data.formats.registry import CHUNK_READERS, iter_chunks
+
+    if fmt not in CHUNK_READERS:
+        return None
+    try:
+        _, chunks = iter_chunks(path, fmt, ROM_CHUNK)
+        return describe_chunks(chunks, rom=rom)
+    except Exception:  # any failure: the whole read is the reference, and names it
         return None
 
 
@@ -410,6 +429,10 @@ def describe_chunks(
             tally.rom.close(cancel=True)  # after an error: no thread left running
 
 
+def _same_names(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+
+
 def _rom_workers() -> int:
     """Threads for the ROM check's IK: the cores this process may use, at most 4."""
     try:
@@ -435,12 +458,16 @@ class _Tally:
         self.nan: dict[str, int] = {}
         self.names: dict[str, set[str] | None] = {"subject": None, "action": None}
         self.rom = rom
+        self.table: tuple[int, np.ndarray | None] | None = None  # the first part's camera table
+        self.own_tables = False
+        self.camera_names: set[str] = set()
 
     def add(self, part: PoseDataset) -> None:
         self.samples += len(part)
-        # a camera table is every part's; cameras of their own samples add up
-        table = part.camera_index is not None
-        self.cameras = part.num_cameras if table else self.cameras + part.num_cameras
+        if part.camera_index is None:  # cameras of their own samples add up
+            self.cameras += part.num_cameras
+        else:
+            self._add_table(part)
         for name, _ in _POINTS:
             arr = getattr(part, name)
             if arr is None:
@@ -460,6 +487,23 @@ class _Tally:
                 seen.update(np.unique(np.asarray(values).astype(str)).tolist())
         if self.rom is not None:
             self.rom.add(part)
+
+    def _add_table(self, part: PoseDataset) -> None:
+        """A part's camera table: a store's is every part's (its size is the count); a reader
+        of another format makes each part its own (MMPose), whose cameras are named: the
+        whole's are the distinct names."""
+        names = None if part.camera_names is None else np.asarray(part.camera_names).astype(str)
+        if self.table is None:
+            self.table = (part.num_cameras, names)
+            self.cameras = part.num_cameras
+        elif self.table[0] != part.num_cameras or not _same_names(self.table[1], names):
+            self.own_tables = True
+        if names is not None:
+            self.camera_names.update(names.tolist())
+        if self.own_tables:
+            if names is None:
+                raise ValueError("parts: camera tables of their own without camera names")
+            self.cameras = len(self.camera_names)
 
     def result(self) -> DatasetInfo:
         ds = self.first
