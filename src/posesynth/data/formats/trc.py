@@ -1060,6 +1060,7 @@ def write_trc_blocks(
     with atomic_path(out_dir, overwrite=overwrite) as tmp:
         tmp.mkdir()
         current: str | None = None
+        at = -1  # current's place in ``order`` (not order.index: quadratic in files)
         written = 0
         fh: Any = None
         try:
@@ -1068,7 +1069,8 @@ def write_trc_blocks(
                 if name != current:
                     if current is not None and written != plan.counts[current]:
                         break
-                    expected = order[order.index(current) + 1] if current is not None else order[0]
+                    at += 1
+                    expected = order[at] if at < len(order) else None
                     if name != expected:
                         raise ValueError(f"blocks: file {name!r} where the plan has {expected!r}")
                     if fh is not None:
