@@ -440,3 +440,47 @@ def concat_datasets_of(picks: list[tuple[Any, np.ndarray]]) -> PoseDataset:
 
     parts = [views.dataset(pick) for views, pick in picks]
     return parts[0] if len(parts) == 1 else concat_datasets(parts)
+
+
+def _vp3d_native(tmp_path: Path) -> Path:
+    """VideoPose3D's own layout: 3D in 32 joints, 2D with a score column in one view of one
+    sequence and sequences of several lengths (written as its scripts save them)."""
+    rng = np.random.default_rng(4)
+    p3 = {
+        "S1": {"a": rng.normal(size=(5, 32, 3)), "b": rng.normal(size=(1, 32, 3))},
+        "S2": {"a": rng.normal(size=(3, 32, 3))},
+    }
+    p2 = {
+        s: {a: [rng.normal(size=(len(w) + 1, 17, 2)) * 100 for _ in range(2)] for a, w in acts.items()}
+        for s, acts in p3.items()
+    }
+    p2["S1"]["b"][1] = np.concatenate([p2["S1"]["b"][1], rng.uniform(size=(2, 17, 1))], axis=-1)  # a score column
+    p2["S2"]["a"][0][1, 3] = np.nan  # a missing point
+    meta = {
+        "layout_name": "h36m",
+        "num_joints": 17,
+        "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]],
+    }
+    np.savez_compressed(tmp_path / "data_3d_n.npz", positions_3d=np.array(p3, dtype=object))
+    np.savez_compressed(tmp_path / "data_2d_n_gt.npz", positions_2d=np.array(p2, dtype=object), metadata=meta)
+    return tmp_path / "data_3d_n.npz"
+
+
+@pytest.mark.parametrize("source", ["a subject per sample", "augment's shape", "VideoPose3D's own files"])
+def test_sequences_converted_together_read_as_one_by_one(
+    source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``read_videopose3d`` converts short sequences together (``CONVERT_FRAMES``): the data
+    set equals the one read a sequence at a time."""
+    from posesynth.data.formats.registry import read_any
+
+    if source == "VideoPose3D's own files":
+        path = _vp3d_native(tmp_path)
+    else:
+        write_videopose3d(
+            _augment_like() if source == "augment's shape" else _generated("fisheye", n=20), tmp_path, "t"
+        )
+        path = tmp_path / "data_3d_t.npz"
+    together = read_any(path, format="videopose3d")
+    monkeypatch.setattr(videopose3d, "CONVERT_FRAMES", 1)
+    _same(together, read_any(path, format="videopose3d"))

@@ -42,6 +42,7 @@ set gives the same bytes whether it is written whole or streamed in chunks.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import re
 import zipfile
@@ -429,6 +430,73 @@ def _check_views(path: Path, s: str, action: str, count: int, cameras: int) -> N
         )
 
 
+#: Frames of :func:`read_videopose3d`'s sequences converted to Human3.6M-17 at once (short
+#: sequences, such as a subject per sample, together; a longer one alone).
+CONVERT_FRAMES = 4096
+
+_Converted = tuple["np.ndarray | None", "np.ndarray | None", list[tuple[np.ndarray, np.ndarray]]]
+
+
+def _converted_rows(rows: list, layout_3d: str | None, layout_2d: str | None, m3: Any, m2: Any) -> Iterator[_Converted]:
+    """``(world 17 or None, its visibility or None, [(2D 17, visibility) per view])`` of each
+    row ``(subject, action, world, views)`` of :func:`read_videopose3d`, in order: rows whose
+    arrays have the same per-frame shapes are converted together, up to
+    :data:`CONVERT_FRAMES` frames, and split back. Each step of the conversion is per frame,
+    so the values are those of each sequence converted alone."""
+    group: list = []
+    frames = 0
+    for row in rows:
+        if group and _row_shapes(row) != _row_shapes(group[0]):
+            yield from _converted_group(group, layout_3d, layout_2d, m3, m2)
+            group, frames = [], 0
+        group.append(row)
+        _, _, world, views = row
+        frames += (0 if world is None else len(world)) + sum(len(v) for v in views or ())
+        if frames >= CONVERT_FRAMES:
+            yield from _converted_group(group, layout_3d, layout_2d, m3, m2)
+            group, frames = [], 0
+    if group:
+        yield from _converted_group(group, layout_3d, layout_2d, m3, m2)
+
+
+def _row_shapes(row: tuple) -> tuple[Any, Any]:
+    _, _, world, views = row
+    return (None if world is None else world.shape[1:]), (
+        None if views is None else tuple(sorted({v.shape[1:] for v in views}))
+    )
+
+
+def _converted_group(
+    group: list, layout_3d: str | None, layout_2d: str | None, m3: Any, m2: Any
+) -> Iterator[_Converted]:
+    worlds = [w for _, _, w, _ in group if w is not None]
+    w_all = v3_all = None
+    if worlds:
+        assert layout_3d is not None  # world comes from the 3D file
+        w_all, v3_all = _to_h36m17(worlds[0] if len(worlds) == 1 else np.concatenate(worlds), layout_3d, m=m3)
+    views = [v for _, _, _, vs in group for v in vs or ()]
+    pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    if views:
+        assert layout_2d is not None  # views come from the 2D file
+        if len({v.shape[1:] for v in views}) == 1:  # one shape: converted together
+            uv = views[0] if len(views) == 1 else np.concatenate(views)
+            uv17, v2 = _to_h36m17(uv[..., :2], layout_2d, uv[..., 2] if uv.shape[-1] == 3 else None, m2)
+            at = np.cumsum([0] + [len(v) for v in views]).tolist()
+            pairs = [(uv17[a:b], v2[a:b]) for a, b in itertools.pairwise(at)]
+        else:  # a row whose views differ (a score column in some): one by one
+            pairs = [_to_h36m17(v[..., :2], layout_2d, v[..., 2] if v.shape[-1] == 3 else None, m2) for v in views]
+    w_at = p_at = 0
+    for _, _, world, vs in group:
+        w17 = v3 = None
+        if world is not None:
+            assert w_all is not None and v3_all is not None
+            w17, v3 = w_all[w_at : w_at + len(world)], v3_all[w_at : w_at + len(world)]
+            w_at += len(world)
+        n = len(vs or ())
+        yield w17, v3, pairs[p_at : p_at + n]
+        p_at += n
+
+
 def _read_cameras_file(path: Path, subjects: list[str], rows: list) -> tuple[Camera, np.ndarray, dict[str, int]]:
     """The cameras of ``subjects`` from a ``cameras_<name>.json``: table (K,), names, offsets."""
     try:
@@ -598,18 +666,13 @@ def read_videopose3d(
     subj_parts, act_parts, frame_parts, cam_parts, cidx_parts = [], [], [], [], []
     # each layout's mapping made once, not per sequence
     m3, m2 = (None if lay in (None, "h36m17") else mapping(lay, "h36m17") for lay in (layout_3d, layout_2d))
-    for subject, action, world, cams in rows:
-        w17 = v3 = None
-        if world is not None:
-            assert layout_3d is not None  # world comes from the 3D file
-            w17, v3 = _to_h36m17(world, layout_3d, m=m3)
+    converted = _converted_rows(rows, layout_3d, layout_2d, m3, m2)
+    for (subject, action, world, cams), (w17, v3, views) in zip(rows, converted, strict=True):
         n_cams = 1 if cams is None else len(cams)
         for c in range(n_cams):
             if cams is not None:
                 uv = cams[c]
-                conf = uv[..., 2] if uv.shape[-1] == 3 else None
-                assert layout_2d is not None  # cams come from the 2D file
-                uv17, v2 = _to_h36m17(uv[..., :2], layout_2d, conf, m2)
+                uv17, v2 = views[c]
                 uv_parts.append(uv17)
                 t = uv.shape[0]
                 vis = v2 if v3 is None else np.minimum(v2, v3)
