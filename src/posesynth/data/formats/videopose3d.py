@@ -2324,7 +2324,7 @@ def _group_tables(entries: list[Any]) -> list[_Table] | None:
     then go one at a time, which gives each its own error. The plain form is what
     ``Camera.to_dict`` writes, and every check of a ``Camera`` is per camera, so a batch that
     passes is what the subjects one by one would give, value for value."""
-    from posesynth.geometry.camera.camera import camera_fields_from_dict
+    from posesynth.geometry.camera.camera import camera_field_tails, camera_fields_from_dict
 
     first = None
     fields: dict[str, list[np.ndarray]] = {f: [] for f in _CAM_FIELDS}
@@ -2342,7 +2342,7 @@ def _group_tables(entries: list[Any]) -> list[_Table] | None:
         except (ValueError, TypeError):
             return None
         k = None
-        for f, tail in _camera_tails(model).items():
+        for f, tail in camera_field_tails(model).items():
             arr = arrays[f]
             if arr.dtype != (np.int64 if f == "image_size" else np.float64) or arr.shape[1:] != tail:
                 return None
@@ -2362,16 +2362,6 @@ def _group_tables(entries: list[Any]) -> list[_Table] | None:
     for lo, hi, k in zip([0, *ends[:-1]], ends, counts):
         out.append(_Table(batch.model, {f: np.asarray(getattr(batch, f))[lo:hi] for f in _CAM_FIELDS}, k))
     return out
-
-
-def _camera_tails(model: CameraModel) -> dict[str, tuple[int, ...]]:
-    return {
-        "intrinsics": (4,),
-        "distortion": (model.distortion_size,),
-        "rotation": (3, 3),
-        "center": (3,),
-        "image_size": (2,),
-    }
 
 
 def _subject_views(

@@ -219,20 +219,24 @@ def camera_fields_from_dict(data: Mapping[str, Any]) -> tuple[CameraModel, dict[
             f"distortion_names: expected {list(model.distortion_names)} for model {model.value}, got {list(names)}"
         )
     fields: dict[str, np.ndarray] = {}
-    trailing = {
+    batch = data.get("batch_shape")
+    for key, tail in camera_field_tails(model).items():
+        arr = np.asarray(data[key])
+        if batch is not None and arr.size == 0:  # empty lists lose their shape in JSON
+            arr = arr.reshape(tuple(batch) + tail)
+        fields[key] = arr
+    return model, fields
+
+
+def camera_field_tails(model: CameraModel) -> dict[str, tuple[int, ...]]:
+    """Each field's trailing shape (after the batch dims) for cameras of ``model``."""
+    return {
         "intrinsics": (4,),
         "distortion": (model.distortion_size,),
         "rotation": (3, 3),
         "center": (3,),
         "image_size": (2,),
     }
-    batch = data.get("batch_shape")
-    for key, tail in trailing.items():
-        arr = np.asarray(data[key])
-        if batch is not None and arr.size == 0:  # empty lists lose their shape in JSON
-            arr = arr.reshape(tuple(batch) + tail)
-        fields[key] = arr
-    return model, fields
 
 
 def stack_cameras(cameras: Sequence[Camera]) -> Camera:
