@@ -266,7 +266,7 @@ def describe_path(path: Path, verify: bool = False, rom: bool = True) -> InfoRep
 
     fmt = detect_format(path)
     if fmt != "posesynth":
-        data = _describe_source_data(path, fmt, rom)
+        data = _describe_by_parts(path, fmt, rom)
         if data is None:  # read whole, which names what is wrong as before
             data = describe_dataset(read_any(path, format=fmt), rom=rom)
         return _from_data(str(path), fmt, data)
@@ -276,7 +276,7 @@ def describe_path(path: Path, verify: bool = False, rom: bool = True) -> InfoRep
     report = describe_store(store, verified=verify)
     if not is_pose_store(store):
         return report
-    data = _describe_store_data(path, store.samples, rom)
+    data = _describe_by_parts(path, fmt, rom)
     if data is None:  # read whole, which names what is wrong as before
         try:
             dataset = read_store(path)
@@ -301,28 +301,13 @@ def describe_path(path: Path, verify: bool = False, rom: bool = True) -> InfoRep
     )
 
 
-def _describe_store_data(path: Path, samples: int, rom: bool) -> DatasetInfo | None:
-    """:func:`describe_dataset` of the store at ``path`` read :data:`ROM_CHUNK` samples at a
-    time (memory: a part, not the whole as float64); None where any part is refused, or the
-    store is empty: the whole read then gives the error (the first bad value of the whole,
-    as before) or the description."""
-    from posesynth.data.formats.registry import iter_store_chunks
-
-    if samples == 0:
-        return None
-    try:
-        _, chunks = iter_store_chunks(path, ROM_CHUNK, name_cameras=False)
-        return describe_chunks(chunks, rom=rom)
-    except ValueError:
-        return None
-
-
-def _describe_source_data(path: Path, fmt: str, rom: bool) -> DatasetInfo | None:
-    """:func:`describe_dataset` of a file of another format read in parts of
-    :data:`ROM_CHUNK` samples where it has a chunk reader (MMPose, TRC, the seed's ``.h5``,
-    VideoPose3D: :data:`~posesynth.data.formats.registry.CHUNK_READERS`); None where it has
-    none, or a part is refused, or a reader gives up: the whole read then gives the error or
-    the description."""
+def _describe_by_parts(path: Path, fmt: str, rom: bool) -> DatasetInfo | None:
+    """:func:`describe_dataset` of the data at ``path`` read :data:`ROM_CHUNK` samples at a
+    time where its format has a chunk reader (a store; MMPose, TRC, the seed's ``.h5``,
+    VideoPose3D: :data:`~posesynth.data.formats.registry.CHUNK_READERS`), so memory is a part,
+    not the whole as float64. None where it has none, or it is empty, or a part is refused,
+    or a reader gives up: the whole read then gives the error (the first bad value of the
+    whole, as before) or the description."""
     from posesynth.data.formats.registry import CHUNK_READERS, iter_chunks
 
     if fmt not in CHUNK_READERS:
