@@ -383,3 +383,73 @@ def test_commands_write_the_same_bytes_with_and_without_numba(tmp_path) -> None:
             )
         digests[path] = {name: tree_digest(work / name) for name in ("g", "go", "a")}
     assert digests["numba"] == digests["numpy"]
+
+
+TWO_KERNELS = """
+from posesynth.util.jit import kernel
+
+JIT_HELPERS = ("_twice",)
+
+
+def _twice(x):
+    return 2.0 * x
+
+
+@kernel
+def first(a):
+    total = 0.0
+    for v in a:
+        total += _twice(v)
+    return total
+
+
+@kernel
+def second(a):
+    total = 0.0
+    for v in a:
+        total -= _twice(v)
+    return total
+"""
+
+
+def test_two_threads_may_call_a_modules_first_kernels_at_once(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``generate`` draws a shard's cameras on the main thread while the writer thread projects
+    the shard before, both through ``geometry._kernels``: the module's helpers are compiled
+    once, whichever thread comes first (a helper compiled twice raised ``TypeError``)."""
+    import importlib
+    import threading
+    import time
+
+    (tmp_path / "two_kernels_mod.py").write_text(TWO_KERNELS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv(jit.ENV_VAR, "numba")
+    import numba
+
+    module = importlib.import_module("two_kernels_mod")
+    njit = numba.njit
+    helpers_made: list[str] = []
+
+    def slow_njit(*args, **kwargs):  # widens the window in which the other thread could come in
+        if kwargs.get("inline") == "always":
+            helpers_made.append(threading.current_thread().name)
+            time.sleep(0.2)
+        return njit(*args, **kwargs)
+
+    monkeypatch.setattr(numba, "njit", slow_njit)
+    start = threading.Barrier(2)
+    results: dict[str, object] = {}
+
+    def run(name: str) -> None:
+        start.wait()
+        try:
+            results[name] = getattr(module, name)(np.arange(4.0))
+        except Exception as exc:  # reported by the assertion below
+            results[name] = exc
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in ("first", "second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == {"first": 12.0, "second": -12.0}
+    assert len(helpers_made) == 1  # one helper, compiled by one of the threads

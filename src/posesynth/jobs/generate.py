@@ -156,7 +156,16 @@ def _poses(config: GenerateConfig, rng: np.random.Generator, n: int) -> PoseBatc
 def _observed(config: GenerateConfig, rng: np.random.Generator, poses: PoseBatch) -> _Drawn:
     """A shard's second half: one camera per pose (the next draws of ``rng``), then camera
     3D, pixels and visibility."""
-    cameras = sample_cameras(rng, poses.positions, config.camera.model, config.camera.ranges())
+    return _seen(poses, _cameras(config, rng, poses))
+
+
+def _cameras(config: GenerateConfig, rng: np.random.Generator, poses: PoseBatch) -> Camera:
+    """One camera per pose: the draws of ``rng`` after the poses'."""
+    return sample_cameras(rng, poses.positions, config.camera.model, config.camera.ranges())
+
+
+def _seen(poses: PoseBatch, cameras: Camera) -> _Drawn:
+    """Camera 3D, pixels and visibility of ``poses`` through their ``cameras``."""
     return _Drawn(poses, cameras, *cameras.observe(poses.positions))
 
 
@@ -209,7 +218,22 @@ def generate_task(config: GenerateConfig, task: ShardTask) -> DeferredShard:
     thread, beside the next shard's poses). ``finish()`` gives :func:`_store_shard`'s arrays
     and statistics."""
     rng = np.random.default_rng(task.seed)
-    return DeferredShard(functools.partial(_store_shard, config, rng, _poses(config, rng, task.samples)))
+    poses = _poses(config, rng, task.samples)
+    return DeferredShard(
+        functools.partial(_store_shard, config, rng, poses),
+        advance=functools.partial(_cameras_drawn, config, rng, poses),
+    )
+
+
+def _cameras_drawn(config: GenerateConfig, rng: np.random.Generator, poses: PoseBatch) -> DeferredShard:
+    """The shard's cameras drawn now (where :meth:`DeferredShard.advance` is called), the
+    projection and the store's arrays left to where it is written."""
+    return DeferredShard(functools.partial(_store_seen, config, poses, _cameras(config, rng, poses)))
+
+
+def _store_seen(config: GenerateConfig, poses: PoseBatch, cameras: Camera) -> ShardOutput:
+    """:func:`_store_shard` once the shard's cameras are drawn."""
+    return _store_arrays(config, _seen(poses, cameras))
 
 
 def _store_shard(config: GenerateConfig, rng: np.random.Generator, poses: PoseBatch) -> ShardOutput:
@@ -219,7 +243,11 @@ def _store_shard(config: GenerateConfig, rng: np.random.Generator, poses: PoseBa
     each (the data set record rounds every point to ``config.dtype``, back to float64 and
     again to ``config.dtype``: the same values, a third of ``generate``'s time outside the
     kernels)."""
-    drawn = _observed(config, rng, poses)
+    return _store_arrays(config, _observed(config, rng, poses))
+
+
+def _store_arrays(config: GenerateConfig, drawn: _Drawn) -> ShardOutput:
+    """:func:`_store_shard` from the shard's kernel arrays."""
     dtypes = compact_dtypes(config.dtype)
     arrays = {
         "joints_3d_world": drawn.poses.positions,

@@ -33,6 +33,10 @@ import numpy as np
 #: Environment variable choosing the kernels: ``numba`` (default when installed) or ``numpy``.
 ENV_VAR = "POSESYNTH_KERNELS"
 
+#: Held while a kernel's module is set up for Numba: its helpers are replaced once, and a
+#: helper compiled twice is an error.
+_SETTING_UP = threading.Lock()
+
 
 @functools.cache
 def numba_installed() -> bool:
@@ -62,10 +66,12 @@ def kernel(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def call(*args: Any) -> Any:
         if not compiled:
-            import numba
+            with _SETTING_UP:  # two threads may call a module's first kernels at once
+                if not compiled:
+                    import numba
 
-            _compile_helpers(fn.__globals__)
-            compiled.append(numba.njit(cache=True, nogil=True, error_model="numpy")(fn))
+                    _compile_helpers(fn.__globals__)
+                    compiled.append(numba.njit(cache=True, nogil=True, error_model="numpy")(fn))
         if any(isinstance(arg, np.random.Generator) for arg in args):
             with _interrupt_held():
                 return compiled[0](*args)
