@@ -226,9 +226,23 @@ def generate_task(config: GenerateConfig, task: ShardTask) -> DeferredShard:
 
 
 def _cameras_drawn(config: GenerateConfig, rng: np.random.Generator, poses: PoseBatch) -> DeferredShard:
-    """The shard's cameras drawn now (where :meth:`DeferredShard.advance` is called), the
-    projection and the store's arrays left to where it is written."""
-    return DeferredShard(functools.partial(_store_seen, config, poses, _cameras(config, rng, poses)))
+    """The shard's cameras drawn now (where :meth:`DeferredShard.advance` is called); the
+    projection and the store's arrays left to where it is written, or to a second
+    ``advance``."""
+    cameras = _cameras(config, rng, poses)
+    return DeferredShard(
+        functools.partial(_store_seen, config, poses, cameras),
+        advance=functools.partial(_stored_now, config, poses, cameras),
+    )
+
+
+def _stored_now(config: GenerateConfig, poses: PoseBatch, cameras: Camera) -> DeferredShard:
+    """The shard's store arrays made now: only the writing is left."""
+    return DeferredShard(functools.partial(_made, _store_seen(config, poses, cameras)))
+
+
+def _made(output: ShardOutput) -> ShardOutput:
+    return output
 
 
 def _store_seen(config: GenerateConfig, poses: PoseBatch, cameras: Camera) -> ShardOutput:
