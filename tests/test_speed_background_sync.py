@@ -96,3 +96,65 @@ def test_generate_same_bytes_as_synced_in_line(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(writer, "_save_shard", lambda d, p, sync=None: real(d, p, None))
     generate(config, tmp_path / "inline", preview=False)
     assert files(tmp_path / "bg") == files(tmp_path / "inline")
+
+
+def record_fadvise(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """Record each ``posix_fadvise`` advice with the order of the fsyncs around it: a list of
+    ("fsync", fd) and ("drop", fd) in call order."""
+    calls: list[tuple[str, int]] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        calls.append(("fsync", fd))
+        real_fsync(fd)
+
+    def fadvise(fd: int, offset: int, length: int, advice: int) -> None:
+        assert (offset, length, advice) == (0, 0, os.POSIX_FADV_DONTNEED)
+        calls.append(("drop", fd))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "posix_fadvise", fadvise, raising=False)
+    return calls
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="no posix_fadvise on this platform")
+def test_drop_written_drops_each_file_once_it_is_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = record_fadvise(monkeypatch)
+    sync = BackgroundSync(drop_written=True)
+    try:
+        write_shard_files(tmp_path / "a", arrays(1), sync)
+        sync.wait()
+    finally:
+        sync.close()
+    # the two files and the folder synced, then the two files (not the folder) dropped
+    assert [what for what, _ in calls] == ["fsync"] * 3 + ["drop"] * 2
+    assert [fd for _, fd in calls[3:]] == [fd for _, fd in calls[:2]]
+    write_shard_files(tmp_path / "b", arrays(1))
+    assert files(tmp_path / "a") == files(tmp_path / "b")
+
+
+def test_without_drop_written_or_posix_fadvise_nothing_is_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = record_fadvise(monkeypatch)
+    sync = BackgroundSync()
+    write_shard_files(tmp_path / "a", arrays(1), sync)
+    sync.wait()
+    sync.close()
+    monkeypatch.delattr(os, "posix_fadvise")  # macOS has none
+    sync = BackgroundSync(drop_written=True)
+    assert not sync.drop_written
+    write_shard_files(tmp_path / "b", arrays(1), sync)
+    sync.wait()
+    sync.close()
+    assert [what for what, _ in calls if what == "drop"] == []
+    assert files(tmp_path / "a") == files(tmp_path / "b")
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="no posix_fadvise on this platform")
+def test_generate_in_process_drops_its_shards_from_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = record_fadvise(monkeypatch)
+    generate(load_config(samples=300, shard_size=100), tmp_path / "g", preview=False)
+    # three shards, each of its files once (the preview and the summary read only a few rows)
+    shard_files = list((tmp_path / "g").glob("shards/*/*.npy"))
+    assert len([what for what, _ in calls if what == "drop"]) == len(shard_files) > 0

@@ -729,7 +729,8 @@ def run_sharded(
         # in this process, the shards' fsyncs overlap the next shard's computing (a recorded
         # shard not yet on disk fails its checksums on resume and is made again)
         in_process = isinstance(executor, InProcessExecutor)
-        sync = BackgroundSync() if in_process else None
+        # a job's shards are not read again here: once on disk they leave the page cache
+        sync = BackgroundSync(drop_written=True) if in_process else None
         partial = str(root.resolve())
         fn = functools.partial(produce_shard, job.make_shard, partial, exact_sizes=job.exact_sizes, sync=sync)
         try:
