@@ -377,7 +377,6 @@ def stage_breakdown(samples: int, out: Path) -> dict[str, float]:
     wrap(generate, "load_config", "config")
     wrap(generate, "generate_task", "shard: kernel -> store arrays")
     wrap(generate, "_store_shard", "shard: kernel -> store arrays")  # absent before the two-stage shards
-    wrap(generate, "_store_seen", "shard: kernel -> store arrays")  # the cameras drawn before (advance)
     wrap(generate, "sample_poses", "kernel: poses (bodies, ground contact, the rest)", new_shard)
     for name in ("sample_angles", "local_from_angles", "_root_rotation", "forward_kinematics"):
         wrap(procedural, name, None)

@@ -413,9 +413,10 @@ def second(a):
 
 
 def test_two_threads_may_call_a_modules_first_kernels_at_once(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``generate`` draws a shard's cameras on the main thread while the writer thread projects
-    the shard before, both through ``geometry._kernels``: the module's helpers are compiled
-    once, whichever thread comes first (a helper compiled twice raised ``TypeError``)."""
+    """Two threads calling a kernel module's first kernels at once (a library caller's
+    threads, say) set its helpers up once, whichever comes first: a helper compiled twice
+    raised ``TypeError`` (seen while trying the cameras of ``generate`` on its main thread
+    and the projection of the shard before on the writer thread)."""
     import importlib
     import threading
     import time

@@ -260,59 +260,6 @@ def test_a_deferred_shard_finishes_on_the_writer_thread_with_the_same_bytes(tmp_
     assert all(set(s["blas_threads"]) <= {1} for s in seen.values())
 
 
-def slow_writer_shard(task: ShardTask) -> DeferredShard:
-    """``toy_shard`` whose last step is slow (0.3 s), with an ``advance`` that does the first
-    half of it and records the thread it ran on."""
-    import threading
-
-    def finish(where: str | None) -> ShardOutput:
-        time.sleep(0.3)
-        return ShardOutput(toy_shard(2.0, task), stats={"advanced_on": where})
-
-    def advance() -> DeferredShard:
-        return DeferredShard(functools.partial(finish, threading.current_thread().name))
-
-    return DeferredShard(functools.partial(finish, None), advance=advance)
-
-
-def test_a_busy_writer_lets_the_driver_take_a_step_of_the_next_shard(tmp_path: Path) -> None:
-    import threading
-
-    seen: dict[int, dict] = {}
-    job = ShardedJob(meta={"toy": True}, sizes=(4, 4, 1), seed=3, make_shard=slow_writer_shard)
-    run_sharded(job, tmp_path / "advanced", before_commit=lambda _root, stats: seen.update(stats))
-    plain = run_sharded(
-        ShardedJob(meta={"toy": True}, sizes=(4, 4, 1), seed=3, make_shard=functools.partial(toy_shard, 2.0)),
-        tmp_path / "plain",
-    )
-    assert tree_digest(tmp_path / "advanced") == tree_digest(plain.path)
-    # the first shard has no write before it; the others are made while the writer sleeps
-    main = threading.main_thread().name
-    assert [seen[k]["advanced_on"] for k in range(3)] == [None, main, main]
-
-
-def test_generate_shards_advanced_or_not_give_the_same_arrays() -> None:
-    from posesynth.jobs.generate import generate_job, generate_task
-
-    for model in ("pinhole", "fisheye"):
-        config = load_config(samples=300, seed=4, shard_size=150, camera_model=model)
-        for task in generate_job(config).tasks():
-            whole = generate_task(config, task).finish()
-            for steps in (1, 2):  # the cameras drawn; then the store's arrays made too
-                shard = generate_task(config, task)
-                for _ in range(steps):
-                    assert shard.advance is not None
-                    shard = shard.advance()
-                assert shard.advance is None or steps == 1
-                stepped = shard.finish()
-                assert isinstance(whole, ShardOutput) and isinstance(stepped, ShardOutput)
-                assert list(whole.arrays) == list(stepped.arrays)
-                for name, array in whole.arrays.items():
-                    assert array.dtype == stepped.arrays[name].dtype
-                    assert array.tobytes() == stepped.arrays[name].tobytes(), name
-                assert whole.stats == stepped.stats
-
-
 def test_a_deferred_shard_finishes_in_the_worker_process(tmp_path: Path) -> None:
     seen: dict[int, dict] = {}
     job = ShardedJob(meta={}, sizes=(3, 3), seed=5, make_shard=functools.partial(deferred_toy_shard, 1.0))

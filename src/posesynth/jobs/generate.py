@@ -156,16 +156,7 @@ def _poses(config: GenerateConfig, rng: np.random.Generator, n: int) -> PoseBatc
 def _observed(config: GenerateConfig, rng: np.random.Generator, poses: PoseBatch) -> _Drawn:
     """A shard's second half: one camera per pose (the next draws of ``rng``), then camera
     3D, pixels and visibility."""
-    return _seen(poses, _cameras(config, rng, poses))
-
-
-def _cameras(config: GenerateConfig, rng: np.random.Generator, poses: PoseBatch) -> Camera:
-    """One camera per pose: the draws of ``rng`` after the poses'."""
-    return sample_cameras(rng, poses.positions, config.camera.model, config.camera.ranges())
-
-
-def _seen(poses: PoseBatch, cameras: Camera) -> _Drawn:
-    """Camera 3D, pixels and visibility of ``poses`` through their ``cameras``."""
+    cameras = sample_cameras(rng, poses.positions, config.camera.model, config.camera.ranges())
     return _Drawn(poses, cameras, *cameras.observe(poses.positions))
 
 
@@ -218,36 +209,7 @@ def generate_task(config: GenerateConfig, task: ShardTask) -> DeferredShard:
     thread, beside the next shard's poses). ``finish()`` gives :func:`_store_shard`'s arrays
     and statistics."""
     rng = np.random.default_rng(task.seed)
-    poses = _poses(config, rng, task.samples)
-    return DeferredShard(
-        functools.partial(_store_shard, config, rng, poses),
-        advance=functools.partial(_cameras_drawn, config, rng, poses),
-    )
-
-
-def _cameras_drawn(config: GenerateConfig, rng: np.random.Generator, poses: PoseBatch) -> DeferredShard:
-    """The shard's cameras drawn now (where :meth:`DeferredShard.advance` is called); the
-    projection and the store's arrays left to where it is written, or to a second
-    ``advance``."""
-    cameras = _cameras(config, rng, poses)
-    return DeferredShard(
-        functools.partial(_store_seen, config, poses, cameras),
-        advance=functools.partial(_stored_now, config, poses, cameras),
-    )
-
-
-def _stored_now(config: GenerateConfig, poses: PoseBatch, cameras: Camera) -> DeferredShard:
-    """The shard's store arrays made now: only the writing is left."""
-    return DeferredShard(functools.partial(_made, _store_seen(config, poses, cameras)))
-
-
-def _made(output: ShardOutput) -> ShardOutput:
-    return output
-
-
-def _store_seen(config: GenerateConfig, poses: PoseBatch, cameras: Camera) -> ShardOutput:
-    """:func:`_store_shard` once the shard's cameras are drawn."""
-    return _store_arrays(config, _seen(poses, cameras))
+    return DeferredShard(functools.partial(_store_shard, config, rng, _poses(config, rng, task.samples)))
 
 
 def _store_shard(config: GenerateConfig, rng: np.random.Generator, poses: PoseBatch) -> ShardOutput:
@@ -257,11 +219,7 @@ def _store_shard(config: GenerateConfig, rng: np.random.Generator, poses: PoseBa
     each (the data set record rounds every point to ``config.dtype``, back to float64 and
     again to ``config.dtype``: the same values, a third of ``generate``'s time outside the
     kernels)."""
-    return _store_arrays(config, _observed(config, rng, poses))
-
-
-def _store_arrays(config: GenerateConfig, drawn: _Drawn) -> ShardOutput:
-    """:func:`_store_shard` from the shard's kernel arrays."""
+    drawn = _observed(config, rng, poses)
     dtypes = compact_dtypes(config.dtype)
     arrays = {
         "joints_3d_world": drawn.poses.positions,

@@ -110,15 +110,9 @@ class DeferredShard:
     In-process, the writer thread runs them while the next shard is made, so a job whose
     making has two halves (``generate``: poses, then cameras, projection and the store's
     dtypes) runs them as a two-stage pipeline on two cores. ``finish`` may be called once.
-
-    ``advance`` (optional) runs the first of those steps where it is called and returns the
-    rest as another :class:`DeferredShard`, with the same result. The driver calls it when
-    the writer is still busy with the shard before, so that the two threads share the work
-    instead of one waiting for the other. Either ``finish`` or ``advance`` is called, once.
     """
 
     finish: Callable[[], Mapping[str, np.ndarray] | ShardOutput]
-    advance: Callable[[], DeferredShard] | None = None
 
 
 #: Most shards one job may have: each costs a few files and a record, and the driver keeps
@@ -368,11 +362,6 @@ def _made_then_written(
         try:
             for position, task in enumerate(tasks):
                 made = make_shard(task)
-                # the writer still busy with the shard before: take a step of this one here
-                while isinstance(made, DeferredShard) and made.advance is not None:
-                    if pending is None or pending[1].done():
-                        break
-                    made = made.advance()
                 if pending is not None:
                     yield pending[0], pending[1].result()
                 pending = position, writer.submit(write_made_shard, made, partial, task, exact_sizes, sync)
