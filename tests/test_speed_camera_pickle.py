@@ -400,3 +400,53 @@ def test_the_fast_read_maps_the_file(tmp_path, monkeypatch) -> None:
     f.write_bytes(b"")
     with pytest.raises(ValueError, match=f"{f}: not a valid pickle of NumPy arrays"):
         load_numpy_pickle(f, records=FIELDS)
+
+
+def _walk_with_elems(pkl: bytes, elems_rows: int) -> int:
+    """The walk's status over ``pkl`` with ``elems_rows`` rows for tuple elements and room
+    to spare in the other buffers."""
+    raw = np.frombuffer(pkl, np.uint8)
+    n = len(raw)
+    rows = [64 + n, 64 + n, 64 + n, elems_rows, 64 + n, 64 + n, 64 + n]
+    widths = [3, 1, 4, 3, 7, 7, 2]
+    buffers = [np.zeros((r, w), np.int32) for r, w in zip(rows, widths, strict=True)]
+    return int(
+        _pickle_scan._walk(raw, _pickle_scan._GLOBAL_BLOB, _pickle_scan._GLOBAL_TABLE, *buffers, np.zeros(5, np.int64))
+    )
+
+
+@pytest.mark.parametrize("protocol", [3, 4, 5, "posesynth"])
+def test_the_walk_keeps_only_the_tuples_it_reads_again(protocol) -> None:
+    """A tuple consumed by REDUCE or BUILD (an array's arguments, shape and state: 66 rows
+    of the 68 a camera made) frees its rows again; the keys' tuples stay, also those of
+    earlier SETITEMS batches (a pickler sets a dict's items 1,000 at a time, and they leave
+    the stack). 2,100 cameras walk in 2 rows each plus a few, and every key is read back
+    from its own rows."""
+    n = 2100
+    rng = np.random.default_rng(7)
+    table = {(f"S{i % 7}", str(54138969 + i)): entry(rng, ["column", "flat", "row"][i % 3]) for i in range(n)}
+    pkl = dumps_numpy_pickle(table) if protocol == "posesynth" else pickle.dumps(table, protocol=protocol)
+    assert _walk_with_elems(pkl, 2 * n + 64) == _pickle_scan._WALK_OK
+    assert _walk_with_elems(pkl, 2 * n - 1) == _pickle_scan._ROOM + 3  # the keys need their rows
+    got = _pickle_scan.records(pkl, FIELDS)
+    assert got is not None
+    keys = got[0]
+    for e, key in enumerate(table):  # every key read back from its own rows
+        first = pkl[keys[e, 0] : keys[e, 0] + keys[e, 1]].decode()
+        second = pkl[keys[e, 2] : keys[e, 2] + keys[e, 3]].decode()
+        assert (first, second) == key
+
+
+def test_a_tuple_fetched_again_sends_the_file_to_the_unpickler(tmp_path, monkeypatch) -> None:
+    """A pickler fetches a memoized tuple (BINGET) when the same tuple object is pickled
+    twice; its rows may have been freed, so the walk gives up and the file is unpickled:
+    the same cameras, or the same error, as the NumPy path."""
+    rng = np.random.default_rng(3)
+    key = ("S1", "54138969")
+    table = {key: {**entry(rng), "name": key}, ("S1", "55011271"): entry(rng)}
+    pkl = pickle.dumps(table, protocol=4)
+    assert b"h" in pkl  # BINGET
+    assert _pickle_scan.records(pkl, FIELDS) is None
+    npz = write_files(tmp_path, table, [key, ("S1", "55011271")], pkl=pkl)
+    assert not took_fast_path(npz.parent / "cameras.pkl", monkeypatch)
+    assert_same(outcome(npz, monkeypatch, "numba"), outcome(npz, monkeypatch, "numpy"))
