@@ -375,3 +375,63 @@ def test_direct_pickle_leaves_what_it_does_not_model(monkeypatch, change) -> Non
     monkeypatch.setattr(_camera_pickle, "dict_items_pickle", lambda items: calls.append(1) or real(items))
     assert camera_items_pickle(keys, cols) == want
     assert calls == ([] if change == "none" else [1])
+
+
+def _taken_by(monkeypatch) -> dict[str, int]:
+    """Counts of the chunks served by ``take_in_order`` (fragment rows) and by ``take`` (keys)."""
+    counts = {"in_order": 0, "by_key": 0}
+    in_order, by_key = mmpose._CameraEntries.take_in_order, mmpose._CameraEntries.take
+
+    def spy_in_order(self, subject, camera_id):
+        out = in_order(self, subject, camera_id)
+        counts["in_order"] += out is not None
+        return out
+
+    def spy_by_key(self, keys):
+        counts["by_key"] += 1
+        return by_key(self, keys)
+
+    monkeypatch.setattr(mmpose._CameraEntries, "take_in_order", spy_in_order)
+    monkeypatch.setattr(mmpose._CameraEntries, "take", spy_by_key)
+    return counts
+
+
+@pytest.mark.parametrize("rows", [50, 30, 77, 230])
+def test_chunks_in_the_files_order_take_fragment_rows(tmp_path, monkeypatch, rows) -> None:
+    """What ``convert`` writes and reads back (a camera per sample, fragments in the samples'
+    order): every chunk, aligned with the fragments of 50 or not, is served as rows of the
+    walked fragments, with no key looked up one by one, and reads as the whole file."""
+    from posesynth.api import generate
+
+    store = write_store_dataset(generate(230, seed=3, camera_model="h36m"), tmp_path / "src", shard_size=100)
+    convert_streamed(store, tmp_path / "m", "mmpose", "posesynth", rows=50)
+    npz = tmp_path / "m" / "h36m_train.npz"
+    ref = chunk_outcomes(npz, monkeypatch, "numpy", rows, 10_000)
+    counts = _taken_by(monkeypatch)
+    fast = chunk_outcomes(npz, monkeypatch, "numba", rows, 10_000)
+    assert counts == {"in_order": -(-230 // rows), "by_key": 0}
+    assert_same_chunks(fast, ref)
+
+
+@pytest.mark.parametrize("order", ["rig", "reversed", "shuffled"])
+def test_chunks_out_of_the_files_order_fall_back_to_keys(tmp_path, monkeypatch, order) -> None:
+    """Cameras reused by later chunks (a rig), or used in another order than the file's: the
+    chunks the fragments' rows cannot serve go by key (a rescan finds the entries handed
+    out before), with the same cameras as the NumPy path."""
+    rng = np.random.default_rng(6)
+    parts = [{("S1", str(54138969 + 10 * f + i)): entry(rng) for i in range(4)} for f in range(3)]
+    keys = [key for part in parts for key in part]
+    if order == "rig":
+        used = keys[:4] * 3 + keys[4:] * 2
+    elif order == "reversed":
+        used = keys[::-1]
+    else:
+        used = [keys[i] for i in np.random.default_rng(1).permutation(len(keys))]
+    npz = write_files(tmp_path, {}, used, pkl=streamed_pickle(parts))
+    for rows in (4, 5):
+        ref = chunk_outcomes(npz, monkeypatch, "numpy", rows, 10_000)
+        with pytest.MonkeyPatch.context() as spy:
+            counts = _taken_by(spy)
+            fast = chunk_outcomes(npz, monkeypatch, "numba", rows, 10_000)
+        assert_same_chunks(fast, ref)
+        assert ref[0] == "ok" and counts["by_key"] > 0

@@ -1041,12 +1041,15 @@ def read_mmpose_chunks(
                     dtype, shape, _ = heads[k]
                     count = min(rows, n - lo)
                     arrays[k] = _read_rows(streams[k], dtype, shape, count, npz_path, k)
-                entries = exact = None
+                entries: dict[tuple[str, str], Any] | PickledRecords | None = None
+                exact = None
                 if table is not None:
                     _, (subject, _, camera_id, _) = _names_parsed(arrays["imgname"], npz_path)
-                    keys = list(dict.fromkeys(zip(subject.tolist(), camera_id.tolist())))
-                    entries = table.take(keys)
-                    exact = None if sidecar is None else sidecar.take(keys)
+                    entries = table.take_in_order(subject, camera_id)
+                    if entries is None or sidecar is not None:
+                        keys = list(dict.fromkeys(zip(subject.tolist(), camera_id.tolist())))
+                        entries = table.take(keys) if entries is None else entries
+                        exact = None if sidecar is None else sidecar.take(keys)
                 yield _mmpose_dataset(arrays, npz_path, cams_file, entries, exact)
         finally:
             for stream in streams.values():
@@ -1111,6 +1114,12 @@ class _CameraEntries:
         self.whole: dict[tuple[str, str], Any] | None = None
         self.offset: int | None = None  # next marker's offset; None: read to the end
         self.dropped = False
+        # take_in_order's walked fragment and how many of its entries it has handed out; the
+        # entries it handed out are not kept (a later chunk asking again rescans, as when dropped)
+        self.run: PickledRecords | None = None
+        self.run_codes = np.zeros(0, str)
+        self.cursor = 0
+        self.forgotten = False
         with open(path, "rb") as fh:
             head = fh.read(len(_STREAM_HEAD) + _FRAGMENT_MARKER_BYTES)
         if head[: len(_STREAM_HEAD)] == _STREAM_HEAD and head[len(_STREAM_HEAD) :][:1] in (b"X", b"."):
@@ -1131,11 +1140,12 @@ class _CameraEntries:
         walked, else a dict of entries."""
         if self.whole is not None:
             return {k: self.whole[k] for k in keys if k in self.whole}
+        self._hold_run()
         want = [k for k in keys if k not in self.held]
         while want and self.offset is not None:
             self._next_fragment()
             want = [k for k in want if k not in self.held]
-        if want and self.dropped:  # dropped earlier: find them again from the start
+        if want and (self.dropped or self.forgotten):  # let go earlier: find them again from the start
             self._rescan(set(want))
         out = {k: self.held[k] for k in keys if k in self.held}
         if len(self.held) > self.cache:
@@ -1144,12 +1154,80 @@ class _CameraEntries:
             self.dropped = True
         return _taken(self.path, out)
 
-    def _read_fragment(self, fh: Any, offset: int) -> tuple[dict, int | None]:
-        """The entries of the fragment whose marker is at ``offset``, and the next offset."""
+    def take_in_order(self, subject: np.ndarray, camera_id: np.ndarray) -> PickledRecords | None:
+        """The entries of a chunk's samples (``subject``, ``camera_id``: (N,) str), as
+        :meth:`take` gives them, when they are the file's next entries in order (what
+        :func:`write_mmpose_chunks` writes for data read in the same order): rows of the
+        walked fragments, compared as arrays, with no Python object per camera.
+
+        None otherwise, and what it read goes to :meth:`take`: when the keys are in another
+        order, or when a key repeats among the entries :meth:`take` would have read for
+        them (it keeps the later one)."""
+        if self.whole is not None or self.held:
+            return None
+        key0, key1 = _in_first_appearance(subject, camera_id)
+        # every fragment this call looks at, from its first row not handed out before
+        seen = [] if self.run is None else [(self.run, self.cursor, self.run_codes[self.cursor :])]
+        parts: list[tuple[PickledRecords, np.ndarray]] = []
+        got = 0
+        while got < len(key0):
+            if self.run is None or self.cursor == len(self.run):
+                walked = self._next_table()
+                if walked is None:
+                    break
+                (self.run, self.run_codes), self.cursor = walked, 0
+                seen.append((self.run, 0, self.run_codes))
+            run, at = self.run, self.cursor
+            m = min(len(key0) - got, len(run) - at)
+            if not (
+                np.array_equal(run.key0[at : at + m], key0[got : got + m])
+                and np.array_equal(run.key1[at : at + m], key1[got : got + m])
+            ):
+                break
+            parts.append((run, np.arange(at, at + m)))
+            self.cursor, got = at + m, got + m
+        if got == len(key0) and parts:
+            codes = np.concatenate([c for _, _, c in seen])
+            if len(np.unique(codes)) == len(codes):
+                self.forgotten = True
+                return _joined_records(self.path, parts)
+        for table, first, _ in seen:  # not in order, or a key repeats: all of it back, for take
+            self._hold(table, first)
+        self.run, self.cursor = None, 0
+        return None
+
+    def _next_table(self) -> tuple[PickledRecords, np.ndarray] | None:
+        """The next fragment walked, and its keys as one string each (:func:`_pair_codes`),
+        when every entry takes the lean path (else None, the offset left there for
+        :meth:`take` to read it as before)."""
+        if self.offset is None:
+            return None
+        with open(self.path, "rb") as fh:
+            data, after = self._fragment_bytes(fh, self.offset)
+        table = None if data is None else _walked_table(self.path, data)
+        if table is None or len(table) == 0:
+            return None
+        self.offset = after
+        return table, _pair_codes(table.key0, table.key1)
+
+    def _hold(self, table: PickledRecords, first: int) -> None:
+        """Entries ``first:`` of a walked fragment into :attr:`held`, as :meth:`take` keeps them."""
+        keys = zip(table.key0[first:].tolist(), table.key1[first:].tolist(), strict=True)
+        self.held.update(zip(keys, zip(itertools.repeat(table), range(first, len(table)))))
+
+    def _hold_run(self) -> None:
+        """The run's entries not handed out yet into :attr:`held`."""
+        if self.run is not None:
+            self._hold(self.run, self.cursor)
+        self.run, self.cursor = None, 0
+
+    def _fragment_bytes(self, fh: Any, offset: int) -> tuple[bytes | None, int | None]:
+        """The fragment at ``offset`` as a pickle of its own (None at the end), and the next
+        offset."""
         fh.seek(offset)
         marker = fh.read(_FRAGMENT_MARKER_BYTES)
         if marker[:1] == b".":
-            return {}, None
+            return None, None
         text = marker[5:-1].decode("ascii", errors="replace")
         if marker[:1] != b"X" or marker[-1:] != b"0" or not text.startswith(_FRAGMENT_TAG):
             raise ValueError(f"{self.path}: not a valid pickle of NumPy arrays (bad fragment marker at byte {offset})")
@@ -1160,10 +1238,16 @@ class _CameraEntries:
         fragment = fh.read(length)
         if len(fragment) != length:
             raise ValueError(f"{self.path}: truncated (a fragment of {length} bytes at byte {offset} ends early)")
-        data = _STREAM_HEAD + fragment + b"."
+        return _STREAM_HEAD + fragment + b".", offset + _FRAGMENT_MARKER_BYTES + length
+
+    def _read_fragment(self, fh: Any, offset: int) -> tuple[dict, int | None]:
+        """The entries of the fragment whose marker is at ``offset``, and the next offset."""
+        data, after = self._fragment_bytes(fh, offset)
+        if data is None:
+            return {}, None
         walked = _walked_entries(self.path, data)
         if walked is not None:
-            return walked, offset + _FRAGMENT_MARKER_BYTES + length
+            return walked, after
         try:
             _check_opcodes(data)
             part = NumpyOnlyUnpickler(io.BytesIO(data), self.path, limit_bytes=len(data)).load()
@@ -1178,7 +1262,7 @@ class _CameraEntries:
             if not (isinstance(key, tuple) and len(key) == 2):
                 raise ValueError(f"{self.path}: expected keys (subject, camera_id), got {key!r}")
             entries[(_text(key[0]), _text(key[1]))] = _Unpickled(value)
-        return entries, offset + _FRAGMENT_MARKER_BYTES + length
+        return entries, after
 
     def _next_fragment(self) -> None:
         assert self.offset is not None  # the caller checks
@@ -1209,6 +1293,15 @@ def _walked_entries(path: Path, data: bytes) -> dict[tuple[str, str], tuple[Pick
     where the walk does not model it or an entry would take :func:`_cameras_from_records`'
     careful path (the caller then unpickles it, which raises the precise error or reads
     what it accepts)."""
+    table = _walked_table(path, data)
+    if table is None:
+        return None
+    keys = zip(table.key0.tolist(), table.key1.tolist(), strict=True)
+    return dict(zip(keys, zip(itertools.repeat(table), range(len(table)))))  # pairs made in C
+
+
+def _walked_table(path: Path, data: bytes) -> PickledRecords | None:
+    """One fragment's pickle ``data`` walked (:func:`_walked_entries`' conditions), or None."""
     from posesynth.util.jit import numba_enabled
 
     if not numba_enabled():
@@ -1219,8 +1312,46 @@ def _walked_entries(path: Path, data: bytes) -> dict[tuple[str, str], tuple[Pick
         return None
     if table is None or _lean_fields(table, np.arange(len(table))) is None:
         return None
-    keys = zip(table.key0.tolist(), table.key1.tolist(), strict=True)
-    return dict(zip(keys, zip(itertools.repeat(table), range(len(table)))))  # pairs made in C
+    return table
+
+
+def _pair_codes(key0: np.ndarray, key1: np.ndarray) -> np.ndarray:
+    """One string per (key0, key1) pair, equal only for equal pairs (keys hold no NUL)."""
+    return np.char.add(np.char.add(np.asarray(key0, str), "\0"), np.asarray(key1, str))
+
+
+def _in_first_appearance(key0: np.ndarray, key1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (key0, key1) pairs in order of first appearance (``dict.fromkeys``'s)."""
+    if len(key0) == 0:
+        return key0, key1
+    _, first = np.unique(_pair_codes(key0, key1), return_index=True)
+    order = np.sort(first)
+    return key0[order], key1[order]
+
+
+def _joined_records(path: Path, parts: Sequence[tuple[PickledRecords, np.ndarray]]) -> PickledRecords:
+    """One :class:`PickledRecords` of rows ``rows`` of each table of ``parts``, in order
+    (several tables: their bytes joined, offsets moved with them)."""
+    first = parts[0][0]
+    if len(parts) == 1:
+        shifted = [(first, parts[0][1], 0)]
+        data = first.data
+    else:
+        starts = np.cumsum([0, *(len(t.data) for t, _ in parts)])
+        shifted = [(t, rows, int(starts[j])) for j, (t, rows) in enumerate(parts)]
+        data = b"".join(bytes(t.data) for t, _ in parts)
+    return PickledRecords(
+        path=path,
+        data=data,
+        key0=np.concatenate([t.key0[at] for t, at, _ in shifted]),
+        key1=np.concatenate([t.key1[at] for t, at, _ in shifted]),
+        entry_ok=np.concatenate([t.entry_ok[at] for t, at, _ in shifted]),
+        fields=first.fields,
+        kind=np.concatenate([t.kind[at] for t, at, _ in shifted]),
+        dims=np.concatenate([t.dims[at] for t, at, _ in shifted]),
+        offset=np.concatenate([t.offset[at] + shift for t, at, shift in shifted]),
+        value=np.concatenate([t.value[at] for t, at, _ in shifted]),
+    )
 
 
 def _taken(path: Path, entries: Mapping[tuple[str, str], Any]) -> dict[tuple[str, str], Any] | PickledRecords:
@@ -1236,25 +1367,11 @@ def _taken(path: Path, entries: Mapping[tuple[str, str], Any]) -> dict[tuple[str
     tables = {id(table): table for table, _ in values}
     rows = np.fromiter((row for _, row in values), np.int64, len(values))
     if len(tables) == 1:
-        parts = [(values[0][0], rows, 0)]
-    else:  # a chunk over fragments: each fragment's rows, in order of first use
-        number = {key: j for j, key in enumerate(tables)}
-        owner = np.fromiter((number[id(table)] for table, _ in values), np.int64, len(values))
-        starts = np.cumsum([0, *(len(t.data) for t in tables.values())])
-        parts = [(t, rows[owner == j], int(starts[j])) for j, t in enumerate(tables.values())]
-    first = parts[0][0]
-    return PickledRecords(
-        path=path,
-        data=first.data if len(parts) == 1 else b"".join(bytes(t.data) for t, _, _ in parts),
-        key0=np.concatenate([t.key0[at] for t, at, _ in parts]),
-        key1=np.concatenate([t.key1[at] for t, at, _ in parts]),
-        entry_ok=np.concatenate([t.entry_ok[at] for t, at, _ in parts]),
-        fields=first.fields,
-        kind=np.concatenate([t.kind[at] for t, at, _ in parts]),
-        dims=np.concatenate([t.dims[at] for t, at, _ in parts]),
-        offset=np.concatenate([t.offset[at] + shift for t, at, shift in parts]),
-        value=np.concatenate([t.value[at] for t, at, _ in parts]),
-    )
+        return _joined_records(path, [(values[0][0], rows)])
+    # a chunk over fragments: each fragment's rows, in order of first use
+    number = {key: j for j, key in enumerate(tables)}
+    owner = np.fromiter((number[id(table)] for table, _ in values), np.int64, len(values))
+    return _joined_records(path, [(t, rows[owner == j]) for j, t in enumerate(tables.values())])
 
 
 def _entry_of_row(records: PickledRecords, row: int) -> dict[str, Any]:
