@@ -253,7 +253,10 @@ def _compare(source: PoseDataset, output: PoseDataset, projected_views: bool = F
         _take_projected(part, output, np.flatnonzero(alone))
 
     def pick(ds: PoseDataset, name: str, rows_: np.ndarray, joints: np.ndarray) -> np.ndarray:
-        return np.asarray(getattr(ds, name))[rows_][:, joints]
+        full = np.asarray(getattr(ds, name))
+        if how != "order":  # "order": every row, in order, so no gather (read only below)
+            full = full[rows_]
+        return full if np.array_equal(joints, np.arange(full.shape[1])) else full[:, joints]
 
     def comparable(name: str) -> bool:
         full = np.asarray(getattr(output, name))
@@ -451,7 +454,7 @@ def _points(name: str, unit: str, a: np.ndarray, b: np.ndarray, mpjpe: bool) -> 
     applied to the distance and the point's norm."""
     fa, fb = np.isfinite(a).all(-1), np.isfinite(b).all(-1)
     mismatch = int((fa != fb).sum())
-    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    a64, b64 = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)  # no copy of float64
     with np.errstate(invalid="ignore"):
         dist = np.linalg.norm(a64 - b64, axis=-1)
     both = fa & fb
