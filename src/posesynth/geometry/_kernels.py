@@ -27,7 +27,7 @@ import numpy as np
 from posesynth.util.jit import fma_reference, kernel
 
 fma = fma_reference  # replaced by the hardware fused multiply-add when the kernels compile
-JIT_HELPERS = ("_pinhole", "_opencv", "_h36m", "_fisheye", "_distort", "_pixels", "_coefficients")
+JIT_HELPERS = ("_pinhole", "_opencv", "_h36m", "_fisheye", "_distort", "_pixels", "_coefficients", "_camera_rows")
 
 MODEL_CODES = {"pinhole": 0, "opencv": 1, "fisheye": 2, "h36m": 3}
 
@@ -200,6 +200,26 @@ def camera_to_world(p_cam: np.ndarray, R: np.ndarray, C: np.ndarray, p_world: np
             p_world[i, j, 2] = ((x * r02 + y * r12) + z * r22) + e2
 
 
+def _camera_rows(
+    p_world: np.ndarray, R: np.ndarray, C: np.ndarray, i: int, xs: np.ndarray, ys: np.ndarray, zs: np.ndarray
+) -> None:
+    """Pose ``i``'s points ``p_world[i] (J, 3)`` in camera ``i``'s frame, into the contiguous
+    rows ``xs, ys, zs (J,)``: ``R (p - C)``, each row as ``fma(d2, r2, fma(d1, r1, d0 r0))``."""
+    # the camera's parameters in locals, read once: the stores below could alias them for
+    # the compiler, which would otherwise reload them for every point
+    r00, r01, r02 = R[i, 0, 0], R[i, 0, 1], R[i, 0, 2]
+    r10, r11, r12 = R[i, 1, 0], R[i, 1, 1], R[i, 1, 2]
+    r20, r21, r22 = R[i, 2, 0], R[i, 2, 1], R[i, 2, 2]
+    e0, e1, e2 = C[i, 0], C[i, 1], C[i, 2]
+    for j in range(p_world.shape[1]):
+        d0 = p_world[i, j, 0] - e0
+        d1 = p_world[i, j, 1] - e1
+        d2 = p_world[i, j, 2] - e2
+        xs[j] = fma(d2, r02, fma(d1, r01, d0 * r00))
+        ys[j] = fma(d2, r12, fma(d1, r11, d0 * r10))
+        zs[j] = fma(d2, r22, fma(d1, r21, d0 * r20))
+
+
 @kernel
 def project_world(
     model: int,
@@ -221,21 +241,9 @@ def project_world(
     n, J = p_world.shape[0], p_world.shape[1]
     xs, ys, zs, us, vs = np.empty(J), np.empty(J), np.empty(J), np.empty(J), np.empty(J)
     for i in range(n):
-        # the camera's parameters in locals, read once: the stores below could alias them
-        # for the compiler, which would otherwise reload them for every point
         fx, fy, cx, cy = intr[i, 0], intr[i, 1], intr[i, 2], intr[i, 3]
-        r00, r01, r02 = R[i, 0, 0], R[i, 0, 1], R[i, 0, 2]
-        r10, r11, r12 = R[i, 1, 0], R[i, 1, 1], R[i, 1, 2]
-        r20, r21, r22 = R[i, 2, 0], R[i, 2, 1], R[i, 2, 2]
-        e0, e1, e2 = C[i, 0], C[i, 1], C[i, 2]
         c0, c1, c2, c3, c4 = _coefficients(dist, i)
-        for j in range(J):
-            d0 = p_world[i, j, 0] - e0
-            d1 = p_world[i, j, 1] - e1
-            d2 = p_world[i, j, 2] - e2
-            xs[j] = fma(d2, r02, fma(d1, r01, d0 * r00))
-            ys[j] = fma(d2, r12, fma(d1, r11, d0 * r10))
-            zs[j] = fma(d2, r22, fma(d1, r21, d0 * r20))
+        _camera_rows(p_world, R, C, i, xs, ys, zs)
         if keep_cam:
             for j in range(J):
                 p_cam[i, j, 0], p_cam[i, j, 1], p_cam[i, j, 2] = xs[j], ys[j], zs[j]
@@ -243,6 +251,51 @@ def project_world(
         for j in range(J):
             uv[i, j, 0] = us[j]
             uv[i, j, 1] = vs[j]
+
+
+@kernel
+def observe_stored(
+    model: int,
+    p_world: np.ndarray,
+    R: np.ndarray,
+    C: np.ndarray,
+    intr: np.ndarray,
+    dist: np.ndarray,
+    size: np.ndarray,
+    min_depth: float,
+    world_out: np.ndarray,
+    cam_out: np.ndarray,
+    uv_out: np.ndarray,
+    seen_out: np.ndarray,
+) -> None:
+    """:func:`project_world` plus visibility, written straight in a store's dtypes, for the
+    perspective models (pinhole, OpenCV, Human3.6M; not fisheye, whose visibility takes
+    NumPy's ``hypot``, which is not the C library's).
+
+    Fills ``cam_out (N, J, 3)`` metres, ``uv_out (N, J, 2)`` pixels and, unless it has no
+    rows, ``world_out (N, J, 3)`` (the points themselves), in the outputs' float dtype: each
+    value is the float64 of :func:`project_world` rounded once, as ``astype`` rounds it.
+    ``seen_out (N, J)`` is 1 where the point is visible and 0 elsewhere, as
+    ``posesynth.geometry.camera.visibility.visible`` decides from the float64 values with
+    no field-of-view limit: depth ``> min_depth`` and inside the image ``size (N, 2)``
+    (width, height) pixels."""
+    n, J = p_world.shape[0], p_world.shape[1]
+    keep_world = world_out.shape[0] == n
+    xs, ys, zs, us, vs = np.empty(J), np.empty(J), np.empty(J), np.empty(J), np.empty(J)
+    for i in range(n):
+        fx, fy, cx, cy = intr[i, 0], intr[i, 1], intr[i, 2], intr[i, 3]
+        c0, c1, c2, c3, c4 = _coefficients(dist, i)
+        _camera_rows(p_world, R, C, i, xs, ys, zs)
+        _pixels(model, J, xs, ys, zs, c0, c1, c2, c3, c4, fx, fy, cx, cy, us, vs)
+        right, bottom = size[i, 0] - 0.5, size[i, 1] - 0.5
+        for j in range(J):
+            x, y, z, u, v = xs[j], ys[j], zs[j], us[j], vs[j]
+            if keep_world:
+                world_out[i, j, 0], world_out[i, j, 1], world_out[i, j, 2] = p_world[i, j, 0], p_world[i, j, 1], p_world[i, j, 2]
+            cam_out[i, j, 0], cam_out[i, j, 1], cam_out[i, j, 2] = x, y, z
+            uv_out[i, j, 0], uv_out[i, j, 1] = u, v
+            inside = u >= -0.5 and u < right and v >= -0.5 and v < bottom
+            seen_out[i, j] = 1 if z > min_depth and inside else 0
 
 
 @kernel

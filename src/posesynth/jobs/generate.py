@@ -153,10 +153,15 @@ def _poses(config: GenerateConfig, rng: np.random.Generator, n: int) -> PoseBatc
     )
 
 
+def _cameras(config: GenerateConfig, rng: np.random.Generator, poses: PoseBatch) -> Camera:
+    """A shard's cameras, one per pose: the draws of ``rng`` after the poses'."""
+    return sample_cameras(rng, poses.positions, config.camera.model, config.camera.ranges())
+
+
 def _observed(config: GenerateConfig, rng: np.random.Generator, poses: PoseBatch) -> _Drawn:
-    """A shard's second half: one camera per pose (the next draws of ``rng``), then camera
-    3D, pixels and visibility."""
-    cameras = sample_cameras(rng, poses.positions, config.camera.model, config.camera.ranges())
+    """A shard's second half: one camera per pose (:func:`_cameras`), then camera 3D, pixels
+    and visibility."""
+    cameras = _cameras(config, rng, poses)
     return _Drawn(poses, cameras, *cameras.observe(poses.positions))
 
 
@@ -215,21 +220,22 @@ def generate_task(config: GenerateConfig, task: ShardTask) -> DeferredShard:
 def _store_shard(config: GenerateConfig, rng: np.random.Generator, poses: PoseBatch) -> ShardOutput:
     """A shard's store arrays and its record's statistics (:func:`_shard_stats`), from its
     poses and the rest of its ``rng``: the arrays ``dataset_store_arrays(generate_shard(...),
-    compact_dtypes(config.dtype))`` gives, made from the kernels' arrays in one conversion
-    each (the data set record rounds every point to ``config.dtype``, back to float64 and
-    again to ``config.dtype``: the same values, a third of ``generate``'s time outside the
-    kernels)."""
-    drawn = _observed(config, rng, poses)
+    compact_dtypes(config.dtype))`` gives, the points, pixels and visibility written
+    straight in the store's dtypes (:meth:`~posesynth.geometry.camera.Camera.observe_stored`;
+    the data set record rounds every point to ``config.dtype``, back to float64 and again to
+    ``config.dtype``: the same values, a third of ``generate``'s time outside the kernels)."""
+    cameras = _cameras(config, rng, poses)
+    world, p_cam, uv_px, seen = cameras.observe_stored(poses.positions, config.dtype)
     dtypes = compact_dtypes(config.dtype)
     arrays = {
-        "joints_3d_world": drawn.poses.positions,
-        "joints_3d_camera": drawn.joints_3d_camera,
-        "joints_2d": drawn.joints_2d,
-        "visibility": drawn.visible,
-        **camera_store_arrays(drawn.cameras),
+        "joints_3d_world": world,
+        "joints_3d_camera": p_cam,
+        "joints_2d": uv_px,
+        "visibility": seen,
+        **camera_store_arrays(cameras),
     }
     arrays = {name: a.astype(dtypes.get(name, a.dtype), copy=False) for name, a in arrays.items()}
-    arrays.update(_extra_arrays(config, drawn.poses))
+    arrays.update(_extra_arrays(config, poses))
     return ShardOutput(arrays, _shard_stats(len(_used_activity_names(config.activities)), arrays))
 
 

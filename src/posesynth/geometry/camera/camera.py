@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from posesynth.geometry.camera import extrinsics, visibility
 from posesynth.geometry.camera.models import CameraModel, model_module
 from posesynth.util.checks import check_finite, check_shape
 
 _ROTATION_TOL = 1e-6
+#: The dtypes :meth:`Camera.observe_stored` writes in one compiled pass.
+_STORED_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _frozen(arr: np.ndarray) -> np.ndarray:
@@ -148,6 +151,65 @@ class Camera:
             p_cam = kept
         seen = visibility.visible(p_cam, uv_px, self.model, self.image_size, min_depth, max_half_fov)
         return p_cam, uv_px, seen
+
+    def observe_stored(
+        self, p_world: np.ndarray, dtype: DTypeLike, min_depth: float = 1e-6
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`observe` as a compact store keeps it, for a store writer.
+
+        Args:
+            p_world: ``(..., J, 3)`` world frame, metres.
+            dtype: the float dtype the points are kept in.
+            min_depth: as in :meth:`visible` (no field-of-view limit).
+
+        Returns:
+            ``(p_world, p_cam, uv_px, visible)``: the points ``(..., J, 3)``, camera frame
+            ``(..., J, 3)`` metres and pixels ``(..., J, 2)`` in ``dtype``, and ``visible
+            (..., J)`` as uint8 0/1; the values of ``p_world.astype(dtype)`` and of
+            :meth:`observe`'s arrays cast to ``dtype`` and uint8 (``p_world`` itself when it
+            already is ``dtype``). The perspective models take one compiled pass that
+            writes these arrays directly, with no float64 arrays in between.
+        """
+        dtype = np.dtype(dtype)
+        min_depth = visibility.check_min_depth(min_depth)
+        fused = self._observe_stored_compiled(p_world, dtype, min_depth)
+        if fused is not None:
+            return fused
+        p_cam, uv_px, seen = self.observe(p_world, min_depth)
+        points = np.asarray(p_world).astype(dtype, copy=False)
+        return points, p_cam.astype(dtype, copy=False), uv_px.astype(dtype, copy=False), seen.astype(np.uint8)
+
+    def _observe_stored_compiled(
+        self, p_world: np.ndarray, dtype: np.dtype, min_depth: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """:meth:`observe_stored` from the compiled kernel, or None (Numba off, fisheye, a
+        dtype other than float32/float64, or batch dims that need NumPy broadcasting)."""
+        from posesynth.geometry import _kernels
+        from posesynth.util.jit import numba_enabled
+
+        if not numba_enabled() or self.model is CameraModel.FISHEYE or dtype not in _STORED_FLOATS:
+            return None
+        p_world = check_shape(p_world, (None, 3), "p_world")
+        flat = _kernels.flat_batch(
+            p_world,
+            (self.rotation, 2), (self.center, 1), (self.intrinsics, 1), (self.distortion, 1), (self.image_size, 1),
+        )  # fmt: skip
+        if flat is None:
+            return None
+        points, R, C, intr, dist, size = flat
+        keep = dtype != points.dtype
+        world = np.empty(points.shape if keep else (0, 0, 3), dtype)
+        p_cam, uv_px = np.empty(points.shape, dtype), np.empty(points.shape[:-1] + (2,), dtype)
+        seen = np.empty(points.shape[:-1], np.uint8)
+        code = _kernels.MODEL_CODES[self.model.value]
+        _kernels.observe_stored(code, points, R, C, intr, dist, size, min_depth, world, p_cam, uv_px, seen)
+        lead = p_world.shape[:-1]
+        return (
+            world.reshape(p_world.shape) if keep else p_world,
+            p_cam.reshape(p_world.shape),
+            uv_px.reshape(lead + (2,)),
+            seen.reshape(lead),
+        )
 
     def _project_world_compiled(
         self, p_world: np.ndarray, keep_cam: bool = True

@@ -49,9 +49,7 @@ def in_front(
     """
     model = CameraModel.parse(model)
     p_cam = _common.check_points(p_cam, 3, "p_cam")
-    min_depth = float(min_depth)
-    if not (math.isfinite(min_depth) and min_depth >= 0):
-        raise ValueError(f"min_depth: expected a finite value >= 0, got {min_depth}")
+    min_depth = check_min_depth(min_depth)
     x, y, z = p_cam[..., 0], p_cam[..., 1], p_cam[..., 2]
     if model is CameraModel.FISHEYE:
         ok = x * x + y * y + z * z > min_depth * min_depth
@@ -64,6 +62,14 @@ def in_front(
     m = _check_half_fov(max_half_fov, model)
     # theta < m  <=>  sin(m - theta) > 0 for theta, m in [0, pi]  <=>  z sin m > r cos m.
     return ok & (z * np.sin(m) > np.hypot(x, y) * np.cos(m))
+
+
+def check_min_depth(min_depth: float) -> float:
+    """``min_depth`` (metres) as a float; ``ValueError`` unless it is finite and >= 0."""
+    min_depth = float(min_depth)
+    if not (math.isfinite(min_depth) and min_depth >= 0):
+        raise ValueError(f"min_depth: expected a finite value >= 0, got {min_depth}")
+    return min_depth
 
 
 def _check_half_fov(max_half_fov: np.ndarray | float, model: CameraModel) -> np.ndarray:
