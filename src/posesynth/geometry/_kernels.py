@@ -291,7 +291,11 @@ def observe_stored(
         for j in range(J):
             x, y, z, u, v = xs[j], ys[j], zs[j], us[j], vs[j]
             if keep_world:
-                world_out[i, j, 0], world_out[i, j, 1], world_out[i, j, 2] = p_world[i, j, 0], p_world[i, j, 1], p_world[i, j, 2]
+                world_out[i, j, 0], world_out[i, j, 1], world_out[i, j, 2] = (
+                    p_world[i, j, 0],
+                    p_world[i, j, 1],
+                    p_world[i, j, 2],
+                )
             cam_out[i, j, 0], cam_out[i, j, 1], cam_out[i, j, 2] = x, y, z
             uv_out[i, j, 0], uv_out[i, j, 1] = u, v
             inside = u >= -0.5 and u < right and v >= -0.5 and v < bottom
