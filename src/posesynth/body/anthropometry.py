@@ -334,7 +334,12 @@ def _truncated_normal_ppf(u: np.ndarray, a: float, b: float) -> np.ndarray:
     from scipy.special import ndtr, ndtri
 
     lo, hi = ndtr(a), ndtr(b)
-    return np.clip(ndtri(lo + u * (hi - lo)), a, b)
+    # in place: the same operations as ``clip(ndtri(lo + u * (hi - lo)), a, b)``, without
+    # three temporaries as large as ``u`` (a quarter of the bodies' time at 16 per sample)
+    p = np.multiply(u, hi - lo)
+    p += lo
+    ndtri(p, out=p)
+    return np.clip(p, a, b, out=p)
 
 
 def sample_bodies(
