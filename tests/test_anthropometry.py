@@ -260,3 +260,27 @@ def test_sample_bodies_rejects_bad_arguments(kwargs):
         sample_bodies(np.random.default_rng(0), **args)
     with pytest.raises(ValueError, match="rng"):
         sample_bodies(0, 3)  # type: ignore[arg-type]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    bounds=st.sampled_from([(-2.5, 2.5), (-2.0, 3.5), (-1.0, 0.5), (-3.0, -0.2)]),
+    shape=st.sampled_from([(0,), (1,), (40,), (7, 16)]),
+)
+def test_truncated_normal_ppf_is_scipys_truncnorm(seed: int, bounds: tuple[float, float], shape) -> None:
+    """The inverse CDF the bodies are drawn with, against ``scipy.stats.truncnorm.ppf``
+    (another algorithm), and within its bounds, whatever the batch shape; ``u`` untouched."""
+    from scipy.stats import truncnorm
+
+    from posesynth.body.anthropometry import _truncated_normal_ppf
+
+    a, b = bounds
+    u = np.random.default_rng(seed).random(shape)
+    u.ravel()[:2] = [0.0, 1.0][: u.size]
+    before = u.copy()
+    got = _truncated_normal_ppf(u, a, b)
+    assert got.shape == u.shape and got.dtype == np.float64
+    np.testing.assert_array_equal(u, before)
+    np.testing.assert_allclose(got, truncnorm.ppf(u, a, b), rtol=0, atol=1e-9)
+    assert np.all((got >= a) & (got <= b))
