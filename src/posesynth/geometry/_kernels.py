@@ -303,6 +303,35 @@ def observe_stored(
 
 
 @kernel
+def orbit(
+    ca: np.ndarray,
+    sa: np.ndarray,
+    ce: np.ndarray,
+    se: np.ndarray,
+    cr: np.ndarray,
+    sr: np.ndarray,
+    target: np.ndarray,
+    distance: np.ndarray,
+    R: np.ndarray,
+    C: np.ndarray,
+) -> None:
+    """``R (N, 3, 3)`` and ``C (N, 3)`` of ``posesynth.geometry.camera.extrinsics.orbit`` from
+    the cosines and sines ``(N,)`` of the azimuth (``ca, sa``), elevation (``ce, se``) and
+    roll (``cr, sr``), ``target (N, 3)`` and ``distance (N,)`` metres: the operations of its
+    NumPy code, in its order (the same bits)."""
+    for i in range(R.shape[0]):
+        o0, o1, o2 = ce[i] * ca[i], ce[i] * sa[i], se[i]  # outward, from the target
+        x0, x1, x2 = -sa[i], ca[i], 0.0
+        y0, y1, y2 = se[i] * ca[i], se[i] * sa[i], -ce[i]
+        c, s = cr[i], sr[i]
+        R[i, 0, 0], R[i, 0, 1], R[i, 0, 2] = c * x0 + s * y0, c * x1 + s * y1, c * x2 + s * y2
+        R[i, 1, 0], R[i, 1, 1], R[i, 1, 2] = c * y0 - s * x0, c * y1 - s * x1, c * y2 - s * x2
+        R[i, 2, 0], R[i, 2, 1], R[i, 2, 2] = -o0, -o1, -o2
+        d = distance[i]
+        C[i, 0], C[i, 1], C[i, 2] = target[i, 0] + d * o0, target[i, 1] + d * o1, target[i, 2] + d * o2
+
+
+@kernel
 def framing(positions: np.ndarray, jitter: np.ndarray, target: np.ndarray, radius: np.ndarray) -> None:
     """Per pose of ``positions (N, J, 3)`` metres: ``target (N, 3)`` = the middle of its
     bounding box + ``jitter (N, 3)``, and ``radius (N,)`` = the largest joint distance from

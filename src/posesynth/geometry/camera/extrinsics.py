@@ -190,6 +190,30 @@ def look_at(
     return _roll_about_optical_axis(R, roll)
 
 
+def _orbit_compiled(
+    ca: np.ndarray,
+    sa: np.ndarray,
+    ce: np.ndarray,
+    se: np.ndarray,
+    roll: np.ndarray,
+    target: np.ndarray,
+    distance: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`orbit`'s ``(R, C)`` from the compiled kernel (the trigonometry stays NumPy's),
+    or None: Numba off, or anything but one value per camera ``(n,)`` and targets ``(n, 3)``
+    (broadcasting is left to the NumPy code)."""
+    from posesynth.geometry import _kernels
+    from posesynth.util.jit import numba_enabled
+
+    n = ca.shape[0] if ca.ndim == 1 else -1
+    shapes_ok = all(a.shape == (n,) for a in (ca, ce, roll, distance)) and target.shape == (n, 3)
+    if not (shapes_ok and numba_enabled()):
+        return None
+    R, C = np.empty((n, 3, 3)), np.empty((n, 3))
+    _kernels.orbit(ca, sa, ce, se, np.cos(roll), np.sin(roll), np.asarray(target, dtype=np.float64), distance, R, C)
+    return R, C
+
+
 def orbit(
     target: np.ndarray,
     azimuth: np.ndarray | float,
@@ -222,6 +246,9 @@ def orbit(
     roll = check_finite(np.asarray(roll, dtype=np.float64), "roll")
     ca, sa = np.cos(azimuth), np.sin(azimuth)
     ce, se = np.cos(elevation), np.sin(elevation)
+    compiled = _orbit_compiled(ca, sa, ce, se, roll, target, distance)
+    if compiled is not None:
+        return compiled
     zero = np.zeros_like(ca)
     outward = np.stack(np.broadcast_arrays(ce * ca, ce * sa, se), axis=-1)
     x = np.stack(np.broadcast_arrays(-sa, ca, zero), axis=-1)
