@@ -78,3 +78,26 @@ def test_shard_statistics_travel_in_the_records_as_exact_floats(tmp_path) -> Non
     assert np.array_equal(np.asarray(stats["angle_min"], dtype=np.float32), angles.min(axis=0))
     assert np.array_equal(np.asarray(stats["angle_max"], dtype=np.float32), angles.max(axis=0))
     assert sum(stats["activities"]) == task.samples
+
+
+def test_in_process_the_summary_reads_no_shard_back(tmp_path, monkeypatch) -> None:
+    """In this process the percentiles' rows are kept as the shards are made (their pages
+    leave the cache once on disk); on worker processes, and for resumed shards, they are
+    read back. The summaries are the same."""
+    from posesynth.jobs.executors import ProcessExecutor
+
+    monkeypatch.setattr(gen, "COVERAGE_SAMPLES", 500)
+    config = gen.load_config(samples=1300, shard_size=400)
+    reads: list[tuple[int, str, int | None]] = []
+
+    def reading(root, index, name, rows=None):
+        reads.append((index, name, rows))
+        return read_shard_array(root, index, name, rows)
+
+    monkeypatch.setattr(gen, "read_shard_array", reading)
+    here = gen.generate(config, tmp_path / "here", preview=False)
+    assert reads == []
+    with ProcessExecutor(2) as workers:
+        there = gen.generate(config, tmp_path / "there", preview=False, executor=workers)
+    assert sorted(reads) == [(0, "angles", 154), (1, "angles", 154), (2, "angles", 154), (3, "angles", 39)]
+    assert here.angle_coverage == there.angle_coverage and here.activities == there.activities
