@@ -88,3 +88,35 @@ def test_held_interrupt_is_delivered_at_the_end() -> None:
             pass  # a pending handler runs here if it is not held
         marker = "reached"
     assert marker == "reached"
+
+
+def test_a_held_block_swaps_the_handler_once_and_delivers_at_its_end(monkeypatch) -> None:
+    """``interrupts_held``: one swap for a block of kernel calls with a Generator (none per
+    call inside it), nested blocks swap nothing more, and a SIGINT raised inside surfaces
+    as KeyboardInterrupt when the outer block ends."""
+    import numpy as np
+
+    from posesynth.body.skeleton import H36M17
+    from posesynth.poses.procedural import sample_poses
+
+    sample_poses(np.random.default_rng(0), 8, H36M17)  # compiled (or loaded) before counting
+    swaps: list[object] = []
+    real = signal.signal
+    monkeypatch.setattr(signal, "signal", lambda num, handler: swaps.append(handler) or real(num, handler))
+    before = signal.getsignal(signal.SIGINT)
+    with jit.interrupts_held():
+        assert len(swaps) == 1
+        with jit.interrupts_held():
+            sample_poses(np.random.default_rng(1), 64, H36M17)
+        assert len(swaps) == 1 and signal.getsignal(signal.SIGINT) is not before
+    assert len(swaps) == 2 and signal.getsignal(signal.SIGINT) is before
+    swaps.clear()
+    sample_poses(np.random.default_rng(1), 64, H36M17)  # on its own: one held block, one swap back
+    assert len(swaps) == 2
+    reached = []
+    with pytest.raises(KeyboardInterrupt), jit.interrupts_held():
+        signal.raise_signal(signal.SIGINT)
+        for _ in range(3):
+            pass  # a pending handler runs here if it is not held
+        reached.append(True)
+    assert reached == [True]

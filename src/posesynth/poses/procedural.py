@@ -46,7 +46,7 @@ from posesynth.body.rom import (
 from posesynth.body.skeleton import Skeleton
 from posesynth.geometry import rotations as rot
 from posesynth.poses.prior import COUPLED_ACTIVITIES, PELVIS_TILT, CoupledPrior, sample_coupled
-from posesynth.util.jit import numba_enabled
+from posesynth.util.jit import interrupts_held, numba_enabled
 
 U, N, F = "uniform", "normal", "follow"
 
@@ -758,9 +758,20 @@ def sample_poses(
     activity = rng.choice(len(names), size=n, p=w / w.sum())
     contact, clearance = _ground_contacts(skeleton, proportions, heights)
     if numba_enabled():  # the lift is done in the kernel's passes
-        local, positions, bone_offsets, angles, rejected = _compiled_passes(
-            rng, skeleton, names, activity, heights, rest, limits, tilt_sd_deg, collision_tolerance, contact, clearance
-        )
+        with interrupts_held():  # one SIGINT guard for its 100-odd kernel calls with rng
+            local, positions, bone_offsets, angles, rejected = _compiled_passes(
+                rng,
+                skeleton,
+                names,
+                activity,
+                heights,
+                rest,
+                limits,
+                tilt_sd_deg,
+                collision_tolerance,
+                contact,
+                clearance,
+            )
     else:
         local, positions, angles, rejected = _numpy_passes(
             rng, skeleton, names, activity, heights, rest, limits, tilt_sd_deg, collision_tolerance

@@ -37,6 +37,10 @@ ENV_VAR = "POSESYNTH_KERNELS"
 #: helper compiled twice is an error.
 _SETTING_UP = threading.Lock()
 
+#: Per thread, how many :func:`interrupts_held` blocks are open (their kernels skip the
+#: per-call guard: SIGINT is held for the whole block already).
+_HELD = threading.local()
+
 
 @functools.cache
 def numba_installed() -> bool:
@@ -72,13 +76,28 @@ def kernel(fn: Callable[..., Any]) -> Callable[..., Any]:
 
                     _compile_helpers(fn.__globals__)
                     compiled.append(numba.njit(cache=True, nogil=True, error_model="numpy")(fn))
-        if any(isinstance(arg, np.random.Generator) for arg in args):
+        if not getattr(_HELD, "depth", 0) and any(isinstance(arg, np.random.Generator) for arg in args):
             with _interrupt_held():
                 return compiled[0](*args)
         return compiled[0](*args)
 
     call.py_func = fn  # type: ignore[attr-defined]
     return call
+
+
+@contextlib.contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Hold back KeyboardInterrupt for a whole block of kernel calls that take a Generator
+    (see the module docstring): SIGINT's handler is swapped once for the block instead of
+    around each call, which costs 8.5 us a call (a generated shard of 20,000 samples makes
+    about 150 such calls). An interrupt surfaces when the block ends. Blocks nest."""
+    depth = getattr(_HELD, "depth", 0)
+    with _interrupt_held() if depth == 0 else contextlib.nullcontext():
+        _HELD.depth = depth + 1
+        try:
+            yield
+        finally:
+            _HELD.depth = depth
 
 
 @contextlib.contextmanager
