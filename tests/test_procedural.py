@@ -58,6 +58,30 @@ def test_same_seed_same_poses_other_seed_other_poses(skeleton):
     assert not np.array_equal(a.heights, c.heights)
 
 
+@pytest.mark.parametrize("kernels", ["numba", "numpy"])
+@pytest.mark.parametrize("skeleton", SKELETONS, ids=SKEL_IDS)
+def test_without_rotations_the_rest_is_the_same(skeleton, kernels, monkeypatch):
+    """``with_rotations=False`` (what ``generate`` asks): no rotations or offsets, and every
+    other field, and the generator's next draws, as with them (redraws included: a narrow
+    squat collides often)."""
+    from posesynth.util import jit
+
+    if kernels == "numba" and not jit.numba_installed():
+        pytest.skip("numba (the fast extra) is not installed")
+    monkeypatch.setenv(jit.ENV_VAR, kernels)
+    mix = {"squat": 1.0, "quad_stretch": 1.0, "rom": 1.0}
+    rng_a, rng_b = np.random.default_rng(11), np.random.default_rng(11)
+    a = sample_poses(rng_a, 300, skeleton, mix, tilt_sd_deg=8.0)
+    b = sample_poses(rng_b, 300, skeleton, mix, tilt_sd_deg=8.0, with_rotations=False)
+    assert b.local_rotations is None and b.bone_offsets is None
+    assert a.local_rotations is not None and a.bone_offsets is not None
+    for field in ("positions", "rest_offsets", "heights", "activity"):
+        assert getattr(a, field).tobytes() == getattr(b, field).tobytes(), field
+    assert a.rejected == b.rejected and a.rejected > 0
+    assert all(a.angles[k].tobytes() == b.angles[k].tobytes() for k in a.angles) and a.angles.keys() == b.angles.keys()
+    assert rng_a.random(4).tolist() == rng_b.random(4).tolist()
+
+
 @pytest.mark.parametrize("skeleton", SKELETONS, ids=SKEL_IDS)
 def test_batch_is_consistent(skeleton):
     n = 150

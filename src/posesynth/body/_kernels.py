@@ -400,7 +400,8 @@ def pose_pass(
     final: it is lifted so that its lowest contact joint ``contact (K,)`` stands at its
     ``clearance (n, K)`` above z = 0 (``lift = -min(z[contact] - clearance)`` added to every
     z), and its row of ``offsets (n, J, 3)`` is its rest offsets with the root raised by the
-    lift; a colliding one is drawn again in the next pass.
+    lift; a colliding one is drawn again in the next pass. ``local`` and ``offsets`` with no
+    rows are not written (a caller that keeps only the positions).
 
     Operation for operation :func:`local_from_angles`, ``rotations.axis_angle_to_quat`` and
     ``quat_multiply`` (the root; its ``sin``/``cos`` come from NumPy), :func:`forward_kinematics`
@@ -411,7 +412,8 @@ def pose_pass(
     branches, which compile to SIMD; IEEE operations lane by lane give the same bits), the
     shortest arcs of the other joints, forward kinematics and the capsule distances.
     """
-    m, J, D = rows.shape[0], local.shape[1], joint.shape[0]
+    m, J, D = rows.shape[0], positions.shape[1], joint.shape[0]
+    keep = local.shape[0] > 0  # zero rows of local and offsets: they are not wanted
     B = POSE_BLOCK + 8  # padded rows: a stride of a power of two maps rows onto the same cache sets
     rest_t = np.empty((J * 3, B))  # rest offsets, rows 3 j + c
     q_t = np.empty((J * 4, B))  # local rotations, rows 4 j + c
@@ -515,8 +517,9 @@ def pose_pass(
         for k in range(nb):
             i = rows[lo + k]
             hit[lo + k] = hit_t[k] != 0.0
-            for r in range(J * 4):
-                local_flat[i, r] = q_t[r, k]
+            if keep:
+                for r in range(J * 4):
+                    local_flat[i, r] = q_t[r, k]
             if hit_t[k] != 0.0:  # drawn again: its positions are only kept for the caller's view
                 for r in range(J * 3):
                     positions_flat[i, r] = p_t[r, k]
@@ -531,8 +534,10 @@ def pose_pass(
             lift = -low
             for r in range(J * 3):
                 positions_flat[i, r] = p_t[r, k] + lift if r % 3 == 2 else p_t[r, k]
-                offsets_flat[i, r] = rest_t[r, k]
-            offsets_flat[i, 2] = rest_t[2, k] + lift
+            if keep:
+                for r in range(J * 3):
+                    offsets_flat[i, r] = rest_t[r, k]
+                offsets_flat[i, 2] = rest_t[2, k] + lift
 
 
 def _norm3(x: float, y: float, z: float) -> float:

@@ -152,6 +152,7 @@ def _poses(config: GenerateConfig, rng: np.random.Generator, n: int) -> PoseBatc
         body_variation=config.body_variation,
         tilt_sd_deg=config.tilt_sd_deg,
         collision_tolerance=config.collision_tolerance,
+        with_rotations=False,  # a data set keeps the positions and the angles
     )
 
 
