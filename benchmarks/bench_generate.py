@@ -78,8 +78,14 @@ OFF_PATH = "[writer thread]"
 
 
 def pipeline(rng: np.random.Generator, n: int, skeleton, model: str) -> np.ndarray:
-    """Procedural poses -> one camera each -> camera 3D, pixels, visibility; returns uv (n, J, 2)."""
-    poses = sample_poses(rng, n, skeleton)
+    """Procedural poses -> one camera each -> camera 3D, pixels, visibility; returns uv (n, J, 2).
+
+    The poses as ``generate`` asks for them: without local rotations and bone offsets, which
+    none of these outputs need (code before ``with_rotations`` makes them)."""
+    try:
+        poses = sample_poses(rng, n, skeleton, with_rotations=False)
+    except TypeError:  # the code before session 33 (--baseline)
+        poses = sample_poses(rng, n, skeleton)
     cameras = sample_cameras(rng, poses.positions, model)
     return cameras.observe(poses.positions)[1]
 
@@ -384,6 +390,8 @@ def stage_breakdown(samples: int, out: Path) -> dict[str, float]:
     wrap(procedural, "colliding", "", next_round)  # after the check: the next draw is a redraw
     wrap(generate, "sample_cameras", "kernel: cameras")
     wrap(Camera, "observe", "kernel: world -> camera -> pixels, visibility")
+    # since session 33: in the store's dtypes, in one pass (inside the store arrays' stage)
+    wrap(Camera, "observe_stored", "kernel: world -> camera -> pixels, visibility")
     wrap(writer, "_save_shard", "write the shard files (page cache, SHA-256s)")
     if hasattr(writer, "BackgroundSync"):
         wrap(writer.BackgroundSync, "submit", "fsyncs: back-pressure while shards are made")
