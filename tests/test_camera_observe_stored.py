@@ -18,14 +18,6 @@ from posesynth.util import jit
 MODELS = ["pinhole", "opencv", "fisheye", "h36m"]
 
 
-@pytest.fixture(params=["numba", "numpy"])
-def kernels(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "numba" and not jit.numba_installed():
-        pytest.skip("numba (the fast extra) is not installed")
-    monkeypatch.setenv(jit.ENV_VAR, request.param)
-    return request.param
-
-
 def _expected(cams: Camera, points: np.ndarray, dtype, min_depth: float = 1e-6) -> list[np.ndarray]:
     p_cam, uv, seen = cams.observe(points, min_depth)
     return [points.astype(dtype), p_cam.astype(dtype), uv.astype(dtype), seen.astype(np.uint8)]

@@ -39,14 +39,6 @@ def assert_same_bits(got: np.ndarray, ref: np.ndarray) -> None:
     assert got.tobytes() == ref.tobytes()
 
 
-@pytest.fixture(params=["numba", "numpy"])
-def kernels(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "numba" and not jit.numba_installed():
-        pytest.skip("numba (the fast extra) is not installed")
-    monkeypatch.setenv(jit.ENV_VAR, request.param)
-    return request.param
-
-
 @settings(max_examples=40, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
