@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from posesynth.data import report
 from posesynth.data.dataset import PoseDataset
@@ -164,3 +166,44 @@ def test_other_formats_by_parts_describe_the_whole(
 
     monkeypatch.setattr(registry, "read_any", whole_read)
     assert describe_path(path).data == whole
+
+
+def _masked_extremes(arr: np.ndarray):
+    """The reference: the mask of the points with every coordinate finite, then their
+    per-axis extremes down the rows (what ``info`` did before its first-pass shortcut)."""
+    finite = np.isfinite(arr)
+    rows = arr[finite.all(axis=-1)]
+    missing = int(arr.size - finite.sum())
+    return (missing, rows.min(axis=0), rows.max(axis=0)) if len(rows) else (missing, None, None)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    shape=st.sampled_from([(0, 17, 3), (1, 1, 3), (5, 17, 3), (40, 33, 2), (7, 3)]),
+    specials=st.sampled_from(["none", "nan", "inf", "zeros", "all nan"]),
+)
+def test_point_extremes_are_the_masked_ones(seed: int, shape: tuple[int, ...], specials: str) -> None:
+    """``_finite_point_extremes``: the count of non-finite values and the extremes of the
+    fully finite points, bit for bit the masked reference's, signed zeros included (an
+    extreme of zero is where a reduction's order shows)."""
+    rng = np.random.default_rng(seed)
+    arr = rng.normal(0.0, 2.0, shape)
+    if arr.size:
+        pick = rng.random(shape) < 0.2
+        if specials == "nan":
+            arr[pick] = np.nan
+        elif specials == "inf":
+            arr[pick] = rng.choice([np.inf, -np.inf], shape)[pick]
+        elif specials == "zeros":  # every extreme a zero of either sign, in random order
+            arr = np.abs(arr) * (rng.random(shape) < 0.5)
+            arr[pick] = -0.0
+            arr = np.where(rng.random(shape) < 0.5, arr, -arr)
+        elif specials == "all nan":
+            arr[:] = np.nan
+    got, want = report._finite_point_extremes(arr), _masked_extremes(arr)
+    assert got[0] == want[0]
+    for g, w in zip(got[1:], want[1:], strict=True):
+        assert (g is None) == (w is None)
+        if w is not None:
+            assert np.asarray(g).tobytes() == np.asarray(w).tobytes()
