@@ -50,6 +50,7 @@ from posesynth.data.formats._camera_pickle import STREAM_HEAD as _STREAM_HEAD
 from posesynth.data.formats._camera_pickle import CameraColumns, camera_items_pickle
 from posesynth.data.formats._json_stream import END, JsonItems, json_layout
 from posesynth.data.formats._mmpose_kernels import MAX_FRAME_DIGITS
+from posesynth.data.formats._npz_map import file_mapping, mapped_member
 from posesynth.data.formats.numpy_pickle import (
     NumpyOnlyUnpickler,
     PickledRecords,
@@ -254,8 +255,17 @@ def _load_npz(path: Path, required: Sequence[str], optional: Sequence[str]) -> d
         missing = [k for k in required if k not in archive.files]
         if missing:
             raise ValueError(f"{path}: missing key(s) {missing}; the file has {sorted(archive.files)}")
+        # stored members are mapped, not copied (their pages are the page cache's: no fresh
+        # memory); any member that cannot be is read as np.load reads it, with its errors
+        mapping = file_mapping(path)
+        members = {} if archive.zip is None else {i.filename: i for i in archive.zip.infolist()}
         out = {}
         for key in [*required, *(k for k in optional if k in archive.files)]:
+            info = members.get(f"{key}.npy")
+            mapped = None if mapping is None or info is None else mapped_member(mapping, info)
+            if mapped is not None:
+                out[key] = mapped
+                continue
             try:
                 out[key] = np.asarray(archive[key])
             except Exception as exc:  # truncated member, CRC error, object array
