@@ -27,7 +27,17 @@ import numpy as np
 from posesynth.util.jit import fma_reference, kernel
 
 fma = fma_reference  # replaced by the hardware fused multiply-add when the kernels compile
-JIT_HELPERS = ("_pinhole", "_opencv", "_h36m", "_fisheye", "_distort", "_pixels", "_coefficients", "_camera_rows")
+JIT_HELPERS = (
+    "_pinhole",
+    "_opencv",
+    "_h36m",
+    "_fisheye",
+    "_distort",
+    "_pixels",
+    "_coefficients",
+    "_camera_rows",
+    "_pose_rows",
+)
 
 MODEL_CODES = {"pinhole": 0, "opencv": 1, "fisheye": 2, "h36m": 3}
 
@@ -220,6 +230,28 @@ def _camera_rows(
         zs[j] = fma(d2, r22, fma(d1, r21, d0 * r20))
 
 
+def _pose_rows(
+    model: int,
+    p_world: np.ndarray,
+    R: np.ndarray,
+    C: np.ndarray,
+    intr: np.ndarray,
+    dist: np.ndarray,
+    i: int,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    zs: np.ndarray,
+    us: np.ndarray,
+    vs: np.ndarray,
+) -> None:
+    """Pose ``i`` seen by camera ``i``: its points in the camera frame into the rows ``xs, ys,
+    zs (J,)`` (:func:`_camera_rows`), then their pixels into ``us, vs (J,)`` (:func:`_pixels`)."""
+    fx, fy, cx, cy = intr[i, 0], intr[i, 1], intr[i, 2], intr[i, 3]
+    c0, c1, c2, c3, c4 = _coefficients(dist, i)
+    _camera_rows(p_world, R, C, i, xs, ys, zs)
+    _pixels(model, p_world.shape[1], xs, ys, zs, c0, c1, c2, c3, c4, fx, fy, cx, cy, us, vs)
+
+
 @kernel
 def project_world(
     model: int,
@@ -241,13 +273,10 @@ def project_world(
     n, J = p_world.shape[0], p_world.shape[1]
     xs, ys, zs, us, vs = np.empty(J), np.empty(J), np.empty(J), np.empty(J), np.empty(J)
     for i in range(n):
-        fx, fy, cx, cy = intr[i, 0], intr[i, 1], intr[i, 2], intr[i, 3]
-        c0, c1, c2, c3, c4 = _coefficients(dist, i)
-        _camera_rows(p_world, R, C, i, xs, ys, zs)
+        _pose_rows(model, p_world, R, C, intr, dist, i, xs, ys, zs, us, vs)
         if keep_cam:
             for j in range(J):
                 p_cam[i, j, 0], p_cam[i, j, 1], p_cam[i, j, 2] = xs[j], ys[j], zs[j]
-        _pixels(model, J, xs, ys, zs, c0, c1, c2, c3, c4, fx, fy, cx, cy, us, vs)
         for j in range(J):
             uv[i, j, 0] = us[j]
             uv[i, j, 1] = vs[j]
@@ -283,10 +312,7 @@ def observe_stored(
     keep_world = world_out.shape[0] == n
     xs, ys, zs, us, vs = np.empty(J), np.empty(J), np.empty(J), np.empty(J), np.empty(J)
     for i in range(n):
-        fx, fy, cx, cy = intr[i, 0], intr[i, 1], intr[i, 2], intr[i, 3]
-        c0, c1, c2, c3, c4 = _coefficients(dist, i)
-        _camera_rows(p_world, R, C, i, xs, ys, zs)
-        _pixels(model, J, xs, ys, zs, c0, c1, c2, c3, c4, fx, fy, cx, cy, us, vs)
+        _pose_rows(model, p_world, R, C, intr, dist, i, xs, ys, zs, us, vs)
         right, bottom = size[i, 0] - 0.5, size[i, 1] - 0.5
         for j in range(J):
             x, y, z, u, v = xs[j], ys[j], zs[j], us[j], vs[j]
