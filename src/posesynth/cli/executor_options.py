@@ -14,7 +14,14 @@ ShardSize = Annotated[
     int | None,
     typer.Option("--shard-size", min=1, help="Samples per shard (changes the data; default 20,000)."),
 ]
-Workers = Annotated[int, typer.Option("--workers", "-w", min=1, help="Local worker processes (1: in this process).")]
+Workers = Annotated[
+    int,
+    typer.Option(
+        "--workers", "-w", min=1,
+        help="Local worker processes (1: in this process, which already writes on a second thread; "
+        "each extra process starts in about 1 s, so more pay off only beyond 2 cores).",
+    ),
+]  # fmt: skip
 DaskLocal = Annotated[
     int | None,
     typer.Option(
