@@ -12,6 +12,7 @@ Real photos, fetched at test time (the tests that need them skip when the downlo
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import subprocess
@@ -194,6 +195,60 @@ def test_refine_runs_the_landmarks_again_on_their_own_region(woman_jpg: Path, wo
     again = runner.invoke(app, ["demo", str(woman_jpg), "--refine", "--json"])
     assert again.exit_code == 0, again.output
     np.testing.assert_array_equal(json.loads(again.stdout)["mediapipe33"]["keypoints_2d"], second)
+
+
+def test_tracking_looks_where_the_person_was_then_falls_back_to_the_detector(woman_jpg: Path) -> None:
+    """BlazePose(previous=...): the landmark model runs first on the region of the previous
+    landmarks (no detector: detection_score NaN); a region with nobody in it falls back to
+    the detector, which gives exactly the untracked result."""
+    from posesynth.detect import load_blazepose
+
+    bp = load_blazepose()
+    rgb = np.ascontiguousarray(cv2.imread(str(woman_jpg))[..., ::-1])
+    first = bp(rgb)
+    assert first is not None and not first.tracked and 0.0 < first.detection_score <= 1.0
+    tracked = bp(rgb, previous=first)
+    assert tracked is not None and tracked.tracked and np.isnan(tracked.detection_score)
+    box = (first.keypoints_2d.max(axis=0) - first.keypoints_2d.min(axis=0)).max()
+    moved = np.linalg.norm(tracked.keypoints_2d - first.keypoints_2d, axis=-1)
+    assert moved.max() > 0.0 and np.median(moved) < 0.05 * box, (np.median(moved), box)
+    blank = np.full((rgb.shape[0], 3 * rgb.shape[1], 3), 128, np.uint8)  # the person, then nobody
+    blank[:, : rgb.shape[1]] = rgb
+    elsewhere = dataclasses.replace(first, keypoints_2d=first.keypoints_2d + [2.0 * rgb.shape[1], 0.0])
+    fell_back = bp(blank, previous=elsewhere)
+    direct = bp(blank)
+    assert fell_back is not None and direct is not None and not fell_back.tracked
+    np.testing.assert_array_equal(fell_back.keypoints_2d, direct.keypoints_2d)
+    assert fell_back.detection_score == direct.detection_score
+    assert bp(np.full_like(blank, 128), previous=first) is None  # nobody anywhere: None, as untracked
+
+
+def test_video_tracking_keeps_the_frames_the_detector_misses(sports2d_video: Path, tmp_path: Path) -> None:
+    """Sports2D's demo video: the detector alone misses the backlit person on the box in most
+    of the first 30 frames; tracked from the first frame it finds, the person is kept."""
+    docs = {}
+    for flag in ("--track", "--no-track"):
+        res = runner.invoke(
+            app, ["demo", str(sports2d_video), "--max-frames", "30", "--out", str(tmp_path / flag), "--json", flag]
+        )
+        assert res.exit_code == 0, res.output
+        docs[flag] = json.loads(res.stdout)
+    on, off = docs["--track"], docs["--no-track"]
+    assert off["frames_tracked"] == 0 and on["frames_tracked"] >= 1
+    assert on["frames_kept"] >= off["frames_kept"] + 10, (on["frames_kept"], off["frames_kept"])
+    assert set(on["skipped"]) < set(off["skipped"])
+    assert on["frames_kept"] - on["frames_tracked"] <= off["frames_kept"]  # the others were detected
+    default = runner.invoke(
+        app, ["demo", str(sports2d_video), "--max-frames", "30", "--out", str(tmp_path / "d"), "--json"]
+    )
+    assert default.exit_code == 0 and json.loads(default.stdout)["frames_kept"] == on["frames_kept"]  # on for a video
+    with open(tmp_path / "--track" / "angles.csv", newline="") as fh:
+        assert len(fh.read().splitlines()) == 1 + 3 * on["frames_kept"]
+
+
+def test_track_with_a_single_image_is_refused(woman_jpg: Path) -> None:
+    res = runner.invoke(app, ["demo", str(woman_jpg), "--no-track"])
+    assert res.exit_code != 0 and "--track: apply to a VIDEO or FOLDER" in res.output
 
 
 def test_refine_with_keypoints_is_refused(tmp_path: Path) -> None:
@@ -417,8 +472,9 @@ def test_flexion_and_measures() -> None:
 
 # ------------------------------------------------------------------ video and folders in
 def test_video_in_gives_data_sets_a_csv_html_and_a_plot(sports2d_video: Path, tmp_path: Path) -> None:
-    """A real video (Sports2D's demo): the first frames have nobody in them (reported and
-    skipped), then the person: a store per model that posesynth reads, angles over time."""
+    """A real video (Sports2D's demo): in the first frames the detector misses the backlit
+    person (reported and skipped), then finds them: a store per model that posesynth reads,
+    angles over time."""
     import csv
 
     from posesynth.data.formats.registry import read_any
@@ -428,7 +484,7 @@ def test_video_in_gives_data_sets_a_csv_html_and_a_plot(sports2d_video: Path, tm
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert doc["frames_read"] == 6 and doc["frames_kept"] + len(doc["skipped"]) == 6
-    assert doc["frames_kept"] >= 1
+    assert doc["frames_kept"] >= 1 and 0 <= doc["frames_tracked"] < doc["frames_kept"]
     for key in ("a", "b", "mediapipe"):
         ds = read_any(out / f"3d_{key}")
         assert len(ds) == doc["frames_kept"]

@@ -2,7 +2,9 @@
 
 For every frame: BlazePose (the ``demo`` extra) finds the person (a frame with nobody is
 reported and skipped), its 33 landmarks are mapped to Human3.6M-17, and lifters A and B lift
-all frames at once; MediaPipe's own world landmarks are the third model. Written into the
+all frames at once; MediaPipe's own world landmarks are the third model. In a video the person
+is tracked as MediaPipe's video mode does: the landmark model looks first where the person was
+in the frame before, and the detector runs only when it finds no one there. Written into the
 output folder (built under a temporary name, renamed when complete):
 
 ``3d_<model>/``        a posesynth store per model (``a``, ``b``, ``mediapipe``):
@@ -14,7 +16,7 @@ output folder (built under a temporary name, renamed when complete):
 ``view_<model>.html``  the animated 3D + 2D page of ``posesynth view`` (a slider and a Play
                        button over the frames).
 ``angles.png``         knee and elbow flexion over time, per model.
-``summary.json``       frames read, kept, skipped (with their names), fps, files.
+``summary.json``       frames read, kept, tracked, skipped (with their names), fps, files.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ class VideoDemoResult:
         out: the output folder.
         frames_read: frames decoded; ``frames_kept``: with a person; ``skipped``: names of
             the frames with nobody in them.
+        frames_tracked: of the kept frames, those whose person was found where the frame
+            before had it, without the detector (0 when tracking is off).
         fps: the video's rate (None for a folder).
         models: model key -> checkpoint (or ``mediapipe``).
         files: what was written, relative to ``out``.
@@ -77,12 +81,14 @@ class VideoDemoResult:
     fps: float | None
     models: dict[str, str]
     files: tuple[str, ...]
+    frames_tracked: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "out": str(self.out),
             "frames_read": self.frames_read,
             "frames_kept": self.frames_kept,
+            "frames_tracked": self.frames_tracked,
             "skipped": list(self.skipped),
             "fps": self.fps,
             "models": dict(self.models),
@@ -100,6 +106,7 @@ def run_demo_frames(
     progress: Callable[[int, int], None] | None = None,
     before_frames: Callable[[int], None] | None = None,
     refine: bool = False,
+    track: bool | None = None,
 ) -> VideoDemoResult:
     """Run the demo on every frame of a video or image folder (see the module docstring).
 
@@ -118,6 +125,9 @@ def run_demo_frames(
             first frame (e.g. to start a progress bar).
         refine: a second landmark run per frame on the region of the first landmarks
             (:class:`posesynth.detect.blazepose.BlazePose`).
+        track: look for the person where the frame before had it, before running the
+            detector (``previous`` of :class:`posesynth.detect.blazepose.BlazePose`).
+            Default: on for a video, off for a folder (its images may be unrelated photos).
 
     Raises:
         ValueError: bad source, existing ``out`` without ``overwrite``, a bad checkpoint, a
@@ -140,15 +150,19 @@ def run_demo_frames(
     if before_frames is not None:
         before_frames(frames.count)
 
+    if track is None:
+        track = frames.kind == "video"
     kept_index, kept_names, skipped = [], [], []
     kp2d, vis2d, mp3d = [], [], []
-    read = 0
+    read = tracked = 0
+    res = None
     for i, name, rgb in frames:
         read += 1
-        res = detector(rgb, refine=refine)
+        res = detector(rgb, refine=refine, previous=res if track else None)
         if res is None:
             skipped.append(name)
         else:
+            tracked += res.tracked
             uv, vis = convert_keypoints(res.keypoints_2d, "mediapipe33", "h36m17", res.visibility)
             kept_index.append(i)
             kept_names.append(name)
@@ -237,6 +251,7 @@ def run_demo_frames(
             out=out,
             frames_read=read,
             frames_kept=len(index),
+            frames_tracked=tracked,
             skipped=tuple(skipped),
             fps=frames.fps,
             models=checkpoints,

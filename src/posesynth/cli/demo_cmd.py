@@ -60,6 +60,13 @@ def demo(
             help="Run BlazePose's landmark model twice, the second time on the region its first landmarks give (as MediaPipe's tracking does): better 2D and MediaPipe 3D for one more landmark run (docs/real-people.md).",
         ),
     ] = False,
+    track: Annotated[
+        bool | None,
+        typer.Option(
+            "--track/--no-track",
+            help="VIDEO|FOLDER: look for the person where the frame before had it, and run the detector only when it is not there (MediaPipe's video mode); default: on for a video, off for a folder.",
+        ),
+    ] = None,
     figure: Annotated[
         Path | None, typer.Option("--figure", help="Write a PNG: photo + 2D, and each model's 3D skeleton.")
     ] = None,
@@ -93,10 +100,10 @@ def demo(
         if is_frame_source(image):
             if keypoints is not None or figure is not None:
                 raise ValueError("--keypoints/--figure: apply to a single IMAGE, not a video or folder")
-            _demo_frames(image, out, model_a, model_b, max_frames, overwrite, json_output, refine)
+            _demo_frames(image, out, model_a, model_b, max_frames, overwrite, json_output, refine, track)
             return
-        if out is not None or max_frames is not None:
-            raise ValueError("--out/--max-frames: apply to a VIDEO or FOLDER, not a single image")
+        if out is not None or max_frames is not None or track is not None:
+            raise ValueError("--out/--max-frames/--track: apply to a VIDEO or FOLDER, not a single image")
 
         if layout is not None and keypoints is None:
             raise ValueError("--layout: applies to --keypoints only")
@@ -139,6 +146,7 @@ def _demo_frames(
     overwrite: bool,
     json_output: bool,
     refine: bool = False,
+    track: bool | None = None,
 ) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -178,6 +186,7 @@ def _demo_frames(
                 progress=advance,
                 before_frames=start,
                 refine=refine,
+                track=track,
             )
     finally:
         bar.stop()
@@ -186,7 +195,10 @@ def _demo_frames(
         print_json(doc)
         return
     con = stdout_console()
-    con.print(Text(f"{source}: {result.frames_kept} of {result.frames_read} frames with a person -> {out}"))
+    found = f"{result.frames_kept} of {result.frames_read} frames with a person"
+    if result.frames_tracked:
+        found += f" ({result.frames_tracked} tracked from the frame before)"
+    con.print(Text(f"{source}: {found} -> {out}"))
     if result.skipped:
         shown = ", ".join(result.skipped[:10]) + (" ..." if len(result.skipped) > 10 else "")
         stderr_console().print(Text(f"skipped {len(result.skipped)} frame(s) with nobody in them: {shown}"))
