@@ -279,6 +279,14 @@ def roi_from_landmarks(uv_px: np.ndarray, scale: float = 1.25) -> tuple[np.ndarr
     return roi_from_detection(kps, scale)
 
 
+def _checked_rgb(rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` as an array, checked to be an (H, W, 3) uint8 image."""
+    arr = np.asarray(rgb)
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
+        raise ValueError(f"rgb: expected an (H, W, 3) uint8 image, got {arr.shape} {arr.dtype}")
+    return arr
+
+
 @dataclass(frozen=True)
 class PoseResult:
     """One person's BlazePose landmarks (MediaPipe ``PoseLandmark`` order, 33 joints).
@@ -388,14 +396,10 @@ class BlazePose:
 
         Without ``previous``, or when its region holds no one, see :meth:`_detected`.
         """
-        arr = np.asarray(rgb)
-        if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
-            raise ValueError(f"rgb: expected an (H, W, 3) uint8 image, got {arr.shape} {arr.dtype}")
+        arr = _checked_rgb(rgb)
         r, det_score = None, math.nan
         if previous is not None and (roi := roi_from_landmarks(previous.keypoints_2d)) is not None:
-            r = run_landmarks(self.landmarker, arr, *roi)
-            if r["score"] < self.presence_threshold:
-                r = None
+            r = self._confirmed(arr, roi)
         tracked = r is not None
         if r is None:
             found = self._detected(arr)
@@ -403,10 +407,28 @@ class BlazePose:
                 return None
             det_score, r = found
         if refine and (roi := roi_from_landmarks(r["keypoints_2d"])) is not None:
-            second = run_landmarks(self.landmarker, arr, *roi)
-            if second["score"] >= self.presence_threshold:
-                r = second
+            r = self._confirmed(arr, roi) or r
         return PoseResult(detection_score=det_score, tracked=tracked, **r)
+
+    def _confirmed(self, arr: np.ndarray, roi: tuple[np.ndarray, float, float]) -> dict[str, Any] | None:
+        """:func:`run_landmarks` on the region ``roi``, or None when its pose score is under
+        ``presence_threshold`` (nobody there)."""
+        r = run_landmarks(self.landmarker, arr, *roi)
+        return r if r["score"] >= self.presence_threshold else None
+
+    def _detected_at(
+        self, arr: np.ndarray, x: int = 0, y: int = 0, side: int | None = None
+    ) -> tuple[float, dict[str, Any]] | None:
+        """``(detector score, landmarks)`` of the detector's best person in ``arr``, or in its
+        square of ``side`` px at ``(x, y)``, confirmed by the landmark model on the whole
+        image; None when the detector or the landmark model finds no one."""
+        crop = arr if side is None else np.ascontiguousarray(arr[y : y + side, x : x + side])
+        det = detect_person(self.detector, crop, self.detection_threshold)
+        if det is None:
+            return None
+        kps = det[1] if side is None else det[1] + [x, y]  # the square's px -> the image's
+        r = self._confirmed(arr, roi_from_detection(kps))
+        return None if r is None else (det[0], r)
 
     def _detected(self, arr: np.ndarray) -> tuple[float, dict[str, Any]] | None:
         """``(detector score, landmarks)`` of the most confident person the landmark model
@@ -418,21 +440,11 @@ class BlazePose:
         whole frame, and 1.8 times that in a square of a 16:9 frame. On Sports2D's demo video
         the whole frame finds the person in 121 of 230 frames, and the squares in 107 more.
         """
-        det = detect_person(self.detector, arr, self.detection_threshold)
-        if det is not None:
-            r = run_landmarks(self.landmarker, arr, *roi_from_detection(det[1]))
-            if r["score"] >= self.presence_threshold:
-                return det[0], r
-        best: tuple[float, dict[str, Any]] | None = None
-        for x, y, side in square_crops(*arr.shape[:2]):
-            crop = np.ascontiguousarray(arr[y : y + side, x : x + side])
-            det = detect_person(self.detector, crop, self.detection_threshold)
-            if det is None:
-                continue
-            r = run_landmarks(self.landmarker, arr, *roi_from_detection(det[1] + [x, y]))
-            if r["score"] >= self.presence_threshold and (best is None or r["score"] > best[1]["score"]):
-                best = det[0], r
-        return best
+        whole = self._detected_at(arr)
+        if whole is not None:
+            return whole
+        found = [f for f in (self._detected_at(arr, *square) for square in square_crops(*arr.shape[:2])) if f]
+        return max(found, key=lambda f: f[1]["score"], default=None)  # ties: the first square
 
     def detect_all(self, rgb: np.ndarray, max_people: int = 4) -> list[PoseResult]:
         """Landmarks of every person in ``rgb`` ((H, W, 3) uint8 RGB), best detection first.
@@ -440,9 +452,7 @@ class BlazePose:
         One landmark run per detection of :func:`detect_people` (up to ``max_people``);
         results under ``presence_threshold`` are left out.
         """
-        arr = np.asarray(rgb)
-        if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
-            raise ValueError(f"rgb: expected an (H, W, 3) uint8 image, got {arr.shape} {arr.dtype}")
+        arr = _checked_rgb(rgb)
         results = []
         for score, kps in detect_people(self.detector, arr, self.detection_threshold, max_people):
             centre, side, rot = roi_from_detection(kps)
